@@ -1,0 +1,362 @@
+/**
+ * The actor host: spawns XState v5 machines as actors under stable id paths, delivers events,
+ * stops and lists them, supervises them, recovers durable ones from their journal at start, and
+ * fans every inspection event out to subscribers.
+ *
+ * @example
+ * const system = await ActorSystem.open({ store, machines: { toggle } })
+ * await system.spawn('hub-1/door', 'toggle', { durable: true })
+ * system.send('hub-1/door', { type: 'toggle' })
+ * await system.flush() // committed
+ */
+import type { AnyStateMachine } from 'xstate'
+import type { ActorStatus, FeedActorEvent, FeedEvent, FeedSnapshot } from '../protocol/inspection.ts'
+import { SystemClock, type Clock } from './Clock.ts'
+import { Feed, type FeedSubscription } from './Feed.ts'
+import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
+import { Journal, type FsyncPolicy } from './Journal.ts'
+import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
+import { TimerQueue } from './TimerQueue.ts'
+import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine } from './errors.ts'
+import { machineHash } from './machineHash.ts'
+
+export interface ActorSystemOptions {
+  /** Storage for durable actors; without it only memory actors can be spawned. */
+  store?: Store
+  clock?: Clock
+  /** Machines by registry name; recovery finds each durable actor's machine here. */
+  machines?: Record<string, AnyStateMachine>
+  fsync?: FsyncPolicy
+  /** A snapshot every N events per durable actor (default 100). */
+  snapshotEvery?: number
+  /** Snapshots kept per actor; older events and snapshots are compacted away. Default: keep all. */
+  retain?: number
+  supervision?: Partial<SupervisionOptions>
+  /** Largest batch of journal ops in one write (default 8192). */
+  maxBatch?: number
+  /** Name of this host in the inspection feed (`rootId`). */
+  hostId?: string
+}
+
+export interface SpawnOptions {
+  input?: unknown
+  /** Journal this actor and recover it after a restart (needs a store). Default: false. */
+  durable?: boolean
+}
+
+/** A row of `list()`: what `GET /api/actors` serves. */
+export interface ActorInfo {
+  path: string
+  machine: string
+  status: ActorStatus
+  value: unknown
+  durable: boolean
+  parent?: string
+  seq: number
+  error?: string
+}
+
+const PATH_RE = /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/
+
+/** Checks an id path; throws BAD_PATH otherwise. */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length > 512 || !PATH_RE.test(path)) throw badPath(String(path))
+  return path
+}
+
+export class ActorSystem implements Host {
+  readonly clock: Clock
+  readonly store?: Store
+  readonly journal?: Journal
+  readonly timers: TimerQueue
+  readonly snapshotEvery: number
+  readonly retain: number
+  readonly supervision: SupervisionOptions
+  readonly feed = new Feed()
+  readonly incidents: Incident[] = []
+  readonly hostId: string
+  private actors = new Map<string, HostedActor>()
+  private machines = new Map<string, AnyStateMachine>()
+  private names = new Map<AnyStateMachine, string>()
+  private feedSeq = 0
+  private closed = false
+
+  constructor(opts: ActorSystemOptions = {}) {
+    this.clock = opts.clock ?? new SystemClock()
+    this.store = opts.store
+    this.timers = new TimerQueue(this.clock)
+    this.snapshotEvery = Math.max(1, opts.snapshotEvery ?? 100)
+    this.retain = opts.retain ?? Infinity
+    this.supervision = { maxRestarts: 5, windowMs: 60_000, backoffMs: 50, maxBackoffMs: 10_000, ...opts.supervision }
+    this.hostId = opts.hostId ?? 'hub'
+    if (opts.store) {
+      this.journal = new Journal(opts.store, opts.fsync ?? 'batch', opts.maxBatch, (err) =>
+        this.incident({ at: this.clock.now(), class: 'storage', message: `journal write failed: ${err.message}` }),
+      )
+    }
+    for (const [name, m] of Object.entries(opts.machines ?? {})) this.register(name, m)
+  }
+
+  /** Creates a system and recovers every live durable actor of its store. */
+  static async open(opts: ActorSystemOptions = {}): Promise<ActorSystem> {
+    const system = new ActorSystem(opts)
+    await system.recover()
+    return system
+  }
+
+  /** Registers a machine under a name, for spawning by name and for recovery. */
+  register(name: string, machine: AnyStateMachine): void {
+    this.machines.set(name, machine)
+    if (!this.names.has(machine)) this.names.set(machine, name)
+  }
+
+  machine(name: string): AnyStateMachine | undefined {
+    return this.machines.get(name)
+  }
+
+  // ---- Host ------------------------------------------------------------------------------------
+
+  get feedActive(): boolean {
+    return this.feed.active
+  }
+
+  incident(i: Incident): void {
+    this.incidents.push(i)
+    if (this.incidents.length > 1000) this.incidents.splice(0, this.incidents.length - 1000)
+    if (this.journal && i.class !== 'storage') this.journal.append({ type: 'incident', incident: i })
+  }
+
+  started(a: HostedActor): void {
+    if (this.feed.active) this.emit('actor', a)
+  }
+
+  emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void {
+    const at = kind === 'event' ? a.lastAt : this.clock.now()
+    const base = {
+      seq: ++this.feedSeq,
+      path: a.path,
+      at,
+      rootId: this.hostId,
+      sessionId: a.path,
+      id: `${this.hostId}:${this.feedSeq}`,
+      createdAt: String(at),
+      _version: '1.0.0',
+    }
+    const snapshot = this.feedSnapshot(a)
+    let e: FeedEvent
+    if (kind === 'actor') {
+      e = { ...base, type: '@xstate.actor', name: a.path, machine: a.machineName, status: a.status, parentId: a.parent?.path, snapshot } as FeedActorEvent
+    } else if (kind === 'event') {
+      e = { ...base, type: '@xstate.event', event, actorSeq, sourceId: source, snapshot }
+    } else {
+      e = { ...base, type: '@xstate.snapshot', event: event ?? { type: 'aether.snapshot' }, snapshot }
+    }
+    this.feed.publish(e)
+  }
+
+  private feedSnapshot(a: HostedActor): FeedSnapshot {
+    const s = a.actor?.getSnapshot?.()
+    const timers = a.pendingTimers().map((t) => ({ id: t.id, event: t.event.type, due: t.due }))
+    return { value: s?.value ?? null, context: s?.context ?? null, status: a.status, ...(timers.length ? { timers } : {}) }
+  }
+
+  // ---- actors ----------------------------------------------------------------------------------
+
+  /**
+   * Spawns `machine` (an instance or a registered name) at `path`. A path's parent
+   * (`hub-1` of `hub-1/peer-7`) must exist. Durable spawns resolve once the actor is journaled
+   * and started.
+   */
+  async spawn(path: string, machine: AnyStateMachine | string, opts: SpawnOptions = {}): Promise<ActorRefHandle> {
+    checkPath(path)
+    if (this.closed) throw new Error('the actor system is closed')
+    if (this.actors.has(path)) throw actorExists(path)
+    const slash = path.lastIndexOf('/')
+    const parent = slash > 0 ? this.actors.get(path.slice(0, slash)) : undefined
+    if (slash > 0 && !parent) throw unknownActor(path.slice(0, slash))
+    let logic: AnyStateMachine
+    let name: string
+    if (typeof machine === 'string') {
+      logic = this.machines.get(machine) as AnyStateMachine
+      if (!logic) throw unknownMachine(machine)
+      name = machine
+    } else {
+      logic = machine
+      name = this.names.get(machine) ?? machine.id
+      if (!this.machines.has(name)) this.register(name, machine)
+    }
+    const durable = opts.durable ?? false
+    if (durable && !this.store) throw noStore()
+    const createdAt = this.clock.now()
+    const a = new HostedActor(this, path, name, logic, durable, opts.input, createdAt, parent)
+    this.actors.set(path, a)
+    if (parent) (parent.children ??= new Set()).add(a)
+    const meta: ActorMeta | undefined = durable
+      ? { path, machine: name, machineHash: machineHash(logic), input: opts.input, createdAt, status: 'live' }
+      : undefined
+    try {
+      await a.spawn(meta)
+    } catch (err) {
+      // the actor stays listed as failed, with an incident
+      throw err
+    }
+    return new ActorRefHandle(this, path)
+  }
+
+  /** Sends an event to the actor at `path`; durable actors journal it before it takes effect. */
+  send(path: string, event: { type: string; [k: string]: unknown }, source?: string): void {
+    const a = this.actors.get(path)
+    if (!a) throw unknownActor(path)
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') throw badEvent('an event is an object with a string "type"')
+    a.send(event, source)
+  }
+
+  /** Sends, resolving with the event's journal seq once it is committed (and applied). */
+  sendCommitted(path: string, event: { type: string; [k: string]: unknown }, source?: string): Promise<number> {
+    const a = this.actors.get(path)
+    if (!a) return Promise.reject(unknownActor(path))
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') return Promise.reject(badEvent('an event is an object with a string "type"'))
+    try {
+      return a.sendCommitted(event, source)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  /** Stops the actor at `path` and its children (deepest first). A stopped durable actor is not recovered. */
+  async stop(path: string): Promise<void> {
+    const a = this.actors.get(path)
+    if (!a) throw unknownActor(path)
+    for (const c of [...(a.children ?? [])]) await this.stop(c.path)
+    a.stop()
+    this.actors.delete(path)
+    a.parent?.children?.delete(a)
+    if (this.feed.active) this.emit('actor', a)
+    if (a.durable && this.store) {
+      const meta = await this.store.getMeta(path)
+      if (meta) {
+        this.journal!.append({ type: 'meta', meta: { ...meta, status: 'stopped' } })
+        await this.journal!.flush()
+      }
+    }
+  }
+
+  get(path: string): ActorRefHandle | undefined {
+    return this.actors.has(path) ? new ActorRefHandle(this, path) : undefined
+  }
+
+  /** The hosted actor itself (for runtime/ adapters and tests). */
+  hosted(path: string): HostedActor | undefined {
+    return this.actors.get(path)
+  }
+
+  list(): ActorInfo[] {
+    const out: ActorInfo[] = []
+    for (const a of this.actors.values()) out.push(info(a))
+    return out.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0))
+  }
+
+  /** The inspection feed as an AsyncIterable with a bounded queue (drop-oldest, counted). */
+  inspect(opts: { limit?: number; replayCurrent?: boolean } = {}): FeedSubscription {
+    const sub = this.feed.subscribe(opts.limit)
+    if (opts.replayCurrent !== false) for (const a of this.actors.values()) this.emit('actor', a)
+    return sub
+  }
+
+  /** Resolves when everything sent so far is journaled. */
+  flush(): Promise<void> {
+    return this.journal?.flush() ?? Promise.resolve()
+  }
+
+  /** Writes a checkpoint of every durable actor that has events since its last one. */
+  async checkpoint(): Promise<void> {
+    for (const a of this.actors.values()) if (a.durable && a.appliedSeq > a.lastSnapSeq) a.writeSnapshot()
+    await this.flush()
+  }
+
+  /** Checkpoints, stops every actor (without marking them stopped) and closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    await this.checkpoint()
+    this.closed = true
+    for (const a of this.actors.values()) a.stop()
+    this.timers.close()
+    this.feed.close()
+    await this.flush()
+    await this.store?.close()
+  }
+
+  // ---- recovery --------------------------------------------------------------------------------
+
+  private async recover(): Promise<void> {
+    const store = this.store
+    if (!store) return
+    const metas = (await store.listMeta()).filter((m) => m.status === 'live')
+    metas.sort((a, b) => a.path.split('/').length - b.path.split('/').length || (a.path < b.path ? -1 : 1))
+    const loaded = await loadForRecovery(store, metas.map((m) => m.path))
+    for (const meta of metas) {
+      const logic = this.machines.get(meta.machine)
+      const slash = meta.path.lastIndexOf('/')
+      const parent = slash > 0 ? this.actors.get(meta.path.slice(0, slash)) : undefined
+      const a = new HostedActor(this, meta.path, meta.machine, logic as AnyStateMachine, true, meta.input, meta.createdAt, parent)
+      this.actors.set(meta.path, a)
+      if (parent) (parent.children ??= new Set()).add(a)
+      const l = loaded.get(meta.path)!
+      if (!logic) {
+        a.fail(unknownMachine(meta.machine), 'actor')
+        continue
+      }
+      if (l.error) {
+        a.fail(l.error, 'journal')
+        continue
+      }
+      a.recoverFrom(l.snapshot, l.tail, meta)
+    }
+  }
+}
+
+async function loadForRecovery(store: Store, paths: string[]) {
+  const out = new Map<string, { snapshot?: any; tail: JournalRecord[]; error?: unknown }>()
+  await Promise.all(
+    paths.map(async (path) => {
+      try {
+        const snapshot = await store.latestSnapshot(path)
+        const tail: JournalRecord[] = []
+        for await (const r of store.events(path, snapshot?.seq ?? 0)) tail.push(r)
+        out.set(path, { snapshot, tail })
+      } catch (error) {
+        out.set(path, { tail: [], error })
+      }
+    }),
+  )
+  return out
+}
+
+function info(a: HostedActor): ActorInfo {
+  const s = a.actor?.getSnapshot?.()
+  const i: ActorInfo = {
+    path: a.path,
+    machine: a.machineName,
+    status: a.status,
+    value: s?.value ?? null,
+    durable: a.durable,
+    seq: a.appliedSeq,
+  }
+  if (a.parent) i.parent = a.parent.path
+  if (a.error) i.error = a.error
+  return i
+}
+
+/** A handle on a hosted actor, addressed by its id path. */
+export class ActorRefHandle {
+  constructor(private system: ActorSystem, readonly path: string) {}
+  send(event: { type: string; [k: string]: unknown }): void {
+    this.system.send(this.path, event)
+  }
+  getSnapshot(): any {
+    return this.system.hosted(this.path)?.actor?.getSnapshot()
+  }
+  get status(): ActorStatus {
+    return this.system.hosted(this.path)?.status ?? 'stopped'
+  }
+}

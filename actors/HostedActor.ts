@@ -1,0 +1,515 @@
+/**
+ * One actor as the host runs it: a live XState actor plus what makes it durable.
+ *
+ * The live actor is XState's own (`createActor`), so machines behave exactly as XState says. The
+ * host takes three seams of it:
+ * - `_send`, the one door every outside event goes through (sends, child completions, events
+ *   from other actors of its system): for a durable actor the event is first appended to the
+ *   journal and delivered only once its batch is committed (write-ahead);
+ * - the system scheduler (`schedule`, `cancel`, `cancelAll`): delayed events to the actor itself
+ *   become durable timers, due at the arming event's time plus the delay, and their firing is a
+ *   journaled event like any other (so XState's loss of timers on restore, statelyai/xstate#5331,
+ *   does not apply);
+ * - the error observer: an actor that throws is restarted from its journal without the event
+ *   that broke it (marked `rejected`, so replay skips it too), with backoff, and marked failed
+ *   with an incident after a limit. The process stays up.
+ */
+import { createActor, type AnyStateMachine } from 'xstate'
+import type { ActorStatus } from '../protocol/inspection.ts'
+import type { Clock } from './Clock.ts'
+import type { CommitSink, Journal } from './Journal.ts'
+import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
+import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
+import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
+import { actorNotRunning } from './errors.ts'
+
+export interface SupervisionOptions {
+  /** Restarts allowed within `windowMs` before the actor is marked failed. */
+  maxRestarts: number
+  windowMs: number
+  /** First backoff; doubles with each restart in the window, up to `maxBackoffMs`. */
+  backoffMs: number
+  maxBackoffMs: number
+}
+
+/** What a hosted actor needs from its system. */
+export interface Host {
+  clock: Clock
+  journal?: Journal
+  store?: Store
+  timers: TimerQueue
+  snapshotEvery: number
+  /** Snapshots to keep per actor (older events and snapshots are compacted); Infinity keeps all. */
+  retain: number
+  supervision: SupervisionOptions
+  feedActive: boolean
+  emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void
+  incident(i: Incident): void
+  started(a: HostedActor): void
+}
+
+interface LiveTimer extends TimerRecord {
+  entry: TimerEntry
+}
+
+const hostOf = new WeakMap<object, HostedActor>()
+
+/** The hosted actor that owns an XState actor ref (walking up to its root). */
+export function hostedActorOf(ref: any): HostedActor | undefined {
+  let r = ref
+  while (r) {
+    const h = hostOf.get(r)
+    if (h) return h
+    r = r._parent
+  }
+  return undefined
+}
+
+export class HostedActor implements CommitSink {
+  actor: any
+  status: ActorStatus = 'starting'
+  /** Next journal seq to assign (durable). */
+  nextSeq = 1
+  /** Seq of the last event applied to the live actor. */
+  appliedSeq = 0
+  lastSnapSeq = 0
+  lastAt = 0
+  error?: string
+  children?: Set<HostedActor>
+
+  private origSend!: (e: any) => void
+  private currentSeq: number | undefined = undefined
+  private currentAt = 0
+  private anonK = 0
+  private crashed: unknown = undefined
+  private timers?: Map<string, LiveTimer>
+  private plainTimers?: Map<string, unknown>
+  private effects?: Map<string, string>
+  private backlog?: JournalRecord[]
+  private restartTimes?: number[]
+  private waiters?: Map<number, { resolve: (seq: number) => void; reject: (e: Error) => void }>
+  private onStarted?: { resolve: () => void; reject: (e: Error) => void }
+
+  constructor(
+    readonly host: Host,
+    readonly path: string,
+    readonly machineName: string,
+    readonly machine: AnyStateMachine,
+    readonly durable: boolean,
+    readonly input: unknown,
+    readonly createdAt: number,
+    readonly parent?: HostedActor,
+  ) {}
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  /** Starts a new actor. Durable: the meta record is journaled first and the actor starts on commit. */
+  spawn(meta?: ActorMeta): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.durable) {
+        this.startFresh()
+        return this.status === 'failed' ? reject(new Error(this.error)) : resolve()
+      }
+      this.onStarted = { resolve, reject }
+      this.host.journal!.append({ type: 'meta', meta: meta! }, this)
+    })
+  }
+
+  private startFresh(): void {
+    try {
+      this.createLive(undefined)
+      this.currentSeq = 0
+      this.currentAt = this.createdAt
+      this.actor.start()
+      this.currentSeq = undefined
+      if (this.crashed) throw this.crashed
+      this.settleStatus()
+      this.host.started(this)
+      this.drainBacklog()
+    } catch (err) {
+      this.currentSeq = undefined
+      this.fail(err, 'actor')
+    }
+    const s = this.onStarted
+    this.onStarted = undefined
+    if (s) this.status === 'failed' ? s.reject(new Error(this.error)) : s.resolve()
+  }
+
+  /**
+   * Brings a durable actor back: the checkpoint (or the initial state), then the journal tail
+   * through pure transitions, then a live actor from the result, with its timers re-armed.
+   */
+  recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
+    try {
+      let persisted: any
+      let timers: Iterable<TimerRecord> = snap?.timers ?? []
+      let effects: Iterable<[string, string]> = Object.entries(snap?.effects ?? {})
+      let last = snap?.seq ?? 0
+      if (snap && tail.length === 0) {
+        persisted = snap.snapshot
+        this.lastAt = snap.at
+      } else {
+        const rs = new ReplayState(this.machine, this.path)
+        snap ? rs.restore(snap) : rs.init(meta.input, meta.createdAt)
+        for (const rec of tail) rs.apply(rec)
+        persisted = rs.persisted()
+        timers = rs.timers.values()
+        effects = rs.effects
+        last = rs.seq
+        this.lastAt = rs.at
+      }
+      this.appliedSeq = last
+      if (last + 1 > this.nextSeq) this.nextSeq = last + 1
+      this.lastSnapSeq = snap?.seq ?? 0
+      this.effects = undefined
+      for (const [k, v] of effects) (this.effects ??= new Map()).set(k, v)
+      this.createLive(persisted)
+      this.actor.start()
+      if (this.crashed) throw this.crashed
+      for (const t of timers) this.armTimer(t)
+      this.settleStatus()
+      this.host.started(this)
+      this.drainBacklog()
+    } catch (err) {
+      this.fail(err, 'journal')
+    }
+  }
+
+  private createLive(persisted: any): void {
+    const id = this.path.slice(this.path.lastIndexOf('/') + 1)
+    const actor: any = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
+    hostOf.set(actor, this)
+    this.origSend = actor._send.bind(actor)
+    actor._send = (e: any) => this.fromInside(e)
+    const sched = actor.system.scheduler
+    sched.schedule = (source: any, target: any, event: any, delay: number, id?: string) => this.schedule(source, target, event, delay, id)
+    sched.cancel = (source: any, id: string) => this.cancelTimer(source, id)
+    sched.cancelAll = (ref: any) => this.cancelAllTimers(ref)
+    actor.subscribe({ error: (err: unknown) => (this.crashed = err) })
+    this.crashed = undefined
+    this.actor = actor
+  }
+
+  private settleStatus(): void {
+    const s = this.actor.getSnapshot().status
+    this.status = s === 'done' ? 'done' : s === 'error' ? 'error' : 'active'
+  }
+
+  /** Stops the live actor and its timers. The journal is kept. */
+  stop(): void {
+    this.teardown()
+    this.status = 'stopped'
+  }
+
+  private teardown(): void {
+    if (this.timers) for (const t of this.timers.values()) this.host.timers.cancel(t.entry)
+    this.timers = undefined
+    if (this.plainTimers) for (const h of this.plainTimers.values()) this.host.clock.clearTimeout(h)
+    this.plainTimers = undefined
+    try {
+      this.actor?.stop()
+    } catch {
+      // an actor that is already in error is stopped
+    }
+  }
+
+  // ---- events ----------------------------------------------------------------------------------
+
+  /** An event from outside (system.send). */
+  send(event: any, source?: string): number {
+    if (this.status !== 'active' && this.status !== 'starting' && this.status !== 'restarting') {
+      throw actorNotRunning(this.path, this.status)
+    }
+    if (!this.durable) {
+      this.deliverMemory(event, source)
+      return 0
+    }
+    return this.append(event, source, undefined)
+  }
+
+  /** Like send, resolving with the event's seq once it is committed and applied. */
+  sendCommitted(event: any, source?: string): Promise<number> {
+    const seq = this.send(event, source)
+    if (!this.durable) return Promise.resolve(seq)
+    return new Promise((resolve, reject) => (this.waiters ??= new Map()).set(seq, { resolve, reject }))
+  }
+
+  private append(event: any, source: string | undefined, timer: string | undefined): number {
+    const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
+    if (source !== undefined) rec.source = source
+    if (timer !== undefined) rec.timer = timer
+    this.host.journal!.append({ type: 'event', path: this.path, record: rec }, this)
+    return rec.seq
+  }
+
+  /** Events XState routes to this actor from inside its system (child completions, sendParent, ...). */
+  private fromInside(event: any): void {
+    if (!this.durable) return this.deliverMemory(event, undefined)
+    if (this.status === 'stopped' || this.status === 'failed') return
+    this.append(event, undefined, undefined)
+  }
+
+  private deliverMemory(event: any, source: string | undefined): void {
+    this.appliedSeq++
+    this.currentAt = this.lastAt = this.host.clock.now()
+    this.currentSeq = this.appliedSeq
+    this.origSend(event)
+    this.currentSeq = undefined
+    if (this.crashed) return this.onCrash(undefined, this.crashed)
+    if (this.actor.getSnapshot().status === 'done') this.status = 'done'
+    if (this.host.feedActive) this.host.emit('event', this, event, this.appliedSeq, source)
+  }
+
+  committed(op: StoreOp): void {
+    if (op.type === 'event') {
+      if (op.record.rejected === undefined) this.deliver(op.record)
+    } else if (op.type === 'meta') {
+      if (this.status === 'starting') this.startFresh()
+    } else if (op.type === 'snapshot') {
+      const keep = this.host.retain
+      if (Number.isFinite(keep)) this.compact(keep)
+    }
+  }
+
+  failed(op: StoreOp, err: Error): void {
+    if (op.type === 'event') {
+      const w = this.waiters?.get(op.record.seq)
+      if (w) {
+        this.waiters!.delete(op.record.seq)
+        w.reject(err)
+      }
+    } else if (op.type === 'meta') {
+      this.fail(err, 'storage')
+      const s = this.onStarted
+      this.onStarted = undefined
+      s?.reject(err)
+    }
+  }
+
+  private deliver(rec: JournalRecord): void {
+    if (rec.seq <= this.appliedSeq) return this.resolveWaiter(rec.seq)
+    if (this.status === 'starting' || this.status === 'restarting') {
+      ;(this.backlog ??= []).push(rec)
+      return
+    }
+    if (this.status !== 'active') {
+      // Journaled, and replay applies it too, but a done, failed or stopped actor takes no event.
+      this.appliedSeq = rec.seq
+      return this.resolveWaiter(rec.seq)
+    }
+    this.currentSeq = rec.seq
+    this.currentAt = rec.at
+    this.anonK = 0
+    this.origSend(rec.event)
+    this.currentSeq = undefined
+    this.appliedSeq = rec.seq
+    this.lastAt = rec.at
+    if (this.crashed) return this.onCrash(rec, this.crashed)
+    if (this.actor._snapshot.status === 'done') this.status = 'done'
+    if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
+    if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
+    this.resolveWaiter(rec.seq)
+  }
+
+  private resolveWaiter(seq: number): void {
+    if (!this.waiters) return
+    const w = this.waiters.get(seq)
+    if (w) {
+      this.waiters.delete(seq)
+      w.resolve(seq)
+    }
+  }
+
+  private drainBacklog(): void {
+    const b = this.backlog
+    this.backlog = undefined
+    if (b) for (const rec of b) this.deliver(rec)
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------------
+
+  /** Journals a checkpoint of the current state (durable actors). */
+  writeSnapshot(): void {
+    if (!this.durable || !this.actor || this.status === 'failed' || this.status === 'stopped') return
+    if (this.appliedSeq === this.lastSnapSeq && this.appliedSeq !== 0) return
+    let snapshot: any
+    try {
+      snapshot = this.actor.getPersistedSnapshot()
+    } catch (err) {
+      this.host.incident({ at: this.host.clock.now(), class: 'actor', path: this.path, message: `snapshot failed: ${(err as Error).message}` })
+      this.lastSnapSeq = this.appliedSeq
+      return
+    }
+    const rec: SnapshotRecord = {
+      seq: this.appliedSeq,
+      at: this.lastAt,
+      snapshot,
+      timers: this.pendingTimers(),
+      effects: this.effects ? Object.fromEntries(this.effects) : {},
+    }
+    this.lastSnapSeq = this.appliedSeq
+    this.host.journal!.append({ type: 'snapshot', path: this.path, record: rec }, this)
+  }
+
+  private async compact(keep: number): Promise<void> {
+    const store = this.host.store!
+    const seqs: number[] = []
+    for await (const s of store.snapshots(this.path)) seqs.push(s.seq)
+    if (seqs.length <= keep) return
+    await store.compact(this.path, seqs[seqs.length - keep])
+  }
+
+  // ---- timers ----------------------------------------------------------------------------------
+
+  pendingTimers(): TimerRecord[] {
+    if (!this.timers) return []
+    return [...this.timers.values()].map(({ id, event, due }) => ({ id, event, due }))
+  }
+
+  private schedule(source: any, target: any, event: any, delay: number, id?: string): void {
+    if (this.durable && source === this.actor && target === this.actor) {
+      const seq = this.currentSeq ?? this.appliedSeq
+      const tid = id ?? anonTimerId(seq, this.anonK++)
+      const at = this.currentSeq !== undefined ? this.currentAt : this.host.clock.now()
+      this.armTimer({ id: tid, event, due: at + delay })
+      return
+    }
+    const key = `${source.sessionId}.${id ?? Math.random().toString(36).slice(2)}`
+    const plain = (this.plainTimers ??= new Map())
+    const old = plain.get(key)
+    if (old !== undefined) this.host.clock.clearTimeout(old)
+    plain.set(key, this.host.clock.setTimeout(() => {
+      plain.delete(key)
+      this.actor.system._relay(source, target, event)
+    }, delay))
+  }
+
+  private armTimer(t: TimerRecord): void {
+    const timers = (this.timers ??= new Map())
+    const old = timers.get(t.id)
+    if (old) this.host.timers.cancel(old.entry)
+    const entry = this.host.timers.add(this.path, t.id, t.due, () => this.fireTimer(t.id))
+    timers.set(t.id, { id: t.id, event: t.event, due: t.due, entry })
+  }
+
+  private fireTimer(id: string): void {
+    const t = this.timers?.get(id)
+    if (!t || this.status !== 'active') return
+    this.timers!.delete(id)
+    this.append(t.event, undefined, id)
+  }
+
+  private cancelTimer(source: any, id: string): void {
+    if (source === this.actor && this.timers) {
+      const t = this.timers.get(id)
+      if (t) {
+        this.host.timers.cancel(t.entry)
+        this.timers.delete(id)
+      }
+      if (this.durable) return
+    }
+    const key = `${source.sessionId}.${id}`
+    const h = this.plainTimers?.get(key)
+    if (h !== undefined) {
+      this.host.clock.clearTimeout(h)
+      this.plainTimers!.delete(key)
+    }
+  }
+
+  private cancelAllTimers(ref: any): void {
+    if (ref === this.actor && this.timers) {
+      for (const t of this.timers.values()) this.host.timers.cancel(t.entry)
+      this.timers.clear()
+    }
+    if (this.plainTimers) {
+      const prefix = `${ref.sessionId}.`
+      for (const [k, h] of this.plainTimers) {
+        if (k.startsWith(prefix)) {
+          this.host.clock.clearTimeout(h)
+          this.plainTimers.delete(k)
+        }
+      }
+    }
+  }
+
+  // ---- effects ---------------------------------------------------------------------------------
+
+  /**
+   * The idempotency key of the effect (invoked child) `childId`: fixed when the effect is first
+   * spawned, and the same when it is restarted after a crash.
+   */
+  effectKey(childId: string): string {
+    const effects = (this.effects ??= new Map())
+    if (this.currentSeq !== undefined) {
+      const key = effectKeyFor(this.path, childId, this.currentSeq)
+      effects.set(childId, key)
+      return key
+    }
+    return effects.get(childId) ?? effectKeyFor(this.path, childId, this.appliedSeq)
+  }
+
+  // ---- supervision -----------------------------------------------------------------------------
+
+  private onCrash(rec: JournalRecord | undefined, err: unknown): void {
+    const message = (err as Error)?.message ?? String(err)
+    const now = this.host.clock.now()
+    const snap = this.actor.getSnapshot()
+    this.teardown()
+    if (rec) this.host.journal!.append({ type: 'event', path: this.path, record: { ...rec, rejected: message } })
+    const sup = this.host.supervision
+    const times = (this.restartTimes ??= []).filter((t) => now - t < sup.windowMs)
+    times.push(now)
+    this.restartTimes = times
+    this.host.incident({ at: now, class: 'actor', path: this.path, seq: rec?.seq, message: `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})` })
+    if (times.length > sup.maxRestarts) return this.fail(err, 'actor')
+    this.status = 'restarting'
+    this.error = message
+    if (this.host.feedActive) this.host.emit('actor', this)
+    const delay = Math.min(sup.maxBackoffMs, sup.backoffMs * 2 ** (times.length - 1))
+    this.host.clock.setTimeout(() => void this.restart(snap), delay)
+  }
+
+  private async restart(lastSnap: any): Promise<void> {
+    if (this.status !== 'restarting') return
+    if (!this.durable) {
+      // A memory actor restarts from the state it had before the event that threw.
+      try {
+        const { error: _e, ...rest } = lastSnap
+        this.createLive(this.machine.getPersistedSnapshot({ ...rest, status: 'active' }))
+        this.actor.start()
+        this.settleStatus()
+        this.host.started(this)
+      } catch (err) {
+        this.fail(err, 'actor')
+      }
+      return
+    }
+    try {
+      await this.host.journal!.flush()
+      const store = this.host.store!
+      const snap = await store.latestSnapshot(this.path)
+      const tail: JournalRecord[] = []
+      for await (const r of store.events(this.path, snap?.seq ?? 0)) tail.push(r)
+      const meta = (await store.getMeta(this.path))!
+      if (this.status !== 'restarting') return
+      this.recoverFrom(snap, tail, meta)
+    } catch (err) {
+      this.fail(err, 'journal')
+    }
+  }
+
+  /** Gives up on the actor: it stays listed as failed, with an incident. */
+  fail(err: unknown, cls: string): void {
+    const message = (err as Error)?.message ?? String(err)
+    this.teardown()
+    this.status = 'failed'
+    this.error = message
+    this.backlog = undefined
+    this.host.incident({ at: this.host.clock.now(), class: cls, path: this.path, message: `failed: ${message}` })
+    if (this.waiters) {
+      for (const w of this.waiters.values()) w.reject(actorNotRunning(this.path, 'failed'))
+      this.waiters = undefined
+    }
+    if (this.host.feedActive) this.host.emit('actor', this)
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Pure replay of one actor: XState's `machine.transition()` over journaled events, executing no
+ * side effect, with one inert actor scope reused across calls (a fresh scope per call, as the
+ * `transition()` helper makes, is several times slower).
+ *
+ * Besides the snapshot it derives what XState does not persist: the pending durable timers (from
+ * delayed `raise`/`sendTo`-to-self actions and `cancel`s, due at the arming event's time plus the
+ * delay) and the idempotency keys of invoked effects (`<path>/<childId>@<seq of the spawn>`).
+ * Recovery, `aether replay` and the log exporter all use it, so they agree by construction.
+ */
+import { createActor, type AnyStateMachine } from 'xstate'
+import type { JournalRecord, SnapshotRecord, TimerRecord } from './Store.ts'
+
+interface ExecAction {
+  type: string
+  params?: any
+}
+
+/** The host's id for a timer that the machine did not name. Live scheduling uses the same. */
+export const anonTimerId = (seq: number, k: number): string => `anon:${seq}:${k}`
+/** The idempotency key of an effect spawned while processing the event `seq`. */
+export const effectKeyFor = (path: string, childId: string, seq: number): string => `${path}/${childId}@${seq}`
+
+export function createInertScope(machine: AnyStateMachine, onAction: (a: ExecAction) => void): any {
+  const self = createActor(machine) as any
+  const keyed = new Map<string, unknown>()
+  // An inert system never stops children, so a systemId re-registered later in a run must be
+  // allowed to replace the old one instead of throwing.
+  self.system._set = (id: string, ref: unknown) => keyed.set(id, ref)
+  self.system.get = (id: string) => keyed.get(id)
+  return {
+    self,
+    defer: () => {},
+    id: '',
+    logger: () => {},
+    sessionId: '',
+    stopChild: () => {},
+    system: self.system,
+    emit: () => {},
+    actionExecutor: onAction,
+  }
+}
+
+export class ReplayState {
+  snapshot: any
+  /** Seq of the last event applied (or of the snapshot restored). */
+  seq = 0
+  at = 0
+  readonly timers = new Map<string, TimerRecord>()
+  readonly effects = new Map<string, string>()
+  private actions: ExecAction[] = []
+  private scope: any
+
+  constructor(readonly machine: AnyStateMachine, readonly path: string) {
+    this.scope = createInertScope(machine, (a) => this.actions.push(a))
+  }
+
+  /** The initial state, as a fresh actor with this input would start. */
+  init(input: unknown, at: number): this {
+    this.actions.length = 0
+    this.snapshot = this.machine.getInitialSnapshot(this.scope, input)
+    this.scope.self._snapshot = this.snapshot
+    this.seq = 0
+    this.at = at
+    this.absorb(0, at)
+    return this
+  }
+
+  /** Starts from a checkpoint. */
+  restore(rec: Pick<SnapshotRecord, 'seq' | 'at' | 'snapshot'> & Partial<SnapshotRecord>): this {
+    this.snapshot = this.machine.restoreSnapshot(rec.snapshot, this.scope)
+    this.scope.self._snapshot = this.snapshot
+    this.seq = rec.seq
+    this.at = rec.at
+    this.timers.clear()
+    for (const t of rec.timers ?? []) this.timers.set(t.id, t)
+    this.effects.clear()
+    for (const [k, v] of Object.entries(rec.effects ?? {})) this.effects.set(k, v)
+    return this
+  }
+
+  /** Applies one journaled event; rejected events are skipped (the host skipped them too). */
+  apply(rec: JournalRecord): any {
+    this.seq = rec.seq
+    this.at = rec.at
+    if (rec.rejected !== undefined) return this.snapshot
+    if (rec.timer !== undefined) this.timers.delete(rec.timer)
+    const type = rec.event.type
+    this.actions.length = 0
+    this.snapshot = this.machine.transition(this.snapshot, rec.event, this.scope)
+    this.scope.self._snapshot = this.snapshot
+    // A child whose completion was delivered must not be restarted by a restore.
+    if (type.startsWith('xstate.done.actor.') || type.startsWith('xstate.error.actor.')) {
+      this.settleChild(type.slice(type.indexOf('.actor.') + 7), rec.event)
+    }
+    this.absorb(rec.seq, rec.at)
+    return this.snapshot
+  }
+
+  /** The persisted snapshot of the current state. */
+  persisted(): any {
+    return this.machine.getPersistedSnapshot(this.snapshot)
+  }
+
+  private settleChild(id: string, event: any): void {
+    const child = this.snapshot.children?.[id]
+    if (!child) return
+    const done = event.type.startsWith('xstate.done.')
+    child._snapshot = done
+      ? { ...child._snapshot, status: 'done', output: event.output }
+      : { ...child._snapshot, status: 'error', error: event.error }
+  }
+
+  private absorb(seq: number, at: number): void {
+    let k = 0
+    const self = this.scope.self
+    for (const a of this.actions) {
+      const p = a.params
+      if (!p) continue
+      if ((a.type === 'xstate.raise' || (a.type === 'xstate.sendTo' && p.to === self)) && typeof p.delay === 'number') {
+        const id = p.id ?? anonTimerId(seq, k++)
+        this.timers.set(id, { id, event: p.event, due: at + p.delay })
+      } else if (a.type === 'xstate.cancel') {
+        this.timers.delete(p.sendId)
+      } else if (a.type === 'xstate.spawnChild' && p.id) {
+        this.effects.set(p.id, effectKeyFor(this.path, p.id, seq))
+      }
+    }
+    this.actions.length = 0
+    if (this.snapshot.status !== 'active') this.timers.clear()
+    const children = this.snapshot.children ?? {}
+    for (const id of this.effects.keys()) if (!(id in children)) this.effects.delete(id)
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What the actor host needs from storage. actors/ owns this interface; runtime/LevelStore.ts
+ * implements it on LevelDB (and tests may use the same adapter over memory-level).
+ */
+import type { LogEventLine } from '../protocol/log.ts'
+
+/** How a durable actor came to be; written once, before its first event. */
+export interface ActorMeta {
+  path: string
+  /** Registry name of the machine. */
+  machine: string
+  machineHash: string
+  input?: unknown
+  createdAt: number
+  /** `stopped` actors are not recovered at start; their journals stay for export. */
+  status: 'live' | 'stopped'
+}
+
+/** One journaled input of a durable actor: the same shape as a log's event line. */
+export type JournalRecord = LogEventLine
+
+/** A pending durable timer: the delayed event and when it falls due. */
+export interface TimerRecord {
+  id: string
+  event: { type: string; [k: string]: unknown }
+  due: number
+}
+
+/** A checkpoint: the persisted snapshot after the event `seq`, with what XState does not persist. */
+export interface SnapshotRecord {
+  seq: number
+  at: number
+  snapshot: any
+  timers: TimerRecord[]
+  /** Idempotency keys of the effects (invoked children) active at this point, by child id. */
+  effects: Record<string, string>
+}
+
+/** Something an operator must see: an actor failed, a journal entry is corrupt, a write failed. */
+export interface Incident {
+  at: number
+  class: 'actor' | 'journal' | 'storage' | string
+  path?: string
+  message: string
+  seq?: number
+}
+
+export type StoreOp =
+  | { type: 'meta'; meta: ActorMeta }
+  | { type: 'event'; path: string; record: JournalRecord }
+  | { type: 'snapshot'; path: string; record: SnapshotRecord }
+  | { type: 'incident'; incident: Incident }
+
+/** A stored value that cannot be decoded (truncated, not JSON, wrong shape). */
+export class JournalCorruptError extends Error {
+  readonly code = 'JOURNAL_CORRUPT'
+  constructor(readonly path: string, readonly key: string, cause?: unknown) {
+    super(`journal entry ${key} of actor ${path} is corrupt: ${(cause as Error)?.message ?? cause}`, { cause })
+    this.name = 'JournalCorruptError'
+  }
+}
+
+export interface Store {
+  /** Writes ops atomically, in order; with `sync` the write is flushed to disk before resolving. */
+  write(ops: StoreOp[], sync: boolean): Promise<void>
+  listMeta(): Promise<ActorMeta[]>
+  getMeta(path: string): Promise<ActorMeta | undefined>
+  /** The newest snapshot record of `path` (with `seq <= maxSeq`, if given). */
+  latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined>
+  /** Snapshot records of `path` in seq order. */
+  snapshots(path: string): AsyncIterable<SnapshotRecord>
+  /** Journal records of `path` with `afterSeq < seq <= untilSeq`, in seq order. */
+  events(path: string, afterSeq?: number, untilSeq?: number): AsyncIterable<JournalRecord>
+  /** Deletes events and snapshots of `path` with seq below `keepFromSeq` (the oldest kept snapshot). */
+  compact(path: string, keepFromSeq: number): Promise<void>
+  incidents(): Promise<Incident[]>
+  close(): Promise<void>
+}

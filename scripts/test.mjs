@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Runs every test: the type check, then each test/**/*.test.ts file in its own Node process
+// (uvu suites, loaded through tsx). Fast suites run two at a time; slow ones (names containing
+// `.integration.` or `.e2e.`) run one at a time so that their timing is not disturbed.
+// The last line of the output is always `N passed, N failed`.
+//
+//   npm test                  everything
+//   npm test -- actors        only files whose path contains "actors" (the type check is skipped)
+import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync, statSync, existsSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const ANSI = /\x1b\[[0-9;]*m/g
+
+function walk(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) walk(p, out)
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p))
+  }
+  return out
+}
+
+function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return true
+  console.log('[test] Chromium is missing; installing Debian\'s chromium (apt-get install -y chromium) ...')
+  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'], { stdio: 'inherit' })
+  if (r.status !== 0 || !existsSync('/usr/bin/chromium')) {
+    console.log('[test] could not install Chromium. Run as root: apt-get update && apt-get install -y chromium')
+    return false
+  }
+  return true
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    const limit = Number(process.env.AETHER_TEST_FILE_TIMEOUT_MS ?? 600_000)
+    const timer = setTimeout(() => { out += `\n[test] ${file} exceeded ${limit} ms and was killed\n`; child.kill('SIGKILL') }, limit)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const text = out.replace(ANSI, '')
+      const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN)
+      const passed = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN)
+      const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0)
+      let p = 0, f = 0
+      if (Number.isFinite(total) && Number.isFinite(passed)) {
+        p = passed
+        f = total - passed - skipped
+        if (code !== 0 && f === 0) f = 1 // crashed after its totals (e.g. an unhandled rejection)
+      } else {
+        f = 1
+      }
+      resolve({ file, code, p, f, out, ms: Date.now() - started })
+    })
+  })
+}
+
+async function main() {
+  let passed = 0, failed = 0
+  if (filters.length === 0) {
+    const t0 = Date.now()
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { encoding: 'utf8' })
+    const ok = tsc.status === 0
+    console.log(`\n# typecheck (tsc --noEmit) ${ok ? 'ok' : 'FAILED'} in ${Date.now() - t0} ms`)
+    if (!ok) console.log(tsc.stdout + tsc.stderr)
+    ok ? passed++ : failed++
+  }
+  let files = walk(join(root, 'test')).sort()
+  if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)))
+  const slow = files.filter((f) => /\.(integration|e2e)\./.test(f))
+  const fast = files.filter((f) => !slow.includes(f))
+  if (slow.some((f) => f.includes('.e2e.')) && !ensureChromium()) {
+    console.log('[test] e2e suites will fail without Chromium')
+  }
+  const report = (r) => {
+    console.log(`\n# ${r.file} (${r.ms} ms): ${r.p} passed, ${r.f} failed`)
+    if (r.f > 0 || process.env.AETHER_TEST_VERBOSE) console.log(r.out.trimEnd())
+    passed += r.p
+    failed += r.f
+  }
+  const queue = [...fast]
+  const workers = Array.from({ length: 2 }, async () => {
+    while (queue.length) report(await runFile(queue.shift()))
+  })
+  await Promise.all(workers)
+  for (const f of slow) report(await runFile(f))
+  console.log(`\n${passed} passed, ${failed} failed`)
+  process.exitCode = failed > 0 ? 1 : 0
+}
+
+main()
