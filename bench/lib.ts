@@ -1,0 +1,66 @@
+/**
+ * Benchmark helpers: every figure is measured beside its baseline in the same run (this machine
+ * is shared and noisy), repeated, and reported as medians and their ratio.
+ *
+ * Output: a table, or with `--json` one line per figure:
+ * `{"figure": NAME, "aether": N, "baseline": N, "ratio": N, "unit": TEXT, ...extra}`.
+ */
+export interface Figure {
+  figure: string
+  aether: number
+  baseline: number | null
+  ratio: number | null
+  unit: string
+  /** The goal, e.g. ">= 0.9" (ratio) or "<= 50" (aether). */
+  goal?: string
+  pass?: boolean
+  [extra: string]: unknown
+}
+
+export const json = process.argv.includes('--json')
+export const quick = process.argv.includes('--quick') || process.env.AETHER_BENCH_QUICK === '1'
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+/** Runs `a` and `b` alternately `rounds` times; returns the medians. */
+export async function paired(rounds: number, a: () => Promise<number> | number, b: () => Promise<number> | number): Promise<{ a: number; b: number; as: number[]; bs: number[] }> {
+  const as: number[] = []
+  const bs: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    gc()
+    bs.push(await b())
+    gc()
+    as.push(await a())
+  }
+  return { a: median(as), b: median(bs), as, bs }
+}
+
+export function gc(): void {
+  ;(globalThis as any).gc?.()
+}
+
+const figures: Figure[] = []
+
+/** Records a figure; `higherIsBetter` decides how the goal reads the ratio. */
+export function report(f: Figure): void {
+  const round = (n: number | null) => (n === null ? null : Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 1000) / 1000)
+  const out = { ...f, aether: round(f.aether)!, baseline: round(f.baseline), ratio: round(f.ratio) }
+  figures.push(out)
+  if (json) console.log(JSON.stringify(out))
+}
+
+/** Prints the table of recorded figures (not in --json mode). */
+export function printTable(title: string): void {
+  if (json) return
+  const rows = figures.map((f) => [f.figure, String(f.aether), f.baseline === null ? '-' : String(f.baseline), f.ratio === null ? '-' : String(f.ratio), f.unit, f.goal ?? '', f.pass === undefined ? '' : f.pass ? 'ok' : 'MISSED'])
+  const head = ['figure', 'aether', 'baseline', 'ratio', 'unit', 'goal', '']
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  console.log(`\n${title}`)
+  console.log(head.map((h, i) => h.padEnd(w[i])).join('  '))
+  console.log(w.map((n) => '-'.repeat(n)).join('  '))
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(w[i])).join('  '))
+}

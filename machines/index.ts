@@ -1,0 +1,2 @@
+export { trafficLight } from './trafficLight.ts'
+export { counter } from './counter.ts'

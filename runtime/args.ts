@@ -1,0 +1,93 @@
+/**
+ * Command-line flags: a small, strict parser. Unknown flags and bad values are usage errors
+ * (exit 2) that name the flag; `--help` is always understood.
+ */
+
+export class UsageError extends Error {
+  readonly code = 'USAGE'
+  constructor(message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+export interface FlagSpec {
+  type: 'string' | 'number' | 'boolean'
+  /** One line for --help. */
+  help: string
+  default?: string | number | boolean
+  /** Value name for --help (`--port P`). */
+  arg?: string
+}
+
+export interface Command {
+  name: string
+  summary: string
+  usage: string
+  flags: Record<string, FlagSpec>
+  /** Positional arguments for --help. */
+  positionals?: Array<{ name: string; help: string; required?: boolean }>
+  run(args: ParsedArgs): Promise<number | void>
+}
+
+export interface ParsedArgs {
+  flags: Record<string, string | number | boolean | undefined>
+  positionals: string[]
+}
+
+export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): ParsedArgs {
+  const flags: ParsedArgs['flags'] = {}
+  const positionals: string[] = []
+  for (const [k, s] of Object.entries(spec)) if (s.default !== undefined) flags[k] = s.default
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1))
+      break
+    }
+    if (!a.startsWith('--')) {
+      positionals.push(a)
+      continue
+    }
+    const eq = a.indexOf('=')
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2)
+    const s = spec[name]
+    if (!s) throw new UsageError(`unknown flag --${name}`)
+    if (s.type === 'boolean') {
+      if (eq > 0) throw new UsageError(`--${name} takes no value`)
+      flags[name] = true
+      continue
+    }
+    const raw = eq > 0 ? a.slice(eq + 1) : argv[++i]
+    if (raw === undefined || (eq < 0 && raw.startsWith('--'))) throw new UsageError(`--${name} needs a value (${s.arg ?? s.type})`)
+    if (s.type === 'number') {
+      const n = Number(raw)
+      if (!Number.isFinite(n) || raw.trim() === '') throw new UsageError(`--${name} must be a number, got "${raw}"`)
+      flags[name] = n
+    } else flags[name] = raw
+  }
+  return { flags, positionals }
+}
+
+export function formatHelp(c: Command): string {
+  const lines = [`aether ${c.name}: ${c.summary}`, '', `usage: ${c.usage}`]
+  if (c.positionals?.length) {
+    lines.push('', 'arguments:')
+    for (const p of c.positionals) lines.push(`  ${p.name.padEnd(22)} ${p.help}${p.required ? '' : ' (optional)'}`)
+  }
+  const entries = Object.entries(c.flags)
+  lines.push('', 'flags:')
+  for (const [k, s] of entries) {
+    const left = `--${k}${s.type === 'boolean' ? '' : ' ' + (s.arg ?? s.type.toUpperCase())}`
+    lines.push(`  ${left.padEnd(22)} ${s.help}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`)
+  }
+  lines.push(`  ${'--help'.padEnd(22)} show this help`)
+  return lines.join('\n')
+}
+
+/** A positive integer port or a usage error. */
+export function portFlag(v: unknown, name = 'port'): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number (0-65535), got "${v}"`)
+  return n
+}

@@ -1,0 +1,59 @@
+import type { Command } from '../args.ts'
+import { portFlag, UsageError } from '../args.ts'
+import { Hub } from '../Hub.ts'
+import { hubFeatures } from '../hubFeatures.ts'
+
+export const hubCommand: Command = {
+  name: 'hub',
+  summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
+  usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
+  flags: {
+    port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
+    host: { type: 'string', arg: 'ADDR', help: 'address to bind (keep loopback unless you mean it)', default: '127.0.0.1' },
+    data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder', default: '.aether' },
+    token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated and printed)' },
+    fsync: { type: 'string', arg: 'POLICY', help: 'journal fsync policy: always | batch | none', default: 'batch' },
+    'snapshot-every': { type: 'number', arg: 'N', help: 'write a snapshot every N events per actor', default: 100 },
+    retain: { type: 'string', arg: 'N|all', help: 'snapshots kept per actor; older journal entries are compacted', default: 'all' },
+    nats: { type: 'string', arg: 'URL', help: 'NATS server for the link to root (or NATS_URL); optional' },
+  },
+  async run({ flags }) {
+    const fsync = String(flags.fsync)
+    if (!['always', 'batch', 'none'].includes(fsync)) throw new UsageError(`--fsync must be always, batch or none, got "${fsync}"`)
+    const retainRaw = String(flags.retain)
+    const retain = retainRaw === 'all' ? Infinity : Number(retainRaw)
+    if (!(retain >= 1)) throw new UsageError(`--retain must be a number >= 1 or "all", got "${retainRaw}"`)
+    const every = Number(flags['snapshot-every'])
+    if (!Number.isInteger(every) || every < 1) throw new UsageError('--snapshot-every must be an integer >= 1')
+    const hub = await Hub.start(
+      {
+        port: portFlag(flags.port),
+        host: String(flags.host),
+        data: String(flags.data),
+        token: flags.token as string | undefined,
+        fsync: fsync as any,
+        snapshotEvery: every,
+        retain,
+      },
+      hubFeatures({ nats: (flags.nats as string | undefined) ?? process.env.NATS_URL }),
+    )
+    const generated = flags.token === undefined
+    console.log(`aether hub ${hub.url}`)
+    console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
+    console.log(`  actors     ${hub.system.list().length} recovered`)
+    console.log(`  health     ${hub.url}/api/health`)
+    console.log(`  actors     ${hub.url}/api/actors`)
+    console.log(`  inspector  ${hub.url}/inspector`)
+    console.log(`  token      ${hub.token}${generated ? '   (generated; pass --token to choose one)' : ''}`)
+    await new Promise<void>((resolve) => {
+      const stop = async (sig: string) => {
+        console.log(`aether hub: ${sig}, shutting down`)
+        await hub.close()
+        resolve()
+      }
+      process.once('SIGINT', () => void stop('SIGINT'))
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+    })
+    return 0
+  },
+}

@@ -1,0 +1,28 @@
+/** Loads a machine from any user's ES module (TypeScript too, through tsx), for `aether replay`. */
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { AnyStateMachine } from 'xstate'
+import { UsageError } from './args.ts'
+
+export async function loadMachine(modulePath: string, exportName = 'default'): Promise<AnyStateMachine> {
+  const file = resolve(modulePath)
+  if (!existsSync(file)) throw new UsageError(`--machine: no such file ${file}`)
+  let mod: Record<string, unknown>
+  try {
+    mod = await import(pathToFileURL(file).href)
+  } catch (err) {
+    throw new UsageError(`--machine: cannot load ${file}: ${(err as Error).message}`)
+  }
+  const m = mod[exportName] as any
+  if (m === undefined) {
+    const names = Object.keys(mod).filter((k) => isMachine(mod[k]))
+    throw new UsageError(`--machine: ${file} has no export "${exportName}"${names.length ? `; machines it exports: ${names.join(', ')} (use --export NAME)` : ''}`)
+  }
+  if (!isMachine(m)) throw new UsageError(`--machine: export "${exportName}" of ${file} is not an XState v5 machine`)
+  return m
+}
+
+function isMachine(v: any): boolean {
+  return !!v && typeof v.transition === 'function' && typeof v.getInitialSnapshot === 'function' && typeof v.toJSON === 'function'
+}
