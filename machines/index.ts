@@ -1,2 +1,8 @@
 export { trafficLight } from './trafficLight.ts'
 export { counter } from './counter.ts'
+export { hubLink } from './hubLink.ts'
+export type { HubLinkInput, HubLinkContext, HubLinkEvent, ControlAuthority } from './hubLink.ts'
+export { classAStream } from './classAStream.ts'
+export type { ClassAStreamInput, ClassAStreamContext, ClassAStreamEvent } from './classAStream.ts'
+export { reliabilityView } from './reliabilityView.ts'
+export type { ReliabilityViewEvent } from './reliabilityView.ts'
