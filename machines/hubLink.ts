@@ -112,12 +112,13 @@ export const hubLink = setup({
     },
     authority: {
       initial: 'missing',
-      on: { 'link.heartbeat.ack': { target: '.fresh', reenter: true, actions: 'recordAck' } },
+      // Each state names its own answer transition: a region-level `on` with `reenter` applied
+      // the assign on every other event only (XState 5.33, seen in test/machines/hubLink.test.ts).
       states: {
-        missing: {},
-        fresh: { after: { aging: 'aging' } },
-        aging: { after: { stale: 'stale' } },
-        stale: {},
+        missing: { on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
+        fresh: { after: { aging: 'aging' }, on: { 'link.heartbeat.ack': { target: 'fresh', reenter: true, actions: 'recordAck' } } },
+        aging: { after: { stale: 'stale' }, on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
+        stale: { on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
       },
     },
   },

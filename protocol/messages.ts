@@ -8,6 +8,7 @@
  *   root -> hub   stream.ack (A), link.heartbeat.ack (C), hub.register.result (B), error (C)
  *   any -> hub    control.command (B), route.control (B), route.frame (C),
  *                 integration.event (B), telemetry.sample (C)   (the hub's traffic classes)
+ *   hub -> any    control.result (B): the answer to a control, route.control or integration message
  *
  * Pure: no node:*, runs in the browser.
  */
@@ -88,6 +89,10 @@ export const messageSchemas = {
   'control.command': {
     kind: 'command', class: 'B', description: 'traffic class control: an operator command to a hub',
     payload: obj({ op: str({ enum: ['ping', 'report', 'resync'] }) }, ['op']),
+  },
+  'control.result': {
+    kind: 'ack', class: 'B', description: 'a hub answers a control, route.control or integration message (cached per key)',
+    payload: obj({ op: str({ maxLength: 64 }), ok: bool(), at: int({ min: 0 }), detail: anyJson() }, ['op', 'ok', 'at']),
   },
   'route.control': {
     kind: 'command', class: 'B', description: 'traffic class route.control: open, close or probe a route',

@@ -7,8 +7,11 @@ import { formatHelp, parseArgs, UsageError, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
+import { rootCommand } from './commands/root.ts'
+import { reliabilityCommand } from './commands/reliability.ts'
+import { protocolCommand } from './commands/protocol.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand]
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

@@ -2,11 +2,13 @@
  * The features `aether hub` runs, in order. Each issue's capability adds its feature here.
  */
 import type { HubFeature } from './Hub.ts'
+import { hubLinkFeature } from './link/linkFeature.ts'
+import { reliabilityFeature } from './reliability/Reliability.ts'
 
 export interface HubFeatureOptions {
   nats?: string
 }
 
-export function hubFeatures(_opts: HubFeatureOptions = {}): HubFeature[] {
-  return []
+export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats })]
 }
