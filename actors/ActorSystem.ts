@@ -80,6 +80,7 @@ export class ActorSystem implements Host {
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
+  private background = new Set<Promise<unknown>>()
 
   constructor(opts: ActorSystemOptions = {}) {
     this.clock = opts.clock ?? new SystemClock()
@@ -124,6 +125,11 @@ export class ActorSystem implements Host {
     this.incidents.push(i)
     if (this.incidents.length > 1000) this.incidents.splice(0, this.incidents.length - 1000)
     if (this.journal && i.class !== 'storage') this.journal.append({ type: 'incident', incident: i })
+  }
+
+  track(p: Promise<unknown>): void {
+    this.background.add(p)
+    void p.finally(() => this.background.delete(p))
   }
 
   started(a: HostedActor): void {
@@ -282,6 +288,8 @@ export class ActorSystem implements Host {
     for (const a of this.actors.values()) a.stop()
     this.timers.close()
     this.feed.close()
+    await this.flush()
+    while (this.background.size) await Promise.all([...this.background])
     await this.flush()
     await this.store?.close()
   }
