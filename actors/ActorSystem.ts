@@ -17,7 +17,7 @@ import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.t
 import { Journal, type FsyncPolicy } from './Journal.ts'
 import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
-import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine } from './errors.ts'
+import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine, unknownParent } from './errors.ts'
 import { machineHash } from './machineHash.ts'
 
 export interface ActorSystemOptions {
@@ -179,7 +179,7 @@ export class ActorSystem implements Host {
     if (this.actors.has(path)) throw actorExists(path)
     const slash = path.lastIndexOf('/')
     const parent = slash > 0 ? this.actors.get(path.slice(0, slash)) : undefined
-    if (slash > 0 && !parent) throw unknownActor(path.slice(0, slash))
+    if (slash > 0 && !parent) throw unknownParent(path, path.slice(0, slash))
     let logic: AnyStateMachine
     let name: string
     if (typeof machine === 'string') {

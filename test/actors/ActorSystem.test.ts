@@ -41,7 +41,7 @@ basics('typed errors: unknown actor, bad path, duplicate, missing parent, unknow
   assert.is(await code(() => sys.send('nope', { type: 'inc' })), 'UNKNOWN_ACTOR')
   assert.is(await code(() => sys.spawn('bad path!', 'counter')), 'BAD_PATH')
   assert.is(await code(() => sys.spawn('a', 'counter')), 'ACTOR_EXISTS')
-  assert.is(await code(() => sys.spawn('x/y', 'counter')), 'UNKNOWN_ACTOR')
+  assert.is(await code(() => sys.spawn('x/y', 'counter')), 'UNKNOWN_PARENT')
   assert.is(await code(() => sys.spawn('b', 'nomachine')), 'UNKNOWN_MACHINE')
   assert.is(await code(() => sys.spawn('d', 'counter', { durable: true })), 'NO_STORE')
   assert.is(await code(() => sys.send('a', { nottype: 1 } as any)), 'BAD_EVENT')
