@@ -43,6 +43,7 @@ export class ClassASender {
   /** Ack latencies (ms, send -> ack of a frame's last cursor), a bounded sample. */
   readonly latencies: number[] = []
   private sentAt = new Map<string, number>()
+  private offStatus: () => void
 
   constructor(
     readonly hubId: string,
@@ -57,7 +58,7 @@ export class ClassASender {
     this.sub = link.subscribe(subjects.hubAck(hubId), (m) => this.onAck(m.data))
     this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.retransmitMs / 4))
     this.timer.unref?.()
-    link.onStatus((s) => {
+    this.offStatus = link.onStatus((s) => {
       if (s === 'connected') this.restartAll('reconnect')
     })
   }
@@ -191,6 +192,7 @@ export class ClassASender {
 
   close(): void {
     clearInterval(this.timer)
+    this.offStatus()
     this.sub.unsubscribe()
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Group commit for protocol state in the LevelDB store: writes asked for in the same tick share
  * one batch (one fsync with `sync`). Batches are written one at a time and in the order asked,
- * so when a write resolves, every write asked before it is on disk too. This is what lets the
+ * so when a write resolves, every write asked before it is on disk too. Several writes of one key
+ * in the same batch keep only the last (an inbox's state is rewritten per frame). This is what lets the
  * Class A ends persist thousands of records per second and still ack only what is persisted.
  */
 import type { LevelStore } from '../LevelStore.ts'
@@ -12,6 +13,8 @@ export type KvOp = { type: 'put'; key: string; value: string } | { type: 'del'; 
 export class GroupWriter {
   readonly stats = { batches: 0, entries: 0, maxBatch: 0, failures: 0 }
   private ops: KvOp[] = []
+  /** Index in `ops` of the pending put/del of each key: a later write of the key replaces it. */
+  private index = new Map<string, number>()
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = []
   private writing = false
   private scheduled = false
@@ -22,7 +25,14 @@ export class GroupWriter {
 
   write(ops: KvOp[]): Promise<void> {
     if (this.failed) return Promise.reject(this.failed)
-    for (const o of ops) this.ops.push(o)
+    for (const o of ops) {
+      const i = this.index.get(o.key)
+      if (i !== undefined) this.ops[i] = o
+      else {
+        this.index.set(o.key, this.ops.length)
+        this.ops.push(o)
+      }
+    }
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }))
     this.schedule()
     return p
@@ -45,6 +55,7 @@ export class GroupWriter {
     const ops = this.ops
     const waiters = this.waiters
     this.ops = []
+    this.index = new Map()
     this.waiters = []
     if (!waiters.length) return
     this.writing = true

@@ -18,8 +18,11 @@
  *
  * Keys (prefix R!):
  *   R!c!<hub>!<stream>                 inbox state {cursor, applied, duplicates, stale, gaps, idDuplicates}
- *   R!a!<hub>!<stream>!<cursor hex12>  applied record {id, cursor, ts, receivedAt, payload}
- *   R!i!<hub>!<stream>!<id>            ids seen -> cursor
+ *   R!a!<hub>!<stream>!<cursor hex12>  a segment: the records applied from one frame, cursors
+ *                                      from the key's on, each {id, cursor, ts, receivedAt, payload};
+ *                                      these are also the ids seen (the newest `idWindow` are
+ *                                      loaded into memory at start). One entry per frame, not
+ *                                      per record: LevelDB's per-entry cost dominates otherwise.
  *   R!p!<hub>!<stream>!<n hex12>       provenance of a refused record {id, cursor, receivedAt, result}
  *   R!k!<hub>!<key>                    Class B answer {at, answer}
  *   R!h!<hub>                          hub registration {registeredAt, registrations}
@@ -104,10 +107,13 @@ export class RootService {
     const w = this.opts.idWindow ?? 8192
     for (const ib of this.inboxes.values()) {
       const p = `R!a!${ib.hub}!${ib.stream}!`
-      for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', reverse: true, limit: w })) {
-        const r = JSON.parse(value)
-        ib.recent.set(r.id, r.cursor)
+      const ids: Array<[string, number]> = []
+      for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', reverse: true })) {
+        const seg = JSON.parse(value) as Array<{ id: string; cursor: number }>
+        for (let i = seg.length - 1; i >= 0; i--) ids.push([seg[i].id, seg[i].cursor])
+        if (ids.length >= w) break
       }
+      for (let i = Math.min(ids.length, w) - 1; i >= 0; i--) ib.recent.set(ids[i][0], ids[i][1])
       const pp = `R!p!${ib.hub}!${ib.stream}!`
       for await (const [key] of this.db.iterator({ gte: pp, lt: pp.slice(0, -1) + '"', reverse: true, limit: 1 })) ib.provN = parseInt(key.slice(pp.length), 16) + 1
     }
@@ -166,6 +172,7 @@ export class RootService {
     const receivedAt = Date.now()
     const ops: KvOp[] = []
     const touched = new Map<Inbox, { applied: number; duplicates: number; stale: number; gaps: number }>()
+    const segments = new Map<Inbox, { from: number; records: string[] }>()
     for (const e of envs) {
       const ib = this.inbox(hub, e.streamId!)
       let t = touched.get(ib)
@@ -184,9 +191,9 @@ export class RootService {
           ib.applied++
           ib.recent.set(e.id, cursor)
           if (ib.recent.size > (this.opts.idWindow ?? 8192)) ib.recent.delete(ib.recent.keys().next().value!)
-          const base = `${hub}!${ib.stream}!`
-          ops.push({ type: 'put', key: `R!a!${base}${hex12(cursor)}`, value: JSON.stringify({ id: e.id, cursor, ts: e.ts, receivedAt, payload: e.payload }) })
-          ops.push({ type: 'put', key: `R!i!${base}${e.id}`, value: String(cursor) })
+          let seg = segments.get(ib)
+          if (!seg) segments.set(ib, (seg = { from: cursor, records: [] }))
+          seg.records.push(JSON.stringify({ id: e.id, cursor, ts: e.ts, receivedAt, payload: e.payload }))
         }
       } else result = 'gap'
       if (result === 'applied') {
@@ -200,6 +207,7 @@ export class RootService {
       else (t.duplicates++, ib.idDuplicates++, this.counters.idDuplicates++)
       ops.push({ type: 'put', key: `R!p!${hub}!${ib.stream}!${hex12(ib.provN++)}`, value: JSON.stringify({ id: e.id, cursor, receivedAt, result }) })
     }
+    for (const [ib, seg] of segments) ops.push({ type: 'put', key: `R!a!${hub}!${ib.stream}!${hex12(seg.from)}`, value: `[${seg.records.join(',')}]` })
     const acks: Envelope[] = []
     for (const [ib, t] of touched) {
       ops.push({ type: 'put', key: `R!c!${hub}!${ib.stream}`, value: JSON.stringify(stateOf(ib)) })
@@ -311,8 +319,17 @@ export class RootService {
   async applied(hub: string, stream: string, after = 0, limit = 1000): Promise<Array<{ id: string; cursor: number; ts: number; receivedAt: number; result: 'applied'; payload: unknown }>> {
     await this.writer.flush()
     const p = `R!a!${hub}!${stream}!`
+    // Start at the segment holding cursor after+1 (its key is the segment's first cursor).
+    let start = p
+    for await (const [key] of this.db.iterator({ gte: p, lte: p + hex12(after + 1), reverse: true, limit: 1 })) start = key
     const out = []
-    for await (const [, value] of this.db.iterator({ gt: p + hex12(after), lt: p.slice(0, -1) + '"', limit })) out.push({ ...JSON.parse(value), result: 'applied' as const })
+    for await (const [, value] of this.db.iterator({ gte: start, lt: p.slice(0, -1) + '"' })) {
+      for (const r of JSON.parse(value)) {
+        if (r.cursor <= after) continue
+        out.push({ ...r, result: 'applied' as const })
+        if (out.length >= limit) return out
+      }
+    }
     return out
   }
 
