@@ -12,7 +12,8 @@
  *
  * Settings (options, else environment): AETHER_HUB_ID (default: generated once and stored),
  * AETHER_LINK_HEARTBEAT_MS (1000), AETHER_AUTHORITY_AGING_MS (3000), AETHER_AUTHORITY_STALE_MS
- * (10000), AETHER_RETRANSMIT_MS (2000), AETHER_CLASSA_SYNC (1: fsync each group commit).
+ * (10000), AETHER_RETRANSMIT_MS (2000), AETHER_CLASSA_SYNC (1: fsync each group commit),
+ * AETHER_TRAFFIC_BUDGETS (pending budgets per class, e.g. `route.frame:2000,telemetry:500`).
  */
 import { randomBytes } from 'node:crypto'
 import { fromCallback } from 'xstate'
@@ -66,7 +67,21 @@ export function linkOptions(o: LinkOptions = {}): Required<Omit<LinkOptions, 'na
     staleMs: o.staleMs ?? envNum('AETHER_AUTHORITY_STALE_MS', 10000),
     retransmitMs: o.retransmitMs ?? envNum('AETHER_RETRANSMIT_MS', 2000),
     sync: o.sync ?? process.env.AETHER_CLASSA_SYNC !== '0',
+    budgets: o.budgets ?? parseBudgets(process.env.AETHER_TRAFFIC_BUDGETS),
   }
+}
+
+/** `route.frame:2000,telemetry:500` -> budgets; unknown classes or bad numbers are an error. */
+export function parseBudgets(text: string | undefined): Partial<Record<TrafficClass, number>> | undefined {
+  if (!text) return undefined
+  const out: Partial<Record<TrafficClass, number>> = {}
+  for (const part of text.split(',')) {
+    const [c, v] = part.split(':')
+    const n = Number(v)
+    if (!TRAFFIC_CLASSES.includes(c as TrafficClass) || !Number.isInteger(n) || n < 1) throw new Error(`AETHER_TRAFFIC_BUDGETS: "${part}" must be <class>:<positive integer>, classes: ${TRAFFIC_CLASSES.join(', ')}`)
+    out[c as TrafficClass] = n
+  }
+  return out
 }
 
 interface AuthorityChange {
