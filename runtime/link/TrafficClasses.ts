@@ -46,6 +46,9 @@ export const DEFAULT_BUDGETS: Record<TrafficClass, number> = {
 
 const DROPPABLE: ReadonlySet<TrafficClass> = new Set(['route.frame', 'telemetry'])
 
+/** Largest traffic-class frame a hub parses; bigger ones are refused unread (TOO_LARGE). */
+export const MAX_TRAFFIC_FRAME_BYTES = 256 * 1024
+
 /** Handles one valid message; the returned value (if any) is the Class B answer's `detail`. */
 export type TrafficHandler = (env: Envelope, cls: TrafficClass) => unknown
 
@@ -144,7 +147,7 @@ export class TrafficClasses {
     const k = this.counters[c]
     let envs: Envelope[]
     try {
-      envs = decodeFrame(m.data)
+      envs = decodeFrame(m.data, MAX_TRAFFIC_FRAME_BYTES)
       envs.forEach((e, i) => {
         const p = envs.length > 1 ? `[${i}].` : ''
         if (e.subject !== TRAFFIC_SUBJECT[c]) throw new ProtocolError('UNKNOWN_SUBJECT', `field "${p}subject" must be ${TRAFFIC_SUBJECT[c]} on the ${c} class`, `${p}subject`)
@@ -152,7 +155,7 @@ export class TrafficClasses {
       })
     } catch (err) {
       k.rejected++
-      this.replyError(m, err as ProtocolError)
+      this.replyError(m, err instanceof ProtocolError ? err : new ProtocolError('BAD_FIELD', String(err)))
       return
     }
     for (const e of envs) {
