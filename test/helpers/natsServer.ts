@@ -37,8 +37,8 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`
   }
 
-  static async start(): Promise<NatsServer> {
-    const s = new NatsServer(await freePort())
+  static async start(port?: number): Promise<NatsServer> {
+    const s = new NatsServer(port ?? (await freePort()))
     await s.restart()
     return s
   }
