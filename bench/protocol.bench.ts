@@ -74,7 +74,7 @@ async function main() {
   const nats = await startNats()
   const root = await startRoot(nats, join(tmp, 'root'))
   const count = quick ? 10_000 : 30_000
-  const rounds = quick ? 1 : 3
+  const rounds = quick ? 1 : 5
 
   // One hub with one Class A stream; a fresh outbox store per round.
   let round = 0
