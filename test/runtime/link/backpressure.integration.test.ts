@@ -8,13 +8,19 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
-import { AetherProc, FAST_LINK, startHubProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
+import { AetherProc, startHubProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
 import { NatsLink } from '../../../runtime/nats/NatsTransport.ts'
 import { decodeEnvelope, encodeFrame, envelope, subjects } from '../../../protocol/index.ts'
 
 const HUB = 'hub-flood'
-const PERIOD = Number(FAST_LINK.AETHER_LINK_HEARTBEAT_MS)
+/**
+ * Half the default period (1 s). The fault tests use 200 ms to be quick; here the period is the
+ * measured quantity, and on two shared cores a flooded process sees scheduling gaps of 200-250 ms
+ * that are not the hub's doing (the flooder and nats-server run beside it).
+ */
+const PERIOD = 500
+const FLOOD_MS = 5000
 const Flood = suite('traffic classes - a route frame flood never delays control')
 const dir = tmpDir('aether-flood-')
 let nats: NatsServer
@@ -27,7 +33,7 @@ let pingLink: NatsLink
 Flood.before(async () => {
   nats = await NatsServer.start()
   root = await startRoot(nats.url, join(dir, 'root'))
-  hub = await startHubProc(nats.url, join(dir, 'hub'), HUB, undefined, { AETHER_TRAFFIC_BUDGETS: 'route.frame:500' })
+  hub = await startHubProc(nats.url, join(dir, 'hub'), HUB, undefined, { AETHER_TRAFFIC_BUDGETS: 'route.frame:500', AETHER_LINK_HEARTBEAT_MS: String(PERIOD), AETHER_AUTHORITY_AGING_MS: String(3 * PERIOD), AETHER_AUTHORITY_STALE_MS: String(10 * PERIOD) })
   link = new NatsLink({ url: nats.url, name: 'flooder' })
   await link.connected()
   pingLink = new NatsLink({ url: nats.url, name: 'pinger' })
@@ -72,7 +78,7 @@ Flood('heartbeats keep their period within 2x; drops are counted', async () => {
   const subject = subjects.hubTraffic(HUB, 'route.frame')
   const t0 = Date.now()
   let sent = 0
-  while (Date.now() - t0 < 4000) {
+  while (Date.now() - t0 < FLOOD_MS) {
     for (let i = 0; i < 2000; i++) link.publish(subject, frame)
     sent += 2000
     await link.flush()
@@ -85,8 +91,8 @@ Flood('heartbeats keep their period within 2x; drops are counted', async () => {
   const hb = r.link.heartbeat
   const rf = r.traffic.classes['route.frame']
   const intervalsDuring = hb.sent - before.sent
-  console.log(`  flood: ${sent} frames in 4 s (${Math.round(sent / 4)}/s); route.frame ${JSON.stringify(rf)}; heartbeat period ${JSON.stringify(hb.period)}; ping rtt max ${Math.round(Math.max(...rtts))} ms over ${rtts.length}`)
-  assert.ok(intervalsDuring >= (4000 / PERIOD) * 0.8, `heartbeats kept going: ${intervalsDuring}`)
+  console.log(`  flood: ${sent} frames in ${FLOOD_MS / 1000} s (${Math.round(sent / (FLOOD_MS / 1000))}/s); route.frame ${JSON.stringify(rf)}; heartbeat period ${JSON.stringify(hb.period)}; ping rtt max ${Math.round(Math.max(...rtts))} ms over ${rtts.length}`)
+  assert.ok(intervalsDuring >= (FLOOD_MS / PERIOD) * 0.8, `heartbeats kept going: ${intervalsDuring}`)
   assert.ok(hb.period.max <= 2 * PERIOD, `heartbeat period max ${hb.period.max} ms <= ${2 * PERIOD}`)
   assert.ok(rf.received > 10_000, `frames received ${rf.received}`)
   assert.ok(rf.dropped > 0, 'route frames dropped over the budget, counted')
