@@ -182,10 +182,14 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       const authority = (): ControlAuthority => snap()?.value.authority ?? 'missing'
       const linkState = (): string => snap()?.value.connection ?? 'connecting'
       let lastAuthority: ControlAuthority = 'missing'
+      /** Reports a lifecycle record (set once the outbox API below exists). */
+      let reportLifecycle: ((record: Record<string, unknown>) => void) | undefined
       linkActor()?.subscribe((s: any) => {
         const a = s.value.authority as ControlAuthority
         if (a === lastAuthority) return
         authorityHistory.push({ at: Date.now(), from: lastAuthority, to: a })
+        // The root learns the hub's own view of its authority, in order, even across outages.
+        if (a === 'stale' || (a === 'fresh' && lastAuthority !== 'aging')) reportLifecycle?.({ event: 'link.authority', from: lastAuthority, to: a, at: Date.now() })
         if (authorityHistory.length > 100) authorityHistory.shift()
         if (a === 'stale') model.incident(IncidentClass.controlAuthority, 'root-link', `no answer from the root for ${o.staleMs} ms: control authority stale`)
         else if (a === 'fresh' && (lastAuthority === 'stale' || lastAuthority === 'aging')) model.incident(IncidentClass.controlAuthority, 'root-link', `control authority fresh again (was ${lastAuthority})`)
@@ -297,7 +301,8 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const st = sender?.status() ?? Object.fromEntries([...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked, pending: s.next - 1 - s.acked }]))
           const streamNodes: ReadinessNode[] = Object.entries(st).map(([id, v]: [string, any]) => {
             const state = String((sys.hosted(streamPath(id))?.actor?.getSnapshot() as any)?.value ?? 'unknown')
-            const held = v.pending > 0 && control?.status !== 'connected'
+            // Standalone (no NATS configured) is the embedded default, not a fault.
+            const held = !!links && v.pending > 0 && control?.status !== 'connected'
             return {
               id: `stream:${id}`,
               label: `class A ${id}`,
@@ -310,8 +315,8 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             return {
               id: 'root-link',
               label: 'root link',
-              status: 'unknown',
-              reason: 'standalone: no --nats or NATS_URL; Class A records wait in the outbox',
+              status: 'ready',
+              reason: 'standalone (no --nats or NATS_URL): Class A records wait in the outbox',
               detail: { authority: a },
               children: streamNodes,
             }
@@ -416,6 +421,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
 
       // The hub reports its own lifecycle on the `lifecycle` stream.
       await append('lifecycle', [{ event: 'hub.started', at: startedAt, pid: process.pid }])
+      reportLifecycle = (record) => void append('lifecycle', [record]).catch(() => {})
       const mirror = setInterval(() => model.changed(), 250)
       mirror.unref?.()
       timers.push(mirror)

@@ -177,6 +177,13 @@ Faults('kill -9 the root mid-stream', async () => {
   const hist = (await hubReliability()).link.authorityHistory.map((h: any) => h.to)
   assert.ok(hist.lastIndexOf('stale') < hist.lastIndexOf('fresh'))
   assert.ok(hub.alive() && root.alive())
+  // The hub's own view of its authority reached the root on its Class A lifecycle stream.
+  await waitFor(async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0, 10_000, 'lifecycle drained')
+  const life = (await root.get(`/api/streams/${HUB}/lifecycle?refused=0`)).messages
+  life.forEach((m: any, i: number) => assert.is(m.cursor, i + 1))
+  const events = life.map((m: any) => (m.payload.event === 'link.authority' ? m.payload.to : m.payload.event))
+  assert.is(events.filter((e: string) => e === 'hub.started').length, 2, `two hub starts: ${events.join(',')}`)
+  assert.ok(events.lastIndexOf('stale') > 0 && events.lastIndexOf('fresh') > events.lastIndexOf('stale'), `lifecycle: ${events.join(',')}`)
   console.log(`  faults: ${confirmed.size} confirmed of ${attempted.size} attempted, ${v.applied} applied once, ${v.dupsIgnored} resent copies ignored`)
 })
 
