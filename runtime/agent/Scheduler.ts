@@ -15,6 +15,7 @@ import type { AnswerCache } from './AnswerCache.ts'
 import type { Harness } from './harness.ts'
 import { createProvider, ProviderError, type ChatMessage, type ModelProvider } from './providers.ts'
 import type { Secrets } from './redact.ts'
+import { failpoint } from './failpoint.ts'
 
 export interface Attempt {
   provider: string
@@ -113,6 +114,7 @@ export class Scheduler {
         attempts.push({ provider: entry.provider, model: entry.model, outcome: 'ok', ms: ms(a0) })
         const fallbacks = attempts.length - 1
         await cache.put(req.requestId, { text: answer.text, provider: entry.provider, model: entry.model, fallbacks, at: Date.now() })
+        failpoint('agent.answer-cached')
         this.stats.answered++
         this.stats.fallbacks += fallbacks
         return { ok: true, text: answer.text, provider: entry.provider, model: entry.model, fallbacks, cached: false, requestId: req.requestId, latencyMs: ms(t0), attempts }

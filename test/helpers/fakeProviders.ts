@@ -6,7 +6,8 @@
  * was not paid twice.
  *
  * Behaviour per model, unless a script is queued with `script(model, steps)`: names starting
- * `hang` never answer, `fail` answer 500, `rate` answer 429, `slow` answer after 300 ms; others
+ * `hang` never answer, `fail` answer 500, `rate` answer 429, `slow` answer after 300 ms, `badkey`
+ * answer 401 quoting the key they were given (as some providers do); others
  * answer at once. An answer to a prompt containing `Reply with exactly: X` is `X`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -111,7 +112,7 @@ export class FakeProvider extends EventEmitter {
       return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model' }] })
     }
     const queued = this.scripts.get(model)
-    let step: Step = queued?.length ? queued.shift()! : model.startsWith('hang') ? { hang: true } : model.startsWith('fail') ? { status: 500, message: 'internal error' } : model.startsWith('rate') ? { status: 429, message: 'rate limit exceeded', retryAfter: 1 } : model.startsWith('slow') ? { delayMs: 300 } : 'ok'
+    let step: Step = queued?.length ? queued.shift()! : model.startsWith('badkey') ? { status: 401, echoKey: true } : model.startsWith('hang') ? { hang: true } : model.startsWith('fail') ? { status: 500, message: 'internal error' } : model.startsWith('rate') ? { status: 429, message: 'rate limit exceeded', retryAfter: 1 } : model.startsWith('slow') ? { delayMs: 300 } : 'ok'
     if (typeof step === 'object' && 'hang' in step) return this.hang(res)
     if (typeof step === 'object' && 'delayMs' in step) {
       const delay = step.delayMs
