@@ -22,7 +22,7 @@ import { HttpError } from '../http/HubServer.ts'
 import { bindAgentRuntime, hostedAgentSession, unbindAgentRuntime } from './agentMachine.ts'
 import { LevelAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import { loadHarness, type Harness } from './harness.ts'
-import { capabilities, natsIntegration, providerIntegration, redisIntegration, startIntegrations, type IntegrationSpec, type IntegrationTiming } from './integrations.ts'
+import { capabilities, integrationPath, natsIntegration, providerIntegration, redisIntegration, startIntegrations, type IntegrationSpec, type IntegrationTiming } from './integrations.ts'
 import type { ChatMessage } from './providers.ts'
 import { Secrets } from './redact.ts'
 import { Scheduler } from './Scheduler.ts'
@@ -306,6 +306,12 @@ export class AgentService {
     const s = this.hub.server
     s.route('GET', '/api/agent', () => ({
       ...this.capabilities(),
+      integrations: Object.fromEntries(
+        this.configured.map((n) => {
+          const c = this.system.hosted(integrationPath(n))?.actor?.getSnapshot()?.context
+          return [n, { target: c?.target ?? null, attempts: c?.attempts ?? 0, lastError: c?.lastError == null ? null : this.secrets.redact(String(c.lastError)) }]
+        }),
+      ),
       harness: this.harness
         ? {
             providers: Object.fromEntries(Object.entries(this.harness.providers).map(([n, p]) => [n, { kind: p.kind, baseUrl: p.baseUrl, apiKeyEnv: p.apiKeyEnv ?? null, keySet: !!this.secrets.key(n) }])),

@@ -15,6 +15,7 @@ import { validateHarness } from '../../../runtime/agent/harness.ts'
 import { AgentClient, closedPort } from '../../helpers/agentClient.ts'
 import { FakeProvider } from '../../helpers/fakeProviders.ts'
 import { TEST_KEY } from '../../helpers/agentHarness.ts'
+import { scanForSecret } from '../../helpers/secretScan.ts'
 
 interface Env {
   ok: FakeProvider
@@ -27,12 +28,16 @@ interface Env {
 }
 
 let env: Env
+const WRONG_KEY = 'sk-test-AETHER-SECRET-wrong'
+let feed: string[] = []
 
 async function startHub(e: Pick<Env, 'ok' | 'hang' | 'dir' | 'natsPort' | 'redisPort' | 'logs'>): Promise<Hub> {
   const harness = validateHarness({
     providers: {
       ok: { kind: 'openai', baseUrl: `${e.ok.url}/v1`, apiKeyEnv: 'OK_KEY' },
       hang: { kind: 'anthropic', baseUrl: e.hang.url, apiKeyEnv: 'HANG_KEY' },
+      // Its key is wrong: the server answers 401 quoting it, which must never be shown.
+      wrongkey: { kind: 'openai', baseUrl: `${e.ok.url}/v1`, apiKeyEnv: 'WRONG_KEY' },
     },
     roles: {
       chat: [{ provider: 'hang', model: 'claude', timeoutMs: 300 }, { provider: 'ok', model: 'local' }],
@@ -47,7 +52,7 @@ async function startHub(e: Pick<Env, 'ok' | 'hang' | 'dir' | 'natsPort' | 'redis
       harness,
       nats: `nats://127.0.0.1:${e.natsPort}`,
       redis: `redis://127.0.0.1:${e.redisPort}`,
-      env: { OK_KEY: TEST_KEY, HANG_KEY: TEST_KEY },
+      env: { OK_KEY: TEST_KEY, HANG_KEY: TEST_KEY, WRONG_KEY },
       timing: { probeTimeoutMs: 1500, baseBackoffMs: 200, maxBackoffMs: 1000 },
       log: (l) => e.logs.push(l),
     }),
@@ -60,6 +65,8 @@ async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'aether-agent-'))
   const e = { ok, hang, dir, natsPort: await closedPort(), redisPort: await closedPort(), logs: [] as string[] }
   env = { ...e, hub: await startHub(e) }
+  feed = []
+  env.hub.system.feed.listen((ev) => feed.push(JSON.stringify(ev)))
 }
 
 async function teardown() {
@@ -90,6 +97,7 @@ handshake('sessions open within 200 ms with NATS and Redis on closed ports and a
       assert.match(ready.sessionId, /^[A-Za-z0-9_-]{16}$/)
       assert.is(ready.resumed, false)
       assert.equal(ready.roles, ['chat', 'planner', 'vision', 'browser'])
+      assert.ok(ready.handshakeMs < 200)
     }
   }
   const worst = Math.max(...times)
@@ -103,6 +111,16 @@ handshake('sessions open within 200 ms with NATS and Redis on closed ports and a
   assert.is(status.capabilities.nats === 'ready', false)
   assert.is(status.sessions.length, 10)
   assert.not.match(JSON.stringify(status), TEST_KEY)
+  // The provider with a wrong key is degraded by a 401 that quoted the key: shown redacted.
+  const wk = await c.next('capabilities', 4000, (f) => f.capabilities['provider:wrongkey'] === 'degraded').catch(() => null)
+  const st2 = await (await fetch(`${env.hub.url}/api/agent`)).json()
+  assert.ok(wk || st2.capabilities['provider:wrongkey'] !== 'ready')
+  assert.match(st2.integrations['provider:wrongkey'].lastError, /Incorrect API key provided: \[REDACTED:WRONG_KEY\]/)
+  assert.equal(st2.integrations.nats.target, `nats://127.0.0.1:${env.natsPort}`)
+  assert.match(st2.integrations.nats.lastError, /ECONNREFUSED/)
+  const seen = JSON.stringify(st2) + feed.join('\n')
+  assert.not.ok(seen.includes(WRONG_KEY) || seen.includes(TEST_KEY), 'no key in the API or the inspection feed')
+  assert.ok(feed.some((l) => l.includes('[REDACTED:WRONG_KEY]')), 'the inspection feed carried the redacted error')
   for (const x of clients) await x.close()
 })
 
@@ -218,7 +236,12 @@ sessions('a hub restart restores the conversation; the session resumes by id', a
   assert.is(res.n, 2)
   assert.is(res.text, 'TITLE')
   await r.close()
-  assert.not.match(env.logs.join('\n'), TEST_KEY)
+  const all = env.logs.join('\n') + feed.join('\n')
+  assert.not.ok(all.includes(TEST_KEY) || all.includes(WRONG_KEY), 'no key in the logs or the inspection feed')
+  await env.hub.close()
+  const scan = await scanForSecret(env.dir, 'sk-test-AETHER-SECRET')
+  assert.equal(scan.hits, [])
+  env.hub = await startHub(env)
 })
 
 handshake.run()
