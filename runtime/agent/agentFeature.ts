@@ -45,6 +45,9 @@ export interface AgentFeatureOptions {
 export const SESSION_PREFIX = 'agent-session.'
 export const sessionPath = (id: string) => `${SESSION_PREFIX}${id}`
 
+/** What a session looks like before its first commit (the machine's initial context, in short). */
+const EMPTY = { history: [], outcomes: [], queue: [], current: null, nextN: 1 } as unknown as AgentSessionContext
+
 interface Conn {
   ws: WebSocket
   sent: number
@@ -184,7 +187,7 @@ export class AgentService {
     let resumed = false
     if (resumeId !== null) {
       const a = SESSION_ID_RE.test(resumeId) ? this.system.hosted(sessionPath(resumeId)) : undefined
-      if (!a || a.status !== 'active') {
+      if (!a || (a.status !== 'active' && a.status !== 'starting')) {
         this.send(ws, { type: 'error', code: 'UNKNOWN_SESSION', field: 'session', message: `no live session "${resumeId.slice(0, 64)}": it ended, expired or never existed; connect without ?session= to start one` })
         return ws.close(4404, 'unknown session')
       }
@@ -200,22 +203,26 @@ export class AgentService {
       this.system.send(sessionPath(id), sessionEvents.attach(), 'agent')
     } else {
       id = randomBytes(12).toString('base64url')
-      try {
-        await this.system.spawn(sessionPath(id), 'agentSession', { durable: true, input: { sessionId: id, ...(this.opts.detachTtlMs ? { detachTtlMs: this.opts.detachTtlMs } : {}) } })
-      } catch (err) {
-        this.send(ws, { type: 'error', code: 'SESSION_FAILED', message: `the session could not start: ${(err as Error).message}` })
-        return ws.close(1011, 'session failed')
-      }
+      // The session's meta record is journaled (and fsync'd) in the background: the handshake
+      // does not wait on the disk either. Events sent meanwhile queue behind it in the journal,
+      // and `task.accepted` is sent only once a task is committed.
+      this.system
+        .spawn(sessionPath(id), 'agentSession', { durable: true, input: { sessionId: id, ...(this.opts.detachTtlMs ? { detachTtlMs: this.opts.detachTtlMs } : {}) } })
+        .catch((err) => {
+          this.conns.delete(id)
+          this.send(ws, { type: 'error', code: 'SESSION_FAILED', message: `the session could not start: ${(err as Error).message}` })
+          ws.close(1011, 'session failed')
+        })
       this.stats.sessions++
     }
-    const ctx = this.context(id)!
-    const conn: Conn = { ws, sent: Math.max(after, resumed ? after : ctx.nextN - 1) }
+    const ctx = this.context(id) ?? EMPTY
+    const conn: Conn = { ws, sent: resumed ? after : 0 }
     this.conns.set(id, conn)
     ws.on('close', () => {
       if (this.conns.get(id)?.ws !== ws) return
       this.conns.delete(id)
       const a = this.system.hosted(sessionPath(id))
-      if (a?.status === 'active') this.system.send(sessionPath(id), sessionEvents.detach(), 'agent')
+      if (a?.status === 'active' || a?.status === 'starting') this.system.send(sessionPath(id), sessionEvents.detach(), 'agent')
     })
     const outcomes = ctx.outcomes.filter((o) => o.n > conn.sent)
     conn.sent = Math.max(conn.sent, ...outcomes.map((o) => o.n))
@@ -236,8 +243,18 @@ export class AgentService {
     for (const text of early.splice(0)) this.onFrame(ws, id, text)
   }
 
+  /** The session's context; undefined while its first journal commit is pending. */
   private context(id: string): AgentSessionContext | undefined {
     return this.system.hosted(sessionPath(id))?.actor?.getSnapshot()?.context
+  }
+
+  private async accept(ws: WebSocket, path: string, task: AgentTask): Promise<void> {
+    try {
+      await this.system.sendCommitted(path, sessionEvents.task(task), 'agent')
+      this.send(ws, { type: 'task.accepted', taskId: task.taskId })
+    } catch (err) {
+      this.send(ws, { type: 'error', code: 'TASK_NOT_ACCEPTED', message: `the task was not journaled: ${(err as Error).message}` })
+    }
   }
 
   private onFrame(ws: WebSocket, id: string, text: string | null): void {
@@ -250,12 +267,12 @@ export class AgentService {
     if (frame.type === 'ping') return this.send(ws, { type: 'pong' })
     const path = sessionPath(id)
     const a = this.system.hosted(path)
-    if (!a || a.status !== 'active') return this.send(ws, { type: 'error', code: 'SESSION_CLOSED', message: 'this session has ended; connect again to start a new one' })
+    if (!a || (a.status !== 'active' && a.status !== 'starting')) return this.send(ws, { type: 'error', code: 'SESSION_CLOSED', message: 'this session has ended; connect again to start a new one' })
     if (frame.type === 'session.close') {
       this.system.send(path, sessionEvents.close('closed by the client'), 'agent')
       return
     }
-    const ctx = this.context(id)!
+    const ctx = this.context(id) ?? EMPTY
     const taskId = frame.taskId ?? randomBytes(8).toString('base64url')
     if (frame.taskId && knowsTask(ctx, frame.taskId)) {
       // A resent task: never run twice; send its outcome again if it has one.
@@ -269,8 +286,7 @@ export class AgentService {
     }
     const task: AgentTask = { taskId, role: frame.role, prompt: frame.prompt }
     if (frame.images) task.images = frame.images
-    this.system.send(path, sessionEvents.task(task), 'agent')
-    this.send(ws, { type: 'task.accepted', taskId })
+    void this.accept(ws, path, task)
   }
 
   private onFeed(e: FeedEvent): void {
@@ -324,8 +340,9 @@ export class AgentService {
     }))
     s.route('GET', '/api/agent/sessions/:id', (ctx) => {
       const id = ctx.params.id
-      const ctxt = SESSION_ID_RE.test(id) ? this.context(id) : undefined
-      if (!ctxt) throw new HttpError(404, `no session "${id.slice(0, 64)}"`, 'UNKNOWN_SESSION')
+      const a = SESSION_ID_RE.test(id) ? this.system.hosted(sessionPath(id)) : undefined
+      if (!a) throw new HttpError(404, `no session "${id.slice(0, 64)}"`, 'UNKNOWN_SESSION')
+      const ctxt = this.context(id) ?? EMPTY
       return { sessionId: id, history: ctxt.history, outcomes: ctxt.outcomes, running: ctxt.current?.taskId ?? null, queued: ctxt.queue.map((t) => t.taskId) }
     })
   }
