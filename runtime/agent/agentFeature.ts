@@ -73,6 +73,7 @@ export class AgentService {
   private configured: string[] = []
   private off: string[] = []
   private lastCaps = ''
+  private stopping = new Set<string>()
   private unlisten: () => void = () => {}
 
   private constructor(
@@ -292,6 +293,12 @@ export class AgentService {
   private onFeed(e: FeedEvent): void {
     if (e.path.startsWith(SESSION_PREFIX)) {
       const id = e.path.slice(SESSION_PREFIX.length)
+      const ended = e.snapshot.value === 'closed' || e.snapshot.status === 'done'
+      // An ended session is stopped, so a restart does not bring it back; its journal stays.
+      if (ended && !this.stopping.has(e.path)) {
+        this.stopping.add(e.path)
+        setImmediate(() => void this.system.stop(e.path).catch(() => {}).finally(() => this.stopping.delete(e.path)))
+      }
       const conn = this.conns.get(id)
       if (!conn) return
       const ctx = e.snapshot.context as AgentSessionContext | null
@@ -302,7 +309,7 @@ export class AgentService {
           conn.sent = o.n
         }
       }
-      if (e.snapshot.value === 'closed' || e.snapshot.status === 'done') {
+      if (ended) {
         this.conns.delete(id)
         this.send(conn.ws, { type: 'session.closed', sessionId: id, reason: ctx?.closedReason ?? null })
         conn.ws.close(1000, 'session closed')

@@ -227,6 +227,13 @@ sessions('no token: refused; unknown or ended sessions: refused with a reason', 
   assert.is((await c.waitClosed()).code, 1000)
   const late = AgentClient.connect(env.hub.url, env.hub.token, { session: sessionId })
   assert.is((await late.waitClosed()).code, 4404)
+  // Ended sessions are stopped (not recovered by the next start); the journal is kept.
+  const until = Date.now() + 3000
+  while ((await env.hub.store.getMeta(`agent-session.${sessionId}`))?.status !== 'stopped') {
+    assert.ok(Date.now() < until, 'the ended session was stopped')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.is(env.hub.system.hosted(`agent-session.${sessionId}`), undefined)
 })
 
 sessions('a hub restart restores the conversation; the session resumes by id', async () => {
