@@ -174,8 +174,7 @@ const inc = { type: 'inc' } as const
     const sys = await ActorSystem.open({ store, machines: { counter } })
     const dt = performance.now() - t
     if (sys.list().length !== ACTORS) throw new Error('restore lost actors')
-    for (const a of sys.list()) sys.hosted(a.path)!.stop()
-    await store.close()
+    await sys.close() // a clean close again, outside the measured time
     return ACTORS / (dt / 1000)
   }
   bare()

@@ -9,11 +9,14 @@
  *                         event: fewer, larger writes)
  *   r!<path>!<seq hex12>  a rejected-event marker (the message of the error the event caused)
  *   s!<path>!<seq hex12>  snapshot record (JSON)
+ *   l!<path>              the latest snapshot record again, so recovery reads them in one scan
+ *   c!clean               present only between a clean close and the next open: every actor's
+ *                         latest snapshot covers its whole journal, so recovery reads no tail
  *   i!<at hex12>!<n>      incident (JSON)
  */
 import { Level } from 'level'
 import type { AbstractLevel } from 'abstract-level'
-import { JournalCorruptError, type ActorMeta, type Incident, type JournalRecord, type SnapshotRecord, type Store, type StoreOp } from '../actors/Store.ts'
+import { JournalCorruptError, type ActorMeta, type Incident, type JournalRecord, type RecoveryEntry, type SnapshotRecord, type Store, type StoreOp } from '../actors/Store.ts'
 
 type DB = AbstractLevel<any, string, string>
 
@@ -62,9 +65,12 @@ export class LevelStore implements Store {
           else segments.set(op.path, [op.record])
           break
         }
-        case 'snapshot':
-          batch.put(`s!${op.path}!${hex(op.record.seq)}`, JSON.stringify(op.record))
+        case 'snapshot': {
+          const v = JSON.stringify(op.record)
+          batch.put(`s!${op.path}!${hex(op.record.seq)}`, v)
+          batch.put(`l!${op.path}`, v)
           break
+        }
         case 'meta':
           batch.put(`m!${op.meta.path}`, JSON.stringify(op.meta))
           break
@@ -153,6 +159,42 @@ export class LevelStore implements Store {
     await b.write()
     await this.db.clear({ gte: `r!${path}!`, lte: `r!${path}!${hex(keepFromSeq)}` })
     await this.db.clear({ gte: `s!${path}!`, lt: `s!${path}!${hex(keepFromSeq)}` })
+  }
+
+  async recoveryState(): Promise<RecoveryEntry[]> {
+    const metas: ActorMeta[] = []
+    const out: RecoveryEntry[] = []
+    // iterator().all() reads in large native batches; a for-await per entry is many times slower.
+    for (const [key, value] of await this.db.iterator({ gte: 'm!', lt: 'm"' }).all()) {
+      try {
+        const meta = decode<ActorMeta>(key.slice(2), key, value)
+        if (meta.status === 'live') metas.push(meta)
+      } catch (error) {
+        out.push({ meta: { path: key.slice(2), machine: '?', machineHash: '', createdAt: 0, status: 'live' }, tail: [], error })
+      }
+    }
+    const latest = new Map<string, string>()
+    for (const [key, value] of await this.db.iterator({ gte: 'l!', lt: 'l"' }).all()) latest.set(key.slice(2), value)
+    const clean = (await this.db.get('c!clean')) !== undefined
+    const load = async (meta: ActorMeta): Promise<RecoveryEntry> => {
+      try {
+        const raw = latest.get(meta.path)
+        const snapshot = raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw)
+        const tail: JournalRecord[] = []
+        if (!clean) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
+        return { meta, snapshot, tail }
+      } catch (error) {
+        return { meta, tail: [], error }
+      }
+    }
+    // Tails are read a few actors at a time: each is its own iterator.
+    for (let i = 0; i < metas.length; i += 64) out.push(...(await Promise.all(metas.slice(i, i + 64).map(load))))
+    return out
+  }
+
+  async markClean(clean: boolean): Promise<void> {
+    if (clean) await this.db.put('c!clean', String(Date.now()), { sync: true } as any)
+    else await this.db.del('c!clean', { sync: true } as any)
   }
 
   async incidents(): Promise<Incident[]> {
