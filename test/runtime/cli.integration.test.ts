@@ -19,6 +19,13 @@ help('aether --help lists every command; each command has --help', async () => {
   }
 })
 
+help('npx aether works from the package (the declared bin)', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync('npx', ['--no-install', 'aether', '--help'], { cwd: (await import('../helpers/cli.ts')).root, encoding: 'utf8', timeout: 60_000 })
+  assert.is(r.status, 0, r.stderr)
+  assert.match(r.stdout, /usage: aether <command>/)
+})
+
 help('unknown commands and flags exit 2 naming them', async () => {
   const a = await aether(['frobnicate'])
   assert.is(a.code, 2)
