@@ -74,7 +74,7 @@ export class AgentService {
   private off: string[] = []
   private lastCaps = ''
   private stopping = new Set<string>()
-  private unlisten: () => void = () => {}
+  private unlisten: (() => void) | null = null
 
   private constructor(
     readonly hub: Hub,
@@ -113,12 +113,11 @@ export class AgentService {
     svc.lastCaps = JSON.stringify(svc.capabilities())
 
     bindAgentRuntime(system, { runTask: (input, requestId, signal) => svc.runTask(input, requestId, signal) })
-    svc.unlisten = system.feed.listen((e) => svc.onFeed(e))
-    // Sessions recovered from the journal have no socket any more.
+    // Sessions recovered from the journal have no socket any more; ended ones are put away.
     for (const a of system.list()) {
-      if (!a.path.startsWith(SESSION_PREFIX) || a.status !== 'active') continue
-      const v = a.value as any
-      if (v?.live?.connection === 'attached') system.send(a.path, sessionEvents.detach(), 'agent')
+      if (!a.path.startsWith(SESSION_PREFIX)) continue
+      if (a.status === 'done') await system.stop(a.path)
+      else if (a.status === 'active' && (a.value as any)?.live?.connection === 'attached') system.send(a.path, sessionEvents.detach(), 'agent')
     }
     svc.routes()
     hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
@@ -129,8 +128,30 @@ export class AgentService {
     return capabilities(this.system, this.configured, this.off)
   }
 
+  /**
+   * The inspection feed is listened to only while a socket is connected: an active feed costs every
+   * actor of the hub a snapshot per event, which sessions without sockets do not need (they are
+   * read at the next handshake).
+   */
+  private track(id: string, conn: Conn): void {
+    this.conns.set(id, conn)
+    if (!this.unlisten) {
+      this.lastCaps = JSON.stringify(this.capabilities())
+      this.unlisten = this.system.feed.listen((e) => this.onFeed(e))
+    }
+  }
+
+  private untrack(id: string): void {
+    this.conns.delete(id)
+    if (this.conns.size === 0 && this.unlisten) {
+      this.unlisten()
+      this.unlisten = null
+    }
+  }
+
   async close(): Promise<void> {
-    this.unlisten()
+    this.unlisten?.()
+    this.unlisten = null
     unbindAgentRuntime(this.system)
     for (const c of this.conns.values()) c.ws.close(1001, 'hub shutting down')
     this.conns.clear()
@@ -197,7 +218,7 @@ export class AgentService {
       this.stats.resumed++
       const old = this.conns.get(id)
       if (old && old.ws !== ws) {
-        this.conns.delete(id)
+        this.untrack(id)
         this.send(old.ws, { type: 'error', code: 'SUPERSEDED', message: 'this session was resumed on another connection' })
         old.ws.close(4409, 'superseded')
       }
@@ -210,7 +231,7 @@ export class AgentService {
       this.system
         .spawn(sessionPath(id), 'agentSession', { durable: true, input: { sessionId: id, ...(this.opts.detachTtlMs ? { detachTtlMs: this.opts.detachTtlMs } : {}) } })
         .catch((err) => {
-          this.conns.delete(id)
+          this.untrack(id)
           this.send(ws, { type: 'error', code: 'SESSION_FAILED', message: `the session could not start: ${(err as Error).message}` })
           ws.close(1011, 'session failed')
         })
@@ -218,10 +239,10 @@ export class AgentService {
     }
     const ctx = this.context(id) ?? EMPTY
     const conn: Conn = { ws, sent: resumed ? after : 0 }
-    this.conns.set(id, conn)
+    this.track(id, conn)
     ws.on('close', () => {
       if (this.conns.get(id)?.ws !== ws) return
-      this.conns.delete(id)
+      this.untrack(id)
       const a = this.system.hosted(sessionPath(id))
       if (a?.status === 'active' || a?.status === 'starting') this.system.send(sessionPath(id), sessionEvents.detach(), 'agent')
     })
@@ -310,7 +331,7 @@ export class AgentService {
         }
       }
       if (ended) {
-        this.conns.delete(id)
+        this.untrack(id)
         this.send(conn.ws, { type: 'session.closed', sessionId: id, reason: ctx?.closedReason ?? null })
         conn.ws.close(1000, 'session closed')
       }

@@ -132,6 +132,12 @@ handshake('sessions open within 200 ms with NATS and Redis on closed ports and a
   assert.not.ok(seen.includes(WRONG_KEY) || seen.includes(TEST_KEY), 'no key in the API or the inspection feed')
   assert.ok(feed.some((l) => l.includes('[REDACTED:WRONG_KEY]')), 'the inspection feed carried the redacted error')
   for (const x of clients) await x.close()
+  // With no socket left the agent stops listening to the feed (only the test's listener remains).
+  const deadline = Date.now() + 2000
+  while ((env.hub.system.feed as any).listeners.size !== 1) {
+    assert.ok(Date.now() < deadline, 'the agent feature stopped listening to the feed')
+    await new Promise((r) => setTimeout(r, 20))
+  }
 })
 
 handshake('a task falls back past the hanging provider; the outcome names who answered', async () => {
