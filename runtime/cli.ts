@@ -11,7 +11,9 @@ import { rootCommand } from './commands/root.ts'
 import { reliabilityCommand } from './commands/reliability.ts'
 import { protocolCommand } from './commands/protocol.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand]
+import { agentCommand } from './commands/agent.ts'
+
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

@@ -4,11 +4,15 @@
 import type { HubFeature } from './Hub.ts'
 import { hubLinkFeature } from './link/linkFeature.ts'
 import { reliabilityFeature } from './reliability/Reliability.ts'
+import { agentFeature } from './agent/agentFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
+  /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
+  harness?: string
+  redis?: string
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats })]
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness })]
 }

@@ -200,7 +200,8 @@ durable('compaction keeps the last N snapshots and the events after the oldest k
   const dir = tmpDir()
   let { system, store } = await openSystem(dir, { machines, snapshotEvery: 5, retain: 2 })
   await system.spawn('c', 'counter', { durable: true })
-  for (let i = 0; i < 23; i++) system.send('c', { type: 'inc' })
+  // one group commit per event, so every event is its own journal segment
+  for (let i = 0; i < 23; i++) await system.sendCommitted('c', { type: 'inc' })
   await system.flush()
   await sleep(50) // compaction runs after the snapshot commits
   const snaps: number[] = []

@@ -56,7 +56,7 @@ while (!stop) {
     const r = rand()
     const type = r < 0.6 ? 'inc' : r < 0.9 ? 'arm' : 'disarm'
     const id = `${seedArg}-${k++}`
-    batch.push(system.sendCommitted(path, { type, id } as any).then((seq) => out(`C ${path} ${seq} ${id}`)))
+    batch.push(system.sendCommitted(path, { type, id } as any).then((seq) => void out(`C ${path} ${seq} ${id}`)))
   }
   await Promise.all(batch)
   await new Promise((r) => setTimeout(r, Math.floor(rand() * 8)))

@@ -19,6 +19,13 @@ help('aether --help lists every command; each command has --help', async () => {
   }
 })
 
+help('npx aether works from the package (the declared bin)', async () => {
+  const { spawnSync } = await import('node:child_process')
+  const r = spawnSync('npx', ['--no-install', 'aether', '--help'], { cwd: (await import('../helpers/cli.ts')).root, encoding: 'utf8', timeout: 60_000 })
+  assert.is(r.status, 0, r.stderr)
+  assert.match(r.stdout, /usage: aether <command>/)
+})
+
 help('unknown commands and flags exit 2 naming them', async () => {
   const a = await aether(['frobnicate'])
   assert.is(a.code, 2)
@@ -64,31 +71,34 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   const log = join(dir, 'tl.log')
   const exp = await aether(['log', 'export', 'lab/tl', '--data', data, '--out', log])
   assert.is(exp.code, 0, exp.stderr)
+  // The light's own timers may fire while the test runs: count the events the log holds.
+  const events = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.includes('"event"')).length
+  assert.ok(events >= 8)
   const ok = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify'])
   assert.is(ok.code, 0, ok.stderr + ok.stdout)
-  assert.match(ok.stdout, /verified 8 events of lab\/tl/)
+  assert.match(ok.stdout, new RegExp(`verified ${events} events of lab/tl`))
   const json = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify', '--json'])
   const res = JSON.parse(json.stdout)
   assert.is(res.ok, true)
-  assert.is(res.events, 8)
+  assert.is(res.events, events)
   assert.ok(res.snapshotsChecked >= 2)
 
   // --snapshots all: one snapshot line per event
   const all = join(dir, 'all.log')
   assert.is((await aether(['log', 'export', 'lab/tl', '--data', data, '--snapshots', 'all', '--out', all])).code, 0)
   const lines = readFileSync(all, 'utf8').trim().split('\n')
-  assert.is(lines.filter((l) => l.includes('"snapshot"')).length, 8)
+  assert.is(lines.filter((l) => l.includes('"snapshot"')).length, lines.filter((l) => l.includes('"event"')).length)
 
   // A tampered snapshot: exit 1 at its seq with a readable diff.
   const rows = lines.map((l) => JSON.parse(l))
   const i = rows.findIndex((r) => r.snapshot && r.seq === 5)
-  rows[i].snapshot.value = { light: 'green', pedestrian: 'idle' }
+  rows[i].snapshot.value = { light: 'purple', pedestrian: 'idle' }
   const tampered = join(dir, 'tampered.log')
   writeFileSync(tampered, rows.map((r) => JSON.stringify(r)).join('\n'))
   const bad = await aether(['replay', tampered, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify'])
   assert.is(bad.code, 1)
   assert.match(bad.stdout, /DIVERGED at seq 5/)
-  assert.match(bad.stdout, /value\.light: expected "green", replayed "red"/)
+  assert.match(bad.stdout, /value\.light: expected "purple", replayed "\w+"/)
 
   // A malformed log: exit 2 with the line number.
   const broken = join(dir, 'broken.log')
