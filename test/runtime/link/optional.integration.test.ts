@@ -86,6 +86,9 @@ Optional('when NATS and the root appear, the outbox drains and the hub is ready'
     const r = await hub.get('/api/reliability')
     return r.status === 'ready' && r.link.authority === 'fresh'
   }, 15_000, 'a ready hub')
+  // Ready means the link is up; the held records are then sent in cursor order.
+  await waitFor(async () => (await hub.get('/api/streams')).streams.reports.pending === 0, 10_000, 'the outbox to drain')
+  await waitFor(async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0, 10_000, 'the lifecycle stream to drain')
   const p = await root.get(`/api/streams/${HUB}/reports`)
   assert.equal(p.messages.map((m: any) => [m.cursor, m.payload]), [[1, { a: 1 }], [2, { a: 2 }]])
   const lifecycle = await root.get(`/api/streams/${HUB}/lifecycle`)
