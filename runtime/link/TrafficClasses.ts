@@ -87,6 +87,8 @@ export class TrafficClasses {
     private handler: TrafficHandler,
     budgets: Partial<Record<TrafficClass, number>> = {},
     private answerTtlMs = 60_000,
+    /** The classes this instance serves (the data classes may run in a worker thread). */
+    readonly classes: readonly TrafficClass[] = TRAFFIC_CLASSES,
   ) {
     for (const c of TRAFFIC_CLASSES) {
       this.counters[c] = { budget: budgets[c] ?? DEFAULT_BUDGETS[c], received: 0, processed: 0, dropped: 0, deferred: 0, rejected: 0, cachedAnswers: 0, queued: 0, maxQueued: 0 }
@@ -95,7 +97,7 @@ export class TrafficClasses {
   }
 
   start(): void {
-    for (const c of TRAFFIC_CLASSES) {
+    for (const c of this.classes) {
       const link = c === 'control' ? this.links.control : this.links.data
       this.subs.push(link.subscribe(subjects.hubTraffic(this.hubId, c), (m) => this.enqueue(c, m)))
     }

@@ -7,8 +7,9 @@
  * NATS is optional: the hub never waits for it. Unreachable, the link keeps retrying in the
  * background, the reliability report says `degraded` and why, and Class A records wait in the
  * outbox until the link returns. Two connections: `control` (heartbeats, Class A, the control
- * class) and `data` (route frames, integration, telemetry), so a flood on one socket cannot
- * delay the other.
+ * class) on the main thread, and `data` (route frames, route control, integration, telemetry) in
+ * a worker thread (DataPlane), so a flood of route frames costs neither the control socket nor
+ * the main thread's time.
  *
  * Settings (options, else environment): AETHER_HUB_ID (default: generated once and stored),
  * AETHER_LINK_HEARTBEAT_MS (1000), AETHER_AUTHORITY_AGING_MS (3000), AETHER_AUTHORITY_STALE_MS
@@ -38,7 +39,8 @@ import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
 import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
-import { TrafficClasses } from './TrafficClasses.ts'
+import { DataPlane } from './DataPlane.ts'
+import { TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
 
 export interface LinkOptions {
   nats?: string
@@ -92,7 +94,7 @@ interface AuthorityChange {
 
 export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
   const o = linkOptions(options)
-  let links: { control: NatsLink; data: NatsLink } | undefined
+  let links: { control: NatsLink; data: DataPlane } | undefined
   let sender: ClassASender | undefined
   let traffic: TrafficClasses | undefined
   let writer: GroupWriter | undefined
@@ -119,10 +121,9 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       if (o.nats) {
         links = {
           control: new NatsLink({ url: o.nats, name: `aether-hub-${hubId}-control` }),
-          data: new NatsLink({ url: o.nats, name: `aether-hub-${hubId}-data` }),
+          data: new DataPlane({ url: o.nats, hubId, budgets: o.budgets }),
         }
         links.control.connected().catch(() => {})
-        links.data.connected().catch(() => {})
       }
       const control = links?.control
 
@@ -210,7 +211,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
 
       if (links && control) {
         sender = new ClassASender(hubId, outbox, control, (e) => tell(e.streamId, e.type === 'stream.acked' ? { type: 'stream.acked', upTo: e.upTo } : { type: 'stream.retransmit', from: e.upTo }), { retransmitMs: o.retransmitMs, rootId: () => rootId })
-        const onStatus = (name: string, link: NatsLink) => (s: string, prev: string) => {
+        const onStatus = (name: string, link: { lastError?: string }) => (s: string, prev: string) => {
           if (name === 'control') {
             if (s === 'connected') sys.send('link', { type: 'link.connected' })
             else if (s === 'reconnecting') sys.send('link', { type: 'link.reconnecting' })
@@ -225,7 +226,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         links.data.onStatus(onStatus('data', links.data))
         if (links.control.status === 'connected') sys.send('link', { type: 'link.connected' })
 
-        traffic = new TrafficClasses(hubId, links, (e, c) => handleTraffic(e, c), o.budgets)
+        traffic = new TrafficClasses(hubId, { control: links.control, data: links.control }, (e, c) => handleTraffic(e, c), o.budgets, 60_000, ['control'])
         traffic.start()
 
         // Class B: announce ourselves once per start; retries reuse the key, so the root
@@ -252,42 +253,20 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         if (control.status === 'connected') void register()
       }
 
-      // What the traffic classes do with valid messages.
-      const routes = new Map<string, { open: boolean; frames: number; lastSeq: number }>()
-      const telemetry = new Map<string, number>()
-      let integrationEvents = 0
+      // What the control class does with valid messages (the data classes: dataHandlers.ts).
       const handleTraffic = (e: Envelope, c: TrafficClass): unknown => {
         const p = e.payload as any
-        switch (c) {
-          case 'control':
-            if (p.op === 'ping') return { pong: Date.now() }
-            if (p.op === 'report') return model.report()
-            if (p.op === 'resync') {
-              sender?.restartAll('resync')
-              return { resent: outbox.pending() }
-            }
-            return null
-          case 'route.control': {
-            const r = routes.get(p.routeId) ?? { open: false, frames: 0, lastSeq: -1 }
-            if (p.op === 'open') r.open = true
-            if (p.op === 'close') r.open = false
-            routes.set(p.routeId, r)
-            if (routes.size > 10_000) routes.delete(routes.keys().next().value!)
-            return { routeId: p.routeId, open: r.open }
-          }
-          case 'route.frame': {
-            const r = routes.get(p.routeId)
-            if (r) (r.frames++, (r.lastSeq = p.seq))
-            return null
-          }
-          case 'integration':
-            integrationEvents++
-            return { accepted: true }
-          case 'telemetry':
-            if (telemetry.size < 10_000 || telemetry.has(p.name)) telemetry.set(p.name, p.value)
-            return null
+        if (c !== 'control') return null
+        if (p.op === 'ping') return { pong: Date.now() }
+        if (p.op === 'report') return model.report()
+        if (p.op === 'resync') {
+          sender?.restartAll('resync')
+          return { resent: outbox.pending() }
         }
+        return null
       }
+      const zero: TrafficCounters = { budget: 0, received: 0, processed: 0, dropped: 0, deferred: 0, rejected: 0, cachedAnswers: 0, queued: 0, maxQueued: 0 }
+      const countersOf = (c: TrafficClass): TrafficCounters => (c === 'control' ? traffic!.counters.control : (links!.data.counters[c] ?? { ...zero, budget: traffic!.counters[c].budget }))
 
       // The reliability model's part for the link.
       const stats = (xs: number[]) => {
@@ -326,7 +305,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             label: 'NATS transport',
             status: links.control.status === 'connected' && links.data.status === 'connected' ? 'ready' : 'degraded',
             ...(links.control.status !== 'connected' ? { reason: `NATS ${links.control.status} at ${o.nats}${links.control.lastError ? `: ${links.control.lastError}` : ''}` } : links.data.status !== 'connected' ? { reason: `data connection ${links.data.status}` } : {}),
-            detail: { control: links.control.status, data: links.data.status, reconnects: links.control.counters.reconnects + links.data.counters.reconnects },
+            detail: { control: links.control.status, data: links.data.status, reconnects: links.control.counters.reconnects + links.data.reconnects.n },
           }
           const auth: ReadinessNode = {
             id: 'authority',
@@ -335,14 +314,14 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             ...(a !== 'fresh' ? { reason: a === 'missing' ? 'no answer from the root yet' : `last answer from the root ${rootAge()} ms ago (${a})` } : {}),
             detail: { authority: a, rootId, lastAckAgoMs: rootAge() },
           }
-          const overs = traffic?.overBudget() ?? []
+          const overs = [...(traffic?.overBudget() ?? []), ...links.data.overBudget]
           const trafficNode: ReadinessNode = {
             id: 'traffic',
             label: 'traffic classes',
             status: overs.length ? 'degraded' : 'ready',
             ...(overs.length ? { reason: `over budget: ${overs.join(', ')}` } : {}),
             children: TRAFFIC_CLASSES.map((c) => {
-              const k = traffic!.counters[c]
+              const k = countersOf(c)
               return { id: `traffic:${c}`, label: c, status: k.queued >= k.budget ? 'degraded' : 'ready', detail: { received: k.received, processed: k.processed, dropped: k.dropped, deferred: k.deferred, rejected: k.rejected, queued: k.queued, budget: k.budget } } as ReadinessNode
             }),
           }
@@ -386,7 +365,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               rootId,
             },
             classA: sender ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() } : { streams: Object.fromEntries([...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked }])) },
-            traffic: traffic ? { classes: traffic.counters, rejectedByCode: traffic.rejectedByCode } : null,
+            traffic: traffic && links ? { classes: Object.fromEntries(TRAFFIC_CLASSES.map((c) => [c, countersOf(c)])), rejectedByCode: mergeCounts(traffic.rejectedByCode, links.data.rejectedByCode) } : null,
           }
         },
       })
@@ -434,6 +413,12 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       await Promise.all([links?.control.close(), links?.data.close()])
     },
   }
+}
+
+function mergeCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out = { ...a }
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v
+  return out
 }
 
 async function storedHubId(db: Hub['store']['db']): Promise<string> {

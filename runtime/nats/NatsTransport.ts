@@ -197,7 +197,12 @@ export class NatsLink {
     this.closing = true
     const nc = this.nc
     if (nc && !nc.isClosed()) {
-      await nc.drain().catch(() => nc.close())
+      // Drain only a live connection, and not for long: drain waits on a server that may be gone.
+      if (this.status === 'connected') {
+        const t = setTimeout(() => void nc.close().catch(() => {}), 2000)
+        await nc.drain().catch(() => nc.close())
+        clearTimeout(t)
+      } else await nc.close().catch(() => {})
     }
     this.ready.catch(() => {})
     this.setStatus('closed')

@@ -108,3 +108,12 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: n
     await sleep(50)
   }
 }
+
+/** Until the hub's control authority is fresh and both its NATS connections are up. */
+export async function waitLinkReady(hub: AetherProc, ms = 10_000): Promise<void> {
+  await waitFor(async () => {
+    const r = await hub.get('/api/reliability')
+    const transport = r.tree.children.find((c: any) => c.id === 'root-link')?.children?.find((c: any) => c.id === 'transport')
+    return r.link.authority === 'fresh' && transport?.detail.data === 'connected' && transport?.detail.control === 'connected'
+  }, ms, 'a fresh, connected hub link')
+}

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
-import { AetherProc, startHubProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
+import { AetherProc, startHubProc, startRoot, waitFor, waitLinkReady } from '../../helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
 import { NatsLink } from '../../../runtime/nats/NatsTransport.ts'
 import { envelope, subjects, TRAFFIC_CLASSES, TRAFFIC_SUBJECT, type MessageSubject } from '../../../protocol/index.ts'
@@ -81,7 +81,7 @@ Fuzz.before(async () => {
   hub = await startHubProc(nats.url, join(dir, 'hub'), HUB)
   link = new NatsLink({ url: nats.url, name: 'fuzzer' })
   await link.connected()
-  await waitFor(async () => (await hub.get('/api/reliability')).link.authority === 'fresh', 10_000, 'fresh authority')
+  await waitLinkReady(hub)
   await hub.post('/api/streams/reports', { payloads: [1, 2, 3] })
   await waitFor(async () => (await hub.get('/api/streams')).streams.reports?.pending === 0, 10_000, 'stream acked')
 })
