@@ -103,5 +103,15 @@ Schema('every message subject has a JSON Schema with its kind, class and payload
   assert.is(s.$defs.envelope.additionalProperties, false)
 })
 
+const Browser = suite('protocol - runs in the browser')
+
+Browser('protocol/index.ts bundles for the browser with nothing of Node', async () => {
+  const { build } = await import('esbuild')
+  const r = await build({ entryPoints: [new URL('../../protocol/index.ts', import.meta.url).pathname], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' })
+  assert.is(r.errors.length, 0)
+  assert.not.match(r.outputFiles[0].text, /require\(["']node:|from ["']node:/)
+})
+
 Envelope.run()
 Schema.run()
+Browser.run()
