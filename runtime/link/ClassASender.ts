@@ -56,6 +56,7 @@ export class ClassASender {
     this.batch = opts.batch ?? 256
     this.retransmitMs = opts.retransmitMs ?? 2000
     this.sub = link.subscribe(subjects.hubAck(hubId), (m) => this.onAck(m.data))
+    outbox.onRefill = (id) => this.pump(id)
     this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.retransmitMs / 4))
     this.timer.unref?.()
     this.offStatus = link.onStatus((s) => {
@@ -185,7 +186,7 @@ export class ClassASender {
     const out: Record<string, any> = {}
     for (const s of this.outbox.streams.values()) {
       const f = this.flights.get(s.streamId)
-      out[s.streamId] = { next: s.next, acked: s.acked, persisted: s.persisted, inFlight: f ? Math.max(0, f.sentUpTo - s.acked) : 0, pending: s.next - 1 - s.acked }
+      out[s.streamId] = { next: s.next, acked: s.acked, persisted: s.persisted, inFlight: f ? Math.max(0, f.sentUpTo - s.acked) : 0, pending: s.next - 1 - s.acked, inMemory: s.records.size }
     }
     return out
   }

@@ -10,6 +10,10 @@
  * A segment is deleted once all its cursors are acked; after a restart the records <= acked of a
  * partly acked segment are skipped. The next cursor is max(last record, acked) + 1: cursors
  * never repeat.
+ *
+ * Memory: at most `memoryCap` records per stream are held in memory, always the oldest unacked
+ * ones (cursors acked+1..memHigh, the next to send). During a long outage the rest stay on disk
+ * only and are read back, in cursor order, as acks make room (`onRefill` then tells the sender).
  */
 import { envelope, type Envelope } from '../../protocol/index.ts'
 import { hex12, type Db, type GroupWriter, type KvOp } from './GroupWriter.ts'
@@ -22,8 +26,11 @@ export interface StreamOutbox {
   acked: number
   /** Highest cursor whose record is on disk (sendable). */
   persisted: number
-  /** Record JSON by cursor, for acked < cursor < next. */
+  /** Record JSON by cursor, for acked < cursor <= memHigh. */
   records: Map<number, string>
+  /** Every cursor in (acked, memHigh] is in `records`; later ones are on disk only. */
+  memHigh: number
+  loading: boolean
   /** Segments on disk not yet fully acked, in cursor order. */
   segments: Array<{ from: number; to: number }>
 }
@@ -33,17 +40,19 @@ export class Outbox {
 
   /** Acks may go through a writer without fsync: a lost ack write only causes resends. */
   ackWriter?: GroupWriter
+  /** Called when records were read back from disk into memory (send them). */
+  onRefill?: (streamId: string) => void
 
-  private constructor(readonly db: Db, readonly writer: GroupWriter, readonly hubId: string) {}
+  private constructor(readonly db: Db, readonly writer: GroupWriter, readonly hubId: string, readonly memoryCap: number) {}
 
   /** Loads every stream of `hubId` from the store. */
-  static async open(db: Db, writer: GroupWriter, hubId: string): Promise<Outbox> {
-    const o = new Outbox(db, writer, hubId)
+  static async open(db: Db, writer: GroupWriter, hubId: string, memoryCap = defaultMemoryCap()): Promise<Outbox> {
+    const o = new Outbox(db, writer, hubId, Math.max(1, memoryCap))
     const mp = `L!m!${hubId}!`
     for await (const [key, value] of db.iterator({ gte: mp, lt: mp.slice(0, -1) + '"' })) {
       const streamId = key.slice(mp.length)
       const acked = Number(JSON.parse(value).acked) || 0
-      o.streams.set(streamId, { streamId, next: acked + 1, acked, persisted: acked, records: new Map(), segments: [] })
+      o.streams.set(streamId, { streamId, next: acked + 1, acked, persisted: acked, records: new Map(), memHigh: acked, loading: false, segments: [] })
     }
     const op = `L!o!${hubId}!`
     for await (const [key, value] of db.iterator({ gte: op, lt: op.slice(0, -1) + '"' })) {
@@ -55,10 +64,13 @@ export class Outbox {
       const envs = JSON.parse(value) as Envelope[]
       const to = from + envs.length - 1
       s.segments.push({ from, to })
+      if (s.memHigh < s.acked) s.memHigh = s.acked
       for (const env of envs) {
         const cursor = env.cursor!
         if (cursor <= s.acked) continue // acked before the crash, its delete was not yet written
+        if (cursor !== s.memHigh + 1 || s.records.size >= o.memoryCap) continue // stays on disk
         s.records.set(cursor, JSON.stringify(env))
+        s.memHigh = cursor
       }
       if (to >= s.next) s.next = to + 1
       if (to > s.persisted) s.persisted = to
@@ -69,7 +81,7 @@ export class Outbox {
   stream(streamId: string): StreamOutbox {
     let s = this.streams.get(streamId)
     if (!s) {
-      s = { streamId, next: 1, acked: 0, persisted: 0, records: new Map(), segments: [] }
+      s = { streamId, next: 1, acked: 0, persisted: 0, records: new Map(), memHigh: 0, loading: false, segments: [] }
       this.streams.set(streamId, s)
     }
     return s
@@ -88,13 +100,17 @@ export class Outbox {
       const cursor = s.next++
       const env: Envelope = envelope('stream.record', this.hubId, payloads[i], { streamId, cursor, ts: now, id: `${this.hubId}.${streamId}.${cursor}.${t36}` })
       const json = JSON.stringify(env)
-      s.records.set(cursor, json)
+      if (s.memHigh === cursor - 1 && s.records.size < this.memoryCap) {
+        s.records.set(cursor, json)
+        s.memHigh = cursor
+      }
       jsons[i] = json
     }
     const to = s.next - 1
     s.segments.push({ from, to })
     await this.writer.write([{ type: 'put', key: `L!o!${this.hubId}!${streamId}!${hex12(from)}`, value: `[${jsons.join(',')}]` }])
     if (to > s.persisted) s.persisted = to
+    if (s.memHigh < s.persisted && s.records.size < this.memoryCap) void this.refill(s)
     return { from, to }
   }
 
@@ -111,10 +127,37 @@ export class Outbox {
     }
     if (k) s.segments.splice(0, k)
     s.acked = upTo
+    if (s.memHigh < upTo) s.memHigh = upTo
+    if (s.memHigh < s.persisted && s.records.size <= this.memoryCap / 2) void this.refill(s)
     ops.push({ type: 'put', key: `L!m!${this.hubId}!${streamId}`, value: JSON.stringify({ acked: upTo }) })
     // Losing this write only means resending records the root will ignore as duplicates.
     ;(this.ackWriter ?? this.writer).write(ops).catch(() => {})
     return true
+  }
+
+  /** Reads records after memHigh back from disk, in cursor order, until memory is full. */
+  private async refill(s: StreamOutbox): Promise<void> {
+    if (s.loading) return
+    s.loading = true
+    let added = 0
+    try {
+      const seg = s.segments.find((g) => g.to > s.memHigh)
+      if (!seg) return
+      const p = `L!o!${this.hubId}!${s.streamId}!`
+      for await (const [, value] of this.db.iterator({ gte: p + hex12(seg.from), lt: p.slice(0, -1) + '"' })) {
+        for (const env of JSON.parse(value) as Envelope[]) {
+          const cursor = env.cursor!
+          if (cursor <= s.memHigh) continue
+          if (cursor !== s.memHigh + 1 || cursor > s.persisted || s.records.size >= this.memoryCap) return
+          s.records.set(cursor, JSON.stringify(env))
+          s.memHigh = cursor
+          added++
+        }
+      }
+    } finally {
+      s.loading = false
+      if (added) this.onRefill?.(s.streamId)
+    }
   }
 
   /** Records waiting for an ack, over all streams. */
@@ -123,4 +166,10 @@ export class Outbox {
     for (const s of this.streams.values()) n += s.next - 1 - s.acked
     return n
   }
+}
+
+/** Records per stream held in memory (AETHER_OUTBOX_MEMORY, default 100,000). */
+export function defaultMemoryCap(): number {
+  const n = Number(process.env.AETHER_OUTBOX_MEMORY)
+  return Number.isInteger(n) && n > 0 ? n : 100_000
 }

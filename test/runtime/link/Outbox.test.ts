@@ -55,4 +55,40 @@ O('hubs sharing a store keep separate outboxes', async () => {
   await store.close()
 })
 
+O('a long backlog stays on disk and is read back in cursor order as acks make room', async () => {
+  const dir = tmpDir()
+  let store = await LevelStore.open(dir)
+  let ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h', 3)
+  const refills: string[] = []
+  ob.onRefill = (id) => refills.push(id)
+  await ob.append('s', [1, 2])
+  await ob.append('s', [3, 4, 5])
+  await ob.append('s', [6, 7, 8, 9, 10])
+  const s = ob.stream('s')
+  assert.equal([...s.records.keys()], [1, 2, 3], 'only the oldest 3 in memory')
+  assert.is(s.persisted, 10)
+  ob.ack('s', 2)
+  await new Promise((r) => setTimeout(r, 50))
+  assert.equal([...s.records.keys()], [3, 4, 5])
+  assert.equal(refills, ['s'])
+  const seen: number[] = []
+  while (s.acked < 10) {
+    const c = s.acked + 1
+    assert.ok(s.records.has(c), `cursor ${c} is in memory when it is next`)
+    seen.push(JSON.parse(s.records.get(c)!).payload)
+    ob.ack('s', c)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  assert.equal(seen, [3, 4, 5, 6, 7, 8, 9, 10])
+  await ob.append('s', [11, 12, 13, 14])
+  await ob.writer.flush()
+  await store.close()
+  store = await LevelStore.open(dir)
+  ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h', 3)
+  const r = ob.stream('s')
+  assert.equal([...r.records.keys()], [11, 12, 13], 'after a restart: the oldest 3 again')
+  assert.equal([r.next, r.persisted, r.acked], [15, 14, 10])
+  await store.close()
+})
+
 O.run()
