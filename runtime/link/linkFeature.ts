@@ -14,7 +14,8 @@
  * Settings (options, else environment): AETHER_HUB_ID (default: generated once and stored),
  * AETHER_LINK_HEARTBEAT_MS (1000), AETHER_AUTHORITY_AGING_MS (3000), AETHER_AUTHORITY_STALE_MS
  * (10000), AETHER_RETRANSMIT_MS (2000), AETHER_CLASSA_SYNC (1: fsync each group commit),
- * AETHER_TRAFFIC_BUDGETS (pending budgets per class, e.g. `route.frame:2000,telemetry:500`).
+ * AETHER_TRAFFIC_BUDGETS (pending budgets per class, e.g. `route.frame:2000,telemetry:500`),
+ * AETHER_OUTBOX_MEMORY (records per stream held in memory; the rest of a backlog stays on disk).
  */
 import { randomBytes } from 'node:crypto'
 import { fromCallback } from 'xstate'
