@@ -274,7 +274,7 @@ export const updateTransition = setup({
 }).createMachine({
   id: 'updateTransition',
   context: ({ input }) => ({
-    settings: { ...defaultUpdateSettings, ...input?.settings },
+    settings: { ...defaultUpdateSettings, ...clean(input?.settings ?? {}) },
     serving: input?.serving ?? 'A',
     now: 0,
     lastFinishedAt: null,
