@@ -38,6 +38,7 @@ export class RuntimeManager {
   activeState: ActiveState = 'down'
   lastError?: string
   lastGapMs?: number
+  lastCutover?: { mode: SwitchMode; gapMs: number; drainMs: number; releaseMs: number; startMs: number }
   private chain: Promise<unknown> = Promise.resolve()
   private pidFile: string
   /** Callbacks the supervisor sets. */
@@ -250,15 +251,18 @@ export class RuntimeManager {
         throw new RuntimeError('EXITED', `no prewarmed candidate of slot ${target} is running${this.candidate ? `: ${this.candidate.describeExit()}` : ''}`)
       }
       proxy.pause()
+      const t0 = performance.now()
       this.activeState = 'switching'
       this.onChange()
       await proxy.drain(this.opts.drainMs)
+      const t1 = performance.now()
       if (old?.alive) {
         old.stopping = true
         old.send({ type: 'release' })
         await Promise.race([old.waitFor((m) => m?.type === 'released', this.opts.drainMs + 5000, 'releasing the old runtime').catch(() => {}), old.exited])
         if (old.alive) void old.stop(2000)
       }
+      const t2 = performance.now()
       let rt: RuntimeProcess
       if (mode === 'warm_switch') {
         rt = this.candidate!
@@ -271,11 +275,20 @@ export class RuntimeManager {
       }
       this.active = rt
       this.record()
-      await this.ready(rt, 'active', `cutover to slot ${target}`)
+      // The runtime says ready only once its hub listens: resume on that message and check its
+      // health right after (verifying still waits for it to mark itself good).
+      await rt.waitFor((m) => m?.type === 'ready' && m.role === 'active', this.opts.healthDeadlineMs, `cutover to slot ${target}`)
+      rt.role = 'active'
       this.activeState = 'up'
       const gapMs = proxy.resume(rt.port)
+      const t3 = performance.now()
       this.lastGapMs = gapMs
+      this.lastCutover = { mode, gapMs, drainMs: t1 - t0, releaseMs: t2 - t1, startMs: t3 - t2 }
       this.onChange()
+      const h = await health(rt.port, 2000)
+      if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== 'active') {
+        throw new RuntimeError('UNHEALTHY', `cutover to slot ${target}: /api/health answered ${JSON.stringify(h)}`)
+      }
       return { runtimeInstanceId: rt.runtimeInstanceId, gapMs }
     })
   }

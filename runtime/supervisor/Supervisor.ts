@@ -15,9 +15,9 @@ import { resolve as resolvePath, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
-import { ActorSystem, effect } from '../../actors/index.ts'
+import { ActorSystem, effect, exportLog } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
-import { HttpError, HubServer } from '../http/HubServer.ts'
+import { HttpError, HubServer, sendJson } from '../http/HubServer.ts'
 import { LevelStore } from '../LevelStore.ts'
 import { Proxy } from './Proxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
@@ -62,6 +62,8 @@ export class Supervisor {
   private booted = new Promise<void>((r) => (this.bootDone = r))
   private restartTimes: number[] = []
   private closed = false
+  /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
+  readonly stepDelayMs = Number(process.env.AETHER_SUPERVISOR_STEP_DELAY_MS ?? 0) || 0
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
 
   private constructor(
@@ -137,6 +139,7 @@ export class Supervisor {
       effect<O, I>(async ({ input, signal }) => {
         const sup = get()
         await sup.booted
+        if (sup.stepDelayMs) await new Promise((r) => setTimeout(r, sup.stepDelayMs))
         // Restarted by recovery in a state the boot event has left: do nothing.
         if (signal.aborted) return new Promise<O>(() => {})
         try {
@@ -209,6 +212,14 @@ export class Supervisor {
     s.route('GET', '/api/supervisor/status', () => this.status())
     s.route('POST', '/api/supervisor/update', (ctx) => this.updateRoute(ctx.req, ctx))
     s.route('POST', '/api/supervisor/actions', (ctx) => this.actionRoute(ctx))
+    s.route('GET', '/api/supervisor/log', async (ctx) => {
+      // The transition's journal as an aether.log/1 file, for `aether replay --verify`.
+      await system.flush()
+      ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': 'attachment; filename="supervisor.update.aether.log"' })
+      for await (const chunk of exportLog(system.store!, UPDATE_ACTOR, { snapshots: 'all', machine: updateTransition })) ctx.res.write(chunk)
+      ctx.res.end()
+      return undefined
+    })
     s.ws('/api/supervisor/ws', (ws) => {
       this.sockets.add(ws)
       ws.on('close', () => this.sockets.delete(ws))
@@ -253,7 +264,10 @@ export class Supervisor {
     const s = this.snapshot()
     if (s.value !== 'verifying' || s.context.attempt?.target !== a.slot) return
     this.goodSent.add(a.runtimeInstanceId)
-    this.system.send(UPDATE_ACTOR, { type: 'runtime.good', runtimeInstanceId: a.runtimeInstanceId, slot: a.slot, at: Date.now() })
+    const send = () => {
+      if (!this.closed && this.snapshot().value === 'verifying') this.system.send(UPDATE_ACTOR, { type: 'runtime.good', runtimeInstanceId: a.runtimeInstanceId, slot: a.slot, at: Date.now() })
+    }
+    this.stepDelayMs ? setTimeout(send, this.stepDelayMs) : send()
   }
 
   // ---- API -------------------------------------------------------------------------------------
@@ -281,8 +295,8 @@ export class Supervisor {
     }
     const queued = s.value !== 'idle' && s.value !== 'failed'
     await this.system.sendCommitted(UPDATE_ACTOR, event)
-    ctx.res.statusCode = 202
-    return { accepted: true, queued, version: manifest!.version, state: this.snapshot().value }
+    sendJson(ctx.res, 202, { accepted: true, queued, version: manifest!.version, state: this.snapshot().value })
+    return undefined
   }
 
   private async actionRoute(ctx: any): Promise<unknown> {
@@ -362,11 +376,11 @@ export class Supervisor {
     return {
       phase: this.phase(),
       supervisor: { pid: process.pid, version: this.version, url: this.url, uptimeMs: Date.now() - this.startedAt },
-      transition: { state: s.value, attempt: c.attempt, queued: c.queued, lastFinishedAt: c.lastFinishedAt, settings: c.settings, history: c.history.slice(-3).map((a: any) => ({ id: a.id, version: a.version, outcome: a.outcome, reason: a.reason, mode: a.mode, gapMs: a.gapMs })) },
+      transition: { state: s.value, seq: this.system.hosted(UPDATE_ACTOR)!.appliedSeq, attempt: c.attempt, queued: c.queued, lastFinishedAt: c.lastFinishedAt, settings: c.settings, history: c.history.slice(-3).map((a: any) => ({ id: a.id, version: a.version, outcome: a.outcome, reason: a.reason, mode: a.mode, gapMs: a.gapMs })) },
       serving: c.serving,
       active: rt(this.manager.active) ?? null,
       candidate: rt(this.manager.candidate) ?? null,
-      runtime: { state: this.manager.activeState, lastError: this.manager.lastError ?? null, lastGapMs: this.manager.lastGapMs ?? null },
+      runtime: { state: this.manager.activeState, lastError: this.manager.lastError ?? null, lastGapMs: this.manager.lastGapMs ?? null, lastCutover: this.manager.lastCutover ?? null },
       slots: { A: slot('A'), B: slot('B') },
       proxy: { target: this.proxy.target, paused: this.proxy.paused, queued: this.proxy.queued, inFlight: this.proxy.inFlight, openWsTunnels: this.proxy.openTunnels, ...this.proxy.counters },
       refusals: this.refusals,

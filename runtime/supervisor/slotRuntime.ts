@@ -21,6 +21,7 @@
  * The runtime exits when told to release, on SIGTERM/SIGINT, and when the supervisor goes away
  * (the IPC channel disconnects), so a killed supervisor leaves no runtime holding the data.
  */
+import { rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { Hub, type RuntimeRole } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
@@ -108,6 +109,13 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
     await startHub('candidate', env.AETHER_DATA!)
     send({ type: 'ready', role: 'candidate', port, runtimeInstanceId })
   } else if (mode === 'prewarm') {
+    // Warm the code paths the cutover will take (LevelDB's binding, recovery, the HTTP stack) on
+    // a scratch folder, so that promotion costs only opening the real data.
+    const scratch = `${env.AETHER_DATA}.prewarm-${runtimeInstanceId}`
+    const warm = await Hub.start({ port: 0, data: scratch, token: 'prewarm', role: 'candidate', runtimeInstanceId }, hubFeatures({}))
+    await (await fetch(`${warm.url}/api/health`)).text()
+    await warm.close()
+    rmSync(scratch, { recursive: true, force: true })
     passive = createServer((req, res) => {
       const health = req.method === 'GET' && req.url?.split('?')[0] === '/api/health'
       const body = health
