@@ -58,8 +58,6 @@ export class Supervisor {
   private pushQueued = false
   private heartbeat?: NodeJS.Timeout
   private goodSent = new Set<string>()
-  private bootDone!: () => void
-  private booted = new Promise<void>((r) => (this.bootDone = r))
   private restartTimes: number[] = []
   private closed = false
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
@@ -109,8 +107,11 @@ export class Supervisor {
     const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
     // The system needs the supervisor for its effects and the supervisor needs the system: bind late.
+    // Effects that recovery restarts run before the supervisor exists: they wait for it and its boot.
     let sup: Supervisor | undefined
-    const machine = Supervisor.provide(() => sup!)
+    let ready!: (s: Supervisor) => void
+    const supReady = new Promise<Supervisor>((r) => (ready = r))
+    const machine = Supervisor.provide(supReady)
     const system = await ActorSystem.open({ store, machines: { updateTransition: machine }, fsync: 'always', hostId: 'supervisor' })
     sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
@@ -121,7 +122,7 @@ export class Supervisor {
     const { url } = await server.listen()
     sup.url = url
     await system.sendCommitted(UPDATE_ACTOR, { type: 'supervisor.boot', version, at: Date.now() })
-    sup.bootDone()
+    ready(sup)
     sup.heartbeat = setInterval(() => sup!.push(), 2000)
     sup.heartbeat.unref()
     // Start the one runtime the machine names (a rollback in progress starts it itself).
@@ -134,11 +135,10 @@ export class Supervisor {
   }
 
   /** The machine with the supervisor's effects bound. Effects wait for the boot event first. */
-  private static provide(get: () => Supervisor) {
+  private static provide(supReady: Promise<Supervisor>) {
     const step = <I, O>(fn: (sup: Supervisor, input: I) => Promise<O>) =>
       effect<O, I>(async ({ input, signal }) => {
-        const sup = get()
-        await sup.booted
+        const sup = await supReady
         if (sup.stepDelayMs) await new Promise((r) => setTimeout(r, sup.stepDelayMs))
         // Restarted by recovery in a state the boot event has left: do nothing.
         if (signal.aborted) return new Promise<O>(() => {})
