@@ -38,7 +38,7 @@ export class RuntimeManager {
   activeState: ActiveState = 'down'
   lastError?: string
   lastGapMs?: number
-  lastCutover?: { mode: SwitchMode; gapMs: number; drainMs: number; releaseMs: number; startMs: number }
+  lastCutover?: { mode: SwitchMode; gapMs: number; drainMs: number; stopOldMs: number; startMs: number; lockWaitMs?: number; hubStartMs?: number; passiveCloseMs?: number; tries?: number; oldCloseMs?: number }
   private chain: Promise<unknown> = Promise.resolve()
   private pidFile: string
   /** Callbacks the supervisor sets. */
@@ -252,38 +252,43 @@ export class RuntimeManager {
       }
       proxy.pause()
       const t0 = performance.now()
+      // A warm candidate starts reaching for the data now; it gets it when the old runtime,
+      // drained, releases LevelDB's lock (it retries on DATA_DIR_LOCKED).
+      if (mode === 'warm_switch') this.candidate!.send({ type: 'promote' })
       this.activeState = 'switching'
       this.onChange()
       await proxy.drain(this.opts.drainMs)
       const t1 = performance.now()
-      if (old?.alive) {
-        old.stopping = true
-        old.send({ type: 'release' })
-        await Promise.race([old.waitFor((m) => m?.type === 'released', this.opts.drainMs + 5000, 'releasing the old runtime').catch(() => {}), old.exited])
-        if (old.alive) void old.stop(2000)
-      }
-      const t2 = performance.now()
       let rt: RuntimeProcess
       if (mode === 'warm_switch') {
         rt = this.candidate!
         this.candidate = undefined
-        rt.send({ type: 'promote' })
+        if (old?.alive) {
+          old.stopping = true
+          old.send({ type: 'release' })
+        }
+        if (old?.alive) void old.stop(this.opts.drainMs + 5000)
       } else {
         if (old?.alive) await old.stop()
         const port = (await portFree(this.opts.ports[target])) ? this.opts.ports[target] : this.opts.ports[from]
         rt = this.spawn(target, 'serve', port, this.hubData)
       }
+      const t2 = performance.now()
       this.active = rt
       this.record()
       // The runtime says ready only once its hub listens: resume on that message and check its
       // health right after (verifying still waits for it to mark itself good).
-      await rt.waitFor((m) => m?.type === 'ready' && m.role === 'active', this.opts.healthDeadlineMs, `cutover to slot ${target}`)
+      const releasedMs = old?.alive ? old.waitFor((m) => m?.type === 'released', 10_000, 'release').then((m) => m.closeMs as number, () => null) : Promise.resolve(null)
+      const ready = await rt.waitFor((m) => m?.type === 'ready' && m.role === 'active', this.opts.healthDeadlineMs, `cutover to slot ${target}`)
       rt.role = 'active'
       this.activeState = 'up'
       const gapMs = proxy.resume(rt.port)
       const t3 = performance.now()
       this.lastGapMs = gapMs
-      this.lastCutover = { mode, gapMs, drainMs: t1 - t0, releaseMs: t2 - t1, startMs: t3 - t2 }
+      this.lastCutover = { mode, gapMs, drainMs: t1 - t0, stopOldMs: t2 - t1, startMs: t3 - t2, ...ready.timing }
+      void releasedMs.then((ms) => {
+        if (this.lastCutover && ms !== null) this.lastCutover.oldCloseMs = ms
+      })
       this.onChange()
       const h = await health(rt.port, 2000)
       if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== 'active') {

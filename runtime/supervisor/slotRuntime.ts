@@ -66,12 +66,13 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
   const end = async (code = 0) => {
     if (ending) return
     ending = true
+    const t0 = Date.now()
     try {
       passive?.closeAllConnections()
       passive?.close()
       await hub?.close()
     } finally {
-      send({ type: 'released', runtimeInstanceId })
+      send({ type: 'released', runtimeInstanceId, closeMs: Date.now() - t0 })
       process.exit(code)
     }
   }
@@ -85,14 +86,32 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
 
   const promote = async () => {
     if (mode !== 'prewarm' || hub) return
+    const got = Date.now()
     try {
       if (passive) {
         passive.closeAllConnections()
         await new Promise<void>((r) => passive!.close(() => r()))
         passive = undefined
       }
-      await startHub('active', env.AETHER_DATA!)
-      send({ type: 'ready', role: 'active', port, runtimeInstanceId })
+      // The supervisor sends promote when it stops forwarding, before the old runtime has drained
+      // and released the data: LevelDB's lock is the hand-over, so keep trying until it is free.
+      const started = Date.now()
+      const closeMs = started - got
+      const until = started + Number(env.AETHER_PROMOTE_DEADLINE_MS ?? 15_000)
+      let tries = 0
+      let lockedUntil = started
+      for (;;) {
+        try {
+          tries++
+          await startHub('active', env.AETHER_DATA!)
+          break
+        } catch (err) {
+          if ((err as any)?.code !== 'DATA_DIR_LOCKED' || Date.now() > until) throw err
+          await new Promise((r) => setTimeout(r, Date.now() - started < 200 ? 1 : 5))
+          lockedUntil = Date.now()
+        }
+      }
+      send({ type: 'ready', role: 'active', port, runtimeInstanceId, timing: { passiveCloseMs: closeMs, lockWaitMs: lockedUntil - started, hubStartMs: Date.now() - lockedUntil, tries } })
       await markGood()
     } catch (err) {
       send({ type: 'failed', message: (err as Error).message })
