@@ -30,6 +30,8 @@ export class Proxy {
   private tunnels = new Set<{ client: Duplex; backend: Duplex }>()
   private agent = new Agent({ keepAlive: true, maxSockets: 512 })
   pausedAt: number | null = null
+  /** Set while no runtime can come back without an operator: requests fail fast with this reason. */
+  downReason: string | null = null
   readonly counters: ProxyCounters = { forwarded: 0, failed: 0, queuedPeak: 0, refusedNoRuntime: 0, wsTunnels: 0, wsClosedForCutover: 0 }
   /** Called on every pause/resume (status push). */
   onChange: () => void = () => {}
@@ -64,8 +66,17 @@ export class Proxy {
   }
 
   /** Forwards to `port` again and releases every waiting request. Returns the paused ms. */
+  /** No runtime will come back by itself: waiting and new requests get a 503 at once. */
+  down(reason: string): void {
+    this.port = null
+    this.downReason = reason
+    for (const go of this.waiting.splice(0)) go(false)
+    this.onChange()
+  }
+
   resume(port: number): number {
     const was = this.pausedAt
+    this.downReason = null
     this.port = port
     this.pausedAt = null
     // Keep-alive sockets may point at a runtime that is gone: start from a fresh pool.
@@ -100,6 +111,7 @@ export class Proxy {
 
   private ready(): Promise<boolean> {
     if (this.port !== null) return Promise.resolve(true)
+    if (this.downReason !== null) return Promise.resolve(false)
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         const i = this.waiting.indexOf(go)
@@ -123,7 +135,7 @@ export class Proxy {
   async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!(await this.ready())) {
       this.counters.refusedNoRuntime++
-      return void send(res, 503, { error: 'NO_RUNTIME', message: 'no hub runtime is serving right now; see GET /api/supervisor/status' })
+      return void send(res, 503, { error: 'NO_RUNTIME', message: `no hub runtime is serving right now${this.downReason ? ` (${this.downReason})` : ''}; see GET /api/supervisor/status` })
     }
     this.inflight++
     let finished = false

@@ -78,7 +78,10 @@ export class RuntimeManager {
     })
     void rt.exited.then(() => {
       this.record()
-      if (rt === this.active && !rt.stopping) {
+      // A runtime that dies before it was ready is the starter's failure to report, not a crash.
+      if (rt === this.active && !rt.stopping && rt.wasReady) {
+        // Hold requests while the supervisor brings a runtime back.
+        this.opts.proxy.pause()
         this.activeState = 'restarting'
         this.lastError = rt.describeExit()
       }
@@ -124,6 +127,7 @@ export class RuntimeManager {
   private async ready(rt: RuntimeProcess, role: 'active' | 'candidate', what: string): Promise<void> {
     await rt.waitFor((m) => m?.type === 'ready' && m.role === role, this.opts.healthDeadlineMs, what)
     rt.role = role
+    rt.wasReady = true
     const h = await health(rt.port, Math.max(500, this.opts.healthDeadlineMs / 2))
     if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== role) {
       throw new RuntimeError('UNHEALTHY', `${what}: /api/health on port ${rt.port} answered ${JSON.stringify(h)}, expected role ${role} and runtime ${rt.runtimeInstanceId}`)
@@ -162,6 +166,7 @@ export class RuntimeManager {
       this.active = undefined
       this.activeState = 'failed'
       this.lastError = (err as Error).message
+      this.opts.proxy.down(`slot ${slot} failed to start`)
       this.onChange()
       throw err
     }
@@ -281,6 +286,7 @@ export class RuntimeManager {
       const releasedMs = old?.alive ? old.waitFor((m) => m?.type === 'released', 10_000, 'release').then((m) => m.closeMs as number, () => null) : Promise.resolve(null)
       const ready = await rt.waitFor((m) => m?.type === 'ready' && m.role === 'active', this.opts.healthDeadlineMs, `cutover to slot ${target}`)
       rt.role = 'active'
+      rt.wasReady = true
       this.activeState = 'up'
       const gapMs = proxy.resume(rt.port)
       const t3 = performance.now()

@@ -51,6 +51,8 @@ export class RuntimeProcess {
   exitSignal: NodeJS.Signals | null = null
   /** Set once the runtime said it is good (verifying). */
   good = false
+  /** Set once it reported ready as the active runtime (a later exit is a crash). */
+  wasReady = false
   /** Set when the supervisor stops it on purpose. */
   stopping = false
   readonly exited: Promise<void>

@@ -202,7 +202,7 @@ export class Supervisor {
     manager.onExit = (rt) => {
       if (this.closed || rt.stopping) return
       const s = this.snapshot()
-      if (rt === manager.active || rt.role === 'active') {
+      if ((rt === manager.active || rt.role === 'active') && rt.wasReady) {
         system.send(UPDATE_ACTOR, { type: 'runtime.exited', runtimeInstanceId: rt.runtimeInstanceId, slot: rt.slot, role: rt.role, code: rt.exitCode ?? null, at: Date.now() })
         // Outside a transition the supervisor restarts the active runtime itself, with backoff.
         if (!APPLYING.has(s.value) && s.value !== 'rollingBack') void this.restartActive()
@@ -248,6 +248,7 @@ export class Supervisor {
     if (this.restartTimes.length > 5) {
       this.manager.activeState = 'failed'
       this.manager.lastError = `the active runtime exited ${this.restartTimes.length} times within a minute; not restarting it (${this.manager.lastError ?? ''})`
+      this.proxy.down('the active runtime keeps exiting')
       this.push()
       return
     }
@@ -382,7 +383,7 @@ export class Supervisor {
       candidate: rt(this.manager.candidate) ?? null,
       runtime: { state: this.manager.activeState, lastError: this.manager.lastError ?? null, lastGapMs: this.manager.lastGapMs ?? null, lastCutover: this.manager.lastCutover ?? null },
       slots: { A: slot('A'), B: slot('B') },
-      proxy: { target: this.proxy.target, paused: this.proxy.paused, queued: this.proxy.queued, inFlight: this.proxy.inFlight, openWsTunnels: this.proxy.openTunnels, ...this.proxy.counters },
+      proxy: { target: this.proxy.target, paused: this.proxy.paused, down: this.proxy.downReason, queued: this.proxy.queued, inFlight: this.proxy.inFlight, openWsTunnels: this.proxy.openTunnels, ...this.proxy.counters },
       refusals: this.refusals,
       operatorActions: Object.fromEntries(Object.entries(operatorActions).map(([k, states]) => [k, (states as readonly string[]).includes(s.value)])),
     }

@@ -193,6 +193,51 @@ fail('supervisor - a candidate SIGKILLed during prewarm aborts the attempt; the 
   assert.is(alive[0].id, before.active.runtimeInstanceId)
 })
 
+fail('supervisor - a crashed active runtime is restarted: status says restarting, then serving; requests wait, none fail', async () => {
+  env.sup = await start(env)
+  const sup = env.sup
+  const before = await sup.status()
+  const status = socket(`${sup.url.replace('http', 'ws')}/api/supervisor/ws`)
+  await status.opened
+  const load = new LoadClient(sup.url, 2, 10)
+  load.start()
+  await new Promise((r) => setTimeout(r, 200))
+  process.kill(before.active.pid, 'SIGKILL')
+  const after = await until(async () => {
+    const s = await sup.status()
+    return s.phase === 'serving' && s.active?.runtimeInstanceId !== before.active.runtimeInstanceId ? s : null
+  }, 30_000, 'a new runtime')
+  await load.stop()
+  status.ws.close()
+  assert.ok(status.messages.some((m) => m.status.phase === 'restarting'), 'restarting was pushed')
+  assert.is(after.active.slot, 'A')
+  assert.is(after.transition.state, 'idle', 'a crash outside an update is not a transition')
+  assert.is(load.failed.length, 0, JSON.stringify(load.failed.slice(0, 2)))
+  assert.is(runtimesOf(env.slots).length, 1)
+})
+
+fail('supervisor - a slot that cannot start: phase failed, the status stays up, requests are refused at once', async () => {
+  buildVersion(join(env.slots, 'A'), '1.0.0-broken', 'crash-at-start')
+  env.sup = await start(env, ['--health-deadline-ms', '5000'])
+  const s = await until(async () => {
+    const s = await env.sup!.status()
+    return s.phase === 'failed' ? s : null
+  }, 20_000, 'phase failed')
+  assert.match(s.runtime.lastError, /exited with code 3.*broken build 1\.0\.0-broken/)
+  assert.is(s.active, null)
+  const t = performance.now()
+  const r = await fetch(`${env.sup.url}/api/health`)
+  assert.is(r.status, 503)
+  assert.is((await r.json()).error, 'NO_RUNTIME')
+  assert.ok(performance.now() - t < 1000, 'refused at once, not after the queue deadline')
+  // an update to a good version is the way out, and it is accepted
+  const u = await env.sup.post('/api/supervisor/update', { source: join(env.dir, 'v2') })
+  assert.is(u.status, 202)
+  const done = await resolved(env.sup)
+  assert.is(done.transition.attempt.outcome, 'committed', done.transition.attempt.reason)
+  assert.is(done.active.version, '2.0.0')
+})
+
 fail.run()
 
 // ---------------------------------------------------------------------------------------------
