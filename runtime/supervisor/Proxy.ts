@@ -145,33 +145,44 @@ export class Proxy {
         this.done()
       }
     }
+    res.on('close', finish)
     const headers: Record<string, any> = {}
     for (const [k, v] of Object.entries(req.headers)) if (!HOP.has(k)) headers[k] = v
     headers['x-forwarded-for'] = req.socket.remoteAddress ?? ''
-    const preq = request({ host: '127.0.0.1', port: this.port!, method: req.method, path: req.url, headers, agent: this.agent })
-    preq.on('response', (pres) => {
-      const out: Record<string, any> = {}
-      for (const [k, v] of Object.entries(pres.headers)) if (!HOP.has(k)) out[k] = v
-      res.writeHead(pres.statusCode ?? 502, out)
-      pres.pipe(res)
-      pres.on('end', () => {
-        this.counters.forwarded++
-        finish()
+    // A request that changes nothing and got no answer because its runtime died is sent again to
+    // the runtime that replaces it (the crash pauses the proxy until then).
+    const idempotent = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS'
+    const attempt = (n: number) => {
+      const preq = request({ host: '127.0.0.1', port: this.port!, method: req.method, path: req.url, headers, agent: this.agent })
+      preq.on('response', (pres) => {
+        const out: Record<string, any> = {}
+        for (const [k, v] of Object.entries(pres.headers)) if (!HOP.has(k)) out[k] = v
+        res.writeHead(pres.statusCode ?? 502, out)
+        pres.pipe(res)
+        pres.on('end', () => {
+          this.counters.forwarded++
+          finish()
+        })
+        pres.on('error', () => {
+          this.counters.failed++
+          finish()
+          res.destroy()
+        })
       })
-      pres.on('error', () => {
+      preq.on('error', async (err) => {
+        if (idempotent && n < 100 && !res.headersSent && !res.destroyed) {
+          await new Promise((r) => setTimeout(r, 20))
+          if (await this.ready()) return attempt(n + 1)
+        }
         this.counters.failed++
         finish()
-        res.destroy()
+        if (!res.headersSent) send(res, 502, { error: 'RUNTIME_UNREACHABLE', message: `the active runtime did not answer: ${err.message}` })
+        else res.destroy()
       })
-    })
-    preq.on('error', (err) => {
-      this.counters.failed++
-      finish()
-      if (!res.headersSent) send(res, 502, { error: 'RUNTIME_UNREACHABLE', message: `the active runtime did not answer: ${err.message}` })
-      else res.destroy()
-    })
-    res.on('close', finish)
-    req.pipe(preq)
+      if (n === 0) req.pipe(preq)
+      else preq.end()
+    }
+    attempt(0)
   }
 
   async upgrade(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
