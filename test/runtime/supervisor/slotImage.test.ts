@@ -1,5 +1,6 @@
 // Slot images: the manifest's checksum catches partial copies and edits; install is idempotent.
-import { mkdtempSync, rmSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync, unlinkSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -56,6 +57,27 @@ img('slotImage - install copies, verifies and can run again', () => {
   } finally {
     rmSync(slots, { recursive: true, force: true })
   }
+})
+
+img('slotImage - aether slot seal / verify, and aether supervisor usage errors', () => {
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/aether.mjs', ...args], { encoding: 'utf8' })
+  unlinkSync(join(dir, 'manifest.json'))
+  const sealed = cli('slot', 'seal', dir, '--version', '4.0.0', '--build-id', 'ci-7')
+  assert.is(sealed.status, 0, sealed.stderr)
+  assert.is(verifySlot(dir).version, '4.0.0')
+  assert.is(cli('slot', 'verify', dir).status, 0)
+  appendFileSync(join(dir, 'lib.js'), '// edit\n')
+  const bad = cli('slot', 'verify', dir)
+  assert.is(bad.status, 1)
+  assert.match(bad.stderr, /does not match the manifest/)
+  assert.is(cli('slot', 'seal', dir).status, 2)
+  const sup = cli('supervisor', '--port', '0')
+  assert.is(sup.status, 2)
+  assert.match(sup.stderr, /--slots DIR is required/)
+  assert.is(cli('supervisor', '--slots', dir, '--slot-ports', '1').status, 2)
+  const none = cli('supervisor', '--slots', join(dir, 'nothing'), '--port', '0', '--data', join(dir, 'd'))
+  assert.is(none.status, 1)
+  assert.match(none.stderr, /holds a valid hub version/)
 })
 
 img.run()
