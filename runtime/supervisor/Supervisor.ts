@@ -175,6 +175,8 @@ export class Supervisor {
         }) as any,
         restartRoot: step(async (sup) => {
           await sup.system.flush()
+          // Let the answer to the promote request (and the last status push) go out first.
+          await new Promise((r) => setTimeout(r, 200))
           ;(sup.opts.onRootRestart ?? (() => process.exit(75)))()
           return new Promise(() => {})
         }) as any,

@@ -338,3 +338,56 @@ api('supervisor - the transition is journaled and its log replays with aether re
 })
 
 api.run()
+
+// ---------------------------------------------------------------------------------------------
+
+const root = suite('supervisor - root (supervisor) updates')
+root.before.each(async () => {
+  env = await setup()
+})
+root.after.each(() => teardown(env))
+
+root('supervisor - root update: promotion pending until promote, then root restarting; committed when it comes back on the new version', async () => {
+  buildVersion(join(env.dir, 'root-2'), '0.2.0-root')
+  env.sup = await start(env, [], { AETHER_SUPERVISOR_VERSION: '0.1.0-root' })
+  const sup = env.sup
+  await sup.post('/api/supervisor/update', { source: join(env.dir, 'root-2'), kind: 'root' })
+  const pending = await until(async () => {
+    const s = await sup.status()
+    return s.phase === 'root_promotion_pending' ? s : null
+  }, 20_000, 'root promotion pending')
+  assert.is(pending.transition.state, 'rootPromotionPending')
+  assert.equal(pending.operatorActions, { cancel: true, defer: false, promote: true })
+  assert.is(pending.active.version, '1.0.0', 'the hub keeps serving while the root waits')
+  const status = socket(`${sup.url.replace('http', 'ws')}/api/supervisor/ws`)
+  await status.opened
+  const exited = new Promise<number | null>((r) => sup.proc.once('exit', (code) => r(code)))
+  assert.is((await sup.post('/api/supervisor/actions', { action: 'promote' })).status, 200)
+  assert.is(await exited, 75, 'the supervisor exits 75 for its process manager to start the new version')
+  assert.ok(status.messages.some((m) => m.status.phase === 'root_restarting'), 'root restarting was pushed before the exit')
+  // the process manager starts the new supervisor version
+  env.sup = await start(env, [], { AETHER_SUPERVISOR_VERSION: '0.2.0-root' })
+  const done = await resolved(env.sup)
+  assert.is(done.transition.attempt.kind, 'root')
+  assert.is(done.transition.attempt.outcome, 'committed')
+  assert.is(done.supervisor.version, '0.2.0-root')
+  assert.is(done.serving, 'A', 'a root update leaves the hub slots alone')
+  assert.is(runtimesOf(env.slots).length, 1)
+})
+
+root('supervisor - root update that comes back on the old version is rolled back with the reason', async () => {
+  buildVersion(join(env.dir, 'root-2'), '0.2.0-root')
+  env.sup = await start(env, [], { AETHER_SUPERVISOR_VERSION: '0.1.0-root' })
+  const sup = env.sup
+  await sup.post('/api/supervisor/update', { source: join(env.dir, 'root-2'), kind: 'root' })
+  await until(async () => (await sup.status()).phase === 'root_promotion_pending', 20_000, 'root promotion pending')
+  const exited = new Promise<void>((r) => sup.proc.once('exit', () => r()))
+  await sup.post('/api/supervisor/actions', { action: 'promote' })
+  await exited
+  env.sup = await start(env, [], { AETHER_SUPERVISOR_VERSION: '0.1.0-root' })
+  const done = await resolved(env.sup)
+  assert.is(done.transition.attempt.outcome, 'rolled_back')
+  assert.is(done.transition.attempt.reason, 'the supervisor came back on another version')
+})
+
+root.run()
