@@ -37,7 +37,7 @@ role('runtimeFeature - a candidate refuses changes until promoted; health report
   assert.is(hub.system.list().length, 0, 'nothing was spawned')
   hub.setRole('active')
   const ok = await post(`${hub.url}/api/actors`, 't', { path: 'c1', machine: 'counter' })
-  assert.is(ok.status, 200)
+  assert.is(ok.status, 201)
   assert.is(hub.system.list().length, 1)
   assert.is((await (await fetch(`${hub.url}/api/health`)).json()).role, 'active')
 })
