@@ -156,12 +156,17 @@ fail('supervisor - a candidate failing validation is rolled back; the previous s
   env.sup = await start(env)
   const sup = env.sup
   const before = await sup.status()
+  const status = socket(`${sup.url.replace('http', 'ws')}/api/supervisor/ws`)
+  await status.opened
   const load = new LoadClient(sup.url, 2, 10)
   load.start()
   const r = await sup.post('/api/supervisor/update', { source: join(env.dir, 'broken') })
   assert.is(r.status, 202)
   const done = await resolved(sup)
   await load.stop()
+  status.ws.close()
+  const phases = status.messages.map((m) => m.status.phase)
+  assert.ok(phases.includes('applying') && phases.includes('rolling_back'), phases.join(','))
   const a = done.transition.attempt
   assert.is(a.outcome, 'rolled_back')
   assert.match(a.reason, /^validation failed: .*exited with code 3.*broken build 2\.1\.0-broken: cannot start/)
