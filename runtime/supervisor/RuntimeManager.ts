@@ -190,6 +190,7 @@ export class RuntimeManager {
       const rt = this.spawn(slot, 'validate', this.opts.ports[slot], scratch)
       this.extra.add(rt)
       this.candidate = rt
+      this.record()
       this.onChange()
       try {
         await this.ready(rt, 'candidate', `validating slot ${slot}`)
