@@ -187,6 +187,14 @@ export const updateTransition = setup({
         return typeof at === 'number' && at > context.now ? at : context.now
       },
     }),
+    // Timer events carry no time: a fired timer means its delay has passed since it was armed.
+    afterInterval: assign({ now: ({ context }) => Math.max(context.now, (context.lastFinishedAt ?? 0) + context.settings.minIntervalMs) }),
+    afterDeferral: assign({
+      now: ({ context }) => {
+        const d: any = context.attempt?.deferrals.at(-1)
+        return d ? Math.max(context.now, d.at + (typeof d.ms === 'number' ? d.ms : context.settings.deferMs)) : context.now
+      },
+    }),
     startAttempt: assign(({ context, event }) => {
       const r = (event as any).type === 'update.request' ? (event as any as UpdateRequest) : context.queued!
       const attempt: Attempt = {
@@ -298,7 +306,7 @@ export const updateTransition = setup({
     planned: {
       always: { guard: 'intervalElapsed', target: 'countdown', actions: 'clearWait' },
       entry: 'noteIntervalWait',
-      after: { interval: { target: 'countdown', actions: 'clearWait' } },
+      after: { interval: { target: 'countdown', actions: ['afterInterval', 'clearWait'] } },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
         'update.defer': { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] },
@@ -312,9 +320,10 @@ export const updateTransition = setup({
         'update.promote': { target: 'gate', actions: 'stamp' },
       },
     },
-    // A deferral is a countdown of its own length; it ends in a fresh countdown.
+    // A deferral is a wait of its own length; it ends in planned, so that the minimum interval
+    // still holds, and from there in a fresh countdown.
     deferred: {
-      after: { deferral: { target: 'countdown', actions: 'clearWait' } },
+      after: { deferral: { target: 'planned', actions: ['afterDeferral', 'clearWait'] } },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
         'update.defer': { guard: 'hasReason', target: 'deferred', reenter: true, actions: ['stamp', 'operatorDefer'] },
