@@ -1,3 +1,6 @@
 export { trafficLight } from './trafficLight.ts'
 export { counter } from './counter.ts'
+export { agentSession } from './agentSession.ts'
+export { circuitBreaker } from './circuitBreaker.ts'
+export { integration } from './integration.ts'
 export { updateTransition } from './updateTransition.ts'
