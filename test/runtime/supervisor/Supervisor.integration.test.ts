@@ -29,6 +29,7 @@ async function setup(): Promise<Env> {
   buildVersion(join(dir, 'slots', 'A'), '1.0.0')
   buildVersion(join(dir, 'v2'), '2.0.0')
   buildVersion(join(dir, 'broken'), '2.1.0-broken', 'crash-at-start')
+  buildVersion(join(dir, 'mute'), '2.2.0-mute', 'never-good')
   return { dir, slots: join(dir, 'slots'), data: join(dir, 'data'), port: await freePort(), slotPorts: [await freePort(), await freePort()] }
 }
 
@@ -196,6 +197,29 @@ fail('supervisor - a candidate SIGKILLed during prewarm aborts the attempt; the 
   const alive = runtimesOf(env.slots)
   assert.is(alive.length, 1)
   assert.is(alive[0].id, before.active.runtimeInstanceId)
+})
+
+fail('supervisor - a new runtime that never marks itself good is rolled back at the verify deadline', async () => {
+  env.sup = await start(env, ['--verify-deadline-ms', '2500'])
+  const sup = env.sup
+  const load = new LoadClient(sup.url, 2, 10)
+  load.start()
+  await sup.post('/api/supervisor/update', { source: join(env.dir, 'mute') })
+  const verifying = await until(async () => {
+    const s = await sup.status()
+    return s.transition.state === 'verifying' ? s : null
+  }, 30_000, 'verifying')
+  assert.is(verifying.active.version, '2.2.0-mute', 'the new runtime serves while it is being verified')
+  const done = await resolved(sup)
+  await load.stop()
+  const a = done.transition.attempt
+  assert.is(a.outcome, 'rolled_back')
+  assert.is(a.reason, 'the new runtime did not mark itself good before the verify deadline')
+  assert.is(done.serving, 'A')
+  assert.is(done.active.version, '1.0.0')
+  assert.is(load.failed.length, 0, JSON.stringify(load.failed.slice(0, 2)))
+  assert.equal(load.versionRuns(), ['1.0.0', '2.2.0-mute', '1.0.0'])
+  assert.is(runtimesOf(env.slots).length, 1)
 })
 
 fail('supervisor - a crashed active runtime is restarted: status says restarting, then serving; requests wait, none fail', async () => {
