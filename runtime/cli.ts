@@ -12,8 +12,10 @@ import { reliabilityCommand } from './commands/reliability.ts'
 import { protocolCommand } from './commands/protocol.ts'
 
 import { agentCommand } from './commands/agent.ts'
+import { slotCommand } from './commands/slot.ts'
+import { supervisorCommand } from './commands/supervisor.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand]
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

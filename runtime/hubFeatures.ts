@@ -5,6 +5,7 @@ import type { HubFeature } from './Hub.ts'
 import { hubLinkFeature } from './link/linkFeature.ts'
 import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
+import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -14,5 +15,5 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness })]
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature()]
 }
