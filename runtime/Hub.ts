@@ -90,11 +90,14 @@ export class Hub {
     const hub = new Hub(opts, system, store, server, dataDir)
     hub.guardCandidate()
     hub.installCore()
-    for (const f of features) await hub.use(f)
     try {
+      for (const f of features) await hub.use(f)
       const { url } = await server.listen()
       hub.url = url
     } catch (err) {
+      // A failed start (a port in use, a feature that cannot install) must not leave the
+      // installed features holding the process open.
+      for (const f of [...hub.features].reverse()) await Promise.resolve(f.close?.()).catch(() => {})
       await system.close()
       throw err
     }
