@@ -253,7 +253,8 @@ export class App {
       const a = this.model.loadLog(file.name, text)
       toast(`Loaded ${file.name}: ${a.log!.events} events, ${a.log!.snapshots} snapshots (${a.machine}).`, 'ok')
       this.select(a.path)
-      this.cursorSeq = a.entries[0].seq
+      // start at the first recorded state (a log may begin with its first event, not a snapshot)
+      this.cursorSeq = (a.entries.find((e) => e.snapshot) ?? a.entries[0]).seq
       this.invalidate(true)
     } catch (err) {
       toast(`Cannot load ${file.name}: ${(err as Error).message}`, 'err')

@@ -140,8 +140,8 @@ export class StateChartView {
     for (const [id, g] of this.nodeEls) g.classList.toggle('active', active.has(id))
     for (const gs of this.edgeEls.values()) for (const g of gs) g.classList.remove('last')
     for (const t of this.internalEls.values()) t.classList.remove('last')
-    if (s.event && s.previous !== undefined) {
-      const before = activeIds(C, s.previous)
+    if (s.event) {
+      const before = s.previous !== undefined ? activeIds(C, s.previous) : null
       for (const t of takenTransitions(C, s.event, before, active)) {
         for (const g of this.edgeEls.get(t.id) ?? []) {
           g.classList.add('last')

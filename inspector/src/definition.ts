@@ -173,9 +173,16 @@ export function delayOwner(chart: Chart, eventType: string): string | undefined 
 
 /**
  * The transitions an event took from one snapshot to the next: transitions on `eventType` whose
- * source was active before and whose target (if any) is active after.
+ * source was active before and whose target (if any) is active after. With `before` unknown (a log
+ * without the previous snapshot), a targeted transition qualifies by its target alone and an
+ * internal one by its source being active after.
  */
-export function takenTransitions(chart: Chart, eventType: string, before: Set<string>, after: Set<string>): ChartTransition[] {
+export function takenTransitions(chart: Chart, eventType: string, before: Set<string> | null, after: Set<string>): ChartTransition[] {
   const all = chart.edges.concat([...chart.nodes.values()].flatMap((n) => n.internal))
-  return all.filter((t) => t.eventType === eventType && before.has(t.source) && (t.targets.length === 0 || t.targets.every((x) => after.has(x))))
+  return all.filter(
+    (t) =>
+      t.eventType === eventType &&
+      (before ? before.has(t.source) : t.targets.length > 0 || after.has(t.source)) &&
+      (t.targets.length === 0 || t.targets.every((x) => after.has(x))),
+  )
 }
