@@ -18,7 +18,7 @@ export async function buildInspector({ quiet = false } = {}) {
     format: 'iife',
     platform: 'browser',
     target: 'es2022',
-    minify: true,
+    minify: !process.env.AETHER_INSPECTOR_DEBUG,
     sourcemap: 'linked',
     outfile: `${out}/app.js`,
     logLevel: quiet ? 'error' : 'warning',

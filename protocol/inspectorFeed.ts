@@ -6,7 +6,8 @@
  *               connection carries the hub token (`operator`) or not (`read-only`).
  * - `snapshot`  once, second: the current state of every actor. Live `events` frames follow, each
  *               event with a feed `seq` greater than the snapshot's.
- * - `events`    a batch of feed events (protocol/inspection.ts shapes) in feed order. `dropped`,
+ * - `events`    a batch of feed events in feed order, as `WireEvent`s (the protocol/inspection.ts
+ *               shapes without the five bookkeeping fields that follow from the rest). `dropped`,
  *               when present, counts the events this client lost just before this batch because it
  *               read too slowly (its queue is bounded; the oldest go first).
  * - `history`   an answer to `history`: one page of an actor's journal, each entry with the
@@ -23,6 +24,36 @@
  * The decoder is pure and runs in Node and in the browser.
  */
 import type { FeedEvent, FeedSnapshot, ActorStatus } from './inspection.ts'
+
+/**
+ * A feed event on the wire: a FeedEvent without `rootId`, `sessionId`, `id`, `createdAt` and
+ * `_version`, which follow from the rest (rootId = the hello's `hostId`, sessionId = `path`,
+ * id = `<hostId>:<seq>`, createdAt = String(at), _version = '1.0.0'); `expandWireEvent` restores
+ * them. About a third fewer bytes to write on the hub and to parse in the page.
+ */
+export type WireEvent = FeedEvent extends infer E ? (E extends FeedEvent ? Omit<E, 'rootId' | 'sessionId' | 'id' | 'createdAt' | '_version'> : never) : never
+
+/** The full inspection event of a wire event. */
+export function expandWireEvent(w: WireEvent, hostId: string): FeedEvent {
+  return { ...w, rootId: hostId, sessionId: w.path, id: `${hostId}:${w.seq}`, createdAt: String(w.at), _version: '1.0.0' } as FeedEvent
+}
+
+/** Encodes a feed event as its wire JSON (hand-rolled: the hub writes one per event per client). */
+export function encodeWireEvent(e: FeedEvent): string {
+  let s = `{"seq":${e.seq},"path":${JSON.stringify(e.path)},"at":${e.at},"type":"${e.type}"`
+  if (e.type === '@xstate.actor') {
+    s += `,"name":${JSON.stringify(e.name)},"machine":${JSON.stringify(e.machine)},"status":"${e.status}"`
+    if (e.parentId !== undefined) s += `,"parentId":${JSON.stringify(e.parentId)}`
+    if (e.definition !== undefined) s += `,"definition":${JSON.stringify(e.definition)}`
+  } else {
+    s += `,"event":${JSON.stringify(e.event)}`
+    if (e.type === '@xstate.event') {
+      if (e.actorSeq !== undefined) s += `,"actorSeq":${e.actorSeq}`
+      if (e.sourceId !== undefined) s += `,"sourceId":${JSON.stringify(e.sourceId)}`
+    }
+  }
+  return s + `,"snapshot":${JSON.stringify(e.snapshot)}}`
+}
 
 export const FEED_PROTOCOL = 'aether.inspector/1'
 /** Largest client frame the hub reads; a larger one is refused with `TOO_LARGE`. */
@@ -58,7 +89,7 @@ export interface HistoryEntry {
 export type ServerFrame =
   | { t: 'hello'; protocol: typeof FEED_PROTOCOL; hostId: string; access: 'operator' | 'read-only'; at: number }
   | { t: 'snapshot'; seq: number; at: number; actors: FeedActorState[] }
-  | { t: 'events'; events: FeedEvent[]; dropped?: number }
+  | { t: 'events'; events: WireEvent[]; dropped?: number }
   | { t: 'history'; id?: string | number; path: string; machine: string; first?: HistoryEntry; entries: HistoryEntry[]; next: number | null; start: FeedSnapshot | null }
   | { t: 'definition'; id?: string | number; path?: string; machine: string; definition: unknown }
   | { t: 'pong'; id?: string | number; at: number }

@@ -11,6 +11,8 @@ import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } 
 import { ActorTree, Timeline } from './views.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 
+/** The feed redraws the views at most this often (user actions redraw at once). */
+const FEED_FRAME_MS = 100
 /** Entries of history loaded when an actor is selected (the most recent ones). */
 const HISTORY_WINDOW = 5000
 
@@ -35,6 +37,8 @@ export class App {
   private snapshotView: SnapshotView
   private actions: ActionsView
   private scheduled = false
+  private urgent = false
+  private lastRender = 0
   private rateSamples: Array<[number, number]> = []
   private pausedAt = 0
   private chartKey = ''
@@ -277,15 +281,28 @@ export class App {
 
   // ---- rendering -----------------------------------------------------------------------------------
 
-  /** Asks for a redraw on the next frame; `force` redraws even while paused (user actions). */
+  /**
+   * Asks for a redraw. User actions (`force`) redraw on the next frame, even while paused; the
+   * feed redraws at most every FEED_FRAME_MS, so a fast feed costs a bounded share of the page.
+   */
   invalidate(force = false): void {
     if (this.paused && !force) return
+    if (force) this.urgent = true
     if (this.scheduled) return
     this.scheduled = true
-    requestAnimationFrame(() => {
+    const wait = this.urgent ? 0 : Math.max(0, FEED_FRAME_MS - (performance.now() - this.lastRender))
+    // a timer, not requestAnimationFrame: a busy or hidden page may produce no frames for a
+    // while, and the views must still catch up
+    setTimeout(() => {
       this.scheduled = false
-      this.render()
-    })
+      this.urgent = false
+      this.lastRender = performance.now()
+      try {
+        this.render()
+      } catch (err) {
+        console.error('[inspector] render failed', err)
+      }
+    }, wait)
   }
 
   private tick(): void {

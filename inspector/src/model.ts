@@ -6,7 +6,7 @@
  * rows; what falls off is still in the hub's journal. Pure; runs in Node (tests) and the browser.
  */
 import type { FeedEvent, FeedSnapshot } from '../../protocol/inspection.ts'
-import type { FeedActorState, HistoryEntry } from '../../protocol/inspectorFeed.ts'
+import type { FeedActorState, HistoryEntry, WireEvent } from '../../protocol/inspectorFeed.ts'
 import { isSnapshotLine, parseLog, type LogHeader } from '../../protocol/log.ts'
 
 export interface Entry {
@@ -93,7 +93,7 @@ export class InspectorModel {
   }
 
   /** An `events` frame. */
-  applyEvents(events: FeedEvent[], dropped = 0): void {
+  applyEvents(events: Array<FeedEvent | WireEvent>, dropped = 0): void {
     if (dropped) {
       this.dropped += dropped
       this.pushRow({ kind: 'dropped', at: events[0]?.at ?? Date.now(), count: dropped })

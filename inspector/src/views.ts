@@ -84,14 +84,22 @@ const ROW = 24
 
 type Row = { kind: 'entry'; e: Entry; index: number; path: string } | TimelineRow
 
-/** A virtualized, filterable event list; newest first. */
+/**
+ * A virtualized, filterable event list; newest first. Unfiltered, row i is read straight from the
+ * model (no copy per frame); filtered, the matching indexes are recomputed at most every 300 ms
+ * while events stream in (at once when the filter, the mode or the actor changes).
+ */
 export class Timeline {
   mode: 'actor' | 'all' = 'actor'
   filter = ''
-  private rows: Row[] = []
   private spacer: HTMLElement
   private viewport: HTMLElement
-  private key = ''
+  private lastCursor: { path?: string; index?: number } = {}
+  private count = 0
+  private at: (i: number) => Row | undefined = () => undefined
+  private matches: number[] = []
+  private matchKey = ''
+  private matchedAt = 0
 
   constructor(
     private scroller: HTMLElement,
@@ -103,35 +111,31 @@ export class Timeline {
     scroller.addEventListener('scroll', () => this.paint(this.lastCursor))
   }
 
-  private lastCursor: { path?: string; index?: number } = {}
-
   render(model: InspectorModel, actor: ActorView | undefined, cursorIndex: number | undefined): void {
     const f = this.filter.trim().toLowerCase()
-    const key = `${this.mode}|${f}|${actor?.path}|${actor?.version}|${model.received}|${model.timeline.length}`
-    if (key !== this.key) {
-      this.key = key
-      if (this.mode === 'actor') {
-        const rows: Row[] = []
-        const es = actor?.entries ?? []
-        for (let i = es.length - 1; i >= 0; i--) {
-          const e = es[i]
-          const type = e.event?.type ?? '(state)'
-          if (f && !type.toLowerCase().includes(f)) continue
-          rows.push({ kind: 'entry', e, index: i, path: actor!.path })
-        }
-        this.rows = rows
-      } else {
-        const rows: Row[] = []
-        const tl = model.timeline
-        for (let i = tl.length - 1; i >= 0; i--) {
-          const r = tl[i]
-          if (f && (r.kind !== 'event' || !r.type.toLowerCase().includes(f))) continue
-          rows.push(r)
-        }
-        this.rows = rows
+    const es = actor?.entries ?? []
+    const tl = model.timeline
+    const src = this.mode === 'actor' ? es.length : tl.length
+    const typeOf = (i: number) => (this.mode === 'actor' ? es[i].event?.type ?? '(state)' : tl[i].kind === 'event' ? (tl[i] as any).type : '')
+    const rowOf = (i: number): Row => (this.mode === 'actor' ? { kind: 'entry', e: es[i], index: i, path: actor!.path } : tl[i])
+    if (!f) {
+      this.count = src
+      this.at = (i) => (i < src ? rowOf(src - 1 - i) : undefined)
+    } else {
+      const key = `${this.mode}|${f}|${actor?.path}`
+      const now = performance.now()
+      if (key !== this.matchKey || now - this.matchedAt > 300) {
+        this.matchKey = key
+        this.matchedAt = now
+        const m: number[] = []
+        for (let i = src - 1; i >= 0; i--) if (typeOf(i).toLowerCase().includes(f)) m.push(i)
+        this.matches = m
       }
-      this.spacer.style.height = `${this.rows.length * ROW}px`
+      const m = this.matches
+      this.count = m.length
+      this.at = (i) => (i < m.length && m[i] < src ? rowOf(m[i]) : undefined)
     }
+    this.spacer.style.height = `${this.count * ROW}px`
     this.paint({ path: actor?.path, index: cursorIndex })
   }
 
@@ -140,10 +144,13 @@ export class Timeline {
     const top = this.scroller.scrollTop
     const height = this.scroller.clientHeight || 400
     const first = Math.max(0, Math.floor(top / ROW) - 4)
-    const last = Math.min(this.rows.length, Math.ceil((top + height) / ROW) + 4)
+    const last = Math.min(this.count, Math.ceil((top + height) / ROW) + 4)
     const out: HTMLElement[] = []
-    for (let i = first; i < last; i++) out.push(this.row(this.rows[i], i, cursor))
-    if (!this.rows.length) out.push(h('div', { class: 'tl-empty' }, this.filter ? 'No events match the filter.' : this.mode === 'actor' ? 'No events for this actor yet.' : 'No events yet.'))
+    for (let i = first; i < last; i++) {
+      const r = this.at(i)
+      if (r) out.push(this.row(r, i, cursor))
+    }
+    if (!this.count) out.push(h('div', { class: 'tl-empty' }, this.filter ? 'No events match the filter.' : this.mode === 'actor' ? 'No events for this actor yet.' : 'No events yet.'))
     this.viewport.replaceChildren(...out)
   }
 

@@ -9,6 +9,7 @@
  * the inspector shows "N events dropped".
  */
 import type { FeedEvent } from '../../protocol/inspection.ts'
+import { encodeWireEvent } from '../../protocol/inspectorFeed.ts'
 
 /** The part of a `ws` WebSocket this queue needs (kept structural: `ws` lives in HubServer.ts). */
 export interface FrameSocket {
@@ -50,9 +51,9 @@ export class FeedClient {
   private readonly encode: (events: FeedEvent[], dropped: number) => string[]
 
   constructor(private ws: FrameSocket, opts: FeedClientOptions = {}) {
-    this.limit = Math.max(1, opts.limit ?? 10_000)
+    this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)
-    this.maxInflight = Math.max(1, opts.maxInflight ?? 2)
+    this.maxInflight = Math.max(1, opts.maxInflight ?? 4)
     this.encode = opts.encode ?? encodeEvents
   }
 
@@ -127,7 +128,9 @@ export class FeedClient {
   }
 }
 
-/** The default encoding: one `events` frame per batch. */
+/** The default encoding: one `events` frame per batch, events in their wire shape. */
 export function encodeEvents(events: FeedEvent[], dropped: number): string[] {
-  return [dropped ? `{"t":"events","dropped":${dropped},"events":${JSON.stringify(events)}}` : `{"t":"events","events":${JSON.stringify(events)}}`]
+  let s = dropped ? `{"t":"events","dropped":${dropped},"events":[` : '{"t":"events","events":['
+  for (let i = 0; i < events.length; i++) s += (i ? ',' : '') + encodeWireEvent(events[i])
+  return [s + ']}']
 }
