@@ -186,3 +186,10 @@ export function takenTransitions(chart: Chart, eventType: string, before: Set<st
       (t.targets.length === 0 || t.targets.every((x) => after.has(x))),
   )
 }
+
+/** An event type for people: `xstate.after.green.trafficLight.light.green` -> `after green (light.green)`. */
+export function eventDisplay(type: string): string {
+  if (!type.startsWith('xstate.after.')) return type
+  const [delay, ...rest] = type.slice(13).split('.')
+  return `after ${/^\d+$/.test(delay) ? delay + 'ms' : delay}${rest.length > 1 ? ` (${rest.slice(1).join('.')})` : ''}`
+}

@@ -4,7 +4,7 @@
  * definition, sent with the hub token after a confirmation. Without a token it is read-only and
  * says so; the hub decides (a wrong token gets the hub's 401, shown as is).
  */
-import { acceptedEvents, activeIds, type Chart } from './definition.ts'
+import { acceptedEvents, activeIds, eventDisplay as delayText, type Chart } from './definition.ts'
 import { clock, h, show } from './dom.ts'
 import { diffValues, formatValue, lastKnown, type ActorView } from './model.ts'
 
@@ -120,10 +120,3 @@ export class ActionsView {
 }
 
 export { clock }
-
-/** `xstate.after.green.trafficLight.light.green` -> `after green (light.green)`. */
-function delayText(type: string): string {
-  if (!type.startsWith('xstate.after.')) return type
-  const [delay, ...rest] = type.slice(13).split('.')
-  return `after ${/^\d+$/.test(delay) ? delay + 'ms' : delay}${rest.length > 1 ? ` (${rest.slice(1).join('.')})` : ''}`
-}

@@ -3,6 +3,7 @@
  * the sender), both redrawn from the model at most once per animation frame. The timeline is
  * virtualized: only the visible rows exist in the DOM, so a fast feed costs what the eye sees.
  */
+import { eventDisplay } from './definition.ts'
 import { clock, h } from './dom.ts'
 import { formatValue, type ActorView, type Entry, type InspectorModel, type TimelineRow } from './model.ts'
 
@@ -167,8 +168,8 @@ export class Timeline {
         { class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}`, style, onclick: () => this.onPick(r.path, r.index, undefined), 'data-seq': e.seq },
         h('span', { class: 'tl-seq' }, `#${e.seq}`),
         h('span', { class: 'tl-time' }, clock(e.at)),
-        h('span', { class: 'tl-type' }, e.event ? e.event.type : e.seq === 0 ? 'start' : 'checkpoint'),
-        h('span', { class: 'tl-source' }, e.source ? `from ${e.source}` : e.timer ? 'timer' : e.rejected ? `rejected: ${e.rejected}` : ''),
+        h('span', { class: 'tl-type', title: e.event?.type ?? '' }, e.event ? eventDisplay(e.event.type) : e.seq === 0 ? 'start' : 'checkpoint'),
+        h('span', { class: 'tl-source' }, e.source ? `from ${e.source}` : e.timer || e.event?.type.startsWith('xstate.after.') ? 'timer' : e.rejected ? `rejected: ${e.rejected}` : ''),
         h('span', { class: 'tl-value' }, e.snapshot ? `→ ${formatValue(e.snapshot.value)}` : '→ (not recorded)'),
       )
     }
@@ -177,8 +178,8 @@ export class Timeline {
       { class: `tl-row${cursor.path === r.path ? ' mine' : ''}`, style, onclick: () => this.onPick(r.path, undefined, r.actorSeq) },
       h('span', { class: 'tl-time' }, clock(r.at)),
       h('span', { class: 'tl-path' }, r.path),
-      h('span', { class: 'tl-type' }, r.type),
-      h('span', { class: 'tl-source' }, r.source ? `from ${r.source}` : ''),
+      h('span', { class: 'tl-type', title: r.type }, eventDisplay(r.type)),
+      h('span', { class: 'tl-source' }, r.source ? `from ${r.source}` : r.type.startsWith('xstate.after.') ? 'timer' : ''),
       h('span', { class: 'tl-value' }, `→ ${formatValue(r.value)}`),
     )
   }

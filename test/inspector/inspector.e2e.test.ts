@@ -87,6 +87,13 @@ live('inspector - selecting an actor draws its chart with the active state lit',
   assert.ok(labels.includes('after red [limitReached]'), 'guards are in the labels')
   assert.ok(labels.includes('pedestrian.request'))
   assert.ok(await page.$('.timer[data-timer-owner="trafficLight.light.green"]'), 'the pending delay shows on its state')
+  // one event in each region: the lit states move, the transitions taken are highlighted
+  await post('plant/crossing', { type: 'pedestrian.request' }, h.token)
+  await post('plant/crossing', { type: 'tick' }, h.token)
+  await page.waitForSelector('[data-state="trafficLight.light.yellow"].active')
+  await page.waitForSelector('[data-state="trafficLight.pedestrian.waiting"].active')
+  await page.waitForSelector('.edge.last[data-event="tick"]')
+  await page.waitForSelector('.timer[data-timer-owner="trafficLight.pedestrian.waiting"]')
   await page.screenshot({ path: join(ART, 'inspector-traffic-light.png') })
   await page.click('.tree-row[data-path="plant/lamp"]')
   await page.waitForSelector('[data-state="counter.open"].active')
