@@ -11,8 +11,14 @@ import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } 
 import { ActorTree, Timeline } from './views.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 
-/** The feed redraws the views at most this often (user actions redraw at once). */
-const FEED_FRAME_MS = 100
+/**
+ * The feed redraws the views at most every FEED_FRAME_MS, or BUSY_FRAME_MS while more than
+ * BUSY_RATE events/s arrive (the eye gains nothing from more; the hub's CPU neighbour does).
+ * User actions redraw at once.
+ */
+const FEED_FRAME_MS = 50
+const BUSY_FRAME_MS = 250
+const BUSY_RATE = 1000
 /** Entries of history loaded when an actor is selected (the most recent ones). */
 const HISTORY_WINDOW = 5000
 
@@ -38,6 +44,8 @@ export class App {
   private actions: ActionsView
   private scheduled = false
   private urgent = false
+  /** Events/s received, over the last second. */
+  rate = 0
   private lastRender = 0
   private rateSamples: Array<[number, number]> = []
   private pausedAt = 0
@@ -195,16 +203,17 @@ export class App {
     this.invalidate(true)
   }
 
-  private async loadHistory(a: ActorView): Promise<void> {
+  /** Loads the journal from `from` (default: the last HISTORY_WINDOW events) up to `until`, page by page. */
+  private async loadHistory(a: ActorView, from?: number, until = Infinity): Promise<void> {
     a.history = 'loading'
-    let after = Math.max(0, a.actorSeq - HISTORY_WINDOW)
+    let after = from ?? Math.max(0, a.actorSeq - HISTORY_WINDOW)
     try {
       for (;;) {
         const f = await this.conn.request({ cmd: 'history', path: a.path, after, limit: 1000 })
         if (f.t !== 'history') break
         this.model.applyHistory(a.path, after, f.start, f.entries)
         this.invalidate(true)
-        if (f.next === null) break
+        if (f.next === null || f.next >= until) break
         after = f.next
       }
       a.history = 'loaded'
@@ -290,7 +299,8 @@ export class App {
     if (force) this.urgent = true
     if (this.scheduled) return
     this.scheduled = true
-    const wait = this.urgent ? 0 : Math.max(0, FEED_FRAME_MS - (performance.now() - this.lastRender))
+    const frame = this.rate > BUSY_RATE ? BUSY_FRAME_MS : FEED_FRAME_MS
+    const wait = this.urgent ? 0 : Math.max(0, frame - (performance.now() - this.lastRender))
     // a timer, not requestAnimationFrame: a busy or hidden page may produce no frames for a
     // while, and the views must still catch up
     setTimeout(() => {
@@ -311,6 +321,7 @@ export class App {
     while (this.rateSamples.length > 2 && now - this.rateSamples[0][0] > 1000) this.rateSamples.shift()
     const [t0, n0] = this.rateSamples[0]
     const rate = now > t0 ? ((this.model.received - n0) * 1000) / (now - t0) : 0
+    this.rate = rate
     $('#rate').textContent = rate >= 1000 ? `${(rate / 1000).toFixed(1)}k` : String(Math.round(rate))
     if (this.paused) $('#pause-info').textContent = `${this.model.received - this.pausedAt} new`
     const a = this.current()
@@ -389,13 +400,16 @@ export class App {
       head.replaceChildren(h('div', { class: 'muted' }, 'No actor selected.'))
       return
     }
-    const key = `${a.path}|${a.status}|${a.history}|${a.note}|${a.durable}|${index === undefined}`
+    const key = `${a.path}|${a.status}|${a.history}|${a.note}|${a.durable}|${index === undefined}|${a.truncated}|${a.entries[0]?.seq}`
     if (head.dataset.key === key) return
     head.dataset.key = key
     head.replaceChildren(
       h('div', { class: 'actor-title' }, h('span', { class: `dot s-${a.status}` }), h('span', { class: 'path', 'data-testid': 'actor-path' }, a.kind === 'log' ? a.log!.file : a.path), h('span', { class: 'chip' }, a.machine), h('span', { class: 'chip' }, a.kind === 'log' ? 'log file' : a.durable ? 'durable' : 'memory'), h('span', { class: 'chip' }, a.status)),
       h('div', { class: 'head-note small muted' }, a.history === 'loading' ? 'Loading history from the journal…' : a.note ?? (a.truncated ? `Earlier history is in the journal (showing the last ${a.entries.length} entries).` : '')),
       h('div', { class: 'spacer' }),
+      ...(a.kind === 'live' && a.durable && a.truncated && a.history === 'loaded' && a.entries[0].seq > 0
+        ? [h('button', { class: 'btn', title: `Load ${HISTORY_WINDOW} earlier events from the journal`, onclick: () => void this.loadHistory(a, Math.max(0, a.entries[0].seq - HISTORY_WINDOW), a.entries[0].seq) }, '↑ Earlier history')]
+        : []),
       h('button', { class: 'btn', onclick: () => this.download(), title: 'Download this history as an aether.log/1 file', 'data-testid': 'download' }, '↓ Download log'),
       ...(a.kind === 'log' ? [h('button', { class: 'btn', onclick: () => (this.model.removeActor(a.path), (this.selected = undefined), this.invalidate(true)) }, '✕ Close log')] : []),
     )

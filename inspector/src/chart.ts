@@ -137,20 +137,22 @@ export class StateChartView {
     const C = this.chart
     if (!C) return
     const active = activeIds(C, s.value)
-    for (const [id, g] of this.nodeEls) g.classList.toggle('active', active.has(id))
-    for (const gs of this.edgeEls.values()) for (const g of gs) g.classList.remove('last')
-    for (const t of this.internalEls.values()) t.classList.remove('last')
+    for (const [id, g] of this.nodeEls) if (g.classList.contains('active') !== active.has(id)) g.classList.toggle('active', active.has(id))
+    const last = new Set<string>()
     if (s.event) {
       const before = s.previous !== undefined ? activeIds(C, s.previous) : null
-      for (const t of takenTransitions(C, s.event, before, active)) {
-        for (const g of this.edgeEls.get(t.id) ?? []) {
-          g.classList.add('last')
-          g.querySelectorAll('path').forEach((p) => p.setAttribute('marker-end', 'url(#arrow-last)'))
-        }
-        this.internalEls.get(t.id)?.classList.add('last')
+      for (const t of takenTransitions(C, s.event, before, active)) last.add(t.id)
+    }
+    // touch only what changes: a fast feed redraws this several times a second
+    for (const [id, gs] of this.edgeEls) {
+      const on = last.has(id)
+      for (const g of gs) {
+        if (g.classList.contains('last') === on) continue
+        g.classList.toggle('last', on)
+        g.querySelectorAll('path').forEach((p) => p.setAttribute('marker-end', on ? 'url(#arrow-last)' : 'url(#arrow)'))
       }
     }
-    for (const gs of this.edgeEls.values()) for (const g of gs) if (!g.classList.contains('last')) g.querySelectorAll('path').forEach((p) => p.setAttribute('marker-end', 'url(#arrow)'))
+    for (const [id, t] of this.internalEls) if (t.classList.contains('last') !== last.has(id)) t.classList.toggle('last', last.has(id))
     this.badges.replaceChildren()
     const byOwner = new Map<string, number[]>()
     for (const t of s.timers ?? []) {

@@ -110,7 +110,8 @@ export class ActionsView {
         return this.ctx.toast(`The extra fields must be a JSON object: ${(err as Error).message}`, 'err')
       }
     }
-    const event = { ...fields, type }
+    const { type: _ignored, ...rest } = fields
+    const event = { type, ...rest }
     const ok = await this.ctx.confirm(`Send “${type}” to ${path}?`, JSON.stringify(event, null, 2))
     if (!ok) return
     const r = await this.ctx.send(path, event)
