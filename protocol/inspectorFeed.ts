@@ -38,21 +38,19 @@ export function expandWireEvent(w: WireEvent, hostId: string): FeedEvent {
   return { ...w, rootId: hostId, sessionId: w.path, id: `${hostId}:${w.seq}`, createdAt: String(w.at), _version: '1.0.0' } as FeedEvent
 }
 
-/** Encodes a feed event as its wire JSON (hand-rolled: the hub writes one per event per client). */
+/**
+ * Encodes a feed event as its wire JSON. One JSON.stringify of a plain literal: it yields a flat
+ * string, where building it by concatenation yields a rope of small strings that the hub would
+ * keep alive (and the garbage collector would trace) for as long as the event waits in a queue.
+ */
 export function encodeWireEvent(e: FeedEvent): string {
-  let s = `{"seq":${e.seq},"path":${JSON.stringify(e.path)},"at":${e.at},"type":"${e.type}"`
-  if (e.type === '@xstate.actor') {
-    s += `,"name":${JSON.stringify(e.name)},"machine":${JSON.stringify(e.machine)},"status":"${e.status}"`
-    if (e.parentId !== undefined) s += `,"parentId":${JSON.stringify(e.parentId)}`
-    if (e.definition !== undefined) s += `,"definition":${JSON.stringify(e.definition)}`
-  } else {
-    s += `,"event":${JSON.stringify(e.event)}`
-    if (e.type === '@xstate.event') {
-      if (e.actorSeq !== undefined) s += `,"actorSeq":${e.actorSeq}`
-      if (e.sourceId !== undefined) s += `,"sourceId":${JSON.stringify(e.sourceId)}`
-    }
+  if (e.type === '@xstate.event') {
+    return JSON.stringify({ seq: e.seq, path: e.path, at: e.at, type: e.type, event: e.event, actorSeq: e.actorSeq, sourceId: e.sourceId, snapshot: e.snapshot })
   }
-  return s + `,"snapshot":${JSON.stringify(e.snapshot)}}`
+  if (e.type === '@xstate.actor') {
+    return JSON.stringify({ seq: e.seq, path: e.path, at: e.at, type: e.type, name: e.name, machine: e.machine, status: e.status, parentId: e.parentId, definition: e.definition, snapshot: e.snapshot })
+  }
+  return JSON.stringify({ seq: e.seq, path: e.path, at: e.at, type: e.type, event: e.event, snapshot: e.snapshot })
 }
 
 export const FEED_PROTOCOL = 'aether.inspector/1'

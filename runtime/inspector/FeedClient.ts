@@ -1,8 +1,10 @@
 /**
  * One inspector connection's outbound queue: bounded, batched, drop-oldest and counted.
  *
- * Feed events are queued as objects and serialized only when a batch is sent, so events a slow
- * client loses cost nothing but a counter. At most `maxInflight` frames are handed to the socket
+ * Feed events are encoded when they are queued (`prepare`): the queue holds flat strings, not the
+ * event objects and the snapshots they point to, so a backed-up queue costs the garbage collector
+ * little (objects kept across collections are what made an attached inspector slow the hub down).
+ * At most `maxInflight` frames are handed to the socket
  * before it reports them written (the `send` callback of `ws`), so a client that reads slowly
  * backs the queue up here, where it is bounded, instead of in the socket buffer, where it is not.
  * What overflows the queue is dropped oldest-first; the next batch says how many (`dropped`), and
@@ -24,8 +26,10 @@ export interface FeedClientOptions {
   batch?: number
   /** Frames written but not yet reported flushed by the socket (default 2). */
   maxInflight?: number
-  /** Renders a batch into frames; the default is one `events` frame per batch. */
-  encode?: (events: FeedEvent[], dropped: number) => string[]
+  /** Encodes one event when it is queued (default: its wire JSON, protocol/inspectorFeed.ts). */
+  prepare?: (e: FeedEvent) => string
+  /** Renders a batch of prepared events into frames; the default is one `events` frame. */
+  encode?: (events: string[], dropped: number) => string[]
 }
 
 export interface FeedClientStats {
@@ -38,7 +42,7 @@ export interface FeedClientStats {
 const OPEN = 1
 
 export class FeedClient {
-  private q: (FeedEvent | undefined)[] = []
+  private q: (string | undefined)[] = []
   private head = 0
   private lostPending = 0
   private inflight = 0
@@ -48,13 +52,15 @@ export class FeedClient {
   private readonly limit: number
   private readonly batch: number
   private readonly maxInflight: number
-  private readonly encode: (events: FeedEvent[], dropped: number) => string[]
+  private readonly encode: (events: string[], dropped: number) => string[]
+  private readonly prepare: (e: FeedEvent) => string
 
   constructor(private ws: FrameSocket, opts: FeedClientOptions = {}) {
     this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)
     this.maxInflight = Math.max(1, opts.maxInflight ?? 4)
     this.encode = opts.encode ?? encodeEvents
+    this.prepare = opts.prepare ?? encodeWireEvent
   }
 
   get length(): number {
@@ -68,7 +74,7 @@ export class FeedClient {
       this.lostPending++
       this.stats.dropped++
     }
-    this.q.push(e)
+    this.q.push(this.prepare(e))
     this.stats.queued++
     if (this.head > 4096 && this.head * 2 > this.q.length) {
       this.q = this.q.slice(this.head)
@@ -104,7 +110,7 @@ export class FeedClient {
     while (!this.closed && this.inflight < this.maxInflight && this.head < this.q.length) {
       if (this.ws.readyState !== OPEN) return this.close()
       const end = Math.min(this.q.length, this.head + this.batch)
-      const events = this.q.slice(this.head, end) as FeedEvent[]
+      const events = this.q.slice(this.head, end) as string[]
       for (let i = this.head; i < end; i++) this.q[i] = undefined
       this.head = end
       if (this.head === this.q.length) {
@@ -128,9 +134,7 @@ export class FeedClient {
   }
 }
 
-/** The default encoding: one `events` frame per batch, events in their wire shape. */
-export function encodeEvents(events: FeedEvent[], dropped: number): string[] {
-  let s = dropped ? `{"t":"events","dropped":${dropped},"events":[` : '{"t":"events","events":['
-  for (let i = 0; i < events.length; i++) s += (i ? ',' : '') + encodeWireEvent(events[i])
-  return [s + ']}']
+/** The default framing: one `events` frame per batch of wire-encoded events. */
+export function encodeEvents(events: string[], dropped: number): string[] {
+  return [(dropped ? `{"t":"events","dropped":${dropped},"events":[` : '{"t":"events","events":[') + events.join(',') + ']}']
 }

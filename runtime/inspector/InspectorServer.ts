@@ -63,6 +63,8 @@ export interface InspectorCounters {
   statelyClients: number
   connections: number
   badFrames: number
+  /** Commands answered (history pages, definitions, pings). */
+  commands: number
   eventsSent: number
   dropped: number
 }
@@ -70,7 +72,7 @@ export interface InspectorCounters {
 export class InspectorServer implements HubFeature {
   readonly name = 'inspector'
   hub!: Hub
-  readonly counters: InspectorCounters = { clients: 0, statelyClients: 0, connections: 0, badFrames: 0, eventsSent: 0, dropped: 0 }
+  readonly counters: InspectorCounters = { clients: 0, statelyClients: 0, connections: 0, badFrames: 0, commands: 0, eventsSent: 0, dropped: 0 }
   private clients = new Set<FeedClient>()
   private unlisten?: () => void
   private readonly assets: string
@@ -147,6 +149,7 @@ export class InspectorServer implements HubFeature {
         const e = err instanceof FeedFrameError ? err : new FeedFrameError('MALFORMED', String((err as Error)?.message ?? err))
         return send({ t: 'error', id: e.id, code: e.code, message: e.message })
       }
+      this.counters.commands++
       this.command(cmd).then(send, (err) => {
         const code = err instanceof FeedFrameError ? err.code : (err?.code === 'UNKNOWN_ACTOR' ? 'UNKNOWN_ACTOR' : 'INTERNAL')
         if (code === 'INTERNAL') console.error('[inspector] command failed', cmd, err)
@@ -265,7 +268,8 @@ export class InspectorServer implements HubFeature {
       limit: this.opts.queueLimit,
       batch: 256,
       // Stately's tools read one inspection event per message, in its plain shape.
-      encode: (events) => events.map((e) => JSON.stringify(statelyShape(e, sys))),
+      prepare: (e) => JSON.stringify(statelyShape(e, sys)),
+      encode: (events) => events,
     })
     for (const st of this.actorStates()) {
       const a = sys.hosted(st.path)
