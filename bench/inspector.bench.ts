@@ -1,5 +1,6 @@
 /**
- * The inspector under load, in Debian's headless Chromium with the real inspector page.
+ * The inspector under load, in Debian's headless Chromium with the real inspector page (driven
+ * over a bare CDP socket, bench/rawChromium.ts, so the harness adds no work to the hub process).
  *
  * - `inspector.feed`: events/s the page receives and renders (model updated, views redrawn every
  *   frame, one actor selected so its chart and timeline redraw), while the hub offers
@@ -20,15 +21,11 @@
  *
  * `npm run bench -- inspector [--json] [--quick] [--rate=N] [--only=feed|overhead]`
  */
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
-import type { Page } from 'playwright-core'
+import { loadavg } from 'node:os'
 import { buildInspector } from '../inspector/build.mjs'
-import { CHROMIUM_ARGS, launchChromium } from '../test/helpers/browser.ts'
 import { startInspectorHub } from '../test/helpers/inspectorHub.ts'
 import { gc, json, median, printTable, quick, report } from './lib.ts'
+import { RawPage } from './rawChromium.ts'
 
 // flags take `--name=value` (scripts/bench.mjs passes only arguments that start with "-")
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
@@ -43,14 +40,6 @@ const only = flag('only')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 await buildInspector({ quiet: true })
-const browser = await launchChromium(['--enable-precise-memory-info'])
-
-async function openInspector(url: string, select?: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
-  await page.goto(`${url}/inspector${select ? `#/${encodeURIComponent(select)}` : ''}`)
-  await page.waitForSelector('.conn.open')
-  return page
-}
 
 // ---- inspector.feed --------------------------------------------------------------------------------
 if (only !== 'overhead') {
@@ -58,14 +47,15 @@ if (only !== 'overhead') {
   const sys = h.hub.system
   const N = 16
   for (let i = 0; i < N; i++) await sys.spawn(`load-a${i}`, 'counter', { durable: false })
-  const page = await openInspector(h.url, 'load-a0')
-  await page.waitForSelector('[data-state="counter.open"].active')
-  const cdp = await page.context().newCDPSession(page)
-  await cdp.send('Performance.enable')
-  const metric = async (name: string) => (await cdp.send('Performance.getMetrics')).metrics.find((x: any) => x.name === name)!.value
+  const page = await RawPage.open(`${h.url}/inspector#/load-a0`, { args: ['--enable-precise-memory-info'] })
+  for (let i = 0; await page.evaluate<boolean>(`!document.querySelector('[data-state="counter.open"].active')`); i++) {
+    if (i > 200) throw new Error('the inspector page did not draw the chart')
+    await sleep(100)
+  }
+  const metric = (name: string) => page.metric(name)
   const heap = async () => (await metric('JSHeapUsedSize')) / 1048576
   // page-side counters and clock: a late sample still yields a true rate
-  const stats = () => page.evaluate(() => ({ t: performance.now(), received: (window as any).__inspector.model.received, rendered: (window as any).__inspector.rendered, dropped: (window as any).__inspector.model.dropped }))
+  const stats = () => page.evaluate<{ t: number; received: number; rendered: number; dropped: number }>('({ t: performance.now(), received: window.__inspector.model.received, rendered: window.__inspector.rendered, dropped: window.__inspector.model.dropped })')
 
   // the generator: RATE events/s in 5 ms slices, round-robin over the actors
   let offered = 0
@@ -154,17 +144,14 @@ if (only !== 'feed') {
     return { wall: n / ((performance.now() - t0) / 1000), cpu: n / ((c.user + c.system) / 1e6) }
   }
   await trial() // warm-up
-  // The attached inspector is a plain Chromium process opened on the page, not driven by
-  // playwright: playwright's driver would run in this process and receive every WebSocket frame
-  // of the page over CDP, billing the hub for the harness rather than for the inspector.
+  // The attached inspector is Chromium on a bare CDP socket (bench/rawChromium.ts), not driven
+  // by playwright, whose driver would bill this process for every WebSocket frame of the page.
   // `niced`: the browser runs at nice 19, taking only CPU the hub leaves idle, as it would on the
   // operator's own machine; the hub still does all its inspector work (feed events, queue,
   // encoding, socket writes) and the page still receives every event (droppedToInspector).
   // Without it the browser competes with the hub for the same two cores (reported as `samebox`).
   const withInspector = async (niced: boolean) => {
-    const dir = mkdtempSync(join(tmpdir(), 'aether-bench-chromium-'))
-    const cmd = [...(niced ? ['nice', '-n', '19'] : []), '/usr/bin/chromium']
-    const child = spawn(cmd[0], [...cmd.slice(1), ...CHROMIUM_ARGS, `--user-data-dir=${dir}`, '--window-size=1440,900', `${h.url}/inspector#/d0`], { stdio: 'ignore', detached: true })
+    const page = await RawPage.open(`${h.url}/inspector#/d0`, { nice: niced })
     const sent0 = h.inspector.counters.eventsSent
     try {
       const deadline = Date.now() + 20_000
@@ -181,13 +168,8 @@ if (only !== 'feed') {
       }
       return await trial()
     } finally {
-      // the browser and its helpers form one process group that we started
-      try {
-        process.kill(-child.pid!, 'SIGKILL')
-      } catch {}
-      await new Promise((res) => (child.exitCode !== null || child.signalCode !== null ? res(null) : child.once('exit', res)))
+      await page.close()
       while (h.inspector.counters.clients > 0) await sleep(10)
-      rmSync(dir, { recursive: true, force: true })
       attachedSent += h.inspector.counters.eventsSent - sent0
       await sleep(200)
     }
@@ -259,6 +241,5 @@ if (only !== 'feed') {
   await h.stop()
 }
 
-await browser.close()
 printTable('inspector')
 if (!json) console.log('\n(inspector.feed: rendered by the real inspector page in headless Chromium; overhead: paired rounds, medians)')
