@@ -18,7 +18,13 @@
  *               the request `id` when one could be read. The connection stays open.
  *
  * Client to server: `{ id?, cmd, ... }` with `cmd` one of `history {path, after?, limit?}`,
- * `definition {path}`, `machine {name}`, `ping`. Anything else gets an `error` frame.
+ * `definition {path}`, `machine {name}`, `focus {paths}`, `ping`. Anything else gets an `error`.
+ *
+ * Focus: a client that sends `focus` gets full `@xstate.event`s (the event and the whole snapshot)
+ * only for the focused actors; for the others each event carries `event: {type}` and
+ * `snapshot: {value, status}` (no context), which is what a tree and a timeline show, and costs the
+ * hub a fraction of the encoding. The answer (`t: 'focus'`) carries the focused actors' current
+ * state. A client that never sends `focus` gets everything in full.
  * Events are sent to actors over HTTP (`POST /api/actors/<path>/events`, with the token), not here.
  *
  * The decoder is pure and runs in Node and in the browser.
@@ -53,9 +59,39 @@ export function encodeWireEvent(e: FeedEvent): string {
   return JSON.stringify({ seq: e.seq, path: e.path, at: e.at, type: e.type, event: e.event, snapshot: e.snapshot })
 }
 
+const jsonCache = new Map<string, string>()
+/** JSON of a short string that recurs (paths, event types, state names), computed once. */
+function cachedJson(s: string): string {
+  let j = jsonCache.get(s)
+  if (j === undefined) {
+    j = JSON.stringify(s)
+    if (jsonCache.size < 10_000) jsonCache.set(s, j)
+  }
+  return j
+}
+
+/**
+ * The light wire form of an `@xstate.event` for an actor the client does not focus on: the event
+ * type and the state value, no payload, no context. Built without JSON.stringify when the value
+ * is a state name (the common case), which is most of what a full encoding costs the hub.
+ */
+export function encodeLightEvent(e: FeedEvent): string {
+  if (e.type !== '@xstate.event') return encodeWireEvent(e)
+  const v = e.snapshot.value
+  const value = typeof v === 'string' ? cachedJson(v) : JSON.stringify(v ?? null)
+  return (
+    `{"seq":${e.seq},"path":${cachedJson(e.path)},"at":${e.at},"type":"@xstate.event","event":{"type":${cachedJson(e.event.type)}}` +
+    (e.actorSeq !== undefined ? `,"actorSeq":${e.actorSeq}` : '') +
+    (e.sourceId !== undefined ? `,"sourceId":${cachedJson(e.sourceId)}` : '') +
+    `,"snapshot":{"value":${value},"status":${cachedJson(e.snapshot.status)}},"light":true}`
+  )
+}
+
 export const FEED_PROTOCOL = 'aether.inspector/1'
 /** Largest client frame the hub reads; a larger one is refused with `TOO_LARGE`. */
 export const MAX_CLIENT_FRAME = 16 * 1024
+/** Most actors a client can focus on at once. */
+export const MAX_FOCUS = 64
 /** Largest history page. */
 export const MAX_HISTORY_PAGE = 2000
 
@@ -91,6 +127,7 @@ export type ServerFrame =
   | { t: 'history'; id?: string | number; path: string; machine: string; first?: HistoryEntry; entries: HistoryEntry[]; next: number | null; start: FeedSnapshot | null }
   | { t: 'definition'; id?: string | number; path?: string; machine: string; definition: unknown }
   | { t: 'pong'; id?: string | number; at: number }
+  | { t: 'focus'; id?: string | number; paths: string[]; actors: FeedActorState[] }
   | { t: 'error'; id?: string | number; code: FeedErrorCode; message: string }
 
 export const FeedErrorCode = {
@@ -110,6 +147,7 @@ export type ClientCommand =
   | { id?: string | number; cmd: 'definition'; path: string }
   | { id?: string | number; cmd: 'machine'; name: string }
   | { id?: string | number; cmd: 'ping' }
+  | { id?: string | number; cmd: 'focus'; paths: string[] }
 
 /** A client frame the hub refuses; `id` is the request id if the frame had a readable one. */
 export class FeedFrameError extends Error {
@@ -158,9 +196,16 @@ export function decodeClientFrame(text: string): ClientCommand {
       return { id, cmd: 'machine', name: str('name') }
     case 'ping':
       return { id, cmd: 'ping' }
+    case 'focus': {
+      const p = v.paths
+      if (!Array.isArray(p) || p.length > MAX_FOCUS || p.some((x) => typeof x !== 'string' || !x || x.length > 512)) {
+        throw bad('paths', `must be an array of at most ${MAX_FOCUS} non-empty id paths`)
+      }
+      return { id, cmd: 'focus', paths: p as string[] }
+    }
     case undefined:
-      throw new FeedFrameError('MALFORMED', 'the frame has no "cmd" (history | definition | machine | ping)', id)
+      throw new FeedFrameError('MALFORMED', 'the frame has no "cmd" (history | definition | machine | focus | ping)', id)
     default:
-      throw new FeedFrameError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(v.cmd).slice(0, 80)}: use history, definition, machine or ping`, id)
+      throw new FeedFrameError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(v.cmd).slice(0, 80)}: use history, definition, machine, focus or ping`, id)
   }
 }

@@ -104,10 +104,8 @@ export class App {
       this.renderAccess()
     } else if (f.t === 'snapshot') {
       this.model.applySnapshot(f.actors, f.seq)
-      if (this.selected) {
-        const a = this.model.actors.get(this.selected)
-        if (a) this.select(this.selected, true)
-      }
+      if (this.selected && this.model.actors.get(this.selected)) this.select(this.selected, true)
+      else this.sendFocus()
       this.invalidate()
     } else if (f.t === 'events') {
       this.model.applyEvents(f.events, f.dropped)
@@ -129,11 +127,30 @@ export class App {
     this.model.selected = path
     if (!keepCursor) this.cursorSeq = undefined
     history.replaceState(null, '', `#/${encodeURIComponent(path)}`)
+    this.sendFocus()
     if (!a) return this.invalidate(true)
     void this.loadDefinition(a)
-    if (a.kind === 'live' && a.durable && a.history === 'none') void this.loadHistory(a)
+    // entries that arrived while the actor was not selected came light (no context): reload them
+    if (a.kind === 'live' && a.durable && (a.history === 'none' || (a.history === 'loaded' && this.model.hasLightEntries(a)))) void this.loadHistory(a)
     if (a.kind === 'live' && !a.durable) a.note = 'A memory actor keeps no journal: its events since this page connected are shown.'
     this.invalidate(true)
+  }
+
+  /** Tells the hub which actor this page shows in full; the others' events come light. */
+  private sendFocus(): void {
+    const a = this.current()
+    const paths = a && a.kind === 'live' ? [a.path] : []
+    this.conn
+      .request({ cmd: 'focus', paths })
+      .then((f) => {
+        if (f.t === 'focus') {
+          this.model.applyFocus(f.actors)
+          this.invalidate(true)
+        }
+      })
+      .catch(() => {
+        // not connected: the next snapshot frame sends it again
+      })
   }
 
   private pick(path: string, index: number | undefined, actorSeq: number | undefined): void {

@@ -34,7 +34,9 @@ export class SnapshotView {
         ? h('div', { class: 'kv' }, h('span', { class: 'k' }, 'delays'), h('span', { class: 'v' }, ...timers.map((t) => h('span', { class: 'chip' }, `${delayText(t.event)} in ${Math.max(0, (t.due - at) / 1000).toFixed(1)}s`))))
         : null,
       h('h4', {}, 'Context'),
-      h('pre', { class: 'json', 'data-testid': 'context' }, JSON.stringify(snap?.context ?? null, null, 2)),
+      snap && !('context' in snap)
+        ? h('div', { class: 'muted small', 'data-testid': 'context' }, 'Context not sent: the actor was not selected then (the hub sends contexts only for the actor you watch).')
+        : h('pre', { class: 'json', 'data-testid': 'context' }, JSON.stringify(snap?.context ?? null, null, 2)),
       h('h4', {}, prev ? `Changes vs previous${i > 0 ? ` (#${a.entries[i - 1].seq})` : ''}` : 'Changes vs previous'),
       diffs.length
         ? h('div', { class: 'diff', 'data-testid': 'diff' }, ...diffs.map((d) => h('div', { class: 'diff-line' }, h('span', { class: 'diff-path' }, d.path), h('span', { class: 'del' }, show(d.before, 80)), h('span', { class: 'arrow' }, '→'), h('span', { class: 'add' }, show(d.after, 80)))))

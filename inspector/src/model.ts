@@ -148,6 +148,24 @@ export class InspectorModel {
     }
   }
 
+  /** The answer to `focus`: the focused actors' full state now (light events carried no context). */
+  applyFocus(actors: FeedActorState[]): void {
+    for (const s of actors) {
+      const a = this.actors.get(s.path)
+      if (!a || a.kind !== 'live') continue
+      a.current = s.snapshot
+      const last = a.entries[a.entries.length - 1]
+      if (last && last.seq === s.actorSeq) last.snapshot = s.snapshot
+      a.version++
+    }
+  }
+
+  /** Whether any entry of `a` came from a light event (no context). */
+  hasLightEntries(a: ActorView): boolean {
+    for (let i = a.entries.length - 1; i >= 0; i--) if (a.entries[i].snapshot && !('context' in a.entries[i].snapshot!)) return true
+    return false
+  }
+
   /** A `history` page: merges journal entries (with `start`, the state before them) into the actor. */
   applyHistory(path: string, after: number, start: FeedSnapshot | null, entries: HistoryEntry[]): void {
     const a = this.actors.get(path)

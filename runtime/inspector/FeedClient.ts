@@ -11,7 +11,7 @@
  * the inspector shows "N events dropped".
  */
 import type { FeedEvent } from '../../protocol/inspection.ts'
-import { encodeWireEvent } from '../../protocol/inspectorFeed.ts'
+import { encodeLightEvent, encodeWireEvent } from '../../protocol/inspectorFeed.ts'
 
 /** The part of a `ws` WebSocket this queue needs (kept structural: `ws` lives in HubServer.ts). */
 export interface FrameSocket {
@@ -54,13 +54,15 @@ export class FeedClient {
   private readonly maxInflight: number
   private readonly encode: (events: string[], dropped: number) => string[]
   private readonly prepare: (e: FeedEvent) => string
+  /** Paths this client shows in full (protocol/inspectorFeed.ts, focus); null: all of them. */
+  focus: Set<string> | null = null
 
   constructor(private ws: FrameSocket, opts: FeedClientOptions = {}) {
     this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)
     this.maxInflight = Math.max(1, opts.maxInflight ?? 4)
     this.encode = opts.encode ?? encodeEvents
-    this.prepare = opts.prepare ?? encodeWireEvent
+    this.prepare = opts.prepare ?? ((e) => (this.focus === null || this.focus.has(e.path) ? encodeWireEvent(e) : encodeLightEvent(e)))
   }
 
   get length(): number {

@@ -150,7 +150,7 @@ export class InspectorServer implements HubFeature {
         return send({ t: 'error', id: e.id, code: e.code, message: e.message })
       }
       this.counters.commands++
-      this.command(cmd).then(send, (err) => {
+      this.command(cmd, c).then(send, (err) => {
         const code = err instanceof FeedFrameError ? err.code : (err?.code === 'UNKNOWN_ACTOR' ? 'UNKNOWN_ACTOR' : 'INTERNAL')
         if (code === 'INTERNAL') console.error('[inspector] command failed', cmd, err)
         send({ t: 'error', id: cmd.id, code, message: code === 'INTERNAL' ? 'internal error; see the hub log' : String(err.message) })
@@ -188,11 +188,16 @@ export class InspectorServer implements HubFeature {
     return out
   }
 
-  private async command(cmd: ClientCommand): Promise<ServerFrame> {
+  private async command(cmd: ClientCommand, client: FeedClient): Promise<ServerFrame> {
     const sys = this.hub.system
     switch (cmd.cmd) {
       case 'ping':
         return { t: 'pong', id: cmd.id, at: sys.clock.now() }
+      case 'focus': {
+        client.focus = new Set(cmd.paths)
+        // the focused actors' state now, in full: earlier light events lacked their context
+        return { t: 'focus', id: cmd.id, paths: cmd.paths, actors: this.actorStates().filter((a) => client.focus!.has(a.path)) }
+      }
       case 'definition': {
         const a = sys.hosted(cmd.path)
         const name = a?.machineName ?? (await this.hub.store.getMeta(cmd.path))?.machine

@@ -65,6 +65,18 @@ model('inspector model - an actor history round-trips through entriesToLog', () 
   assert.equal(back.entries.map((e) => [e.seq, e.event?.type, (e.snapshot?.context as any)?.count]), [[0, undefined, 0], [1, 'inc', 1], [2, 'lock', 2]])
 })
 
+model('inspector model - light events keep value and type; focus restores the full state', () => {
+  const m = new InspectorModel()
+  m.applySnapshot([{ path: 'a', machine: 'counter', status: 'active', durable: false, actorSeq: 0, at: 0, snapshot: snap(0) }], 0)
+  m.applyEvents([{ seq: 1, path: 'a', at: 1, type: '@xstate.event', event: { type: 'inc' }, actorSeq: 1, snapshot: { value: 'open', status: 'active' } } as any])
+  const a = m.actors.get('a')!
+  assert.ok(m.hasLightEntries(a))
+  assert.is(formatValue(a.current!.value), 'open')
+  m.applyFocus([{ path: 'a', machine: 'counter', status: 'active', durable: false, actorSeq: 1, at: 1, snapshot: snap(1) }])
+  assert.equal(a.current!.context, { count: 1 })
+  assert.not.ok(m.hasLightEntries(a), 'the last entry got the full snapshot')
+})
+
 model('inspector model - formatting and diffs', () => {
   assert.is(formatValue({ light: 'green', pedestrian: { waiting: {} } }), 'light.green, pedestrian.waiting')
   assert.equal(diffValues({ a: 1, b: { c: 2 } }, { a: 1, b: { c: 3 }, d: 4 }), [

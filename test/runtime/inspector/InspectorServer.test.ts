@@ -137,6 +137,28 @@ feed('inspector feed - definition of an actor and of a machine by name', async (
   c.close()
 })
 
+feed('inspector feed - focus: full events for focused actors, light ones (type and value) for the rest', async () => {
+  const c = await Client.open(`${h.wsUrl}/inspector/feed`)
+  await c.next((f) => f.t === 'snapshot')
+  const ans = await c.ask({ cmd: 'focus', paths: ['lamp'] })
+  assert.is(ans.t, 'focus')
+  assert.equal(ans.actors.map((a: any) => a.path), ['lamp'])
+  assert.ok('context' in ans.actors[0].snapshot, 'the focused actor comes with its full state')
+  await h.hub.system.sendCommitted('tl', { type: 'pedestrian.request', note: 'x' }, 'someone')
+  await h.hub.system.sendCommitted('lamp', { type: 'inc', by: 3 }, 'someone')
+  await c.next((f) => f.t === 'events' && f.events.some((e: any) => e.path === 'lamp' && e.event.type === 'inc'))
+  const tl = c.events().find((e) => e.path === 'tl' && e.event?.type === 'pedestrian.request')
+  assert.equal(tl.event, { type: 'pedestrian.request' }, 'light: the event type only')
+  assert.equal(tl.snapshot, { value: { light: 'green', pedestrian: 'waiting' }, status: 'active' }, 'light: value and status, no context')
+  assert.is(tl.sourceId, 'someone')
+  assert.is(tl.light, true)
+  const lamp = c.events().find((e) => e.path === 'lamp' && e.event?.type === 'inc' && e.event.by === 3)
+  assert.ok(lamp && 'context' in lamp.snapshot && !lamp.light, 'the focused actor gets full events')
+  const bad = await c.ask({ cmd: 'focus', paths: 'lamp' })
+  assert.is(bad.code, 'BAD_FIELD')
+  c.close()
+})
+
 feed('inspector feed - the feed is detached when the last client leaves', async () => {
   const c = await Client.open(`${h.wsUrl}/inspector/feed`)
   await c.next((f) => f.t === 'snapshot')
