@@ -138,24 +138,19 @@ export class ActorSystem implements Host {
 
   emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void {
     const at = kind === 'event' ? a.lastAt : this.clock.now()
-    const base = {
-      seq: ++this.feedSeq,
-      path: a.path,
-      at,
-      rootId: this.hostId,
-      sessionId: a.path,
-      id: `${this.hostId}:${this.feedSeq}`,
-      createdAt: String(at),
-      _version: '1.0.0',
-    }
+    const seq = ++this.feedSeq
+    const id = `${this.hostId}:${seq}`
+    const createdAt = String(at)
     const snapshot = this.feedSnapshot(a)
+    // Plain literals, no `{...base}`: V8 takes a slow path for a spread plus extra keys (about
+    // 10 µs per event against 0.1 µs), which an attached inspector paid on every event.
     let e: FeedEvent
     if (kind === 'actor') {
-      e = { ...base, type: '@xstate.actor', name: a.path, machine: a.machineName, status: a.status, parentId: a.parent?.path, snapshot } as FeedActorEvent
+      e = { seq, path: a.path, at, rootId: this.hostId, sessionId: a.path, id, createdAt, _version: '1.0.0', type: '@xstate.actor', name: a.path, machine: a.machineName, status: a.status, parentId: a.parent?.path, snapshot } as FeedActorEvent
     } else if (kind === 'event') {
-      e = { ...base, type: '@xstate.event', event, actorSeq, sourceId: source, snapshot }
+      e = { seq, path: a.path, at, rootId: this.hostId, sessionId: a.path, id, createdAt, _version: '1.0.0', type: '@xstate.event', event, actorSeq, sourceId: source, snapshot }
     } else {
-      e = { ...base, type: '@xstate.snapshot', event: event ?? { type: 'aether.snapshot' }, snapshot }
+      e = { seq, path: a.path, at, rootId: this.hostId, sessionId: a.path, id, createdAt, _version: '1.0.0', type: '@xstate.snapshot', event: event ?? { type: 'aether.snapshot' }, snapshot }
     }
     this.feed.publish(e)
   }

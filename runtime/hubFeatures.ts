@@ -6,6 +6,7 @@ import { hubLinkFeature } from './link/linkFeature.ts'
 import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
+import { inspectorFeature } from './inspector/InspectorServer.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -15,5 +16,5 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature()]
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature(), inspectorFeature()]
 }

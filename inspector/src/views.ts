@@ -1,0 +1,186 @@
+/**
+ * The actor tree (by id path, searchable) and the event timelines (one actor, or all actors with
+ * the sender), both redrawn from the model at most once per animation frame. The timeline is
+ * virtualized: only the visible rows exist in the DOM, so a fast feed costs what the eye sees.
+ */
+import { eventDisplay } from './definition.ts'
+import { clock, h } from './dom.ts'
+import { formatValue, type ActorView, type Entry, type InspectorModel, type TimelineRow } from './model.ts'
+
+export class ActorTree {
+  private rows = new Map<string, { row: HTMLElement; state: HTMLElement; status: HTMLElement; version: number }>()
+  private builtFor = -1
+  private filterFor = ''
+  private selectedFor?: string
+
+  constructor(private list: HTMLElement, private onSelect: (path: string) => void) {}
+
+  render(model: InspectorModel, selected: string | undefined, filter: string): void {
+    const f = filter.trim().toLowerCase()
+    if (this.builtFor !== model.treeVersion || this.filterFor !== f) this.rebuild(model, f)
+    for (const [path, r] of this.rows) {
+      const a = model.actors.get(path)
+      if (!a || a.version === r.version) continue
+      r.version = a.version
+      r.state.textContent = stateText(a)
+      r.status.className = `dot s-${a.status}`
+      r.status.title = a.status
+    }
+    if (this.selectedFor !== selected) {
+      this.selectedFor = selected
+      for (const [path, r] of this.rows) r.row.classList.toggle('selected', path === selected)
+    }
+  }
+
+  private rebuild(model: InspectorModel, f: string): void {
+    this.builtFor = model.treeVersion
+    this.filterFor = f
+    this.selectedFor = undefined
+    this.rows.clear()
+    const all = [...model.actors.values()].sort((a, b) => (a.kind !== b.kind ? (a.kind === 'log' ? 1 : -1) : a.path < b.path ? -1 : 1))
+    const matches = (a: ActorView) => !f || `${a.path} ${a.machine} ${formatValue(a.current?.value)} ${a.status}`.toLowerCase().includes(f)
+    const shown = new Set<string>()
+    for (const a of all) {
+      if (!matches(a)) continue
+      shown.add(a.path)
+      // keep the ancestors of a match visible, so the tree still reads as a tree
+      let p = a.path
+      for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/')) {
+        p = p.slice(0, i)
+        shown.add(p)
+      }
+    }
+    const items: HTMLElement[] = []
+    let logsHeader = false
+    for (const a of all) {
+      if (!shown.has(a.path)) continue
+      if (a.kind === 'log' && !logsHeader) {
+        logsHeader = true
+        items.push(h('li', { class: 'tree-section' }, 'Loaded logs'))
+      }
+      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - 1
+      const name = a.kind === 'log' ? a.path.slice(4) : a.path.slice(a.path.lastIndexOf('/') + 1)
+      const status = h('span', { class: `dot s-${a.status}`, title: a.status })
+      const state = h('span', { class: 'tree-state' }, stateText(a))
+      const row = h(
+        'li',
+        { class: 'tree-row', 'data-path': a.path, style: `padding-left:${10 + depth * 16}px`, onclick: () => this.onSelect(a.path), title: a.path },
+        status,
+        h('span', { class: 'tree-main' }, h('span', { class: 'tree-name' }, name), h('span', { class: 'tree-machine' }, a.machine)),
+        state,
+      )
+      this.rows.set(a.path, { row, state, status, version: a.version })
+      items.push(row)
+    }
+    if (!items.length) items.push(h('li', { class: 'tree-empty' }, f ? `No actor matches “${f}”.` : 'No actors yet. Spawn one: POST /api/actors {path, machine}.'))
+    this.list.replaceChildren(...items)
+  }
+}
+
+function stateText(a: ActorView): string {
+  return formatValue(a.current?.value)
+}
+
+const ROW = 24
+
+type Row = { kind: 'entry'; e: Entry; index: number; path: string } | TimelineRow
+
+/**
+ * A virtualized, filterable event list; newest first. Unfiltered, row i is read straight from the
+ * model (no copy per frame); filtered, the matching indexes are recomputed at most every 300 ms
+ * while events stream in (at once when the filter, the mode or the actor changes).
+ */
+export class Timeline {
+  mode: 'actor' | 'all' = 'actor'
+  filter = ''
+  private spacer: HTMLElement
+  private viewport: HTMLElement
+  private lastCursor: { path?: string; index?: number } = {}
+  private count = 0
+  private at: (i: number) => Row | undefined = () => undefined
+  private matches: number[] = []
+  private matchKey = ''
+  private matchedAt = 0
+
+  constructor(
+    private scroller: HTMLElement,
+    private onPick: (path: string, index: number | undefined, actorSeq: number | undefined) => void,
+  ) {
+    this.spacer = h('div', { class: 'tl-spacer' })
+    this.viewport = h('div', { class: 'tl-rows' })
+    scroller.append(this.spacer, this.viewport)
+    scroller.addEventListener('scroll', () => this.paint(this.lastCursor))
+  }
+
+  render(model: InspectorModel, actor: ActorView | undefined, cursorIndex: number | undefined): void {
+    const f = this.filter.trim().toLowerCase()
+    const es = actor?.entries ?? []
+    const tl = model.timeline
+    const src = this.mode === 'actor' ? es.length : tl.length
+    const typeOf = (i: number) => (this.mode === 'actor' ? es[i].event?.type ?? '(state)' : tl[i].kind === 'event' ? (tl[i] as any).type : '')
+    const rowOf = (i: number): Row => (this.mode === 'actor' ? { kind: 'entry', e: es[i], index: i, path: actor!.path } : tl[i])
+    if (!f) {
+      this.count = src
+      this.at = (i) => (i < src ? rowOf(src - 1 - i) : undefined)
+    } else {
+      const key = `${this.mode}|${f}|${actor?.path}`
+      const now = performance.now()
+      if (key !== this.matchKey || now - this.matchedAt > 300) {
+        this.matchKey = key
+        this.matchedAt = now
+        const m: number[] = []
+        for (let i = src - 1; i >= 0; i--) if (typeOf(i).toLowerCase().includes(f)) m.push(i)
+        this.matches = m
+      }
+      const m = this.matches
+      this.count = m.length
+      this.at = (i) => (i < m.length && m[i] < src ? rowOf(m[i]) : undefined)
+    }
+    this.spacer.style.height = `${this.count * ROW}px`
+    this.paint({ path: actor?.path, index: cursorIndex })
+  }
+
+  private paint(cursor: { path?: string; index?: number }): void {
+    this.lastCursor = cursor
+    const top = this.scroller.scrollTop
+    const height = this.scroller.clientHeight || 400
+    const first = Math.max(0, Math.floor(top / ROW) - 4)
+    const last = Math.min(this.count, Math.ceil((top + height) / ROW) + 4)
+    const out: HTMLElement[] = []
+    for (let i = first; i < last; i++) {
+      const r = this.at(i)
+      if (r) out.push(this.row(r, i, cursor))
+    }
+    if (!this.count) out.push(h('div', { class: 'tl-empty' }, this.filter ? 'No events match the filter.' : this.mode === 'actor' ? 'No events for this actor yet.' : 'No events yet.'))
+    this.viewport.replaceChildren(...out)
+  }
+
+  private row(r: Row, i: number, cursor: { path?: string; index?: number }): HTMLElement {
+    const style = `transform:translateY(${i * ROW}px)`
+    if (r.kind === 'dropped') {
+      return h('div', { class: 'tl-row dropped', style, 'data-testid': 'dropped-marker' }, h('span', { class: 'tl-time' }, clock(r.at)), h('span', {}, `⚠ ${r.count} events dropped (the view fell behind; the journal still has them)`))
+    }
+    if (r.kind === 'entry') {
+      const e = r.e
+      const current = cursor.index === r.index
+      return h(
+        'div',
+        { class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}`, style, onclick: () => this.onPick(r.path, r.index, undefined), 'data-seq': e.seq },
+        h('span', { class: 'tl-seq' }, `#${e.seq}`),
+        h('span', { class: 'tl-time' }, clock(e.at)),
+        h('span', { class: 'tl-type', title: e.event?.type ?? '' }, e.event ? eventDisplay(e.event.type) : e.seq === 0 ? 'start' : 'checkpoint'),
+        h('span', { class: 'tl-source' }, e.source ? `from ${e.source}` : e.timer || e.event?.type.startsWith('xstate.after.') ? 'timer' : e.rejected ? `rejected: ${e.rejected}` : ''),
+        h('span', { class: 'tl-value' }, e.snapshot ? `→ ${formatValue(e.snapshot.value)}` : '→ (not recorded)'),
+      )
+    }
+    return h(
+      'div',
+      { class: `tl-row${cursor.path === r.path ? ' mine' : ''}`, style, onclick: () => this.onPick(r.path, undefined, r.actorSeq) },
+      h('span', { class: 'tl-time' }, clock(r.at)),
+      h('span', { class: 'tl-path' }, r.path),
+      h('span', { class: 'tl-type', title: r.type }, eventDisplay(r.type)),
+      h('span', { class: 'tl-source' }, r.source ? `from ${r.source}` : r.type.startsWith('xstate.after.') ? 'timer' : ''),
+      h('span', { class: 'tl-value' }, `→ ${formatValue(r.value)}`),
+    )
+  }
+}
