@@ -1,2 +1,7 @@
 export { trafficLight } from './trafficLight.ts'
 export { counter } from './counter.ts'
+export { peerSession, coalesce } from './peerSession.ts'
+export type { PeerSessionContext, PeerSessionEvent, PeerSessionInput, PeerCommand, Rung, RecoveryRecord } from './peerSession.ts'
+export { mediaSubflow } from './mediaSubflow.ts'
+export type { MediaSubflowContext, MediaSubflowEvent, MediaSubflowInput, SubflowCommand, SubflowKind } from './mediaSubflow.ts'
+export { rtcMember } from './rtcMember.ts'
