@@ -448,6 +448,7 @@ const link = {
       },
     },
     recovering: {
+      initial: 'iceRestart',
       on: {
         'probe.answered': { guard: ({ context }: G) => context.probe.acked > context.probe.rungStart && context.channels.events, target: 'open', actions: act((c) => recovered(c, c.rung ?? 'follow')) },
       },
