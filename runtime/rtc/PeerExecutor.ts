@@ -412,21 +412,34 @@ export class PeerExecutor {
   private async pump(u: Upload, ch: ChannelHandle, from: number): Promise<void> {
     if (u.sending) return
     u.sending = true
-    const rate = this.opts.uploadRate
-    const t0 = Date.now()
+    let t0 = Date.now()
     let sent = 0
+    let lastRate: number | undefined
     for (let off = from; off < u.bytes.length; off += CHUNK) {
-      while (ch.open && ch.bufferedAmount() > HIGH_WATER) await sleep(5)
+      while (ch.open && !this.closed && u.channel === ch && ch.bufferedAmount() > HIGH_WATER) await sleep(5)
+      // read each time: a test may lift the pacing half-way
+      const rate = this.opts.uploadRate
+      if (rate !== lastRate) {
+        lastRate = rate
+        t0 = Date.now()
+        sent = 0
+      }
       if (rate) {
         const due = t0 + (sent / rate) * 1000
         if (due > Date.now()) await sleep(due - Date.now())
       }
-      if (!ch.open || u.channel !== ch) return
+      if (!ch.open || u.channel !== ch || this.closed) return void (u.sending = false)
       const data = u.bytes.subarray(off, Math.min(u.bytes.length, off + CHUNK))
       const frame = new Uint8Array(8 + data.length)
       new DataView(frame.buffer).setFloat64(0, off)
       frame.set(data, 8)
-      if (!ch.send(frame)) return
+      // A send can fail while the channel is still open (the transport is busy): the same
+      // chunk again shortly, so the receiver never sees a gap.
+      let tries = 0
+      while (!ch.send(frame)) {
+        if (!ch.open || u.channel !== ch || this.closed || ++tries > 200) return void (u.sending = false)
+        await sleep(10)
+      }
       sent += data.length
     }
     u.sending = false

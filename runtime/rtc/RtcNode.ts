@@ -116,6 +116,7 @@ export class RtcNode {
       onUpload: (uploadId, size) => void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
     })
     this.executors.set(path, exec)
+    if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
     if (!sys.hosted(remoteNodeId)) await sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
     const input: PeerSessionInput = { ...this.opts.timings, nodeId: this.nodeId, remoteNodeId, polite: this.opts.polite, peerSessionId }
     await sys.spawn(path, this.names.peerSession, { input, durable })
@@ -133,6 +134,22 @@ export class RtcNode {
     exec.addSubflow(path, input.kind, slot)
     await this.system.spawn(path, this.names.mediaSubflow, { input: { deadlineMs: this.opts.subflowDeadlineMs, ...input }, durable: this.opts.durable ?? true })
     return path
+  }
+
+  /** Sends a reliable application message to `remoteNodeId` over its session's `events` channel. */
+  sendMessage(remoteNodeId: string, data: unknown): void {
+    this.dispatch(this.peerPath(remoteNodeId), { type: 'peer.send', data })
+  }
+
+  /**
+   * Hub side: a member asks for a hub subflow (only loopback is the hub's own) with a reliable
+   * message `{control: 'subflow', name: 'loopback', op: 'start'|'stop', slot?}` on `events`.
+   */
+  private async onControl(remoteNodeId: string, data: any): Promise<void> {
+    if (!data || data.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop')) return
+    const slot: MediaSlot = data.slot === 'microphone' || data.slot === 'screen' ? data.slot : 'camera'
+    const path = await this.addSubflow(remoteNodeId, `loopback-${slot}`, { kind: 'loopback', slot })
+    this.dispatch(path, { type: data.op === 'start' ? 'media.start' : 'media.stop' })
   }
 
   /** Sends an event to an actor; an actor that is gone or stopped takes nothing (counted). */

@@ -65,6 +65,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       let closed = false
       const slots = new Map<MediaSlot, any>()
       const remoteTracks = new Map<MediaSlot, any>()
+      const replaceGen = new Map<MediaSlot, number>()
+      const latest = new Map<MediaSlot, unknown>()
       if (ownsTransceivers) {
         for (const s of MEDIA_SLOTS) slots.set(s, pc.addTransceiver(SLOT_KIND[s], { direction: 'inactive' }))
       }
@@ -163,8 +165,22 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         },
         channelOpen: (label) => channels.get(label)?.readyState === 'open',
         async replaceTrack(slot, track) {
+          // werift's replaceTrack on a sender that has sent before waits for the next RTP packet
+          // of the new track, forever if none comes (a looped-back track whose source stopped).
+          // Awaiting it would stall every later operation of the session, so a track is put on
+          // detached, and the latest request per slot wins.
           const tr = transceiverFor(slot)
-          if (tr) await tr.sender.replaceTrack((track as any) ?? null)
+          if (!tr) return
+          const gen = (replaceGen.get(slot) ?? 0) + 1
+          replaceGen.set(slot, gen)
+          latest.set(slot, track ?? null)
+          if (track === null) return void (await tr.sender.replaceTrack(null))
+          void Promise.resolve(tr.sender.replaceTrack(track)).then(
+            () => {
+              if (replaceGen.get(slot) !== gen && !closed) return tr.sender.replaceTrack((latest.get(slot) as any) ?? null)
+            },
+            () => {},
+          )
         },
         remoteTrack: (slot) => remoteTracks.get(slot),
         openChannel(label) {

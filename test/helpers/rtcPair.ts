@@ -115,3 +115,11 @@ export function linkValue(system: ActorSystem, path: string): string {
   const l = v.active?.link
   return typeof l === 'string' ? l : `recovering.${l?.recovering}`
 }
+
+/**
+ * werift 0.24 can leave UDP sockets bound after `close()`, which keeps the process alive; a test
+ * file calls this after its suites so that it exits (with uvu's exit code) once they are done.
+ */
+export function exitWhenDone(ms = 1000): void {
+  setTimeout(() => process.exit(process.exitCode ?? 0), ms).unref()
+}
