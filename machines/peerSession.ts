@@ -100,6 +100,8 @@ export interface PeerSessionContext {
   done: string[]
   remoteDescId: string | null
   queued: { negotiationId: string; candidate: IceCandidateInit }[]
+  /** A remote offer that came while our answer was still being applied: taken right after. */
+  deferred: Extract<SignalingMessage, { type: 'rtc.offer' }> | null
   desiredShape: MediaShape
   negotiatedShape: MediaShape
   channels: { events: boolean; sync: boolean }
@@ -256,6 +258,7 @@ function newSession(ctx: Ctx, peerSessionId: string): Partial<Ctx> {
     done: [],
     remoteDescId: null,
     queued: [],
+    deferred: null,
     channels: { events: false, sync: false },
     negotiatedShape: uniformShape('inactive'),
   }
@@ -335,10 +338,20 @@ const offerFromRemote = ({ context, event }: { context: Ctx; event: any }) => ev
 
 const signaling = {
   initial: 'stable',
-  on: { 'neg.reset': { target: '.stable', actions: act((c, e) => ({ ctx: { neg: null, pending: e.pending } })) } },
+  on: { 'neg.reset': { target: '.stable', actions: act((c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })) } },
   states: {
     stable: {
-      always: { guard: 'hasPending', target: 'makingOffer' },
+      always: [
+        {
+          guard: ({ context }: G) => context.deferred !== null,
+          target: 'answering',
+          actions: act((c) => {
+            const r = acceptOffer(c, c.deferred!, false)
+            return { ...r, ctx: { ...r.ctx, deferred: null } }
+          }),
+        },
+        { guard: 'hasPending', target: 'makingOffer' },
+      ],
       on: { 'rtc.offer': { guard: offerFromRemote, target: 'answering', actions: act((c, e) => acceptOffer(c, e, false)) } },
     },
     makingOffer: {
@@ -374,6 +387,8 @@ const signaling = {
     applyingAnswer: {
       after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
       on: {
+        // The remote finished our negotiation and already offered its own: not glare, just next.
+        'rtc.offer': { guard: offerFromRemote, actions: act((_c, e) => ({ ctx: { deferred: e } })) },
         'rtc.local.applied': { guard: forNeg, target: 'stable', actions: act((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)) },
         'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', true)) },
       },
@@ -514,6 +529,7 @@ export const peerSession = base.createMachine({
     done: [],
     remoteDescId: null,
     queued: [],
+    deferred: null,
     desiredShape: uniformShape('inactive'),
     negotiatedShape: uniformShape('inactive'),
     channels: { events: false, sync: false },

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert'
 import { countRtp } from '../../../runtime/rtc/werift.ts'
 import { linkValue, openPair, snap, until, type Pair } from '../../helpers/rtcPair.ts'
 import { cliVerify, verifyAll } from '../../helpers/rtcReplay.ts'
-import { exitWhenDone } from '../../helpers/rtcPair.ts'
+import { exitWhenDone, prng } from '../../helpers/rtcPair.ts'
 
 const st = (p: Pair, side: 'member' | 'hub', path: string) => String(snap(side === 'member' ? p.memberSystem : p.hubSystem, path)?.value)
 
@@ -130,5 +130,126 @@ Media('RtcNode - 100 camera and loopback toggles: 0 channel closes, 0 lost messa
   }
 })
 
-Media.after(() => exitWhenDone())
-Media.run()
+if (!process.env.ONLY || process.env.ONLY === "media") Media.run()
+
+const Glare = suite('RtcNode - glare')
+
+Glare('RtcNode - both sides negotiate at once, 50 seeded rounds: always converges, no error state, one offer wins', async () => {
+  const rnd = prng(0x6e6f)
+  const p = await openPair({ delay: () => Math.floor(rnd() * 12) })
+  try {
+    await connected(p)
+    const m = () => snap(p.memberSystem, 'hub/peer').context
+    const h = () => snap(p.hubSystem, 'member-1/peer').context
+    const sig = (sys: typeof p.memberSystem, path: string) => snap(sys, path).value.active.signaling
+    let glares = 0
+    for (let round = 0; round < 50; round++) {
+      const m0 = { ...m().counters }
+      const h0 = { ...h().counters }
+      const hubDelay = Math.floor(rnd() * 4)
+      p.member.dispatch('hub/peer', { type: 'peer.negotiate', purpose: 'renegotiate' })
+      if (hubDelay) await new Promise((r) => setTimeout(r, hubDelay))
+      p.hub.dispatch('member-1/peer', { type: 'peer.negotiate', purpose: 'renegotiate' })
+      await until(
+        () => sig(p.memberSystem, 'hub/peer') === 'stable' && sig(p.hubSystem, 'member-1/peer') === 'stable' && m().pending === null && h().pending === null && m().neg === null && h().neg === null && m().counters.offersMade > m0.offersMade && h().counters.offersMade > h0.offersMade,
+        8000,
+        `round ${round} converges`,
+      )
+      const mc = m().counters
+      const hc = h().counters
+      assert.is(mc.negotiationErrors + hc.negotiationErrors, 0, 'no negotiation error')
+      assert.is(mc.negotiationTimeouts + hc.negotiationTimeouts, 0, 'no negotiation timed out')
+      const rolled = mc.glareRolledBack - m0.glareRolledBack
+      const ignored = hc.glareIgnored - h0.glareIgnored
+      if (rolled > 0 || ignored > 0) {
+        glares++
+        // one offer won: the hub's. The member gave way (rolled back) and the hub ignored the member's colliding offer.
+        assert.ok(rolled >= 1 && ignored >= 1, `round ${round}: the member rolled back (${rolled}) and the hub ignored its offer (${ignored})`)
+      }
+      // both offers were carried out in the end (the polite side's request ran after)
+      assert.is(mc.negotiations - m0.negotiations, hc.negotiations - h0.negotiations, 'both sides completed the same negotiations')
+      assert.is(m().remoteDescId, h().remoteDescId, 'both sides agree on the last description')
+      for (const [sys, path] of [[p.memberSystem, 'hub/peer'], [p.hubSystem, 'member-1/peer']] as const) assert.is(linkValue(sys, path), 'open')
+    }
+    assert.ok(glares >= 10, `seeded timing produced real glare (${glares} of 50 rounds)`)
+    for (const e of [p.member.executor('hub')!, p.hub.executor('member-1')!]) assert.equal(e.stats.closes, { events: 0, sync: 0 })
+    for (const sys of [p.memberSystem, p.hubSystem]) {
+      const v = await verifyAll(sys)
+      for (const [path, r] of Object.entries(v)) assert.ok(r.ok, `${path} replays`)
+    }
+  } finally {
+    await p.close()
+  }
+})
+
+const Stale = suite('RtcNode - superseded signaling')
+
+Stale('RtcNode - answers and candidates of superseded negotiations and sessions, replayed at the session, are ignored', async () => {
+  const p = await openPair()
+  const toMember: string[] = []
+  const toHub: string[] = []
+  p.intercept = (to, frame) => {
+    ;(to === 'hub' ? toHub : toMember).push(frame)
+    return false
+  }
+  try {
+    await connected(p)
+    // a few renegotiations, then a full rebuild: everything so far is stale or superseded
+    for (let i = 0; i < 3; i++) {
+      const n = snap(p.memberSystem, 'hub/peer').context.counters.negotiations
+      p.member.dispatch('hub/peer', { type: 'peer.negotiate', purpose: 'renegotiate' })
+      await until(() => snap(p.memberSystem, 'hub/peer').context.counters.negotiations > n && snap(p.memberSystem, 'hub/peer').value.active.signaling === 'stable', 5000, 'renegotiated')
+    }
+    p.member.dispatch('hub/peer', { type: 'peer.rebuild', reason: 'test: supersede everything so far' })
+    await until(() => snap(p.memberSystem, 'hub/peer').context.peerSessionId === 'member-1.g1' && linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 10_000, 'rebuilt and open')
+    const n0 = snap(p.memberSystem, 'hub/peer').context.counters.negotiations
+    p.member.dispatch('hub/peer', { type: 'peer.negotiate', purpose: 'renegotiate' })
+    await until(() => snap(p.memberSystem, 'hub/peer').context.counters.negotiations > n0 && snap(p.memberSystem, 'hub/peer').value.active.signaling === 'stable', 5000, 'renegotiated after the rebuild')
+    p.intercept = undefined
+    await new Promise((r) => setTimeout(r, 100))
+
+    const oldToMember = toMember.filter((f) => {
+      const m = JSON.parse(f).payload
+      return m.type === 'rtc.answer' || m.type === 'rtc.ice'
+    })
+    const lastNeg = snap(p.memberSystem, 'hub/peer').context.remoteDescId
+    const replay = oldToMember.filter((f) => JSON.parse(f).payload.negotiationId !== lastNeg)
+    const oldToHub = toHub.filter((f) => JSON.parse(f).payload.peerSessionId === 'member-1.g0')
+    const mBefore = snap(p.memberSystem, 'hub/peer')
+    const hBefore = snap(p.hubSystem, 'member-1/peer')
+    const mExec = p.member.executor('hub')!
+    for (const f of replay) assert.is(await p.member.receive(f), undefined, 'well-formed: accepted at the edge, judged by the session')
+    for (const f of oldToHub) await p.hub.receive(f)
+    await p.memberSystem.flush()
+    await p.hubSystem.flush()
+    await new Promise((r) => setTimeout(r, 50))
+    const mAfter = snap(p.memberSystem, 'hub/peer')
+    const hAfter = snap(p.hubSystem, 'member-1/peer')
+    const ignoredM = mAfter.context.counters.ignoredSuperseded + mAfter.context.counters.ignoredStale - (mBefore.context.counters.ignoredSuperseded + mBefore.context.counters.ignoredStale)
+    const ignoredH = hAfter.context.counters.ignoredSuperseded + hAfter.context.counters.ignoredStale - (hBefore.context.counters.ignoredSuperseded + hBefore.context.counters.ignoredStale)
+    assert.is(ignoredM, replay.length, `every replayed answer/candidate was ignored at the member (${replay.length})`)
+    assert.is(ignoredH, oldToHub.length, `every replayed frame of the old session was ignored at the hub (${oldToHub.length})`)
+    assert.ok(mAfter.context.counters.ignoredSuperseded > mBefore.context.counters.ignoredSuperseded, 'some were of the superseded session')
+    assert.ok(mAfter.context.counters.ignoredStale > mBefore.context.counters.ignoredStale, 'some were of finished negotiations of this session')
+    assert.equal(mAfter.value, mBefore.value, 'member state unchanged')
+    assert.equal(hAfter.value, hBefore.value, 'hub state unchanged')
+    assert.is(mAfter.context.counters.negotiations, mBefore.context.counters.negotiations)
+    assert.is(mAfter.context.counters.candidatesApplied, mBefore.context.counters.candidatesApplied, 'no stale candidate reached the peer')
+    // and the session still works
+    let got = 0
+    p.hub.executor('member-1')!.onMessage(() => got++)
+    p.member.sendMessage('hub', { after: 'replay' })
+    await until(() => got === 1, 3000, 'a message after the replay')
+    assert.equal(mExec.stats.closes, { events: 0, sync: 0 })
+    for (const sys of [p.memberSystem, p.hubSystem]) {
+      const v = await verifyAll(sys)
+      for (const [path, r] of Object.entries(v)) assert.ok(r.ok, `${path} replays`)
+    }
+  } finally {
+    await p.close()
+  }
+})
+
+Glare.run()
+Stale.after(() => exitWhenDone())
+Stale.run()
