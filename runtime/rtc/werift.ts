@@ -6,8 +6,13 @@
  *   m-section; every SDP werift produces is rewritten to port 9 (FACTS.md).
  * - The hub keeps its own transceivers `sendrecv` (werift's answer direction is the overlap with
  *   the offer's), so the member alone decides a slot's direction.
- * - ICE restart between two werift peers: see `applyOffer`/`createOffer` below and
- *   notes/issue-6.md for what was found in werift's ICE agent and what the adapter does about it.
+ * - ICE restart between two werift peers left the data channel dead (FACTS.md). The cause:
+ *   `RTCPeerConnection.connect()` skips `iceTransport.start()` for a transport whose DTLS is
+ *   already connected, so the restarted ICE generation never runs its checks, nominates no
+ *   pair, and `IceConnection.send()` silently drops everything. The adapter starts the checks
+ *   itself (`kickIce`). And with any `inactive` m-section in the remote description, werift
+ *   handles a new ufrag as "renomination" instead of a restart (no new generation, no new
+ *   candidates): the adapter turns that heuristic off. notes/issue-6.md has the details.
  */
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
@@ -26,6 +31,8 @@ export interface WeriftStats {
   peersCreated: number
   candidateErrors: number
   sdpPortRewrites: number
+  /** ICE connectivity checks the adapter had to start itself (after ICE restarts). */
+  iceKicks: number
 }
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
@@ -55,6 +62,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       if (stats) stats.peersCreated++
       const filter = opts.filterPair ?? loopbackOnly
       const pc = new RTCPeerConnection({
+        // One transport for every m-section: one ICE agent to restart, one path to watch.
+        bundlePolicy: 'max-bundle',
         iceServers: [],
         iceAdditionalHostAddresses: ['127.0.0.1'],
         iceInterfaceAddresses: { udp4: '127.0.0.1' },
@@ -62,6 +71,13 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => addr[0] === '127.0.0.1' || !!opts.filterPair,
         iceFilterCandidatePair: (pair: any) => filter({ host: pair.localCandidate.host, port: pair.localCandidate.port }, { host: pair.remoteCandidate.host, port: pair.remoteCandidate.port }),
       } as any)
+      // werift treats a new remote ufrag as "renomination" (reset the pair, keep the old
+      // generation, gather nothing) whenever the remote description has an inactive m-section,
+      // and as an ICE restart otherwise. Our media slots are inactive while off, so every ICE
+      // restart would become a renomination that can never nominate (the remote's candidates
+      // carry the new generation). A changed ufrag means an ICE restart here: turn that off.
+      const sdpm = (pc as any).sdpManager
+      if (sdpm) Object.defineProperty(sdpm, 'inactiveRemoteMedia', { get: () => undefined, configurable: true })
       let closed = false
       const slots = new Map<MediaSlot, any>()
       const remoteTracks = new Map<MediaSlot, any>()
@@ -117,6 +133,26 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.get(s).setDirection(shape[s])
         else for (const t of pc.getTransceivers()) if (t.kind === 'audio' || t.kind === 'video') t.setDirection('sendrecv')
       }
+      // The ICE-restart fix (see the file header): werift's RTCPeerConnection.connect() returns
+      // early for a transport whose DTLS is already connected, so after an ICE restart nobody
+      // runs the new generation's connectivity checks: no pair is nominated and send() drops
+      // every packet while the transport still says "completed". Start the checks ourselves
+      // once the new generation has what it needs (remote credentials, and after each remote
+      // candidate, since the checks end when they run out of pairs).
+      const kicking = new Set<any>()
+      const kickIce = () => {
+        for (const d of (pc as any).dtlsTransports ?? []) {
+          const ice = d.iceTransport
+          const conn = ice?.connection
+          if (!conn || conn.nominated || d.state !== 'connected' || !conn.remoteUsername || kicking.has(ice) || closed) continue
+          if (stats) stats.iceKicks++
+          kicking.add(ice)
+          void Promise.resolve(ice.start()).then(
+            () => kicking.delete(ice),
+            () => kicking.delete(ice),
+          )
+        }
+      }
       const finish = (sdp: string) => stripCandidates(fixRejectedPorts(sdp, stats))
       return {
         peerSessionId,
@@ -138,10 +174,12 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           applyDirections(shape)
           const answer = await pc.createAnswer()
           await pc.setLocalDescription(answer)
+          kickIce()
           return finish(pc.localDescription!.sdp)
         },
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
+          kickIce()
         },
         async rollback() {
           if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
@@ -149,6 +187,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         async addCandidate(c) {
           try {
             await pc.addIceCandidate(c as any)
+            kickIce()
           } catch {
             if (stats) stats.candidateErrors++
           }
@@ -275,6 +314,7 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
 export async function openBareWeriftPair(): Promise<{ ms: number; close(): void }> {
   const t0 = performance.now()
   const cfg: any = {
+    bundlePolicy: 'max-bundle',
     iceServers: [],
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceInterfaceAddresses: { udp4: '127.0.0.1' },
