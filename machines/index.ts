@@ -5,3 +5,6 @@ export type { PeerSessionContext, PeerSessionEvent, PeerSessionInput, PeerComman
 export { mediaSubflow } from './mediaSubflow.ts'
 export type { MediaSubflowContext, MediaSubflowEvent, MediaSubflowInput, SubflowCommand, SubflowKind } from './mediaSubflow.ts'
 export { rtcMember } from './rtcMember.ts'
+export { agentSession } from './agentSession.ts'
+export { circuitBreaker } from './circuitBreaker.ts'
+export { integration } from './integration.ts'

@@ -2,11 +2,15 @@
  * The features `aether hub` runs, in order. Each issue's capability adds its feature here.
  */
 import type { HubFeature } from './Hub.ts'
+import { agentFeature } from './agent/agentFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
+  /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
+  harness?: string
+  redis?: string
 }
 
-export function hubFeatures(_opts: HubFeatureOptions = {}): HubFeature[] {
-  return []
+export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
+  return [agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness })]
 }
