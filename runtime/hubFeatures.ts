@@ -3,6 +3,7 @@
  */
 import type { HubFeature } from './Hub.ts'
 import { agentFeature } from './agent/agentFeature.ts'
+import { rtcFeature } from './rtc/rtcFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -12,5 +13,5 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness })]
+  return [agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), rtcFeature()]
 }

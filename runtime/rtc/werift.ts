@@ -153,6 +153,25 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           )
         }
       }
+      // Loopback: a decoder that joins a looped-back stream mid-way needs a keyframe, and only
+      // the source can make one. Ask it (PLI on our receiver) when the loop starts, and pass on
+      // every keyframe request the looped stream's receiver sends us.
+      const plied = new WeakSet<any>()
+      const requestKeyframes = (tr: any, track: any) => {
+        const pli = () => {
+          if (!closed && track.ssrc) void Promise.resolve(tr.receiver.sendRtcpPLI(track.ssrc)).catch(() => {})
+        }
+        for (const ms of [0, 100, 300, 700]) setTimeout(pli, ms).unref?.()
+        if (plied.has(tr)) return
+        plied.add(tr)
+        tr.sender.onRtcp.subscribe((p: any) => {
+          if (p?.type === 206 && latest.get(slotOfTransceiver(tr)!) === remoteTracks.get(slotOfTransceiver(tr)!)) {
+            const t = remoteTracks.get(slotOfTransceiver(tr)!)
+            if (t?.ssrc) void Promise.resolve(tr.receiver.sendRtcpPLI(t.ssrc)).catch(() => {})
+          }
+        })
+      }
+      const slotOfTransceiver = (tr: any): MediaSlot | undefined => slotOf(tr)
       const finish = (sdp: string) => stripCandidates(fixRejectedPorts(sdp, stats))
       return {
         peerSessionId,
@@ -214,6 +233,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           replaceGen.set(slot, gen)
           latest.set(slot, track ?? null)
           if (track === null) return void (await tr.sender.replaceTrack(null))
+          if (track === remoteTracks.get(slot)) requestKeyframes(tr, track)
           void Promise.resolve(tr.sender.replaceTrack(track)).then(
             () => {
               if (replaceGen.get(slot) !== gen && !closed) return tr.sender.replaceTrack((latest.get(slot) as any) ?? null)
