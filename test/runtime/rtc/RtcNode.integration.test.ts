@@ -4,6 +4,7 @@
  * never close `events`/`sync` nor lose a message; an upload across the toggles completes with a
  * matching checksum; every actor's journal replays with --verify.
  */
+import fc from 'fast-check'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { countRtp } from '../../../runtime/rtc/werift.ts'
@@ -250,6 +251,78 @@ Stale('RtcNode - answers and candidates of superseded negotiations and sessions,
   }
 })
 
+const Fuzz = suite('RtcNode - fuzzed signaling')
+
+Fuzz('RtcNode - fuzzed envelopes (wrong ids, garbage SDP, out of order): typed errors, the sessions stay sound', async () => {
+  const p = await openPair()
+  const seen: { to: string; frame: string }[] = []
+  p.intercept = (to, frame) => {
+    seen.push({ to, frame })
+    return false
+  }
+  try {
+    await connected(p)
+    p.member.dispatch('hub/peer', { type: 'peer.negotiate', purpose: 'renegotiate' })
+    await until(() => snap(p.memberSystem, 'hub/peer').context.counters.negotiations >= 2 && snap(p.memberSystem, 'hub/peer').value.active.signaling === 'stable', 5000, 'a second negotiation')
+    p.intercept = undefined
+    const real = seen.map((s) => ({ to: s.to, env: JSON.parse(s.frame) }))
+    const garbageSdp = fc.array(fc.stringMatching(/^[a-z]=[ -~]{0,40}$/), { maxLength: 8 }).map((lines) => ['v=0', 'o=- 0 0 IN IP4 0.0.0.0', 'm=fuzz 1 X', 'a=ice-ufrag:zz', 'a=fingerprint:sha-256 00', ...lines].join('\r\n') + '\r\n')
+    const id = fc.oneof(fc.constantFrom('member-1.g0', 'member-1.g7', 'hub', 'member-1.0.1', 'hub.0.9', 'x'), fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/), fc.string())
+    const frameArb = fc.record({
+      pick: fc.nat(real.length - 1),
+      field: fc.constantFrom('peerSessionId', 'negotiationId', 'sdp', 'targetNodeId', 'fromNodeId', 'candidate', 'mediaShape', 'purpose', 'newPeerSessionId', 'none', 'json'),
+      id,
+      sdp: garbageSdp,
+      junk: fc.jsonValue(),
+    })
+    const frames = fc.sample(frameArb, { numRuns: 300, seed: 42 })
+    const errors: Record<string, number> = {}
+    let accepted = 0
+    for (const f of frames) {
+      const { to, env } = real[f.pick]
+      const payload = { ...env.payload }
+      let text: string
+      if (f.field === 'json') text = JSON.stringify(f.junk)
+      else {
+        if (f.field === 'sdp') payload.sdp = f.sdp
+        else if (f.field === 'candidate') payload.candidate = { candidate: String(f.junk) }
+        else if (f.field === 'mediaShape') payload.mediaShape = f.junk
+        else if (f.field !== 'none') payload[f.field] = f.field === 'purpose' ? f.junk : f.id
+        text = JSON.stringify({ ...env, id: `fuzz-${accepted}`, subject: payload.type ?? env.subject, payload })
+      }
+      const node = to === 'hub' ? p.hub : p.member
+      const err = await node.receive(text)
+      if (err) {
+        assert.ok(err.code && err.field && err.message, 'a typed error')
+        errors[err.code] = (errors[err.code] ?? 0) + 1
+      } else accepted++
+    }
+    assert.ok(Object.keys(errors).length >= 2, `typed errors of several kinds: ${JSON.stringify(errors)}`)
+    assert.ok(accepted > 0, 'some well-formed but wrong messages reached the sessions (ids, order)')
+    // sound: both sessions settle back to open + stable (recovering if the garbage hurt the peer)
+    await until(
+      () => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open' && snap(p.memberSystem, 'hub/peer').value.active.signaling === 'stable' && snap(p.hubSystem, 'member-1/peer').value.active.signaling === 'stable',
+      20_000,
+      'both sessions open and stable after the fuzz',
+    )
+    let got = 0
+    p.hub.executor('member-1')!.onMessage(() => got++)
+    p.member.sendMessage('hub', { after: 'fuzz' })
+    await until(() => got === 1, 10_000, 'a message after the fuzz')
+    const mc = snap(p.memberSystem, 'hub/peer').context.counters
+    const hc = snap(p.hubSystem, 'member-1/peer').context.counters
+    const ignored = mc.ignoredStale + mc.ignoredSuperseded + mc.ignoredUnknown + hc.ignoredStale + hc.ignoredSuperseded + hc.ignoredUnknown
+    assert.ok(ignored > 0, 'wrong ids were ignored and counted')
+    for (const sys of [p.memberSystem, p.hubSystem]) {
+      const v = await verifyAll(sys)
+      for (const [path, r] of Object.entries(v)) assert.ok(r.ok, `${path} replays`)
+    }
+  } finally {
+    await p.close()
+  }
+})
+
 Glare.run()
-Stale.after(() => exitWhenDone())
 Stale.run()
+Fuzz.after(() => exitWhenDone())
+Fuzz.run()
