@@ -286,9 +286,14 @@ function wrapChannel(dc: any): ChannelHandle {
  * Synthetic media for Node members (no camera there): a werift track fed with small RTP packets
  * at `fps`. `ended()` simulates the device going away.
  */
-export function syntheticMediaSource(fps = 20): MediaTrackSource & { live: number } {
+export function syntheticMediaSource(fps = 20): MediaTrackSource & { live: number; endAll(): void } {
+  const enders = new Set<() => void>()
   const src = {
     live: 0,
+    /** The devices go away: every live track ends (its subflow must notice and re-acquire). */
+    endAll() {
+      for (const e of [...enders]) e()
+    },
     async acquire(kind: 'microphone' | 'camera' | 'screen') {
       const track = new MediaStreamTrack({ kind: kind === 'microphone' ? 'audio' : 'video' })
       let seq = Math.floor(Math.random() * 1000)
@@ -301,18 +306,24 @@ export function syntheticMediaSource(fps = 20): MediaTrackSource & { live: numbe
       timer.unref?.()
       src.live++
       let stopped = false
+      const stop = () => {
+        if (stopped) return
+        stopped = true
+        src.live--
+        clearInterval(timer)
+        enders.delete(end)
+        track.stop()
+      }
+      const end = () => {
+        stop()
+        endedFn?.()
+      }
+      enders.add(end)
       return {
         track,
-        stop() {
-          if (stopped) return
-          stopped = true
-          src.live--
-          clearInterval(timer)
-          track.stop()
-        },
+        stop,
         onEnded(fn: () => void) {
           endedFn = fn
-          void endedFn
         },
       }
     },

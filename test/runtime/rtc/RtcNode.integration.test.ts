@@ -131,7 +131,40 @@ Media('RtcNode - 100 camera and loopback toggles: 0 channel closes, 0 lost messa
   }
 })
 
-if (!process.env.ONLY || process.env.ONLY === "media") Media.run()
+Media.run()
+
+const Subflows = suite('RtcNode - subflows')
+
+Subflows('RtcNode - microphone, camera and screen together; a device that goes away degrades and recovers its subflow without touching the peer', async () => {
+  const p = await openPair()
+  try {
+    await connected(p)
+    const paths: string[] = []
+    for (const kind of ['microphone', 'camera', 'screen'] as const) paths.push(await p.member.addSubflow('hub', kind, { kind }))
+    for (const path of paths) p.member.dispatch(path, { type: 'media.start' })
+    await until(() => paths.every((x) => st(p, 'member', x) === 'live'), 5000, 'all three live')
+    assert.equal(snap(p.memberSystem, 'hub/peer').context.negotiatedShape, { microphone: 'sendrecv', camera: 'sendrecv', screen: 'sendrecv' })
+    const peer0 = snap(p.memberSystem, 'hub/peer').context
+    // pause/resume: replaceTrack only, no renegotiation
+    p.member.dispatch(paths[1], { type: 'media.pause' })
+    await until(() => st(p, 'member', paths[1]) === 'paused', 2000, 'camera paused')
+    p.member.dispatch(paths[1], { type: 'media.resume' })
+    await until(() => st(p, 'member', paths[1]) === 'live', 2000, 'camera resumed')
+    // the devices go away
+    ;(p.member.opts.media as any).endAll()
+    await until(() => paths.every((x) => st(p, 'member', x) === 'live' && snap(p.memberSystem, x).context.counters.recovered >= 1), 5000, 'all three re-acquired and live')
+    const peer1 = snap(p.memberSystem, 'hub/peer').context
+    assert.is(peer1.counters.negotiations, peer0.counters.negotiations, 'no renegotiation: the media shape did not change')
+    assert.is(peer1.peerSessionId, peer0.peerSessionId)
+    for (const x of paths) assert.is(snap(p.memberSystem, x).context.counters.degraded, 1)
+    assert.equal(p.member.executor('hub')!.stats.closes, { events: 0, sync: 0 })
+    for (const path of paths) p.member.dispatch(path, { type: 'media.stop' })
+    await until(() => paths.every((x) => st(p, 'member', x) === 'stopped'), 5000, 'all stopped')
+    assert.equal(snap(p.memberSystem, 'hub/peer').context.negotiatedShape, { microphone: 'inactive', camera: 'inactive', screen: 'inactive' })
+  } finally {
+    await p.close()
+  }
+})
 
 const Glare = suite('RtcNode - glare')
 
@@ -322,6 +355,7 @@ Fuzz('RtcNode - fuzzed envelopes (wrong ids, garbage SDP, out of order): typed e
   }
 })
 
+Subflows.run()
 Glare.run()
 Stale.run()
 Fuzz.after(() => exitWhenDone())
