@@ -57,12 +57,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
     await sleep(300)
     let delivered = false
+    const n0 = snap(p.memberSystem, 'hub/peer').context.recoveries.length
     p.hub.executor('member-1')!.onMessage((d: any) => d?.probe === i && (delivered = true))
     const t0 = performance.now()
     net.breakAll()
     p.member.sendMessage('hub', { probe: i })
     await until(() => delivered, 20_000, 'delivered again')
     times.push(performance.now() - t0)
+    // SCTP may deliver the message itself as soon as the path is back, a moment before the
+    // session has recorded which rung brought it back: wait for the record.
+    await until(() => snap(p.memberSystem, 'hub/peer').context.recoveries.length > n0, 10_000, 'the recovery record').catch(() => {})
     rungs.push(snap(p.memberSystem, 'hub/peer').context.recoveries.at(-1)?.recoveredBy ?? 'none')
     await p.close()
     net.close()
