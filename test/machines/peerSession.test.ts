@@ -10,12 +10,15 @@ import { uniformShape } from '../../protocol/signaling.ts'
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=fingerprint:sha-256 AA\r\n'
 const cand = (port: number) => ({ candidate: `candidate:1 1 udp 2130706431 127.0.0.1 ${port} typ host`, sdpMid: '0', sdpMLineIndex: 0 })
 
+const started: { stop(): void }[] = []
+
 function start(input: Partial<PeerSessionInput> = {}) {
   const cmds: PeerCommand[] = []
   const actor = createActor(peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }), {
     input: { nodeId: 'hub', remoteNodeId: 'm1', polite: false, peerSessionId: 'm1.g0', ...input },
   })
   actor.start()
+  started.push(actor)
   return { actor, cmds, ctx: () => actor.getSnapshot().context, sig: () => (actor.getSnapshot().value as any).active.signaling, link: () => {
       const l = (actor.getSnapshot().value as any).active?.link
       return typeof l === 'string' ? l : `recovering.${l?.recovering}`
@@ -167,5 +170,8 @@ Health('peerSession - a pong after the rung began recovers and re-sends what was
   })
 })
 
+// live actors keep their probe timers: stop them all when done
+Neg.after(() => started.forEach((a) => a.stop()))
+Health.after(() => started.forEach((a) => a.stop()))
 Neg.run()
 Health.run()
