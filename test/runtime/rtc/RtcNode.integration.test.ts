@@ -22,7 +22,7 @@ async function connected(p: Pair): Promise<void> {
 const Media = suite('RtcNode - media toggles keep the peer')
 
 Media('RtcNode - 100 camera and loopback toggles: 0 channel closes, 0 lost messages, upload checksum matches, journals replay', async () => {
-  const p = await openPair({ uploadRate: 64_000, timings: { probeMs: 250, silenceProbes: 12 } })
+  const p = await openPair({ uploadRate: 24_000, timings: { probeMs: 250, silenceProbes: 12 } })
   let stopPump = () => {}
   try {
     await connected(p)
