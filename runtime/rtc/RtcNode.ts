@@ -117,9 +117,11 @@ export class RtcNode {
     })
     this.executors.set(path, exec)
     if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
-    if (!sys.hosted(remoteNodeId)) await sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
+    // The parent is listed the moment its spawn starts, so both journal writes go out together
+    // (one group commit) instead of one after the other.
+    const parent = sys.hosted(remoteNodeId) ? undefined : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
     const input: PeerSessionInput = { ...this.opts.timings, nodeId: this.nodeId, remoteNodeId, polite: this.opts.polite, peerSessionId }
-    await sys.spawn(path, this.names.peerSession, { input, durable })
+    await Promise.all([parent, sys.spawn(path, this.names.peerSession, { input, durable })])
     return path
   }
 

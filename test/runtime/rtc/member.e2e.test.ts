@@ -124,6 +124,7 @@ E2E('member page - peer session with the hub; camera loopback started and stoppe
   })
   assert.equal(got(), Array.from({ length: sent }, (_, k) => k + 1), 'every message once, in order')
   assert.ok(sent > 50, `events delivered during the toggles (${sent})`)
+  await new Promise((r) => setTimeout(r, 400)) // let the page's status line catch up
   await page.screenshot({ path: join(shots, 'member-end.png') })
 
   const st: any = await page.evaluate(() => (globalThis as any).aether.state())
