@@ -136,18 +136,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     const m = members.find((n) => n.nodeId === to)
     if (m) void m.receive(frame)
   }
-  const t0 = performance.now()
-  const opened: Promise<void>[] = []
-  for (let i = 0; i < N; i++) {
-    const id = `m${i}`
-    const sys = await ActorSystem.open({ hostId: id })
-    const node: RtcNode = new RtcNode(sys, { nodeId: id, polite: true, backend: weriftBackend(), media: syntheticMediaSource(), durable: false, timings: { silenceProbes: 20 }, send: (_to, frame) => void p.hub.receive(frame) })
-    members.push(node)
-    opened.push(node.openSession('hub', `${id}.g0`).then(() => undefined))
-  }
-  await Promise.all(opened)
   const isOpen = (m: RtcNode) => linkValue(p.hubSystem, `${m.nodeId}/peer`) === 'open' && linkValue(m.system, 'hub/peer') === 'open'
-  await until(() => members.every(isOpen), 60_000, 'all sessions open').catch(() => {})
+  const t0 = performance.now()
+  // members arrive 5 at a time (each batch open before the next), as members join a hub
+  for (let i = 0; i < N; i += 5) {
+    const batch: RtcNode[] = []
+    for (let j = i; j < Math.min(N, i + 5); j++) {
+      const id = `m${j}`
+      const sys = await ActorSystem.open({ hostId: id })
+      const node: RtcNode = new RtcNode(sys, { nodeId: id, polite: true, backend: weriftBackend(), media: syntheticMediaSource(), durable: false, timings: { silenceProbes: 20 }, send: (_to, frame) => void p.hub.receive(frame) })
+      members.push(node)
+      batch.push(node)
+      void node.openSession('hub', `${id}.g0`)
+    }
+    await until(() => batch.every(isOpen), 30_000, 'a batch open').catch(() => {})
+  }
+  await until(() => members.every(isOpen), 30_000, 'all sessions open').catch(() => {})
   const openAll = performance.now() - t0
   const openCount = members.filter(isOpen).length
   const cpu = await measureIdle()
