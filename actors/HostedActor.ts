@@ -56,6 +56,14 @@ interface LiveTimer extends TimerRecord {
   firing?: boolean
 }
 
+/** An Error as plain JSON data: name, message and code when it has one. */
+function plainError(err: Error): Record<string, unknown> {
+  const out: Record<string, unknown> = { name: err.name, message: err.message }
+  const code = (err as any).code
+  if (code !== undefined) out.code = code
+  return out
+}
+
 /** The hosted actor of a live XState actor, kept on the actor itself (no per-actor closures). */
 const HOST = Symbol('aether.host')
 
@@ -261,6 +269,9 @@ export class HostedActor implements CommitSink {
   }
 
   private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
+    // An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
+    // journal and deliver the same plain form, so the live actor and replay see one value.
+    if (event.error instanceof Error && event.type.startsWith('xstate.error.actor.')) event = { ...event, error: plainError(event.error) }
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
     if (timer !== undefined) {

@@ -8,7 +8,7 @@ import { resolve } from 'node:path'
 import type { AnyStateMachine } from 'xstate'
 import { ActorSystem, checkPath, exportLog, type FsyncPolicy } from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
-import { HttpError, HubServer, type Ctx } from './http/HubServer.ts'
+import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
 import { LevelStore } from './LevelStore.ts'
 
 export interface HubOptions {
@@ -23,7 +23,18 @@ export interface HubOptions {
   retain?: number
   machines?: Record<string, AnyStateMachine>
   hostId?: string
+  /**
+   * Runtime identity under a supervisor (defaults from AETHER_RUNTIME_ID / AETHER_ROLE /
+   * AETHER_VERSION / AETHER_SLOT). A `candidate` refuses every mutating request (503) until it is
+   * promoted with `setRole('active')`.
+   */
+  runtimeInstanceId?: string
+  role?: RuntimeRole
+  version?: string
+  slot?: string
 }
+
+export type RuntimeRole = 'active' | 'candidate'
 
 /** A feature plugs routes, sockets and machines into a hub; `close` runs at shutdown. */
 export interface HubFeature {
@@ -35,6 +46,9 @@ export interface HubFeature {
 export class Hub {
   readonly startedAt = Date.now()
   url = ''
+  /** Stable for this boot; reported by /api/health and the supervisor. */
+  readonly runtimeInstanceId: string
+  role: RuntimeRole
   private features: HubFeature[] = []
 
   private constructor(
@@ -43,7 +57,15 @@ export class Hub {
     readonly store: LevelStore,
     readonly server: HubServer,
     readonly dataDir: string,
-  ) {}
+  ) {
+    this.runtimeInstanceId = opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
+    const role = opts.role ?? process.env.AETHER_ROLE
+    this.role = role === 'candidate' ? 'candidate' : 'active'
+  }
+
+  setRole(role: RuntimeRole): void {
+    this.role = role
+  }
 
   static async start(opts: HubOptions = {}, features: HubFeature[] = []): Promise<Hub> {
     const dataDir = resolve(opts.data ?? '.aether')
@@ -66,12 +88,16 @@ export class Hub {
     const token = opts.token ?? randomBytes(18).toString('base64url')
     const server = new HubServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, token })
     const hub = new Hub(opts, system, store, server, dataDir)
+    hub.guardCandidate()
     hub.installCore()
-    for (const f of features) await hub.use(f)
     try {
+      for (const f of features) await hub.use(f)
       const { url } = await server.listen()
       hub.url = url
     } catch (err) {
+      // A failed start (a port in use, a feature that cannot install) must not leave the
+      // installed features holding the process open.
+      for (const f of [...hub.features].reverse()) await Promise.resolve(f.close?.()).catch(() => {})
       await system.close()
       throw err
     }
@@ -93,11 +119,29 @@ export class Hub {
     await this.system.close()
   }
 
+  /** A candidate runtime is passive: every request that could change state is refused until promotion. */
+  private guardCandidate(): void {
+    const srv = this.server.server
+    const inner = srv.listeners('request') as Array<(req: any, res: any) => void>
+    srv.removeAllListeners('request')
+    srv.on('request', (req, res) => {
+      if (this.role === 'candidate' && !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET')) {
+        this.server.counters.requests++
+        return sendJson(res, 503, { error: 'CANDIDATE_PASSIVE', message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`, role: this.role, runtimeInstanceId: this.runtimeInstanceId })
+      }
+      for (const l of inner) l.call(srv, req, res)
+    })
+  }
+
   private installCore(): void {
     const s = this.server
     const sys = this.system
     s.route('GET', '/api/health', () => ({
       ok: true,
+      runtimeInstanceId: this.runtimeInstanceId,
+      role: this.role,
+      version: this.opts.version ?? process.env.AETHER_VERSION ?? null,
+      slot: this.opts.slot ?? process.env.AETHER_SLOT ?? null,
       uptimeMs: Date.now() - this.startedAt,
       actors: sys.list().length,
       incidents: sys.incidents.length,

@@ -7,9 +7,15 @@ import { formatHelp, parseArgs, UsageError, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
-import { agentCommand } from './commands/agent.ts'
+import { rootCommand } from './commands/root.ts'
+import { reliabilityCommand } from './commands/reliability.ts'
+import { protocolCommand } from './commands/protocol.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, agentCommand]
+import { agentCommand } from './commands/agent.ts'
+import { slotCommand } from './commands/slot.ts'
+import { supervisorCommand } from './commands/supervisor.ts'
+
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

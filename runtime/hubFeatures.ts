@@ -2,7 +2,10 @@
  * The features `aether hub` runs, in order. Each issue's capability adds its feature here.
  */
 import type { HubFeature } from './Hub.ts'
+import { hubLinkFeature } from './link/linkFeature.ts'
+import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
+import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 
 export interface HubFeatureOptions {
@@ -13,5 +16,5 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), rtcFeature()]
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature(), rtcFeature()]
 }

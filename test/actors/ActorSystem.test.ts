@@ -404,6 +404,28 @@ effects('an effect keeps its idempotency key when it is re-run after a crash', a
   await system.close()
 })
 
+effects('an effect that rejects with an Error is journaled and delivered as plain data, so replay agrees', async () => {
+  const { setup, assign, fromPromise } = await import('xstate')
+  const failing = setup({
+    actors: { boom: fromPromise(async () => { throw Object.assign(new Error('disk on fire'), { code: 'EFIRE' }) }) },
+  }).createMachine({
+    id: 'failing', context: { err: null as unknown }, initial: 'run',
+    states: { run: { invoke: { src: 'boom', onError: { target: 'failed', actions: assign({ err: ({ event }) => event.error }) } } }, failed: {} },
+  })
+  const dir = tmpDir()
+  const { system, store } = await openSystem(dir, { machines: { failing } })
+  await system.spawn('f', 'failing', { durable: true })
+  await until(() => system.get('f')!.getSnapshot().value === 'failed')
+  const live = system.get('f')!.getSnapshot().context.err
+  assert.equal(live, { name: 'Error', message: 'disk on fire', code: 'EFIRE' })
+  await system.flush()
+  const meta = (await store.getMeta('f'))!
+  const rs = new ReplayState(failing, 'f').init(meta.input, meta.createdAt)
+  for await (const r of store.events('f')) rs.apply(r)
+  assert.equal(rs.snapshot.context.err, live)
+  await system.close()
+})
+
 basics.run()
 durable.run()
 timers.run()

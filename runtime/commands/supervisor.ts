@@ -1,0 +1,83 @@
+import type { Command } from '../args.ts'
+import { portFlag, UsageError } from '../args.ts'
+import { Supervisor } from '../supervisor/Supervisor.ts'
+
+const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
+  const v = flags[name]
+  if (v === undefined) return undefined
+  if (!Number.isInteger(v) || (v as number) < 0) throw new UsageError(`--${name} must be a non-negative integer of milliseconds, got "${v}"`)
+  return v as number
+}
+
+export const supervisorCommand: Command = {
+  name: 'supervisor',
+  summary: 'run the hub from slot A or B under an update supervisor (A/B slots, warm cutover, rollback)',
+  usage: 'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB]',
+  flags: {
+    slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
+    port: { type: 'number', arg: 'P', help: 'public HTTP/WebSocket port (proxied to the active runtime)', default: 7070 },
+    host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
+    data: { type: 'string', arg: 'DIR', help: "supervisor data: its LevelDB, the hub's data, the pid file (default SLOTS/.supervisor)" },
+    token: { type: 'string', arg: 'T', help: 'token for update requests and operator actions (default: generated and printed)' },
+    'slot-ports': { type: 'string', arg: 'PA,PB', help: "reserved ports of slot A's and slot B's runtime (default: picked once, kept in the data folder)" },
+    'countdown-ms': { type: 'number', arg: 'MS', help: 'countdown before an update starts (defer/promote during it)', default: 5000 },
+    'min-interval-ms': { type: 'number', arg: 'MS', help: 'minimum time between updates', default: 60000 },
+    'verify-deadline-ms': { type: 'number', arg: 'MS', help: 'the new runtime must mark itself good within this', default: 15000 },
+    'defer-ms': { type: 'number', arg: 'MS', help: 'default deferral, and the live-media gate retry', default: 30000 },
+    'health-deadline-ms': { type: 'number', arg: 'MS', help: 'a runtime must be healthy within this after start', default: 15000 },
+    'prewarm-settle-ms': { type: 'number', arg: 'MS', help: 'a prewarmed candidate must stay up this long before cutover', default: 200 },
+    'drain-ms': { type: 'number', arg: 'MS', help: 'deadline for in-flight requests to the old runtime at cutover', default: 2000 },
+    'memory-budget-mb': { type: 'number', arg: 'MB', help: 'memory the runtimes may use together; warm switching needs room for two', default: 4096 },
+    'min-headroom-mb': { type: 'number', arg: 'MB', help: 'memory that must remain free beside a warm candidate', default: 64 },
+  },
+  async run({ flags, positionals }) {
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
+    if (!flags.slots) throw new UsageError('--slots DIR is required')
+    let slotPorts: { A: number; B: number } | undefined
+    if (flags['slot-ports'] !== undefined) {
+      const parts = String(flags['slot-ports']).split(',')
+      if (parts.length !== 2) throw new UsageError('--slot-ports takes two ports: PA,PB')
+      slotPorts = { A: portFlag(parts[0], 'slot-ports'), B: portFlag(parts[1], 'slot-ports') }
+    }
+    const mb = (n: string) => {
+      const v = flags[n]
+      if (typeof v !== 'number' || !(v >= 0)) throw new UsageError(`--${n} must be a number of MB >= 0`)
+      return v
+    }
+    const sup = await Supervisor.start({
+      slots: String(flags.slots),
+      port: portFlag(flags.port),
+      host: String(flags.host),
+      data: flags.data as string | undefined,
+      token: flags.token as string | undefined,
+      slotPorts,
+      settings: {
+        countdownMs: ms(flags, 'countdown-ms'),
+        minIntervalMs: ms(flags, 'min-interval-ms'),
+        verifyDeadlineMs: ms(flags, 'verify-deadline-ms'),
+        deferMs: ms(flags, 'defer-ms'),
+      },
+      healthDeadlineMs: ms(flags, 'health-deadline-ms'),
+      prewarmSettleMs: ms(flags, 'prewarm-settle-ms'),
+      drainMs: ms(flags, 'drain-ms'),
+      memoryBudgetMb: mb('memory-budget-mb'),
+      minHeadroomMb: mb('min-headroom-mb'),
+    })
+    const st = sup.status()
+    console.log(`aether supervisor ${sup.url}`)
+    console.log(`  phase      ${st.phase} (slot ${st.serving}${st.active ? `, ${st.active.version}, runtime ${st.active.runtimeInstanceId}` : ''})`)
+    console.log(`  status     ${sup.url}/api/supervisor/status   (pushed on ${sup.url.replace('http', 'ws')}/api/supervisor/ws)`)
+    console.log(`  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`)
+    console.log(`  token      ${sup.server.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`)
+    await new Promise<void>((resolve) => {
+      const stop = async (sig: string) => {
+        console.log(`aether supervisor: ${sig}, shutting down`)
+        await sup.close()
+        resolve()
+      }
+      process.once('SIGINT', () => void stop('SIGINT'))
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+    })
+    return 0
+  },
+}

@@ -1,0 +1,234 @@
+/**
+ * The NATS adapter: the only file that imports `nats`. Everything else sees `NatsLink`, a small
+ * surface (publish, subscribe with a callback, request, status changes), so the protocol code
+ * can be tested and read without nats.js in mind.
+ *
+ * Promises: `connectNats` never blocks on an absent server unless asked (`wait: true`): the link
+ * starts `connecting`, keeps retrying forever, and reports every status change. Subscriptions
+ * survive reconnects (nats.js re-subscribes). A throwing callback is caught and counted, never
+ * taking the connection down.
+ */
+import { connect, Events, DebugEvents, StorageType, RetentionPolicy, type NatsConnection, type Subscription } from 'nats'
+
+export type LinkStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed'
+
+export interface NatsMessage {
+  subject: string
+  data: Uint8Array
+  reply?: string
+}
+
+export interface NatsLinkOptions {
+  url: string
+  /** Connection name shown by the server (`aether-hub-<id>`). */
+  name: string
+  /** Client ping interval: a stalled server is noticed after about 2 of these. Default 1000 ms. */
+  pingIntervalMs?: number
+  reconnectWaitMs?: number
+  /** Resolve only once connected (the root and the benchmarks); else return at once. */
+  wait?: boolean
+}
+
+export interface NatsSub {
+  unsubscribe(): void
+}
+
+/** One NATS connection that keeps trying to (re)connect. */
+export class NatsLink {
+  status: LinkStatus = 'connecting'
+  readonly counters = { reconnects: 0, disconnects: 0, callbackErrors: 0, publishErrors: 0 }
+  /** Times (ms) of the reconnects, for channel stability. */
+  readonly reconnectTimes: number[] = []
+  lastError?: string
+  private nc?: NatsConnection
+  private listeners = new Set<(s: LinkStatus, previous: LinkStatus) => void>()
+  private subs: Array<{ subject: string; cb: (m: NatsMessage) => void; queue?: string; sub?: Subscription; closed: boolean }> = []
+  private closing = false
+  private ready: Promise<void>
+
+  constructor(readonly opts: NatsLinkOptions) {
+    this.ready = this.dial()
+  }
+
+  /** Resolves once connected for the first time (or rejects when closed before). */
+  connected(): Promise<void> {
+    return this.ready
+  }
+
+  onStatus(fn: (s: LinkStatus, previous: LinkStatus) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  private setStatus(s: LinkStatus): void {
+    if (s === this.status) return
+    const prev = this.status
+    this.status = s
+    for (const fn of this.listeners) {
+      try {
+        fn(s, prev)
+      } catch (err) {
+        this.counters.callbackErrors++
+      }
+    }
+  }
+
+  private async dial(): Promise<void> {
+    while (!this.closing) {
+      try {
+        this.nc = await connect({
+          servers: this.opts.url,
+          name: this.opts.name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: this.opts.reconnectWaitMs ?? 250,
+          reconnectJitter: 50,
+          pingInterval: this.opts.pingIntervalMs ?? 1000,
+          maxPingOut: 2,
+          timeout: 2000,
+          ignoreClusterUpdates: true,
+        })
+        break
+      } catch (err) {
+        this.lastError = (err as Error).message
+        await new Promise((r) => setTimeout(r, this.opts.reconnectWaitMs ?? 500))
+      }
+    }
+    if (this.closing || !this.nc) {
+      await this.nc?.close().catch(() => {})
+      throw new Error('the NATS link was closed before it connected')
+    }
+    const nc = this.nc
+    for (const s of this.subs) if (!s.closed) this.attach(s)
+    this.setStatus('connected')
+    void this.watch(nc)
+    void nc.closed().then((err) => {
+      if (err) this.lastError = (err as Error).message
+      this.setStatus('closed')
+    })
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case Events.Disconnect:
+          this.counters.disconnects++
+          this.setStatus('reconnecting')
+          break
+        case DebugEvents.Reconnecting:
+        case DebugEvents.StaleConnection:
+          this.setStatus('reconnecting')
+          break
+        case Events.Reconnect:
+          this.counters.reconnects++
+          this.reconnectTimes.push(Date.now())
+          if (this.reconnectTimes.length > 100) this.reconnectTimes.shift()
+          this.setStatus('connected')
+          break
+        case Events.Error:
+          this.lastError = String(s.data)
+          break
+      }
+    }
+  }
+
+  private attach(s: (typeof this.subs)[number]): void {
+    s.sub = this.nc!.subscribe(s.subject, {
+      queue: s.queue,
+      callback: (err, msg) => {
+        if (err) {
+          this.lastError = err.message
+          return
+        }
+        try {
+          s.cb({ subject: msg.subject, data: msg.data, reply: msg.reply || undefined })
+        } catch {
+          this.counters.callbackErrors++
+        }
+      },
+    })
+  }
+
+  /** Calls `cb` for each message on `subject` (wildcards allowed), across reconnects. */
+  subscribe(subject: string, cb: (m: NatsMessage) => void, opts: { queue?: string } = {}): NatsSub {
+    const s = { subject, cb, queue: opts.queue, closed: false, sub: undefined as Subscription | undefined }
+    this.subs.push(s)
+    if (this.nc && !this.nc.isClosed()) this.attach(s)
+    return {
+      unsubscribe: () => {
+        s.closed = true
+        s.sub?.unsubscribe()
+        this.subs = this.subs.filter((x) => x !== s)
+      },
+    }
+  }
+
+  /** Publishes (buffered by nats.js while reconnecting); false when not connected yet or closed. */
+  publish(subject: string, data: Uint8Array, reply?: string): boolean {
+    const nc = this.nc
+    if (!nc || nc.isClosed()) return false
+    try {
+      nc.publish(subject, data, reply ? { reply } : undefined)
+      return true
+    } catch {
+      this.counters.publishErrors++
+      return false
+    }
+  }
+
+  /** A request with a timeout; rejects when not connected. */
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const nc = this.nc
+    if (!nc || nc.isClosed() || this.status !== 'connected') throw new Error(`NATS not connected (${this.status})`)
+    const m = await nc.request(subject, data, { timeout: timeoutMs, noMux: false })
+    return m.data
+  }
+
+  /** Waits until the server has processed everything published so far. */
+  async flush(): Promise<void> {
+    if (this.nc && !this.nc.isClosed() && this.status === 'connected') await this.nc.flush()
+  }
+
+  /** Bytes and messages pending on the socket (nats.js's outbound buffer). */
+  stats(): { inMsgs: number; outMsgs: number; inBytes: number; outBytes: number } {
+    return this.nc ? this.nc.stats() : { inMsgs: 0, outMsgs: 0, inBytes: 0, outBytes: 0 }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    const nc = this.nc
+    if (nc && !nc.isClosed()) {
+      // Drain only a live connection, and not for long: drain waits on a server that may be gone.
+      if (this.status === 'connected') {
+        const t = setTimeout(() => void nc.close().catch(() => {}), 2000)
+        await nc.drain().catch(() => nc.close())
+        clearTimeout(t)
+      } else await nc.close().catch(() => {})
+    }
+    this.ready.catch(() => {})
+    this.setStatus('closed')
+  }
+
+  /** JetStream, for the benchmark baseline: a file-backed stream and pipelined publishes. */
+  async jetStream(streamName: string, subject: string): Promise<{ publish(data: Uint8Array): Promise<number>; remove(): Promise<void> }> {
+    const nc = this.nc
+    if (!nc) throw new Error('not connected')
+    const jsm = await nc.jetstreamManager()
+    await jsm.streams.delete(streamName).catch(() => false)
+    await jsm.streams.add({ name: streamName, subjects: [subject], storage: StorageType.File, retention: RetentionPolicy.Limits })
+    const js = nc.jetstream()
+    return {
+      publish: async (data) => (await js.publish(subject, data)).seq,
+      remove: async () => {
+        await jsm.streams.delete(streamName).catch(() => false)
+      },
+    }
+  }
+}
+
+/** Opens a link; with `wait` resolves once connected. */
+export async function connectNats(opts: NatsLinkOptions): Promise<NatsLink> {
+  const link = new NatsLink(opts)
+  if (opts.wait) await link.connected()
+  else link.connected().catch(() => {})
+  return link
+}

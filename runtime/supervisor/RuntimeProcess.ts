@@ -1,0 +1,177 @@
+/**
+ * One hub runtime as a child process of the supervisor: spawned from a slot's entry with an IPC
+ * channel, its messages awaited with deadlines, its output kept (the last lines explain a failure),
+ * stopped politely (release, then SIGKILL after a deadline).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import type { Slot } from '../../machines/updateTransition.ts'
+import type { SlotManifest } from './slotImage.ts'
+
+export type RuntimeMode = 'serve' | 'validate' | 'prewarm'
+export type RuntimeRoleName = 'active' | 'candidate'
+
+/** A runtime did not do what it should in time, or exited. */
+export class RuntimeError extends Error {
+  constructor(readonly code: 'EXITED' | 'DEADLINE' | 'SPAWN' | 'UNHEALTHY', message: string) {
+    super(message)
+    this.name = 'RuntimeError'
+  }
+}
+
+export interface SpawnRuntime {
+  slot: Slot
+  slotDir: string
+  manifest: SlotManifest
+  mode: RuntimeMode
+  port: number
+  data: string
+  token: string
+  /** Marks the process so a restarted supervisor can find and reap it. */
+  marker: string
+  /** Module URL for `node --import` (tsx), so slot entries may be TypeScript-aware. */
+  loader?: string
+}
+
+const tsxUrl = (() => {
+  try {
+    return import.meta.resolve('tsx')
+  } catch {
+    return undefined
+  }
+})()
+
+export class RuntimeProcess {
+  readonly runtimeInstanceId = `rt-${randomBytes(5).toString('hex')}`
+  readonly startedAt = Date.now()
+  role: RuntimeRoleName
+  readonly child: ChildProcess
+  exitCode: number | null | undefined = undefined
+  exitSignal: NodeJS.Signals | null = null
+  /** Set once the runtime said it is good (verifying). */
+  good = false
+  /** Set once it reported ready as the active runtime (a later exit is a crash). */
+  wasReady = false
+  /** Set when the supervisor stops it on purpose. */
+  stopping = false
+  readonly exited: Promise<void>
+  private output: string[] = []
+  private listeners = new Set<(m: any) => void>()
+
+  constructor(readonly spec: SpawnRuntime) {
+    this.role = spec.mode === 'serve' ? 'active' : 'candidate'
+    const loader = spec.loader ?? tsxUrl
+    const args = [...(loader ? ['--import', loader] : []), join(spec.slotDir, spec.manifest.entry)]
+    this.child = spawn(process.execPath, args, {
+      cwd: spec.slotDir,
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: {
+        ...process.env,
+        AETHER_MODE: spec.mode,
+        AETHER_ROLE: this.role,
+        AETHER_RUNTIME_ID: this.runtimeInstanceId,
+        AETHER_PORT: String(spec.port),
+        AETHER_DATA: spec.data,
+        AETHER_TOKEN: spec.token,
+        AETHER_VERSION: spec.manifest.version,
+        AETHER_BUILD_ID: spec.manifest.buildId,
+        AETHER_SLOT: spec.slot,
+        AETHER_SUPERVISOR_MARK: spec.marker,
+      },
+    })
+    const keep = (d: Buffer) => {
+      for (const line of String(d).split('\n')) if (line.trim()) this.output.push(line)
+      if (this.output.length > 40) this.output.splice(0, this.output.length - 40)
+    }
+    this.child.stdout!.on('data', keep)
+    this.child.stderr!.on('data', keep)
+    this.child.on('message', (m: any) => {
+      if (m?.type === 'good') this.good = true
+      for (const l of [...this.listeners]) l(m)
+    })
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exitCode = code
+        this.exitSignal = signal
+        resolve()
+      })
+      this.child.once('error', (err) => {
+        this.output.push(`spawn error: ${err.message}`)
+        if (this.exitCode === undefined) this.exitCode = -1
+        resolve()
+      })
+    })
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined
+  }
+
+  get slot(): Slot {
+    return this.spec.slot
+  }
+
+  get port(): number {
+    return this.spec.port
+  }
+
+  /** The last lines the process printed (for reasons). */
+  tail(n = 5): string {
+    return this.output.slice(-n).join(' | ')
+  }
+
+  describeExit(): string {
+    const how = this.exitSignal ? `signal ${this.exitSignal}` : `code ${this.exitCode}`
+    const t = this.tail(3)
+    return `runtime ${this.runtimeInstanceId} (slot ${this.slot}, ${this.spec.mode}) exited with ${how}${t ? `: ${t}` : ''}`
+  }
+
+  onMessage(fn: (m: any) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  send(m: Record<string, unknown>): void {
+    if (this.alive && this.child.connected) this.child.send(m)
+  }
+
+  /** Waits for a message matching `pred`; rejects when the process exits or the deadline passes. */
+  waitFor(pred: (m: any) => boolean, deadlineMs: number, what: string): Promise<any> {
+    return new Promise((resolve, reject) => {
+      if (!this.alive) return reject(new RuntimeError('EXITED', `${what}: ${this.describeExit()}`))
+      const timer = setTimeout(() => finish(new RuntimeError('DEADLINE', `${what}: runtime ${this.runtimeInstanceId} (slot ${this.slot}) did not answer within ${deadlineMs} ms${this.tail(2) ? `; its output: ${this.tail(2)}` : ''}`)), deadlineMs)
+      const off = this.onMessage((m) => {
+        if (pred(m)) finish(undefined, m)
+      })
+      const onExit = () => finish(new RuntimeError('EXITED', `${what}: ${this.describeExit()}`))
+      this.child.once('exit', onExit)
+      const finish = (err?: Error, m?: any) => {
+        clearTimeout(timer)
+        off()
+        this.child.off('exit', onExit)
+        err ? reject(err) : resolve(m)
+      }
+    })
+  }
+
+  /** Asks the runtime to release its data and exit; SIGKILL after `deadlineMs`. */
+  async stop(deadlineMs = 5000): Promise<void> {
+    this.stopping = true
+    if (!this.alive) return
+    this.send({ type: 'release' })
+    if (!this.child.connected) this.child.kill('SIGTERM')
+    const t = setTimeout(() => this.child.kill('SIGKILL'), deadlineMs)
+    await this.exited
+    clearTimeout(t)
+  }
+
+  kill(): void {
+    this.stopping = true
+    if (this.alive) this.child.kill('SIGKILL')
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The hub's side of supervision, as a hub feature:
+ * - `GET /api/media/live` -> `{live, subflows}`: the live-media continuity gate asks this before an
+ *   update. Media code registers its live subflows with `liveMedia.add(id)` / `liveMedia.delete(id)`
+ *   (the peer-session work plugs in here; until then nothing registers and the count is 0).
+ * - `GET /api/runtime` and the WebSocket `/api/runtime/ws`: who this runtime is (runtimeInstanceId,
+ *   role, version, slot). The socket greets with that identity and echoes text frames, so clients
+ *   and the supervisor's tests can tell which runtime a proxied connection reached.
+ */
+import type { Hub, HubFeature } from '../Hub.ts'
+
+/** Live media subflows of this process, by id. */
+export const liveMedia = new Set<string>()
+
+export function runtimeIdentity(hub: Hub) {
+  return {
+    runtimeInstanceId: hub.runtimeInstanceId,
+    role: hub.role,
+    version: hub.opts.version ?? process.env.AETHER_VERSION ?? null,
+    slot: hub.opts.slot ?? process.env.AETHER_SLOT ?? null,
+    pid: process.pid,
+  }
+}
+
+export function runtimeFeature(): HubFeature {
+  return {
+    name: 'runtime',
+    install(hub) {
+      hub.server.route('GET', '/api/media/live', () => ({ live: liveMedia.size, subflows: [...liveMedia] }))
+      hub.server.route('GET', '/api/runtime', () => runtimeIdentity(hub))
+      hub.server.ws('/api/runtime/ws', (ws) => {
+        ws.send(JSON.stringify({ type: 'runtime.hello', ...runtimeIdentity(hub) }))
+        ws.on('message', (data, binary) => {
+          if (!binary) ws.send(JSON.stringify({ type: 'runtime.echo', runtimeInstanceId: hub.runtimeInstanceId, data: String(data).slice(0, 4096) }))
+        })
+      })
+    },
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * What a slot's entry script runs: one hub runtime under a supervisor. The supervisor starts it
+ * with an IPC channel and these environment variables:
+ *
+ *   AETHER_MODE         serve | validate | prewarm
+ *   AETHER_ROLE         active | candidate
+ *   AETHER_RUNTIME_ID   this process's runtimeInstanceId (stable for its boot)
+ *   AETHER_PORT         the slot's reserved port; AETHER_DATA the hub's LevelDB folder
+ *   AETHER_TOKEN        the hub token; AETHER_VERSION, AETHER_BUILD_ID, AETHER_SLOT from the manifest
+ *
+ * Modes:
+ * - serve: the hub starts at once as the active runtime, then marks itself good.
+ * - validate: the hub starts as a candidate on a scratch data folder, so the supervisor can check
+ *   its health before trusting it; it refuses every change.
+ * - prewarm: the code is loaded and a passive listener on the reserved port answers health
+ *   (role candidate) and refuses everything else; the hub's data stays with the active runtime
+ *   (LevelDB allows one process). On `{type:'promote'}` the listener closes, the hub starts on the
+ *   same port as the active runtime and marks itself good: this is what makes a warm cutover short.
+ *
+ * Messages to the supervisor: ready {role, port}, good, released. From it: promote, release.
+ * The runtime exits when told to release, on SIGTERM/SIGINT, and when the supervisor goes away
+ * (the IPC channel disconnects), so a killed supervisor leaves no runtime holding the data.
+ */
+import { rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { Hub, type RuntimeRole } from '../Hub.ts'
+import { hubFeatures } from '../hubFeatures.ts'
+
+export interface SlotRuntimeOptions {
+  /** Whether the runtime marks itself good after it is active (a fixture can say no). */
+  markGood?: boolean
+  /** Extra delay before the runtime reports ready (a slow version). */
+  readyDelayMs?: number
+}
+
+const env = process.env
+const send = (m: Record<string, unknown>) => {
+  try {
+    process.send?.(m)
+  } catch {
+    // the supervisor is gone; the disconnect handler ends this process
+  }
+}
+
+export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
+  const mode = env.AETHER_MODE ?? 'serve'
+  const port = Number(env.AETHER_PORT ?? 0)
+  const runtimeInstanceId = env.AETHER_RUNTIME_ID ?? `rt-${process.pid}`
+  let hub: Hub | undefined
+  let passive: Server | undefined
+  let ending = false
+
+  const startHub = async (role: RuntimeRole, data: string) => {
+    hub = await Hub.start(
+      { port, data, token: env.AETHER_TOKEN, role, runtimeInstanceId, version: env.AETHER_VERSION, slot: env.AETHER_SLOT, hostId: `hub-${env.AETHER_SLOT ?? ''}` },
+      hubFeatures({ nats: env.NATS_URL }),
+    )
+  }
+  const markGood = async () => {
+    if (opts.markGood === false) return
+    // Self-check through the real HTTP stack before vouching for this version.
+    const r = await fetch(`${hub!.url}/api/health`)
+    const h = (await r.json()) as any
+    if (r.ok && h.ok && h.role === 'active' && h.runtimeInstanceId === runtimeInstanceId) send({ type: 'good', runtimeInstanceId })
+  }
+  const end = async (code = 0) => {
+    if (ending) return
+    ending = true
+    const t0 = Date.now()
+    try {
+      passive?.closeAllConnections()
+      passive?.close()
+      await hub?.close()
+    } finally {
+      send({ type: 'released', runtimeInstanceId, closeMs: Date.now() - t0 })
+      process.exit(code)
+    }
+  }
+  process.once('SIGTERM', () => void end(0))
+  process.once('SIGINT', () => void end(0))
+  process.on('disconnect', () => void end(0))
+  process.on('message', (m: any) => {
+    if (m?.type === 'release') void end(0)
+    else if (m?.type === 'promote') void promote()
+  })
+
+  const promote = async () => {
+    if (mode !== 'prewarm' || hub) return
+    const got = Date.now()
+    try {
+      if (passive) {
+        passive.closeAllConnections()
+        await new Promise<void>((r) => passive!.close(() => r()))
+        passive = undefined
+      }
+      // The supervisor sends promote when it stops forwarding, before the old runtime has drained
+      // and released the data: LevelDB's lock is the hand-over, so keep trying until it is free.
+      const started = Date.now()
+      const closeMs = started - got
+      const until = started + Number(env.AETHER_PROMOTE_DEADLINE_MS ?? 15_000)
+      let tries = 0
+      let lockedUntil = started
+      for (;;) {
+        try {
+          tries++
+          await startHub('active', env.AETHER_DATA!)
+          break
+        } catch (err) {
+          if ((err as any)?.code !== 'DATA_DIR_LOCKED' || Date.now() > until) throw err
+          await new Promise((r) => setTimeout(r, Date.now() - started < 200 ? 1 : 5))
+          lockedUntil = Date.now()
+        }
+      }
+      send({ type: 'ready', role: 'active', port, runtimeInstanceId, timing: { passiveCloseMs: closeMs, lockWaitMs: lockedUntil - started, hubStartMs: Date.now() - lockedUntil, tries } })
+      await markGood()
+    } catch (err) {
+      send({ type: 'failed', message: (err as Error).message })
+      await end(1)
+    }
+  }
+
+  if (opts.readyDelayMs) await new Promise((r) => setTimeout(r, opts.readyDelayMs))
+  if (mode === 'serve') {
+    await startHub('active', env.AETHER_DATA!)
+    send({ type: 'ready', role: 'active', port, runtimeInstanceId })
+    await markGood()
+  } else if (mode === 'validate') {
+    await startHub('candidate', env.AETHER_DATA!)
+    send({ type: 'ready', role: 'candidate', port, runtimeInstanceId })
+  } else if (mode === 'prewarm') {
+    // Warm the code paths the cutover will take (LevelDB's binding, recovery, the HTTP stack) on
+    // a scratch folder, so that promotion costs only opening the real data.
+    const scratch = `${env.AETHER_DATA}.prewarm-${runtimeInstanceId}`
+    const warm = await Hub.start({ port: 0, data: scratch, token: 'prewarm', role: 'candidate', runtimeInstanceId }, hubFeatures({}))
+    await (await fetch(`${warm.url}/api/health`)).text()
+    await warm.close()
+    rmSync(scratch, { recursive: true, force: true })
+    passive = createServer((req, res) => {
+      const health = req.method === 'GET' && req.url?.split('?')[0] === '/api/health'
+      const body = health
+        ? { ok: true, role: 'candidate', passive: true, runtimeInstanceId, version: env.AETHER_VERSION ?? null, slot: env.AETHER_SLOT ?? null }
+        : { error: 'CANDIDATE_PASSIVE', message: `runtime ${runtimeInstanceId} is a prewarmed candidate: it takes no traffic and refuses commands until cutover`, role: 'candidate', runtimeInstanceId }
+      const text = JSON.stringify(body)
+      res.writeHead(health ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+      res.end(text)
+    })
+    await new Promise<void>((resolve, reject) => {
+      passive!.once('error', reject)
+      passive!.listen(port, '127.0.0.1', () => resolve())
+    })
+    send({ type: 'ready', role: 'candidate', port, runtimeInstanceId })
+  } else {
+    console.error(`aether slot runtime: unknown AETHER_MODE "${mode}"`)
+    process.exit(2)
+  }
+}

@@ -1,0 +1,72 @@
+// The hub's side of supervision, in process: identity and role in /api/health, a candidate
+// refusing every change until promoted, the live-media count the continuity gate asks for, and
+// the runtime WebSocket greeting with its identity.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import WebSocket from 'ws'
+import { Hub } from '../../../runtime/Hub.ts'
+import { liveMedia, runtimeFeature } from '../../../runtime/supervisor/runtimeFeature.ts'
+
+const role = suite('runtimeFeature - role and identity')
+let dir = ''
+let hub: Hub | undefined
+role.before.each(() => {
+  dir = mkdtempSync(join(tmpdir(), 'aether-rf-'))
+})
+role.after.each(async () => {
+  await hub?.close()
+  hub = undefined
+  liveMedia.clear()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const post = (url: string, token: string, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+role('runtimeFeature - a candidate refuses changes until promoted; health reports id and role', async () => {
+  hub = await Hub.start({ data: dir, token: 't', role: 'candidate', runtimeInstanceId: 'rt-test', version: '3.1.0', slot: 'B' }, [runtimeFeature()])
+  const h = await (await fetch(`${hub.url}/api/health`)).json()
+  assert.equal([h.runtimeInstanceId, h.role, h.version, h.slot], ['rt-test', 'candidate', '3.1.0', 'B'])
+  const refused = await post(`${hub.url}/api/actors`, 't', { path: 'c1', machine: 'counter' })
+  assert.is(refused.status, 503)
+  const body = await refused.json()
+  assert.is(body.error, 'CANDIDATE_PASSIVE')
+  assert.is(hub.system.list().length, 0, 'nothing was spawned')
+  hub.setRole('active')
+  const ok = await post(`${hub.url}/api/actors`, 't', { path: 'c1', machine: 'counter' })
+  assert.is(ok.status, 201)
+  assert.is(hub.system.list().length, 1)
+  assert.is((await (await fetch(`${hub.url}/api/health`)).json()).role, 'active')
+})
+
+role('runtimeFeature - /api/media/live counts registered live subflows (the continuity gate)', async () => {
+  hub = await Hub.start({ data: dir, token: 't' }, [runtimeFeature()])
+  assert.equal(await (await fetch(`${hub.url}/api/media/live`)).json(), { live: 0, subflows: [] })
+  liveMedia.add('peer-1/camera')
+  liveMedia.add('peer-1/microphone')
+  assert.is((await (await fetch(`${hub.url}/api/media/live`)).json()).live, 2)
+  liveMedia.delete('peer-1/camera')
+  assert.is((await (await fetch(`${hub.url}/api/media/live`)).json()).live, 1)
+})
+
+role('runtimeFeature - the runtime socket greets with the runtime identity and echoes', async () => {
+  hub = await Hub.start({ data: dir, token: 't', runtimeInstanceId: 'rt-ws', role: 'active' }, [runtimeFeature()])
+  const ws = new WebSocket(`${hub.url.replace('http', 'ws')}/api/runtime/ws`)
+  const msgs: any[] = []
+  await new Promise<void>((resolve) => {
+    ws.on('message', (d) => {
+      msgs.push(JSON.parse(String(d)))
+      if (msgs.length === 1) ws.send('ping')
+      if (msgs.length === 2) resolve()
+    })
+  })
+  ws.close()
+  assert.is(msgs[0].type, 'runtime.hello')
+  assert.is(msgs[0].runtimeInstanceId, 'rt-ws')
+  assert.is(msgs[1].data, 'ping')
+})
+
+role.run()
