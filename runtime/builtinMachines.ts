@@ -5,9 +5,14 @@
 import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
 import { hostedAgentSession } from './agent/agentMachine.ts'
+import { mediaSubflow, peerSession, rtcMember } from '../machines/index.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
   trafficLight,
   agentSession: hostedAgentSession,
+  // rtc: recovered after a restart only to be stopped by the rtc feature (their peers are gone)
+  peerSession,
+  mediaSubflow,
+  rtcMember,
 }

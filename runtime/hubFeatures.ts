@@ -7,6 +7,7 @@ import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
+import { rtcFeature } from './rtc/rtcFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -16,5 +17,5 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature(), inspectorFeature()]
+  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature(), inspectorFeature(), rtcFeature()]
 }

@@ -1,0 +1,184 @@
+/**
+ * Peer sessions (werift <-> werift in one process, both sides hosted as journaled actors):
+ * - rtc.open          ms from opening a peer session to both channels open on both sides, vs a
+ *                     bare werift pair (same config, offer/answer and candidates passed directly)
+ * - rtc.recover       ms from path loss (the UDP relays carrying the path stop) to a message
+ *                     delivered again, with the rung that recovered
+ * - rtc.media.toggle  ms per camera start (to live) or stop (to stopped), renegotiation included,
+ *                     the peer never rebuilt
+ * - rtc.sessions      50 concurrent peer sessions on one hub: time to open them all, CPU and
+ *                     memory while they idle (probing), vs 50 bare werift pairs
+ *
+ *   npm run bench -- rtc [--json] [--quick]
+ */
+import { openBareWeriftPair } from '../runtime/rtc/werift.ts'
+import { ActorSystem } from '../actors/index.ts'
+import { RtcNode } from '../runtime/rtc/RtcNode.ts'
+import { syntheticMediaSource, weriftBackend } from '../runtime/rtc/werift.ts'
+import { linkValue, openPair, snap, until } from '../test/helpers/rtcPair.ts'
+import { RelayNet } from '../test/helpers/udpRelay.ts'
+import { gc, median, paired, printTable, quick, report } from './lib.ts'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// ---- rtc.open ---------------------------------------------------------------------------------
+{
+  const rounds = quick ? 3 : 7
+  const r = await paired(
+    rounds,
+    async () => {
+      const p = await openPair()
+      const t0 = performance.now()
+      await p.member.openSession('hub', 'member-1.g0')
+      await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
+      const ms = performance.now() - t0
+      await p.close()
+      return ms
+    },
+    async () => {
+      const b = await openBareWeriftPair()
+      b.close()
+      await sleep(50)
+      return b.ms
+    },
+  )
+  report({ figure: 'rtc.open', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'ms to both channels open', goal: 'ratio <= 1.15', pass: r.a / r.b <= 1.15, rounds, samples: r.as.map(Math.round), baselineSamples: r.bs.map(Math.round) })
+}
+
+// ---- rtc.recover ------------------------------------------------------------------------------
+{
+  const rounds = quick ? 2 : 5
+  const times: number[] = []
+  const rungs: string[] = []
+  for (let i = 0; i < rounds; i++) {
+    const net = await RelayNet.create()
+    const p = await openPair({ memberWerift: { rewriteCandidate: net.rewrite }, hubWerift: { rewriteCandidate: net.rewrite }, timings: { probeMs: 100, silenceProbes: 3, iceRestartMs: 1500, renegotiateMs: 1000, rebuildMs: 4000 } })
+    await p.member.openSession('hub', 'member-1.g0')
+    await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
+    await sleep(300)
+    let delivered = false
+    const n0 = snap(p.memberSystem, 'hub/peer').context.recoveries.length
+    p.hub.executor('member-1')!.onMessage((d: any) => d?.probe === i && (delivered = true))
+    const t0 = performance.now()
+    net.breakAll()
+    p.member.sendMessage('hub', { probe: i })
+    await until(() => delivered, 20_000, 'delivered again')
+    times.push(performance.now() - t0)
+    // SCTP may deliver the message itself as soon as the path is back, a moment before the
+    // session has recorded which rung brought it back: wait for the record.
+    await until(() => snap(p.memberSystem, 'hub/peer').context.recoveries.length > n0, 10_000, 'the recovery record').catch(() => {})
+    rungs.push(snap(p.memberSystem, 'hub/peer').context.recoveries.at(-1)?.recoveredBy ?? 'none')
+    await p.close()
+    net.close()
+  }
+  const m = median(times)
+  report({ figure: 'rtc.recover', aether: m, baseline: null, ratio: null, unit: 'ms path loss -> delivering again', goal: '<= 1000', pass: m <= 1000, rung: rungs[0], rungs, samples: times.map(Math.round) })
+}
+
+// ---- rtc.media.toggle -------------------------------------------------------------------------
+{
+  const cycles = quick ? 10 : 30
+  const p = await openPair({ timings: { silenceProbes: 12 } })
+  await p.member.openSession('hub', 'member-1.g0')
+  await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
+  const cam = await p.member.addSubflow('hub', 'camera', { kind: 'camera' })
+  const st = () => String(snap(p.memberSystem, cam)?.value)
+  const starts: number[] = []
+  const stops: number[] = []
+  for (let i = 0; i < cycles; i++) {
+    let t = performance.now()
+    p.member.dispatch(cam, { type: 'media.start' })
+    await until(() => st() === 'live', 10_000, 'live')
+    starts.push(performance.now() - t)
+    t = performance.now()
+    p.member.dispatch(cam, { type: 'media.stop' })
+    await until(() => st() === 'stopped', 10_000, 'stopped')
+    stops.push(performance.now() - t)
+  }
+  const all = [...starts, ...stops]
+  const m = median(all)
+  const rebuilt = snap(p.memberSystem, 'hub/peer').context.generation
+  report({ figure: 'rtc.media.toggle', aether: m, baseline: null, ratio: null, unit: 'ms per start or stop', goal: '<= 50', pass: m <= 50 && rebuilt === 0, startMedian: median(starts), stopMedian: median(stops), rebuilds: rebuilt, cycles })
+  await p.close()
+}
+
+// ---- rtc.sessions -----------------------------------------------------------------------------
+{
+  const N = quick ? 20 : 50
+  const idleMs = 5000
+  const measureIdle = async () => {
+    gc()
+    await sleep(200)
+    const c0 = process.cpuUsage()
+    const t0 = performance.now()
+    await sleep(idleMs)
+    const c = process.cpuUsage(c0)
+    return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100
+  }
+  // baseline: N bare werift pairs
+  gc()
+  const rss0 = process.memoryUsage().rss
+  const bare: { close(): void }[] = []
+  for (let i = 0; i < N; i++) bare.push(await openBareWeriftPair())
+  const bareCpu = await measureIdle()
+  gc()
+  const bareRss = process.memoryUsage().rss - rss0
+  for (const b of bare) b.close()
+  await sleep(1000)
+  gc()
+
+  // aether: one hub node (durable actors on LevelDB), N member nodes (memory actors)
+  const rss1 = process.memoryUsage().rss
+  const p = await openPair({ timings: { silenceProbes: 20 } })
+  const members: RtcNode[] = []
+  // the hub answers whichever member a frame is for (set before any member offers)
+  ;(p.hub.opts as any).send = (to: string, frame: string) => {
+    const m = members.find((n) => n.nodeId === to)
+    if (m) void m.receive(frame)
+  }
+  const isOpen = (m: RtcNode) => linkValue(p.hubSystem, `${m.nodeId}/peer`) === 'open' && linkValue(m.system, 'hub/peer') === 'open'
+  const t0 = performance.now()
+  // members arrive 5 at a time (each batch open before the next), as members join a hub
+  for (let i = 0; i < N; i += 5) {
+    const batch: RtcNode[] = []
+    for (let j = i; j < Math.min(N, i + 5); j++) {
+      const id = `m${j}`
+      const sys = await ActorSystem.open({ hostId: id })
+      const node: RtcNode = new RtcNode(sys, { nodeId: id, polite: true, backend: weriftBackend(), media: syntheticMediaSource(), durable: false, timings: { silenceProbes: 20 }, send: (_to, frame) => void p.hub.receive(frame) })
+      members.push(node)
+      batch.push(node)
+      void node.openSession('hub', `${id}.g0`)
+    }
+    await until(() => batch.every(isOpen), 30_000, 'a batch open').catch(() => {})
+  }
+  await until(() => members.every(isOpen), 30_000, 'all sessions open').catch(() => {})
+  const openAll = performance.now() - t0
+  const openCount = members.filter(isOpen).length
+  const cpu = await measureIdle()
+  gc()
+  const rss = process.memoryUsage().rss - rss1
+  const hubHeap = process.memoryUsage().heapUsed
+  report({
+    figure: 'rtc.sessions',
+    aether: cpu,
+    baseline: bareCpu,
+    ratio: cpu / bareCpu,
+    unit: `% of one core while ${N} sessions idle (both sides in this process)`,
+    sessions: N,
+    open: openCount,
+    openAllMs: Math.round(openAll),
+    rssMB: Math.round(rss / 1e6),
+    bareRssMB: Math.round(bareRss / 1e6),
+    rssRatio: Math.round((rss / bareRss) * 100) / 100,
+    heapMB: Math.round(hubHeap / 1e6),
+    probeMs: 250,
+  })
+  for (const m of members) {
+    m.close()
+    await m.system.close()
+  }
+  await p.close()
+}
+
+printTable('rtc: peer sessions (werift <-> werift, one process; machine shared with other workers)')
+setTimeout(() => process.exit(0), 500).unref()
