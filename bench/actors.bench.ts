@@ -29,6 +29,30 @@ const newDir = () => {
 }
 const inc = { type: 'inc' } as const
 
+// ---- actor.memory (first, on a fresh heap) ---------------------------------------------------------------------------
+{
+  const ACTORS = quick ? 2000 : 10_000
+  const heap = () => {
+    gc()
+    gc()
+    return process.memoryUsage().heapUsed
+  }
+  const h0 = heap()
+  const bare = Array.from({ length: ACTORS }, () => createActor(counter).start())
+  const bareBytes = (heap() - h0) / ACTORS
+  bare.forEach((a) => a.stop())
+  bare.length = 0
+  const store = await LevelStore.open(newDir())
+  const sys = await ActorSystem.open({ store, machines: { counter } })
+  const h1 = heap()
+  for (let i = 0; i < ACTORS; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => sys.spawn(`m${i + k}`, 'counter', { durable: true })))
+  for (let i = 0; i < ACTORS; i++) sys.send(`m${i}`, inc)
+  await sys.flush()
+  const hostedBytes = (heap() - h1) / ACTORS
+  await sys.close()
+  report({ figure: 'actor.memory', aether: hostedBytes, baseline: bareBytes, ratio: hostedBytes / bareBytes, unit: 'bytes/actor', goal: 'ratio <= 1.5', pass: hostedBytes / bareBytes <= 1.5, actors: ACTORS })
+}
+
 // ---- actor.events.memory --------------------------------------------------------------------
 {
   const N = quick ? 100_000 : 400_000
@@ -181,30 +205,6 @@ const inc = { type: 'inc' } as const
   await restore()
   const r = await paired(quick ? 3 : 5, restore, bare)
   report({ figure: 'actor.restore', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'actors/s', goal: 'ratio >= 0.5', pass: r.a / r.b >= 0.5, actors: ACTORS })
-}
-
-// ---- actor.memory ---------------------------------------------------------------------------
-{
-  const ACTORS = quick ? 2000 : 10_000
-  const heap = () => {
-    gc()
-    gc()
-    return process.memoryUsage().heapUsed
-  }
-  const h0 = heap()
-  const bare = Array.from({ length: ACTORS }, () => createActor(counter).start())
-  const bareBytes = (heap() - h0) / ACTORS
-  bare.forEach((a) => a.stop())
-  bare.length = 0
-  const store = await LevelStore.open(newDir())
-  const sys = await ActorSystem.open({ store, machines: { counter } })
-  const h1 = heap()
-  for (let i = 0; i < ACTORS; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => sys.spawn(`m${i + k}`, 'counter', { durable: true })))
-  for (let i = 0; i < ACTORS; i++) sys.send(`m${i}`, inc)
-  await sys.flush()
-  const hostedBytes = (heap() - h1) / ACTORS
-  await sys.close()
-  report({ figure: 'actor.memory', aether: hostedBytes, baseline: bareBytes, ratio: hostedBytes / bareBytes, unit: 'bytes/actor', goal: 'ratio <= 1.5', pass: hostedBytes / bareBytes <= 1.5, actors: ACTORS })
 }
 
 printTable('actors: the host vs bare XState 5 (medians of paired runs)')

@@ -187,6 +187,18 @@ export class LevelStore implements Store {
         return { meta, tail: [], error }
       }
     }
+    if (clean) {
+      // After a clean close every tail is empty: no iterator, no promise per actor.
+      for (const meta of metas) {
+        try {
+          const raw = latest.get(meta.path)
+          out.push({ meta, snapshot: raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw), tail: [] })
+        } catch (error) {
+          out.push({ meta, tail: [], error })
+        }
+      }
+      return out
+    }
     // Tails are read a few actors at a time: each is its own iterator.
     for (let i = 0; i < metas.length; i += 64) out.push(...(await Promise.all(metas.slice(i, i + 64).map(load))))
     return out
