@@ -187,7 +187,7 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
   const maxOf = (ctx: JobContext) => ctx.maxAttempts ?? policies[ctx.step].maxAttempts
 
   /** Transitions into the current (first unfinished) step: XState targets are static, so one guarded branch per step. */
-  const toStep = (guard: string | undefined, action: string) =>
+  const toStep = (guard: string | undefined, action: string): any[] =>
     spec.steps.map((s, i) => ({
       guard: guard
         ? and([guard, { type: 'atStep', params: { i } }])

@@ -4,8 +4,10 @@
  */
 import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
+import { jobMachines } from './jobs/machines.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
   trafficLight,
+  ...jobMachines,
 }
