@@ -542,7 +542,7 @@ export class JobQueue implements JobHost {
       for (const e of due) if (e.status === 'PENDING') this.enqueue(e)
       if (this.delayed.length) this.armDelay()
       this.pump()
-    }, min - this.clock.now())
+    }, Math.min(min - this.clock.now(), 3_600_000)) // timers overflow past 2^31 ms; far runAts re-arm hourly
   }
 
   private armSweep(): void {

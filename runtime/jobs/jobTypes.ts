@@ -118,7 +118,7 @@ export const sleepJob = defineJobType('sleep', [
     name: 'sleep',
     run: ({ input, signal }) =>
       new Promise((resolve, reject) => {
-        const ms = Math.max(0, Number(input?.ms ?? 1000)) || 0
+        const ms = Math.min(2_147_483_647, Math.max(0, Number(input?.ms ?? 1000)) || 0)
         const t = setTimeout(() => resolve({ slept: ms }), ms)
         signal.addEventListener('abort', () => {
           clearTimeout(t)
