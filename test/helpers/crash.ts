@@ -82,7 +82,7 @@ export function bundle(entry: string): string {
 }
 
 /** Starts `node FILE ARGS` (through tsx for .ts) and resolves with the first stdout line starting with `READY `. */
-export function startChild(file: string, args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; ready: string; out: string[] }> {
+export function startChild(file: string, args: string[], env: Record<string, string>, readyPrefix = 'READY '): Promise<{ child: ChildProcess; ready: string; out: string[] }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), file, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     const out: string[] = []
@@ -95,9 +95,9 @@ export function startChild(file: string, args: string[], env: Record<string, str
         const line = buf.slice(0, i)
         buf = buf.slice(i + 1)
         out.push(line)
-        if (!done && line.startsWith('READY ')) {
+        if (!done && line.startsWith(readyPrefix)) {
           done = true
-          resolve({ child, ready: line.slice(6), out })
+          resolve({ child, ready: line.slice(readyPrefix.length), out })
         }
       }
     })
@@ -120,3 +120,30 @@ export function killHard(child: ChildProcess): Promise<void> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+/** Our own nats-server with JetStream on `port`, storing in `dir`; resolves once it accepts connections. */
+export async function startNats(port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn('/usr/sbin/nats-server', ['-js', '-sd', dir, '-p', String(port), '-a', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  child.stderr!.on('data', (d) => (log += d))
+  const net = await import('node:net')
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)))
+      c.on('error', () => r(false))
+    })
+    if (ok && /Server is ready/.test(log)) return child
+    if (child.exitCode !== null) throw new Error(`nats-server exited: ${log}`)
+    await sleep(50)
+  }
+  throw new Error(`nats-server did not start: ${log}`)
+}

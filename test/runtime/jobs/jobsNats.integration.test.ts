@@ -1,0 +1,119 @@
+/**
+ * Distributed mode under crashes: a hub (this process; its journal is the source of truth) leases
+ * job steps over JetStream to 3 `aether worker` processes on our own nats-server. Workers are
+ * killed with SIGKILL at seeded random points and restarted (>= 50 kills), and the nats-server is
+ * killed and restarted once. An external sink records each step's effect by idempotency key.
+ * Afterwards every job is COMPLETED or dead-lettered by policy, with 0 lost, 0 duplicate effects.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { ChildProcess } from 'node:child_process'
+import { Hub } from '../../../runtime/Hub.ts'
+import { jobsFeature, type JobsFeature } from '../../../runtime/jobs/jobsFeature.ts'
+import { jobMachinesFor } from '../../../runtime/jobs/machines.ts'
+import { jobTypes } from '../../fixtures/crashJobTypes.ts'
+import { bundle, freePort, killHard, prng, Sink, sleep, startChild, startNats } from '../../helpers/crash.ts'
+import { tempDir } from '../../helpers/jobs.ts'
+
+const SEED = Number(process.env.AETHER_CRASH_SEED ?? 4242)
+const KILLS = Number(process.env.AETHER_CRASH_KILLS ?? 50)
+const JOBS = 300
+
+const Nats = suite('jobsNats - 3 aether workers over JetStream, SIGKILLs and a nats-server restart')
+
+Nats(`${KILLS} worker kills + 1 nats-server kill (seed ${SEED}): 0 lost, 0 duplicate effects`, async () => {
+  const rand = prng(SEED)
+  const sink = new Sink()
+  await sink.start()
+  const natsDir = tempDir('aether-nats-')
+  const hubDir = tempDir('aether-nats-hub-')
+  const port = await freePort()
+  const url = `nats://127.0.0.1:${port}`
+  let nats = await startNats(port, natsDir.dir)
+  const cli = bundle('runtime/cli.ts')
+  const types = bundle('test/fixtures/crashJobTypes.ts')
+  const env = { SINK_URL: sink.url }
+  const startWorker = (i: number) => startChild(cli, ['worker', '--nats', url, '--module', types, '--concurrency', '8', '--id', `w${i}`], env, 'aether worker ')
+  const workers: Array<{ child: ChildProcess }> = []
+  let jobs!: JobsFeature
+  let hub: Hub | undefined
+  const t0 = Date.now()
+  try {
+    jobs = jobsFeature({ types: jobTypes, nats: url, visibilityMs: 2000 })
+    hub = await Hub.start({ data: hubDir.dir, token: 't', machines: jobMachinesFor(jobTypes) }, [jobs])
+    for (let i = 0; i < 3; i++) workers.push(await startWorker(i))
+    const ids: string[] = []
+    let n = 0
+    const submit = async (count: number) => {
+      for (const end = Math.min(JOBS, n + count); n < end; n++) {
+        ids.push((await jobs.queue.submit({ type: 'crashy', key: `k${n}`, input: n % 30 === 7 ? { failAt: 's2' } : { n }, maxAttempts: 3 })).id)
+      }
+    }
+    // work keeps arriving while workers die, so kills land on running steps
+    await submit(40)
+    let kills = 0
+    let natsKilled = false
+    while (kills < KILLS) {
+      await submit(Math.ceil((JOBS - 40) / KILLS))
+      await sleep(Math.floor(rand() * 250))
+      const i = Math.floor(rand() * 3)
+      await killHard(workers[i].child)
+      kills++
+      if (kills === Math.floor(KILLS / 2) && !natsKilled) {
+        await killHard(nats)
+        natsKilled = true
+        await sleep(500)
+        nats = await startNats(port, natsDir.dir)
+      }
+      workers[i] = await startWorker(i)
+    }
+    await submit(JOBS)
+    const done = () => ids.every((id) => ['COMPLETED', 'FAILED', 'STOPPED'].includes(jobs.queue.jobs.get(id)!.status))
+    for (let i = 0; !done(); i++) {
+      if (i > 900) {
+        const st = ids.map((id) => jobs.queue.jobs.get(id)!.status).reduce((m: any, s) => ((m[s] = (m[s] ?? 0) + 1), m), {})
+        assert.unreachable(`jobs did not finish: ${JSON.stringify(st)}`)
+      }
+      await sleep(100)
+    }
+    let lost = 0
+    let deadByDeliveries = 0
+    for (const id of ids) {
+      const v = jobs.queue.view(id)! as any
+      if (v.input?.failAt === 's2') {
+        assert.is(v.status, 'FAILED', `${id} dead-lettered by policy`)
+        assert.is(v.error.state, 'running.s2')
+        assert.not.ok(sink.applied.has(`${id}/s3`))
+        if (!sink.applied.has(`${id}/s1`)) lost++
+      } else if (v.status === 'FAILED') {
+        // policy too: JetStream gave up on an attempt after max deliveries (workers kept dying under it) and retries ran out
+        assert.match(v.error.message, /max deliveries/)
+        deadByDeliveries++
+        const at = v.error.state.split('.')[1]
+        for (const s of ['s1', 's2', 's3']) {
+          if (s === at) break
+          if (!sink.applied.has(`${id}/${s}`)) lost++
+        }
+      } else {
+        assert.is(v.status, 'COMPLETED', `${id}: ${JSON.stringify(v)}`)
+        for (const s of ['s1', 's2', 's3']) if (!sink.applied.has(`${id}/${s}`)) lost++
+      }
+    }
+    const dups = sink.duplicates()
+    const bridge = (jobs as any).bridge
+    console.log(`  worker kills ${kills}, nats restarts ${natsKilled ? 1 : 0}, jobs ${ids.length} (${ids.filter((id) => (jobs.queue.view(id) as any).input?.failAt).length} dead by design, ${deadByDeliveries} by max deliveries), effects ${sink.byKey.size}, redelivered requests ${sink.redeliveries}, lost ${lost}, duplicates ${dups.length}; bridge ${JSON.stringify(bridge.stats)}; ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    assert.ok(kills >= 50 && natsKilled)
+    assert.is(lost, 0, 'lost effects')
+    assert.equal(dups, [], 'duplicate effects')
+    assert.ok([...sink.byKey].every(([k, v]) => k === `${v.job}/${v.step}`), 'every key is jobId/stepId')
+  } finally {
+    for (const w of workers) await killHard(w.child)
+    await hub?.close()
+    await killHard(nats)
+    await sink.close()
+    natsDir.remove()
+    hubDir.remove()
+  }
+})
+
+Nats.run()
