@@ -34,6 +34,8 @@ export interface JobsConfig extends JobQueueOptions {
   schedules?: ScheduleInput[]
   /** Run the job steps on `aether worker` processes over NATS JetStream at this URL. */
   nats?: string
+  /** JetStream details: stream name, max deliveries (default 5), ack wait (default visibilityMs). */
+  natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
 }
 
 /** Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set. */
@@ -81,7 +83,7 @@ export class JobsFeature implements HubFeature {
     this.scheduler.start()
     if (c.nats) {
       const { NatsJobBridge } = await import('./natsJobs.ts')
-      this.bridge = await NatsJobBridge.start(this.queue, { url: c.nats })
+      this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
     } else if ((c.concurrency ?? 1024) > 0) {
       this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency ?? 1024 })
     }

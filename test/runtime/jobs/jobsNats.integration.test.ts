@@ -116,4 +116,59 @@ Nats(`${KILLS} worker kills + 1 nats-server kill (seed ${SEED}): 0 lost, 0 dupli
   }
 })
 
+const Poison = suite('jobsNats - max deliveries dead-letters')
+
+Poison('a step that kills every worker that takes it is dead-lettered after max deliveries; retry requeues it', async () => {
+  const natsDir = tempDir('aether-nats-')
+  const hubDir = tempDir('aether-nats-hub-')
+  const port = await freePort()
+  const url = `nats://127.0.0.1:${port}`
+  const nats = await startNats(port, natsDir.dir)
+  const cli = bundle('runtime/cli.ts')
+  const types = bundle('test/fixtures/crashJobTypes.ts')
+  let worker: { child: ChildProcess } | undefined
+  let hub: Hub | undefined
+  let stop = false
+  try {
+    const jobs = jobsFeature({ types: jobTypes, nats: url, visibilityMs: 500, natsOptions: { maxDeliver: 2 } })
+    hub = await Hub.start({ data: hubDir.dir, token: 't', machines: jobMachinesFor(jobTypes) }, [jobs])
+    // a worker that is restarted whenever it dies
+    let starts = 0
+    const keep = (async () => {
+      while (!stop) {
+        worker = await startChild(cli, ['worker', '--nats', url, '--module', types, '--id', 'wp'], {}, 'aether worker ')
+        starts++
+        await new Promise((r) => worker!.child.once('exit', r))
+      }
+    })()
+    const { id } = await jobs.queue.submit({ type: 'poison' })
+    const ok = await jobs.queue.submit({ type: 'echo', input: 'fine' })
+    for (let i = 0; jobs.queue.jobs.get(id)!.status !== 'FAILED'; i++) {
+      if (i > 300) assert.unreachable(`not dead-lettered: ${JSON.stringify(jobs.queue.view(id))}`)
+      await sleep(100)
+    }
+    const v = jobs.queue.view(id) as any
+    assert.match(v.error.message, /max deliveries \(2\)/)
+    assert.is(v.error.state, 'running.boom')
+    assert.ok(starts >= 2, 'two workers died on it')
+    assert.is((jobs as any).bridge.stats.maxDeliveries, 1)
+    for (let i = 0; jobs.queue.jobs.get(ok.id)!.status !== 'COMPLETED'; i++) {
+      if (i > 100) assert.unreachable('the echo job did not complete')
+      await sleep(100)
+    }
+    assert.is(await jobs.queue.act(id, 'retry'), 'PENDING')
+    stop = true
+    if (worker) await killHard(worker.child)
+    await keep
+  } finally {
+    stop = true
+    if (worker) await killHard(worker.child)
+    await hub?.close()
+    await killHard(nats)
+    natsDir.remove()
+    hubDir.remove()
+  }
+})
+
 Nats.run()
+Poison.run()
