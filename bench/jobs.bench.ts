@@ -91,7 +91,7 @@ async function deleteStream(url: string, stream: string): Promise<void> {
 
 async function bullRun(n: number): Promise<number> {
   const { Queue, Worker } = await import('bullmq')
-  const { default: IORedis } = await import('ioredis')
+  const { Redis: IORedis } = await import('ioredis')
   const opts = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null }
   const c1 = new IORedis(opts)
   const c2 = new IORedis(opts)

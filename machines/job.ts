@@ -100,15 +100,15 @@ export interface JobContext {
   attempts: number
   /** Leases granted (deliveries). */
   deliveries: number
-  worker?: string
+  worker?: string | null
   /** A lease granted with the submission (see JobInput.lease); consumed on entering RUNNING. */
-  leaseAtSubmit?: string
+  leaseAtSubmit?: string | null
   rng: number
   retryDelay: number
   results: Record<string, unknown>
   output?: unknown
-  error?: JobError
-  lastError?: string
+  error?: JobError | null
+  lastError?: string | null
 }
 
 export type JobEvent =
@@ -196,6 +196,8 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       actions: action,
     }))
 
+  // Cleared fields are set to null, never undefined: a persisted snapshot (JSON) drops undefined
+  // keys, and replay must compare equal to it.
   const stepStates: Record<string, any> = {}
   spec.steps.forEach((s, i) => {
     const onFailure = [
@@ -243,7 +245,7 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       canRetry: ({ context }) => context.attempt < maxOf(context),
       leaseRetry: ({ context }) => context.attempt < maxOf(context),
       atStep: ({ context }, params: { i: number }) => context.step === params.i,
-      leasedAtSubmit: ({ context }) => context.leaseAtSubmit !== undefined,
+      leasedAtSubmit: ({ context }) => context.leaseAtSubmit != null,
     },
     delays: {
       backoff: ({ context }) => context.retryDelay,
@@ -260,7 +262,7 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
           step: context.step + 1,
           attempt: 0,
           output,
-          lastError: undefined,
+          lastError: null,
         }
       }),
       timedOut: assign(({ context }) => ({ lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms` })),
@@ -273,14 +275,14 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       deadLetter: assign(({ context }) => ({
         error: { message: context.lastError ?? 'failed', state: `running.${spec.steps[context.step].name}`, attempts: context.attempt },
       })),
-      leaseLost: assign(({ context }) => ({ lastError: `lease of worker "${context.worker}" expired`, worker: undefined })),
+      leaseLost: assign(({ context }) => ({ lastError: `lease of worker "${context.worker}" expired`, worker: null })),
       deadLetterLease: assign(({ context }) => ({
         error: { message: context.lastError ?? 'lease expired', state: `running.${spec.steps[context.step].name}`, attempts: context.attempt },
       })),
       takeLease: assign({ worker: ({ event }) => (event as any).worker, deliveries: ({ context }) => context.deliveries + 1 }),
-      dropLease: assign({ worker: undefined }),
-      clearSubmitLease: assign(({ context }) => ({ worker: context.leaseAtSubmit, leaseAtSubmit: undefined, deliveries: context.deliveries + 1 })),
-      clearError: assign({ error: undefined, lastError: undefined, attempt: 0 }),
+      dropLease: assign({ worker: null }),
+      clearSubmitLease: assign(({ context }) => ({ worker: context.leaseAtSubmit, leaseAtSubmit: null, deliveries: context.deliveries + 1 })),
+      clearError: assign({ error: null, lastError: null, attempt: 0 }),
     },
   }).createMachine({
     id: 'job',
