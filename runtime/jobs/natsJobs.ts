@@ -5,7 +5,7 @@
  * `--nats`, the queue leases jobs to `NatsJobBridge`, which turns each step attempt into a message
  * on a work-queue stream; `aether worker --nats URL` processes (`NatsJobWorker`) pull them, run the
  * step with its idempotency key and answer the hub with a request on `aether.jobs.result`; the
- * hub journals the result and only then replies, and only then the worker acks the message.
+ * hub hands the result to the job actor (which journals it) and replies, then the worker acks.
  *
  * - ack wait = the lease (visibility timeout); a worker sends in-progress acks (`working()`) every
  *   third of it while the step runs (the heartbeat); a worker that dies stops both, and JetStream
@@ -138,8 +138,9 @@ export class NatsJobBridge implements JobWorker {
     this.stats.results++
     if (r.ok) p.resolve(r.output ?? null)
     else p.reject(Object.assign(new Error(r.error?.message ?? 'step failed'), r.error?.code ? { code: r.error.code } : {}))
-    // the worker acks its message only once the result is journaled
-    await this.queue.system.flush()
+    // Answered at once: waiting for this result's commit would wait for the journal to go idle
+    // under load. Safe: should the hub die before the commit, recovery re-issues the step with
+    // the same idempotency key (a new message), so the result is never lost, only re-derived.
     msg.respond(jc.encode({ ok: true }))
   }
 
