@@ -23,7 +23,7 @@ async function loadJobTypes(modulePath: string): Promise<JobType[]> {
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'run job steps from a hub\'s queue over NATS JetStream (the hub runs with --nats too)',
+  summary: 'run job steps from a hub\'s queue over NATS JetStream (start the hub with AETHER_JOBS_NATS=URL)',
   usage: 'aether worker --nats URL [--module FILE] [--concurrency N] [--stream NAME]',
   flags: {
     nats: { type: 'string', arg: 'URL', help: 'NATS server with JetStream (or NATS_URL)' },

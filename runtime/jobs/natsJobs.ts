@@ -219,6 +219,7 @@ export class NatsJobWorker {
   private async run(): Promise<void> {
     const stream = this.opts.stream ?? 'AETHER_JOBS'
     const js = this.nc.jetstream()
+    let failures = 0
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(stream, CONSUMER)
@@ -229,7 +230,8 @@ export class NatsJobWorker {
           void this.handle(m, ackWaitMs)
         }
       } catch (err) {
-        this.opts.log?.(`consumer: ${(err as Error).message}; retrying`)
+        // e.g. the hub has not created the stream yet: say so now and then, not 4 times a second
+        if (failures++ % 40 === 0) this.opts.log?.(`stream ${stream} consumer ${CONSUMER}: ${(err as Error).message}; retrying (is a hub running with AETHER_JOBS_NATS?)`)
       }
       if (!this.stopped) await sleep(250)
     }
