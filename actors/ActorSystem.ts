@@ -17,7 +17,7 @@ import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.t
 import { Journal, type FsyncPolicy } from './Journal.ts'
 import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
-import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine } from './errors.ts'
+import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine, unknownParent } from './errors.ts'
 import { machineHash } from './machineHash.ts'
 
 export interface ActorSystemOptions {
@@ -80,6 +80,7 @@ export class ActorSystem implements Host {
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
+  private background = new Set<Promise<unknown>>()
 
   constructor(opts: ActorSystemOptions = {}) {
     this.clock = opts.clock ?? new SystemClock()
@@ -124,6 +125,11 @@ export class ActorSystem implements Host {
     this.incidents.push(i)
     if (this.incidents.length > 1000) this.incidents.splice(0, this.incidents.length - 1000)
     if (this.journal && i.class !== 'storage') this.journal.append({ type: 'incident', incident: i })
+  }
+
+  track(p: Promise<unknown>): void {
+    this.background.add(p)
+    void p.finally(() => this.background.delete(p))
   }
 
   started(a: HostedActor): void {
@@ -173,7 +179,7 @@ export class ActorSystem implements Host {
     if (this.actors.has(path)) throw actorExists(path)
     const slash = path.lastIndexOf('/')
     const parent = slash > 0 ? this.actors.get(path.slice(0, slash)) : undefined
-    if (slash > 0 && !parent) throw unknownActor(path.slice(0, slash))
+    if (slash > 0 && !parent) throw unknownParent(path, path.slice(0, slash))
     let logic: AnyStateMachine
     let name: string
     if (typeof machine === 'string') {
@@ -274,16 +280,27 @@ export class ActorSystem implements Host {
     await this.flush()
   }
 
-  /** Checkpoints, stops every actor (without marking them stopped) and closes the store. */
+  /**
+   * Checkpoints, stops every actor (without marking them stopped) and closes the store. A close
+   * with every actor checkpointed is marked clean, so the next start reads no journal tails.
+   */
   async close(): Promise<void> {
     if (this.closed) return
-    await this.checkpoint()
     this.closed = true
-    for (const a of this.actors.values()) a.stop()
     this.timers.close()
+    await this.flush()
+    await this.checkpoint()
+    for (const a of this.actors.values()) a.stop()
     this.feed.close()
     await this.flush()
-    await this.store?.close()
+    while (this.background.size) await Promise.all([...this.background])
+    await this.flush()
+    if (this.store) {
+      // Clean when every journaled event is covered by its actor's latest snapshot.
+      const clean = [...this.actors.values()].every((a) => !a.durable || (a.status !== 'failed' && a.nextSeq - 1 === a.lastSnapSeq))
+      if (clean && this.journal!.stats.errors === 0) await this.store.markClean(true)
+      await this.store.close()
+    }
   }
 
   // ---- recovery --------------------------------------------------------------------------------
@@ -291,45 +308,29 @@ export class ActorSystem implements Host {
   private async recover(): Promise<void> {
     const store = this.store
     if (!store) return
-    const metas = (await store.listMeta()).filter((m) => m.status === 'live')
-    metas.sort((a, b) => a.path.split('/').length - b.path.split('/').length || (a.path < b.path ? -1 : 1))
-    const loaded = await loadForRecovery(store, metas.map((m) => m.path))
-    for (const meta of metas) {
+    const entries = await store.recoveryState()
+    // From here on new events may land: the journal no longer ends at every actor's snapshot.
+    await store.markClean(false)
+    // Parents before children.
+    entries.sort((a, b) => depth(a.meta.path) - depth(b.meta.path) || (a.meta.path < b.meta.path ? -1 : 1))
+    for (const { meta, snapshot, tail, error } of entries) {
       const logic = this.machines.get(meta.machine)
       const slash = meta.path.lastIndexOf('/')
       const parent = slash > 0 ? this.actors.get(meta.path.slice(0, slash)) : undefined
       const a = new HostedActor(this, meta.path, meta.machine, logic as AnyStateMachine, true, meta.input, meta.createdAt, parent)
       this.actors.set(meta.path, a)
       if (parent) (parent.children ??= new Set()).add(a)
-      const l = loaded.get(meta.path)!
-      if (!logic) {
-        a.fail(unknownMachine(meta.machine), 'actor')
-        continue
-      }
-      if (l.error) {
-        a.fail(l.error, 'journal')
-        continue
-      }
-      a.recoverFrom(l.snapshot, l.tail, meta)
+      if (error) a.fail(error, 'journal')
+      else if (!logic) a.fail(unknownMachine(meta.machine), 'actor')
+      else a.recoverFrom(snapshot, tail, meta)
     }
   }
 }
 
-async function loadForRecovery(store: Store, paths: string[]) {
-  const out = new Map<string, { snapshot?: any; tail: JournalRecord[]; error?: unknown }>()
-  await Promise.all(
-    paths.map(async (path) => {
-      try {
-        const snapshot = await store.latestSnapshot(path)
-        const tail: JournalRecord[] = []
-        for await (const r of store.events(path, snapshot?.seq ?? 0)) tail.push(r)
-        out.set(path, { snapshot, tail })
-      } catch (error) {
-        out.set(path, { tail: [], error })
-      }
-    }),
-  )
-  return out
+function depth(path: string): number {
+  let n = 0
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++
+  return n
 }
 
 function info(a: HostedActor): ActorInfo {

@@ -46,24 +46,53 @@ export interface Host {
   emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void
   incident(i: Incident): void
   started(a: HostedActor): void
+  /** Background work (compaction) that close() must wait for. */
+  track(p: Promise<unknown>): void
 }
 
 interface LiveTimer extends TimerRecord {
   entry: TimerEntry
+  /** Fired and journaled, not yet applied: still pending, as replay sees it. */
+  firing?: boolean
 }
 
-const hostOf = new WeakMap<object, HostedActor>()
+/** The hosted actor of a live XState actor, kept on the actor itself (no per-actor closures). */
+const HOST = Symbol('aether.host')
 
 /** The hosted actor that owns an XState actor ref (walking up to its root). */
 export function hostedActorOf(ref: any): HostedActor | undefined {
   let r = ref
   while (r) {
-    const h = hostOf.get(r)
+    const h = r[HOST]
     if (h) return h
     r = r._parent
   }
   return undefined
 }
+
+// The seams are shared functions and small objects with prototype methods rather than closures
+// per actor: a host keeps thousands of actors, and each closure costs memory and start time.
+let protoSend: ((this: any, e: any) => void) | undefined
+
+function hostedSend(this: any, e: any): void {
+  this[HOST].fromInside(e)
+}
+
+/** Replaces the XState system scheduler of one actor. */
+class HostScheduler {
+  constructor(private h: HostedActor) {}
+  schedule(source: any, target: any, event: any, delay: number, id?: string): void {
+    this.h.schedule(source, target, event, delay, id)
+  }
+  cancel(source: any, id: string): void {
+    this.h.cancelTimer(source, id)
+  }
+  cancelAll(ref: any): void {
+    this.h.cancelAllTimers(ref)
+  }
+}
+
+
 
 export class HostedActor implements CommitSink {
   actor: any
@@ -77,11 +106,10 @@ export class HostedActor implements CommitSink {
   error?: string
   children?: Set<HostedActor>
 
-  private origSend!: (e: any) => void
   private currentSeq: number | undefined = undefined
   private currentAt = 0
   private anonK = 0
-  private crashed: unknown = undefined
+  crashed: unknown = undefined
   private timers?: Map<string, LiveTimer>
   private plainTimers?: Map<string, unknown>
   private effects?: Map<string, string>
@@ -178,14 +206,12 @@ export class HostedActor implements CommitSink {
   private createLive(persisted: any): void {
     const id = this.path.slice(this.path.lastIndexOf('/') + 1)
     const actor: any = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
-    hostOf.set(actor, this)
-    this.origSend = actor._send.bind(actor)
-    actor._send = (e: any) => this.fromInside(e)
-    const sched = actor.system.scheduler
-    sched.schedule = (source: any, target: any, event: any, delay: number, id?: string) => this.schedule(source, target, event, delay, id)
-    sched.cancel = (source: any, id: string) => this.cancelTimer(source, id)
-    sched.cancelAll = (ref: any) => this.cancelAllTimers(ref)
-    actor.subscribe({ error: (err: unknown) => (this.crashed = err) })
+    actor[HOST] = this
+    protoSend ??= Object.getPrototypeOf(actor)._send
+    actor._send = hostedSend
+    actor.system.scheduler = new HostScheduler(this)
+    // XState reports a crash to its observers (calling `error` unbound) instead of throwing it.
+    actor.observers.add({ error: (err: unknown) => (this.crashed = err) })
     this.crashed = undefined
     this.actor = actor
   }
@@ -234,16 +260,19 @@ export class HostedActor implements CommitSink {
     return new Promise((resolve, reject) => (this.waiters ??= new Map()).set(seq, { resolve, reject }))
   }
 
-  private append(event: any, source: string | undefined, timer: string | undefined): number {
+  private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
-    if (timer !== undefined) rec.timer = timer
+    if (timer !== undefined) {
+      rec.timer = timer.id
+      rec.due = timer.due
+    }
     this.host.journal!.append({ type: 'event', path: this.path, record: rec }, this)
     return rec.seq
   }
 
   /** Events XState routes to this actor from inside its system (child completions, sendParent, ...). */
-  private fromInside(event: any): void {
+  fromInside(event: any): void {
     if (!this.durable) return this.deliverMemory(event, undefined)
     if (this.status === 'stopped' || this.status === 'failed') return
     this.append(event, undefined, undefined)
@@ -253,7 +282,7 @@ export class HostedActor implements CommitSink {
     this.appliedSeq++
     this.currentAt = this.lastAt = this.host.clock.now()
     this.currentSeq = this.appliedSeq
-    this.origSend(event)
+    protoSend!.call(this.actor, event)
     this.currentSeq = undefined
     if (this.crashed) return this.onCrash(undefined, this.crashed)
     if (this.actor.getSnapshot().status === 'done') this.status = 'done'
@@ -267,7 +296,7 @@ export class HostedActor implements CommitSink {
       if (this.status === 'starting') this.startFresh()
     } else if (op.type === 'snapshot') {
       const keep = this.host.retain
-      if (Number.isFinite(keep)) this.compact(keep)
+      if (Number.isFinite(keep)) this.host.track(this.compact(keep))
     }
   }
 
@@ -297,10 +326,19 @@ export class HostedActor implements CommitSink {
       this.appliedSeq = rec.seq
       return this.resolveWaiter(rec.seq)
     }
+    if (rec.timer !== undefined) {
+      const t = this.timers?.get(rec.timer)
+      if (!t || t.due !== rec.due) {
+        // stale: cancelled or re-armed after it fired (replay skips it the same way)
+        this.appliedSeq = rec.seq
+        return this.resolveWaiter(rec.seq)
+      }
+      this.timers!.delete(rec.timer)
+    }
     this.currentSeq = rec.seq
     this.currentAt = rec.at
     this.anonK = 0
-    this.origSend(rec.event)
+    protoSend!.call(this.actor, rec.event)
     this.currentSeq = undefined
     this.appliedSeq = rec.seq
     this.lastAt = rec.at
@@ -331,7 +369,7 @@ export class HostedActor implements CommitSink {
   /** Journals a checkpoint of the current state (durable actors). */
   writeSnapshot(): void {
     if (!this.durable || !this.actor || this.status === 'failed' || this.status === 'stopped') return
-    if (this.appliedSeq === this.lastSnapSeq && this.appliedSeq !== 0) return
+    if (this.appliedSeq === this.lastSnapSeq) return
     let snapshot: any
     try {
       snapshot = this.actor.getPersistedSnapshot()
@@ -353,10 +391,14 @@ export class HostedActor implements CommitSink {
 
   private async compact(keep: number): Promise<void> {
     const store = this.host.store!
-    const seqs: number[] = []
-    for await (const s of store.snapshots(this.path)) seqs.push(s.seq)
-    if (seqs.length <= keep) return
-    await store.compact(this.path, seqs[seqs.length - keep])
+    try {
+      const seqs: number[] = []
+      for await (const s of store.snapshots(this.path)) seqs.push(s.seq)
+      if (seqs.length <= keep) return
+      await store.compact(this.path, seqs[seqs.length - keep])
+    } catch (err) {
+      this.host.incident({ at: this.host.clock.now(), class: 'storage', path: this.path, message: `compaction failed: ${(err as Error).message}` })
+    }
   }
 
   // ---- timers ----------------------------------------------------------------------------------
@@ -366,7 +408,7 @@ export class HostedActor implements CommitSink {
     return [...this.timers.values()].map(({ id, event, due }) => ({ id, event, due }))
   }
 
-  private schedule(source: any, target: any, event: any, delay: number, id?: string): void {
+  schedule(source: any, target: any, event: any, delay: number, id?: string): void {
     if (this.durable && source === this.actor && target === this.actor) {
       const seq = this.currentSeq ?? this.appliedSeq
       const tid = id ?? anonTimerId(seq, this.anonK++)
@@ -394,12 +436,12 @@ export class HostedActor implements CommitSink {
 
   private fireTimer(id: string): void {
     const t = this.timers?.get(id)
-    if (!t || this.status !== 'active') return
-    this.timers!.delete(id)
-    this.append(t.event, undefined, id)
+    if (!t || t.firing || this.status !== 'active') return
+    t.firing = true
+    this.append(t.event, undefined, t)
   }
 
-  private cancelTimer(source: any, id: string): void {
+  cancelTimer(source: any, id: string): void {
     if (source === this.actor && this.timers) {
       const t = this.timers.get(id)
       if (t) {
@@ -416,7 +458,7 @@ export class HostedActor implements CommitSink {
     }
   }
 
-  private cancelAllTimers(ref: any): void {
+  cancelAllTimers(ref: any): void {
     if (ref === this.actor && this.timers) {
       for (const t of this.timers.values()) this.host.timers.cancel(t.entry)
       this.timers.clear()

@@ -54,33 +54,56 @@ export class Journal {
     return this.ops.length
   }
 
+  /** Takes the next batch off the queue and starts writing it (encoding happens now). */
+  private startBatch(): { ops: StoreOp[]; sinks: (CommitSink | undefined)[]; done: Promise<Error | undefined> } {
+    const n = this.fsync === 'always' ? 1 : Math.min(this.ops.length, this.maxBatch)
+    let ops: StoreOp[]
+    let sinks: (CommitSink | undefined)[]
+    if (n === this.ops.length) {
+      ops = this.ops
+      sinks = this.sinks
+      this.ops = []
+      this.sinks = []
+    } else {
+      ops = this.ops.slice(0, n)
+      sinks = this.sinks.slice(0, n)
+      this.ops = this.ops.slice(n)
+      this.sinks = this.sinks.slice(n)
+    }
+    let done: Promise<Error | undefined>
+    try {
+      done = this.store.write(ops, this.fsync !== 'none').then(() => undefined, (err: Error) => err)
+    } catch (err) {
+      done = Promise.resolve(err as Error)
+    }
+    return { ops, sinks, done }
+  }
+
+  /**
+   * Writes batches one at a time, in order. The next batch starts writing before the sinks of
+   * the committed one run, so applying events overlaps the next write (and its fsync).
+   */
   private drain = async (): Promise<void> => {
     this.scheduled = false
     if (this.writing) return
     this.writing = true
     let failure: Error | undefined
-    while (this.ops.length) {
-      const n = this.fsync === 'always' ? 1 : Math.min(this.ops.length, this.maxBatch)
-      const ops = this.ops.length === n ? this.ops : this.ops.slice(0, n)
-      const sinks = this.sinks.length === n ? this.sinks : this.sinks.slice(0, n)
-      if (ops === this.ops) {
-        this.ops = []
-        this.sinks = []
-      } else {
-        this.ops = this.ops.slice(n)
-        this.sinks = this.sinks.slice(n)
-      }
-      try {
-        await this.store.write(ops, this.fsync !== 'none')
+    let current = this.ops.length ? this.startBatch() : undefined
+    while (current) {
+      const err = await current.done
+      const { ops, sinks } = current
+      current = this.ops.length ? this.startBatch() : undefined
+      if (!err) {
         this.stats.batches++
         this.stats.ops += ops.length
         for (let i = 0; i < ops.length; i++) sinks[i]?.committed(ops[i])
-      } catch (err) {
-        failure = err as Error
+      } else {
+        failure = err
         this.stats.errors++
-        for (let i = 0; i < ops.length; i++) sinks[i]?.failed?.(ops[i], failure)
-        this.onError(failure)
+        for (let i = 0; i < ops.length; i++) sinks[i]?.failed?.(ops[i], err)
+        this.onError(err)
       }
+      if (!current && this.ops.length) current = this.startBatch()
     }
     this.writing = false
     const waiters = this.flushWaiters

@@ -84,15 +84,23 @@ export class ReplayState {
     this.seq = rec.seq
     this.at = rec.at
     if (rec.rejected !== undefined) return this.snapshot
-    if (rec.timer !== undefined) this.timers.delete(rec.timer)
+    if (rec.timer !== undefined) {
+      const t = this.timers.get(rec.timer)
+      // A stale fire (the instance was cancelled or re-armed after it fired) is not delivered.
+      if (!t || t.due !== rec.due) return this.snapshot
+      this.timers.delete(rec.timer)
+    }
     const type = rec.event.type
+    const settles = type.startsWith('xstate.done.actor.') || type.startsWith('xstate.error.actor.')
+    const childId = settles ? type.slice(type.indexOf('.actor.') + 7) : ''
+    const before = settles ? this.snapshot.children?.[childId] : undefined
     this.actions.length = 0
     this.snapshot = this.machine.transition(this.snapshot, rec.event, this.scope)
     this.scope.self._snapshot = this.snapshot
-    // A child whose completion was delivered must not be restarted by a restore.
-    if (type.startsWith('xstate.done.actor.') || type.startsWith('xstate.error.actor.')) {
-      this.settleChild(type.slice(type.indexOf('.actor.') + 7), rec.event)
-    }
+    // A child whose completion was delivered must not be restarted by a restore. Only that child:
+    // the same transition may have invoked a new child under the same id (the next task or step),
+    // which is running and must be restarted.
+    if (settles && before && this.snapshot.children?.[childId] === before) this.settleChild(childId, rec.event)
     this.absorb(rec.seq, rec.at)
     return this.snapshot
   }

@@ -74,5 +74,20 @@ export interface Store {
   /** Deletes events and snapshots of `path` with seq below `keepFromSeq` (the oldest kept snapshot). */
   compact(path: string, keepFromSeq: number): Promise<void>
   incidents(): Promise<Incident[]>
+  /**
+   * Everything recovery needs, in one pass: every live actor's meta, latest snapshot and journal
+   * tail. A store closed cleanly (`markClean`) knows every tail is empty and skips reading them.
+   */
+  recoveryState(): Promise<RecoveryEntry[]>
+  /** Records (true) or clears (false) that every actor's latest snapshot covers its whole journal. */
+  markClean(clean: boolean): Promise<void>
   close(): Promise<void>
+}
+
+export interface RecoveryEntry {
+  meta: ActorMeta
+  snapshot?: SnapshotRecord
+  tail: JournalRecord[]
+  /** The entry could not be read (a corrupt value): the actor fails with an incident. */
+  error?: unknown
 }

@@ -1,2 +1,5 @@
 export { trafficLight } from './trafficLight.ts'
 export { counter } from './counter.ts'
+export { agentSession } from './agentSession.ts'
+export { circuitBreaker } from './circuitBreaker.ts'
+export { integration } from './integration.ts'

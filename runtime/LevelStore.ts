@@ -4,13 +4,19 @@
  * Key layout (strings; `!` sorts below every character an id path may hold, so a path's keys
  * form one contiguous range):
  *   m!<path>              actor meta (JSON)
- *   e!<path>!<seq hex12>  journal record (JSON, a log event line)
+ *   e!<path>!<seq hex12>  a journal segment: the JSON array of one actor's records of one group
+ *                         commit, keyed by its first seq (one entry per actor per batch, not per
+ *                         event: fewer, larger writes)
+ *   r!<path>!<seq hex12>  a rejected-event marker (the message of the error the event caused)
  *   s!<path>!<seq hex12>  snapshot record (JSON)
+ *   l!<path>              the latest snapshot record again, so recovery reads them in one scan
+ *   c!clean               present only between a clean close and the next open: every actor's
+ *                         latest snapshot covers its whole journal, so recovery reads no tail
  *   i!<at hex12>!<n>      incident (JSON)
  */
 import { Level } from 'level'
 import type { AbstractLevel } from 'abstract-level'
-import { JournalCorruptError, type ActorMeta, type Incident, type JournalRecord, type SnapshotRecord, type Store, type StoreOp } from '../actors/Store.ts'
+import { JournalCorruptError, type ActorMeta, type Incident, type JournalRecord, type RecoveryEntry, type SnapshotRecord, type Store, type StoreOp } from '../actors/Store.ts'
 
 type DB = AbstractLevel<any, string, string>
 
@@ -43,25 +49,38 @@ export class LevelStore implements Store {
   }
 
   write(ops: StoreOp[], sync: boolean): Promise<void> {
-    const batch = new Array(ops.length)
+    // A chained batch: several times faster than an array batch, which clones every op.
+    const batch = this.db.batch()
+    let segments: Map<string, JournalRecord[]> | undefined
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]
       switch (op.type) {
-        case 'event':
-          batch[i] = { type: 'put', key: `e!${op.path}!${hex(op.record.seq)}`, value: JSON.stringify(op.record) }
+        case 'event': {
+          if (op.record.rejected !== undefined) {
+            batch.put(`r!${op.path}!${hex(op.record.seq)}`, op.record.rejected)
+            break
+          }
+          const seg = (segments ??= new Map()).get(op.path)
+          if (seg) seg.push(op.record)
+          else segments.set(op.path, [op.record])
           break
-        case 'snapshot':
-          batch[i] = { type: 'put', key: `s!${op.path}!${hex(op.record.seq)}`, value: JSON.stringify(op.record) }
+        }
+        case 'snapshot': {
+          const v = JSON.stringify(op.record)
+          batch.put(`s!${op.path}!${hex(op.record.seq)}`, v)
+          batch.put(`l!${op.path}`, v)
           break
+        }
         case 'meta':
-          batch[i] = { type: 'put', key: `m!${op.meta.path}`, value: JSON.stringify(op.meta) }
+          batch.put(`m!${op.meta.path}`, JSON.stringify(op.meta))
           break
         case 'incident':
-          batch[i] = { type: 'put', key: `i!${hex(op.incident.at)}!${(this.incidentN++).toString(36)}`, value: JSON.stringify(op.incident) }
+          batch.put(`i!${hex(op.incident.at)}!${(this.incidentN++).toString(36)}`, JSON.stringify(op.incident))
           break
       }
     }
-    return this.db.batch(batch, { sync } as any)
+    if (segments) for (const [path, recs] of segments) batch.put(`e!${path}!${hex(recs[0].seq)}`, JSON.stringify(recs))
+    return batch.write({ sync } as any)
   }
 
   async listMeta(): Promise<ActorMeta[]> {
@@ -88,18 +107,32 @@ export class LevelStore implements Store {
   }
 
   async *events(path: string, afterSeq = 0, untilSeq?: number): AsyncIterable<JournalRecord> {
-    const range = untilSeq === undefined
-      ? { gt: `e!${path}!${hex(afterSeq)}`, lt: `e!${path}"` }
-      : { gt: `e!${path}!${hex(afterSeq)}`, lte: `e!${path}!${hex(untilSeq)}` }
-    const it = this.db.iterator(range)
+    const rejected = new Map<number, string>()
+    for await (const [key, value] of this.db.iterator({ gt: `r!${path}!${hex(afterSeq)}`, lt: `r!${path}"` })) {
+      rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
+    }
+    // The segment holding afterSeq + 1 may start before it.
+    let start = `e!${path}!`
+    for await (const key of this.db.keys({ gte: `e!${path}!`, lte: `e!${path}!${hex(afterSeq + 1)}`, reverse: true, limit: 1 })) start = key
+    const it = this.db.iterator({ gte: start, lt: `e!${path}"` })
+    let last = -1
     try {
       for (;;) {
-        const entries = await it.nextv(1000)
+        const entries = await it.nextv(256)
         if (!entries.length) break
         for (const [key, value] of entries) {
-          const rec = decode<JournalRecord>(path, key, value)
-          if (typeof rec?.seq !== 'number' || typeof rec.event?.type !== 'string') throw new JournalCorruptError(path, key, 'not a journal record')
-          yield rec
+          const recs = decode<JournalRecord[]>(path, key, value)
+          if (!Array.isArray(recs)) throw new JournalCorruptError(path, key, 'not a journal segment')
+          for (const rec of recs) {
+            if (typeof rec?.seq !== 'number' || typeof rec.event?.type !== 'string' || rec.seq <= last) {
+              throw new JournalCorruptError(path, key, 'not a journal record in seq order')
+            }
+            last = rec.seq
+            if (rec.seq <= afterSeq) continue
+            if (untilSeq !== undefined && rec.seq > untilSeq) return
+            const why = rejected.get(rec.seq)
+            yield why === undefined ? rec : { ...rec, rejected: why }
+          }
         }
       }
     } finally {
@@ -108,8 +141,60 @@ export class LevelStore implements Store {
   }
 
   async compact(path: string, keepFromSeq: number): Promise<void> {
-    await this.db.clear({ gte: `e!${path}!`, lte: `e!${path}!${hex(keepFromSeq)}` })
+    // Whole segments whose last record is covered by the kept snapshot go; a segment that
+    // straddles it stays (readers skip its early records).
+    const dead: string[] = []
+    for await (const [key, value] of this.db.iterator({ gte: `e!${path}!`, lte: `e!${path}!${hex(keepFromSeq)}` })) {
+      let lastSeq = Infinity
+      try {
+        const recs = JSON.parse(value)
+        lastSeq = recs[recs.length - 1].seq
+      } catch {
+        // a corrupt segment is left for recovery to report
+      }
+      if (lastSeq <= keepFromSeq) dead.push(key)
+    }
+    const b = this.db.batch()
+    for (const k of dead) b.del(k)
+    await b.write()
+    await this.db.clear({ gte: `r!${path}!`, lte: `r!${path}!${hex(keepFromSeq)}` })
     await this.db.clear({ gte: `s!${path}!`, lt: `s!${path}!${hex(keepFromSeq)}` })
+  }
+
+  async recoveryState(): Promise<RecoveryEntry[]> {
+    const metas: ActorMeta[] = []
+    const out: RecoveryEntry[] = []
+    // iterator().all() reads in large native batches; a for-await per entry is many times slower.
+    for (const [key, value] of await this.db.iterator({ gte: 'm!', lt: 'm"' }).all()) {
+      try {
+        const meta = decode<ActorMeta>(key.slice(2), key, value)
+        if (meta.status === 'live') metas.push(meta)
+      } catch (error) {
+        out.push({ meta: { path: key.slice(2), machine: '?', machineHash: '', createdAt: 0, status: 'live' }, tail: [], error })
+      }
+    }
+    const latest = new Map<string, string>()
+    for (const [key, value] of await this.db.iterator({ gte: 'l!', lt: 'l"' }).all()) latest.set(key.slice(2), value)
+    const clean = (await this.db.get('c!clean')) !== undefined
+    const load = async (meta: ActorMeta): Promise<RecoveryEntry> => {
+      try {
+        const raw = latest.get(meta.path)
+        const snapshot = raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw)
+        const tail: JournalRecord[] = []
+        if (!clean) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
+        return { meta, snapshot, tail }
+      } catch (error) {
+        return { meta, tail: [], error }
+      }
+    }
+    // Tails are read a few actors at a time: each is its own iterator.
+    for (let i = 0; i < metas.length; i += 64) out.push(...(await Promise.all(metas.slice(i, i + 64).map(load))))
+    return out
+  }
+
+  async markClean(clean: boolean): Promise<void> {
+    if (clean) await this.db.put('c!clean', String(Date.now()), { sync: true } as any)
+    else await this.db.del('c!clean', { sync: true } as any)
   }
 
   async incidents(): Promise<Incident[]> {

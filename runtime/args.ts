@@ -27,6 +27,8 @@ export interface Command {
   flags: Record<string, FlagSpec>
   /** Positional arguments for --help. */
   positionals?: Array<{ name: string; help: string; required?: boolean }>
+  /** More text for --help, after the flags. */
+  details?: string
   run(args: ParsedArgs): Promise<number | void>
 }
 
@@ -82,6 +84,7 @@ export function formatHelp(c: Command): string {
     lines.push(`  ${left.padEnd(22)} ${s.help}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`)
   }
   lines.push(`  ${'--help'.padEnd(22)} show this help`)
+  if (c.details) lines.push(c.details)
   return lines.join('\n')
 }
 

@@ -4,10 +4,12 @@
  */
 import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
+import { hostedAgentSession } from './agent/agentMachine.ts'
 import { jobMachines } from './jobs/machines.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
   trafficLight,
+  agentSession: hostedAgentSession,
   ...jobMachines,
 }

@@ -8,8 +8,9 @@ import { hubCommand } from './commands/hub.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
 import { workerCommand } from './commands/worker.ts'
+import { agentCommand } from './commands/agent.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, workerCommand]
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, agentCommand, workerCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

@@ -2,14 +2,19 @@
  * The features `aether hub` runs, in order. Each issue's capability adds its feature here.
  */
 import type { HubFeature } from './Hub.ts'
+import { agentFeature } from './agent/agentFeature.ts'
 import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
+  /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
+  harness?: string
+  redis?: string
 }
 
-export function hubFeatures(_opts: HubFeatureOptions = {}): HubFeature[] {
+export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   return [
+    agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
     // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with AETHER_JOBS_NATS=URL
     jobsFeature({ ...jobsConfigFromEnv(), ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}) }),
   ]

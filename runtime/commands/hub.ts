@@ -16,6 +16,8 @@ export const hubCommand: Command = {
     'snapshot-every': { type: 'number', arg: 'N', help: 'write a snapshot every N events per actor', default: 100 },
     retain: { type: 'string', arg: 'N|all', help: 'snapshots kept per actor; older journal entries are compacted', default: 'all' },
     nats: { type: 'string', arg: 'URL', help: 'NATS server for the link to root (or NATS_URL); optional' },
+    harness: { type: 'string', arg: 'FILE', help: 'agent role harness file (or AETHER_HARNESS); see `aether agent --help`' },
+    redis: { type: 'string', arg: 'URL', help: 'Redis server, an optional agent capability (or REDIS_URL)' },
   },
   async run({ flags }) {
     const fsync = String(flags.fsync)
@@ -35,7 +37,7 @@ export const hubCommand: Command = {
         snapshotEvery: every,
         retain,
       },
-      hubFeatures({ nats: (flags.nats as string | undefined) ?? process.env.NATS_URL }),
+      hubFeatures({ nats: (flags.nats as string | undefined) ?? process.env.NATS_URL, harness: flags.harness as string | undefined, redis: flags.redis as string | undefined }),
     )
     const generated = flags.token === undefined
     console.log(`aether hub ${hub.url}`)

@@ -1,0 +1,66 @@
+/**
+ * `node bin/aether.mjs hub ...` as a child process for crash tests: waits for the URL line,
+ * captures stdout and stderr (tests scan them for secrets), kills by pid.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+export class HubProcess {
+  url = ''
+  output = ''
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  private constructor(readonly child: ChildProcess) {
+    child.stdout!.on('data', (d) => (this.output += d))
+    child.stderr!.on('data', (d) => (this.output += d))
+    this.exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })))
+  }
+
+  get pid(): number {
+    return this.child.pid!
+  }
+
+  static async start(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<HubProcess> {
+    const child = spawn(process.execPath, ['bin/aether.mjs', 'hub', '--port', '0', ...args], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const h = new HubProcess(child)
+    const deadline = Date.now() + timeoutMs
+    while (!/aether hub (http:\/\/\S+)/.test(h.output)) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the hub exited before listening:\n${h.output}`)
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        throw new Error(`the hub did not start within ${timeoutMs} ms:\n${h.output}`)
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    h.url = /aether hub (http:\/\/\S+)/.exec(h.output)![1]
+    return h
+  }
+
+  /** Kills the hub by pid and waits for it to be gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) process.kill(this.pid, signal)
+    await this.exited
+  }
+}
+
+/** Runs `node bin/aether.mjs ...args` to completion. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/aether.mjs', ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.once('exit', (code) => {
+      clearTimeout(t)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
