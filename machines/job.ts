@@ -257,12 +257,15 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       recordResult: assign(({ context, event }) => {
         const name = spec.steps[context.step].name
         const output = (event as any).output
+        const next = context.step + 1
         return {
           results: { ...context.results, [name]: output },
-          step: context.step + 1,
+          step: next,
           attempt: 0,
           output,
           lastError: null,
+          // the last step: the lease ends here (one assign less on the hot path than a separate dropLease)
+          ...(next === spec.steps.length ? { worker: null } : {}),
         }
       }),
       timedOut: assign(({ context }) => ({ lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms` })),
@@ -346,7 +349,7 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
           'job.stop': 'stopped',
         },
       },
-      completed: { type: 'final', entry: ['dropLease', { type: 'notify', params: { status: 'COMPLETED' } }] },
+      completed: { type: 'final', entry: { type: 'notify', params: { status: 'COMPLETED' } } },
       stopped: { type: 'final', entry: { type: 'notify', params: { status: 'STOPPED' } } },
     },
   })
