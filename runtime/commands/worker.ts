@@ -40,6 +40,7 @@ export const workerCommand: Command = {
     const types = [...builtinJobTypes, ...(flags.module ? await loadJobTypes(String(flags.module)) : [])]
     const { NatsJobWorker } = await import('../jobs/natsJobs.ts')
     const w = new NatsJobWorker({ url, types, concurrency, stream: String(flags.stream), id: flags.id as string | undefined, log: (l) => console.error(`aether worker: ${l}`) })
+    console.error(`aether worker: connecting to ${url} (waits for the server if it is down)`)
     await w.start()
     console.log(`aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`)
     await new Promise<void>((resolve) => {

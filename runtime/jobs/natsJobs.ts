@@ -74,7 +74,7 @@ export class NatsJobBridge implements JobWorker {
   }
 
   static async start(queue: JobQueue, opts: NatsJobsOptions): Promise<NatsJobBridge> {
-    const nc = await connect({ servers: opts.url, name: 'aether-hub-jobs', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+    const nc = await connect({ servers: opts.url, name: 'aether-hub-jobs', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true })
     const jsm = await nc.jetstreamManager()
     const stream = opts.stream ?? 'AETHER_JOBS'
     const ackWait = opts.ackWaitMs ?? queue.visibilityMs
@@ -212,7 +212,7 @@ export class NatsJobWorker {
   }
 
   async start(): Promise<void> {
-    this.nc = await connect({ servers: this.opts.url, name: this.id, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+    this.nc = await connect({ servers: this.opts.url, name: this.id, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true })
     this.loop = this.run()
   }
 
