@@ -156,6 +156,8 @@ export class JobQueue implements JobHost {
   private rng: number
   private sweepTimer: unknown
   private pumping = false
+  /** Recovered step attempts waiting for a worker to be attached. */
+  private noWorker: Array<() => void> = []
   private closed = false
 
   constructor(readonly system: ActorSystem, readonly opts: JobQueueOptions = {}) {
@@ -364,6 +366,9 @@ export class JobQueue implements JobHost {
 
   addWorker(w: JobWorker): void {
     this.workers.set(w.id, { w, held: 0, alive: true })
+    const waiting = this.noWorker
+    this.noWorker = []
+    for (const f of waiting) f()
     this.pump()
   }
 
@@ -388,9 +393,19 @@ export class JobQueue implements JobHost {
   dispatch(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
     let l = this.leases.get(task.jobId)
     if (!l) {
-      // A job that was running when the process stopped: its recovered effect needs a worker.
+      // A job that was running when the process stopped: its recovered effect needs a worker,
+      // and may come before any is attached (the NATS bridge connects after the queue starts).
       const r = this.pickWorker(true)
-      if (!r) return Promise.reject(new Error('no worker is attached to the job queue'))
+      if (!r) {
+        return new Promise((resolve, reject) => {
+          const retry = () => this.dispatch(task, signal).then(resolve, reject)
+          this.noWorker.push(retry)
+          signal.addEventListener('abort', () => {
+            this.noWorker = this.noWorker.filter((f) => f !== retry)
+            reject(new Error('aborted'))
+          })
+        })
+      }
       l = this.lease(this.jobs.get(task.jobId)!, r.w.id)
     }
     const r = this.workers.get(l.worker)

@@ -179,5 +179,65 @@ Poison('a step that kills every worker that takes it is dead-lettered after max 
   }
 })
 
+const HubKill = suite('jobsNats - SIGKILL of the hub in NATS mode')
+
+HubKill('the hub process is killed 5 times while workers run its steps: its journal decides, 0 lost, 0 duplicate', async () => {
+  const rand = prng(SEED + 1)
+  const sink = new Sink()
+  await sink.start()
+  const natsDir = tempDir('aether-nats-')
+  const hubDir = tempDir('aether-nats-hub-')
+  const port = await freePort()
+  const url = `nats://127.0.0.1:${port}`
+  const nats = await startNats(port, natsDir.dir)
+  const cli = bundle('runtime/cli.ts')
+  const types = bundle('test/fixtures/crashJobTypes.ts')
+  const hubFile = bundle('test/fixtures/jobsCrashHub.ts')
+  const env = { SINK_URL: sink.url, JOBS_NATS: url, JOBS_VISIBILITY_MS: '2000' }
+  const workers: Array<{ child: ChildProcess }> = []
+  let hub = await startChild(hubFile, [hubDir.dir], env)
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(hub.ready + path, { method, headers: { authorization: 'Bearer crash-token' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    return res.json() as Promise<any>
+  }
+  try {
+    for (let i = 0; i < 2; i++) workers.push(await startChild(cli, ['worker', '--nats', url, '--module', types, '--concurrency', '2', '--id', `h${i}`], env, 'aether worker '))
+    const ids: string[] = (await Promise.all(Array.from({ length: 200 }, (_, n) => api('POST', '/api/jobs', { type: 'crashy', key: `h${n}`, input: { n } })))).map((r) => r.id)
+    let busy = 0
+    for (let k = 0; k < 5; k++) {
+      await sleep(200 + Math.floor(rand() * 400))
+      const qs = (await api('GET', '/api/queues')).queues[0]
+      if (qs.running > 0) busy++
+      await killHard(hub.child)
+      hub = await startChild(hubFile, [hubDir.dir], env)
+    }
+    let jobs: any[] = []
+    for (let i = 0; ; i++) {
+      jobs = (await api('GET', '/api/jobs?limit=1000')).jobs
+      if (jobs.every((j) => j.status === 'COMPLETED' || j.status === 'FAILED')) break
+      if (i > 600) assert.unreachable(`not finished: ${JSON.stringify(jobs.filter((j) => j.status !== 'COMPLETED').slice(0, 3))}`)
+      await sleep(100)
+    }
+    assert.equal(jobs.map((j) => j.id).sort(), [...ids].sort())
+    let lost = 0
+    for (const j of jobs) {
+      assert.is(j.status, 'COMPLETED', JSON.stringify(j))
+      for (const s of ['s1', 's2', 's3']) if (!sink.applied.has(`${j.id}/${s}`)) lost++
+    }
+    assert.ok(busy >= 4, `${busy} kills with steps running`)
+    console.log(`  hub kills 5 (${busy} with steps running), jobs ${jobs.length}, effects ${sink.byKey.size}, redelivered requests ${sink.redeliveries}, lost ${lost}, duplicates ${sink.duplicates().length}`)
+    assert.is(lost, 0)
+    assert.equal(sink.duplicates(), [])
+  } finally {
+    for (const w of workers) await killHard(w.child)
+    await killHard(hub.child)
+    await killHard(nats)
+    await sink.close()
+    natsDir.remove()
+    hubDir.remove()
+  }
+})
+
 Nats.run()
 Poison.run()
+HubKill.run()
