@@ -15,8 +15,9 @@
  */
 import { assign, setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
-import { jobEvents, jobStatusOf, MAX_PRIORITY, nextRandom, type JobContext, type JobInput, type JobStatus, type StepRunInput } from '../../machines/job.ts'
+import { jobEvents, jobStatusOf, nextRandom, type JobContext, type JobInput, type JobStatus, type StepRunInput } from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
+import { ReadyQueue } from './ReadyQueue.ts'
 
 /** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
 export interface JobWorker {
@@ -103,34 +104,6 @@ export class JobError extends Error {
   }
 }
 
-class Fifo {
-  items: JobEntry[] = []
-  head = 0
-  get size() {
-    return this.items.length - this.head
-  }
-  push(e: JobEntry) {
-    this.items.push(e)
-  }
-  peek(): JobEntry | undefined {
-    while (this.head < this.items.length && !this.items[this.head].queued) this.head++
-    this.compact()
-    return this.items[this.head]
-  }
-  shift(): JobEntry | undefined {
-    const e = this.peek()
-    if (e) this.items[this.head++] = undefined as any
-    this.compact()
-    return e
-  }
-  private compact() {
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-  }
-}
-
 export class JobQueue implements JobHost {
   readonly types = new Map<string, JobType>()
   readonly jobs = new Map<string, JobEntry>()
@@ -141,9 +114,7 @@ export class JobQueue implements JobHost {
   /** Step latency histogram (ms buckets), for /metrics. */
   readonly stepLatency = { buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 30000], counts: new Array(10).fill(0), sum: 0, count: 0 }
   private byKey = new Map<string, string>()
-  /** levels[priority]: FIFOs by `queue \0 tenant`. */
-  private levels: Map<string, Fifo>[] = Array.from({ length: MAX_PRIORITY + 1 }, () => new Map())
-  private readyCount = 0
+  private ready = new ReadyQueue()
   private delayed: JobEntry[] = []
   private delayTimer: unknown
   private delayDue = Infinity
@@ -247,7 +218,7 @@ export class JobQueue implements JobHost {
     if (kk !== undefined) this.byKey.set(kk, id)
     this.stats.submitted++
     // Nothing waits ahead of it and a slot is free: lease it with the submission (one journal write less).
-    if (this.readyCount === 0 && e.runAt <= now && !this.paused.has(e.queue) && (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimit(tenant)) {
+    if (this.ready.size === 0 && e.runAt <= now && !this.paused.has(e.queue) && (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimit(tenant)) {
       const r = this.pickWorker()
       if (r) {
         this.lease(e, r.w.id)
@@ -465,7 +436,7 @@ export class JobQueue implements JobHost {
     if (this.pumping || this.closed) return
     this.pumping = true
     try {
-      while (this.readyCount > 0) {
+      while (this.ready.size > 0) {
         const r = this.pickWorker()
         if (!r) break
         const e = this.takeNext()
@@ -483,63 +454,21 @@ export class JobQueue implements JobHost {
   }
 
   private takeNext(): JobEntry | undefined {
-    for (let p = MAX_PRIORITY; p >= 0; p--) {
-      const level = this.levels[p]
-      if (!level.size) continue
-      let best: Fifo | undefined
-      let bestE: JobEntry | undefined
-      for (const [k, f] of level) {
-        const e = f.peek()
-        if (!e) {
-          level.delete(k)
-          continue
-        }
-        if (this.paused.has(e.queue)) continue
-        if ((this.runningByTenant.get(e.tenant) ?? 0) >= this.tenantLimit(e.tenant)) continue
-        if (!bestE || e.order < bestE.order) {
-          best = f
-          bestE = e
-        }
-      }
-      if (best) {
-        best.shift()
-        bestE!.queued = false
-        this.readyCount--
-        return bestE
-      }
-    }
-    return undefined
+    return this.ready.take((e) => !this.paused.has(e.queue) && (this.runningByTenant.get(e.tenant) ?? 0) < this.tenantLimit(e.tenant))
   }
 
   private enqueue(e: JobEntry): void {
     if (e.queued) return
-    const now = this.clock.now()
-    if (e.runAt > now) {
+    if (e.runAt > this.clock.now()) {
       this.delayed.push(e)
       this.armDelay()
       return
     }
-    e.queued = true
-    this.readyCount++
-    const k = `${e.queue}\u0000${e.tenant}`
-    const level = this.levels[e.priority]
-    let f = level.get(k)
-    if (!f) level.set(k, (f = new Fifo()))
-    // A job that comes back (lease expired, resumed, retried) keeps its place by submission order.
-    if (f.items.length > f.head && f.items[f.items.length - 1]?.order > e.order) {
-      const items = f.items.slice(f.head).filter((x) => x && x.queued)
-      items.push(e)
-      items.sort((a, b) => a.order - b.order)
-      f.items = items
-      f.head = 0
-    } else f.push(e)
+    this.ready.add(e)
   }
 
   private dequeue(e: JobEntry): void {
-    if (e.queued) {
-      e.queued = false
-      this.readyCount--
-    }
+    this.ready.remove(e)
   }
 
   private armDelay(): void {
