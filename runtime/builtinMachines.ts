@@ -6,6 +6,7 @@ import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
 import { hostedAgentSession } from './agent/agentMachine.ts'
 import { mediaSubflow, peerSession, rtcMember } from '../machines/index.ts'
+import { jobMachines } from './jobs/machines.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
@@ -15,4 +16,5 @@ export const builtinMachines: Record<string, AnyStateMachine> = {
   peerSession,
   mediaSubflow,
   rtcMember,
+  ...jobMachines,
 }

@@ -10,12 +10,12 @@ import { replayCommand } from './commands/replay.ts'
 import { rootCommand } from './commands/root.ts'
 import { reliabilityCommand } from './commands/reliability.ts'
 import { protocolCommand } from './commands/protocol.ts'
-
 import { agentCommand } from './commands/agent.ts'
 import { slotCommand } from './commands/slot.ts'
 import { supervisorCommand } from './commands/supervisor.ts'
+import { workerCommand } from './commands/worker.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand]
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand, workerCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

@@ -8,6 +8,7 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
+import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -17,5 +18,14 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
-  return [reliabilityFeature(), hubLinkFeature({ nats: opts.nats }), agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }), runtimeFeature(), inspectorFeature(), rtcFeature()]
+  return [
+    reliabilityFeature(),
+    hubLinkFeature({ nats: opts.nats }),
+    agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
+    // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with AETHER_JOBS_NATS=URL
+    jobsFeature({ ...jobsConfigFromEnv(), ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}) }),
+    runtimeFeature(),
+    inspectorFeature(),
+    rtcFeature(),
+  ]
 }

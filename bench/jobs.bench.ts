@@ -1,0 +1,159 @@
+/**
+ * Jobs end to end against BullMQ, in the same run.
+ *
+ * - `jobs.e2e`: jobs/s from the first enqueue to the last COMPLETED for N `echo` jobs, every job a
+ *   durable actor journaled in LevelDB with fsync `batch`, run by the in-process worker; against
+ *   BullMQ (ioredis, local Redis 127.0.0.1:6379): `addBulk` in chunks of 1000 and one Worker of
+ *   concurrency 50 with a no-op processor, from the first add to the last `completed`.
+ * - `jobs.e2e.nats`: the same jobs with their steps run by one `aether worker` process over
+ *   JetStream (the nats-server at 127.0.0.1:4222, a stream of its own), against the same baseline.
+ *
+ * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ActorSystem } from '../actors/index.ts'
+import { LevelStore } from '../runtime/LevelStore.ts'
+import { JobQueue } from '../runtime/jobs/JobQueue.ts'
+import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
+import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
+import { gc, median, paired, printTable, quick, report } from './lib.ts'
+
+const N = quick ? 10_000 : 50_000
+const ROUNDS = quick ? 1 : 3
+
+async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
+  const store = await LevelStore.open(dir)
+  const system = await ActorSystem.open({ store, fsync: 'batch', machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])) })
+  const queue = new JobQueue(system, { seed: 7 })
+  for (const t of builtinJobTypes) queue.addType(t)
+  queue.start()
+  let bridge: { close(): Promise<void> } | undefined
+  const stream = `BENCH_${process.pid}_${Date.now()}`
+  if (mode === 'local') new LocalWorker(queue)
+  else {
+    const { NatsJobBridge } = await import('../runtime/jobs/natsJobs.ts')
+    bridge = await NatsJobBridge.start(queue, { url: natsUrl!, stream, maxInFlight: 4096 })
+  }
+  let worker: ChildProcess | undefined
+  if (mode === 'nats') worker = await startWorker(natsUrl!, stream)
+  let done = 0
+  let resolve!: () => void
+  const all = new Promise<void>((r) => (resolve = r))
+  queue.listen((c) => {
+    if (c.status === 'COMPLETED' && ++done === n) resolve()
+  })
+  const t0 = performance.now()
+  const submits: Promise<unknown>[] = []
+  for (let i = 0; i < n; i++) submits.push(queue.submit({ type: 'echo', input: { i } }))
+  await Promise.all(submits)
+  await all
+  const rate = n / ((performance.now() - t0) / 1000)
+  if (worker) await stopChild(worker)
+  await bridge?.close()
+  if (mode === 'nats') await deleteStream(natsUrl!, stream)
+  queue.close()
+  await system.close()
+  rmSync(dir, { recursive: true, force: true })
+  return rate
+}
+
+function startWorker(url: string, stream: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', 'worker', '--nats', url, '--stream', stream, '--concurrency', '512'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    child.stdout!.on('data', (d) => String(d).includes('aether worker ') && resolve(child))
+    child.once('exit', (c) => reject(new Error(`aether worker exited ${c}`)))
+  })
+}
+
+function stopChild(c: ChildProcess): Promise<void> {
+  return new Promise((r) => {
+    if (c.exitCode !== null) return r()
+    c.removeAllListeners('exit')
+    c.once('exit', () => r())
+    c.kill('SIGTERM')
+  })
+}
+
+async function deleteStream(url: string, stream: string): Promise<void> {
+  const { connect } = await import('nats')
+  const nc = await connect({ servers: url })
+  try {
+    await (await nc.jetstreamManager()).streams.delete(stream)
+  } catch {
+    // gone already
+  }
+  await nc.close()
+}
+
+async function bullRun(n: number): Promise<number> {
+  const { Queue, Worker } = await import('bullmq')
+  const { Redis: IORedis } = await import('ioredis')
+  const opts = { host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null }
+  const c1 = new IORedis(opts)
+  const c2 = new IORedis(opts)
+  const name = `aether-bench-${process.pid}-${Date.now()}`
+  const q = new Queue(name, { connection: c1 })
+  let done = 0
+  let resolve!: () => void
+  const all = new Promise<void>((r) => (resolve = r))
+  const t0 = performance.now()
+  const w = new Worker(name, async () => {}, { connection: c2, concurrency: 50 })
+  w.on('completed', () => {
+    if (++done === n) resolve()
+  })
+  for (let i = 0; i < n; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
+  await all
+  const rate = n / ((performance.now() - t0) / 1000)
+  await w.close()
+  await q.obliterate({ force: true })
+  await q.close()
+  c1.disconnect()
+  c2.disconnect()
+  return rate
+}
+
+const local = await paired(ROUNDS, () => aetherRun(N, 'local'), () => bullRun(N))
+report({
+  figure: 'jobs.e2e',
+  aether: local.a,
+  baseline: local.b,
+  ratio: local.a / local.b,
+  unit: `jobs/s (${N} echo jobs, enqueue -> COMPLETED; baseline BullMQ concurrency 50)`,
+  goal: '>= 2.0',
+  pass: local.a / local.b >= 2.0,
+  rounds: { aether: local.as.map(Math.round), baseline: local.bs.map(Math.round) },
+})
+
+let natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
+try {
+  const nrounds = quick ? 1 : 2
+  const as: number[] = []
+  const bs: number[] = []
+  for (let i = 0; i < nrounds; i++) {
+    gc()
+    bs.push(await bullRun(N))
+    gc()
+    as.push(await aetherRun(N, 'nats', natsUrl))
+  }
+  const a = median(as)
+  const b = median(bs)
+  report({
+    figure: 'jobs.e2e.nats',
+    aether: a,
+    baseline: b,
+    ratio: a / b,
+    unit: `jobs/s (${N} echo jobs over JetStream, 1 aether worker process; baseline BullMQ concurrency 50)`,
+    goal: '>= 2.0',
+    pass: a / b >= 2.0,
+    rounds: { aether: as.map(Math.round), baseline: bs.map(Math.round) },
+  })
+} catch (err) {
+  console.error(`jobs.e2e.nats: ${(err as Error).message} (is a nats-server with JetStream at ${natsUrl}?)`)
+}
+
+printTable('jobs: end to end against BullMQ (same run)')
+process.exit(0)

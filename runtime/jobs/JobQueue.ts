@@ -1,0 +1,561 @@
+/**
+ * The job queue: every job is a durable `job:<type>` actor (its journal is the source of truth);
+ * this class is the index over them that decides who runs next, and the lease table.
+ *
+ * - Order: priority 0..20 (higher first), FIFO within a priority (by submission; a delayed job
+ *   enters the FIFO when its `runAt` falls due); named queues that can be paused.
+ * - Leases: `pump()` leases the best ready job to a worker with a free slot and journals
+ *   `job.start {worker}`; the worker's heartbeat extends every lease it holds by the visibility
+ *   timeout (default 30 s); a lease that runs out sends `job.lease.expired` (the job returns to
+ *   the queue, counted as a failed attempt) and the job is leased again.
+ * - Tenants: a per-tenant concurrency limit, so one tenant's backlog cannot starve another's.
+ * - Idempotent submission: the same (tenant, key) gives the same job.
+ * The index is rebuilt from the actors' states at start; the pause state of a queue is itself a
+ * durable actor (`jobqueue-<name>`).
+ */
+import { assign, setup } from 'xstate'
+import type { ActorSystem, Clock } from '../../actors/index.ts'
+import { jobEvents, jobStatusOf, nextRandom, type JobContext, type JobInput, type JobStatus, type StepRunInput } from '../../machines/job.ts'
+import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
+import { ReadyQueue } from './ReadyQueue.ts'
+
+/** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
+export interface JobWorker {
+  readonly id: string
+  /** Leases it may hold at once. */
+  readonly capacity: number
+  /** Runs one step attempt of a job leased to it. */
+  execute(task: StepRunInput, signal: AbortSignal): Promise<unknown>
+}
+
+export interface TenantConfig {
+  token?: string
+  /** Jobs of this tenant running at once (default: `defaultTenantConcurrency`). */
+  concurrency?: number
+}
+
+export interface JobQueueOptions {
+  /** Lease length; a worker heartbeat extends it (default 30 000 ms). */
+  visibilityMs?: number
+  tenants?: Record<string, TenantConfig>
+  defaultTenantConcurrency?: number
+  /** Seed of the source of the jobs' jitter seeds (default: from the time). */
+  seed?: number
+  clock?: Clock
+}
+
+/** One row of the index. */
+export interface JobEntry {
+  id: string
+  type: string
+  priority: number
+  tenant: string
+  queue: string
+  key?: string
+  runAt: number
+  status: JobStatus
+  /** Submission order (FIFO within a priority). */
+  order: number
+  queued: boolean
+  worker?: string
+  /** Leased with the submission: its first PENDING (before the machine starts it) is not a return to the queue. */
+  leasedAtSubmit?: boolean
+}
+
+export interface Lease {
+  jobId: string
+  worker: string
+  until: number
+}
+
+export interface SubmitRequest {
+  type: string
+  input?: unknown
+  priority?: number
+  tenant?: string
+  queue?: string
+  key?: string
+  runAt?: number
+  maxAttempts?: number
+}
+
+export interface JobChange {
+  id: string
+  status: JobStatus
+  type: string
+  tenant: string
+  at: number
+}
+
+/** A named queue's pause state, durable. */
+export const jobQueueMachine = setup({
+  types: { context: {} as { name: string }, input: {} as { name: string }, events: {} as { type: 'queue.pause' } | { type: 'queue.resume' } },
+}).createMachine({
+  id: 'jobQueue',
+  context: ({ input }) => ({ name: input.name }),
+  initial: 'active',
+  states: { active: { on: { 'queue.pause': 'paused' } }, paused: { on: { 'queue.resume': 'active' } } },
+})
+
+export class JobError extends Error {
+  constructor(readonly code: string, message: string, readonly status = 400) {
+    super(message)
+    this.name = 'JobError'
+  }
+}
+
+export class JobQueue implements JobHost {
+  readonly types = new Map<string, JobType>()
+  readonly jobs = new Map<string, JobEntry>()
+  readonly leases = new Map<string, Lease>()
+  readonly visibilityMs: number
+  readonly clock: Clock
+  readonly stats = { submitted: 0, completed: 0, failed: 0, leaseExpired: 0, deliveries: 0 }
+  /** Step latency histogram (ms buckets), for /metrics. */
+  readonly stepLatency = { buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 30000], counts: new Array(10).fill(0), sum: 0, count: 0 }
+  private byKey = new Map<string, string>()
+  private ready = new ReadyQueue()
+  private delayed: JobEntry[] = []
+  private delayTimer: unknown
+  private delayDue = Infinity
+  private runningByTenant = new Map<string, number>()
+  private workers = new Map<string, { w: JobWorker; held: number; alive: boolean }>()
+  private paused = new Set<string>()
+  private listeners = new Set<(c: JobChange) => void>()
+  private order = 0
+  private idN = 0
+  private rng: number
+  private sweepTimer: unknown
+  private pumping = false
+  /** Recovered step attempts waiting for a worker to be attached. */
+  private noWorker: Array<() => void> = []
+  private closed = false
+
+  constructor(readonly system: ActorSystem, readonly opts: JobQueueOptions = {}) {
+    this.visibilityMs = opts.visibilityMs ?? 30_000
+    this.clock = opts.clock ?? system.clock
+    this.rng = (opts.seed ?? Date.now()) | 0
+    if (!system.machine('jobQueue')) system.register('jobQueue', jobQueueMachine)
+  }
+
+  /** Registers job types (their machines must also be registered before the system recovers). */
+  addType(t: JobType): void {
+    this.types.set(t.name, t)
+    if (!this.system.machine(t.machineName)) this.system.register(t.machineName, t.machine)
+  }
+
+  /** Rebuilds the index from the recovered actors and starts leasing. */
+  start(): void {
+    for (const info of this.system.list()) {
+      if (info.machine === 'jobQueue') {
+        const a = this.system.hosted(info.path)
+        if (a?.actor?.getSnapshot().value === 'paused') this.paused.add(a.actor.getSnapshot().context.name)
+        continue
+      }
+      if (!info.machine.startsWith('job:')) continue
+      const a = this.system.hosted(info.path)
+      const snap = a?.actor?.getSnapshot()
+      if (!snap) continue
+      const ctx = snap.context as JobContext
+      const e = this.entryFrom(ctx)
+      if (e.order >= this.order) this.order = e.order + 1
+      this.jobs.set(e.id, e)
+      if (e.key !== undefined) this.byKey.set(`${e.tenant}\u0000${e.key}`, e.id)
+      this.apply(e, a!.status === 'failed' ? 'FAILED' : jobStatusOf(snap.value))
+    }
+    attachJobHost(this.system, this)
+    this.armSweep()
+    this.pump()
+  }
+
+  close(): void {
+    this.closed = true
+    detachJobHost(this.system)
+    if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer)
+    if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
+  }
+
+  listen(fn: (c: JobChange) => void): () => void {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+
+  // ---- submission ------------------------------------------------------------------------------
+
+  /** Submits a job; the same (tenant, key) returns the existing job with `created: false`. */
+  async submit(req: SubmitRequest): Promise<{ id: string; status: JobStatus; created: boolean }> {
+    const type = this.types.get(req.type)
+    if (!type) throw new JobError('UNKNOWN_TYPE', `field "type": no job type "${req.type}"; known: ${[...this.types.keys()].join(', ')}`)
+    const tenant = req.tenant ?? 'default'
+    const kk = req.key !== undefined ? `${tenant}\u0000${req.key}` : undefined
+    if (kk !== undefined) {
+      const existing = this.byKey.get(kk)
+      if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
+    }
+    const now = this.clock.now()
+    let id: string
+    do id = `job-${now.toString(36).padStart(9, '0')}-${(this.idN++).toString(36).padStart(5, '0')}`
+    while (this.jobs.has(id) || this.system.hosted(id))
+    const [, next] = nextRandom(this.rng)
+    this.rng = next
+    const input: JobInput = {
+      id,
+      type: req.type,
+      input: req.input ?? null,
+      priority: req.priority ?? 5,
+      tenant,
+      queue: req.queue ?? 'default',
+      runAt: req.runAt ?? 0,
+      seed: next,
+      submittedAt: now,
+      order: this.order,
+    }
+    if (req.key !== undefined) input.key = req.key
+    if (req.maxAttempts !== undefined) input.maxAttempts = req.maxAttempts
+    const e: JobEntry = { id, type: req.type, priority: input.priority!, tenant, queue: input.queue!, runAt: input.runAt!, status: 'PENDING', order: this.order++, queued: false }
+    if (req.key !== undefined) e.key = req.key
+    this.jobs.set(id, e)
+    if (kk !== undefined) this.byKey.set(kk, id)
+    this.stats.submitted++
+    // Nothing waits ahead of it and a slot is free: lease it with the submission (one journal write less).
+    if (this.ready.size === 0 && e.runAt <= now && !this.paused.has(e.queue) && (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimit(tenant)) {
+      const r = this.pickWorker()
+      if (r) {
+        this.lease(e, r.w.id)
+        e.leasedAtSubmit = true
+        input.lease = r.w.id
+      }
+    }
+    try {
+      await this.system.spawn(id, type.machineName, { input, durable: true })
+    } catch (err) {
+      if (e.leasedAtSubmit) this.release(e)
+      this.jobs.delete(id)
+      if (kk !== undefined) this.byKey.delete(kk)
+      throw err
+    }
+    return { id, status: e.status, created: true }
+  }
+
+  // ---- operator actions ------------------------------------------------------------------------
+
+  /** Sends an operator action to a job; resolves once it is journaled and applied. */
+  async act(id: string, action: 'pause' | 'resume' | 'stop' | 'retry'): Promise<JobStatus> {
+    const e = this.jobs.get(id)
+    const a = this.system.hosted(id)
+    if (!e || !a) throw new JobError('UNKNOWN_JOB', `no job "${id}"`, 404)
+    const allowed: Record<string, JobStatus[]> = {
+      pause: ['PENDING', 'RUNNING'],
+      resume: ['PAUSED'],
+      stop: ['PENDING', 'RUNNING', 'PAUSED', 'FAILED'],
+      retry: ['FAILED'],
+    }
+    if (!allowed[action].includes(e.status)) {
+      throw new JobError('BAD_STATE', `cannot ${action} job "${id}": it is ${e.status} (${action} needs ${allowed[action].join(' or ')})`, 409)
+    }
+    await this.system.sendCommitted(id, jobEvents[action]())
+    return this.jobs.get(id)!.status
+  }
+
+  /** Pauses or resumes a named queue (durable). */
+  async setQueuePaused(name: string, paused: boolean): Promise<void> {
+    const path = `jobqueue-${name}`
+    if (!this.system.hosted(path)) await this.system.spawn(path, 'jobQueue', { input: { name }, durable: true })
+    await this.system.sendCommitted(path, { type: paused ? 'queue.pause' : 'queue.resume' })
+    if (paused) this.paused.add(name)
+    else {
+      this.paused.delete(name)
+      this.pump()
+    }
+  }
+
+  isPaused(name: string): boolean {
+    return this.paused.has(name)
+  }
+
+  /** The job's public view (`GET /api/jobs/:id`). */
+  view(id: string): Record<string, unknown> | undefined {
+    const e = this.jobs.get(id)
+    const a = this.system.hosted(id)
+    if (!e || !a) return undefined
+    const ctx = a.actor?.getSnapshot()?.context as JobContext | undefined
+    const out: Record<string, unknown> = {
+      id,
+      type: e.type,
+      status: e.status,
+      priority: e.priority,
+      tenant: e.tenant,
+      queue: e.queue,
+      attempts: ctx?.attempts ?? 0,
+      deliveries: ctx?.deliveries ?? 0,
+      input: ctx?.input ?? null,
+    }
+    if (e.key !== undefined) out.key = e.key
+    if (e.runAt) out.runAt = e.runAt
+    if (ctx?.submittedAt) out.submittedAt = ctx.submittedAt
+    if (e.status === 'COMPLETED') out.output = ctx?.output ?? null
+    if (ctx?.error) out.error = ctx.error
+    else if (ctx?.lastError) out.lastError = ctx.lastError
+    if (e.worker) out.worker = e.worker
+    if (a.status === 'failed') out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
+    return out
+  }
+
+  /** Queue depth by priority and tenant, running, dead (`GET /api/queues`). */
+  summary(tenant?: string): Record<string, unknown> {
+    const queues: Record<string, any> = {}
+    const q = (name: string) =>
+      (queues[name] ??= { name, paused: this.paused.has(name), depth: 0, delayed: 0, byPriority: {}, byTenant: {}, running: 0, dead: 0, completed: 0, stopped: 0, paused_jobs: 0 })
+    for (const name of this.paused) q(name)
+    q('default')
+    for (const e of this.jobs.values()) {
+      if (tenant !== undefined && e.tenant !== tenant) continue
+      const s = q(e.queue)
+      if (e.status === 'PENDING') {
+        if (e.runAt > this.clock.now()) s.delayed++
+        else {
+          s.depth++
+          s.byPriority[e.priority] = (s.byPriority[e.priority] ?? 0) + 1
+          s.byTenant[e.tenant] = (s.byTenant[e.tenant] ?? 0) + 1
+        }
+      } else if (e.status === 'RUNNING') s.running++
+      else if (e.status === 'FAILED') s.dead++
+      else if (e.status === 'COMPLETED') s.completed++
+      else if (e.status === 'STOPPED') s.stopped++
+      else if (e.status === 'PAUSED') s.paused_jobs++
+    }
+    return { queues: Object.values(queues), workers: [...this.workers.values()].map(({ w, held, alive }) => ({ id: w.id, capacity: w.capacity, held, alive })) }
+  }
+
+  countByStatus(): Record<JobStatus, number> {
+    const out: Record<string, number> = { PENDING: 0, RUNNING: 0, PAUSED: 0, COMPLETED: 0, FAILED: 0, STOPPED: 0 }
+    for (const e of this.jobs.values()) out[e.status]++
+    return out as Record<JobStatus, number>
+  }
+
+  // ---- workers and leases ----------------------------------------------------------------------
+
+  addWorker(w: JobWorker): void {
+    this.workers.set(w.id, { w, held: 0, alive: true })
+    const waiting = this.noWorker
+    this.noWorker = []
+    for (const f of waiting) f()
+    this.pump()
+  }
+
+  /** Stops leasing to a worker. Its leases are left to run out (a dead worker does not say goodbye). */
+  removeWorker(id: string): void {
+    const r = this.workers.get(id)
+    if (r) r.alive = false
+  }
+
+  /** Extends every lease `worker` holds (its heartbeat). */
+  heartbeat(worker: string): void {
+    const until = this.clock.now() + this.visibilityMs
+    for (const l of this.leases.values()) if (l.worker === worker) l.until = until
+  }
+
+  /** Extends one job's lease (a remote worker's in-progress ack). */
+  heartbeatJob(jobId: string): void {
+    const l = this.leases.get(jobId)
+    if (l) l.until = this.clock.now() + this.visibilityMs
+  }
+
+  dispatch(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
+    let l = this.leases.get(task.jobId)
+    if (!l) {
+      // A job that was running when the process stopped: its recovered effect needs a worker,
+      // and may come before any is attached (the NATS bridge connects after the queue starts).
+      const r = this.pickWorker(true)
+      if (!r) {
+        return new Promise((resolve, reject) => {
+          const retry = () => this.dispatch(task, signal).then(resolve, reject)
+          this.noWorker.push(retry)
+          signal.addEventListener('abort', () => {
+            this.noWorker = this.noWorker.filter((f) => f !== retry)
+            reject(new Error('aborted'))
+          })
+        })
+      }
+      l = this.lease(this.jobs.get(task.jobId)!, r.w.id)
+    }
+    const r = this.workers.get(l.worker)
+    if (!r) return Promise.reject(new Error(`worker "${l.worker}" is gone`))
+    const t0 = this.clock.now()
+    const p = r.w.execute(task, signal)
+    p.then(() => this.observe(this.clock.now() - t0), () => this.observe(this.clock.now() - t0))
+    return p
+  }
+
+  private observe(ms: number): void {
+    const h = this.stepLatency
+    let i = 0
+    while (i < h.buckets.length && ms > h.buckets[i]) i++
+    h.counts[i]++
+    h.sum += ms
+    h.count++
+  }
+
+  private pickWorker(ignoreCapacity = false) {
+    let best: { w: JobWorker; held: number; alive: boolean } | undefined
+    for (const r of this.workers.values()) {
+      if (!r.alive) continue
+      if (!ignoreCapacity && r.held >= r.w.capacity) continue
+      if (!best || r.w.capacity - r.held > best.w.capacity - best.held) best = r
+    }
+    return best
+  }
+
+  private lease(e: JobEntry, worker: string): Lease {
+    const l = { jobId: e.id, worker, until: this.clock.now() + this.visibilityMs }
+    this.leases.set(e.id, l)
+    const r = this.workers.get(worker)
+    if (r) r.held++
+    this.runningByTenant.set(e.tenant, (this.runningByTenant.get(e.tenant) ?? 0) + 1)
+    e.worker = worker
+    this.stats.deliveries++
+    return l
+  }
+
+  private release(e: JobEntry): void {
+    const l = this.leases.get(e.id)
+    if (!l) return
+    this.leases.delete(e.id)
+    const r = this.workers.get(l.worker)
+    if (r) r.held--
+    this.runningByTenant.set(e.tenant, (this.runningByTenant.get(e.tenant) ?? 1) - 1)
+    e.worker = undefined
+  }
+
+  private tenantLimit(t: string): number {
+    return this.opts.tenants?.[t]?.concurrency ?? this.opts.defaultTenantConcurrency ?? Infinity
+  }
+
+  /** Leases ready jobs to workers with free slots, best first. */
+  pump(): void {
+    if (this.pumping || this.closed) return
+    this.pumping = true
+    try {
+      while (this.ready.size > 0) {
+        const r = this.pickWorker()
+        if (!r) break
+        const e = this.takeNext()
+        if (!e) break
+        this.lease(e, r.w.id)
+        try {
+          this.system.send(e.id, jobEvents.start(r.w.id))
+        } catch {
+          this.release(e)
+        }
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private takeNext(): JobEntry | undefined {
+    return this.ready.take((e) => !this.paused.has(e.queue) && (this.runningByTenant.get(e.tenant) ?? 0) < this.tenantLimit(e.tenant))
+  }
+
+  private enqueue(e: JobEntry): void {
+    if (e.queued) return
+    if (e.runAt > this.clock.now()) {
+      this.delayed.push(e)
+      this.armDelay()
+      return
+    }
+    this.ready.add(e)
+  }
+
+  private dequeue(e: JobEntry): void {
+    this.ready.remove(e)
+  }
+
+  private armDelay(): void {
+    let min = Infinity
+    for (const e of this.delayed) if (e.runAt < min) min = e.runAt
+    if (min >= this.delayDue) return
+    if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
+    this.delayDue = min
+    this.delayTimer = this.clock.setTimeout(() => {
+      this.delayTimer = undefined
+      this.delayDue = Infinity
+      const now = this.clock.now()
+      const due = this.delayed.filter((e) => e.runAt <= now).sort((a, b) => a.runAt - b.runAt || a.order - b.order)
+      this.delayed = this.delayed.filter((e) => e.runAt > now)
+      for (const e of due) if (e.status === 'PENDING') this.enqueue(e)
+      if (this.delayed.length) this.armDelay()
+      this.pump()
+    }, Math.min(min - this.clock.now(), 3_600_000)) // timers overflow past 2^31 ms; far runAts re-arm hourly
+  }
+
+  private armSweep(): void {
+    if (this.closed) return
+    const every = Math.max(50, Math.min(1000, this.visibilityMs / 4))
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.sweep()
+      this.armSweep()
+    }, every)
+  }
+
+  /** Expires leases that ran out: the job goes back to the queue (journaled). */
+  sweep(): void {
+    const now = this.clock.now()
+    for (const l of [...this.leases.values()]) {
+      if (l.until > now) continue
+      const e = this.jobs.get(l.jobId)
+      if (!e) {
+        this.leases.delete(l.jobId)
+        continue
+      }
+      this.stats.leaseExpired++
+      this.release(e)
+      try {
+        this.system.send(e.id, jobEvents.leaseExpired())
+      } catch {
+        // the actor finished meanwhile
+      }
+    }
+  }
+
+  // ---- the actors' side ------------------------------------------------------------------------
+
+  notify(status: JobStatus, ctx: JobContext, path: string): void {
+    let e = this.jobs.get(path)
+    if (!e) {
+      e = this.entryFrom(ctx)
+      this.jobs.set(e.id, e)
+    }
+    this.apply(e, status)
+  }
+
+  private apply(e: JobEntry, status: JobStatus): void {
+    const was = e.status
+    e.status = status
+    if (status === 'PENDING') {
+      if (e.leasedAtSubmit) return
+      if (this.leases.has(e.id)) this.release(e)
+      this.enqueue(e)
+      this.pump()
+    } else if (status === 'RUNNING') {
+      e.leasedAtSubmit = false
+      this.dequeue(e)
+    } else {
+      this.dequeue(e)
+      if (this.leases.has(e.id)) this.release(e)
+      if (status === 'COMPLETED') this.stats.completed++
+      else if (status === 'FAILED') this.stats.failed++
+      this.pump()
+    }
+    if (this.listeners.size && (was !== status || status === 'PENDING')) {
+      const c: JobChange = { id: e.id, status, type: e.type, tenant: e.tenant, at: this.clock.now() }
+      for (const l of this.listeners) l(c)
+    }
+  }
+
+  private entryFrom(ctx: JobContext): JobEntry {
+    const e: JobEntry = { id: ctx.id, type: ctx.type, priority: ctx.priority, tenant: ctx.tenant, queue: ctx.queue, runAt: ctx.runAt, status: 'PENDING', order: ctx.order, queued: false }
+    if (ctx.key !== undefined) e.key = ctx.key
+    return e
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Job types: a job type is a machine (machines/job.ts); `defineJobType` builds the common case, an
+ * ordered list of named async steps each with its own retry policy and timeout, into one, and binds
+ * its step runner and status notifications to the job queue of the actor system that hosts it.
+ *
+ * Built-ins: `echo` (output = input) and `sleep` (waits `input.ms`).
+ */
+import { fromPromise, type AnyStateMachine } from 'xstate'
+import { hostedActorOf } from '../../actors/index.ts'
+import { createJobMachine, type JobContext, type JobStatus, type RetryPolicy, type StepRunInput } from '../../machines/job.ts'
+
+/** What a step function receives. */
+export interface StepContext {
+  /** `<jobId>/<step>`: pass it to whatever the step changes in the world, so a retry is harmless. */
+  key: string
+  jobId: string
+  step: string
+  attempt: number
+  input: any
+  /** Outputs of the steps before this one, by name. */
+  results: Record<string, unknown>
+  tenant: string
+  signal: AbortSignal
+}
+
+export type StepFn = (ctx: StepContext) => Promise<unknown>
+
+export interface StepDef {
+  name: string
+  run: StepFn
+  retry?: Partial<RetryPolicy>
+  timeoutMs?: number
+}
+
+export interface JobType {
+  name: string
+  /** Registry name of the machine (`job:<name>`). */
+  machineName: string
+  machine: AnyStateMachine
+  steps: Map<string, StepFn>
+}
+
+/** What the runtime side of the job machine talks to (the JobQueue of its actor system). */
+export interface JobHost {
+  dispatch(task: StepRunInput, signal: AbortSignal): Promise<unknown>
+  notify(status: JobStatus, context: JobContext, path: string): void
+}
+
+const hosts = new WeakMap<object, JobHost>()
+const waiting = new WeakMap<object, Array<(h: JobHost) => void>>()
+
+/** Binds the job machines hosted by `system` to `host` (the queue). Effects restarted by recovery before this wait for it. */
+export function attachJobHost(system: object, host: JobHost): void {
+  hosts.set(system, host)
+  const w = waiting.get(system)
+  waiting.delete(system)
+  for (const f of w ?? []) f(host)
+}
+
+export function detachJobHost(system: object): void {
+  hosts.delete(system)
+}
+
+function hostOf(ref: any): { host?: JobHost; system?: object; path?: string } {
+  const h = hostedActorOf(ref)
+  if (!h) return {}
+  return { host: hosts.get(h.host), system: h.host, path: h.path }
+}
+
+/** Errors cross the journal as plain JSON: an Error instance would serialize to `{}`. */
+function plainError(err: unknown): { message: string; code?: string } {
+  const e = err as any
+  const message = typeof e?.message === 'string' ? e.message : typeof err === 'string' ? err : 'step failed'
+  return e?.code ? { message, code: String(e.code) } : { message }
+}
+
+const runStep = fromPromise<unknown, StepRunInput>(async ({ input, self, signal }) => {
+  const { host, system } = hostOf(self)
+  let h = host
+  if (!h && system) h = await new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve))
+  if (!h) throw plainError(new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'))
+  try {
+    return await h.dispatch(input, signal)
+  } catch (err) {
+    throw plainError(err)
+  }
+})
+
+const notifyAction = ({ context, self }: { context: JobContext; self: any }, params: { status: JobStatus }) => {
+  const { host, path } = hostOf(self)
+  host?.notify(params.status, context, path!)
+}
+
+/**
+ * Builds a job type from ordered, named async steps.
+ *
+ * @example
+ * const ship = defineJobType('ship', [
+ *   { name: 'pick', run: async ({ key, input }) => warehouse.pick(input.sku, key), retry: { maxAttempts: 5 } },
+ *   { name: 'label', run: async ({ key, results }) => carrier.label(results.pick, key), timeoutMs: 10_000 },
+ * ])
+ */
+export function defineJobType(name: string, steps: StepDef[]): JobType {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`job type name "${name}" must match [A-Za-z0-9_.-]+`)
+  const machine = createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
+    actors: { runStep },
+    actions: { notify: notifyAction as any },
+  })
+  return { name, machineName: `job:${name}`, machine, steps: new Map(steps.map((s) => [s.name, s.run])) }
+}
+
+/** `echo`: output = input. */
+export const echoJob = defineJobType('echo', [{ name: 'echo', run: async ({ input }) => input, retry: { maxAttempts: 1 } }])
+
+/** `sleep`: waits `input.ms` (default 1000), then outputs `{ slept: ms }`. */
+export const sleepJob = defineJobType('sleep', [
+  {
+    name: 'sleep',
+    run: ({ input, signal }) =>
+      new Promise((resolve, reject) => {
+        const ms = Math.min(2_147_483_647, Math.max(0, Number(input?.ms ?? 1000)) || 0)
+        const t = setTimeout(() => resolve({ slept: ms }), ms)
+        signal.addEventListener('abort', () => {
+          clearTimeout(t)
+          reject(new Error('aborted'))
+        })
+      }),
+  },
+])
+
+export const builtinJobTypes: JobType[] = [echoJob, sleepJob]

@@ -1,0 +1,319 @@
+/**
+ * The jobs feature of `aether hub`: the queue and an in-process worker on the hub's actor system,
+ * the REST API (`/api/jobs`, `/api/queues`, `/api/schedules`, `/api/triggers/NAME`, described at
+ * `/api/openapi.json`), live updates at WS `/api/jobs/events`, Prometheus `/metrics`, and a
+ * small jobs page at `/jobs` (queue depth, running jobs, dead letters with retry) until the
+ * inspector has its own panel (it reads the same `GET /api/queues`).
+ *
+ * Auth: every mutation needs `Authorization: Bearer <token>`: the hub token (all tenants) or a
+ * tenant token from the configuration (that tenant only; other tenants' jobs are 404). When
+ * tenants are configured, reads need a token too.
+ */
+import { readFileSync } from 'node:fs'
+import { timingSafeEqual } from 'node:crypto'
+import type { Hub, HubFeature } from '../Hub.ts'
+import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
+import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
+import { LocalWorker } from './LocalWorker.ts'
+import { Scheduler, type TriggerConfig } from './Scheduler.ts'
+import { builtinJobTypes, type JobType } from './jobTypes.ts'
+import { jobsMetrics } from './metrics.ts'
+import { jobsOpenApi } from './openapi.ts'
+import { jobsPage } from './page.ts'
+import { parsePriority, parseSubmit, TENANT_RE } from './validate.ts'
+import type { JobStatus } from '../../machines/job.ts'
+import type { ScheduleInput } from '../../machines/schedule.ts'
+
+export interface JobsConfig extends JobQueueOptions {
+  /** Extra job types (their machines must also be in the hub's `machines`, see `jobMachines`). */
+  types?: JobType[]
+  /** In-process worker slots; 0 = no in-process worker (e.g. NATS workers only). Default 1024. */
+  concurrency?: number
+  tenants?: Record<string, TenantConfig>
+  triggers?: Record<string, TriggerConfig>
+  schedules?: ScheduleInput[]
+  /** Run the job steps on `aether worker` processes over NATS JetStream at this URL. */
+  nats?: string
+  /** JetStream details: stream name, max deliveries (default 5), ack wait (default visibilityMs). */
+  natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
+}
+
+/** Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set. */
+export function jobsConfigFromEnv(env = process.env): JobsConfig {
+  const file = env.AETHER_JOBS_CONFIG
+  if (!file) return {}
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new Error(`AETHER_JOBS_CONFIG=${file}: ${(err as Error).message}`)
+  }
+}
+
+type Who = { admin: true; tenant?: undefined } | { admin: false; tenant: string }
+
+const STATUSES = new Set(['PENDING', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'STOPPED'])
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+export class JobsFeature implements HubFeature {
+  readonly name = 'jobs'
+  queue!: JobQueue
+  scheduler!: Scheduler
+  worker?: LocalWorker
+  private hub!: Hub
+  private bridge?: { close(): Promise<void> }
+  private sockets = new Set<Parameters<WsHandler>[0]>()
+  private unlisten?: () => void
+
+  constructor(readonly config: JobsConfig = {}) {}
+
+  async install(hub: Hub): Promise<void> {
+    this.hub = hub
+    const sys = hub.system
+    const c = this.config
+    this.queue = new JobQueue(sys, c)
+    for (const t of [...builtinJobTypes, ...(c.types ?? [])]) this.queue.addType(t)
+    this.scheduler = new Scheduler(sys, this.queue)
+    for (const [name, t] of Object.entries(c.triggers ?? {})) this.scheduler.triggers.set(name, t)
+    this.queue.start()
+    this.scheduler.start()
+    if (c.nats) {
+      const { NatsJobBridge } = await import('./natsJobs.ts')
+      this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
+    } else if ((c.concurrency ?? 1024) > 0) {
+      this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency ?? 1024 })
+    }
+    for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
+    this.routes()
+    this.unlisten = this.queue.listen((ch) => this.broadcast(ch))
+  }
+
+  async close(): Promise<void> {
+    this.unlisten?.()
+    this.worker?.close()
+    await this.bridge?.close()
+    this.scheduler?.close()
+    this.queue?.close()
+  }
+
+  // ---- auth ------------------------------------------------------------------------------------
+
+  private who(ctx: { req: Ctx['req']; url: URL }): Who | undefined {
+    if (this.hub.server.hasToken(ctx.req, ctx.url)) return { admin: true }
+    const h = ctx.req.headers.authorization
+    const given = h?.startsWith('Bearer ') ? h.slice(7) : (ctx.url.searchParams.get('token') ?? undefined)
+    if (!given) return undefined
+    for (const [tenant, t] of Object.entries(this.config.tenants ?? {})) if (t.token && same(given, t.token)) return { admin: false, tenant }
+    return undefined
+  }
+
+  private mutator(ctx: Ctx): Who {
+    const w = this.who(ctx)
+    if (!w) {
+      this.hub.server.counters.unauthorized++
+      throw new HttpError(401, 'this action needs a token: send "Authorization: Bearer <token>" (the hub token or a tenant token)', 'UNAUTHORIZED')
+    }
+    return w
+  }
+
+  private reader(ctx: Ctx): Who {
+    const w = this.who(ctx)
+    if (w) return w
+    if (Object.keys(this.config.tenants ?? {}).length) return this.mutator(ctx)
+    return { admin: true }
+  }
+
+  /** The job if `who` may see it, else 404 (another tenant's job does not exist for it). */
+  private visible(who: Who, id: string) {
+    const e = this.queue.jobs.get(id)
+    if (!e || (!who.admin && e.tenant !== who.tenant)) throw new HttpError(404, `no job "${id}"`, 'UNKNOWN_JOB')
+    return e
+  }
+
+  private wrap(fn: (ctx: Ctx) => Promise<unknown> | unknown) {
+    return async (ctx: Ctx) => {
+      try {
+        return await fn(ctx)
+      } catch (err) {
+        if (err instanceof JobError) throw new HttpError(err.status, err.message, err.code)
+        throw err
+      }
+    }
+  }
+
+  // ---- routes ----------------------------------------------------------------------------------
+
+  private routes(): void {
+    const s = this.hub.server
+    const q = this.queue
+    s.route('GET', '/api/openapi.json', () => jobsOpenApi([...q.types.keys()]))
+    s.route('POST', '/api/jobs', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      const body = await s.body(ctx)
+      const req = parseSubmit(body, new Set(q.types.keys()))
+      if (!who.admin) {
+        if (req.tenant !== undefined && req.tenant !== who.tenant) throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
+        req.tenant = who.tenant
+      }
+      const r = await q.submit(req)
+      // HubServer answers a returned value with 200; a created job is 201, so answer here
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    }))
+    s.route('GET', '/api/jobs', this.wrap((ctx) => this.list(ctx)))
+    s.route('GET', '/api/jobs/:id', this.wrap((ctx) => {
+      const who = this.reader(ctx)
+      this.visible(who, ctx.params.id)
+      return q.view(ctx.params.id)
+    }))
+    s.route('POST', '/api/jobs/:id/:action', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      const action = ctx.params.action
+      if (!['pause', 'resume', 'stop', 'retry'].includes(action)) throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
+      this.visible(who, ctx.params.id)
+      const status = await q.act(ctx.params.id, action as any)
+      return { id: ctx.params.id, status }
+    }))
+    s.route('GET', '/api/queues', this.wrap((ctx) => {
+      const who = this.reader(ctx)
+      return q.summary(who.admin ? undefined : who.tenant)
+    }))
+    s.route('POST', '/api/queues/:name/:action', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      if (!who.admin) throw new HttpError(403, 'pausing a queue needs the hub token', 'FORBIDDEN')
+      const { name, action } = ctx.params
+      if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
+      if (action !== 'pause' && action !== 'resume') throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
+      await q.setQueuePaused(name, action === 'pause')
+      return { name, paused: q.isPaused(name) }
+    }))
+    s.route('GET', '/api/schedules', this.wrap((ctx) => (this.reader(ctx), { schedules: this.scheduler.list() })))
+    s.route('POST', '/api/schedules', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
+      const body = (await s.body(ctx)) as any
+      if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
+      sendJson(ctx.res, 201, await this.scheduler.add(body ?? {}))
+      return undefined
+    }))
+    s.route('POST', '/api/schedules/:name/:action', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
+      const { name, action } = ctx.params
+      if (!['pause', 'resume', 'stop'].includes(action)) throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
+      return this.scheduler.act(name, action as any)
+    }))
+    s.route('POST', '/api/triggers/:name', this.wrap(async (ctx) => {
+      const who = this.mutator(ctx)
+      const text = await this.rawBody(ctx)
+      let input: unknown = null
+      if (text.trim()) {
+        try {
+          input = JSON.parse(text)
+        } catch (err) {
+          throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`, 'BAD_BODY')
+        }
+      }
+      const key = ctx.req.headers['idempotency-key']
+      if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200)) throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
+      const r = await this.scheduler.trigger(ctx.params.name, input, key as string | undefined, who.admin ? undefined : who.tenant)
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    }))
+    s.route('GET', '/metrics', (ctx) => {
+      const text = jobsMetrics(q)
+      ctx.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' })
+      ctx.res.end(text)
+      return undefined
+    })
+    s.route('GET', '/jobs', (ctx) => {
+      ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
+      ctx.res.end(jobsPage())
+      return undefined
+    })
+    s.ws('/api/jobs/events', (ws, req, url) => {
+      const who = this.who({ req, url })
+      if (!who && Object.keys(this.config.tenants ?? {}).length) {
+        ws.close(4401, 'this stream needs a token (?token=)')
+        return
+      }
+      ;(ws as any).tenant = who && !who.admin ? who.tenant : undefined
+      this.sockets.add(ws)
+      ws.on('close', () => this.sockets.delete(ws))
+      ws.on('message', () => {}) // the stream is one-way; frames from the client are ignored
+      ws.send(JSON.stringify({ type: 'hello', counts: q.countByStatus() }))
+    })
+  }
+
+  private async rawBody(ctx: Ctx): Promise<string> {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const c of ctx.req) {
+      size += (c as Buffer).length
+      if (size > 1 << 20) throw new HttpError(413, 'the body is larger than 1 MiB', 'TOO_LARGE')
+      chunks.push(c as Buffer)
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  }
+
+  private list(ctx: Ctx): unknown {
+    const who = this.reader(ctx)
+    const p = ctx.url.searchParams
+    const statuses = p.get('status') ? p.get('status')!.split(',').map((x) => x.trim().toUpperCase()) : undefined
+    for (const st of statuses ?? []) if (!STATUSES.has(st)) throw new HttpError(400, `query "status": "${st}" is not one of ${[...STATUSES].join(', ')}`, 'BAD_QUERY')
+    const type = p.get('type') ?? undefined
+    let tenant = p.get('tenant') ?? undefined
+    if (!who.admin) {
+      if (tenant !== undefined && tenant !== who.tenant) return { jobs: [], next: null }
+      tenant = who.tenant
+    }
+    const limit = p.get('limit') === null ? 100 : Number(p.get('limit'))
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'query "limit" must be an integer 1..1000', 'BAD_QUERY')
+    const cursor = p.get('cursor') ?? undefined
+    const out: unknown[] = []
+    let next: string | null = null
+    for (const e of this.queue.jobs.values()) {
+      if (cursor !== undefined && e.id <= cursor) continue
+      if (statuses && !statuses.includes(e.status)) continue
+      if (type !== undefined && e.type !== type) continue
+      if (tenant !== undefined && e.tenant !== tenant) continue
+      if (out.length === limit) {
+        next = (out[out.length - 1] as any).id
+        break
+      }
+      out.push(this.queue.view(e.id))
+    }
+    return { jobs: out, next }
+  }
+
+  private broadcast(ch: JobChange): void {
+    if (!this.sockets.size) return
+    const text = JSON.stringify({ type: 'job.changed', id: ch.id, status: ch.status, jobType: ch.type, tenant: ch.tenant, at: ch.at })
+    for (const ws of this.sockets) {
+      const t = (ws as any).tenant
+      if (t !== undefined && t !== ch.tenant) continue
+      if (ws.bufferedAmount > 4 << 20) {
+        // a slow reader loses updates (counted) rather than growing the hub's memory
+        ;(ws as any).dropped = ((ws as any).dropped ?? 0) + 1
+        continue
+      }
+      const d = (ws as any).dropped
+      if (d) {
+        ws.send(JSON.stringify({ type: 'dropped', count: d }))
+        ;(ws as any).dropped = 0
+      }
+      ws.send(text)
+    }
+  }
+}
+
+/** The jobs feature with configuration from `AETHER_JOBS_CONFIG` and the hub's `--nats`. */
+export function jobsFeature(config: JobsConfig = {}): JobsFeature {
+  return new JobsFeature(config)
+}
+
+export type { JobStatus }

@@ -1,0 +1,291 @@
+/**
+ * Jobs over NATS JetStream (the one file of the jobs feature that imports `nats`).
+ *
+ * The hub keeps every job as a durable actor (its journal is the source of truth). With
+ * `--nats`, the queue leases jobs to `NatsJobBridge`, which turns each step attempt into a message
+ * on a work-queue stream; `aether worker --nats URL` processes (`NatsJobWorker`) pull them, run the
+ * step with its idempotency key and answer the hub with a request on `aether.jobs.result`; the
+ * hub hands the result to the job actor (which journals it) and replies, then the worker acks.
+ *
+ * - ack wait = the lease (visibility timeout); a worker sends in-progress acks (`working()`) every
+ *   third of it while the step runs (the heartbeat); a worker that dies stops both, and JetStream
+ *   redelivers the message to another worker after the ack wait.
+ * - max deliveries: after `maxDeliver` deliveries without an ack, JetStream gives up and publishes
+ *   an advisory; the hub fails that attempt ("max deliveries"), so the job's retry policy applies
+ *   and ends in the dead letter.
+ * - message ids `<jobId>/<step>#<attempt>#<hub boot>` let JetStream drop duplicate publishes (a
+ *   retried publish after a lost ack) within its window.
+ */
+import { randomBytes } from 'node:crypto'
+import { AckPolicy, connect, JSONCodec, nanos, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats'
+import type { StepRunInput } from '../../machines/job.ts'
+import type { JobQueue, JobWorker } from './JobQueue.ts'
+import type { JobType } from './jobTypes.ts'
+
+export interface NatsJobsOptions {
+  url: string
+  stream?: string
+  /** Ack wait = lease (default: the queue's visibility timeout, 30 s). */
+  ackWaitMs?: number
+  maxDeliver?: number
+  /** Attempts in flight at once (the consumer's max ack pending). */
+  maxInFlight?: number
+}
+
+interface WorkMessage {
+  id: string
+  task: StepRunInput
+}
+
+interface ResultMessage {
+  id: string
+  ok: boolean
+  output?: unknown
+  error?: { message: string; code?: string }
+  worker?: string
+}
+
+const jc = JSONCodec()
+const RESULT_SUBJECT = 'aether.jobs.result'
+const CONSUMER = 'workers'
+const subjectOf = (stream: string) => `aether.jobs.work.${stream}`
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** The hub side: a JobWorker whose slots are JetStream messages. */
+export class NatsJobBridge implements JobWorker {
+  readonly id: string
+  readonly capacity: number
+  readonly stats = { published: 0, results: 0, stale: 0, maxDeliveries: 0, publishRetries: 0 }
+  private pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>()
+  private boot = randomBytes(4).toString('hex')
+  private timer?: ReturnType<typeof setInterval>
+  private closed = false
+
+  private constructor(
+    private queue: JobQueue,
+    private nc: NatsConnection,
+    private js: JetStreamClient,
+    private jsm: JetStreamManager,
+    private stream: string,
+    private opts: NatsJobsOptions,
+  ) {
+    this.id = `nats:${stream}`
+    this.capacity = opts.maxInFlight ?? 10_000
+  }
+
+  static async start(queue: JobQueue, opts: NatsJobsOptions): Promise<NatsJobBridge> {
+    const nc = await connect({ servers: opts.url, name: 'aether-hub-jobs', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true })
+    const jsm = await nc.jetstreamManager()
+    const stream = opts.stream ?? 'AETHER_JOBS'
+    const ackWait = opts.ackWaitMs ?? queue.visibilityMs
+    await ensureStream(jsm, stream, ackWait, opts.maxDeliver ?? 5, opts.maxInFlight ?? 10_000)
+    const b = new NatsJobBridge(queue, nc, nc.jetstream(), jsm, stream, opts)
+    nc.subscribe(RESULT_SUBJECT, { callback: (err, msg) => { if (!err) void b.onResult(msg) } })
+    nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, { callback: (err, msg) => { if (!err) void b.onMaxDeliveries(msg.data) } })
+    await nc.flush()
+    // JetStream holds the real leases (ack wait); the queue's lease on the bridge is kept alive.
+    b.timer = setInterval(() => queue.heartbeat(b.id), Math.max(50, queue.visibilityMs / 3))
+    b.timer.unref?.()
+    queue.addWorker(b)
+    return b
+  }
+
+  execute(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
+    const id = `${task.idempotencyKey}#${task.attempt}#${this.boot}`
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      signal.addEventListener('abort', () => {
+        // a paused or stopped job: its answer, if one comes, is stale
+        this.pending.delete(id)
+        reject(new Error('aborted'))
+      })
+      void this.publish(id, task)
+    })
+  }
+
+  private async publish(id: string, task: StepRunInput): Promise<void> {
+    const data = jc.encode({ id, task } satisfies WorkMessage)
+    for (let i = 0; !this.closed && this.pending.has(id); i++) {
+      try {
+        await this.js.publish(subjectOf(this.stream), data, { msgID: id, timeout: 5000 })
+        this.stats.published++
+        return
+      } catch {
+        // NATS down or restarting: keep the attempt, publish again (the msgID drops a duplicate)
+        this.stats.publishRetries++
+        await sleep(Math.min(2000, 100 * 2 ** Math.min(i, 5)))
+      }
+    }
+  }
+
+  private async onResult(msg: { data: Uint8Array; respond(data?: Uint8Array): boolean }): Promise<void> {
+    let r: ResultMessage
+    try {
+      r = jc.decode(msg.data) as ResultMessage
+      if (typeof r?.id !== 'string' || typeof r.ok !== 'boolean') throw new Error('not a result')
+    } catch {
+      msg.respond(jc.encode({ ok: false, error: 'a result is {id, ok, output?, error?}' }))
+      return
+    }
+    const p = this.pending.get(r.id)
+    if (!p) {
+      // answered before, aborted, or from before a hub restart: the journal decides; ack it
+      this.stats.stale++
+      msg.respond(jc.encode({ ok: true, stale: true }))
+      return
+    }
+    this.pending.delete(r.id)
+    this.stats.results++
+    if (r.ok) p.resolve(r.output ?? null)
+    else p.reject(Object.assign(new Error(r.error?.message ?? 'step failed'), r.error?.code ? { code: r.error.code } : {}))
+    // Answered at once: waiting for this result's commit would wait for the journal to go idle
+    // under load. Safe: should the hub die before the commit, recovery re-issues the step with
+    // the same idempotency key (a new message), so the result is never lost, only re-derived.
+    msg.respond(jc.encode({ ok: true }))
+  }
+
+  private async onMaxDeliveries(data: Uint8Array): Promise<void> {
+    try {
+      const adv = jc.decode(data) as { stream_seq: number; deliveries: number }
+      const m = await this.jsm.streams.getMessage(this.stream, { seq: adv.stream_seq })
+      const w = m.json<WorkMessage>()
+      this.stats.maxDeliveries++
+      const p = this.pending.get(w.id)
+      await this.jsm.streams.deleteMessage(this.stream, adv.stream_seq).catch(() => false)
+      if (p) {
+        this.pending.delete(w.id)
+        p.reject(new Error(`max deliveries (${adv.deliveries}) reached: the workers that took this step died or hung`))
+      }
+    } catch {
+      // the message is gone already (acked meanwhile)
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    this.queue.removeWorker(this.id)
+    await this.nc.drain().catch(() => this.nc.close())
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, stream: string, ackWaitMs: number, maxDeliver: number, maxAckPending: number): Promise<void> {
+  try {
+    await jsm.streams.info(stream)
+  } catch {
+    await jsm.streams.add({ name: stream, subjects: [subjectOf(stream)], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) })
+  }
+  const cfg = { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: maxDeliver, max_ack_pending: maxAckPending }
+  try {
+    await jsm.consumers.info(stream, CONSUMER)
+    await jsm.consumers.update(stream, CONSUMER, { ack_wait: cfg.ack_wait, max_deliver: maxDeliver, max_ack_pending: maxAckPending })
+  } catch {
+    await jsm.consumers.add(stream, cfg)
+  }
+}
+
+export interface NatsJobWorkerOptions {
+  url: string
+  types: JobType[]
+  stream?: string
+  concurrency?: number
+  id?: string
+  log?: (line: string) => void
+}
+
+/** The worker side (`aether worker --nats URL`): pulls step attempts and runs them. */
+export class NatsJobWorker {
+  readonly stats = { received: 0, ok: 0, failed: 0, redelivered: 0 }
+  private nc!: NatsConnection
+  private messages?: ConsumerMessages
+  private running = 0
+  private stopped = false
+  private steps = new Map<string, JobType>()
+  private loop?: Promise<void>
+
+  constructor(readonly opts: NatsJobWorkerOptions) {
+    for (const t of opts.types) this.steps.set(t.name, t)
+  }
+
+  get id(): string {
+    return this.opts.id ?? `worker-${process.pid}`
+  }
+
+  async start(): Promise<void> {
+    this.nc = await connect({ servers: this.opts.url, name: this.id, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true })
+    this.loop = this.run()
+  }
+
+  private async run(): Promise<void> {
+    const stream = this.opts.stream ?? 'AETHER_JOBS'
+    const js = this.nc.jetstream()
+    let failures = 0
+    while (!this.stopped) {
+      try {
+        const consumer = await js.consumers.get(stream, CONSUMER)
+        const ackWaitMs = Math.floor(((await consumer.info()).config.ack_wait ?? nanos(30_000)) / 1e6)
+        this.messages = await consumer.consume({ max_messages: this.opts.concurrency ?? 64 })
+        for await (const m of this.messages) {
+          if (this.stopped) break
+          void this.handle(m, ackWaitMs)
+        }
+      } catch (err) {
+        // e.g. the hub has not created the stream yet: say so now and then, not 4 times a second
+        if (failures++ % 40 === 0) this.opts.log?.(`stream ${stream} consumer ${CONSUMER}: ${(err as Error).message}; retrying (is a hub running with AETHER_JOBS_NATS?)`)
+      }
+      if (!this.stopped) await sleep(250)
+    }
+  }
+
+  private async handle(m: JsMsg, ackWaitMs: number): Promise<void> {
+    this.stats.received++
+    if (m.info.redeliveryCount > 1) this.stats.redelivered++
+    let w: WorkMessage
+    try {
+      w = m.json<WorkMessage>()
+      if (typeof w?.id !== 'string' || typeof w.task?.type !== 'string') throw new Error('bad work message')
+    } catch {
+      m.term()
+      return
+    }
+    const beat = setInterval(() => m.working(), Math.max(50, ackWaitMs / 3))
+    this.running++
+    let result: ResultMessage
+    try {
+      const t = w.task
+      const fn = this.steps.get(t.type)?.steps.get(t.step)
+      if (!fn) throw Object.assign(new Error(`this worker has no job type "${t.type}" step "${t.step}"`), { code: 'UNKNOWN_STEP' })
+      const ac = new AbortController()
+      const output = await fn({ key: t.idempotencyKey, jobId: t.jobId, step: t.step, attempt: t.attempt, input: t.input, results: t.results, tenant: t.tenant, signal: ac.signal })
+      result = { id: w.id, ok: true, output: output === undefined ? null : output, worker: this.id }
+      this.stats.ok++
+    } catch (err) {
+      const e = err as any
+      result = { id: w.id, ok: false, error: { message: String(e?.message ?? e), ...(e?.code ? { code: String(e.code) } : {}) }, worker: this.id }
+      this.stats.failed++
+    }
+    try {
+      // report until the hub has journaled it (it may be restarting, or NATS may be)
+      for (let i = 0; ; i++) {
+        if (this.stopped) return
+        try {
+          await this.nc.request(RESULT_SUBJECT, jc.encode(result), { timeout: 5000 })
+          break
+        } catch {
+          m.working()
+          await sleep(Math.min(2000, 100 * 2 ** Math.min(i, 5)))
+        }
+      }
+      m.ack()
+    } finally {
+      clearInterval(beat)
+      this.running--
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true
+    this.messages?.stop()
+    await this.nc?.drain().catch(() => this.nc?.close())
+  }
+}
