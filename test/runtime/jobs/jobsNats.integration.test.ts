@@ -193,7 +193,7 @@ HubKill('the hub process is killed 5 times while workers run its steps: its jour
   const cli = bundle('runtime/cli.ts')
   const types = bundle('test/fixtures/crashJobTypes.ts')
   const hubFile = bundle('test/fixtures/jobsCrashHub.ts')
-  const env = { SINK_URL: sink.url, JOBS_NATS: url, JOBS_VISIBILITY_MS: '2000' }
+  const env = { SINK_URL: sink.url, JOBS_NATS: url, JOBS_VISIBILITY_MS: '2000', STEP_DELAY_SCALE: '3' }
   const workers: Array<{ child: ChildProcess }> = []
   let hub = await startChild(hubFile, [hubDir.dir], env)
   const api = async (method: string, path: string, body?: unknown) => {
@@ -202,10 +202,15 @@ HubKill('the hub process is killed 5 times while workers run its steps: its jour
   }
   try {
     for (let i = 0; i < 2; i++) workers.push(await startChild(cli, ['worker', '--nats', url, '--module', types, '--concurrency', '2', '--id', `h${i}`], env, 'aether worker '))
-    const ids: string[] = (await Promise.all(Array.from({ length: 200 }, (_, n) => api('POST', '/api/jobs', { type: 'crashy', key: `h${n}`, input: { n } })))).map((r) => r.id)
+    const ids: string[] = (await Promise.all(Array.from({ length: 400 }, (_, n) => api('POST', '/api/jobs', { type: 'crashy', key: `h${n}`, input: { n } })))).map((r) => r.id)
     let busy = 0
     for (let k = 0; k < 5; k++) {
-      await sleep(200 + Math.floor(rand() * 400))
+      // kill at a seeded point in the progress (after 1..5 more effects), so it lands mid-run
+      const target = sink.byKey.size + 1 + Math.floor(rand() * 5)
+      for (let i = 0; sink.byKey.size < target; i++) {
+        if (i > 3000) assert.unreachable(`no progress: ${sink.byKey.size} effects`)
+        await sleep(10)
+      }
       const qs = (await api('GET', '/api/queues')).queues[0]
       if (qs.running > 0) busy++
       await killHard(hub.child)
