@@ -17,7 +17,7 @@ import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.t
 import { Journal, type FsyncPolicy } from './Journal.ts'
 import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
-import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine } from './errors.ts'
+import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine, unknownParent } from './errors.ts'
 import { machineHash } from './machineHash.ts'
 
 export interface ActorSystemOptions {
@@ -80,6 +80,7 @@ export class ActorSystem implements Host {
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
+  private background = new Set<Promise<unknown>>()
 
   constructor(opts: ActorSystemOptions = {}) {
     this.clock = opts.clock ?? new SystemClock()
@@ -124,6 +125,11 @@ export class ActorSystem implements Host {
     this.incidents.push(i)
     if (this.incidents.length > 1000) this.incidents.splice(0, this.incidents.length - 1000)
     if (this.journal && i.class !== 'storage') this.journal.append({ type: 'incident', incident: i })
+  }
+
+  track(p: Promise<unknown>): void {
+    this.background.add(p)
+    void p.finally(() => this.background.delete(p))
   }
 
   started(a: HostedActor): void {
@@ -173,7 +179,7 @@ export class ActorSystem implements Host {
     if (this.actors.has(path)) throw actorExists(path)
     const slash = path.lastIndexOf('/')
     const parent = slash > 0 ? this.actors.get(path.slice(0, slash)) : undefined
-    if (slash > 0 && !parent) throw unknownActor(path.slice(0, slash))
+    if (slash > 0 && !parent) throw unknownParent(path, path.slice(0, slash))
     let logic: AnyStateMachine
     let name: string
     if (typeof machine === 'string') {
@@ -282,6 +288,8 @@ export class ActorSystem implements Host {
     for (const a of this.actors.values()) a.stop()
     this.timers.close()
     this.feed.close()
+    await this.flush()
+    while (this.background.size) await Promise.all([...this.background])
     await this.flush()
     await this.store?.close()
   }

@@ -46,10 +46,14 @@ export interface Host {
   emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void
   incident(i: Incident): void
   started(a: HostedActor): void
+  /** Background work (compaction) that close() must wait for. */
+  track(p: Promise<unknown>): void
 }
 
 interface LiveTimer extends TimerRecord {
   entry: TimerEntry
+  /** Fired and journaled, not yet applied: still pending, as replay sees it. */
+  firing?: boolean
 }
 
 const hostOf = new WeakMap<object, HostedActor>()
@@ -234,10 +238,13 @@ export class HostedActor implements CommitSink {
     return new Promise((resolve, reject) => (this.waiters ??= new Map()).set(seq, { resolve, reject }))
   }
 
-  private append(event: any, source: string | undefined, timer: string | undefined): number {
+  private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
-    if (timer !== undefined) rec.timer = timer
+    if (timer !== undefined) {
+      rec.timer = timer.id
+      rec.due = timer.due
+    }
     this.host.journal!.append({ type: 'event', path: this.path, record: rec }, this)
     return rec.seq
   }
@@ -267,7 +274,7 @@ export class HostedActor implements CommitSink {
       if (this.status === 'starting') this.startFresh()
     } else if (op.type === 'snapshot') {
       const keep = this.host.retain
-      if (Number.isFinite(keep)) this.compact(keep)
+      if (Number.isFinite(keep)) this.host.track(this.compact(keep))
     }
   }
 
@@ -296,6 +303,15 @@ export class HostedActor implements CommitSink {
       // Journaled, and replay applies it too, but a done, failed or stopped actor takes no event.
       this.appliedSeq = rec.seq
       return this.resolveWaiter(rec.seq)
+    }
+    if (rec.timer !== undefined) {
+      const t = this.timers?.get(rec.timer)
+      if (!t || t.due !== rec.due) {
+        // stale: cancelled or re-armed after it fired (replay skips it the same way)
+        this.appliedSeq = rec.seq
+        return this.resolveWaiter(rec.seq)
+      }
+      this.timers!.delete(rec.timer)
     }
     this.currentSeq = rec.seq
     this.currentAt = rec.at
@@ -353,10 +369,14 @@ export class HostedActor implements CommitSink {
 
   private async compact(keep: number): Promise<void> {
     const store = this.host.store!
-    const seqs: number[] = []
-    for await (const s of store.snapshots(this.path)) seqs.push(s.seq)
-    if (seqs.length <= keep) return
-    await store.compact(this.path, seqs[seqs.length - keep])
+    try {
+      const seqs: number[] = []
+      for await (const s of store.snapshots(this.path)) seqs.push(s.seq)
+      if (seqs.length <= keep) return
+      await store.compact(this.path, seqs[seqs.length - keep])
+    } catch (err) {
+      this.host.incident({ at: this.host.clock.now(), class: 'storage', path: this.path, message: `compaction failed: ${(err as Error).message}` })
+    }
   }
 
   // ---- timers ----------------------------------------------------------------------------------
@@ -394,9 +414,9 @@ export class HostedActor implements CommitSink {
 
   private fireTimer(id: string): void {
     const t = this.timers?.get(id)
-    if (!t || this.status !== 'active') return
-    this.timers!.delete(id)
-    this.append(t.event, undefined, id)
+    if (!t || t.firing || this.status !== 'active') return
+    t.firing = true
+    this.append(t.event, undefined, t)
   }
 
   private cancelTimer(source: any, id: string): void {

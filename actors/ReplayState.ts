@@ -84,7 +84,12 @@ export class ReplayState {
     this.seq = rec.seq
     this.at = rec.at
     if (rec.rejected !== undefined) return this.snapshot
-    if (rec.timer !== undefined) this.timers.delete(rec.timer)
+    if (rec.timer !== undefined) {
+      const t = this.timers.get(rec.timer)
+      // A stale fire (the instance was cancelled or re-armed after it fired) is not delivered.
+      if (!t || t.due !== rec.due) return this.snapshot
+      this.timers.delete(rec.timer)
+    }
     const type = rec.event.type
     this.actions.length = 0
     this.snapshot = this.machine.transition(this.snapshot, rec.event, this.scope)

@@ -9,6 +9,8 @@ export class ActorError extends Error {
 
 export const unknownActor = (path: string) =>
   new ActorError('UNKNOWN_ACTOR', `no actor at "${path}"; list the actors with system.list() or GET /api/actors`)
+export const unknownParent = (path: string, parent: string) =>
+  new ActorError('UNKNOWN_PARENT', `cannot spawn "${path}": its parent "${parent}" does not exist; spawn the parent first`)
 export const actorExists = (path: string) =>
   new ActorError('ACTOR_EXISTS', `an actor already lives at "${path}"; stop it first or choose another id`)
 export const actorNotRunning = (path: string, status: string) =>

@@ -10,7 +10,9 @@
  * ```
  *
  * - An event line is what the actor received from outside (sent events, child completions, timer
- *   fires), never what the machine raised itself. `timer` names the durable timer that fired;
+ *   fires), never what the machine raised itself. `timer` and `due` name the durable timer
+ *   instance that fired (a fire whose instance was cancelled or re-armed meanwhile is stale and
+ *   is skipped, as XState's cancel would have it);
  *   `rejected` marks an event whose processing threw: the host restarted the actor without it, so
  *   replay skips it too.
  * - A snapshot line records the persisted snapshot after the event of the same seq; it is a
@@ -37,6 +39,8 @@ export interface LogEventLine {
   at: number
   event: { type: string; [k: string]: unknown }
   timer?: string
+  /** Due time of the timer instance that fired (a re-armed or cancelled instance's fire is stale). */
+  due?: number
   rejected?: string
   source?: string
 }
@@ -111,6 +115,7 @@ export class LogReader {
       }
       if (v.seq <= this.lastSeq) throw new LogFormatError(line, `seq went backwards or repeated (${v.seq} after ${this.lastSeq})`)
       if (v.timer !== undefined && typeof v.timer !== 'string') throw new LogFormatError(line, '"timer" must be a string')
+      if (v.due !== undefined && !isTime(v.due)) throw new LogFormatError(line, '"due" must be a number')
       if (v.rejected !== undefined && typeof v.rejected !== 'string') throw new LogFormatError(line, '"rejected" must be a string')
       this.lastEventSeq = this.lastSeq = v.seq
       this.sawEvent = true

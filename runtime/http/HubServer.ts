@@ -174,7 +174,7 @@ export class HubServer {
       }
       if (!m) throw new HttpError(404, `nothing at ${url.pathname}`, 'NOT_FOUND')
       const out = await m.route.handler({ req, res, url, params: m.params })
-      if (out !== undefined && !res.headersSent) sendJson(res, 200, out)
+      if (out !== undefined && !res.headersSent) sendJson(res, res.statusCode || 200, out)
     } catch (err) {
       if (res.headersSent) {
         res.destroy()
@@ -185,7 +185,7 @@ export class HubServer {
         return sendJson(res, err.status, { error: err.code, message: err.message })
       }
       const code = (err as any)?.code
-      if (code === 'BAD_PATH' || code === 'BAD_EVENT' || code === 'UNKNOWN_MACHINE' || code === 'ACTOR_EXISTS') {
+      if (code === 'BAD_PATH' || code === 'BAD_EVENT' || code === 'UNKNOWN_MACHINE' || code === 'UNKNOWN_PARENT' || code === 'ACTOR_EXISTS') {
         this.counters.badRequests++
         return sendJson(res, code === 'ACTOR_EXISTS' ? 409 : 400, { error: code, message: (err as Error).message })
       }
@@ -230,6 +230,9 @@ export function originAllowed(req: IncomingMessage): boolean {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+  const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }
+  // An answer given before the request body was read (401, 413): the connection cannot be reused.
+  if (!res.req.complete) headers.connection = 'close'
+  res.writeHead(status, headers)
   res.end(text)
 }
