@@ -7,8 +7,8 @@
  * provider that did not deliver and make a new one), `backup`, `restore`, `reset`.
  *
  * Promises:
- * - the document is served to clients only in `synced`; every other state is a visible reason why
- *   not (loading, healing, backingUp, restoring, resetting);
+ * - the document is served to clients only in `synced` (`ready` or `backingUp`); every other state
+ *   is a visible reason why not (loading, healing, restoring, resetting);
  * - a first sync that does not finish within `policy.firstSyncTimeoutMs`, or fails, heals by
  *   policy: the provider is recreated and loading starts again after a capped backoff; the count
  *   of attempts is in the context, and the state never gives up silently;
@@ -94,6 +94,11 @@ export const webspace = setup({
     restore: notBound('restore') as ReturnType<typeof fromPromise<{ file: string; bytes: number; epoch: number }, { name: string; file: string; epoch: number }>>,
     reset: notBound('reset') as ReturnType<typeof fromPromise<{ epoch: number }, { name: string; epoch: number }>>,
   },
+  actions: {
+    // runtime/ binds these: start serving the loaded document to peers / close them
+    serve: (_: { context: WebspaceContext }) => {},
+    unserve: (_: { context: WebspaceContext }) => {},
+  },
   delays: {
     firstSyncTimeout: ({ context }) => context.policy.firstSyncTimeoutMs,
     healBackoff: ({ context }) => Math.min(context.policy.maxBackoffMs, context.policy.backoffMs * 2 ** Math.max(0, context.attempts - 1)),
@@ -161,21 +166,30 @@ export const webspace = setup({
         'webspace.restore': { target: 'restoring', actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }) },
       },
     },
+    // Served to peers in both substates: a backup is a copy taken at one instant and does not
+    // disturb the editors.
     synced: {
+      entry: 'serve',
+      exit: 'unserve',
+      initial: 'ready',
+      states: {
+        ready: {
+          on: { 'webspace.backup': { target: 'backingUp', actions: assign({ lastAction: 'backup' }) } },
+        },
+        backingUp: {
+          invoke: {
+            id: 'backup',
+            src: 'backup',
+            input: ({ context, event }) => ({ name: context.name, file: (event as any).file }),
+            onDone: { target: 'ready', actions: assign({ lastBackup: ({ event }) => event.output, lastError: null }) },
+            onError: { target: 'ready', actions: assign({ lastError: ({ event }) => `backup failed: ${errorText(event.error)}` }) },
+          },
+        },
+      },
       on: {
-        'webspace.backup': { target: 'backingUp', actions: assign({ lastAction: 'backup' }) },
         'webspace.restore': { target: 'restoring', actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }) },
         'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
         'webspace.reload': { target: 'loading', actions: assign({ lastAction: 'reload' }) },
-      },
-    },
-    backingUp: {
-      invoke: {
-        id: 'backup',
-        src: 'backup',
-        input: ({ context, event }) => ({ name: context.name, file: (event as any).file }),
-        onDone: { target: 'synced', actions: assign({ lastBackup: ({ event }) => event.output, lastError: null }) },
-        onError: { target: 'synced', actions: assign({ lastError: ({ event }) => `backup failed: ${errorText(event.error)}` }) },
       },
     },
     // After restore and reset the document is built again from storage (`loading`), so the

@@ -4,8 +4,10 @@
  */
 import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
+import { webspaceHosted } from './webspace/webspaceHosted.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
   trafficLight,
+  webspace: webspaceHosted,
 }

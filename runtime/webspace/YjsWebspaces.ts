@@ -199,7 +199,9 @@ export class YjsWebspaces {
     const s = this.spaces.get(name)
     if (!s) return
     s.serving = false
+    // peers still waiting for their first hello keep waiting: they are greeted by the next serve
     for (const p of [...s.peers]) {
+      if (p.queue) continue
       s.peers.delete(p)
       p.peer.close(code, reason)
     }
@@ -236,7 +238,21 @@ export class YjsWebspaces {
   /** A JSON view of a webspace for the API: every shared type's content as JSON. */
   view(name: string): Record<string, unknown> | null {
     const doc = this.doc(name)
-    return doc ? doc.toJSON() : null
+    if (!doc) return null
+    const out: Record<string, unknown> = {}
+    // root types a client made arrive untyped on the hub: read each as what its content is
+    for (const [key, type] of doc.share) {
+      if (type instanceof Y.Text || type instanceof Y.Map || type instanceof Y.Array || type instanceof Y.XmlFragment) {
+        out[key] = type.toJSON()
+        continue
+      }
+      const first = (type as any)._start?.content
+      if ((type as any)._map?.size) out[key] = doc.getMap(key).toJSON()
+      else if (first instanceof Y.ContentString || first instanceof Y.ContentFormat || first instanceof Y.ContentEmbed) out[key] = doc.getText(key).toString()
+      else if (first) out[key] = doc.getArray(key).toJSON()
+      else out[key] = null
+    }
+    return out
   }
 
   status(name: string): { serving: boolean; peers: number; epoch: number; pending: number; sinceCompact: number } {
