@@ -87,6 +87,29 @@ sync('the document survives a hub restart, through compaction', async () => {
   }
 })
 
+sync('a first sync that hangs heals: the provider is recreated and a client still gets the document', async () => {
+  const { hub, ws } = await start(tmpDir(), { policy: { firstSyncTimeoutMs: 300, backoffMs: 50, maxBackoffMs: 200 } })
+  try {
+    // fault: the first read of the document's storage never answers
+    const log = ws.host.log
+    const read = log.read.bind(log)
+    let calls = 0
+    log.read = (name: string) => (++calls === 1 ? new Promise(() => {}) : read(name))
+    const t0 = Date.now()
+    const a = await connectPeer(hub.url, 'slow', TOKEN)
+    assert.ok(Date.now() - t0 >= 300, 'waited for the timeout')
+    assert.is(calls, 2)
+    const st = ws.state('slow')!
+    assert.is(st.context.heals, 1)
+    assert.equal(st.value, { synced: 'ready' })
+    a.client.doc.getText('t').insert(0, 'ok')
+    await until(() => a.client.acked === a.client.sent, 5000, 'acked')
+    a.close()
+  } finally {
+    await hub.close()
+  }
+})
+
 // ---------------------------------------------------------------------------------------------
 const ops = suite('webspaces - backup, restore, reset, reload')
 
