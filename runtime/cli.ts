@@ -7,8 +7,9 @@ import { formatHelp, parseArgs, UsageError, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
+import { webspaceCommand } from './commands/webspace.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand]
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, webspaceCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']
