@@ -1,0 +1,649 @@
+/**
+ * peerSession: one long-lived WebRTC peer between a member (browser or Node) and the hub.
+ *
+ * Driven by: validated signaling messages from the remote (`rtc.offer|answer|ice|supersede`),
+ * results of the local executor (`rtc.local.*`, `rtc.channel.*`), probe answers and application
+ * messages from the `events` channel (`peer.pong`, `peer.msg`, `peer.ack`), requests of its media
+ * subflows (`peer.shape`) and its own durable timers. It never touches a socket: every effect is
+ * a command to the `exec` action, which runtime/ binds (werift on the hub, RTCPeerConnection in
+ * the browser) and whose results come back as events, so a journaled run replays exactly.
+ *
+ * Promises:
+ * - One negotiation at a time. Requests while one runs coalesce into one pending purpose (the
+ *   strongest wins: shape < renegotiate < ice-restart < rebuild). Every offer, answer and
+ *   candidate carries `peerSessionId` + `negotiationId`; answers and candidates of another
+ *   session or of a finished negotiation are ignored and counted; candidates that arrive before
+ *   their description are queued and applied once it is.
+ * - Perfect negotiation with fixed roles: the member is polite, the hub impolite. werift (the
+ *   hub) only accepts a remote offer when its signaling state allows it, and the browser's native
+ *   RTCPeerConnection rolls back implicitly and reliably. So the side that must give way in a
+ *   glare is the browser: it rolls back its own offer (explicitly, `setLocalDescription
+ *   ({type: 'rollback'})`, which works in both browsers and werift, so a werift member can be
+ *   polite too) and answers; the impolite hub ignores the colliding offer. Its own request stays
+ *   pending and runs after, so nothing is lost and exactly one of the two offers wins.
+ * - Health is the liveness probe (ping/pong with sequence numbers over `events`), never the ICE
+ *   state: `silenceProbes` unanswered pings in a row is path loss.
+ * - The polite side leads recovery (it owns the session: it can reconnect signaling, it has the
+ *   user's media, and a restart started by Chromium works against werift, FACTS.md). The ladder,
+ *   each rung a state with its own deadline: ICE restart -> renegotiation -> full rebuild (a new
+ *   `peerSessionId`, announced by `rtc.supersede` with a reason). A pong to a ping sent after a
+ *   rung began proves the path: the rung that got it is recorded. The impolite side follows:
+ *   it answers, adopts a superseding session, and waits (with its own deadline).
+ * - `events` and `sync` are negotiated data channels (ids 0 and 1) created with the peer; media
+ *   changes never close them. Reliable messages carry a sequence; those not acknowledged when a
+ *   recovery ends are sent again after the last acknowledged one (the receiver drops duplicates).
+ */
+import { setup } from 'xstate'
+import { sameShape, uniformShape, type IceCandidateInit, type MediaShape, type MediaSlot, type OfferPurpose, type SignalingMessage, type SlotDirection } from '../protocol/signaling.ts'
+
+export type Rung = 'ice-restart' | 'renegotiate' | 'rebuild'
+
+export interface Negotiation {
+  id: string
+  origin: 'local' | 'remote'
+  purpose: OfferPurpose
+  shape: MediaShape
+}
+
+/** Commands to the executor (runtime/). Each one's result, if any, comes back as an event. */
+export type PeerCommand =
+  | { op: 'createPeer'; peerSessionId: string; reason: string }
+  | { op: 'offer'; peerSessionId: string; negotiationId: string; purpose: OfferPurpose; iceRestart: boolean; shape: MediaShape }
+  | { op: 'applyOffer'; peerSessionId: string; negotiationId: string; sdp: string; rollback: boolean; shape: MediaShape }
+  | { op: 'applyAnswer'; peerSessionId: string; negotiationId: string; sdp: string }
+  | { op: 'rollback'; peerSessionId: string; negotiationId: string }
+  | { op: 'addCandidates'; peerSessionId: string; candidates: IceCandidateInit[] }
+  | { op: 'signal'; message: SignalingMessage }
+  | { op: 'ping'; peerSessionId: string; seq: number }
+  | { op: 'transmit'; peerSessionId: string; seq: number; data: unknown; resend: boolean }
+  | { op: 'ack'; peerSessionId: string; seq: number }
+  | { op: 'deliver'; seq: number; data: unknown }
+  | { op: 'notify'; what: 'up' | 'down'; peerSessionId: string; rebuilt: boolean }
+  | { op: 'notifyShape'; shape: MediaShape }
+  | { op: 'close'; peerSessionId: string }
+
+export interface PeerSessionInput {
+  nodeId: string
+  remoteNodeId: string
+  polite: boolean
+  /** The first session id (the member picks it; the hub takes it from the first offer). */
+  peerSessionId: string
+  probeMs?: number
+  silenceProbes?: number
+  connectMs?: number
+  negotiationMs?: number
+  iceRestartMs?: number
+  renegotiateMs?: number
+  rebuildMs?: number
+  followMs?: number
+  maxRebuilds?: number
+}
+
+export interface RecoveryRecord {
+  reason: string
+  climbed: Rung[]
+  recoveredBy: Rung | 'follow' | null
+  fromSession: string
+  toSession: string
+}
+
+export interface PeerSessionContext {
+  nodeId: string
+  remoteNodeId: string
+  polite: boolean
+  peerSessionId: string
+  generation: number
+  oldSessionIds: string[]
+  negSeq: number
+  neg: Negotiation | null
+  pending: OfferPurpose | null
+  done: string[]
+  remoteDescId: string | null
+  queued: { negotiationId: string; candidate: IceCandidateInit }[]
+  /** A remote offer that came while our answer was still being applied: taken right after. */
+  deferred: Extract<SignalingMessage, { type: 'rtc.offer' }> | null
+  desiredShape: MediaShape
+  negotiatedShape: MediaShape
+  channels: { events: boolean; sync: boolean }
+  probe: { sent: number; acked: number; rungStart: number }
+  outSeq: number
+  unacked: { seq: number; data: unknown }[]
+  inSeq: number
+  rung: Rung | null
+  climbed: Rung[]
+  recoveryReason: string | null
+  recoveries: RecoveryRecord[]
+  rebuilds: number
+  failure: string | null
+  t: Required<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId'>>
+  counters: {
+    negotiations: number
+    offersMade: number
+    glareRolledBack: number
+    glareIgnored: number
+    negotiationTimeouts: number
+    negotiationErrors: number
+    ignoredSuperseded: number
+    ignoredStale: number
+    ignoredUnknown: number
+    candidatesQueued: number
+    candidatesApplied: number
+    candidatesDropped: number
+    channelCloses: number
+    delivered: number
+    duplicates: number
+    gaps: number
+    resent: number
+    rejectedInput: number
+  }
+}
+
+export type PeerSessionEvent =
+  | SignalingMessage
+  | { type: 'rtc.local.offer'; peerSessionId: string; negotiationId: string; sdp: string }
+  | { type: 'rtc.local.answer'; peerSessionId: string; negotiationId: string; sdp: string }
+  | { type: 'rtc.local.applied'; peerSessionId: string; negotiationId: string }
+  | { type: 'rtc.local.error'; peerSessionId: string; negotiationId: string; op: string; message: string }
+  | { type: 'rtc.local.candidate'; peerSessionId: string; candidate: IceCandidateInit }
+  | { type: 'rtc.channel.open'; peerSessionId: string; label: 'events' | 'sync' }
+  | { type: 'rtc.channel.close'; peerSessionId: string; label: 'events' | 'sync' }
+  | { type: 'peer.shape'; slot: MediaSlot; direction: SlotDirection }
+  | { type: 'peer.negotiate'; purpose?: 'shape' | 'renegotiate' | 'ice-restart' }
+  | { type: 'peer.rebuild'; reason: string }
+  | { type: 'peer.pong'; peerSessionId: string; seq: number }
+  | { type: 'peer.send'; data: unknown }
+  | { type: 'peer.msg'; peerSessionId: string; seq: number; data: unknown }
+  | { type: 'peer.ack'; peerSessionId: string; seq: number }
+  | { type: 'peer.input.rejected'; code: string; field: string }
+  | { type: 'peer.close' }
+  | { type: 'probe.tick' }
+  | { type: 'probe.answered' }
+  | { type: 'neg.reset'; pending: OfferPurpose | null }
+
+const STRENGTH: Record<OfferPurpose, number> = { initial: 1, shape: 1, renegotiate: 2, 'ice-restart': 3, rebuild: 4 }
+const KEEP_DONE = 32
+const MAX_QUEUED = 64
+
+/** The stronger of two pending purposes (coalescing). */
+export function coalesce(a: OfferPurpose | null, b: OfferPurpose): OfferPurpose {
+  return a === null || STRENGTH[b] > STRENGTH[a] ? b : a
+}
+
+type Ctx = PeerSessionContext
+type Ev = PeerSessionEvent
+type G = { context: Ctx; event: any }
+interface Step {
+  ctx?: Partial<Ctx>
+  cmds?: PeerCommand[]
+  raise?: Ev[]
+}
+
+const pushDone = (done: string[], id: string): string[] => [...done.filter((d) => d !== id), id].slice(-KEEP_DONE)
+
+/** Classifies something of another session or negotiation that is being ignored. */
+function ignore(ctx: Ctx, peerSessionId: string, negotiationId?: string): Step {
+  const c = { ...ctx.counters }
+  if (peerSessionId !== ctx.peerSessionId) {
+    if (ctx.oldSessionIds.includes(peerSessionId)) c.ignoredSuperseded++
+    else c.ignoredUnknown++
+  } else if (negotiationId !== undefined && ctx.done.includes(negotiationId)) c.ignoredStale++
+  else c.ignoredUnknown++
+  return { ctx: { counters: c } }
+}
+
+/** The remote description of `negotiationId` is in place: apply its queued candidates, drop stale ones. */
+function descriptionApplied(ctx: Ctx, negotiationId: string, shape: MediaShape): Step {
+  const done = pushDone(ctx.done, negotiationId)
+  const ready = ctx.queued.filter((q) => q.negotiationId === negotiationId).map((q) => q.candidate)
+  const rest = ctx.queued.filter((q) => q.negotiationId !== negotiationId && !done.includes(q.negotiationId))
+  const dropped = ctx.queued.length - ready.length - rest.length
+  const counters = { ...ctx.counters, negotiations: ctx.counters.negotiations + 1, candidatesApplied: ctx.counters.candidatesApplied + ready.length, candidatesDropped: ctx.counters.candidatesDropped + dropped }
+  const cmds: PeerCommand[] = []
+  if (ready.length) cmds.push({ op: 'addCandidates', peerSessionId: ctx.peerSessionId, candidates: ready })
+  cmds.push({ op: 'notifyShape', shape })
+  const pending = sameShape(ctx.desiredShape, shape) ? ctx.pending : coalesce(ctx.pending, 'shape')
+  return { ctx: { neg: null, done, remoteDescId: negotiationId, queued: rest, negotiatedShape: shape, counters, pending }, cmds }
+}
+
+function startOffer(ctx: Ctx): Step {
+  const purpose = ctx.pending ?? 'shape'
+  const negSeq = ctx.negSeq + 1
+  const neg: Negotiation = { id: `${ctx.nodeId}.${ctx.generation}.${negSeq}`, origin: 'local', purpose, shape: { ...ctx.desiredShape } }
+  return {
+    ctx: { negSeq, neg, pending: null, counters: { ...ctx.counters, offersMade: ctx.counters.offersMade + 1 } },
+    cmds: [{ op: 'offer', peerSessionId: ctx.peerSessionId, negotiationId: neg.id, purpose, iceRestart: purpose === 'ice-restart', shape: neg.shape }],
+  }
+}
+
+function acceptOffer(ctx: Ctx, ev: Extract<Ev, { type: 'rtc.offer' }>, rollback: boolean): Step {
+  const neg: Negotiation = { id: ev.negotiationId, origin: 'remote', purpose: ev.purpose, shape: { ...ev.mediaShape } }
+  const counters = { ...ctx.counters }
+  let pending = ctx.pending
+  if (rollback && ctx.neg) {
+    counters.glareRolledBack++
+    pending = coalesce(pending, ctx.neg.purpose)
+  }
+  // The remote's offer carries the shape it wants; the hub takes the member's shape as its own.
+  const desiredShape = ctx.polite ? ctx.desiredShape : { ...ev.mediaShape }
+  const done = rollback && ctx.neg ? pushDone(ctx.done, ctx.neg.id) : ctx.done
+  return {
+    ctx: { neg, pending, counters, desiredShape, done },
+    cmds: [{ op: 'applyOffer', peerSessionId: ctx.peerSessionId, negotiationId: ev.negotiationId, sdp: ev.sdp, rollback, shape: neg.shape }],
+  }
+}
+
+function msg<T extends SignalingMessage['type']>(ctx: Ctx, type: T, negotiationId: string, rest: Record<string, unknown>): SignalingMessage {
+  return { type, peerSessionId: ctx.peerSessionId, negotiationId, fromNodeId: ctx.nodeId, targetNodeId: ctx.remoteNodeId, ...rest } as SignalingMessage
+}
+
+/** Abandons the negotiation in flight (timeout or error); a local one is rolled back. */
+function abandon(ctx: Ctx, kind: 'timeout' | 'error', retry: boolean): Step {
+  const n = ctx.neg
+  const counters = { ...ctx.counters }
+  if (kind === 'timeout') counters.negotiationTimeouts++
+  else counters.negotiationErrors++
+  if (!n) return { ctx: { counters } }
+  return {
+    ctx: { neg: null, done: pushDone(ctx.done, n.id), counters, pending: retry ? coalesce(ctx.pending, n.purpose === 'initial' ? 'shape' : n.purpose) : ctx.pending },
+    cmds: [{ op: 'rollback', peerSessionId: ctx.peerSessionId, negotiationId: n.id }],
+  }
+}
+
+function newSession(ctx: Ctx, peerSessionId: string): Partial<Ctx> {
+  return {
+    peerSessionId,
+    generation: ctx.generation + 1,
+    oldSessionIds: [...ctx.oldSessionIds, ctx.peerSessionId].slice(-8),
+    neg: null,
+    done: [],
+    remoteDescId: null,
+    queued: [],
+    deferred: null,
+    channels: { events: false, sync: false },
+    negotiatedShape: uniformShape('inactive'),
+  }
+}
+
+function recovered(ctx: Ctx, by: RecoveryRecord['recoveredBy']): Step {
+  const unacked = ctx.unacked
+  const rec: RecoveryRecord = { reason: ctx.recoveryReason ?? 'unknown', climbed: ctx.climbed, recoveredBy: by, fromSession: ctx.oldSessionIds.length && ctx.climbed.includes('rebuild') ? ctx.oldSessionIds[ctx.oldSessionIds.length - 1] : ctx.peerSessionId, toSession: ctx.peerSessionId }
+  return {
+    ctx: { rung: null, climbed: [], recoveryReason: null, recoveries: [...ctx.recoveries, rec].slice(-16), counters: { ...ctx.counters, resent: ctx.counters.resent + unacked.length } },
+    cmds: [
+      ...unacked.map((m): PeerCommand => ({ op: 'transmit', peerSessionId: ctx.peerSessionId, seq: m.seq, data: m.data, resend: true })),
+      { op: 'notify', what: 'up', peerSessionId: ctx.peerSessionId, rebuilt: rec.climbed.includes('rebuild') || by === 'follow' },
+    ],
+  }
+}
+
+function enterRung(ctx: Ctx, rung: Rung): Step {
+  const base: Partial<Ctx> = { rung, climbed: [...ctx.climbed, rung], probe: { ...ctx.probe, rungStart: ctx.probe.sent } }
+  if (rung !== 'rebuild') return { ctx: { ...base, pending: coalesce(ctx.pending, rung) } }
+  const generation = ctx.generation + 1
+  const next = `${ctx.oldSessionIds.length ? ctx.peerSessionId.replace(/\.g\d+$/, '') : ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
+  const reason = `${ctx.recoveryReason ?? 'recovery'}; climbed ${[...ctx.climbed, rung].join(' -> ')}`
+  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, { newPeerSessionId: next, reason })
+  return {
+    // `pending` is set by the reset itself: set here, the stable state would offer before the
+    // reset lands and the offer would be made twice.
+    ctx: { ...base, ...newSession(ctx, next), generation, rebuilds: ctx.rebuilds + 1, pending: null },
+    cmds: [{ op: 'signal', message: supersede }, { op: 'close', peerSessionId: ctx.peerSessionId }, { op: 'createPeer', peerSessionId: next, reason }],
+    raise: [{ type: 'neg.reset', pending: 'rebuild' }],
+  }
+}
+
+const base = setup({
+  types: {
+    context: {} as PeerSessionContext,
+    events: {} as PeerSessionEvent,
+    input: {} as PeerSessionInput,
+  },
+  actions: {
+    /** Runs commands against the peer connection, the signaling link and the subflows. Bound by runtime/. */
+    exec: (_: unknown, _params: { cmds: PeerCommand[] }) => {},
+  },
+  guards: {
+    hasPending: ({ context }) => context.pending !== null,
+    isPolite: ({ context }) => context.polite,
+    isLeader: ({ context }) => context.polite,
+    channelsOpen: ({ context }) => context.channels.events && context.channels.sync,
+    silent: ({ context }) => context.probe.sent - context.probe.acked > context.t.silenceProbes,
+    answeredSinceRung: ({ context }) => context.probe.acked > context.probe.rungStart,
+    canRebuild: ({ context }) => context.rebuilds < context.t.maxRebuilds,
+  },
+  delays: {
+    probe: ({ context }) => context.t.probeMs,
+    connect: ({ context }) => context.t.connectMs,
+    negotiation: ({ context }) => context.t.negotiationMs,
+    iceRestart: ({ context }) => context.t.iceRestartMs,
+    renegotiate: ({ context }) => context.t.renegotiateMs,
+    rebuild: ({ context }) => context.t.rebuildMs,
+    follow: ({ context }) => context.t.followMs,
+  },
+})
+
+/** Builds an action from a pure step function: its context update, commands and raised events. */
+const act = (fn: (ctx: Ctx, ev: any) => Step) =>
+  base.enqueueActions(({ context, event, enqueue }) => {
+    const r = fn(context, event)
+    if (r.ctx) enqueue.assign(r.ctx)
+    if (r.cmds?.length) enqueue({ type: 'exec', params: { cmds: r.cmds } })
+    for (const e of r.raise ?? []) enqueue.raise(e)
+  })
+
+const ours = (ctx: Ctx, ev: { peerSessionId: string }) => ev.peerSessionId === ctx.peerSessionId
+const forNeg = ({ context, event }: { context: Ctx; event: any }) => !!context.neg && ours(context, event) && event.negotiationId === context.neg.id
+
+const offerFromRemote = ({ context, event }: { context: Ctx; event: any }) => event.type === 'rtc.offer' && ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId)
+
+const signaling = {
+  initial: 'stable',
+  on: { 'neg.reset': { target: '.stable', actions: act((c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })) } },
+  states: {
+    stable: {
+      always: [
+        {
+          guard: ({ context }: G) => context.deferred !== null,
+          target: 'answering',
+          actions: act((c) => {
+            const r = acceptOffer(c, c.deferred!, false)
+            return { ...r, ctx: { ...r.ctx, deferred: null } }
+          }),
+        },
+        { guard: 'hasPending', target: 'makingOffer' },
+      ],
+      on: { 'rtc.offer': { guard: offerFromRemote, target: 'answering', actions: act((c, e) => acceptOffer(c, e, false)) } },
+    },
+    makingOffer: {
+      entry: act(startOffer),
+      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      on: {
+        'rtc.local.offer': {
+          guard: forNeg,
+          target: 'haveLocalOffer',
+          actions: act((c, e) => ({ cmds: [{ op: 'signal', message: msg(c, 'rtc.offer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape, purpose: c.neg!.purpose }) }] })),
+        },
+        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
+        'rtc.offer': [
+          { guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }), target: 'answering', actions: act((c, e) => acceptOffer(c, e, true)) },
+          { guard: offerFromRemote, actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })) },
+        ],
+      },
+    },
+    haveLocalOffer: {
+      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      on: {
+        'rtc.answer': {
+          guard: ({ context, event }: G) => forNeg({ context, event }) && event.fromNodeId === context.remoteNodeId,
+          target: 'applyingAnswer',
+          actions: act((c, e) => ({ cmds: [{ op: 'applyAnswer', peerSessionId: c.peerSessionId, negotiationId: e.negotiationId, sdp: e.sdp }] })),
+        },
+        'rtc.offer': [
+          { guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }), target: 'answering', actions: act((c, e) => acceptOffer(c, e, true)) },
+          { guard: offerFromRemote, actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })) },
+        ],
+      },
+    },
+    applyingAnswer: {
+      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      on: {
+        // The remote finished our negotiation and already offered its own: not glare, just next.
+        'rtc.offer': { guard: offerFromRemote, actions: act((_c, e) => ({ ctx: { deferred: e } })) },
+        'rtc.local.applied': { guard: forNeg, target: 'stable', actions: act((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)) },
+        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', true)) },
+      },
+    },
+    answering: {
+      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', false)) } },
+      on: {
+        'rtc.local.answer': {
+          guard: forNeg,
+          target: 'stable',
+          actions: act((c, e) => {
+            const s = descriptionApplied(c, c.neg!.id, c.neg!.shape)
+            return { ctx: s.ctx, cmds: [{ op: 'signal', message: msg(c, 'rtc.answer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape }) }, ...(s.cmds ?? [])] }
+          }),
+        },
+        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
+      },
+    },
+  },
+} as const
+
+const probe = {
+  initial: 'ticking',
+  states: {
+    ticking: {
+      after: {
+        probe: {
+          target: 'ticking',
+          reenter: true,
+          actions: act((c) => ({
+            ctx: { probe: { ...c.probe, sent: c.probe.sent + 1 } },
+            cmds: c.channels.events ? [{ op: 'ping', peerSessionId: c.peerSessionId, seq: c.probe.sent + 1 }] : [],
+            raise: [{ type: 'probe.tick' }],
+          })),
+        },
+      },
+    },
+  },
+  on: {
+    'peer.pong': {
+      guard: ({ context, event }: G) => ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent,
+      actions: act((c, e) => ({ ctx: { probe: { ...c.probe, acked: e.seq } }, raise: [{ type: 'probe.answered' }] })),
+    },
+  },
+} as const
+
+const lost = (reason: string) => act((c) => ({ ctx: { recoveryReason: reason, climbed: [] }, cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }] }))
+
+const link = {
+  initial: 'connecting',
+  states: {
+    connecting: {
+      always: { guard: 'channelsOpen', target: 'open' },
+      after: {
+        connect: [
+          { guard: 'isLeader', target: 'recovering.iceRestart', actions: lost('channels did not open in time') },
+          { target: 'recovering.following', actions: lost('channels did not open in time') },
+        ],
+      },
+    },
+    open: {
+      entry: act((c) => ({ ctx: { probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } }, cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }] })),
+      on: {
+        'probe.tick': [
+          { guard: ({ context }: G) => context.polite && context.probe.sent - context.probe.acked > context.t.silenceProbes, target: 'recovering.iceRestart', actions: lost('probe silent') },
+          { guard: 'silent', target: 'recovering.following', actions: lost('probe silent') },
+        ],
+        'rtc.channel.close': [
+          { guard: ({ context, event }: G) => context.polite && ours(context, event), target: 'recovering.rebuild', actions: lost('data channel closed') },
+          { guard: ({ context, event }: G) => ours(context, event), target: 'recovering.following', actions: lost('data channel closed') },
+        ],
+      },
+    },
+    recovering: {
+      initial: 'iceRestart',
+      on: {
+        'probe.answered': { guard: ({ context }: G) => context.probe.acked > context.probe.rungStart && context.channels.events, target: 'open', actions: act((c) => recovered(c, c.rung ?? 'follow')) },
+      },
+      states: {
+        iceRestart: {
+          entry: act((c) => enterRung(c, 'ice-restart')),
+          after: { iceRestart: 'renegotiate' },
+        },
+        renegotiate: {
+          entry: act((c) => enterRung(c, 'renegotiate')),
+          after: { renegotiate: 'rebuild' },
+        },
+        rebuild: {
+          entry: act((c) => enterRung(c, 'rebuild')),
+          after: {
+            rebuild: [
+              { guard: 'canRebuild', target: 'rebuild', reenter: true },
+              { target: '#peerSession.active.link.failed', actions: act((c) => ({ ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` } })) },
+            ],
+          },
+        },
+        following: {
+          entry: act((c) => ({ ctx: { rung: null, probe: { ...c.probe, rungStart: c.probe.sent } } })),
+          after: { follow: { target: '#peerSession.active.link.failed', actions: act(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })) } },
+        },
+      },
+    },
+    /** Given up; the leader leaves it with `peer.rebuild`, the follower with a superseding session. */
+    failed: {},
+  },
+} as const
+
+const channels = {
+  initial: 'tracking',
+  states: { tracking: {} },
+  on: {
+    'rtc.channel.open': {
+      guard: ({ context, event }: { context: Ctx; event: any }) => ours(context, event),
+      actions: act((c, e) => ({ ctx: { channels: { ...c.channels, [e.label]: true } } })),
+    },
+    'rtc.channel.close': {
+      guard: ({ context, event }: { context: Ctx; event: any }) => ours(context, event) && c0(context, event),
+      actions: act((c, e) => ({ ctx: { channels: { ...c.channels, [e.label]: false }, counters: { ...c.counters, channelCloses: c.counters.channelCloses + 1 } } })),
+    },
+  },
+} as const
+
+/** A close counts once per channel and session (werift may report it twice). */
+const c0 = (c: Ctx, e: any) => c.channels[e.label as 'events' | 'sync'] === true
+
+export const peerSession = base.createMachine({
+  id: 'peerSession',
+  context: ({ input }) => ({
+    nodeId: input.nodeId,
+    remoteNodeId: input.remoteNodeId,
+    polite: input.polite,
+    peerSessionId: input.peerSessionId,
+    generation: 0,
+    oldSessionIds: [],
+    negSeq: 0,
+    neg: null,
+    pending: input.polite ? 'initial' : null,
+    done: [],
+    remoteDescId: null,
+    queued: [],
+    deferred: null,
+    desiredShape: uniformShape('inactive'),
+    negotiatedShape: uniformShape('inactive'),
+    channels: { events: false, sync: false },
+    probe: { sent: 0, acked: 0, rungStart: 0 },
+    outSeq: 0,
+    unacked: [],
+    inSeq: 0,
+    rung: null,
+    climbed: [],
+    recoveryReason: null,
+    recoveries: [],
+    rebuilds: 0,
+    failure: null,
+    t: {
+      probeMs: input.probeMs ?? 250,
+      silenceProbes: input.silenceProbes ?? 3,
+      connectMs: input.connectMs ?? 10_000,
+      negotiationMs: input.negotiationMs ?? 4000,
+      iceRestartMs: input.iceRestartMs ?? 2000,
+      renegotiateMs: input.renegotiateMs ?? 2000,
+      rebuildMs: input.rebuildMs ?? 5000,
+      followMs: input.followMs ?? 30_000,
+      maxRebuilds: input.maxRebuilds ?? 5,
+    },
+    counters: {
+      negotiations: 0, offersMade: 0, glareRolledBack: 0, glareIgnored: 0, negotiationTimeouts: 0, negotiationErrors: 0,
+      ignoredSuperseded: 0, ignoredStale: 0, ignoredUnknown: 0, candidatesQueued: 0, candidatesApplied: 0, candidatesDropped: 0,
+      channelCloses: 0, delivered: 0, duplicates: 0, gaps: 0, resent: 0, rejectedInput: 0,
+    },
+  }),
+  initial: 'active',
+  states: {
+    active: {
+      type: 'parallel',
+      entry: act((c) => ({ cmds: [{ op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'start' }] })),
+      on: {
+        'peer.close': { target: 'closed' },
+        'peer.rebuild': { guard: 'isLeader', target: '.link.recovering.rebuild', actions: act((c, e) => ({ ctx: { recoveryReason: `requested: ${e.reason}`, climbed: [], rebuilds: 0, failure: null }, cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }] })) },
+        'rtc.supersede': [
+          {
+            guard: ({ context, event }: G) => !context.polite && ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.oldSessionIds.includes(event.newPeerSessionId) && event.newPeerSessionId !== context.peerSessionId,
+            target: '.link.recovering.following',
+            actions: act((c, e) => ({
+              ctx: { ...newSession(c, e.newPeerSessionId), recoveryReason: c.recoveryReason ?? `superseded by the member: ${e.reason}`, pending: null },
+              cmds: [{ op: 'close', peerSessionId: c.peerSessionId }, { op: 'createPeer', peerSessionId: e.newPeerSessionId, reason: e.reason }, { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+              raise: [{ type: 'neg.reset', pending: null }],
+            })),
+          },
+          { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+        ],
+        // Fallbacks: whatever no state took is ignored and counted.
+        'rtc.offer': { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+        'rtc.answer': { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+        'rtc.ice': [
+          {
+            guard: ({ context, event }: G) => ours(context, event) && event.fromNodeId === context.remoteNodeId && event.negotiationId === context.remoteDescId,
+            actions: act((c, e) => ({ ctx: { counters: { ...c.counters, candidatesApplied: c.counters.candidatesApplied + 1 } }, cmds: [{ op: 'addCandidates', peerSessionId: c.peerSessionId, candidates: [e.candidate] }] })),
+          },
+          {
+            // Early: its description has not been applied yet (the offer may still be on its way).
+            guard: ({ context, event }: G) => ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId),
+            actions: act((c, e) => {
+              const q = [...c.queued, { negotiationId: e.negotiationId, candidate: e.candidate }]
+              const over = Math.max(0, q.length - MAX_QUEUED)
+              return { ctx: { queued: q.slice(over), counters: { ...c.counters, candidatesQueued: c.counters.candidatesQueued + 1, candidatesDropped: c.counters.candidatesDropped + over } } }
+            }),
+          },
+          { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+        ],
+        'rtc.local.candidate': {
+          guard: ({ context, event }: G) => ours(context, event),
+          actions: act((c, e) => ({ cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`, { candidate: e.candidate }) }] })),
+        },
+        'peer.shape': {
+          actions: act((c, e) => {
+            const desiredShape = { ...c.desiredShape, [e.slot]: e.direction }
+            if (sameShape(desiredShape, c.negotiatedShape) && !c.neg) return { ctx: { desiredShape }, cmds: [{ op: 'notifyShape', shape: c.negotiatedShape }] }
+            return { ctx: { desiredShape, pending: sameShape(desiredShape, c.negotiatedShape) ? c.pending : coalesce(c.pending, 'shape') } }
+          }),
+        },
+        'peer.negotiate': { actions: act((c, e) => ({ ctx: { pending: coalesce(c.pending, e.purpose ?? 'renegotiate') } })) },
+        'peer.send': {
+          actions: act((c, e) => {
+            const seq = c.outSeq + 1
+            return { ctx: { outSeq: seq, unacked: [...c.unacked, { seq, data: e.data }] }, cmds: [{ op: 'transmit', peerSessionId: c.peerSessionId, seq, data: e.data, resend: false }] }
+          }),
+        },
+        'peer.ack': {
+          actions: act((c, e) => ({ ctx: { unacked: c.unacked.filter((m) => m.seq > e.seq) } })),
+        },
+        'peer.msg': {
+          actions: act((c, e) => {
+            const counters = { ...c.counters }
+            if (e.seq <= c.inSeq) {
+              counters.duplicates++
+              return { ctx: { counters }, cmds: [{ op: 'ack', peerSessionId: c.peerSessionId, seq: c.inSeq }] }
+            }
+            if (e.seq > c.inSeq + 1) {
+              counters.gaps++
+              return { ctx: { counters } }
+            }
+            counters.delivered++
+            return { ctx: { inSeq: e.seq, counters }, cmds: [{ op: 'deliver', seq: e.seq, data: e.data }, { op: 'ack', peerSessionId: c.peerSessionId, seq: e.seq }] }
+          }),
+        },
+        'peer.input.rejected': { actions: act((c) => ({ ctx: { counters: { ...c.counters, rejectedInput: c.counters.rejectedInput + 1 } } })) },
+      },
+      states: { channels, signaling, link, probe },
+    },
+    closed: {
+      type: 'final',
+      entry: act((c) => ({ cmds: [{ op: 'close', peerSessionId: c.peerSessionId }] })),
+    },
+  },
+})
+
+export default peerSession

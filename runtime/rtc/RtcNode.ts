@@ -1,0 +1,204 @@
+/**
+ * Peer sessions hosted as actors: one node's side (the hub, or a Node member) of every peer
+ * session it has, in an ActorSystem. Per remote node `R` it spawns `R` (rtcMember), `R/peer`
+ * (peerSession) and the subflows `R/peer/<name>` (mediaSubflow), all durable, so every
+ * negotiation and recovery is journaled and replays with `aether replay --verify`.
+ *
+ * The machines' `exec` action is bound here (`.provide()`), finding the PeerExecutor of the
+ * session by the actor's id path; werift objects live in the executor, never in a machine's
+ * context. Signaling frames from outside are validated here: a bad one gets a typed
+ * SignalingError, is counted, and reaches no actor.
+ */
+import type { AnyStateMachine } from 'xstate'
+import { hostedActorOf, type ActorSystem } from '../../actors/index.ts'
+import { mediaSubflow, type MediaSubflowInput } from '../../machines/mediaSubflow.ts'
+import { peerSession, type PeerSessionInput } from '../../machines/peerSession.ts'
+import { rtcMember } from '../../machines/rtcMember.ts'
+import { decodeSignalFrame, encodeSignalFrame, SignalingError, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import type { MediaTrackSource, PeerBackend } from './PeerBackend.ts'
+import { PeerExecutor } from './PeerExecutor.ts'
+
+export interface RtcNodeOptions {
+  nodeId: string
+  /** The member side is polite and leads recovery; the hub is impolite and follows. */
+  polite: boolean
+  backend: PeerBackend
+  /** Sends an encoded signaling frame to the node `to`. */
+  send: (to: string, frame: string) => void
+  media?: MediaTrackSource
+  uploadRate?: number
+  /** Timings passed to every peer session (tests shorten them). */
+  timings?: Partial<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId'>>
+  /** Machine names to register under (two nodes can share one system in tests). */
+  names?: { peerSession: string; mediaSubflow: string; rtcMember: string }
+  durable?: boolean
+  subflowDeadlineMs?: number
+}
+
+export interface RtcNodeStats {
+  framesIn: number
+  rejected: Record<string, number>
+  lastError?: ReturnType<SignalingError['toJSON']>
+  sent: number
+}
+
+const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
+
+/** Machine instances with `exec` bound to a node's executors. */
+export function providedMachines(find: (path: string) => PeerExecutor | undefined) {
+  const pathOf = (self: unknown) => hostedActorOf(self)?.path
+  return {
+    peerSession: peerSession.provide({
+      actions: {
+        exec: ({ self }, params) => {
+          const p = pathOf(self)
+          if (p) find(p)?.execPeer(params.cmds)
+        },
+      },
+    }) as AnyStateMachine,
+    mediaSubflow: mediaSubflow.provide({
+      actions: {
+        exec: ({ self }, params) => {
+          const p = pathOf(self)
+          if (!p) return
+          find(p.slice(0, p.lastIndexOf('/')))?.execSubflow(p, params.cmds)
+        },
+      },
+    }) as AnyStateMachine,
+  }
+}
+
+export class RtcNode {
+  readonly executors = new Map<string, PeerExecutor>()
+  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0 }
+  readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
+  private frameSeq = 0
+  private opening = new Map<string, Promise<string>>()
+
+  constructor(readonly system: ActorSystem, readonly opts: RtcNodeOptions) {
+    this.names = opts.names ?? { peerSession: 'peerSession', mediaSubflow: 'mediaSubflow', rtcMember: 'rtcMember' }
+    const m = providedMachines((p) => this.executors.get(p))
+    system.register(this.names.peerSession, m.peerSession)
+    system.register(this.names.mediaSubflow, m.mediaSubflow)
+    system.register(this.names.rtcMember, rtcMember)
+  }
+
+  get nodeId(): string {
+    return this.opts.nodeId
+  }
+
+  peerPath(remoteNodeId: string): string {
+    return `${remoteNodeId}/peer`
+  }
+
+  executor(remoteNodeId: string): PeerExecutor | undefined {
+    return this.executors.get(this.peerPath(remoteNodeId))
+  }
+
+  /** Opens (spawns) the peer session with `remoteNodeId`. The member calls it; the hub on a first offer. */
+  openSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+    const path = this.peerPath(remoteNodeId)
+    const existing = this.opening.get(path)
+    if (existing) return existing
+    const p = this.spawnSession(remoteNodeId, peerSessionId)
+    this.opening.set(path, p)
+    return p
+  }
+
+  private async spawnSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+    const path = this.peerPath(remoteNodeId)
+    const sys = this.system
+    const durable = this.opts.durable ?? true
+    const exec = new PeerExecutor(path, this.opts.backend, { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) }, {
+      ownsTransceivers: this.opts.polite,
+      media: this.opts.media,
+      uploadRate: this.opts.uploadRate,
+      onUpload: (uploadId, size) => void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
+    })
+    this.executors.set(path, exec)
+    if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
+    if (!sys.hosted(remoteNodeId)) await sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
+    const input: PeerSessionInput = { ...this.opts.timings, nodeId: this.nodeId, remoteNodeId, polite: this.opts.polite, peerSessionId }
+    await sys.spawn(path, this.names.peerSession, { input, durable })
+    return path
+  }
+
+  /** Spawns a subflow `R/peer/<name>`. */
+  async addSubflow(remoteNodeId: string, name: string, input: MediaSubflowInput): Promise<string> {
+    const peer = this.peerPath(remoteNodeId)
+    const path = `${peer}/${name}`
+    const exec = this.executors.get(peer)
+    if (!exec) throw new Error(`no peer session with ${remoteNodeId}`)
+    if (this.system.hosted(path)) return path
+    const slot: MediaSlot | null = input.slot ?? (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null)
+    exec.addSubflow(path, input.kind, slot)
+    await this.system.spawn(path, this.names.mediaSubflow, { input: { deadlineMs: this.opts.subflowDeadlineMs, ...input }, durable: this.opts.durable ?? true })
+    return path
+  }
+
+  /** Sends a reliable application message to `remoteNodeId` over its session's `events` channel. */
+  sendMessage(remoteNodeId: string, data: unknown): void {
+    this.dispatch(this.peerPath(remoteNodeId), { type: 'peer.send', data })
+  }
+
+  /**
+   * Hub side: a member asks for a hub subflow (only loopback is the hub's own) with a reliable
+   * message `{control: 'subflow', name: 'loopback', op: 'start'|'stop', slot?}` on `events`.
+   */
+  private async onControl(remoteNodeId: string, data: any): Promise<void> {
+    if (!data || data.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop')) return
+    const slot: MediaSlot = data.slot === 'microphone' || data.slot === 'screen' ? data.slot : 'camera'
+    const path = await this.addSubflow(remoteNodeId, `loopback-${slot}`, { kind: 'loopback', slot })
+    this.dispatch(path, { type: data.op === 'start' ? 'media.start' : 'media.stop' })
+  }
+
+  /** Sends an event to an actor; an actor that is gone or stopped takes nothing (counted). */
+  dispatch(path: string, event: { type: string; [k: string]: unknown }): void {
+    try {
+      this.system.send(path, event)
+    } catch {
+      this.stats.rejected['NO_ACTOR'] = (this.stats.rejected['NO_ACTOR'] ?? 0) + 1
+    }
+  }
+
+  private signal(m: SignalingMessage): void {
+    this.stats.sent++
+    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now()))
+  }
+
+  private reject(e: SignalingError): SignalingError {
+    this.stats.rejected[e.code] = (this.stats.rejected[e.code] ?? 0) + 1
+    this.stats.lastError = e.toJSON()
+    return e
+  }
+
+  /**
+   * A signaling frame from the wire. Returns the typed error when it was rejected (counted, no
+   * actor sees it), else undefined. `from`, when known (an authenticated socket), must match.
+   */
+  async receive(frame: unknown, from?: string): Promise<SignalingError | undefined> {
+    this.stats.framesIn++
+    const r = decodeSignalFrame(frame)
+    if (!r.ok) return this.reject(r.error)
+    const m = r.value
+    if (m.targetNodeId !== this.nodeId) return this.reject(new SignalingError('BAD_FIELD', 'targetNodeId', `"targetNodeId" is ${m.targetNodeId}, this node is ${this.nodeId}`))
+    if (!NODE_RE.test(m.fromNodeId)) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', '"fromNodeId" must be a node id [A-Za-z0-9_.:-]{1,64}'))
+    if (from !== undefined && from !== m.fromNodeId) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', `"fromNodeId" is ${m.fromNodeId} but the socket belongs to ${from}`))
+    const path = this.peerPath(m.fromNodeId)
+    if (!this.system.hosted(path) && !this.opening.has(path)) {
+      // Only a member's first offer opens a session on the hub; anything else for no session is stale.
+      if (this.opts.polite || m.type !== 'rtc.offer') return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
+      await this.openSession(m.fromNodeId, m.peerSessionId)
+    } else {
+      await this.opening.get(path)
+    }
+    this.dispatch(path, m as unknown as { type: string })
+    return undefined
+  }
+
+  /** Stops every executor (the actors stay journaled). */
+  close(): void {
+    for (const e of this.executors.values()) e.close()
+    this.executors.clear()
+  }
+}

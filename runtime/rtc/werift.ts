@@ -1,0 +1,359 @@
+/**
+ * The werift adapter: the one file that imports werift. It makes werift peers behave as the
+ * peer-session executor expects (PeerBackend), offline on 127.0.0.1, and works around what
+ * werift 0.24 gets wrong:
+ * - `inactive` m-sections: werift answers them with port 0, which Chromium reads as a rejected
+ *   m-section; every SDP werift produces is rewritten to port 9 (FACTS.md).
+ * - The hub keeps its own transceivers `sendrecv` (werift's answer direction is the overlap with
+ *   the offer's), so the member alone decides a slot's direction.
+ * - ICE restart between two werift peers left the data channel dead (FACTS.md). The cause:
+ *   `RTCPeerConnection.connect()` skips `iceTransport.start()` for a transport whose DTLS is
+ *   already connected, so the restarted ICE generation never runs its checks, nominates no
+ *   pair, and `IceConnection.send()` silently drops everything. The adapter starts the checks
+ *   itself (`kickIce`). And with any `inactive` m-section in the remote description, werift
+ *   handles a new ufrag as "renomination" instead of a restart (no new generation, no new
+ *   candidates): the adapter turns that heuristic off. notes/issue-6.md has the details.
+ */
+import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
+import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
+import { CHANNELS, type ChannelHandle, type ChannelLabel, type MediaTrackSource, type PeerBackend, type PeerCallbacks, type PeerHandle } from './PeerBackend.ts'
+
+export interface WeriftOptions {
+  /** Rewrites (or drops, returning null) each local candidate before it is signaled. Tests use it to route through relays. */
+  rewriteCandidate?: (c: IceCandidateInit, peerSessionId: string) => IceCandidateInit | null
+  /** Accepts or refuses a candidate pair (werift `iceFilterCandidatePair`); default: 127.0.0.1 only. */
+  filterPair?: (local: { host: string; port: number }, remote: { host: string; port: number }) => boolean
+  /** Counters of what the adapter did. */
+  stats?: WeriftStats
+}
+
+export interface WeriftStats {
+  peersCreated: number
+  candidateErrors: number
+  sdpPortRewrites: number
+  /** ICE connectivity checks the adapter had to start itself (after ICE restarts). */
+  iceKicks: number
+}
+
+const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
+
+/** werift answers an `inactive` m-section with port 0 (rejected, for Chromium): advertise 9 like everyone else. */
+export function fixRejectedPorts(sdp: string, stats?: WeriftStats): string {
+  return sdp.replace(/^m=(audio|video) 0 /gm, (_m, kind) => {
+    if (stats) stats.sdpPortRewrites++
+    return `m=${kind} 9 `
+  })
+}
+
+/** Candidates travel by trickle only (so a test can rewrite them): drop those werift put in the SDP. */
+function stripCandidates(sdp: string): string {
+  return sdp
+    .split('\r\n')
+    .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
+    .join('\r\n')
+}
+
+const loopbackOnly = (a: { host: string }, b: { host: string }) => a.host === '127.0.0.1' && b.host === '127.0.0.1'
+
+export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
+  const stats = opts.stats
+  return {
+    createPeer(peerSessionId: string, cb: PeerCallbacks, { ownsTransceivers }): PeerHandle {
+      if (stats) stats.peersCreated++
+      const filter = opts.filterPair ?? loopbackOnly
+      const pc = new RTCPeerConnection({
+        // One transport for every m-section: one ICE agent to restart, one path to watch.
+        bundlePolicy: 'max-bundle',
+        iceServers: [],
+        iceAdditionalHostAddresses: ['127.0.0.1'],
+        iceInterfaceAddresses: { udp4: '127.0.0.1' },
+        iceUseIpv6: false,
+        iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => addr[0] === '127.0.0.1' || !!opts.filterPair,
+        iceFilterCandidatePair: (pair: any) => filter({ host: pair.localCandidate.host, port: pair.localCandidate.port }, { host: pair.remoteCandidate.host, port: pair.remoteCandidate.port }),
+      } as any)
+      // werift treats a new remote ufrag as "renomination" (reset the pair, keep the old
+      // generation, gather nothing) whenever the remote description has an inactive m-section,
+      // and as an ICE restart otherwise. Our media slots are inactive while off, so every ICE
+      // restart would become a renomination that can never nominate (the remote's candidates
+      // carry the new generation). A changed ufrag means an ICE restart here: turn that off.
+      const sdpm = (pc as any).sdpManager
+      if (sdpm) Object.defineProperty(sdpm, 'inactiveRemoteMedia', { get: () => undefined, configurable: true })
+      let closed = false
+      const slots = new Map<MediaSlot, any>()
+      const remoteTracks = new Map<MediaSlot, any>()
+      const replaceGen = new Map<MediaSlot, number>()
+      const latest = new Map<MediaSlot, unknown>()
+      if (ownsTransceivers) {
+        for (const s of MEDIA_SLOTS) slots.set(s, pc.addTransceiver(SLOT_KIND[s], { direction: 'inactive' }))
+      }
+      const channels = new Map<ChannelLabel, any>()
+      for (const [label, id] of Object.entries(CHANNELS) as [ChannelLabel, number][]) {
+        const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        channels.set(label, dc)
+        dc.stateChanged.subscribe((s: string) => {
+          if (closed) return
+          if (s === 'open') cb.channelOpen(label)
+          else if (s === 'closed') cb.channelClose(label)
+        })
+        dc.onMessage.subscribe((m: string | Buffer) => {
+          if (!closed) cb.message(label, typeof m === 'string' ? m : m.toString('utf8'))
+        })
+      }
+      pc.onIceCandidate.subscribe((c: any) => {
+        if (closed || !c) return
+        const j = c.toJSON ? c.toJSON() : c
+        let init: IceCandidateInit | null = { candidate: j.candidate, sdpMid: j.sdpMid ?? null, sdpMLineIndex: j.sdpMLineIndex ?? null }
+        if (!/ 127\.0\.0\.1 /.test(init.candidate)) return
+        if (opts.rewriteCandidate) init = opts.rewriteCandidate(init, peerSessionId)
+        if (init) cb.candidate(init)
+      })
+      // Remote media: map each media transceiver to its slot by order of appearance.
+      const slotOf = (tr: any): MediaSlot | undefined => {
+        const media = pc.getTransceivers().filter((t: any) => t.kind === 'audio' || t.kind === 'video')
+        const i = media.indexOf(tr)
+        return i >= 0 && i < MEDIA_SLOTS.length ? MEDIA_SLOTS[i] : undefined
+      }
+      pc.onTrack.subscribe((track: any) => {
+        const tr = pc.getTransceivers().find((t: any) => t.receiver.track === track || t.receiver.tracks?.includes?.(track))
+        const slot = tr ? slotOf(tr) : undefined
+        if (!slot || closed) return
+        remoteTracks.set(slot, track)
+        cb.track(slot, track)
+      })
+      pc.onDataChannel.subscribe((dc: any) => {
+        if (closed || dc.label === 'events' || dc.label === 'sync') return
+        cb.dataChannel(wrapChannel(dc))
+      })
+      const transceiverFor = (slot: MediaSlot): any => {
+        if (slots.has(slot)) return slots.get(slot)
+        const media = pc.getTransceivers().filter((t: any) => t.kind === 'audio' || t.kind === 'video')
+        return media[MEDIA_SLOTS.indexOf(slot)]
+      }
+      const applyDirections = (shape: MediaShape) => {
+        if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.get(s).setDirection(shape[s])
+        else for (const t of pc.getTransceivers()) if (t.kind === 'audio' || t.kind === 'video') t.setDirection('sendrecv')
+      }
+      // The ICE-restart fix (see the file header): werift's RTCPeerConnection.connect() returns
+      // early for a transport whose DTLS is already connected, so after an ICE restart nobody
+      // runs the new generation's connectivity checks: no pair is nominated and send() drops
+      // every packet while the transport still says "completed". Start the checks ourselves
+      // once the new generation has what it needs (remote credentials, and after each remote
+      // candidate, since the checks end when they run out of pairs).
+      const kicking = new Set<any>()
+      const kickIce = () => {
+        for (const d of (pc as any).dtlsTransports ?? []) {
+          const ice = d.iceTransport
+          const conn = ice?.connection
+          if (!conn || conn.nominated || d.state !== 'connected' || !conn.remoteUsername || kicking.has(ice) || closed) continue
+          if (stats) stats.iceKicks++
+          kicking.add(ice)
+          void Promise.resolve(ice.start()).then(
+            () => kicking.delete(ice),
+            () => kicking.delete(ice),
+          )
+        }
+      }
+      const finish = (sdp: string) => stripCandidates(fixRejectedPorts(sdp, stats))
+      return {
+        peerSessionId,
+        signalingState: () => pc.signalingState,
+        async createOffer({ iceRestart, shape }) {
+          applyDirections(shape)
+          const offer = await pc.createOffer({ iceRestart })
+          await pc.setLocalDescription(offer)
+          return finish(pc.localDescription!.sdp)
+        },
+        async applyOffer(sdp, { rollback, shape }) {
+          if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+          try {
+            await pc.setRemoteDescription({ type: 'offer', sdp })
+          } catch (err) {
+            if (pc.signalingState === 'have-remote-offer') await pc.setRemoteDescription({ type: 'rollback' } as any).catch(() => {})
+            throw err
+          }
+          applyDirections(shape)
+          const answer = await pc.createAnswer()
+          await pc.setLocalDescription(answer)
+          kickIce()
+          return finish(pc.localDescription!.sdp)
+        },
+        async applyAnswer(sdp) {
+          await pc.setRemoteDescription({ type: 'answer', sdp })
+          kickIce()
+        },
+        async rollback() {
+          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+        },
+        async addCandidate(c) {
+          try {
+            await pc.addIceCandidate(c as any)
+            kickIce()
+          } catch {
+            if (stats) stats.candidateErrors++
+          }
+        },
+        send(label, text) {
+          const dc = channels.get(label)
+          if (!dc || dc.readyState !== 'open') return false
+          try {
+            dc.send(text)
+            return true
+          } catch {
+            return false
+          }
+        },
+        channelOpen: (label) => channels.get(label)?.readyState === 'open',
+        async replaceTrack(slot, track) {
+          // werift's replaceTrack on a sender that has sent before waits for the next RTP packet
+          // of the new track, forever if none comes (a looped-back track whose source stopped).
+          // Awaiting it would stall every later operation of the session, so a track is put on
+          // detached, and the latest request per slot wins.
+          const tr = transceiverFor(slot)
+          if (!tr) return
+          const gen = (replaceGen.get(slot) ?? 0) + 1
+          replaceGen.set(slot, gen)
+          latest.set(slot, track ?? null)
+          if (track === null) return void (await tr.sender.replaceTrack(null))
+          void Promise.resolve(tr.sender.replaceTrack(track)).then(
+            () => {
+              if (replaceGen.get(slot) !== gen && !closed) return tr.sender.replaceTrack((latest.get(slot) as any) ?? null)
+            },
+            () => {},
+          )
+        },
+        remoteTrack: (slot) => remoteTracks.get(slot),
+        openChannel(label) {
+          return wrapChannel(pc.createDataChannel(label, { ordered: true }))
+        },
+        close() {
+          if (closed) return
+          closed = true
+          void pc.close().catch(() => {})
+        },
+      }
+    },
+  }
+}
+
+function wrapChannel(dc: any): ChannelHandle {
+  const h: ChannelHandle = {
+    label: dc.label,
+    get open() {
+      return dc.readyState === 'open'
+    },
+    bufferedAmount: () => dc.bufferedAmount,
+    send(data) {
+      if (dc.readyState !== 'open') return false
+      try {
+        dc.send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => dc.close(),
+  }
+  dc.stateChanged.subscribe((s: string) => {
+    if (s === 'open') h.onopen?.()
+    else if (s === 'closed') h.onclose?.()
+  })
+  dc.onMessage.subscribe((m: string | Buffer) => h.onmessage?.(typeof m === 'string' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)))
+  if (dc.readyState === 'open') queueMicrotask(() => h.onopen?.())
+  return h
+}
+
+/**
+ * Synthetic media for Node members (no camera there): a werift track fed with small RTP packets
+ * at `fps`. `ended()` simulates the device going away.
+ */
+export function syntheticMediaSource(fps = 20): MediaTrackSource & { live: number } {
+  const src = {
+    live: 0,
+    async acquire(kind: 'microphone' | 'camera' | 'screen') {
+      const track = new MediaStreamTrack({ kind: kind === 'microphone' ? 'audio' : 'video' })
+      let seq = Math.floor(Math.random() * 1000)
+      let ts = 0
+      let endedFn: (() => void) | undefined
+      const timer = setInterval(() => {
+        const header = new RtpHeader({ payloadType: kind === 'microphone' ? 111 : 96, sequenceNumber: seq++ & 0xffff, timestamp: (ts += 4500) >>> 0, ssrc: 1234, marker: true } as any)
+        track.writeRtp(new RtpPacket(header, Buffer.alloc(64, 1)))
+      }, 1000 / fps)
+      timer.unref?.()
+      src.live++
+      let stopped = false
+      return {
+        track,
+        stop() {
+          if (stopped) return
+          stopped = true
+          src.live--
+          clearInterval(timer)
+          track.stop()
+        },
+        onEnded(fn: () => void) {
+          endedFn = fn
+          void endedFn
+        },
+      }
+    },
+  }
+  return src
+}
+
+/** Counts RTP packets arriving on a remote werift track (tests: is loopback media flowing?). */
+export function countRtp(track: unknown, onPacket: () => void): () => void {
+  const sub = (track as any)?.onReceiveRtp?.subscribe?.(() => onPacket())
+  return () => sub?.unSubscribe?.()
+}
+
+/**
+ * A bare werift pair (no machines, no journal, no signaling): offer/answer and trickled
+ * candidates passed directly, resolving when both negotiated channels are open on both sides.
+ * The baseline that benchmarks compare a peer session against.
+ */
+export async function openBareWeriftPair(): Promise<{ ms: number; close(): void }> {
+  const t0 = performance.now()
+  const cfg: any = {
+    bundlePolicy: 'max-bundle',
+    iceServers: [],
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceInterfaceAddresses: { udp4: '127.0.0.1' },
+    iceUseIpv6: false,
+    iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => addr[0] === '127.0.0.1',
+    iceFilterCandidatePair: (pair: any) => pair.localCandidate.host === '127.0.0.1' && pair.remoteCandidate.host === '127.0.0.1',
+  }
+  const a = new RTCPeerConnection(cfg)
+  const b = new RTCPeerConnection(cfg)
+  let open = 0
+  const done = new Promise<void>((resolve) => {
+    for (const pc of [a, b]) {
+      for (const [label, id] of Object.entries(CHANNELS)) {
+        const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        dc.stateChanged.subscribe((s: string) => {
+          if (s === 'open' && ++open === 4) resolve()
+        })
+      }
+    }
+  })
+  for (const [x, y] of [[a, b], [b, a]] as const) {
+    x.onIceCandidate.subscribe((c: any) => {
+      if (c && / 127\.0\.0\.1 /.test(c.candidate)) void y.addIceCandidate(c.toJSON()).catch(() => {})
+    })
+  }
+  for (const s of ['audio', 'video', 'video'] as const) a.addTransceiver(s, { direction: 'inactive' })
+  const offer = await a.createOffer()
+  await a.setLocalDescription(offer)
+  await b.setRemoteDescription({ type: 'offer', sdp: stripCandidates(a.localDescription!.sdp) })
+  const answer = await b.createAnswer()
+  await b.setLocalDescription(answer)
+  await a.setRemoteDescription({ type: 'answer', sdp: stripCandidates(b.localDescription!.sdp) })
+  await done
+  const ms = performance.now() - t0
+  return {
+    ms,
+    close() {
+      void a.close().catch(() => {})
+      void b.close().catch(() => {})
+    },
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * peerSession as a pure machine: commands recorded instead of executed, events fed by hand.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { createActor } from 'xstate'
+import { peerSession, coalesce, type PeerCommand, type PeerSessionInput } from '../../machines/peerSession.ts'
+import { uniformShape } from '../../protocol/signaling.ts'
+
+const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=fingerprint:sha-256 AA\r\n'
+const cand = (port: number) => ({ candidate: `candidate:1 1 udp 2130706431 127.0.0.1 ${port} typ host`, sdpMid: '0', sdpMLineIndex: 0 })
+
+function start(input: Partial<PeerSessionInput> = {}) {
+  const cmds: PeerCommand[] = []
+  const actor = createActor(peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }), {
+    input: { nodeId: 'hub', remoteNodeId: 'm1', polite: false, peerSessionId: 'm1.g0', ...input },
+  })
+  actor.start()
+  return { actor, cmds, ctx: () => actor.getSnapshot().context, sig: () => (actor.getSnapshot().value as any).active.signaling, link: () => {
+      const l = (actor.getSnapshot().value as any).active?.link
+      return typeof l === 'string' ? l : `recovering.${l?.recovering}`
+    } }
+}
+
+const offer = (negotiationId: string, peerSessionId = 'm1.g0', purpose: any = 'initial') => ({ type: 'rtc.offer' as const, peerSessionId, negotiationId, fromNodeId: 'm1', targetNodeId: 'hub', sdp: SDP, mediaShape: uniformShape('inactive'), purpose })
+const answer = (negotiationId: string, peerSessionId = 'm1.g0', fromNodeId = 'hub', targetNodeId = 'm1') => ({ type: 'rtc.answer' as const, peerSessionId, negotiationId, fromNodeId, targetNodeId, sdp: SDP, mediaShape: uniformShape('inactive') })
+const ice = (negotiationId: string, port: number, peerSessionId = 'm1.g0', fromNodeId = 'm1') => ({ type: 'rtc.ice' as const, peerSessionId, negotiationId, fromNodeId, targetNodeId: 'hub', candidate: cand(port) })
+
+const Neg = suite('peerSession - negotiation')
+
+Neg('peerSession - early candidates are queued and applied once their description is', () => {
+  const s = start()
+  s.actor.send(ice('m1.0.1', 5000))
+  s.actor.send(ice('m1.0.1', 5001))
+  assert.is(s.ctx().queued.length, 2)
+  assert.is(s.ctx().counters.candidatesQueued, 2)
+  assert.not.ok(s.cmds.some((c) => c.op === 'addCandidates'))
+  s.actor.send(offer('m1.0.1'))
+  assert.is(s.sig(), 'answering')
+  s.actor.send({ type: 'rtc.local.answer', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1', sdp: SDP })
+  assert.is(s.sig(), 'stable')
+  const add = s.cmds.filter((c) => c.op === 'addCandidates') as Extract<PeerCommand, { op: 'addCandidates' }>[]
+  assert.is(add.length, 1)
+  assert.is(add[0].candidates.length, 2)
+  assert.is(s.ctx().queued.length, 0)
+  // a later candidate of the applied negotiation goes straight in
+  s.actor.send(ice('m1.0.1', 5002))
+  assert.is(s.cmds.filter((c) => c.op === 'addCandidates').length, 2)
+})
+
+Neg('peerSession - stale and superseded answers and candidates are ignored and counted', () => {
+  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true })
+  // the member offers first
+  assert.is(s.sig(), 'makingOffer')
+  s.actor.send({ type: 'rtc.local.offer', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1', sdp: SDP })
+  assert.is(s.sig(), 'haveLocalOffer')
+  const other = (id: string, ps = 'm1.g0') => ({ ...answer(id, ps), fromNodeId: 'hub', targetNodeId: 'm1' })
+  s.actor.send(other('m1.0.0')) // not ours
+  assert.is(s.sig(), 'haveLocalOffer')
+  s.actor.send(other('m1.0.1'))
+  assert.is(s.sig(), 'applyingAnswer')
+  s.actor.send({ type: 'rtc.local.applied', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1' })
+  assert.is(s.sig(), 'stable')
+  const before = s.cmds.length
+  // the same answer again, and a candidate of a finished negotiation that is not the current description
+  s.actor.send(other('m1.0.1'))
+  assert.is(s.ctx().counters.ignoredStale, 1)
+  // a rebuild: everything of m1.g0 is superseded now
+  s.actor.send({ type: 'peer.rebuild', reason: 'test' })
+  const ps = s.ctx().peerSessionId
+  assert.is(ps, 'm1.g1')
+  s.actor.send(other('m1.0.1', 'm1.g0'))
+  s.actor.send({ ...ice('m1.0.1', 6000, 'm1.g0', 'hub'), targetNodeId: 'm1' })
+  assert.is(s.ctx().counters.ignoredSuperseded, 2)
+  assert.is(s.ctx().peerSessionId, 'm1.g1')
+  assert.ok(s.cmds.slice(before).every((c) => c.op !== 'applyAnswer' && c.op !== 'addCandidates'), 'nothing of the old session reached the peer')
+})
+
+Neg('peerSession - requests while negotiating coalesce into one pending negotiation', () => {
+  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true })
+  s.actor.send({ type: 'rtc.local.offer', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1', sdp: SDP })
+  s.actor.send({ type: 'peer.shape', slot: 'camera', direction: 'sendrecv' })
+  s.actor.send({ type: 'peer.shape', slot: 'microphone', direction: 'sendrecv' })
+  s.actor.send({ type: 'peer.negotiate', purpose: 'renegotiate' })
+  assert.is(s.ctx().pending, 'renegotiate')
+  s.actor.send({ ...answer('m1.0.1'), fromNodeId: 'hub', targetNodeId: 'm1' })
+  s.actor.send({ type: 'rtc.local.applied', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1' })
+  const offers = s.cmds.filter((c) => c.op === 'offer') as Extract<PeerCommand, { op: 'offer' }>[]
+  assert.is(offers.length, 2, 'one more offer for three requests')
+  assert.equal(offers[1].shape, { microphone: 'sendrecv', camera: 'sendrecv', screen: 'inactive' })
+  assert.is(s.ctx().pending, null)
+  assert.is(coalesce('shape', 'ice-restart'), 'ice-restart')
+  assert.is(coalesce('rebuild', 'shape'), 'rebuild')
+})
+
+Neg('peerSession - glare: the polite side rolls back and answers, the impolite side ignores', () => {
+  const polite = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true })
+  polite.actor.send({ type: 'rtc.local.offer', peerSessionId: 'm1.g0', negotiationId: 'm1.0.1', sdp: SDP })
+  const hubOffer = { ...offer('hub.0.1', 'm1.g0', 'renegotiate'), fromNodeId: 'hub', targetNodeId: 'm1' }
+  polite.actor.send(hubOffer)
+  assert.is(polite.sig(), 'answering')
+  const ap = polite.cmds.find((c) => c.op === 'applyOffer') as Extract<PeerCommand, { op: 'applyOffer' }>
+  assert.ok(ap.rollback)
+  assert.is(polite.ctx().counters.glareRolledBack, 1)
+  assert.is(polite.ctx().pending, 'initial', 'its own request runs again later')
+
+  const impolite = start()
+  impolite.actor.send({ type: 'peer.negotiate', purpose: 'renegotiate' })
+  impolite.actor.send({ type: 'rtc.local.offer', peerSessionId: 'm1.g0', negotiationId: impolite.ctx().neg!.id, sdp: SDP })
+  impolite.actor.send(offer('m1.0.2', 'm1.g0', 'shape'))
+  assert.is(impolite.sig(), 'haveLocalOffer')
+  assert.is(impolite.ctx().counters.glareIgnored, 1)
+})
+
+const Health = suite('peerSession - liveness and the ladder')
+
+Health('peerSession - silence climbs ice-restart -> renegotiate -> rebuild, each with its deadline', () => {
+  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, probeMs: 100, silenceProbes: 2, iceRestartMs: 300, renegotiateMs: 300, rebuildMs: 1000 })
+  return new Promise<void>((resolve, reject) => {
+    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+    assert.is(s.link(), 'open')
+    const seen: string[] = []
+    const sub = s.actor.subscribe((snap) => {
+      const l = (snap.value as any).active?.link
+      const v = typeof l === 'string' ? l : `recovering.${l.recovering}`
+      if (seen[seen.length - 1] !== v) seen.push(v)
+    })
+    setTimeout(() => {
+      sub.unsubscribe()
+      s.actor.stop()
+      try {
+        assert.equal(seen.slice(0, 4), ['open', 'recovering.iceRestart', 'recovering.renegotiate', 'recovering.rebuild'])
+        assert.ok(s.cmds.some((c) => c.op === 'signal' && c.message.type === 'rtc.supersede'))
+        assert.ok(s.cmds.some((c) => c.op === 'createPeer' && c.peerSessionId === 'm1.g1'))
+        resolve()
+      } catch (e) {
+        reject(e)
+      }
+    }, 1200)
+  })
+})
+
+Health('peerSession - a pong after the rung began recovers and re-sends what was not acknowledged', () => {
+  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, probeMs: 50, silenceProbes: 1, iceRestartMs: 5000 })
+  return new Promise<void>((resolve, reject) => {
+    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+    s.actor.send({ type: 'peer.send', data: 'a' })
+    s.actor.send({ type: 'peer.send', data: 'b' })
+    s.actor.send({ type: 'peer.ack', peerSessionId: 'm1.g0', seq: 1 })
+    setTimeout(() => {
+      try {
+        assert.is(s.link(), 'recovering.iceRestart')
+        const sent = s.ctx().probe.sent
+        s.actor.send({ type: 'peer.pong', peerSessionId: 'm1.g0', seq: sent })
+        assert.is(s.link(), 'open')
+        const re = s.cmds.filter((c) => c.op === 'transmit' && c.resend) as Extract<PeerCommand, { op: 'transmit' }>[]
+        assert.equal(re.map((c) => c.data), ['b'])
+        assert.equal(s.ctx().recoveries[0].recoveredBy, 'ice-restart')
+        s.actor.stop()
+        resolve()
+      } catch (e) {
+        reject(e)
+      }
+    }, 250)
+  })
+})
+
+Neg.run()
+Health.run()
