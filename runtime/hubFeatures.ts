@@ -4,11 +4,15 @@
 import type { HubFeature } from './Hub.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
+import { DirectLinkFeature } from './channel/directLinkFeature.ts'
+import { SyncPageFeature } from './channel/syncPageFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
 }
 
 export function hubFeatures(_opts: HubFeatureOptions = {}): HubFeature[] {
-  return [new WebspaceFeature(), new ChannelFeature()]
+  const webspaces = new WebspaceFeature()
+  const channels = new ChannelFeature()
+  return [webspaces, channels, new DirectLinkFeature(channels, webspaces), new SyncPageFeature()]
 }
