@@ -9,6 +9,9 @@ import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { webspaceUrl } from '../../../runtime/browser/webspaceClient.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
+import { LogReplayer } from '../../../actors/index.ts'
+import { LogReader, parseLogHeader } from '../../../protocol/log.ts'
+import { webspace } from '../../../machines/webspace.ts'
 
 const TOKEN = 'test-token-123'
 
@@ -178,6 +181,16 @@ ops('reset empties the document; reload keeps it; each is an observable transiti
     const log = await (await fetch(`${hub.url}/api/actors/webspace:doc2/log`)).text()
     assert.match(log, /"webspace.reload"/)
     assert.match(log, /"webspace.reset"/)
+    // and it replays through the pure machine with --verify: no divergence
+    const full = await (await fetch(`${hub.url}/api/actors/webspace:doc2/log?snapshots=all`)).text()
+    const lines = full.trimEnd().split('\n')
+    const r = new LogReplayer(webspace, { verify: true })
+    r.start(parseLogHeader(lines[0], 1))
+    const reader = new LogReader()
+    for (let i = 1; i < lines.length; i++) if (!r.line(reader.line(lines[i], i + 1), i + 1)) break
+    const res = r.result()
+    assert.ok(res.ok, JSON.stringify(res.divergence))
+    assert.ok(res.snapshotsChecked >= 6, `${res.snapshotsChecked} snapshots checked`)
     a3.close()
   } finally {
     await hub.close()
