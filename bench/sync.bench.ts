@@ -83,6 +83,18 @@ async function editRun(urlFor: (doc: string) => string, durable: (clients: Websp
   return (CLIENTS * PER_CLIENT) / dt
 }
 
+/** The reference server's counters; a request that meets a closing keep-alive socket is retried. */
+async function refInfo(refUrl: string): Promise<{ persisted: number; bound: string[] }> {
+  for (let i = 0; ; i++) {
+    try {
+      return (await (await fetch(`${refUrl}/persisted`)).json()) as any
+    } catch (err) {
+      if (i >= 20) throw err
+      await sleep(5)
+    }
+  }
+}
+
 {
   const [aetherUrl, refUrl] = await Promise.all([server('aether'), server('yref')])
   let round = 0
@@ -98,20 +110,20 @@ async function editRun(urlFor: (doc: string) => string, durable: (clients: Websp
         `a${round++}`,
       ),
     async () => {
-      const before = ((await (await fetch(`${refUrl}/persisted`)).json()) as any).persisted
+      const before = (await refInfo(refUrl)).persisted
       const doc = `r${round++}`
       return editRun(
         (doc) => `${refUrl.replace('http', 'ws')}/${doc}`,
         async (_clients, expected) => {
           for (;;) {
-            const n = ((await (await fetch(`${refUrl}/persisted`)).json()) as any).persisted - before
+            const n = (await refInfo(refUrl)).persisted - before
             if (n >= expected) return
-            await sleep(2)
+            await sleep(5)
           }
         },
         doc,
         async () => {
-          while (!((await (await fetch(`${refUrl}/persisted`)).json()) as any).bound.includes(doc)) await sleep(2)
+          while (!(await refInfo(refUrl)).bound.includes(doc)) await sleep(5)
         },
       )
     },
