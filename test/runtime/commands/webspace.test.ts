@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process'
 import { Hub } from '../../../runtime/Hub.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
+import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'cli-token'
@@ -52,3 +53,4 @@ cmd('create, backup, reset, restore, reload, list; usage errors exit 2', async (
 })
 
 cmd.run()
+exitWhenDone()

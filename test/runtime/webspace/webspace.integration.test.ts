@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { connectPeer, type WsPeer } from '../../helpers/webspacePeer.ts'
+import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'kill-test-token'
@@ -77,3 +78,4 @@ kill('every acknowledged update survives; nothing is duplicated', async () => {
 
 const ackedEdits: string[] = []
 kill.run()
+exitWhenDone()

@@ -8,6 +8,7 @@ import { Hub } from '../../../runtime/Hub.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { webspaceUrl } from '../../../runtime/browser/webspaceClient.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
+import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 import { LogReplayer } from '../../../actors/index.ts'
 import { LogReader, parseLogHeader } from '../../../protocol/log.ts'
@@ -306,3 +307,4 @@ bad('fuzzed frames never change the document', async () => {
 sync.run()
 ops.run()
 bad.run()
+exitWhenDone()
