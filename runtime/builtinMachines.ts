@@ -7,6 +7,7 @@ import { counter, trafficLight } from '../machines/index.ts'
 import { hostedAgentSession } from './agent/agentMachine.ts'
 import { mediaSubflow, peerSession, rtcMember } from '../machines/index.ts'
 import { jobMachines } from './jobs/machines.ts'
+import { webspaceHosted } from './webspace/webspaceHosted.ts'
 
 export const builtinMachines: Record<string, AnyStateMachine> = {
   counter,
@@ -17,4 +18,5 @@ export const builtinMachines: Record<string, AnyStateMachine> = {
   mediaSubflow,
   rtcMember,
   ...jobMachines,
+  webspace: webspaceHosted,
 }

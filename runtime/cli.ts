@@ -15,7 +15,9 @@ import { slotCommand } from './commands/slot.ts'
 import { supervisorCommand } from './commands/supervisor.ts'
 import { workerCommand } from './commands/worker.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand, workerCommand]
+import { webspaceCommand } from './commands/webspace.ts'
+
+export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand, workerCommand, webspaceCommand]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']

@@ -9,6 +9,10 @@ import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import { WebspaceFeature } from './webspace/webspaceFeature.ts'
+import { ChannelFeature } from './channel/channelFeature.ts'
+import { DirectLinkFeature } from './channel/directLinkFeature.ts'
+import { SyncPageFeature } from './channel/syncPageFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -18,6 +22,8 @@ export interface HubFeatureOptions {
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
+  const webspaces = new WebspaceFeature()
+  const channels = new ChannelFeature()
   return [
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
@@ -27,5 +33,9 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     runtimeFeature(),
     inspectorFeature(),
     rtcFeature(),
+    webspaces,
+    channels,
+    new DirectLinkFeature(channels, webspaces),
+    new SyncPageFeature(),
   ]
 }

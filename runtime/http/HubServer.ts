@@ -204,7 +204,9 @@ export class HubServer {
       socket.destroy()
       return
     }
-    const entry = this.sockets.get(url.pathname)
+    // `/yws/<doc>` reaches the endpoint `/yws`: y-websocket clients put the document in the path
+    let entry = this.sockets.get(url.pathname)
+    if (!entry) for (const [p, e] of this.sockets) if (url.pathname.startsWith(p + '/')) entry = e
     const refuse = (status: number, text: string) => {
       this.counters.wsRefused++
       socket.write(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)

@@ -1,0 +1,165 @@
+/**
+ * Webspaces and semantic channels:
+ * - sync.updates      Yjs updates/s applied and persisted by the hub, 20 clients editing one
+ *                     document over /yws, until every update is durable (acked by the hub after its
+ *                     LevelDB write) vs the reference y-websocket server with y-leveldb persistence
+ *                     (until y-leveldb finished every write), both servers as child processes,
+ *                     same clients, same edits, alternated.
+ * - channel.failover  ms from the loss of the active path to the delivery (ack) on the next path of
+ *                     a command sent at the moment of the loss; member client and hub over two real
+ *                     WebSockets, the active one closed. Also `.silent`: the path goes quiet instead
+ *                     (detected by the heartbeat).
+ *
+ *   npm run bench -- sync [--json] [--quick]
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import WebSocket from 'ws'
+import { WebspaceClient, webspaceUrl } from '../runtime/browser/webspaceClient.ts'
+import { MemberChannels, WebSocketPath } from '../runtime/browser/memberChannels.ts'
+import { Hub } from '../runtime/Hub.ts'
+import { ChannelFeature } from '../runtime/channel/channelFeature.ts'
+import { median, paired, printTable, quick, report } from './lib.ts'
+
+const dirs: string[] = []
+const kids: ChildProcess[] = []
+process.on('exit', () => {
+  for (const k of kids) k.kill('SIGKILL')
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+const newDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'aether-bench-sync-'))
+  dirs.push(d)
+  return d
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function server(mode: 'aether' | 'yref'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/syncServers.ts', mode, newDir()], { stdio: ['ignore', 'pipe', 'inherit'] })
+    kids.push(child)
+    createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('URL ') && resolve(l.slice(4)))
+    child.once('exit', (c) => reject(new Error(`${mode} server exited ${c}`)))
+  })
+}
+
+// ---- sync.updates ---------------------------------------------------------------------------
+const CLIENTS = 20
+const PER_CLIENT = quick ? 150 : 500
+
+async function connect(url: string, client: WebspaceClient): Promise<WebSocket> {
+  const ws = new WebSocket(url)
+  ws.binaryType = 'nodebuffer'
+  // the clients are writers: they skip the other clients' broadcast updates (sync message, step
+  // "update") so that the client process is not what limits the figure; the servers still apply,
+  // broadcast and persist everything
+  ws.on('message', (d: Buffer) => {
+    if (d[0] === 0 && d[1] === 2 && client.synced) return
+    client.receive(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
+  })
+  await new Promise((r) => ws.once('open', r))
+  client.attach((f) => ws.send(f))
+  await new Promise<void>((r) => (client.synced ? r() : client.on('synced', () => r())))
+  return ws
+}
+
+/** 20 clients each make PER_CLIENT edits; resolves with updates/s once the server holds them durably. */
+async function editRun(urlFor: (doc: string) => string, durable: (clients: WebspaceClient[], expected: number) => Promise<void>, doc: string, ready?: () => Promise<void>): Promise<number> {
+  const clients = Array.from({ length: CLIENTS }, () => new WebspaceClient(doc))
+  const sockets = await Promise.all(clients.map((c) => connect(urlFor(doc), c)))
+  await ready?.()
+  const t0 = performance.now()
+  for (let i = 0; i < PER_CLIENT; i++) {
+    for (const c of clients) c.doc.getText('t').insert(0, 'x')
+    if (i % 25 === 24) await sleep(0)
+  }
+  await durable(clients, CLIENTS * PER_CLIENT)
+  const dt = (performance.now() - t0) / 1000
+  for (const s of sockets) s.close()
+  for (const c of clients) c.destroy()
+  return (CLIENTS * PER_CLIENT) / dt
+}
+
+/** The reference server's counters; a request that meets a closing keep-alive socket is retried. */
+async function refInfo(refUrl: string): Promise<{ persisted: number; bound: string[] }> {
+  for (let i = 0; ; i++) {
+    try {
+      return (await (await fetch(`${refUrl}/persisted`)).json()) as any
+    } catch (err) {
+      if (i >= 20) throw err
+      await sleep(5)
+    }
+  }
+}
+
+{
+  const [aetherUrl, refUrl] = await Promise.all([server('aether'), server('yref')])
+  let round = 0
+  const r = await paired(
+    quick ? 2 : 3,
+    () =>
+      editRun(
+        (doc) => webspaceUrl(aetherUrl, doc, 'bench'),
+        async (clients) => {
+          // every update message acked as durable by the hub
+          while (clients.some((c) => c.acked < c.sent)) await sleep(2)
+        },
+        `a${round++}`,
+      ),
+    async () => {
+      const before = (await refInfo(refUrl)).persisted
+      const doc = `r${round++}`
+      return editRun(
+        (doc) => `${refUrl.replace('http', 'ws')}/${doc}`,
+        async (_clients, expected) => {
+          for (;;) {
+            const n = (await refInfo(refUrl)).persisted - before
+            if (n >= expected) return
+            await sleep(5)
+          }
+        },
+        doc,
+        async () => {
+          while (!(await refInfo(refUrl)).bound.includes(doc)) await sleep(5)
+        },
+      )
+    },
+  )
+  report({ figure: 'sync.updates', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'updates/s', goal: '>= 1.0', pass: r.a / r.b >= 1, clients: CLIENTS, updates: CLIENTS * PER_CLIENT, runs: { aether: r.as.map(Math.round), baseline: r.bs.map(Math.round) } })
+}
+
+// ---- channel.failover -----------------------------------------------------------------------
+{
+  const hub = await Hub.start({ data: newDir(), token: 'bench' }, [new ChannelFeature()])
+  const policy = { freezeMs: 1000, ackTimeoutMs: 1000, maxAttempts: 100 }
+  const measure = async (mode: 'cut' | 'silent', i: number): Promise<number> => {
+    const member = `m-${mode}-${i}`
+    const opts = { url: hub.url, member, token: 'bench', WebSocket, heartbeatMs: 100, deadAfterMs: 300 }
+    const primary = new WebSocketPath({ ...opts, id: 'direct' })
+    const secondary = new WebSocketPath({ ...opts, id: 'ws' })
+    const ch = new MemberChannels({ member, paths: [primary, secondary], policy, channels: ['command'] })
+    while (ch.active('command') !== 'direct' || !secondary.open) await sleep(2)
+    await ch.command('command', { warm: true })
+    const t0 = performance.now()
+    if (mode === 'cut') primary.cut()
+    else primary.blackhole = true
+    await ch.command('command', { at: 'loss' })
+    const dt = performance.now() - t0
+    ch.close()
+    return dt
+  }
+  const runs = quick ? 5 : 11
+  for (const mode of ['cut', 'silent'] as const) {
+    const xs: number[] = []
+    for (let i = 0; i < runs; i++) xs.push(await measure(mode, i))
+    const m = median(xs)
+    report({ figure: mode === 'cut' ? 'channel.failover' : 'channel.failover.silent', aether: m, baseline: null, ratio: null, unit: 'ms', goal: '<= 500', pass: m <= 500, runs: xs.map((x) => Math.round(x)) })
+  }
+  await hub.close()
+}
+
+printTable('sync: webspaces and semantic channels')
+process.exit(0)

@@ -1,0 +1,138 @@
+/**
+ * WebspaceLink: a webspace carried by the member's `sync` semantic channel. The channel's machine
+ * picks the path (direct data channel, hub WebSocket, relay); the link attaches the
+ * WebspaceClient to that path's SyncTransport, and on every switch attaches it again on the new
+ * one: the y-protocols exchange there brings over what the old path lost. Frames from any other
+ * path or an older attachment are dropped, so one path at a time feeds the document.
+ */
+import type { PathId } from '../../machines/semanticChannel.ts'
+import type { MemberChannels } from './memberChannels.ts'
+import type { WebspaceClient } from './webspaceClient.ts'
+
+/** Carries Yjs frames of webspaces over one path. */
+export interface SyncTransport {
+  readonly id: PathId
+  readonly open: boolean
+  /** `attachment` tells the hub a new sync session starts when it changes. */
+  send(name: string, attachment: string, bytes: Uint8Array): void
+  connect(h: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void }): void
+}
+
+export class WebspaceLink {
+  /** The path the document is attached to, and the attachment's id. */
+  current: PathId | null = null
+  attachment = ''
+  attachments = 0
+  private transports = new Map<PathId, SyncTransport>()
+  private off: () => void
+
+  constructor(readonly channels: MemberChannels, readonly client: WebspaceClient, transports: SyncTransport[]) {
+    for (const t of transports) {
+      this.transports.set(t.id, t)
+      t.connect({
+        frame: (name, attachment, bytes) => {
+          if (name === client.name && t.id === this.current && attachment === this.attachment) client.receive(bytes)
+        },
+        up: () => {
+          if (this.current === null && this.channels.active('sync') === t.id) this.attach(t.id)
+        },
+        // the transport under the attached document broke without the path going down (a
+        // reconnecting socket): attach again on the same path
+        down: () => {
+          if (this.current === t.id) setTimeout(() => this.channels.active('sync') === t.id && this.attach(t.id), 50)
+        },
+      })
+    }
+    channels.addChannel('sync')
+    this.off = channels.onSwitch((ch, _from, to) => {
+      if (ch !== 'sync') return
+      if (to === null) {
+        this.client.detach()
+        this.current = null
+      } else this.attach(to)
+    })
+    const active = channels.active('sync')
+    if (active) this.attach(active)
+  }
+
+  private attach(path: PathId): void {
+    const t = this.transports.get(path)
+    this.client.detach()
+    this.current = path
+    if (!t) return
+    const attachment = `${++this.attachments}`
+    this.attachment = attachment
+    this.client.attach((bytes) => t.send(this.client.name, attachment, bytes))
+  }
+
+  close(): void {
+    this.off()
+    this.client.detach()
+  }
+}
+
+export interface WsSyncTransportOptions {
+  url: string
+  token: string
+  id?: PathId
+  WebSocket?: any
+}
+
+/** The hub's `/yws` WebSocket as a SyncTransport: one socket per attachment (fresh acks). */
+export class WsSyncTransport implements SyncTransport {
+  readonly id: PathId
+  private ws: any = null
+  private wsAttachment = ''
+  private queue: Uint8Array[] = []
+  private h: Parameters<SyncTransport['connect']>[0] | null = null
+
+  constructor(readonly opts: WsSyncTransportOptions) {
+    this.id = opts.id ?? 'ws'
+  }
+
+  get open(): boolean {
+    return true
+  }
+
+  connect(h: Parameters<SyncTransport['connect']>[0]): void {
+    this.h = h
+  }
+
+  send(name: string, attachment: string, bytes: Uint8Array): void {
+    if (attachment !== this.wsAttachment) this.dial(name, attachment)
+    if (this.ws.readyState === 1) this.ws.send(bytes)
+    else this.queue.push(bytes)
+  }
+
+  private dial(name: string, attachment: string): void {
+    const old = this.ws
+    if (old) {
+      old.onclose = null
+      old.close()
+    }
+    const Ws = this.opts.WebSocket ?? (globalThis as any).WebSocket
+    const u = new URL(`/yws/${encodeURIComponent(name)}`, this.opts.url.replace(/^http/, 'ws'))
+    u.searchParams.set('token', this.opts.token)
+    u.searchParams.set('aether', '1')
+    const ws = new Ws(u.toString())
+    ws.binaryType = 'arraybuffer'
+    this.ws = ws
+    this.wsAttachment = attachment
+    this.queue = []
+    ws.onopen = () => {
+      for (const b of this.queue) ws.send(b)
+      this.queue = []
+    }
+    ws.onmessage = (ev: any) => {
+      const d = ev.data
+      const bytes = d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
+      this.h?.frame(name, attachment, bytes)
+    }
+    ws.onclose = () => {
+      if (this.ws !== ws) return
+      this.ws = null
+      this.wsAttachment = ''
+      this.h?.down()
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Two Chromium pages edit one webspace: A over WebRTC (direct data channels to the hub's werift
+ * peer), B over the hub WebSocket. Mid-edit the hub drops A's peer: A's channels fail over to the
+ * WebSocket, come back to direct after a probe of the re-dialed peer succeeds, and both documents
+ * converge holding every edit; A's commands sent meanwhile reach the hub once each, in order.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { Hub } from '../../../runtime/Hub.ts'
+import { hubFeatures } from '../../../runtime/hubFeatures.ts'
+import type { ChannelFeature } from '../../../runtime/channel/channelFeature.ts'
+import type { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
+import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
+
+const TOKEN = 'e2e-token'
+
+async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--allow-loopback-in-peer-connection'],
+  })
+}
+
+const e2e = suite('sync e2e - two Chromium pages, WebRTC and WebSocket')
+
+e2e('direct path cut mid-edit: failover, return to direct after a probe, convergence, commands once and in order', async () => {
+  const features = hubFeatures()
+  const hub = await Hub.start({ data: tmpDir(), token: TOKEN }, features)
+  const webspaces = features.find((f) => f.name === 'webspaces') as WebspaceFeature
+  const channels = features.find((f) => f.name === 'channels') as ChannelFeature
+  const browser = await launch()
+  try {
+    const ctx = await browser.newContext()
+    const open = async (member: string, direct: boolean): Promise<Page> => {
+      const page = await ctx.newPage()
+      page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
+      await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${TOKEN}${direct ? '&direct=1' : ''}`)
+      return page
+    }
+    const a = await open('A', true)
+    const b = await open('B', false)
+    const state = (p: Page) => p.evaluate(() => {
+      const m = (window as any).aetherMember
+      return { active: m.active(), text: m.text(), switches: m.switches as string[], acked: m.acked.length as number, synced: m.client.synced as boolean }
+    })
+    await until(async () => {
+      const s = await state(a)
+      return s.active.sync === 'direct' && s.active.command === 'direct' && s.active.attachedTo === 'direct' && s.synced
+    }, 10_000, 'A on the direct path').catch(async (e) => { console.log(JSON.stringify(await state(a)), JSON.stringify(await state(b))); throw e })
+    await until(async () => (await state(b)).synced, 10_000, 'B synced over the WebSocket')
+    assert.is((await state(b)).active.sync, 'ws')
+
+    // both pages edit; A also sends a command every 15 ms
+    const startEditing = (p: Page, who: string) =>
+      p.evaluate((who) => {
+        const m = (window as any).aetherMember
+        const w = window as any
+        w.edits = []
+        w.cmds = 0
+        let k = 0
+        w.editTimer = setInterval(() => {
+          const id = `<${who}${k++}>`
+          m.edit(id)
+          w.edits.push(id)
+          if (who === 'A') void m.command({ n: ++w.cmds })
+        }, 15)
+      }, who)
+    await startEditing(a, 'A')
+    await startEditing(b, 'B')
+    await sleep(400)
+    // the cut: the hub drops A's peer connection
+    const cut = await fetch(`${hub.url}/api/direct/A/cut`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+    assert.is(cut.status, 200)
+    await until(async () => (await state(a)).active.sync === 'ws', 8000, 'A failed over to the WebSocket')
+    await sleep(300)
+    await until(async () => {
+      const s = await state(a)
+      return s.active.sync === 'direct' && s.active.command === 'direct'
+    }, 10_000, 'A back on direct after a probe')
+    await sleep(300)
+    const stop = (p: Page) => p.evaluate(() => clearInterval((window as any).editTimer))
+    await stop(a)
+    await stop(b)
+    const edits = async (p: Page) => (await p.evaluate(() => (window as any).edits)) as string[]
+    const all = [...(await edits(a)), ...(await edits(b))]
+    await until(async () => {
+      const [ta, tb] = [(await state(a)).text, (await state(b)).text]
+      return ta === tb && all.every((e) => ta.includes(e))
+    }, 10_000, 'convergence').catch(async (e) => {
+      const [sa, sb] = [await state(a), await state(b)]
+      const hubText = String(webspaces.host.view('shared')!.t ?? '')
+      const miss = (t: string) => all.filter((x) => !t.includes(x))
+      const extra = (p: Page) => p.evaluate(() => { const m = (window as any).aetherMember; return { current: m.link.current, attachment: m.link.attachment, synced: m.client.synced, sent: m.client.sent, acked: m.client.acked } })
+      console.log('missing in A', miss(sa.text).slice(0, 10), miss(sa.text).length, '\nmissing in B', miss(sb.text).slice(0, 10), miss(sb.text).length, '\nmissing on hub', miss(hubText).slice(0, 10), miss(hubText).length)
+      console.log('A', JSON.stringify(await extra(a)), sa.switches, '\nB', JSON.stringify(await extra(b)))
+      throw e
+    })
+    const text = (await state(a)).text
+    for (const e of all) assert.is(text.split(e).length - 1, 1, `edit ${e} exactly once`)
+    assert.is(webspaces.host.view('shared')!.t, text, 'the hub holds the same text')
+
+    // commands: every one acked, delivered to the hub once each and in order
+    const sent = (await a.evaluate(() => (window as any).cmds)) as number
+    await until(async () => (await state(a)).acked === sent, 10_000, 'all commands acked')
+    const delivered = channels.delivered('A').map((d: any) => d.payload.n)
+    assert.equal(delivered, Array.from({ length: sent }, (_, i) => i + 1))
+    const sw = (await state(a)).switches
+    // failover: straight to ws, or (when ws was frozen by a false alarm of its own heartbeat on
+    // this loaded machine) through "no path" until a probe of ws succeeded
+    const away = sw.findIndex((s) => s.startsWith('sync: direct -> ws') || s.startsWith('sync: direct -> null'))
+    assert.ok(away >= 0, sw.join('\n'))
+    assert.ok(sw.slice(away).some((s) => /^sync: (direct|null) -> ws/.test(s)), sw.join('\n'))
+    assert.ok(sw.some((s) => s.startsWith('sync: ws -> direct') && s.includes('probe')), sw.join('\n'))
+    console.log(`  ${all.length} edits, ${sent} commands; A's switches:\n    ${sw.join('\n    ')}`)
+    await a.screenshot({ path: '/tmp/aether-sync-e2e-A.png' })
+    await b.screenshot({ path: '/tmp/aether-sync-e2e-B.png' })
+  } finally {
+    await browser.close()
+    await hub.close()
+  }
+})
+
+e2e.run()
