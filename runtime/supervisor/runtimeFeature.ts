@@ -26,7 +26,16 @@ export function runtimeFeature(): HubFeature {
   return {
     name: 'runtime',
     install(hub) {
-      hub.server.route('GET', '/api/media/live', () => ({ live: liveMedia.size, subflows: [...liveMedia] }))
+      // Live media = registered subflows plus every hosted mediaSubflow actor (issue 6) whose media
+      // is flowing or being brought back (live, degraded, recovering): read on demand, no feed.
+      hub.server.route('GET', '/api/media/live', () => {
+        const subflows = new Set(liveMedia)
+        for (const a of hub.system.list()) {
+          const top = typeof a.value === 'string' ? a.value : a.value && typeof a.value === 'object' ? Object.keys(a.value)[0] : undefined
+          if (a.machine === 'mediaSubflow' && a.status === 'active' && (top === 'live' || top === 'degraded' || top === 'recovering')) subflows.add(a.path)
+        }
+        return { live: subflows.size, subflows: [...subflows] }
+      })
       hub.server.route('GET', '/api/runtime', () => runtimeIdentity(hub))
       hub.server.ws('/api/runtime/ws', (ws) => {
         ws.send(JSON.stringify({ type: 'runtime.hello', ...runtimeIdentity(hub) }))

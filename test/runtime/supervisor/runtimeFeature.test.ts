@@ -52,6 +52,23 @@ role('runtimeFeature - /api/media/live counts registered live subflows (the cont
   assert.is((await (await fetch(`${hub.url}/api/media/live`)).json()).live, 1)
 })
 
+role('runtimeFeature - hosted mediaSubflow actors with media flowing count as live media', async () => {
+  const { setup } = await import('xstate')
+  // A stand-in with the subflow's state names; the real one needs a peer's executor.
+  const subflow = setup({}).createMachine({ id: 'subflow', initial: 'off', states: { off: { on: { go: 'live' } }, live: { on: { lose: 'degraded', stop: 'stopped' } }, degraded: {}, stopped: {} } })
+  hub = await Hub.start({ data: dir, token: 't', machines: { mediaSubflow: subflow } }, [runtimeFeature()])
+  await hub.system.spawn('m1', 'mediaSubflow')
+  await hub.system.spawn('m2', 'mediaSubflow')
+  const live = async () => (await (await fetch(`${hub!.url}/api/media/live`)).json())
+  assert.is((await live()).live, 0)
+  hub.system.send('m1', { type: 'go' })
+  hub.system.send('m2', { type: 'go' })
+  hub.system.send('m2', { type: 'lose' })
+  assert.equal((await live()).subflows.sort(), ['m1', 'm2'])
+  hub.system.send('m1', { type: 'stop' })
+  assert.equal(await live(), { live: 1, subflows: ['m2'] })
+})
+
 role('runtimeFeature - the runtime socket greets with the runtime identity and echoes', async () => {
   hub = await Hub.start({ data: dir, token: 't', runtimeInstanceId: 'rt-ws', role: 'active' }, [runtimeFeature()])
   const ws = new WebSocket(`${hub.url.replace('http', 'ws')}/api/runtime/ws`)
