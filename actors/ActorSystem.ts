@@ -195,12 +195,8 @@ export class ActorSystem implements Host {
     const meta: ActorMeta | undefined = durable
       ? { path, machine: name, machineHash: machineHash(logic), input: opts.input, createdAt, status: 'live' }
       : undefined
-    try {
-      await a.spawn(meta)
-    } catch (err) {
-      // the actor stays listed as failed, with an incident
-      throw err
-    }
+    // A spawn that fails leaves the actor listed as failed, with an incident.
+    await a.spawn(meta)
     return new ActorRefHandle(this, path)
   }
 

@@ -51,6 +51,20 @@ export function backoffMs(ctx: Pick<IntegrationContext, 'attempts' | 'baseBackof
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : typeof e === 'string' ? e : 'probe failed')
 
+/** A state that runs one probe: `ok` on success, `down` on an error or no answer in time. */
+function probing<Ok extends string, Down extends string>(ok: Ok, down: Down) {
+  return {
+    invoke: {
+      id: 'probe',
+      src: 'probe',
+      input: ({ context }: { context: { name: string; target: string | null } }) => ({ name: context.name, target: context.target }),
+      onDone: { target: ok, actions: 'succeeded' },
+      onError: { target: down, actions: 'failed' },
+    },
+    after: { probeTimeout: { target: down, actions: 'timedOut' } },
+  } as const
+}
+
 export const integration = setup({
   types: {
     context: {} as IntegrationContext,
@@ -93,30 +107,12 @@ export const integration = setup({
   }),
   initial: 'connecting',
   states: {
-    connecting: {
-      invoke: {
-        id: 'probe',
-        src: 'probe',
-        input: ({ context }) => ({ name: context.name, target: context.target }),
-        onDone: { target: 'ready', actions: 'succeeded' },
-        onError: { target: 'degraded', actions: 'failed' },
-      },
-      after: { probeTimeout: { target: 'degraded', actions: 'timedOut' } },
-    },
+    connecting: probing('ready', 'degraded'),
     degraded: {
       after: { backoff: 'retrying' },
       on: { 'integration.check': 'retrying' },
     },
-    retrying: {
-      invoke: {
-        id: 'probe',
-        src: 'probe',
-        input: ({ context }) => ({ name: context.name, target: context.target }),
-        onDone: { target: 'ready', actions: 'succeeded' },
-        onError: { target: 'degraded', actions: 'failed' },
-      },
-      after: { probeTimeout: { target: 'degraded', actions: 'timedOut' } },
-    },
+    retrying: probing('ready', 'degraded'),
     ready: {
       initial: 'idle',
       states: {
@@ -124,16 +120,7 @@ export const integration = setup({
           after: { healthEvery: 'checking' },
           on: { 'integration.check': 'checking' },
         },
-        checking: {
-          invoke: {
-            id: 'probe',
-            src: 'probe',
-            input: ({ context }) => ({ name: context.name, target: context.target }),
-            onDone: { target: 'idle', actions: 'succeeded' },
-            onError: { target: '#integration.degraded', actions: 'failed' },
-          },
-          after: { probeTimeout: { target: '#integration.degraded', actions: 'timedOut' } },
-        },
+        checking: probing('idle', '#integration.degraded'),
       },
     },
   },

@@ -191,7 +191,6 @@ export class Hub {
       ...sys.list().find((i) => i.path === path),
       context: snap?.context ?? null,
       timers: a.pendingTimers(),
-      machineDefinition: undefined,
     }
   }
 

@@ -166,12 +166,7 @@ export class HubServer {
       return sendJson(res, 400, { error: 'BAD_URL', message: 'the request URL cannot be parsed' })
     }
     try {
-      let m: ReturnType<HubServer['match']>
-      try {
-        m = this.match(req.method ?? 'GET', url.pathname)
-      } catch (err) {
-        throw err
-      }
+      const m = this.match(req.method ?? 'GET', url.pathname)
       if (!m) throw new HttpError(404, `nothing at ${url.pathname}`, 'NOT_FOUND')
       const out = await m.route.handler({ req, res, url, params: m.params })
       if (out !== undefined && !res.headersSent) sendJson(res, res.statusCode || 200, out)
