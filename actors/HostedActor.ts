@@ -101,6 +101,18 @@ class HostScheduler {
 }
 
 
+/**
+ * XState reports a crash to its observers and, when none listens for errors, rethrows it from a
+ * timer (which would end the process). One shared listener takes that role for every actor; the
+ * host reads the crash from the snapshot (`status: 'error'`) after each start and delivery.
+ */
+const crashListener = { error(): void {} }
+
+/** The error of a crashed live actor, or undefined while it runs. */
+function crashOf(actor: any): { err: unknown } | undefined {
+  const s = actor._snapshot
+  return s?.status === 'error' ? { err: s.error } : undefined
+}
 
 export class HostedActor implements CommitSink {
   actor: any
@@ -117,7 +129,6 @@ export class HostedActor implements CommitSink {
   private currentSeq: number | undefined = undefined
   private currentAt = 0
   private anonK = 0
-  crashed: unknown = undefined
   private timers?: Map<string, LiveTimer>
   private plainTimers?: Map<string, unknown>
   private effects?: Map<string, string>
@@ -158,7 +169,8 @@ export class HostedActor implements CommitSink {
       this.currentAt = this.createdAt
       this.actor.start()
       this.currentSeq = undefined
-      if (this.crashed) throw this.crashed
+      const crash = crashOf(this.actor)
+      if (crash) throw crash.err
       this.settleStatus()
       this.host.started(this)
       this.drainBacklog()
@@ -179,7 +191,7 @@ export class HostedActor implements CommitSink {
     try {
       let persisted: any
       let timers: Iterable<TimerRecord> = snap?.timers ?? []
-      let effects: Iterable<[string, string]> = Object.entries(snap?.effects ?? {})
+      let effects: Iterable<[string, string]> | undefined
       let last = snap?.seq ?? 0
       if (snap && tail.length === 0) {
         persisted = snap.snapshot
@@ -198,10 +210,12 @@ export class HostedActor implements CommitSink {
       if (last + 1 > this.nextSeq) this.nextSeq = last + 1
       this.lastSnapSeq = snap?.seq ?? 0
       this.effects = undefined
-      for (const [k, v] of effects) (this.effects ??= new Map()).set(k, v)
+      if (effects) for (const [k, v] of effects) (this.effects ??= new Map()).set(k, v)
+      else if (snap) for (const k in snap.effects) (this.effects ??= new Map()).set(k, snap.effects[k])
       this.createLive(persisted)
       this.actor.start()
-      if (this.crashed) throw this.crashed
+      const crash = crashOf(this.actor)
+      if (crash) throw crash.err
       for (const t of timers) this.armTimer(t)
       this.settleStatus()
       this.host.started(this)
@@ -218,9 +232,7 @@ export class HostedActor implements CommitSink {
     protoSend ??= Object.getPrototypeOf(actor)._send
     actor._send = hostedSend
     actor.system.scheduler = new HostScheduler(this)
-    // XState reports a crash to its observers (calling `error` unbound) instead of throwing it.
-    actor.observers.add({ error: (err: unknown) => (this.crashed = err) })
-    this.crashed = undefined
+    actor.observers.add(crashListener)
     this.actor = actor
   }
 
@@ -295,8 +307,9 @@ export class HostedActor implements CommitSink {
     this.currentSeq = this.appliedSeq
     protoSend!.call(this.actor, event)
     this.currentSeq = undefined
-    if (this.crashed) return this.onCrash(undefined, this.crashed)
-    if (this.actor.getSnapshot().status === 'done') this.status = 'done'
+    const st = this.actor._snapshot.status
+    if (st === 'error') return this.onCrash(undefined, this.actor._snapshot.error)
+    if (st === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, event, this.appliedSeq, source)
   }
 
@@ -353,7 +366,8 @@ export class HostedActor implements CommitSink {
     this.currentSeq = undefined
     this.appliedSeq = rec.seq
     this.lastAt = rec.at
-    if (this.crashed) return this.onCrash(rec, this.crashed)
+    const crash = crashOf(this.actor)
+    if (crash) return this.onCrash(rec, crash.err)
     if (this.actor._snapshot.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
     if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()

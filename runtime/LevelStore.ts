@@ -12,6 +12,9 @@
  *   l!<path>              the latest snapshot record again, so recovery reads them in one scan
  *   c!clean               present only between a clean close and the next open: every actor's
  *                         latest snapshot covers its whole journal, so recovery reads no tail
+ *   c!image!<n hex6>      with c!clean only: the recovery image, the JSON array of `[meta, latest
+ *                         snapshot]` of every live actor (in chunks), so a start after a clean close
+ *                         reads one small range and parses one string per chunk
  *   i!<at hex12>!<n>      incident (JSON)
  */
 import { Level } from 'level'
@@ -31,8 +34,13 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/** Actors per chunk of the recovery image. */
+const IMAGE_CHUNK = 4096
+
 export class LevelStore implements Store {
   private incidentN = 0
+  /** Keys of the clean marker and image seen at recovery, deleted when the store is written again. */
+  private cleanKeys?: string[]
   constructor(readonly db: DB) {}
 
   /** Opens (creating if needed) a LevelDB store in `dir`. */
@@ -162,14 +170,23 @@ export class LevelStore implements Store {
   }
 
   async recoveryState(): Promise<RecoveryEntry[]> {
+    const cleanRows = await this.db.iterator({ gte: 'c!', lt: 'c"' }).all()
+    this.cleanKeys = cleanRows.map((r) => r[0])
+    if (cleanRows.some((r) => r[0] === 'c!clean')) {
+      const fromImage = readImage(cleanRows)
+      if (fromImage) return fromImage
+    }
+    return this.readAll(cleanRows.some((r) => r[0] === 'c!clean'))
+  }
+
+  /** Recovery from the per-actor records: metas, latest snapshots and (unless clean) journal tails. */
+  private async readAll(clean: boolean): Promise<RecoveryEntry[]> {
     const metas: ActorMeta[] = []
     const out: RecoveryEntry[] = []
-    // The three reads run at once; iterator().all() reads in large native batches (a for-await
-    // per entry is many times slower).
-    const [metaRows, latestRows, cleanMark] = await Promise.all([
+    // iterator().all() reads in large native batches (a for-await per entry is many times slower).
+    const [metaRows, latestRows] = await Promise.all([
       this.db.iterator({ gte: 'm!', lt: 'm"' }).all(),
       this.db.iterator({ gte: 'l!', lt: 'l"' }).all(),
-      this.db.get('c!clean'),
     ])
     for (const [key, value] of metaRows) {
       try {
@@ -181,7 +198,6 @@ export class LevelStore implements Store {
     }
     const latest = new Map<string, string>()
     for (const [key, value] of latestRows) latest.set(key.slice(2), value)
-    const clean = cleanMark !== undefined
     const load = async (meta: ActorMeta): Promise<RecoveryEntry> => {
       try {
         const raw = latest.get(meta.path)
@@ -211,10 +227,47 @@ export class LevelStore implements Store {
   }
 
   async markClean(clean: boolean): Promise<void> {
-    if (clean) await this.db.put('c!clean', String(Date.now()), { sync: true } as any)
-    // No fsync needed to clear it: any later journal write is synced after it, in order, and
-    // until one happens the store is still clean.
-    else await this.db.del('c!clean')
+    if (!clean) {
+      // No fsync needed: any later journal write is synced after this one, in order, and until
+      // one happens the store is still clean.
+      const keys = this.cleanKeys ?? (await this.db.keys({ gte: 'c!', lt: 'c"' }).all())
+      this.cleanKeys = []
+      if (keys.length) await this.db.batch(keys.map((key) => ({ type: 'del' as const, key })))
+      return
+    }
+    // The image is built from the stored records themselves (raw strings, nothing parsed), so it
+    // says exactly what a full read would; marker and image land in one synced batch.
+    const [metaRows, latestRows] = await Promise.all([
+      this.db.iterator({ gte: 'm!', lt: 'm"' }).all(),
+      this.db.iterator({ gte: 'l!', lt: 'l"' }).all(),
+    ])
+    const latest = new Map<string, string>()
+    for (const [key, value] of latestRows) latest.set(key.slice(2), value)
+    const batch = this.db.batch()
+    let chunk: string[] = []
+    let n = 0
+    const flush = () => {
+      batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, `[${chunk.join(',')}]`)
+      n++
+      chunk = []
+    }
+    for (const [key, value] of metaRows) {
+      // Stopped actors are not recovered; a meta that does not parse makes the image unusable
+      // (recovery must report it), so then no image is written and the full read runs.
+      let live: boolean
+      try {
+        live = JSON.parse(value).status === 'live'
+      } catch {
+        return void (await this.db.put('c!clean', String(Date.now()), { sync: true } as any))
+      }
+      if (!live) continue
+      const snap = latest.get(key.slice(2))
+      chunk.push(snap === undefined ? `[${value}]` : `[${value},${snap}]`)
+      if (chunk.length === IMAGE_CHUNK) flush()
+    }
+    if (chunk.length) flush()
+    batch.put('c!clean', String(Date.now()))
+    await batch.write({ sync: true } as any)
   }
 
   async incidents(): Promise<Incident[]> {
@@ -226,6 +279,34 @@ export class LevelStore implements Store {
   async close(): Promise<void> {
     await this.db.close()
   }
+}
+
+/**
+ * The entries of a clean close's recovery image, or undefined when it is missing, incomplete or
+ * does not decode (then recovery reads the per-actor records, which say the same).
+ */
+function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
+  const out: RecoveryEntry[] = []
+  let chunks = 0
+  for (const [key, value] of rows) {
+    if (!key.startsWith('c!image!')) continue
+    if (parseInt(key.slice(8), 16) !== chunks++) return undefined
+    let entries: unknown
+    try {
+      entries = JSON.parse(value)
+    } catch {
+      return undefined
+    }
+    if (!Array.isArray(entries)) return undefined
+    for (const e of entries) {
+      const meta = e?.[0]
+      const snapshot = e?.[1]
+      if (typeof meta?.path !== 'string' || typeof meta.machine !== 'string' || meta.status !== 'live') return undefined
+      if (snapshot !== undefined && typeof snapshot?.seq !== 'number') return undefined
+      out.push({ meta, snapshot, tail: [] })
+    }
+  }
+  return chunks ? out : undefined
 }
 
 function decode<T = any>(path: string, key: string, value: string): T {
