@@ -237,20 +237,16 @@ export class LevelStore implements Store {
     }
     // The image is built from the stored records themselves (raw strings, nothing parsed), so it
     // says exactly what a full read would; marker and image land in one synced batch.
-    const [metaRows, latestRows] = await Promise.all([
+    const [metaRows, latestRows, stale] = await Promise.all([
       this.db.iterator({ gte: 'm!', lt: 'm"' }).all(),
       this.db.iterator({ gte: 'l!', lt: 'l"' }).all(),
+      this.db.keys({ gte: 'c!', lt: 'c"' }).all(),
     ])
     const latest = new Map<string, string>()
     for (const [key, value] of latestRows) latest.set(key.slice(2), value)
-    const batch = this.db.batch()
+    const chunks: string[] = []
     let chunk: string[] = []
-    let n = 0
-    const flush = () => {
-      batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, `[${chunk.join(',')}]`)
-      n++
-      chunk = []
-    }
+    let usable = true
     for (const [key, value] of metaRows) {
       // Stopped actors are not recovered; a meta that does not parse makes the image unusable
       // (recovery must report it), so then no image is written and the full read runs.
@@ -258,14 +254,19 @@ export class LevelStore implements Store {
       try {
         live = JSON.parse(value).status === 'live'
       } catch {
-        return void (await this.db.put('c!clean', String(Date.now()), { sync: true } as any))
+        usable = false
+        break
       }
       if (!live) continue
       const snap = latest.get(key.slice(2))
       chunk.push(snap === undefined ? `[${value}]` : `[${value},${snap}]`)
-      if (chunk.length === IMAGE_CHUNK) flush()
+      if (chunk.length === IMAGE_CHUNK) chunks.push(`[${chunk.splice(0).join(',')}]`)
     }
-    if (chunk.length) flush()
+    if (chunk.length) chunks.push(`[${chunk.join(',')}]`)
+    const batch = this.db.batch()
+    // A batch applies in order: an older image's chunks go, the new ones (same keys) land after.
+    for (const key of stale) batch.del(key)
+    if (usable) chunks.forEach((c, n) => batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, c))
     batch.put('c!clean', String(Date.now()))
     await batch.write({ sync: true } as any)
   }
