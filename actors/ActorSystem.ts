@@ -302,8 +302,14 @@ export class ActorSystem implements Host {
     const entries = await store.recoveryState()
     // From here on new events may land: the journal no longer ends at every actor's snapshot.
     await store.markClean(false)
-    // Parents before children.
-    entries.sort((a, b) => depth(a.meta.path) - depth(b.meta.path) || (a.meta.path < b.meta.path ? -1 : 1))
+    // Parents before children: a parent's path is a prefix of its children's, so path order does
+    // it (the store's key order already is; sort only when it is not).
+    for (let i = 1; i < entries.length; i++) {
+      if (entries[i - 1].meta.path > entries[i].meta.path) {
+        entries.sort((a, b) => (a.meta.path < b.meta.path ? -1 : a.meta.path > b.meta.path ? 1 : 0))
+        break
+      }
+    }
     for (const { meta, snapshot, tail, error } of entries) {
       const logic = this.machines.get(meta.machine)
       const slash = meta.path.lastIndexOf('/')
@@ -316,12 +322,6 @@ export class ActorSystem implements Host {
       else a.recoverFrom(snapshot, tail, meta)
     }
   }
-}
-
-function depth(path: string): number {
-  let n = 0
-  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n++
-  return n
 }
 
 function info(a: HostedActor): ActorInfo {
