@@ -4,7 +4,119 @@
  * a loss is preceded by a `{ type: 'aether.dropped', count }` marker, so nothing is dropped silently
  * and memory stays bounded.
  */
-import type { FeedEvent } from '../protocol/inspection.ts'
+import type { ActorStatus, FeedActorEvent, FeedEvent, FeedEventEvent, FeedSnapshot, FeedSnapshotEvent } from '../protocol/inspection.ts'
+
+// Feed events are built for every event of every actor while anybody listens, so they are cheap:
+// a class with the data as fields and the `@statelyai/inspect` fields that derive from them (id,
+// createdAt, sessionId, _version) as getters, computed only by whoever reads them. `toJSON` gives
+// the plain shape with every field, as JSON.stringify and clients expect it.
+
+abstract class FeedRecord {
+  constructor(
+    readonly seq: number,
+    readonly path: string,
+    readonly at: number,
+    readonly rootId: string,
+  ) {}
+  abstract readonly snapshot: FeedSnapshot
+  get sessionId(): string {
+    return this.path
+  }
+  get id(): string {
+    return `${this.rootId}:${this.seq}`
+  }
+  get createdAt(): string {
+    return String(this.at)
+  }
+  get _version(): string {
+    return '1.0.0'
+  }
+  protected base(type: string): Record<string, unknown> {
+    return { seq: this.seq, path: this.path, at: this.at, rootId: this.rootId, sessionId: this.path, id: this.id, createdAt: this.createdAt, _version: '1.0.0', type }
+  }
+}
+
+/** The state an actor's XState snapshot and host status say, as the feed carries it. */
+export function feedSnapshotOf(xs: { value?: unknown; context?: unknown } | undefined, status: string, timers: FeedSnapshot['timers']): FeedSnapshot {
+  const snap: FeedSnapshot = { value: xs?.value ?? null, context: xs?.context ?? null, status }
+  if (timers) snap.timers = timers
+  return snap
+}
+
+/**
+ * `@xstate.event`: an event an actor received from outside, with the snapshot it led to. The feed
+ * snapshot is built when read: a client that shows the event light reads `value` and `status`.
+ */
+export class FeedEventRecord extends FeedRecord implements FeedEventEvent {
+  readonly type = '@xstate.event' as const
+  private snap?: FeedSnapshot
+  constructor(
+    seq: number,
+    path: string,
+    at: number,
+    rootId: string,
+    readonly event: FeedEventEvent['event'],
+    readonly actorSeq: number | undefined,
+    readonly sourceId: string | undefined,
+    /** The actor's XState snapshot after the event (immutable), its host status and timers then. */
+    private readonly xs: { value?: unknown; context?: unknown } | undefined,
+    readonly status: string,
+    private readonly timers?: FeedSnapshot['timers'],
+  ) {
+    super(seq, path, at, rootId)
+  }
+  get snapshot(): FeedSnapshot {
+    return (this.snap ??= feedSnapshotOf(this.xs, this.status, this.timers))
+  }
+  /** The state value (what `snapshot.value` holds), without building the snapshot. */
+  get value(): unknown {
+    return this.xs?.value ?? null
+  }
+  toJSON(): Record<string, unknown> {
+    const o = this.base(this.type)
+    o.event = this.event
+    o.actorSeq = this.actorSeq
+    o.sourceId = this.sourceId
+    o.snapshot = this.snapshot
+    return o
+  }
+}
+
+/** `@xstate.actor`: an actor appeared (spawned or recovered) or changed status. */
+export class FeedActorRecord extends FeedRecord implements FeedActorEvent {
+  readonly type = '@xstate.actor' as const
+  definition?: string
+  constructor(seq: number, path: string, at: number, rootId: string, readonly machine: string, readonly status: ActorStatus, readonly parentId: string | undefined, readonly snapshot: FeedSnapshot) {
+    super(seq, path, at, rootId)
+  }
+  get name(): string {
+    return this.path
+  }
+  toJSON(): Record<string, unknown> {
+    const o = this.base(this.type)
+    o.name = this.path
+    o.machine = this.machine
+    o.status = this.status
+    o.parentId = this.parentId
+    if (this.definition !== undefined) o.definition = this.definition
+    o.snapshot = this.snapshot
+    return o
+  }
+}
+
+/** `@xstate.snapshot`: a snapshot change not caused by an outside event (recovery, restart, status). */
+export class FeedSnapshotRecord extends FeedRecord implements FeedSnapshotEvent {
+  readonly type = '@xstate.snapshot' as const
+  constructor(seq: number, path: string, at: number, rootId: string, readonly event: FeedSnapshotEvent['event'], readonly snapshot: FeedSnapshot) {
+    super(seq, path, at, rootId)
+  }
+  toJSON(): Record<string, unknown> {
+    const o = this.base(this.type)
+    o.event = this.event
+    o.snapshot = this.snapshot
+    return o
+  }
+}
 
 export interface DroppedMarker {
   type: 'aether.dropped'

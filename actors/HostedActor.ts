@@ -428,6 +428,10 @@ export class HostedActor implements CommitSink {
 
   // ---- timers ----------------------------------------------------------------------------------
 
+  hasTimers(): boolean {
+    return this.timers !== undefined && this.timers.size > 0
+  }
+
   pendingTimers(): TimerRecord[] {
     if (!this.timers) return []
     return [...this.timers.values()].map(({ id, event, due }) => ({ id, event, due }))

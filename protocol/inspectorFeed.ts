@@ -9,7 +9,13 @@
  * - `events`    a batch of feed events in feed order, as `WireEvent`s (the protocol/inspection.ts
  *               shapes without the five bookkeeping fields that follow from the rest). `dropped`,
  *               when present, counts the events this client lost just before this batch because it
- *               read too slowly (its queue is bounded; the oldest go first).
+ *               read too slowly (its queue is bounded; the oldest go first). Light events may come
+ *               packed: `light` is a flat array of LIGHT_WIDTH numbers per event (seq and at, each
+ *               as the difference from the frame's previous packed event, the first from 0 and
+ *               `at0`; actorSeq or -1; then dictionary ids of path, event type, state value, status and
+ *               source or -1), and `dict` appends entries (JSON values) to the connection's
+ *               dictionary, ids counting from 0. `FeedDecoder` turns a frame back into WireEvents
+ *               in feed order (packed and plain merged by seq).
  * - `history`   an answer to `history`: one page of an actor's journal, each entry with the
  *               snapshot after it (computed by pure replay on the hub), and `next` to ask for the
  *               following page (null at the end).
@@ -87,6 +93,57 @@ export function encodeLightEvent(e: FeedEvent): string {
   )
 }
 
+/** Numbers per packed light event in an `events` frame. */
+export const LIGHT_WIDTH = 8
+/** Most dictionary entries per connection; beyond them light events are sent as JSON. */
+export const MAX_DICT = 100_000
+
+/**
+ * The client side of packed light events: keeps the connection's dictionary and turns each
+ * `events` frame into its WireEvents in feed order. One decoder per connection (a new connection
+ * starts a new dictionary).
+ */
+export class FeedDecoder {
+  private dict: unknown[] = []
+
+  /** The frame's events in feed order; throws on a frame that does not decode. */
+  events(f: { events: WireEvent[]; dict?: unknown[]; at0?: number; light?: number[] }): WireEvent[] {
+    if (f.dict) for (const v of f.dict) this.dict.push(v)
+    const light = f.light
+    if (!light || light.length === 0) return f.events
+    if (light.length % LIGHT_WIDTH !== 0 || typeof f.at0 !== 'number') throw new Error('a malformed packed events frame')
+    const d = this.dict
+    const word = (id: number) => {
+      if (!(id >= 0 && id < d.length)) throw new Error(`dictionary id ${id} is unknown`)
+      return d[id]
+    }
+    const out: WireEvent[] = []
+    const plain = f.events
+    let p = 0
+    let seq = 0
+    let at = f.at0
+    for (let i = 0; i < light.length; i += LIGHT_WIDTH) {
+      seq += light[i]
+      at += light[i + 1]
+      while (p < plain.length && plain[p].seq < seq) out.push(plain[p++])
+      const e: any = {
+        seq,
+        path: word(light[i + 3]),
+        at,
+        type: '@xstate.event',
+        event: { type: word(light[i + 4]) },
+        snapshot: { value: word(light[i + 5]), status: word(light[i + 6]) },
+        light: true,
+      }
+      if (light[i + 2] >= 0) e.actorSeq = light[i + 2]
+      if (light[i + 7] >= 0) e.sourceId = word(light[i + 7])
+      out.push(e)
+    }
+    while (p < plain.length) out.push(plain[p++])
+    return out
+  }
+}
+
 export const FEED_PROTOCOL = 'aether.inspector/1'
 /** Largest client frame the hub reads; a larger one is refused with `TOO_LARGE`. */
 export const MAX_CLIENT_FRAME = 16 * 1024
@@ -123,7 +180,7 @@ export interface HistoryEntry {
 export type ServerFrame =
   | { t: 'hello'; protocol: typeof FEED_PROTOCOL; hostId: string; access: 'operator' | 'read-only'; at: number }
   | { t: 'snapshot'; seq: number; at: number; actors: FeedActorState[] }
-  | { t: 'events'; events: WireEvent[]; dropped?: number }
+  | { t: 'events'; events: WireEvent[]; dropped?: number; dict?: unknown[]; at0?: number; light?: number[] }
   | { t: 'history'; id?: string | number; path: string; machine: string; first?: HistoryEntry; entries: HistoryEntry[]; next: number | null; start: FeedSnapshot | null }
   | { t: 'definition'; id?: string | number; path?: string; machine: string; definition: unknown }
   | { t: 'pong'; id?: string | number; at: number }

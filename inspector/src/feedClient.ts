@@ -1,9 +1,9 @@
 /**
  * The browser end of `/inspector/feed`: connects (with the token, if any, to learn the access
- * level), reconnects with backoff, hands every server frame to `onFrame`, and matches answers to
- * requests by id.
+ * level), reconnects with backoff, hands every server frame to `onFrame` (an `events` frame with
+ * its packed light events unpacked, in feed order), and matches answers to requests by id.
  */
-import type { ClientCommand, ServerFrame } from '../../protocol/inspectorFeed.ts'
+import { FeedDecoder, type ClientCommand, type ServerFrame } from '../../protocol/inspectorFeed.ts'
 
 export type ConnState = 'connecting' | 'open' | 'closed'
 
@@ -60,6 +60,8 @@ export class FeedConnection {
     this.setState('connecting')
     const ws = new WebSocket(this.url())
     this.ws = ws
+    // Each connection has its own dictionary of packed events.
+    const decoder = new FeedDecoder()
     ws.onopen = () => {
       this.retry = 500
       this.setState('open')
@@ -68,6 +70,8 @@ export class FeedConnection {
       let f: ServerFrame
       try {
         f = JSON.parse(m.data as string)
+        if (f.t === 'events' && f.light) f = { t: 'events', events: decoder.events(f), dropped: f.dropped }
+        else if (f.t === 'events' && f.dict) decoder.events(f)
       } catch {
         return
       }

@@ -9,9 +9,16 @@
  * backs the queue up here, where it is bounded, instead of in the socket buffer, where it is not.
  * What overflows the queue is dropped oldest-first; the next batch says how many (`dropped`), and
  * the inspector shows "N events dropped".
+ *
+ * Light events (the actors a client does not focus on) are packed, not encoded: eight numbers
+ * each, strings (paths, event types, state values, statuses) replaced by ids of a dictionary
+ * the client builds from the frames' `dict` entries (protocol/inspectorFeed.ts, `FeedDecoder`).
+ * That is most of an attached inspector's cost to the hub: no string per event, about a sixth of
+ * the bytes to write.
  */
+import { FeedEventRecord } from '../../actors/Feed.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
-import { encodeLightEvent, encodeWireEvent } from '../../protocol/inspectorFeed.ts'
+import { encodeLightEvent, encodeWireEvent, LIGHT_WIDTH, MAX_DICT } from '../../protocol/inspectorFeed.ts'
 
 /** The part of a `ws` WebSocket this queue needs (kept structural: `ws` lives in HubServer.ts). */
 export interface FrameSocket {
@@ -42,8 +49,11 @@ export interface FeedClientStats {
 const OPEN = 1
 
 export class FeedClient {
-  private q: (string | undefined)[] = []
+  /** Pending events in order: a string is one encoded event; a number starts a packed light one. */
+  private q: (string | number | undefined)[] = []
   private head = 0
+  /** Events in the queue. */
+  private n = 0
   private lostPending = 0
   private inflight = 0
   private scheduled = false
@@ -52,8 +62,14 @@ export class FeedClient {
   private readonly limit: number
   private readonly batch: number
   private readonly maxInflight: number
-  private readonly encode: (events: string[], dropped: number) => string[]
-  private readonly prepare: (e: FeedEvent) => string
+  private readonly encode?: (events: string[], dropped: number) => string[]
+  private readonly prepare?: (e: FeedEvent) => string
+  /** The dictionary of packed light events: string -> id, JSON of other values -> id. */
+  private strIds = new Map<string, number>()
+  private jsonIds = new Map<string, number>()
+  /** Dictionary entries (JSON texts) assigned since the last frame. */
+  private dictNew: string[] = []
+  private at0 = -1
   /** Paths this client shows in full (protocol/inspectorFeed.ts, focus); null: all of them. */
   focus: Set<string> | null = null
 
@@ -61,28 +77,73 @@ export class FeedClient {
     this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)
     this.maxInflight = Math.max(1, opts.maxInflight ?? 4)
-    this.encode = opts.encode ?? encodeEvents
-    this.prepare = opts.prepare ?? ((e) => (this.focus === null || this.focus.has(e.path) ? encodeWireEvent(e) : encodeLightEvent(e)))
+    this.encode = opts.encode
+    this.prepare = opts.prepare
   }
 
   get length(): number {
-    return this.q.length - this.head
+    return this.n
   }
 
   push(e: FeedEvent): void {
     if (this.closed) return
-    if (this.q.length - this.head >= this.limit) {
-      this.q[this.head++] = undefined
+    if (this.n >= this.limit) {
+      const h = this.q[this.head]
+      if (typeof h === 'string') this.q[this.head++] = undefined
+      else this.head += LIGHT_WIDTH
+      this.n--
       this.lostPending++
       this.stats.dropped++
     }
-    this.q.push(this.prepare(e))
+    if (this.prepare) this.q.push(this.prepare(e))
+    else if (this.focus === null || this.focus.has(e.path)) this.q.push(encodeWireEvent(e))
+    else if (!this.pack(e)) this.q.push(encodeLightEvent(e))
+    this.n++
     this.stats.queued++
     if (this.head > 4096 && this.head * 2 > this.q.length) {
       this.q = this.q.slice(this.head)
       this.head = 0
     }
     this.schedule()
+  }
+
+  /** Queues a light `@xstate.event` as numbers; false when it cannot be packed. */
+  private pack(e: FeedEvent): boolean {
+    if (e.type !== '@xstate.event') return false
+    const path = this.strId(e.path)
+    const type = this.strId(e.event.type)
+    // A host's event record gives value and status without building the feed snapshot.
+    const v = e instanceof FeedEventRecord ? e.value : e.snapshot.value
+    const value = typeof v === 'string' ? this.strId(v) : this.jsonId(JSON.stringify(v ?? null))
+    const status = this.strId(e instanceof FeedEventRecord ? e.status : e.snapshot.status)
+    const source = e.sourceId === undefined ? -1 : this.strId(e.sourceId)
+    if (path < 0 || type < 0 || value < 0 || status < 0 || (source < 0 && e.sourceId !== undefined)) return false
+    if (this.at0 < 0) this.at0 = e.at
+    // Small integers all (times relative to the connection's first), so the queue holds no boxes.
+    this.q.push(e.seq, e.at - this.at0, e.actorSeq ?? -1, path, type, value, status, source)
+    return true
+  }
+
+  private strId(s: string): number {
+    let id = this.strIds.get(s)
+    if (id === undefined) {
+      if (this.strIds.size + this.jsonIds.size >= MAX_DICT) return -1
+      id = this.strIds.size + this.jsonIds.size
+      this.strIds.set(s, id)
+      this.dictNew.push(JSON.stringify(s))
+    }
+    return id
+  }
+
+  private jsonId(text: string): number {
+    let id = this.jsonIds.get(text)
+    if (id === undefined) {
+      if (this.strIds.size + this.jsonIds.size >= MAX_DICT) return -1
+      id = this.strIds.size + this.jsonIds.size
+      this.jsonIds.set(text, id)
+      this.dictNew.push(text)
+    }
+    return id
   }
 
   /** Sends a frame outside the event stream (hello, snapshot, answers), in order with batches. */
@@ -96,6 +157,7 @@ export class FeedClient {
     this.closed = true
     this.q = []
     this.head = 0
+    this.n = 0
   }
 
   private schedule(): void {
@@ -109,20 +171,43 @@ export class FeedClient {
   }
 
   private flush(): void {
-    while (!this.closed && this.inflight < this.maxInflight && this.head < this.q.length) {
+    while (!this.closed && this.inflight < this.maxInflight && this.n > 0) {
       if (this.ws.readyState !== OPEN) return this.close()
-      const end = Math.min(this.q.length, this.head + this.batch)
-      const events = this.q.slice(this.head, end) as string[]
-      for (let i = this.head; i < end; i++) this.q[i] = undefined
-      this.head = end
-      if (this.head === this.q.length) {
+      const events: string[] = []
+      const light: number[] = []
+      const q = this.q
+      let i = this.head
+      let taken = 0
+      let prevSeq = 0
+      let prevAt = 0
+      while (taken < this.batch && i < q.length) {
+        const x = q[i]
+        if (typeof x === 'string') {
+          events.push(x)
+          q[i++] = undefined
+        } else {
+          // seq and at as deltas from the frame's previous packed event: small numbers, short text
+          const seq = q[i] as number
+          const at = q[i + 1] as number
+          light.push(seq - prevSeq, at - prevAt)
+          prevSeq = seq
+          prevAt = at
+          for (let k = 2; k < LIGHT_WIDTH; k++) light.push(q[i + k] as number)
+          i += LIGHT_WIDTH
+        }
+        taken++
+      }
+      this.head = i
+      this.n -= taken
+      if (this.head === q.length) {
         this.q = []
         this.head = 0
       }
       const dropped = this.lostPending
       this.lostPending = 0
-      this.stats.sent += events.length
-      for (const f of this.encode(events, dropped)) {
+      this.stats.sent += taken
+      const frames = this.encode ? this.encode(events, dropped) : [this.frame(events, light, dropped)]
+      for (const f of frames) {
         this.stats.frames++
         this.inflight++
         this.ws.send(f, () => this.written())
@@ -130,13 +215,20 @@ export class FeedClient {
     }
   }
 
+  /** One `events` frame: new dictionary entries, packed light events, encoded events. */
+  private frame(events: string[], light: number[], dropped: number): string {
+    let f = '{"t":"events"'
+    if (dropped) f += `,"dropped":${dropped}`
+    if (this.dictNew.length) {
+      f += `,"dict":[${this.dictNew.join(',')}]`
+      this.dictNew = []
+    }
+    if (light.length) f += `,"at0":${this.at0},"light":[${light.join(',')}]`
+    return f + `,"events":[${events.join(',')}]}`
+  }
+
   private written(): void {
     this.inflight--
-    if (this.head < this.q.length) this.schedule()
+    if (this.n > 0) this.schedule()
   }
-}
-
-/** The default framing: one `events` frame per batch of wire-encoded events. */
-export function encodeEvents(events: string[], dropped: number): string[] {
-  return [(dropped ? `{"t":"events","dropped":${dropped},"events":[` : '{"t":"events","events":[') + events.join(',') + ']}']
 }

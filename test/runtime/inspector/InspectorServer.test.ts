@@ -2,7 +2,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import WebSocket from 'ws'
-import { MAX_CLIENT_FRAME } from '../../../protocol/inspectorFeed.ts'
+import { FeedDecoder, MAX_CLIENT_FRAME } from '../../../protocol/inspectorFeed.ts'
 import { startInspectorHub, type TestHub } from '../../helpers/inspectorHub.ts'
 
 /** A feed client that collects frames and can wait for one matching a predicate. */
@@ -10,9 +10,12 @@ class Client {
   frames: any[] = []
   private waiters: Array<{ pred: (f: any) => boolean; resolve: (f: any) => void }> = []
   closed = false
+  private decoder = new FeedDecoder()
   constructor(readonly ws: WebSocket) {
     ws.on('message', (d) => {
       const f = JSON.parse(String(d))
+      // packed light events unpacked, in feed order, as the page does
+      if (f.t === 'events') f.events = this.decoder.events(f)
       this.frames.push(f)
       for (const w of [...this.waiters]) if (w.pred(f)) {
         this.waiters.splice(this.waiters.indexOf(w), 1)
