@@ -132,38 +132,43 @@ export interface FeedSubscription extends AsyncIterable<FeedItem> {
 }
 
 export class Feed {
-  private subs = new Set<Sub>()
-  private listeners = new Set<(e: FeedEvent) => void>()
+  // Arrays, not Sets: publish runs for every event of every actor while anybody listens, and a
+  // for-of over a Set allocates an iterator each time.
+  private subs: Sub[] = []
+  private listeners: Array<(e: FeedEvent) => void> = []
   active = false
 
   /** A callback listener (for in-process fan-out such as the inspector server). */
   listen(fn: (e: FeedEvent) => void): () => void {
-    this.listeners.add(fn)
+    this.listeners = [...this.listeners, fn]
     this.active = true
     return () => {
-      this.listeners.delete(fn)
-      this.active = this.subs.size + this.listeners.size > 0
+      this.listeners = this.listeners.filter((l) => l !== fn)
+      this.active = this.subs.length + this.listeners.length > 0
     }
   }
 
   subscribe(limit = 10_000): FeedSubscription {
     const sub = new Sub(limit, () => {
-      this.subs.delete(sub)
-      this.active = this.subs.size + this.listeners.size > 0
+      this.subs = this.subs.filter((s) => s !== sub)
+      this.active = this.subs.length + this.listeners.length > 0
     })
-    this.subs.add(sub)
+    this.subs = [...this.subs, sub]
     this.active = true
     return sub
   }
 
   publish(e: FeedEvent): void {
-    for (const l of this.listeners) l(e)
-    for (const s of this.subs) s.push(e)
+    // Copy-on-write arrays: a listener that unsubscribes while called does not disturb the loop.
+    const ls = this.listeners
+    for (let i = 0; i < ls.length; i++) ls[i](e)
+    const ss = this.subs
+    for (let i = 0; i < ss.length; i++) ss[i].push(e)
   }
 
   close(): void {
-    for (const s of [...this.subs]) s.close()
-    this.listeners.clear()
+    for (const s of this.subs) s.close()
+    this.listeners = []
     this.active = false
   }
 }

@@ -9,13 +9,13 @@
  * - `events`    a batch of feed events in feed order, as `WireEvent`s (the protocol/inspection.ts
  *               shapes without the five bookkeeping fields that follow from the rest). `dropped`,
  *               when present, counts the events this client lost just before this batch because it
- *               read too slowly (its queue is bounded; the oldest go first). Light events may come
- *               packed: `light` is a flat array of LIGHT_WIDTH numbers per event (seq and at, each
- *               as the difference from the frame's previous packed event, the first from 0 and
- *               `at0`; actorSeq or -1; then dictionary ids of path, event type, state value, status and
- *               source or -1), and `dict` appends entries (JSON values) to the connection's
- *               dictionary, ids counting from 0. `FeedDecoder` turns a frame back into WireEvents
- *               in feed order (packed and plain merged by seq).
+ *               read too slowly (its queue is bounded; the oldest go first). `dict` appends
+ *               entries (JSON values) to the connection's dictionary, ids counting from 0. Light
+ *               events may come packed: such a frame is binary (`encodePackedFrame`): the JSON
+ *               frame, then LIGHT_WIDTH little-endian int32 per event: seq, at - `at0`, actorSeq
+ *               or -1, then dictionary ids of path, event type, state value, status and source or
+ *               -1. `decodeFeedFrame` reads either kind; `FeedDecoder` turns an `events` frame
+ *               back into WireEvents in feed order (packed and plain merged by seq).
  * - `history`   an answer to `history`: one page of an actor's journal, each entry with the
  *               snapshot after it (computed by pure replay on the hub), and `next` to ask for the
  *               following page (null at the end).
@@ -98,6 +98,45 @@ export const LIGHT_WIDTH = 8
 /** Most dictionary entries per connection; beyond them light events are sent as JSON. */
 export const MAX_DICT = 100_000
 
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+const utf8 = new TextEncoder()
+
+/**
+ * A binary `events` frame: a uint32 (LE) byte length of the JSON part, the JSON part (UTF-8),
+ * zero padding to a multiple of 4, then the packed events as int32 LE.
+ */
+export function encodePackedFrame(json: string, light: Int32Array): Uint8Array {
+  const max = json.length * 3
+  const head = new Uint8Array(4 + max)
+  const { written } = utf8.encodeInto(json, head.subarray(4))
+  const at = (4 + written! + 3) & ~3
+  const out = new Uint8Array(at + light.length * 4)
+  out.set(head.subarray(0, 4 + written!))
+  const dv = new DataView(out.buffer)
+  dv.setUint32(0, written!, true)
+  if (littleEndian) out.set(new Uint8Array(light.buffer, light.byteOffset, light.length * 4), at)
+  else for (let i = 0; i < light.length; i++) dv.setInt32(at + i * 4, light[i], true)
+  return out
+}
+
+/** A feed frame as received (text, or a binary packed `events` frame), parsed; throws if malformed. */
+export function decodeFeedFrame(data: string | ArrayBuffer | Uint8Array): ServerFrame {
+  if (typeof data === 'string') return JSON.parse(data)
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data)
+  if (bytes.length < 4) throw new Error('a binary frame shorter than its header')
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+  const n = dv.getUint32(0, true)
+  if (4 + n > bytes.length) throw new Error('a binary frame shorter than its JSON part')
+  const f = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + n)))
+  const at = (4 + n + 3) & ~3
+  const count = (bytes.length - at) >> 2
+  if (f?.t !== 'events' || bytes.length < at || (bytes.length - at) % 4 !== 0) throw new Error('a malformed binary frame')
+  const light = new Int32Array(count)
+  for (let i = 0; i < count; i++) light[i] = dv.getInt32(at + i * 4, true)
+  f.light = light
+  return f
+}
+
 /**
  * The client side of packed light events: keeps the connection's dictionary and turns each
  * `events` frame into its WireEvents in feed order. One decoder per connection (a new connection
@@ -107,7 +146,7 @@ export class FeedDecoder {
   private dict: unknown[] = []
 
   /** The frame's events in feed order; throws on a frame that does not decode. */
-  events(f: { events: WireEvent[]; dict?: unknown[]; at0?: number; light?: number[] }): WireEvent[] {
+  events(f: { events: WireEvent[]; dict?: unknown[]; at0?: number; light?: ArrayLike<number> }): WireEvent[] {
     if (f.dict) for (const v of f.dict) this.dict.push(v)
     const light = f.light
     if (!light || light.length === 0) return f.events
@@ -120,16 +159,13 @@ export class FeedDecoder {
     const out: WireEvent[] = []
     const plain = f.events
     let p = 0
-    let seq = 0
-    let at = f.at0
     for (let i = 0; i < light.length; i += LIGHT_WIDTH) {
-      seq += light[i]
-      at += light[i + 1]
+      const seq = light[i]
       while (p < plain.length && plain[p].seq < seq) out.push(plain[p++])
       const e: any = {
         seq,
         path: word(light[i + 3]),
-        at,
+        at: f.at0 + light[i + 1],
         type: '@xstate.event',
         event: { type: word(light[i + 4]) },
         snapshot: { value: word(light[i + 5]), status: word(light[i + 6]) },
@@ -180,7 +216,7 @@ export interface HistoryEntry {
 export type ServerFrame =
   | { t: 'hello'; protocol: typeof FEED_PROTOCOL; hostId: string; access: 'operator' | 'read-only'; at: number }
   | { t: 'snapshot'; seq: number; at: number; actors: FeedActorState[] }
-  | { t: 'events'; events: WireEvent[]; dropped?: number; dict?: unknown[]; at0?: number; light?: number[] }
+  | { t: 'events'; events: WireEvent[]; dropped?: number; dict?: unknown[]; at0?: number; light?: ArrayLike<number> }
   | { t: 'history'; id?: string | number; path: string; machine: string; first?: HistoryEntry; entries: HistoryEntry[]; next: number | null; start: FeedSnapshot | null }
   | { t: 'definition'; id?: string | number; path?: string; machine: string; definition: unknown }
   | { t: 'pong'; id?: string | number; at: number }

@@ -3,7 +3,7 @@
  * level), reconnects with backoff, hands every server frame to `onFrame` (an `events` frame with
  * its packed light events unpacked, in feed order), and matches answers to requests by id.
  */
-import { FeedDecoder, type ClientCommand, type ServerFrame } from '../../protocol/inspectorFeed.ts'
+import { decodeFeedFrame, FeedDecoder, type ClientCommand, type ServerFrame } from '../../protocol/inspectorFeed.ts'
 
 export type ConnState = 'connecting' | 'open' | 'closed'
 
@@ -59,6 +59,7 @@ export class FeedConnection {
   private connect(): void {
     this.setState('connecting')
     const ws = new WebSocket(this.url())
+    ws.binaryType = 'arraybuffer'
     this.ws = ws
     // Each connection has its own dictionary of packed events.
     const decoder = new FeedDecoder()
@@ -69,9 +70,8 @@ export class FeedConnection {
     ws.onmessage = (m) => {
       let f: ServerFrame
       try {
-        f = JSON.parse(m.data as string)
-        if (f.t === 'events' && f.light) f = { t: 'events', events: decoder.events(f), dropped: f.dropped }
-        else if (f.t === 'events' && f.dict) decoder.events(f)
+        f = decodeFeedFrame(m.data as string | ArrayBuffer)
+        if (f.t === 'events' && (f.light || f.dict)) f = { t: 'events', events: decoder.events(f), dropped: f.dropped }
       } catch {
         return
       }

@@ -10,20 +10,21 @@
  * What overflows the queue is dropped oldest-first; the next batch says how many (`dropped`), and
  * the inspector shows "N events dropped".
  *
- * Light events (the actors a client does not focus on) are packed, not encoded: eight numbers
- * each, strings (paths, event types, state values, statuses) replaced by ids of a dictionary
- * the client builds from the frames' `dict` entries (protocol/inspectorFeed.ts, `FeedDecoder`).
- * That is most of an attached inspector's cost to the hub: no string per event, about a sixth of
- * the bytes to write.
+ * Light events (the actors a client does not focus on) are packed, not encoded: eight 32-bit
+ * integers each in a typed array, strings (paths, event types, state values, statuses) replaced
+ * by ids of a dictionary the client builds from the frames' `dict` entries; a frame that carries
+ * packed events is binary (protocol/inspectorFeed.ts, `encodePackedFrame` / `FeedDecoder`). That
+ * was most of an attached inspector's cost to the hub: no string and no object per event, no
+ * number printed, about a sixth of the bytes.
  */
 import { FeedEventRecord } from '../../actors/Feed.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
-import { encodeLightEvent, encodeWireEvent, LIGHT_WIDTH, MAX_DICT } from '../../protocol/inspectorFeed.ts'
+import { encodeLightEvent, encodePackedFrame, encodeWireEvent, LIGHT_WIDTH, MAX_DICT } from '../../protocol/inspectorFeed.ts'
 
 /** The part of a `ws` WebSocket this queue needs (kept structural: `ws` lives in HubServer.ts). */
 export interface FrameSocket {
   readonly readyState: number
-  send(data: string, cb?: (err?: Error) => void): void
+  send(data: string | Uint8Array, cb?: (err?: Error) => void): void
 }
 
 export interface FeedClientOptions {
@@ -49,8 +50,12 @@ export interface FeedClientStats {
 const OPEN = 1
 
 export class FeedClient {
-  /** Pending events in order: a string is one encoded event; a number starts a packed light one. */
-  private q: (string | number | undefined)[] = []
+  /** Pending events in order: a string is one encoded event, 0 one packed in `light`. */
+  private q: (string | 0 | undefined)[] = []
+  /** Packed light events, LIGHT_WIDTH integers each, from `lhead` to `ltail`. */
+  private light = new Int32Array(LIGHT_WIDTH * 1024)
+  private lhead = 0
+  private ltail = 0
   private head = 0
   /** Events in the queue. */
   private n = 0
@@ -88,9 +93,8 @@ export class FeedClient {
   push(e: FeedEvent): void {
     if (this.closed) return
     if (this.n >= this.limit) {
-      const h = this.q[this.head]
-      if (typeof h === 'string') this.q[this.head++] = undefined
-      else this.head += LIGHT_WIDTH
+      if (this.q[this.head] === 0) this.lhead += LIGHT_WIDTH
+      this.q[this.head++] = undefined
       this.n--
       this.lostPending++
       this.stats.dropped++
@@ -107,7 +111,7 @@ export class FeedClient {
     this.schedule()
   }
 
-  /** Queues a light `@xstate.event` as numbers; false when it cannot be packed. */
+  /** Queues a light `@xstate.event` as integers; false when it cannot be packed. */
   private pack(e: FeedEvent): boolean {
     if (e.type !== '@xstate.event') return false
     const path = this.strId(e.path)
@@ -119,9 +123,34 @@ export class FeedClient {
     const source = e.sourceId === undefined ? -1 : this.strId(e.sourceId)
     if (path < 0 || type < 0 || value < 0 || status < 0 || (source < 0 && e.sourceId !== undefined)) return false
     if (this.at0 < 0) this.at0 = e.at
-    // Small integers all (times relative to the connection's first), so the queue holds no boxes.
-    this.q.push(e.seq, e.at - this.at0, e.actorSeq ?? -1, path, type, value, status, source)
+    const at = e.at - this.at0
+    const actorSeq = e.actorSeq ?? -1
+    // What does not fit 32 bits (a feed older than 24 days, a huge seq) travels as JSON.
+    if (!(at === (at | 0) && e.seq === (e.seq | 0) && actorSeq === (actorSeq | 0))) return false
+    if (this.ltail + LIGHT_WIDTH > this.light.length) this.growLight()
+    const l = this.light
+    const t = this.ltail
+    l[t] = e.seq
+    l[t + 1] = at
+    l[t + 2] = actorSeq
+    l[t + 3] = path
+    l[t + 4] = type
+    l[t + 5] = value
+    l[t + 6] = status
+    l[t + 7] = source
+    this.ltail = t + LIGHT_WIDTH
+    this.q.push(0)
     return true
+  }
+
+  /** Makes room at the end of the packed queue: moves it to the front, or doubles it. */
+  private growLight(): void {
+    const used = this.ltail - this.lhead
+    const next = used + LIGHT_WIDTH > this.light.length / 2 ? new Int32Array(this.light.length * 2) : this.light
+    next.set(this.light.subarray(this.lhead, this.ltail))
+    this.light = next
+    this.lhead = 0
+    this.ltail = used
   }
 
   private strId(s: string): number {
@@ -158,6 +187,7 @@ export class FeedClient {
     this.q = []
     this.head = 0
     this.n = 0
+    this.lhead = this.ltail = 0
   }
 
   private schedule(): void {
@@ -174,30 +204,17 @@ export class FeedClient {
     while (!this.closed && this.inflight < this.maxInflight && this.n > 0) {
       if (this.ws.readyState !== OPEN) return this.close()
       const events: string[] = []
-      const light: number[] = []
       const q = this.q
-      let i = this.head
-      let taken = 0
-      let prevSeq = 0
-      let prevAt = 0
-      while (taken < this.batch && i < q.length) {
+      const end = Math.min(q.length, this.head + this.batch)
+      const l0 = this.lhead
+      for (let i = this.head; i < end; i++) {
         const x = q[i]
-        if (typeof x === 'string') {
-          events.push(x)
-          q[i++] = undefined
-        } else {
-          // seq and at as deltas from the frame's previous packed event: small numbers, short text
-          const seq = q[i] as number
-          const at = q[i + 1] as number
-          light.push(seq - prevSeq, at - prevAt)
-          prevSeq = seq
-          prevAt = at
-          for (let k = 2; k < LIGHT_WIDTH; k++) light.push(q[i + k] as number)
-          i += LIGHT_WIDTH
-        }
-        taken++
+        if (x === 0) this.lhead += LIGHT_WIDTH
+        else events.push(x as string)
+        q[i] = undefined
       }
-      this.head = i
+      const taken = end - this.head
+      this.head = end
       this.n -= taken
       if (this.head === q.length) {
         this.q = []
@@ -206,7 +223,8 @@ export class FeedClient {
       const dropped = this.lostPending
       this.lostPending = 0
       this.stats.sent += taken
-      const frames = this.encode ? this.encode(events, dropped) : [this.frame(events, light, dropped)]
+      const frames: (string | Uint8Array)[] = this.encode ? this.encode(events, dropped) : [this.frame(events, this.light.subarray(l0, this.lhead), dropped)]
+      if (this.lhead === this.ltail) this.lhead = this.ltail = 0
       for (const f of frames) {
         this.stats.frames++
         this.inflight++
@@ -215,16 +233,17 @@ export class FeedClient {
     }
   }
 
-  /** One `events` frame: new dictionary entries, packed light events, encoded events. */
-  private frame(events: string[], light: number[], dropped: number): string {
+  /** One `events` frame: new dictionary entries, encoded events and (binary) packed light events. */
+  private frame(events: string[], light: Int32Array, dropped: number): string | Uint8Array {
     let f = '{"t":"events"'
     if (dropped) f += `,"dropped":${dropped}`
     if (this.dictNew.length) {
       f += `,"dict":[${this.dictNew.join(',')}]`
       this.dictNew = []
     }
-    if (light.length) f += `,"at0":${this.at0},"light":[${light.join(',')}]`
-    return f + `,"events":[${events.join(',')}]}`
+    if (light.length) f += `,"at0":${this.at0}`
+    f += `,"events":[${events.join(',')}]}`
+    return light.length ? encodePackedFrame(f, light) : f
   }
 
   private written(): void {

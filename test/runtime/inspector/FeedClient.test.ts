@@ -3,14 +3,14 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { FeedEventRecord } from '../../../actors/Feed.ts'
 import type { FeedEvent } from '../../../protocol/inspection.ts'
-import { encodeLightEvent, encodeWireEvent, FeedDecoder, LIGHT_WIDTH, MAX_DICT } from '../../../protocol/inspectorFeed.ts'
+import { decodeFeedFrame, encodeLightEvent, encodePackedFrame, encodeWireEvent, FeedDecoder, LIGHT_WIDTH, MAX_DICT } from '../../../protocol/inspectorFeed.ts'
 import { FeedClient } from '../../../runtime/inspector/FeedClient.ts'
 
 /** A socket that keeps every frame and reports each written on the next turn. */
 class Sink {
   readyState = 1
-  frames: string[] = []
-  send(data: string, cb?: (err?: Error) => void): void {
+  frames: (string | Uint8Array)[] = []
+  send(data: string | Uint8Array, cb?: (err?: Error) => void): void {
     this.frames.push(data)
     setImmediate(() => cb?.())
   }
@@ -22,12 +22,12 @@ const settle = async (c: FeedClient) => {
 }
 
 /** Every event the frames carry, decoded as the page decodes them. */
-function decodeAll(frames: string[]): { events: any[]; dropped: number } {
+function decodeAll(frames: (string | Uint8Array)[]): { events: any[]; dropped: number } {
   const d = new FeedDecoder()
   let dropped = 0
   const events: any[] = []
   for (const text of frames) {
-    const f = JSON.parse(text)
+    const f: any = decodeFeedFrame(text)
     if (f.t !== 'events') continue
     dropped += f.dropped ?? 0
     events.push(...d.events(f))
@@ -53,7 +53,7 @@ packing('light events travel packed and decode to exactly their JSON light form,
   ]
   for (const e of sent) c.push(e)
   await settle(c)
-  assert.ok(sink.frames.some((f) => JSON.parse(f).light?.length === 3 * LIGHT_WIDTH), 'three events packed')
+  assert.ok(sink.frames.some((f) => typeof f !== 'string' && (decodeFeedFrame(f) as any).light.length === 3 * LIGHT_WIDTH), 'three events packed, in a binary frame')
   const { events } = decodeAll(sink.frames)
   const expected = sent.map((e) => JSON.parse(e.path === 'a' ? encodeWireEvent(e) : encodeLightEvent(e)))
   assert.equal(events, expected)
@@ -118,6 +118,17 @@ packing('FeedDecoder refuses a packed frame it cannot read', () => {
   assert.throws(() => d.events({ events: [], at0: 0, light: [1, 2, 3] }), /malformed/)
   assert.throws(() => d.events({ events: [], at0: 0, light: [1, 0, -1, 0, 0, 0, 0, -1] }), /dictionary id 0 is unknown/)
   assert.throws(() => d.events({ events: [], light: [1, 0, -1, 0, 0, 0, 0, -1], dict: ['a'] }), /malformed/)
+})
+
+packing('decodeFeedFrame reads a packed frame back, and refuses binary that is not one', () => {
+  const light = Int32Array.from([1, 5, -1, 0, 1, 2, 3, -1, 2, 9, 4, 0, 1, 2, 3, 4])
+  const f: any = decodeFeedFrame(encodePackedFrame('{"t":"events","at0":7,"events":[],"é":"ü"}', light))
+  assert.is(f.t, 'events')
+  assert.is(f['é'], 'ü')
+  assert.equal([...f.light], [...light])
+  assert.throws(() => decodeFeedFrame(new Uint8Array([1, 0])), /shorter than its header/)
+  assert.throws(() => decodeFeedFrame(new Uint8Array([200, 0, 0, 0, 1])), /shorter than its JSON/)
+  assert.throws(() => decodeFeedFrame(encodePackedFrame('{"t":"hello"}', light)), /malformed/)
 })
 
 packing.run()

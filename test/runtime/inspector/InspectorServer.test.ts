@@ -2,7 +2,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import WebSocket from 'ws'
-import { FeedDecoder, MAX_CLIENT_FRAME } from '../../../protocol/inspectorFeed.ts'
+import { decodeFeedFrame, FeedDecoder, MAX_CLIENT_FRAME } from '../../../protocol/inspectorFeed.ts'
 import { startInspectorHub, type TestHub } from '../../helpers/inspectorHub.ts'
 
 /** A feed client that collects frames and can wait for one matching a predicate. */
@@ -12,8 +12,8 @@ class Client {
   closed = false
   private decoder = new FeedDecoder()
   constructor(readonly ws: WebSocket) {
-    ws.on('message', (d) => {
-      const f = JSON.parse(String(d))
+    ws.on('message', (d, isBinary) => {
+      const f: any = decodeFeedFrame(isBinary ? (d as Buffer) : String(d))
       // packed light events unpacked, in feed order, as the page does
       if (f.t === 'events') f.events = this.decoder.events(f)
       this.frames.push(f)
