@@ -180,11 +180,14 @@ export class MemberChannels {
 }
 
 export interface WebSocketPathOptions {
-  /** The hub's base URL (http:// or ws://). */
+  /** The hub's base URL (http:// or ws://); the root's for the relay. */
   url: string
   member: string
   token: string
   id?: PathId
+  /** The endpoint (default `/chan`; the root relay's is `/relay`) and extra query parameters. */
+  endpoint?: string
+  params?: Record<string, string>
   /** A heartbeat probe every `heartbeatMs`; silence for `deadAfterMs` declares the path down. */
   heartbeatMs?: number
   deadAfterMs?: number
@@ -195,7 +198,11 @@ export interface WebSocketPathOptions {
   WebSocket?: any
 }
 
-/** The hub WebSocket as a channel path (`/chan`), reconnecting with backoff, with a heartbeat. */
+/**
+ * The hub WebSocket as a channel path (`/chan`), reconnecting with backoff, with a heartbeat.
+ * The heartbeat is a probe frame answered by the hub's channel, so over the relay it measures the
+ * whole way (browser -> root -> NATS -> hub and back).
+ */
 export class WebSocketPath implements ChannelPath {
   readonly id: PathId
   private ws: any = null
@@ -241,7 +248,8 @@ export class WebSocketPath implements ChannelPath {
 
   private dial(): void {
     const Ws = this.opts.WebSocket ?? (globalThis as any).WebSocket
-    const u = new URL('/chan', this.opts.url.replace(/^http/, 'ws'))
+    const u = new URL(this.opts.endpoint ?? '/chan', this.opts.url.replace(/^http/, 'ws'))
+    for (const [k, v] of Object.entries(this.opts.params ?? {})) u.searchParams.set(k, v)
     u.searchParams.set('member', this.opts.member)
     u.searchParams.set('path', this.id)
     u.searchParams.set('token', this.opts.token)
@@ -289,4 +297,19 @@ export class WebSocketPath implements ChannelPath {
     }
     if (!this.blackhole) this.ws.send(encodeChannelFrame({ v: 1, ch: 'command', k: 'probe', id: `hb.${++this.hb}` }))
   }
+}
+
+export interface RelayPathOptions extends Omit<WebSocketPathOptions, 'endpoint' | 'params'> {
+  /** The root's base URL. */
+  url: string
+  /** The member's hub (its node id). */
+  hub: string
+  /** The root's token. */
+  token: string
+}
+
+/** The root relay as a channel path: `/relay` on the root, frames carried to `hub` over NATS. */
+export function relayPath(o: RelayPathOptions): WebSocketPath {
+  const { hub, ...rest } = o
+  return new WebSocketPath({ id: 'relay', ...rest, endpoint: '/relay', params: { hub } })
 }
