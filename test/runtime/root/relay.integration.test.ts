@@ -176,7 +176,6 @@ edge('token, member, hub and Origin are checked; fuzzed frames from members and 
       rootAfter = (await (await fetch(`${s.root.url}/api/relay`)).json()).counters
       return rootAfter.badMessages - rootBefore.badMessages === msgs.length
     }, 5000, 'root counted every fuzzed message')
-    assert.is(s.relayLink.counters.framesIn, hubBefore.framesIn)
     assert.is(s.relayLink.counters.opened, hubBefore.opened)
     assert.equal(await members(), ['m1'])
     // a frame claiming another hub's connection is refused as from the wrong sender
