@@ -40,6 +40,8 @@ export class DirectPath implements ChannelPath {
   private hb = 0
   private gen = 0
   private isUp = false
+  /** Sync frames sent, and dropped because the sync channel was not open. */
+  readonly syncCounters = { sent: 0, dropped: 0 }
 
   constructor(readonly opts: DirectPathOptions) {
     this.delay = opts.reconnectMs ?? 200
@@ -50,7 +52,10 @@ export class DirectPath implements ChannelPath {
         return self.syncDc?.readyState === 'open'
       },
       send(name: string, attachment: string, bytes: Uint8Array) {
-        if (self.syncDc?.readyState === 'open') self.syncDc.send(`${attachment} ${name} ${toB64(bytes)}`)
+        if (self.syncDc?.readyState === 'open') {
+          self.syncDc.send(`${attachment} ${name} ${toB64(bytes)}`)
+          self.syncCounters.sent++
+        } else self.syncCounters.dropped++
       },
       connect(h) {
         self.syncHandlers = h
@@ -61,6 +66,11 @@ export class DirectPath implements ChannelPath {
 
   get open(): boolean {
     return this.isUp && this.events?.readyState === 'open'
+  }
+
+  /** What the browser still holds to send on each data channel (diagnostics). */
+  buffered(): { events: number; sync: number; gen: number } {
+    return { events: this.events?.bufferedAmount ?? -1, sync: this.syncDc?.bufferedAmount ?? -1, gen: this.gen }
   }
 
   send(text: string): void {
