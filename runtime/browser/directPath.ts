@@ -11,6 +11,7 @@
 import { encodeChannelFrame } from '../../protocol/channelFrame.ts'
 import type { ChannelPath } from './memberChannels.ts'
 import type { SyncTransport } from './webspaceLink.ts'
+import { SilenceWatch } from './silence.ts'
 
 export interface DirectPathOptions {
   url: string
@@ -32,7 +33,7 @@ export class DirectPath implements ChannelPath {
   private syncDc: RTCDataChannel | null = null
   private h: Parameters<ChannelPath['connect']>[0] | null = null
   private syncHandlers: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void } | null = null
-  private lastHeard = 0
+  private silence: SilenceWatch
   private beat: any = null
   private retry: any = null
   private delay: number
@@ -45,6 +46,7 @@ export class DirectPath implements ChannelPath {
 
   constructor(readonly opts: DirectPathOptions) {
     this.delay = opts.reconnectMs ?? 200
+    this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     const self = this
     this.sync = {
       id: 'direct',
@@ -132,7 +134,7 @@ export class DirectPath implements ChannelPath {
       if (gen !== this.gen || this.isUp || events.readyState !== 'open' || sync.readyState !== 'open') return
       this.isUp = true
       this.delay = this.opts.reconnectMs ?? 200
-      this.lastHeard = Date.now()
+      this.silence.reset()
       this.beat = setInterval(() => this.heartbeat(gen), this.opts.heartbeatMs ?? 250)
       this.h?.up()
       this.syncHandlers?.up()
@@ -141,14 +143,14 @@ export class DirectPath implements ChannelPath {
     sync.onopen = opened
     events.onmessage = (ev) => {
       if (gen !== this.gen) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       this.h?.frame(String(ev.data))
     }
     events.onclose = () => lost('events channel closed')
     sync.onclose = () => lost('sync channel closed')
     sync.onmessage = (ev) => {
       if (gen !== this.gen) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       const text = String(ev.data)
       const a = text.indexOf(' ')
       const b = text.indexOf(' ', a + 1)
@@ -182,7 +184,7 @@ export class DirectPath implements ChannelPath {
 
   private heartbeat(gen: number): void {
     if (gen !== this.gen || this.events?.readyState !== 'open') return
-    if (Date.now() - this.lastHeard > (this.opts.deadAfterMs ?? 1000)) return this.fail(gen, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)
+    if (this.silence.tick()) return this.fail(gen, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)
     this.events.send(encodeChannelFrame({ v: 1, ch: 'command', k: 'probe', id: `hb.${++this.hb}` }))
   }
 }

@@ -12,6 +12,7 @@ import { createActor, type Actor } from 'xstate'
 import { SystemClock, type Clock } from '../../actors/Clock.ts'
 import { channelEvents, semanticChannel, type ChannelPolicy, type Delivery, type PathId } from '../../machines/semanticChannel.ts'
 import { decodeChannelFrame, encodeChannelFrame, type ChannelFrame, type ChannelName } from '../../protocol/channelFrame.ts'
+import { SilenceWatch } from './silence.ts'
 
 /** What a transport must offer to carry channel frames. */
 export interface ChannelPath {
@@ -207,7 +208,7 @@ export class WebSocketPath implements ChannelPath {
   readonly id: PathId
   private ws: any = null
   private h: Parameters<ChannelPath['connect']>[0] | null = null
-  private lastHeard = 0
+  private silence: SilenceWatch
   private beat: any = null
   private retry: any = null
   private delay: number
@@ -219,6 +220,7 @@ export class WebSocketPath implements ChannelPath {
   constructor(readonly opts: WebSocketPathOptions) {
     this.id = opts.id ?? 'ws'
     this.delay = opts.reconnectMs ?? 100
+    this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     this.dial()
   }
 
@@ -260,13 +262,13 @@ export class WebSocketPath implements ChannelPath {
       if (this.ws !== ws) return
       wasOpen = true
       this.delay = this.opts.reconnectMs ?? 100
-      this.lastHeard = Date.now()
+      this.silence.reset()
       this.h?.up()
       this.beat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs ?? 250)
     }
     ws.onmessage = (ev: any) => {
       if (this.blackhole) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       const text = typeof ev.data === 'string' ? ev.data : String(ev.data)
       this.h?.frame(text)
     }
@@ -289,7 +291,7 @@ export class WebSocketPath implements ChannelPath {
 
   private heartbeat(): void {
     if (!this.ws || this.ws.readyState !== 1) return
-    if (Date.now() - this.lastHeard > (this.opts.deadAfterMs ?? 1000)) {
+    if (this.silence.tick()) {
       // silent loss: nothing heard for too long. The path is down now, not when a close handshake
       // over a dead network would finish.
       this.fail(this.ws, true, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)

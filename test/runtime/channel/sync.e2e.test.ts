@@ -78,14 +78,26 @@ e2e('direct path cut mid-edit: failover, return to direct after a probe, converg
       switchesBeforeCut = s.switches.length
       const cut = await fetch(`${hub.url}/api/direct/A/cut`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
       return cut.status === 200
-    }, 8000, 'A on the direct path, and the hub cut it')
+    }, 8000, 'A on the direct path, and the hub cut it').catch(async (e) => {
+      console.log('A', JSON.stringify((await state(a)).switches))
+      throw e
+    })
     // the switch log, not the momentary state: a poll can miss a short stay on ws
-    await until(async () => (await state(a)).switches.slice(switchesBeforeCut).some((x) => /^sync: (direct|null) -> ws/.test(x)), 8000, 'A failed over to the WebSocket')
+    await until(async () => (await state(a)).switches.slice(switchesBeforeCut).some((x) => /^sync: (direct|null) -> ws/.test(x)), 8000, 'A failed over to the WebSocket').catch(async (e) => {
+      console.log('A', JSON.stringify((await state(a)).switches))
+      throw e
+    })
     await sleep(300)
+    // back: both channels returned to direct by a probe (from the switch log: a poll of the
+    // momentary state can miss a stay that a later false alarm ends)
+    const back = (sw: string[], ch: string) => sw.slice(switchesBeforeCut).some((x) => x.startsWith(`${ch}: ws -> direct`) && x.includes('probe'))
     await until(async () => {
       const s = await state(a)
-      return s.active.sync === 'direct' && s.active.command === 'direct'
-    }, 10_000, 'A back on direct after a probe')
+      return back(s.switches, 'sync') && back(s.switches, 'command')
+    }, 10_000, 'A back on direct after a probe').catch(async (e) => {
+      console.log('A', JSON.stringify(await state(a)).slice(0, 4000))
+      throw e
+    })
     await sleep(300)
     const stop = (p: Page) => p.evaluate(() => clearInterval((window as any).editTimer))
     await stop(a)
