@@ -32,7 +32,8 @@ interface Conn {
   hub: string
   member: string
   send(text: string): void
-  close(code: number, reason: string): void
+  /** Closes the member's socket; the hub is told unless it asked (`tellHub` false). */
+  close(code: number, reason: string, tellHub?: boolean): void
 }
 
 export class RootRelay {
@@ -85,22 +86,23 @@ export class RootRelay {
         if (!hub.server.hasToken(req, url)) return refuse(4401, 'the root token is required (?token=)', 'token')
         if (!MEMBER_ID.test(member)) return refuse(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -', 'member')
         if (!NODE_ID.test(to)) return refuse(4400, `hub: must match ${NODE_ID.source}`, 'hub')
+        // the hub hears of the connection with its first valid frame: a socket that only ever
+        // sends garbage leaves nothing at the hub
+        let announced = false
         const conn: Conn = {
           id: `${this.opts.rootId}-${Date.now().toString(36)}-${++this.n}`,
           hub: to,
           member,
           send: (text) => ws.readyState === ws.OPEN && ws.send(text),
-          close: (code, reason) => {
+          close: (code, reason, tellHub = true) => {
             if (this.conns.get(conn.id) !== conn) return
             this.conns.delete(conn.id)
+            if (announced && tellHub) this.toHub(conn, { v: 1, t: 'close', m: member, c: conn.id, r: reason.slice(0, 200) }, true)
             ws.close(code, reason.slice(0, 120))
           },
         }
         this.conns.set(conn.id, conn)
         this.counters.connections++
-        // the hub hears of the connection with its first valid frame: a socket that only ever
-        // sends garbage leaves nothing at the hub
-        let announced = false
         ws.on('message', (data: Buffer, isBinary: boolean) => {
           if (this.conns.get(conn.id) !== conn) return
           const text = isBinary ? null : data.toString('utf8')
@@ -111,7 +113,6 @@ export class RootRelay {
             this.counters.badFrames++
             this.count(`frame:${err.field}`)
             conn.close(1007, err.message)
-            if (announced) this.toHub(conn, { v: 1, t: 'close', m: member, c: conn.id, r: 'bad frame from the member' }, true)
             return
           }
           if (!announced) {
@@ -190,7 +191,7 @@ export class RootRelay {
       this.count('message:from')
       return
     }
-    if (m.t === 'close') return conn.close(1011, `the hub closed the relay: ${m.r ?? 'no reason'}`)
+    if (m.t === 'close') return conn.close(1011, `the hub closed the relay: ${m.r ?? 'no reason'}`, false)
     if (m.t === 'frame') {
       this.counters.framesToMember++
       conn.send(m.f)

@@ -136,6 +136,14 @@ edge('token, member, hub and Origin are checked; fuzzed frames from members and 
     assert.is(await closeCode(base.replace('m9', 'bad member') + `&token=${ROOT_TOKEN}`), 4400)
     assert.is(await closeCode(base.replace('hub=h1', 'hub=a.b') + `&token=${ROOT_TOKEN}`), 4400)
     assert.is(await closeCode(base + `&token=${ROOT_TOKEN}`, undefined, { Origin: 'http://evil.example' }), 403)
+    // a page of an allowed origin (--relay-origin) attaches
+    const opened = await new Promise<boolean>((r) => {
+      const w = new WebSocket(base + `&token=${ROOT_TOKEN}`, { headers: { Origin: 'http://member.example' } })
+      w.on('open', () => (w.close(), r(true)))
+      w.on('unexpected-response', () => r(false))
+      w.on('error', () => r(false))
+    })
+    assert.ok(opened, 'allowed origin')
 
     // fuzzed member frames: each closes its socket with 1007, nothing reaches the hub
     const badFrame = fc.oneof(
