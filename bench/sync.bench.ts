@@ -9,6 +9,9 @@
  *                     a command sent at the moment of the loss; member client and hub over two real
  *                     WebSockets, the active one closed. Also `.silent`: the path goes quiet instead
  *                     (detected by the heartbeat).
+ * - channel.failover.relay  the same from the hub WebSocket to the root relay (browser -> root
+ *                     -> NATS -> hub): an `aether root` feature and a hub with its NATS link in this
+ *                     process, NATS at NATS_URL (default nats://127.0.0.1:4222). `.silent` too.
  *
  *   npm run bench -- sync [--json] [--quick]
  */
@@ -19,7 +22,10 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import WebSocket from 'ws'
 import { WebspaceClient, webspaceUrl } from '../runtime/browser/webspaceClient.ts'
-import { MemberChannels, WebSocketPath } from '../runtime/browser/memberChannels.ts'
+import { MemberChannels, relayPath, WebSocketPath } from '../runtime/browser/memberChannels.ts'
+import { RelayLinkFeature } from '../runtime/channel/relayLinkFeature.ts'
+import { hubLinkFeature } from '../runtime/link/linkFeature.ts'
+import { rootFeature } from '../runtime/root/rootFeature.ts'
 import { Hub } from '../runtime/Hub.ts'
 import { ChannelFeature } from '../runtime/channel/channelFeature.ts'
 import { median, paired, printTable, quick, report } from './lib.ts'
@@ -159,6 +165,43 @@ async function refInfo(refUrl: string): Promise<{ persisted: number; bound: stri
     report({ figure: mode === 'cut' ? 'channel.failover' : 'channel.failover.silent', aether: m, baseline: null, ratio: null, unit: 'ms', goal: '<= 500', pass: m <= 500, runs: xs.map((x) => Math.round(x)) })
   }
   await hub.close()
+}
+
+// ---- channel.failover.relay -------------------------------------------------------------------
+{
+  const nats = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
+  const hubId = `bench-${process.pid}`
+  const root = await Hub.start({ data: newDir(), token: 'root', hostId: 'root' }, [rootFeature({ nats, rootId: `root-${process.pid}`, sync: false })])
+  const channels = new ChannelFeature()
+  const hub = await Hub.start({ data: newDir(), token: 'bench' }, [hubLinkFeature({ nats, hubId, sync: false }), channels, new RelayLinkFeature(channels)])
+  const policy = { freezeMs: 1000, ackTimeoutMs: 1000, maxAttempts: 100 }
+  const measure = async (mode: 'cut' | 'silent', i: number): Promise<number> => {
+    const member = `r-${mode}-${i}`
+    const hb = { WebSocket, heartbeatMs: 100, deadAfterMs: 300 }
+    const primary = new WebSocketPath({ url: hub.url, member, token: 'bench', ...hb })
+    const relay = relayPath({ url: root.url, hub: hubId, member, token: 'root', ...hb })
+    const ch = new MemberChannels({ member, paths: [primary, relay], policy, channels: ['command'] })
+    const end = Date.now() + 20_000
+    while ((ch.active('command') !== 'ws' || !(await ch.probe('relay'))) && Date.now() < end) await sleep(5)
+    if (Date.now() >= end) throw new Error(`the relay did not come up (is NATS at ${nats}?)`)
+    await ch.command('command', { warm: true })
+    const t0 = performance.now()
+    if (mode === 'cut') primary.cut()
+    else primary.blackhole = true
+    await ch.command('command', { at: 'loss' })
+    const dt = performance.now() - t0
+    ch.close()
+    return dt
+  }
+  const runs = quick ? 5 : 11
+  for (const mode of ['cut', 'silent'] as const) {
+    const xs: number[] = []
+    for (let i = 0; i < runs; i++) xs.push(await measure(mode, i))
+    const m = median(xs)
+    report({ figure: mode === 'cut' ? 'channel.failover.relay' : 'channel.failover.relay.silent', aether: m, baseline: null, ratio: null, unit: 'ms', goal: '<= 500', pass: m <= 500, runs: xs.map((x) => Math.round(x)) })
+  }
+  await hub.close()
+  await root.close()
 }
 
 printTable('sync: webspaces and semantic channels')

@@ -5,7 +5,9 @@
  *   aether.root.<hub>.stream      hub -> root  Class A record batches (reply: stream.ack)
  *   aether.root.<hub>.link        hub -> root  link.heartbeat (reply: link.heartbeat.ack)
  *   aether.root.<hub>.cmd         hub -> root  Class B commands (reply: the cached-or-new answer)
+ *   aether.root.<hub>.relay       hub -> root  member channel frames relayed back to browsers (relayFrame.ts)
  *   aether.hub.<hub>.<class>      any -> hub   the hub's traffic classes (see TRAFFIC_CLASSES)
+ *   aether.hub.<hub>.relay        root -> hub  member channel frames from browsers attached to the root
  */
 
 /** The hub's inbound traffic classes, most urgent first; each has its own subscription. */
@@ -31,6 +33,9 @@ export const subjects = {
   rootStreamAll: 'aether.root.*.stream',
   rootLinkAll: 'aether.root.*.link',
   rootCommandAll: 'aether.root.*.cmd',
+  rootRelay: (hub: string) => `aether.root.${hub}.relay`,
+  rootRelayAll: 'aether.root.*.relay',
+  hubRelay: (hub: string) => `aether.hub.${hub}.relay`,
   hubTraffic: (hub: string, cls: TrafficClass) => `aether.hub.${hub}.${cls}`,
   /** Where the root's Class A acks to `hub` arrive (the reply subject of its record batches). */
   hubAck: (hub: string) => `aether.hub.${hub}.ack`,

@@ -13,6 +13,7 @@ import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
+import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -37,5 +38,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     channels,
     new DirectLinkFeature(channels, webspaces),
     new SyncPageFeature(),
+    // members attached to the root reach the channels over NATS (needs --nats)
+    new RelayLinkFeature(channels),
   ]
 }

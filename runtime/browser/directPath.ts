@@ -11,6 +11,7 @@
 import { encodeChannelFrame } from '../../protocol/channelFrame.ts'
 import type { ChannelPath } from './memberChannels.ts'
 import type { SyncTransport } from './webspaceLink.ts'
+import { SilenceWatch } from './silence.ts'
 
 export interface DirectPathOptions {
   url: string
@@ -32,7 +33,7 @@ export class DirectPath implements ChannelPath {
   private syncDc: RTCDataChannel | null = null
   private h: Parameters<ChannelPath['connect']>[0] | null = null
   private syncHandlers: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void } | null = null
-  private lastHeard = 0
+  private silence: SilenceWatch
   private beat: any = null
   private retry: any = null
   private delay: number
@@ -40,9 +41,12 @@ export class DirectPath implements ChannelPath {
   private hb = 0
   private gen = 0
   private isUp = false
+  /** Sync frames sent, and dropped because the sync channel was not open. */
+  readonly syncCounters = { sent: 0, dropped: 0 }
 
   constructor(readonly opts: DirectPathOptions) {
     this.delay = opts.reconnectMs ?? 200
+    this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     const self = this
     this.sync = {
       id: 'direct',
@@ -50,7 +54,10 @@ export class DirectPath implements ChannelPath {
         return self.syncDc?.readyState === 'open'
       },
       send(name: string, attachment: string, bytes: Uint8Array) {
-        if (self.syncDc?.readyState === 'open') self.syncDc.send(`${attachment} ${name} ${toB64(bytes)}`)
+        if (self.syncDc?.readyState === 'open') {
+          self.syncDc.send(`${attachment} ${name} ${toB64(bytes)}`)
+          self.syncCounters.sent++
+        } else self.syncCounters.dropped++
       },
       connect(h) {
         self.syncHandlers = h
@@ -61,6 +68,11 @@ export class DirectPath implements ChannelPath {
 
   get open(): boolean {
     return this.isUp && this.events?.readyState === 'open'
+  }
+
+  /** What the browser still holds to send on each data channel (diagnostics). */
+  buffered(): { events: number; sync: number; gen: number } {
+    return { events: this.events?.bufferedAmount ?? -1, sync: this.syncDc?.bufferedAmount ?? -1, gen: this.gen }
   }
 
   send(text: string): void {
@@ -122,7 +134,7 @@ export class DirectPath implements ChannelPath {
       if (gen !== this.gen || this.isUp || events.readyState !== 'open' || sync.readyState !== 'open') return
       this.isUp = true
       this.delay = this.opts.reconnectMs ?? 200
-      this.lastHeard = Date.now()
+      this.silence.reset()
       this.beat = setInterval(() => this.heartbeat(gen), this.opts.heartbeatMs ?? 250)
       this.h?.up()
       this.syncHandlers?.up()
@@ -131,14 +143,14 @@ export class DirectPath implements ChannelPath {
     sync.onopen = opened
     events.onmessage = (ev) => {
       if (gen !== this.gen) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       this.h?.frame(String(ev.data))
     }
     events.onclose = () => lost('events channel closed')
     sync.onclose = () => lost('sync channel closed')
     sync.onmessage = (ev) => {
       if (gen !== this.gen) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       const text = String(ev.data)
       const a = text.indexOf(' ')
       const b = text.indexOf(' ', a + 1)
@@ -172,7 +184,7 @@ export class DirectPath implements ChannelPath {
 
   private heartbeat(gen: number): void {
     if (gen !== this.gen || this.events?.readyState !== 'open') return
-    if (Date.now() - this.lastHeard > (this.opts.deadAfterMs ?? 1000)) return this.fail(gen, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)
+    if (this.silence.tick()) return this.fail(gen, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)
     this.events.send(encodeChannelFrame({ v: 1, ch: 'command', k: 'probe', id: `hb.${++this.hb}` }))
   }
 }

@@ -12,6 +12,7 @@ import { createActor, type Actor } from 'xstate'
 import { SystemClock, type Clock } from '../../actors/Clock.ts'
 import { channelEvents, semanticChannel, type ChannelPolicy, type Delivery, type PathId } from '../../machines/semanticChannel.ts'
 import { decodeChannelFrame, encodeChannelFrame, type ChannelFrame, type ChannelName } from '../../protocol/channelFrame.ts'
+import { SilenceWatch } from './silence.ts'
 
 /** What a transport must offer to carry channel frames. */
 export interface ChannelPath {
@@ -180,11 +181,14 @@ export class MemberChannels {
 }
 
 export interface WebSocketPathOptions {
-  /** The hub's base URL (http:// or ws://). */
+  /** The hub's base URL (http:// or ws://); the root's for the relay. */
   url: string
   member: string
   token: string
   id?: PathId
+  /** The endpoint (default `/chan`; the root relay's is `/relay`) and extra query parameters. */
+  endpoint?: string
+  params?: Record<string, string>
   /** A heartbeat probe every `heartbeatMs`; silence for `deadAfterMs` declares the path down. */
   heartbeatMs?: number
   deadAfterMs?: number
@@ -195,12 +199,16 @@ export interface WebSocketPathOptions {
   WebSocket?: any
 }
 
-/** The hub WebSocket as a channel path (`/chan`), reconnecting with backoff, with a heartbeat. */
+/**
+ * The hub WebSocket as a channel path (`/chan`), reconnecting with backoff, with a heartbeat.
+ * The heartbeat is a probe frame answered by the hub's channel, so over the relay it measures the
+ * whole way (browser -> root -> NATS -> hub and back).
+ */
 export class WebSocketPath implements ChannelPath {
   readonly id: PathId
   private ws: any = null
   private h: Parameters<ChannelPath['connect']>[0] | null = null
-  private lastHeard = 0
+  private silence: SilenceWatch
   private beat: any = null
   private retry: any = null
   private delay: number
@@ -212,6 +220,7 @@ export class WebSocketPath implements ChannelPath {
   constructor(readonly opts: WebSocketPathOptions) {
     this.id = opts.id ?? 'ws'
     this.delay = opts.reconnectMs ?? 100
+    this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     this.dial()
   }
 
@@ -241,7 +250,8 @@ export class WebSocketPath implements ChannelPath {
 
   private dial(): void {
     const Ws = this.opts.WebSocket ?? (globalThis as any).WebSocket
-    const u = new URL('/chan', this.opts.url.replace(/^http/, 'ws'))
+    const u = new URL(this.opts.endpoint ?? '/chan', this.opts.url.replace(/^http/, 'ws'))
+    for (const [k, v] of Object.entries(this.opts.params ?? {})) u.searchParams.set(k, v)
     u.searchParams.set('member', this.opts.member)
     u.searchParams.set('path', this.id)
     u.searchParams.set('token', this.opts.token)
@@ -252,13 +262,13 @@ export class WebSocketPath implements ChannelPath {
       if (this.ws !== ws) return
       wasOpen = true
       this.delay = this.opts.reconnectMs ?? 100
-      this.lastHeard = Date.now()
+      this.silence.reset()
       this.h?.up()
       this.beat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs ?? 250)
     }
     ws.onmessage = (ev: any) => {
       if (this.blackhole) return
-      this.lastHeard = Date.now()
+      this.silence.heard()
       const text = typeof ev.data === 'string' ? ev.data : String(ev.data)
       this.h?.frame(text)
     }
@@ -281,7 +291,7 @@ export class WebSocketPath implements ChannelPath {
 
   private heartbeat(): void {
     if (!this.ws || this.ws.readyState !== 1) return
-    if (Date.now() - this.lastHeard > (this.opts.deadAfterMs ?? 1000)) {
+    if (this.silence.tick()) {
       // silent loss: nothing heard for too long. The path is down now, not when a close handshake
       // over a dead network would finish.
       this.fail(this.ws, true, `nothing heard for ${this.opts.deadAfterMs ?? 1000} ms`)
@@ -289,4 +299,19 @@ export class WebSocketPath implements ChannelPath {
     }
     if (!this.blackhole) this.ws.send(encodeChannelFrame({ v: 1, ch: 'command', k: 'probe', id: `hb.${++this.hb}` }))
   }
+}
+
+export interface RelayPathOptions extends Omit<WebSocketPathOptions, 'endpoint' | 'params'> {
+  /** The root's base URL. */
+  url: string
+  /** The member's hub (its node id). */
+  hub: string
+  /** The root's token. */
+  token: string
+}
+
+/** The root relay as a channel path: `/relay` on the root, frames carried to `hub` over NATS. */
+export function relayPath(o: RelayPathOptions): WebSocketPath {
+  const { hub, ...rest } = o
+  return new WebSocketPath({ id: 'relay', ...rest, endpoint: '/relay', params: { hub } })
 }

@@ -42,6 +42,7 @@ export function startMember(o: MemberOptions) {
   const acked: string[] = []
   const api = {
     channels,
+    direct,
     client,
     link,
     switches,

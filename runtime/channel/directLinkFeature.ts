@@ -26,7 +26,7 @@ const NO_MEDIA = { microphone: 'inactive', camera: 'inactive', screen: 'inactive
 
 export class DirectLinkFeature implements HubFeature {
   readonly name = 'direct'
-  readonly counters = { peers: 0, badSignals: 0, badSyncFrames: 0, candidates: 0 }
+  readonly counters = { peers: 0, badSignals: 0, badSyncFrames: 0, candidates: 0, syncFrames: 0, syncSessions: 0, syncSendFailed: 0 }
   private peers = new Map<string, { peer: PeerHandle; close(): void }>()
   private backend: PeerBackend
 
@@ -117,13 +117,15 @@ export class DirectLinkFeature implements HubFeature {
           s?.session.closed()
           const session = this.webspaces.host.connect(
             name,
-            { send: (frame) => void peer.send('sync', `${attachment} ${name} ${b64(frame)}`), close: () => sync.get(name)?.attachment === attachment && sync.delete(name) },
+            { send: (frame) => void (peer.send('sync', `${attachment} ${name} ${b64(frame)}`) || this.counters.syncSendFailed++), close: () => sync.get(name)?.attachment === attachment && sync.delete(name) },
             { aether: true },
           )
           void this.webspaces.ensure(name).catch(() => {})
+          this.counters.syncSessions++
           s = { attachment, session }
           sync.set(name, s)
         }
+        this.counters.syncFrames++
         s.session.receive(new Uint8Array(Buffer.from(data.slice(b + 1), 'base64')))
       },
       track: () => {},

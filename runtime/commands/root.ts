@@ -20,6 +20,7 @@ export const rootCommand: Command = {
     'authority-aging': { type: 'number', arg: 'MS', help: 'heartbeat silence after which a hub is aging', default: Number(process.env.AETHER_AUTHORITY_AGING_MS ?? 3000) },
     'authority-stale': { type: 'number', arg: 'MS', help: 'heartbeat silence after which a hub is stale', default: Number(process.env.AETHER_AUTHORITY_STALE_MS ?? 10000) },
     'cache-ttl': { type: 'number', arg: 'MS', help: 'how long a Class B answer is returned to retries', default: 600000 },
+    'relay-origin': { type: 'string', arg: 'ORIGINS', help: 'comma-separated page origins (e.g. the hub\'s http://host:7070) allowed to attach browsers to /relay', default: process.env.AETHER_RELAY_ORIGINS ?? '' },
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
   async run({ flags }) {
@@ -32,12 +33,13 @@ export const rootCommand: Command = {
     if (!(aging > 0) || !(stale > aging)) throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
     const hub = await Hub.start(
       { port: portFlag(flags.port), host: String(flags.host), data: String(flags.data), token: flags.token as string | undefined, hostId: id },
-      [reliabilityFeature({ role: 'root' }), rootFeature({ nats: String(flags.nats), rootId: id, agingMs: aging, staleMs: stale, cacheTtlMs: Number(flags['cache-ttl']), sync: fsync === 'always' })],
+      [reliabilityFeature({ role: 'root' }), rootFeature({ nats: String(flags.nats), rootId: id, agingMs: aging, staleMs: stale, cacheTtlMs: Number(flags['cache-ttl']), sync: fsync === 'always', relayOrigins: String(flags['relay-origin']).split(',').map((x) => x.trim()).filter(Boolean) })],
     )
     console.log(`aether root ${hub.url}  (id ${id} on ${hostname()})`)
     console.log(`  nats         ${flags.nats}`)
     console.log(`  data         ${hub.dataDir}`)
     console.log(`  reliability  ${hub.url}/api/reliability`)
+    console.log(`  relay        ${hub.url.replace(/^http/, 'ws')}/relay?hub=<hub>&member=<id>&token=<token>`)
     console.log(`  provenance   ${hub.url}/api/streams/<hub>/<stream>`)
     console.log(`  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`)
     await new Promise<void>((resolve) => {

@@ -50,7 +50,7 @@ export class HubServer {
   readonly token: string
   readonly counters = { requests: 0, badRequests: 0, unauthorized: 0, wsRefused: 0 }
   private routes: Route[] = []
-  private sockets = new Map<string, { wss: WebSocketServer; handler: WsHandler }>()
+  private sockets = new Map<string, { wss: WebSocketServer; handler: WsHandler; origins?: string[]; unavailable?: () => boolean }>()
   private maxBody: number
 
   constructor(private opts: HubServerOptions) {
@@ -64,9 +64,13 @@ export class HubServer {
     this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handler })
   }
 
-  ws(path: string, handler: WsHandler, opts: { maxPayload?: number } = {}): void {
+  /**
+   * `origins`: pages from these origins (e.g. `http://hub.local:7070`) may also upgrade.
+   * `unavailable`: while it returns true, upgrades are answered 503 (the socket never opens).
+   */
+  ws(path: string, handler: WsHandler, opts: { maxPayload?: number; origins?: string[]; unavailable?: () => boolean } = {}): void {
     const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 1 << 20, perMessageDeflate: false })
-    this.sockets.set(path, { wss, handler })
+    this.sockets.set(path, { wss, handler, origins: opts.origins, unavailable: opts.unavailable })
   }
 
   async listen(): Promise<{ host: string; port: number; url: string }> {
@@ -208,15 +212,17 @@ export class HubServer {
       socket.destroy()
     }
     if (!entry) return refuse(404, 'Not Found')
-    if (!originAllowed(req)) return refuse(403, 'Forbidden')
+    if (!originAllowed(req, entry.origins)) return refuse(403, 'Forbidden')
+    if (entry.unavailable?.()) return refuse(503, 'Service Unavailable')
     entry.wss.handleUpgrade(req, socket, head, (ws) => entry.handler(ws, req, url))
   }
 }
 
-/** Same-origin or absent Origins only: a page from elsewhere must not drive the hub. */
-export function originAllowed(req: IncomingMessage): boolean {
+/** Same-origin, listed or absent Origins only: a page from elsewhere must not drive the hub. */
+export function originAllowed(req: IncomingMessage, allowed: string[] = []): boolean {
   const origin = req.headers.origin
   if (!origin) return true
+  if (allowed.includes(origin)) return true
   try {
     const o = new URL(origin)
     return o.host === (req.headers.host ?? '')

@@ -93,6 +93,13 @@ interface AuthorityChange {
   to: ControlAuthority
 }
 
+const rootLinks = new WeakMap<Hub, { hubId: string; control?: NatsLink }>()
+
+/** The hub's id and its control NATS connection, once the link feature is installed (else undefined). */
+export function rootLinkOf(hub: Hub): { hubId: string; control?: NatsLink } | undefined {
+  return rootLinks.get(hub)
+}
+
 export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
   const o = linkOptions(options)
   let links: { control: NatsLink; data: DataPlane } | undefined
@@ -127,6 +134,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         links.control.connected().catch(() => {})
       }
       const control = links?.control
+      rootLinks.set(hub, { hubId, control })
 
       const heartbeats = fromCallback<HubLinkEvent, { hubId: string; heartbeatMs: number }>(({ sendBack, input }) => {
         const beat = () => {

@@ -2,7 +2,8 @@
  * `aether root`: the control plane over NATS, as a feature of the same host as the hub (actor
  * system, LevelDB store, HTTP server with token). It runs the `RootService` (Class A inboxes,
  * Class B answers, heartbeats), serves provenance (`GET /api/streams/:hub/:stream`), the hubs it
- * hears from (`GET /api/hubs`), and its part of the reliability model.
+ * hears from (`GET /api/hubs`), its part of the reliability model, and the member relay
+ * (`/relay`, RootRelay.ts): browsers attached to the root reach their hub's channels over NATS.
  */
 import { IncidentClass, NODE_ID, type DegradedCapability, type ReadinessNode } from '../../protocol/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
@@ -10,6 +11,7 @@ import { HttpError } from '../http/HubServer.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { RootService } from './RootService.ts'
+import { RootRelay } from './RootRelay.ts'
 
 export interface RootFeatureOptions {
   nats: string
@@ -18,11 +20,14 @@ export interface RootFeatureOptions {
   staleMs?: number
   cacheTtlMs?: number
   sync?: boolean
+  /** Page origins (besides the root's own) allowed to attach to `/relay`. */
+  relayOrigins?: string[]
 }
 
 export function rootFeature(o: RootFeatureOptions): HubFeature {
   let link: NatsLink | undefined
   let service: RootService | undefined
+  let relay: RootRelay | undefined
   return {
     name: 'root',
     async install(hub: Hub) {
@@ -35,6 +40,9 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       const svc = service
       const l = link
       await svc.start(l)
+      relay = new RootRelay(hub, l, { rootId: o.rootId, origins: o.relayOrigins })
+      relay.install()
+      const rel = relay
       l.onStatus((s, prev) => {
         if (s === 'reconnecting' && prev === 'connected') model.incident(IncidentClass.transport, 'nats', `NATS connection lost (${l.lastError ?? 'disconnected'}); reconnecting`)
         if (s === 'connected' && prev === 'reconnecting') model.incident(IncidentClass.transport, 'nats', 'NATS connection back')
@@ -115,12 +123,13 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
           const hubs: Record<string, unknown> = {}
           for (const h of [...svc.hubs.values()].slice(0, 2000)) hubs[h.hub] = { authority: h.authority, heartbeats: h.heartbeats, lastHeartbeatAgoMs: Date.now() - h.lastHeartbeatAt, period: stats(h.intervals), degraded: h.degraded }
           const mem = process.memoryUsage()
-          return { root: { ...svc.counters, rejectedByCode: svc.rejectedByCode, ackLatencyMs: stats(svc.ackLatency.slice(-5000)), memory: { rss: mem.rss, heapUsed: mem.heapUsed } }, hubs }
+          return { relay: { ...rel.counters, open: rel.conns.size, refusedBy: rel.refusedBy }, root: { ...svc.counters, rejectedByCode: svc.rejectedByCode, ackLatencyMs: stats(svc.ackLatency.slice(-5000)), memory: { rss: mem.rss, heapUsed: mem.heapUsed } }, hubs }
         },
       })
       model.addIncidents(() => svc.incidents)
     },
     async close() {
+      relay?.close()
       await service?.close()
       await link?.close()
     },

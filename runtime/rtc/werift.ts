@@ -16,6 +16,7 @@
  */
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
+import { fixWeriftSctp } from './weriftSctpFix.ts'
 import { CHANNELS, type ChannelHandle, type ChannelLabel, type MediaTrackSource, type PeerBackend, type PeerCallbacks, type PeerHandle } from './PeerBackend.ts'
 
 export interface WeriftOptions {
@@ -99,6 +100,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           if (!closed) cb.message(label, typeof m === 'string' ? m : m.toString('utf8'))
         })
       }
+      // werift's SCTP receiver held messages after a filled gap (weriftSctpFix.ts)
+      fixWeriftSctp((pc as any).sctpTransport?.sctp)
       pc.onIceCandidate.subscribe((c: any) => {
         if (closed || !c) return
         const j = c.toJSON ? c.toJSON() : c
@@ -364,6 +367,7 @@ export async function openBareWeriftPair(): Promise<{ ms: number; close(): void 
           if (s === 'open' && ++open === 4) resolve()
         })
       }
+      fixWeriftSctp((pc as any).sctpTransport?.sctp)
     }
   })
   for (const [x, y] of [[a, b], [b, a]] as const) {

@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process'
 import { Hub } from '../../../runtime/Hub.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
-import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'cli-token'
@@ -46,11 +45,10 @@ cmd('create, backup, reset, restore, reload, list; usage errors exit 2', async (
     assert.is((await cli('restore', 'notes', ...t)).code, 2, 'restore without --file')
     assert.is((await cli('explode', 'notes', ...t)).code, 2)
     assert.is((await cli('backup', 'nope', ...t)).code, 2, 'unknown webspace')
-    p.close()
+    p.destroy()
   } finally {
     await hub.close()
   }
 })
 
 cmd.run()
-exitWhenDone()

@@ -7,7 +7,6 @@ import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { connectPeer, type WsPeer } from '../../helpers/webspacePeer.ts'
-import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'kill-test-token'
@@ -54,7 +53,7 @@ kill('every acknowledged update survives; nothing is duplicated', async () => {
     await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(null) : child.once('exit', r)))
     for (const e of editsAt) if (e.peer.client.acked >= e.n) ackedEdits.push(e.id)
     assert.ok(editsAt.length > 20, `${editsAt.length} edits made`)
-    for (const p of peers) p.close()
+    for (const p of peers) p.destroy()
   }
   const { child, url } = await startHub(dir)
   try {
@@ -70,7 +69,7 @@ kill('every acknowledged update survives; nothing is duplicated', async () => {
     assert.ok(ackedEdits.length > 60, `${ackedEdits.length} acknowledged edits`)
     assert.is(lost, 0, 'lost')
     assert.is(dup, 0, 'duplicated')
-    p.close()
+    p.destroy()
   } finally {
     child.kill('SIGKILL')
   }
@@ -78,4 +77,3 @@ kill('every acknowledged update survives; nothing is duplicated', async () => {
 
 const ackedEdits: string[] = []
 kill.run()
-exitWhenDone()

@@ -8,7 +8,6 @@ import { Hub } from '../../../runtime/Hub.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { webspaceUrl } from '../../../runtime/browser/webspaceClient.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
-import { exitWhenDone } from '../../helpers/exitWhenDone.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 import { LogReplayer } from '../../../actors/index.ts'
 import { LogReader, parseLogHeader } from '../../../protocol/log.ts'
@@ -52,8 +51,8 @@ sync('two clients converge; every update is acked once persisted', async () => {
     assert.equal(info.body.value, { synced: 'ready' })
     assert.is(info.body.content.t, text(a))
     assert.ok(ws.host.counters.persisted >= 100)
-    a.close()
-    b.close()
+    a.destroy()
+    b.destroy()
   } finally {
     await hub.close()
   }
@@ -79,13 +78,13 @@ sync('the document survives a hub restart, through compaction', async () => {
   for (let i = 0; i < 75; i++) a.client.doc.getText('t').insert(i, String(i % 10))
   await until(() => a.client.acked === a.client.sent && a.client.sent >= 75, 5000, 'acks')
   const expected = text(a)
-  a.close()
+  a.destroy()
   await hub.close()
   ;({ hub } = await start(dir, { compactEvery: 20 }))
   try {
     const b = await connectPeer(hub.url, 'doc1', TOKEN)
     assert.is(text(b), expected)
-    b.close()
+    b.destroy()
   } finally {
     await hub.close()
   }
@@ -108,7 +107,7 @@ sync('a first sync that hangs heals: the provider is recreated and a client stil
     assert.equal(st.value, { synced: 'ready' })
     a.client.doc.getText('t').insert(0, 'ok')
     await until(() => a.client.acked === a.client.sent, 5000, 'acked')
-    a.close()
+    a.destroy()
   } finally {
     await hub.close()
   }
@@ -146,8 +145,8 @@ ops('backup then restore while clients are connected brings them to the restored
     assert.is(a2.client.epoch, 1)
     const content = await api(hub, 'GET', '/api/webspaces/doc1?content=1')
     assert.is(content.body.content.t, 'before backup')
-    a2.close()
-    b2.close()
+    a2.destroy()
+    b2.destroy()
   } finally {
     await hub.close()
   }
@@ -192,7 +191,7 @@ ops('reset empties the document; reload keeps it; each is an observable transiti
     const res = r.result()
     assert.ok(res.ok, JSON.stringify(res.divergence))
     assert.ok(res.snapshotsChecked >= 6, `${res.snapshotsChecked} snapshots checked`)
-    a3.close()
+    a3.destroy()
   } finally {
     await hub.close()
   }
@@ -269,7 +268,8 @@ bad('malformed frames and oversized updates are refused; the document is untouch
     assert.is(ws.host.doc('doc1')!.getText('t').toString(), 'keep me')
     a.client.doc.getText('t').insert(7, '!')
     await until(() => ws.host.doc('doc1')!.getText('t').toString() === 'keep me!', 5000, 'still editable')
-    a.close()
+    a.destroy()
+    big.destroy()
   } finally {
     await hub.close()
   }
@@ -298,7 +298,7 @@ bad('fuzzed frames never change the document', async () => {
     )
     assert.is(a.ws.readyState, WebSocket.OPEN)
     assert.is(ws.host.doc('doc1')!.getText('t').toString(), 'stable')
-    a.close()
+    a.destroy()
   } finally {
     await hub.close()
   }
@@ -307,4 +307,3 @@ bad('fuzzed frames never change the document', async () => {
 sync.run()
 ops.run()
 bad.run()
-exitWhenDone()

@@ -1,0 +1,110 @@
+/**
+ * The hub's end of the root relay: members attached to the root (runtime/root/RootRelay.ts)
+ * reach this hub's channels over NATS. Each relayed connection is attached to the ChannelFeature
+ * as the member's `relay` path; frames the hub's channels send on that path go back to the root
+ * (`aether.root.<hub>.relay`), which hands them to the member's socket.
+ *
+ * Uses the hub link's control connection (`aether hub --nats URL`); without NATS it does nothing.
+ * Relay messages are validated at the edge (protocol/relayFrame.ts, then the channel frame inside
+ * by the ChannelFeature): refused ones are counted by field and change nothing; a bad channel
+ * frame closes that relayed connection (the root closes the member's socket). A frame for a
+ * connection the hub does not know (the hub restarted, or the `open` was lost with a NATS outage)
+ * attaches it: the root only forwards frames of connections it holds open.
+ *
+ *   GET /api/relay    counters and relayed connections
+ */
+import type { Hub, HubFeature } from '../Hub.ts'
+import { rootLinkOf } from '../link/linkFeature.ts'
+import type { NatsMessage } from '../nats/NatsTransport.ts'
+import { ChannelFrameError, decodeChannelFrame } from '../../protocol/channelFrame.ts'
+import { decodeRelayMessage, encodeRelayMessage, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
+import { subjects } from '../../protocol/subjects.ts'
+import type { ChannelFeature } from './channelFeature.ts'
+
+export class RelayLinkFeature implements HubFeature {
+  readonly name = 'relay-link'
+  readonly counters = { opened: 0, closed: 0, framesIn: 0, framesOut: 0, badMessages: 0, badFrames: 0, publishFailed: 0 }
+  readonly refusedBy: Record<string, number> = {}
+  private conns = new Map<string, { member: string; att: ReturnType<ChannelFeature['attachPath']> }>()
+  private sub?: { unsubscribe(): void }
+
+  constructor(readonly channels: ChannelFeature) {}
+
+  install(hub: Hub): void {
+    const rl = rootLinkOf(hub)
+    hub.server.route('GET', '/api/relay', () => ({
+      hubId: rl?.hubId ?? null,
+      nats: rl?.control?.status ?? 'not configured',
+      counters: this.counters,
+      refusedBy: this.refusedBy,
+      connections: [...this.conns.entries()].map(([id, c]) => ({ id, member: c.member })),
+    }))
+    const link = rl?.control
+    if (!rl || !link) return
+    const hubId = rl.hubId
+    const toRoot = (m: RelayMessage) => {
+      if (!link.publish(subjects.rootRelay(hubId), encodeRelayMessage(m))) this.counters.publishFailed++
+    }
+    const attach = (member: string, c: string) => {
+      this.counters.opened++
+      const att = this.channels.attachPath(member, 'relay', (text) => {
+        this.counters.framesOut++
+        toRoot({ v: 1, t: 'frame', m: member, c, f: text })
+      })
+      const conn = { member, att }
+      this.conns.set(c, conn)
+      return conn
+    }
+    const drop = (c: string) => {
+      const conn = this.conns.get(c)
+      if (!conn) return
+      this.conns.delete(c)
+      this.counters.closed++
+      conn.att.closed()
+    }
+    this.sub = link.subscribe(subjects.hubRelay(hubId), (msg: NatsMessage) => {
+      let m: RelayMessage
+      try {
+        m = decodeRelayMessage(msg.data)
+      } catch (err) {
+        if (!(err instanceof RelayMessageError)) throw err
+        this.counters.badMessages++
+        this.refusedBy[`message:${err.field}`] = (this.refusedBy[`message:${err.field}`] ?? 0) + 1
+        return
+      }
+      let conn = this.conns.get(m.c)
+      if (conn && conn.member !== m.m) {
+        this.counters.badMessages++
+        this.refusedBy['message:m'] = (this.refusedBy['message:m'] ?? 0) + 1
+        return
+      }
+      if (m.t === 'close') return drop(m.c)
+      if (m.t === 'frame') {
+        // validated before anything is attached: a bad frame leaves no member or path behind
+        try {
+          decodeChannelFrame(m.f)
+        } catch (err) {
+          if (!(err instanceof ChannelFrameError)) throw err
+          this.counters.badFrames++
+          this.refusedBy[`frame:${err.field}`] = (this.refusedBy[`frame:${err.field}`] ?? 0) + 1
+          drop(m.c)
+          toRoot({ v: 1, t: 'close', m: m.m, c: m.c, r: 'bad channel frame' })
+          return
+        }
+      }
+      if (!conn) conn = attach(m.m, m.c)
+      if (m.t === 'open') return
+      this.counters.framesIn++
+      conn.att.receive(m.f)
+    })
+  }
+
+  close(): void {
+    this.sub?.unsubscribe()
+    for (const c of [...this.conns.keys()]) {
+      const conn = this.conns.get(c)!
+      this.conns.delete(c)
+      conn.att.closed()
+    }
+  }
+}

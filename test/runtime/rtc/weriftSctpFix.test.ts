@@ -1,0 +1,75 @@
+/**
+ * werift 0.24's SCTP receiver held every message but the first after a filled gap when the
+ * stream's TSNs were not consecutive (another data channel sending in between). The fix
+ * (runtime/rtc/weriftSctpFix.ts) is installed on a real werift association's prototypes.
+ */
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import fc from 'fast-check'
+import { createRequire } from 'node:module'
+import { fixWeriftSctp, popMessages } from '../../../runtime/rtc/weriftSctpFix.ts'
+
+const require = createRequire(import.meta.url)
+// werift's CommonJS build of the same class (the package's exports map hides it; the path does not)
+const { InboundStream } = require(require.resolve('werift').replace(/lib\/webrtc\/src\/index\.js$/, 'lib/sctp/src/sctp.js'))
+
+const chunk = (tsn: number, ssn: number, streamId = 1) => ({ tsn, streamSeqNum: ssn, flags: 3, streamId, protocol: 51, userData: Buffer.from(`m${ssn}`) })
+
+/** m0 arrives; m1 is lost and retransmitted after m2 and m3; TSNs step by 2 (another channel between). */
+function scenario(stream: any): string[] {
+  const got: string[] = []
+  const arrive = (c: any) => {
+    stream.addChunk(c)
+    for (const m of stream.popMessages()) got.push(m[2].toString())
+  }
+  arrive(chunk(100, 0))
+  arrive(chunk(104, 2))
+  arrive(chunk(106, 3))
+  arrive(chunk(102, 1))
+  return got
+}
+
+const t = suite('werift SCTP receive fix')
+
+t('werift 0.24 as shipped holds m2 and m3 after the retransmission fills the gap (the bug)', () => {
+  assert.equal(scenario(new InboundStream()), ['m0', 'm1'])
+})
+
+t('the fixed popMessages delivers every waiting message in order', () => {
+  const s = new InboundStream()
+  s.popMessages = popMessages
+  assert.equal(scenario(s), ['m0', 'm1', 'm2', 'm3'])
+  assert.equal(s.reassembly, [])
+})
+
+t('fixWeriftSctp patches the inbound streams of a real werift association', async () => {
+  const { RTCPeerConnection } = await import('werift')
+  const pc = new RTCPeerConnection({ iceServers: [] })
+  pc.createDataChannel('events', { negotiated: true, id: 0, ordered: true })
+  const sctp = (pc as any).sctpTransport.sctp
+  assert.ok(fixWeriftSctp(sctp))
+  assert.ok(fixWeriftSctp(sctp), 'idempotent')
+  assert.equal(scenario(sctp.getInboundStream(1)), ['m0', 'm1', 'm2', 'm3'])
+  await pc.close()
+})
+
+t('any arrival order of single-chunk messages: all delivered once, in SSN order (property)', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2, max: 30 }), fc.integer({ min: 0, max: 2 ** 32 - 200 }), fc.array(fc.nat(), { minLength: 30, maxLength: 30 }), (n, base, keys) => {
+      const s = new InboundStream()
+      s.popMessages = popMessages
+      // TSNs with gaps (other streams' chunks between), arriving in a random order
+      const chunks = Array.from({ length: n }, (_, i) => chunk(base + 3 * i, i))
+      const order = chunks.map((c, i) => ({ c, k: keys[i] })).sort((a, b) => a.k - b.k).map((x) => x.c)
+      const got: string[] = []
+      for (const c of order) {
+        s.addChunk(c)
+        for (const m of s.popMessages()) got.push(m[2].toString())
+      }
+      return got.join(',') === chunks.map((c) => `m${c.streamSeqNum}`).join(',') && s.reassembly.length === 0
+    }),
+    { numRuns: 300, seed: 5 },
+  )
+})
+
+t.run()
