@@ -45,12 +45,54 @@ export function fixRejectedPorts(sdp: string, stats?: WeriftStats): string {
   })
 }
 
-/** Candidates travel by trickle only (so a test can rewrite them): drop those werift put in the SDP. */
+/** Drops the candidates werift put in the SDP (the bare pair trickles them instead). */
 function stripCandidates(sdp: string): string {
   return sdp
     .split('\r\n')
     .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
     .join('\r\n')
+}
+
+/**
+ * Keeps the candidates werift gathered while setting the local description in that description
+ * (werift's setLocalDescription gathers before it returns), each through the same filter and
+ * rewrite as a trickled one: the remote can start its checks the moment it applies the
+ * description, instead of waiting for candidates to cross the signaling link after it.
+ */
+export function describeCandidates(sdp: string, rewrite: (c: IceCandidateInit) => IceCandidateInit | null): string {
+  const out: string[] = []
+  let mid: string | null = null
+  let index = -1
+  for (const l of sdp.split('\r\n')) {
+    if (l.startsWith('m=')) {
+      index++
+      mid = null
+    } else if (l.startsWith('a=mid:')) mid = l.slice(6)
+    if (!l.startsWith('a=candidate:')) {
+      out.push(l)
+      continue
+    }
+    const c = l.slice(2)
+    if (!/ 127\.0\.0\.1 /.test(c)) continue
+    const r = rewrite({ candidate: c, sdpMid: mid, sdpMLineIndex: index })
+    if (r) out.push(`a=${r.candidate}`)
+  }
+  return out.join('\r\n')
+}
+
+/**
+ * werift's ICE agent falls back to stun.l.google.com:19302 when no STUN server is configured
+ * (`iceServers: []` included) and every gathering waits for that query: a DNS lookup on the
+ * libuv thread pool (about 20 ms when it fails fast, offline), and up to its 5 s timeout when
+ * many gatherings run at once (more than about 20 here: every one of them then takes 5 s).
+ * Offline, on 127.0.0.1, there is no server to ask: drop it from the peer's ICE agents (they
+ * exist once the peer has a transceiver or a channel; call it before gathering).
+ */
+export function noDefaultStun(pc: unknown): void {
+  for (const d of (pc as any).dtlsTransports ?? []) {
+    const conn = d.iceTransport?.connection
+    if (conn && !conn.options?.stunServer) conn.stunServer = undefined
+  }
 }
 
 const loopbackOnly = (a: { host: string }, b: { host: string }) => a.host === '127.0.0.1' && b.host === '127.0.0.1'
@@ -99,8 +141,11 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           if (!closed) cb.message(label, typeof m === 'string' ? m : m.toString('utf8'))
         })
       }
+      // Candidates gathered while a description is being set go in that description (see
+      // describeCandidates); only later ones trickle.
+      let describing = 0
       pc.onIceCandidate.subscribe((c: any) => {
-        if (closed || !c) return
+        if (closed || !c || describing > 0) return
         const j = c.toJSON ? c.toJSON() : c
         let init: IceCandidateInit | null = { candidate: j.candidate, sdpMid: j.sdpMid ?? null, sdpMLineIndex: j.sdpMLineIndex ?? null }
         if (!/ 127\.0\.0\.1 /.test(init.candidate)) return
@@ -172,14 +217,24 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         })
       }
       const slotOfTransceiver = (tr: any): MediaSlot | undefined => slotOf(tr)
-      const finish = (sdp: string) => stripCandidates(fixRejectedPorts(sdp, stats))
+      const rewrite = (c: IceCandidateInit) => (opts.rewriteCandidate ? opts.rewriteCandidate(c, peerSessionId) : c)
+      const finish = (sdp: string) => describeCandidates(fixRejectedPorts(sdp, stats), rewrite)
+      const describe = async (d: any) => {
+        noDefaultStun(pc)
+        describing++
+        try {
+          await pc.setLocalDescription(d)
+        } finally {
+          describing--
+        }
+      }
       return {
         peerSessionId,
         signalingState: () => pc.signalingState,
         async createOffer({ iceRestart, shape }) {
           applyDirections(shape)
           const offer = await pc.createOffer({ iceRestart })
-          await pc.setLocalDescription(offer)
+          await describe(offer)
           return finish(pc.localDescription!.sdp)
         },
         async applyOffer(sdp, { rollback, shape }) {
@@ -192,7 +247,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           }
           applyDirections(shape)
           const answer = await pc.createAnswer()
-          await pc.setLocalDescription(answer)
+          await describe(answer)
           kickIce()
           return finish(pc.localDescription!.sdp)
         },
@@ -340,7 +395,8 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
 /**
  * A bare werift pair (no machines, no journal, no signaling): offer/answer and trickled
  * candidates passed directly, resolving when both negotiated channels are open on both sides.
- * The baseline that benchmarks compare a peer session against.
+ * The baseline that benchmarks compare a peer session against; its peers have the adapter's
+ * werift settings (configuration, `noDefaultStun`).
  */
 export async function openBareWeriftPair(): Promise<{ ms: number; close(): void }> {
   const t0 = performance.now()
@@ -372,6 +428,9 @@ export async function openBareWeriftPair(): Promise<{ ms: number; close(): void 
     })
   }
   for (const s of ['audio', 'video', 'video'] as const) a.addTransceiver(s, { direction: 'inactive' })
+  // the same werift setting as the adapter's peers (see noDefaultStun)
+  noDefaultStun(a)
+  noDefaultStun(b)
   const offer = await a.createOffer()
   await a.setLocalDescription(offer)
   await b.setRemoteDescription({ type: 'offer', sdp: stripCandidates(a.localDescription!.sdp) })
