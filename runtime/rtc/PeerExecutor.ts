@@ -11,7 +11,7 @@
  */
 import type { PeerCommand } from '../../machines/peerSession.ts'
 import type { SubflowCommand } from '../../machines/mediaSubflow.ts'
-import { MEDIA_SLOTS, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import { MEDIA_SLOTS, sameShape, type MediaShape, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
 import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend, PeerHandle } from './PeerBackend.ts'
 
 export interface ExecutorHost {
@@ -85,8 +85,19 @@ export class PeerExecutor {
   private listeners = new Set<(data: unknown, seq: number) => void>()
   private closed = false
   private held?: { type: string; [k: string]: unknown }[]
+  private prepared?: { peerSessionId: string; shape: MediaShape; sdp?: string; error?: string }
 
   constructor(readonly path: string, readonly backend: PeerBackend, readonly host: ExecutorHost, readonly opts: ExecutorOptions) {}
+
+  /** The session's link as its machine last announced it (`notify` up/down). */
+  linkUp = false
+  private linkListeners = new Set<(up: boolean) => void>()
+
+  /** Called each time the session's machine announces its link up or down. */
+  onLink(fn: (up: boolean) => void): () => void {
+    this.linkListeners.add(fn)
+    return () => this.linkListeners.delete(fn)
+  }
 
   /** Application messages delivered (in order, once) on `events`. */
   onMessage(fn: (data: unknown, seq: number) => void): () => void {
@@ -125,6 +136,36 @@ export class PeerExecutor {
     this.handle = undefined
   }
 
+  /**
+   * Makes the peer of a new session while the session's spawn is being journaled, so that the
+   * work overlaps the commit instead of following it; with `offerShape`, its first offer too
+   * (the member's session offers first thing). Nothing leaves this node: the results wait for
+   * the machine's own `createPeer` and `offer` commands, which take them when they match (same
+   * session; same shape and no ICE restart for the offer), and the offer reaches the machine as
+   * the usual `rtc.local.offer` event, journaled before the machine signals it. An offer
+   * command that does not match makes its own offer (werift and browsers allow a new one).
+   */
+  prepare(peerSessionId: string, offerShape?: MediaShape): void {
+    if (this.handle || this.closed) return
+    const h = (this.handle = this.createPeer(peerSessionId))
+    if (!offerShape) return
+    this.held = []
+    const p: NonNullable<PeerExecutor['prepared']> = { peerSessionId, shape: offerShape }
+    this.prepared = p
+    const made = h.createOffer({ iceRestart: false, shape: offerShape }).then(
+      (sdp) => void (p.sdp = sdp),
+      (err) => void (p.error = String((err as Error)?.message ?? err)),
+    )
+    this.run('prepare', () => made)
+  }
+
+  private takePrepared(c: Extract<PeerCommand, { op: 'offer' }>): NonNullable<PeerExecutor['prepared']> | undefined {
+    const p = this.prepared
+    this.prepared = undefined
+    if (!p || p.peerSessionId !== c.peerSessionId || c.iceRestart || !sameShape(p.shape, c.shape)) return undefined
+    return p
+  }
+
   private run(what: string, fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((err) => {
       this.stats.opErrors++
@@ -158,6 +199,7 @@ export class PeerExecutor {
           for (const [slot, t] of this.tracks) await this.handle.replaceTrack(slot, t.track)
         })
       case 'close':
+        this.prepared = undefined
         return this.run('close', async () => {
           const h = this.current(c.peerSessionId)
           if (h) {
@@ -171,7 +213,9 @@ export class PeerExecutor {
           if (!h) return
           this.held = []
           try {
-            const sdp = await h.createOffer({ iceRestart: c.iceRestart, shape: c.shape })
+            const p = this.takePrepared(c)
+            if (p?.error !== undefined) throw new Error(p.error)
+            const sdp = p?.sdp ?? (await h.createOffer({ iceRestart: c.iceRestart, shape: c.shape }))
             this.toPeer({ type: 'rtc.local.offer', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
           } catch (err) {
             this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'offer', message: String((err as Error)?.message ?? err) })
@@ -226,6 +270,8 @@ export class PeerExecutor {
         for (const fn of this.listeners) fn(c.data, c.seq)
         return
       case 'notify':
+        this.linkUp = c.what === 'up'
+        for (const fn of this.linkListeners) fn(this.linkUp)
         for (const s of this.subflows.values()) this.host.dispatch(s.path, c.what === 'up' ? { type: 'peer.up', rebuilt: c.rebuilt } : { type: 'peer.down' })
         return
       case 'notifyShape':
