@@ -64,6 +64,9 @@ interface Receiving {
   lastReported: number
 }
 
+/** ICE states the session is told about (it only needs to know whether a path is up). */
+const ICE_REPORTED = new Set(['checking', 'connected', 'completed', 'disconnected', 'failed'])
+
 const CHUNK = 16 * 1024
 const HIGH_WATER = 256 * 1024
 const ACK_EVERY = 64 * 1024
@@ -316,6 +319,9 @@ export class PeerExecutor {
           if (this.loopOn.has(slot) && this.handle === h) void h.replaceTrack(slot, track)
         },
         dataChannel: (ch) => this.onRemoteChannel(ch),
+        iceState: (state) => {
+          if (this.handle === h && ICE_REPORTED.has(state)) this.toPeer({ type: 'rtc.local.iceState', peerSessionId, state })
+        },
       },
       { ownsTransceivers: this.opts.ownsTransceivers },
     )

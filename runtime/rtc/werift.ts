@@ -165,6 +165,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         remoteTracks.set(slot, track)
         cb.track(slot, track)
       })
+      pc.iceConnectionStateChange.subscribe((st: string) => {
+        if (!closed) cb.iceState?.(st)
+      })
       pc.onDataChannel.subscribe((dc: any) => {
         if (closed || dc.label === 'events' || dc.label === 'sync') return
         cb.dataChannel(wrapChannel(dc))
