@@ -120,16 +120,16 @@ export class RtcNode {
   }
 
   /** Opens (spawns) the peer session with `remoteNodeId`. The member calls it; the hub on a first offer. */
-  openSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+  openSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const existing = this.opening.get(path)
     if (existing) return existing
-    const p = this.spawnSession(remoteNodeId, peerSessionId)
+    const p = this.spawnSession(remoteNodeId, peerSessionId, firstOffer)
     this.opening.set(path, p)
     return p
   }
 
-  private async spawnSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+  private async spawnSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const sys = this.system
     const durable = this.opts.durable ?? true
@@ -147,9 +147,11 @@ export class RtcNode {
       for (const fn of w) fn()
     })
     if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
-    // The peer (and on the member, whose session offers first thing with every slot inactive,
-    // that offer) is made while the spawn is being journaled.
-    if (durable) exec.prepare(peerSessionId, this.opts.polite ? uniformShape('inactive') : undefined)
+    // The peer and the session's first description are made while the spawn is being journaled.
+    if (durable) {
+      const answer = firstOffer && { negotiationId: firstOffer.negotiationId, sdp: firstOffer.sdp, shape: firstOffer.mediaShape }
+      exec.prepare(peerSessionId, this.opts.polite ? { offer: uniformShape('inactive') } : answer ? { answer } : undefined)
+    }
     // The parent is listed the moment its spawn starts, so both journal writes go out together
     // (one group commit) instead of one after the other.
     const parent = sys.hosted(remoteNodeId) ? undefined : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
@@ -238,7 +240,10 @@ export class RtcNode {
     if (!this.system.hosted(path) && !this.opening.has(path)) {
       // Only a member's first offer opens a session on the hub; anything else for no session is stale.
       if (this.opts.polite || m.type !== 'rtc.offer') return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
-      opening = this.openSession(m.fromNodeId, m.peerSessionId)
+      // A fresh session always takes the offer that spawned it (its signaling is stable, the
+      // offer is of its own session and of the remote it serves): the answer is made while
+      // both are journaled.
+      opening = this.openSession(m.fromNodeId, m.peerSessionId, m)
     }
     // A spawn lists its actor at once (status starting) and a starting actor journals what it
     // is sent and applies it once started: the offer goes into the same group commit as the

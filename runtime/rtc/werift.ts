@@ -399,9 +399,12 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  * A bare werift pair (no machines, no journal, no signaling): offer/answer and trickled
  * candidates passed directly, resolving when both negotiated channels are open on both sides.
  * The baseline that benchmarks compare a peer session against; its peers have the adapter's
- * werift settings (configuration, `noDefaultStun`).
+ * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
+ * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(): Promise<{ ms: number; close(): void }> {
+export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{ ms: number; close(): void }> {
+  const inSdp = opts.candidates === 'sdp'
+  const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
   const cfg: any = {
     bundlePolicy: 'max-bundle',
@@ -425,7 +428,7 @@ export async function openBareWeriftPair(): Promise<{ ms: number; close(): void 
       }
     }
   })
-  for (const [x, y] of [[a, b], [b, a]] as const) {
+  if (!inSdp) for (const [x, y] of [[a, b], [b, a]] as const) {
     x.onIceCandidate.subscribe((c: any) => {
       if (c && / 127\.0\.0\.1 /.test(c.candidate)) void y.addIceCandidate(c.toJSON()).catch(() => {})
     })
@@ -436,10 +439,10 @@ export async function openBareWeriftPair(): Promise<{ ms: number; close(): void 
   noDefaultStun(b)
   const offer = await a.createOffer()
   await a.setLocalDescription(offer)
-  await b.setRemoteDescription({ type: 'offer', sdp: stripCandidates(a.localDescription!.sdp) })
+  await b.setRemoteDescription({ type: 'offer', sdp: describe(a.localDescription!.sdp) })
   const answer = await b.createAnswer()
   await b.setLocalDescription(answer)
-  await a.setRemoteDescription({ type: 'answer', sdp: stripCandidates(b.localDescription!.sdp) })
+  await a.setRemoteDescription({ type: 'answer', sdp: describe(b.localDescription!.sdp) })
   await done
   const ms = performance.now() - t0
   return {
