@@ -141,8 +141,10 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           if (!closed) cb.message(label, typeof m === 'string' ? m : m.toString('utf8'))
         })
       }
-      // Candidates gathered while a description is being set go in that description (see
-      // describeCandidates); only later ones trickle.
+      // While no ICE path is up (the first negotiation, an ICE restart), the candidates gathered
+      // while a description is being set go in that description (see describeCandidates) and
+      // only later ones trickle. A renegotiation over a connected path keeps the candidates out
+      // of its descriptions, as before: the remote would be handed the known ones again.
       let describing = 0
       pc.onIceCandidate.subscribe((c: any) => {
         if (closed || !c || describing > 0) return
@@ -221,15 +223,19 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       const slotOfTransceiver = (tr: any): MediaSlot | undefined => slotOf(tr)
       const rewrite = (c: IceCandidateInit) => (opts.rewriteCandidate ? opts.rewriteCandidate(c, peerSessionId) : c)
-      const finish = (sdp: string) => describeCandidates(fixRejectedPorts(sdp, stats), rewrite)
-      const describe = async (d: any) => {
+      const hasPath = () => ((pc as any).dtlsTransports ?? []).some((d: any) => !!d.iceTransport?.connection?.nominated)
+      /** Sets a local description; returns its SDP as signaled. */
+      const describe = async (d: any): Promise<string> => {
         noDefaultStun(pc)
-        describing++
+        const inSdp = !hasPath()
+        if (inSdp) describing++
         try {
           await pc.setLocalDescription(d)
         } finally {
-          describing--
+          if (inSdp) describing--
         }
+        const sdp = fixRejectedPorts(pc.localDescription!.sdp, stats)
+        return inSdp ? describeCandidates(sdp, rewrite) : stripCandidates(sdp)
       }
       return {
         peerSessionId,
@@ -237,8 +243,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         async createOffer({ iceRestart, shape }) {
           applyDirections(shape)
           const offer = await pc.createOffer({ iceRestart })
-          await describe(offer)
-          return finish(pc.localDescription!.sdp)
+          return describe(offer)
         },
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
@@ -250,9 +255,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           }
           applyDirections(shape)
           const answer = await pc.createAnswer()
-          await describe(answer)
+          const local = await describe(answer)
           kickIce()
-          return finish(pc.localDescription!.sdp)
+          return local
         },
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
