@@ -22,7 +22,11 @@
  *   polite too) and answers; the impolite hub ignores the colliding offer. Its own request stays
  *   pending and runs after, so nothing is lost and exactly one of the two offers wins.
  * - Health is the liveness probe (ping/pong with sequence numbers over `events`), never the ICE
- *   state: `silenceProbes` unanswered pings in a row is path loss.
+ *   state: `silenceProbes` unanswered pings in a row is path loss. The ICE state is used for one
+ *   thing only: when the channels are not open by the `connect` deadline but ICE has a path
+ *   (connected or completed), DTLS and SCTP are merely slow (a loaded host opening many
+ *   sessions at once): the deadline is extended, up to `connectWaits` times, instead of climbing
+ *   the ladder, whose ICE restarts and rebuilds would add to the load that made it slow.
  * - The polite side leads recovery (it owns the session: it can reconnect signaling, it has the
  *   user's media, and a restart started by Chromium works against werift, FACTS.md). The ladder,
  *   each rung a state with its own deadline: ICE restart -> renegotiation -> full rebuild (a new
@@ -71,6 +75,8 @@ export interface PeerSessionInput {
   probeMs?: number
   silenceProbes?: number
   connectMs?: number
+  /** Extensions of the `connect` deadline while ICE has a path and the channels are not open yet. */
+  connectWaits?: number
   negotiationMs?: number
   iceRestartMs?: number
   renegotiateMs?: number
@@ -105,6 +111,10 @@ export interface PeerSessionContext {
   desiredShape: MediaShape
   negotiatedShape: MediaShape
   channels: { events: boolean; sync: boolean }
+  /** ICE connection state of the current peer, as the executor last reported it. */
+  ice: string | null
+  /** Times the `connect` deadline was extended (reset once open). */
+  connectWaited: number
   probe: { sent: number; acked: number; rungStart: number }
   outSeq: number
   unacked: { seq: number; data: unknown }[]
@@ -146,6 +156,7 @@ export type PeerSessionEvent =
   | { type: 'rtc.local.error'; peerSessionId: string; negotiationId: string; op: string; message: string }
   | { type: 'rtc.local.candidate'; peerSessionId: string; candidate: IceCandidateInit }
   | { type: 'rtc.channel.open'; peerSessionId: string; label: 'events' | 'sync' }
+  | { type: 'rtc.local.iceState'; peerSessionId: string; state: string }
   | { type: 'rtc.channel.close'; peerSessionId: string; label: 'events' | 'sync' }
   | { type: 'peer.shape'; slot: MediaSlot; direction: SlotDirection }
   | { type: 'peer.negotiate'; purpose?: 'shape' | 'renegotiate' | 'ice-restart' }
@@ -260,6 +271,8 @@ function newSession(ctx: Ctx, peerSessionId: string): Partial<Ctx> {
     queued: [],
     deferred: null,
     channels: { events: false, sync: false },
+    ice: null,
+    connectWaited: 0,
     negotiatedShape: uniformShape('inactive'),
   }
 }
@@ -444,13 +457,19 @@ const link = {
       always: { guard: 'channelsOpen', target: 'open' },
       after: {
         connect: [
+          {
+            guard: ({ context }: G) => (context.ice === 'connected' || context.ice === 'completed') && context.connectWaited < context.t.connectWaits,
+            target: 'connecting',
+            reenter: true,
+            actions: act((c) => ({ ctx: { connectWaited: c.connectWaited + 1 } })),
+          },
           { guard: 'isLeader', target: 'recovering.iceRestart', actions: lost('channels did not open in time') },
           { target: 'recovering.following', actions: lost('channels did not open in time') },
         ],
       },
     },
     open: {
-      entry: act((c) => ({ ctx: { probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } }, cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }] })),
+      entry: act((c) => ({ ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } }, cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }] })),
       on: {
         'probe.tick': [
           { guard: ({ context }: G) => context.polite && context.probe.sent - context.probe.acked > context.t.silenceProbes, target: 'recovering.iceRestart', actions: lost('probe silent') },
@@ -533,6 +552,8 @@ export const peerSession = base.createMachine({
     desiredShape: uniformShape('inactive'),
     negotiatedShape: uniformShape('inactive'),
     channels: { events: false, sync: false },
+    ice: null,
+    connectWaited: 0,
     probe: { sent: 0, acked: 0, rungStart: 0 },
     outSeq: 0,
     unacked: [],
@@ -547,6 +568,7 @@ export const peerSession = base.createMachine({
       probeMs: input.probeMs ?? 250,
       silenceProbes: input.silenceProbes ?? 3,
       connectMs: input.connectMs ?? 10_000,
+      connectWaits: input.connectWaits ?? 5,
       negotiationMs: input.negotiationMs ?? 4000,
       iceRestartMs: input.iceRestartMs ?? 2000,
       renegotiateMs: input.renegotiateMs ?? 2000,
@@ -599,6 +621,10 @@ export const peerSession = base.createMachine({
           },
           { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
         ],
+        'rtc.local.iceState': {
+          guard: ({ context, event }: G) => ours(context, event),
+          actions: act((_c, e) => ({ ctx: { ice: e.state } })),
+        },
         'rtc.local.candidate': {
           guard: ({ context, event }: G) => ours(context, event),
           actions: act((c, e) => ({ cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`, { candidate: e.candidate }) }] })),

@@ -51,6 +51,9 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
         dc.onclose = () => !closed && cb.channelClose(label)
         dc.onmessage = (e) => !closed && typeof e.data === 'string' && cb.message(label, e.data)
       }
+      pc.oniceconnectionstatechange = () => {
+        if (!closed) cb.iceState?.(pc.iceConnectionState)
+      }
       pc.onicecandidate = (e) => {
         if (!closed && e.candidate && e.candidate.candidate) cb.candidate(e.candidate.toJSON() as any)
       }

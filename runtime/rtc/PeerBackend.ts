@@ -29,6 +29,8 @@ export interface PeerCallbacks {
   track(slot: MediaSlot, track: unknown): void
   /** The remote opened a channel of its own (file uploads). */
   dataChannel(ch: ChannelHandle): void
+  /** The peer's ICE connection state changed (`checking`, `connected`, `completed`, `failed`, ...). */
+  iceState?(state: string): void
 }
 
 export interface PeerHandle {

@@ -11,7 +11,7 @@
  */
 import type { PeerCommand } from '../../machines/peerSession.ts'
 import type { SubflowCommand } from '../../machines/mediaSubflow.ts'
-import { MEDIA_SLOTS, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import { MEDIA_SLOTS, sameShape, type MediaShape, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
 import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend, PeerHandle } from './PeerBackend.ts'
 
 export interface ExecutorHost {
@@ -38,6 +38,8 @@ export interface ExecutorStats {
   badFrames: number
   opErrors: number
   delivered: number
+  /** First descriptions made while the spawn committed: taken by the machine's command, or not. */
+  prepared: { taken: number; unused: number }
 }
 
 interface Subflow {
@@ -64,6 +66,20 @@ interface Receiving {
   lastReported: number
 }
 
+/** A session's first description, made while its spawn commits (PeerExecutor.prepare). */
+interface Prepared {
+  kind: 'offer' | 'answer'
+  peerSessionId: string
+  shape: MediaShape
+  negotiationId?: string
+  remoteSdp?: string
+  sdp?: string
+  error?: string
+}
+
+/** ICE states the session is told about (it only needs to know whether a path is up). */
+const ICE_REPORTED = new Set(['checking', 'connected', 'completed', 'disconnected', 'failed'])
+
 const CHUNK = 16 * 1024
 const HIGH_WATER = 256 * 1024
 const ACK_EVERY = 64 * 1024
@@ -76,7 +92,7 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export class PeerExecutor {
   handle?: PeerHandle
   readonly subflows = new Map<string, Subflow>()
-  readonly stats: ExecutorStats = { closes: { events: 0, sync: 0 }, opens: { events: 0, sync: 0 }, pingsAnswered: 0, framesDropped: 0, badFrames: 0, opErrors: 0, delivered: 0 }
+  readonly stats: ExecutorStats = { closes: { events: 0, sync: 0 }, opens: { events: 0, sync: 0 }, pingsAnswered: 0, framesDropped: 0, badFrames: 0, opErrors: 0, delivered: 0, prepared: { taken: 0, unused: 0 } }
   private chain: Promise<void> = Promise.resolve()
   private tracks = new Map<MediaSlot, { track: unknown; stop(): void }>()
   private loopOn = new Set<MediaSlot>()
@@ -85,8 +101,19 @@ export class PeerExecutor {
   private listeners = new Set<(data: unknown, seq: number) => void>()
   private closed = false
   private held?: { type: string; [k: string]: unknown }[]
+  private prepared?: Prepared
 
   constructor(readonly path: string, readonly backend: PeerBackend, readonly host: ExecutorHost, readonly opts: ExecutorOptions) {}
+
+  /** The session's link as its machine last announced it (`notify` up/down). */
+  linkUp = false
+  private linkListeners = new Set<(up: boolean) => void>()
+
+  /** Called each time the session's machine announces its link up or down. */
+  onLink(fn: (up: boolean) => void): () => void {
+    this.linkListeners.add(fn)
+    return () => this.linkListeners.delete(fn)
+  }
 
   /** Application messages delivered (in order, once) on `events`. */
   onMessage(fn: (data: unknown, seq: number) => void): () => void {
@@ -125,6 +152,43 @@ export class PeerExecutor {
     this.handle = undefined
   }
 
+  /**
+   * Makes the peer of a new session while the session's spawn is being journaled, so that the
+   * work overlaps the commit instead of following it, and with `first`, the session's first
+   * description too: the member's session offers first thing (every slot inactive), and the
+   * hub's session is spawned by the member's first offer, which a fresh session always takes.
+   * Nothing leaves this node: the results wait for the machine's own commands, which take them
+   * when they match (same session; an offer with the same shape and no ICE restart; an answer
+   * to the same negotiation, SDP and shape, without rollback), and reach the machine as the
+   * usual `rtc.local.offer` / `rtc.local.answer` events, journaled before the machine signals
+   * them. A command that does not match does its own work (a new offer is allowed in
+   * have-local-offer; an answer that was not asked for is never made, see RtcNode.receive).
+   */
+  prepare(peerSessionId: string, first?: { offer: MediaShape } | { answer: { negotiationId: string; sdp: string; shape: MediaShape } }): void {
+    if (this.handle || this.closed) return
+    const h = (this.handle = this.createPeer(peerSessionId))
+    if (!first) return
+    this.held = []
+    const p: Prepared = 'offer' in first ? { kind: 'offer', peerSessionId, shape: first.offer } : { kind: 'answer', peerSessionId, shape: first.answer.shape, negotiationId: first.answer.negotiationId, remoteSdp: first.answer.sdp }
+    this.prepared = p
+    const work = p.kind === 'offer' ? h.createOffer({ iceRestart: false, shape: p.shape }) : h.applyOffer(p.remoteSdp!, { rollback: false, shape: p.shape })
+    const made = work.then(
+      (sdp) => void (p.sdp = sdp),
+      (err) => void (p.error = String((err as Error)?.message ?? err)),
+    )
+    this.run('prepare', () => made)
+  }
+
+  private takePrepared(c: Extract<PeerCommand, { op: 'offer' | 'applyOffer' }>): Prepared | undefined {
+    const p = this.prepared
+    if (!p) return undefined
+    this.prepared = undefined
+    const same = p.peerSessionId === c.peerSessionId && sameShape(p.shape, c.shape)
+    const ok = c.op === 'offer' ? same && p.kind === 'offer' && !c.iceRestart : same && p.kind === 'answer' && !c.rollback && p.negotiationId === c.negotiationId && p.remoteSdp === c.sdp
+    this.stats.prepared[ok ? 'taken' : 'unused']++
+    return ok ? p : undefined
+  }
+
   private run(what: string, fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((err) => {
       this.stats.opErrors++
@@ -158,6 +222,7 @@ export class PeerExecutor {
           for (const [slot, t] of this.tracks) await this.handle.replaceTrack(slot, t.track)
         })
       case 'close':
+        this.prepared = undefined
         return this.run('close', async () => {
           const h = this.current(c.peerSessionId)
           if (h) {
@@ -171,7 +236,9 @@ export class PeerExecutor {
           if (!h) return
           this.held = []
           try {
-            const sdp = await h.createOffer({ iceRestart: c.iceRestart, shape: c.shape })
+            const p = this.takePrepared(c)
+            if (p?.error !== undefined) throw new Error(p.error)
+            const sdp = p?.sdp ?? (await h.createOffer({ iceRestart: c.iceRestart, shape: c.shape }))
             this.toPeer({ type: 'rtc.local.offer', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
           } catch (err) {
             this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'offer', message: String((err as Error)?.message ?? err) })
@@ -185,7 +252,9 @@ export class PeerExecutor {
           if (!h) return
           this.held = []
           try {
-            const sdp = await h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape })
+            const p = this.takePrepared(c)
+            if (p?.error !== undefined) throw new Error(p.error)
+            const sdp = p?.sdp ?? (await h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape }))
             this.toPeer({ type: 'rtc.local.answer', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
           } catch (err) {
             this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'applyOffer', message: String((err as Error)?.message ?? err) })
@@ -226,6 +295,8 @@ export class PeerExecutor {
         for (const fn of this.listeners) fn(c.data, c.seq)
         return
       case 'notify':
+        this.linkUp = c.what === 'up'
+        for (const fn of this.linkListeners) fn(this.linkUp)
         for (const s of this.subflows.values()) this.host.dispatch(s.path, c.what === 'up' ? { type: 'peer.up', rebuilt: c.rebuilt } : { type: 'peer.down' })
         return
       case 'notifyShape':
@@ -270,6 +341,9 @@ export class PeerExecutor {
           if (this.loopOn.has(slot) && this.handle === h) void h.replaceTrack(slot, track)
         },
         dataChannel: (ch) => this.onRemoteChannel(ch),
+        iceState: (state) => {
+          if (this.handle === h && ICE_REPORTED.has(state)) this.toPeer({ type: 'rtc.local.iceState', peerSessionId, state })
+        },
       },
       { ownsTransceivers: this.opts.ownsTransceivers },
     )

@@ -14,7 +14,7 @@ import { hostedActorOf, type ActorSystem } from '../../actors/index.ts'
 import { mediaSubflow, type MediaSubflowInput } from '../../machines/mediaSubflow.ts'
 import { peerSession, type PeerSessionInput } from '../../machines/peerSession.ts'
 import { rtcMember } from '../../machines/rtcMember.ts'
-import { decodeSignalFrame, encodeSignalFrame, SignalingError, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import { decodeSignalFrame, encodeSignalFrame, SignalingError, uniformShape, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
 import type { MediaTrackSource, PeerBackend } from './PeerBackend.ts'
 import { PeerExecutor } from './PeerExecutor.ts'
 
@@ -44,28 +44,48 @@ export interface RtcNodeStats {
 
 const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 
-/** Machine instances with `exec` bound to a node's executors. */
-export function providedMachines(find: (path: string) => PeerExecutor | undefined) {
-  const pathOf = (self: unknown) => hostedActorOf(self)?.path
-  return {
+/** The RtcNodes of each actor system (two nodes can share one system in tests). */
+const nodesOf = new WeakMap<object, Set<RtcNode>>()
+
+/** The executor of the session at `path` in the actor system `system`. */
+function findExecutor(system: object | undefined, path: string): PeerExecutor | undefined {
+  const nodes = system ? nodesOf.get(system) : undefined
+  if (nodes) for (const n of nodes) {
+    const e = n.executors.get(path)
+    if (e) return e
+  }
+  return undefined
+}
+
+let provided: { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine } | undefined
+
+/**
+ * The machines with `exec` bound to the executors, made once per process: each finds its
+ * executor through the actor's own system and path. (One instance for every node: a machine's
+ * fingerprint, which a durable spawn journals, is computed once per instance and costs
+ * milliseconds for peerSession.)
+ */
+export function providedMachines(): { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine } {
+  return (provided ??= {
     peerSession: peerSession.provide({
       actions: {
         exec: ({ self }, params) => {
-          const p = pathOf(self)
-          if (p) find(p)?.execPeer(params.cmds)
+          const h = hostedActorOf(self)
+          if (h) findExecutor(h.host, h.path)?.execPeer(params.cmds)
         },
       },
     }) as AnyStateMachine,
     mediaSubflow: mediaSubflow.provide({
       actions: {
         exec: ({ self }, params) => {
-          const p = pathOf(self)
-          if (!p) return
-          find(p.slice(0, p.lastIndexOf('/')))?.execSubflow(p, params.cmds)
+          const h = hostedActorOf(self)
+          if (!h) return
+          const p = h.path
+          findExecutor(h.host, p.slice(0, p.lastIndexOf('/')))?.execSubflow(p, params.cmds)
         },
       },
     }) as AnyStateMachine,
-  }
+  })
 }
 
 export class RtcNode {
@@ -74,10 +94,14 @@ export class RtcNode {
   readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
   private frameSeq = 0
   private opening = new Map<string, Promise<string>>()
+  private upWaiters = new Map<string, (() => void)[]>()
 
   constructor(readonly system: ActorSystem, readonly opts: RtcNodeOptions) {
     this.names = opts.names ?? { peerSession: 'peerSession', mediaSubflow: 'mediaSubflow', rtcMember: 'rtcMember' }
-    const m = providedMachines((p) => this.executors.get(p))
+    const m = providedMachines()
+    const nodes = nodesOf.get(system) ?? new Set()
+    nodes.add(this)
+    nodesOf.set(system, nodes)
     system.register(this.names.peerSession, m.peerSession)
     system.register(this.names.mediaSubflow, m.mediaSubflow)
     system.register(this.names.rtcMember, rtcMember)
@@ -96,16 +120,16 @@ export class RtcNode {
   }
 
   /** Opens (spawns) the peer session with `remoteNodeId`. The member calls it; the hub on a first offer. */
-  openSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+  openSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const existing = this.opening.get(path)
     if (existing) return existing
-    const p = this.spawnSession(remoteNodeId, peerSessionId)
+    const p = this.spawnSession(remoteNodeId, peerSessionId, firstOffer)
     this.opening.set(path, p)
     return p
   }
 
-  private async spawnSession(remoteNodeId: string, peerSessionId: string): Promise<string> {
+  private async spawnSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const sys = this.system
     const durable = this.opts.durable ?? true
@@ -116,13 +140,38 @@ export class RtcNode {
       onUpload: (uploadId, size) => void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
     })
     this.executors.set(path, exec)
+    exec.onLink((up) => {
+      const w = up ? this.upWaiters.get(path) : undefined
+      if (!w) return
+      this.upWaiters.delete(path)
+      for (const fn of w) fn()
+    })
     if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
+    // The peer and the session's first description are made while the spawn is being journaled.
+    if (durable) {
+      const answer = firstOffer && { negotiationId: firstOffer.negotiationId, sdp: firstOffer.sdp, shape: firstOffer.mediaShape }
+      exec.prepare(peerSessionId, this.opts.polite ? { offer: uniformShape('inactive') } : answer ? { answer } : undefined)
+    }
     // The parent is listed the moment its spawn starts, so both journal writes go out together
     // (one group commit) instead of one after the other.
     const parent = sys.hosted(remoteNodeId) ? undefined : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
     const input: PeerSessionInput = { ...this.opts.timings, nodeId: this.nodeId, remoteNodeId, polite: this.opts.polite, peerSessionId }
     await Promise.all([parent, sys.spawn(path, this.names.peerSession, { input, durable })])
     return path
+  }
+
+  /**
+   * Resolves when the session with `remoteNodeId` is up (its machine reached `open`: both
+   * channels open), at once if it is; the session need not exist yet.
+   */
+  whenUp(remoteNodeId: string): Promise<void> {
+    const path = this.peerPath(remoteNodeId)
+    if (this.executors.get(path)?.linkUp) return Promise.resolve()
+    return new Promise((resolve) => {
+      const w = this.upWaiters.get(path) ?? []
+      w.push(resolve)
+      this.upWaiters.set(path, w)
+    })
   }
 
   /** Spawns a subflow `R/peer/<name>`. */
@@ -187,14 +236,24 @@ export class RtcNode {
     if (!NODE_RE.test(m.fromNodeId)) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', '"fromNodeId" must be a node id [A-Za-z0-9_.:-]{1,64}'))
     if (from !== undefined && from !== m.fromNodeId) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', `"fromNodeId" is ${m.fromNodeId} but the socket belongs to ${from}`))
     const path = this.peerPath(m.fromNodeId)
+    let opening: Promise<string> | undefined
     if (!this.system.hosted(path) && !this.opening.has(path)) {
       // Only a member's first offer opens a session on the hub; anything else for no session is stale.
       if (this.opts.polite || m.type !== 'rtc.offer') return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
-      await this.openSession(m.fromNodeId, m.peerSessionId)
-    } else {
-      await this.opening.get(path)
+      // A fresh session always takes the offer that spawned it (its signaling is stable, the
+      // offer is of its own session and of the remote it serves): the answer is made while
+      // both are journaled.
+      opening = this.openSession(m.fromNodeId, m.peerSessionId, m)
     }
-    this.dispatch(path, m as unknown as { type: string })
+    // A spawn lists its actor at once (status starting) and a starting actor journals what it
+    // is sent and applies it once started: the offer goes into the same group commit as the
+    // spawn instead of waiting for it.
+    if (this.system.hosted(path)) this.dispatch(path, m as unknown as { type: string })
+    else {
+      await this.opening.get(path)
+      this.dispatch(path, m as unknown as { type: string })
+    }
+    if (opening) await opening
     return undefined
   }
 
@@ -202,5 +261,6 @@ export class RtcNode {
   close(): void {
     for (const e of this.executors.values()) e.close()
     this.executors.clear()
+    nodesOf.get(this.system)?.delete(this)
   }
 }

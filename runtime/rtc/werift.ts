@@ -46,12 +46,54 @@ export function fixRejectedPorts(sdp: string, stats?: WeriftStats): string {
   })
 }
 
-/** Candidates travel by trickle only (so a test can rewrite them): drop those werift put in the SDP. */
+/** Drops the candidates werift put in the SDP (the bare pair trickles them instead). */
 function stripCandidates(sdp: string): string {
   return sdp
     .split('\r\n')
     .filter((l) => !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates')
     .join('\r\n')
+}
+
+/**
+ * Keeps the candidates werift gathered while setting the local description in that description
+ * (werift's setLocalDescription gathers before it returns), each through the same filter and
+ * rewrite as a trickled one: the remote can start its checks the moment it applies the
+ * description, instead of waiting for candidates to cross the signaling link after it.
+ */
+export function describeCandidates(sdp: string, rewrite: (c: IceCandidateInit) => IceCandidateInit | null): string {
+  const out: string[] = []
+  let mid: string | null = null
+  let index = -1
+  for (const l of sdp.split('\r\n')) {
+    if (l.startsWith('m=')) {
+      index++
+      mid = null
+    } else if (l.startsWith('a=mid:')) mid = l.slice(6)
+    if (!l.startsWith('a=candidate:')) {
+      out.push(l)
+      continue
+    }
+    const c = l.slice(2)
+    if (!/ 127\.0\.0\.1 /.test(c)) continue
+    const r = rewrite({ candidate: c, sdpMid: mid, sdpMLineIndex: index })
+    if (r) out.push(`a=${r.candidate}`)
+  }
+  return out.join('\r\n')
+}
+
+/**
+ * werift's ICE agent falls back to stun.l.google.com:19302 when no STUN server is configured
+ * (`iceServers: []` included) and every gathering waits for that query: a DNS lookup on the
+ * libuv thread pool (about 20 ms when it fails fast, offline), and up to its 5 s timeout when
+ * many gatherings run at once (more than about 20 here: every one of them then takes 5 s).
+ * Offline, on 127.0.0.1, there is no server to ask: drop it from the peer's ICE agents (they
+ * exist once the peer has a transceiver or a channel; call it before gathering).
+ */
+export function noDefaultStun(pc: unknown): void {
+  for (const d of (pc as any).dtlsTransports ?? []) {
+    const conn = d.iceTransport?.connection
+    if (conn && !conn.options?.stunServer) conn.stunServer = undefined
+  }
 }
 
 const loopbackOnly = (a: { host: string }, b: { host: string }) => a.host === '127.0.0.1' && b.host === '127.0.0.1'
@@ -102,8 +144,13 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       // werift's SCTP receiver held messages after a filled gap (weriftSctpFix.ts)
       fixWeriftSctp((pc as any).sctpTransport?.sctp)
+      // While no ICE path is up (the first negotiation, an ICE restart), the candidates gathered
+      // while a description is being set go in that description (see describeCandidates) and
+      // only later ones trickle. A renegotiation over a connected path keeps the candidates out
+      // of its descriptions, as before: the remote would be handed the known ones again.
+      let describing = 0
       pc.onIceCandidate.subscribe((c: any) => {
-        if (closed || !c) return
+        if (closed || !c || describing > 0) return
         const j = c.toJSON ? c.toJSON() : c
         let init: IceCandidateInit | null = { candidate: j.candidate, sdpMid: j.sdpMid ?? null, sdpMLineIndex: j.sdpMLineIndex ?? null }
         if (!/ 127\.0\.0\.1 /.test(init.candidate)) return
@@ -122,6 +169,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         if (!slot || closed) return
         remoteTracks.set(slot, track)
         cb.track(slot, track)
+      })
+      pc.iceConnectionStateChange.subscribe((st: string) => {
+        if (!closed) cb.iceState?.(st)
       })
       pc.onDataChannel.subscribe((dc: any) => {
         if (closed || dc.label === 'events' || dc.label === 'sync') return
@@ -175,15 +225,28 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         })
       }
       const slotOfTransceiver = (tr: any): MediaSlot | undefined => slotOf(tr)
-      const finish = (sdp: string) => stripCandidates(fixRejectedPorts(sdp, stats))
+      const rewrite = (c: IceCandidateInit) => (opts.rewriteCandidate ? opts.rewriteCandidate(c, peerSessionId) : c)
+      const hasPath = () => ((pc as any).dtlsTransports ?? []).some((d: any) => !!d.iceTransport?.connection?.nominated)
+      /** Sets a local description; returns its SDP as signaled. */
+      const describe = async (d: any): Promise<string> => {
+        noDefaultStun(pc)
+        const inSdp = !hasPath()
+        if (inSdp) describing++
+        try {
+          await pc.setLocalDescription(d)
+        } finally {
+          if (inSdp) describing--
+        }
+        const sdp = fixRejectedPorts(pc.localDescription!.sdp, stats)
+        return inSdp ? describeCandidates(sdp, rewrite) : stripCandidates(sdp)
+      }
       return {
         peerSessionId,
         signalingState: () => pc.signalingState,
         async createOffer({ iceRestart, shape }) {
           applyDirections(shape)
           const offer = await pc.createOffer({ iceRestart })
-          await pc.setLocalDescription(offer)
-          return finish(pc.localDescription!.sdp)
+          return describe(offer)
         },
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
@@ -195,9 +258,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           }
           applyDirections(shape)
           const answer = await pc.createAnswer()
-          await pc.setLocalDescription(answer)
+          const local = await describe(answer)
           kickIce()
-          return finish(pc.localDescription!.sdp)
+          return local
         },
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
@@ -343,9 +406,13 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
 /**
  * A bare werift pair (no machines, no journal, no signaling): offer/answer and trickled
  * candidates passed directly, resolving when both negotiated channels are open on both sides.
- * The baseline that benchmarks compare a peer session against.
+ * The baseline that benchmarks compare a peer session against; its peers have the adapter's
+ * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
+ * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(): Promise<{ ms: number; close(): void }> {
+export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{ ms: number; close(): void }> {
+  const inSdp = opts.candidates === 'sdp'
+  const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
   const cfg: any = {
     bundlePolicy: 'max-bundle',
@@ -370,18 +437,21 @@ export async function openBareWeriftPair(): Promise<{ ms: number; close(): void 
       fixWeriftSctp((pc as any).sctpTransport?.sctp)
     }
   })
-  for (const [x, y] of [[a, b], [b, a]] as const) {
+  if (!inSdp) for (const [x, y] of [[a, b], [b, a]] as const) {
     x.onIceCandidate.subscribe((c: any) => {
       if (c && / 127\.0\.0\.1 /.test(c.candidate)) void y.addIceCandidate(c.toJSON()).catch(() => {})
     })
   }
   for (const s of ['audio', 'video', 'video'] as const) a.addTransceiver(s, { direction: 'inactive' })
+  // the same werift setting as the adapter's peers (see noDefaultStun)
+  noDefaultStun(a)
+  noDefaultStun(b)
   const offer = await a.createOffer()
   await a.setLocalDescription(offer)
-  await b.setRemoteDescription({ type: 'offer', sdp: stripCandidates(a.localDescription!.sdp) })
+  await b.setRemoteDescription({ type: 'offer', sdp: describe(a.localDescription!.sdp) })
   const answer = await b.createAnswer()
   await b.setLocalDescription(answer)
-  await a.setRemoteDescription({ type: 'answer', sdp: stripCandidates(b.localDescription!.sdp) })
+  await a.setRemoteDescription({ type: 'answer', sdp: describe(b.localDescription!.sdp) })
   await done
   const ms = performance.now() - t0
   return {

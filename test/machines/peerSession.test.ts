@@ -3,7 +3,7 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { createActor } from 'xstate'
+import { createActor, SimulatedClock } from 'xstate'
 import { peerSession, coalesce, type PeerCommand, type PeerSessionInput } from '../../machines/peerSession.ts'
 import { uniformShape } from '../../protocol/signaling.ts'
 
@@ -23,6 +23,11 @@ function start(input: Partial<PeerSessionInput> = {}) {
       const l = (actor.getSnapshot().value as any).active?.link
       return typeof l === 'string' ? l : `recovering.${l?.recovering}`
     } }
+}
+
+const linkOf = (actor: { getSnapshot(): any }) => {
+  const l = actor.getSnapshot().value.active?.link
+  return typeof l === 'string' ? l : `recovering.${l?.recovering}`
 }
 
 const offer = (negotiationId: string, peerSessionId = 'm1.g0', purpose: any = 'initial') => ({ type: 'rtc.offer' as const, peerSessionId, negotiationId, fromNodeId: 'm1', targetNodeId: 'hub', sdp: SDP, mediaShape: uniformShape('inactive'), purpose })
@@ -168,6 +173,42 @@ Health('peerSession - a pong after the rung began recovers and re-sends what was
       }
     }, 250)
   })
+})
+
+Health('peerSession - channels late while ICE has a path: the connect deadline is extended (bounded), not climbed', () => {
+  const clock = new SimulatedClock()
+  const make = () => {
+    const a = createActor(peerSession.provide({ actions: { exec: () => {} } }), {
+      clock,
+      input: { nodeId: 'm1', remoteNodeId: 'hub', polite: true, peerSessionId: 'm1.g0', connectMs: 1000, connectWaits: 3, iceRestartMs: 60_000, probeMs: 60_000 },
+    })
+    a.start()
+    started.push(a)
+    return { a, link: () => linkOf(a), ctx: () => a.getSnapshot().context }
+  }
+  const withPath = make()
+  const noPath = make()
+  const late = make()
+  withPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'connected' })
+  late.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'completed' })
+  // another session's report changes nothing
+  noPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.gX', state: 'connected' })
+  // the simulated clock fires what is due at the new time, not what firing it arms: a step per deadline
+  const deadlines = (n: number) => {
+    for (let i = 0; i < n; i++) clock.increment(1001)
+  }
+  deadlines(2)
+  assert.is(noPath.link(), 'recovering.iceRestart', 'no ICE path: the ladder climbs at the deadline')
+  assert.is(withPath.link(), 'connecting', 'ICE path up: still waiting for the channels')
+  assert.is(withPath.ctx().connectWaited, 2)
+  late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+  late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+  assert.is(late.link(), 'open')
+  assert.is(late.ctx().connectWaited, 0, 'reset once open')
+  assert.is(late.ctx().recoveries.length, 0)
+  deadlines(2) // the third extension, then the fourth deadline
+  assert.is(withPath.link(), 'recovering.iceRestart', 'the extensions are bounded')
+  assert.is(withPath.ctx().connectWaited, 3)
 })
 
 // live actors keep their probe timers: stop them all when done

@@ -19,6 +19,34 @@ async function connected(p: Pair): Promise<void> {
   await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, `${p.memberId}/peer`) === 'open', 10_000, 'both sides open')
 }
 
+const Open = suite('RtcNode - opening a session')
+
+Open('RtcNode - the first offer and answer are made while the spawns commit and taken by the machines; journals replay', async () => {
+  const p = await openPair()
+  try {
+    const up = Promise.all([p.member.whenUp('hub'), p.hub.whenUp('member-1')])
+    await p.member.openSession('hub', 'member-1.g0')
+    await up
+    assert.is(linkValue(p.memberSystem, 'hub/peer'), 'open')
+    assert.is(linkValue(p.hubSystem, 'member-1/peer'), 'open')
+    assert.equal(p.member.executor('hub')!.stats.prepared, { taken: 1, unused: 0 }, 'the member offered what it made during its spawn')
+    assert.equal(p.hub.executor('member-1')!.stats.prepared, { taken: 1, unused: 0 }, 'the hub answered with what it made during its spawn')
+    const m = snap(p.memberSystem, 'hub/peer').context
+    assert.is(m.counters.negotiations, 1)
+    assert.is(m.counters.offersMade, 1)
+    // the descriptions carry the candidates: nothing had to trickle for the first negotiation
+    assert.is(p.carried['rtc.ice'] ?? 0, 0)
+    await p.memberSystem.flush()
+    await p.hubSystem.flush()
+    for (const sys of [p.memberSystem, p.hubSystem]) {
+      const v = await verifyAll(sys)
+      for (const [path, r] of Object.entries(v)) assert.ok(r.ok, `${path} replays: ${JSON.stringify(r.divergence)}`)
+    }
+  } finally {
+    await p.close()
+  }
+})
+
 const Media = suite('RtcNode - media toggles keep the peer')
 
 Media('RtcNode - 100 camera and loopback toggles: 0 channel closes, 0 lost messages, upload checksum matches, journals replay', async () => {
@@ -131,6 +159,7 @@ Media('RtcNode - 100 camera and loopback toggles: 0 channel closes, 0 lost messa
   }
 })
 
+Open.run()
 Media.run()
 
 const Subflows = suite('RtcNode - subflows')

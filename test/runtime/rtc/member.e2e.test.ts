@@ -1,7 +1,7 @@
 /**
  * Debian Chromium opens the hub's /member page: a peer session with the hub's werift peer, the
  * camera (fake device) looped back by the hub and started and stopped 10 times while `events`
- * keeps delivering, screenshots saved (notes/issue-6/), and the hub's journals replay.
+ * keeps delivering, screenshots saved (test/.artifacts/), and the hub's journals replay.
  */
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -15,7 +15,7 @@ import { rtcFeature, type RtcFeature } from '../../../runtime/rtc/rtcFeature.ts'
 import { exitWhenDone, linkValue, snap, until } from '../../helpers/rtcPair.ts'
 import { cliVerify, verifyAll } from '../../helpers/rtcReplay.ts'
 
-const shots = fileURLToPath(new URL('../../../notes/issue-6/', import.meta.url))
+const shots = fileURLToPath(new URL('../../.artifacts/', import.meta.url))
 
 const E2E = suite('member page - Chromium against the hub')
 
