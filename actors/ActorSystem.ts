@@ -74,6 +74,10 @@ export class ActorSystem implements Host {
   readonly supervision: SupervisionOptions
   readonly feed = new Feed()
   readonly incidents: Incident[] = []
+  /** The seq of the last feed event published (a snapshot taken now is at this point of the feed). */
+  get lastFeedSeq(): number {
+    return this.feedSeq
+  }
   readonly hostId: string
   private actors = new Map<string, HostedActor>()
   private machines = new Map<string, AnyStateMachine>()

@@ -137,7 +137,7 @@ export class InspectorServer implements HubFeature {
     const sys = this.hub.system
     send({ t: 'hello', protocol: FEED_PROTOCOL, hostId: sys.hostId, access: operator ? 'operator' : 'read-only', at: sys.clock.now() })
     // The snapshot and the subscription happen in the same tick: no event is missed or repeated.
-    send({ t: 'snapshot', seq: (sys as any).feedSeq ?? 0, at: sys.clock.now(), actors: this.actorStates() })
+    send({ t: 'snapshot', seq: sys.lastFeedSeq, at: sys.clock.now(), actors: this.actorStates() })
     this.attach(c)
     ws.on('message', (data, isBinary) => {
       let cmd: ClientCommand
