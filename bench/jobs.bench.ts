@@ -23,6 +23,8 @@ import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
 const ROUNDS = quick ? 1 : 3
+/** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
+const CHUNK = 1000
 
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
@@ -47,9 +49,12 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): P
     if (c.status === 'COMPLETED' && ++done === n) resolve()
   })
   const t0 = performance.now()
-  const submits: Promise<unknown>[] = []
-  for (let i = 0; i < n; i++) submits.push(queue.submit({ type: 'echo', input: { i } }))
-  await Promise.all(submits)
+  // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
+  for (let i = 0; i < n; i += CHUNK) {
+    const chunk: Promise<unknown>[] = []
+    for (let k = i; k < Math.min(n, i + CHUNK); k++) chunk.push(queue.submit({ type: 'echo', input: { i: k } }))
+    await Promise.all(chunk)
+  }
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   if (worker) await stopChild(worker)
@@ -105,7 +110,7 @@ async function bullRun(n: number): Promise<number> {
   w.on('completed', () => {
     if (++done === n) resolve()
   })
-  for (let i = 0; i < n; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
+  for (let i = 0; i < n; i += CHUNK) await q.addBulk(Array.from({ length: Math.min(CHUNK, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   await w.close()
