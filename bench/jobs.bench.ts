@@ -8,6 +8,10 @@
  * - `jobs.e2e.nats`: the same jobs with their steps run by one `aether worker` process over
  *   JetStream (the nats-server at 127.0.0.1:4222, a stream of its own), against the same baseline.
  *
+ * - `jobs.xstate-floor` (information): the same job machine under bare XState, no journal and no
+ *   queue, against the BullMQ median of jobs.e2e: the ceiling of any host that runs a job as an
+ *   XState actor.
+ *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -19,6 +23,8 @@ import { LevelStore } from '../runtime/LevelStore.ts'
 import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
+import { createActor, fromPromise } from 'xstate'
+import { createJobMachine, type StepRunInput } from '../machines/job.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
@@ -132,6 +138,38 @@ report({
   pass: local.a / local.b >= 2.0,
   rounds: { aether: local.as.map(Math.round), baseline: local.bs.map(Math.round) },
 })
+
+// The floor of any host that runs each job as an XState actor: the same echo job machine under
+// XState alone (createActor per job, the step resolved in-process; no journal, no queue), against
+// the BullMQ medians of the rounds above. Information, no goal: jobs.e2e cannot exceed this ratio.
+{
+  const machine = createJobMachine({ name: 'echo', steps: [{ name: 'echo', retry: { maxAttempts: 1 } }] }).provide({
+    actors: { runStep: fromPromise(async ({ input }: { input: StepRunInput }) => input.input) },
+    actions: { notify: () => {} },
+  })
+  const xs: number[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    gc()
+    const t0 = performance.now()
+    let done = 0
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < N; i++) {
+        const a = createActor(machine, { input: { id: `job-${i}`, type: 'echo', input: { i }, lease: 'local' } })
+        a.subscribe({ complete: () => ++done === N && resolve() })
+        a.start()
+      }
+    })
+    xs.push(N / ((performance.now() - t0) / 1000))
+  }
+  report({
+    figure: 'jobs.xstate-floor',
+    aether: median(xs),
+    baseline: local.b,
+    ratio: median(xs) / local.b,
+    unit: `jobs/s (${N} echo job machines under bare XState, no journal; baseline: the BullMQ median of jobs.e2e)`,
+    rounds: { aether: xs.map(Math.round) },
+  })
+}
 
 let natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 try {
