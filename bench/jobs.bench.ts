@@ -8,6 +8,10 @@
  * - `jobs.e2e.nats`: the same jobs with their steps run by one `aether worker` process over
  *   JetStream (the nats-server at 127.0.0.1:4222, a stream of its own), against the same baseline.
  *
+ * - `jobs.xstate-floor` (information): the same job machine under bare XState, no journal and no
+ *   queue, against the BullMQ median of jobs.e2e: the ceiling of any host that runs a job as an
+ *   XState actor.
+ *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -19,10 +23,14 @@ import { LevelStore } from '../runtime/LevelStore.ts'
 import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
+import { createActor, fromPromise } from 'xstate'
+import { createJobMachine, type StepRunInput } from '../machines/job.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
 const ROUNDS = quick ? 1 : 3
+/** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
+const CHUNK = 1000
 
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
@@ -47,9 +55,12 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): P
     if (c.status === 'COMPLETED' && ++done === n) resolve()
   })
   const t0 = performance.now()
-  const submits: Promise<unknown>[] = []
-  for (let i = 0; i < n; i++) submits.push(queue.submit({ type: 'echo', input: { i } }))
-  await Promise.all(submits)
+  // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
+  for (let i = 0; i < n; i += CHUNK) {
+    const chunk: Promise<unknown>[] = []
+    for (let k = i; k < Math.min(n, i + CHUNK); k++) chunk.push(queue.submit({ type: 'echo', input: { i: k } }))
+    await Promise.all(chunk)
+  }
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   if (worker) await stopChild(worker)
@@ -105,7 +116,7 @@ async function bullRun(n: number): Promise<number> {
   w.on('completed', () => {
     if (++done === n) resolve()
   })
-  for (let i = 0; i < n; i += 1000) await q.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
+  for (let i = 0; i < n; i += CHUNK) await q.addBulk(Array.from({ length: Math.min(CHUNK, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   await w.close()
@@ -116,7 +127,33 @@ async function bullRun(n: number): Promise<number> {
   return rate
 }
 
-const local = await paired(ROUNDS, () => aetherRun(N, 'local'), () => bullRun(N))
+// The floor of any host that runs each job as an XState actor: the same echo job machine under
+// XState alone (createActor per job, the step resolved in-process; no journal, no queue). It runs
+// in every round right after aether's run, against the same BullMQ round. Information, no goal.
+const floorMachine = createJobMachine({ name: 'echo', steps: [{ name: 'echo', retry: { maxAttempts: 1 } }] }).provide({
+  actors: { runStep: fromPromise(async ({ input }: { input: StepRunInput }) => input.input) },
+  actions: { notify: () => {} },
+})
+async function xstateFloor(n: number): Promise<number> {
+  const t0 = performance.now()
+  let done = 0
+  await new Promise<void>((resolve) => {
+    for (let i = 0; i < n; i++) {
+      const a = createActor(floorMachine, { input: { id: `job-${i}`, type: 'echo', input: { i }, lease: 'local' } })
+      a.subscribe({ complete: () => ++done === n && resolve() })
+      a.start()
+    }
+  })
+  return n / ((performance.now() - t0) / 1000)
+}
+
+const floors: number[] = []
+const local = await paired(ROUNDS, async () => {
+  const rate = await aetherRun(N, 'local')
+  gc()
+  floors.push(await xstateFloor(N))
+  return rate
+}, () => bullRun(N))
 report({
   figure: 'jobs.e2e',
   aether: local.a,
@@ -126,6 +163,14 @@ report({
   goal: '>= 2.0',
   pass: local.a / local.b >= 2.0,
   rounds: { aether: local.as.map(Math.round), baseline: local.bs.map(Math.round) },
+})
+report({
+  figure: 'jobs.xstate-floor',
+  aether: median(floors),
+  baseline: local.b,
+  ratio: median(floors) / local.b,
+  unit: `jobs/s (${N} echo job machines under bare XState, no journal, no host; baseline: the same BullMQ rounds as jobs.e2e)`,
+  rounds: { aether: floors.map(Math.round), baseline: local.bs.map(Math.round) },
 })
 
 let natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
