@@ -6,7 +6,8 @@
  * path or an older attachment are dropped, so one path at a time feeds the document.
  */
 import type { PathId } from '../../machines/semanticChannel.ts'
-import type { MemberChannels } from './memberChannels.ts'
+import type { MemberChannels, WebSocketPath } from './memberChannels.ts'
+import { decodeSyncFrame, encodeSyncFrame } from '../../protocol/relayFrame.ts'
 import type { WebspaceClient } from './webspaceClient.ts'
 
 /** Carries Yjs frames of webspaces over one path. */
@@ -16,6 +17,8 @@ export interface SyncTransport {
   /** `attachment` tells the hub a new sync session starts when it changes. */
   send(name: string, attachment: string, bytes: Uint8Array): void
   connect(h: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void }): void
+  /** Releases what the transport owns itself (not the path's socket). */
+  close?(): void
 }
 
 export class WebspaceLink {
@@ -23,6 +26,7 @@ export class WebspaceLink {
   current: PathId | null = null
   attachment = ''
   attachments = 0
+  private closed = false
   private transports = new Map<PathId, SyncTransport>()
   private off: () => void
 
@@ -34,12 +38,13 @@ export class WebspaceLink {
           if (name === client.name && t.id === this.current && attachment === this.attachment) client.receive(bytes)
         },
         up: () => {
+          if (this.closed) return
           if (this.current === null && this.channels.active('sync') === t.id) this.attach(t.id)
         },
         // the transport under the attached document broke without the path going down (a
         // reconnecting socket): attach again on the same path
         down: () => {
-          if (this.current === t.id) setTimeout(() => this.channels.active('sync') === t.id && this.attach(t.id), 50)
+          if (this.current === t.id) setTimeout(() => !this.closed && this.channels.active('sync') === t.id && this.attach(t.id), 50)
         },
       })
     }
@@ -66,8 +71,11 @@ export class WebspaceLink {
   }
 
   close(): void {
+    this.closed = true
     this.off()
     this.client.detach()
+    this.current = null
+    for (const t of this.transports.values()) t.close?.()
   }
 }
 
@@ -96,6 +104,16 @@ export class WsSyncTransport implements SyncTransport {
 
   connect(h: Parameters<SyncTransport['connect']>[0]): void {
     this.h = h
+  }
+
+  close(): void {
+    const ws = this.ws
+    this.ws = null
+    this.wsAttachment = ''
+    if (ws) {
+      ws.onclose = null
+      ws.close()
+    }
   }
 
   send(name: string, attachment: string, bytes: Uint8Array): void {
@@ -128,11 +146,57 @@ export class WsSyncTransport implements SyncTransport {
       const bytes = d instanceof ArrayBuffer ? new Uint8Array(d) : new Uint8Array(d.buffer, d.byteOffset, d.byteLength)
       this.h?.frame(name, attachment, bytes)
     }
+    ws.onerror = () => {}
     ws.onclose = () => {
       if (this.ws !== ws) return
       this.ws = null
       this.wsAttachment = ''
       this.h?.down()
     }
+  }
+}
+
+/**
+ * The root relay's socket as a SyncTransport: y-protocols frames travel as binary messages on the
+ * same `/relay` WebSocket as the channel frames (protocol/relayFrame.ts `encodeSyncFrame`), the
+ * root carries them to the hub over NATS and the hub's answers (sync, awareness, acks) back. A
+ * reconnect of the socket is a new connection at the root and the hub: the link attaches again.
+ */
+export class RelaySyncTransport implements SyncTransport {
+  readonly id: PathId
+  /** Sync frames sent, and dropped because the socket was not open; refused from the root. */
+  readonly counters = { sent: 0, dropped: 0, received: 0, bad: 0 }
+  private h: Parameters<SyncTransport['connect']>[0] | null = null
+
+  constructor(readonly path: WebSocketPath) {
+    this.id = path.id
+    path.connectBinary({
+      frame: (bytes) => {
+        let f: ReturnType<typeof decodeSyncFrame>
+        try {
+          f = decodeSyncFrame(bytes)
+        } catch {
+          this.counters.bad++
+          return
+        }
+        this.counters.received++
+        this.h?.frame(f.w, f.a, f.y)
+      },
+      up: () => this.h?.up(),
+      down: () => this.h?.down(),
+    })
+  }
+
+  get open(): boolean {
+    return this.path.open
+  }
+
+  connect(h: Parameters<SyncTransport['connect']>[0]): void {
+    this.h = h
+  }
+
+  send(name: string, attachment: string, bytes: Uint8Array): void {
+    if (this.path.sendBytes(encodeSyncFrame(attachment, name, bytes))) this.counters.sent++
+    else this.counters.dropped++
   }
 }
