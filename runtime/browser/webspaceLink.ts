@@ -4,6 +4,12 @@
  * WebspaceClient to that path's SyncTransport, and on every switch attaches it again on the new
  * one: the y-protocols exchange there brings over what the old path lost. Frames from any other
  * path or an older attachment are dropped, so one path at a time feeds the document.
+ *
+ * A lossy transport (the root relay: core NATS delivers at most once, and frames sent before the
+ * hub subscribed are gone) is watched: an attachment not synced within `syncTimeoutMs`, or whose
+ * updates wait for their acks with no progress for `ackStallMs`, is attached again (a fresh
+ * exchange of state vectors brings over what was lost towards the hub), and every `resyncMs` the
+ * client sends a new step 1 (the hub answers with what was lost towards the member).
  */
 import type { PathId } from '../../machines/semanticChannel.ts'
 import type { MemberChannels, WebSocketPath } from './memberChannels.ts'
@@ -19,6 +25,17 @@ export interface SyncTransport {
   connect(h: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void }): void
   /** Releases what the transport owns itself (not the path's socket). */
   close?(): void
+  /** Frames may be lost while the transport stays open (the relay): the link watches acks and re-syncs. */
+  readonly lossy?: boolean
+}
+
+export interface WebspaceLinkOptions {
+  /** Lossy transports: attach again when the first exchange has not finished after this long. */
+  syncTimeoutMs?: number
+  /** Lossy transports: attach again when updates wait for acks with no progress for this long. */
+  ackStallMs?: number
+  /** Lossy transports: a new step 1 this often. */
+  resyncMs?: number
 }
 
 export class WebspaceLink {
@@ -26,11 +43,18 @@ export class WebspaceLink {
   current: PathId | null = null
   attachment = ''
   attachments = 0
+  /** Re-attachments by the watch of lossy transports, by reason. */
+  readonly heals = { syncTimeout: 0, ackStall: 0, resyncs: 0 }
   private closed = false
   private transports = new Map<PathId, SyncTransport>()
   private off: () => void
+  private watch: any = null
+  private attachedAt = 0
+  private lastAcked = 0
+  private lastAckAt = 0
+  private lastResync = 0
 
-  constructor(readonly channels: MemberChannels, readonly client: WebspaceClient, transports: SyncTransport[]) {
+  constructor(readonly channels: MemberChannels, readonly client: WebspaceClient, transports: SyncTransport[], readonly opts: WebspaceLinkOptions = {}) {
     for (const t of transports) {
       this.transports.set(t.id, t)
       t.connect({
@@ -58,6 +82,34 @@ export class WebspaceLink {
     })
     const active = channels.active('sync')
     if (active) this.attach(active)
+    if (transports.some((t) => t.lossy)) this.watch = setInterval(() => this.check(), 100)
+  }
+
+  private check(): void {
+    const t = this.current === null ? null : this.transports.get(this.current)
+    if (!t?.lossy || !this.client.attached) return
+    const now = Date.now()
+    const c = this.client
+    if (!c.synced) {
+      if (now - this.attachedAt > (this.opts.syncTimeoutMs ?? 1500)) {
+        this.heals.syncTimeout++
+        this.attach(t.id)
+      }
+      return
+    }
+    if (c.acked !== this.lastAcked || c.acked >= c.sent) {
+      this.lastAcked = c.acked
+      this.lastAckAt = now
+    } else if (now - this.lastAckAt > (this.opts.ackStallMs ?? 1500)) {
+      this.heals.ackStall++
+      this.attach(t.id)
+      return
+    }
+    if (now - this.lastResync > (this.opts.resyncMs ?? 2000)) {
+      this.lastResync = now
+      this.heals.resyncs++
+      c.resync()
+    }
   }
 
   private attach(path: PathId): void {
@@ -67,11 +119,14 @@ export class WebspaceLink {
     if (!t) return
     const attachment = `${++this.attachments}`
     this.attachment = attachment
+    this.attachedAt = this.lastAckAt = this.lastResync = Date.now()
+    this.lastAcked = 0
     this.client.attach((bytes) => t.send(this.client.name, attachment, bytes))
   }
 
   close(): void {
     this.closed = true
+    clearInterval(this.watch)
     this.off()
     this.client.detach()
     this.current = null
@@ -164,6 +219,7 @@ export class WsSyncTransport implements SyncTransport {
  */
 export class RelaySyncTransport implements SyncTransport {
   readonly id: PathId
+  readonly lossy = true
   /** Sync frames sent, and dropped because the socket was not open; refused from the root. */
   readonly counters = { sent: 0, dropped: 0, received: 0, bad: 0 }
   private h: Parameters<SyncTransport['connect']>[0] | null = null

@@ -31,7 +31,7 @@ const ROOT_TOKEN = 'root-token'
 const DOC = 'notes'
 const policy = { freezeMs: 300, probeBackoffMs: 200, maxProbeBackoffMs: 800, ackTimeoutMs: 400, maxAttempts: 100 }
 
-async function setup() {
+async function setup(aPaths: Array<'ws' | 'relay'> = ['ws', 'relay']) {
   const nats = await NatsServer.start()
   const root = await Hub.start({ data: tmpDir(), token: ROOT_TOKEN, hostId: 'root' }, [rootFeature({ nats: nats.url, rootId: 'root', sync: false })])
   const channels = new ChannelFeature()
@@ -43,9 +43,10 @@ async function setup() {
   const aWs = new WebSocketPath({ url: hub.url, member: 'a', token: HUB_TOKEN, WebSocket, heartbeatMs: 100, deadAfterMs: 1000 })
   const aRelay = relayPath({ url: root.url, hub: 'h1', member: 'a', token: ROOT_TOKEN, WebSocket, heartbeatMs: 100, deadAfterMs: 1000, maxReconnectMs: 500 })
   const aRelaySync = new RelaySyncTransport(aRelay)
-  const aCh = new MemberChannels({ member: 'a', paths: [aWs, aRelay], policy, channels: ['command'] })
+  const aCh = new MemberChannels({ member: 'a', paths: aPaths.map((p) => (p === 'ws' ? aWs : aRelay)), policy, channels: ['command'] })
+  if (!aPaths.includes('ws')) aWs.close()
   const a = new WebspaceClient(DOC)
-  const aLink = new WebspaceLink(aCh, a, [new WsSyncTransport({ url: hub.url, token: HUB_TOKEN, WebSocket }), aRelaySync])
+  const aLink = new WebspaceLink(aCh, a, [...(aPaths.includes('ws') ? [new WsSyncTransport({ url: hub.url, token: HUB_TOKEN, WebSocket })] : []), aRelaySync])
   // B: the hub WebSocket only
   const bWs = new WebSocketPath({ url: hub.url, member: 'b', token: HUB_TOKEN, WebSocket, heartbeatMs: 100, deadAfterMs: 1000 })
   const bCh = new MemberChannels({ member: 'b', paths: [bWs], policy, channels: ['command'] })
@@ -122,6 +123,66 @@ relay('A edits while its sync channel is on the relay: every edit reaches the hu
     assert.ok(s.switches.includes('ws->relay (down)') || s.switches.some((x) => x.startsWith('ws->relay')), s.switches.join(' | '))
     assert.ok(s.switches.at(-1)!.startsWith('relay->ws'), s.switches.join(' | '))
     await s.webspaces.host.flush(DOC)
+  } finally {
+    await s.close()
+  }
+})
+
+relay('relay only, nats-server kill -9 and restart mid-edit: edits made while NATS is down stay local and reach the hub and B after, none lost', async () => {
+  const s = await setup(['relay'])
+  try {
+    await until(() => s.aLink.current === 'relay' && s.a.synced && s.bLink.current === 'ws' && s.b.synced, 10_000, 'A on the relay, B on ws')
+    const made: string[] = []
+    const first = s.a.attachment
+    for (let i = 1; i <= 200; i++) {
+      const ta = `[A${i}]`
+      edit(s.a, ta)
+      made.push(ta)
+      if (i % 2 === 0) {
+        edit(s.b, `[B${i}]`)
+        made.push(`[B${i}]`)
+      }
+      if (i === 60) {
+        await s.nats.kill9()
+        await until(() => s.aLink.current === null, 5000, 'A detached: no path')
+      }
+      if (i === 120) await s.nats.restart()
+      await sleep(10)
+    }
+    await until(() => s.aLink.current === 'relay' && s.a.synced, 15_000, 'A back on the relay')
+    const hubText = () => s.webspaces.host.doc(DOC)!.getText('t').toString()
+    await until(() => text(s.a) === text(s.b) && text(s.b) === hubText() && tokens(hubText()).length === made.length, 15_000, 'converged')
+    assert.equal([...tokens(hubText())].sort(), [...made].sort(), 'every edit present once')
+    // the re-attachment's updates (A's step 2 with what it wrote offline, and the later edits) are durable
+    await until(() => s.a.acked === s.a.sent && s.a.sent > 0, 10_000, `acks (${s.a.acked}/${s.a.sent})`)
+    assert.ok(s.switches.some((x) => x.startsWith('relay->null')), s.switches.join(' | '))
+    assert.ok(s.a.attachment > first, `A attached again over the relay (attachment ${first} -> ${s.a.attachment})`)
+  } finally {
+    await s.close()
+  }
+})
+
+relay('sync frames lost on the relay while its socket stays open (300 ms blackhole): the link sees the acks stall, attaches again, and nothing is lost', async () => {
+  const s = await setup(['relay'])
+  try {
+    await until(() => s.aLink.current === 'relay' && s.a.synced && s.bLink.current === 'ws' && s.b.synced, 10_000, 'A on the relay, B on ws')
+    const made: string[] = []
+    for (let i = 1; i <= 60; i++) {
+      edit(s.a, `[A${i}]`)
+      edit(s.b, `[B${i}]`)
+      made.push(`[A${i}]`, `[B${i}]`)
+      // frames of both directions vanish for 300 ms, shorter than the heartbeat's verdict (1000 ms)
+      if (i === 20) s.aRelay.blackhole = true
+      if (i === 50) s.aRelay.blackhole = false
+      await sleep(10)
+    }
+    assert.ok(s.aRelaySync.counters.dropped > 0, 'frames were lost')
+    const hubText = () => s.webspaces.host.doc(DOC)!.getText('t').toString()
+    await until(() => text(s.a) === text(s.b) && text(s.b) === hubText() && tokens(hubText()).length === made.length, 10_000, 'converged')
+    assert.equal([...tokens(hubText())].sort(), [...made].sort(), 'every edit present once')
+    await until(() => s.a.acked === s.a.sent, 10_000, 'acks')
+    assert.ok(s.aLink.heals.ackStall + s.aLink.heals.syncTimeout >= 1, JSON.stringify(s.aLink.heals))
+    assert.is(s.aCh.active('sync'), 'relay')
   } finally {
     await s.close()
   }
