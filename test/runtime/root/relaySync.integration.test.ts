@@ -108,6 +108,11 @@ relay('A edits while its sync channel is on the relay: every edit reaches the hu
     // the hub and B hold A's relayed edits (and A holds B's, which came back over the relay)
     const hubText = () => s.webspaces.host.doc(DOC)!.getText('t').toString()
     await until(() => tokens(hubText()).length === made.length && tokens(text(s.b)).length === made.length && tokens(text(s.a)).length === made.length, 10_000, 'edits made over the relay everywhere')
+    // awareness rides the relay too: A's presence reaches B, B's reaches A
+    s.a.awareness.setLocalStateField('user', 'a-on-relay')
+    s.b.awareness.setLocalStateField('user', 'b-on-ws')
+    const seen = (c: WebspaceClient, who: string) => [...c.awareness.getStates().values()].some((st: any) => st.user === who)
+    await until(() => seen(s.b, 'a-on-relay') && seen(s.a, 'b-on-ws'), 5000, 'awareness both ways over the relay')
     const root = await (await fetch(`${s.root.url}/api/relay`)).json()
     assert.ok(root.counters.syncToHub >= 100 && root.counters.syncToMember > 0, JSON.stringify(root.counters))
 
