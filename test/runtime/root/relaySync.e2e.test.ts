@@ -48,7 +48,7 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
     const state = (p: Page) =>
       p.evaluate(() => {
         const m = (window as any).aetherMember
-        return { active: m.active(), text: m.text() as string, switches: m.switches as string[], acked: m.acked.length as number, synced: m.client.synced as boolean, sent: m.client.sent as number, updatesAcked: m.client.acked as number, attachment: m.link.attachment as string, relay: m.relay?.counters ?? null }
+        return { active: m.active(), text: m.text() as string, switches: m.switches as string[], acked: m.acked.length as number, synced: m.client.synced as boolean, sent: m.client.sent as number, updatesAcked: m.client.acked as number, attachment: m.link.attachment as string, relay: m.relay?.counters ?? null, heals: m.link.heals }
       })
     await until(async () => {
       const s = await state(a)
@@ -118,7 +118,7 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
     const sent = (await a.evaluate(() => (window as any).cmds)) as number
     await until(async () => (await state(a)).acked === sent, 10_000, 'all commands acked')
     assert.equal(channels.delivered('A').map((d: any) => d.payload.n), Array.from({ length: sent }, (_, i) => i + 1))
-    console.log(`  ${all.length} edits (A ${ea.length} over the relay, B ${eb.length}), ${sent} commands; relay sync frames to hub ${r.counters.syncToHub}, to member ${r.counters.syncToMember}`)
+    console.log(`  ${all.length} edits (A ${ea.length} over the relay, B ${eb.length}), ${sent} commands; relay sync frames to hub ${r.counters.syncToHub}, to member ${r.counters.syncToMember}; A's link heals ${JSON.stringify(sa.heals)}`)
     mkdirSync(ARTIFACTS, { recursive: true })
     await a.screenshot({ path: new URL('relay-e2e-A.png', ARTIFACTS).pathname })
     await b.screenshot({ path: new URL('relay-e2e-B.png', ARTIFACTS).pathname })
