@@ -130,4 +130,85 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
   }
 })
 
+e2e('A on [ws, relay]: its hub WebSocket goes silent mid-edit, sync moves to the relay, comes back to ws by a probe; every edit once', async () => {
+  const nats = await NatsServer.start()
+  const webspaces = new WebspaceFeature()
+  const channels = new ChannelFeature()
+  const relayLink = new RelayLinkFeature(channels, webspaces)
+  const hub = await Hub.start({ data: tmpDir(), token: HUB_TOKEN }, [hubLinkFeature({ nats: nats.url, hubId: 'h1', sync: false }), webspaces, channels, relayLink, new SyncPageFeature()])
+  const root = await Hub.start({ data: tmpDir(), token: ROOT_TOKEN, hostId: 'root' }, [rootFeature({ nats: nats.url, rootId: 'root', sync: false, relayOrigins: [new URL(hub.url).origin] })])
+  const browser = await launchChromium()
+  try {
+    const ctx = await browser.newContext()
+    const open = async (member: string, q: string): Promise<Page> => {
+      const page = await ctx.newPage()
+      page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
+      await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${HUB_TOKEN}${q}`)
+      return page
+    }
+    const a = await open('A', `&relay=${encodeURIComponent(root.url)}&hub=h1&rtoken=${ROOT_TOKEN}`)
+    const b = await open('B', '')
+    const state = (p: Page) =>
+      p.evaluate(() => {
+        const m = (window as any).aetherMember
+        return { active: m.active(), text: m.text() as string, switches: m.switches as string[], synced: m.client.synced as boolean, relayUp: m.channels.actors.get('sync').getSnapshot().context.up.relay as boolean }
+      })
+    await until(async () => {
+      const s = await state(a)
+      return s.active.attachedTo === 'ws' && s.synced && s.relayUp
+    }, 15_000, 'A synced over ws, relay up')
+    await until(async () => (await state(b)).synced, 10_000, 'B synced')
+    await Promise.all(
+      [a, b].map((p, i) =>
+        p.evaluate((who) => {
+          const m = (window as any).aetherMember
+          const w = window as any
+          w.edits = []
+          let k = 0
+          w.editTimer = setInterval(() => {
+            const id = `<${who}${k++}>`
+            m.edit(id)
+            w.edits.push(id)
+          }, 15)
+        }, i === 0 ? 'A' : 'B'),
+      ),
+    )
+    await sleep(300)
+    // A's hub WebSocket (the channel path) goes silent and is cut
+    await a.evaluate(() => {
+      const ws = (window as any).aetherMember.channels.paths.get('ws')
+      ws.blackhole = true
+      ws.cut()
+    })
+    await until(async () => (await state(a)).active.attachedTo === 'relay', 10_000, 'A on the relay')
+    await sleep(1000)
+    await a.evaluate(() => void ((window as any).aetherMember.channels.paths.get('ws').blackhole = false))
+    await until(async () => (await state(a)).switches.some((x) => x.startsWith('sync: relay -> ws')), 10_000, 'A back on ws').catch(async (e) => {
+      console.log('A', JSON.stringify((await state(a)).switches))
+      throw e
+    })
+    await sleep(300)
+    for (const p of [a, b]) await p.evaluate(() => clearInterval((window as any).editTimer))
+    const all = [...((await a.evaluate(() => (window as any).edits)) as string[]), ...((await b.evaluate(() => (window as any).edits)) as string[])]
+    const hubText = () => String(webspaces.host.view('shared')?.t ?? '')
+    await until(async () => {
+      const [ta, tb] = [(await state(a)).text, (await state(b)).text]
+      return ta === tb && tb === hubText() && all.every((e) => ta.includes(e))
+    }, 15_000, 'convergence')
+    const text = (await state(a)).text
+    for (const e of all) assert.is(text.split(e).length - 1, 1, `edit ${e} exactly once`)
+    const sw = (await state(a)).switches
+    assert.ok(sw.some((x) => x.startsWith('sync: ws -> relay')), sw.join(' | '))
+    assert.ok(relayLink.counters.syncIn > 0, 'sync frames went over the relay')
+    console.log(`  ${all.length} edits; A's switches: ${sw.join(' | ')}; relay sync frames in at the hub ${relayLink.counters.syncIn}`)
+    mkdirSync(ARTIFACTS, { recursive: true })
+    await a.screenshot({ path: new URL('relay-e2e-switch-A.png', ARTIFACTS).pathname })
+  } finally {
+    await browser.close()
+    await hub.close()
+    await root.close()
+    await nats.close()
+  }
+})
+
 e2e.run()
