@@ -39,6 +39,6 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     new DirectLinkFeature(channels, webspaces),
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
-    new RelayLinkFeature(channels),
+    new RelayLinkFeature(channels, webspaces),
   ]
 }

@@ -216,6 +216,8 @@ export class WebSocketPath implements ChannelPath {
   private hb = 0
   /** For tests: while true, frames in both directions are dropped as by a dead network. */
   blackhole = false
+  /** Binary messages (the relay's webspace sync frames) and the socket's ups and downs, for a SyncTransport on this path. */
+  private binary: { frame(bytes: Uint8Array): void; up(): void; down(): void } | null = null
 
   constructor(readonly opts: WebSocketPathOptions) {
     this.id = opts.id ?? 'ws'
@@ -234,6 +236,18 @@ export class WebSocketPath implements ChannelPath {
 
   connect(h: Parameters<ChannelPath['connect']>[0]): void {
     this.h = h
+  }
+
+  /** Sends a binary message; false when the path is not open (dropped). */
+  sendBytes(bytes: Uint8Array): boolean {
+    if (!this.open) return false
+    this.ws.send(bytes)
+    return true
+  }
+
+  /** One consumer of binary messages and of the socket's ups and downs (a SyncTransport). */
+  connectBinary(h: { frame(bytes: Uint8Array): void; up(): void; down(): void }): void {
+    this.binary = h
   }
 
   /** Kills the socket now, as a network loss would (tests, benchmarks). */
@@ -256,6 +270,7 @@ export class WebSocketPath implements ChannelPath {
     u.searchParams.set('path', this.id)
     u.searchParams.set('token', this.opts.token)
     const ws = new Ws(u.toString())
+    ws.binaryType = 'arraybuffer'
     this.ws = ws
     let wasOpen = false
     ws.onopen = () => {
@@ -264,13 +279,16 @@ export class WebSocketPath implements ChannelPath {
       this.delay = this.opts.reconnectMs ?? 100
       this.silence.reset()
       this.h?.up()
+      this.binary?.up()
       this.beat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs ?? 250)
     }
     ws.onmessage = (ev: any) => {
       if (this.blackhole) return
       this.silence.heard()
-      const text = typeof ev.data === 'string' ? ev.data : String(ev.data)
-      this.h?.frame(text)
+      const d = ev.data
+      if (typeof d === 'string') this.h?.frame(d)
+      else if (d instanceof ArrayBuffer) this.binary?.frame(new Uint8Array(d))
+      else if (ArrayBuffer.isView(d)) this.binary?.frame(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))
     }
     ws.onclose = () => this.fail(ws, wasOpen, 'socket closed')
     ws.onerror = () => {}
@@ -283,7 +301,10 @@ export class WebSocketPath implements ChannelPath {
     try {
       ws.close()
     } catch {}
-    if (wasOpen) this.h?.down(reason)
+    if (wasOpen) {
+      this.h?.down(reason)
+      this.binary?.down()
+    }
     if (this.closed) return
     this.retry = setTimeout(() => this.dial(), this.delay)
     this.delay = Math.min(this.opts.maxReconnectMs ?? 2000, this.delay * 2)

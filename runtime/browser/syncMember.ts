@@ -1,16 +1,18 @@
 /**
  * The browser bundle of the member's channels and webspaces (`/member/sync.js`), and the small
- * page `/member/sync?member=ID&doc=NAME&token=T[&direct=1]` that uses it: it joins the webspace
- * over the `sync` channel (direct WebRTC first when `direct=1`, then the hub WebSocket), shows the
- * text and each channel's active path, and exposes `window.aetherMember` for tests and
- * applications (edit, command, state).
+ * page `/member/sync?member=ID&doc=NAME&token=T[&direct=1][&ws=0][&relay=ROOT_URL&hub=HUB_ID&rtoken=ROOT_TOKEN]`
+ * that uses it: it joins the webspace over the `sync` channel (direct WebRTC first when
+ * `direct=1`, then the hub WebSocket unless `ws=0`, then the root relay when `relay` names the
+ * root: `/relay` there, to hub HUB_ID over NATS; the root must allow this page's origin with
+ * `--relay-origin`), shows the text and each channel's active path, and exposes
+ * `window.aetherMember` for tests and applications (edit, command, state).
  */
-import { MemberChannels, WebSocketPath, type ChannelPath } from './memberChannels.ts'
+import { MemberChannels, relayPath, WebSocketPath, type ChannelPath } from './memberChannels.ts'
 import { DirectPath } from './directPath.ts'
 import { WebspaceClient, Y } from './webspaceClient.ts'
-import { WebspaceLink, WsSyncTransport, type SyncTransport } from './webspaceLink.ts'
+import { RelaySyncTransport, WebspaceLink, WsSyncTransport, type SyncTransport } from './webspaceLink.ts'
 
-export { MemberChannels, WebSocketPath, DirectPath, WebspaceClient, WebspaceLink, WsSyncTransport, Y }
+export { MemberChannels, WebSocketPath, relayPath, DirectPath, WebspaceClient, WebspaceLink, WsSyncTransport, RelaySyncTransport, Y }
 
 export interface MemberOptions {
   url: string
@@ -18,6 +20,10 @@ export interface MemberOptions {
   doc: string
   token: string
   direct: boolean
+  /** The hub WebSocket path (default true). */
+  ws?: boolean
+  /** The root relay path: the root's URL, this member's hub id and the root's token. */
+  relay?: { url: string; hub: string; token: string }
   policy?: Record<string, number>
 }
 
@@ -31,9 +37,17 @@ export function startMember(o: MemberOptions) {
     paths.push(direct)
     transports.push(direct.sync)
   }
-  const ws = new WebSocketPath({ url: o.url, member: o.member, token: o.token, heartbeatMs: 200, deadAfterMs: 1200 })
-  paths.push(ws)
-  transports.push(new WsSyncTransport({ url: o.url, token: o.token }))
+  if (o.ws !== false) {
+    paths.push(new WebSocketPath({ url: o.url, member: o.member, token: o.token, heartbeatMs: 200, deadAfterMs: 1200 }))
+    transports.push(new WsSyncTransport({ url: o.url, token: o.token }))
+  }
+  let relay: RelaySyncTransport | null = null
+  if (o.relay) {
+    const path = relayPath({ url: o.relay.url, hub: o.relay.hub, member: o.member, token: o.relay.token, heartbeatMs: 200, deadAfterMs: 1200 })
+    paths.push(path)
+    relay = new RelaySyncTransport(path)
+    transports.push(relay)
+  }
   const channels = new MemberChannels({ member: o.member, paths, channels: ['command', 'sync'], policy: { freezeMs: 500, probeBackoffMs: 300, maxProbeBackoffMs: 2000, ackTimeoutMs: 800, maxAttempts: 40, ...o.policy } })
   const client = new WebspaceClient(o.doc)
   const link = new WebspaceLink(channels, client, transports)
@@ -43,6 +57,7 @@ export function startMember(o: MemberOptions) {
   const api = {
     channels,
     direct,
+    relay,
     client,
     link,
     switches,
@@ -57,7 +72,8 @@ export function startMember(o: MemberOptions) {
 
 if (typeof window !== 'undefined' && typeof document !== 'undefined' && location.pathname === '/member/sync') {
   const q = new URLSearchParams(location.search)
-  const m = startMember({ url: location.origin, member: q.get('member') ?? 'member', doc: q.get('doc') ?? 'default', token: q.get('token') ?? '', direct: q.get('direct') === '1' })
+  const relay = q.get('relay') ? { url: q.get('relay')!, hub: q.get('hub') ?? '', token: q.get('rtoken') ?? '' } : undefined
+  const m = startMember({ url: location.origin, member: q.get('member') ?? 'member', doc: q.get('doc') ?? 'default', token: q.get('token') ?? '', direct: q.get('direct') === '1', ws: q.get('ws') !== '0', relay })
   ;(window as any).aetherMember = m
   const render = () => {
     const a = m.active()

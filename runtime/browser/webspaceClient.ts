@@ -141,6 +141,11 @@ export class WebspaceClient {
     }
   }
 
+  /** Sends a new step 1 on the current attachment: the hub answers with whatever we lack. */
+  resync(): void {
+    this.sendFrame(MSG.sync, (e) => syncProtocol.writeSyncStep1(e, this.doc))
+  }
+
   destroy(): void {
     this.unbind()
     this.awareness.destroy()

@@ -11,6 +11,12 @@
  * connection the hub does not know (the hub restarted, or the `open` was lost with a NATS outage)
  * attaches it: the root only forwards frames of connections it holds open.
  *
+ * Webspaces: `sync` relay messages carry y-protocols frames of a webspace into YjsWebspaces, one
+ * sync session per relayed connection, webspace and attachment (a new attachment from the
+ * member starts a new session, with its own update count and acks, as on the direct path's `sync`
+ * data channel). The session validates each frame (a bad one is refused, answered with the error
+ * frame and ends the session, the document untouched) and acks updates after the LevelDB write.
+ *
  *   GET /api/relay    counters and relayed connections
  */
 import type { Hub, HubFeature } from '../Hub.ts'
@@ -19,16 +25,22 @@ import type { NatsMessage } from '../nats/NatsTransport.ts'
 import { ChannelFrameError, decodeChannelFrame } from '../../protocol/channelFrame.ts'
 import { decodeRelayMessage, encodeRelayMessage, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
 import { subjects } from '../../protocol/subjects.ts'
+import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
 import type { ChannelFeature } from './channelFeature.ts'
+
+type SyncSession = ReturnType<WebspaceFeature['host']['connect']>
 
 export class RelayLinkFeature implements HubFeature {
   readonly name = 'relay-link'
-  readonly counters = { opened: 0, closed: 0, framesIn: 0, framesOut: 0, badMessages: 0, badFrames: 0, publishFailed: 0 }
+  readonly counters = { opened: 0, closed: 0, framesIn: 0, framesOut: 0, badMessages: 0, badFrames: 0, publishFailed: 0, syncIn: 0, syncOut: 0, syncSessions: 0, syncRefused: 0 }
   readonly refusedBy: Record<string, number> = {}
-  private conns = new Map<string, { member: string; att: ReturnType<ChannelFeature['attachPath']> }>()
+  private conns = new Map<string, { member: string; att: ReturnType<ChannelFeature['attachPath']>; sync: Map<string, { attachment: string; session: SyncSession }> }>()
   private sub?: { unsubscribe(): void }
 
-  constructor(readonly channels: ChannelFeature) {}
+  constructor(
+    readonly channels: ChannelFeature,
+    readonly webspaces?: WebspaceFeature,
+  ) {}
 
   install(hub: Hub): void {
     const rl = rootLinkOf(hub)
@@ -51,7 +63,7 @@ export class RelayLinkFeature implements HubFeature {
         this.counters.framesOut++
         toRoot({ v: 1, t: 'frame', m: member, c, f: text })
       })
-      const conn = { member, att }
+      const conn = { member, att, sync: new Map<string, { attachment: string; session: SyncSession }>() }
       this.conns.set(c, conn)
       return conn
     }
@@ -61,6 +73,37 @@ export class RelayLinkFeature implements HubFeature {
       this.conns.delete(c)
       this.counters.closed++
       conn.att.closed()
+      for (const s of conn.sync.values()) s.session.closed()
+      conn.sync.clear()
+    }
+    const sync = (conn: NonNullable<ReturnType<typeof this.conns.get>>, c: string, m: Extract<RelayMessage, { t: 'sync' }>) => {
+      if (!this.webspaces) return void this.counters.syncRefused++
+      let s = conn.sync.get(m.w)
+      if (!s || s.attachment !== m.a) {
+        s?.session.closed()
+        const { a, w } = m
+        const session = this.webspaces.host.connect(
+          w,
+          {
+            send: (frame) => {
+              this.counters.syncOut++
+              toRoot({ v: 1, t: 'sync', m: conn.member, c, a, w, y: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64') })
+            },
+            // the session ended (a refused frame, an unserved webspace): later frames of this
+            // attachment open a new session, as on the direct path
+            close: () => {
+              if (conn.sync.get(w)?.attachment === a) conn.sync.delete(w)
+            },
+          },
+          { aether: true },
+        )
+        void this.webspaces.ensure(w).catch(() => {})
+        this.counters.syncSessions++
+        s = { attachment: a, session }
+        conn.sync.set(w, s)
+      }
+      this.counters.syncIn++
+      s.session.receive(new Uint8Array(Buffer.from(m.y, 'base64')))
     }
     this.sub = link.subscribe(subjects.hubRelay(hubId), (msg: NatsMessage) => {
       let m: RelayMessage
@@ -94,6 +137,7 @@ export class RelayLinkFeature implements HubFeature {
       }
       if (!conn) conn = attach(m.m, m.c)
       if (m.t === 'open') return
+      if (m.t === 'sync') return sync(conn, m.c, m)
       this.counters.framesIn++
       conn.att.receive(m.f)
     })
@@ -105,6 +149,7 @@ export class RelayLinkFeature implements HubFeature {
       const conn = this.conns.get(c)!
       this.conns.delete(c)
       conn.att.closed()
+      for (const s of conn.sync.values()) s.session.closed()
     }
   }
 }

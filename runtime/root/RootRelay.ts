@@ -13,12 +13,17 @@
  * silence. The relay keeps no messages: what must arrive (commands) is acked by id and sent again
  * by the semantic channels at both ends.
  *
+ * Webspaces ride the same socket: binary messages are y-protocols sync frames
+ * (`encodeSyncFrame`: attachment, webspace, bytes), checked here (envelope and size; a bad one
+ * closes with 1007 like a bad channel frame) and carried as `sync` relay messages; the hub's
+ * YjsWebspaces validates the y-protocols frame and acks updates once they are in LevelDB.
+ *
  *   GET /api/relay    counters and open connections
  */
 import type { Hub } from '../Hub.ts'
 import type { NatsLink, NatsMessage } from '../nats/NatsTransport.ts'
 import { ChannelFrameError, decodeChannelFrame, MAX_CHANNEL_FRAME } from '../../protocol/channelFrame.ts'
-import { decodeRelayMessage, encodeRelayMessage, MEMBER_ID, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
+import { decodeRelayMessage, decodeSyncFrame, encodeRelayMessage, encodeSyncFrame, MEMBER_ID, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
 import { hubOfSubject, NODE_ID, subjects } from '../../protocol/subjects.ts'
 
 export interface RootRelayOptions {
@@ -31,7 +36,7 @@ interface Conn {
   id: string
   hub: string
   member: string
-  send(text: string): void
+  send(data: string | Uint8Array): void
   /** Closes the member's socket; the hub is told unless it asked (`tellHub` false). */
   close(code: number, reason: string, tellHub?: boolean): void
 }
@@ -42,6 +47,8 @@ export class RootRelay {
     refused: 0,
     framesToHub: 0,
     framesToMember: 0,
+    syncToHub: 0,
+    syncToMember: 0,
     badFrames: 0,
     badMessages: 0,
     wrongSender: 0,
@@ -93,7 +100,7 @@ export class RootRelay {
           id: `${this.opts.rootId}-${Date.now().toString(36)}-${++this.n}`,
           hub: to,
           member,
-          send: (text) => ws.readyState === ws.OPEN && ws.send(text),
+          send: (data) => ws.readyState === ws.OPEN && ws.send(data),
           close: (code, reason, tellHub = true) => {
             if (this.conns.get(conn.id) !== conn) return
             this.conns.delete(conn.id)
@@ -105,13 +112,20 @@ export class RootRelay {
         this.counters.connections++
         ws.on('message', (data: Buffer, isBinary: boolean) => {
           if (this.conns.get(conn.id) !== conn) return
-          const text = isBinary ? null : data.toString('utf8')
+          let m: RelayMessage
           try {
-            decodeChannelFrame(text)
+            if (isBinary) {
+              const f = decodeSyncFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+              m = { v: 1, t: 'sync', m: member, c: conn.id, a: f.a, w: f.w, y: Buffer.from(f.y.buffer, f.y.byteOffset, f.y.byteLength).toString('base64') }
+            } else {
+              const text = data.toString('utf8')
+              decodeChannelFrame(text)
+              m = { v: 1, t: 'frame', m: member, c: conn.id, f: text }
+            }
           } catch (err) {
-            if (!(err instanceof ChannelFrameError)) throw err
+            if (!(err instanceof ChannelFrameError || err instanceof RelayMessageError)) throw err
             this.counters.badFrames++
-            this.count(`frame:${err.field}`)
+            this.count(`${err instanceof ChannelFrameError ? 'frame' : 'sync'}:${err.field}`)
             conn.close(1007, err.message)
             return
           }
@@ -119,8 +133,9 @@ export class RootRelay {
             announced = true
             this.toHub(conn, { v: 1, t: 'open', m: member, c: conn.id })
           }
-          this.counters.framesToHub++
-          this.toHub(conn, { v: 1, t: 'frame', m: member, c: conn.id, f: text! })
+          if (m.t === 'sync') this.counters.syncToHub++
+          else this.counters.framesToHub++
+          this.toHub(conn, m)
         })
         ws.on('close', () => {
           if (this.conns.get(conn.id) === conn) {
@@ -183,7 +198,7 @@ export class RootRelay {
     if (!conn) {
       this.counters.unknownConnection++
       // the hub still thinks the member is here: tell it the connection is gone
-      if (m.t === 'frame') this.link.publish(subjects.hubRelay(from!), encodeRelayMessage({ v: 1, t: 'close', m: m.m, c: m.c, r: 'no such connection at the root' }))
+      if (m.t === 'frame' || m.t === 'sync') this.link.publish(subjects.hubRelay(from!), encodeRelayMessage({ v: 1, t: 'close', m: m.m, c: m.c, r: 'no such connection at the root' }))
       return
     }
     if (conn.hub !== from || conn.member !== m.m) {
@@ -195,6 +210,9 @@ export class RootRelay {
     if (m.t === 'frame') {
       this.counters.framesToMember++
       conn.send(m.f)
+    } else if (m.t === 'sync') {
+      this.counters.syncToMember++
+      conn.send(encodeSyncFrame(m.a, m.w, Buffer.from(m.y, 'base64')))
     }
   }
 }

@@ -131,6 +131,9 @@ edge('token, member, hub and Origin are checked; fuzzed frames from members and 
   const probe = new NatsLink({ url: s.nats.url, name: 'fuzzer' })
   try {
     await probe.connected()
+    // the hub has heard of m1 (its relay subscription can go live after m1's first frames, which
+    // core NATS then drops: under load that took longer than the checks below)
+    await until(() => s.ch.probe('relay'), 10_000, 'a probe over the relay answered by the hub')
     const base = s.root.url.replace('http', 'ws') + '/relay?hub=h1&member=m9'
     assert.is(await closeCode(base + '&token=nope'), 4401)
     assert.is(await closeCode(base.replace('m9', 'bad member') + `&token=${ROOT_TOKEN}`), 4400)
