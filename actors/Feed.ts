@@ -138,6 +138,11 @@ export class Feed {
   private listeners: Array<(e: FeedEvent) => void> = []
   active = false
 
+  /** Callback listeners attached now. */
+  get listenerCount(): number {
+    return this.listeners.length
+  }
+
   /** A callback listener (for in-process fan-out such as the inspector server). */
   listen(fn: (e: FeedEvent) => void): () => void {
     this.listeners = [...this.listeners, fn]
