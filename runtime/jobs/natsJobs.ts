@@ -1,5 +1,5 @@
 /**
- * Jobs over NATS JetStream (the one file of the jobs feature that imports `nats`).
+ * Jobs over NATS JetStream, through the NATS adapter's `WorkQueueLink` (runtime/nats/NatsTransport.ts).
  *
  * The hub keeps every job as a durable actor (its journal is the source of truth). With
  * `--nats`, the queue leases jobs to `NatsJobBridge`, which turns each step attempt into a message
@@ -17,7 +17,7 @@
  *   retried publish after a lost ack) within its window.
  */
 import { randomBytes } from 'node:crypto'
-import { AckPolicy, connect, JSONCodec, nanos, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats'
+import { WorkQueueLink, type RequestMessage, type WorkItem } from '../nats/NatsTransport.ts'
 import type { StepRunInput } from '../../machines/job.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 import type { JobType } from './jobTypes.ts'
@@ -45,7 +45,12 @@ interface ResultMessage {
   worker?: string
 }
 
-const jc = JSONCodec()
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
+const jc = {
+  encode: (v: unknown): Uint8Array => utf8.encode(JSON.stringify(v)),
+  decode: (d: Uint8Array): unknown => JSON.parse(fromUtf8.decode(d)),
+}
 const RESULT_SUBJECT = 'aether.jobs.result'
 const CONSUMER = 'workers'
 const subjectOf = (stream: string) => `aether.jobs.work.${stream}`
@@ -65,9 +70,7 @@ export class NatsJobBridge implements JobWorker {
 
   private constructor(
     private queue: JobQueue,
-    private nc: NatsConnection,
-    private js: JetStreamClient,
-    private jsm: JetStreamManager,
+    private link: WorkQueueLink,
     private stream: string,
     private opts: NatsJobsOptions,
   ) {
@@ -76,17 +79,14 @@ export class NatsJobBridge implements JobWorker {
   }
 
   static async start(queue: JobQueue, opts: NatsJobsOptions): Promise<NatsJobBridge> {
-    // noAsyncTraces: nats.js otherwise builds an Error (a stack trace) for every request, every
-    // JetStream publish included: about 8% of the hub's CPU in this mode. Timeouts still reject.
-    const nc = await connect({ servers: opts.url, name: 'aether-hub-jobs', reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, noAsyncTraces: true })
-    const jsm = await nc.jetstreamManager()
+    const link = await WorkQueueLink.connect(opts.url, 'aether-hub-jobs')
     const stream = opts.stream ?? 'AETHER_JOBS'
     const ackWait = opts.ackWaitMs ?? queue.visibilityMs
-    await ensureStream(jsm, stream, ackWait, opts.maxDeliver ?? 5, opts.maxInFlight ?? 10_000)
-    const b = new NatsJobBridge(queue, nc, nc.jetstream(), jsm, stream, opts)
-    nc.subscribe(RESULT_SUBJECT, { callback: (err, msg) => { if (!err) b.onResult(msg) } })
-    nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, { callback: (err, msg) => { if (!err) void b.onMaxDeliveries(msg.data) } })
-    await nc.flush()
+    await link.ensure({ stream, subject: subjectOf(stream), consumer: CONSUMER, ackWaitMs: ackWait, maxDeliver: opts.maxDeliver ?? 5, maxAckPending: opts.maxInFlight ?? 10_000, duplicateWindowMs: 120_000 })
+    const b = new NatsJobBridge(queue, link, stream, opts)
+    link.subscribe(RESULT_SUBJECT, (msg) => b.onResult(msg))
+    link.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, (msg) => void b.onMaxDeliveries(msg.data))
+    await link.flush()
     // JetStream holds the real leases (ack wait); the queue's lease on the bridge is kept alive.
     b.timer = setInterval(() => queue.heartbeat(b.id), Math.max(50, queue.visibilityMs / 3))
     b.timer.unref?.()
@@ -111,7 +111,7 @@ export class NatsJobBridge implements JobWorker {
     const data = jc.encode({ id, task } satisfies WorkMessage)
     for (let i = 0; !this.closed && this.pending.has(id); i++) {
       try {
-        await this.js.publish(subjectOf(this.stream), data, { msgID: id, timeout: 5000 })
+        await this.link.publish(subjectOf(this.stream), data, id, 5000)
         this.stats.published++
         return
       } catch {
@@ -123,7 +123,7 @@ export class NatsJobBridge implements JobWorker {
   }
 
   /** A worker's report: one result, or `{results: [...]}` (the results of one turn of a worker). */
-  private onResult(msg: { data: Uint8Array; respond(data?: Uint8Array): boolean }): void {
+  private onResult(msg: RequestMessage): void {
     let rs: ResultMessage[]
     try {
       const body = jc.decode(msg.data) as any
@@ -156,11 +156,9 @@ export class NatsJobBridge implements JobWorker {
   private async onMaxDeliveries(data: Uint8Array): Promise<void> {
     try {
       const adv = jc.decode(data) as { stream_seq: number; deliveries: number }
-      const m = await this.jsm.streams.getMessage(this.stream, { seq: adv.stream_seq })
-      const w = m.json<WorkMessage>()
+      const w = jc.decode(await this.link.takeStreamMessage(this.stream, adv.stream_seq)) as WorkMessage
       this.stats.maxDeliveries++
       const p = this.pending.get(w.id)
-      await this.jsm.streams.deleteMessage(this.stream, adv.stream_seq).catch(() => false)
       if (p) {
         this.pending.delete(w.id)
         p.reject(new Error(`max deliveries (${adv.deliveries}) reached: the workers that took this step died or hung`))
@@ -174,22 +172,7 @@ export class NatsJobBridge implements JobWorker {
     this.closed = true
     if (this.timer) clearInterval(this.timer)
     this.queue.removeWorker(this.id)
-    await this.nc.drain().catch(() => this.nc.close())
-  }
-}
-
-async function ensureStream(jsm: JetStreamManager, stream: string, ackWaitMs: number, maxDeliver: number, maxAckPending: number): Promise<void> {
-  try {
-    await jsm.streams.info(stream)
-  } catch {
-    await jsm.streams.add({ name: stream, subjects: [subjectOf(stream)], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120_000) })
-  }
-  const cfg = { durable_name: CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: nanos(ackWaitMs), max_deliver: maxDeliver, max_ack_pending: maxAckPending }
-  try {
-    await jsm.consumers.info(stream, CONSUMER)
-    await jsm.consumers.update(stream, CONSUMER, { ack_wait: cfg.ack_wait, max_deliver: maxDeliver, max_ack_pending: maxAckPending })
-  } catch {
-    await jsm.consumers.add(stream, cfg)
+    await this.link.close()
   }
 }
 
@@ -205,13 +188,13 @@ export interface NatsJobWorkerOptions {
 /** The worker side (`aether worker --nats URL`): pulls step attempts and runs them. */
 export class NatsJobWorker {
   readonly stats = { received: 0, ok: 0, failed: 0, redelivered: 0 }
-  private nc!: NatsConnection
-  private messages?: ConsumerMessages
+  private link?: WorkQueueLink
+  private messages?: { stop(): void }
   private running = 0
   private stopped = false
   private steps = new Map<string, JobType>()
   private loop?: Promise<void>
-  private inFlight = new Set<JsMsg>()
+  private inFlight = new Set<WorkItem>()
   private outbox: Array<{ r: ResultMessage; resolve: (sent: boolean) => void }> = []
   private beat?: ReturnType<typeof setInterval>
 
@@ -224,20 +207,20 @@ export class NatsJobWorker {
   }
 
   async start(): Promise<void> {
-    this.nc = await connect({ servers: this.opts.url, name: this.id, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, noAsyncTraces: true })
+    this.link = await WorkQueueLink.connect(this.opts.url, this.id)
     this.loop = this.run()
   }
 
   private async run(): Promise<void> {
     const stream = this.opts.stream ?? 'AETHER_JOBS'
-    const js = this.nc.jetstream()
+    const link = this.link!
     let failures = 0
     while (!this.stopped) {
       try {
-        const consumer = await js.consumers.get(stream, CONSUMER)
-        const ackWaitMs = Math.floor(((await consumer.info()).config.ack_wait ?? nanos(30_000)) / 1e6)
-        this.messages = await consumer.consume({ max_messages: this.opts.concurrency ?? 64 })
-        for await (const m of this.messages) {
+        const ackWaitMs = await link.ackWaitMs(stream, CONSUMER)
+        const messages = await link.consume(stream, CONSUMER, this.opts.concurrency ?? 64)
+        this.messages = messages
+        for await (const m of messages) {
           if (this.stopped) break
           void this.handle(m, ackWaitMs)
         }
@@ -249,12 +232,12 @@ export class NatsJobWorker {
     }
   }
 
-  private async handle(m: JsMsg, ackWaitMs: number): Promise<void> {
+  private async handle(m: WorkItem, ackWaitMs: number): Promise<void> {
     this.stats.received++
-    if (m.info.redeliveryCount > 1) this.stats.redelivered++
+    if (m.deliveries > 1) this.stats.redelivered++
     let w: WorkMessage
     try {
-      w = m.json<WorkMessage>()
+      w = jc.decode(m.data) as WorkMessage
       if (typeof w?.id !== 'string' || typeof w.task?.type !== 'string') throw new Error('bad work message')
     } catch {
       m.term()
@@ -304,7 +287,7 @@ export class NatsJobWorker {
     for (let i = 0; ; i++) {
       if (this.stopped) return batch.forEach((b) => b.resolve(false))
       try {
-        await this.nc.request(RESULT_SUBJECT, data, { timeout: 5000 })
+        await this.link!.request(RESULT_SUBJECT, data, 5000)
         return batch.forEach((b) => b.resolve(true))
       } catch {
         await sleep(Math.min(2000, 100 * 2 ** Math.min(i, 5)))
@@ -329,6 +312,6 @@ export class NatsJobWorker {
     if (this.beat) clearInterval(this.beat)
     this.beat = undefined
     this.messages?.stop()
-    await this.nc?.drain().catch(() => this.nc?.close())
+    await this.link?.close()
   }
 }
