@@ -24,9 +24,11 @@ const HUB_TOKEN = 'hub-token'
 const ROOT_TOKEN = 'root-token'
 const ARTIFACTS = new URL('../../.artifacts/', import.meta.url)
 
-const e2e = suite('relay e2e - a Chromium page on the root, one on the hub')
-
-e2e('A edits through the root relay over NATS while B edits over the hub: convergence with every edit once, commands once and in order', async () => {
+/**
+ * A nats-server, a hub (webspaces, channels, the relay link, the /member/sync page) linked to it as
+ * `h1`, a root on it whose /relay lets the hub's pages attach (--relay-origin), and Chromium.
+ */
+async function startRig() {
   const nats = await NatsServer.start()
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
@@ -35,14 +37,27 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
   // the page comes from the hub; the root lets that origin attach to its /relay (--relay-origin)
   const root = await Hub.start({ data: tmpDir(), token: ROOT_TOKEN, hostId: 'root' }, [rootFeature({ nats: nats.url, rootId: 'root', sync: false, relayOrigins: [new URL(hub.url).origin] })])
   const browser = await launchChromium()
+  const ctx = await browser.newContext()
+  const open = async (member: string, q: string): Promise<Page> => {
+    const page = await ctx.newPage()
+    page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
+    await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${HUB_TOKEN}${q}`)
+    return page
+  }
+  const close = async () => {
+    await browser.close()
+    await hub.close()
+    await root.close()
+    await nats.close()
+  }
+  return { nats, hub, root, relayLink, webspaces, channels, open, close }
+}
+
+const e2e = suite('relay e2e - a Chromium page on the root, one on the hub')
+
+e2e('A edits through the root relay over NATS while B edits over the hub: convergence with every edit once, commands once and in order', async () => {
+  const { hub, root, relayLink, webspaces, channels, open, close } = await startRig()
   try {
-    const ctx = await browser.newContext()
-    const open = async (member: string, q: string): Promise<Page> => {
-      const page = await ctx.newPage()
-      page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
-      await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${HUB_TOKEN}${q}`)
-      return page
-    }
     const a = await open('A', `&ws=0&relay=${encodeURIComponent(root.url)}&hub=h1&rtoken=${ROOT_TOKEN}`)
     const b = await open('B', '')
     const state = (p: Page) =>
@@ -123,29 +138,13 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
     await a.screenshot({ path: new URL('relay-e2e-A.png', ARTIFACTS).pathname })
     await b.screenshot({ path: new URL('relay-e2e-B.png', ARTIFACTS).pathname })
   } finally {
-    await browser.close()
-    await hub.close()
-    await root.close()
-    await nats.close()
+    await close()
   }
 })
 
 e2e('A on [ws, relay]: its hub WebSocket goes silent mid-edit, sync moves to the relay, comes back to ws by a probe; every edit once', async () => {
-  const nats = await NatsServer.start()
-  const webspaces = new WebspaceFeature()
-  const channels = new ChannelFeature()
-  const relayLink = new RelayLinkFeature(channels, webspaces)
-  const hub = await Hub.start({ data: tmpDir(), token: HUB_TOKEN }, [hubLinkFeature({ nats: nats.url, hubId: 'h1', sync: false }), webspaces, channels, relayLink, new SyncPageFeature()])
-  const root = await Hub.start({ data: tmpDir(), token: ROOT_TOKEN, hostId: 'root' }, [rootFeature({ nats: nats.url, rootId: 'root', sync: false, relayOrigins: [new URL(hub.url).origin] })])
-  const browser = await launchChromium()
+  const { hub, root, relayLink, webspaces, channels, open, close } = await startRig()
   try {
-    const ctx = await browser.newContext()
-    const open = async (member: string, q: string): Promise<Page> => {
-      const page = await ctx.newPage()
-      page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
-      await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${HUB_TOKEN}${q}`)
-      return page
-    }
     const a = await open('A', `&relay=${encodeURIComponent(root.url)}&hub=h1&rtoken=${ROOT_TOKEN}`)
     const b = await open('B', '')
     const state = (p: Page) =>
@@ -204,10 +203,7 @@ e2e('A on [ws, relay]: its hub WebSocket goes silent mid-edit, sync moves to the
     mkdirSync(ARTIFACTS, { recursive: true })
     await a.screenshot({ path: new URL('relay-e2e-switch-A.png', ARTIFACTS).pathname })
   } finally {
-    await browser.close()
-    await hub.close()
-    await root.close()
-    await nats.close()
+    await close()
   }
 })
 
