@@ -322,7 +322,10 @@ export class App {
     // while, and the views must still catch up
     setTimeout(() => {
       this.scheduled = false
+      const urgent = this.urgent
       this.urgent = false
+      // a feed redraw asked for before a pause must not show what arrived after it
+      if (this.paused && !urgent) return
       this.lastRender = performance.now()
       try {
         this.render()
@@ -353,7 +356,10 @@ export class App {
     $('#pause-info').textContent = ''
     $('#pause-info').hidden = !this.paused
     document.body.classList.toggle('paused', this.paused)
-    this.invalidate(true)
+    if (!this.paused) return this.invalidate(true)
+    // Pausing freezes the view as it is now: drawn at once, not on a timer that events could beat.
+    this.lastRender = performance.now()
+    this.render()
   }
 
   private render(): void {
