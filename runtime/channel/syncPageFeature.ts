@@ -3,32 +3,17 @@
  * bundled by esbuild with the machines and protocol it uses, built once on first request) and
  * `GET /member/sync` (a page that runs it).
  */
-import { fileURLToPath } from 'node:url'
 import type { Hub, HubFeature } from '../Hub.ts'
+import { browserBundle } from '../browser/bundle.ts'
 
 const PAGE = `<!doctype html><html><head><meta charset="utf-8"><title>Aether member: webspace</title>
 <style>body{font:14px system-ui;margin:2em}#paths{color:#555}#text{white-space:pre-wrap;border:1px solid #ccc;padding:1em;margin-top:1em;min-height:3em;word-break:break-all}</style></head>
 <body><h1>Aether member</h1><div id="paths">connecting...</div><div id="text"></div>
 <script type="module" src="/member/sync.js"></script></body></html>`
 
-let bundle: Promise<string> | null = null
-
 /** The bundle's JavaScript (ESM), built once per process. */
 export function buildSyncBundle(): Promise<string> {
-  bundle ??= import('esbuild').then(async (esbuild) => {
-    const r = await esbuild.build({
-      entryPoints: [fileURLToPath(new URL('../browser/syncMember.ts', import.meta.url))],
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: 'es2022',
-      write: false,
-      minify: false,
-      sourcemap: 'inline',
-    })
-    return r.outputFiles[0].text
-  })
-  return bundle
+  return browserBundle('./syncMember.ts')
 }
 
 export class SyncPageFeature implements HubFeature {

@@ -153,24 +153,24 @@ export class FeedClient {
     this.ltail = used
   }
 
+  /** The dictionary id of a string (the client receives it as a JSON string). */
   private strId(s: string): number {
-    let id = this.strIds.get(s)
-    if (id === undefined) {
-      if (this.strIds.size + this.jsonIds.size >= MAX_DICT) return -1
-      id = this.strIds.size + this.jsonIds.size
-      this.strIds.set(s, id)
-      this.dictNew.push(JSON.stringify(s))
-    }
-    return id
+    return this.dictId(this.strIds, s, s)
   }
 
+  /** The dictionary id of a value by its JSON text. */
   private jsonId(text: string): number {
-    let id = this.jsonIds.get(text)
+    return this.dictId(this.jsonIds, text, undefined)
+  }
+
+  /** An id from `ids`, or a new one announced in the next frame; -1 once the dictionary is full. */
+  private dictId(ids: Map<string, number>, key: string, str: string | undefined): number {
+    let id = ids.get(key)
     if (id === undefined) {
-      if (this.strIds.size + this.jsonIds.size >= MAX_DICT) return -1
       id = this.strIds.size + this.jsonIds.size
-      this.jsonIds.set(text, id)
-      this.dictNew.push(text)
+      if (id >= MAX_DICT) return -1
+      ids.set(key, id)
+      this.dictNew.push(str === undefined ? key : JSON.stringify(str))
     }
     return id
   }

@@ -68,16 +68,8 @@ export interface Lease {
   until: number
 }
 
-export interface SubmitRequest {
-  type: string
-  input?: unknown
-  priority?: number
-  tenant?: string
-  queue?: string
-  key?: string
-  runAt?: number
-  maxAttempts?: number
-}
+/** A job as submitted: the job machine's input without what the queue assigns (id, PRNG seed). */
+export type SubmitRequest = Omit<JobInput, 'id' | 'seed'>
 
 export interface JobChange {
   id: string

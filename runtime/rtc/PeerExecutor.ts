@@ -179,6 +179,28 @@ export class PeerExecutor {
     this.run('prepare', () => made)
   }
 
+
+  /**
+   * Makes the local description an `offer` or `applyOffer` command asks for (the one prepared
+   * while the spawn was journaled, when it matches, else a new one) and tells the machine.
+   */
+  private describe(c: Extract<PeerCommand, { op: 'offer' | 'applyOffer' }>, type: 'rtc.local.offer' | 'rtc.local.answer', make: (h: PeerHandle) => Promise<string>): void {
+    return this.run(c.op, async () => {
+      const h = this.current(c.peerSessionId)
+      if (!h) return
+      this.held = []
+      try {
+        const p = this.takePrepared(c)
+        if (p?.error !== undefined) throw new Error(p.error)
+        const sdp = p?.sdp ?? (await make(h))
+        this.toPeer({ type, peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
+      } catch (err) {
+        this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: c.op, message: String((err as Error)?.message ?? err) })
+      } finally {
+        this.release()
+      }
+    })
+  }
   private takePrepared(c: Extract<PeerCommand, { op: 'offer' | 'applyOffer' }>): Prepared | undefined {
     const p = this.prepared
     if (!p) return undefined
@@ -231,37 +253,9 @@ export class PeerExecutor {
           }
         })
       case 'offer':
-        return this.run('offer', async () => {
-          const h = this.current(c.peerSessionId)
-          if (!h) return
-          this.held = []
-          try {
-            const p = this.takePrepared(c)
-            if (p?.error !== undefined) throw new Error(p.error)
-            const sdp = p?.sdp ?? (await h.createOffer({ iceRestart: c.iceRestart, shape: c.shape }))
-            this.toPeer({ type: 'rtc.local.offer', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
-          } catch (err) {
-            this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'offer', message: String((err as Error)?.message ?? err) })
-          } finally {
-            this.release()
-          }
-        })
+        return this.describe(c, 'rtc.local.offer', (h) => h.createOffer({ iceRestart: c.iceRestart, shape: c.shape }))
       case 'applyOffer':
-        return this.run('applyOffer', async () => {
-          const h = this.current(c.peerSessionId)
-          if (!h) return
-          this.held = []
-          try {
-            const p = this.takePrepared(c)
-            if (p?.error !== undefined) throw new Error(p.error)
-            const sdp = p?.sdp ?? (await h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape }))
-            this.toPeer({ type: 'rtc.local.answer', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
-          } catch (err) {
-            this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'applyOffer', message: String((err as Error)?.message ?? err) })
-          } finally {
-            this.release()
-          }
-        })
+        return this.describe(c, 'rtc.local.answer', (h) => h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape }))
       case 'applyAnswer':
         return this.run('applyAnswer', async () => {
           const h = this.current(c.peerSessionId)

@@ -7,10 +7,9 @@
  * after it, frames are signaling envelopes (protocol/signaling.ts). A bad frame is answered with
  * `{"v":1,"kind":"error","error":{code, field, message}}`, counted, and changes nothing.
  */
-import { build } from 'esbuild'
-import { fileURLToPath } from 'node:url'
 import type { WebSocket } from 'ws'
 import type { Hub, HubFeature } from '../Hub.ts'
+import { browserBundle } from '../browser/bundle.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
 
@@ -45,21 +44,9 @@ const PAGE = `<!doctype html>
 <script type="module" src="/member/app.js"></script>
 </body></html>`
 
-let bundle: Promise<string> | undefined
-
 /** The member app bundled for the browser (machines, protocol, executor); built once per process. */
 export function memberBundle(): Promise<string> {
-  bundle ??= build({
-    entryPoints: [fileURLToPath(new URL('../browser/member.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    minify: false,
-    logLevel: 'silent',
-  }).then((r) => r.outputFiles[0].text)
-  return bundle
+  return browserBundle('./member.ts')
 }
 
 export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {

@@ -11,6 +11,7 @@ import { Hub } from '../../../runtime/Hub.ts'
 import { hubFeatures } from '../../../runtime/hubFeatures.ts'
 import type { ChannelFeature } from '../../../runtime/channel/channelFeature.ts'
 import type { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
+import { startEditing, stopEditing } from '../../helpers/memberPage.ts'
 import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'e2e-token'
@@ -52,20 +53,6 @@ e2e('direct path cut mid-edit: failover, return to direct after a probe, converg
     assert.is((await state(b)).active.sync, 'ws')
 
     // both pages edit; A also sends a command every 15 ms
-    const startEditing = (p: Page, who: string) =>
-      p.evaluate((who) => {
-        const m = (window as any).aetherMember
-        const w = window as any
-        w.edits = []
-        w.cmds = 0
-        let k = 0
-        w.editTimer = setInterval(() => {
-          const id = `<${who}${k++}>`
-          m.edit(id)
-          w.edits.push(id)
-          if (who === 'A') void m.command({ n: ++w.cmds })
-        }, 15)
-      }, who)
     await startEditing(a, 'A')
     await startEditing(b, 'B')
     await sleep(400)
@@ -99,9 +86,8 @@ e2e('direct path cut mid-edit: failover, return to direct after a probe, converg
       throw e
     })
     await sleep(300)
-    const stop = (p: Page) => p.evaluate(() => clearInterval((window as any).editTimer))
-    await stop(a)
-    await stop(b)
+    await stopEditing(a)
+    await stopEditing(b)
     const edits = async (p: Page) => (await p.evaluate(() => (window as any).edits)) as string[]
     const all = [...(await edits(a)), ...(await edits(b))]
     await until(async () => {

@@ -18,6 +18,7 @@ import { rootFeature } from '../../../runtime/root/rootFeature.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { launchChromium } from '../../helpers/browser.ts'
 import { NatsServer } from '../../helpers/natsServer.ts'
+import { startEditing, stopEditing } from '../../helpers/memberPage.ts'
 import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
 
 const HUB_TOKEN = 'hub-token'
@@ -77,26 +78,11 @@ e2e('A edits through the root relay over NATS while B edits over the hub: conver
     const attachment = (await state(a)).attachment
 
     // both pages edit every 15 ms for 3 s; A also sends a command with each edit
-    const startEditing = (p: Page, who: string) =>
-      p.evaluate((who) => {
-        const m = (window as any).aetherMember
-        const w = window as any
-        w.edits = []
-        w.cmds = 0
-        let k = 0
-        w.editTimer = setInterval(() => {
-          const id = `<${who}${k++}>`
-          m.edit(id)
-          w.edits.push(id)
-          if (who === 'A') void m.command({ n: ++w.cmds })
-        }, 15)
-      }, who)
     await startEditing(a, 'A')
     await startEditing(b, 'B')
     await sleep(3000)
-    const stop = (p: Page) => p.evaluate(() => clearInterval((window as any).editTimer))
-    await stop(a)
-    await stop(b)
+    await stopEditing(a)
+    await stopEditing(b)
     const edits = async (p: Page) => (await p.evaluate(() => (window as any).edits)) as string[]
     const [ea, eb] = [await edits(a), await edits(b)]
     assert.ok(ea.length >= 20 && eb.length >= 20, `edits: A ${ea.length}, B ${eb.length}`)
@@ -187,7 +173,7 @@ e2e('A on [ws, relay]: its hub WebSocket goes silent mid-edit, sync moves to the
       throw e
     })
     await sleep(300)
-    for (const p of [a, b]) await p.evaluate(() => clearInterval((window as any).editTimer))
+    for (const p of [a, b]) await stopEditing(p)
     const all = [...((await a.evaluate(() => (window as any).edits)) as string[]), ...((await b.evaluate(() => (window as any).edits)) as string[])]
     const hubText = () => String(webspaces.host.view('shared')?.t ?? '')
     await until(async () => {
