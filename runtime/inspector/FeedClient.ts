@@ -101,7 +101,8 @@ export class FeedClient {
     }
     if (this.prepare) this.q.push(this.prepare(e))
     else if (this.focus === null || this.focus.has(e.path)) this.q.push(encodeWireEvent(e))
-    else if (!this.pack(e)) this.q.push(encodeLightEvent(e))
+    // packed events travel only in this class's own frames, not through a custom `encode`
+    else if (this.encode || !this.pack(e)) this.q.push(encodeLightEvent(e))
     this.n++
     this.stats.queued++
     if (this.head > 4096 && this.head * 2 > this.q.length) {

@@ -120,6 +120,17 @@ packing('FeedDecoder refuses a packed frame it cannot read', () => {
   assert.throws(() => d.events({ events: [], light: [1, 0, -1, 0, 0, 0, 0, -1], dict: ['a'] }), /malformed/)
 })
 
+packing('with a custom encode, light events reach it as JSON (nothing is packed where encode cannot see it)', async () => {
+  const sink = new Sink()
+  const seen: string[] = []
+  const c = new FeedClient(sink, { encode: (events) => (seen.push(...events), events) })
+  c.focus = new Set(['a'])
+  const sent = [ev(1, 'a', 'inc', 'open'), ev(2, 'b', 'inc', 'open')]
+  for (const e of sent) c.push(e)
+  await settle(c)
+  assert.equal(seen.map((t) => JSON.parse(t)), [JSON.parse(encodeWireEvent(sent[0])), JSON.parse(encodeLightEvent(sent[1]))])
+})
+
 packing('decodeFeedFrame reads a packed frame back, and refuses binary that is not one', () => {
   const light = Int32Array.from([1, 5, -1, 0, 1, 2, 3, -1, 2, 9, 4, 0, 1, 2, 3, 4])
   const f: any = decodeFeedFrame(encodePackedFrame('{"t":"events","at0":7,"events":[],"é":"ü"}', light))
