@@ -21,6 +21,7 @@ import type { CommitSink, Journal } from './Journal.ts'
 import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
 import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
+import { PureActor, pureSpecOf } from './PureActor.ts'
 import { actorNotRunning } from './errors.ts'
 
 export interface SupervisionOptions {
@@ -227,13 +228,26 @@ export class HostedActor implements CommitSink {
 
   private createLive(persisted: any): void {
     const id = this.path.slice(this.path.lastIndexOf('/') + 1)
-    const actor: any = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
+    const pure = pureSpecOf(this.machine)
+    let actor: any
+    if (pure) {
+      actor = new PureActor(this.machine, id, pure, persisted ? { snapshot: persisted } : { input: this.input })
+    } else {
+      actor = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
+      protoSend ??= Object.getPrototypeOf(actor)._send
+      actor.observers.add(crashListener)
+    }
     actor[HOST] = this
-    protoSend ??= Object.getPrototypeOf(actor)._send
     actor._send = hostedSend
     actor.system.scheduler = new HostScheduler(this)
-    actor.observers.add(crashListener)
     this.actor = actor
+  }
+
+  /** Applies an event to the live actor, bypassing the journal door. */
+  private applyEvent(event: any): void {
+    const a = this.actor
+    if (a instanceof PureActor) a.process(event)
+    else protoSend!.call(a, event)
   }
 
   private settleStatus(): void {
@@ -305,7 +319,7 @@ export class HostedActor implements CommitSink {
     this.appliedSeq++
     this.currentAt = this.lastAt = this.host.clock.now()
     this.currentSeq = this.appliedSeq
-    protoSend!.call(this.actor, event)
+    this.applyEvent(event)
     this.currentSeq = undefined
     const st = this.actor._snapshot.status
     if (st === 'error') return this.onCrash(undefined, this.actor._snapshot.error)
@@ -362,7 +376,7 @@ export class HostedActor implements CommitSink {
     this.currentSeq = rec.seq
     this.currentAt = rec.at
     this.anonK = 0
-    protoSend!.call(this.actor, rec.event)
+    this.applyEvent(rec.event)
     this.currentSeq = undefined
     this.appliedSeq = rec.seq
     this.lastAt = rec.at

@@ -23,8 +23,8 @@ import { LevelStore } from '../runtime/LevelStore.ts'
 import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
-import { createActor, fromPromise } from 'xstate'
-import { createJobMachine, type StepRunInput } from '../machines/job.ts'
+import { createActor } from 'xstate'
+import { createJobMachine, stepRunner } from '../machines/job.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
@@ -131,8 +131,7 @@ async function bullRun(n: number): Promise<number> {
 // XState alone (createActor per job, the step resolved in-process; no journal, no queue). It runs
 // in every round right after aether's run, against the same BullMQ round. Information, no goal.
 const floorMachine = createJobMachine({ name: 'echo', steps: [{ name: 'echo', retry: { maxAttempts: 1 } }] }).provide({
-  actors: { runStep: fromPromise(async ({ input }: { input: StepRunInput }) => input.input) },
-  actions: { notify: () => {} },
+  actions: { ...stepRunner(async (task) => task.input), notify: () => {} } as any,
 })
 async function xstateFloor(n: number): Promise<number> {
   const t0 = performance.now()

@@ -9,16 +9,21 @@
  * Promises:
  * - PENDING -> RUNNING -> (PAUSED) -> COMPLETED | FAILED | STOPPED; FAILED is the dead letter
  *   (with the last error and the state it failed in) and leaves it only by `job.retry`.
- * - Each step is an invoked effect with the idempotency key `<jobId>/<stepName>`, the same on every
+ * - Each step is an effect with the idempotency key `<jobId>/<stepName>`, the same on every
  *   attempt and after a crash, so a step's effect happens once where its target honours the key.
+ *   The effect is started by the entry action `runStep` and cancelled by the exit action
+ *   `cancelStep` (see `stepRunner`) rather than invoked as a child actor: its result arrives as the
+ *   same `xstate.done.actor.<step>` / `xstate.error.actor.<step>` events, and the machine costs no
+ *   XState actor per attempt, so the host can run it pure (actors/PureActor.ts re-runs `runStep`
+ *   for the active step after a restore, as XState restarts an invoked child).
  * - Retries: exponential backoff with jitter, per step policy; the jitter comes from a seeded PRNG
  *   whose state is in the context (seeded by the queue), so replay draws the same numbers.
  * - A finished step is never run again: resuming (after pause, lease expiry or a crash) continues
  *   at the first unfinished step.
  *
- * Pure: the step runner `runStep` is a placeholder; runtime/jobs binds it with `.provide()`.
+ * Pure: `runStep` is a placeholder; runtime/jobs binds it with `.provide({ actions: stepRunner(run) })`.
  */
-import { and, assign, fromPromise, setup, type AnyStateMachine } from 'xstate'
+import { assign, setup, type AnyStateMachine } from 'xstate'
 
 /** Priority names (0..20, higher runs first). */
 export const Priority = { URGENT: 20, HIGH: 15, NORMAL: 5, LOW: 0 } as const
@@ -157,6 +162,80 @@ export function backoffDelay(p: RetryPolicy, attempt: number, r: number): number
   return Math.round(exp * (1 - p.jitter * r))
 }
 
+/** Params of the `runStep` and `cancelStep` actions. */
+export interface StepParams {
+  step: number
+  name: string
+}
+
+/** What a step attempt is given, from the job's context. */
+export function stepTask(context: JobContext, p: StepParams): StepRunInput {
+  return {
+    idempotencyKey: `${context.id}/${p.name}`,
+    jobId: context.id,
+    type: context.type,
+    step: p.name,
+    stepIndex: p.step,
+    attempt: context.attempt,
+    input: context.input,
+    results: context.results,
+    tenant: context.tenant,
+  }
+}
+
+/** Errors cross the journal as plain JSON: an Error instance would serialize to `{}`. */
+export function plainStepError(err: unknown): { message: string; code?: string } {
+  const e = err as any
+  const message = typeof e?.message === 'string' ? e.message : typeof err === 'string' ? err : 'step failed'
+  return e?.code ? { message, code: String(e.code) } : { message }
+}
+
+/** The attempt in flight per job actor (`self`): one step runs at a time. */
+const inFlight = new WeakMap<object, AbortController>()
+
+/**
+ * The `runStep` and `cancelStep` action implementations for a step runner: `run` starts one
+ * attempt; its result goes back to the job as `xstate.done.actor.<step>` (or
+ * `xstate.error.actor.<step>` with a plain error) through `self.send`, unless the step was
+ * cancelled meanwhile (paused, stopped, timed out, lease lost), whose signal `run` is given.
+ *
+ * @example
+ * createJobMachine(spec).provide({ actions: stepRunner(async (task) => steps[task.step](task.input)) })
+ */
+export function stepRunner(run: (task: StepRunInput, signal: AbortSignal, self: any) => Promise<unknown>) {
+  return {
+    runStep: ({ context, self }: { context: JobContext; self: any }, p: StepParams) => {
+      const ac = new AbortController()
+      inFlight.get(self)?.abort()
+      inFlight.set(self, ac)
+      let out: Promise<unknown>
+      try {
+        out = run(stepTask(context, p), ac.signal, self)
+      } catch (err) {
+        out = Promise.reject(err)
+      }
+      out.then(
+        (output) => {
+          if (ac.signal.aborted) return
+          if (inFlight.get(self) === ac) inFlight.delete(self)
+          self.send({ type: `xstate.done.actor.${p.name}`, output: output === undefined ? null : output })
+        },
+        (err) => {
+          if (ac.signal.aborted) return
+          if (inFlight.get(self) === ac) inFlight.delete(self)
+          self.send({ type: `xstate.error.actor.${p.name}`, error: plainStepError(err) })
+        },
+      )
+    },
+    cancelStep: ({ self }: { self: any }, _p: StepParams) => {
+      const ac = inFlight.get(self)
+      if (!ac) return
+      inFlight.delete(self)
+      ac.abort()
+    },
+  }
+}
+
 /** Status name of a job machine state value. */
 export function jobStatusOf(value: unknown): JobStatus {
   const top = typeof value === 'string' ? value : Object.keys(value as object)[0]
@@ -187,14 +266,8 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
   const maxOf = (ctx: JobContext) => ctx.maxAttempts ?? policies[ctx.step].maxAttempts
 
   /** Transitions into the current (first unfinished) step: XState targets are static, so one guarded branch per step. */
-  const toStep = (guard: string | undefined, action: string): any[] =>
-    spec.steps.map((s, i) => ({
-      guard: guard
-        ? and([guard, { type: 'atStep', params: { i } }])
-        : { type: 'atStep', params: { i } },
-      target: `running.${s.name}`,
-      actions: action,
-    }))
+  const toStep = (action: string): any[] =>
+    spec.steps.map((s, i) => ({ guard: { type: 'atStep', params: { i } }, target: `running.${s.name}`, actions: action }))
 
   // Cleared fields are set to null, never undefined: a persisted snapshot (JSON) drops undefined
   // keys, and replay must compare equal to it.
@@ -204,26 +277,20 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       { guard: 'canRetry', target: `${s.name}$wait`, actions: 'recordFailure' },
       { target: '#job.failed', actions: ['recordFailure', 'deadLetter'] },
     ]
+    // The step is an effect started by the entry action `runStep` (params: the step's index) and
+    // cancelled by the exit action `cancelStep`; its result comes back as the events an invoked
+    // child would send, `xstate.done.actor.<step>` / `xstate.error.actor.<step>`, so the journal
+    // reads the same. Being an action, not an invoked actor, it costs no XState actor per attempt,
+    // and the machine can be hosted pure (actors/PureActor.ts), which re-runs `runStep` for the
+    // active step after a restore.
     stepStates[s.name] = {
-      entry: 'countAttempt',
-      invoke: {
-        id: s.name,
-        src: 'runStep',
-        input: ({ context }: { context: JobContext }): StepRunInput => ({
-          idempotencyKey: `${context.id}/${s.name}`,
-          jobId: context.id,
-          type: context.type,
-          step: s.name,
-          stepIndex: i,
-          attempt: context.attempt,
-          input: context.input,
-          results: context.results,
-          tenant: context.tenant,
-        }),
-        onDone: i === last
+      entry: ['countAttempt', { type: 'runStep', params: { step: i, name: s.name } }],
+      exit: { type: 'cancelStep', params: { step: i, name: s.name } },
+      on: {
+        [`xstate.done.actor.${s.name}`]: i === last
           ? { target: '#job.completed', actions: 'recordResult' }
           : { target: spec.steps[i + 1].name, actions: 'recordResult' },
-        onError: onFailure,
+        [`xstate.error.actor.${s.name}`]: onFailure,
       },
       ...(s.timeoutMs ? { after: { [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: [{ type: 'timedOut' }, ...[t.actions].flat()] })) } } : {}),
     }
@@ -236,11 +303,6 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       input: {} as JobInput,
       events: {} as JobEvent,
     },
-    actors: {
-      runStep: fromPromise<unknown, StepRunInput>(async () => {
-        throw new Error('runStep is not provided: bind it with machine.provide({ actors: { runStep } })')
-      }),
-    },
     guards: {
       canRetry: ({ context }) => context.attempt < maxOf(context),
       leaseRetry: ({ context }) => context.attempt < maxOf(context),
@@ -251,6 +313,11 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       backoff: ({ context }) => context.retryDelay,
     },
     actions: {
+      /** Starts step `params.step` (see `stepRunner`); a placeholder that fails until provided. */
+      runStep: (_: unknown, _params: StepParams) => {
+        throw new Error('runStep is not provided: bind it with machine.provide({ actions: stepRunner(run) })')
+      },
+      cancelStep: (_: unknown, _params: StepParams) => {},
       /** Tells the runtime (the queue's index) about a status change; a no-op placeholder here. */
       notify: (_: unknown, _params: { status: JobStatus }) => {},
       countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, attempts: ({ context }) => context.attempts + 1 }),
@@ -315,9 +382,10 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       pending: {
         entry: { type: 'notify', params: { status: 'PENDING' } },
         // A job leased at submission (a worker slot was free) starts at once: the lease is in its input, journaled with it.
-        always: toStep('leasedAtSubmit', 'clearSubmitLease'),
+        // (context.step is 0 then: the lease comes only with the submission.)
+        always: { guard: 'leasedAtSubmit', target: `running.${spec.steps[0].name}`, actions: 'clearSubmitLease' },
         on: {
-          'job.start': toStep(undefined, 'takeLease'),
+          'job.start': toStep('takeLease'),
           'job.pause': 'paused',
           'job.stop': 'stopped',
         },

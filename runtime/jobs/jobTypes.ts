@@ -5,9 +5,9 @@
  *
  * Built-ins: `echo` (output = input) and `sleep` (waits `input.ms`).
  */
-import { fromPromise, type AnyStateMachine } from 'xstate'
-import { hostedActorOf } from '../../actors/index.ts'
-import { createJobMachine, type JobContext, type JobStatus, type RetryPolicy, type StepRunInput } from '../../machines/job.ts'
+import type { AnyStateMachine } from 'xstate'
+import { hostedActorOf, hostPure } from '../../actors/index.ts'
+import { createJobMachine, stepRunner, type JobContext, type JobStatus, type RetryPolicy, type StepRunInput } from '../../machines/job.ts'
 
 /** What a step function receives. */
 export interface StepContext {
@@ -67,23 +67,12 @@ function hostOf(ref: any): { host?: JobHost; system?: object; path?: string } {
   return { host: hosts.get(h.host), system: h.host, path: h.path }
 }
 
-/** Errors cross the journal as plain JSON: an Error instance would serialize to `{}`. */
-function plainError(err: unknown): { message: string; code?: string } {
-  const e = err as any
-  const message = typeof e?.message === 'string' ? e.message : typeof err === 'string' ? err : 'step failed'
-  return e?.code ? { message, code: String(e.code) } : { message }
-}
-
-const runStep = fromPromise<unknown, StepRunInput>(async ({ input, self, signal }) => {
+/** Starts a step attempt on the queue of the system hosting the job; recovered jobs wait for the queue to attach. */
+const stepActions = stepRunner((task, signal, self) => {
   const { host, system } = hostOf(self)
-  let h = host
-  if (!h && system) h = await new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve))
-  if (!h) throw plainError(new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'))
-  try {
-    return await h.dispatch(input, signal)
-  } catch (err) {
-    throw plainError(err)
-  }
+  if (host) return host.dispatch(task, signal)
+  if (!system) return Promise.reject(new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'))
+  return new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve)).then((h) => h.dispatch(task, signal))
 })
 
 const notifyAction = ({ context, self }: { context: JobContext; self: any }, params: { status: JobStatus }) => {
@@ -102,10 +91,12 @@ const notifyAction = ({ context, self }: { context: JobContext; self: any }, par
  */
 export function defineJobType(name: string, steps: StepDef[]): JobType {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`job type name "${name}" must match [A-Za-z0-9_.-]+`)
-  const machine = createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
-    actors: { runStep },
-    actions: { notify: notifyAction as any },
-  })
+  const machine = hostPure(
+    createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
+      actions: { runStep: stepActions.runStep as any, cancelStep: stepActions.cancelStep as any, notify: notifyAction as any },
+    }),
+    { effects: ['runStep'] },
+  )
   return { name, machineName: `job:${name}`, machine, steps: new Map(steps.map((s) => [s.name, s.run])) }
 }
 

@@ -1,0 +1,212 @@
+/**
+ * Pure hosting: an actor whose machine runs through XState's own pure functions
+ * (`machine.getInitialSnapshot`, `machine.transition`, `machine.restoreSnapshot`) on a scope the host
+ * owns, with no XState `Actor` behind it. It is what replay already does (ReplayState), with the
+ * actions executed instead of collected: the live path and the replay path compute every snapshot
+ * with the same function.
+ *
+ * Why: an XState `Actor` costs about 80 µs to create, start and finish on this kind of machine (its
+ * system, mailbox, observers), and an invoked promise child as much again (FACTS.md). A host that
+ * keeps one actor per job pays that per job; a pure-hosted machine pays only its transitions.
+ *
+ * What a pure-hosted machine may not do: invoke or spawn children (there is no actor system to run
+ * them). Its effects are actions instead, declared with `hostPure(machine, { effects: [...] })`: an
+ * effect action starts work whose result comes back as an event (`self.send(...)`, journaled like
+ * any other), and because XState does not re-run entry actions when a snapshot is restored, the host
+ * re-runs the declared effect actions of the active states after a restore, as XState restarts
+ * invoked children. Such an action sees the event `{ type: 'aether.resume' }` then; it must carry
+ * its own idempotency key (jobs use `jobId/stepId`).
+ *
+ * Everything else is XState's: guards, assign, delayed events (through the host's scheduler, so
+ * they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed through `_send`).
+ */
+import type { AnyStateMachine } from 'xstate'
+
+export interface PureSpec {
+  /** Action types that start effects: re-run for the active states after a restore. */
+  effects: string[]
+}
+
+const pureMachines = new WeakMap<AnyStateMachine, PureSpec>()
+
+/** The resume event an effect action sees when the host re-runs it after a restore. */
+export const RESUME_EVENT = { type: 'aether.resume' } as const
+
+/**
+ * Marks `machine` for pure hosting (see the file comment). Throws when it invokes anything.
+ *
+ * @example
+ * const m = hostPure(createJobMachine(spec).provide({ actions: { runStep, cancelStep } }), { effects: ['runStep'] })
+ */
+export function hostPure<M extends AnyStateMachine>(machine: M, spec: PureSpec = { effects: [] }): M {
+  const walk = (node: any): void => {
+    if (node.invoke?.length) throw new Error(`machine "${machine.id}" cannot be hosted pure: state "${node.id}" invokes "${node.invoke[0].id}" (make the effect an action)`)
+    for (const k in node.states ?? {}) walk(node.states[k])
+  }
+  walk(machine.root)
+  pureMachines.set(machine, { effects: [...spec.effects] })
+  return machine
+}
+
+export function pureSpecOf(machine: AnyStateMachine): PureSpec | undefined {
+  return pureMachines.get(machine)
+}
+
+let sessions = 0
+
+/** The object a pure-hosted machine sees as `self`; the host drives it through `start` and `process`. */
+export class PureActor {
+  _snapshot: any
+  readonly sessionId = `pure:${++sessions}`
+  readonly _parent = undefined
+  /** Replaced by the host (the journal door); XState actions reach it through `self.send`. */
+  _send: (event: any) => void = (e) => this.process(e)
+  readonly system: any
+  private readonly scope: any
+  private deferred: Array<() => void> = []
+  private collecting: any[] | undefined = undefined
+  private busy = false
+  private queue: any[] = []
+
+  constructor(
+    readonly logic: AnyStateMachine,
+    readonly id: string,
+    private readonly spec: PureSpec,
+    private readonly from: { input?: unknown; snapshot?: any },
+  ) {
+    const self = this
+    this.system = {
+      scheduler: undefined as any,
+      _sendInspectionEvent() {},
+      _relay(_source: any, target: any, event: any) {
+        target._send(event)
+      },
+      _unregister() {},
+      get: () => undefined,
+      // XState books an id for every child it is about to create (invoke, spawnChild): the one place to refuse.
+      _bookId: () => {
+        throw new Error(`machine "${logic.id}" is hosted pure and cannot spawn children`)
+      },
+    }
+    this.scope = {
+      self,
+      id,
+      sessionId: this.sessionId,
+      system: this.system,
+      logger: console.log,
+      defer: (fn: () => void) => this.deferred.push(fn),
+      emit: () => {},
+      stopChild: () => {},
+      actionExecutor: (a: any) => {
+        if (this.collecting) this.collecting.push(a)
+        else a.exec?.(a.info, a.params)
+      },
+    }
+  }
+
+  send(event: any): void {
+    this._send(event)
+  }
+
+  getSnapshot(): any {
+    return this._snapshot
+  }
+
+  getPersistedSnapshot(): any {
+    return this.logic.getPersistedSnapshot(this._snapshot)
+  }
+
+  /**
+   * Enters the initial state (entry actions run after the snapshot is set, as XState's `start`
+   * runs them), or restores the persisted snapshot and re-runs the effects of its active states.
+   */
+  start(): this {
+    const collected: any[] = []
+    this.collecting = collected
+    try {
+      this._snapshot = this.from.snapshot !== undefined ? this.logic.restoreSnapshot(this.from.snapshot, this.scope) : this.logic.getInitialSnapshot(this.scope, this.from.input)
+    } catch (err) {
+      this.collecting = undefined
+      this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
+      return this
+    }
+    this.collecting = undefined
+    if (this._snapshot.status !== 'active') return this
+    try {
+      for (const a of collected) a.exec?.(a.info, a.params)
+      this.runDeferred()
+      if (this.from.snapshot !== undefined) this.resumeEffects()
+    } catch (err) {
+      this.crash(err)
+    }
+    return this
+  }
+
+  /** Applies one event (queued when it arrives while another is being applied, as XState's mailbox does). */
+  process(event: any): void {
+    if (this.busy) {
+      this.queue.push(event)
+      return
+    }
+    this.busy = true
+    try {
+      this.step(event)
+      while (this.queue.length) this.step(this.queue.shift())
+    } finally {
+      this.busy = false
+    }
+  }
+
+  stop(): void {
+    this.queue.length = 0
+    this.deferred.length = 0
+  }
+
+  private step(event: any): void {
+    const s = this._snapshot
+    if (s.status !== 'active') return
+    let next: any
+    try {
+      next = this.logic.transition(s, event, this.scope)
+    } catch (err) {
+      this.deferred.length = 0
+      return this.crash(err)
+    }
+    this._snapshot = next
+    try {
+      this.runDeferred()
+    } catch (err) {
+      this.crash(err)
+    }
+  }
+
+  private runDeferred(): void {
+    const d = this.deferred
+    if (!d.length) return
+    this.deferred = []
+    for (const fn of d) fn()
+  }
+
+  private crash(err: unknown): void {
+    this.deferred.length = 0
+    this.queue.length = 0
+    this._snapshot = { ...this._snapshot, status: 'error', error: err }
+  }
+
+  /** Re-runs the declared effect actions of the active states (entry order) after a restore. */
+  private resumeEffects(): void {
+    if (!this.spec.effects.length) return
+    const s = this._snapshot
+    const impls = (this.logic as any).implementations.actions
+    for (const node of s._nodes) {
+      for (const def of node.entry) {
+        const type = typeof def === 'string' ? def : def?.type
+        if (!type || !this.spec.effects.includes(type)) continue
+        const fn = impls[type]
+        if (typeof fn !== 'function') continue
+        const params = typeof def === 'object' && 'params' in def ? (typeof def.params === 'function' ? def.params({ context: s.context, event: RESUME_EVENT }) : def.params) : undefined
+        fn({ context: s.context, event: RESUME_EVENT, self: this, system: this.system }, params)
+      }
+    }
+  }
+}

@@ -1,0 +1,130 @@
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { assign, createActor, fromPromise, setup, spawnChild } from 'xstate'
+import { ActorSystem, hostPure, PureActor, RESUME_EVENT, SimulatedClock } from '../../actors/index.ts'
+import { crash, openSystem } from '../helpers/system.ts'
+import { tmpDir, until } from '../helpers/tmp.ts'
+
+/** Effects started by the `work` action, by the `self` that started them (what a runtime would hold). */
+const started: Array<{ self: any; k: number; event: string; n: number }> = []
+
+const worker = setup({
+  types: { context: {} as { n: number; log: string[]; out: unknown }, events: {} as any },
+  actions: {
+    work: ({ self, context, event }, p: { k: number }) => {
+      started.push({ self, k: p.k, event: event.type, n: context.n })
+    },
+    note: assign(({ context, event }) => ({ log: [...context.log, event.type] })),
+    echoSelf: ({ self }) => self.send({ type: 'echoed' }),
+    explode: () => {
+      throw new Error('boom in an action')
+    },
+  },
+}).createMachine({
+  id: 'worker',
+  context: { n: 0, log: [], out: null },
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        go: { target: 'working', actions: assign({ n: ({ context }) => context.n + 1 }) },
+        shout: { actions: 'echoSelf' },
+        echoed: { actions: 'note' },
+        boom: { actions: 'explode' },
+      },
+    },
+    working: {
+      entry: [{ type: 'work', params: { k: 7 } }, 'note'],
+      after: { 100: { target: 'idle', actions: 'note' } },
+      on: { 'work.done': { target: 'idle', actions: [assign({ out: ({ event }) => event.output }), 'note'] }, stop: 'done' },
+    },
+    done: { type: 'final' },
+  },
+})
+const pureWorker = hostPure(worker, { effects: ['work'] })
+
+const events = [{ type: 'go' }, { type: 'work.done', output: 1 }, { type: 'shout' }, { type: 'go' }, { type: 'work.done', output: { a: 2 } }, { type: 'go' }, { type: 'stop' }]
+
+const t = suite('PureActor - pure hosting')
+
+t('hostPure refuses a machine that invokes', () => {
+  const m = setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { invoke: { id: 'job', src: 'p' } } } })
+  assert.throws(() => hostPure(m), /cannot be hosted pure: state .* invokes "job"/)
+})
+
+t('the same events give the same snapshots as an XState actor (memory and durable)', async () => {
+  const clock = new SimulatedClock(1000)
+  const dir = tmpDir()
+  const { system } = await openSystem(dir, { clock, machines: { worker: pureWorker } })
+  const mem = new ActorSystem({ clock, machines: { worker: pureWorker } })
+  await system.spawn('w', 'worker', { durable: true })
+  await mem.spawn('w', 'worker')
+  const ref = createActor(worker).start()
+  assert.instance(system.hosted('w')!.actor, PureActor)
+  for (const e of events) {
+    ref.send(e)
+    mem.send('w', e)
+    await system.sendCommitted('w', e)
+    await system.flush() // what the actor sent itself meanwhile
+    const want = ref.getSnapshot()
+    for (const got of [mem.get('w')!.getSnapshot(), system.get('w')!.getSnapshot()]) {
+      assert.equal(got.value, want.value, `value after ${e.type}`)
+      assert.equal(got.context, want.context, `context after ${e.type}`)
+      assert.is(got.status, want.status)
+    }
+  }
+  assert.equal(ref.getSnapshot().context.log, ['go', 'work.done', 'echoed', 'go', 'work.done', 'go'])
+  assert.is(system.list()[0].status, 'done')
+  await mem.close()
+  await system.close()
+})
+
+t('after a crash the effect of the active state runs again, with the resume event; its timer still fires', async () => {
+  const clock = new SimulatedClock(1000)
+  const dir = tmpDir()
+  let { system, store } = await openSystem(dir, { clock, machines: { worker: pureWorker } })
+  await system.spawn('w', 'worker', { durable: true })
+  started.length = 0
+  await system.sendCommitted('w', { type: 'go' })
+  assert.equal(started.map(({ k, event, n }) => ({ k, event, n })), [{ k: 7, event: 'go', n: 1 }])
+  await crash(system, store)
+  clock.increment(40)
+  ;({ system, store } = await openSystem(dir, { clock, machines: { worker: pureWorker } }))
+  assert.equal(started.slice(1).map(({ k, event, n }) => ({ k, event, n })), [{ k: 7, event: RESUME_EVENT.type, n: 1 }], 're-run once, same context')
+  const a = system.hosted('w')!
+  assert.is(started[1].self, a.actor, 'the effect answers the new live actor')
+  clock.increment(59)
+  await system.flush()
+  assert.is(system.get('w')!.getSnapshot().value, 'working')
+  clock.increment(1)
+  await until(() => system.get('w')!.getSnapshot().value === 'idle', 2000, 'the durable timer to fire')
+  // a result from the resumed effect goes through the journal door like any event
+  started[1].self.send({ type: 'go' })
+  await system.flush()
+  assert.is(system.get('w')!.getSnapshot().value, 'working')
+  await system.close()
+})
+
+t('an action that throws restarts the actor from its journal without that event; spawning is refused', async () => {
+  const clock = new SimulatedClock(1000)
+  const dir = tmpDir()
+  const { system } = await openSystem(dir, { clock, machines: { worker: pureWorker }, supervision: { backoffMs: 1 } })
+  await system.spawn('w', 'worker', { durable: true })
+  await system.sendCommitted('w', { type: 'go' })
+  await system.sendCommitted('w', { type: 'work.done', output: 5 })
+  system.send('w', { type: 'boom' })
+  await system.flush()
+  assert.ok(system.incidents.some((i) => /boom in an action/.test(i.message)), 'incident')
+  clock.increment(5)
+  await until(() => system.hosted('w')!.status === 'active', 2000, 'restart')
+  assert.equal(system.get('w')!.getSnapshot().context.out, 5, 'state before the bad event')
+
+  const spawner = hostPure(setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { on: { go: { actions: spawnChild('p', { id: 'kid' }) } } } } }))
+  system.register('spawner', spawner)
+  await system.spawn('s', 'spawner')
+  system.send('s', { type: 'go' })
+  assert.ok(system.incidents.some((i) => i.path === 's' && /hosted pure and cannot spawn children/.test(i.message)), JSON.stringify(system.incidents.at(-1)))
+  await system.close()
+})
+
+t.run()
