@@ -68,6 +68,8 @@ export class JobsPanel {
 
   /** The inspector's token or its access changed: reopen the event stream with it and reread. */
   tokenChanged(): void {
+    // an earlier refusal was about the old token
+    this.lastError = ''
     if (!this.shown) return this.render()
     this.disconnect()
     this.coalescer.poke()
@@ -209,8 +211,8 @@ export class JobsPanel {
         h('td', { class: 'mono' }, q.name),
         h('td', { 'data-field': 'state' }, h('span', { class: `chip ${q.paused ? 'q-paused' : 'q-active'}` }, q.paused ? 'paused' : 'active')),
         cell('depth', q.depth),
-        h('td', { 'data-field': 'byPriority' }, ...byPriority(q.byPriority).map(([p, n]) => h('span', { class: 'chip', 'data-priority': p }, `p${p} × ${n}`))),
-        h('td', { 'data-field': 'byTenant' }, ...byTenant(q.byTenant).map(([t, n]) => h('span', { class: 'chip', 'data-tenant': t }, `${t} × ${n}`))),
+        h('td', { 'data-field': 'byPriority' }, ...(q.depth ? byPriority(q.byPriority).map(([p, n]) => h('span', { class: 'chip', 'data-priority': p }, `p${p} × ${n}`)) : [h('span', { class: 'muted' }, '—')])),
+        h('td', { 'data-field': 'byTenant' }, ...(q.depth ? byTenant(q.byTenant).map(([t, n]) => h('span', { class: 'chip', 'data-tenant': t }, `${t} × ${n}`)) : [h('span', { class: 'muted' }, '—')])),
         cell('delayed', q.delayed),
         cell('running', q.running, 'c-running'),
         cell('dead', q.dead, 'c-dead'),
