@@ -29,8 +29,9 @@ export class JobsPanel {
   state: JobsState = { kind: 'loading' }
   /** The event socket: `off` while the view is closed or the hub has no jobs API. */
   live: 'off' | 'connecting' | 'open' | 'lost' = 'off'
-  /** Refreshes completed (for the tests). */
+  /** Refreshes completed and `/api/jobs/events` messages received (for the tests). */
   refreshes = 0
+  eventsSeen = 0
   private shown = false
   private ws?: WebSocket
   private poll?: ReturnType<typeof setInterval>
@@ -119,7 +120,10 @@ export class JobsPanel {
       this.render()
     }
     // every change (and `dropped`, when the hub skipped some for this slow page) means: reread
-    ws.onmessage = () => this.coalescer.poke()
+    ws.onmessage = () => {
+      this.eventsSeen++
+      this.coalescer.poke()
+    }
     ws.onclose = () => {
       if (this.ws !== ws) return
       this.ws = undefined

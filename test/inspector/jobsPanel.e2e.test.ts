@@ -133,7 +133,7 @@ panel('jobsPanel - the Jobs tab shows the counts GET /api/queues reports, by pri
   assert.equal({ running: def.running, dead: def.dead, delayed: def.delayed }, { running: 2, dead: 2, delayed: 1 })
   // priorities are listed highest (first to run) first
   assert.equal(await page.$$eval('tr[data-queue="batch"] [data-field="byPriority"] .chip', (cs) => cs.map((c) => c.getAttribute('data-priority'))), ['9', '2'])
-  await page.waitForSelector('[data-testid="jobs-live"]:has-text("live")')
+  await page.waitForSelector('[data-testid="jobs-live"].live-open')
 })
 
 panel('jobsPanel - running jobs are listed with type, tenant, priority, attempts and worker', async () => {
@@ -180,12 +180,15 @@ panel('jobsPanel - with a token the hub refuses, Retry shows the hub\'s error an
 })
 
 panel('jobsPanel - the view follows /api/jobs/events: a new dead letter appears without a reload, refreshes coalesced', async () => {
+  const seen = () => page.evaluate(() => (window as any).__inspector.jobs.eventsSeen as number)
+  const seen0 = await seen()
   const before = await page.evaluate(() => (window as any).__inspector.jobs.refreshes as number)
   const t0 = Date.now()
   const id = await submit({ type: 'flaky', input: { order: 3 } })
   ids.dead.push(id)
-  // well inside the 5 s fallback poll: this is the event stream at work
+  // inside the 5 s fallback poll, with the stream's messages counted: the event stream at work
   await page.waitForSelector(deadRow(id), { timeout: 3000 })
+  assert.ok((await seen()) > seen0, 'job.changed messages arrived')
   // a burst of 30 jobs (90 state changes) costs at most one refresh per 400 ms
   for (let i = 0; i < 30; i++) await submit({ type: 'echo', input: i })
   await until('the burst to complete', async () => (await apiQueues()).find((q) => q.name === 'default')!.completed >= 30)
