@@ -22,6 +22,7 @@ export interface QueueSummary {
   paused_jobs: number
 }
 
+/** A worker the queue leases to: in-process (`local`) or a NATS worker; `held` of `capacity` slots busy. */
 export interface WorkerSummary {
   id: string
   capacity: number
@@ -50,6 +51,7 @@ export interface Reply {
   body: unknown
 }
 
+/** What the panel shows: loading, one of three plain reasons it cannot, or the queues and lists. */
 export type JobsState =
   | { kind: 'loading' }
   /** The hub serves no jobs API (GET /api/queues is 404): the feature is not installed. */
@@ -130,6 +132,7 @@ export function byTenant(counts: Record<string, number>): Array<[string, number]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
 }
 
+/** What the feed's `hello` said of the inspector's token (`unknown` while it is being checked). */
 export type Access = 'operator' | 'read-only' | 'unknown'
 
 /** Whether an operator button may be pressed, and if not (or only maybe), why. */

@@ -25,6 +25,7 @@ export interface JobsPanelHost {
   toast(text: string, kind?: 'ok' | 'err'): void
 }
 
+/** The Jobs view: `show()` when its tab is opened, `hide()` when left; it draws into `root`. */
 export class JobsPanel {
   state: JobsState = { kind: 'loading' }
   /** The event socket: `off` while the view is closed or the hub has no jobs API. */
