@@ -241,6 +241,7 @@ panel('jobsPanel - clicking a job id selects its actor in the actors view', asyn
   assert.match((await page.textContent('#actor-head'))!, /job:flaky/)
   // its machine drawn, the dead letter's state lit
   await page.waitForSelector('[data-state="job.failed"].active')
+  await page.screenshot({ path: join(ART, 'inspector-job-actor.png') })
   assert.match(page.url(), new RegExp(`#/${id}$`))
   assert.not.match(page.url(), /view=jobs/)
   // and back: the Jobs tab reopens the panel, which rereads at once
