@@ -2,11 +2,13 @@
  * The inspector page's controller: feeds the model from the hub's feed socket, keeps the selected
  * actor, the time-travel cursor (a seq, or live), pause and the token, and redraws the views at
  * most once per animation frame. Loaded log files become read-only actors scrubbed the same way.
+ * Two views share the header (and its token): the actors, and the jobs panel (`?view=jobs`).
  */
 import { FeedConnection, type ConnState } from './feedClient.ts'
 import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
+import { JobsPanel } from './jobsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
@@ -33,6 +35,9 @@ export class App {
   access: 'operator' | 'read-only' | 'unknown' = 'unknown'
   hostId = ''
   conn: FeedConnection
+  /** The view shown under the header. */
+  view: 'actors' | 'jobs' = 'actors'
+  readonly jobs: JobsPanel
   /** Events applied to the views (for the benchmark: what the page rendered). */
   rendered = 0
   frames = 0
@@ -75,6 +80,16 @@ export class App {
       confirm: (title, body) => confirmDialog(title, body),
       toast,
     })
+    this.jobs = new JobsPanel($('#jobs-view'), {
+      get token() {
+        return app.token
+      },
+      get access() {
+        return app.access
+      },
+      openActor: (path) => this.openActor(path),
+      toast,
+    })
     const app = this
     this.conn = new FeedConnection(
       () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/inspector/feed${this.token ? `?token=${encodeURIComponent(this.token)}` : ''}`,
@@ -86,6 +101,35 @@ export class App {
     setInterval(() => this.tick(), 250)
     const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''))
     if (hash) this.selected = hash
+    if (params.get('view') === 'jobs') this.showView('jobs')
+  }
+
+  // ---- views ---------------------------------------------------------------------------------------
+
+  /** Switches between the actors and the jobs view; the URL keeps it (`?view=jobs`) for a reload or a link. */
+  showView(v: 'actors' | 'jobs'): void {
+    if (v === this.view) return
+    this.view = v
+    $('#actors-view').hidden = v !== 'actors'
+    $('#jobs-view').hidden = v !== 'jobs'
+    for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) b.classList.toggle('on', b.dataset.view === v)
+    const params = new URLSearchParams(location.search)
+    if (v === 'jobs') params.set('view', 'jobs')
+    else params.delete('view')
+    history.replaceState(null, '', location.pathname + (params.size ? `?${params}` : '') + location.hash)
+    if (v === 'jobs') this.jobs.show()
+    else {
+      this.jobs.hide()
+      this.invalidate(true)
+    }
+  }
+
+  /** From the jobs view: show a job's actor (its path is the job id) with its machine and history. */
+  openActor(path: string): void {
+    this.showView('actors')
+    this.select(path)
+    // the tree may be long (one row per job): bring the row into sight once it is drawn
+    setTimeout(() => $('.tree-row.selected')?.scrollIntoView({ block: 'nearest' }), 50)
   }
 
   // ---- feed --------------------------------------------------------------------------------------
@@ -261,6 +305,7 @@ export class App {
     else sessionStorage.removeItem('aether.token')
     this.access = 'unknown'
     this.renderAccess()
+    this.jobs.tokenChanged()
     this.conn.restart()
     this.invalidate(true)
   }
@@ -272,6 +317,7 @@ export class App {
     b.textContent = op ? 'operator' : this.token ? (this.access === 'read-only' ? 'token not accepted' : 'checking token…') : 'read-only'
     b.title = op ? 'The hub accepted your token: you can send events.' : 'Without the hub token the inspector only watches.'
     this.actions.render(this.current(), undefined, true)
+    this.jobs.render()
     this.invalidate(true)
   }
 
@@ -504,8 +550,12 @@ export class App {
       const t = await promptDialog('Hub token', 'The token `aether hub` printed at start (or --token). It stays in this tab only.', this.token)
       if (t !== null) this.setToken(t)
     })
+    for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) {
+      b.addEventListener('click', () => this.showView(b.dataset.view as 'actors' | 'jobs'))
+    }
     window.addEventListener('keydown', (ev) => {
       if ((ev.target as HTMLElement).closest('input, textarea')) return
+      if (this.view !== 'actors') return
       if (ev.key === 'ArrowLeft') this.step(-1)
       else if (ev.key === 'ArrowRight') this.step(1)
       else if (ev.key === 'End') this.step('live')

@@ -2,8 +2,9 @@
  * The jobs feature of `aether hub`: the queue and an in-process worker on the hub's actor system,
  * the REST API (`/api/jobs`, `/api/queues`, `/api/schedules`, `/api/triggers/NAME`, described at
  * `/api/openapi.json`), live updates at WS `/api/jobs/events`, Prometheus `/metrics`, and a
- * small jobs page at `/jobs` (queue depth, running jobs, dead letters with retry) until the
- * inspector has its own panel (it reads the same `GET /api/queues`).
+ * small jobs page at `/jobs` (queue depth, running jobs, dead letters with retry). The inspector's
+ * Jobs view (inspector/src/jobsPanel.ts) reads the same JSON and stream: both features plug into
+ * the hub's one server, so the inspector's origin serves them.
  *
  * Auth: every mutation needs `Authorization: Bearer <token>`: the hub token (all tenants) or a
  * tenant token from the configuration (that tenant only; other tenants' jobs are 404). When

@@ -1,7 +1,8 @@
 /**
  * The jobs panel as a small self-contained page (`GET /jobs`): queue depth, running jobs, dead
  * letters with retry. It reads `GET /api/queues` and `GET /api/jobs`, the same JSON the inspector's
- * jobs panel uses; retry needs the token (typed in, kept in sessionStorage).
+ * jobs panel uses (its Jobs view, inspector/src/jobsPanel.ts; `/inspector?view=jobs`); retry needs
+ * the token (typed in, kept in sessionStorage under the same key as the inspector's).
  */
 export function jobsPage(): string {
   return `<!doctype html>

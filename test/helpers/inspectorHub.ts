@@ -1,8 +1,11 @@
-/** Starts a hub with the inspector feature in a temp data folder; `stop()` closes it and removes the folder. */
+/**
+ * Starts a hub with the inspector feature (and any `features` after it, e.g. jobs) in a temp data
+ * folder; `stop()` closes it and removes the folder.
+ */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Hub, type HubOptions } from '../../runtime/Hub.ts'
+import { Hub, type HubFeature, type HubOptions } from '../../runtime/Hub.ts'
 import { InspectorServer, type InspectorOptions } from '../../runtime/inspector/InspectorServer.ts'
 
 export interface TestHub {
@@ -14,10 +17,10 @@ export interface TestHub {
   stop(): Promise<void>
 }
 
-export async function startInspectorHub(opts: HubOptions = {}, iopts: InspectorOptions = {}): Promise<TestHub> {
+export async function startInspectorHub(opts: HubOptions = {}, iopts: InspectorOptions = {}, features: HubFeature[] = []): Promise<TestHub> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-insp-'))
   const inspector = new InspectorServer(iopts)
-  const hub = await Hub.start({ data: dir, token: 'test-token', port: 0, ...opts }, [inspector])
+  const hub = await Hub.start({ data: dir, token: 'test-token', port: 0, ...opts }, [inspector, ...features])
   return {
     hub,
     inspector,
