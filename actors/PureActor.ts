@@ -54,19 +54,64 @@ export function pureSpecOf(machine: AnyStateMachine): PureSpec | undefined {
 
 let sessions = 0
 
+/** What XState's transition functions call back into (`actorScope`): one per actor, methods on the prototype. */
+class PureScope {
+  readonly id: string
+  readonly sessionId: string
+  readonly system: PureSystem
+  /** An own function, not a method: XState's microstep wraps it and calls the original detached. */
+  readonly actionExecutor: (a: any) => void
+  constructor(readonly self: PureActor) {
+    this.id = self.id
+    this.sessionId = self.sessionId
+    this.system = self.system
+    this.actionExecutor = (a) => {
+      const c = self.collecting
+      if (c) c.push(a)
+      else a.exec?.(a.info, a.params)
+    }
+  }
+  logger(...args: unknown[]): void {
+    console.log(...args)
+  }
+  defer(fn: () => void): void {
+    this.self.deferred.push(fn)
+  }
+  emit(): void {}
+  stopChild(): void {}
+}
+
+/** The system a pure-hosted actor sees: the host's scheduler (set by the host), relays, and no children. */
+class PureSystem {
+  scheduler: any = undefined
+  constructor(private readonly machineId: string) {}
+  _sendInspectionEvent(): void {}
+  _relay(_source: any, target: any, event: any): void {
+    target._send(event)
+  }
+  _unregister(): void {}
+  get(): undefined {
+    return undefined
+  }
+  // XState books an id for every child it is about to create (invoke, spawnChild): the one place to refuse.
+  _bookId(): string {
+    throw new Error(`machine "${this.machineId}" is hosted pure and cannot spawn children`)
+  }
+}
+
 /** The object a pure-hosted machine sees as `self`; the host drives it through `start` and `process`. */
 export class PureActor {
   _snapshot: any
   readonly sessionId = `pure:${++sessions}`
   readonly _parent = undefined
-  /** Replaced by the host (the journal door); XState actions reach it through `self.send`. */
-  _send: (event: any) => void = (e) => this.process(e)
-  readonly system: any
+  /** The journal door, set by the host; XState actions reach it through `self.send`. Unhosted: applies at once. */
+  _send: (event: any) => void = PureActor.prototype.process
+  readonly system: PureSystem
+  /** @internal */ deferred: Array<() => void> = []
+  /** @internal */ collecting: any[] | undefined = undefined
   private readonly scope: any
-  private deferred: Array<() => void> = []
-  private collecting: any[] | undefined = undefined
   private busy = false
-  private queue: any[] = []
+  private queue: any[] | undefined = undefined
 
   constructor(
     readonly logic: AnyStateMachine,
@@ -74,34 +119,8 @@ export class PureActor {
     private readonly spec: PureSpec,
     private readonly from: { input?: unknown; snapshot?: any },
   ) {
-    const self = this
-    this.system = {
-      scheduler: undefined as any,
-      _sendInspectionEvent() {},
-      _relay(_source: any, target: any, event: any) {
-        target._send(event)
-      },
-      _unregister() {},
-      get: () => undefined,
-      // XState books an id for every child it is about to create (invoke, spawnChild): the one place to refuse.
-      _bookId: () => {
-        throw new Error(`machine "${logic.id}" is hosted pure and cannot spawn children`)
-      },
-    }
-    this.scope = {
-      self,
-      id,
-      sessionId: this.sessionId,
-      system: this.system,
-      logger: console.log,
-      defer: (fn: () => void) => this.deferred.push(fn),
-      emit: () => {},
-      stopChild: () => {},
-      actionExecutor: (a: any) => {
-        if (this.collecting) this.collecting.push(a)
-        else a.exec?.(a.info, a.params)
-      },
-    }
+    this.system = new PureSystem(logic.id)
+    this.scope = new PureScope(this)
   }
 
   send(event: any): void {
@@ -145,20 +164,21 @@ export class PureActor {
   /** Applies one event (queued when it arrives while another is being applied, as XState's mailbox does). */
   process(event: any): void {
     if (this.busy) {
-      this.queue.push(event)
+      ;(this.queue ??= []).push(event)
       return
     }
     this.busy = true
     try {
       this.step(event)
-      while (this.queue.length) this.step(this.queue.shift())
+      const q = this.queue
+      if (q) while (q.length) this.step(q.shift())
     } finally {
       this.busy = false
     }
   }
 
   stop(): void {
-    this.queue.length = 0
+    this.queue = undefined
     this.deferred.length = 0
   }
 
@@ -189,7 +209,7 @@ export class PureActor {
 
   private crash(err: unknown): void {
     this.deferred.length = 0
-    this.queue.length = 0
+    this.queue = undefined
     this._snapshot = { ...this._snapshot, status: 'error', error: err }
   }
 

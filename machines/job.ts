@@ -190,38 +190,69 @@ export function plainStepError(err: unknown): { message: string; code?: string }
   return e?.code ? { message, code: String(e.code) } : { message }
 }
 
+/**
+ * One step attempt's cancellation. `aborted` is a plain flag; the AbortSignal is made only when
+ * something asks for it (most steps never do, and an AbortController per attempt is measurable).
+ */
+export class StepAttempt {
+  aborted = false
+  private ac: AbortController | undefined = undefined
+  private fns: Array<() => void> | undefined = undefined
+  /** Calls `fn` when the attempt is cancelled (at once if it is already). */
+  onAbort(fn: () => void): void {
+    if (this.aborted) fn()
+    else (this.fns ??= []).push(fn)
+  }
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController()
+      if (this.aborted) this.ac.abort()
+    }
+    return this.ac.signal
+  }
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.ac?.abort()
+    const fns = this.fns
+    this.fns = undefined
+    if (fns) for (const f of fns) f()
+  }
+}
+
 /** The attempt in flight per job actor (`self`): one step runs at a time. */
-const inFlight = new WeakMap<object, AbortController>()
+const inFlight = new WeakMap<object, StepAttempt>()
 
 /**
  * The `runStep` and `cancelStep` action implementations for a step runner: `run` starts one
  * attempt; its result goes back to the job as `xstate.done.actor.<step>` (or
  * `xstate.error.actor.<step>` with a plain error) through `self.send`, unless the step was
- * cancelled meanwhile (paused, stopped, timed out, lease lost), whose signal `run` is given.
+ * cancelled meanwhile (paused, stopped, timed out, lease lost): `run` gets the attempt, whose
+ * `signal` aborts then.
  *
  * @example
  * createJobMachine(spec).provide({ actions: stepRunner(async (task) => steps[task.step](task.input)) })
  */
-export function stepRunner(run: (task: StepRunInput, signal: AbortSignal, self: any) => Promise<unknown>) {
+export function stepRunner(run: (task: StepRunInput, attempt: StepAttempt, self: any) => Promise<unknown>) {
   return {
     runStep: ({ context, self }: { context: JobContext; self: any }, p: StepParams) => {
-      const ac = new AbortController()
+      const ac = new StepAttempt()
       inFlight.get(self)?.abort()
       inFlight.set(self, ac)
       let out: Promise<unknown>
       try {
-        out = run(stepTask(context, p), ac.signal, self)
+        out = run(stepTask(context, p), ac, self)
       } catch (err) {
         out = Promise.reject(err)
       }
       out.then(
         (output) => {
-          if (ac.signal.aborted) return
+          if (ac.aborted) return
           if (inFlight.get(self) === ac) inFlight.delete(self)
           self.send({ type: `xstate.done.actor.${p.name}`, output: output === undefined ? null : output })
         },
         (err) => {
-          if (ac.signal.aborted) return
+          if (ac.aborted) return
           if (inFlight.get(self) === ac) inFlight.delete(self)
           self.send({ type: `xstate.error.actor.${p.name}`, error: plainStepError(err) })
         },
@@ -284,7 +315,8 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
     // and the machine can be hosted pure (actors/PureActor.ts), which re-runs `runStep` for the
     // active step after a restore.
     stepStates[s.name] = {
-      entry: ['countAttempt', { type: 'runStep', params: { step: i, name: s.name } }],
+      // Attempts are counted by the transitions that enter a step (one assign less than an entry action).
+      entry: { type: 'runStep', params: { step: i, name: s.name } },
       exit: { type: 'cancelStep', params: { step: i, name: s.name } },
       on: {
         [`xstate.done.actor.${s.name}`]: i === last
@@ -294,7 +326,7 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       },
       ...(s.timeoutMs ? { after: { [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: [{ type: 'timedOut' }, ...[t.actions].flat()] })) } } : {}),
     }
-    stepStates[`${s.name}$wait`] = { after: { backoff: s.name } }
+    stepStates[`${s.name}$wait`] = { after: { backoff: { target: s.name, actions: 'countAttempt' } } }
   })
 
   return setup({
@@ -325,15 +357,12 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
         const name = spec.steps[context.step].name
         const output = (event as any).output
         const next = context.step + 1
-        return {
-          results: { ...context.results, [name]: output },
-          step: next,
-          attempt: 0,
-          output,
-          lastError: null,
-          // the last step: the lease ends here (one assign less on the hot path than a separate dropLease)
-          ...(next === spec.steps.length ? { worker: null } : {}),
-        }
+        const results = { ...context.results, [name]: output }
+        // the last step: the lease ends here (one assign less on the hot path than a separate dropLease);
+        // otherwise the next step's first attempt starts
+        return next === spec.steps.length
+          ? { results, step: next, attempt: 0, output, lastError: null, worker: null }
+          : { results, step: next, attempt: 1, attempts: context.attempts + 1, output, lastError: null }
       }),
       timedOut: assign(({ context }) => ({ lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms` })),
       recordFailure: assign(({ context, event }) => {
@@ -349,9 +378,9 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       deadLetterLease: assign(({ context }) => ({
         error: { message: context.lastError ?? 'lease expired', state: `running.${spec.steps[context.step].name}`, attempts: context.attempt },
       })),
-      takeLease: assign({ worker: ({ event }) => (event as any).worker, deliveries: ({ context }) => context.deliveries + 1 }),
+      takeLease: assign(({ context, event }) => ({ worker: (event as any).worker, deliveries: context.deliveries + 1, attempt: context.attempt + 1, attempts: context.attempts + 1 })),
       dropLease: assign({ worker: null }),
-      clearSubmitLease: assign(({ context }) => ({ worker: context.leaseAtSubmit, leaseAtSubmit: null, deliveries: context.deliveries + 1 })),
+      clearSubmitLease: assign(({ context }) => ({ worker: context.leaseAtSubmit, leaseAtSubmit: null, deliveries: context.deliveries + 1, attempt: context.attempt + 1, attempts: context.attempts + 1 })),
       clearError: assign({ error: null, lastError: null, attempt: 0 }),
     },
   }).createMachine({

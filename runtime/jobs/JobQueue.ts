@@ -15,7 +15,7 @@
  */
 import { assign, setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
-import { jobEvents, jobStatusOf, nextRandom, type JobContext, type JobInput, type JobStatus, type StepRunInput } from '../../machines/job.ts'
+import { jobEvents, jobStatusOf, nextRandom, type JobContext, type JobInput, type JobStatus, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
 
@@ -24,8 +24,8 @@ export interface JobWorker {
   readonly id: string
   /** Leases it may hold at once. */
   readonly capacity: number
-  /** Runs one step attempt of a job leased to it. */
-  execute(task: StepRunInput, signal: AbortSignal): Promise<unknown>
+  /** Runs one step attempt of a job leased to it (`attempt.signal` aborts when the step is cancelled). */
+  execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown>
 }
 
 export interface TenantConfig {
@@ -353,7 +353,7 @@ export class JobQueue implements JobHost {
     if (l) l.until = this.clock.now() + this.visibilityMs
   }
 
-  dispatch(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
+  dispatch(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
     let l = this.leases.get(task.jobId)
     if (!l) {
       // A job that was running when the process stopped: its recovered effect needs a worker,
@@ -361,9 +361,9 @@ export class JobQueue implements JobHost {
       const r = this.pickWorker(true)
       if (!r) {
         return new Promise((resolve, reject) => {
-          const retry = () => this.dispatch(task, signal).then(resolve, reject)
+          const retry = () => this.dispatch(task, attempt).then(resolve, reject)
           this.noWorker.push(retry)
-          signal.addEventListener('abort', () => {
+          attempt.onAbort(() => {
             this.noWorker = this.noWorker.filter((f) => f !== retry)
             reject(new Error('aborted'))
           })
@@ -374,7 +374,7 @@ export class JobQueue implements JobHost {
     const r = this.workers.get(l.worker)
     if (!r) return Promise.reject(new Error(`worker "${l.worker}" is gone`))
     const t0 = this.clock.now()
-    const p = r.w.execute(task, signal)
+    const p = r.w.execute(task, attempt)
     p.then(() => this.observe(this.clock.now() - t0), () => this.observe(this.clock.now() - t0))
     return p
   }

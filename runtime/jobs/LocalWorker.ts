@@ -4,7 +4,7 @@
  * `kill()` makes it behave like a process that died: no more heartbeats, its steps never answer,
  * so its leases run out and the jobs go to other workers.
  */
-import type { StepRunInput } from '../../machines/job.ts'
+import type { StepAttempt, StepRunInput } from '../../machines/job.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 
 export interface LocalWorkerOptions {
@@ -33,7 +33,7 @@ export class LocalWorker implements JobWorker {
     this.timer = this.queue.clock.setTimeout(() => this.beat(), Math.max(10, this.queue.visibilityMs / 3))
   }
 
-  async execute(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
+  async execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
     if (this.dead) return new Promise(() => {})
     const type = this.queue.types.get(task.type)
     const fn = type?.steps.get(task.step)
@@ -48,7 +48,9 @@ export class LocalWorker implements JobWorker {
         input: task.input,
         results: task.results,
         tenant: task.tenant,
-        signal,
+        get signal() {
+          return attempt.signal
+        },
       })
       if (this.dead) return new Promise(() => {})
       return out === undefined ? null : out

@@ -7,7 +7,7 @@
  */
 import type { AnyStateMachine } from 'xstate'
 import { hostedActorOf, hostPure } from '../../actors/index.ts'
-import { createJobMachine, stepRunner, type JobContext, type JobStatus, type RetryPolicy, type StepRunInput } from '../../machines/job.ts'
+import { createJobMachine, stepRunner, type JobContext, type JobStatus, type RetryPolicy, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
 
 /** What a step function receives. */
 export interface StepContext {
@@ -42,7 +42,7 @@ export interface JobType {
 
 /** What the runtime side of the job machine talks to (the JobQueue of its actor system). */
 export interface JobHost {
-  dispatch(task: StepRunInput, signal: AbortSignal): Promise<unknown>
+  dispatch(task: StepRunInput, attempt: StepAttempt): Promise<unknown>
   notify(status: JobStatus, context: JobContext, path: string): void
 }
 
@@ -68,11 +68,11 @@ function hostOf(ref: any): { host?: JobHost; system?: object; path?: string } {
 }
 
 /** Starts a step attempt on the queue of the system hosting the job; recovered jobs wait for the queue to attach. */
-const stepActions = stepRunner((task, signal, self) => {
+const stepActions = stepRunner((task, attempt, self) => {
   const { host, system } = hostOf(self)
-  if (host) return host.dispatch(task, signal)
+  if (host) return host.dispatch(task, attempt)
   if (!system) return Promise.reject(new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'))
-  return new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve)).then((h) => h.dispatch(task, signal))
+  return new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve)).then((h) => h.dispatch(task, attempt))
 })
 
 const notifyAction = ({ context, self }: { context: JobContext; self: any }, params: { status: JobStatus }) => {

@@ -18,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { WorkQueueLink, type RequestMessage, type WorkItem } from '../nats/NatsTransport.ts'
-import type { StepRunInput } from '../../machines/job.ts'
+import type { StepAttempt, StepRunInput } from '../../machines/job.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 import type { JobType } from './jobTypes.ts'
 
@@ -94,11 +94,11 @@ export class NatsJobBridge implements JobWorker {
     return b
   }
 
-  execute(task: StepRunInput, signal: AbortSignal): Promise<unknown> {
+  execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
     const id = `${task.idempotencyKey}#${task.attempt}#${this.boot}`
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      signal.addEventListener('abort', () => {
+      attempt.onAbort(() => {
         // a paused or stopped job: its answer, if one comes, is stale
         this.pending.delete(id)
         reject(new Error('aborted'))
