@@ -7,9 +7,12 @@
 import type { StepAttempt, StepRunInput } from '../../machines/job.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 
+/** Step attempts the in-process worker runs at once unless told otherwise (the hub's default too). */
+export const DEFAULT_LOCAL_CONCURRENCY = 1024
+
 export interface LocalWorkerOptions {
   id?: string
-  /** Leases held at once (default 256). */
+  /** Leases held at once (default `DEFAULT_LOCAL_CONCURRENCY`). */
   concurrency?: number
 }
 
@@ -22,7 +25,7 @@ export class LocalWorker implements JobWorker {
 
   constructor(private queue: JobQueue, opts: LocalWorkerOptions = {}) {
     this.id = opts.id ?? 'local'
-    this.capacity = opts.concurrency ?? 256
+    this.capacity = opts.concurrency ?? DEFAULT_LOCAL_CONCURRENCY
     queue.addWorker(this)
     this.beat()
   }

@@ -15,7 +15,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
 import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
-import { LocalWorker } from './LocalWorker.ts'
+import { DEFAULT_LOCAL_CONCURRENCY, LocalWorker } from './LocalWorker.ts'
 import { Scheduler, type TriggerConfig } from './Scheduler.ts'
 import { builtinJobTypes, type JobType } from './jobTypes.ts'
 import { jobsMetrics } from './metrics.ts'
@@ -85,8 +85,8 @@ export class JobsFeature implements HubFeature {
     if (c.nats) {
       const { NatsJobBridge } = await import('./natsJobs.ts')
       this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
-    } else if ((c.concurrency ?? 1024) > 0) {
-      this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency ?? 1024 })
+    } else if ((c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY) > 0) {
+      this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY })
     }
     for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
     this.routes()
