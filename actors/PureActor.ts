@@ -57,13 +57,11 @@ let sessions = 0
 /** What XState's transition functions call back into (`actorScope`): one per actor, methods on the prototype. */
 class PureScope {
   readonly id: string
-  readonly sessionId: string
   readonly system: PureSystem
   /** An own function, not a method: XState's microstep wraps it and calls the original detached. */
   readonly actionExecutor: (a: any) => void
   constructor(readonly self: PureActor) {
     this.id = self.id
-    this.sessionId = self.sessionId
     this.system = self.system
     this.actionExecutor = (a) => {
       const c = self.collecting
@@ -71,11 +69,14 @@ class PureScope {
       else a.exec?.(a.info, a.params)
     }
   }
+  get sessionId(): string {
+    return this.self.sessionId
+  }
   logger(...args: unknown[]): void {
     console.log(...args)
   }
   defer(fn: () => void): void {
-    this.self.deferred.push(fn)
+    ;(this.self.deferred ??= []).push(fn)
   }
   emit(): void {}
   stopChild(): void {}
@@ -102,12 +103,12 @@ class PureSystem {
 /** The object a pure-hosted machine sees as `self`; the host drives it through `start` and `process`. */
 export class PureActor {
   _snapshot: any
-  readonly sessionId = `pure:${++sessions}`
+  private readonly n = ++sessions
   readonly _parent = undefined
   /** The journal door, set by the host; XState actions reach it through `self.send`. Unhosted: applies at once. */
   _send: (event: any) => void = PureActor.prototype.process
   readonly system: PureSystem
-  /** @internal */ deferred: Array<() => void> = []
+  /** @internal */ deferred: Array<() => void> | undefined = undefined
   /** @internal */ collecting: any[] | undefined = undefined
   private readonly scope: any
   private busy = false
@@ -117,10 +118,14 @@ export class PureActor {
     readonly logic: AnyStateMachine,
     readonly id: string,
     private readonly spec: PureSpec,
-    private readonly from: { input?: unknown; snapshot?: any },
+    private from: { input?: unknown; snapshot?: any } | undefined,
   ) {
     this.system = new PureSystem(logic.id)
     this.scope = new PureScope(this)
+  }
+
+  get sessionId(): string {
+    return `pure:${this.n}`
   }
 
   send(event: any): void {
@@ -140,10 +145,13 @@ export class PureActor {
    * runs them), or restores the persisted snapshot and re-runs the effects of its active states.
    */
   start(): this {
+    const from = this.from
+    if (!from) return this
+    this.from = undefined // not kept: the input is journaled, and a job keeps thousands of these
     const collected: any[] = []
     this.collecting = collected
     try {
-      this._snapshot = this.from.snapshot !== undefined ? this.logic.restoreSnapshot(this.from.snapshot, this.scope) : this.logic.getInitialSnapshot(this.scope, this.from.input)
+      this._snapshot = from.snapshot !== undefined ? this.logic.restoreSnapshot(from.snapshot, this.scope) : this.logic.getInitialSnapshot(this.scope, from.input)
     } catch (err) {
       this.collecting = undefined
       this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
@@ -154,7 +162,7 @@ export class PureActor {
     try {
       for (const a of collected) a.exec?.(a.info, a.params)
       this.runDeferred()
-      if (this.from.snapshot !== undefined) this.resumeEffects()
+      if (from.snapshot !== undefined) this.resumeEffects()
     } catch (err) {
       this.crash(err)
     }
@@ -179,7 +187,7 @@ export class PureActor {
 
   stop(): void {
     this.queue = undefined
-    this.deferred.length = 0
+    this.deferred = undefined
   }
 
   private step(event: any): void {
@@ -189,7 +197,6 @@ export class PureActor {
     try {
       next = this.logic.transition(s, event, this.scope)
     } catch (err) {
-      this.deferred.length = 0
       return this.crash(err)
     }
     this._snapshot = next
@@ -202,13 +209,13 @@ export class PureActor {
 
   private runDeferred(): void {
     const d = this.deferred
-    if (!d.length) return
-    this.deferred = []
+    if (!d) return
+    this.deferred = undefined
     for (const fn of d) fn()
   }
 
   private crash(err: unknown): void {
-    this.deferred.length = 0
+    this.deferred = undefined
     this.queue = undefined
     this._snapshot = { ...this._snapshot, status: 'error', error: err }
   }

@@ -15,7 +15,7 @@
  */
 import { assign, setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
-import { jobEvents, jobStatusOf, nextRandom, type JobContext, type JobInput, type JobStatus, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
+import { jobEvents, jobStatusOf, nextRandom, Priority, type JobContext, type JobInput, type JobStatus, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
 
@@ -190,21 +190,18 @@ export class JobQueue implements JobHost {
     while (this.jobs.has(id) || this.system.hosted(id))
     const [, next] = nextRandom(this.rng)
     this.rng = next
-    const input: JobInput = {
-      id,
-      type: req.type,
-      input: req.input ?? null,
-      priority: req.priority ?? 5,
-      tenant,
-      queue: req.queue ?? 'default',
-      runAt: req.runAt ?? 0,
-      seed: next,
-      submittedAt: now,
-      order: this.order,
-    }
+    const priority = req.priority ?? Priority.NORMAL
+    const queue = req.queue ?? 'default'
+    const runAt = req.runAt ?? 0
+    // Fields at the machine's defaults are left out of the input: it is journaled with every job.
+    const input: JobInput = { id, type: req.type, input: req.input ?? null, seed: next, submittedAt: now, order: this.order }
+    if (priority !== Priority.NORMAL) input.priority = priority
+    if (tenant !== 'default') input.tenant = tenant
+    if (queue !== 'default') input.queue = queue
+    if (runAt !== 0) input.runAt = runAt
     if (req.key !== undefined) input.key = req.key
     if (req.maxAttempts !== undefined) input.maxAttempts = req.maxAttempts
-    const e: JobEntry = { id, type: req.type, priority: input.priority!, tenant, queue: input.queue!, runAt: input.runAt!, status: 'PENDING', order: this.order++, queued: false }
+    const e: JobEntry = { id, type: req.type, priority, tenant, queue, runAt, status: 'PENDING', order: this.order++, queued: false }
     if (req.key !== undefined) e.key = req.key
     this.jobs.set(id, e)
     if (kk !== undefined) this.byKey.set(kk, id)
