@@ -15,7 +15,10 @@
  * any other), and because XState does not re-run entry actions when a snapshot is restored, the host
  * re-runs the declared effect actions of the active states after a restore, as XState restarts
  * invoked children. Such an action sees the event `{ type: 'aether.resume' }` then; it must carry
- * its own idempotency key (jobs use `jobId/stepId`).
+ * its own idempotency key (jobs use `jobId/stepId`). Likewise, stopping an XState actor stops its
+ * children: the host runs the declared cancel actions (`cancels`, exit actions) of the active
+ * states when it stops a pure actor, which sees `{ type: 'aether.stop' }` then, and drops what
+ * the actor's effects send it afterwards.
  *
  * Everything else is XState's: guards, assign, delayed events (through the host's scheduler, so
  * they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed through `_send`).
@@ -25,12 +28,19 @@ import type { AnyStateMachine } from 'xstate'
 export interface PureSpec {
   /** Action types that start effects: re-run for the active states after a restore. */
   effects: string[]
+  /**
+   * Action types that cancel effects (exit actions): run for the active states when the actor is
+   * stopped, as stopping an XState actor stops its invoked children.
+   */
+  cancels?: string[]
 }
 
 const pureMachines = new WeakMap<AnyStateMachine, PureSpec>()
 
 /** The resume event an effect action sees when the host re-runs it after a restore. */
 export const RESUME_EVENT = { type: 'aether.resume' } as const
+/** The event a cancel action sees when the host runs it because the actor stops. */
+export const STOP_EVENT = { type: 'aether.stop' } as const
 
 /**
  * Marks `machine` for pure hosting (see the file comment). Throws when it invokes anything.
@@ -44,7 +54,7 @@ export function hostPure<M extends AnyStateMachine>(machine: M, spec: PureSpec =
     for (const k in node.states ?? {}) walk(node.states[k])
   }
   walk(machine.root)
-  pureMachines.set(machine, { effects: [...spec.effects] })
+  pureMachines.set(machine, { effects: [...spec.effects], cancels: [...(spec.cancels ?? [])] })
   return machine
 }
 
@@ -112,6 +122,7 @@ export class PureActor {
   /** @internal */ collecting: any[] | undefined = undefined
   private readonly scope: any
   private busy = false
+  private stopped = false
   private queue: any[] | undefined = undefined
 
   constructor(
@@ -128,8 +139,9 @@ export class PureActor {
     return `pure:${this.n}`
   }
 
+  /** What the machine's own actions send: dropped once stopped (as a stopped XState actor's children are). */
   send(event: any): void {
-    this._send(event)
+    if (!this.stopped) this._send(event)
   }
 
   getSnapshot(): any {
@@ -185,9 +197,14 @@ export class PureActor {
     }
   }
 
+  /** Stops: no more events; the cancel actions of the active states run (see PureSpec.cancels). */
   stop(): void {
     this.queue = undefined
     this.deferred = undefined
+    const s = this._snapshot
+    if (this.stopped || !s || s.status !== 'active') return
+    this.stopped = true
+    if (this.spec.cancels?.length) this.runDeclared(this.spec.cancels, 'exit', STOP_EVENT)
   }
 
   private step(event: any): void {
@@ -222,17 +239,21 @@ export class PureActor {
 
   /** Re-runs the declared effect actions of the active states (entry order) after a restore. */
   private resumeEffects(): void {
-    if (!this.spec.effects.length) return
+    if (this.spec.effects.length) this.runDeclared(this.spec.effects, 'entry', RESUME_EVENT)
+  }
+
+  private runDeclared(types: string[], list: 'entry' | 'exit', event: { type: string }): void {
     const s = this._snapshot
     const impls = (this.logic as any).implementations.actions
-    for (const node of s._nodes) {
-      for (const def of node.entry) {
+    const nodes = list === 'exit' ? [...s._nodes].reverse() : s._nodes
+    for (const node of nodes) {
+      for (const def of node[list]) {
         const type = typeof def === 'string' ? def : def?.type
-        if (!type || !this.spec.effects.includes(type)) continue
+        if (!type || !types.includes(type)) continue
         const fn = impls[type]
         if (typeof fn !== 'function') continue
-        const params = typeof def === 'object' && 'params' in def ? (typeof def.params === 'function' ? def.params({ context: s.context, event: RESUME_EVENT }) : def.params) : undefined
-        fn({ context: s.context, event: RESUME_EVENT, self: this, system: this.system }, params)
+        const params = typeof def === 'object' && 'params' in def ? (typeof def.params === 'function' ? def.params({ context: s.context, event }) : def.params) : undefined
+        fn({ context: s.context, event, self: this, system: this.system }, params)
       }
     }
   }

@@ -95,7 +95,7 @@ export function defineJobType(name: string, steps: StepDef[]): JobType {
     createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
       actions: { runStep: stepActions.runStep as any, cancelStep: stepActions.cancelStep as any, notify: notifyAction as any },
     }),
-    { effects: ['runStep'] },
+    { effects: ['runStep'], cancels: ['cancelStep'] },
   )
   return { name, machineName: `job:${name}`, machine, steps: new Map(steps.map((s) => [s.name, s.run])) }
 }

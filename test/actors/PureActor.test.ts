@@ -7,12 +7,17 @@ import { tmpDir, until } from '../helpers/tmp.ts'
 
 /** Effects started by the `work` action, by the `self` that started them (what a runtime would hold). */
 const started: Array<{ self: any; k: number; event: string; n: number }> = []
+/** Effects cancelled by the `quit` exit action. */
+const cancelled: Array<{ k: number; event: string }> = []
 
 const worker = setup({
   types: { context: {} as { n: number; log: string[]; out: unknown }, events: {} as any },
   actions: {
     work: ({ self, context, event }, p: { k: number }) => {
       started.push({ self, k: p.k, event: event.type, n: context.n })
+    },
+    quit: ({ event }, p: { k: number }) => {
+      cancelled.push({ k: p.k, event: event.type })
     },
     note: assign(({ context, event }) => ({ log: [...context.log, event.type] })),
     echoSelf: ({ self }) => self.send({ type: 'echoed' }),
@@ -35,13 +40,14 @@ const worker = setup({
     },
     working: {
       entry: [{ type: 'work', params: { k: 7 } }, 'note'],
+      exit: { type: 'quit', params: { k: 7 } },
       after: { 100: { target: 'idle', actions: 'note' } },
       on: { 'work.done': { target: 'idle', actions: [assign({ out: ({ event }) => event.output }), 'note'] }, stop: 'done' },
     },
     done: { type: 'final' },
   },
 })
-const pureWorker = hostPure(worker, { effects: ['work'] })
+const pureWorker = hostPure(worker, { effects: ['work'], cancels: ['quit'] })
 
 const events = [{ type: 'go' }, { type: 'work.done', output: 1 }, { type: 'shout' }, { type: 'go' }, { type: 'work.done', output: { a: 2 } }, { type: 'go' }, { type: 'stop' }]
 
@@ -103,6 +109,26 @@ t('after a crash the effect of the active state runs again, with the resume even
   await system.flush()
   assert.is(system.get('w')!.getSnapshot().value, 'working')
   await system.close()
+})
+
+t('stopping runs the cancel actions of the active states once and drops what the effects send afterwards', async () => {
+  const sys = new ActorSystem({ machines: { worker: pureWorker } })
+  await sys.spawn('w', 'worker')
+  cancelled.length = 0
+  started.length = 0
+  sys.send('w', { type: 'go' })
+  sys.send('w', { type: 'work.done', output: 1 })
+  assert.equal(cancelled, [{ k: 7, event: 'work.done' }], 'an ordinary exit')
+  sys.send('w', { type: 'go' })
+  const self = started.at(-1)!.self
+  const a = sys.hosted('w')!
+  await sys.stop('w')
+  assert.equal(cancelled.slice(1), [{ k: 7, event: 'aether.stop' }])
+  a.actor.stop()
+  assert.is(cancelled.length, 2, 'once')
+  self.send({ type: 'work.done', output: 2 })
+  assert.is(a.actor.getSnapshot().value, 'working', 'a late result is dropped')
+  await sys.close()
 })
 
 t('an action that throws restarts the actor from its journal without that event; spawning is refused', async () => {
