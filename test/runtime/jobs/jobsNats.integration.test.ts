@@ -193,7 +193,9 @@ HubKill('the hub process is killed 5 times while workers run its steps: its jour
   const cli = bundle('runtime/cli.ts')
   const types = bundle('test/fixtures/crashJobTypes.ts')
   const hubFile = bundle('test/fixtures/jobsCrashHub.ts')
-  const env = { SINK_URL: sink.url, JOBS_NATS: url, JOBS_VISIBILITY_MS: '2000', STEP_DELAY_SCALE: '3' }
+  // The hub keeps at most 16 step messages published: while it is down the workers run out of
+  // work quickly, so the kills land mid-run however long a restart takes.
+  const env = { SINK_URL: sink.url, JOBS_NATS: url, JOBS_VISIBILITY_MS: '2000', STEP_DELAY_SCALE: '3', JOBS_MAX_IN_FLIGHT: '16' }
   const workers: Array<{ child: ChildProcess }> = []
   let hub = await startChild(hubFile, [hubDir.dir], env)
   const api = async (method: string, path: string, body?: unknown) => {
@@ -203,18 +205,24 @@ HubKill('the hub process is killed 5 times while workers run its steps: its jour
   try {
     for (let i = 0; i < 2; i++) workers.push(await startChild(cli, ['worker', '--nats', url, '--module', types, '--concurrency', '2', '--id', `h${i}`], env, 'aether worker '))
     const ids: string[] = (await Promise.all(Array.from({ length: 400 }, (_, n) => api('POST', '/api/jobs', { type: 'crashy', key: `h${n}`, input: { n } })))).map((r) => r.id)
+    // Kill points: 5 seeded effect counts spread over the run (of 1200 effects); a kill whose point
+    // went by while the hub restarted happens at once.
+    const points = Array.from({ length: 5 }, (_, k) => Math.floor(1200 * (0.05 + 0.15 * k + rand() * 0.1)))
+    const kills: string[] = []
     let busy = 0
     for (let k = 0; k < 5; k++) {
-      // kill at a seeded point in the progress (after 1..5 more effects), so it lands mid-run
-      const target = sink.byKey.size + 1 + Math.floor(rand() * 5)
-      for (let i = 0; sink.byKey.size < target; i++) {
-        if (i > 3000) assert.unreachable(`no progress: ${sink.byKey.size} effects`)
+      const t0 = Date.now()
+      while (sink.byKey.size < points[k]) {
+        if (Date.now() - t0 > 60_000) assert.unreachable(`no progress: ${sink.byKey.size} effects, waiting for ${points[k]}; kills so far: ${kills.join('; ')}`)
         await sleep(10)
       }
       const qs = (await api('GET', '/api/queues')).queues[0]
       if (qs.running > 0) busy++
+      const at = sink.byKey.size
       await killHard(hub.child)
+      const r0 = Date.now()
       hub = await startChild(hubFile, [hubDir.dir], env)
+      kills.push(`at ${at} effects (running ${qs.running}), restart ${Date.now() - r0} ms, ${sink.byKey.size} effects after`)
     }
     let jobs: any[] = []
     for (let i = 0; ; i++) {
@@ -229,8 +237,8 @@ HubKill('the hub process is killed 5 times while workers run its steps: its jour
       assert.is(j.status, 'COMPLETED', JSON.stringify(j))
       for (const s of ['s1', 's2', 's3']) if (!sink.applied.has(`${j.id}/${s}`)) lost++
     }
-    assert.ok(busy >= 4, `${busy} kills with steps running`)
-    console.log(`  hub kills 5 (${busy} with steps running), jobs ${jobs.length}, effects ${sink.byKey.size}, redelivered requests ${sink.redeliveries}, lost ${lost}, duplicates ${sink.duplicates().length}`)
+    assert.ok(busy >= 4, `${busy} kills with steps running: ${kills.join('; ')}`)
+    console.log(`  hub kills 5 (${busy} with steps running: ${kills.join("; ")}), jobs ${jobs.length}, effects ${sink.byKey.size}, redelivered requests ${sink.redeliveries}, lost ${lost}, duplicates ${sink.duplicates().length}`)
     assert.is(lost, 0)
     assert.equal(sink.duplicates(), [])
   } finally {
