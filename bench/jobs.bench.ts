@@ -8,9 +8,10 @@
  * - `jobs.e2e.nats`: the same jobs with their steps run by one `aether worker` process over
  *   JetStream (the nats-server at 127.0.0.1:4222, a stream of its own), against the same baseline.
  *
- * - `jobs.xstate-floor` (information): the same job machine under bare XState, no journal and no
- *   queue, against the BullMQ median of jobs.e2e: the ceiling of any host that runs a job as an
- *   XState actor.
+ * - `jobs.xstate-floor` (information): the same job machine under bare XState (one XState `Actor`
+ *   per job), no journal and no queue, against the same BullMQ rounds. Aether's host runs job
+ *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`), so this is a
+ *   reference point, not a ceiling.
  *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
@@ -127,9 +128,9 @@ async function bullRun(n: number): Promise<number> {
   return rate
 }
 
-// The floor of any host that runs each job as an XState actor: the same echo job machine under
-// XState alone (createActor per job, the step resolved in-process; no journal, no queue). It runs
-// in every round right after aether's run, against the same BullMQ round. Information, no goal.
+// The same echo job machine under XState alone (createActor per job, the step answered in-process;
+// no journal, no queue). It runs in every round right after aether's run, against the same BullMQ
+// round. Information, no goal.
 const floorMachine = createJobMachine({ name: 'echo', steps: [{ name: 'echo', retry: { maxAttempts: 1 } }] }).provide({
   actions: { ...stepRunner(async (task) => task.input), notify: () => {} } as any,
 })
