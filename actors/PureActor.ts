@@ -6,7 +6,7 @@
  * with the same function.
  *
  * Why: an XState `Actor` costs about 80 µs to create, start and finish on this kind of machine (its
- * system, mailbox, observers), and an invoked promise child as much again (FACTS.md). A host that
+ * system, mailbox, observers), and an invoked promise child about 50 µs more (docs/benchmarks.md, Jobs). A host that
  * keeps one actor per job pays that per job; a pure-hosted machine pays only its transitions.
  *
  * What a pure-hosted machine may not do: invoke or spawn children (there is no actor system to run
