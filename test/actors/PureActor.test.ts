@@ -1,7 +1,9 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import fc from 'fast-check'
 import { assign, createActor, fromPromise, setup, spawnChild } from 'xstate'
 import { ActorSystem, hostPure, PureActor, RESUME_EVENT, SimulatedClock } from '../../actors/index.ts'
+import { createJobMachine } from '../../machines/job.ts'
 import { crash, openSystem } from '../helpers/system.ts'
 import { tmpDir, until } from '../helpers/tmp.ts'
 
@@ -154,3 +156,73 @@ t('an action that throws restarts the actor from its journal without that event;
 })
 
 t.run()
+
+// ---------------------------------------------------------------------------------------------
+const prop = suite('PureActor - the job machine, pure-hosted and XState-hosted, agree (fast-check)')
+
+prop('random event sequences give the same value, context and status in both hostings', async () => {
+  const spec = {
+    name: 'two',
+    steps: [
+      { name: 'a', retry: { maxAttempts: 3, baseMs: 100, factor: 2, maxMs: 1000, jitter: 0.5 } },
+      { name: 'b', retry: { maxAttempts: 2, baseMs: 50, factor: 2, maxMs: 500, jitter: 0 }, timeoutMs: 300 },
+    ],
+  }
+  // the steps record what was asked and answer nothing: the property's events answer for them
+  const impl = { runStep: () => {}, cancelStep: () => {}, notify: () => {} }
+  const asXState = createJobMachine(spec).provide({ actions: impl })
+  const asPure = hostPure(createJobMachine(spec).provide({ actions: impl }), { effects: ['runStep'], cancels: ['cancelStep'] })
+  const event = fc.oneof(
+    fc.constant({ type: 'job.start', worker: 'w1' }),
+    fc.constantFrom({ type: 'job.pause' }, { type: 'job.resume' }, { type: 'job.stop' }, { type: 'job.retry' }, { type: 'job.lease.expired' }),
+    fc.record({ type: fc.constantFrom('xstate.done.actor.a', 'xstate.done.actor.b'), output: fc.integer() }),
+    fc.record({ type: fc.constantFrom('xstate.error.actor.a', 'xstate.error.actor.b'), error: fc.record({ message: fc.constantFrom('x', 'y') }) }),
+    fc.record({ advance: fc.integer({ min: 1, max: 700 }) }),
+  )
+  let runs = 0
+  const seen = new Set<string>()
+  await fc.assert(
+    fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 40 }), fc.boolean(), async (events, leased) => {
+      const clock = new SimulatedClock(1000)
+      const sys = new ActorSystem({ clock, machines: { x: asXState, p: asPure } })
+      const input = { id: 'job-1', type: 'two', input: { q: 1 }, seed: 9, ...(leased ? { lease: 'w0' } : {}) }
+      await sys.spawn('x', 'x', { input })
+      await sys.spawn('p', 'p', { input })
+      assert.instance(sys.hosted('p')!.actor, PureActor)
+      assert.not.instance(sys.hosted('x')!.actor, PureActor)
+      const same = (after: string) => {
+        const x = sys.get('x')!.getSnapshot()
+        const p = sys.get('p')!.getSnapshot()
+        assert.equal(p.value, x.value, `value after ${after}`)
+        assert.equal(p.context, x.context, `context after ${after}`)
+        assert.is(p.status, x.status, `status after ${after}`)
+      }
+      same('start')
+      for (const e of events as any[]) {
+        if (e.advance) clock.increment(e.advance)
+        else {
+          const outcome = (path: string) => {
+            try {
+              sys.send(path, e)
+              return 'ok'
+            } catch (err) {
+              return (err as any).code ?? 'threw'
+            }
+          }
+          assert.is(outcome('p'), outcome('x'), `send ${e.type}`)
+        }
+        same(e.type ?? `+${e.advance} ms`)
+        const v = sys.get('p')!.getSnapshot().value
+        seen.add(typeof v === 'string' ? v : JSON.stringify(v))
+      }
+      runs++
+      await sys.close()
+    }),
+    { numRuns: 300, seed: 11 },
+  )
+  assert.is(runs, 300)
+  // the sequences reach every kind of state, backoff waits and both steps included
+  for (const s of ['pending', 'paused', 'completed', 'failed', 'stopped', '{"running":"a"}', '{"running":"a$wait"}', '{"running":"b"}', '{"running":"b$wait"}']) assert.ok(seen.has(s), `never reached ${s}: ${[...seen].join(', ')}`)
+})
+
+prop.run()
