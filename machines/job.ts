@@ -245,17 +245,14 @@ export function stepRunner(run: (task: StepRunInput, attempt: StepAttempt, self:
       } catch (err) {
         out = Promise.reject(err)
       }
+      const settle = (event: { type: string; output?: unknown; error?: unknown }) => {
+        if (ac.aborted) return
+        if (inFlight.get(self) === ac) inFlight.delete(self)
+        self.send(event)
+      }
       out.then(
-        (output) => {
-          if (ac.aborted) return
-          if (inFlight.get(self) === ac) inFlight.delete(self)
-          self.send({ type: `xstate.done.actor.${p.name}`, output: output === undefined ? null : output })
-        },
-        (err) => {
-          if (ac.aborted) return
-          if (inFlight.get(self) === ac) inFlight.delete(self)
-          self.send({ type: `xstate.error.actor.${p.name}`, error: plainStepError(err) })
-        },
+        (output) => settle({ type: `xstate.done.actor.${p.name}`, output: output === undefined ? null : output }),
+        (err) => settle({ type: `xstate.error.actor.${p.name}`, error: plainStepError(err) }),
       )
     },
     cancelStep: ({ self }: { self: any }, _p: StepParams) => {

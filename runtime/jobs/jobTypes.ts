@@ -93,7 +93,7 @@ export function defineJobType(name: string, steps: StepDef[]): JobType {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`job type name "${name}" must match [A-Za-z0-9_.-]+`)
   const machine = hostPure(
     createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
-      actions: { runStep: stepActions.runStep as any, cancelStep: stepActions.cancelStep as any, notify: notifyAction as any },
+      actions: { ...(stepActions as any), notify: notifyAction as any },
     }),
     { effects: ['runStep'], cancels: ['cancelStep'] },
   )

@@ -86,7 +86,7 @@ export class JobsFeature implements HubFeature {
       const { NatsJobBridge } = await import('./natsJobs.ts')
       this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
     } else if ((c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY) > 0) {
-      this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY })
+      this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency })
     }
     for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
     this.routes()
