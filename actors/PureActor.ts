@@ -24,6 +24,7 @@
  * they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed through `_send`).
  */
 import type { AnyStateMachine } from 'xstate'
+import { currentRecording, memoOf, noteAction, partialOf, recordDuring, withMemo, type TransitionMemo, type Trace } from './transitionMemo.ts'
 
 export interface PureSpec {
   /** Action types that start effects: re-run for the active states after a restore. */
@@ -33,6 +34,11 @@ export interface PureSpec {
    * stopped, as stopping an XState actor stops its invoked children.
    */
   cancels?: string[]
+  /**
+   * Replay macrosteps XState already computed (actors/transitionMemo.ts) instead of computing them
+   * again; default true. Machines the memo cannot serve are hosted without it whatever this says.
+   */
+  memo?: boolean
 }
 
 const pureMachines = new WeakMap<AnyStateMachine, PureSpec>()
@@ -43,7 +49,9 @@ export const RESUME_EVENT = { type: 'aether.resume' } as const
 export const STOP_EVENT = { type: 'aether.stop' } as const
 
 /**
- * Marks `machine` for pure hosting (see the file comment). Throws when it invokes anything.
+ * Marks `machine` for pure hosting (see the file comment) and returns the machine to register: with
+ * the transition memo, a copy whose named guards and assigns also record what XState runs (same
+ * definition, same hash). Throws when it invokes anything.
  *
  * @example
  * const m = hostPure(createJobMachine(spec).provide({ actions: { runStep, cancelStep } }), { effects: ['runStep'] })
@@ -54,8 +62,9 @@ export function hostPure<M extends AnyStateMachine>(machine: M, spec: PureSpec =
     for (const k in node.states ?? {}) walk(node.states[k])
   }
   walk(machine.root)
-  pureMachines.set(machine, { effects: [...spec.effects], cancels: [...(spec.cancels ?? [])] })
-  return machine
+  const hosted = (spec.memo !== false && withMemo(machine)) || machine
+  pureMachines.set(hosted, { effects: [...spec.effects], cancels: [...(spec.cancels ?? [])] })
+  return hosted
 }
 
 export function pureSpecOf(machine: AnyStateMachine): PureSpec | undefined {
@@ -74,6 +83,8 @@ class PureScope {
     this.id = self.id
     this.system = self.system
     this.actionExecutor = (a) => {
+      const rec = currentRecording()
+      if (rec && rec.memo === self.memo) noteAction(rec, a)
       const c = self.collecting
       if (c) c.push(a)
       else a.exec?.(a.info, a.params)
@@ -86,6 +97,8 @@ class PureScope {
     console.log(...args)
   }
   defer(fn: () => void): void {
+    const rec = currentRecording()
+    if (rec && rec.memo === this.self.memo) rec.ok = false
     ;(this.self.deferred ??= []).push(fn)
   }
   emit(): void {}
@@ -121,6 +134,7 @@ export class PureActor {
   /** @internal */ deferred: Array<() => void> | undefined = undefined
   /** @internal */ collecting: any[] | undefined = undefined
   private readonly scope: any
+  /** @internal */ readonly memo: TransitionMemo | undefined
   private busy = false
   private stopped = false
   private queue: any[] | undefined = undefined
@@ -132,6 +146,7 @@ export class PureActor {
     private from: { input?: unknown; snapshot?: any } | undefined,
   ) {
     this.system = new PureSystem(logic.id)
+    this.memo = memoOf(logic)
     this.scope = new PureScope(this)
   }
 
@@ -160,10 +175,21 @@ export class PureActor {
     const from = this.from
     if (!from) return this
     this.from = undefined // not kept: the input is journaled, and a job keeps thousands of these
+    const memo = this.memo
+    if (memo && from.snapshot === undefined && this.startMemoized(memo, from.input)) return this
     const collected: any[] = []
     this.collecting = collected
     try {
-      this._snapshot = from.snapshot !== undefined ? this.logic.restoreSnapshot(from.snapshot, this.scope) : this.logic.getInitialSnapshot(this.scope, from.input)
+      if (from.snapshot !== undefined) this._snapshot = this.logic.restoreSnapshot(from.snapshot, this.scope)
+      else {
+        const rec = memo?.recorder(undefined, 'xstate.init', undefined)
+        this._snapshot = recordDuring(rec, () => this.logic.getInitialSnapshot(this.scope, from.input))
+        if (memo) {
+          this._snapshot._nodes = memo.canonical(this._snapshot._nodes)
+          if (rec) memo.store(rec, undefined, 'xstate.init', this._snapshot)
+        }
+      }
+      if (memo && from.snapshot !== undefined) this._snapshot._nodes = memo.canonical(this._snapshot._nodes)
     } catch (err) {
       this.collecting = undefined
       this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
@@ -180,6 +206,68 @@ export class PureActor {
     }
     return this
   }
+
+  /** The initial macrostep from the memo: the context from the machine's factory, then a recorded path. */
+  private startMemoized(memo: TransitionMemo, input: unknown): boolean {
+    if (!memo.init.length) return false
+    const event = { type: 'xstate.init', input }
+    let ctx: any
+    let calls: { context: any; calls: any[] | undefined } | undefined
+    try {
+      const c = (this.logic as any).config.context
+      ctx = typeof c === 'function' ? { ...c({ spawn: this.refuseSpawn, input, self: this }) } : (c ?? {})
+      for (const t of memo.init) {
+        calls = this.replay(t, ctx, event)
+        if (!calls) continue
+        memo.hits++
+        this._snapshot = { ...t.template, context: calls.context }
+        break
+      }
+    } catch (err) {
+      this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
+      return true
+    }
+    if (!this._snapshot) {
+      memo.misses++
+      return false
+    }
+    // as on XState's path (start above): the entry actions run after the snapshot is set
+    if (this._snapshot.status === 'active') {
+      try {
+        this.runCalls(calls!, event)
+      } catch (err) {
+        this.crash(err)
+      }
+    }
+    return true
+  }
+
+  /**
+   * A recorded path replayed on `ctx`: every recorded guard must give its recorded result (else
+   * undefined: XState computes this one), the assigns apply in order, the custom actions are returned
+   * with the context each saw, to run after.
+   */
+  private replay(t: Trace, ctx: any, event: any): { context: any; calls: any[] | undefined } | undefined {
+    let calls: any[] | undefined
+    const ops = t.ops
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]
+      if (op.k === 0) {
+        if (!!op.fn({ context: ctx, event }, op.params) !== op.r) return undefined
+      } else if (op.k === 1) {
+        ctx = { ...ctx, ...partialOf(op.assignment, { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system }, op.params) }
+      } else (calls ??= []).push(op, ctx)
+    }
+    return { context: ctx, calls }
+  }
+
+  private runCalls(r: { calls: any[] | undefined }, event: any): void {
+    const calls = r.calls
+    if (!calls) return
+    for (let i = 0; i < calls.length; i += 2) calls[i].exec?.({ context: calls[i + 1], event, self: this, system: this.system }, calls[i].params)
+  }
+
+  private readonly refuseSpawn = (): never => this.system._bookId() as never
 
   /** Applies one event (queued when it arrives while another is being applied, as XState's mailbox does). */
   process(event: any): void {
@@ -210,11 +298,36 @@ export class PureActor {
   private step(event: any): void {
     const s = this._snapshot
     if (s.status !== 'active') return
+    const memo = this.memo
+    if (memo) {
+      const traces = memo.traces(s._nodes, event.type)
+      if (traces) {
+        try {
+          for (const t of traces) {
+            const r = this.replay(t, s.context, event)
+            if (!r) continue
+            memo.hits++
+            // as on XState's path: the actions run before the new snapshot is set
+            this.runCalls(r, event)
+            this._snapshot = { ...t.template, context: r.context }
+            return
+          }
+        } catch (err) {
+          return this.crash(err)
+        }
+      }
+      memo.misses++
+    }
     let next: any
+    const rec = memo?.recorder(s._nodes, event.type, event)
     try {
-      next = this.logic.transition(s, event, this.scope)
+      next = memo ? recordDuring(rec, () => this.logic.transition(s, event, this.scope)) : this.logic.transition(s, event, this.scope)
     } catch (err) {
       return this.crash(err)
+    }
+    if (memo) {
+      next._nodes = memo.canonical(next._nodes)
+      if (rec) memo.store(rec, s._nodes, event.type, next)
     }
     this._snapshot = next
     try {
