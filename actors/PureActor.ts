@@ -209,7 +209,10 @@ export class PureActor {
 
   /** The initial macrostep from the memo: the context from the machine's factory, then a recorded path. */
   private startMemoized(memo: TransitionMemo, input: unknown): boolean {
-    if (!memo.init.length) return false
+    if (!memo.init.length) {
+      memo.misses++
+      return false
+    }
     const event = { type: 'xstate.init', input }
     let ctx: any
     let calls: { context: any; calls: any[] | undefined } | undefined

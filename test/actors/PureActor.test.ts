@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { assign, createActor, fromPromise, setup, spawnChild } from 'xstate'
 import { ActorSystem, hostPure, PureActor, RESUME_EVENT, SimulatedClock } from '../../actors/index.ts'
 import { createJobMachine } from '../../machines/job.ts'
+import { memoStats } from '../../actors/transitionMemo.ts'
 import { crash, openSystem } from '../helpers/system.ts'
 import { tmpDir, until } from '../helpers/tmp.ts'
 
@@ -168,10 +169,20 @@ prop('random event sequences give the same value, context and status in both hos
       { name: 'b', retry: { maxAttempts: 2, baseMs: 50, factor: 2, maxMs: 500, jitter: 0 }, timeoutMs: 300 },
     ],
   }
-  // the steps record what was asked and answer nothing: the property's events answer for them
-  const impl = { runStep: () => {}, cancelStep: () => {}, notify: () => {} }
+  // the steps record what was asked (by the actor that asked, with the context it saw) and answer
+  // nothing: the property's events answer for them
+  const calls = new Map<unknown, unknown[]>()
+  const log = (type: string) => ({ self, context }: any, params: unknown) => {
+    if (!calls.has(self)) calls.set(self, [])
+    calls.get(self)!.push([type, params, context])
+  }
+  const impl = { runStep: log('runStep'), cancelStep: log('cancelStep'), notify: log('notify') }
   const asXState = createJobMachine(spec).provide({ actions: impl })
+  // pure with the transition memo (the default) and without it: XState computes every step
   const asPure = hostPure(createJobMachine(spec).provide({ actions: impl }), { effects: ['runStep'], cancels: ['cancelStep'] })
+  const asPureNoMemo = hostPure(createJobMachine(spec).provide({ actions: impl }), { effects: ['runStep'], cancels: ['cancelStep'], memo: false })
+  assert.ok(memoStats(asPure).memoized)
+  assert.not.ok(memoStats(asPureNoMemo).memoized)
   const event = fc.oneof(
     fc.constant({ type: 'job.start', worker: 'w1' }),
     fc.constantFrom({ type: 'job.pause' }, { type: 'job.resume' }, { type: 'job.stop' }, { type: 'job.retry' }, { type: 'job.lease.expired' }),
@@ -184,18 +195,29 @@ prop('random event sequences give the same value, context and status in both hos
   await fc.assert(
     fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 40 }), fc.boolean(), async (events, leased) => {
       const clock = new SimulatedClock(1000)
-      const sys = new ActorSystem({ clock, machines: { x: asXState, p: asPure } })
+      const sys = new ActorSystem({ clock, machines: { x: asXState, p: asPure, n: asPureNoMemo } })
       const input = { id: 'job-1', type: 'two', input: { q: 1 }, seed: 9, ...(leased ? { lease: 'w0' } : {}) }
+      calls.clear()
       await sys.spawn('x', 'x', { input })
       await sys.spawn('p', 'p', { input })
+      await sys.spawn('n', 'n', { input })
       assert.instance(sys.hosted('p')!.actor, PureActor)
+      assert.instance(sys.hosted('n')!.actor, PureActor)
       assert.not.instance(sys.hosted('x')!.actor, PureActor)
       const same = (after: string) => {
         const x = sys.get('x')!.getSnapshot()
-        const p = sys.get('p')!.getSnapshot()
-        assert.equal(p.value, x.value, `value after ${after}`)
-        assert.equal(p.context, x.context, `context after ${after}`)
-        assert.is(p.status, x.status, `status after ${after}`)
+        for (const path of ['p', 'n']) {
+          const p = sys.get(path)!.getSnapshot()
+          assert.equal(p.value, x.value, `${path}: value after ${after}`)
+          assert.equal(p.context, x.context, `${path}: context after ${after}`)
+          assert.is(p.status, x.status, `${path}: status after ${after}`)
+        }
+        // the memo runs the same actions, in the same order, with the same params and context, as
+        // XState does (compared between the two pure hostings: after a crash a pure actor re-runs
+        // its effect and an XState-hosted one has no invoked child to restart)
+        const p = calls.get(sys.hosted('p')!.actor) ?? []
+        const n = calls.get(sys.hosted('n')!.actor) ?? []
+        assert.equal(p, n, `actions run after ${after}`)
       }
       same('start')
       for (const e of events as any[]) {
@@ -209,7 +231,9 @@ prop('random event sequences give the same value, context and status in both hos
               return (err as any).code ?? 'threw'
             }
           }
-          assert.is(outcome('p'), outcome('x'), `send ${e.type}`)
+          const x = outcome('x')
+          assert.is(outcome('p'), x, `send ${e.type}`)
+          assert.is(outcome('n'), x, `send ${e.type} (no memo)`)
         }
         same(e.type ?? `+${e.advance} ms`)
         const v = sys.get('p')!.getSnapshot().value
@@ -221,6 +245,9 @@ prop('random event sequences give the same value, context and status in both hos
     { numRuns: 300, seed: 11 },
   )
   assert.is(runs, 300)
+  // the memo served most steps (paths through timers and backoff are XState's each time)
+  const stats = memoStats(asPure)
+  assert.ok(stats.hits > stats.misses, `memo hits ${stats.hits}, misses ${stats.misses}`)
   // the sequences reach every kind of state, backoff waits and both steps included
   for (const s of ['pending', 'paused', 'completed', 'failed', 'stopped', '{"running":"a"}', '{"running":"a$wait"}', '{"running":"b"}', '{"running":"b$wait"}']) assert.ok(seen.has(s), `never reached ${s}: ${[...seen].join(', ')}`)
 })
