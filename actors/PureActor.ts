@@ -22,6 +22,11 @@
  *
  * Everything else is XState's: guards, assign, delayed events (through the host's scheduler, so
  * they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed through `_send`).
+ *
+ * Memo (actors/transitionMemo.ts, on unless `memo: false`): once XState has computed a macrostep
+ * from a configuration for an event type, the host replays it for the next snapshot in that
+ * configuration whose guards give the same results: the machine's own guards, assigns and actions,
+ * in XState's order, without XState's set and map work. Anything else is XState's again.
  */
 import type { AnyStateMachine } from 'xstate'
 import { currentRecording, memoOf, noteAction, partialOf, recordDuring, withMemo, type TransitionMemo, type Trace } from './transitionMemo.ts'
