@@ -3,6 +3,7 @@
  * test can kill -9 and restart on the same port, or SIGSTOP/SIGCONT (a partition).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpDir, sleep } from './tmp.ts'
 
@@ -67,6 +68,16 @@ export class NatsServer {
 
   stop(): void {
     process.kill(this.child!.pid!, 'SIGSTOP')
+  }
+
+  /** SIGSTOP, resolving once the kernel shows the process stopped (kill() returns before that). */
+  async stopped(): Promise<void> {
+    this.stop()
+    const end = Date.now() + 5000
+    while (readFileSync(`/proc/${this.child!.pid}/stat`, 'utf8').split(') ')[1][0] !== 'T') {
+      if (Date.now() > end) throw new Error(`nats-server ${this.child!.pid} did not stop`)
+      await sleep(1)
+    }
   }
 
   cont(): void {
