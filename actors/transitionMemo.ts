@@ -52,6 +52,8 @@ export interface Recording {
 
 /** At most this many recorded paths per configuration and event type (different guard results). */
 const MAX_TRACES = 8
+/** At most this many event types recorded per configuration (event types come from outside too). */
+export const MAX_EVENT_TYPES = 256
 
 let recording: Recording | undefined
 
@@ -115,8 +117,9 @@ export class TransitionMemo {
 
   /** A recording for the next macrostep, or undefined when that key has all the paths it keeps. */
   recorder(nodes: unknown[] | undefined, type: string, event: any): Recording | undefined {
-    const list = nodes ? this.traces(nodes, type) : this.init
-    if (list && list.length >= MAX_TRACES) return undefined
+    const byType = nodes && this.byNodes.get(nodes)
+    const list = nodes ? byType?.get(type) : this.init
+    if (list ? list.length >= MAX_TRACES : byType && byType.size >= MAX_EVENT_TYPES) return undefined
     return { memo: this, event, ops: [], ok: true }
   }
 

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { and, assign, enqueueActions, setup } from 'xstate'
 import { ActorSystem, exportLog, hostPure, LogReplayer, SimulatedClock } from '../../actors/index.ts'
-import { memoBlocker, memoStats } from '../../actors/transitionMemo.ts'
+import { MAX_EVENT_TYPES, memoBlocker, memoStats } from '../../actors/transitionMemo.ts'
 import { createJobMachine } from '../../machines/job.ts'
 import { parseLog } from '../../protocol/log.ts'
 import { JobQueue } from '../../runtime/jobs/JobQueue.ts'
@@ -115,6 +115,22 @@ t('a guard giving another result falls back to XState, which records that path t
   assert.equal(sys.get('a')!.getSnapshot().value, 'refused')
   assert.equal(sys.get('b')!.getSnapshot().value, 'refused')
   assert.equal(sys.get('b')!.getSnapshot().context, sys.get('a')!.getSnapshot().context)
+  await sys.close()
+})
+
+t('event types the machine does not know are recorded up to a bound per state (they come from outside)', async () => {
+  const m = hostPure(counter)
+  const sys = new ActorSystem({ clock: new SimulatedClock(0), machines: { m } })
+  await sys.spawn('a', 'm', { input: { limit: 1000 } })
+  for (let i = 0; i < MAX_EVENT_TYPES + 50; i++) sys.send('a', { type: `junk.${i}` })
+  const before = memoStats(m)
+  for (let i = 0; i < MAX_EVENT_TYPES + 50; i++) sys.send('a', { type: `junk.${i}` })
+  const after = memoStats(m)
+  // the second round replays the recorded types ("inc" was never sent, so all are junk) and computes the rest
+  assert.is(after.hits - before.hits, MAX_EVENT_TYPES)
+  assert.is(after.misses - before.misses, 50)
+  sys.send('a', { type: 'inc' })
+  assert.is(sys.get('a')!.getSnapshot().context.n, 1)
   await sys.close()
 })
 
