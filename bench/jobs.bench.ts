@@ -5,13 +5,14 @@
  *   durable actor journaled in LevelDB with fsync `batch`, run by the in-process worker; against
  *   BullMQ (ioredis, local Redis 127.0.0.1:6379): `addBulk` in chunks of 1000 and one Worker of
  *   concurrency 50 with a no-op processor, from the first add to the last `completed`.
- * - `jobs.e2e.nats`: the same jobs with their steps run by one `aether worker` process over
- *   JetStream (the nats-server at 127.0.0.1:4222, a stream of its own), against the same baseline.
+ * - `jobs.e2e.nats` (information, no goal in the issue): the same jobs with their steps run by one
+ *   `aether worker` process over JetStream (the nats-server at 127.0.0.1:4222, a stream of its
+ *   own), against the same baseline.
  *
  * - `jobs.xstate-floor` (information): the same job machine under bare XState (one XState `Actor`
  *   per job), no journal and no queue, against the same BullMQ rounds. Aether's host runs job
- *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`), so this is a
- *   reference point, not a ceiling.
+ *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`, and the
+ *   transition memo), so this is a reference point, not a ceiling.
  *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
@@ -191,9 +192,8 @@ try {
     aether: a,
     baseline: b,
     ratio: a / b,
+    // information: the issue sets its goal on jobs.e2e and asks for this figure beside it
     unit: `jobs/s (${N} echo jobs over JetStream, 1 aether worker process; baseline BullMQ concurrency 50)`,
-    goal: '>= 2.0',
-    pass: a / b >= 2.0,
     rounds: { aether: as.map(Math.round), baseline: bs.map(Math.round) },
   })
 } catch (err) {
