@@ -237,6 +237,7 @@ durable('memoized jobs with retries replay to the live states with an unmemoized
     lines.forEach((l, k) => r.line(l, k + 2))
     const res = r.result()
     assert.ok(res.ok, `${id}: ${JSON.stringify(res.divergence)}`)
+    assert.equal(res.warnings, [], 'the memoized machine has the plain machine\'s hash')
     assert.equal(res.final.value, live.get(id)!.value, `${id} value`)
     assert.equal(res.final.context, JSON.parse(JSON.stringify(live.get(id)!.context)), `${id} context`)
   }

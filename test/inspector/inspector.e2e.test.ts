@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { buildInspector } from '../../inspector/build.mjs'
+import { trafficLight } from '../../machines/trafficLight.ts'
 import { launchChromium } from '../helpers/browser.ts'
 import { startInspectorHub, type TestHub } from '../helpers/inspectorHub.ts'
 
@@ -55,7 +56,11 @@ const live = suite('inspector e2e - live actors')
 let page: Page
 live.before(async () => {
   await buildInspector({ quiet: true })
-  h = await startInspectorHub()
+  // The light's own timers (green 3 s, yellow 1 s, red 2 s) would race the test's events on a slow
+  // machine: a tick that lands just after the green timer moves yellow -> red, and the light is
+  // yellow again (by timer) only after the pedestrian's 5 s wait has ended (a CI run failed so). Here
+  // the light changes only when the test ticks it; its pending timer still shows.
+  h = await startInspectorHub({ machines: { trafficLight: trafficLight.provide({ delays: { green: 600_000, yellow: 600_000, red: 600_000 } }) } })
   browser = await launchChromium()
   await spawn('plant', 'counter')
   await spawn('plant/lamp', 'counter')
@@ -88,8 +93,10 @@ live('inspector - selecting an actor draws its chart with the active state lit',
   assert.ok(labels.includes('pedestrian.request'))
   assert.ok(await page.$('.timer[data-timer-owner="trafficLight.light.green"]'), 'the pending delay shows on its state')
   // one event in each region: the lit states move, the transitions taken are highlighted
-  await post('plant/crossing', { type: 'pedestrian.request' }, h.token)
-  await post('plant/crossing', { type: 'tick' }, h.token)
+  const req = await post('plant/crossing', { type: 'pedestrian.request' }, h.token)
+  assert.equal([req.status, req.body.value], [200, { light: 'green', pedestrian: 'waiting' }])
+  const tick = await post('plant/crossing', { type: 'tick' }, h.token)
+  assert.equal([tick.status, tick.body.value], [200, { light: 'yellow', pedestrian: 'waiting' }])
   await page.waitForSelector('[data-state="trafficLight.light.yellow"].active')
   await page.waitForSelector('[data-state="trafficLight.pedestrian.waiting"].active')
   await page.waitForSelector('.edge.last[data-event="tick"]')
