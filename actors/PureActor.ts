@@ -185,16 +185,10 @@ export class PureActor {
     const collected: any[] = []
     this.collecting = collected
     try {
-      if (from.snapshot !== undefined) this._snapshot = this.logic.restoreSnapshot(from.snapshot, this.scope)
-      else {
-        const rec = memo?.recorder(undefined, 'xstate.init', undefined)
-        this._snapshot = recordDuring(rec, () => this.logic.getInitialSnapshot(this.scope, from.input))
-        if (memo) {
-          this._snapshot._nodes = memo.canonical(this._snapshot._nodes)
-          if (rec) memo.store(rec, undefined, 'xstate.init', this._snapshot)
-        }
-      }
-      if (memo && from.snapshot !== undefined) this._snapshot._nodes = memo.canonical(this._snapshot._nodes)
+      this._snapshot =
+        from.snapshot !== undefined
+          ? this.viaXState(undefined, '', undefined, () => this.logic.restoreSnapshot(from.snapshot, this.scope))
+          : this.viaXState(undefined, 'xstate.init', undefined, () => this.logic.getInitialSnapshot(this.scope, from.input))
     } catch (err) {
       this.collecting = undefined
       this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
@@ -214,35 +208,22 @@ export class PureActor {
 
   /** The initial macrostep from the memo: the context from the machine's factory, then a recorded path. */
   private startMemoized(memo: TransitionMemo, input: unknown): boolean {
-    if (!memo.init.length) {
-      memo.misses++
-      return false
-    }
     const event = { type: 'xstate.init', input }
-    let ctx: any
-    let calls: { context: any; calls: any[] | undefined } | undefined
+    let hit: { snapshot: any; calls: any[] | undefined } | undefined
     try {
       const c = (this.logic as any).config.context
-      ctx = typeof c === 'function' ? { ...c({ spawn: this.refuseSpawn, input, self: this }) } : (c ?? {})
-      for (const t of memo.init) {
-        calls = this.replay(t, ctx, event)
-        if (!calls) continue
-        memo.hits++
-        this._snapshot = { ...t.template, context: calls.context }
-        break
-      }
+      const ctx = typeof c === 'function' ? { ...c({ spawn: this.refuseSpawn, input, self: this }) } : (c ?? {})
+      hit = this.fromMemo(memo, memo.init, ctx, event)
     } catch (err) {
       this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
       return true
     }
-    if (!this._snapshot) {
-      memo.misses++
-      return false
-    }
+    if (!hit) return false
     // as on XState's path (start above): the entry actions run after the snapshot is set
-    if (this._snapshot.status === 'active') {
+    this._snapshot = hit.snapshot
+    if (hit.snapshot.status === 'active') {
       try {
-        this.runCalls(calls!, event)
+        this.runCalls(hit.calls, event)
       } catch (err) {
         this.crash(err)
       }
@@ -251,28 +232,46 @@ export class PureActor {
   }
 
   /**
-   * A recorded path replayed on `ctx`: every recorded guard must give its recorded result (else
-   * undefined: XState computes this one), the assigns apply in order, the custom actions are returned
-   * with the context each saw, to run after.
+   * The first recorded path that `ctx` and `event` follow: every recorded guard gives its recorded
+   * result, the assigns apply in order; its snapshot, and the custom actions with the context each
+   * saw, to run. Undefined when none does (XState computes this one). Counts the hit or the miss.
    */
-  private replay(t: Trace, ctx: any, event: any): { context: any; calls: any[] | undefined } | undefined {
-    let calls: any[] | undefined
-    const ops = t.ops
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]
-      if (op.k === 0) {
-        if (!!op.fn({ context: ctx, event }, op.params) !== op.r) return undefined
-      } else if (op.k === 1) {
-        ctx = { ...ctx, ...partialOf(op.assignment, { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system }, op.params) }
-      } else (calls ??= []).push(op, ctx)
+  private fromMemo(memo: TransitionMemo, traces: Trace[] | undefined, ctx0: any, event: any): { snapshot: any; calls: any[] | undefined } | undefined {
+    paths: for (const t of traces ?? []) {
+      let ctx = ctx0
+      let calls: any[] | undefined
+      for (const op of t.ops) {
+        if (op.k === 0) {
+          if (!!op.fn({ context: ctx, event }, op.params) !== op.r) continue paths
+        } else if (op.k === 1) {
+          ctx = { ...ctx, ...partialOf(op.assignment, { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system }, op.params) }
+        } else (calls ??= []).push(op, ctx)
+      }
+      memo.hits++
+      return { snapshot: { ...t.template, context: ctx }, calls }
     }
-    return { context: ctx, calls }
+    memo.misses++
+    return undefined
   }
 
-  private runCalls(r: { calls: any[] | undefined }, event: any): void {
-    const calls = r.calls
+  /** Runs the custom actions of a recorded path, as XState's executor would (see fromMemo). */
+  private runCalls(calls: any[] | undefined, event: any): void {
     if (!calls) return
     for (let i = 0; i < calls.length; i += 2) calls[i].exec?.({ context: calls[i + 1], event, self: this, system: this.system }, calls[i].params)
+  }
+
+  /**
+   * A snapshot computed by XState (`fn`), recorded for the memo when it may keep it (`type` of the
+   * event from the configuration `nodes`; no nodes: the initial step), its nodes made canonical.
+   */
+  private viaXState(nodes: unknown[] | undefined, type: string, event: any, fn: () => any): any {
+    const memo = this.memo
+    if (!memo) return fn()
+    const rec = type ? memo.recorder(nodes, type, event) : undefined
+    const next = recordDuring(rec, fn)
+    next._nodes = memo.canonical(next._nodes)
+    if (rec) memo.store(rec, nodes, type, next)
+    return next
   }
 
   private readonly refuseSpawn = (): never => this.system._bookId() as never
@@ -307,35 +306,18 @@ export class PureActor {
     const s = this._snapshot
     if (s.status !== 'active') return
     const memo = this.memo
-    if (memo) {
-      const traces = memo.traces(s._nodes, event.type)
-      if (traces) {
-        try {
-          for (const t of traces) {
-            const r = this.replay(t, s.context, event)
-            if (!r) continue
-            memo.hits++
-            // as on XState's path: the actions run before the new snapshot is set
-            this.runCalls(r, event)
-            this._snapshot = { ...t.template, context: r.context }
-            return
-          }
-        } catch (err) {
-          return this.crash(err)
-        }
-      }
-      memo.misses++
-    }
     let next: any
-    const rec = memo?.recorder(s._nodes, event.type, event)
     try {
-      next = memo ? recordDuring(rec, () => this.logic.transition(s, event, this.scope)) : this.logic.transition(s, event, this.scope)
+      const hit = memo && this.fromMemo(memo, memo.traces(s._nodes, event.type), s.context, event)
+      if (hit) {
+        // as on XState's path: the actions run before the new snapshot is set
+        this.runCalls(hit.calls, event)
+        this._snapshot = hit.snapshot
+        return
+      }
+      next = this.viaXState(s._nodes, event.type, event, () => this.logic.transition(s, event, this.scope))
     } catch (err) {
       return this.crash(err)
-    }
-    if (memo) {
-      next._nodes = memo.canonical(next._nodes)
-      if (rec) memo.store(rec, s._nodes, event.type, next)
     }
     this._snapshot = next
     try {

@@ -73,13 +73,17 @@ export function recordDuring<T>(rec: Recording | undefined, fn: () => T): T {
   }
 }
 
-/** Notes an op XState ran for the machine of `memo`, if that machine is being recorded. */
-function note(memo: TransitionMemo, event: any, op: Op): void {
-  const rec = recording
-  if (!rec || rec.memo !== memo || !rec.ok) return
+/** Adds an op XState ran while it saw `event`; an op that saw another event ends the recording. */
+function add(rec: Recording, event: any, op: Op): void {
+  if (!rec.ok) return
   if (rec.event === undefined && event?.type === 'xstate.init') rec.event = event
   if (event !== rec.event) rec.ok = false
   else rec.ops.push(op)
+}
+
+/** Notes an op XState ran for the machine of `memo`, if that machine is being recorded. */
+function note(memo: TransitionMemo, event: any, op: Op): void {
+  if (recording?.memo === memo) add(recording, event, op)
 }
 
 /** What an assign's assignment computes (XState's resolveAssign, without the context merge). */
@@ -232,12 +236,6 @@ export function withMemo<M extends AnyStateMachine>(machine: M): M | undefined {
 
 /** The executor's part: a custom action XState executed, or a built-in one (which ends the recording). */
 export function noteAction(rec: Recording, a: { type: string; info: any; params: unknown; exec?: any }): void {
-  if (!rec.ok) return
-  if (a.type.startsWith('xstate.')) {
-    rec.ok = false
-    return
-  }
-  if (rec.event === undefined && a.info.event?.type === 'xstate.init') rec.event = a.info.event
-  if (a.info.event !== rec.event) rec.ok = false
-  else rec.ops.push({ k: 2, type: a.type, exec: a.exec, params: a.params })
+  if (a.type.startsWith('xstate.')) rec.ok = false
+  else add(rec, a.info.event, { k: 2, type: a.type, exec: a.exec, params: a.params })
 }

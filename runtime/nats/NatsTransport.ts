@@ -297,6 +297,8 @@ export class PublishError extends Error {
   }
 }
 
+const ackText = new TextDecoder()
+
 /**
  * JetStream publishes awaiting their PubAck: each is a core publish whose reply subject is a token
  * under one inbox subscription, and one sweep timer enforces the timeouts. nats.js's `js.publish`
@@ -304,8 +306,6 @@ export class PublishError extends Error {
  * constructs a NatsError on every successful request (`RequestOne.cancel` after resolving): 7% of a
  * hub's CPU in the jobs' NATS mode.
  */
-const ackText = new TextDecoder()
-
 class AckInbox {
   private n = 0
   private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void; deadline: number; subject: string }>()
