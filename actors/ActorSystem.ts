@@ -12,7 +12,14 @@
 import type { AnyStateMachine } from 'xstate'
 import type { ActorStatus, FeedEvent, FeedSnapshot } from '../protocol/inspection.ts'
 import { SystemClock, type Clock } from './Clock.ts'
-import { Feed, FeedActorRecord, FeedEventRecord, FeedSnapshotRecord, feedSnapshotOf, type FeedSubscription } from './Feed.ts'
+import {
+  Feed,
+  FeedActorRecord,
+  FeedEventRecord,
+  FeedSnapshotRecord,
+  feedSnapshotOf,
+  type FeedSubscription,
+} from './Feed.ts'
 import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
 import { Journal, type FsyncPolicy } from './Journal.ts'
 import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
@@ -143,11 +150,32 @@ export class ActorSystem implements Host {
   emit(kind: 'actor' | 'event' | 'snapshot', a: HostedActor, event?: any, actorSeq?: number, source?: string): void {
     const seq = ++this.feedSeq
     const xs = a.actor?.getSnapshot?.()
-    const timers = a.hasTimers() ? a.pendingTimers().map((t) => ({ id: t.id, event: t.event.type, due: t.due })) : undefined
+    const timers = a.hasTimers()
+      ? a.pendingTimers().map((t) => ({ id: t.id, event: t.event.type, due: t.due }))
+      : undefined
     let e: FeedEvent
-    if (kind === 'event') e = new FeedEventRecord(seq, a.path, a.lastAt, this.hostId, event, actorSeq, source, xs, a.status, timers)
-    else if (kind === 'actor') e = new FeedActorRecord(seq, a.path, this.clock.now(), this.hostId, a.machineName, a.status, a.parent?.path, feedSnapshotOf(xs, a.status, timers))
-    else e = new FeedSnapshotRecord(seq, a.path, this.clock.now(), this.hostId, event ?? { type: 'aether.snapshot' }, feedSnapshotOf(xs, a.status, timers))
+    if (kind === 'event')
+      e = new FeedEventRecord(seq, a.path, a.lastAt, this.hostId, event, actorSeq, source, xs, a.status, timers)
+    else if (kind === 'actor')
+      e = new FeedActorRecord(
+        seq,
+        a.path,
+        this.clock.now(),
+        this.hostId,
+        a.machineName,
+        a.status,
+        a.parent?.path,
+        feedSnapshotOf(xs, a.status, timers),
+      )
+    else
+      e = new FeedSnapshotRecord(
+        seq,
+        a.path,
+        this.clock.now(),
+        this.hostId,
+        event ?? { type: 'aether.snapshot' },
+        feedSnapshotOf(xs, a.status, timers),
+      )
     this.feed.publish(e)
   }
 
@@ -194,7 +222,8 @@ export class ActorSystem implements Host {
   send(path: string, event: { type: string; [k: string]: unknown }, source?: string): void {
     const a = this.actors.get(path)
     if (!a) throw unknownActor(path)
-    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') throw badEvent('an event is an object with a string "type"')
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
+      throw badEvent('an event is an object with a string "type"')
     a.send(event, source)
   }
 
@@ -202,7 +231,8 @@ export class ActorSystem implements Host {
   sendCommitted(path: string, event: { type: string; [k: string]: unknown }, source?: string): Promise<number> {
     const a = this.actors.get(path)
     if (!a) return Promise.reject(unknownActor(path))
-    if (typeof event !== 'object' || event === null || typeof event.type !== 'string') return Promise.reject(badEvent('an event is an object with a string "type"'))
+    if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
+      return Promise.reject(badEvent('an event is an object with a string "type"'))
     try {
       return a.sendCommitted(event, source)
     } catch (err) {
@@ -278,7 +308,9 @@ export class ActorSystem implements Host {
     await this.flush()
     if (this.store) {
       // Clean when every journaled event is covered by its actor's latest snapshot.
-      const clean = [...this.actors.values()].every((a) => !a.durable || (a.status !== 'failed' && a.nextSeq - 1 === a.lastSnapSeq))
+      const clean = [...this.actors.values()].every(
+        (a) => !a.durable || (a.status !== 'failed' && a.nextSeq - 1 === a.lastSnapSeq),
+      )
       if (clean && this.journal!.stats.errors === 0) await this.store.markClean(true)
       await this.store.close()
     }
@@ -304,7 +336,16 @@ export class ActorSystem implements Host {
       const logic = this.machines.get(meta.machine)
       const slash = meta.path.lastIndexOf('/')
       const parent = slash > 0 ? this.actors.get(meta.path.slice(0, slash)) : undefined
-      const a = new HostedActor(this, meta.path, meta.machine, logic as AnyStateMachine, true, meta.input, meta.createdAt, parent)
+      const a = new HostedActor(
+        this,
+        meta.path,
+        meta.machine,
+        logic as AnyStateMachine,
+        true,
+        meta.input,
+        meta.createdAt,
+        parent,
+      )
       this.actors.set(meta.path, a)
       if (parent) (parent.children ??= new Set()).add(a)
       if (error) a.fail(error, 'journal')
@@ -331,7 +372,10 @@ function info(a: HostedActor): ActorInfo {
 
 /** A handle on a hosted actor, addressed by its id path. */
 export class ActorRefHandle {
-  constructor(private system: ActorSystem, readonly path: string) {}
+  constructor(
+    private system: ActorSystem,
+    readonly path: string,
+  ) {}
   send(event: { type: string; [k: string]: unknown }): void {
     this.system.send(this.path, event)
   }

@@ -4,7 +4,14 @@
  * a loss is preceded by a `{ type: 'aether.dropped', count }` marker, so nothing is dropped silently
  * and memory stays bounded.
  */
-import type { ActorStatus, FeedActorEvent, FeedEvent, FeedEventEvent, FeedSnapshot, FeedSnapshotEvent } from '../protocol/inspection.ts'
+import type {
+  ActorStatus,
+  FeedActorEvent,
+  FeedEvent,
+  FeedEventEvent,
+  FeedSnapshot,
+  FeedSnapshotEvent,
+} from '../protocol/inspection.ts'
 
 // Feed events are built for every event of every actor while anybody listens, so they are cheap:
 // a class with the data as fields and the `@statelyai/inspect` fields that derive from them (id,
@@ -32,12 +39,26 @@ abstract class FeedRecord {
     return '1.0.0'
   }
   protected base(type: string): Record<string, unknown> {
-    return { seq: this.seq, path: this.path, at: this.at, rootId: this.rootId, sessionId: this.path, id: this.id, createdAt: this.createdAt, _version: '1.0.0', type }
+    return {
+      seq: this.seq,
+      path: this.path,
+      at: this.at,
+      rootId: this.rootId,
+      sessionId: this.path,
+      id: this.id,
+      createdAt: this.createdAt,
+      _version: '1.0.0',
+      type,
+    }
   }
 }
 
 /** The state an actor's XState snapshot and host status say, as the feed carries it. */
-export function feedSnapshotOf(xs: { value?: unknown; context?: unknown } | undefined, status: string, timers: FeedSnapshot['timers']): FeedSnapshot {
+export function feedSnapshotOf(
+  xs: { value?: unknown; context?: unknown } | undefined,
+  status: string,
+  timers: FeedSnapshot['timers'],
+): FeedSnapshot {
   const snap: FeedSnapshot = { value: xs?.value ?? null, context: xs?.context ?? null, status }
   if (timers) snap.timers = timers
   return snap
@@ -86,7 +107,16 @@ export class FeedEventRecord extends FeedRecord implements FeedEventEvent {
 export class FeedActorRecord extends FeedRecord implements FeedActorEvent {
   readonly type = '@xstate.actor' as const
   definition?: string
-  constructor(seq: number, path: string, at: number, rootId: string, readonly machine: string, readonly status: ActorStatus, readonly parentId: string | undefined, readonly snapshot: FeedSnapshot) {
+  constructor(
+    seq: number,
+    path: string,
+    at: number,
+    rootId: string,
+    readonly machine: string,
+    readonly status: ActorStatus,
+    readonly parentId: string | undefined,
+    readonly snapshot: FeedSnapshot,
+  ) {
     super(seq, path, at, rootId)
   }
   get name(): string {
@@ -107,7 +137,14 @@ export class FeedActorRecord extends FeedRecord implements FeedActorEvent {
 /** `@xstate.snapshot`: a snapshot change not caused by an outside event (recovery, restart, status). */
 export class FeedSnapshotRecord extends FeedRecord implements FeedSnapshotEvent {
   readonly type = '@xstate.snapshot' as const
-  constructor(seq: number, path: string, at: number, rootId: string, readonly event: FeedSnapshotEvent['event'], readonly snapshot: FeedSnapshot) {
+  constructor(
+    seq: number,
+    path: string,
+    at: number,
+    rootId: string,
+    readonly event: FeedSnapshotEvent['event'],
+    readonly snapshot: FeedSnapshot,
+  ) {
     super(seq, path, at, rootId)
   }
   toJSON(): Record<string, unknown> {
@@ -186,7 +223,10 @@ class Sub implements FeedSubscription {
   private wake?: () => void
   private closed = false
 
-  constructor(private limit: number, private onClose: () => void) {}
+  constructor(
+    private limit: number,
+    private onClose: () => void,
+  ) {}
 
   get dropped(): number {
     return this.lost

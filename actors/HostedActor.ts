@@ -101,7 +101,6 @@ class HostScheduler {
   }
 }
 
-
 /**
  * XState reports a crash to its observers and, when none listens for errors, rethrows it from a
  * timer (which would end the process). One shared listener takes that role for every actor; the
@@ -297,7 +296,8 @@ export class HostedActor implements CommitSink {
   private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
     // An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
     // journal and deliver the same plain form, so the live actor and replay see one value.
-    if (event.error instanceof Error && event.type.startsWith('xstate.error.actor.')) event = { ...event, error: plainError(event.error) }
+    if (event.error instanceof Error && event.type.startsWith('xstate.error.actor.'))
+      event = { ...event, error: plainError(event.error) }
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
     if (timer !== undefined) {
@@ -413,7 +413,12 @@ export class HostedActor implements CommitSink {
     try {
       snapshot = this.actor.getPersistedSnapshot()
     } catch (err) {
-      this.host.incident({ at: this.host.clock.now(), class: 'actor', path: this.path, message: `snapshot failed: ${(err as Error).message}` })
+      this.host.incident({
+        at: this.host.clock.now(),
+        class: 'actor',
+        path: this.path,
+        message: `snapshot failed: ${(err as Error).message}`,
+      })
       this.lastSnapSeq = this.appliedSeq
       return
     }
@@ -436,7 +441,12 @@ export class HostedActor implements CommitSink {
       if (seqs.length <= keep) return
       await store.compact(this.path, seqs[seqs.length - keep])
     } catch (err) {
-      this.host.incident({ at: this.host.clock.now(), class: 'storage', path: this.path, message: `compaction failed: ${(err as Error).message}` })
+      this.host.incident({
+        at: this.host.clock.now(),
+        class: 'storage',
+        path: this.path,
+        message: `compaction failed: ${(err as Error).message}`,
+      })
     }
   }
 
@@ -463,10 +473,13 @@ export class HostedActor implements CommitSink {
     const plain = (this.plainTimers ??= new Map())
     const old = plain.get(key)
     if (old !== undefined) this.host.clock.clearTimeout(old)
-    plain.set(key, this.host.clock.setTimeout(() => {
-      plain.delete(key)
-      this.actor.system._relay(source, target, event)
-    }, delay))
+    plain.set(
+      key,
+      this.host.clock.setTimeout(() => {
+        plain.delete(key)
+        this.actor.system._relay(source, target, event)
+      }, delay),
+    )
   }
 
   private armTimer(t: TimerRecord): void {
@@ -545,7 +558,13 @@ export class HostedActor implements CommitSink {
     const times = (this.restartTimes ??= []).filter((t) => now - t < sup.windowMs)
     times.push(now)
     this.restartTimes = times
-    this.host.incident({ at: now, class: 'actor', path: this.path, seq: rec?.seq, message: `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})` })
+    this.host.incident({
+      at: now,
+      class: 'actor',
+      path: this.path,
+      seq: rec?.seq,
+      message: `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})`,
+    })
     if (times.length > sup.maxRestarts) return this.fail(err, 'actor')
     this.status = 'restarting'
     this.error = message

@@ -72,7 +72,10 @@ export class Journal {
     }
     let done: Promise<Error | undefined>
     try {
-      done = this.store.write(ops, this.fsync !== 'none').then(() => undefined, (err: Error) => err)
+      done = this.store.write(ops, this.fsync !== 'none').then(
+        () => undefined,
+        (err: Error) => err,
+      )
     } catch (err) {
       done = Promise.resolve(err as Error)
     }

@@ -29,7 +29,16 @@
  * in XState's order, without XState's set and map work. Anything else is XState's again.
  */
 import type { AnyStateMachine } from 'xstate'
-import { currentRecording, memoOf, noteAction, partialOf, recordDuring, withMemo, type TransitionMemo, type Trace } from './transitionMemo.ts'
+import {
+  currentRecording,
+  memoOf,
+  noteAction,
+  partialOf,
+  recordDuring,
+  withMemo,
+  type TransitionMemo,
+  type Trace,
+} from './transitionMemo.ts'
 
 export interface PureSpec {
   /** Action types that start effects: re-run for the active states after a restore. */
@@ -63,7 +72,10 @@ export const STOP_EVENT = { type: 'aether.stop' } as const
  */
 export function hostPure<M extends AnyStateMachine>(machine: M, spec: PureSpec = { effects: [] }): M {
   const walk = (node: any): void => {
-    if (node.invoke?.length) throw new Error(`machine "${machine.id}" cannot be hosted pure: state "${node.id}" invokes "${node.invoke[0].id}" (make the effect an action)`)
+    if (node.invoke?.length)
+      throw new Error(
+        `machine "${machine.id}" cannot be hosted pure: state "${node.id}" invokes "${node.invoke[0].id}" (make the effect an action)`,
+      )
     for (const k in node.states ?? {}) walk(node.states[k])
   }
   walk(machine.root)
@@ -188,7 +200,9 @@ export class PureActor {
       this._snapshot =
         from.snapshot !== undefined
           ? this.viaXState(undefined, '', undefined, () => this.logic.restoreSnapshot(from.snapshot, this.scope))
-          : this.viaXState(undefined, 'xstate.init', undefined, () => this.logic.getInitialSnapshot(this.scope, from.input))
+          : this.viaXState(undefined, 'xstate.init', undefined, () =>
+              this.logic.getInitialSnapshot(this.scope, from.input),
+            )
     } catch (err) {
       this.collecting = undefined
       this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
@@ -236,7 +250,12 @@ export class PureActor {
    * result, the assigns apply in order; its snapshot, and the custom actions with the context each
    * saw, to run. Undefined when none does (XState computes this one). Counts the hit or the miss.
    */
-  private fromMemo(memo: TransitionMemo, traces: Trace[] | undefined, ctx0: any, event: any): { snapshot: any; calls: any[] | undefined } | undefined {
+  private fromMemo(
+    memo: TransitionMemo,
+    traces: Trace[] | undefined,
+    ctx0: any,
+    event: any,
+  ): { snapshot: any; calls: any[] | undefined } | undefined {
     paths: for (const t of traces ?? []) {
       let ctx = ctx0
       let calls: any[] | undefined
@@ -244,7 +263,14 @@ export class PureActor {
         if (op.k === 0) {
           if (!!op.fn({ context: ctx, event }, op.params) !== op.r) continue paths
         } else if (op.k === 1) {
-          ctx = { ...ctx, ...partialOf(op.assignment, { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system }, op.params) }
+          ctx = {
+            ...ctx,
+            ...partialOf(
+              op.assignment,
+              { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system },
+              op.params,
+            ),
+          }
         } else (calls ??= []).push(op, ctx)
       }
       memo.hits++
@@ -257,7 +283,8 @@ export class PureActor {
   /** Runs the custom actions of a recorded path, as XState's executor would (see fromMemo). */
   private runCalls(calls: any[] | undefined, event: any): void {
     if (!calls) return
-    for (let i = 0; i < calls.length; i += 2) calls[i].exec?.({ context: calls[i + 1], event, self: this, system: this.system }, calls[i].params)
+    for (let i = 0; i < calls.length; i += 2)
+      calls[i].exec?.({ context: calls[i + 1], event, self: this, system: this.system }, calls[i].params)
   }
 
   /**
@@ -355,7 +382,12 @@ export class PureActor {
         if (!type || !types.includes(type)) continue
         const fn = impls[type]
         if (typeof fn !== 'function') continue
-        const params = typeof def === 'object' && 'params' in def ? (typeof def.params === 'function' ? def.params({ context: s.context, event }) : def.params) : undefined
+        const params =
+          typeof def === 'object' && 'params' in def
+            ? typeof def.params === 'function'
+              ? def.params({ context: s.context, event })
+              : def.params
+            : undefined
         fn({ context: s.context, event, self: this, system: this.system }, params)
       }
     }

@@ -51,7 +51,10 @@ export class ReplayState {
   private actions: ExecAction[] = []
   private scope: any
 
-  constructor(readonly machine: AnyStateMachine, readonly path: string) {
+  constructor(
+    readonly machine: AnyStateMachine,
+    readonly path: string,
+  ) {
     this.scope = createInertScope(machine, (a) => this.actions.push(a))
   }
 

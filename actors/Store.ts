@@ -54,7 +54,11 @@ export type StoreOp =
 /** A stored value that cannot be decoded (truncated, not JSON, wrong shape). */
 export class JournalCorruptError extends Error {
   readonly code = 'JOURNAL_CORRUPT'
-  constructor(readonly path: string, readonly key: string, cause?: unknown) {
+  constructor(
+    readonly path: string,
+    readonly key: string,
+    cause?: unknown,
+  ) {
     super(`journal entry ${key} of actor ${path} is corrupt: ${(cause as Error)?.message ?? cause}`, { cause })
     this.name = 'JournalCorruptError'
   }

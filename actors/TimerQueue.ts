@@ -93,7 +93,8 @@ export class TimerQueue {
       h[0] = last
       let i = 0
       for (;;) {
-        const l = 2 * i + 1, r = l + 1
+        const l = 2 * i + 1,
+          r = l + 1
         let m = i
         if (l < h.length && this.less(h[l], h[m])) m = l
         if (r < h.length && this.less(h[r], h[m])) m = r

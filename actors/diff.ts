@@ -9,7 +9,13 @@ export interface DiffEntry {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
 
 /** Lists the differing leaves of two JSON values (at most `limit`). */
-export function diffJson(expected: unknown, actual: unknown, path = '', out: DiffEntry[] = [], limit = 20): DiffEntry[] {
+export function diffJson(
+  expected: unknown,
+  actual: unknown,
+  path = '',
+  out: DiffEntry[] = [],
+  limit = 20,
+): DiffEntry[] {
   if (out.length >= limit) return out
   if (Object.is(expected, actual)) return out
   if (isObj(expected) && isObj(actual) && Array.isArray(expected) === Array.isArray(actual)) {

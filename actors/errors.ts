@@ -1,7 +1,11 @@
 /** Errors of the actor host. Each has a stable `code` and says what to do. */
 
 export class ActorError extends Error {
-  constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
     this.name = 'ActorError'
   }
@@ -10,13 +14,19 @@ export class ActorError extends Error {
 export const unknownActor = (path: string) =>
   new ActorError('UNKNOWN_ACTOR', `no actor at "${path}"; list the actors with system.list() or GET /api/actors`)
 export const unknownParent = (path: string, parent: string) =>
-  new ActorError('UNKNOWN_PARENT', `cannot spawn "${path}": its parent "${parent}" does not exist; spawn the parent first`)
+  new ActorError(
+    'UNKNOWN_PARENT',
+    `cannot spawn "${path}": its parent "${parent}" does not exist; spawn the parent first`,
+  )
 export const actorExists = (path: string) =>
   new ActorError('ACTOR_EXISTS', `an actor already lives at "${path}"; stop it first or choose another id`)
 export const actorNotRunning = (path: string, status: string) =>
   new ActorError('ACTOR_NOT_RUNNING', `actor "${path}" is ${status} and takes no events`)
 export const badPath = (path: string) =>
-  new ActorError('BAD_PATH', `invalid id path "${path}": use segments of letters, digits, "-", "_", "." or ":" joined by "/"`)
+  new ActorError(
+    'BAD_PATH',
+    `invalid id path "${path}": use segments of letters, digits, "-", "_", "." or ":" joined by "/"`,
+  )
 export const unknownMachine = (name: string) =>
   new ActorError('UNKNOWN_MACHINE', `no machine registered as "${name}"; pass it in ActorSystem options "machines"`)
 export const noStore = () =>

@@ -17,7 +17,14 @@ export interface ExportOptions {
 export async function* exportLog(store: Store, path: string, opts: ExportOptions = {}): AsyncGenerator<string> {
   const meta = await store.getMeta(path)
   if (!meta) throw unknownActor(path)
-  const header: LogHeader = { format: LOG_FORMAT, actor: meta.path, machine: meta.machine, machineHash: meta.machineHash, input: meta.input, at: meta.createdAt }
+  const header: LogHeader = {
+    format: LOG_FORMAT,
+    actor: meta.path,
+    machine: meta.machine,
+    machineHash: meta.machineHash,
+    input: meta.input,
+    at: meta.createdAt,
+  }
   yield JSON.stringify(header) + '\n'
   const snaps: SnapshotRecord[] = []
   for await (const s of store.snapshots(path)) snaps.push(s)

@@ -48,13 +48,18 @@ export class LogReplayer {
   readonly warnings: string[] = []
   divergence?: Divergence
 
-  constructor(private machine: AnyStateMachine, private opts: ReplayOptions = {}) {}
+  constructor(
+    private machine: AnyStateMachine,
+    private opts: ReplayOptions = {},
+  ) {}
 
   start(header: LogHeader): void {
     this.header = header
     const hash = machineHash(this.machine)
     if (header.machineHash && header.machineHash !== hash) {
-      this.warnings.push(`machineHash differs: the log was recorded with ${header.machineHash.slice(0, 12)}…, the module's machine is ${hash.slice(0, 12)}… (the machine changed since)`)
+      this.warnings.push(
+        `machineHash differs: the log was recorded with ${header.machineHash.slice(0, 12)}…, the module's machine is ${hash.slice(0, 12)}… (the machine changed since)`,
+      )
     }
     this.rs = new ReplayState(this.machine, header.actor)
   }
@@ -72,7 +77,10 @@ export class LogReplayer {
       if (!this.opts.verify) return true
       this.checked++
       const replayed = rs.persisted()
-      if (!jsonEqual(l.snapshot.value, replayed.value) || (l.snapshot.context !== undefined && !jsonEqual(l.snapshot.context, replayed.context))) {
+      if (
+        !jsonEqual(l.snapshot.value, replayed.value) ||
+        (l.snapshot.context !== undefined && !jsonEqual(l.snapshot.context, replayed.context))
+      ) {
         const diff = [
           ...diffJson(l.snapshot.value, replayed.value, 'value'),
           ...(l.snapshot.context !== undefined ? diffJson(l.snapshot.context, replayed.context, 'context') : []),

@@ -165,18 +165,21 @@ export function memoBlocker(machine: AnyStateMachine): string | undefined {
     if (g === undefined) return undefined
     if (typeof g === 'function') return `${where}: an inline guard`
     const type = typeof g === 'string' ? g : g?.type
-    if (typeof g === 'object' && typeof g.params === 'function') return `${where}: guard "${type}" has params computed from context`
+    if (typeof g === 'object' && typeof g.params === 'function')
+      return `${where}: guard "${type}" has params computed from context`
     const fn = impl.guards[type]
     if (typeof fn !== 'function' || 'check' in fn) return `${where}: guard "${type}" is not a plain named guard`
     return undefined
   }
   const actionWhy = (a: any, where: string): string | undefined => {
     if (typeof a === 'function') {
-      if (isBuiltin(a) && (a.type === 'xstate.assign' || a.type === 'xstate.enqueueActions')) return `${where}: an inline ${a.type}`
+      if (isBuiltin(a) && (a.type === 'xstate.assign' || a.type === 'xstate.enqueueActions'))
+        return `${where}: an inline ${a.type}`
       return undefined
     }
     const type = typeof a === 'string' ? a : a?.type
-    if (typeof a === 'object' && typeof a.params === 'function') return `${where}: action "${type}" has params computed from context`
+    if (typeof a === 'object' && typeof a.params === 'function')
+      return `${where}: action "${type}" has params computed from context`
     const fn = impl.actions[type]
     if (isBuiltin(fn) && fn.type === 'xstate.enqueueActions') return `${where}: action "${type}" is enqueueActions`
     return undefined

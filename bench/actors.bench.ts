@@ -61,12 +61,22 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   const store = await LevelStore.open(newDir())
   const sys = await ActorSystem.open({ store, machines: { counter } })
   const h1 = heap()
-  for (let i = 0; i < ACTORS; i += 500) await Promise.all(Array.from({ length: 500 }, (_, k) => sys.spawn(`m${i + k}`, 'counter', { durable: true })))
+  for (let i = 0; i < ACTORS; i += 500)
+    await Promise.all(Array.from({ length: 500 }, (_, k) => sys.spawn(`m${i + k}`, 'counter', { durable: true })))
   for (let i = 0; i < ACTORS; i++) sys.send(`m${i}`, inc)
   await sys.flush()
   const hostedBytes = (heap() - h1) / ACTORS
   await sys.close()
-  report({ figure: 'actor.memory', aether: hostedBytes, baseline: bareBytes, ratio: hostedBytes / bareBytes, unit: 'bytes/actor', goal: 'ratio <= 1.5', pass: hostedBytes / bareBytes <= 1.5, actors: ACTORS })
+  report({
+    figure: 'actor.memory',
+    aether: hostedBytes,
+    baseline: bareBytes,
+    ratio: hostedBytes / bareBytes,
+    unit: 'bytes/actor',
+    goal: 'ratio <= 1.5',
+    pass: hostedBytes / bareBytes <= 1.5,
+    actors: ACTORS,
+  })
 }
 
 // ---- actor.events.memory --------------------------------------------------------------------
@@ -92,7 +102,15 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   bare()
   await hosted()
   const r = await paired(quick ? 3 : 7, hosted, bare)
-  report({ figure: 'actor.events.memory', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'events/s', goal: 'ratio >= 0.9', pass: r.a / r.b >= 0.9 })
+  report({
+    figure: 'actor.events.memory',
+    aether: r.a,
+    baseline: r.b,
+    ratio: r.a / r.b,
+    unit: 'events/s',
+    goal: 'ratio >= 0.9',
+    pass: r.a / r.b >= 0.9,
+  })
 }
 
 // ---- actor.events.durable -------------------------------------------------------------------
@@ -135,7 +153,18 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   await durable()
   cpu.a.length = cpu.b.length = 0 // not the warm-up
   const r = await paired(quick ? 3 : 5, durable, bare)
-  report({ figure: 'actor.events.durable', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'events/s', goal: 'ratio >= 0.6', pass: r.a / r.b >= 0.6, actors: ACTORS, fsync: 'batch', cpuRatio: cpuRatio(cpu) })
+  report({
+    figure: 'actor.events.durable',
+    aether: r.a,
+    baseline: r.b,
+    ratio: r.a / r.b,
+    unit: 'events/s',
+    goal: 'ratio >= 0.6',
+    pass: r.a / r.b >= 0.6,
+    actors: ACTORS,
+    fsync: 'batch',
+    cpuRatio: cpuRatio(cpu),
+  })
 }
 
 // ---- replay.events --------------------------------------------------------------------------
@@ -171,7 +200,11 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     return N / ((performance.now() - t) / 1000)
   }
   const cliRate = () => {
-    const r = spawnSync(process.execPath, ['bin/aether.mjs', 'replay', file, '--machine', 'machines/counter.ts', '--verify', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    const r = spawnSync(
+      process.execPath,
+      ['bin/aether.mjs', 'replay', file, '--machine', 'machines/counter.ts', '--verify', '--json'],
+      { encoding: 'utf8', maxBuffer: 1 << 26 },
+    )
     const res = JSON.parse(r.stdout)
     if (!res.ok || res.events !== N) throw new Error(`replay failed: ${r.stdout} ${r.stderr}`)
     return N / (res.ms / 1000)
@@ -185,14 +218,31 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   }
   const a = median(as)
   const b = median(bs)
-  report({ figure: 'replay.events', aether: a, baseline: b, ratio: a / b, unit: 'events/s', goal: 'ratio >= 0.9', pass: a / b >= 0.9, events: N, baselineIs: 'xstate transition() helper' })
+  report({
+    figure: 'replay.events',
+    aether: a,
+    baseline: b,
+    ratio: a / b,
+    unit: 'events/s',
+    goal: 'ratio >= 0.9',
+    pass: a / b >= 0.9,
+    events: N,
+    baselineIs: 'xstate transition() helper',
+  })
   // For reference: the fastest bare loop, machine.transition with one reused inert scope.
   const scope = (await import('../actors/ReplayState.ts')).createInertScope(counter, () => {})
   let s2 = counter.getInitialSnapshot(scope)
   const t2 = performance.now()
   for (let i = 0; i < N; i++) s2 = counter.transition(s2, events[i], scope)
   const reused = N / ((performance.now() - t2) / 1000)
-  report({ figure: 'replay.events.vs_reused_scope', aether: a, baseline: reused, ratio: a / reused, unit: 'events/s', note: 'informational: baseline is machine.transition with one reused scope, in memory, no parsing' })
+  report({
+    figure: 'replay.events.vs_reused_scope',
+    aether: a,
+    baseline: reused,
+    ratio: a / reused,
+    unit: 'events/s',
+    note: 'informational: baseline is machine.transition with one reused scope, in memory, no parsing',
+  })
 }
 
 // ---- actor.restore --------------------------------------------------------------------------
@@ -206,7 +256,9 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     for (let i = 0; i < ACTORS * 5; i++) sys.send(`r${i % ACTORS}`, { type: 'inc', by: i % 3 })
     await sys.close() // writes a checkpoint per actor
   }
-  const persisted = Array.from({ length: ACTORS }, (_, i) => JSON.stringify(counter.getPersistedSnapshot(createActor(counter).start().getSnapshot())))
+  const persisted = Array.from({ length: ACTORS }, (_, i) =>
+    JSON.stringify(counter.getPersistedSnapshot(createActor(counter).start().getSnapshot())),
+  )
   const cpu = { a: [] as number[], b: [] as number[] }
   const bare = () => {
     const c0 = process.cpuUsage()
@@ -232,7 +284,17 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   await restore()
   cpu.a.length = cpu.b.length = 0 // not the warm-up
   const r = await paired(quick ? 3 : 5, restore, bare)
-  report({ figure: 'actor.restore', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'actors/s', goal: 'ratio >= 0.5', pass: r.a / r.b >= 0.5, actors: ACTORS, cpuRatio: cpuRatio(cpu) })
+  report({
+    figure: 'actor.restore',
+    aether: r.a,
+    baseline: r.b,
+    ratio: r.a / r.b,
+    unit: 'actors/s',
+    goal: 'ratio >= 0.5',
+    pass: r.a / r.b >= 0.5,
+    actors: ACTORS,
+    cpuRatio: cpuRatio(cpu),
+  })
 }
 
 printTable('actors: the host vs bare XState 5 (medians of paired runs)')

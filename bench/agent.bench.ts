@@ -39,7 +39,9 @@ async function hubWith(dir: string, o: { nats: string; redis: string; provider: 
     providers: { p: { kind: 'openai', baseUrl: `${o.provider.url}/v1`, apiKeyEnv: 'P_KEY' } },
     roles: { chat: [{ provider: 'p', model: 'm' }] },
   })
-  const hub = await Hub.start({ port: 0, data: dir, token: 'bench' }, [agentFeature({ harness, nats: o.nats, redis: o.redis, env: { P_KEY: TEST_KEY }, log: () => {} })])
+  const hub = await Hub.start({ port: 0, data: dir, token: 'bench' }, [
+    agentFeature({ harness, nats: o.nats, redis: o.redis, env: { P_KEY: TEST_KEY }, log: () => {} }),
+  ])
   hub.server.ws('/ws/bare', (ws) => ws.send('{"type":"hello"}'))
   return hub
 }
@@ -72,11 +74,16 @@ const tmp = () => {
 
 const healthy = await FakeProvider.start({ key: TEST_KEY })
 const hanging = await FakeProvider.start({ key: TEST_KEY, hangAll: true })
-const down = await hubWith(tmp(), { nats: `nats://127.0.0.1:${await closedPort()}`, redis: `redis://127.0.0.1:${await closedPort()}`, provider: hanging })
+const down = await hubWith(tmp(), {
+  nats: `nats://127.0.0.1:${await closedPort()}`,
+  redis: `redis://127.0.0.1:${await closedPort()}`,
+  provider: hanging,
+})
 const up = await hubWith(tmp(), { nats: 'nats://127.0.0.1:4222', redis: 'redis://127.0.0.1:6379', provider: healthy })
 // Let the healthy hub's probes finish, so "up" really is up.
 const deadline = Date.now() + 5000
-while ((await (await fetch(`${up.url}/api/agent`)).json()).degraded.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+while ((await (await fetch(`${up.url}/api/agent`)).json()).degraded.length > 0 && Date.now() < deadline)
+  await new Promise((r) => setTimeout(r, 50))
 const upState = (await (await fetch(`${up.url}/api/agent`)).json()).capabilities
 const downState = (await (await fetch(`${down.url}/api/agent`)).json()).capabilities
 
@@ -84,17 +91,58 @@ for (let i = 0; i < 3; i++) {
   await handshake(down.url)
   await bare(down.url)
 }
-const h = await paired(ROUNDS, () => handshake(down.url), () => bare(down.url))
-report({ figure: 'handshake, NATS+Redis down, provider hanging', aether: h.a, baseline: h.b, ratio: h.a / h.b, unit: 'ms (baseline: bare WebSocket)', goal: 'aether <= 200', pass: Math.max(...h.as) <= 200, max: Math.max(...h.as), degraded: downState })
+const h = await paired(
+  ROUNDS,
+  () => handshake(down.url),
+  () => bare(down.url),
+)
+report({
+  figure: 'handshake, NATS+Redis down, provider hanging',
+  aether: h.a,
+  baseline: h.b,
+  ratio: h.a / h.b,
+  unit: 'ms (baseline: bare WebSocket)',
+  goal: 'aether <= 200',
+  pass: Math.max(...h.as) <= 200,
+  max: Math.max(...h.as),
+  degraded: downState,
+})
 
-const hu = await paired(ROUNDS, () => handshake(down.url), () => handshake(up.url))
-report({ figure: 'handshake degraded vs all integrations up', aether: hu.a, baseline: hu.b, ratio: hu.a / hu.b, unit: 'ms (baseline: healthy hub)', goal: 'aether <= 200', pass: Math.max(...hu.as) <= 200, max: Math.max(...hu.as), up: upState })
+const hu = await paired(
+  ROUNDS,
+  () => handshake(down.url),
+  () => handshake(up.url),
+)
+report({
+  figure: 'handshake degraded vs all integrations up',
+  aether: hu.a,
+  baseline: hu.b,
+  ratio: hu.a / hu.b,
+  unit: 'ms (baseline: healthy hub)',
+  goal: 'aether <= 200',
+  pass: Math.max(...hu.as) <= 200,
+  max: Math.max(...hu.as),
+  up: upState,
+})
 
 const c = AgentClient.connect(down.url, 'bench')
 const { sessionId } = await c.next('session.ready')
 await c.close()
-const r = await paired(ROUNDS, () => handshake(down.url, { session: sessionId }), () => bare(down.url))
-report({ figure: 'resume handshake (?session=ID), degraded', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'ms (baseline: bare WebSocket)', goal: 'aether <= 200', pass: Math.max(...r.as) <= 200, max: Math.max(...r.as) })
+const r = await paired(
+  ROUNDS,
+  () => handshake(down.url, { session: sessionId }),
+  () => bare(down.url),
+)
+report({
+  figure: 'resume handshake (?session=ID), degraded',
+  aether: r.a,
+  baseline: r.b,
+  ratio: r.a / r.b,
+  unit: 'ms (baseline: bare WebSocket)',
+  goal: 'aether <= 200',
+  pass: Math.max(...r.as) <= 200,
+  max: Math.max(...r.as),
+})
 
 await down.close()
 await up.close()
@@ -105,7 +153,17 @@ const backup = await FakeProvider.start({ key: TEST_KEY })
 const harness = validateHarness(benchHarness(healthy.url, backup.url))
 const secrets = Secrets.fromEnv(harness, benchEnv)
 const summary = await runBench({ harness, secrets })
-report({ figure: '20-task benchmark: tasks passed', aether: summary.passed, baseline: null, ratio: null, unit: `of ${summary.tasks}`, goal: '= 20', pass: summary.passed === 20 && summary.tasks === 20, fallbacks: summary.fallbacks, tasksWithFallback: summary.tasksWithFallback })
+report({
+  figure: '20-task benchmark: tasks passed',
+  aether: summary.passed,
+  baseline: null,
+  ratio: null,
+  unit: `of ${summary.tasks}`,
+  goal: '= 20',
+  pass: summary.passed === 20 && summary.tasks === 20,
+  fallbacks: summary.fallbacks,
+  tasksWithFallback: summary.tasksWithFallback,
+})
 
 // Per-call latency: the scheduler (breaker check, answer cache in LevelDB with a synced put, as in
 // the hub) against the same call made directly with fetch, alternating.
@@ -125,16 +183,48 @@ const timed = async (f: () => Promise<unknown>) => {
 }
 const lat = await paired(
   ROUNDS * 4,
-  () => timed(() => sched.run({ requestId: `lat-${n++}`, role: 'chat', messages: [{ role: 'user', content: 'Reply with exactly: X' }] })),
+  () =>
+    timed(() =>
+      sched.run({
+        requestId: `lat-${n++}`,
+        role: 'chat',
+        messages: [{ role: 'user', content: 'Reply with exactly: X' }],
+      }),
+    ),
   () => timed(async () => (await fetch(`${healthy.url}/v1/chat/completions`, body(`direct-${n++}`))).json()),
 )
-report({ figure: 'one task through the scheduler vs direct fetch', aether: lat.a, baseline: lat.b, ratio: lat.a / lat.b, unit: 'ms (baseline: direct fetch)', goal: '', benchP50: summary.latencyMs.p50, benchP95: summary.latencyMs.p95 })
-const hit = await paired(ROUNDS * 4, () => timed(() => sched.run({ requestId: 'lat-0', role: 'chat', messages: [] })), () => timed(async () => (await fetch(`${healthy.url}/v1/chat/completions`, body(`direct-${n++}`))).json()))
-report({ figure: 'a retried request id answered from the cache vs a paid call', aether: hit.a, baseline: hit.b, ratio: hit.a / hit.b, unit: 'ms (baseline: direct fetch)', goal: 'ratio < 1' , pass: hit.a < hit.b, providerCallsForRetries: healthy.calls.get('lat-0') })
+report({
+  figure: 'one task through the scheduler vs direct fetch',
+  aether: lat.a,
+  baseline: lat.b,
+  ratio: lat.a / lat.b,
+  unit: 'ms (baseline: direct fetch)',
+  goal: '',
+  benchP50: summary.latencyMs.p50,
+  benchP95: summary.latencyMs.p95,
+})
+const hit = await paired(
+  ROUNDS * 4,
+  () => timed(() => sched.run({ requestId: 'lat-0', role: 'chat', messages: [] })),
+  () => timed(async () => (await fetch(`${healthy.url}/v1/chat/completions`, body(`direct-${n++}`))).json()),
+)
+report({
+  figure: 'a retried request id answered from the cache vs a paid call',
+  aether: hit.a,
+  baseline: hit.b,
+  ratio: hit.a / hit.b,
+  unit: 'ms (baseline: direct fetch)',
+  goal: 'ratio < 1',
+  pass: hit.a < hit.b,
+  providerCallsForRetries: healthy.calls.get('lat-0'),
+})
 await system.close()
 await store.close()
 await healthy.close()
 await backup.close()
 for (const d of dirs) rmSync(d, { recursive: true, force: true })
 printTable('agent sessions and the role harness')
-if (!json) console.log(`\ncapabilities while down: ${JSON.stringify(downState)}\ncapabilities while up:   ${JSON.stringify(upState)}`)
+if (!json)
+  console.log(
+    `\ncapabilities while down: ${JSON.stringify(downState)}\ncapabilities while up:   ${JSON.stringify(upState)}`,
+  )

@@ -55,7 +55,10 @@ if (only !== 'overhead') {
   const metric = (name: string) => page.metric(name)
   const heap = async () => (await metric('JSHeapUsedSize')) / 1048576
   // page-side counters and clock: a late sample still yields a true rate
-  const stats = () => page.evaluate<{ t: number; received: number; rendered: number; dropped: number }>('({ t: performance.now(), received: window.__inspector.model.received, rendered: window.__inspector.rendered, dropped: window.__inspector.model.dropped })')
+  const stats = () =>
+    page.evaluate<{ t: number; received: number; rendered: number; dropped: number }>(
+      '({ t: performance.now(), received: window.__inspector.model.received, rendered: window.__inspector.rendered, dropped: window.__inspector.model.dropped })',
+    )
 
   // the generator: RATE events/s in 5 ms slices, round-robin over the actors
   let offered = 0
@@ -242,4 +245,7 @@ if (only !== 'feed') {
 }
 
 printTable('inspector')
-if (!json) console.log('\n(inspector.feed: rendered by the real inspector page in headless Chromium; overhead: paired rounds, medians)')
+if (!json)
+  console.log(
+    '\n(inspector.feed: rendered by the real inspector page in headless Chromium; overhead: paired rounds, medians)',
+  )

@@ -37,7 +37,11 @@ const CHUNK = 1000
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
   const store = await LevelStore.open(dir)
-  const system = await ActorSystem.open({ store, fsync: 'batch', machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])) })
+  const system = await ActorSystem.open({
+    store,
+    fsync: 'batch',
+    machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
+  })
   const queue = new JobQueue(system, { seed: 7 })
   for (const t of builtinJobTypes) queue.addType(t)
   queue.start()
@@ -76,7 +80,11 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): P
 
 function startWorker(url: string, stream: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'runtime/cli.ts', 'worker', '--nats', url, '--stream', stream, '--concurrency', '512'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'runtime/cli.ts', 'worker', '--nats', url, '--stream', stream, '--concurrency', '512'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
     child.stdout!.on('data', (d) => String(d).includes('aether worker ') && resolve(child))
     child.once('exit', (c) => reject(new Error(`aether worker exited ${c}`)))
   })
@@ -118,7 +126,8 @@ async function bullRun(n: number): Promise<number> {
   w.on('completed', () => {
     if (++done === n) resolve()
   })
-  for (let i = 0; i < n; i += CHUNK) await q.addBulk(Array.from({ length: Math.min(CHUNK, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
+  for (let i = 0; i < n; i += CHUNK)
+    await q.addBulk(Array.from({ length: Math.min(CHUNK, n - i) }, (_, k) => ({ name: 'echo', data: { i: i + k } })))
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   await w.close()
@@ -149,12 +158,16 @@ async function xstateFloor(n: number): Promise<number> {
 }
 
 const floors: number[] = []
-const local = await paired(ROUNDS, async () => {
-  const rate = await aetherRun(N, 'local')
-  gc()
-  floors.push(await xstateFloor(N))
-  return rate
-}, () => bullRun(N))
+const local = await paired(
+  ROUNDS,
+  async () => {
+    const rate = await aetherRun(N, 'local')
+    gc()
+    floors.push(await xstateFloor(N))
+    return rate
+  },
+  () => bullRun(N),
+)
 report({
   figure: 'jobs.e2e',
   aether: local.a,

@@ -27,7 +27,11 @@ export function median(xs: number[]): number {
 }
 
 /** Runs `a` and `b` alternately `rounds` times; returns the medians. */
-export async function paired(rounds: number, a: () => Promise<number> | number, b: () => Promise<number> | number): Promise<{ a: number; b: number; as: number[]; bs: number[] }> {
+export async function paired(
+  rounds: number,
+  a: () => Promise<number> | number,
+  b: () => Promise<number> | number,
+): Promise<{ a: number; b: number; as: number[]; bs: number[] }> {
   const as: number[] = []
   const bs: number[] = []
   for (let i = 0; i < rounds; i++) {
@@ -47,7 +51,8 @@ const figures: Figure[] = []
 
 /** Records a figure; `higherIsBetter` decides how the goal reads the ratio. */
 export function report(f: Figure): void {
-  const round = (n: number | null) => (n === null ? null : Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 1000) / 1000)
+  const round = (n: number | null) =>
+    n === null ? null : Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 1000) / 1000
   const out = { ...f, aether: round(f.aether)!, baseline: round(f.baseline), ratio: round(f.ratio) }
   figures.push(out)
   if (json) console.log(JSON.stringify(out))
@@ -56,7 +61,15 @@ export function report(f: Figure): void {
 /** Prints the table of recorded figures (not in --json mode). */
 export function printTable(title: string): void {
   if (json) return
-  const rows = figures.map((f) => [f.figure, String(f.aether), f.baseline === null ? '-' : String(f.baseline), f.ratio === null ? '-' : String(f.ratio), f.unit, f.goal ?? '', f.pass === undefined ? '' : f.pass ? 'ok' : 'MISSED'])
+  const rows = figures.map((f) => [
+    f.figure,
+    String(f.aether),
+    f.baseline === null ? '-' : String(f.baseline),
+    f.ratio === null ? '-' : String(f.ratio),
+    f.unit,
+    f.goal ?? '',
+    f.pass === undefined ? '' : f.pass ? 'ok' : 'MISSED',
+  ])
   const head = ['figure', 'aether', 'baseline', 'ratio', 'unit', 'goal', '']
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   console.log(`\n${title}`)

@@ -46,7 +46,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function startNats(): Promise<string> {
   const port = await freePort()
-  const c = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(tmp, 'js')], { stdio: 'ignore' })
+  const c = spawn('/usr/sbin/nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(tmp, 'js')], {
+    stdio: 'ignore',
+  })
   children.push(c)
   while (!(await canConnect(port))) await sleep(20)
   return `nats://127.0.0.1:${port}`
@@ -54,7 +56,11 @@ async function startNats(): Promise<string> {
 
 async function startRoot(nats: string, data: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort()
-  const c = spawn(process.execPath, [join(repo, 'bin/aether.mjs'), 'root', '--nats', nats, '--data', data, '--port', String(port), '--token', 'bench'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] })
+  const c = spawn(
+    process.execPath,
+    [join(repo, 'bin/aether.mjs'), 'root', '--nats', nats, '--data', data, '--port', String(port), '--token', 'bench'],
+    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   children.push(c)
   let out = ''
   c.stderr!.on('data', (d) => (out += d))
@@ -79,11 +85,25 @@ async function main() {
   // One hub with one Class A stream; a fresh outbox store per round.
   let round = 0
   const classA = async (): Promise<number> => {
-    const sim = await HubSimulator.start({ nats, dir: join(tmp, `hub-${round}`), hubs: 1, connections: 1, prefix: `bench${round++}`, window: 8192, batch: 512 })
+    const sim = await HubSimulator.start({
+      nats,
+      dir: join(tmp, `hub-${round}`),
+      hubs: 1,
+      connections: 1,
+      prefix: `bench${round++}`,
+      window: 8192,
+      batch: 512,
+    })
     const t0 = performance.now()
     const chunk = 512
     const all: Promise<void>[] = []
-    for (let i = 0; i < count; i += chunk) all.push(sim.append(0, Array.from({ length: Math.min(chunk, count - i) }, () => PAYLOAD)))
+    for (let i = 0; i < count; i += chunk)
+      all.push(
+        sim.append(
+          0,
+          Array.from({ length: Math.min(chunk, count - i) }, () => PAYLOAD),
+        ),
+      )
     await Promise.all(all)
     if (!(await sim.drained(120_000))) throw new Error('classA: the outbox did not drain')
     const rate = count / ((performance.now() - t0) / 1000)
@@ -93,7 +113,20 @@ async function main() {
 
   const link = new NatsLink({ url: nats, name: 'bench-js' })
   await link.connected()
-  const jsBody = new TextEncoder().encode(JSON.stringify({ v: 1, id: 'bench-x.sim.1.abcdef', kind: 'event', class: 'A', subject: 'stream.record', streamId: 'sim', cursor: 1, ts: Date.now(), from: 'bench', payload: PAYLOAD }))
+  const jsBody = new TextEncoder().encode(
+    JSON.stringify({
+      v: 1,
+      id: 'bench-x.sim.1.abcdef',
+      kind: 'event',
+      class: 'A',
+      subject: 'stream.record',
+      streamId: 'sim',
+      cursor: 1,
+      ts: Date.now(),
+      from: 'bench',
+      payload: PAYLOAD,
+    }),
+  )
   let jsRound = 0
   const jetstream = async (): Promise<number> => {
     const js = await link.jetStream(`BENCH${jsRound}`, `bench.js.${jsRound++}`)
@@ -114,13 +147,30 @@ async function main() {
   await classA() // warm up both paths once
   await jetstream()
   const r = await paired(rounds, classA, jetstream)
-  report({ figure: 'classA.nats', aether: r.a, baseline: r.b, ratio: r.a / r.b, unit: 'msgs/s (Class A, persisted both ends, acked) vs JetStream publish x256 in flight, file store', goal: '>= 1.0', pass: r.a / r.b >= 1.0, runs: { aether: r.as.map(Math.round), baseline: r.bs.map(Math.round) }, count })
+  report({
+    figure: 'classA.nats',
+    aether: r.a,
+    baseline: r.b,
+    ratio: r.a / r.b,
+    unit: 'msgs/s (Class A, persisted both ends, acked) vs JetStream publish x256 in flight, file store',
+    goal: '>= 1.0',
+    pass: r.a / r.b >= 1.0,
+    runs: { aether: r.as.map(Math.round), baseline: r.bs.map(Math.round) },
+    count,
+  })
   await link.close()
 
   // Scale: 1,000 simulated hubs.
   const hubs = 1000
   const seconds = quick ? 10 : 60
-  const sim = await HubSimulator.start({ nats, dir: join(tmp, 'scale'), hubs, connections: 4, prefix: 'scale', heartbeatMs: 1000 })
+  const sim = await HubSimulator.start({
+    nats,
+    dir: join(tmp, 'scale'),
+    hubs,
+    connections: 4,
+    prefix: 'scale',
+    heartbeatMs: 1000,
+  })
   let peakRss = 0
   let rootHubs = 0
   const poll = setInterval(async () => {
@@ -139,11 +189,33 @@ async function main() {
   const lat = [...sim.latencies].sort((a, b) => a - b)
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]
   const streams = (await (await fetch(`${root.url}/api/streams`)).json()) as any
-  const applied = streams.streams.filter((s: any) => s.hub.startsWith('scale-')).reduce((a: number, s: any) => a + s.applied, 0)
-  report({ figure: 'scale.throughput', aether: applied / elapsed, baseline: null, ratio: null, unit: `msgs/s applied (${hubs} hubs, ${seconds} s, 10/s per hub offered)`, hubs, seconds, appended, applied, drained: ok, lost: appended - applied, pass: ok && applied === appended })
+  const applied = streams.streams
+    .filter((s: any) => s.hub.startsWith('scale-'))
+    .reduce((a: number, s: any) => a + s.applied, 0)
+  report({
+    figure: 'scale.throughput',
+    aether: applied / elapsed,
+    baseline: null,
+    ratio: null,
+    unit: `msgs/s applied (${hubs} hubs, ${seconds} s, 10/s per hub offered)`,
+    hubs,
+    seconds,
+    appended,
+    applied,
+    drained: ok,
+    lost: appended - applied,
+    pass: ok && applied === appended,
+  })
   report({ figure: 'scale.ackLatency.p50', aether: q(0.5), baseline: null, ratio: null, unit: 'ms append -> ack' })
   report({ figure: 'scale.ackLatency.p99', aether: q(0.99), baseline: null, ratio: null, unit: 'ms append -> ack' })
-  report({ figure: 'scale.rootMemory', aether: peakRss / 1048576, baseline: null, ratio: null, unit: `MB peak RSS of the root (${rootHubs} hubs tracked)`, heartbeats: sim.heartbeats })
+  report({
+    figure: 'scale.rootMemory',
+    aether: peakRss / 1048576,
+    baseline: null,
+    ratio: null,
+    unit: `MB peak RSS of the root (${rootHubs} hubs tracked)`,
+    heartbeats: sim.heartbeats,
+  })
   await sim.close()
   printTable('protocol: hub -> root over NATS')
   void median

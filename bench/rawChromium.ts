@@ -15,7 +15,11 @@ import { CHROMIUM_ARGS } from '../test/helpers/browser.ts'
 export class RawPage {
   private nextId = 1
   private waiting = new Map<number, (r: any) => void>()
-  private constructor(private child: ChildProcess, private dir: string, private ws: WebSocket) {
+  private constructor(
+    private child: ChildProcess,
+    private dir: string,
+    private ws: WebSocket,
+  ) {
     ws.on('message', (d) => {
       const m = JSON.parse(String(d))
       const w = this.waiting.get(m.id)
@@ -30,10 +34,22 @@ export class RawPage {
   static async open(url: string, opts: { nice?: boolean; args?: string[] } = {}): Promise<RawPage> {
     const dir = mkdtempSync(join(tmpdir(), 'aether-bench-chromium-'))
     const cmd = [...(opts.nice ? ['nice', '-n', '19'] : []), '/usr/bin/chromium']
-    const child = spawn(cmd[0], [...cmd.slice(1), ...CHROMIUM_ARGS, ...(opts.args ?? []), `--user-data-dir=${dir}`, '--window-size=1440,900', '--remote-debugging-port=0', url], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      detached: true,
-    })
+    const child = spawn(
+      cmd[0],
+      [
+        ...cmd.slice(1),
+        ...CHROMIUM_ARGS,
+        ...(opts.args ?? []),
+        `--user-data-dir=${dir}`,
+        '--window-size=1440,900',
+        '--remote-debugging-port=0',
+        url,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+      },
+    )
     const port = await new Promise<number>((resolve, reject) => {
       let err = ''
       const t = setTimeout(() => reject(new Error(`Chromium did not start: ${err.slice(-500)}`)), 20_000)
@@ -84,7 +100,8 @@ export class RawPage {
     try {
       process.kill(-this.child.pid!, 'SIGKILL')
     } catch {}
-    if (this.child.exitCode === null && this.child.signalCode === null) await new Promise((r) => this.child.once('exit', r))
+    if (this.child.exitCode === null && this.child.signalCode === null)
+      await new Promise((r) => this.child.once('exit', r))
     rmSync(this.dir, { recursive: true, force: true })
   }
 }

@@ -35,16 +35,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     await p.close()
     return ms
   }
-  const r = await paired(
-    rounds,
-    openAether,
-    async () => {
-      const b = await openBareWeriftPair()
-      b.close()
-      await sleep(50)
-      return b.ms
-    },
-  )
+  const r = await paired(rounds, openAether, async () => {
+    const b = await openBareWeriftPair()
+    b.close()
+    await sleep(50)
+    return b.ms
+  })
   // Not the goal's baseline, for the record: the adapter sends the candidates in the
   // descriptions, which lets werift start its checks sooner than trickled ones; a bare pair
   // doing the same, against another set of aether rounds.
@@ -54,8 +50,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     await sleep(50)
     return b.ms
   })
-  const vsSdpBare = { aether: Math.round(rs.a), baseline: Math.round(rs.b), ratio: Math.round((rs.a / rs.b) * 1000) / 1000, samples: rs.as.map(Math.round), baselineSamples: rs.bs.map(Math.round) }
-  report({ figure: 'rtc.open', aether: r.a, baseline: r.b, ratio: r.a / r.b, vsSdpBare, unit: 'ms to both channels open', goal: 'ratio <= 1.15', pass: r.a / r.b <= 1.15, rounds, samples: r.as.map(Math.round), baselineSamples: r.bs.map(Math.round) })
+  const vsSdpBare = {
+    aether: Math.round(rs.a),
+    baseline: Math.round(rs.b),
+    ratio: Math.round((rs.a / rs.b) * 1000) / 1000,
+    samples: rs.as.map(Math.round),
+    baselineSamples: rs.bs.map(Math.round),
+  }
+  report({
+    figure: 'rtc.open',
+    aether: r.a,
+    baseline: r.b,
+    ratio: r.a / r.b,
+    vsSdpBare,
+    unit: 'ms to both channels open',
+    goal: 'ratio <= 1.15',
+    pass: r.a / r.b <= 1.15,
+    rounds,
+    samples: r.as.map(Math.round),
+    baselineSamples: r.bs.map(Math.round),
+  })
 }
 
 // ---- rtc.recover ------------------------------------------------------------------------------
@@ -65,9 +79,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   const rungs: string[] = []
   for (let i = 0; i < rounds; i++) {
     const net = await RelayNet.create()
-    const p = await openPair({ memberWerift: { rewriteCandidate: net.rewrite }, hubWerift: { rewriteCandidate: net.rewrite }, timings: { probeMs: 100, silenceProbes: 3, iceRestartMs: 1500, renegotiateMs: 1000, rebuildMs: 4000 } })
+    const p = await openPair({
+      memberWerift: { rewriteCandidate: net.rewrite },
+      hubWerift: { rewriteCandidate: net.rewrite },
+      timings: { probeMs: 100, silenceProbes: 3, iceRestartMs: 1500, renegotiateMs: 1000, rebuildMs: 4000 },
+    })
     await p.member.openSession('hub', 'member-1.g0')
-    await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
+    await until(
+      () => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open',
+      20_000,
+      'open',
+    )
     await sleep(300)
     let delivered = false
     const n0 = snap(p.memberSystem, 'hub/peer').context.recoveries.length
@@ -79,13 +101,28 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     times.push(performance.now() - t0)
     // SCTP may deliver the message itself as soon as the path is back, a moment before the
     // session has recorded which rung brought it back: wait for the record.
-    await until(() => snap(p.memberSystem, 'hub/peer').context.recoveries.length > n0, 10_000, 'the recovery record').catch(() => {})
+    await until(
+      () => snap(p.memberSystem, 'hub/peer').context.recoveries.length > n0,
+      10_000,
+      'the recovery record',
+    ).catch(() => {})
     rungs.push(snap(p.memberSystem, 'hub/peer').context.recoveries.at(-1)?.recoveredBy ?? 'none')
     await p.close()
     net.close()
   }
   const m = median(times)
-  report({ figure: 'rtc.recover', aether: m, baseline: null, ratio: null, unit: 'ms path loss -> delivering again', goal: '<= 1000', pass: m <= 1000, rung: rungs[0], rungs, samples: times.map(Math.round) })
+  report({
+    figure: 'rtc.recover',
+    aether: m,
+    baseline: null,
+    ratio: null,
+    unit: 'ms path loss -> delivering again',
+    goal: '<= 1000',
+    pass: m <= 1000,
+    rung: rungs[0],
+    rungs,
+    samples: times.map(Math.round),
+  })
 }
 
 // ---- rtc.media.toggle -------------------------------------------------------------------------
@@ -93,7 +130,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   const cycles = quick ? 10 : 30
   const p = await openPair({ timings: { silenceProbes: 12 } })
   await p.member.openSession('hub', 'member-1.g0')
-  await until(() => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open', 20_000, 'open')
+  await until(
+    () => linkValue(p.memberSystem, 'hub/peer') === 'open' && linkValue(p.hubSystem, 'member-1/peer') === 'open',
+    20_000,
+    'open',
+  )
   const cam = await p.member.addSubflow('hub', 'camera', { kind: 'camera' })
   const st = () => String(snap(p.memberSystem, cam)?.value)
   const starts: number[] = []
@@ -111,7 +152,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   const all = [...starts, ...stops]
   const m = median(all)
   const rebuilt = snap(p.memberSystem, 'hub/peer').context.generation
-  report({ figure: 'rtc.media.toggle', aether: m, baseline: null, ratio: null, unit: 'ms per start or stop', goal: '<= 50', pass: m <= 50 && rebuilt === 0, startMedian: median(starts), stopMedian: median(stops), rebuilds: rebuilt, cycles })
+  report({
+    figure: 'rtc.media.toggle',
+    aether: m,
+    baseline: null,
+    ratio: null,
+    unit: 'ms per start or stop',
+    goal: '<= 50',
+    pass: m <= 50 && rebuilt === 0,
+    startMedian: median(starts),
+    stopMedian: median(stops),
+    rebuilds: rebuilt,
+    cycles,
+  })
   await p.close()
 }
 
@@ -150,11 +203,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
     const m = members.find((n) => n.nodeId === to)
     if (m) void m.receive(frame)
   }
-  const isOpen = (m: RtcNode) => linkValue(p.hubSystem, `${m.nodeId}/peer`) === 'open' && linkValue(m.system, 'hub/peer') === 'open'
+  const isOpen = (m: RtcNode) =>
+    linkValue(p.hubSystem, `${m.nodeId}/peer`) === 'open' && linkValue(m.system, 'hub/peer') === 'open'
   for (let j = 0; j < N; j++) {
     const id = `m${j}`
     const sys = await ActorSystem.open({ hostId: id })
-    members.push(new RtcNode(sys, { nodeId: id, polite: true, backend: weriftBackend(), media: syntheticMediaSource(), durable: false, timings: { silenceProbes: 20 }, send: (_to, frame) => void p.hub.receive(frame) }))
+    members.push(
+      new RtcNode(sys, {
+        nodeId: id,
+        polite: true,
+        backend: weriftBackend(),
+        media: syntheticMediaSource(),
+        durable: false,
+        timings: { silenceProbes: 20 },
+        send: (_to, frame) => void p.hub.receive(frame),
+      }),
+    )
   }
   // every member opens its session at the same instant
   const t0 = performance.now()

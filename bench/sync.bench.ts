@@ -47,7 +47,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function server(mode: 'aether' | 'yref'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/syncServers.ts', mode, newDir()], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/syncServers.ts', mode, newDir()], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     kids.push(child)
     createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('URL ') && resolve(l.slice(4)))
     child.once('exit', (c) => reject(new Error(`${mode} server exited ${c}`)))
@@ -75,7 +77,12 @@ async function connect(url: string, client: WebspaceClient): Promise<WebSocket> 
 }
 
 /** 20 clients each make PER_CLIENT edits; resolves with updates/s once the server holds them durably. */
-async function editRun(urlFor: (doc: string) => string, durable: (clients: WebspaceClient[], expected: number) => Promise<void>, doc: string, ready?: () => Promise<void>): Promise<number> {
+async function editRun(
+  urlFor: (doc: string) => string,
+  durable: (clients: WebspaceClient[], expected: number) => Promise<void>,
+  doc: string,
+  ready?: () => Promise<void>,
+): Promise<number> {
   const clients = Array.from({ length: CLIENTS }, () => new WebspaceClient(doc))
   const sockets = await Promise.all(clients.map((c) => connect(urlFor(doc), c)))
   await ready?.()
@@ -138,7 +145,22 @@ async function refInfo(refUrl: string): Promise<{ persisted: number; bound: stri
   )
   const ratios = r.as.map((a, i) => a / r.bs[i])
   const ratio = median(ratios)
-  report({ figure: 'sync.updates', aether: r.a, baseline: r.b, ratio, unit: 'updates/s', goal: '>= 1.0', pass: ratio >= 1, clients: CLIENTS, updates: CLIENTS * PER_CLIENT, runs: { aether: r.as.map(Math.round), baseline: r.bs.map(Math.round), ratios: ratios.map((x) => Math.round(x * 100) / 100) } })
+  report({
+    figure: 'sync.updates',
+    aether: r.a,
+    baseline: r.b,
+    ratio,
+    unit: 'updates/s',
+    goal: '>= 1.0',
+    pass: ratio >= 1,
+    clients: CLIENTS,
+    updates: CLIENTS * PER_CLIENT,
+    runs: {
+      aether: r.as.map(Math.round),
+      baseline: r.bs.map(Math.round),
+      ratios: ratios.map((x) => Math.round(x * 100) / 100),
+    },
+  })
 }
 
 /** ms from breaking `primary` (`cut`: closed; `silent`: blackholed) to the next command's ack. */
@@ -154,13 +176,25 @@ async function timeLoss(ch: MemberChannels, primary: WebSocketPath, mode: 'cut' 
 }
 
 /** `<name>` (cut) and `<name>.silent`: medians of repeated failovers, goal <= 500 ms. */
-async function failoverFigures(name: string, measure: (mode: 'cut' | 'silent', i: number) => Promise<number>): Promise<void> {
+async function failoverFigures(
+  name: string,
+  measure: (mode: 'cut' | 'silent', i: number) => Promise<number>,
+): Promise<void> {
   const runs = quick ? 5 : 11
   for (const mode of ['cut', 'silent'] as const) {
     const xs: number[] = []
     for (let i = 0; i < runs; i++) xs.push(await measure(mode, i))
     const m = median(xs)
-    report({ figure: mode === 'cut' ? name : `${name}.silent`, aether: m, baseline: null, ratio: null, unit: 'ms', goal: '<= 500', pass: m <= 500, runs: xs.map((x) => Math.round(x)) })
+    report({
+      figure: mode === 'cut' ? name : `${name}.silent`,
+      aether: m,
+      baseline: null,
+      ratio: null,
+      unit: 'ms',
+      goal: '<= 500',
+      pass: m <= 500,
+      runs: xs.map((x) => Math.round(x)),
+    })
   }
 }
 
@@ -185,9 +219,15 @@ async function failoverFigures(name: string, measure: (mode: 'cut' | 'silent', i
 {
   const nats = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
   const hubId = `bench-${process.pid}`
-  const root = await Hub.start({ data: newDir(), token: 'root', hostId: 'root' }, [rootFeature({ nats, rootId: `root-${process.pid}`, sync: false })])
+  const root = await Hub.start({ data: newDir(), token: 'root', hostId: 'root' }, [
+    rootFeature({ nats, rootId: `root-${process.pid}`, sync: false }),
+  ])
   const channels = new ChannelFeature()
-  const hub = await Hub.start({ data: newDir(), token: 'bench' }, [hubLinkFeature({ nats, hubId, sync: false }), channels, new RelayLinkFeature(channels)])
+  const hub = await Hub.start({ data: newDir(), token: 'bench' }, [
+    hubLinkFeature({ nats, hubId, sync: false }),
+    channels,
+    new RelayLinkFeature(channels),
+  ])
   const policy = { freezeMs: 1000, ackTimeoutMs: 1000, maxAttempts: 100 }
   const measure = async (mode: 'cut' | 'silent', i: number): Promise<number> => {
     const member = `r-${mode}-${i}`

@@ -50,7 +50,9 @@ if (mode === 'aether') {
     res.end(JSON.stringify({ persisted, bound: [...bound] }))
   })
   const wss = new WebSocketServer({ noServer: true })
-  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => utils.setupWSConnection(ws, req)))
+  server.on('upgrade', (req, socket, head) =>
+    wss.handleUpgrade(req, socket, head, (ws) => utils.setupWSConnection(ws, req)),
+  )
   server.listen(0, '127.0.0.1', () => process.stdout.write(`URL http://127.0.0.1:${(server.address() as any).port}\n`))
 } else {
   console.error('usage: syncServers.ts aether|yref DIR')

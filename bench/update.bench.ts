@@ -16,7 +16,13 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LoadClient } from '../test/helpers/loadClient.ts'
 import { buildVersion } from '../test/helpers/slotFixture.ts'
-import { freePort, reapRuntimes, startSupervisor, until, type SupervisorHandle } from '../test/helpers/supervisorProcess.ts'
+import {
+  freePort,
+  reapRuntimes,
+  startSupervisor,
+  until,
+  type SupervisorHandle,
+} from '../test/helpers/supervisorProcess.ts'
 import { median, printTable, quick, report } from './lib.ts'
 
 const rounds = quick ? 2 : 5
@@ -45,15 +51,29 @@ async function update(sup: SupervisorHandle, round: number) {
   const source = join(dir, round % 2 === 0 ? 'img-2' : 'img-1')
   const r = await sup.post('/api/supervisor/update', { source })
   if (r.status !== 202) throw new Error(`update refused: ${JSON.stringify(r.body)}`)
-  const done = await until(async () => {
-    const s = await sup.status()
-    return s.transition.state === 'idle' && s.transition.attempt?.id === round + 1 && s.transition.attempt.outcome ? s : null
-  }, 60_000, 'the update to finish', 20)
+  const done = await until(
+    async () => {
+      const s = await sup.status()
+      return s.transition.state === 'idle' && s.transition.attempt?.id === round + 1 && s.transition.attempt.outcome
+        ? s
+        : null
+    },
+    60_000,
+    'the update to finish',
+    20,
+  )
   await new Promise((r) => setTimeout(r, 200))
   await load.stop()
   const a = done.transition.attempt
   if (a.outcome !== 'committed') throw new Error(`update ${round + 1} ended ${a.outcome}: ${a.reason}`)
-  return { gap: a.gapMs as number, parts: done.runtime.lastCutover, mode: a.mode as string, failed: load.failed.length, requests: load.samples.length, slowest: load.maxLatency() }
+  return {
+    gap: a.gapMs as number,
+    parts: done.runtime.lastCutover,
+    mode: a.mode as string,
+    failed: load.failed.length,
+    requests: load.samples.length,
+    slowest: load.maxLatency(),
+  }
 }
 
 const warm = await supervisor('warm', [])
@@ -72,7 +92,8 @@ try {
   reapRuntimes(stop.slots)
   rmSync(dir, { recursive: true, force: true })
 }
-if (w.some((x) => x.mode !== 'warm_switch') || s.some((x) => x.mode !== 'stop_and_switch')) throw new Error(`unexpected modes: ${w.map((x) => x.mode)} / ${s.map((x) => x.mode)}`)
+if (w.some((x) => x.mode !== 'warm_switch') || s.some((x) => x.mode !== 'stop_and_switch'))
+  throw new Error(`unexpected modes: ${w.map((x) => x.mode)} / ${s.map((x) => x.mode)}`)
 const gw = median(w.map((x) => x.gap))
 const gs = median(s.map((x) => x.gap))
 const failedW = w.reduce((n, x) => n + x.failed, 0)
@@ -107,5 +128,7 @@ report({
 })
 printTable(`update (${rounds} rounds each, alternating)`)
 if (!process.argv.includes('--json')) {
-  console.log(`failed requests: warm ${failedW}, stop ${failedS}; warm gaps ${w.map((x) => r1(x.gap)).join(', ')}; stop gaps ${s.map((x) => r1(x.gap)).join(', ')}; load average ${loadavg().map(r1).join(' ')}`)
+  console.log(
+    `failed requests: warm ${failedW}, stop ${failedS}; warm gaps ${w.map((x) => r1(x.gap)).join(', ')}; stop gaps ${s.map((x) => r1(x.gap)).join(', ')}; load average ${loadavg().map(r1).join(' ')}`,
+  )
 }

@@ -90,7 +90,11 @@ export const sessionEvents = {
 
 /** Whether the session already knows the task id (queued, running or finished). */
 export function knowsTask(ctx: AgentSessionContext, taskId: string): boolean {
-  return ctx.current?.taskId === taskId || ctx.queue.some((t) => t.taskId === taskId) || ctx.outcomes.some((o) => o.taskId === taskId)
+  return (
+    ctx.current?.taskId === taskId ||
+    ctx.queue.some((t) => t.taskId === taskId) ||
+    ctx.outcomes.some((o) => o.taskId === taskId)
+  )
 }
 
 function pushOutcome(ctx: AgentSessionContext, o: Omit<TaskOutcome, 'n'>): TaskOutcome[] {
@@ -117,10 +121,13 @@ export const agentSession = setup({
     hasQueued: ({ context }) => context.queue.length > 0,
     acceptable: ({ context, event }) =>
       event.type === 'agent.task' && !knowsTask(context, event.task.taskId) && context.queue.length < context.maxQueue,
-    queueFull: ({ context, event }) => event.type === 'agent.task' && !knowsTask(context, event.task.taskId) && context.queue.length >= context.maxQueue,
+    queueFull: ({ context, event }) =>
+      event.type === 'agent.task' && !knowsTask(context, event.task.taskId) && context.queue.length >= context.maxQueue,
   },
   actions: {
-    enqueue: assign({ queue: ({ context, event }) => (event.type === 'agent.task' ? [...context.queue, event.task] : context.queue) }),
+    enqueue: assign({
+      queue: ({ context, event }) => (event.type === 'agent.task' ? [...context.queue, event.task] : context.queue),
+    }),
     refuse: assign({
       refused: ({ context }) => context.refused + 1,
       outcomes: ({ context, event }) =>
@@ -132,12 +139,18 @@ export const agentSession = setup({
               fallbacks: 0,
               cached: false,
               requestId: '',
-              error: { code: 'QUEUE_FULL', message: `the session already has ${context.maxQueue} queued tasks; wait for results` },
+              error: {
+                code: 'QUEUE_FULL',
+                message: `the session already has ${context.maxQueue} queued tasks; wait for results`,
+              },
             })
           : context.outcomes,
       nextN: ({ context }) => context.nextN + 1,
     }),
-    dequeue: assign({ current: ({ context }) => context.queue[0] ?? null, queue: ({ context }) => context.queue.slice(1) }),
+    dequeue: assign({
+      current: ({ context }) => context.queue[0] ?? null,
+      queue: ({ context }) => context.queue.slice(1),
+    }),
     recordResult: assign(({ context, event }) => {
       const r = (event as any).output as TaskResult
       const task = context.current!
@@ -156,7 +169,11 @@ export const agentSession = setup({
       if (r.error) outcome.error = r.error
       let history = context.history
       if (r.ok && r.text !== undefined) {
-        history = [...history, { role: 'user', content: task.prompt, taskId: task.taskId }, { role: 'assistant', content: r.text, taskId: task.taskId, agentRole: task.role }]
+        history = [
+          ...history,
+          { role: 'user', content: task.prompt, taskId: task.taskId },
+          { role: 'assistant', content: r.text, taskId: task.taskId, agentRole: task.role },
+        ]
         if (history.length > context.maxHistory) history = history.slice(history.length - context.maxHistory)
       }
       return { outcomes: pushOutcome(context, outcome), nextN: context.nextN + 1, history, current: null }
@@ -165,10 +182,21 @@ export const agentSession = setup({
       const task = context.current!
       // A constant message: the error object itself does not survive the journal, and replay
       // must compute the same context as the live run.
-      const outcome = { taskId: task.taskId, role: task.role, ok: false, fallbacks: 0, cached: false, requestId: '', error: { code: 'TASK_EFFECT_FAILED', message: 'the task effect failed; see the hub incidents' } }
+      const outcome = {
+        taskId: task.taskId,
+        role: task.role,
+        ok: false,
+        fallbacks: 0,
+        cached: false,
+        requestId: '',
+        error: { code: 'TASK_EFFECT_FAILED', message: 'the task effect failed; see the hub incidents' },
+      }
       return { outcomes: pushOutcome(context, outcome), nextN: context.nextN + 1, current: null }
     }),
-    markClosed: assign({ closedReason: ({ event }) => (event.type === 'session.close' ? (event.reason ?? 'closed by the client') : 'detached too long') }),
+    markClosed: assign({
+      closedReason: ({ event }) =>
+        event.type === 'session.close' ? (event.reason ?? 'closed by the client') : 'detached too long',
+    }),
   },
 }).createMachine({
   id: 'agentSession',
@@ -218,7 +246,11 @@ export const agentSession = setup({
               invoke: {
                 id: 'task',
                 src: 'runTask',
-                input: ({ context }) => ({ sessionId: context.sessionId, task: context.current!, history: context.history }),
+                input: ({ context }) => ({
+                  sessionId: context.sessionId,
+                  task: context.current!,
+                  history: context.history,
+                }),
                 onDone: { target: 'idle', actions: 'recordResult' },
                 onError: { target: 'idle', actions: 'recordCrash' },
               },

@@ -48,7 +48,9 @@ export const classAStream = setup({
     linkUp: ({ context }) => context.linkUp,
   },
   actions: {
-    appended: assign(({ context, event }) => ({ appended: Math.max(context.appended, (event as { upTo: number }).upTo) })),
+    appended: assign(({ context, event }) => ({
+      appended: Math.max(context.appended, (event as { upTo: number }).upTo),
+    })),
     acked: assign(({ context, event }) => ({ acked: Math.max(context.acked, (event as { upTo: number }).upTo) })),
     up: assign({ linkUp: true }),
     down: assign({ linkUp: false }),

@@ -16,7 +16,11 @@ export const counter = setup({
   states: {
     open: {
       on: {
-        inc: { actions: assign({ count: ({ context, event }) => context.count + (typeof event.by === 'number' ? event.by : 1) }) },
+        inc: {
+          actions: assign({
+            count: ({ context, event }) => context.count + (typeof event.by === 'number' ? event.by : 1),
+          }),
+        },
         reset: { actions: assign({ count: 0 }) },
         lock: 'locked',
       },

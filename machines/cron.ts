@@ -39,7 +39,8 @@ function field(text: string, [name, lo, hi]: [string, number, number]): Set<numb
     const from = m[1] === '*' ? lo : Number(m[2])
     const to = m[1] === '*' ? hi : m[3] !== undefined ? Number(m[3]) : m[4] !== undefined ? hi : from
     const step = m[4] !== undefined ? Number(m[4]) : 1
-    if (from < lo || to > hi || from > to || step < 1) throw new CronError(`cron ${name} "${part}" is outside ${lo}-${hi}`)
+    if (from < lo || to > hi || from > to || step < 1)
+      throw new CronError(`cron ${name} "${part}" is outside ${lo}-${hi}`)
     for (let v = from; v <= to; v += step) out.add(name === 'day of week' && v === 7 ? 0 : v)
   }
   return out
@@ -48,7 +49,10 @@ function field(text: string, [name, lo, hi]: [string, number, number]): Set<numb
 /** Parses a 5-field cron expression; throws CronError naming the bad field. */
 export function parseCron(expr: string): Cron {
   const parts = expr.trim().split(/\s+/)
-  if (parts.length !== 5) throw new CronError(`a cron expression has 5 fields (minute hour day month weekday), got ${parts.length}: "${expr}"`)
+  if (parts.length !== 5)
+    throw new CronError(
+      `a cron expression has 5 fields (minute hour day month weekday), got ${parts.length}: "${expr}"`,
+    )
   const [minutes, hours, days, months, weekdays] = parts.map((p, i) => field(p, FIELDS[i]))
   return { minutes, hours, days, months, weekdays, anyDay: parts[2] === '*', anyWeekday: parts[4] === '*' }
 }

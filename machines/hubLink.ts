@@ -85,7 +85,11 @@ export const hubLink = setup({
     missed: 0,
     reconnects: 0,
   }),
-  invoke: { id: 'heartbeats', src: 'heartbeats', input: ({ context }) => ({ hubId: context.hubId, heartbeatMs: context.heartbeatMs }) },
+  invoke: {
+    id: 'heartbeats',
+    src: 'heartbeats',
+    input: ({ context }) => ({ hubId: context.hubId, heartbeatMs: context.heartbeatMs }),
+  },
   states: {
     connection: {
       initial: 'connecting',
@@ -97,7 +101,10 @@ export const hubLink = setup({
         connecting: { on: { 'link.connected': 'connected', 'link.heartbeat.ack': 'connected' } },
         connected: {
           on: {
-            'link.heartbeat.missed': [{ guard: 'tooManyMissed', target: 'degraded', actions: 'recordMissed' }, { actions: 'recordMissed' }],
+            'link.heartbeat.missed': [
+              { guard: 'tooManyMissed', target: 'degraded', actions: 'recordMissed' },
+              { actions: 'recordMissed' },
+            ],
           },
         },
         degraded: { on: { 'link.heartbeat.ack': 'connected', 'link.heartbeat.missed': { actions: 'recordMissed' } } },
@@ -116,7 +123,10 @@ export const hubLink = setup({
       // the assign on every other event only (XState 5.33, seen in test/machines/hubLink.test.ts).
       states: {
         missing: { on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
-        fresh: { after: { aging: 'aging' }, on: { 'link.heartbeat.ack': { target: 'fresh', reenter: true, actions: 'recordAck' } } },
+        fresh: {
+          after: { aging: 'aging' },
+          on: { 'link.heartbeat.ack': { target: 'fresh', reenter: true, actions: 'recordAck' } },
+        },
         aging: { after: { stale: 'stale' }, on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
         stale: { on: { 'link.heartbeat.ack': { target: 'fresh', actions: 'recordAck' } } },
       },

@@ -57,7 +57,10 @@ function probing<Ok extends string, Down extends string>(ok: Ok, down: Down) {
     invoke: {
       id: 'probe',
       src: 'probe',
-      input: ({ context }: { context: { name: string; target: string | null } }) => ({ name: context.name, target: context.target }),
+      input: ({ context }: { context: { name: string; target: string | null } }) => ({
+        name: context.name,
+        target: context.target,
+      }),
       onDone: { target: ok, actions: 'succeeded' },
       onError: { target: down, actions: 'failed' },
     },

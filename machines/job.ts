@@ -271,7 +271,13 @@ export function jobStatusOf(value: unknown): JobStatus {
 }
 
 const errorMessage = (e: unknown): string =>
-  e instanceof Error ? e.message : typeof e === 'string' ? e : (e as any)?.message ? String((e as any).message) : JSON.stringify(e) ?? 'error'
+  e instanceof Error
+    ? e.message
+    : typeof e === 'string'
+      ? e
+      : (e as any)?.message
+        ? String((e as any).message)
+        : (JSON.stringify(e) ?? 'error')
 
 /**
  * Builds the machine of a job type from its ordered steps. Each step gets a state
@@ -285,7 +291,8 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
   if (!spec.steps.length) throw new Error(`job type "${spec.name}" needs at least one step`)
   const names = new Set<string>()
   for (const s of spec.steps) {
-    if (!/^[A-Za-z0-9_-]+$/.test(s.name)) throw new Error(`step name "${s.name}" of job type "${spec.name}" must match [A-Za-z0-9_-]+`)
+    if (!/^[A-Za-z0-9_-]+$/.test(s.name))
+      throw new Error(`step name "${s.name}" of job type "${spec.name}" must match [A-Za-z0-9_-]+`)
     if (names.has(s.name)) throw new Error(`job type "${spec.name}" has two steps named "${s.name}"`)
     names.add(s.name)
   }
@@ -295,7 +302,11 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
 
   /** Transitions into the current (first unfinished) step: XState targets are static, so one guarded branch per step. */
   const toStep = (action: string): any[] =>
-    spec.steps.map((s, i) => ({ guard: { type: 'atStep', params: { i } }, target: `running.${s.name}`, actions: action }))
+    spec.steps.map((s, i) => ({
+      guard: { type: 'atStep', params: { i } },
+      target: `running.${s.name}`,
+      actions: action,
+    }))
 
   // Cleared fields are set to null, never undefined: a persisted snapshot (JSON) drops undefined
   // keys, and replay must compare equal to it.
@@ -316,12 +327,19 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       entry: { type: 'runStep', params: { step: i, name: s.name } },
       exit: { type: 'cancelStep', params: { step: i, name: s.name } },
       on: {
-        [`xstate.done.actor.${s.name}`]: i === last
-          ? { target: '#job.completed', actions: 'recordResult' }
-          : { target: spec.steps[i + 1].name, actions: 'recordResult' },
+        [`xstate.done.actor.${s.name}`]:
+          i === last
+            ? { target: '#job.completed', actions: 'recordResult' }
+            : { target: spec.steps[i + 1].name, actions: 'recordResult' },
         [`xstate.error.actor.${s.name}`]: onFailure,
       },
-      ...(s.timeoutMs ? { after: { [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: [{ type: 'timedOut' }, ...[t.actions].flat()] })) } } : {}),
+      ...(s.timeoutMs
+        ? {
+            after: {
+              [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: [{ type: 'timedOut' }, ...[t.actions].flat()] })),
+            },
+          }
+        : {}),
     }
     stepStates[`${s.name}$wait`] = { after: { backoff: { target: s.name, actions: 'countAttempt' } } }
   })
@@ -349,7 +367,10 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       cancelStep: (_: unknown, _params: StepParams) => {},
       /** Tells the runtime (the queue's index) about a status change; a no-op placeholder here. */
       notify: (_: unknown, _params: { status: JobStatus }) => {},
-      countAttempt: assign({ attempt: ({ context }) => context.attempt + 1, attempts: ({ context }) => context.attempts + 1 }),
+      countAttempt: assign({
+        attempt: ({ context }) => context.attempt + 1,
+        attempts: ({ context }) => context.attempts + 1,
+      }),
       recordResult: assign(({ context, event }) => {
         const name = spec.steps[context.step].name
         const output = (event as any).output
@@ -361,7 +382,9 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
           ? { results, step: next, attempt: 0, output, lastError: null, worker: null }
           : { results, step: next, attempt: 1, attempts: context.attempts + 1, output, lastError: null }
       }),
-      timedOut: assign(({ context }) => ({ lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms` })),
+      timedOut: assign(({ context }) => ({
+        lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms`,
+      })),
       recordFailure: assign(({ context, event }) => {
         const e = (event as any).error
         const message = e !== undefined ? errorMessage(e) : (context.lastError ?? 'step failed')
@@ -369,15 +392,34 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
         return { lastError: message, rng, retryDelay: backoffDelay(policies[context.step], context.attempt, r) }
       }),
       deadLetter: assign(({ context }) => ({
-        error: { message: context.lastError ?? 'failed', state: `running.${spec.steps[context.step].name}`, attempts: context.attempt },
+        error: {
+          message: context.lastError ?? 'failed',
+          state: `running.${spec.steps[context.step].name}`,
+          attempts: context.attempt,
+        },
       })),
       leaseLost: assign(({ context }) => ({ lastError: `lease of worker "${context.worker}" expired`, worker: null })),
       deadLetterLease: assign(({ context }) => ({
-        error: { message: context.lastError ?? 'lease expired', state: `running.${spec.steps[context.step].name}`, attempts: context.attempt },
+        error: {
+          message: context.lastError ?? 'lease expired',
+          state: `running.${spec.steps[context.step].name}`,
+          attempts: context.attempt,
+        },
       })),
-      takeLease: assign(({ context, event }) => ({ worker: (event as any).worker, deliveries: context.deliveries + 1, attempt: context.attempt + 1, attempts: context.attempts + 1 })),
+      takeLease: assign(({ context, event }) => ({
+        worker: (event as any).worker,
+        deliveries: context.deliveries + 1,
+        attempt: context.attempt + 1,
+        attempts: context.attempts + 1,
+      })),
       dropLease: assign({ worker: null }),
-      clearSubmitLease: assign(({ context }) => ({ worker: context.leaseAtSubmit, leaseAtSubmit: null, deliveries: context.deliveries + 1, attempt: context.attempt + 1, attempts: context.attempts + 1 })),
+      clearSubmitLease: assign(({ context }) => ({
+        worker: context.leaseAtSubmit,
+        leaseAtSubmit: null,
+        deliveries: context.deliveries + 1,
+        attempt: context.attempt + 1,
+        attempts: context.attempts + 1,
+      })),
       clearError: assign({ error: null, lastError: null, attempt: 0 }),
     },
   }).createMachine({

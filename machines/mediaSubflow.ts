@@ -104,24 +104,40 @@ const base = setup({
   delays: { deadline: ({ context }) => context.deadlineMs },
 })
 
-const exec = (fn: (c: Ctx, e: any) => SubflowCommand[]) => ({ type: 'exec' as const, params: ({ context, event }: { context: Ctx; event: any }) => ({ cmds: fn(context, event) }) })
+const exec = (fn: (c: Ctx, e: any) => SubflowCommand[]) => ({
+  type: 'exec' as const,
+  params: ({ context, event }: { context: Ctx; event: any }) => ({ cmds: fn(context, event) }),
+})
 
 /** What publishing looks like for this kind. */
 const publish = (c: Ctx): SubflowCommand[] => {
-  if (isSlotKind(c)) return [{ op: 'attach', slot: c.slot! }, { op: 'shape', slot: c.slot!, direction: 'sendrecv' }]
+  if (isSlotKind(c))
+    return [
+      { op: 'attach', slot: c.slot! },
+      { op: 'shape', slot: c.slot!, direction: 'sendrecv' },
+    ]
   if (c.kind === 'loopback') return [{ op: 'loop', slot: c.slot!, on: true }]
   if (c.kind === 'file' && c.role === 'send') return [{ op: 'fileOpen', uploadId: c.uploadId!, offset: c.acked }]
   return []
 }
 
-const count = (k: keyof Ctx['counters']) => base.assign({ counters: ({ context }: { context: Ctx }) => ({ ...context.counters, [k]: context.counters[k] + 1 }) })
-const deadlineMissed = base.assign({ counters: ({ context }: { context: Ctx }) => ({ ...context.counters, deadlines: context.counters.deadlines + 1, degraded: context.counters.degraded + 1 }) })
+const count = (k: keyof Ctx['counters']) =>
+  base.assign({ counters: ({ context }: { context: Ctx }) => ({ ...context.counters, [k]: context.counters[k] + 1 }) })
+const deadlineMissed = base.assign({
+  counters: ({ context }: { context: Ctx }) => ({
+    ...context.counters,
+    deadlines: context.counters.deadlines + 1,
+    degraded: context.counters.degraded + 1,
+  }),
+})
 
 export const mediaSubflow = base.createMachine({
   id: 'mediaSubflow',
   context: ({ input }) => ({
     kind: input.kind,
-    slot: input.slot ?? (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null),
+    slot:
+      input.slot ??
+      (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null),
     role: input.role ?? 'send',
     uploadId: input.uploadId ?? null,
     size: input.size ?? 0,
@@ -137,7 +153,11 @@ export const mediaSubflow = base.createMachine({
   on: {
     'peer.up': { actions: assign({ peerUp: true }) },
     'peer.down': { actions: assign({ peerUp: false }) },
-    'file.progress': { actions: assign({ acked: ({ context, event }) => Math.max(context.acked, Math.min(event.offset, context.size || event.offset)) }) },
+    'file.progress': {
+      actions: assign({
+        acked: ({ context, event }) => Math.max(context.acked, Math.min(event.offset, context.size || event.offset)),
+      }),
+    },
   },
   states: {
     off: {
@@ -153,7 +173,10 @@ export const mediaSubflow = base.createMachine({
           { guard: 'slotKind', target: 'negotiating', actions: [assign({ trackEnded: false }), exec(publish)] },
           { target: 'live', actions: [assign({ trackEnded: false }), exec(publish)] },
         ],
-        'file.open': { target: 'live', actions: assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) }) },
+        'file.open': {
+          target: 'live',
+          actions: assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) }),
+        },
         'media.acquire.failed': { target: 'off', actions: assign({ error: ({ event }) => event.message }) },
         'media.stop': { target: 'stopped', actions: count('stops') },
         'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
@@ -163,7 +186,17 @@ export const mediaSubflow = base.createMachine({
       after: { deadline: { target: 'degraded', actions: deadlineMissed } },
       on: {
         'media.shape': { guard: 'published', target: 'live' },
-        'media.stop': { target: 'stopping', actions: [count('stops'), exec((c) => [{ op: 'detach', slot: c.slot! }, { op: 'shape', slot: c.slot!, direction: 'inactive' }, { op: 'release', slot: c.slot! }])] },
+        'media.stop': {
+          target: 'stopping',
+          actions: [
+            count('stops'),
+            exec((c) => [
+              { op: 'detach', slot: c.slot! },
+              { op: 'shape', slot: c.slot!, direction: 'inactive' },
+              { op: 'release', slot: c.slot! },
+            ]),
+          ],
+        },
         'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
       },
     },
@@ -171,23 +204,57 @@ export const mediaSubflow = base.createMachine({
       on: {
         'media.pause': { guard: 'slotKind', target: 'paused', actions: exec((c) => [{ op: 'detach', slot: c.slot! }]) },
         'media.stop': [
-          { guard: 'slotKind', target: 'stopping', actions: [count('stops'), exec((c) => [{ op: 'detach', slot: c.slot! }, { op: 'shape', slot: c.slot!, direction: 'inactive' }, { op: 'release', slot: c.slot! }])] },
-          { guard: 'loopback', target: 'stopped', actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])] },
-          { target: 'stopped', actions: [count('stops'), exec((c) => (c.uploadId ? [{ op: 'fileClose', uploadId: c.uploadId }] : []))] },
+          {
+            guard: 'slotKind',
+            target: 'stopping',
+            actions: [
+              count('stops'),
+              exec((c) => [
+                { op: 'detach', slot: c.slot! },
+                { op: 'shape', slot: c.slot!, direction: 'inactive' },
+                { op: 'release', slot: c.slot! },
+              ]),
+            ],
+          },
+          {
+            guard: 'loopback',
+            target: 'stopped',
+            actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])],
+          },
+          {
+            target: 'stopped',
+            actions: [count('stops'), exec((c) => (c.uploadId ? [{ op: 'fileClose', uploadId: c.uploadId }] : []))],
+          },
         ],
         'media.track.ended': { target: 'degraded', actions: assign({ trackEnded: true }) },
         'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
         'file.channel.closed': { guard: ({ context }) => context.role === 'send', target: 'degraded' },
         'file.done': [
-          { guard: ({ event }) => event.ok, target: 'complete', actions: assign({ sha256: ({ event }) => event.sha256 }) },
-          { target: 'off', actions: assign({ error: ({ event }) => `checksum mismatch (receiver has ${event.sha256})`, acked: 0 }) },
+          {
+            guard: ({ event }) => event.ok,
+            target: 'complete',
+            actions: assign({ sha256: ({ event }) => event.sha256 }),
+          },
+          {
+            target: 'off',
+            actions: assign({ error: ({ event }) => `checksum mismatch (receiver has ${event.sha256})`, acked: 0 }),
+          },
         ],
       },
     },
     paused: {
       on: {
         'media.resume': { target: 'live', actions: [count('resumes'), exec((c) => [{ op: 'attach', slot: c.slot! }])] },
-        'media.stop': { target: 'stopping', actions: [count('stops'), exec((c) => [{ op: 'shape', slot: c.slot!, direction: 'inactive' }, { op: 'release', slot: c.slot! }])] },
+        'media.stop': {
+          target: 'stopping',
+          actions: [
+            count('stops'),
+            exec((c) => [
+              { op: 'shape', slot: c.slot!, direction: 'inactive' },
+              { op: 'release', slot: c.slot! },
+            ]),
+          ],
+        },
       },
     },
     degraded: {
@@ -196,25 +263,58 @@ export const mediaSubflow = base.createMachine({
       on: {
         'peer.up': { target: 'recovering', actions: assign({ peerUp: true }) },
         'media.stop': [
-          { guard: 'slotKind', target: 'stopped', actions: [count('stops'), exec((c) => [{ op: 'detach', slot: c.slot! }, { op: 'shape', slot: c.slot!, direction: 'inactive' }, { op: 'release', slot: c.slot! }])] },
-          { guard: 'loopback', target: 'stopped', actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])] },
+          {
+            guard: 'slotKind',
+            target: 'stopped',
+            actions: [
+              count('stops'),
+              exec((c) => [
+                { op: 'detach', slot: c.slot! },
+                { op: 'shape', slot: c.slot!, direction: 'inactive' },
+                { op: 'release', slot: c.slot! },
+              ]),
+            ],
+          },
+          {
+            guard: 'loopback',
+            target: 'stopped',
+            actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])],
+          },
           { target: 'stopped', actions: count('stops') },
         ],
-        'file.done': { guard: ({ event }) => event.ok, target: 'complete', actions: assign({ sha256: ({ event }) => event.sha256 }) },
+        'file.done': {
+          guard: ({ event }) => event.ok,
+          target: 'complete',
+          actions: assign({ sha256: ({ event }) => event.sha256 }),
+        },
       },
     },
     recovering: {
-      entry: exec((c) => (c.trackEnded && c.kind !== 'file' && c.kind !== 'loopback' ? [{ op: 'acquire', kind: c.kind, slot: c.slot }] : publish(c))),
+      entry: exec((c) =>
+        c.trackEnded && c.kind !== 'file' && c.kind !== 'loopback'
+          ? [{ op: 'acquire', kind: c.kind, slot: c.slot }]
+          : publish(c),
+      ),
       after: { deadline: { target: 'degraded', actions: deadlineMissed } },
       on: {
         'media.acquired': { actions: [assign({ trackEnded: false }), exec(publish)] },
         'media.shape': { guard: 'published', target: 'live', actions: count('recovered') },
-        'file.open': { target: 'live', actions: [count('recovered'), assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) })] },
+        'file.open': {
+          target: 'live',
+          actions: [
+            count('recovered'),
+            assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) }),
+          ],
+        },
         'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
         'media.stop': { target: 'stopped', actions: count('stops') },
       },
       // Loopback needs no negotiation: re-looping is all there is to it.
-      always: { guard: ({ context }) => context.kind === 'loopback' && !context.trackEnded, target: 'live', actions: count('recovered') },
+      always: {
+        guard: ({ context }) => context.kind === 'loopback' && !context.trackEnded,
+        target: 'live',
+        actions: count('recovered'),
+      },
     },
     stopping: {
       after: { deadline: { target: 'stopped', actions: deadlineMissed } },

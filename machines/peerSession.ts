@@ -38,7 +38,16 @@
  *   recovery ends are sent again after the last acknowledged one (the receiver drops duplicates).
  */
 import { setup } from 'xstate'
-import { sameShape, uniformShape, type IceCandidateInit, type MediaShape, type MediaSlot, type OfferPurpose, type SignalingMessage, type SlotDirection } from '../protocol/signaling.ts'
+import {
+  sameShape,
+  uniformShape,
+  type IceCandidateInit,
+  type MediaShape,
+  type MediaSlot,
+  type OfferPurpose,
+  type SignalingMessage,
+  type SlotDirection,
+} from '../protocol/signaling.ts'
 
 export type Rung = 'ice-restart' | 'renegotiate' | 'rebuild'
 
@@ -52,8 +61,22 @@ export interface Negotiation {
 /** Commands to the executor (runtime/). Each one's result, if any, comes back as an event. */
 export type PeerCommand =
   | { op: 'createPeer'; peerSessionId: string; reason: string }
-  | { op: 'offer'; peerSessionId: string; negotiationId: string; purpose: OfferPurpose; iceRestart: boolean; shape: MediaShape }
-  | { op: 'applyOffer'; peerSessionId: string; negotiationId: string; sdp: string; rollback: boolean; shape: MediaShape }
+  | {
+      op: 'offer'
+      peerSessionId: string
+      negotiationId: string
+      purpose: OfferPurpose
+      iceRestart: boolean
+      shape: MediaShape
+    }
+  | {
+      op: 'applyOffer'
+      peerSessionId: string
+      negotiationId: string
+      sdp: string
+      rollback: boolean
+      shape: MediaShape
+    }
   | { op: 'applyAnswer'; peerSessionId: string; negotiationId: string; sdp: string }
   | { op: 'rollback'; peerSessionId: string; negotiationId: string }
   | { op: 'addCandidates'; peerSessionId: string; candidates: IceCandidateInit[] }
@@ -208,21 +231,43 @@ function descriptionApplied(ctx: Ctx, negotiationId: string, shape: MediaShape):
   const ready = ctx.queued.filter((q) => q.negotiationId === negotiationId).map((q) => q.candidate)
   const rest = ctx.queued.filter((q) => q.negotiationId !== negotiationId && !done.includes(q.negotiationId))
   const dropped = ctx.queued.length - ready.length - rest.length
-  const counters = { ...ctx.counters, negotiations: ctx.counters.negotiations + 1, candidatesApplied: ctx.counters.candidatesApplied + ready.length, candidatesDropped: ctx.counters.candidatesDropped + dropped }
+  const counters = {
+    ...ctx.counters,
+    negotiations: ctx.counters.negotiations + 1,
+    candidatesApplied: ctx.counters.candidatesApplied + ready.length,
+    candidatesDropped: ctx.counters.candidatesDropped + dropped,
+  }
   const cmds: PeerCommand[] = []
   if (ready.length) cmds.push({ op: 'addCandidates', peerSessionId: ctx.peerSessionId, candidates: ready })
   cmds.push({ op: 'notifyShape', shape })
   const pending = sameShape(ctx.desiredShape, shape) ? ctx.pending : coalesce(ctx.pending, 'shape')
-  return { ctx: { neg: null, done, remoteDescId: negotiationId, queued: rest, negotiatedShape: shape, counters, pending }, cmds }
+  return {
+    ctx: { neg: null, done, remoteDescId: negotiationId, queued: rest, negotiatedShape: shape, counters, pending },
+    cmds,
+  }
 }
 
 function startOffer(ctx: Ctx): Step {
   const purpose = ctx.pending ?? 'shape'
   const negSeq = ctx.negSeq + 1
-  const neg: Negotiation = { id: `${ctx.nodeId}.${ctx.generation}.${negSeq}`, origin: 'local', purpose, shape: { ...ctx.desiredShape } }
+  const neg: Negotiation = {
+    id: `${ctx.nodeId}.${ctx.generation}.${negSeq}`,
+    origin: 'local',
+    purpose,
+    shape: { ...ctx.desiredShape },
+  }
   return {
     ctx: { negSeq, neg, pending: null, counters: { ...ctx.counters, offersMade: ctx.counters.offersMade + 1 } },
-    cmds: [{ op: 'offer', peerSessionId: ctx.peerSessionId, negotiationId: neg.id, purpose, iceRestart: purpose === 'ice-restart', shape: neg.shape }],
+    cmds: [
+      {
+        op: 'offer',
+        peerSessionId: ctx.peerSessionId,
+        negotiationId: neg.id,
+        purpose,
+        iceRestart: purpose === 'ice-restart',
+        shape: neg.shape,
+      },
+    ],
   }
 }
 
@@ -239,12 +284,33 @@ function acceptOffer(ctx: Ctx, ev: Extract<Ev, { type: 'rtc.offer' }>, rollback:
   const done = rollback && ctx.neg ? pushDone(ctx.done, ctx.neg.id) : ctx.done
   return {
     ctx: { neg, pending, counters, desiredShape, done },
-    cmds: [{ op: 'applyOffer', peerSessionId: ctx.peerSessionId, negotiationId: ev.negotiationId, sdp: ev.sdp, rollback, shape: neg.shape }],
+    cmds: [
+      {
+        op: 'applyOffer',
+        peerSessionId: ctx.peerSessionId,
+        negotiationId: ev.negotiationId,
+        sdp: ev.sdp,
+        rollback,
+        shape: neg.shape,
+      },
+    ],
   }
 }
 
-function msg<T extends SignalingMessage['type']>(ctx: Ctx, type: T, negotiationId: string, rest: Record<string, unknown>): SignalingMessage {
-  return { type, peerSessionId: ctx.peerSessionId, negotiationId, fromNodeId: ctx.nodeId, targetNodeId: ctx.remoteNodeId, ...rest } as SignalingMessage
+function msg<T extends SignalingMessage['type']>(
+  ctx: Ctx,
+  type: T,
+  negotiationId: string,
+  rest: Record<string, unknown>,
+): SignalingMessage {
+  return {
+    type,
+    peerSessionId: ctx.peerSessionId,
+    negotiationId,
+    fromNodeId: ctx.nodeId,
+    targetNodeId: ctx.remoteNodeId,
+    ...rest,
+  } as SignalingMessage
 }
 
 /** Abandons the negotiation in flight (timeout or error); a local one is rolled back. */
@@ -255,7 +321,12 @@ function abandon(ctx: Ctx, kind: 'timeout' | 'error', retry: boolean): Step {
   else counters.negotiationErrors++
   if (!n) return { ctx: { counters } }
   return {
-    ctx: { neg: null, done: pushDone(ctx.done, n.id), counters, pending: retry ? coalesce(ctx.pending, n.purpose === 'initial' ? 'shape' : n.purpose) : ctx.pending },
+    ctx: {
+      neg: null,
+      done: pushDone(ctx.done, n.id),
+      counters,
+      pending: retry ? coalesce(ctx.pending, n.purpose === 'initial' ? 'shape' : n.purpose) : ctx.pending,
+    },
     cmds: [{ op: 'rollback', peerSessionId: ctx.peerSessionId, negotiationId: n.id }],
   }
 }
@@ -279,28 +350,67 @@ function newSession(ctx: Ctx, peerSessionId: string): Partial<Ctx> {
 
 function recovered(ctx: Ctx, by: RecoveryRecord['recoveredBy']): Step {
   const unacked = ctx.unacked
-  const rec: RecoveryRecord = { reason: ctx.recoveryReason ?? 'unknown', climbed: ctx.climbed, recoveredBy: by, fromSession: ctx.oldSessionIds.length && ctx.climbed.includes('rebuild') ? ctx.oldSessionIds[ctx.oldSessionIds.length - 1] : ctx.peerSessionId, toSession: ctx.peerSessionId }
+  const rec: RecoveryRecord = {
+    reason: ctx.recoveryReason ?? 'unknown',
+    climbed: ctx.climbed,
+    recoveredBy: by,
+    fromSession:
+      ctx.oldSessionIds.length && ctx.climbed.includes('rebuild')
+        ? ctx.oldSessionIds[ctx.oldSessionIds.length - 1]
+        : ctx.peerSessionId,
+    toSession: ctx.peerSessionId,
+  }
   return {
-    ctx: { rung: null, climbed: [], recoveryReason: null, recoveries: [...ctx.recoveries, rec].slice(-16), counters: { ...ctx.counters, resent: ctx.counters.resent + unacked.length } },
+    ctx: {
+      rung: null,
+      climbed: [],
+      recoveryReason: null,
+      recoveries: [...ctx.recoveries, rec].slice(-16),
+      counters: { ...ctx.counters, resent: ctx.counters.resent + unacked.length },
+    },
     cmds: [
-      ...unacked.map((m): PeerCommand => ({ op: 'transmit', peerSessionId: ctx.peerSessionId, seq: m.seq, data: m.data, resend: true })),
-      { op: 'notify', what: 'up', peerSessionId: ctx.peerSessionId, rebuilt: rec.climbed.includes('rebuild') || by === 'follow' },
+      ...unacked.map(
+        (m): PeerCommand => ({
+          op: 'transmit',
+          peerSessionId: ctx.peerSessionId,
+          seq: m.seq,
+          data: m.data,
+          resend: true,
+        }),
+      ),
+      {
+        op: 'notify',
+        what: 'up',
+        peerSessionId: ctx.peerSessionId,
+        rebuilt: rec.climbed.includes('rebuild') || by === 'follow',
+      },
     ],
   }
 }
 
 function enterRung(ctx: Ctx, rung: Rung): Step {
-  const base: Partial<Ctx> = { rung, climbed: [...ctx.climbed, rung], probe: { ...ctx.probe, rungStart: ctx.probe.sent } }
+  const base: Partial<Ctx> = {
+    rung,
+    climbed: [...ctx.climbed, rung],
+    probe: { ...ctx.probe, rungStart: ctx.probe.sent },
+  }
   if (rung !== 'rebuild') return { ctx: { ...base, pending: coalesce(ctx.pending, rung) } }
   const generation = ctx.generation + 1
   const next = `${ctx.oldSessionIds.length ? ctx.peerSessionId.replace(/\.g\d+$/, '') : ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
   const reason = `${ctx.recoveryReason ?? 'recovery'}; climbed ${[...ctx.climbed, rung].join(' -> ')}`
-  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, { newPeerSessionId: next, reason })
+  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, {
+    newPeerSessionId: next,
+    reason,
+  })
   return {
     // `pending` is set by the reset itself: set here, the stable state would offer before the
     // reset lands and the offer would be made twice.
     ctx: { ...base, ...newSession(ctx, next), generation, rebuilds: ctx.rebuilds + 1, pending: null },
-    cmds: [{ op: 'signal', message: supersede }, { op: 'close', peerSessionId: ctx.peerSessionId }, { op: 'createPeer', peerSessionId: next, reason }],
+    cmds: [
+      { op: 'signal', message: supersede },
+      { op: 'close', peerSessionId: ctx.peerSessionId },
+      { op: 'createPeer', peerSessionId: next, reason },
+    ],
     raise: [{ type: 'neg.reset', pending: 'rebuild' }],
   }
 }
@@ -345,13 +455,23 @@ const act = (fn: (ctx: Ctx, ev: any) => Step) =>
   })
 
 const ours = (ctx: Ctx, ev: { peerSessionId: string }) => ev.peerSessionId === ctx.peerSessionId
-const forNeg = ({ context, event }: { context: Ctx; event: any }) => !!context.neg && ours(context, event) && event.negotiationId === context.neg.id
+const forNeg = ({ context, event }: { context: Ctx; event: any }) =>
+  !!context.neg && ours(context, event) && event.negotiationId === context.neg.id
 
-const offerFromRemote = ({ context, event }: { context: Ctx; event: any }) => event.type === 'rtc.offer' && ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId)
+const offerFromRemote = ({ context, event }: { context: Ctx; event: any }) =>
+  event.type === 'rtc.offer' &&
+  ours(context, event) &&
+  event.fromNodeId === context.remoteNodeId &&
+  !context.done.includes(event.negotiationId)
 
 const signaling = {
   initial: 'stable',
-  on: { 'neg.reset': { target: '.stable', actions: act((c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })) } },
+  on: {
+    'neg.reset': {
+      target: '.stable',
+      actions: act((c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })),
+    },
+  },
   states: {
     stable: {
       always: [
@@ -365,7 +485,9 @@ const signaling = {
         },
         { guard: 'hasPending', target: 'makingOffer' },
       ],
-      on: { 'rtc.offer': { guard: offerFromRemote, target: 'answering', actions: act((c, e) => acceptOffer(c, e, false)) } },
+      on: {
+        'rtc.offer': { guard: offerFromRemote, target: 'answering', actions: act((c, e) => acceptOffer(c, e, false)) },
+      },
     },
     makingOffer: {
       entry: act(startOffer),
@@ -374,12 +496,30 @@ const signaling = {
         'rtc.local.offer': {
           guard: forNeg,
           target: 'haveLocalOffer',
-          actions: act((c, e) => ({ cmds: [{ op: 'signal', message: msg(c, 'rtc.offer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape, purpose: c.neg!.purpose }) }] })),
+          actions: act((c, e) => ({
+            cmds: [
+              {
+                op: 'signal',
+                message: msg(c, 'rtc.offer', e.negotiationId, {
+                  sdp: e.sdp,
+                  mediaShape: c.neg!.shape,
+                  purpose: c.neg!.purpose,
+                }),
+              },
+            ],
+          })),
         },
         'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
         'rtc.offer': [
-          { guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }), target: 'answering', actions: act((c, e) => acceptOffer(c, e, true)) },
-          { guard: offerFromRemote, actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })) },
+          {
+            guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }),
+            target: 'answering',
+            actions: act((c, e) => acceptOffer(c, e, true)),
+          },
+          {
+            guard: offerFromRemote,
+            actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })),
+          },
         ],
       },
     },
@@ -389,11 +529,20 @@ const signaling = {
         'rtc.answer': {
           guard: ({ context, event }: G) => forNeg({ context, event }) && event.fromNodeId === context.remoteNodeId,
           target: 'applyingAnswer',
-          actions: act((c, e) => ({ cmds: [{ op: 'applyAnswer', peerSessionId: c.peerSessionId, negotiationId: e.negotiationId, sdp: e.sdp }] })),
+          actions: act((c, e) => ({
+            cmds: [{ op: 'applyAnswer', peerSessionId: c.peerSessionId, negotiationId: e.negotiationId, sdp: e.sdp }],
+          })),
         },
         'rtc.offer': [
-          { guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }), target: 'answering', actions: act((c, e) => acceptOffer(c, e, true)) },
-          { guard: offerFromRemote, actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })) },
+          {
+            guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }),
+            target: 'answering',
+            actions: act((c, e) => acceptOffer(c, e, true)),
+          },
+          {
+            guard: offerFromRemote,
+            actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })),
+          },
         ],
       },
     },
@@ -402,7 +551,11 @@ const signaling = {
       on: {
         // The remote finished our negotiation and already offered its own: not glare, just next.
         'rtc.offer': { guard: offerFromRemote, actions: act((_c, e) => ({ ctx: { deferred: e } })) },
-        'rtc.local.applied': { guard: forNeg, target: 'stable', actions: act((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)) },
+        'rtc.local.applied': {
+          guard: forNeg,
+          target: 'stable',
+          actions: act((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)),
+        },
         'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', true)) },
       },
     },
@@ -414,7 +567,16 @@ const signaling = {
           target: 'stable',
           actions: act((c, e) => {
             const s = descriptionApplied(c, c.neg!.id, c.neg!.shape)
-            return { ctx: s.ctx, cmds: [{ op: 'signal', message: msg(c, 'rtc.answer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape }) }, ...(s.cmds ?? [])] }
+            return {
+              ctx: s.ctx,
+              cmds: [
+                {
+                  op: 'signal',
+                  message: msg(c, 'rtc.answer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape }),
+                },
+                ...(s.cmds ?? []),
+              ],
+            }
           }),
         },
         'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
@@ -442,13 +604,18 @@ const probe = {
   },
   on: {
     'peer.pong': {
-      guard: ({ context, event }: G) => ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent,
+      guard: ({ context, event }: G) =>
+        ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent,
       actions: act((c, e) => ({ ctx: { probe: { ...c.probe, acked: e.seq } }, raise: [{ type: 'probe.answered' }] })),
     },
   },
 } as const
 
-const lost = (reason: string) => act((c) => ({ ctx: { recoveryReason: reason, climbed: [] }, cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }] }))
+const lost = (reason: string) =>
+  act((c) => ({
+    ctx: { recoveryReason: reason, climbed: [] },
+    cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+  }))
 
 const link = {
   initial: 'connecting',
@@ -458,7 +625,9 @@ const link = {
       after: {
         connect: [
           {
-            guard: ({ context }: G) => (context.ice === 'connected' || context.ice === 'completed') && context.connectWaited < context.t.connectWaits,
+            guard: ({ context }: G) =>
+              (context.ice === 'connected' || context.ice === 'completed') &&
+              context.connectWaited < context.t.connectWaits,
             target: 'connecting',
             reenter: true,
             actions: act((c) => ({ ctx: { connectWaited: c.connectWaited + 1 } })),
@@ -469,22 +638,42 @@ const link = {
       },
     },
     open: {
-      entry: act((c) => ({ ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } }, cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }] })),
+      entry: act((c) => ({
+        ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } },
+        cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }],
+      })),
       on: {
         'probe.tick': [
-          { guard: ({ context }: G) => context.polite && context.probe.sent - context.probe.acked > context.t.silenceProbes, target: 'recovering.iceRestart', actions: lost('probe silent') },
+          {
+            guard: ({ context }: G) =>
+              context.polite && context.probe.sent - context.probe.acked > context.t.silenceProbes,
+            target: 'recovering.iceRestart',
+            actions: lost('probe silent'),
+          },
           { guard: 'silent', target: 'recovering.following', actions: lost('probe silent') },
         ],
         'rtc.channel.close': [
-          { guard: ({ context, event }: G) => context.polite && ours(context, event), target: 'recovering.rebuild', actions: lost('data channel closed') },
-          { guard: ({ context, event }: G) => ours(context, event), target: 'recovering.following', actions: lost('data channel closed') },
+          {
+            guard: ({ context, event }: G) => context.polite && ours(context, event),
+            target: 'recovering.rebuild',
+            actions: lost('data channel closed'),
+          },
+          {
+            guard: ({ context, event }: G) => ours(context, event),
+            target: 'recovering.following',
+            actions: lost('data channel closed'),
+          },
         ],
       },
     },
     recovering: {
       initial: 'iceRestart',
       on: {
-        'probe.answered': { guard: ({ context }: G) => context.probe.acked > context.probe.rungStart && context.channels.events, target: 'open', actions: act((c) => recovered(c, c.rung ?? 'follow')) },
+        'probe.answered': {
+          guard: ({ context }: G) => context.probe.acked > context.probe.rungStart && context.channels.events,
+          target: 'open',
+          actions: act((c) => recovered(c, c.rung ?? 'follow')),
+        },
       },
       states: {
         iceRestart: {
@@ -500,13 +689,21 @@ const link = {
           after: {
             rebuild: [
               { guard: 'canRebuild', target: 'rebuild', reenter: true },
-              { target: '#peerSession.active.link.failed', actions: act((c) => ({ ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` } })) },
+              {
+                target: '#peerSession.active.link.failed',
+                actions: act((c) => ({ ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` } })),
+              },
             ],
           },
         },
         following: {
           entry: act((c) => ({ ctx: { rung: null, probe: { ...c.probe, rungStart: c.probe.sent } } })),
-          after: { follow: { target: '#peerSession.active.link.failed', actions: act(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })) } },
+          after: {
+            follow: {
+              target: '#peerSession.active.link.failed',
+              actions: act(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })),
+            },
+          },
         },
       },
     },
@@ -525,7 +722,12 @@ const channels = {
     },
     'rtc.channel.close': {
       guard: ({ context, event }: { context: Ctx; event: any }) => ours(context, event) && c0(context, event),
-      actions: act((c, e) => ({ ctx: { channels: { ...c.channels, [e.label]: false }, counters: { ...c.counters, channelCloses: c.counters.channelCloses + 1 } } })),
+      actions: act((c, e) => ({
+        ctx: {
+          channels: { ...c.channels, [e.label]: false },
+          counters: { ...c.counters, channelCloses: c.counters.channelCloses + 1 },
+        },
+      })),
     },
   },
 } as const
@@ -577,9 +779,24 @@ export const peerSession = base.createMachine({
       maxRebuilds: input.maxRebuilds ?? 5,
     },
     counters: {
-      negotiations: 0, offersMade: 0, glareRolledBack: 0, glareIgnored: 0, negotiationTimeouts: 0, negotiationErrors: 0,
-      ignoredSuperseded: 0, ignoredStale: 0, ignoredUnknown: 0, candidatesQueued: 0, candidatesApplied: 0, candidatesDropped: 0,
-      channelCloses: 0, delivered: 0, duplicates: 0, gaps: 0, resent: 0, rejectedInput: 0,
+      negotiations: 0,
+      offersMade: 0,
+      glareRolledBack: 0,
+      glareIgnored: 0,
+      negotiationTimeouts: 0,
+      negotiationErrors: 0,
+      ignoredSuperseded: 0,
+      ignoredStale: 0,
+      ignoredUnknown: 0,
+      candidatesQueued: 0,
+      candidatesApplied: 0,
+      candidatesDropped: 0,
+      channelCloses: 0,
+      delivered: 0,
+      duplicates: 0,
+      gaps: 0,
+      resent: 0,
+      rejectedInput: 0,
     },
   }),
   initial: 'active',
@@ -589,14 +806,34 @@ export const peerSession = base.createMachine({
       entry: act((c) => ({ cmds: [{ op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'start' }] })),
       on: {
         'peer.close': { target: 'closed' },
-        'peer.rebuild': { guard: 'isLeader', target: '.link.recovering.rebuild', actions: act((c, e) => ({ ctx: { recoveryReason: `requested: ${e.reason}`, climbed: [], rebuilds: 0, failure: null }, cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }] })) },
+        'peer.rebuild': {
+          guard: 'isLeader',
+          target: '.link.recovering.rebuild',
+          actions: act((c, e) => ({
+            ctx: { recoveryReason: `requested: ${e.reason}`, climbed: [], rebuilds: 0, failure: null },
+            cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+          })),
+        },
         'rtc.supersede': [
           {
-            guard: ({ context, event }: G) => !context.polite && ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.oldSessionIds.includes(event.newPeerSessionId) && event.newPeerSessionId !== context.peerSessionId,
+            guard: ({ context, event }: G) =>
+              !context.polite &&
+              ours(context, event) &&
+              event.fromNodeId === context.remoteNodeId &&
+              !context.oldSessionIds.includes(event.newPeerSessionId) &&
+              event.newPeerSessionId !== context.peerSessionId,
             target: '.link.recovering.following',
             actions: act((c, e) => ({
-              ctx: { ...newSession(c, e.newPeerSessionId), recoveryReason: c.recoveryReason ?? `superseded by the member: ${e.reason}`, pending: null },
-              cmds: [{ op: 'close', peerSessionId: c.peerSessionId }, { op: 'createPeer', peerSessionId: e.newPeerSessionId, reason: e.reason }, { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+              ctx: {
+                ...newSession(c, e.newPeerSessionId),
+                recoveryReason: c.recoveryReason ?? `superseded by the member: ${e.reason}`,
+                pending: null,
+              },
+              cmds: [
+                { op: 'close', peerSessionId: c.peerSessionId },
+                { op: 'createPeer', peerSessionId: e.newPeerSessionId, reason: e.reason },
+                { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false },
+              ],
               raise: [{ type: 'neg.reset', pending: null }],
             })),
           },
@@ -607,16 +844,34 @@ export const peerSession = base.createMachine({
         'rtc.answer': { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
         'rtc.ice': [
           {
-            guard: ({ context, event }: G) => ours(context, event) && event.fromNodeId === context.remoteNodeId && event.negotiationId === context.remoteDescId,
-            actions: act((c, e) => ({ ctx: { counters: { ...c.counters, candidatesApplied: c.counters.candidatesApplied + 1 } }, cmds: [{ op: 'addCandidates', peerSessionId: c.peerSessionId, candidates: [e.candidate] }] })),
+            guard: ({ context, event }: G) =>
+              ours(context, event) &&
+              event.fromNodeId === context.remoteNodeId &&
+              event.negotiationId === context.remoteDescId,
+            actions: act((c, e) => ({
+              ctx: { counters: { ...c.counters, candidatesApplied: c.counters.candidatesApplied + 1 } },
+              cmds: [{ op: 'addCandidates', peerSessionId: c.peerSessionId, candidates: [e.candidate] }],
+            })),
           },
           {
             // Early: its description has not been applied yet (the offer may still be on its way).
-            guard: ({ context, event }: G) => ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId),
+            guard: ({ context, event }: G) =>
+              ours(context, event) &&
+              event.fromNodeId === context.remoteNodeId &&
+              !context.done.includes(event.negotiationId),
             actions: act((c, e) => {
               const q = [...c.queued, { negotiationId: e.negotiationId, candidate: e.candidate }]
               const over = Math.max(0, q.length - MAX_QUEUED)
-              return { ctx: { queued: q.slice(over), counters: { ...c.counters, candidatesQueued: c.counters.candidatesQueued + 1, candidatesDropped: c.counters.candidatesDropped + over } } }
+              return {
+                ctx: {
+                  queued: q.slice(over),
+                  counters: {
+                    ...c.counters,
+                    candidatesQueued: c.counters.candidatesQueued + 1,
+                    candidatesDropped: c.counters.candidatesDropped + over,
+                  },
+                },
+              }
             }),
           },
           { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
@@ -627,20 +882,40 @@ export const peerSession = base.createMachine({
         },
         'rtc.local.candidate': {
           guard: ({ context, event }: G) => ours(context, event),
-          actions: act((c, e) => ({ cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`, { candidate: e.candidate }) }] })),
+          actions: act((c, e) => ({
+            cmds: [
+              {
+                op: 'signal',
+                message: msg(c, 'rtc.ice', c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`, {
+                  candidate: e.candidate,
+                }),
+              },
+            ],
+          })),
         },
         'peer.shape': {
           actions: act((c, e) => {
             const desiredShape = { ...c.desiredShape, [e.slot]: e.direction }
-            if (sameShape(desiredShape, c.negotiatedShape) && !c.neg) return { ctx: { desiredShape }, cmds: [{ op: 'notifyShape', shape: c.negotiatedShape }] }
-            return { ctx: { desiredShape, pending: sameShape(desiredShape, c.negotiatedShape) ? c.pending : coalesce(c.pending, 'shape') } }
+            if (sameShape(desiredShape, c.negotiatedShape) && !c.neg)
+              return { ctx: { desiredShape }, cmds: [{ op: 'notifyShape', shape: c.negotiatedShape }] }
+            return {
+              ctx: {
+                desiredShape,
+                pending: sameShape(desiredShape, c.negotiatedShape) ? c.pending : coalesce(c.pending, 'shape'),
+              },
+            }
           }),
         },
-        'peer.negotiate': { actions: act((c, e) => ({ ctx: { pending: coalesce(c.pending, e.purpose ?? 'renegotiate') } })) },
+        'peer.negotiate': {
+          actions: act((c, e) => ({ ctx: { pending: coalesce(c.pending, e.purpose ?? 'renegotiate') } })),
+        },
         'peer.send': {
           actions: act((c, e) => {
             const seq = c.outSeq + 1
-            return { ctx: { outSeq: seq, unacked: [...c.unacked, { seq, data: e.data }] }, cmds: [{ op: 'transmit', peerSessionId: c.peerSessionId, seq, data: e.data, resend: false }] }
+            return {
+              ctx: { outSeq: seq, unacked: [...c.unacked, { seq, data: e.data }] },
+              cmds: [{ op: 'transmit', peerSessionId: c.peerSessionId, seq, data: e.data, resend: false }],
+            }
           }),
         },
         'peer.ack': {
@@ -658,10 +933,18 @@ export const peerSession = base.createMachine({
               return { ctx: { counters } }
             }
             counters.delivered++
-            return { ctx: { inSeq: e.seq, counters }, cmds: [{ op: 'deliver', seq: e.seq, data: e.data }, { op: 'ack', peerSessionId: c.peerSessionId, seq: e.seq }] }
+            return {
+              ctx: { inSeq: e.seq, counters },
+              cmds: [
+                { op: 'deliver', seq: e.seq, data: e.data },
+                { op: 'ack', peerSessionId: c.peerSessionId, seq: e.seq },
+              ],
+            }
           }),
         },
-        'peer.input.rejected': { actions: act((c) => ({ ctx: { counters: { ...c.counters, rejectedInput: c.counters.rejectedInput + 1 } } })) },
+        'peer.input.rejected': {
+          actions: act((c) => ({ ctx: { counters: { ...c.counters, rejectedInput: c.counters.rejectedInput + 1 } } })),
+        },
       },
       states: { channels, signaling, link, probe },
     },

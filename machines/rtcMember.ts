@@ -21,12 +21,20 @@ export const rtcMember = setup({
   states: {
     connected: {
       on: {
-        'member.disconnected': { target: 'disconnected', actions: assign({ disconnects: ({ context }) => context.disconnects + 1 }) },
+        'member.disconnected': {
+          target: 'disconnected',
+          actions: assign({ disconnects: ({ context }) => context.disconnects + 1 }),
+        },
         'member.connected': { actions: assign({ connects: ({ context }) => context.connects + 1 }) },
       },
     },
     disconnected: {
-      on: { 'member.connected': { target: 'connected', actions: assign({ connects: ({ context }) => context.connects + 1 }) } },
+      on: {
+        'member.connected': {
+          target: 'connected',
+          actions: assign({ connects: ({ context }) => context.connects + 1 }),
+        },
+      },
     },
   },
 })

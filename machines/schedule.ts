@@ -49,9 +49,11 @@ export const scheduleMachine = setup({
     clock: fromPromise<{ at: number }>(async () => {
       throw new Error('clock is not provided')
     }),
-    fire: fromPromise<{ at: number; id: string }, { idempotencyKey: string; schedule: ScheduleInput; due: number }>(async () => {
-      throw new Error('fire is not provided')
-    }),
+    fire: fromPromise<{ at: number; id: string }, { idempotencyKey: string; schedule: ScheduleInput; due: number }>(
+      async () => {
+        throw new Error('fire is not provided')
+      },
+    ),
   },
   delays: {
     untilDue: ({ context }) => Math.max(0, context.due - context.now),
@@ -70,7 +72,15 @@ export const scheduleMachine = setup({
           target: 'waiting',
           actions: assign(({ context, event }) => {
             const at = event.output.at
-            return { now: at, due: context.due && context.due > 0 ? context.due : context.cron ? cronNext(context.cron, at) : at + Math.max(1, context.every ?? 60_000) }
+            return {
+              now: at,
+              due:
+                context.due && context.due > 0
+                  ? context.due
+                  : context.cron
+                    ? cronNext(context.cron, at)
+                    : at + Math.max(1, context.every ?? 60_000),
+            }
           }),
         },
         onError: 'reading',

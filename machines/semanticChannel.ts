@@ -165,7 +165,8 @@ function reselect(enqueue: Enqueue, c: ChannelContext, reason: string): void {
   c.lastSwitch = { from, to: next, reason }
   enqueue({ type: 'switched', params: { from, to: next, reason } })
   if (next === null) return
-  for (const topic of c.subscriptions) enqueue({ type: 'transmit', params: { path: next, frame: { v: 1, ch: c.channel, k: 'sub', topic } } })
+  for (const topic of c.subscriptions)
+    enqueue({ type: 'transmit', params: { path: next, frame: { v: 1, ch: c.channel, k: 'sub', topic } } })
   for (const cmd of c.pending) send(enqueue, c, cmd)
 }
 
@@ -173,7 +174,13 @@ function send(enqueue: Enqueue, c: ChannelContext, cmd: PendingCommand): void {
   if (!c.active) return
   cmd.state = 'sent'
   cmd.path = c.active
-  enqueue({ type: 'transmit', params: { path: c.active, frame: { v: 1, ch: c.channel, k: 'cmd', id: cmd.id, s: c.session, seq: cmd.seq, p: cmd.payload } } })
+  enqueue({
+    type: 'transmit',
+    params: {
+      path: c.active,
+      frame: { v: 1, ch: c.channel, k: 'cmd', id: cmd.id, s: c.session, seq: cmd.seq, p: cmd.payload },
+    },
+  })
 }
 
 function armAckTimer(enqueue: Enqueue, c: ChannelContext, id: string): void {
@@ -209,7 +216,9 @@ export const semanticChannel = setup({
   },
   delays: {
     probeDelay: ({ context }) =>
-      context.probeFailures === 0 ? context.policy.freezeMs : Math.min(context.policy.maxProbeBackoffMs, context.policy.probeBackoffMs * 2 ** (context.probeFailures - 1)),
+      context.probeFailures === 0
+        ? context.policy.freezeMs
+        : Math.min(context.policy.maxProbeBackoffMs, context.policy.probeBackoffMs * 2 ** (context.probeFailures - 1)),
   },
 }).createMachine({
   id: 'semanticChannel',
@@ -261,7 +270,14 @@ export const semanticChannel = setup({
           entry: enqueueActions(({ context, enqueue }) => {
             const path = probeTarget(context)
             enqueue.assign({ probing: path })
-            if (path) enqueue({ type: 'probe', params: { path, id: `probe-${context.member}-${context.channel}-${context.failovers}-${context.probeFailures}` } })
+            if (path)
+              enqueue({
+                type: 'probe',
+                params: {
+                  path,
+                  id: `probe-${context.member}-${context.channel}-${context.failovers}-${context.probeFailures}`,
+                },
+              })
           }),
           always: { guard: ({ context }) => context.probing === null || probeTarget(context) === null, target: 'idle' },
         },
@@ -308,7 +324,14 @@ export const semanticChannel = setup({
       actions: enqueueActions(({ context, event, enqueue }) => {
         if (context.pending.some((p) => p.id === event.id)) return
         const c = clone(context)
-        const cmd: PendingCommand = { id: event.id, seq: c.nextSeq++, payload: event.payload, state: 'queued', attempts: 1, path: null }
+        const cmd: PendingCommand = {
+          id: event.id,
+          seq: c.nextSeq++,
+          payload: event.payload,
+          state: 'queued',
+          attempts: 1,
+          path: null,
+        }
         c.pending.push(cmd)
         send(enqueue, c, cmd)
         armAckTimer(enqueue, c, cmd.id)
@@ -340,21 +363,36 @@ export const semanticChannel = setup({
     'channel.publish': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         // events are not retransmitted: at most once per id, on the active path
-        if (context.active) enqueue({ type: 'transmit', params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'evt', id: event.id, p: event.payload } } })
+        if (context.active)
+          enqueue({
+            type: 'transmit',
+            params: {
+              path: context.active,
+              frame: { v: 1, ch: context.channel, k: 'evt', id: event.id, p: event.payload },
+            },
+          })
       }),
     },
     'channel.subscribe': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         if (context.subscriptions.includes(event.topic)) return
         enqueue.assign({ subscriptions: [...context.subscriptions, event.topic] })
-        if (context.active) enqueue({ type: 'transmit', params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'sub', topic: event.topic } } })
+        if (context.active)
+          enqueue({
+            type: 'transmit',
+            params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'sub', topic: event.topic } },
+          })
       }),
     },
     'channel.unsubscribe': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         if (!context.subscriptions.includes(event.topic)) return
         enqueue.assign({ subscriptions: context.subscriptions.filter((t) => t !== event.topic) })
-        if (context.active) enqueue({ type: 'transmit', params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'unsub', topic: event.topic } } })
+        if (context.active)
+          enqueue({
+            type: 'transmit',
+            params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'unsub', topic: event.topic } },
+          })
       }),
     },
     'channel.receive': {

@@ -26,7 +26,12 @@ export const trafficLight = setup({
         green: { after: { green: 'yellow' }, on: { tick: 'yellow' } },
         yellow: { after: { yellow: 'red' }, on: { tick: 'red' } },
         red: {
-          after: { red: [{ guard: 'limitReached', target: 'off' }, { target: 'green', actions: assign({ cycles: ({ context }) => context.cycles + 1 }) }] },
+          after: {
+            red: [
+              { guard: 'limitReached', target: 'off' },
+              { target: 'green', actions: assign({ cycles: ({ context }) => context.cycles + 1 }) },
+            ],
+          },
           on: { tick: { target: 'green', actions: assign({ cycles: ({ context }) => context.cycles + 1 }) } },
         },
         flashing: { on: { resume: 'red' } },

@@ -104,11 +104,29 @@ export type UpdateEvent =
   | { type: 'supervisor.boot'; version: string; at: number }
 
 /** Inputs and outputs of the effects runtime/ provides. Every output carries the time it ended. */
-export interface InstallOutput { at: number; version: string; buildId: string }
-export interface AdmitOutput { at: number; mode: SwitchMode; reason: string }
-export interface CutoverOutput { at: number; runtimeInstanceId: string; gapMs: number }
-export interface GateOutput { at: number; live: number }
-export interface TimedOutput { at: number; runtimeInstanceId?: string }
+export interface InstallOutput {
+  at: number
+  version: string
+  buildId: string
+}
+export interface AdmitOutput {
+  at: number
+  mode: SwitchMode
+  reason: string
+}
+export interface CutoverOutput {
+  at: number
+  runtimeInstanceId: string
+  gapMs: number
+}
+export interface GateOutput {
+  at: number
+  live: number
+}
+export interface TimedOutput {
+  at: number
+  runtimeInstanceId?: string
+}
 
 export const defaultUpdateSettings: UpdateSettings = {
   countdownMs: 5_000,
@@ -120,7 +138,17 @@ export const defaultUpdateSettings: UpdateSettings = {
 
 /** The operator actions and the states that allow each (the API names them in refusals). */
 export const operatorActions = {
-  cancel: ['planned', 'countdown', 'deferred', 'gate', 'preparing', 'validating', 'admission', 'prewarm', 'rootPromotionPending'],
+  cancel: [
+    'planned',
+    'countdown',
+    'deferred',
+    'gate',
+    'preparing',
+    'validating',
+    'admission',
+    'prewarm',
+    'rootPromotionPending',
+  ],
   defer: ['planned', 'countdown', 'deferred'],
   promote: ['countdown', 'rootPromotionPending'],
 } as const
@@ -133,7 +161,11 @@ const notProvided = (name: string) =>
   })
 
 const errText = (e: unknown): string =>
-  typeof e === 'string' ? e : e && typeof (e as any).message === 'string' ? (e as any).message : (JSON.stringify(e) ?? 'unknown error')
+  typeof e === 'string'
+    ? e
+    : e && typeof (e as any).message === 'string'
+      ? (e as any).message
+      : (JSON.stringify(e) ?? 'unknown error')
 
 /** Drops undefined fields: a persisted snapshot (JSON) has no undefined, so the live one must not either. */
 function clean<T extends object>(o: T): T {
@@ -150,17 +182,28 @@ export const updateTransition = setup({
   },
   actors: {
     checkGate: notProvided('checkGate') as unknown as ReturnType<typeof fromPromise<GateOutput, { slot: Slot }>>,
-    install: notProvided('install') as unknown as ReturnType<typeof fromPromise<InstallOutput, { source: string; slot: Slot; kind: UpdateKind }>>,
-    validate: notProvided('validate') as unknown as ReturnType<typeof fromPromise<TimedOutput, { slot: Slot; kind: UpdateKind }>>,
+    install: notProvided('install') as unknown as ReturnType<
+      typeof fromPromise<InstallOutput, { source: string; slot: Slot; kind: UpdateKind }>
+    >,
+    validate: notProvided('validate') as unknown as ReturnType<
+      typeof fromPromise<TimedOutput, { slot: Slot; kind: UpdateKind }>
+    >,
     admit: notProvided('admit') as unknown as ReturnType<typeof fromPromise<AdmitOutput, { from: Slot; target: Slot }>>,
     prewarm: notProvided('prewarm') as unknown as ReturnType<typeof fromPromise<TimedOutput, { target: Slot }>>,
-    cutover: notProvided('cutover') as unknown as ReturnType<typeof fromPromise<CutoverOutput, { from: Slot; target: Slot; mode: SwitchMode }>>,
-    rollback: notProvided('rollback') as unknown as ReturnType<typeof fromPromise<TimedOutput, { to: Slot; from: Slot | null }>>,
-    restartRoot: notProvided('restartRoot') as unknown as ReturnType<typeof fromPromise<TimedOutput, { version?: string }>>,
+    cutover: notProvided('cutover') as unknown as ReturnType<
+      typeof fromPromise<CutoverOutput, { from: Slot; target: Slot; mode: SwitchMode }>
+    >,
+    rollback: notProvided('rollback') as unknown as ReturnType<
+      typeof fromPromise<TimedOutput, { to: Slot; from: Slot | null }>
+    >,
+    restartRoot: notProvided('restartRoot') as unknown as ReturnType<
+      typeof fromPromise<TimedOutput, { version?: string }>
+    >,
   },
   delays: {
     countdown: ({ context }) => context.settings.countdownMs,
-    interval: ({ context }) => Math.max(0, (context.lastFinishedAt ?? -Infinity) + context.settings.minIntervalMs - context.now),
+    interval: ({ context }) =>
+      Math.max(0, (context.lastFinishedAt ?? -Infinity) + context.settings.minIntervalMs - context.now),
     deferral: ({ context }) => {
       const d = context.attempt?.deferrals.at(-1)
       return d ? Math.max(0, (d as any).ms ?? context.settings.deferMs) : context.settings.deferMs
@@ -169,7 +212,8 @@ export const updateTransition = setup({
     rootDeadline: ({ context }) => context.settings.rootDeadlineMs,
   },
   guards: {
-    intervalElapsed: ({ context }) => context.lastFinishedAt === null || context.now >= context.lastFinishedAt + context.settings.minIntervalMs,
+    intervalElapsed: ({ context }) =>
+      context.lastFinishedAt === null || context.now >= context.lastFinishedAt + context.settings.minIntervalMs,
     canQueue: ({ context }) => context.queued === null,
     hasQueued: ({ context }) => context.queued !== null,
     hasReason: ({ event }) => typeof (event as any).reason === 'string' && (event as any).reason.trim().length > 0,
@@ -177,8 +221,10 @@ export const updateTransition = setup({
     isWarm: ({ context }) => context.attempt?.mode === 'warm_switch',
     mediaBlocks: ({ context, event }) => (event as any).output.live > 0 && !context.attempt?.force,
     goodFromTarget: ({ context, event }) => (event as any).slot === context.attempt?.target,
-    targetExited: ({ context, event }) => (event as any).slot === context.attempt?.target && (event as any).role === 'active',
-    rootCameBack: ({ context, event }) => !context.attempt?.version || (event as any).version === context.attempt.version,
+    targetExited: ({ context, event }) =>
+      (event as any).slot === context.attempt?.target && (event as any).role === 'active',
+    rootCameBack: ({ context, event }) =>
+      !context.attempt?.version || (event as any).version === context.attempt.version,
   },
   actions: {
     stamp: assign({
@@ -188,11 +234,15 @@ export const updateTransition = setup({
       },
     }),
     // Timer events carry no time: a fired timer means its delay has passed since it was armed.
-    afterInterval: assign({ now: ({ context }) => Math.max(context.now, (context.lastFinishedAt ?? 0) + context.settings.minIntervalMs) }),
+    afterInterval: assign({
+      now: ({ context }) => Math.max(context.now, (context.lastFinishedAt ?? 0) + context.settings.minIntervalMs),
+    }),
     afterDeferral: assign({
       now: ({ context }) => {
         const d: any = context.attempt?.deferrals.at(-1)
-        return d ? Math.max(context.now, d.at + (typeof d.ms === 'number' ? d.ms : context.settings.deferMs)) : context.now
+        return d
+          ? Math.max(context.now, d.at + (typeof d.ms === 'number' ? d.ms : context.settings.deferMs))
+          : context.now
       },
     }),
     startAttempt: assign(({ context, event }) => {
@@ -208,12 +258,22 @@ export const updateTransition = setup({
         requestedAt: r.at,
         deferrals: [],
       }
-      return { attempt: clean(attempt), attempts: context.attempts + 1, queued: (event as any).type === 'update.request' ? context.queued : null }
+      return {
+        attempt: clean(attempt),
+        attempts: context.attempts + 1,
+        queued: (event as any).type === 'update.request' ? context.queued : null,
+      }
     }),
     queue: assign({
       queued: ({ event }) => {
         const e = event as any
-        return clean({ kind: e.kind, source: e.source, version: e.version, force: !!e.force, at: e.at }) as UpdateRequest
+        return clean({
+          kind: e.kind,
+          source: e.source,
+          version: e.version,
+          force: !!e.force,
+          at: e.at,
+        }) as UpdateRequest
       },
     }),
     noteIntervalWait: assign({
@@ -228,14 +288,22 @@ export const updateTransition = setup({
         const e = event as any
         const d: any = { reason: String(e.reason), at: e.at, by: 'operator' }
         if (typeof e.ms === 'number') d.ms = e.ms
-        return { ...context.attempt!, deferrals: [...context.attempt!.deferrals, d], waitReason: `deferred by operator: ${e.reason}` }
+        return {
+          ...context.attempt!,
+          deferrals: [...context.attempt!.deferrals, d],
+          waitReason: `deferred by operator: ${e.reason}`,
+        }
       },
     }),
     gateDefer: assign({
       attempt: ({ context, event }) => {
         const o = (event as any).output as GateOutput
         const reason = `live media: ${o.live} media subflow${o.live === 1 ? '' : 's'} live on the active runtime (force the update to override)`
-        return { ...context.attempt!, deferrals: [...context.attempt!.deferrals, { reason, at: o.at, by: 'gate' as const }], waitReason: reason }
+        return {
+          ...context.attempt!,
+          deferrals: [...context.attempt!.deferrals, { reason, at: o.at, by: 'gate' as const }],
+          waitReason: reason,
+        }
       },
     }),
     noteInstalled: assign({
@@ -251,25 +319,46 @@ export const updateTransition = setup({
       },
     }),
     noteCandidate: assign({
-      attempt: ({ context, event }) => clean({ ...context.attempt!, candidateId: (event as any).output?.runtimeInstanceId ?? context.attempt!.candidateId }),
+      attempt: ({ context, event }) =>
+        clean({
+          ...context.attempt!,
+          candidateId: (event as any).output?.runtimeInstanceId ?? context.attempt!.candidateId,
+        }),
     }),
     noteCutover: assign(({ context, event }) => {
       const o = (event as any).output as CutoverOutput
-      return { serving: context.attempt!.target, attempt: { ...context.attempt!, candidateId: o.runtimeInstanceId, cutoverAt: o.at, gapMs: o.gapMs } }
+      return {
+        serving: context.attempt!.target,
+        attempt: { ...context.attempt!, candidateId: o.runtimeInstanceId, cutoverAt: o.at, gapMs: o.gapMs },
+      }
     }),
-    noteGood: assign({ attempt: ({ context, event }) => ({ ...context.attempt!, candidateId: (event as any).runtimeInstanceId }) }),
+    noteGood: assign({
+      attempt: ({ context, event }) => ({ ...context.attempt!, candidateId: (event as any).runtimeInstanceId }),
+    }),
     failWith: assign({
       attempt: ({ context }, params: { reason: string }) => ({ ...context.attempt!, reason: params.reason }),
     }),
     failFromError: assign({
-      attempt: ({ context, event }, params: { step: string }) => ({ ...context.attempt!, reason: `${params.step} failed: ${errText((event as any).error)}` }),
+      attempt: ({ context, event }, params: { step: string }) => ({
+        ...context.attempt!,
+        reason: `${params.step} failed: ${errText((event as any).error)}`,
+      }),
     }),
     cancelBy: assign({
-      attempt: ({ context, event }) => ({ ...context.attempt!, outcome: 'cancelled' as const, reason: `cancelled by operator: ${(event as any).reason}` }),
+      attempt: ({ context, event }) => ({
+        ...context.attempt!,
+        outcome: 'cancelled' as const,
+        reason: `cancelled by operator: ${(event as any).reason}`,
+      }),
     }),
     finish: assign(({ context, event }, params: { outcome: Outcome }) => {
       const at = (event as any).at ?? (event as any).output?.at ?? context.now
-      const a: Attempt = clean({ ...context.attempt!, outcome: context.attempt!.outcome ?? params.outcome, finishedAt: at, waitReason: undefined })
+      const a: Attempt = clean({
+        ...context.attempt!,
+        outcome: context.attempt!.outcome ?? params.outcome,
+        finishedAt: at,
+        waitReason: undefined,
+      })
       return {
         attempt: a,
         history: [...context.history, a].slice(-10),
@@ -308,14 +397,22 @@ export const updateTransition = setup({
       entry: 'noteIntervalWait',
       after: { interval: { target: 'countdown', actions: ['afterInterval', 'clearWait'] } },
       on: {
-        'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
+        'update.cancel': {
+          guard: 'hasReason',
+          target: 'idle',
+          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
+        },
         'update.defer': { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] },
       },
     },
     countdown: {
       after: { countdown: 'gate' },
       on: {
-        'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
+        'update.cancel': {
+          guard: 'hasReason',
+          target: 'idle',
+          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
+        },
         'update.defer': { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] },
         'update.promote': { target: 'gate', actions: 'stamp' },
       },
@@ -325,7 +422,11 @@ export const updateTransition = setup({
     deferred: {
       after: { deferral: { target: 'planned', actions: ['afterDeferral', 'clearWait'] } },
       on: {
-        'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
+        'update.cancel': {
+          guard: 'hasReason',
+          target: 'idle',
+          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
+        },
         'update.defer': { guard: 'hasReason', target: 'deferred', reenter: true, actions: ['stamp', 'operatorDefer'] },
       },
     },
@@ -341,19 +442,30 @@ export const updateTransition = setup({
         onError: { target: 'preparing', actions: 'clearWait' },
       },
       on: {
-        'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
+        'update.cancel': {
+          guard: 'hasReason',
+          target: 'idle',
+          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
+        },
       },
     },
     preparing: {
       invoke: {
         src: 'install',
-        input: ({ context }) => ({ source: context.attempt!.source, slot: context.attempt!.target, kind: context.attempt!.kind }),
+        input: ({ context }) => ({
+          source: context.attempt!.source,
+          slot: context.attempt!.target,
+          kind: context.attempt!.kind,
+        }),
         onDone: { target: 'validating', actions: ['stamp', 'noteInstalled'] },
         onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'preparing' } } },
       },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during preparing' } }] },
+        'supervisor.boot': {
+          target: 'rollingBack',
+          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during preparing' } }],
+        },
       },
     },
     validating: {
@@ -368,7 +480,10 @@ export const updateTransition = setup({
       },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during validating' } }] },
+        'supervisor.boot': {
+          target: 'rollingBack',
+          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during validating' } }],
+        },
       },
     },
     admission: {
@@ -376,14 +491,21 @@ export const updateTransition = setup({
         src: 'admit',
         input: ({ context }) => ({ from: context.attempt!.from, target: context.attempt!.target }),
         onDone: [
-          { guard: ({ event }) => event.output.mode === 'warm_switch', target: 'prewarm', actions: ['stamp', 'noteAdmission'] },
+          {
+            guard: ({ event }) => event.output.mode === 'warm_switch',
+            target: 'prewarm',
+            actions: ['stamp', 'noteAdmission'],
+          },
           { target: 'cutover', actions: ['stamp', 'noteAdmission'] },
         ],
         onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'admission' } } },
       },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during admission' } }] },
+        'supervisor.boot': {
+          target: 'rollingBack',
+          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during admission' } }],
+        },
       },
     },
     prewarm: {
@@ -395,25 +517,53 @@ export const updateTransition = setup({
       },
       on: {
         'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during candidate prewarm' } }] },
+        'supervisor.boot': {
+          target: 'rollingBack',
+          actions: [
+            'stamp',
+            { type: 'failWith', params: { reason: 'the supervisor restarted during candidate prewarm' } },
+          ],
+        },
       },
     },
     cutover: {
       invoke: {
         src: 'cutover',
-        input: ({ context }) => ({ from: context.attempt!.from, target: context.attempt!.target, mode: context.attempt!.mode ?? 'stop_and_switch' }),
+        input: ({ context }) => ({
+          from: context.attempt!.from,
+          target: context.attempt!.target,
+          mode: context.attempt!.mode ?? 'stop_and_switch',
+        }),
         onDone: { target: 'verifying', actions: ['stamp', 'noteCutover'] },
         onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'cutover' } } },
       },
       on: {
-        'supervisor.boot': { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during cutover' } }] },
+        'supervisor.boot': {
+          target: 'rollingBack',
+          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during cutover' } }],
+        },
       },
     },
     verifying: {
-      after: { verifyDeadline: { target: 'rollingBack', actions: { type: 'failWith', params: { reason: 'the new runtime did not mark itself good before the verify deadline' } } } },
+      after: {
+        verifyDeadline: {
+          target: 'rollingBack',
+          actions: {
+            type: 'failWith',
+            params: { reason: 'the new runtime did not mark itself good before the verify deadline' },
+          },
+        },
+      },
       on: {
         'runtime.good': { guard: 'goodFromTarget', target: 'committed', actions: ['stamp', 'noteGood'] },
-        'runtime.exited': { guard: 'targetExited', target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the new runtime exited before marking itself good' } }] },
+        'runtime.exited': {
+          guard: 'targetExited',
+          target: 'rollingBack',
+          actions: [
+            'stamp',
+            { type: 'failWith', params: { reason: 'the new runtime exited before marking itself good' } },
+          ],
+        },
         // After a supervisor restart the target slot is started again and must still mark itself good.
         'supervisor.boot': { actions: 'stamp' },
       },
@@ -439,23 +589,41 @@ export const updateTransition = setup({
     failed: {
       entry: 'restoreServing',
       on: {
-        'update.request': { target: 'planned', actions: ['stamp', { type: 'finish', params: { outcome: 'rolled_back' } }, 'startAttempt'] },
+        'update.request': {
+          target: 'planned',
+          actions: ['stamp', { type: 'finish', params: { outcome: 'rolled_back' } }, 'startAttempt'],
+        },
         'supervisor.boot': { target: 'rollingBack', actions: 'stamp' },
       },
     },
     rootPromotionPending: {
       on: {
         'update.promote': { target: 'rootRestarting', actions: 'stamp' },
-        'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }] },
+        'update.cancel': {
+          guard: 'hasReason',
+          target: 'idle',
+          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
+        },
       },
     },
     rootRestarting: {
       invoke: { src: 'restartRoot', input: ({ context }) => ({ version: context.attempt!.version }) },
-      after: { rootDeadline: { target: 'rollingBack', actions: { type: 'failWith', params: { reason: 'the supervisor did not come back on the new version before the deadline' } } } },
+      after: {
+        rootDeadline: {
+          target: 'rollingBack',
+          actions: {
+            type: 'failWith',
+            params: { reason: 'the supervisor did not come back on the new version before the deadline' },
+          },
+        },
+      },
       on: {
         'supervisor.boot': [
           { guard: 'rootCameBack', target: 'committed', actions: 'stamp' },
-          { target: 'rollingBack', actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor came back on another version' } }] },
+          {
+            target: 'rollingBack',
+            actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor came back on another version' } }],
+          },
         ],
       },
     },

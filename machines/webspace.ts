@@ -74,7 +74,8 @@ export const webspaceEvents = {
   reload: (): WebspaceEvent => ({ type: 'webspace.reload' }),
 }
 
-const errorText = (e: unknown): string => (e instanceof Error ? e.message : typeof e === 'string' ? e : JSON.stringify(e) ?? 'unknown error')
+const errorText = (e: unknown): string =>
+  e instanceof Error ? e.message : typeof e === 'string' ? e : (JSON.stringify(e) ?? 'unknown error')
 
 const notBound = (what: string) =>
   fromPromise<any, any>(async () => {
@@ -89,9 +90,15 @@ export const webspace = setup({
   },
   actors: {
     load: notBound('load') as ReturnType<typeof fromPromise<LoadOutput, { name: string; attempt: number }>>,
-    recreateProvider: notBound('recreateProvider') as ReturnType<typeof fromPromise<void, { name: string; attempt: number }>>,
-    backup: notBound('backup') as ReturnType<typeof fromPromise<{ file: string; bytes: number }, { name: string; file?: string }>>,
-    restore: notBound('restore') as ReturnType<typeof fromPromise<{ file: string; bytes: number; epoch: number }, { name: string; file: string; epoch: number }>>,
+    recreateProvider: notBound('recreateProvider') as ReturnType<
+      typeof fromPromise<void, { name: string; attempt: number }>
+    >,
+    backup: notBound('backup') as ReturnType<
+      typeof fromPromise<{ file: string; bytes: number }, { name: string; file?: string }>
+    >,
+    restore: notBound('restore') as ReturnType<
+      typeof fromPromise<{ file: string; bytes: number; epoch: number }, { name: string; file: string; epoch: number }>
+    >,
     reset: notBound('reset') as ReturnType<typeof fromPromise<{ epoch: number }, { name: string; epoch: number }>>,
   },
   actions: {
@@ -101,7 +108,8 @@ export const webspace = setup({
   },
   delays: {
     firstSyncTimeout: ({ context }) => context.policy.firstSyncTimeoutMs,
-    healBackoff: ({ context }) => Math.min(context.policy.maxBackoffMs, context.policy.backoffMs * 2 ** Math.max(0, context.attempts - 1)),
+    healBackoff: ({ context }) =>
+      Math.min(context.policy.maxBackoffMs, context.policy.backoffMs * 2 ** Math.max(0, context.attempts - 1)),
   },
 }).createMachine({
   id: 'webspace',
@@ -126,22 +134,36 @@ export const webspace = setup({
         input: ({ context }) => ({ name: context.name, attempt: context.attempts }),
         onDone: {
           target: 'synced',
-          actions: assign(({ event }) => ({ attempts: 0, lastError: null, epoch: event.output.epoch, loaded: { bytes: event.output.bytes, updates: event.output.updates } })),
+          actions: assign(({ event }) => ({
+            attempts: 0,
+            lastError: null,
+            epoch: event.output.epoch,
+            loaded: { bytes: event.output.bytes, updates: event.output.updates },
+          })),
         },
         onError: {
           target: 'healing',
-          actions: assign(({ context, event }) => ({ attempts: context.attempts + 1, lastError: `load failed: ${errorText(event.error)}` })),
+          actions: assign(({ context, event }) => ({
+            attempts: context.attempts + 1,
+            lastError: `load failed: ${errorText(event.error)}`,
+          })),
         },
       },
       after: {
         firstSyncTimeout: {
           target: 'healing',
-          actions: assign(({ context }) => ({ attempts: context.attempts + 1, lastError: `first sync did not finish within ${context.policy.firstSyncTimeoutMs} ms` })),
+          actions: assign(({ context }) => ({
+            attempts: context.attempts + 1,
+            lastError: `first sync did not finish within ${context.policy.firstSyncTimeoutMs} ms`,
+          })),
         },
       },
       on: {
         'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
-        'webspace.restore': { target: 'restoring', actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }) },
+        'webspace.restore': {
+          target: 'restoring',
+          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
+        },
       },
     },
     // The provider that did not deliver is dropped and a new one made; loading starts again after
@@ -155,7 +177,12 @@ export const webspace = setup({
             src: 'recreateProvider',
             input: ({ context }) => ({ name: context.name, attempt: context.attempts }),
             onDone: { target: 'waiting', actions: assign({ heals: ({ context }) => context.heals + 1 }) },
-            onError: { target: 'waiting', actions: assign({ lastError: ({ event }) => `recreating the provider failed: ${errorText(event.error)}` }) },
+            onError: {
+              target: 'waiting',
+              actions: assign({
+                lastError: ({ event }) => `recreating the provider failed: ${errorText(event.error)}`,
+              }),
+            },
           },
         },
         waiting: { after: { healBackoff: '#webspace.loading' } },
@@ -163,7 +190,10 @@ export const webspace = setup({
       on: {
         'webspace.reload': { target: 'loading', actions: assign({ lastAction: 'reload' }) },
         'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
-        'webspace.restore': { target: 'restoring', actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }) },
+        'webspace.restore': {
+          target: 'restoring',
+          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
+        },
       },
     },
     // Served to peers in both substates: a backup is a copy taken at one instant and does not
@@ -182,12 +212,18 @@ export const webspace = setup({
             src: 'backup',
             input: ({ context, event }) => ({ name: context.name, file: (event as any).file }),
             onDone: { target: 'ready', actions: assign({ lastBackup: ({ event }) => event.output, lastError: null }) },
-            onError: { target: 'ready', actions: assign({ lastError: ({ event }) => `backup failed: ${errorText(event.error)}` }) },
+            onError: {
+              target: 'ready',
+              actions: assign({ lastError: ({ event }) => `backup failed: ${errorText(event.error)}` }),
+            },
           },
         },
       },
       on: {
-        'webspace.restore': { target: 'restoring', actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }) },
+        'webspace.restore': {
+          target: 'restoring',
+          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
+        },
         'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
         'webspace.reload': { target: 'loading', actions: assign({ lastAction: 'reload' }) },
       },
@@ -199,8 +235,18 @@ export const webspace = setup({
         id: 'restore',
         src: 'restore',
         input: ({ context, event }) => ({ name: context.name, file: (event as any).file, epoch: context.epoch + 1 }),
-        onDone: { target: 'loading', actions: assign({ lastRestore: ({ event }) => ({ file: event.output.file, bytes: event.output.bytes }), lastError: null, attempts: 0 }) },
-        onError: { target: 'loading', actions: assign({ lastError: ({ event }) => `restore failed: ${errorText(event.error)}` }) },
+        onDone: {
+          target: 'loading',
+          actions: assign({
+            lastRestore: ({ event }) => ({ file: event.output.file, bytes: event.output.bytes }),
+            lastError: null,
+            attempts: 0,
+          }),
+        },
+        onError: {
+          target: 'loading',
+          actions: assign({ lastError: ({ event }) => `restore failed: ${errorText(event.error)}` }),
+        },
       },
     },
     resetting: {
@@ -209,7 +255,10 @@ export const webspace = setup({
         src: 'reset',
         input: ({ context }) => ({ name: context.name, epoch: context.epoch + 1 }),
         onDone: { target: 'loading', actions: assign({ lastError: null, attempts: 0 }) },
-        onError: { target: 'loading', actions: assign({ lastError: ({ event }) => `reset failed: ${errorText(event.error)}` }) },
+        onError: {
+          target: 'loading',
+          actions: assign({ lastError: ({ event }) => `reset failed: ${errorText(event.error)}` }),
+        },
       },
     },
   },

@@ -63,7 +63,10 @@ export interface TaskOutcome {
   error?: { code: string; message: string }
 }
 
-const fail = (message: string, field?: string): { ok: false; error: FrameError } => ({ ok: false, error: { code: 'BAD_FRAME', field, message } })
+const fail = (message: string, field?: string): { ok: false; error: FrameError } => ({
+  ok: false,
+  error: { code: 'BAD_FRAME', field, message },
+})
 
 /** Decodes one client frame. */
 export function decodeClientFrame(text: unknown): { ok: true; frame: ClientFrame } | { ok: false; error: FrameError } {
@@ -78,21 +81,28 @@ export function decodeClientFrame(text: unknown): { ok: true; frame: ClientFrame
   const o = v as Record<string, unknown>
   if (o.type === 'ping') return { ok: true, frame: { type: 'ping' } }
   if (o.type === 'session.close') return { ok: true, frame: { type: 'session.close' } }
-  if (o.type !== 'task') return fail(`unknown frame type ${JSON.stringify(o.type)}: use "task", "session.close" or "ping"`, 'type')
-  if (typeof o.role !== 'string' || !ROLE_RE.test(o.role)) return fail('"role" must be a role name (lowercase letters, digits, "-", "_")', 'role')
-  if (typeof o.prompt !== 'string' || o.prompt.length === 0) return fail('"prompt" must be a non-empty string', 'prompt')
+  if (o.type !== 'task')
+    return fail(`unknown frame type ${JSON.stringify(o.type)}: use "task", "session.close" or "ping"`, 'type')
+  if (typeof o.role !== 'string' || !ROLE_RE.test(o.role))
+    return fail('"role" must be a role name (lowercase letters, digits, "-", "_")', 'role')
+  if (typeof o.prompt !== 'string' || o.prompt.length === 0)
+    return fail('"prompt" must be a non-empty string', 'prompt')
   if (o.prompt.length > MAX_PROMPT) return fail(`"prompt" is longer than ${MAX_PROMPT} characters`, 'prompt')
-  if (o.taskId !== undefined && (typeof o.taskId !== 'string' || !TASK_ID_RE.test(o.taskId))) return fail('"taskId" must be 1-64 characters of letters, digits, ".", "_", ":", "-"', 'taskId')
+  if (o.taskId !== undefined && (typeof o.taskId !== 'string' || !TASK_ID_RE.test(o.taskId)))
+    return fail('"taskId" must be 1-64 characters of letters, digits, ".", "_", ":", "-"', 'taskId')
   const frame: TaskFrame = { type: 'task', role: o.role, prompt: o.prompt }
   if (o.taskId !== undefined) frame.taskId = o.taskId as string
   if (o.images !== undefined) {
-    if (!Array.isArray(o.images) || o.images.length > MAX_IMAGES) return fail(`"images" must be an array of at most ${MAX_IMAGES} URLs`, 'images')
+    if (!Array.isArray(o.images) || o.images.length > MAX_IMAGES)
+      return fail(`"images" must be an array of at most ${MAX_IMAGES} URLs`, 'images')
     for (let i = 0; i < o.images.length; i++) {
       const u = o.images[i]
-      if (typeof u !== 'string' || !/^(https?:|data:image\/)/.test(u) || u.length > 5_000_000) return fail('each image is an http(s) or data:image/ URL', `images[${i}]`)
+      if (typeof u !== 'string' || !/^(https?:|data:image\/)/.test(u) || u.length > 5_000_000)
+        return fail('each image is an http(s) or data:image/ URL', `images[${i}]`)
     }
     frame.images = o.images as string[]
   }
-  for (const k of Object.keys(o)) if (!['type', 'taskId', 'role', 'prompt', 'images'].includes(k)) return fail(`unknown field "${k}"`, k)
+  for (const k of Object.keys(o))
+    if (!['type', 'taskId', 'role', 'prompt', 'images'].includes(k)) return fail(`unknown field "${k}"`, k)
   return { ok: true, frame }
 }

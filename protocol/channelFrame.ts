@@ -24,7 +24,10 @@ export type ChannelFrame =
 
 export class ChannelFrameError extends Error {
   readonly code = 'BAD_CHANNEL_FRAME'
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`bad channel frame: ${field} ${message}`)
     this.name = 'ChannelFrameError'
   }
@@ -41,7 +44,8 @@ const ID_RE = /^[A-Za-z0-9_.:@/-]{1,128}$/
 
 export function decodeChannelFrame(text: unknown): ChannelFrame {
   if (typeof text !== 'string') throw new ChannelFrameError('frame', 'must be JSON text')
-  if (text.length > MAX_CHANNEL_FRAME) throw new ChannelFrameError('frame', `is longer than ${MAX_CHANNEL_FRAME} characters`)
+  if (text.length > MAX_CHANNEL_FRAME)
+    throw new ChannelFrameError('frame', `is longer than ${MAX_CHANNEL_FRAME} characters`)
   let f: any
   try {
     f = JSON.parse(text)
@@ -52,7 +56,8 @@ export function decodeChannelFrame(text: unknown): ChannelFrame {
   if (f.v !== 1) throw new ChannelFrameError('v', 'must be 1')
   if (!CHANNELS.includes(f.ch)) throw new ChannelFrameError('ch', `must be one of ${CHANNELS.join(', ')}`)
   const id = () => {
-    if (typeof f.id !== 'string' || !ID_RE.test(f.id)) throw new ChannelFrameError('id', 'must be 1-128 of A-Z a-z 0-9 _ . : @ / -')
+    if (typeof f.id !== 'string' || !ID_RE.test(f.id))
+      throw new ChannelFrameError('id', 'must be 1-128 of A-Z a-z 0-9 _ . : @ / -')
   }
   switch (f.k) {
     case 'cmd':
@@ -70,7 +75,8 @@ export function decodeChannelFrame(text: unknown): ChannelFrame {
       return { v: 1, ch: f.ch, k: f.k, id: f.id }
     case 'sub':
     case 'unsub':
-      if (typeof f.topic !== 'string' || !f.topic || f.topic.length > 256) throw new ChannelFrameError('topic', 'must be a string of 1-256 characters')
+      if (typeof f.topic !== 'string' || !f.topic || f.topic.length > 256)
+        throw new ChannelFrameError('topic', 'must be a string of 1-256 characters')
       return { v: 1, ch: f.ch, k: f.k, topic: f.topic }
     default:
       throw new ChannelFrameError('k', 'must be cmd, ack, evt, sub, unsub, probe or pong')

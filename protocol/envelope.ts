@@ -58,14 +58,24 @@ export function validateEnvelope(value: unknown, path = ''): Envelope {
   const env = value as unknown as Envelope
   const p = (f: string) => (path ? `${path}.${f}` : f)
   const m = messageSchemas[env.subject]
-  if (!m) throw new ProtocolError('UNKNOWN_SUBJECT', `field "${p('subject')}" names no known message: "${String(env.subject).slice(0, 60)}"`, p('subject'))
-  if (env.kind !== m.kind) throw new ProtocolError('BAD_FIELD', `field "${p('kind')}" must be "${m.kind}" for ${env.subject}`, p('kind'))
-  if (env.class !== m.class) throw new ProtocolError('WRONG_CLASS', `field "${p('class')}" must be "${m.class}" for ${env.subject}`, p('class'))
+  if (!m)
+    throw new ProtocolError(
+      'UNKNOWN_SUBJECT',
+      `field "${p('subject')}" names no known message: "${String(env.subject).slice(0, 60)}"`,
+      p('subject'),
+    )
+  if (env.kind !== m.kind)
+    throw new ProtocolError('BAD_FIELD', `field "${p('kind')}" must be "${m.kind}" for ${env.subject}`, p('kind'))
+  if (env.class !== m.class)
+    throw new ProtocolError('WRONG_CLASS', `field "${p('class')}" must be "${m.class}" for ${env.subject}`, p('class'))
   if (env.class === 'A' && env.kind !== 'ack') {
-    if (env.streamId === undefined) throw new ProtocolError('MISSING_FIELD', `field "${p('streamId')}" is required for Class A`, p('streamId'))
-    if (env.cursor === undefined) throw new ProtocolError('MISSING_FIELD', `field "${p('cursor')}" is required for Class A`, p('cursor'))
+    if (env.streamId === undefined)
+      throw new ProtocolError('MISSING_FIELD', `field "${p('streamId')}" is required for Class A`, p('streamId'))
+    if (env.cursor === undefined)
+      throw new ProtocolError('MISSING_FIELD', `field "${p('cursor')}" is required for Class A`, p('cursor'))
   }
-  if (env.class === 'B' && env.kind === 'command' && env.key === undefined) throw new ProtocolError('MISSING_FIELD', `field "${p('key')}" (idempotency key) is required for Class B`, p('key'))
+  if (env.class === 'B' && env.kind === 'command' && env.key === undefined)
+    throw new ProtocolError('MISSING_FIELD', `field "${p('key')}" (idempotency key) is required for Class B`, p('key'))
   m.payload.check(env.payload, p('payload'))
   return env
 }
@@ -78,11 +88,21 @@ export function decodeFrame(data: Uint8Array | string, maxBytes = MAX_FRAME_BYTE
   try {
     parsed = JSON.parse(typeof data === 'string' ? data : decoder.decode(data))
   } catch (err) {
-    throw new ProtocolError('BAD_JSON', `the frame is not UTF-8 JSON: ${(err as Error).message.slice(0, 80)}`, undefined, { cause: err })
+    throw new ProtocolError(
+      'BAD_JSON',
+      `the frame is not UTF-8 JSON: ${(err as Error).message.slice(0, 80)}`,
+      undefined,
+      { cause: err },
+    )
   }
   if (Array.isArray(parsed)) {
     if (parsed.length === 0) throw new ProtocolError('BAD_FIELD', 'a batch frame must hold at least one envelope', '[]')
-    if (parsed.length > MAX_BATCH) throw new ProtocolError('TOO_LARGE', `a batch frame holds at most ${MAX_BATCH} envelopes, got ${parsed.length}`, '[]')
+    if (parsed.length > MAX_BATCH)
+      throw new ProtocolError(
+        'TOO_LARGE',
+        `a batch frame holds at most ${MAX_BATCH} envelopes, got ${parsed.length}`,
+        '[]',
+      )
     const out = new Array<Envelope>(parsed.length)
     for (let i = 0; i < parsed.length; i++) out[i] = validateEnvelope(parsed[i], `[${i}]`)
     return out
@@ -123,7 +143,17 @@ export function envelope<P>(
 ): Envelope<P> {
   const m = messageSchemas[subject]
   const ts = extra.ts ?? Date.now()
-  return { v: 1, id: extra.id ?? messageId(from, ts), kind: m.kind, class: m.class, subject, ts, from, payload, ...stripUndefined(extra) } as Envelope<P>
+  return {
+    v: 1,
+    id: extra.id ?? messageId(from, ts),
+    kind: m.kind,
+    class: m.class,
+    subject,
+    ts,
+    from,
+    payload,
+    ...stripUndefined(extra),
+  } as Envelope<P>
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

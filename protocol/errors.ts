@@ -20,7 +20,12 @@ export const ProtocolErrorCode = {
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode]
 
 export class ProtocolError extends Error {
-  constructor(readonly code: ProtocolErrorCode, message: string, readonly field?: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
     this.name = 'ProtocolError'
   }

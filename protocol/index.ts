@@ -2,9 +2,29 @@
 export { LOG_FORMAT, isSnapshotLine, LogFormatError, parseLogHeader, LogReader, parseLog, encodeLog } from './log.ts'
 export type { LogHeader, LogEventLine, LogSnapshotLine, LogLine, ParsedLog } from './log.ts'
 export { InspectionKind, toStatelyEvent } from './inspection.ts'
-export type { ActorStatus, FeedSnapshot, FeedActorEvent, FeedEventEvent, FeedSnapshotEvent, FeedEvent } from './inspection.ts'
+export type {
+  ActorStatus,
+  FeedSnapshot,
+  FeedActorEvent,
+  FeedEventEvent,
+  FeedSnapshotEvent,
+  FeedEvent,
+} from './inspection.ts'
 export { ProtocolError, ProtocolErrorCode } from './errors.ts'
-export { PROTOCOL_VERSION, Kind, DeliveryClass, MAX_FRAME_BYTES, MAX_BATCH, validateEnvelope, decodeFrame, decodeEnvelope, encodeFrame, encodeBatchOfJson, messageId, envelope } from './envelope.ts'
+export {
+  PROTOCOL_VERSION,
+  Kind,
+  DeliveryClass,
+  MAX_FRAME_BYTES,
+  MAX_BATCH,
+  validateEnvelope,
+  decodeFrame,
+  decodeEnvelope,
+  encodeFrame,
+  encodeBatchOfJson,
+  messageId,
+  envelope,
+} from './envelope.ts'
 export type { Envelope } from './envelope.ts'
 export { envelopeSchema, messageSchemas, messageSubjects, protocolJsonSchema } from './messages.ts'
 export type { MessageSubject, MessageSpec } from './messages.ts'
@@ -13,4 +33,12 @@ export type { Schema } from './schema.ts'
 export { TRAFFIC_CLASSES, TRAFFIC_SUBJECT, NODE_ID, subjects, hubOfSubject } from './subjects.ts'
 export type { TrafficClass } from './subjects.ts'
 export { IncidentClass, worst, branch, channelStability, formatTree } from './reliability.ts'
-export type { Readiness, ReadinessNode, DegradedCapability, ReliabilityIncident, StabilityLevel, ChannelStability, ReliabilityReport } from './reliability.ts'
+export type {
+  Readiness,
+  ReadinessNode,
+  DegradedCapability,
+  ReliabilityIncident,
+  StabilityLevel,
+  ChannelStability,
+  ReliabilityReport,
+} from './reliability.ts'

@@ -76,7 +76,14 @@ export type FeedEvent = FeedActorEvent | FeedEventEvent | FeedSnapshotEvent
 
 /** The plain `@statelyai/inspect` shape of a feed event, for Stately's own tools. */
 export function toStatelyEvent(e: FeedEvent): Record<string, unknown> {
-  const base = { type: e.type, rootId: e.rootId, sessionId: e.sessionId, id: e.id, createdAt: e.createdAt, _version: e._version }
+  const base = {
+    type: e.type,
+    rootId: e.rootId,
+    sessionId: e.sessionId,
+    id: e.id,
+    createdAt: e.createdAt,
+    _version: e._version,
+  }
   if (e.type === '@xstate.actor') {
     return { ...base, name: e.name, parentId: e.parentId, definition: e.definition, snapshot: e.snapshot }
   }

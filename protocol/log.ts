@@ -60,7 +60,10 @@ export function isSnapshotLine(l: LogLine): l is LogSnapshotLine {
 /** A malformed log. `line` is 1-based; `reason` says what is wrong there. */
 export class LogFormatError extends Error {
   readonly code = 'LOG_FORMAT'
-  constructor(readonly line: number, readonly reason: string) {
+  constructor(
+    readonly line: number,
+    readonly reason: string,
+  ) {
     super(`line ${line}: ${reason}`)
     this.name = 'LogFormatError'
   }
@@ -83,10 +86,13 @@ export function parseLogHeader(text: string, line = 1): LogHeader {
   const v = parseJson(text, line)
   if (!isObj(v)) throw new LogFormatError(line, 'the header must be a JSON object')
   if (v.format === undefined) throw new LogFormatError(line, 'the header has no "format" field')
-  if (v.format !== LOG_FORMAT) throw new LogFormatError(line, `unknown format ${JSON.stringify(v.format)} (expected "${LOG_FORMAT}")`)
-  if (typeof v.actor !== 'string' || !v.actor) throw new LogFormatError(line, 'the header field "actor" must be a non-empty string')
+  if (v.format !== LOG_FORMAT)
+    throw new LogFormatError(line, `unknown format ${JSON.stringify(v.format)} (expected "${LOG_FORMAT}")`)
+  if (typeof v.actor !== 'string' || !v.actor)
+    throw new LogFormatError(line, 'the header field "actor" must be a non-empty string')
   if (typeof v.machine !== 'string') throw new LogFormatError(line, 'the header field "machine" must be a string')
-  if (v.machineHash !== undefined && typeof v.machineHash !== 'string') throw new LogFormatError(line, 'the header field "machineHash" must be a string')
+  if (v.machineHash !== undefined && typeof v.machineHash !== 'string')
+    throw new LogFormatError(line, 'the header field "machineHash" must be a string')
   if (!isTime(v.at)) throw new LogFormatError(line, 'the header field "at" must be a number (ms since the epoch)')
   return v as unknown as LogHeader
 }
@@ -113,15 +119,19 @@ export class LogReader {
       if (!isObj(v.event) || typeof v.event.type !== 'string' || !v.event.type) {
         throw new LogFormatError(line, '"event" must be an object with a non-empty string "type"')
       }
-      if (v.seq <= this.lastSeq) throw new LogFormatError(line, `seq went backwards or repeated (${v.seq} after ${this.lastSeq})`)
-      if (v.timer !== undefined && typeof v.timer !== 'string') throw new LogFormatError(line, '"timer" must be a string')
+      if (v.seq <= this.lastSeq)
+        throw new LogFormatError(line, `seq went backwards or repeated (${v.seq} after ${this.lastSeq})`)
+      if (v.timer !== undefined && typeof v.timer !== 'string')
+        throw new LogFormatError(line, '"timer" must be a string')
       if (v.due !== undefined && !isTime(v.due)) throw new LogFormatError(line, '"due" must be a number')
-      if (v.rejected !== undefined && typeof v.rejected !== 'string') throw new LogFormatError(line, '"rejected" must be a string')
+      if (v.rejected !== undefined && typeof v.rejected !== 'string')
+        throw new LogFormatError(line, '"rejected" must be a string')
       this.lastEventSeq = this.lastSeq = v.seq
       this.sawEvent = true
       return v as unknown as LogEventLine
     }
-    if (!isObj(v.snapshot) || !('value' in v.snapshot)) throw new LogFormatError(line, '"snapshot" must be an object with a "value"')
+    if (!isObj(v.snapshot) || !('value' in v.snapshot))
+      throw new LogFormatError(line, '"snapshot" must be an object with a "value"')
     if (this.sawEvent ? v.seq !== this.lastEventSeq : v.seq < this.lastSeq) {
       throw new LogFormatError(line, `snapshot seq ${v.seq} does not match the last event seq ${this.lastEventSeq}`)
     }

@@ -43,7 +43,10 @@ export const MAX_RELAY_MESSAGE = 1000 * 1024
 
 export class RelayMessageError extends Error {
   readonly code = 'BAD_RELAY_MESSAGE'
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`bad relay message: ${field} ${message}`)
     this.name = 'RelayMessageError'
   }
@@ -57,7 +60,8 @@ export function encodeRelayMessage(m: RelayMessage): Uint8Array {
 }
 
 export function decodeRelayMessage(data: Uint8Array): RelayMessage {
-  if (data.byteLength > MAX_RELAY_MESSAGE) throw new RelayMessageError('message', `is larger than ${MAX_RELAY_MESSAGE} bytes`)
+  if (data.byteLength > MAX_RELAY_MESSAGE)
+    throw new RelayMessageError('message', `is larger than ${MAX_RELAY_MESSAGE} bytes`)
   let text: string
   try {
     text = dec.decode(data)
@@ -70,24 +74,39 @@ export function decodeRelayMessage(data: Uint8Array): RelayMessage {
   } catch {
     throw new RelayMessageError('message', 'is not JSON')
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new RelayMessageError('message', 'must be an object')
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    throw new RelayMessageError('message', 'must be an object')
   if (o.v !== 1) throw new RelayMessageError('v', 'must be 1')
-  if (typeof o.m !== 'string' || !MEMBER_ID.test(o.m)) throw new RelayMessageError('m', 'must be a member id (1-64 of A-Z a-z 0-9 _ . -)')
-  if (typeof o.c !== 'string' || !RELAY_CONN_ID.test(o.c)) throw new RelayMessageError('c', 'must be a connection id (1-128 of A-Z a-z 0-9 _ . : -)')
-  for (const k of Object.keys(o)) if (!['v', 't', 'm', 'c', 'f', 'r', 'a', 'w', 'y'].includes(k)) throw new RelayMessageError(k, 'is not a field of a relay message')
+  if (typeof o.m !== 'string' || !MEMBER_ID.test(o.m))
+    throw new RelayMessageError('m', 'must be a member id (1-64 of A-Z a-z 0-9 _ . -)')
+  if (typeof o.c !== 'string' || !RELAY_CONN_ID.test(o.c))
+    throw new RelayMessageError('c', 'must be a connection id (1-128 of A-Z a-z 0-9 _ . : -)')
+  for (const k of Object.keys(o))
+    if (!['v', 't', 'm', 'c', 'f', 'r', 'a', 'w', 'y'].includes(k))
+      throw new RelayMessageError(k, 'is not a field of a relay message')
   switch (o.t) {
     case 'open':
       return { v: 1, t: 'open', m: o.m, c: o.c }
     case 'frame':
-      if (typeof o.f !== 'string' || o.f.length === 0 || o.f.length > MAX_CHANNEL_FRAME) throw new RelayMessageError('f', `must be a channel frame of 1-${MAX_CHANNEL_FRAME} characters`)
+      if (typeof o.f !== 'string' || o.f.length === 0 || o.f.length > MAX_CHANNEL_FRAME)
+        throw new RelayMessageError('f', `must be a channel frame of 1-${MAX_CHANNEL_FRAME} characters`)
       return { v: 1, t: 'frame', m: o.m, c: o.c, f: o.f }
     case 'close':
-      if (o.r !== undefined && (typeof o.r !== 'string' || o.r.length > 200)) throw new RelayMessageError('r', 'must be a string of at most 200 characters')
+      if (o.r !== undefined && (typeof o.r !== 'string' || o.r.length > 200))
+        throw new RelayMessageError('r', 'must be a string of at most 200 characters')
       return { v: 1, t: 'close', m: o.m, c: o.c, ...(o.r !== undefined ? { r: o.r } : {}) }
     case 'sync':
-      if (typeof o.a !== 'string' || !SYNC_ATTACHMENT.test(o.a)) throw new RelayMessageError('a', 'must be an attachment id (1-32 of A-Z a-z 0-9 _ . -)')
-      if (typeof o.w !== 'string' || !SYNC_WEBSPACE.test(o.w)) throw new RelayMessageError('w', 'must be a webspace name (1-100 of A-Z a-z 0-9 _ . -)')
-      if (typeof o.y !== 'string' || o.y.length === 0 || o.y.length % 4 !== 0 || o.y.length > Math.ceil(MAX_RELAY_SYNC_BYTES / 3) * 4 || !B64.test(o.y))
+      if (typeof o.a !== 'string' || !SYNC_ATTACHMENT.test(o.a))
+        throw new RelayMessageError('a', 'must be an attachment id (1-32 of A-Z a-z 0-9 _ . -)')
+      if (typeof o.w !== 'string' || !SYNC_WEBSPACE.test(o.w))
+        throw new RelayMessageError('w', 'must be a webspace name (1-100 of A-Z a-z 0-9 _ . -)')
+      if (
+        typeof o.y !== 'string' ||
+        o.y.length === 0 ||
+        o.y.length % 4 !== 0 ||
+        o.y.length > Math.ceil(MAX_RELAY_SYNC_BYTES / 3) * 4 ||
+        !B64.test(o.y)
+      )
         throw new RelayMessageError('y', `must be base64 of a y-protocols frame of 1-${MAX_RELAY_SYNC_BYTES} bytes`)
       return { v: 1, t: 'sync', m: o.m, c: o.c, a: o.a, w: o.w, y: o.y }
     default:
@@ -107,14 +126,22 @@ export function encodeSyncFrame(attachment: string, webspace: string, bytes: Uin
 /** Reads a member's binary sync frame; throws a RelayMessageError naming the bad part. */
 export function decodeSyncFrame(data: Uint8Array): { a: string; w: string; y: Uint8Array } {
   const a = data.indexOf(0x20)
-  if (a < 1 || a > 32) throw new RelayMessageError('a', 'a sync frame must start with an attachment id (1-32 characters) and a space')
+  if (a < 1 || a > 32)
+    throw new RelayMessageError('a', 'a sync frame must start with an attachment id (1-32 characters) and a space')
   const b = data.indexOf(0x20, a + 1)
-  if (b < a + 2 || b - a - 1 > 100) throw new RelayMessageError('w', 'a sync frame needs a webspace name (1-100 characters) and a space after the attachment')
+  if (b < a + 2 || b - a - 1 > 100)
+    throw new RelayMessageError(
+      'w',
+      'a sync frame needs a webspace name (1-100 characters) and a space after the attachment',
+    )
   const attachment = String.fromCharCode(...data.subarray(0, a))
   const webspace = String.fromCharCode(...data.subarray(a + 1, b))
-  if (!SYNC_ATTACHMENT.test(attachment)) throw new RelayMessageError('a', 'must be an attachment id (1-32 of A-Z a-z 0-9 _ . -)')
-  if (!SYNC_WEBSPACE.test(webspace)) throw new RelayMessageError('w', 'must be a webspace name (1-100 of A-Z a-z 0-9 _ . -)')
+  if (!SYNC_ATTACHMENT.test(attachment))
+    throw new RelayMessageError('a', 'must be an attachment id (1-32 of A-Z a-z 0-9 _ . -)')
+  if (!SYNC_WEBSPACE.test(webspace))
+    throw new RelayMessageError('w', 'must be a webspace name (1-100 of A-Z a-z 0-9 _ . -)')
   const y = data.subarray(b + 1)
-  if (y.byteLength === 0 || y.byteLength > MAX_RELAY_SYNC_BYTES) throw new RelayMessageError('y', `must be a y-protocols frame of 1-${MAX_RELAY_SYNC_BYTES} bytes`)
+  if (y.byteLength === 0 || y.byteLength > MAX_RELAY_SYNC_BYTES)
+    throw new RelayMessageError('y', `must be a y-protocols frame of 1-${MAX_RELAY_SYNC_BYTES} bytes`)
   return { a: attachment, w: webspace, y }
 }

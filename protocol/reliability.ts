@@ -80,9 +80,20 @@ export function worst(statuses: Readiness[]): Readiness {
 }
 
 /** A parent node whose status is the worst of its children's unless given. */
-export function branch(id: string, label: string, children: ReadinessNode[], own?: Readiness, reason?: string): ReadinessNode {
+export function branch(
+  id: string,
+  label: string,
+  children: ReadinessNode[],
+  own?: Readiness,
+  reason?: string,
+): ReadinessNode {
   const status = worst([...(own ? [own] : []), ...children.map((c) => c.status)])
-  const why = reason ?? children.filter((c) => c.status !== 'ready' && c.status !== 'unknown').map((c) => `${c.label}: ${c.reason ?? c.status}`).join('; ')
+  const why =
+    reason ??
+    children
+      .filter((c) => c.status !== 'ready' && c.status !== 'unknown')
+      .map((c) => `${c.label}: ${c.reason ?? c.status}`)
+      .join('; ')
   return { id, label, status, ...(why ? { reason: why } : {}), children }
 }
 
@@ -90,7 +101,13 @@ export function branch(id: string, label: string, children: ReadinessNode[], own
  * Stability of one channel over the last `windowMs`: each incident costs 0.15, each reconnect
  * 0.1 (churn hurts even when every reconnect succeeds). `flapping` below 0.8, `unstable` below 0.4.
  */
-export function channelStability(channel: string, incidentTimes: number[], reconnectTimes: number[], now: number, windowMs = 5 * 60_000): ChannelStability {
+export function channelStability(
+  channel: string,
+  incidentTimes: number[],
+  reconnectTimes: number[],
+  now: number,
+  windowMs = 5 * 60_000,
+): ChannelStability {
   const inWin = (t: number) => t > now - windowMs && t <= now
   const incidents = incidentTimes.filter(inWin).length
   const reconnects = reconnectTimes.filter(inWin).length
@@ -102,7 +119,12 @@ export function channelStability(channel: string, incidentTimes: number[], recon
 /** The tree as indented text lines (`aether reliability`). */
 export function formatTree(node: ReadinessNode, indent = ''): string[] {
   const mark = { ready: 'ok  ', degraded: 'DEG ', down: 'DOWN', unknown: '?   ' }[node.status]
-  const detail = node.detail ? ' ' + Object.entries(node.detail).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') : ''
+  const detail = node.detail
+    ? ' ' +
+      Object.entries(node.detail)
+        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`)
+        .join(' ')
+    : ''
   const lines = [`${indent}${mark} ${node.label}${node.reason ? ` (${node.reason})` : ''}${detail}`]
   for (const c of node.children ?? []) lines.push(...formatTree(c, indent + '  '))
   return lines

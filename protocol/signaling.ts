@@ -94,7 +94,11 @@ export type SignalingErrorCode = (typeof SignalingErrorCode)[keyof typeof Signal
 /** A rejected signaling message: `code` is stable, `field` names what is wrong. */
 export class SignalingError extends Error {
   readonly name = 'SignalingError'
-  constructor(readonly code: SignalingErrorCode, readonly field: string, message: string) {
+  constructor(
+    readonly code: SignalingErrorCode,
+    readonly field: string,
+    message: string,
+  ) {
     super(message)
   }
   toJSON(): { code: string; field: string; message: string } {
@@ -110,7 +114,10 @@ const DIRECTIONS: readonly SlotDirection[] = ['sendrecv', 'sendonly', 'recvonly'
 export const MAX_SDP = 64 * 1024
 export const MAX_FRAME = 96 * 1024
 
-const fail = (code: SignalingErrorCode, field: string, message: string): { ok: false; error: SignalingError } => ({ ok: false, error: new SignalingError(code, field, message) })
+const fail = (code: SignalingErrorCode, field: string, message: string): { ok: false; error: SignalingError } => ({
+  ok: false,
+  error: new SignalingError(code, field, message),
+})
 
 function isObj(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x)
@@ -118,20 +125,25 @@ function isObj(x: unknown): x is Record<string, unknown> {
 
 function checkId(o: Record<string, unknown>, f: string): SignalingError | undefined {
   const v = o[f]
-  if (typeof v !== 'string' || !ID_RE.test(v)) return new SignalingError('BAD_FIELD', f, `"${f}" must be an id of 1-128 characters [A-Za-z0-9_.:/-]`)
+  if (typeof v !== 'string' || !ID_RE.test(v))
+    return new SignalingError('BAD_FIELD', f, `"${f}" must be an id of 1-128 characters [A-Za-z0-9_.:/-]`)
   return undefined
 }
 
 /** Checks a media shape: exactly the known slots, each a direction. */
 export function validateMediaShape(x: unknown, field = 'mediaShape'): DecodeResult<MediaShape> {
-  if (!isObj(x)) return fail('BAD_FIELD', field, `"${field}" must be an object {microphone, camera, screen} of directions`)
+  if (!isObj(x))
+    return fail('BAD_FIELD', field, `"${field}" must be an object {microphone, camera, screen} of directions`)
   const out = {} as MediaShape
   for (const slot of MEDIA_SLOTS) {
     const d = x[slot]
-    if (typeof d !== 'string' || !DIRECTIONS.includes(d as SlotDirection)) return fail('BAD_FIELD', `${field}.${slot}`, `"${field}.${slot}" must be one of ${DIRECTIONS.join(', ')}`)
+    if (typeof d !== 'string' || !DIRECTIONS.includes(d as SlotDirection))
+      return fail('BAD_FIELD', `${field}.${slot}`, `"${field}.${slot}" must be one of ${DIRECTIONS.join(', ')}`)
     out[slot] = d as SlotDirection
   }
-  for (const k of Object.keys(x)) if (!(MEDIA_SLOTS as readonly string[]).includes(k)) return fail('BAD_FIELD', `${field}.${k}`, `"${field}" has an unknown slot "${k}"`)
+  for (const k of Object.keys(x))
+    if (!(MEDIA_SLOTS as readonly string[]).includes(k))
+      return fail('BAD_FIELD', `${field}.${k}`, `"${field}" has an unknown slot "${k}"`)
   return { ok: true, value: out }
 }
 
@@ -141,26 +153,50 @@ export function validateSdp(sdp: unknown, kind: 'offer' | 'answer'): SignalingEr
   if (sdp.length > MAX_SDP) return new SignalingError('TOO_LARGE', 'sdp', `"sdp" is longer than ${MAX_SDP} characters`)
   if (!sdp.startsWith('v=0')) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP must start with "v=0"`)
   const lines = sdp.split(/\r?\n/)
-  if (!lines.some((l) => l.startsWith('o='))) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no "o=" line`)
-  if (!lines.some((l) => l.startsWith('m='))) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no m-section`)
-  if (!lines.some((l) => l.startsWith('a=ice-ufrag:'))) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no ICE credentials (a=ice-ufrag)`)
-  if (!lines.some((l) => l.startsWith('a=fingerprint:'))) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no DTLS fingerprint`)
-  for (const l of lines) if (l !== '' && !/^[a-z]=/.test(l)) return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has a malformed line "${l.slice(0, 40)}"`)
+  if (!lines.some((l) => l.startsWith('o=')))
+    return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no "o=" line`)
+  if (!lines.some((l) => l.startsWith('m=')))
+    return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no m-section`)
+  if (!lines.some((l) => l.startsWith('a=ice-ufrag:')))
+    return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no ICE credentials (a=ice-ufrag)`)
+  if (!lines.some((l) => l.startsWith('a=fingerprint:')))
+    return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has no DTLS fingerprint`)
+  for (const l of lines)
+    if (l !== '' && !/^[a-z]=/.test(l))
+      return new SignalingError('BAD_SDP', 'sdp', `the ${kind} SDP has a malformed line "${l.slice(0, 40)}"`)
   return undefined
 }
 
 function validateCandidate(x: unknown): DecodeResult<IceCandidateInit> {
-  if (!isObj(x)) return fail('BAD_FIELD', 'candidate', '"candidate" must be an object {candidate, sdpMid?, sdpMLineIndex?}')
+  if (!isObj(x))
+    return fail('BAD_FIELD', 'candidate', '"candidate" must be an object {candidate, sdpMid?, sdpMLineIndex?}')
   const c = x.candidate
-  if (typeof c !== 'string' || c.length > 1024) return fail('BAD_FIELD', 'candidate.candidate', '"candidate.candidate" must be a string (at most 1024 characters)')
-  if (c !== '' && !/^(a=)?candidate:\S+ \d+ (udp|tcp|UDP|TCP) \d+ \S+ \d+ typ (host|srflx|prflx|relay)( .*)?$/.test(c)) {
-    return fail('BAD_FIELD', 'candidate.candidate', '"candidate.candidate" is not an ICE candidate line ("candidate:F C udp P ADDR PORT typ host ...")')
+  if (typeof c !== 'string' || c.length > 1024)
+    return fail('BAD_FIELD', 'candidate.candidate', '"candidate.candidate" must be a string (at most 1024 characters)')
+  if (
+    c !== '' &&
+    !/^(a=)?candidate:\S+ \d+ (udp|tcp|UDP|TCP) \d+ \S+ \d+ typ (host|srflx|prflx|relay)( .*)?$/.test(c)
+  ) {
+    return fail(
+      'BAD_FIELD',
+      'candidate.candidate',
+      '"candidate.candidate" is not an ICE candidate line ("candidate:F C udp P ADDR PORT typ host ...")',
+    )
   }
-  if (x.sdpMid !== undefined && x.sdpMid !== null && (typeof x.sdpMid !== 'string' || x.sdpMid.length > 64)) return fail('BAD_FIELD', 'candidate.sdpMid', '"candidate.sdpMid" must be a short string or null')
-  if (x.sdpMLineIndex !== undefined && x.sdpMLineIndex !== null && (!Number.isInteger(x.sdpMLineIndex) || (x.sdpMLineIndex as number) < 0 || (x.sdpMLineIndex as number) > 64)) {
+  if (x.sdpMid !== undefined && x.sdpMid !== null && (typeof x.sdpMid !== 'string' || x.sdpMid.length > 64))
+    return fail('BAD_FIELD', 'candidate.sdpMid', '"candidate.sdpMid" must be a short string or null')
+  if (
+    x.sdpMLineIndex !== undefined &&
+    x.sdpMLineIndex !== null &&
+    (!Number.isInteger(x.sdpMLineIndex) || (x.sdpMLineIndex as number) < 0 || (x.sdpMLineIndex as number) > 64)
+  ) {
     return fail('BAD_FIELD', 'candidate.sdpMLineIndex', '"candidate.sdpMLineIndex" must be an integer 0-64 or null')
   }
-  if (x.usernameFragment !== undefined && x.usernameFragment !== null && (typeof x.usernameFragment !== 'string' || x.usernameFragment.length > 256)) {
+  if (
+    x.usernameFragment !== undefined &&
+    x.usernameFragment !== null &&
+    (typeof x.usernameFragment !== 'string' || x.usernameFragment.length > 256)
+  ) {
     return fail('BAD_FIELD', 'candidate.usernameFragment', '"candidate.usernameFragment" must be a string or null')
   }
   const out: IceCandidateInit = { candidate: c }
@@ -174,21 +210,32 @@ function validateCandidate(x: unknown): DecodeResult<IceCandidateInit> {
 export function validateSignal(x: unknown): DecodeResult<SignalingMessage> {
   if (!isObj(x)) return fail('BAD_FRAME', 'payload', 'a signaling message must be a JSON object')
   const type = x.type
-  if (typeof type !== 'string' || !(SIGNALING_TYPES as readonly string[]).includes(type)) return fail('UNKNOWN_TYPE', 'type', `"type" must be one of ${SIGNALING_TYPES.join(', ')}`)
+  if (typeof type !== 'string' || !(SIGNALING_TYPES as readonly string[]).includes(type))
+    return fail('UNKNOWN_TYPE', 'type', `"type" must be one of ${SIGNALING_TYPES.join(', ')}`)
   for (const f of ['peerSessionId', 'negotiationId', 'fromNodeId', 'targetNodeId']) {
     const e = checkId(x, f)
     if (e) return { ok: false, error: e }
   }
-  const base = { peerSessionId: x.peerSessionId as string, negotiationId: x.negotiationId as string, fromNodeId: x.fromNodeId as string, targetNodeId: x.targetNodeId as string }
+  const base = {
+    peerSessionId: x.peerSessionId as string,
+    negotiationId: x.negotiationId as string,
+    fromNodeId: x.fromNodeId as string,
+    targetNodeId: x.targetNodeId as string,
+  }
   if (type === 'rtc.offer' || type === 'rtc.answer') {
     const kind = type === 'rtc.offer' ? 'offer' : 'answer'
     const e = validateSdp(x.sdp, kind)
     if (e) return { ok: false, error: e }
     const shape = validateMediaShape(x.mediaShape)
     if (!shape.ok) return shape
-    if (type === 'rtc.answer') return { ok: true, value: { type, ...base, sdp: x.sdp as string, mediaShape: shape.value } }
-    if (typeof x.purpose !== 'string' || !(OFFER_PURPOSES as readonly string[]).includes(x.purpose)) return fail('BAD_FIELD', 'purpose', `"purpose" must be one of ${OFFER_PURPOSES.join(', ')}`)
-    return { ok: true, value: { type, ...base, sdp: x.sdp as string, mediaShape: shape.value, purpose: x.purpose as OfferPurpose } }
+    if (type === 'rtc.answer')
+      return { ok: true, value: { type, ...base, sdp: x.sdp as string, mediaShape: shape.value } }
+    if (typeof x.purpose !== 'string' || !(OFFER_PURPOSES as readonly string[]).includes(x.purpose))
+      return fail('BAD_FIELD', 'purpose', `"purpose" must be one of ${OFFER_PURPOSES.join(', ')}`)
+    return {
+      ok: true,
+      value: { type, ...base, sdp: x.sdp as string, mediaShape: shape.value, purpose: x.purpose as OfferPurpose },
+    }
   }
   if (type === 'rtc.ice') {
     const c = validateCandidate(x.candidate)
@@ -197,8 +244,12 @@ export function validateSignal(x: unknown): DecodeResult<SignalingMessage> {
   }
   const e = checkId(x, 'newPeerSessionId')
   if (e) return { ok: false, error: e }
-  if (typeof x.reason !== 'string' || x.reason.length === 0 || x.reason.length > 200) return fail('BAD_FIELD', 'reason', '"reason" must be a non-empty string of at most 200 characters')
-  return { ok: true, value: { type: 'rtc.supersede', ...base, newPeerSessionId: x.newPeerSessionId as string, reason: x.reason } }
+  if (typeof x.reason !== 'string' || x.reason.length === 0 || x.reason.length > 200)
+    return fail('BAD_FIELD', 'reason', '"reason" must be a non-empty string of at most 200 characters')
+  return {
+    ok: true,
+    value: { type: 'rtc.supersede', ...base, newPeerSessionId: x.newPeerSessionId as string, reason: x.reason },
+  }
 }
 
 /** The envelope a signaling message travels in on `/ws`. */
@@ -216,7 +267,17 @@ export interface SignalFrame {
 
 /** Wraps a message for the wire. `id` and `ts` are the caller's (ids and time are injected). */
 export function encodeSignalFrame(msg: SignalingMessage, id: string, ts: number): string {
-  const f: SignalFrame = { v: 1, id, kind: 'event', class: 'B', subject: msg.type, ts, from: msg.fromNodeId, to: msg.targetNodeId, payload: msg }
+  const f: SignalFrame = {
+    v: 1,
+    id,
+    kind: 'event',
+    class: 'B',
+    subject: msg.type,
+    ts,
+    from: msg.fromNodeId,
+    to: msg.targetNodeId,
+    payload: msg,
+  }
   return JSON.stringify(f)
 }
 
@@ -224,20 +285,25 @@ export function encodeSignalFrame(msg: SignalingMessage, id: string, ts: number)
 export function decodeSignalFrame(data: unknown): DecodeResult<SignalingMessage> {
   let x = data
   if (typeof data === 'string') {
-    if (data.length > MAX_FRAME) return fail('TOO_LARGE', 'frame', `a signaling frame is at most ${MAX_FRAME} characters`)
+    if (data.length > MAX_FRAME)
+      return fail('TOO_LARGE', 'frame', `a signaling frame is at most ${MAX_FRAME} characters`)
     try {
       x = JSON.parse(data)
     } catch {
       return fail('BAD_FRAME', 'frame', 'the frame is not JSON')
     }
   }
-  if (!isObj(x)) return fail('BAD_FRAME', 'frame', 'the frame must be a JSON object envelope {v, id, kind, subject, payload}')
+  if (!isObj(x))
+    return fail('BAD_FRAME', 'frame', 'the frame must be a JSON object envelope {v, id, kind, subject, payload}')
   if (x.v !== 1) return fail('BAD_FRAME', 'v', '"v" must be 1')
-  if (typeof x.id !== 'string' || x.id.length === 0 || x.id.length > 128) return fail('BAD_FRAME', 'id', '"id" must be a non-empty string')
-  if (typeof x.subject !== 'string' || !(SIGNALING_TYPES as readonly string[]).includes(x.subject)) return fail('UNKNOWN_TYPE', 'subject', `"subject" must be one of ${SIGNALING_TYPES.join(', ')}`)
+  if (typeof x.id !== 'string' || x.id.length === 0 || x.id.length > 128)
+    return fail('BAD_FRAME', 'id', '"id" must be a non-empty string')
+  if (typeof x.subject !== 'string' || !(SIGNALING_TYPES as readonly string[]).includes(x.subject))
+    return fail('UNKNOWN_TYPE', 'subject', `"subject" must be one of ${SIGNALING_TYPES.join(', ')}`)
   const r = validateSignal(x.payload)
   if (!r.ok) return r
-  if (r.value.type !== x.subject) return fail('BAD_FRAME', 'subject', `"subject" (${x.subject}) differs from the payload's type (${r.value.type})`)
+  if (r.value.type !== x.subject)
+    return fail('BAD_FRAME', 'subject', `"subject" (${x.subject}) differs from the payload's type (${r.value.type})`)
   return r
 }
 

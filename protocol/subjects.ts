@@ -44,5 +44,7 @@ export const subjects = {
 /** The hub id in a root subject `aether.root.<hub>.<x>`, or undefined. */
 export function hubOfSubject(subject: string): string | undefined {
   const parts = subject.split('.')
-  return parts.length === 4 && parts[0] === 'aether' && parts[1] === 'root' && NODE_ID.test(parts[2]) ? parts[2] : undefined
+  return parts.length === 4 && parts[0] === 'aether' && parts[1] === 'root' && NODE_ID.test(parts[2])
+    ? parts[2]
+    : undefined
 }

@@ -58,7 +58,8 @@ export class Hub {
     readonly server: HubServer,
     readonly dataDir: string,
   ) {
-    this.runtimeInstanceId = opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
+    this.runtimeInstanceId =
+      opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
     const role = opts.role ?? process.env.AETHER_ROLE
     this.role = role === 'candidate' ? 'candidate' : 'active'
   }
@@ -127,7 +128,12 @@ export class Hub {
     srv.on('request', (req, res) => {
       if (this.role === 'candidate' && !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET')) {
         this.server.counters.requests++
-        return sendJson(res, 503, { error: 'CANDIDATE_PASSIVE', message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`, role: this.role, runtimeInstanceId: this.runtimeInstanceId })
+        return sendJson(res, 503, {
+          error: 'CANDIDATE_PASSIVE',
+          message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`,
+          role: this.role,
+          runtimeInstanceId: this.runtimeInstanceId,
+        })
       }
       for (const l of inner) l.call(srv, req, res)
     })
@@ -150,18 +156,23 @@ export class Hub {
     }))
     s.route('GET', '/api/actors', () => ({ actors: sys.list() }))
     s.route('GET', '/api/machines', () => ({
-      machines: Object.keys(builtinMachines).concat(Object.keys(this.opts.machines ?? {})).filter((v, i, a) => a.indexOf(v) === i),
+      machines: Object.keys(builtinMachines)
+        .concat(Object.keys(this.opts.machines ?? {}))
+        .filter((v, i, a) => a.indexOf(v) === i),
     }))
     s.route('GET', '/api/incidents', () => ({ incidents: sys.incidents }))
     s.route('POST', '/api/actors', async (ctx) => {
       s.requireToken(ctx)
       const body = await s.body(ctx)
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object {path, machine, input?, durable?}', 'BAD_BODY')
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new HttpError(400, 'the body must be a JSON object {path, machine, input?, durable?}', 'BAD_BODY')
       const b = body as Record<string, unknown>
       if (typeof b.path !== 'string') throw new HttpError(400, 'field "path" must be a string id path', 'BAD_BODY')
       checkPath(b.path)
-      if (typeof b.machine !== 'string') throw new HttpError(400, 'field "machine" must be the name of a registered machine', 'BAD_BODY')
-      if (b.durable !== undefined && typeof b.durable !== 'boolean') throw new HttpError(400, 'field "durable" must be a boolean', 'BAD_BODY')
+      if (typeof b.machine !== 'string')
+        throw new HttpError(400, 'field "machine" must be the name of a registered machine', 'BAD_BODY')
+      if (b.durable !== undefined && typeof b.durable !== 'boolean')
+        throw new HttpError(400, 'field "durable" must be a boolean', 'BAD_BODY')
       await sys.spawn(b.path, b.machine, { input: b.input, durable: b.durable ?? true })
       ctx.res.statusCode = 201
       return sys.list().find((a) => a.path === b.path)
@@ -201,7 +212,13 @@ export class Hub {
     if (path.endsWith('/events')) {
       const target = path.slice(0, -'/events'.length)
       const ev = await this.server.body(ctx)
-      if (typeof ev !== 'object' || ev === null || Array.isArray(ev) || typeof (ev as any).type !== 'string' || !(ev as any).type) {
+      if (
+        typeof ev !== 'object' ||
+        ev === null ||
+        Array.isArray(ev) ||
+        typeof (ev as any).type !== 'string' ||
+        !(ev as any).type
+      ) {
         throw new HttpError(400, 'the body must be an event: a JSON object with a non-empty string "type"', 'BAD_BODY')
       }
       const seq = await this.system.sendCommitted(target, ev as any, 'http')
@@ -221,7 +238,10 @@ export class Hub {
     if (!meta) throw new HttpError(404, `no durable actor at "${path}"`, 'UNKNOWN_ACTOR')
     await this.system.flush()
     const all = ctx.url.searchParams.get('snapshots') === 'all'
-    const gen = exportLog(this.store, path, { snapshots: all ? 'all' : 'stored', machine: this.system.machine(meta.machine) })
+    const gen = exportLog(this.store, path, {
+      snapshots: all ? 'all' : 'stored',
+      machine: this.system.machine(meta.machine),
+    })
     ctx.res.writeHead(200, {
       'content-type': 'application/x-ndjson; charset=utf-8',
       'content-disposition': `attachment; filename="${path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log"`,
@@ -237,7 +257,8 @@ export class Hub {
   private async history(ctx: Ctx, path: string): Promise<unknown> {
     const after = Number(ctx.url.searchParams.get('after') ?? 0)
     const limit = Math.min(5000, Math.max(1, Number(ctx.url.searchParams.get('limit') ?? 500)))
-    if (!Number.isInteger(after) || after < 0 || !Number.isFinite(limit)) throw new HttpError(400, '"after" and "limit" must be non-negative integers', 'BAD_QUERY')
+    if (!Number.isInteger(after) || after < 0 || !Number.isFinite(limit))
+      throw new HttpError(400, '"after" and "limit" must be non-negative integers', 'BAD_QUERY')
     await this.system.flush()
     const records = []
     for await (const r of this.store.events(path, after)) {

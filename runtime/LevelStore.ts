@@ -19,7 +19,16 @@
  */
 import { Level } from 'level'
 import type { AbstractLevel } from 'abstract-level'
-import { JournalCorruptError, type ActorMeta, type Incident, type JournalRecord, type RecoveryEntry, type SnapshotRecord, type Store, type StoreOp } from '../actors/Store.ts'
+import {
+  JournalCorruptError,
+  type ActorMeta,
+  type Incident,
+  type JournalRecord,
+  type RecoveryEntry,
+  type SnapshotRecord,
+  type Store,
+  type StoreOp,
+} from '../actors/Store.ts'
 
 type DB = AbstractLevel<any, string, string>
 
@@ -28,8 +37,14 @@ const hex = (n: number) => n.toString(16).padStart(12, '0')
 /** The data folder is held by another process (LevelDB allows one). */
 export class DataDirLockedError extends Error {
   readonly code = 'DATA_DIR_LOCKED'
-  constructor(readonly dir: string, cause?: unknown) {
-    super(`the data folder ${dir} is in use by another process (a running hub?). Stop it, use another --data folder, or ask the running hub over HTTP (--url)`, { cause })
+  constructor(
+    readonly dir: string,
+    cause?: unknown,
+  ) {
+    super(
+      `the data folder ${dir} is in use by another process (a running hub?). Stop it, use another --data folder, or ask the running hub over HTTP (--url)`,
+      { cause },
+    )
     this.name = 'DataDirLockedError'
   }
 }
@@ -49,7 +64,10 @@ export class LevelStore implements Store {
     try {
       await db.open()
     } catch (err: any) {
-      const locked = err?.code === 'LEVEL_LOCKED' || err?.cause?.code === 'LEVEL_LOCKED' || /lock/i.test(String(err?.cause?.message ?? err?.message))
+      const locked =
+        err?.code === 'LEVEL_LOCKED' ||
+        err?.cause?.code === 'LEVEL_LOCKED' ||
+        /lock/i.test(String(err?.cause?.message ?? err?.message))
       if (locked) throw new DataDirLockedError(dir, err)
       throw err
     }
@@ -105,13 +123,18 @@ export class LevelStore implements Store {
   }
 
   async latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined> {
-    const range = maxSeq === undefined ? { gte: `s!${path}!`, lt: `s!${path}"` } : { gte: `s!${path}!`, lte: `s!${path}!${hex(maxSeq)}` }
-    for await (const [key, value] of this.db.iterator({ ...range, reverse: true, limit: 1 })) return decode(path, key, value)
+    const range =
+      maxSeq === undefined
+        ? { gte: `s!${path}!`, lt: `s!${path}"` }
+        : { gte: `s!${path}!`, lte: `s!${path}!${hex(maxSeq)}` }
+    for await (const [key, value] of this.db.iterator({ ...range, reverse: true, limit: 1 }))
+      return decode(path, key, value)
     return undefined
   }
 
   async *snapshots(path: string): AsyncIterable<SnapshotRecord> {
-    for await (const [key, value] of this.db.iterator({ gte: `s!${path}!`, lt: `s!${path}"` })) yield decode(path, key, value)
+    for await (const [key, value] of this.db.iterator({ gte: `s!${path}!`, lt: `s!${path}"` }))
+      yield decode(path, key, value)
   }
 
   async *events(path: string, afterSeq = 0, untilSeq?: number): AsyncIterable<JournalRecord> {
@@ -121,7 +144,13 @@ export class LevelStore implements Store {
     }
     // The segment holding afterSeq + 1 may start before it.
     let start = `e!${path}!`
-    for await (const key of this.db.keys({ gte: `e!${path}!`, lte: `e!${path}!${hex(afterSeq + 1)}`, reverse: true, limit: 1 })) start = key
+    for await (const key of this.db.keys({
+      gte: `e!${path}!`,
+      lte: `e!${path}!${hex(afterSeq + 1)}`,
+      reverse: true,
+      limit: 1,
+    }))
+      start = key
     const it = this.db.iterator({ gte: start, lt: `e!${path}"` })
     let last = -1
     try {
@@ -193,7 +222,11 @@ export class LevelStore implements Store {
         const meta = decode<ActorMeta>(key.slice(2), key, value)
         if (meta.status === 'live') metas.push(meta)
       } catch (error) {
-        out.push({ meta: { path: key.slice(2), machine: '?', machineHash: '', createdAt: 0, status: 'live' }, tail: [], error })
+        out.push({
+          meta: { path: key.slice(2), machine: '?', machineHash: '', createdAt: 0, status: 'live' },
+          tail: [],
+          error,
+        })
       }
     }
     const latest = new Map<string, string>()
@@ -214,7 +247,11 @@ export class LevelStore implements Store {
       for (const meta of metas) {
         try {
           const raw = latest.get(meta.path)
-          out.push({ meta, snapshot: raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw), tail: [] })
+          out.push({
+            meta,
+            snapshot: raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw),
+            tail: [],
+          })
         } catch (error) {
           out.push({ meta, tail: [], error })
         }
@@ -273,7 +310,8 @@ export class LevelStore implements Store {
 
   async incidents(): Promise<Incident[]> {
     const out: Incident[] = []
-    for await (const [key, value] of this.db.iterator({ gte: 'i!', lt: 'i"' })) out.push(decode('(incidents)', key, value))
+    for await (const [key, value] of this.db.iterator({ gte: 'i!', lt: 'i"' }))
+      out.push(decode('(incidents)', key, value))
     return out
   }
 

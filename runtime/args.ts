@@ -61,7 +61,8 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): Parse
       continue
     }
     const raw = eq > 0 ? a.slice(eq + 1) : argv[++i]
-    if (raw === undefined || (eq < 0 && raw.startsWith('--'))) throw new UsageError(`--${name} needs a value (${s.arg ?? s.type})`)
+    if (raw === undefined || (eq < 0 && raw.startsWith('--')))
+      throw new UsageError(`--${name} needs a value (${s.arg ?? s.type})`)
     if (s.type === 'number') {
       const n = Number(raw)
       if (!Number.isFinite(n) || raw.trim() === '') throw new UsageError(`--${name} must be a number, got "${raw}"`)
@@ -81,7 +82,9 @@ export function formatHelp(c: Command): string {
   lines.push('', 'flags:')
   for (const [k, s] of entries) {
     const left = `--${k}${s.type === 'boolean' ? '' : ' ' + (s.arg ?? s.type.toUpperCase())}`
-    lines.push(`  ${left.padEnd(22)} ${s.help}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`)
+    lines.push(
+      `  ${left.padEnd(22)} ${s.help}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`,
+    )
   }
   lines.push(`  ${'--help'.padEnd(22)} show this help`)
   if (c.details) lines.push(c.details)
@@ -91,6 +94,7 @@ export function formatHelp(c: Command): string {
 /** A positive integer port or a usage error. */
 export function portFlag(v: unknown, name = 'port'): number {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name} must be a port number (0-65535), got "${v}"`)
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`--${name} must be a port number (0-65535), got "${v}"`)
   return n
 }

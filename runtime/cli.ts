@@ -17,7 +17,19 @@ import { workerCommand } from './commands/worker.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
 
-export const commands: Command[] = [hubCommand, replayCommand, logCommand, rootCommand, reliabilityCommand, protocolCommand, agentCommand, supervisorCommand, slotCommand, workerCommand, webspaceCommand]
+export const commands: Command[] = [
+  hubCommand,
+  replayCommand,
+  logCommand,
+  rootCommand,
+  reliabilityCommand,
+  protocolCommand,
+  agentCommand,
+  supervisorCommand,
+  slotCommand,
+  workerCommand,
+  webspaceCommand,
+]
 
 function mainHelp(): string {
   const lines = ['aether: an actor runtime for edge hubs', '', 'usage: aether <command> [flags]', '', 'commands:']
@@ -46,7 +58,9 @@ export async function main(argv: string[]): Promise<number> {
     return (await cmd.run(args)) ?? 0
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`aether ${cmd.name}: ${err.message}\n\nusage: ${cmd.usage}\nRun \`aether ${cmd.name} --help\` for details.`)
+      console.error(
+        `aether ${cmd.name}: ${err.message}\n\nusage: ${cmd.usage}\nRun \`aether ${cmd.name} --help\` for details.`,
+      )
       return 2
     }
     const e = err as Error & { code?: string }

@@ -30,7 +30,10 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
     // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with AETHER_JOBS_NATS=URL
-    jobsFeature({ ...jobsConfigFromEnv(), ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}) }),
+    jobsFeature({
+      ...jobsConfigFromEnv(),
+      ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}),
+    }),
     runtimeFeature(),
     inspectorFeature(),
     rtcFeature(),

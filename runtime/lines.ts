@@ -22,7 +22,10 @@ export async function* readLines(file: string, onBytes?: (n: number) => void): A
 export class Progress {
   private last = 0
   private readonly tty = !!process.stderr.isTTY
-  constructor(private label: string, private total: number) {}
+  constructor(
+    private label: string,
+    private total: number,
+  ) {}
   update(done: number, extra = ''): void {
     if (!this.tty) return
     const now = Date.now()

@@ -17,12 +17,19 @@ export async function loadMachine(modulePath: string, exportName = 'default'): P
   const m = mod[exportName] as any
   if (m === undefined) {
     const names = Object.keys(mod).filter((k) => isMachine(mod[k]))
-    throw new UsageError(`--machine: ${file} has no export "${exportName}"${names.length ? `; machines it exports: ${names.join(', ')} (use --export NAME)` : ''}`)
+    throw new UsageError(
+      `--machine: ${file} has no export "${exportName}"${names.length ? `; machines it exports: ${names.join(', ')} (use --export NAME)` : ''}`,
+    )
   }
   if (!isMachine(m)) throw new UsageError(`--machine: export "${exportName}" of ${file} is not an XState v5 machine`)
   return m
 }
 
 function isMachine(v: any): boolean {
-  return !!v && typeof v.transition === 'function' && typeof v.getInitialSnapshot === 'function' && typeof v.toJSON === 'function'
+  return (
+    !!v &&
+    typeof v.transition === 'function' &&
+    typeof v.getInitialSnapshot === 'function' &&
+    typeof v.toJSON === 'function'
+  )
 }

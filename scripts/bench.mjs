@@ -10,7 +10,10 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
 const names = args.filter((a) => !a.startsWith('-'))
 const flags = args.filter((a) => a.startsWith('-'))
-const all = readdirSync(new URL('../bench', import.meta.url)).filter((f) => f.endsWith('.bench.ts')).map((f) => f.replace(/\.bench\.ts$/, '')).sort()
+const all = readdirSync(new URL('../bench', import.meta.url))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .map((f) => f.replace(/\.bench\.ts$/, ''))
+  .sort()
 const run = names.length ? names : all
 let failed = 0
 for (const name of run) {
@@ -18,7 +21,10 @@ for (const name of run) {
     console.error(`no benchmark "${name}"; there are: ${all.join(', ')}`)
     process.exit(2)
   }
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', `bench/${name}.bench.ts`, ...flags], { cwd: root, stdio: 'inherit' })
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', `bench/${name}.bench.ts`, ...flags], {
+    cwd: root,
+    stdio: 'inherit',
+  })
   if (r.status !== 0) failed++
 }
 process.exitCode = failed ? 1 : 0

@@ -26,8 +26,12 @@ function walk(dir, out = []) {
 
 function ensureChromium() {
   if (existsSync('/usr/bin/chromium')) return true
-  console.log('[test] Chromium is missing; installing Debian\'s chromium (apt-get install -y chromium) ...')
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'], { stdio: 'inherit' })
+  console.log("[test] Chromium is missing; installing Debian's chromium (apt-get install -y chromium) ...")
+  const r = spawnSync(
+    'sh',
+    ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'],
+    { stdio: 'inherit' },
+  )
   if (r.status !== 0 || !existsSync('/usr/bin/chromium')) {
     console.log('[test] could not install Chromium. Run as root: apt-get update && apt-get install -y chromium')
     return false
@@ -47,14 +51,18 @@ function runFile(file) {
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
     const limit = Number(process.env.AETHER_TEST_FILE_TIMEOUT_MS ?? 600_000)
-    const timer = setTimeout(() => { out += `\n[test] ${file} exceeded ${limit} ms and was killed\n`; child.kill('SIGKILL') }, limit)
+    const timer = setTimeout(() => {
+      out += `\n[test] ${file} exceeded ${limit} ms and was killed\n`
+      child.kill('SIGKILL')
+    }, limit)
     child.on('close', (code) => {
       clearTimeout(timer)
       const text = out.replace(ANSI, '')
       const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN)
       const passed = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN)
       const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0)
-      let p = 0, f = 0
+      let p = 0,
+        f = 0
       if (Number.isFinite(total) && Number.isFinite(passed)) {
         p = passed
         f = total - passed - skipped
@@ -68,10 +76,13 @@ function runFile(file) {
 }
 
 async function main() {
-  let passed = 0, failed = 0
+  let passed = 0,
+    failed = 0
   if (filters.length === 0) {
     const t0 = Date.now()
-    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { encoding: 'utf8' })
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], {
+      encoding: 'utf8',
+    })
     const ok = tsc.status === 0
     console.log(`\n# typecheck (tsc --noEmit) ${ok ? 'ok' : 'FAILED'} in ${Date.now() - t0} ms`)
     if (!ok) console.log(tsc.stdout + tsc.stderr)

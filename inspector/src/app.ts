@@ -92,7 +92,8 @@ export class App {
     })
     const app = this
     this.conn = new FeedConnection(
-      () => `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/inspector/feed${this.token ? `?token=${encodeURIComponent(this.token)}` : ''}`,
+      () =>
+        `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/inspector/feed${this.token ? `?token=${encodeURIComponent(this.token)}` : ''}`,
       (f) => this.onFrame(f),
       (s) => this.onConn(s),
     )
@@ -112,7 +113,8 @@ export class App {
     this.view = v
     $('#actors-view').hidden = v !== 'actors'
     $('#jobs-view').hidden = v !== 'jobs'
-    for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) b.classList.toggle('on', b.dataset.view === v)
+    for (const b of document.querySelectorAll<HTMLButtonElement>('#views button'))
+      b.classList.toggle('on', b.dataset.view === v)
     const params = new URLSearchParams(location.search)
     if (v === 'jobs') params.set('view', 'jobs')
     else params.delete('view')
@@ -137,7 +139,12 @@ export class App {
   private onConn(s: ConnState): void {
     const el = $('#conn')
     el.className = `conn ${s}`
-    $('#conn-text').textContent = s === 'open' ? `connected${this.hostId ? ` to ${this.hostId}` : ''}` : s === 'connecting' ? 'connecting…' : 'disconnected, retrying…'
+    $('#conn-text').textContent =
+      s === 'open'
+        ? `connected${this.hostId ? ` to ${this.hostId}` : ''}`
+        : s === 'connecting'
+          ? 'connecting…'
+          : 'disconnected, retrying…'
   }
 
   private onFrame(f: ServerFrame): void {
@@ -175,8 +182,14 @@ export class App {
     if (!a) return this.invalidate(true)
     void this.loadDefinition(a)
     // entries that arrived while the actor was not selected came light (no context): reload them
-    if (a.kind === 'live' && a.durable && (a.history === 'none' || (a.history === 'loaded' && this.model.hasLightEntries(a)))) void this.loadHistory(a)
-    if (a.kind === 'live' && !a.durable) a.note = 'A memory actor keeps no journal: its events since this page connected are shown.'
+    if (
+      a.kind === 'live' &&
+      a.durable &&
+      (a.history === 'none' || (a.history === 'loaded' && this.model.hasLightEntries(a)))
+    )
+      void this.loadHistory(a)
+    if (a.kind === 'live' && !a.durable)
+      a.note = 'A memory actor keeps no journal: its events since this page connected are shown.'
     this.invalidate(true)
   }
 
@@ -314,8 +327,16 @@ export class App {
     const b = $('#access')
     const op = this.token && this.access === 'operator'
     b.className = `badge ${op ? 'operator' : this.token && this.access === 'read-only' ? 'rejected' : 'readonly'}`
-    b.textContent = op ? 'operator' : this.token ? (this.access === 'read-only' ? 'token not accepted' : 'checking token…') : 'read-only'
-    b.title = op ? 'The hub accepted your token: you can send events.' : 'Without the hub token the inspector only watches.'
+    b.textContent = op
+      ? 'operator'
+      : this.token
+        ? this.access === 'read-only'
+          ? 'token not accepted'
+          : 'checking token…'
+        : 'read-only'
+    b.title = op
+      ? 'The hub accepted your token: you can send events.'
+      : 'Without the hub token the inspector only watches.'
     this.actions.render(this.current(), undefined, true)
     this.jobs.render()
     this.invalidate(true)
@@ -341,13 +362,19 @@ export class App {
     const a = this.current()
     if (!a) return
     if (a.kind === 'live' && a.durable) {
-      const link = h('a', { href: `/api/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log?snapshots=all`, download: `${a.path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log` })
+      const link = h('a', {
+        href: `/api/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log?snapshots=all`,
+        download: `${a.path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log`,
+      })
       link.click()
       return
     }
     const text = a.kind === 'log' ? a.log!.text : entriesToLog(a)
     const url = URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' }))
-    h('a', { href: url, download: a.kind === 'log' ? a.log!.file : `${a.path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log` }).click()
+    h('a', {
+      href: url,
+      download: a.kind === 'log' ? a.log!.file : `${a.path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log`,
+    }).click()
     setTimeout(() => URL.revokeObjectURL(url), 5000)
   }
 
@@ -439,7 +466,9 @@ export class App {
     const def = this.defs.get(a.machine)
     if (!def) {
       const missing = this.defState.get(a.machine) === 'missing'
-      const msg = missing ? `The machine “${a.machine}” is not known to this hub: states are shown as text below.` : 'Loading the machine definition…'
+      const msg = missing
+        ? `The machine “${a.machine}” is not known to this hub: states are shown as text below.`
+        : 'Loading the machine definition…'
       if (this.chartKey !== `msg:${msg}`) this.chart.clear(msg)
       this.chartKey = `msg:${msg}`
       return
@@ -454,7 +483,7 @@ export class App {
     const snap = live && a.kind === 'live' ? a.current : lastKnown(a.entries, i)
     const entry = a.entries[i]
     const prev = i > 0 ? lastKnown(a.entries, i - 1) : undefined
-    const at = live ? Date.now() : entry?.at ?? Date.now()
+    const at = live ? Date.now() : (entry?.at ?? Date.now())
     this.chart.update({
       value: snap?.value,
       previous: entry?.event ? prev?.value : undefined,
@@ -473,14 +502,60 @@ export class App {
     if (head.dataset.key === key) return
     head.dataset.key = key
     head.replaceChildren(
-      h('div', { class: 'actor-title' }, h('span', { class: `dot s-${a.status}` }), h('span', { class: 'path', 'data-testid': 'actor-path' }, a.kind === 'log' ? a.log!.file : a.path), h('span', { class: 'chip' }, a.machine), h('span', { class: 'chip' }, a.kind === 'log' ? 'log file' : a.durable ? 'durable' : 'memory'), h('span', { class: 'chip' }, a.status)),
-      h('div', { class: 'head-note small muted' }, a.history === 'loading' ? 'Loading history from the journal…' : a.note ?? (a.truncated ? `Earlier history is in the journal (showing the last ${a.entries.length} entries).` : '')),
+      h(
+        'div',
+        { class: 'actor-title' },
+        h('span', { class: `dot s-${a.status}` }),
+        h('span', { class: 'path', 'data-testid': 'actor-path' }, a.kind === 'log' ? a.log!.file : a.path),
+        h('span', { class: 'chip' }, a.machine),
+        h('span', { class: 'chip' }, a.kind === 'log' ? 'log file' : a.durable ? 'durable' : 'memory'),
+        h('span', { class: 'chip' }, a.status),
+      ),
+      h(
+        'div',
+        { class: 'head-note small muted' },
+        a.history === 'loading'
+          ? 'Loading history from the journal…'
+          : (a.note ??
+              (a.truncated ? `Earlier history is in the journal (showing the last ${a.entries.length} entries).` : '')),
+      ),
       h('div', { class: 'spacer' }),
       ...(a.kind === 'live' && a.durable && a.truncated && a.history === 'loaded' && a.entries[0].seq > 0
-        ? [h('button', { class: 'btn', title: `Load ${HISTORY_WINDOW} earlier events from the journal`, onclick: () => void this.loadHistory(a, Math.max(0, a.entries[0].seq - HISTORY_WINDOW), a.entries[0].seq) }, '↑ Earlier history')]
+        ? [
+            h(
+              'button',
+              {
+                class: 'btn',
+                title: `Load ${HISTORY_WINDOW} earlier events from the journal`,
+                onclick: () =>
+                  void this.loadHistory(a, Math.max(0, a.entries[0].seq - HISTORY_WINDOW), a.entries[0].seq),
+              },
+              '↑ Earlier history',
+            ),
+          ]
         : []),
-      h('button', { class: 'btn', onclick: () => this.download(), title: 'Download this history as an aether.log/1 file', 'data-testid': 'download' }, '↓ Download log'),
-      ...(a.kind === 'log' ? [h('button', { class: 'btn', onclick: () => (this.model.removeActor(a.path), (this.selected = undefined), this.invalidate(true)) }, '✕ Close log')] : []),
+      h(
+        'button',
+        {
+          class: 'btn',
+          onclick: () => this.download(),
+          title: 'Download this history as an aether.log/1 file',
+          'data-testid': 'download',
+        },
+        '↓ Download log',
+      ),
+      ...(a.kind === 'log'
+        ? [
+            h(
+              'button',
+              {
+                class: 'btn',
+                onclick: () => (this.model.removeActor(a.path), (this.selected = undefined), this.invalidate(true)),
+              },
+              '✕ Close log',
+            ),
+          ]
+        : []),
     )
   }
 
@@ -494,8 +569,14 @@ export class App {
     $('#live').classList.toggle('on', live && a?.kind === 'live')
     $('#travel').classList.toggle('past', !live)
     const e = a && n ? a.entries[index ?? n - 1] : undefined
-    $('#travel-pos').textContent = !a ? '' : e ? `${live && a.kind === 'live' ? 'live · ' : ''}#${e.seq} · ${clock(e.at)} · ${index !== undefined ? index + 1 : n} of ${n}${e.event ? ` · ${e.event.type}` : ''}` : ''
-    $('#travel-state').textContent = !live ? `viewing the past: ${formatValue(lastKnown(a!.entries, index!)?.value)}` : ''
+    $('#travel-pos').textContent = !a
+      ? ''
+      : e
+        ? `${live && a.kind === 'live' ? 'live · ' : ''}#${e.seq} · ${clock(e.at)} · ${index !== undefined ? index + 1 : n} of ${n}${e.event ? ` · ${e.event.type}` : ''}`
+        : ''
+    $('#travel-state').textContent = !live
+      ? `viewing the past: ${formatValue(lastKnown(a!.entries, index!)?.value)}`
+      : ''
   }
 
   // ---- wiring --------------------------------------------------------------------------------------
@@ -547,7 +628,11 @@ export class App {
       if (f) void this.openLogFile(f)
     })
     $('#token-btn').addEventListener('click', async () => {
-      const t = await promptDialog('Hub token', 'The token `aether hub` printed at start (or --token). It stays in this tab only.', this.token)
+      const t = await promptDialog(
+        'Hub token',
+        'The token `aether hub` printed at start (or --token). It stays in this tab only.',
+        this.token,
+      )
       if (t !== null) this.setToken(t)
     })
     for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) {
@@ -559,7 +644,7 @@ export class App {
       if (ev.key === 'ArrowLeft') this.step(-1)
       else if (ev.key === 'ArrowRight') this.step(1)
       else if (ev.key === 'End') this.step('live')
-      else if (ev.key === ' ') (ev.preventDefault(), this.togglePause())
+      else if (ev.key === ' ') ev.preventDefault(), this.togglePause()
     })
     new ResizeObserver(() => this.invalidate(true)).observe($('#timeline'))
   }
@@ -592,19 +677,42 @@ export async function confirmDialog(title: string, body: string): Promise<boolea
   const v = await dialog((close) => [
     h('h3', {}, title),
     h('pre', { class: 'json' }, body),
-    h('div', { class: 'dialog-buttons' }, h('button', { class: 'btn', onclick: () => close(false) }, 'Cancel'), h('button', { class: 'btn primary', autofocus: true, 'data-testid': 'confirm', onclick: () => close(true) }, 'Send')),
+    h(
+      'div',
+      { class: 'dialog-buttons' },
+      h('button', { class: 'btn', onclick: () => close(false) }, 'Cancel'),
+      h(
+        'button',
+        { class: 'btn primary', autofocus: true, 'data-testid': 'confirm', onclick: () => close(true) },
+        'Send',
+      ),
+    ),
   ])
   return v === true
 }
 
 export async function promptDialog(title: string, help: string, value: string): Promise<string | null> {
   const v = await dialog((close) => {
-    const input = h('input', { type: 'password', value, class: 'token-input', autofocus: true, placeholder: 'token', 'data-testid': 'token-input', onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && close(input.value) }) as HTMLInputElement
+    const input = h('input', {
+      type: 'password',
+      value,
+      class: 'token-input',
+      autofocus: true,
+      placeholder: 'token',
+      'data-testid': 'token-input',
+      onkeydown: (e: KeyboardEvent) => e.key === 'Enter' && close(input.value),
+    }) as HTMLInputElement
     return [
       h('h3', {}, title),
       h('p', { class: 'small muted' }, help),
       input,
-      h('div', { class: 'dialog-buttons' }, h('button', { class: 'btn', onclick: () => close('') }, 'Forget token'), h('button', { class: 'btn', onclick: () => close(null) }, 'Cancel'), h('button', { class: 'btn primary', 'data-testid': 'token-save', onclick: () => close(input.value) }, 'Save')),
+      h(
+        'div',
+        { class: 'dialog-buttons' },
+        h('button', { class: 'btn', onclick: () => close('') }, 'Forget token'),
+        h('button', { class: 'btn', onclick: () => close(null) }, 'Cancel'),
+        h('button', { class: 'btn primary', 'data-testid': 'token-save', onclick: () => close(input.value) }, 'Save'),
+      ),
     ]
   })
   return typeof v === 'string' ? v : null

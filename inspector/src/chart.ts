@@ -8,14 +8,19 @@ import { layoutChart, type Layout } from './layout.ts'
 
 const NS = 'http://www.w3.org/2000/svg'
 
-function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number> = {}, parent?: Element): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number> = {},
+  parent?: Element,
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(NS, tag)
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v))
   parent?.appendChild(e)
   return e
 }
 
-const pathD = (pts: Array<{ x: number; y: number }>) => pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
+const pathD = (pts: Array<{ x: number; y: number }>) =>
+  pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')
 
 export interface ChartState {
   value: unknown
@@ -87,8 +92,15 @@ export class StateChartView {
     this.edgeEls.clear()
     this.internalEls.clear()
     const defs = el('defs', {}, this.svg)
-    for (const [id, cls] of [['arrow', 'arrow'], ['arrow-last', 'arrow last']] as const) {
-      const m = el('marker', { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' }, defs)
+    for (const [id, cls] of [
+      ['arrow', 'arrow'],
+      ['arrow-last', 'arrow last'],
+    ] as const) {
+      const m = el(
+        'marker',
+        { id, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+        defs,
+      )
       el('path', { d: 'M0,0 L10,5 L0,10 z', class: cls }, m)
     }
     const nodesG = el('g', { class: 'nodes' }, this.svg)
@@ -97,14 +109,40 @@ export class StateChartView {
       const b = L.nodes.get(n.id)
       if (!b) continue
       const parent = n.parent ? C.nodes.get(n.parent) : undefined
-      const cls = ['state', `t-${n.type}`, n.children.length ? 'compound' : 'leaf', parent?.type === 'parallel' ? 'region' : '', n.id === C.root ? 'root' : ''].filter(Boolean).join(' ')
+      const cls = [
+        'state',
+        `t-${n.type}`,
+        n.children.length ? 'compound' : 'leaf',
+        parent?.type === 'parallel' ? 'region' : '',
+        n.id === C.root ? 'root' : '',
+      ]
+        .filter(Boolean)
+        .join(' ')
       const g = el('g', { class: cls, 'data-state': n.id }, nodesG)
       el('rect', { x: b.x, y: b.y, width: b.w, height: b.h, rx: n.children.length ? 12 : 9 }, g)
-      if (n.type === 'final') el('rect', { x: b.x + 3, y: b.y + 3, width: b.w - 6, height: b.h - 6, rx: 7, class: 'inner' }, g)
-      const title = el('text', { x: n.children.length ? b.x + 12 : b.x + b.w / 2, y: b.y + (n.children.length ? 20 : 23), class: 'label' + (n.children.length ? ' left' : '') }, g)
-      title.textContent = n.id === C.root ? `${n.key}${n.type === 'parallel' ? '  ∥' : ''}` : n.key + (n.type === 'parallel' ? '  ∥' : '')
+      if (n.type === 'final')
+        el('rect', { x: b.x + 3, y: b.y + 3, width: b.w - 6, height: b.h - 6, rx: 7, class: 'inner' }, g)
+      const title = el(
+        'text',
+        {
+          x: n.children.length ? b.x + 12 : b.x + b.w / 2,
+          y: b.y + (n.children.length ? 20 : 23),
+          class: 'label' + (n.children.length ? ' left' : ''),
+        },
+        g,
+      )
+      title.textContent =
+        n.id === C.root ? `${n.key}${n.type === 'parallel' ? '  ∥' : ''}` : n.key + (n.type === 'parallel' ? '  ∥' : '')
       n.internal.forEach((t, i) => {
-        const tx = el('text', { x: n.children.length ? b.x + 12 : b.x + 12, y: b.y + (n.children.length ? 38 : 42) + i * 16, class: 'internal' }, g)
+        const tx = el(
+          'text',
+          {
+            x: n.children.length ? b.x + 12 : b.x + 12,
+            y: b.y + (n.children.length ? 38 : 42) + i * 16,
+            class: 'internal',
+          },
+          g,
+        )
         tx.textContent = `↻ ${t.label}`
         this.internalEls.set(t.id, tx)
       })
@@ -137,7 +175,8 @@ export class StateChartView {
     const C = this.chart
     if (!C) return
     const active = activeIds(C, s.value)
-    for (const [id, g] of this.nodeEls) if (g.classList.contains('active') !== active.has(id)) g.classList.toggle('active', active.has(id))
+    for (const [id, g] of this.nodeEls)
+      if (g.classList.contains('active') !== active.has(id)) g.classList.toggle('active', active.has(id))
     const last = new Set<string>()
     if (s.event) {
       const before = s.previous !== undefined ? activeIds(C, s.previous) : null
@@ -152,7 +191,8 @@ export class StateChartView {
         g.querySelectorAll('path').forEach((p) => p.setAttribute('marker-end', on ? 'url(#arrow-last)' : 'url(#arrow)'))
       }
     }
-    for (const [id, t] of this.internalEls) if (t.classList.contains('last') !== last.has(id)) t.classList.toggle('last', last.has(id))
+    for (const [id, t] of this.internalEls)
+      if (t.classList.contains('last') !== last.has(id)) t.classList.toggle('last', last.has(id))
     this.badges.replaceChildren()
     const byOwner = new Map<string, number[]>()
     for (const t of s.timers ?? []) {
@@ -163,7 +203,9 @@ export class StateChartView {
     for (const [owner, lefts] of byOwner) {
       const b = this.layout!.nodes.get(owner)
       if (!b) continue
-      const text = lefts.map((ms) => `◷ ${ms <= 0 ? 'due' : ms < 10_000 ? (ms / 1000).toFixed(1) + 's' : Math.round(ms / 1000) + 's'}`).join(' ')
+      const text = lefts
+        .map((ms) => `◷ ${ms <= 0 ? 'due' : ms < 10_000 ? (ms / 1000).toFixed(1) + 's' : Math.round(ms / 1000) + 's'}`)
+        .join(' ')
       const w = text.length * 6.6 + 12
       const g = el('g', { class: 'timer', 'data-timer-owner': owner }, this.badges)
       el('rect', { x: b.x + b.w - w + 6, y: b.y - 9, width: w, height: 18, rx: 9 }, g)
@@ -204,7 +246,12 @@ export class StateChartView {
         const scale = Math.max(this.view.w / r.width, this.view.h / r.height)
         const px = this.view.x + (ev.clientX - r.left) * scale
         const py = this.view.y + (ev.clientY - r.top) * scale
-        this.view = { x: px - (px - this.view.x) * k, y: py - (py - this.view.y) * k, w: this.view.w * k, h: this.view.h * k }
+        this.view = {
+          x: px - (px - this.view.x) * k,
+          y: py - (py - this.view.y) * k,
+          w: this.view.w * k,
+          h: this.view.h * k,
+        }
         this.applyView()
       },
       { passive: false },

@@ -76,7 +76,8 @@ export function eventLabel(t: Pick<TransitionJSON, 'eventType' | 'delay'>): stri
 }
 
 // A target is `#id` on the wire; an in-process toJSON() may still hold the state node itself.
-const stripHash = (t: any): string => (typeof t === 'string' ? (t.startsWith('#') ? t.slice(1) : t) : String(t?.id ?? t))
+const stripHash = (t: any): string =>
+  typeof t === 'string' ? (t.startsWith('#') ? t.slice(1) : t) : String(t?.id ?? t)
 
 /** Flattens a definition into nodes and transitions. */
 export function readChart(def: StateNodeJSON): Chart {
@@ -99,7 +100,14 @@ export function readChart(def: StateNodeJSON): Chart {
     ts.forEach((t, i) => {
       const guard = guardName(t.guard)
       const label = eventLabel(t) + (guard ? ` [${guard}]` : '')
-      const ct: ChartTransition = { id: `${n.id}#${i}`, source: n.id, targets: (t.target ?? []).map(stripHash), eventType: t.eventType, label, guard }
+      const ct: ChartTransition = {
+        id: `${n.id}#${i}`,
+        source: n.id,
+        targets: (t.target ?? []).map(stripHash),
+        eventType: t.eventType,
+        label,
+        guard,
+      }
       if (ct.targets.length === 0) node.internal.push(ct)
       else edges.push(ct)
     })
@@ -149,7 +157,8 @@ export function acceptedEvents(chart: Chart, active: Set<string>): AcceptedEvent
     const n = chart.nodes.get(id)!
     const ts = chart.edges.filter((e) => e.source === id).concat(n.internal)
     for (const t of ts) {
-      if (!t.eventType || t.eventType.startsWith('xstate.') || t.eventType === '*' || t.eventType.endsWith('.*')) continue
+      if (!t.eventType || t.eventType.startsWith('xstate.') || t.eventType === '*' || t.eventType.endsWith('.*'))
+        continue
       const a = by.get(t.eventType) ?? { type: t.eventType, from: [], guards: [] }
       if (!a.from.includes(id)) a.from.push(id)
       if (t.guard && !a.guards.includes(t.guard)) a.guards.push(t.guard)
@@ -177,7 +186,12 @@ export function delayOwner(chart: Chart, eventType: string): string | undefined 
  * without the previous snapshot), a targeted transition qualifies by its target alone and an
  * internal one by its source being active after.
  */
-export function takenTransitions(chart: Chart, eventType: string, before: Set<string> | null, after: Set<string>): ChartTransition[] {
+export function takenTransitions(
+  chart: Chart,
+  eventType: string,
+  before: Set<string> | null,
+  after: Set<string>,
+): ChartTransition[] {
   const all = chart.edges.concat([...chart.nodes.values()].flatMap((n) => n.internal))
   return all.filter(
     (t) =>

@@ -22,24 +22,82 @@ export class SnapshotView {
     const entry = a.entries[i]
     const prev = i > 0 ? lastKnown(a.entries, i - 1) : undefined
     const recorded = !entry || !!entry.snapshot || (live && a.kind === 'live')
-    const diffs = prev && snap ? diffValues({ value: prev.value, context: prev.context }, { value: snap.value, context: snap.context }) : []
+    const diffs =
+      prev && snap
+        ? diffValues({ value: prev.value, context: prev.context }, { value: snap.value, context: snap.context })
+        : []
     const timers = snap?.timers ?? []
-    const at = live ? now : entry?.at ?? now
+    const at = live ? now : (entry?.at ?? now)
     const parts: Array<HTMLElement | null> = [
-      h('div', { class: 'kv' }, h('span', { class: 'k' }, 'state'), h('span', { class: 'v state-value', 'data-testid': 'state-value' }, formatValue(snap?.value))),
-      h('div', { class: 'kv' }, h('span', { class: 'k' }, 'status'), h('span', { class: 'v' }, snap?.status ?? a.status)),
-      entry?.event ? h('div', { class: 'kv' }, h('span', { class: 'k' }, 'after'), h('span', { class: 'v mono' }, `#${entry.seq} ${show(entry.event, 200)}${entry.source ? ` from ${entry.source}` : ''}`)) : null,
-      !recorded ? h('div', { class: 'warn small' }, 'The log has no snapshot at this seq: showing the last recorded state.') : null,
+      h(
+        'div',
+        { class: 'kv' },
+        h('span', { class: 'k' }, 'state'),
+        h('span', { class: 'v state-value', 'data-testid': 'state-value' }, formatValue(snap?.value)),
+      ),
+      h(
+        'div',
+        { class: 'kv' },
+        h('span', { class: 'k' }, 'status'),
+        h('span', { class: 'v' }, snap?.status ?? a.status),
+      ),
+      entry?.event
+        ? h(
+            'div',
+            { class: 'kv' },
+            h('span', { class: 'k' }, 'after'),
+            h(
+              'span',
+              { class: 'v mono' },
+              `#${entry.seq} ${show(entry.event, 200)}${entry.source ? ` from ${entry.source}` : ''}`,
+            ),
+          )
+        : null,
+      !recorded
+        ? h('div', { class: 'warn small' }, 'The log has no snapshot at this seq: showing the last recorded state.')
+        : null,
       timers.length
-        ? h('div', { class: 'kv' }, h('span', { class: 'k' }, 'delays'), h('span', { class: 'v' }, ...timers.map((t) => h('span', { class: 'chip' }, `${delayText(t.event)} in ${Math.max(0, (t.due - at) / 1000).toFixed(1)}s`))))
+        ? h(
+            'div',
+            { class: 'kv' },
+            h('span', { class: 'k' }, 'delays'),
+            h(
+              'span',
+              { class: 'v' },
+              ...timers.map((t) =>
+                h(
+                  'span',
+                  { class: 'chip' },
+                  `${delayText(t.event)} in ${Math.max(0, (t.due - at) / 1000).toFixed(1)}s`,
+                ),
+              ),
+            ),
+          )
         : null,
       h('h4', {}, 'Context'),
       snap && !('context' in snap)
-        ? h('div', { class: 'muted small', 'data-testid': 'context' }, 'Context not sent: the actor was not selected then (the hub sends contexts only for the actor you watch).')
+        ? h(
+            'div',
+            { class: 'muted small', 'data-testid': 'context' },
+            'Context not sent: the actor was not selected then (the hub sends contexts only for the actor you watch).',
+          )
         : h('pre', { class: 'json', 'data-testid': 'context' }, JSON.stringify(snap?.context ?? null, null, 2)),
       h('h4', {}, prev ? `Changes vs previous${i > 0 ? ` (#${a.entries[i - 1].seq})` : ''}` : 'Changes vs previous'),
       diffs.length
-        ? h('div', { class: 'diff', 'data-testid': 'diff' }, ...diffs.map((d) => h('div', { class: 'diff-line' }, h('span', { class: 'diff-path' }, d.path), h('span', { class: 'del' }, show(d.before, 80)), h('span', { class: 'arrow' }, '→'), h('span', { class: 'add' }, show(d.after, 80)))))
+        ? h(
+            'div',
+            { class: 'diff', 'data-testid': 'diff' },
+            ...diffs.map((d) =>
+              h(
+                'div',
+                { class: 'diff-line' },
+                h('span', { class: 'diff-path' }, d.path),
+                h('span', { class: 'del' }, show(d.before, 80)),
+                h('span', { class: 'arrow' }, '→'),
+                h('span', { class: 'add' }, show(d.after, 80)),
+              ),
+            ),
+          )
         : h('div', { class: 'muted small' }, prev ? 'No change.' : 'This is the first known snapshot.'),
     ]
     this.root.replaceChildren(...(parts.filter(Boolean) as HTMLElement[]))
@@ -56,7 +114,10 @@ export interface ActionContext {
 
 export class ActionsView {
   private key = ''
-  constructor(private root: HTMLElement, private ctx: ActionContext) {}
+  constructor(
+    private root: HTMLElement,
+    private ctx: ActionContext,
+  ) {}
 
   render(a: ActorView | undefined, chart: Chart | undefined, force = false): void {
     const value = a?.current?.value
@@ -65,18 +126,44 @@ export class ActionsView {
     this.key = key
     if (!a) return void this.root.replaceChildren()
     if (a.kind === 'log') {
-      return void this.root.replaceChildren(h('div', { class: 'muted small' }, 'A loaded log is read-only: scrubbing it changes nothing on the hub.'))
+      return void this.root.replaceChildren(
+        h('div', { class: 'muted small' }, 'A loaded log is read-only: scrubbing it changes nothing on the hub.'),
+      )
     }
     const banner = !this.ctx.token
-      ? h('div', { class: 'readonly', 'data-testid': 'readonly' }, 'Read-only: no hub token. Set it with “Token” (top right) to send events.')
+      ? h(
+          'div',
+          { class: 'readonly', 'data-testid': 'readonly' },
+          'Read-only: no hub token. Set it with “Token” (top right) to send events.',
+        )
       : this.ctx.access === 'read-only'
-        ? h('div', { class: 'warn small', 'data-testid': 'token-rejected' }, 'The hub did not accept this token for the feed: sends will likely be refused (401).')
+        ? h(
+            'div',
+            { class: 'warn small', 'data-testid': 'token-rejected' },
+            'The hub did not accept this token for the feed: sends will likely be refused (401).',
+          )
         : null
-    if (!chart) return void this.root.replaceChildren(...[banner, h('div', { class: 'muted small' }, 'Loading the machine definition…')].filter(Boolean) as HTMLElement[])
-    if (a.status !== 'active') return void this.root.replaceChildren(...[banner, h('div', { class: 'muted small' }, `The actor is ${a.status}: it takes no events.`)].filter(Boolean) as HTMLElement[])
+    if (!chart)
+      return void this.root.replaceChildren(
+        ...([banner, h('div', { class: 'muted small' }, 'Loading the machine definition…')].filter(
+          Boolean,
+        ) as HTMLElement[]),
+      )
+    if (a.status !== 'active')
+      return void this.root.replaceChildren(
+        ...([banner, h('div', { class: 'muted small' }, `The actor is ${a.status}: it takes no events.`)].filter(
+          Boolean,
+        ) as HTMLElement[]),
+      )
     const accepted = acceptedEvents(chart, activeIds(chart, value))
     const disabled = !this.ctx.token
-    const payload = h('textarea', { class: 'payload', rows: 2, spellcheck: false, placeholder: '{"by": 2}  (extra event fields, optional)', 'data-testid': 'payload' }) as HTMLTextAreaElement
+    const payload = h('textarea', {
+      class: 'payload',
+      rows: 2,
+      spellcheck: false,
+      placeholder: '{"by": 2}  (extra event fields, optional)',
+      'data-testid': 'payload',
+    }) as HTMLTextAreaElement
     const buttons = accepted.map((ev) =>
       h(
         'button',
@@ -94,7 +181,11 @@ export class ActionsView {
     this.root.replaceChildren(
       ...([
         banner,
-        h('div', { class: 'small muted' }, accepted.length ? 'Events the current state accepts:' : 'The current state accepts no named event.'),
+        h(
+          'div',
+          { class: 'small muted' },
+          accepted.length ? 'Events the current state accepts:' : 'The current state accepts no named event.',
+        ),
         h('div', { class: 'event-buttons' }, ...buttons),
         accepted.length ? payload : null,
       ].filter(Boolean) as HTMLElement[]),
@@ -117,8 +208,13 @@ export class ActionsView {
     const ok = await this.ctx.confirm(`Send “${type}” to ${path}?`, JSON.stringify(event, null, 2))
     if (!ok) return
     const r = await this.ctx.send(path, event)
-    if (r.ok) this.ctx.toast(`Sent ${type} to ${path}: journaled as #${r.body.seq}, now ${formatValue(r.body.value)}`, 'ok')
-    else this.ctx.toast(`Refused (${r.status}${r.body?.error ? ` ${r.body.error}` : ''}): ${r.body?.message ?? 'the hub refused the event'}. Nothing changed.`, 'err')
+    if (r.ok)
+      this.ctx.toast(`Sent ${type} to ${path}: journaled as #${r.body.seq}, now ${formatValue(r.body.value)}`, 'ok')
+    else
+      this.ctx.toast(
+        `Refused (${r.status}${r.body?.error ? ` ${r.body.error}` : ''}): ${r.body?.message ?? 'the hub refused the event'}. Nothing changed.`,
+        'err',
+      )
   }
 }
 

@@ -1,6 +1,10 @@
 /** A tiny element builder: `h('div', {class: 'x', onclick}, 'text', child)`. */
 type Child = Node | string | number | null | undefined | false
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Record<string, unknown> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag)
   for (const [k, v] of Object.entries(props)) {
     if (v === undefined || v === null || v === false) continue
@@ -10,11 +14,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<s
     else if (k in e && typeof v !== 'string') (e as any)[k] = v
     else e.setAttribute(k, v === true ? '' : String(v))
   }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c))
+  for (const c of children)
+    if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c))
   return e
 }
 
-export const $ = <T extends Element = HTMLElement>(sel: string, root: ParentNode = document): T => root.querySelector(sel) as T
+export const $ = <T extends Element = HTMLElement>(sel: string, root: ParentNode = document): T =>
+  root.querySelector(sel) as T
 
 /** `12:03:04.123` in local time. */
 export function clock(ms: number): string {

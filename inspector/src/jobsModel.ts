@@ -85,7 +85,8 @@ export function replyError(r: Reply): string {
   if (r.status === 0) return `the hub did not answer${typeof r.body === 'string' && r.body ? ` (${r.body})` : ''}`
   const b = r.body as { error?: unknown; message?: unknown } | null
   const code = b && typeof b.error === 'string' ? ` ${b.error}` : ''
-  const msg = b && typeof b.message === 'string' ? b.message : typeof r.body === 'string' && r.body ? r.body : 'no message'
+  const msg =
+    b && typeof b.message === 'string' ? b.message : typeof r.body === 'string' && r.body ? r.body : 'no message'
   return `${r.status}${code}: ${msg}`
 }
 
@@ -94,22 +95,35 @@ const ok = (r: Reply) => r.status >= 200 && r.status < 300
 /** The panel's state from one refresh's three replies (queues decides whether there is a jobs API at all). */
 export function jobsStateFrom(queues: Reply, running: Reply, dead: Reply, at: number): JobsState {
   if (queues.status === 404) {
-    return { kind: 'absent', message: 'This hub has no jobs feature (GET /api/queues is 404): there are no queues to show. `aether hub` installs it; a hub started with other features only does not.' }
+    return {
+      kind: 'absent',
+      message:
+        'This hub has no jobs feature (GET /api/queues is 404): there are no queues to show. `aether hub` installs it; a hub started with other features only does not.',
+    }
   }
   if (queues.status === 401 || queues.status === 403) {
-    return { kind: 'denied', message: `This hub's jobs API needs a token to read (it has tenants configured): ${replyError(queues)}. Set one with “Token” (top right).` }
+    return {
+      kind: 'denied',
+      message: `This hub's jobs API needs a token to read (it has tenants configured): ${replyError(queues)}. Set one with “Token” (top right).`,
+    }
   }
   if (!ok(queues)) return { kind: 'error', message: `GET /api/queues failed: ${replyError(queues)}` }
-  for (const [name, r] of [['running jobs', running], ['dead letters', dead]] as const) {
+  for (const [name, r] of [
+    ['running jobs', running],
+    ['dead letters', dead],
+  ] as const) {
     if (!ok(r)) return { kind: 'error', message: `GET /api/jobs (${name}) failed: ${replyError(r)}` }
   }
   const q = queues.body as { queues?: QueueSummary[]; workers?: WorkerSummary[] } | null
   const rj = running.body as { jobs?: JobRow[]; next?: string | null } | null
   const dj = dead.body as { jobs?: JobRow[]; next?: string | null } | null
-  if (!Array.isArray(q?.queues)) return { kind: 'error', message: 'GET /api/queues answered without a "queues" list: is this an Aether hub?' }
+  if (!Array.isArray(q?.queues))
+    return { kind: 'error', message: 'GET /api/queues answered without a "queues" list: is this an Aether hub?' }
   return {
     kind: 'ok',
-    queues: [...q!.queues].sort((a, b) => (a.name === 'default' ? -1 : b.name === 'default' ? 1 : a.name < b.name ? -1 : 1)),
+    queues: [...q!.queues].sort((a, b) =>
+      a.name === 'default' ? -1 : b.name === 'default' ? 1 : a.name < b.name ? -1 : 1,
+    ),
     workers: Array.isArray(q!.workers) ? q!.workers : [],
     running: Array.isArray(rj?.jobs) ? rj!.jobs : [],
     dead: Array.isArray(dj?.jobs) ? dj!.jobs : [],
@@ -147,10 +161,17 @@ export interface Gate {
  * a note and the hub decides); pausing a queue takes the hub token only.
  */
 export function gate(action: 'retry' | 'queue', token: string, access: Access): Gate {
-  if (!token) return { enabled: false, why: `Read-only: no token. Set it with “Token” (top right) to ${action === 'retry' ? 'retry dead letters' : 'pause or resume queues'}.` }
+  if (!token)
+    return {
+      enabled: false,
+      why: `Read-only: no token. Set it with “Token” (top right) to ${action === 'retry' ? 'retry dead letters' : 'pause or resume queues'}.`,
+    }
   if (access === 'read-only') {
     return action === 'retry'
-      ? { enabled: true, why: 'The hub did not accept this token as its own: only a tenant token for this job’s tenant can retry it.' }
+      ? {
+          enabled: true,
+          why: 'The hub did not accept this token as its own: only a tenant token for this job’s tenant can retry it.',
+        }
       : { enabled: false, why: 'Pausing a queue needs the hub token; the hub did not accept this one.' }
   }
   return { enabled: true, why: '' }

@@ -7,7 +7,20 @@
  * job's actor path is its id) in the actors view.
  */
 import { clock, h } from './dom.ts'
-import { byPriority, byTenant, Coalescer, gate, JOBS_URLS, jobsStateFrom, replyError, type Access, type JobRow, type JobsState, type QueueSummary, type Reply } from './jobsModel.ts'
+import {
+  byPriority,
+  byTenant,
+  Coalescer,
+  gate,
+  JOBS_URLS,
+  jobsStateFrom,
+  replyError,
+  type Access,
+  type JobRow,
+  type JobsState,
+  type QueueSummary,
+  type Reply,
+} from './jobsModel.ts'
 
 /** Refreshes start at most this often, however fast job events arrive. */
 export const REFRESH_GAP_MS = 400
@@ -98,7 +111,11 @@ export class JobsPanel {
 
   /** Rereads queues, running jobs and dead letters; opens the event stream once the API is known to exist. */
   async refresh(): Promise<void> {
-    const [q, r, d] = await Promise.all([this.request('GET', JOBS_URLS.queues), this.request('GET', JOBS_URLS.running), this.request('GET', JOBS_URLS.dead)])
+    const [q, r, d] = await Promise.all([
+      this.request('GET', JOBS_URLS.queues),
+      this.request('GET', JOBS_URLS.running),
+      this.request('GET', JOBS_URLS.dead),
+    ])
     this.state = jobsStateFrom(q, r, d, Date.now())
     this.refreshes++
     if (this.state.kind === 'ok') this.connect()
@@ -166,12 +183,22 @@ export class JobsPanel {
   }
 
   retry(job: JobRow): Promise<void> {
-    return this.act(`job:${job.id}`, `/api/jobs/${encodeURIComponent(job.id)}/retry`, `Retried ${job.id}: it is back in the queue.`, `Retrying ${job.id}`)
+    return this.act(
+      `job:${job.id}`,
+      `/api/jobs/${encodeURIComponent(job.id)}/retry`,
+      `Retried ${job.id}: it is back in the queue.`,
+      `Retrying ${job.id}`,
+    )
   }
 
   setPaused(q: QueueSummary, paused: boolean): Promise<void> {
     const verb = paused ? 'pause' : 'resume'
-    return this.act(`queue:${q.name}`, `/api/queues/${encodeURIComponent(q.name)}/${verb}`, `Queue ${q.name} ${paused ? 'paused' : 'resumed'}.`, `${paused ? 'Pausing' : 'Resuming'} queue ${q.name}`)
+    return this.act(
+      `queue:${q.name}`,
+      `/api/queues/${encodeURIComponent(q.name)}/${verb}`,
+      `Queue ${q.name} ${paused ? 'paused' : 'resumed'}.`,
+      `${paused ? 'Pausing' : 'Resuming'} queue ${q.name}`,
+    )
   }
 
   // ---- drawing -----------------------------------------------------------------------------------
@@ -182,23 +209,53 @@ export class JobsPanel {
       'div',
       { class: 'jobs-head' },
       h('h2', {}, 'Jobs'),
-      h('span', { class: `chip live-${this.live}`, 'data-testid': 'jobs-live', title: 'The /api/jobs/events stream: the view rereads on every change, at most every 0.4 s' }, { off: 'not live', connecting: 'connecting…', open: '● live', lost: 'stream lost, retrying…' }[this.live]),
-      s.kind === 'ok' ? h('span', { class: 'small muted', 'data-testid': 'jobs-updated' }, `updated ${clock(s.at)}`) : null,
+      h(
+        'span',
+        {
+          class: `chip live-${this.live}`,
+          'data-testid': 'jobs-live',
+          title: 'The /api/jobs/events stream: the view rereads on every change, at most every 0.4 s',
+        },
+        { off: 'not live', connecting: 'connecting…', open: '● live', lost: 'stream lost, retrying…' }[this.live],
+      ),
+      s.kind === 'ok'
+        ? h('span', { class: 'small muted', 'data-testid': 'jobs-updated' }, `updated ${clock(s.at)}`)
+        : null,
       h('div', { class: 'spacer' }),
       h('button', { class: 'btn', onclick: () => this.coalescer.poke(), title: 'Reread the queues now' }, '↻ Refresh'),
     )
     const parts: Array<HTMLElement | null> = [head]
     if (s.kind === 'loading') parts.push(h('div', { class: 'muted pad' }, 'Loading the queues…'))
-    else if (s.kind !== 'ok') parts.push(h('div', { class: `jobs-notice ${s.kind}`, 'data-testid': 'jobs-notice', 'data-kind': s.kind }, s.message))
+    else if (s.kind !== 'ok')
+      parts.push(
+        h('div', { class: `jobs-notice ${s.kind}`, 'data-testid': 'jobs-notice', 'data-kind': s.kind }, s.message),
+      )
     else {
       const retry = gate('retry', this.host.token, this.host.access)
       const queue = gate('queue', this.host.token, this.host.access)
       if (!this.host.token) parts.push(h('div', { class: 'readonly', 'data-testid': 'jobs-readonly' }, retry.why))
       else if (retry.why) parts.push(h('div', { class: 'warn small', 'data-testid': 'jobs-token-note' }, retry.why))
-      if (this.lastError) parts.push(h('div', { class: 'jobs-error', 'data-testid': 'jobs-error', role: 'alert' }, this.lastError))
+      if (this.lastError)
+        parts.push(h('div', { class: 'jobs-error', 'data-testid': 'jobs-error', role: 'alert' }, this.lastError))
       parts.push(this.queuesTable(s.queues, queue.enabled, queue.why))
       if (s.workers.length) {
-        parts.push(h('div', { class: 'jobs-workers small muted' }, 'Workers: ', ...s.workers.map((w) => h('span', { class: `chip${w.alive ? '' : ' gone'}`, title: w.alive ? 'leasing jobs' : 'not leasing (gone or closing)' }, `${w.id} ${w.held}/${w.capacity}`))))
+        parts.push(
+          h(
+            'div',
+            { class: 'jobs-workers small muted' },
+            'Workers: ',
+            ...s.workers.map((w) =>
+              h(
+                'span',
+                {
+                  class: `chip${w.alive ? '' : ' gone'}`,
+                  title: w.alive ? 'leasing jobs' : 'not leasing (gone or closing)',
+                },
+                `${w.id} ${w.held}/${w.capacity}`,
+              ),
+            ),
+          ),
+        )
       }
       parts.push(this.runningTable(s.running, s.more.running))
       parts.push(this.deadTable(s.dead, s.more.dead, retry.enabled, retry.why))
@@ -209,15 +266,32 @@ export class JobsPanel {
   private queuesTable(queues: QueueSummary[], canAct: boolean, why: string): HTMLElement {
     const rows = queues.map((q) => {
       const busy = this.busy.has(`queue:${q.name}`)
-      const cell = (field: string, v: number, cls = '') => h('td', { class: `num${cls && v ? ` ${cls}` : ''}`, 'data-field': field }, v)
+      const cell = (field: string, v: number, cls = '') =>
+        h('td', { class: `num${cls && v ? ` ${cls}` : ''}`, 'data-field': field }, v)
       return h(
         'tr',
         { 'data-queue': q.name, class: q.paused ? 'paused' : '' },
         h('td', { class: 'mono' }, q.name),
-        h('td', { 'data-field': 'state' }, h('span', { class: `chip ${q.paused ? 'q-paused' : 'q-active'}` }, q.paused ? 'paused' : 'active')),
+        h(
+          'td',
+          { 'data-field': 'state' },
+          h('span', { class: `chip ${q.paused ? 'q-paused' : 'q-active'}` }, q.paused ? 'paused' : 'active'),
+        ),
         cell('depth', q.depth),
-        h('td', { 'data-field': 'byPriority' }, ...(q.depth ? byPriority(q.byPriority).map(([p, n]) => h('span', { class: 'chip', 'data-priority': p }, `p${p} × ${n}`)) : [h('span', { class: 'muted' }, '—')])),
-        h('td', { 'data-field': 'byTenant' }, ...(q.depth ? byTenant(q.byTenant).map(([t, n]) => h('span', { class: 'chip', 'data-tenant': t }, `${t} × ${n}`)) : [h('span', { class: 'muted' }, '—')])),
+        h(
+          'td',
+          { 'data-field': 'byPriority' },
+          ...(q.depth
+            ? byPriority(q.byPriority).map(([p, n]) => h('span', { class: 'chip', 'data-priority': p }, `p${p} × ${n}`))
+            : [h('span', { class: 'muted' }, '—')]),
+        ),
+        h(
+          'td',
+          { 'data-field': 'byTenant' },
+          ...(q.depth
+            ? byTenant(q.byTenant).map(([t, n]) => h('span', { class: 'chip', 'data-tenant': t }, `${t} × ${n}`))
+            : [h('span', { class: 'muted' }, '—')]),
+        ),
         cell('delayed', q.delayed),
         cell('running', q.running, 'c-running'),
         cell('dead', q.dead, 'c-dead'),
@@ -225,7 +299,21 @@ export class JobsPanel {
         h(
           'td',
           { class: 'act' },
-          h('button', { class: 'btn', 'data-testid': q.paused ? 'queue-resume' : 'queue-pause', disabled: !canAct || busy, title: why || (q.paused ? 'Let workers lease from this queue again' : 'Workers lease nothing from this queue until it is resumed; running jobs finish'), onclick: () => void this.setPaused(q, !q.paused) }, busy ? '…' : q.paused ? '▶ Resume' : '❚❚ Pause'),
+          h(
+            'button',
+            {
+              class: 'btn',
+              'data-testid': q.paused ? 'queue-resume' : 'queue-pause',
+              disabled: !canAct || busy,
+              title:
+                why ||
+                (q.paused
+                  ? 'Let workers lease from this queue again'
+                  : 'Workers lease nothing from this queue until it is resumed; running jobs finish'),
+              onclick: () => void this.setPaused(q, !q.paused),
+            },
+            busy ? '…' : q.paused ? '▶ Resume' : '❚❚ Pause',
+          ),
         ),
       )
     })
@@ -236,14 +324,42 @@ export class JobsPanel {
       h(
         'table',
         { class: 'jobs-table', 'data-testid': 'jobs-queues' },
-        h('thead', {}, h('tr', {}, ...['queue', 'state', 'ready', 'ready by priority', 'ready by tenant', 'delayed', 'running', 'dead', 'completed', ''].map((t, i) => h('th', { class: i === 2 || (i >= 5 && i <= 8) ? 'num' : '' }, t)))),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ...[
+              'queue',
+              'state',
+              'ready',
+              'ready by priority',
+              'ready by tenant',
+              'delayed',
+              'running',
+              'dead',
+              'completed',
+              '',
+            ].map((t, i) => h('th', { class: i === 2 || (i >= 5 && i <= 8) ? 'num' : '' }, t)),
+          ),
+        ),
         h('tbody', {}, ...rows),
       ),
     )
   }
 
   private jobLink(id: string): HTMLElement {
-    return h('button', { class: 'job-link mono', 'data-job': id, title: 'Show this job’s actor: its machine and history', onclick: () => this.host.openActor(id) }, id)
+    return h(
+      'button',
+      {
+        class: 'job-link mono',
+        'data-job': id,
+        title: 'Show this job’s actor: its machine and history',
+        onclick: () => this.host.openActor(id),
+      },
+      id,
+    )
   }
 
   private runningTable(jobs: JobRow[], more: boolean): HTMLElement {
@@ -255,15 +371,45 @@ export class JobsPanel {
         ? h(
             'table',
             { class: 'jobs-table', 'data-testid': 'jobs-running' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'id'), h('th', {}, 'type'), h('th', {}, 'tenant'), h('th', { class: 'num' }, 'priority'), h('th', { class: 'num' }, 'attempts'), h('th', {}, 'worker'))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', {}, 'id'),
+                h('th', {}, 'type'),
+                h('th', {}, 'tenant'),
+                h('th', { class: 'num' }, 'priority'),
+                h('th', { class: 'num' }, 'attempts'),
+                h('th', {}, 'worker'),
+              ),
+            ),
             h(
               'tbody',
               {},
-              ...jobs.map((j) => h('tr', { 'data-job': j.id }, h('td', {}, this.jobLink(j.id)), h('td', { class: 'mono' }, j.type), h('td', {}, j.tenant), h('td', { class: 'num' }, j.priority), h('td', { class: 'num' }, j.attempts), h('td', { class: 'mono small' }, j.worker ?? ''))),
+              ...jobs.map((j) =>
+                h(
+                  'tr',
+                  { 'data-job': j.id },
+                  h('td', {}, this.jobLink(j.id)),
+                  h('td', { class: 'mono' }, j.type),
+                  h('td', {}, j.tenant),
+                  h('td', { class: 'num' }, j.priority),
+                  h('td', { class: 'num' }, j.attempts),
+                  h('td', { class: 'mono small' }, j.worker ?? ''),
+                ),
+              ),
             ),
           )
         : h('div', { class: 'muted pad small', 'data-testid': 'jobs-running-empty' }, 'No job is running.'),
-      more ? h('div', { class: 'muted small pad' }, `Showing the first ${jobs.length}; GET /api/jobs?status=RUNNING pages through the rest.`) : null,
+      more
+        ? h(
+            'div',
+            { class: 'muted small pad' },
+            `Showing the first ${jobs.length}; GET /api/jobs?status=RUNNING pages through the rest.`,
+          )
+        : null,
     )
   }
 
@@ -276,7 +422,21 @@ export class JobsPanel {
         ? h(
             'table',
             { class: 'jobs-table', 'data-testid': 'jobs-dead' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'id'), h('th', {}, 'type'), h('th', {}, 'tenant'), h('th', {}, 'error'), h('th', {}, 'failed in'), h('th', { class: 'num' }, 'attempts'), h('th', {}, ''))),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', {}, 'id'),
+                h('th', {}, 'type'),
+                h('th', {}, 'tenant'),
+                h('th', {}, 'error'),
+                h('th', {}, 'failed in'),
+                h('th', { class: 'num' }, 'attempts'),
+                h('th', {}, ''),
+              ),
+            ),
             h(
               'tbody',
               {},
@@ -291,13 +451,33 @@ export class JobsPanel {
                   h('td', { class: 'err-text', 'data-field': 'error' }, j.error?.message ?? j.lastError ?? ''),
                   h('td', { class: 'mono small', 'data-field': 'state' }, j.error?.state ?? ''),
                   h('td', { class: 'num', 'data-field': 'attempts' }, j.error?.attempts ?? j.attempts),
-                  h('td', { class: 'act' }, h('button', { class: 'btn', 'data-testid': 'retry', disabled: !canRetry || busy, title: why || 'Requeue this job: it runs again from the step that failed', onclick: () => void this.retry(j) }, busy ? '…' : '↻ Retry')),
+                  h(
+                    'td',
+                    { class: 'act' },
+                    h(
+                      'button',
+                      {
+                        class: 'btn',
+                        'data-testid': 'retry',
+                        disabled: !canRetry || busy,
+                        title: why || 'Requeue this job: it runs again from the step that failed',
+                        onclick: () => void this.retry(j),
+                      },
+                      busy ? '…' : '↻ Retry',
+                    ),
+                  ),
                 )
               }),
             ),
           )
         : h('div', { class: 'muted pad small', 'data-testid': 'jobs-dead-empty' }, 'No dead letters.'),
-      more ? h('div', { class: 'muted small pad' }, `Showing the first ${jobs.length}; GET /api/jobs?status=FAILED pages through the rest.`) : null,
+      more
+        ? h(
+            'div',
+            { class: 'muted small pad' },
+            `Showing the first ${jobs.length}; GET /api/jobs?status=FAILED pages through the rest.`,
+          )
+        : null,
     )
   }
 }

@@ -43,7 +43,16 @@ export interface ActorView {
 }
 
 export type TimelineRow =
-  | { kind: 'event'; feedSeq: number; path: string; at: number; type: string; source?: string; actorSeq?: number; value: unknown }
+  | {
+      kind: 'event'
+      feedSeq: number
+      path: string
+      at: number
+      type: string
+      source?: string
+      actorSeq?: number
+      value: unknown
+    }
   | { kind: 'dropped'; at: number; count: number }
 
 export interface ModelOptions {
@@ -98,7 +107,8 @@ export class InspectorModel {
       this.dropped += dropped
       this.pushRow({ kind: 'dropped', at: events[0]?.at ?? Date.now(), count: dropped })
       // an actor may have missed entries: its time travel is incomplete until history is reloaded
-      for (const a of this.actors.values()) if (a.kind === 'live' && a.durable) a.history = a.history === 'loaded' ? 'none' : a.history
+      for (const a of this.actors.values())
+        if (a.kind === 'live' && a.durable) a.history = a.history === 'loaded' ? 'none' : a.history
     }
     for (const e of events) {
       this.received++
@@ -143,7 +153,16 @@ export class InspectorModel {
           }
         }
         this.eventTypes.add(e.event.type)
-        this.pushRow({ kind: 'event', feedSeq: e.seq, path: e.path, at: e.at, type: e.event.type, source: e.sourceId, actorSeq: e.actorSeq, value: e.snapshot.value })
+        this.pushRow({
+          kind: 'event',
+          feedSeq: e.seq,
+          path: e.path,
+          at: e.at,
+          type: e.event.type,
+          source: e.sourceId,
+          actorSeq: e.actorSeq,
+          value: e.snapshot.value,
+        })
       }
     }
   }
@@ -162,7 +181,8 @@ export class InspectorModel {
 
   /** Whether any entry of `a` came from a light event (no context). */
   hasLightEntries(a: ActorView): boolean {
-    for (let i = a.entries.length - 1; i >= 0; i--) if (a.entries[i].snapshot && !('context' in a.entries[i].snapshot!)) return true
+    for (let i = a.entries.length - 1; i >= 0; i--)
+      if (a.entries[i].snapshot && !('context' in a.entries[i].snapshot!)) return true
     return false
   }
 
@@ -203,7 +223,11 @@ export class InspectorModel {
     for (const l of lines) {
       if (isSnapshotLine(l)) {
         snaps++
-        const snap: FeedSnapshot = { value: l.snapshot.value, context: l.snapshot.context ?? null, status: String(l.snapshot.status ?? 'active') }
+        const snap: FeedSnapshot = {
+          value: l.snapshot.value,
+          context: l.snapshot.context ?? null,
+          status: String(l.snapshot.status ?? 'active'),
+        }
         const last = entries[entries.length - 1]
         if (last && last.seq === l.seq) last.snapshot = snap
         else entries.push({ seq: l.seq, at: l.at, snapshot: snap })
@@ -241,7 +265,19 @@ export class InspectorModel {
   private ensure(path: string, machine: string): ActorView {
     let a = this.actors.get(path)
     if (!a) {
-      a = { path, machine, status: 'active', durable: false, kind: 'live', actorSeq: 0, at: 0, entries: [], truncated: false, history: 'none', version: 0 }
+      a = {
+        path,
+        machine,
+        status: 'active',
+        durable: false,
+        kind: 'live',
+        actorSeq: 0,
+        at: 0,
+        entries: [],
+        truncated: false,
+        history: 'none',
+        version: 0,
+      }
       this.actors.set(path, a)
       this.treeVersion++
     }
@@ -251,7 +287,8 @@ export class InspectorModel {
 
   private pushRow(r: TimelineRow): void {
     this.timeline.push(r)
-    if (this.timeline.length > this.timelineCap + (this.timelineCap >> 2)) this.timeline.splice(0, this.timeline.length - this.timelineCap)
+    if (this.timeline.length > this.timelineCap + (this.timelineCap >> 2))
+      this.timeline.splice(0, this.timeline.length - this.timelineCap)
   }
 }
 
@@ -310,11 +347,22 @@ export function entriesToLog(a: ActorView): string {
   let lastEventSeq = -1
   for (const e of a.entries) {
     if (e.event && e.seq > lastEventSeq) {
-      out += JSON.stringify({ seq: e.seq, at: e.at, event: e.event, ...(e.source !== undefined ? { source: e.source } : {}) }) + '\n'
+      out +=
+        JSON.stringify({
+          seq: e.seq,
+          at: e.at,
+          event: e.event,
+          ...(e.source !== undefined ? { source: e.source } : {}),
+        }) + '\n'
       lastEventSeq = e.seq
     }
     if (e.snapshot && (e.event || lastEventSeq < 0)) {
-      out += JSON.stringify({ seq: e.seq, at: e.at, snapshot: { value: e.snapshot.value, context: e.snapshot.context, status: e.snapshot.status } }) + '\n'
+      out +=
+        JSON.stringify({
+          seq: e.seq,
+          at: e.at,
+          snapshot: { value: e.snapshot.value, context: e.snapshot.context, status: e.snapshot.status },
+        }) + '\n'
       if (!e.event) lastEventSeq = e.seq
     }
   }

@@ -13,7 +13,10 @@ export class ActorTree {
   private filterFor = ''
   private selectedFor?: string
 
-  constructor(private list: HTMLElement, private onSelect: (path: string) => void) {}
+  constructor(
+    private list: HTMLElement,
+    private onSelect: (path: string) => void,
+  ) {}
 
   render(model: InspectorModel, selected: string | undefined, filter: string): void {
     const f = filter.trim().toLowerCase()
@@ -37,8 +40,11 @@ export class ActorTree {
     this.filterFor = f
     this.selectedFor = undefined
     this.rows.clear()
-    const all = [...model.actors.values()].sort((a, b) => (a.kind !== b.kind ? (a.kind === 'log' ? 1 : -1) : a.path < b.path ? -1 : 1))
-    const matches = (a: ActorView) => !f || `${a.path} ${a.machine} ${formatValue(a.current?.value)} ${a.status}`.toLowerCase().includes(f)
+    const all = [...model.actors.values()].sort((a, b) =>
+      a.kind !== b.kind ? (a.kind === 'log' ? 1 : -1) : a.path < b.path ? -1 : 1,
+    )
+    const matches = (a: ActorView) =>
+      !f || `${a.path} ${a.machine} ${formatValue(a.current?.value)} ${a.status}`.toLowerCase().includes(f)
     const shown = new Set<string>()
     for (const a of all) {
       if (!matches(a)) continue
@@ -64,15 +70,33 @@ export class ActorTree {
       const state = h('span', { class: 'tree-state' }, stateText(a))
       const row = h(
         'li',
-        { class: 'tree-row', 'data-path': a.path, style: `padding-left:${10 + depth * 16}px`, onclick: () => this.onSelect(a.path), title: a.path },
+        {
+          class: 'tree-row',
+          'data-path': a.path,
+          style: `padding-left:${10 + depth * 16}px`,
+          onclick: () => this.onSelect(a.path),
+          title: a.path,
+        },
         status,
-        h('span', { class: 'tree-main' }, h('span', { class: 'tree-name' }, name), h('span', { class: 'tree-machine' }, a.machine)),
+        h(
+          'span',
+          { class: 'tree-main' },
+          h('span', { class: 'tree-name' }, name),
+          h('span', { class: 'tree-machine' }, a.machine),
+        ),
         state,
       )
       this.rows.set(a.path, { row, state, status, version: a.version })
       items.push(row)
     }
-    if (!items.length) items.push(h('li', { class: 'tree-empty' }, f ? `No actor matches “${f}”.` : 'No actors yet. Spawn one: POST /api/actors {path, machine}.'))
+    if (!items.length)
+      items.push(
+        h(
+          'li',
+          { class: 'tree-empty' },
+          f ? `No actor matches “${f}”.` : 'No actors yet. Spawn one: POST /api/actors {path, machine}.',
+        ),
+      )
     this.list.replaceChildren(...items)
   }
 }
@@ -117,8 +141,10 @@ export class Timeline {
     const es = actor?.entries ?? []
     const tl = model.timeline
     const src = this.mode === 'actor' ? es.length : tl.length
-    const typeOf = (i: number) => (this.mode === 'actor' ? es[i].event?.type ?? '(state)' : tl[i].kind === 'event' ? (tl[i] as any).type : '')
-    const rowOf = (i: number): Row => (this.mode === 'actor' ? { kind: 'entry', e: es[i], index: i, path: actor!.path } : tl[i])
+    const typeOf = (i: number) =>
+      this.mode === 'actor' ? (es[i].event?.type ?? '(state)') : tl[i].kind === 'event' ? (tl[i] as any).type : ''
+    const rowOf = (i: number): Row =>
+      this.mode === 'actor' ? { kind: 'entry', e: es[i], index: i, path: actor!.path } : tl[i]
     if (!f) {
       this.count = src
       this.at = (i) => (i < src ? rowOf(src - 1 - i) : undefined)
@@ -151,35 +177,78 @@ export class Timeline {
       const r = this.at(i)
       if (r) out.push(this.row(r, i, cursor))
     }
-    if (!this.count) out.push(h('div', { class: 'tl-empty' }, this.filter ? 'No events match the filter.' : this.mode === 'actor' ? 'No events for this actor yet.' : 'No events yet.'))
+    if (!this.count)
+      out.push(
+        h(
+          'div',
+          { class: 'tl-empty' },
+          this.filter
+            ? 'No events match the filter.'
+            : this.mode === 'actor'
+              ? 'No events for this actor yet.'
+              : 'No events yet.',
+        ),
+      )
     this.viewport.replaceChildren(...out)
   }
 
   private row(r: Row, i: number, cursor: { path?: string; index?: number }): HTMLElement {
     const style = `transform:translateY(${i * ROW}px)`
     if (r.kind === 'dropped') {
-      return h('div', { class: 'tl-row dropped', style, 'data-testid': 'dropped-marker' }, h('span', { class: 'tl-time' }, clock(r.at)), h('span', {}, `⚠ ${r.count} events dropped (the view fell behind; the journal still has them)`))
+      return h(
+        'div',
+        { class: 'tl-row dropped', style, 'data-testid': 'dropped-marker' },
+        h('span', { class: 'tl-time' }, clock(r.at)),
+        h('span', {}, `⚠ ${r.count} events dropped (the view fell behind; the journal still has them)`),
+      )
     }
     if (r.kind === 'entry') {
       const e = r.e
       const current = cursor.index === r.index
       return h(
         'div',
-        { class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}`, style, onclick: () => this.onPick(r.path, r.index, undefined), 'data-seq': e.seq },
+        {
+          class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}`,
+          style,
+          onclick: () => this.onPick(r.path, r.index, undefined),
+          'data-seq': e.seq,
+        },
         h('span', { class: 'tl-seq' }, `#${e.seq}`),
         h('span', { class: 'tl-time' }, clock(e.at)),
-        h('span', { class: 'tl-type', title: e.event?.type ?? '' }, e.event ? eventDisplay(e.event.type) : e.seq === 0 ? 'start' : 'checkpoint'),
-        h('span', { class: 'tl-source' }, e.source ? `from ${e.source}` : e.timer || e.event?.type.startsWith('xstate.after.') ? 'timer' : e.rejected ? `rejected: ${e.rejected}` : ''),
+        h(
+          'span',
+          { class: 'tl-type', title: e.event?.type ?? '' },
+          e.event ? eventDisplay(e.event.type) : e.seq === 0 ? 'start' : 'checkpoint',
+        ),
+        h(
+          'span',
+          { class: 'tl-source' },
+          e.source
+            ? `from ${e.source}`
+            : e.timer || e.event?.type.startsWith('xstate.after.')
+              ? 'timer'
+              : e.rejected
+                ? `rejected: ${e.rejected}`
+                : '',
+        ),
         h('span', { class: 'tl-value' }, e.snapshot ? `→ ${formatValue(e.snapshot.value)}` : '→ (not recorded)'),
       )
     }
     return h(
       'div',
-      { class: `tl-row${cursor.path === r.path ? ' mine' : ''}`, style, onclick: () => this.onPick(r.path, undefined, r.actorSeq) },
+      {
+        class: `tl-row${cursor.path === r.path ? ' mine' : ''}`,
+        style,
+        onclick: () => this.onPick(r.path, undefined, r.actorSeq),
+      },
       h('span', { class: 'tl-time' }, clock(r.at)),
       h('span', { class: 'tl-path' }, r.path),
       h('span', { class: 'tl-type', title: r.type }, eventDisplay(r.type)),
-      h('span', { class: 'tl-source' }, r.source ? `from ${r.source}` : r.type.startsWith('xstate.after.') ? 'timer' : ''),
+      h(
+        'span',
+        { class: 'tl-source' },
+        r.source ? `from ${r.source}` : r.type.startsWith('xstate.after.') ? 'timer' : '',
+      ),
       h('span', { class: 'tl-value' }, `→ ${formatValue(r.value)}`),
     )
   }

@@ -54,7 +54,8 @@ export class Scheduler {
 
   private constructor(private opts: SchedulerOptions) {
     this.log = opts.log ?? (() => {})
-    for (const [name, spec] of Object.entries(opts.harness.providers)) this.providers.set(name, createProvider(name, spec, opts.secrets))
+    for (const [name, spec] of Object.entries(opts.harness.providers))
+      this.providers.set(name, createProvider(name, spec, opts.secrets))
   }
 
   /** Creates the scheduler and spawns a breaker actor per provider. */
@@ -63,7 +64,8 @@ export class Scheduler {
     const { threshold, cooldownMs } = opts.harness.breaker
     for (const name of s.providers.keys()) {
       const path = breakerPath(name)
-      if (!opts.system.hosted(path)) await opts.system.spawn(path, circuitBreaker, { input: { provider: name, threshold, cooldownMs } })
+      if (!opts.system.hosted(path))
+        await opts.system.spawn(path, circuitBreaker, { input: { provider: name, threshold, cooldownMs } })
     }
     return s
   }
@@ -71,7 +73,11 @@ export class Scheduler {
   /** The breaker state of `provider` (`closed`, `open`, `halfOpen`). */
   breakerState(provider: string): { value: string; failures: number; opened: number } {
     const snap = this.opts.system.hosted(breakerPath(provider))?.actor?.getSnapshot()
-    return { value: String(snap?.value ?? 'closed'), failures: snap?.context.failures ?? 0, opened: snap?.context.opened ?? 0 }
+    return {
+      value: String(snap?.value ?? 'closed'),
+      failures: snap?.context.failures ?? 0,
+      opened: snap?.context.opened ?? 0,
+    }
   }
 
   async run(req: RunRequest): Promise<ScheduledResult> {
@@ -81,13 +87,31 @@ export class Scheduler {
     const hit = await cache.get(req.requestId)
     if (hit) {
       this.stats.cached++
-      return { ok: true, text: hit.text, provider: hit.provider, model: hit.model, fallbacks: hit.fallbacks, cached: true, requestId: req.requestId, latencyMs: ms(t0), attempts: [] }
+      return {
+        ok: true,
+        text: hit.text,
+        provider: hit.provider,
+        model: hit.model,
+        fallbacks: hit.fallbacks,
+        cached: true,
+        requestId: req.requestId,
+        latencyMs: ms(t0),
+        attempts: [],
+      }
     }
     const route = harness.roles[req.role]
     if (!route) {
       this.stats.failed++
       const known = Object.keys(harness.roles).join(', ')
-      return { ok: false, fallbacks: 0, cached: false, requestId: req.requestId, latencyMs: ms(t0), attempts: [], error: { code: 'ROLE_UNMAPPED', message: `no role "${req.role}" in the harness (it has: ${known})` } }
+      return {
+        ok: false,
+        fallbacks: 0,
+        cached: false,
+        requestId: req.requestId,
+        latencyMs: ms(t0),
+        attempts: [],
+        error: { code: 'ROLE_UNMAPPED', message: `no role "${req.role}" in the harness (it has: ${known})` },
+      }
     }
     const attempts: Attempt[] = []
     for (const entry of route) {
@@ -96,7 +120,13 @@ export class Scheduler {
       const snap = system.hosted(path)?.actor?.getSnapshot()
       const gate = snap ? canCall(snap.value, snap.context) : 'yes'
       if (gate === 'no') {
-        attempts.push({ provider: entry.provider, model: entry.model, outcome: 'skipped', ms: 0, message: 'circuit open' })
+        attempts.push({
+          provider: entry.provider,
+          model: entry.model,
+          outcome: 'skipped',
+          ms: 0,
+          message: 'circuit open',
+        })
         continue
       }
       if (gate === 'trial') system.send(path, breakerEvents.trial())
@@ -113,22 +143,48 @@ export class Scheduler {
         system.send(path, breakerEvents.success())
         attempts.push({ provider: entry.provider, model: entry.model, outcome: 'ok', ms: ms(a0) })
         const fallbacks = attempts.length - 1
-        await cache.put(req.requestId, { text: answer.text, provider: entry.provider, model: entry.model, fallbacks, at: Date.now() })
+        await cache.put(req.requestId, {
+          text: answer.text,
+          provider: entry.provider,
+          model: entry.model,
+          fallbacks,
+          at: Date.now(),
+        })
         failpoint('agent.answer-cached')
         this.stats.answered++
         this.stats.fallbacks += fallbacks
-        return { ok: true, text: answer.text, provider: entry.provider, model: entry.model, fallbacks, cached: false, requestId: req.requestId, latencyMs: ms(t0), attempts }
+        return {
+          ok: true,
+          text: answer.text,
+          provider: entry.provider,
+          model: entry.model,
+          fallbacks,
+          cached: false,
+          requestId: req.requestId,
+          latencyMs: ms(t0),
+          attempts,
+        }
       } catch (err) {
-        const e = err instanceof ProviderError ? err : new ProviderError('NETWORK', entry.provider, (err as Error)?.message ?? String(err))
+        const e =
+          err instanceof ProviderError
+            ? err
+            : new ProviderError('NETWORK', entry.provider, (err as Error)?.message ?? String(err))
         if (e.code === 'ABORTED') break
         system.send(path, breakerEvents.failure(e.code))
         const message = secrets.redact(e.message)
         attempts.push({ provider: entry.provider, model: entry.model, outcome: e.code, ms: ms(a0), message })
-        this.log(`[agent] ${req.role} ${req.requestId}: ${entry.provider}/${entry.model} failed (${message}); ${attempts.length < route.length ? 'falling back' : 'no more fallbacks'}`)
+        this.log(
+          `[agent] ${req.role} ${req.requestId}: ${entry.provider}/${entry.model} failed (${message}); ${attempts.length < route.length ? 'falling back' : 'no more fallbacks'}`,
+        )
       }
     }
     this.stats.failed++
-    const summary = attempts.map((a) => `${a.provider}/${a.model}: ${a.outcome === 'skipped' ? 'skipped (circuit open)' : (a.message ?? a.outcome)}`).join('; ')
+    const summary = attempts
+      .map(
+        (a) =>
+          `${a.provider}/${a.model}: ${a.outcome === 'skipped' ? 'skipped (circuit open)' : (a.message ?? a.outcome)}`,
+      )
+      .join('; ')
     return {
       ok: false,
       fallbacks: attempts.length,
@@ -136,7 +192,12 @@ export class Scheduler {
       requestId: req.requestId,
       latencyMs: ms(t0),
       attempts,
-      error: req.signal?.aborted ? { code: 'CANCELLED', message: 'the task was cancelled' } : { code: 'ALL_PROVIDERS_FAILED', message: secrets.redact(`every provider of role "${req.role}" failed: ${summary}`) },
+      error: req.signal?.aborted
+        ? { code: 'CANCELLED', message: 'the task was cancelled' }
+        : {
+            code: 'ALL_PROVIDERS_FAILED',
+            message: secrets.redact(`every provider of role "${req.role}" failed: ${summary}`),
+          },
     }
   }
 }

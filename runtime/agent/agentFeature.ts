@@ -14,7 +14,14 @@ import { performance } from 'node:perf_hooks'
 import type { IncomingMessage } from 'node:http'
 import type { WebSocket } from 'ws'
 import type { ActorSystem } from '../../actors/index.ts'
-import { knowsTask, sessionEvents, type AgentSessionContext, type AgentTask, type RunTaskInput, type TaskResult } from '../../machines/agentSession.ts'
+import {
+  knowsTask,
+  sessionEvents,
+  type AgentSessionContext,
+  type AgentTask,
+  type RunTaskInput,
+  type TaskResult,
+} from '../../machines/agentSession.ts'
 import { decodeClientFrame, SESSION_ID_RE, type TaskOutcome } from '../../protocol/agent.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
@@ -22,7 +29,16 @@ import { HttpError } from '../http/HubServer.ts'
 import { bindAgentRuntime, hostedAgentSession, unbindAgentRuntime } from './agentMachine.ts'
 import { LevelAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import { loadHarness, type Harness } from './harness.ts'
-import { capabilities, integrationPath, natsIntegration, providerIntegration, redisIntegration, startIntegrations, type IntegrationSpec, type IntegrationTiming } from './integrations.ts'
+import {
+  capabilities,
+  integrationPath,
+  natsIntegration,
+  providerIntegration,
+  redisIntegration,
+  startIntegrations,
+  type IntegrationSpec,
+  type IntegrationTiming,
+} from './integrations.ts'
 import type { ChatMessage } from './providers.ts'
 import { Secrets } from './redact.ts'
 import { Scheduler } from './Scheduler.ts'
@@ -94,7 +110,8 @@ export class AgentService {
     const harnessSrc = opts.harness ?? env.AETHER_HARNESS
     const harness = typeof harnessSrc === 'string' ? loadHarness(harnessSrc) : harnessSrc
     const secrets = harness ? Secrets.fromEnv(harness, env) : new Secrets()
-    for (const m of secrets.missing) log(`[agent] provider ${m.provider}: environment variable ${m.env} is not set; its calls will fail over`)
+    for (const m of secrets.missing)
+      log(`[agent] provider ${m.provider}: environment variable ${m.env} is not set; its calls will fail over`)
     const redactedLog = (line: string) => log(secrets.redact(line))
     const cache = opts.cache ?? new LevelAnswerCache(hub.store.db)
     const scheduler = harness ? await Scheduler.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
@@ -108,7 +125,8 @@ export class AgentService {
     else svc.off.push('nats')
     if (redis) specs.push(redisIntegration(redis))
     else svc.off.push('redis')
-    if (scheduler) for (const [name, p] of scheduler.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
+    if (scheduler)
+      for (const [name, p] of scheduler.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
     svc.configured = await startIntegrations(system, specs, opts.timing)
     svc.lastCaps = JSON.stringify(svc.capabilities())
 
@@ -117,7 +135,8 @@ export class AgentService {
     for (const a of system.list()) {
       if (!a.path.startsWith(SESSION_PREFIX)) continue
       if (a.status === 'done') await system.stop(a.path)
-      else if (a.status === 'active' && (a.value as any)?.live?.connection === 'attached') system.send(a.path, sessionEvents.detach(), 'agent')
+      else if (a.status === 'active' && (a.value as any)?.live?.connection === 'attached')
+        system.send(a.path, sessionEvents.detach(), 'agent')
     }
     svc.routes()
     hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
@@ -162,7 +181,16 @@ export class AgentService {
   private async runTask(input: RunTaskInput, requestId: string, signal: AbortSignal): Promise<TaskResult> {
     this.stats.tasks++
     if (!this.scheduler) {
-      return { ok: false, fallbacks: 0, cached: false, requestId, error: { code: 'NO_HARNESS', message: 'no harness file is configured: start the hub with --harness FILE (or AETHER_HARNESS)' } }
+      return {
+        ok: false,
+        fallbacks: 0,
+        cached: false,
+        requestId,
+        error: {
+          code: 'NO_HARNESS',
+          message: 'no harness file is configured: start the hub with --harness FILE (or AETHER_HARNESS)',
+        },
+      }
     }
     const messages: ChatMessage[] = input.history.map((t) => ({ role: t.role, content: t.content }))
     const user: ChatMessage = { role: 'user', content: input.task.prompt }
@@ -195,7 +223,11 @@ export class AgentService {
       else this.onFrame(ws, id, text)
     })
     if (!this.hub.server.hasToken(req, url)) {
-      this.send(ws, { type: 'error', code: 'UNAUTHORIZED', message: 'agent sessions need the hub token: connect with ?token=T or Authorization: Bearer T' })
+      this.send(ws, {
+        type: 'error',
+        code: 'UNAUTHORIZED',
+        message: 'agent sessions need the hub token: connect with ?token=T or Authorization: Bearer T',
+      })
       return ws.close(4401, 'unauthorized')
     }
     const resumeId = url.searchParams.get('session')
@@ -203,14 +235,24 @@ export class AgentService {
     const after = afterRaw === null ? 0 : Number(afterRaw)
     if (!Number.isInteger(after) || after < 0) {
       this.stats.badFrames++
-      this.send(ws, { type: 'error', code: 'BAD_FRAME', field: 'after', message: '"after" must be a non-negative integer (the last outcome number you have)' })
+      this.send(ws, {
+        type: 'error',
+        code: 'BAD_FRAME',
+        field: 'after',
+        message: '"after" must be a non-negative integer (the last outcome number you have)',
+      })
       return ws.close(4400, 'bad request')
     }
     let resumed = false
     if (resumeId !== null) {
       const a = SESSION_ID_RE.test(resumeId) ? this.system.hosted(sessionPath(resumeId)) : undefined
       if (!a || (a.status !== 'active' && a.status !== 'starting')) {
-        this.send(ws, { type: 'error', code: 'UNKNOWN_SESSION', field: 'session', message: `no live session "${resumeId.slice(0, 64)}": it ended, expired or never existed; connect without ?session= to start one` })
+        this.send(ws, {
+          type: 'error',
+          code: 'UNKNOWN_SESSION',
+          field: 'session',
+          message: `no live session "${resumeId.slice(0, 64)}": it ended, expired or never existed; connect without ?session= to start one`,
+        })
         return ws.close(4404, 'unknown session')
       }
       id = resumeId
@@ -219,7 +261,11 @@ export class AgentService {
       const old = this.conns.get(id)
       if (old && old.ws !== ws) {
         this.untrack(id)
-        this.send(old.ws, { type: 'error', code: 'SUPERSEDED', message: 'this session was resumed on another connection' })
+        this.send(old.ws, {
+          type: 'error',
+          code: 'SUPERSEDED',
+          message: 'this session was resumed on another connection',
+        })
         old.ws.close(4409, 'superseded')
       }
       this.system.send(sessionPath(id), sessionEvents.attach(), 'agent')
@@ -229,10 +275,17 @@ export class AgentService {
       // does not wait on the disk either. Events sent meanwhile queue behind it in the journal,
       // and `task.accepted` is sent only once a task is committed.
       this.system
-        .spawn(sessionPath(id), 'agentSession', { durable: true, input: { sessionId: id, ...(this.opts.detachTtlMs ? { detachTtlMs: this.opts.detachTtlMs } : {}) } })
+        .spawn(sessionPath(id), 'agentSession', {
+          durable: true,
+          input: { sessionId: id, ...(this.opts.detachTtlMs ? { detachTtlMs: this.opts.detachTtlMs } : {}) },
+        })
         .catch((err) => {
           this.untrack(id)
-          this.send(ws, { type: 'error', code: 'SESSION_FAILED', message: `the session could not start: ${(err as Error).message}` })
+          this.send(ws, {
+            type: 'error',
+            code: 'SESSION_FAILED',
+            message: `the session could not start: ${(err as Error).message}`,
+          })
           ws.close(1011, 'session failed')
         })
       this.stats.sessions++
@@ -244,7 +297,8 @@ export class AgentService {
       if (this.conns.get(id)?.ws !== ws) return
       this.untrack(id)
       const a = this.system.hosted(sessionPath(id))
-      if (a?.status === 'active' || a?.status === 'starting') this.system.send(sessionPath(id), sessionEvents.detach(), 'agent')
+      if (a?.status === 'active' || a?.status === 'starting')
+        this.system.send(sessionPath(id), sessionEvents.detach(), 'agent')
     })
     const outcomes = ctx.outcomes.filter((o) => o.n > conn.sent)
     conn.sent = Math.max(conn.sent, ...outcomes.map((o) => o.n))
@@ -275,7 +329,11 @@ export class AgentService {
       await this.system.sendCommitted(path, sessionEvents.task(task), 'agent')
       this.send(ws, { type: 'task.accepted', taskId: task.taskId })
     } catch (err) {
-      this.send(ws, { type: 'error', code: 'TASK_NOT_ACCEPTED', message: `the task was not journaled: ${(err as Error).message}` })
+      this.send(ws, {
+        type: 'error',
+        code: 'TASK_NOT_ACCEPTED',
+        message: `the task was not journaled: ${(err as Error).message}`,
+      })
     }
   }
 
@@ -289,7 +347,12 @@ export class AgentService {
     if (frame.type === 'ping') return this.send(ws, { type: 'pong' })
     const path = sessionPath(id)
     const a = this.system.hosted(path)
-    if (!a || (a.status !== 'active' && a.status !== 'starting')) return this.send(ws, { type: 'error', code: 'SESSION_CLOSED', message: 'this session has ended; connect again to start a new one' })
+    if (!a || (a.status !== 'active' && a.status !== 'starting'))
+      return this.send(ws, {
+        type: 'error',
+        code: 'SESSION_CLOSED',
+        message: 'this session has ended; connect again to start a new one',
+      })
     if (frame.type === 'session.close') {
       this.system.send(path, sessionEvents.close('closed by the client'), 'agent')
       return
@@ -304,7 +367,12 @@ export class AgentService {
     }
     if (this.harness && !(frame.role in this.harness.roles)) {
       this.stats.badFrames++
-      return this.send(ws, { type: 'error', code: 'BAD_FRAME', field: 'role', message: `no role "${frame.role}" in the harness; roles: ${Object.keys(this.harness.roles).join(', ')}` })
+      return this.send(ws, {
+        type: 'error',
+        code: 'BAD_FRAME',
+        field: 'role',
+        message: `no role "${frame.role}" in the harness; roles: ${Object.keys(this.harness.roles).join(', ')}`,
+      })
     }
     const task: AgentTask = { taskId, role: frame.role, prompt: frame.prompt }
     if (frame.images) task.images = frame.images
@@ -318,7 +386,13 @@ export class AgentService {
       // An ended session is stopped, so a restart does not bring it back; its journal stays.
       if (ended && !this.stopping.has(e.path)) {
         this.stopping.add(e.path)
-        setImmediate(() => void this.system.stop(e.path).catch(() => {}).finally(() => this.stopping.delete(e.path)))
+        setImmediate(
+          () =>
+            void this.system
+              .stop(e.path)
+              .catch(() => {})
+              .finally(() => this.stopping.delete(e.path)),
+        )
       }
       const conn = this.conns.get(id)
       if (!conn) return
@@ -353,17 +427,39 @@ export class AgentService {
       integrations: Object.fromEntries(
         this.configured.map((n) => {
           const c = this.system.hosted(integrationPath(n))?.actor?.getSnapshot()?.context
-          return [n, { target: c?.target ?? null, attempts: c?.attempts ?? 0, lastError: c?.lastError == null ? null : this.secrets.redact(String(c.lastError)) }]
+          return [
+            n,
+            {
+              target: c?.target ?? null,
+              attempts: c?.attempts ?? 0,
+              lastError: c?.lastError == null ? null : this.secrets.redact(String(c.lastError)),
+            },
+          ]
         }),
       ),
       harness: this.harness
         ? {
-            providers: Object.fromEntries(Object.entries(this.harness.providers).map(([n, p]) => [n, { kind: p.kind, baseUrl: p.baseUrl, apiKeyEnv: p.apiKeyEnv ?? null, keySet: !!this.secrets.key(n) }])),
+            providers: Object.fromEntries(
+              Object.entries(this.harness.providers).map(([n, p]) => [
+                n,
+                { kind: p.kind, baseUrl: p.baseUrl, apiKeyEnv: p.apiKeyEnv ?? null, keySet: !!this.secrets.key(n) },
+              ]),
+            ),
             roles: this.harness.roles,
           }
         : null,
-      breakers: this.scheduler ? Object.fromEntries([...this.scheduler.providers.keys()].map((n) => [n, this.scheduler!.breakerState(n)])) : {},
-      sessions: this.system.list().filter((a) => a.path.startsWith(SESSION_PREFIX)).map((a) => ({ id: a.path.slice(SESSION_PREFIX.length), status: a.status, value: a.value, attached: this.conns.has(a.path.slice(SESSION_PREFIX.length)) })),
+      breakers: this.scheduler
+        ? Object.fromEntries([...this.scheduler.providers.keys()].map((n) => [n, this.scheduler!.breakerState(n)]))
+        : {},
+      sessions: this.system
+        .list()
+        .filter((a) => a.path.startsWith(SESSION_PREFIX))
+        .map((a) => ({
+          id: a.path.slice(SESSION_PREFIX.length),
+          status: a.status,
+          value: a.value,
+          attached: this.conns.has(a.path.slice(SESSION_PREFIX.length)),
+        })),
       stats: { ...this.stats, scheduler: this.scheduler?.stats ?? null },
     }))
     s.route('GET', '/api/agent/sessions/:id', (ctx) => {
@@ -371,7 +467,13 @@ export class AgentService {
       const a = SESSION_ID_RE.test(id) ? this.system.hosted(sessionPath(id)) : undefined
       if (!a) throw new HttpError(404, `no session "${id.slice(0, 64)}"`, 'UNKNOWN_SESSION')
       const ctxt = this.context(id) ?? EMPTY
-      return { sessionId: id, history: ctxt.history, outcomes: ctxt.outcomes, running: ctxt.current?.taskId ?? null, queued: ctxt.queue.map((t) => t.taskId) }
+      return {
+        sessionId: id,
+        history: ctxt.history,
+        outcomes: ctxt.outcomes,
+        running: ctxt.current?.taskId ?? null,
+        queued: ctxt.queue.map((t) => t.taskId),
+      }
     })
   }
 }

@@ -45,7 +45,9 @@ function runtimeFor(system: object, signal: AbortSignal): Promise<AgentRuntime> 
   if (s.runtime) return Promise.resolve(s.runtime)
   return new Promise((resolve, reject) => {
     s.waiters.push(resolve)
-    signal.addEventListener('abort', () => reject(new Error('cancelled before the agent runtime was bound')), { once: true })
+    signal.addEventListener('abort', () => reject(new Error('cancelled before the agent runtime was bound')), {
+      once: true,
+    })
   })
 }
 

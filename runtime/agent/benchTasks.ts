@@ -22,7 +22,8 @@ export interface BenchTask {
 }
 
 // A 1x1 red PNG, so vision tasks carry a real image without touching the network.
-const RED_PIXEL = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='
+const RED_PIXEL =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='
 
 const t = (id: string, role: string, ask: string, expect: string, images?: string[]): BenchTask => ({
   id,
@@ -91,7 +92,13 @@ export interface BenchOptions {
 export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
   const system = await ActorSystem.open({ hostId: 'agent-bench' })
   try {
-    const scheduler = await Scheduler.start({ system, harness: opts.harness, secrets: opts.secrets, cache: opts.cache ?? new MemoryAnswerCache(), log: opts.log })
+    const scheduler = await Scheduler.start({
+      system,
+      harness: opts.harness,
+      secrets: opts.secrets,
+      cache: opts.cache ?? new MemoryAnswerCache(),
+      log: opts.log,
+    })
     const runId = opts.runId ?? `bench-${Date.now().toString(36)}`
     const rows: BenchRow[] = []
     for (const task of opts.tasks ?? BENCH_TASKS) {
@@ -101,11 +108,19 @@ export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
       const r = await scheduler.run({ requestId: `${runId}/${task.id}`, role: task.role, messages: [user] })
       const latencyMs = Math.round((performance.now() - t0) * 100) / 100
       const ok = r.ok && (r.text ?? '').toLowerCase().includes(task.expect.toLowerCase())
-      const row: BenchRow = { id: task.id, role: task.role, ok, fallbacks: r.fallbacks, latencyMs, attempts: r.attempts }
+      const row: BenchRow = {
+        id: task.id,
+        role: task.role,
+        ok,
+        fallbacks: r.fallbacks,
+        latencyMs,
+        attempts: r.attempts,
+      }
       if (r.provider) row.provider = r.provider
       if (r.model) row.model = r.model
       if (!r.ok) row.error = r.error?.message
-      else if (!ok) row.error = `the answer does not contain "${task.expect}": ${JSON.stringify((r.text ?? '').slice(0, 80))}`
+      else if (!ok)
+        row.error = `the answer does not contain "${task.expect}": ${JSON.stringify((r.text ?? '').slice(0, 80))}`
       rows.push(row)
     }
     const lat = rows.map((r) => r.latencyMs).sort((a, b) => a - b)
@@ -126,7 +141,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
 /** The summary as a text table. */
 export function formatBench(s: BenchSummary): string {
   const head = ['task', 'role', 'answered by', 'fallbacks', 'ms', 'result']
-  const rows = s.rows.map((r) => [r.id, r.role, r.provider ? `${r.provider}/${r.model}` : '-', String(r.fallbacks), r.latencyMs.toFixed(1), r.ok ? 'ok' : `FAILED: ${r.error ?? ''}`])
+  const rows = s.rows.map((r) => [
+    r.id,
+    r.role,
+    r.provider ? `${r.provider}/${r.model}` : '-',
+    String(r.fallbacks),
+    r.latencyMs.toFixed(1),
+    r.ok ? 'ok' : `FAILED: ${r.error ?? ''}`,
+  ])
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (i === 5 ? 0 : r[i].length))))
   const line = (cells: string[]) => cells.map((c, i) => (i === 5 ? c : c.padEnd(w[i]))).join('  ')
   return [

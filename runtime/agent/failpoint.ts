@@ -4,7 +4,12 @@
  * a window too narrow to hit from outside (after an answer is cached, before the session has
  * journaled it). Unset, a failpoint costs one string lookup.
  */
-const armed = new Set((process.env.AETHER_FAILPOINTS ?? '').split(',').map((s) => s.trim()).filter(Boolean))
+const armed = new Set(
+  (process.env.AETHER_FAILPOINTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+)
 
 export function failpoint(name: string): void {
   if (armed.size && armed.has(name)) process.kill(process.pid, 'SIGKILL')

@@ -51,7 +51,11 @@ export interface Harness {
 /** The harness file is wrong; `field` is the JSON path of the offending value. */
 export class HarnessError extends Error {
   readonly code = 'HARNESS_INVALID'
-  constructor(readonly field: string, readonly detail: string, readonly file?: string) {
+  constructor(
+    readonly field: string,
+    readonly detail: string,
+    readonly file?: string,
+  ) {
     super(`${file ? file + ': ' : ''}${field ? field + ': ' : ''}${detail}`)
     this.name = 'HarnessError'
   }
@@ -65,14 +69,18 @@ function only(o: Record<string, unknown>, allowed: string[], at: string): void {
   for (const k of Object.keys(o)) {
     if (allowed.includes(k)) continue
     if (/key|secret|token|password/i.test(k)) {
-      throw new HarnessError(`${at}${at ? '.' : ''}${k}`, 'secrets do not belong in the harness file: put the key in an environment variable and name it in "apiKeyEnv"')
+      throw new HarnessError(
+        `${at}${at ? '.' : ''}${k}`,
+        'secrets do not belong in the harness file: put the key in an environment variable and name it in "apiKeyEnv"',
+      )
     }
     throw new HarnessError(`${at}${at ? '.' : ''}${k}`, `unknown field; allowed here: ${allowed.join(', ')}`)
   }
 }
 
 function posInt(v: unknown, field: string, max = 3_600_000): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new HarnessError(field, `must be an integer from 1 to ${max}`)
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max)
+    throw new HarnessError(field, `must be an integer from 1 to ${max}`)
   return v
 }
 
@@ -80,14 +88,19 @@ function posInt(v: unknown, field: string, max = 3_600_000): number {
 export function validateHarness(doc: unknown): Harness {
   if (!isObj(doc)) throw new HarnessError('', 'the harness must be a JSON object with "providers" and "roles"')
   only(doc, ['$schema', 'description', 'providers', 'roles', 'breaker', 'timeoutMs'], '')
-  if (!isObj(doc.providers) || Object.keys(doc.providers).length === 0) throw new HarnessError('providers', 'must be an object with at least one provider')
+  if (!isObj(doc.providers) || Object.keys(doc.providers).length === 0)
+    throw new HarnessError('providers', 'must be an object with at least one provider')
   const providers: Record<string, ProviderSpec> = {}
   for (const [name, raw] of Object.entries(doc.providers)) {
     const at = `providers.${name}`
     if (!NAME_RE.test(name)) throw new HarnessError(at, 'a provider name is 1-40 letters, digits, "-" or "_"')
     if (!isObj(raw)) throw new HarnessError(at, 'must be an object {kind, baseUrl, apiKeyEnv?}')
     only(raw, ['kind', 'baseUrl', 'apiKeyEnv', 'timeoutMs', 'maxTokens', 'description'], at)
-    if (raw.kind !== 'openai' && raw.kind !== 'anthropic') throw new HarnessError(`${at}.kind`, 'must be "openai" (OpenAI-compatible chat completions: OpenAI, LiteLLM, local servers) or "anthropic"')
+    if (raw.kind !== 'openai' && raw.kind !== 'anthropic')
+      throw new HarnessError(
+        `${at}.kind`,
+        'must be "openai" (OpenAI-compatible chat completions: OpenAI, LiteLLM, local servers) or "anthropic"',
+      )
     if (typeof raw.baseUrl !== 'string') throw new HarnessError(`${at}.baseUrl`, 'must be an http(s) URL')
     let url: URL
     try {
@@ -95,31 +108,44 @@ export function validateHarness(doc: unknown): Harness {
     } catch {
       throw new HarnessError(`${at}.baseUrl`, 'must be an http(s) URL')
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HarnessError(`${at}.baseUrl`, 'must be an http(s) URL')
-    if (url.username || url.password) throw new HarnessError(`${at}.baseUrl`, 'must not carry credentials; name an environment variable in "apiKeyEnv"')
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new HarnessError(`${at}.baseUrl`, 'must be an http(s) URL')
+    if (url.username || url.password)
+      throw new HarnessError(`${at}.baseUrl`, 'must not carry credentials; name an environment variable in "apiKeyEnv"')
     const spec: ProviderSpec = { kind: raw.kind, baseUrl: raw.baseUrl.replace(/\/+$/, '') }
     if (raw.apiKeyEnv !== undefined) {
-      if (typeof raw.apiKeyEnv !== 'string' || !ENV_RE.test(raw.apiKeyEnv)) throw new HarnessError(`${at}.apiKeyEnv`, 'must be the name of an environment variable (letters, digits, "_")')
+      if (typeof raw.apiKeyEnv !== 'string' || !ENV_RE.test(raw.apiKeyEnv))
+        throw new HarnessError(`${at}.apiKeyEnv`, 'must be the name of an environment variable (letters, digits, "_")')
       spec.apiKeyEnv = raw.apiKeyEnv
     }
     if (raw.timeoutMs !== undefined) spec.timeoutMs = posInt(raw.timeoutMs, `${at}.timeoutMs`)
     if (raw.maxTokens !== undefined) spec.maxTokens = posInt(raw.maxTokens, `${at}.maxTokens`, 1_000_000)
     providers[name] = spec
   }
-  if (!isObj(doc.roles) || Object.keys(doc.roles).length === 0) throw new HarnessError('roles', 'must be an object mapping roles (chat, vision, planner, browser, or your own) to lists of {provider, model}')
+  if (!isObj(doc.roles) || Object.keys(doc.roles).length === 0)
+    throw new HarnessError(
+      'roles',
+      'must be an object mapping roles (chat, vision, planner, browser, or your own) to lists of {provider, model}',
+    )
   const roles: Record<string, RouteEntry[]> = {}
   for (const [role, list] of Object.entries(doc.roles)) {
     const at = `roles.${role}`
-    if (!ROLE_RE.test(role)) throw new HarnessError(at, 'a role name is lowercase letters, digits, "-" or "_", starting with a letter')
-    if (!Array.isArray(list) || list.length === 0) throw new HarnessError(at, 'must be a non-empty array of {provider, model}, first choice first')
+    if (!ROLE_RE.test(role))
+      throw new HarnessError(at, 'a role name is lowercase letters, digits, "-" or "_", starting with a letter')
+    if (!Array.isArray(list) || list.length === 0)
+      throw new HarnessError(at, 'must be a non-empty array of {provider, model}, first choice first')
     roles[role] = list.map((e, i) => {
       const eat = `${at}[${i}]`
       if (!isObj(e)) throw new HarnessError(eat, 'must be an object {provider, model}')
       only(e, ['provider', 'model', 'timeoutMs'], eat)
       if (typeof e.provider !== 'string' || !(e.provider in providers)) {
-        throw new HarnessError(`${eat}.provider`, `must name a provider defined in "providers" (${Object.keys(providers).join(', ')})`)
+        throw new HarnessError(
+          `${eat}.provider`,
+          `must name a provider defined in "providers" (${Object.keys(providers).join(', ')})`,
+        )
       }
-      if (typeof e.model !== 'string' || e.model.length === 0 || e.model.length > 200) throw new HarnessError(`${eat}.model`, 'must be a model name (a non-empty string)')
+      if (typeof e.model !== 'string' || e.model.length === 0 || e.model.length > 200)
+        throw new HarnessError(`${eat}.model`, 'must be a model name (a non-empty string)')
       const entry: RouteEntry = { provider: e.provider, model: e.model }
       if (e.timeoutMs !== undefined) entry.timeoutMs = posInt(e.timeoutMs, `${eat}.timeoutMs`)
       return entry
@@ -160,7 +186,11 @@ export function loadHarness(file: string): Harness {
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new HarnessError('', `cannot read the harness file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, file)
+    throw new HarnessError(
+      '',
+      `cannot read the harness file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      file,
+    )
   }
   return parseHarness(text, file)
 }

@@ -23,19 +23,33 @@ export interface IntegrationTiming {
 }
 
 /** host:port of a `nats://` or `redis://` URL (first server of a comma list), without credentials. */
-export function hostPort(url: string, defaultPort: number): { host: string; port: number; password?: string; shown: string } {
+export function hostPort(
+  url: string,
+  defaultPort: number,
+): { host: string; port: number; password?: string; shown: string } {
   const first = url.split(',')[0].trim()
   const u = new URL(first.includes('://') ? first : `tcp://${first}`)
   const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1'
   const port = u.port ? Number(u.port) : defaultPort
-  return { host, port, password: u.password ? decodeURIComponent(u.password) : undefined, shown: `${u.protocol}//${u.hostname}:${port}` }
+  return {
+    host,
+    port,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    shown: `${u.protocol}//${u.hostname}:${port}`,
+  }
 }
 
 /**
  * Opens a TCP connection, optionally writes `send`, and resolves when a line matching `expect`
  * arrives. Rejects on refusal, close, a non-matching line or abort.
  */
-export function tcpProbe(host: string, port: number, expect: RegExp, signal: AbortSignal, send?: string): Promise<void> {
+export function tcpProbe(
+  host: string,
+  port: number,
+  expect: RegExp,
+  signal: AbortSignal,
+  send?: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host, port })
     let buf = ''
@@ -56,7 +70,9 @@ export function tcpProbe(host: string, port: number, expect: RegExp, signal: Abo
       if (expect.test(line)) done()
       else done(new Error(`unexpected answer "${line.slice(0, 80)}"`))
     })
-    sock.once('error', (e: NodeJS.ErrnoException) => done(new Error(`cannot connect to ${host}:${port}: ${e.code ?? e.message}`)))
+    sock.once('error', (e: NodeJS.ErrnoException) =>
+      done(new Error(`cannot connect to ${host}:${port}: ${e.code ?? e.message}`)),
+    )
     sock.once('close', () => done(new Error(`${host}:${port} closed the connection`)))
   })
 }
@@ -75,7 +91,11 @@ export function natsIntegration(url: string): IntegrationSpec {
 export function redisIntegration(url: string): IntegrationSpec {
   const hp = hostPort(url, 6379)
   const cmd = hp.password ? `AUTH ${hp.password}\r\nPING\r\n` : 'PING\r\n'
-  return { name: 'redis', target: hp.shown, probe: (signal) => tcpProbe(hp.host, hp.port, hp.password ? /^\+OK/ : /^\+PONG/, signal, cmd) }
+  return {
+    name: 'redis',
+    target: hp.shown,
+    probe: (signal) => tcpProbe(hp.host, hp.port, hp.password ? /^\+OK/ : /^\+PONG/, signal, cmd),
+  }
 }
 
 export function providerIntegration(p: ModelProvider, target: string): IntegrationSpec {
@@ -83,7 +103,11 @@ export function providerIntegration(p: ModelProvider, target: string): Integrati
 }
 
 /** Spawns one integration actor per spec (memory actors: their state is now, not history). */
-export async function startIntegrations(system: ActorSystem, specs: IntegrationSpec[], timing: IntegrationTiming = {}): Promise<string[]> {
+export async function startIntegrations(
+  system: ActorSystem,
+  specs: IntegrationSpec[],
+  timing: IntegrationTiming = {},
+): Promise<string[]> {
   const names: string[] = []
   for (const spec of specs) {
     const machine = integration.provide({

@@ -30,11 +30,23 @@ export interface ChatAnswer {
   usage?: { inputTokens?: number; outputTokens?: number }
 }
 
-export type ProviderErrorCode = 'RATE_LIMITED' | 'TIMEOUT' | 'HTTP_ERROR' | 'NETWORK' | 'BAD_RESPONSE' | 'KEY_MISSING' | 'ABORTED'
+export type ProviderErrorCode =
+  | 'RATE_LIMITED'
+  | 'TIMEOUT'
+  | 'HTTP_ERROR'
+  | 'NETWORK'
+  | 'BAD_RESPONSE'
+  | 'KEY_MISSING'
+  | 'ABORTED'
 
 /** A provider call failed; `code` says how (the scheduler falls back on every code but ABORTED). */
 export class ProviderError extends Error {
-  constructor(readonly code: ProviderErrorCode, readonly provider: string, message: string, readonly status?: number) {
+  constructor(
+    readonly code: ProviderErrorCode,
+    readonly provider: string,
+    message: string,
+    readonly status?: number,
+  ) {
     super(`${provider}: ${message}`)
     this.name = 'ProviderError'
   }
@@ -50,12 +62,18 @@ export interface ModelProvider {
 
 /** Builds the provider `name` of a harness. */
 export function createProvider(name: string, spec: ProviderSpec, secrets: Secrets): ModelProvider {
-  return spec.kind === 'anthropic' ? new AnthropicProvider(name, spec, secrets) : new OpenAICompatibleProvider(name, spec, secrets)
+  return spec.kind === 'anthropic'
+    ? new AnthropicProvider(name, spec, secrets)
+    : new OpenAICompatibleProvider(name, spec, secrets)
 }
 
 abstract class HttpProvider implements ModelProvider {
   abstract readonly kind: ProviderSpec['kind']
-  constructor(readonly name: string, protected spec: ProviderSpec, protected secrets: Secrets) {}
+  constructor(
+    readonly name: string,
+    protected spec: ProviderSpec,
+    protected secrets: Secrets,
+  ) {}
 
   abstract chat(req: ChatRequest): Promise<ChatAnswer>
   abstract probe(signal: AbortSignal): Promise<void>
@@ -63,7 +81,12 @@ abstract class HttpProvider implements ModelProvider {
   protected key(): string | undefined {
     if (!this.spec.apiKeyEnv) return undefined
     const k = this.secrets.key(this.name)
-    if (!k) throw new ProviderError('KEY_MISSING', this.name, `the environment variable ${this.spec.apiKeyEnv} (named in providers.${this.name}.apiKeyEnv) is not set`)
+    if (!k)
+      throw new ProviderError(
+        'KEY_MISSING',
+        this.name,
+        `the environment variable ${this.spec.apiKeyEnv} (named in providers.${this.name}.apiKeyEnv) is not set`,
+      )
     return k
   }
 
@@ -85,9 +108,15 @@ abstract class HttpProvider implements ModelProvider {
     }
     if (res.status === 429) {
       const after = res.headers.get('retry-after')
-      throw new ProviderError('RATE_LIMITED', this.name, `rate limited (429)${after ? `, retry after ${after}s` : ''}: ${this.snippet(text)}`, 429)
+      throw new ProviderError(
+        'RATE_LIMITED',
+        this.name,
+        `rate limited (429)${after ? `, retry after ${after}s` : ''}: ${this.snippet(text)}`,
+        429,
+      )
     }
-    if (!res.ok) throw new ProviderError('HTTP_ERROR', this.name, `HTTP ${res.status}: ${this.snippet(text)}`, res.status)
+    if (!res.ok)
+      throw new ProviderError('HTTP_ERROR', this.name, `HTTP ${res.status}: ${this.snippet(text)}`, res.status)
     try {
       return JSON.parse(text)
     } catch {
@@ -95,12 +124,21 @@ abstract class HttpProvider implements ModelProvider {
     }
   }
 
-  private failure(err: unknown, deadline: AbortSignal, outer: AbortSignal | undefined, timeoutMs: number): ProviderError {
+  private failure(
+    err: unknown,
+    deadline: AbortSignal,
+    outer: AbortSignal | undefined,
+    timeoutMs: number,
+  ): ProviderError {
     if (outer?.aborted) return new ProviderError('ABORTED', this.name, 'the call was cancelled')
     if (deadline.aborted) return new ProviderError('TIMEOUT', this.name, `no answer within ${timeoutMs} ms`)
     const cause = (err as any)?.cause
     const why = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err)
-    return new ProviderError('NETWORK', this.name, `cannot reach ${this.spec.baseUrl}: ${this.secrets.redact(String(why))}`)
+    return new ProviderError(
+      'NETWORK',
+      this.name,
+      `cannot reach ${this.spec.baseUrl}: ${this.secrets.redact(String(why))}`,
+    )
   }
 
   /** A short, redacted excerpt of an error body (the provider's own message when it has one). */
@@ -128,25 +166,56 @@ export class OpenAICompatibleProvider extends HttpProvider {
       model: req.model,
       messages: req.messages.map((m) =>
         m.images?.length
-          ? { role: m.role, content: [{ type: 'text', text: m.content }, ...m.images.map((url) => ({ type: 'image_url', image_url: { url } }))] }
+          ? {
+              role: m.role,
+              content: [
+                { type: 'text', text: m.content },
+                ...m.images.map((url) => ({ type: 'image_url', image_url: { url } })),
+              ],
+            }
           : { role: m.role, content: m.content },
       ),
     }
     if (this.spec.maxTokens) body.max_tokens = this.spec.maxTokens
-    const j = await this.request(`${this.spec.baseUrl}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), 'idempotency-key': req.requestId, 'x-request-id': req.requestId },
-      body: JSON.stringify(body),
-    }, req.timeoutMs, req.signal)
+    const j = await this.request(
+      `${this.spec.baseUrl}/chat/completions`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+          'idempotency-key': req.requestId,
+          'x-request-id': req.requestId,
+        },
+        body: JSON.stringify(body),
+      },
+      req.timeoutMs,
+      req.signal,
+    )
     const content = j?.choices?.[0]?.message?.content
-    const text = typeof content === 'string' ? content : Array.isArray(content) ? content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('') : undefined
-    if (typeof text !== 'string') throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no choices[0].message.content')
-    return { text: this.secrets.redact(text), model: typeof j.model === 'string' ? j.model : req.model, usage: { inputTokens: j?.usage?.prompt_tokens, outputTokens: j?.usage?.completion_tokens } }
+    const text =
+      typeof content === 'string'
+        ? content
+        : Array.isArray(content)
+          ? content.map((p: any) => (typeof p?.text === 'string' ? p.text : '')).join('')
+          : undefined
+    if (typeof text !== 'string')
+      throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no choices[0].message.content')
+    return {
+      text: this.secrets.redact(text),
+      model: typeof j.model === 'string' ? j.model : req.model,
+      usage: { inputTokens: j?.usage?.prompt_tokens, outputTokens: j?.usage?.completion_tokens },
+    }
   }
 
   async probe(signal: AbortSignal): Promise<void> {
     const key = this.key()
-    await this.request(`${this.spec.baseUrl}/models`, { headers: key ? { authorization: `Bearer ${key}` } : {} }, this.spec.timeoutMs ?? 5_000, signal)
+    await this.request(
+      `${this.spec.baseUrl}/models`,
+      { headers: key ? { authorization: `Bearer ${key}` } : {} },
+      this.spec.timeoutMs ?? 5_000,
+      signal,
+    )
   }
 }
 
@@ -155,12 +224,19 @@ export class AnthropicProvider extends HttpProvider {
   readonly kind = 'anthropic' as const
 
   private headers(key: string | undefined): Record<string, string> {
-    return { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', ...(key ? { 'x-api-key': key } : {}) }
+    return {
+      'content-type': 'application/json',
+      'anthropic-version': '2023-06-01',
+      ...(key ? { 'x-api-key': key } : {}),
+    }
   }
 
   async chat(req: ChatRequest): Promise<ChatAnswer> {
     const key = this.key()
-    const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n')
+    const system = req.messages
+      .filter((m) => m.role === 'system')
+      .map((m) => m.content)
+      .join('\n\n')
     const messages = req.messages
       .filter((m) => m.role !== 'system')
       .map((m) => ({
@@ -169,23 +245,43 @@ export class AnthropicProvider extends HttpProvider {
       }))
     const body: Record<string, unknown> = { model: req.model, max_tokens: this.spec.maxTokens ?? 1024, messages }
     if (system) body.system = system
-    const j = await this.request(`${this.spec.baseUrl}/v1/messages`, {
-      method: 'POST',
-      headers: { ...this.headers(key), 'idempotency-key': req.requestId, 'x-request-id': req.requestId },
-      body: JSON.stringify(body),
-    }, req.timeoutMs, req.signal)
-    if (!Array.isArray(j?.content)) throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no "content" array')
-    const text = j.content.filter((b: any) => b?.type === 'text' && typeof b.text === 'string').map((b: any) => b.text).join('')
-    return { text: this.secrets.redact(text), model: typeof j.model === 'string' ? j.model : req.model, usage: { inputTokens: j?.usage?.input_tokens, outputTokens: j?.usage?.output_tokens } }
+    const j = await this.request(
+      `${this.spec.baseUrl}/v1/messages`,
+      {
+        method: 'POST',
+        headers: { ...this.headers(key), 'idempotency-key': req.requestId, 'x-request-id': req.requestId },
+        body: JSON.stringify(body),
+      },
+      req.timeoutMs,
+      req.signal,
+    )
+    if (!Array.isArray(j?.content))
+      throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no "content" array')
+    const text = j.content
+      .filter((b: any) => b?.type === 'text' && typeof b.text === 'string')
+      .map((b: any) => b.text)
+      .join('')
+    return {
+      text: this.secrets.redact(text),
+      model: typeof j.model === 'string' ? j.model : req.model,
+      usage: { inputTokens: j?.usage?.input_tokens, outputTokens: j?.usage?.output_tokens },
+    }
   }
 
   async probe(signal: AbortSignal): Promise<void> {
     const key = this.key()
-    await this.request(`${this.spec.baseUrl}/v1/models`, { headers: this.headers(key) }, this.spec.timeoutMs ?? 5_000, signal)
+    await this.request(
+      `${this.spec.baseUrl}/v1/models`,
+      { headers: this.headers(key) },
+      this.spec.timeoutMs ?? 5_000,
+      signal,
+    )
   }
 }
 
 function imageBlock(url: string): unknown {
   const m = /^data:(image\/[a-z+.-]+);base64,(.*)$/s.exec(url)
-  return m ? { type: 'image', source: { type: 'base64', media_type: m[1], data: m[2] } } : { type: 'image', source: { type: 'url', url } }
+  return m
+    ? { type: 'image', source: { type: 'base64', media_type: m[1], data: m[2] } }
+    : { type: 'image', source: { type: 'url', url } }
 }

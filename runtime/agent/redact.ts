@@ -37,7 +37,8 @@ export class Secrets {
   /** `text` with every known key replaced by `[REDACTED:<env var>]`. */
   redact(text: string): string {
     let out = text
-    for (const { value, label } of this.values) if (out.includes(value)) out = out.split(value).join(`[REDACTED:${label}]`)
+    for (const { value, label } of this.values)
+      if (out.includes(value)) out = out.split(value).join(`[REDACTED:${label}]`)
     return out
   }
 

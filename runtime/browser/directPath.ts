@@ -32,7 +32,11 @@ export class DirectPath implements ChannelPath {
   private events: RTCDataChannel | null = null
   private syncDc: RTCDataChannel | null = null
   private h: Parameters<ChannelPath['connect']>[0] | null = null
-  private syncHandlers: { frame(name: string, attachment: string, bytes: Uint8Array): void; up(): void; down(): void } | null = null
+  private syncHandlers: {
+    frame(name: string, attachment: string, bytes: Uint8Array): void
+    up(): void
+    down(): void
+  } | null = null
   private silence: SilenceWatch
   private beat: any = null
   private retry: any = null
@@ -110,7 +114,8 @@ export class DirectPath implements ChannelPath {
     }
     // the hub's candidates can arrive before its answer: hold them until the answer is set
     let pending: RTCIceCandidateInit[] | null = []
-    const addCandidate = (c: any) => pc.addIceCandidate(c.sdpMid == null && c.sdpMLineIndex == null ? { ...c, sdpMLineIndex: 0 } : c).catch(() => {})
+    const addCandidate = (c: any) =>
+      pc.addIceCandidate(c.sdpMid == null && c.sdpMLineIndex == null ? { ...c, sdpMLineIndex: 0 } : c).catch(() => {})
     sig.onmessage = async (ev) => {
       const m = JSON.parse(String(ev.data))
       if (m.t === 'answer') {

@@ -10,7 +10,12 @@
 import { createActor, type AnyActorRef } from 'xstate'
 import { mediaSubflow, type MediaSubflowInput } from '../../machines/mediaSubflow.ts'
 import { peerSession } from '../../machines/peerSession.ts'
-import { decodeSignalFrame, encodeSignalFrame, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import {
+  decodeSignalFrame,
+  encodeSignalFrame,
+  type MediaSlot,
+  type SignalingMessage,
+} from '../../protocol/signaling.ts'
 import { PeerExecutor } from '../rtc/PeerExecutor.ts'
 import { browserMedia, nativeBackend } from './nativePeer.ts'
 
@@ -35,7 +40,12 @@ export class MemberClient {
   private outbox: string[] = []
 
   constructor(readonly opts: MemberOptions) {
-    this.exec = new PeerExecutor(PEER, nativeBackend({ iceServers: [] }), { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) }, { ownsTransceivers: true, media: browserMedia() })
+    this.exec = new PeerExecutor(
+      PEER,
+      nativeBackend({ iceServers: [] }),
+      { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) },
+      { ownsTransceivers: true, media: browserMedia() },
+    )
     this.exec.onMessage((d) => this.received.push(d))
   }
 
@@ -45,7 +55,16 @@ export class MemberClient {
     const rand = Math.random().toString(36).slice(2, 8)
     const peer = createActor(
       peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: any[] }) => this.exec.execPeer(p.cmds) } }),
-      { input: { nodeId: this.opts.nodeId, remoteNodeId: 'hub', polite: true, peerSessionId: `${this.opts.nodeId}.${rand}.g0`, probeMs: this.opts.probeMs, silenceProbes: this.opts.silenceProbes } },
+      {
+        input: {
+          nodeId: this.opts.nodeId,
+          remoteNodeId: 'hub',
+          polite: true,
+          peerSessionId: `${this.opts.nodeId}.${rand}.g0`,
+          probeMs: this.opts.probeMs,
+          silenceProbes: this.opts.silenceProbes,
+        },
+      },
     )
     this.actors.set(PEER, peer)
     peer.start()
@@ -85,9 +104,16 @@ export class MemberClient {
     const path = `${PEER}/${name}`
     let a = this.actors.get(path)
     if (a) return a
-    const slot: MediaSlot | null = input.slot ?? (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null)
+    const slot: MediaSlot | null =
+      input.slot ??
+      (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null)
     this.exec.addSubflow(path, input.kind, slot)
-    a = createActor(mediaSubflow.provide({ actions: { exec: (_: unknown, p: { cmds: any[] }) => this.exec.execSubflow(path, p.cmds) } }), { input })
+    a = createActor(
+      mediaSubflow.provide({
+        actions: { exec: (_: unknown, p: { cmds: any[] }) => this.exec.execSubflow(path, p.cmds) },
+      }),
+      { input },
+    )
     this.actors.set(path, a)
     a.start()
     return a
@@ -107,7 +133,9 @@ export class MemberClient {
     const bytes = new Uint8Array(await file.arrayBuffer())
     const uploadId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
     const sha256 = await this.exec.prepareUpload(uploadId, bytes)
-    this.subflow(`file-${uploadId}`, { kind: 'file', role: 'send', uploadId, size: bytes.length, sha256 }).send({ type: 'media.start' })
+    this.subflow(`file-${uploadId}`, { kind: 'file', role: 'send', uploadId, size: bytes.length, sha256 }).send({
+      type: 'media.start',
+    })
     this.log.push(`upload ${name} ${bytes.length} bytes as ${uploadId}`)
     return uploadId
   }
@@ -122,9 +150,29 @@ export class MemberClient {
     const out: Record<string, unknown> = {}
     for (const [p, a] of this.actors) {
       const s = a.getSnapshot()
-      out[p] = { value: s.value, context: p === PEER ? { peerSessionId: s.context.peerSessionId, counters: s.context.counters, recoveries: s.context.recoveries, inSeq: s.context.inSeq, outSeq: s.context.outSeq, unacked: s.context.unacked.length } : s.context }
+      out[p] = {
+        value: s.value,
+        context:
+          p === PEER
+            ? {
+                peerSessionId: s.context.peerSessionId,
+                counters: s.context.counters,
+                recoveries: s.context.recoveries,
+                inSeq: s.context.inSeq,
+                outSeq: s.context.outSeq,
+                unacked: s.context.unacked.length,
+              }
+            : s.context,
+      }
     }
-    return { nodeId: this.opts.nodeId, actors: out, exec: this.exec.stats, received: this.received.length, sent: this.sent, rejected: this.rejected }
+    return {
+      nodeId: this.opts.nodeId,
+      actors: out,
+      exec: this.exec.stats,
+      received: this.received.length,
+      sent: this.sent,
+      rejected: this.rejected,
+    }
   }
 
   link(): string {
@@ -164,8 +212,15 @@ export function boot(): MemberClient {
     if (st) {
       const s = m.state() as any
       const peer = s.actors[PEER]
-      const subs = Object.keys(s.actors).filter((k) => k !== PEER).map((k) => `${k.slice(PEER.length + 1)}: ${JSON.stringify(s.actors[k].value)}`)
-      st.textContent = [`node ${nodeId}`, `peer ${m.link()} (${peer?.context.peerSessionId})`, `events: sent ${s.sent}, received ${s.received}; closes ${JSON.stringify(s.exec.closes)}`, ...subs].join('\n')
+      const subs = Object.keys(s.actors)
+        .filter((k) => k !== PEER)
+        .map((k) => `${k.slice(PEER.length + 1)}: ${JSON.stringify(s.actors[k].value)}`)
+      st.textContent = [
+        `node ${nodeId}`,
+        `peer ${m.link()} (${peer?.context.peerSessionId})`,
+        `events: sent ${s.sent}, received ${s.received}; closes ${JSON.stringify(s.exec.closes)}`,
+        ...subs,
+      ].join('\n')
     }
     const t = m.exec.handle?.remoteTrack('camera') as MediaStreamTrack | undefined
     if (video && t && (!video.srcObject || (video.srcObject as MediaStream).getTracks()[0] !== t)) {

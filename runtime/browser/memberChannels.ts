@@ -10,8 +10,19 @@
  */
 import { createActor, type Actor } from 'xstate'
 import { SystemClock, type Clock } from '../../actors/Clock.ts'
-import { channelEvents, semanticChannel, type ChannelPolicy, type Delivery, type PathId } from '../../machines/semanticChannel.ts'
-import { decodeChannelFrame, encodeChannelFrame, type ChannelFrame, type ChannelName } from '../../protocol/channelFrame.ts'
+import {
+  channelEvents,
+  semanticChannel,
+  type ChannelPolicy,
+  type Delivery,
+  type PathId,
+} from '../../machines/semanticChannel.ts'
+import {
+  decodeChannelFrame,
+  encodeChannelFrame,
+  type ChannelFrame,
+  type ChannelName,
+} from '../../protocol/channelFrame.ts'
 import { SilenceWatch } from './silence.ts'
 
 /** What a transport must offer to carry channel frames. */
@@ -47,7 +58,9 @@ export class MemberChannels {
   private waiters = new Map<string, { resolve: () => void; reject: (e: Error) => void }>()
   private probes = new Map<string, (ok: boolean) => void>()
   private listeners = new Set<Listener>()
-  private switchListeners = new Set<(channel: ChannelName, from: PathId | null, to: PathId | null, reason: string) => void>()
+  private switchListeners = new Set<
+    (channel: ChannelName, from: PathId | null, to: PathId | null, reason: string) => void
+  >()
   private n = 0
   private clock: Clock
 
@@ -83,7 +96,9 @@ export class MemberChannels {
           const w = this.waiters.get(s.id)
           this.waiters.delete(s.id)
           if (!w) return
-          s.outcome === 'acked' ? w.resolve() : w.reject(new Error(`command ${s.id} failed after ${s.attempts} attempts`))
+          s.outcome === 'acked'
+            ? w.resolve()
+            : w.reject(new Error(`command ${s.id} failed after ${s.attempts} attempts`))
         },
         probe: (_: any, p: { path: PathId; id: string }) => {
           void this.probe(p.path).then((ok) => actor.send(channelEvents.probeResult(p.path, ok)))
@@ -94,7 +109,13 @@ export class MemberChannels {
       } as any,
     })
     const actor = createActor(machine, {
-      input: { member: this.opts.member, channel: ch, paths: this.opts.paths.map((p) => p.id), session: this.session, policy: this.opts.policy },
+      input: {
+        member: this.opts.member,
+        channel: ch,
+        paths: this.opts.paths.map((p) => p.id),
+        session: this.session,
+        policy: this.opts.policy,
+      },
       clock: this.clock as any,
     })
     this.actors.set(ch, actor)

@@ -5,7 +5,15 @@
  * `sync` channels. Browser only (no imports beyond types and protocol/).
  */
 import { MEDIA_SLOTS, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
-import { CHANNELS, type ChannelHandle, type ChannelLabel, type MediaTrackSource, type PeerBackend, type PeerCallbacks, type PeerHandle } from '../rtc/PeerBackend.ts'
+import {
+  CHANNELS,
+  type ChannelHandle,
+  type ChannelLabel,
+  type MediaTrackSource,
+  type PeerBackend,
+  type PeerCallbacks,
+  type PeerHandle,
+} from '../rtc/PeerBackend.ts'
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
 
@@ -42,7 +50,8 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
       const pc = new RTCPeerConnection(config)
       let closed = false
       const slots = new Map<MediaSlot, RTCRtpTransceiver>()
-      if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.set(s, pc.addTransceiver(SLOT_KIND[s], { direction: 'inactive' }))
+      if (ownsTransceivers)
+        for (const s of MEDIA_SLOTS) slots.set(s, pc.addTransceiver(SLOT_KIND[s], { direction: 'inactive' }))
       const channels = new Map<ChannelLabel, RTCDataChannel>()
       for (const [label, id] of Object.entries(CHANNELS) as [ChannelLabel, number][]) {
         const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
@@ -59,7 +68,9 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
       }
       const slotOf = (tr: RTCRtpTransceiver): MediaSlot | undefined => {
         for (const [s, t] of slots) if (t === tr) return s
-        const media = pc.getTransceivers().filter((t) => t.receiver.track.kind === 'audio' || t.receiver.track.kind === 'video')
+        const media = pc
+          .getTransceivers()
+          .filter((t) => t.receiver.track.kind === 'audio' || t.receiver.track.kind === 'video')
         const i = media.indexOf(tr)
         return i >= 0 ? MEDIA_SLOTS[i] : undefined
       }
@@ -136,7 +147,9 @@ export function browserMedia(): MediaTrackSource {
       const stream =
         kind === 'screen'
           ? await navigator.mediaDevices.getDisplayMedia({ video: true })
-          : await navigator.mediaDevices.getUserMedia(kind === 'microphone' ? { audio: true } : { video: { width: 320, height: 240 } })
+          : await navigator.mediaDevices.getUserMedia(
+              kind === 'microphone' ? { audio: true } : { video: { width: 320, height: 240 } },
+            )
       const track = stream.getTracks()[0]
       return {
         track,

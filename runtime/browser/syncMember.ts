@@ -12,7 +12,17 @@ import { DirectPath } from './directPath.ts'
 import { WebspaceClient, Y } from './webspaceClient.ts'
 import { RelaySyncTransport, WebspaceLink, WsSyncTransport, type SyncTransport } from './webspaceLink.ts'
 
-export { MemberChannels, WebSocketPath, relayPath, DirectPath, WebspaceClient, WebspaceLink, WsSyncTransport, RelaySyncTransport, Y }
+export {
+  MemberChannels,
+  WebSocketPath,
+  relayPath,
+  DirectPath,
+  WebspaceClient,
+  WebspaceLink,
+  WsSyncTransport,
+  RelaySyncTransport,
+  Y,
+}
 
 export interface MemberOptions {
   url: string
@@ -43,12 +53,31 @@ export function startMember(o: MemberOptions) {
   }
   let relay: RelaySyncTransport | null = null
   if (o.relay) {
-    const path = relayPath({ url: o.relay.url, hub: o.relay.hub, member: o.member, token: o.relay.token, heartbeatMs: 200, deadAfterMs: 1200 })
+    const path = relayPath({
+      url: o.relay.url,
+      hub: o.relay.hub,
+      member: o.member,
+      token: o.relay.token,
+      heartbeatMs: 200,
+      deadAfterMs: 1200,
+    })
     paths.push(path)
     relay = new RelaySyncTransport(path)
     transports.push(relay)
   }
-  const channels = new MemberChannels({ member: o.member, paths, channels: ['command', 'sync'], policy: { freezeMs: 500, probeBackoffMs: 300, maxProbeBackoffMs: 2000, ackTimeoutMs: 800, maxAttempts: 40, ...o.policy } })
+  const channels = new MemberChannels({
+    member: o.member,
+    paths,
+    channels: ['command', 'sync'],
+    policy: {
+      freezeMs: 500,
+      probeBackoffMs: 300,
+      maxProbeBackoffMs: 2000,
+      ackTimeoutMs: 800,
+      maxAttempts: 40,
+      ...o.policy,
+    },
+  })
   const client = new WebspaceClient(o.doc)
   const link = new WebspaceLink(channels, client, transports)
   const switches: string[] = []
@@ -64,7 +93,8 @@ export function startMember(o: MemberOptions) {
     acked,
     text: () => client.doc.getText('t').toString(),
     edit: (s: string) => client.doc.getText('t').insert(client.doc.getText('t').length, s),
-    command: (payload: unknown) => channels.command('command', payload).then(() => void acked.push(JSON.stringify(payload))),
+    command: (payload: unknown) =>
+      channels.command('command', payload).then(() => void acked.push(JSON.stringify(payload))),
     active: () => ({ command: channels.active('command'), sync: channels.active('sync'), attachedTo: link.current }),
   }
   return api
@@ -72,12 +102,23 @@ export function startMember(o: MemberOptions) {
 
 if (typeof window !== 'undefined' && typeof document !== 'undefined' && location.pathname === '/member/sync') {
   const q = new URLSearchParams(location.search)
-  const relay = q.get('relay') ? { url: q.get('relay')!, hub: q.get('hub') ?? '', token: q.get('rtoken') ?? '' } : undefined
-  const m = startMember({ url: location.origin, member: q.get('member') ?? 'member', doc: q.get('doc') ?? 'default', token: q.get('token') ?? '', direct: q.get('direct') === '1', ws: q.get('ws') !== '0', relay })
+  const relay = q.get('relay')
+    ? { url: q.get('relay')!, hub: q.get('hub') ?? '', token: q.get('rtoken') ?? '' }
+    : undefined
+  const m = startMember({
+    url: location.origin,
+    member: q.get('member') ?? 'member',
+    doc: q.get('doc') ?? 'default',
+    token: q.get('token') ?? '',
+    direct: q.get('direct') === '1',
+    ws: q.get('ws') !== '0',
+    relay,
+  })
   ;(window as any).aetherMember = m
   const render = () => {
     const a = m.active()
-    document.getElementById('paths')!.textContent = `command: ${a.command ?? '-'}   sync: ${a.sync ?? '-'}   switches: ${m.switches.length}`
+    document.getElementById('paths')!.textContent =
+      `command: ${a.command ?? '-'}   sync: ${a.sync ?? '-'}   switches: ${m.switches.length}`
     document.getElementById('text')!.textContent = m.text()
     requestAnimationFrame(render)
   }

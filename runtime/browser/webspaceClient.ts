@@ -48,7 +48,13 @@ export class WebspaceClient {
   /** Increments with each attach. */
   attachment = 0
   private sendFn: ((frame: Uint8Array) => void) | null = null
-  private listeners: Listeners = { synced: new Set(), ack: new Set(), reset: new Set(), error: new Set(), update: new Set() }
+  private listeners: Listeners = {
+    synced: new Set(),
+    ack: new Set(),
+    reset: new Set(),
+    error: new Set(),
+    update: new Set(),
+  }
   private readonly onDocUpdate = (update: Uint8Array, origin: unknown) => {
     const remote = origin === this
     for (const fn of this.listeners.update) fn(update, remote)
@@ -59,10 +65,15 @@ export class WebspaceClient {
   private readonly onAwareness = ({ added, updated, removed }: any, origin: unknown) => {
     if (origin === this || !this.sendFn) return
     const changed = added.concat(updated, removed)
-    this.sendFrame(MSG.awareness, (e) => encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)))
+    this.sendFrame(MSG.awareness, (e) =>
+      encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)),
+    )
   }
 
-  constructor(readonly name: string, doc?: Y.Doc) {
+  constructor(
+    readonly name: string,
+    doc?: Y.Doc,
+  ) {
     this.doc = doc ?? new Y.Doc()
     this.awareness = new awarenessProtocol.Awareness(this.doc)
     this.bind()
@@ -82,7 +93,9 @@ export class WebspaceClient {
     this.acked = 0
     this.sendFrame(MSG.sync, (e) => syncProtocol.writeSyncStep1(e, this.doc))
     if (this.awareness.getLocalState() !== null) {
-      this.sendFrame(MSG.awareness, (e) => encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])))
+      this.sendFrame(MSG.awareness, (e) =>
+        encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [this.doc.clientID])),
+      )
     }
   }
 
@@ -118,7 +131,12 @@ export class WebspaceClient {
         awarenessProtocol.applyAwarenessUpdate(this.awareness, decoding.readVarUint8Array(d), this)
         return
       case MSG.queryAwareness:
-        this.sendFrame(MSG.awareness, (e) => encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])))
+        this.sendFrame(MSG.awareness, (e) =>
+          encoding.writeVarUint8Array(
+            e,
+            awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()]),
+          ),
+        )
         return
       case MSG.hello: {
         const epoch = decoding.readVarUint(d)

@@ -54,7 +54,12 @@ export class WebspaceLink {
   private lastAckAt = 0
   private lastResync = 0
 
-  constructor(readonly channels: MemberChannels, readonly client: WebspaceClient, transports: SyncTransport[], readonly opts: WebspaceLinkOptions = {}) {
+  constructor(
+    readonly channels: MemberChannels,
+    readonly client: WebspaceClient,
+    transports: SyncTransport[],
+    readonly opts: WebspaceLinkOptions = {},
+  ) {
     for (const t of transports) {
       this.transports.set(t.id, t)
       t.connect({
@@ -68,7 +73,8 @@ export class WebspaceLink {
         // the transport under the attached document broke without the path going down (a
         // reconnecting socket): attach again on the same path
         down: () => {
-          if (this.current === t.id) setTimeout(() => !this.closed && this.channels.active('sync') === t.id && this.attach(t.id), 50)
+          if (this.current === t.id)
+            setTimeout(() => !this.closed && this.channels.active('sync') === t.id && this.attach(t.id), 50)
         },
       })
     }

@@ -14,7 +14,14 @@
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { channelEvents, semanticChannel, type Delivery, type PathId } from '../../machines/semanticChannel.ts'
-import { CHANNELS, ChannelFrameError, decodeChannelFrame, encodeChannelFrame, type ChannelFrame, type ChannelName } from '../../protocol/channelFrame.ts'
+import {
+  CHANNELS,
+  ChannelFrameError,
+  decodeChannelFrame,
+  encodeChannelFrame,
+  type ChannelFrame,
+  type ChannelName,
+} from '../../protocol/channelFrame.ts'
 
 const MEMBER_RE = /^[A-Za-z0-9_.-]{1,64}$/
 const PATH_RE = /^[a-z]{1,16}$/
@@ -67,8 +74,10 @@ export class ChannelFeature implements HubFeature {
     hub.server.ws('/chan', (ws, req, url) => {
       const member = url.searchParams.get('member') ?? ''
       const path = url.searchParams.get('path') ?? 'ws'
-      if (!hub.server.hasToken(req, url)) return void (this.counters.refused++, ws.close(4401, 'the hub token is required (?token=)'))
-      if (!MEMBER_RE.test(member) || !PATH_RE.test(path)) return void (this.counters.refused++, ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -; path: a-z'))
+      if (!hub.server.hasToken(req, url))
+        return void (this.counters.refused++, ws.close(4401, 'the hub token is required (?token=)'))
+      if (!MEMBER_RE.test(member) || !PATH_RE.test(path))
+        return void (this.counters.refused++, ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -; path: a-z'))
       const att = this.attachPath(member, path, (text) => ws.readyState === ws.OPEN && ws.send(text))
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (!att.receive(isBinary ? '' : data.toString('utf8'))) ws.close(1007, 'bad channel frame')
@@ -77,7 +86,11 @@ export class ChannelFeature implements HubFeature {
       ws.on('error', () => {})
     })
     hub.server.route('GET', '/api/members', () => ({
-      members: [...this.members.values()].map((m) => ({ id: m.id, paths: [...m.paths.keys()], channels: [...m.channels].map((ch) => this.channelInfo(m.id, ch)) })),
+      members: [...this.members.values()].map((m) => ({
+        id: m.id,
+        paths: [...m.paths.keys()],
+        channels: [...m.channels].map((ch) => this.channelInfo(m.id, ch)),
+      })),
     }))
     hub.server.route('GET', '/api/members/:id/delivered', (ctx) => {
       const m = this.members.get(ctx.params.id)
@@ -102,7 +115,11 @@ export class ChannelFeature implements HubFeature {
    * Attaches a path of a member (a socket, a data channel). `receive` takes each text frame and
    * returns false for a bad one (the caller closes); `closed` detaches.
    */
-  attachPath(member: string, path: PathId, send: (text: string) => void): { receive(text: string): boolean; closed(): void } {
+  attachPath(
+    member: string,
+    path: PathId,
+    send: (text: string) => void,
+  ): { receive(text: string): boolean; closed(): void } {
     let m = this.members.get(member)
     if (!m) this.members.set(member, (m = { id: member, paths: new Map(), delivered: new Map(), channels: new Set() }))
     const mem = m
@@ -136,7 +153,10 @@ export class ChannelFeature implements HubFeature {
     }
   }
 
-  channelInfo(member: string, ch: ChannelName): { channel: ChannelName; active: PathId | null; failovers: number; duplicates: number; delivered: number } | null {
+  channelInfo(
+    member: string,
+    ch: ChannelName,
+  ): { channel: ChannelName; active: PathId | null; failovers: number; duplicates: number; delivered: number } | null {
     const c = this.hub.system.hosted(actorPath(member, ch))?.actor?.getSnapshot?.().context
     if (!c) return null
     return { channel: ch, active: c.active, failovers: c.failovers, duplicates: c.duplicates, delivered: c.recvSeq }
@@ -151,7 +171,9 @@ export class ChannelFeature implements HubFeature {
     const queue: any[] = [...[...m.paths.keys()].map((pid) => channelEvents.up(pid))]
     this.queues.set(path, queue)
     try {
-      await this.hub.system.spawn(path, this.machine, { input: { member: m.id, channel: ch, paths: ['direct', 'ws', 'relay'], session: `hub-${this.hub.startedAt}` } })
+      await this.hub.system.spawn(path, this.machine, {
+        input: { member: m.id, channel: ch, paths: ['direct', 'ws', 'relay'], session: `hub-${this.hub.startedAt}` },
+      })
     } finally {
       this.queues.delete(path)
     }

@@ -26,11 +26,23 @@ const NO_MEDIA = { microphone: 'inactive', camera: 'inactive', screen: 'inactive
 
 export class DirectLinkFeature implements HubFeature {
   readonly name = 'direct'
-  readonly counters = { peers: 0, badSignals: 0, badSyncFrames: 0, candidates: 0, syncFrames: 0, syncSessions: 0, syncSendFailed: 0 }
+  readonly counters = {
+    peers: 0,
+    badSignals: 0,
+    badSyncFrames: 0,
+    candidates: 0,
+    syncFrames: 0,
+    syncSessions: 0,
+    syncSendFailed: 0,
+  }
   private peers = new Map<string, { peer: PeerHandle; close(): void }>()
   private backend: PeerBackend
 
-  constructor(readonly channels: ChannelFeature, readonly webspaces: WebspaceFeature, backend?: PeerBackend) {
+  constructor(
+    readonly channels: ChannelFeature,
+    readonly webspaces: WebspaceFeature,
+    backend?: PeerBackend,
+  ) {
     this.backend = backend ?? weriftBackend()
   }
 
@@ -48,13 +60,13 @@ export class DirectLinkFeature implements HubFeature {
         let m: any
         try {
           m = JSON.parse(data.toString('utf8'))
-          if (m?.t === 'offer' && typeof m.sdp === 'string') signal({ t: 'answer', sdp: await link.peer.applyOffer(m.sdp, { rollback: false, shape: NO_MEDIA }) })
+          if (m?.t === 'offer' && typeof m.sdp === 'string')
+            signal({ t: 'answer', sdp: await link.peer.applyOffer(m.sdp, { rollback: false, shape: NO_MEDIA }) })
           else if (m?.t === 'candidate' && typeof m.c?.candidate === 'string') {
             // offline the hub cannot resolve a browser's mDNS (.local) candidates; the browser's
             // checks reach werift anyway and become peer-reflexive candidates
             if (/ 127\.0\.0\.1 /.test(m.c.candidate)) await link.peer.addCandidate(m.c)
-          }
-          else throw new Error('unknown signal')
+          } else throw new Error('unknown signal')
         } catch {
           this.counters.badSignals++
         }
@@ -86,51 +98,60 @@ export class DirectLinkFeature implements HubFeature {
     const sync = new Map<string, { attachment: string; session: ReturnType<WebspaceFeature['host']['connect']> }>()
     let closed = false
     const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('base64')
-    const peer: PeerHandle = this.backend.createPeer(`direct-${member}-${Date.now()}`, {
-      candidate: (c) => {
-        this.counters.candidates++
-        signal({ t: 'candidate', c })
+    const peer: PeerHandle = this.backend.createPeer(
+      `direct-${member}-${Date.now()}`,
+      {
+        candidate: (c) => {
+          this.counters.candidates++
+          signal({ t: 'candidate', c })
+        },
+        channelOpen: (label) => {
+          if (label === 'events' && !closed)
+            events = this.channels.attachPath(member, 'direct', (text) => void peer.send('events', text))
+        },
+        channelClose: (label) => {
+          if (label === 'events') {
+            events?.closed()
+            events = null
+          }
+        },
+        message: (label, data) => {
+          if (label === 'events') {
+            if (events && !events.receive(data)) this.counters.badSyncFrames++
+            return
+          }
+          // sync: "<attachment> <webspace> <base64>"
+          const a = data.indexOf(' ')
+          const b = data.indexOf(' ', a + 1)
+          if (a < 1 || b < 0) return void this.counters.badSyncFrames++
+          const attachment = data.slice(0, a)
+          const name = data.slice(a + 1, b)
+          if (!WEBSPACE_NAME_RE.test(name) || attachment.length > 32) return void this.counters.badSyncFrames++
+          let s = sync.get(name)
+          if (!s || s.attachment !== attachment) {
+            s?.session.closed()
+            const session = this.webspaces.host.connect(
+              name,
+              {
+                send: (frame) =>
+                  void (peer.send('sync', `${attachment} ${name} ${b64(frame)}`) || this.counters.syncSendFailed++),
+                close: () => sync.get(name)?.attachment === attachment && sync.delete(name),
+              },
+              { aether: true },
+            )
+            void this.webspaces.ensure(name).catch(() => {})
+            this.counters.syncSessions++
+            s = { attachment, session }
+            sync.set(name, s)
+          }
+          this.counters.syncFrames++
+          s.session.receive(new Uint8Array(Buffer.from(data.slice(b + 1), 'base64')))
+        },
+        track: () => {},
+        dataChannel: (ch) => ch.close(),
       },
-      channelOpen: (label) => {
-        if (label === 'events' && !closed) events = this.channels.attachPath(member, 'direct', (text) => void peer.send('events', text))
-      },
-      channelClose: (label) => {
-        if (label === 'events') {
-          events?.closed()
-          events = null
-        }
-      },
-      message: (label, data) => {
-        if (label === 'events') {
-          if (events && !events.receive(data)) this.counters.badSyncFrames++
-          return
-        }
-        // sync: "<attachment> <webspace> <base64>"
-        const a = data.indexOf(' ')
-        const b = data.indexOf(' ', a + 1)
-        if (a < 1 || b < 0) return void this.counters.badSyncFrames++
-        const attachment = data.slice(0, a)
-        const name = data.slice(a + 1, b)
-        if (!WEBSPACE_NAME_RE.test(name) || attachment.length > 32) return void this.counters.badSyncFrames++
-        let s = sync.get(name)
-        if (!s || s.attachment !== attachment) {
-          s?.session.closed()
-          const session = this.webspaces.host.connect(
-            name,
-            { send: (frame) => void (peer.send('sync', `${attachment} ${name} ${b64(frame)}`) || this.counters.syncSendFailed++), close: () => sync.get(name)?.attachment === attachment && sync.delete(name) },
-            { aether: true },
-          )
-          void this.webspaces.ensure(name).catch(() => {})
-          this.counters.syncSessions++
-          s = { attachment, session }
-          sync.set(name, s)
-        }
-        this.counters.syncFrames++
-        s.session.receive(new Uint8Array(Buffer.from(data.slice(b + 1), 'base64')))
-      },
-      track: () => {},
-      dataChannel: (ch) => ch.close(),
-    }, { ownsTransceivers: false })
+      { ownsTransceivers: false },
+    )
     return {
       peer,
       close: () => {

@@ -23,7 +23,12 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { rootLinkOf } from '../link/linkFeature.ts'
 import type { NatsMessage } from '../nats/NatsTransport.ts'
 import { ChannelFrameError, decodeChannelFrame } from '../../protocol/channelFrame.ts'
-import { decodeRelayMessage, encodeRelayMessage, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
+import {
+  decodeRelayMessage,
+  encodeRelayMessage,
+  RelayMessageError,
+  type RelayMessage,
+} from '../../protocol/relayFrame.ts'
 import { subjects } from '../../protocol/subjects.ts'
 import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
 import type { ChannelFeature } from './channelFeature.ts'
@@ -32,9 +37,28 @@ type SyncSession = ReturnType<WebspaceFeature['host']['connect']>
 
 export class RelayLinkFeature implements HubFeature {
   readonly name = 'relay-link'
-  readonly counters = { opened: 0, closed: 0, framesIn: 0, framesOut: 0, badMessages: 0, badFrames: 0, publishFailed: 0, syncIn: 0, syncOut: 0, syncSessions: 0, syncRefused: 0 }
+  readonly counters = {
+    opened: 0,
+    closed: 0,
+    framesIn: 0,
+    framesOut: 0,
+    badMessages: 0,
+    badFrames: 0,
+    publishFailed: 0,
+    syncIn: 0,
+    syncOut: 0,
+    syncSessions: 0,
+    syncRefused: 0,
+  }
   readonly refusedBy: Record<string, number> = {}
-  private conns = new Map<string, { member: string; att: ReturnType<ChannelFeature['attachPath']>; sync: Map<string, { attachment: string; session: SyncSession }> }>()
+  private conns = new Map<
+    string,
+    {
+      member: string
+      att: ReturnType<ChannelFeature['attachPath']>
+      sync: Map<string, { attachment: string; session: SyncSession }>
+    }
+  >()
   private sub?: { unsubscribe(): void }
 
   constructor(
@@ -76,7 +100,11 @@ export class RelayLinkFeature implements HubFeature {
       for (const s of conn.sync.values()) s.session.closed()
       conn.sync.clear()
     }
-    const sync = (conn: NonNullable<ReturnType<typeof this.conns.get>>, c: string, m: Extract<RelayMessage, { t: 'sync' }>) => {
+    const sync = (
+      conn: NonNullable<ReturnType<typeof this.conns.get>>,
+      c: string,
+      m: Extract<RelayMessage, { t: 'sync' }>,
+    ) => {
       if (!this.webspaces) return void this.counters.syncRefused++
       let s = conn.sync.get(m.w)
       if (!s || s.attachment !== m.a) {
@@ -87,7 +115,15 @@ export class RelayLinkFeature implements HubFeature {
           {
             send: (frame) => {
               this.counters.syncOut++
-              toRoot({ v: 1, t: 'sync', m: conn.member, c, a, w, y: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64') })
+              toRoot({
+                v: 1,
+                t: 'sync',
+                m: conn.member,
+                c,
+                a,
+                w,
+                y: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'),
+              })
             },
             // the session ended (a refused frame, an unserved webspace): later frames of this
             // attachment open a new session, as on the direct path

@@ -29,14 +29,23 @@ export const agentCommand: Command = {
   summary: 'model role harness: check a harness file, run the 20-task benchmark',
   usage: 'aether agent bench|check [--harness FILE] [--json]',
   details: HELP_TAIL,
-  positionals: [{ name: 'bench | check', help: `bench: run the ${BENCH_TASKS.length} scripted tasks across roles and report success, fallbacks and latency; check: validate the harness file and its key variables`, required: true }],
+  positionals: [
+    {
+      name: 'bench | check',
+      help: `bench: run the ${BENCH_TASKS.length} scripted tasks across roles and report success, fallbacks and latency; check: validate the harness file and its key variables`,
+      required: true,
+    },
+  ],
   flags: {
     harness: { type: 'string', arg: 'FILE', help: 'the harness file (default: AETHER_HARNESS, else ./harness.json)' },
     json: { type: 'boolean', help: 'print the result as one JSON object' },
   },
   async run({ flags, positionals }) {
     const [sub, extra] = positionals
-    if (sub !== 'bench' && sub !== 'check') throw new UsageError(sub ? `unknown subcommand "${sub}" (bench or check)` : 'missing subcommand: aether agent bench|check')
+    if (sub !== 'bench' && sub !== 'check')
+      throw new UsageError(
+        sub ? `unknown subcommand "${sub}" (bench or check)` : 'missing subcommand: aether agent bench|check',
+      )
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     const file = (flags.harness as string | undefined) ?? process.env.AETHER_HARNESS ?? 'harness.json'
     let harness
@@ -50,8 +59,15 @@ export const agentCommand: Command = {
     if (sub === 'check') {
       const out = {
         file,
-        providers: Object.fromEntries(Object.entries(harness.providers).map(([n, p]) => [n, { kind: p.kind, baseUrl: p.baseUrl, apiKeyEnv: p.apiKeyEnv ?? null, keySet: !!secrets.key(n) }])),
-        roles: Object.fromEntries(Object.entries(harness.roles).map(([r, l]) => [r, l.map((e) => `${e.provider}/${e.model}`)])),
+        providers: Object.fromEntries(
+          Object.entries(harness.providers).map(([n, p]) => [
+            n,
+            { kind: p.kind, baseUrl: p.baseUrl, apiKeyEnv: p.apiKeyEnv ?? null, keySet: !!secrets.key(n) },
+          ]),
+        ),
+        roles: Object.fromEntries(
+          Object.entries(harness.roles).map(([r, l]) => [r, l.map((e) => `${e.provider}/${e.model}`)]),
+        ),
         missingKeys: secrets.missing,
       }
       if (flags.json) console.log(JSON.stringify(out))

@@ -9,19 +9,34 @@ export const hubCommand: Command = {
   usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
   flags: {
     port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
-    host: { type: 'string', arg: 'ADDR', help: 'address to bind (keep loopback unless you mean it)', default: '127.0.0.1' },
+    host: {
+      type: 'string',
+      arg: 'ADDR',
+      help: 'address to bind (keep loopback unless you mean it)',
+      default: '127.0.0.1',
+    },
     data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder', default: '.aether' },
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated and printed)' },
     fsync: { type: 'string', arg: 'POLICY', help: 'journal fsync policy: always | batch | none', default: 'batch' },
     'snapshot-every': { type: 'number', arg: 'N', help: 'write a snapshot every N events per actor', default: 100 },
-    retain: { type: 'string', arg: 'N|all', help: 'snapshots kept per actor; older journal entries are compacted', default: 'all' },
+    retain: {
+      type: 'string',
+      arg: 'N|all',
+      help: 'snapshots kept per actor; older journal entries are compacted',
+      default: 'all',
+    },
     nats: { type: 'string', arg: 'URL', help: 'NATS server for the link to root (or NATS_URL); optional' },
-    harness: { type: 'string', arg: 'FILE', help: 'agent role harness file (or AETHER_HARNESS); see `aether agent --help`' },
+    harness: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'agent role harness file (or AETHER_HARNESS); see `aether agent --help`',
+    },
     redis: { type: 'string', arg: 'URL', help: 'Redis server, an optional agent capability (or REDIS_URL)' },
   },
   async run({ flags }) {
     const fsync = String(flags.fsync)
-    if (!['always', 'batch', 'none'].includes(fsync)) throw new UsageError(`--fsync must be always, batch or none, got "${fsync}"`)
+    if (!['always', 'batch', 'none'].includes(fsync))
+      throw new UsageError(`--fsync must be always, batch or none, got "${fsync}"`)
     const retainRaw = String(flags.retain)
     const retain = retainRaw === 'all' ? Infinity : Number(retainRaw)
     if (!(retain >= 1)) throw new UsageError(`--retain must be a number >= 1 or "all", got "${retainRaw}"`)
@@ -37,7 +52,11 @@ export const hubCommand: Command = {
         snapshotEvery: every,
         retain,
       },
-      hubFeatures({ nats: (flags.nats as string | undefined) ?? process.env.NATS_URL, harness: flags.harness as string | undefined, redis: flags.redis as string | undefined }),
+      hubFeatures({
+        nats: (flags.nats as string | undefined) ?? process.env.NATS_URL,
+        harness: flags.harness as string | undefined,
+        redis: flags.redis as string | undefined,
+      }),
     )
     const generated = flags.token === undefined
     console.log(`aether hub ${hub.url}`)

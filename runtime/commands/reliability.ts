@@ -4,7 +4,7 @@ import { formatTree, type ReliabilityReport } from '../../protocol/index.ts'
 
 export const reliabilityCommand: Command = {
   name: 'reliability',
-  summary: 'print a hub\'s or root\'s readiness tree, degraded matrix, incidents and channel stability',
+  summary: "print a hub's or root's readiness tree, degraded matrix, incidents and channel stability",
   usage: 'aether reliability [--url U] [--json]',
   flags: {
     url: { type: 'string', arg: 'U', help: 'the hub or root to ask', default: 'http://127.0.0.1:7070' },
@@ -21,11 +21,15 @@ export const reliabilityCommand: Command = {
     try {
       res = await fetch(new URL('/api/reliability', base))
     } catch (err) {
-      console.error(`aether reliability: cannot reach ${base.origin}: ${(err as Error).message}. Is the hub running (aether hub) and is --url right?`)
+      console.error(
+        `aether reliability: cannot reach ${base.origin}: ${(err as Error).message}. Is the hub running (aether hub) and is --url right?`,
+      )
       return 1
     }
     if (!res.ok) {
-      console.error(`aether reliability: ${base.origin}/api/reliability answered ${res.status}: ${(await res.text()).slice(0, 200)}`)
+      console.error(
+        `aether reliability: ${base.origin}/api/reliability answered ${res.status}: ${(await res.text()).slice(0, 200)}`,
+      )
       return 1
     }
     const r = (await res.json()) as ReliabilityReport
@@ -38,11 +42,15 @@ export const reliabilityCommand: Command = {
     for (const line of formatTree(r.tree)) console.log('  ' + line)
     if (r.matrix.length) {
       console.log('\nallowed now:')
-      for (const m of r.matrix) console.log(`  ${m.allowed ? 'yes' : 'NO '}  ${m.capability}${m.why ? `  (${m.why})` : ''}`)
+      for (const m of r.matrix)
+        console.log(`  ${m.allowed ? 'yes' : 'NO '}  ${m.capability}${m.why ? `  (${m.why})` : ''}`)
     }
     if (r.channels.length) {
       console.log('\nchannel stability:')
-      for (const c of r.channels) console.log(`  ${c.channel.padEnd(14)} ${c.level.padEnd(9)} score ${c.score}  incidents ${c.incidents}  reconnects ${c.reconnects}`)
+      for (const c of r.channels)
+        console.log(
+          `  ${c.channel.padEnd(14)} ${c.level.padEnd(9)} score ${c.score}  incidents ${c.incidents}  reconnects ${c.reconnects}`,
+        )
     }
     const recent = r.incidents.slice(-10)
     if (recent.length) {

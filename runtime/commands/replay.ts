@@ -12,7 +12,11 @@ export interface ReplayRun {
 }
 
 /** Replays a log file; exit code 0 ok, 1 divergence, 2 malformed log. */
-export async function replayFile(file: string, machine: import('xstate').AnyStateMachine, opts: { verify?: boolean; until?: number }): Promise<ReplayRun> {
+export async function replayFile(
+  file: string,
+  machine: import('xstate').AnyStateMachine,
+  opts: { verify?: boolean; until?: number },
+): Promise<ReplayRun> {
   const size = statSync(file).size
   const progress = new Progress('replaying', size)
   let bytes = 0
@@ -57,7 +61,10 @@ export const replayCommand: Command = {
   flags: {
     machine: { type: 'string', arg: 'MODULE', help: 'ES module (.js/.mjs/.ts) that exports the machine' },
     export: { type: 'string', arg: 'NAME', help: 'the export to use', default: 'default' },
-    verify: { type: 'boolean', help: 'compare value and context at every snapshot line; exit 1 at the first difference' },
+    verify: {
+      type: 'boolean',
+      help: 'compare value and context at every snapshot line; exit 1 at the first difference',
+    },
     until: { type: 'number', arg: 'SEQ', help: 'stop after the event with this seq' },
     json: { type: 'boolean', help: 'print a machine-readable result' },
   },
@@ -67,7 +74,8 @@ export const replayCommand: Command = {
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     if (!existsSync(file)) throw new UsageError(`no such log file ${file}`)
     if (!flags.machine) throw new UsageError('--machine MODULE is required')
-    if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0)) throw new UsageError('--until must be a non-negative integer')
+    if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0))
+      throw new UsageError('--until must be a non-negative integer')
     const machine = await loadMachine(String(flags.machine), String(flags.export))
     const started = performance.now()
     const run = await replayFile(file, machine, { verify: !!flags.verify, until: flags.until as number | undefined })
@@ -93,7 +101,9 @@ export const replayCommand: Command = {
       return 1
     }
     const rate = r.events / (ms / 1000)
-    console.log(`${flags.verify ? 'verified' : 'replayed'} ${r.events} events of ${r.actor} (${r.machine})${flags.verify ? `, ${r.snapshotsChecked} snapshots match` : ''}${r.rejectedSkipped ? `, ${r.rejectedSkipped} rejected events skipped` : ''} in ${ms.toFixed(0)} ms (${Math.round(rate)} events/s)`)
+    console.log(
+      `${flags.verify ? 'verified' : 'replayed'} ${r.events} events of ${r.actor} (${r.machine})${flags.verify ? `, ${r.snapshotsChecked} snapshots match` : ''}${r.rejectedSkipped ? `, ${r.rejectedSkipped} rejected events skipped` : ''} in ${ms.toFixed(0)} ms (${Math.round(rate)} events/s)`,
+    )
     console.log(`final state: ${JSON.stringify(r.final.value)}  status ${r.final.status}`)
     console.log(`context: ${JSON.stringify(r.final.context)}`)
     return 0

@@ -11,16 +11,46 @@ export const rootCommand: Command = {
   summary: 'run the root: Class A inboxes and acks, Class B answers, hub heartbeats and provenance over NATS',
   usage: 'aether root [--nats URL] [--data DIR] [--port P] [--id ROOT_ID]',
   flags: {
-    nats: { type: 'string', arg: 'URL', help: 'NATS server (or NATS_URL)', default: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' },
-    data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder (inboxes, ids seen, provenance)', default: '.aether-root' },
+    nats: {
+      type: 'string',
+      arg: 'URL',
+      help: 'NATS server (or NATS_URL)',
+      default: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+    },
+    data: {
+      type: 'string',
+      arg: 'DIR',
+      help: 'LevelDB data folder (inboxes, ids seen, provenance)',
+      default: '.aether-root',
+    },
     port: { type: 'number', arg: 'P', help: 'HTTP port (provenance, reliability)', default: 7080 },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated)' },
-    id: { type: 'string', arg: 'ROOT_ID', help: 'this root\'s node id', default: 'root' },
-    'authority-aging': { type: 'number', arg: 'MS', help: 'heartbeat silence after which a hub is aging', default: Number(process.env.AETHER_AUTHORITY_AGING_MS ?? 3000) },
-    'authority-stale': { type: 'number', arg: 'MS', help: 'heartbeat silence after which a hub is stale', default: Number(process.env.AETHER_AUTHORITY_STALE_MS ?? 10000) },
-    'cache-ttl': { type: 'number', arg: 'MS', help: 'how long a Class B answer is returned to retries', default: 600000 },
-    'relay-origin': { type: 'string', arg: 'ORIGINS', help: 'comma-separated page origins (e.g. the hub\'s http://host:7070) allowed to attach browsers to /relay', default: process.env.AETHER_RELAY_ORIGINS ?? '' },
+    id: { type: 'string', arg: 'ROOT_ID', help: "this root's node id", default: 'root' },
+    'authority-aging': {
+      type: 'number',
+      arg: 'MS',
+      help: 'heartbeat silence after which a hub is aging',
+      default: Number(process.env.AETHER_AUTHORITY_AGING_MS ?? 3000),
+    },
+    'authority-stale': {
+      type: 'number',
+      arg: 'MS',
+      help: 'heartbeat silence after which a hub is stale',
+      default: Number(process.env.AETHER_AUTHORITY_STALE_MS ?? 10000),
+    },
+    'cache-ttl': {
+      type: 'number',
+      arg: 'MS',
+      help: 'how long a Class B answer is returned to retries',
+      default: 600000,
+    },
+    'relay-origin': {
+      type: 'string',
+      arg: 'ORIGINS',
+      help: "comma-separated page origins (e.g. the hub's http://host:7070) allowed to attach browsers to /relay",
+      default: process.env.AETHER_RELAY_ORIGINS ?? '',
+    },
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
   async run({ flags }) {
@@ -30,10 +60,31 @@ export const rootCommand: Command = {
     if (fsync !== 'always' && fsync !== 'none') throw new UsageError(`--fsync must be always or none, got "${fsync}"`)
     const aging = Number(flags['authority-aging'])
     const stale = Number(flags['authority-stale'])
-    if (!(aging > 0) || !(stale > aging)) throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
+    if (!(aging > 0) || !(stale > aging))
+      throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
     const hub = await Hub.start(
-      { port: portFlag(flags.port), host: String(flags.host), data: String(flags.data), token: flags.token as string | undefined, hostId: id },
-      [reliabilityFeature({ role: 'root' }), rootFeature({ nats: String(flags.nats), rootId: id, agingMs: aging, staleMs: stale, cacheTtlMs: Number(flags['cache-ttl']), sync: fsync === 'always', relayOrigins: String(flags['relay-origin']).split(',').map((x) => x.trim()).filter(Boolean) })],
+      {
+        port: portFlag(flags.port),
+        host: String(flags.host),
+        data: String(flags.data),
+        token: flags.token as string | undefined,
+        hostId: id,
+      },
+      [
+        reliabilityFeature({ role: 'root' }),
+        rootFeature({
+          nats: String(flags.nats),
+          rootId: id,
+          agingMs: aging,
+          staleMs: stale,
+          cacheTtlMs: Number(flags['cache-ttl']),
+          sync: fsync === 'always',
+          relayOrigins: String(flags['relay-origin'])
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        }),
+      ],
     )
     console.log(`aether root ${hub.url}  (id ${id} on ${hostname()})`)
     console.log(`  nats         ${flags.nats}`)
@@ -41,7 +92,9 @@ export const rootCommand: Command = {
     console.log(`  reliability  ${hub.url}/api/reliability`)
     console.log(`  relay        ${hub.url.replace(/^http/, 'ws')}/relay?hub=<hub>&member=<id>&token=<token>`)
     console.log(`  provenance   ${hub.url}/api/streams/<hub>/<stream>`)
-    console.log(`  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`)
+    console.log(
+      `  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
+    )
     await new Promise<void>((resolve) => {
       const stop = async (sig: string) => {
         console.log(`aether root: ${sig}, shutting down`)

@@ -5,7 +5,8 @@ import { Supervisor } from '../supervisor/Supervisor.ts'
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
   if (v === undefined) return undefined
-  if (!Number.isInteger(v) || (v as number) < 0) throw new UsageError(`--${name} must be a non-negative integer of milliseconds, got "${v}"`)
+  if (!Number.isInteger(v) || (v as number) < 0)
+    throw new UsageError(`--${name} must be a non-negative integer of milliseconds, got "${v}"`)
   return v as number
 }
 
@@ -15,20 +16,72 @@ export const supervisorCommand: Command = {
   usage: 'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB]',
   flags: {
     slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
-    port: { type: 'number', arg: 'P', help: 'public HTTP/WebSocket port (proxied to the active runtime)', default: 7070 },
+    port: {
+      type: 'number',
+      arg: 'P',
+      help: 'public HTTP/WebSocket port (proxied to the active runtime)',
+      default: 7070,
+    },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
-    data: { type: 'string', arg: 'DIR', help: "supervisor data: its LevelDB, the hub's data, the pid file (default SLOTS/.supervisor)" },
-    token: { type: 'string', arg: 'T', help: 'token for update requests and operator actions (default: generated and printed)' },
-    'slot-ports': { type: 'string', arg: 'PA,PB', help: "reserved ports of slot A's and slot B's runtime (default: picked once, kept in the data folder)" },
-    'countdown-ms': { type: 'number', arg: 'MS', help: 'countdown before an update starts (defer/promote during it)', default: 5000 },
+    data: {
+      type: 'string',
+      arg: 'DIR',
+      help: "supervisor data: its LevelDB, the hub's data, the pid file (default SLOTS/.supervisor)",
+    },
+    token: {
+      type: 'string',
+      arg: 'T',
+      help: 'token for update requests and operator actions (default: generated and printed)',
+    },
+    'slot-ports': {
+      type: 'string',
+      arg: 'PA,PB',
+      help: "reserved ports of slot A's and slot B's runtime (default: picked once, kept in the data folder)",
+    },
+    'countdown-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'countdown before an update starts (defer/promote during it)',
+      default: 5000,
+    },
     'min-interval-ms': { type: 'number', arg: 'MS', help: 'minimum time between updates', default: 60000 },
-    'verify-deadline-ms': { type: 'number', arg: 'MS', help: 'the new runtime must mark itself good within this', default: 15000 },
+    'verify-deadline-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'the new runtime must mark itself good within this',
+      default: 15000,
+    },
     'defer-ms': { type: 'number', arg: 'MS', help: 'default deferral, and the live-media gate retry', default: 30000 },
-    'health-deadline-ms': { type: 'number', arg: 'MS', help: 'a runtime must be healthy within this after start', default: 15000 },
-    'prewarm-settle-ms': { type: 'number', arg: 'MS', help: 'a prewarmed candidate must stay up this long before cutover', default: 200 },
-    'drain-ms': { type: 'number', arg: 'MS', help: 'deadline for in-flight requests to the old runtime at cutover', default: 2000 },
-    'memory-budget-mb': { type: 'number', arg: 'MB', help: 'memory the runtimes may use together; warm switching needs room for two', default: 4096 },
-    'min-headroom-mb': { type: 'number', arg: 'MB', help: 'memory that must remain free beside a warm candidate', default: 64 },
+    'health-deadline-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'a runtime must be healthy within this after start',
+      default: 15000,
+    },
+    'prewarm-settle-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'a prewarmed candidate must stay up this long before cutover',
+      default: 200,
+    },
+    'drain-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'deadline for in-flight requests to the old runtime at cutover',
+      default: 2000,
+    },
+    'memory-budget-mb': {
+      type: 'number',
+      arg: 'MB',
+      help: 'memory the runtimes may use together; warm switching needs room for two',
+      default: 4096,
+    },
+    'min-headroom-mb': {
+      type: 'number',
+      arg: 'MB',
+      help: 'memory that must remain free beside a warm candidate',
+      default: 64,
+    },
   },
   async run({ flags, positionals }) {
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
@@ -65,10 +118,18 @@ export const supervisorCommand: Command = {
     })
     const st = sup.status()
     console.log(`aether supervisor ${sup.url}`)
-    console.log(`  phase      ${st.phase} (slot ${st.serving}${st.active ? `, ${st.active.version}, runtime ${st.active.runtimeInstanceId}` : ''})`)
-    console.log(`  status     ${sup.url}/api/supervisor/status   (pushed on ${sup.url.replace('http', 'ws')}/api/supervisor/ws)`)
-    console.log(`  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`)
-    console.log(`  token      ${sup.server.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`)
+    console.log(
+      `  phase      ${st.phase} (slot ${st.serving}${st.active ? `, ${st.active.version}, runtime ${st.active.runtimeInstanceId}` : ''})`,
+    )
+    console.log(
+      `  status     ${sup.url}/api/supervisor/status   (pushed on ${sup.url.replace('http', 'ws')}/api/supervisor/ws)`,
+    )
+    console.log(
+      `  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`,
+    )
+    console.log(
+      `  token      ${sup.server.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
+    )
     await new Promise<void>((resolve) => {
       const stop = async (sig: string) => {
         console.log(`aether supervisor: ${sig}, shutting down`)

@@ -9,7 +9,7 @@ const SUBS = ['list', 'show', 'create', 'backup', 'restore', 'reset', 'reload'] 
 
 export const webspaceCommand: Command = {
   name: 'webspace',
-  summary: 'list, back up, restore, reset or reload a running hub\'s Yjs webspaces',
+  summary: "list, back up, restore, reset or reload a running hub's Yjs webspaces",
   usage: 'aether webspace list|show|create|backup|restore|reset|reload [NAME] [--file F] [--url URL] [--token T]',
   positionals: [
     { name: 'ACTION', help: SUBS.join(' | '), required: true },
@@ -18,17 +18,23 @@ export const webspaceCommand: Command = {
   flags: {
     url: { type: 'string', arg: 'URL', help: 'the running hub', default: 'http://127.0.0.1:7070' },
     token: { type: 'string', arg: 'T', help: 'the hub token (or AETHER_TOKEN)' },
-    file: { type: 'string', arg: 'FILE', help: 'backup: where to write (default <data>/backups/NAME/); restore: the backup to restore' },
+    file: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'backup: where to write (default <data>/backups/NAME/); restore: the backup to restore',
+    },
     content: { type: 'boolean', help: 'show: include the document as JSON' },
-    json: { type: 'boolean', help: 'print the hub\'s JSON answer' },
+    json: { type: 'boolean', help: "print the hub's JSON answer" },
   },
   async run({ flags, positionals }) {
     const [sub, name, extra] = positionals
-    if (!sub || !(SUBS as readonly string[]).includes(sub)) throw new UsageError(sub ? `unknown action "${sub}" (${SUBS.join(', ')})` : `missing ACTION (${SUBS.join(', ')})`)
+    if (!sub || !(SUBS as readonly string[]).includes(sub))
+      throw new UsageError(sub ? `unknown action "${sub}" (${SUBS.join(', ')})` : `missing ACTION (${SUBS.join(', ')})`)
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     if (sub !== 'list' && !name) throw new UsageError(`${sub} needs the webspace NAME`)
     if (sub === 'restore' && !flags.file) throw new UsageError('restore needs --file FILE (a backup)')
-    if (flags.file !== undefined && sub !== 'backup' && sub !== 'restore') throw new UsageError('--file is for backup and restore')
+    if (flags.file !== undefined && sub !== 'backup' && sub !== 'restore')
+      throw new UsageError('--file is for backup and restore')
     const token = (flags.token as string | undefined) ?? process.env.AETHER_TOKEN
     const base = String(flags.url)
     const enc = name ? encodeURIComponent(name) : ''
@@ -47,7 +53,10 @@ export const webspaceCommand: Command = {
     try {
       res = await fetch(new URL(path, base), {
         method,
-        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
       })
     } catch (err) {
@@ -61,12 +70,20 @@ export const webspaceCommand: Command = {
     if (flags.json) console.log(JSON.stringify(out, null, 2))
     else if (sub === 'list') {
       if (!out.webspaces.length) console.log('no webspaces')
-      for (const w of out.webspaces) console.log(`${w.name.padEnd(24)} ${JSON.stringify(w.value).padEnd(24)} epoch ${w.epoch}  peers ${w.peers}`)
+      for (const w of out.webspaces)
+        console.log(`${w.name.padEnd(24)} ${JSON.stringify(w.value).padEnd(24)} epoch ${w.epoch}  peers ${w.peers}`)
     } else if (sub === 'show') console.log(JSON.stringify(out, null, 2))
     else {
       const state = JSON.stringify(out.value)
-      const extraInfo = sub === 'backup' && out.lastBackup ? ` -> ${out.lastBackup.file} (${out.lastBackup.bytes} bytes)` : sub === 'restore' || sub === 'reset' ? ` (epoch ${out.epoch})` : ''
-      console.log(`${name}: ${sub} ${out.settled === false ? 'still running' : 'done'}, now ${state}${extraInfo}${out.lastError ? `; last error: ${out.lastError}` : ''}`)
+      const extraInfo =
+        sub === 'backup' && out.lastBackup
+          ? ` -> ${out.lastBackup.file} (${out.lastBackup.bytes} bytes)`
+          : sub === 'restore' || sub === 'reset'
+            ? ` (epoch ${out.epoch})`
+            : ''
+      console.log(
+        `${name}: ${sub} ${out.settled === false ? 'still running' : 'done'}, now ${state}${extraInfo}${out.lastError ? `; last error: ${out.lastError}` : ''}`,
+      )
       if (out.settled === false) return 1
     }
     return 0

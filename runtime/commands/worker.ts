@@ -16,18 +16,27 @@ async function loadJobTypes(modulePath: string): Promise<JobType[]> {
     throw new UsageError(`--module: cannot load ${file}: ${(err as Error).message}`)
   }
   const isType = (v: any): v is JobType => !!v && typeof v.name === 'string' && v.steps instanceof Map && !!v.machine
-  const list = Array.isArray(mod.jobTypes) ? mod.jobTypes : Array.isArray(mod.default) ? mod.default : Object.values(mod).filter(isType)
-  if (!list.length || !list.every(isType)) throw new UsageError(`--module: ${file} exports no job types (export const jobTypes = [defineJobType(...), ...])`)
+  const list = Array.isArray(mod.jobTypes)
+    ? mod.jobTypes
+    : Array.isArray(mod.default)
+      ? mod.default
+      : Object.values(mod).filter(isType)
+  if (!list.length || !list.every(isType))
+    throw new UsageError(`--module: ${file} exports no job types (export const jobTypes = [defineJobType(...), ...])`)
   return list
 }
 
 export const workerCommand: Command = {
   name: 'worker',
-  summary: 'run job steps from a hub\'s queue over NATS JetStream (start the hub with AETHER_JOBS_NATS=URL)',
+  summary: "run job steps from a hub's queue over NATS JetStream (start the hub with AETHER_JOBS_NATS=URL)",
   usage: 'aether worker --nats URL [--module FILE] [--concurrency N] [--stream NAME]',
   flags: {
     nats: { type: 'string', arg: 'URL', help: 'NATS server with JetStream (or NATS_URL)' },
-    module: { type: 'string', arg: 'FILE', help: 'module exporting job types (`export const jobTypes = [...]`); echo and sleep are built in' },
+    module: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'module exporting job types (`export const jobTypes = [...]`); echo and sleep are built in',
+    },
     concurrency: { type: 'number', arg: 'N', help: 'step attempts run at once', default: 64 },
     stream: { type: 'string', arg: 'NAME', help: 'JetStream work-queue stream', default: 'AETHER_JOBS' },
     id: { type: 'string', arg: 'ID', help: 'worker name in results and logs (default worker-<pid>)' },
@@ -36,13 +45,23 @@ export const workerCommand: Command = {
     const url = (flags.nats as string | undefined) ?? process.env.NATS_URL
     if (!url) throw new UsageError('--nats URL is required (or set NATS_URL)')
     const concurrency = Number(flags.concurrency)
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) throw new UsageError('--concurrency must be an integer 1..10000')
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)
+      throw new UsageError('--concurrency must be an integer 1..10000')
     const types = [...builtinJobTypes, ...(flags.module ? await loadJobTypes(String(flags.module)) : [])]
     const { NatsJobWorker } = await import('../jobs/natsJobs.ts')
-    const w = new NatsJobWorker({ url, types, concurrency, stream: String(flags.stream), id: flags.id as string | undefined, log: (l) => console.error(`aether worker: ${l}`) })
+    const w = new NatsJobWorker({
+      url,
+      types,
+      concurrency,
+      stream: String(flags.stream),
+      id: flags.id as string | undefined,
+      log: (l) => console.error(`aether worker: ${l}`),
+    })
     console.error(`aether worker: connecting to ${url} (waits for the server if it is down)`)
     await w.start()
-    console.log(`aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`)
+    console.log(
+      `aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`,
+    )
     await new Promise<void>((resolve) => {
       const stop = async (sig: string) => {
         console.log(`aether worker: ${sig}, stopping`)

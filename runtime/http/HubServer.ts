@@ -15,7 +15,11 @@ import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly code = 'HTTP_ERROR') {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code = 'HTTP_ERROR',
+  ) {
     super(message)
     this.name = 'HttpError'
   }
@@ -50,7 +54,10 @@ export class HubServer {
   readonly token: string
   readonly counters = { requests: 0, badRequests: 0, unauthorized: 0, wsRefused: 0 }
   private routes: Route[] = []
-  private sockets = new Map<string, { wss: WebSocketServer; handler: WsHandler; origins?: string[]; unavailable?: () => boolean }>()
+  private sockets = new Map<
+    string,
+    { wss: WebSocketServer; handler: WsHandler; origins?: string[]; unavailable?: () => boolean }
+  >()
   private maxBody: number
 
   constructor(private opts: HubServerOptions) {
@@ -68,8 +75,16 @@ export class HubServer {
    * `origins`: pages from these origins (e.g. `http://hub.local:7070`) may also upgrade.
    * `unavailable`: while it returns true, upgrades are answered 503 (the socket never opens).
    */
-  ws(path: string, handler: WsHandler, opts: { maxPayload?: number; origins?: string[]; unavailable?: () => boolean } = {}): void {
-    const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? 1 << 20, perMessageDeflate: false })
+  ws(
+    path: string,
+    handler: WsHandler,
+    opts: { maxPayload?: number; origins?: string[]; unavailable?: () => boolean } = {},
+  ): void {
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxPayload ?? 1 << 20,
+      perMessageDeflate: false,
+    })
     this.sockets.set(path, { wss, handler, origins: opts.origins, unavailable: opts.unavailable })
   }
 
@@ -141,14 +156,23 @@ export class HubServer {
       for (; i < r.parts.length; i++) {
         const p = r.parts[i]
         if (p.startsWith(':') && p.endsWith('*')) {
-          if (i >= segs.length) { ok = false; break }
+          if (i >= segs.length) {
+            ok = false
+            break
+          }
           params[p.slice(1, -1)] = segs.slice(i).map(decodeURIComponent).join('/')
           i = segs.length
           break
         }
-        if (i >= segs.length) { ok = false; break }
+        if (i >= segs.length) {
+          ok = false
+          break
+        }
         if (p.startsWith(':')) params[p.slice(1)] = decodeURIComponent(segs[i])
-        else if (p !== segs[i]) { ok = false; break }
+        else if (p !== segs[i]) {
+          ok = false
+          break
+        }
       }
       if (!ok || i !== segs.length) continue
       if (r.method !== method && !(r.method === 'GET' && method === 'HEAD')) {
@@ -184,7 +208,13 @@ export class HubServer {
         return sendJson(res, err.status, { error: err.code, message: err.message })
       }
       const code = (err as any)?.code
-      if (code === 'BAD_PATH' || code === 'BAD_EVENT' || code === 'UNKNOWN_MACHINE' || code === 'UNKNOWN_PARENT' || code === 'ACTOR_EXISTS') {
+      if (
+        code === 'BAD_PATH' ||
+        code === 'BAD_EVENT' ||
+        code === 'UNKNOWN_MACHINE' ||
+        code === 'UNKNOWN_PARENT' ||
+        code === 'ACTOR_EXISTS'
+      ) {
         this.counters.badRequests++
         return sendJson(res, code === 'ACTOR_EXISTS' ? 409 : 400, { error: code, message: (err as Error).message })
       }
@@ -233,7 +263,11 @@ export function originAllowed(req: IncomingMessage, allowed: string[] = []): boo
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
-  const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' }
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  }
   // An answer given before the request body was read (401, 413): the connection cannot be reused.
   if (!res.req.complete) headers.connection = 'close'
   res.writeHead(status, headers)

@@ -19,7 +19,13 @@
  */
 import { FeedEventRecord } from '../../actors/Feed.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
-import { encodeLightEvent, encodePackedFrame, encodeWireEvent, LIGHT_WIDTH, MAX_DICT } from '../../protocol/inspectorFeed.ts'
+import {
+  encodeLightEvent,
+  encodePackedFrame,
+  encodeWireEvent,
+  LIGHT_WIDTH,
+  MAX_DICT,
+} from '../../protocol/inspectorFeed.ts'
 
 /** The part of a `ws` WebSocket this queue needs (kept structural: `ws` lives in HubServer.ts). */
 export interface FrameSocket {
@@ -78,7 +84,10 @@ export class FeedClient {
   /** Paths this client shows in full (protocol/inspectorFeed.ts, focus); null: all of them. */
   focus: Set<string> | null = null
 
-  constructor(private ws: FrameSocket, opts: FeedClientOptions = {}) {
+  constructor(
+    private ws: FrameSocket,
+    opts: FeedClientOptions = {},
+  ) {
     this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)
     this.maxInflight = Math.max(1, opts.maxInflight ?? 4)
@@ -224,7 +233,9 @@ export class FeedClient {
       const dropped = this.lostPending
       this.lostPending = 0
       this.stats.sent += taken
-      const frames: (string | Uint8Array)[] = this.encode ? this.encode(events, dropped) : [this.frame(events, this.light.subarray(l0, this.lhead), dropped)]
+      const frames: (string | Uint8Array)[] = this.encode
+        ? this.encode(events, dropped)
+        : [this.frame(events, this.light.subarray(l0, this.lhead), dropped)]
       if (this.lhead === this.ltail) this.lhead = this.ltail = 0
       for (const f of frames) {
         this.stats.frames++

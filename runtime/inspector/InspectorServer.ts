@@ -72,7 +72,15 @@ export interface InspectorCounters {
 export class InspectorServer implements HubFeature {
   readonly name = 'inspector'
   hub!: Hub
-  readonly counters: InspectorCounters = { clients: 0, statelyClients: 0, connections: 0, badFrames: 0, commands: 0, eventsSent: 0, dropped: 0 }
+  readonly counters: InspectorCounters = {
+    clients: 0,
+    statelyClients: 0,
+    connections: 0,
+    badFrames: 0,
+    commands: 0,
+    eventsSent: 0,
+    dropped: 0,
+  }
   private clients = new Set<FeedClient>()
   private unlisten?: () => void
   private readonly assets: string
@@ -84,7 +92,11 @@ export class InspectorServer implements HubFeature {
   install(hub: Hub): void {
     this.hub = hub
     const s = hub.server
-    s.ws('/inspector/feed', (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.server.hasToken(req, url)), { maxPayload: MAX_CLIENT_FRAME * 4 })
+    s.ws(
+      '/inspector/feed',
+      (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.server.hasToken(req, url)),
+      { maxPayload: MAX_CLIENT_FRAME * 4 },
+    )
     s.ws('/inspector/stately', (ws) => this.statelyConnection(ws as unknown as Socket), { maxPayload: 4096 })
     s.route('GET', '/inspector', (ctx) => this.asset(ctx.res, 'index.html'))
     s.route('GET', '/inspector/:file', (ctx) => this.asset(ctx.res, ctx.params.file))
@@ -135,7 +147,13 @@ export class InspectorServer implements HubFeature {
     const c = new FeedClient(ws, { limit: this.opts.queueLimit, batch: this.opts.batch })
     const send = (f: ServerFrame) => c.sendNow(JSON.stringify(f))
     const sys = this.hub.system
-    send({ t: 'hello', protocol: FEED_PROTOCOL, hostId: sys.hostId, access: operator ? 'operator' : 'read-only', at: sys.clock.now() })
+    send({
+      t: 'hello',
+      protocol: FEED_PROTOCOL,
+      hostId: sys.hostId,
+      access: operator ? 'operator' : 'read-only',
+      at: sys.clock.now(),
+    })
     // The snapshot and the subscription happen in the same tick: no event is missed or repeated.
     send({ t: 'snapshot', seq: sys.lastFeedSeq, at: sys.clock.now(), actors: this.actorStates() })
     this.attach(c)
@@ -146,14 +164,21 @@ export class InspectorServer implements HubFeature {
         cmd = decodeClientFrame(data.toString('utf8'))
       } catch (err) {
         this.counters.badFrames++
-        const e = err instanceof FeedFrameError ? err : new FeedFrameError('MALFORMED', String((err as Error)?.message ?? err))
+        const e =
+          err instanceof FeedFrameError ? err : new FeedFrameError('MALFORMED', String((err as Error)?.message ?? err))
         return send({ t: 'error', id: e.id, code: e.code, message: e.message })
       }
       this.counters.commands++
       this.command(cmd, c).then(send, (err) => {
-        const code = err instanceof FeedFrameError ? err.code : (err?.code === 'UNKNOWN_ACTOR' ? 'UNKNOWN_ACTOR' : 'INTERNAL')
+        const code =
+          err instanceof FeedFrameError ? err.code : err?.code === 'UNKNOWN_ACTOR' ? 'UNKNOWN_ACTOR' : 'INTERNAL'
         if (code === 'INTERNAL') console.error('[inspector] command failed', cmd, err)
-        send({ t: 'error', id: cmd.id, code, message: code === 'INTERNAL' ? 'internal error; see the hub log' : String(err.message) })
+        send({
+          t: 'error',
+          id: cmd.id,
+          code,
+          message: code === 'INTERNAL' ? 'internal error; see the hub log' : String(err.message),
+        })
       })
     })
     ws.on('error', () => {
@@ -196,14 +221,24 @@ export class InspectorServer implements HubFeature {
       case 'focus': {
         client.focus = new Set(cmd.paths)
         // the focused actors' state now, in full: earlier light events lacked their context
-        return { t: 'focus', id: cmd.id, paths: cmd.paths, actors: this.actorStates().filter((a) => client.focus!.has(a.path)) }
+        return {
+          t: 'focus',
+          id: cmd.id,
+          paths: cmd.paths,
+          actors: this.actorStates().filter((a) => client.focus!.has(a.path)),
+        }
       }
       case 'definition': {
         const a = sys.hosted(cmd.path)
         const name = a?.machineName ?? (await this.hub.store.getMeta(cmd.path))?.machine
         if (!name) throw new FeedFrameError('UNKNOWN_ACTOR', `no actor at "${cmd.path}"`, cmd.id)
         const m = a?.machine ?? sys.machine(name)
-        if (!m) throw new FeedFrameError('UNKNOWN_MACHINE', `the machine "${name}" of "${cmd.path}" is not registered on this hub`, cmd.id)
+        if (!m)
+          throw new FeedFrameError(
+            'UNKNOWN_MACHINE',
+            `the machine "${name}" of "${cmd.path}" is not registered on this hub`,
+            cmd.id,
+          )
         return { t: 'definition', id: cmd.id, path: cmd.path, machine: name, definition: m.toJSON() }
       }
       case 'machine': {
@@ -222,11 +257,21 @@ export class InspectorServer implements HubFeature {
     const store = this.hub.store
     const meta = await store.getMeta(cmd.path)
     if (!meta) {
-      if (sys.hosted(cmd.path)) throw new FeedFrameError('NOT_DURABLE', `"${cmd.path}" is a memory actor: it keeps no journal, so only its events since you connected are known`, cmd.id)
+      if (sys.hosted(cmd.path))
+        throw new FeedFrameError(
+          'NOT_DURABLE',
+          `"${cmd.path}" is a memory actor: it keeps no journal, so only its events since you connected are known`,
+          cmd.id,
+        )
       throw new FeedFrameError('UNKNOWN_ACTOR', `no actor at "${cmd.path}"`, cmd.id)
     }
     const machine = sys.machine(meta.machine) as AnyStateMachine | undefined
-    if (!machine) throw new FeedFrameError('UNKNOWN_MACHINE', `the machine "${meta.machine}" of "${cmd.path}" is not registered on this hub`, cmd.id)
+    if (!machine)
+      throw new FeedFrameError(
+        'UNKNOWN_MACHINE',
+        `the machine "${meta.machine}" of "${cmd.path}" is not registered on this hub`,
+        cmd.id,
+      )
     await sys.flush()
     const rs = new ReplayState(machine, cmd.path)
     let base = await store.latestSnapshot(cmd.path, cmd.after)
@@ -244,7 +289,12 @@ export class InspectorServer implements HubFeature {
             base = s
             break
           }
-          if (!base) throw new FeedFrameError('INTERNAL', `the journal of "${cmd.path}" starts at seq ${rec.seq} with no checkpoint before it`, cmd.id)
+          if (!base)
+            throw new FeedFrameError(
+              'INTERNAL',
+              `the journal of "${cmd.path}" starts at seq ${rec.seq} with no checkpoint before it`,
+              cmd.id,
+            )
           rs.restore(base)
           if (rec.seq <= rs.seq) continue
         }
@@ -278,9 +328,32 @@ export class InspectorServer implements HubFeature {
     })
     for (const st of this.actorStates()) {
       const a = sys.hosted(st.path)
-      const base = { rootId: sys.hostId, sessionId: st.path, id: `${sys.hostId}:init:${st.path}`, createdAt: String(st.at), _version: '1.0.0' }
-      c.sendNow(JSON.stringify({ type: '@xstate.actor', ...base, name: st.path, parentId: st.parent, definition: a ? JSON.stringify(a.machine.toJSON()) : undefined, snapshot: st.snapshot }))
-      c.sendNow(JSON.stringify({ type: '@xstate.snapshot', ...base, id: `${base.id}:s`, event: { type: 'xstate.init' }, snapshot: st.snapshot }))
+      const base = {
+        rootId: sys.hostId,
+        sessionId: st.path,
+        id: `${sys.hostId}:init:${st.path}`,
+        createdAt: String(st.at),
+        _version: '1.0.0',
+      }
+      c.sendNow(
+        JSON.stringify({
+          type: '@xstate.actor',
+          ...base,
+          name: st.path,
+          parentId: st.parent,
+          definition: a ? JSON.stringify(a.machine.toJSON()) : undefined,
+          snapshot: st.snapshot,
+        }),
+      )
+      c.sendNow(
+        JSON.stringify({
+          type: '@xstate.snapshot',
+          ...base,
+          id: `${base.id}:s`,
+          event: { type: 'xstate.init' },
+          snapshot: st.snapshot,
+        }),
+      )
     }
     this.attach(c)
     ws.on('message', () => {
@@ -296,7 +369,8 @@ export class InspectorServer implements HubFeature {
   // ---- static UI ---------------------------------------------------------------------------------
 
   private asset(res: import('node:http').ServerResponse, file: string): undefined {
-    if (!/^[A-Za-z0-9_.-]+$/.test(file) || file.startsWith('.')) throw new HttpError(404, `nothing at /inspector/${file}`, 'NOT_FOUND')
+    if (!/^[A-Za-z0-9_.-]+$/.test(file) || file.startsWith('.'))
+      throw new HttpError(404, `nothing at /inspector/${file}`, 'NOT_FOUND')
     const p = join(this.assets, file)
     if (!existsSync(p) || !statSync(p).isFile()) {
       if (file === 'index.html') {
@@ -308,7 +382,11 @@ export class InspectorServer implements HubFeature {
       throw new HttpError(404, `nothing at /inspector/${file}`, 'NOT_FOUND')
     }
     const body = readFileSync(p)
-    res.writeHead(200, { 'content-type': TYPES[extname(p)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-cache' })
+    res.writeHead(200, {
+      'content-type': TYPES[extname(p)] ?? 'application/octet-stream',
+      'content-length': body.length,
+      'cache-control': 'no-cache',
+    })
     res.end(body)
     return undefined
   }

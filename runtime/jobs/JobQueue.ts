@@ -15,7 +15,17 @@
  */
 import { assign, setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
-import { jobEvents, jobStatusOf, nextRandom, Priority, type JobContext, type JobInput, type JobStatus, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
+import {
+  jobEvents,
+  jobStatusOf,
+  nextRandom,
+  Priority,
+  type JobContext,
+  type JobInput,
+  type JobStatus,
+  type StepAttempt,
+  type StepRunInput,
+} from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
 
@@ -81,7 +91,11 @@ export interface JobChange {
 
 /** A named queue's pause state, durable. */
 export const jobQueueMachine = setup({
-  types: { context: {} as { name: string }, input: {} as { name: string }, events: {} as { type: 'queue.pause' } | { type: 'queue.resume' } },
+  types: {
+    context: {} as { name: string },
+    input: {} as { name: string },
+    events: {} as { type: 'queue.pause' } | { type: 'queue.resume' },
+  },
 }).createMachine({
   id: 'jobQueue',
   context: ({ input }) => ({ name: input.name }),
@@ -90,7 +104,11 @@ export const jobQueueMachine = setup({
 })
 
 export class JobError extends Error {
-  constructor(readonly code: string, message: string, readonly status = 400) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
     super(message)
     this.name = 'JobError'
   }
@@ -104,7 +122,12 @@ export class JobQueue implements JobHost {
   readonly clock: Clock
   readonly stats = { submitted: 0, completed: 0, failed: 0, leaseExpired: 0, deliveries: 0 }
   /** Step latency histogram (ms buckets), for /metrics. */
-  readonly stepLatency = { buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 30000], counts: new Array(10).fill(0), sum: 0, count: 0 }
+  readonly stepLatency = {
+    buckets: [1, 5, 10, 50, 100, 500, 1000, 5000, 30000],
+    counts: new Array(10).fill(0),
+    sum: 0,
+    count: 0,
+  }
   private byKey = new Map<string, string>()
   private ready = new ReadyQueue()
   private delayed: JobEntry[] = []
@@ -123,7 +146,10 @@ export class JobQueue implements JobHost {
   private noWorker: Array<() => void> = []
   private closed = false
 
-  constructor(readonly system: ActorSystem, readonly opts: JobQueueOptions = {}) {
+  constructor(
+    readonly system: ActorSystem,
+    readonly opts: JobQueueOptions = {},
+  ) {
     this.visibilityMs = opts.visibilityMs ?? 30_000
     this.clock = opts.clock ?? system.clock
     this.rng = (opts.seed ?? Date.now()) | 0
@@ -177,7 +203,11 @@ export class JobQueue implements JobHost {
   /** Submits a job; the same (tenant, key) returns the existing job with `created: false`. */
   async submit(req: SubmitRequest): Promise<{ id: string; status: JobStatus; created: boolean }> {
     const type = this.types.get(req.type)
-    if (!type) throw new JobError('UNKNOWN_TYPE', `field "type": no job type "${req.type}"; known: ${[...this.types.keys()].join(', ')}`)
+    if (!type)
+      throw new JobError(
+        'UNKNOWN_TYPE',
+        `field "type": no job type "${req.type}"; known: ${[...this.types.keys()].join(', ')}`,
+      )
     const tenant = req.tenant ?? 'default'
     const kk = req.key !== undefined ? `${tenant}\u0000${req.key}` : undefined
     if (kk !== undefined) {
@@ -194,20 +224,42 @@ export class JobQueue implements JobHost {
     const queue = req.queue ?? 'default'
     const runAt = req.runAt ?? 0
     // Fields at the machine's defaults are left out of the input: it is journaled with every job.
-    const input: JobInput = { id, type: req.type, input: req.input ?? null, seed: next, submittedAt: now, order: this.order }
+    const input: JobInput = {
+      id,
+      type: req.type,
+      input: req.input ?? null,
+      seed: next,
+      submittedAt: now,
+      order: this.order,
+    }
     if (priority !== Priority.NORMAL) input.priority = priority
     if (tenant !== 'default') input.tenant = tenant
     if (queue !== 'default') input.queue = queue
     if (runAt !== 0) input.runAt = runAt
     if (req.key !== undefined) input.key = req.key
     if (req.maxAttempts !== undefined) input.maxAttempts = req.maxAttempts
-    const e: JobEntry = { id, type: req.type, priority, tenant, queue, runAt, status: 'PENDING', order: this.order++, queued: false }
+    const e: JobEntry = {
+      id,
+      type: req.type,
+      priority,
+      tenant,
+      queue,
+      runAt,
+      status: 'PENDING',
+      order: this.order++,
+      queued: false,
+    }
     if (req.key !== undefined) e.key = req.key
     this.jobs.set(id, e)
     if (kk !== undefined) this.byKey.set(kk, id)
     this.stats.submitted++
     // Nothing waits ahead of it and a slot is free: lease it with the submission (one journal write less).
-    if (this.ready.size === 0 && e.runAt <= now && !this.paused.has(e.queue) && (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimit(tenant)) {
+    if (
+      this.ready.size === 0 &&
+      e.runAt <= now &&
+      !this.paused.has(e.queue) &&
+      (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimit(tenant)
+    ) {
       const r = this.pickWorker()
       if (r) {
         this.lease(e, r.w.id)
@@ -240,7 +292,11 @@ export class JobQueue implements JobHost {
       retry: ['FAILED'],
     }
     if (!allowed[action].includes(e.status)) {
-      throw new JobError('BAD_STATE', `cannot ${action} job "${id}": it is ${e.status} (${action} needs ${allowed[action].join(' or ')})`, 409)
+      throw new JobError(
+        'BAD_STATE',
+        `cannot ${action} job "${id}": it is ${e.status} (${action} needs ${allowed[action].join(' or ')})`,
+        409,
+      )
     }
     await this.system.sendCommitted(id, jobEvents[action]())
     return this.jobs.get(id)!.status
@@ -286,7 +342,8 @@ export class JobQueue implements JobHost {
     if (ctx?.error) out.error = ctx.error
     else if (ctx?.lastError) out.lastError = ctx.lastError
     if (e.worker) out.worker = e.worker
-    if (a.status === 'failed') out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
+    if (a.status === 'failed')
+      out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
     return out
   }
 
@@ -294,7 +351,19 @@ export class JobQueue implements JobHost {
   summary(tenant?: string): Record<string, unknown> {
     const queues: Record<string, any> = {}
     const q = (name: string) =>
-      (queues[name] ??= { name, paused: this.paused.has(name), depth: 0, delayed: 0, byPriority: {}, byTenant: {}, running: 0, dead: 0, completed: 0, stopped: 0, paused_jobs: 0 })
+      (queues[name] ??= {
+        name,
+        paused: this.paused.has(name),
+        depth: 0,
+        delayed: 0,
+        byPriority: {},
+        byTenant: {},
+        running: 0,
+        dead: 0,
+        completed: 0,
+        stopped: 0,
+        paused_jobs: 0,
+      })
     for (const name of this.paused) q(name)
     q('default')
     for (const e of this.jobs.values()) {
@@ -313,7 +382,15 @@ export class JobQueue implements JobHost {
       else if (e.status === 'STOPPED') s.stopped++
       else if (e.status === 'PAUSED') s.paused_jobs++
     }
-    return { queues: Object.values(queues), workers: [...this.workers.values()].map(({ w, held, alive }) => ({ id: w.id, capacity: w.capacity, held, alive })) }
+    return {
+      queues: Object.values(queues),
+      workers: [...this.workers.values()].map(({ w, held, alive }) => ({
+        id: w.id,
+        capacity: w.capacity,
+        held,
+        alive,
+      })),
+    }
   }
 
   countByStatus(): Record<JobStatus, number> {
@@ -372,7 +449,10 @@ export class JobQueue implements JobHost {
     if (!r) return Promise.reject(new Error(`worker "${l.worker}" is gone`))
     const t0 = this.clock.now()
     const p = r.w.execute(task, attempt)
-    p.then(() => this.observe(this.clock.now() - t0), () => this.observe(this.clock.now() - t0))
+    p.then(
+      () => this.observe(this.clock.now() - t0),
+      () => this.observe(this.clock.now() - t0),
+    )
     return p
   }
 
@@ -443,7 +523,9 @@ export class JobQueue implements JobHost {
   }
 
   private takeNext(): JobEntry | undefined {
-    return this.ready.take((e) => !this.paused.has(e.queue) && (this.runningByTenant.get(e.tenant) ?? 0) < this.tenantLimit(e.tenant))
+    return this.ready.take(
+      (e) => !this.paused.has(e.queue) && (this.runningByTenant.get(e.tenant) ?? 0) < this.tenantLimit(e.tenant),
+    )
   }
 
   private enqueue(e: JobEntry): void {
@@ -466,16 +548,19 @@ export class JobQueue implements JobHost {
     if (min >= this.delayDue) return
     if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
     this.delayDue = min
-    this.delayTimer = this.clock.setTimeout(() => {
-      this.delayTimer = undefined
-      this.delayDue = Infinity
-      const now = this.clock.now()
-      const due = this.delayed.filter((e) => e.runAt <= now).sort((a, b) => a.runAt - b.runAt || a.order - b.order)
-      this.delayed = this.delayed.filter((e) => e.runAt > now)
-      for (const e of due) if (e.status === 'PENDING') this.enqueue(e)
-      if (this.delayed.length) this.armDelay()
-      this.pump()
-    }, Math.min(min - this.clock.now(), 3_600_000)) // timers overflow past 2^31 ms; far runAts re-arm hourly
+    this.delayTimer = this.clock.setTimeout(
+      () => {
+        this.delayTimer = undefined
+        this.delayDue = Infinity
+        const now = this.clock.now()
+        const due = this.delayed.filter((e) => e.runAt <= now).sort((a, b) => a.runAt - b.runAt || a.order - b.order)
+        this.delayed = this.delayed.filter((e) => e.runAt > now)
+        for (const e of due) if (e.status === 'PENDING') this.enqueue(e)
+        if (this.delayed.length) this.armDelay()
+        this.pump()
+      },
+      Math.min(min - this.clock.now(), 3_600_000),
+    ) // timers overflow past 2^31 ms; far runAts re-arm hourly
   }
 
   private armSweep(): void {
@@ -543,7 +628,17 @@ export class JobQueue implements JobHost {
   }
 
   private entryFrom(ctx: JobContext): JobEntry {
-    const e: JobEntry = { id: ctx.id, type: ctx.type, priority: ctx.priority, tenant: ctx.tenant, queue: ctx.queue, runAt: ctx.runAt, status: 'PENDING', order: ctx.order, queued: false }
+    const e: JobEntry = {
+      id: ctx.id,
+      type: ctx.type,
+      priority: ctx.priority,
+      tenant: ctx.tenant,
+      queue: ctx.queue,
+      runAt: ctx.runAt,
+      status: 'PENDING',
+      order: ctx.order,
+      queued: false,
+    }
     if (ctx.key !== undefined) e.key = ctx.key
     return e
   }

@@ -23,7 +23,10 @@ export class LocalWorker implements JobWorker {
   private dead = false
   active = 0
 
-  constructor(private queue: JobQueue, opts: LocalWorkerOptions = {}) {
+  constructor(
+    private queue: JobQueue,
+    opts: LocalWorkerOptions = {},
+  ) {
     this.id = opts.id ?? 'local'
     this.capacity = opts.concurrency ?? DEFAULT_LOCAL_CONCURRENCY
     queue.addWorker(this)

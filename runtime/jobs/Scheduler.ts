@@ -28,16 +28,24 @@ function schedulerOf(self: any): Promise<Scheduler> {
 export const boundScheduleMachine = scheduleMachine.provide({
   actors: {
     clock: fromPromise(async ({ self }) => ({ at: (await schedulerOf(self)).queue.clock.now() })),
-    fire: fromPromise(async ({ input, self }: { input: { idempotencyKey: string; schedule: ScheduleInput; due: number }; self: any }) => {
-      const s = await schedulerOf(self)
-      try {
-        const r = await s.queue.submit({ ...input.schedule.job, key: input.idempotencyKey })
-        s.stats.fired++
-        return { at: s.queue.clock.now(), id: r.id }
-      } catch (err) {
-        throw { message: (err as Error).message }
-      }
-    }),
+    fire: fromPromise(
+      async ({
+        input,
+        self,
+      }: {
+        input: { idempotencyKey: string; schedule: ScheduleInput; due: number }
+        self: any
+      }) => {
+        const s = await schedulerOf(self)
+        try {
+          const r = await s.queue.submit({ ...input.schedule.job, key: input.idempotencyKey })
+          s.stats.fired++
+          return { at: s.queue.clock.now(), id: r.id }
+        } catch (err) {
+          throw { message: (err as Error).message }
+        }
+      },
+    ),
   },
 })
 
@@ -54,7 +62,10 @@ export class Scheduler {
   readonly triggers = new Map<string, TriggerConfig>()
   readonly stats = { fired: 0, triggered: 0 }
 
-  constructor(readonly system: ActorSystem, readonly queue: JobQueue) {
+  constructor(
+    readonly system: ActorSystem,
+    readonly queue: JobQueue,
+  ) {
     if (!system.machine('schedule')) system.register('schedule', boundScheduleMachine)
   }
 
@@ -71,11 +82,16 @@ export class Scheduler {
 
   /** Validates a schedule definition; throws JobError naming the field. */
   check(s: Partial<ScheduleInput>): ScheduleInput {
-    if (typeof s.name !== 'string' || !NAME_RE.test(s.name)) throw new JobError('BAD_BODY', 'field "name" must match [A-Za-z0-9_.-]{1,64}')
-    if (typeof s.job !== 'object' || s.job === null || typeof s.job.type !== 'string') throw new JobError('BAD_BODY', 'field "job" must be an object with a string "type"')
-    if (!this.queue.types.has(s.job.type)) throw new JobError('BAD_BODY', `field "job.type": no job type "${s.job.type}"`)
-    if ((s.every === undefined) === (s.cron === undefined)) throw new JobError('BAD_BODY', 'give exactly one of the fields "every" (ms) or "cron"')
-    if (s.every !== undefined && (!Number.isInteger(s.every) || s.every < 1000)) throw new JobError('BAD_BODY', 'field "every" must be an integer number of ms >= 1000')
+    if (typeof s.name !== 'string' || !NAME_RE.test(s.name))
+      throw new JobError('BAD_BODY', 'field "name" must match [A-Za-z0-9_.-]{1,64}')
+    if (typeof s.job !== 'object' || s.job === null || typeof s.job.type !== 'string')
+      throw new JobError('BAD_BODY', 'field "job" must be an object with a string "type"')
+    if (!this.queue.types.has(s.job.type))
+      throw new JobError('BAD_BODY', `field "job.type": no job type "${s.job.type}"`)
+    if ((s.every === undefined) === (s.cron === undefined))
+      throw new JobError('BAD_BODY', 'give exactly one of the fields "every" (ms) or "cron"')
+    if (s.every !== undefined && (!Number.isInteger(s.every) || s.every < 1000))
+      throw new JobError('BAD_BODY', 'field "every" must be an integer number of ms >= 1000')
     if (s.cron !== undefined) {
       if (typeof s.cron !== 'string') throw new JobError('BAD_BODY', 'field "cron" must be a string')
       try {
@@ -84,7 +100,12 @@ export class Scheduler {
         throw new JobError('BAD_BODY', `field "cron": ${(err as Error).message}`)
       }
     }
-    return { name: s.name, job: s.job, ...(s.every !== undefined ? { every: s.every } : {}), ...(s.cron !== undefined ? { cron: s.cron } : {}) }
+    return {
+      name: s.name,
+      job: s.job,
+      ...(s.every !== undefined ? { every: s.every } : {}),
+      ...(s.cron !== undefined ? { cron: s.cron } : {}),
+    }
   }
 
   /** Creates a schedule (an actor); an existing one with the same name is left as it is (409). */
@@ -110,18 +131,37 @@ export class Scheduler {
     const snap = a?.actor?.getSnapshot()
     if (!snap) return undefined
     const c = snap.context
-    return { name, state: snap.value, job: c.job, every: c.every, cron: c.cron, due: c.due || null, runs: c.runs, lastJob: c.lastJob ?? null }
+    return {
+      name,
+      state: snap.value,
+      job: c.job,
+      every: c.every,
+      cron: c.cron,
+      due: c.due || null,
+      runs: c.runs,
+      lastJob: c.lastJob ?? null,
+    }
   }
 
   list(): Record<string, unknown>[] {
-    return this.system.list().filter((i) => i.machine === 'schedule').map((i) => this.view(i.path.slice('schedule-'.length))!).filter(Boolean)
+    return this.system
+      .list()
+      .filter((i) => i.machine === 'schedule')
+      .map((i) => this.view(i.path.slice('schedule-'.length))!)
+      .filter(Boolean)
   }
 
   /** Submits the trigger's job with `input`. */
   async trigger(name: string, input: unknown, key?: string, tenant?: string) {
     const t = this.triggers.get(name)
-    if (!t) throw new JobError('UNKNOWN_TRIGGER', `no trigger "${name}"; configured: ${[...this.triggers.keys()].join(', ') || 'none'}`, 404)
-    if (tenant !== undefined && (t.tenant ?? 'default') !== tenant) throw new JobError('UNKNOWN_TRIGGER', `no trigger "${name}"`, 404)
+    if (!t)
+      throw new JobError(
+        'UNKNOWN_TRIGGER',
+        `no trigger "${name}"; configured: ${[...this.triggers.keys()].join(', ') || 'none'}`,
+        404,
+      )
+    if (tenant !== undefined && (t.tenant ?? 'default') !== tenant)
+      throw new JobError('UNKNOWN_TRIGGER', `no trigger "${name}"`, 404)
     this.stats.triggered++
     return this.queue.submit({ type: t.type, input, priority: t.priority, tenant: t.tenant, queue: t.queue, key })
   }

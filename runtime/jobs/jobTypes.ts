@@ -7,7 +7,15 @@
  */
 import type { AnyStateMachine } from 'xstate'
 import { hostedActorOf, hostPure } from '../../actors/index.ts'
-import { createJobMachine, stepRunner, type JobContext, type JobStatus, type RetryPolicy, type StepAttempt, type StepRunInput } from '../../machines/job.ts'
+import {
+  createJobMachine,
+  stepRunner,
+  type JobContext,
+  type JobStatus,
+  type RetryPolicy,
+  type StepAttempt,
+  type StepRunInput,
+} from '../../machines/job.ts'
 
 /** What a step function receives. */
 export interface StepContext {
@@ -71,8 +79,13 @@ function hostOf(ref: any): { host?: JobHost; system?: object; path?: string } {
 const stepActions = stepRunner((task, attempt, self) => {
   const { host, system } = hostOf(self)
   if (host) return host.dispatch(task, attempt)
-  if (!system) return Promise.reject(new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'))
-  return new Promise<JobHost>((resolve) => (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve)).then((h) => h.dispatch(task, attempt))
+  if (!system)
+    return Promise.reject(
+      new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'),
+    )
+  return new Promise<JobHost>((resolve) =>
+    (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve),
+  ).then((h) => h.dispatch(task, attempt))
 })
 
 const notifyAction = ({ context, self }: { context: JobContext; self: any }, params: { status: JobStatus }) => {
@@ -101,7 +114,9 @@ export function defineJobType(name: string, steps: StepDef[]): JobType {
 }
 
 /** `echo`: output = input. */
-export const echoJob = defineJobType('echo', [{ name: 'echo', run: async ({ input }) => input, retry: { maxAttempts: 1 } }])
+export const echoJob = defineJobType('echo', [
+  { name: 'echo', run: async ({ input }) => input, retry: { maxAttempts: 1 } },
+])
 
 /** `sleep`: waits `input.ms` (default 1000), then outputs `{ slept: ms }`. */
 export const sleepJob = defineJobType('sleep', [

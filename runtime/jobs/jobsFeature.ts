@@ -108,7 +108,8 @@ export class JobsFeature implements HubFeature {
     const h = ctx.req.headers.authorization
     const given = h?.startsWith('Bearer ') ? h.slice(7) : (ctx.url.searchParams.get('token') ?? undefined)
     if (!given) return undefined
-    for (const [tenant, t] of Object.entries(this.config.tenants ?? {})) if (t.token && same(given, t.token)) return { admin: false, tenant }
+    for (const [tenant, t] of Object.entries(this.config.tenants ?? {}))
+      if (t.token && same(given, t.token)) return { admin: false, tenant }
     return undefined
   }
 
@@ -116,7 +117,11 @@ export class JobsFeature implements HubFeature {
     const w = this.who(ctx)
     if (!w) {
       this.hub.server.counters.unauthorized++
-      throw new HttpError(401, 'this action needs a token: send "Authorization: Bearer <token>" (the hub token or a tenant token)', 'UNAUTHORIZED')
+      throw new HttpError(
+        401,
+        'this action needs a token: send "Authorization: Bearer <token>" (the hub token or a tenant token)',
+        'UNAUTHORIZED',
+      )
     }
     return w
   }
@@ -152,82 +157,135 @@ export class JobsFeature implements HubFeature {
     const s = this.hub.server
     const q = this.queue
     s.route('GET', '/api/openapi.json', () => jobsOpenApi([...q.types.keys()]))
-    s.route('POST', '/api/jobs', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      const body = await s.body(ctx)
-      const req = parseSubmit(body, new Set(q.types.keys()))
-      if (!who.admin) {
-        if (req.tenant !== undefined && req.tenant !== who.tenant) throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
-        req.tenant = who.tenant
-      }
-      const r = await q.submit(req)
-      // HubServer answers a returned value with 200; a created job is 201, so answer here
-      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-      return undefined
-    }))
-    s.route('GET', '/api/jobs', this.wrap((ctx) => this.list(ctx)))
-    s.route('GET', '/api/jobs/:id', this.wrap((ctx) => {
-      const who = this.reader(ctx)
-      this.visible(who, ctx.params.id)
-      return q.view(ctx.params.id)
-    }))
-    s.route('POST', '/api/jobs/:id/:action', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      const action = ctx.params.action
-      if (!['pause', 'resume', 'stop', 'retry'].includes(action)) throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
-      this.visible(who, ctx.params.id)
-      const status = await q.act(ctx.params.id, action as any)
-      return { id: ctx.params.id, status }
-    }))
-    s.route('GET', '/api/queues', this.wrap((ctx) => {
-      const who = this.reader(ctx)
-      return q.summary(who.admin ? undefined : who.tenant)
-    }))
-    s.route('POST', '/api/queues/:name/:action', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      if (!who.admin) throw new HttpError(403, 'pausing a queue needs the hub token', 'FORBIDDEN')
-      const { name, action } = ctx.params
-      if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
-      if (action !== 'pause' && action !== 'resume') throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
-      await q.setQueuePaused(name, action === 'pause')
-      return { name, paused: q.isPaused(name) }
-    }))
-    s.route('GET', '/api/schedules', this.wrap((ctx) => (this.reader(ctx), { schedules: this.scheduler.list() })))
-    s.route('POST', '/api/schedules', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-      const body = (await s.body(ctx)) as any
-      if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
-      sendJson(ctx.res, 201, await this.scheduler.add(body ?? {}))
-      return undefined
-    }))
-    s.route('POST', '/api/schedules/:name/:action', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-      const { name, action } = ctx.params
-      if (!['pause', 'resume', 'stop'].includes(action)) throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
-      return this.scheduler.act(name, action as any)
-    }))
-    s.route('POST', '/api/triggers/:name', this.wrap(async (ctx) => {
-      const who = this.mutator(ctx)
-      const text = await this.rawBody(ctx)
-      let input: unknown = null
-      if (text.trim()) {
-        try {
-          input = JSON.parse(text)
-        } catch (err) {
-          throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`, 'BAD_BODY')
+    s.route(
+      'POST',
+      '/api/jobs',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        const body = await s.body(ctx)
+        const req = parseSubmit(body, new Set(q.types.keys()))
+        if (!who.admin) {
+          if (req.tenant !== undefined && req.tenant !== who.tenant)
+            throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
+          req.tenant = who.tenant
         }
-      }
-      const key = ctx.req.headers['idempotency-key']
-      if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200)) throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
-      const r = await this.scheduler.trigger(ctx.params.name, input, key as string | undefined, who.admin ? undefined : who.tenant)
-      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-      return undefined
-    }))
+        const r = await q.submit(req)
+        // HubServer answers a returned value with 200; a created job is 201, so answer here
+        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+        return undefined
+      }),
+    )
+    s.route(
+      'GET',
+      '/api/jobs',
+      this.wrap((ctx) => this.list(ctx)),
+    )
+    s.route(
+      'GET',
+      '/api/jobs/:id',
+      this.wrap((ctx) => {
+        const who = this.reader(ctx)
+        this.visible(who, ctx.params.id)
+        return q.view(ctx.params.id)
+      }),
+    )
+    s.route(
+      'POST',
+      '/api/jobs/:id/:action',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        const action = ctx.params.action
+        if (!['pause', 'resume', 'stop', 'retry'].includes(action))
+          throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
+        this.visible(who, ctx.params.id)
+        const status = await q.act(ctx.params.id, action as any)
+        return { id: ctx.params.id, status }
+      }),
+    )
+    s.route(
+      'GET',
+      '/api/queues',
+      this.wrap((ctx) => {
+        const who = this.reader(ctx)
+        return q.summary(who.admin ? undefined : who.tenant)
+      }),
+    )
+    s.route(
+      'POST',
+      '/api/queues/:name/:action',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        if (!who.admin) throw new HttpError(403, 'pausing a queue needs the hub token', 'FORBIDDEN')
+        const { name, action } = ctx.params
+        if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
+        if (action !== 'pause' && action !== 'resume')
+          throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
+        await q.setQueuePaused(name, action === 'pause')
+        return { name, paused: q.isPaused(name) }
+      }),
+    )
+    s.route(
+      'GET',
+      '/api/schedules',
+      this.wrap((ctx) => (this.reader(ctx), { schedules: this.scheduler.list() })),
+    )
+    s.route(
+      'POST',
+      '/api/schedules',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
+        const body = (await s.body(ctx)) as any
+        if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
+        sendJson(ctx.res, 201, await this.scheduler.add(body ?? {}))
+        return undefined
+      }),
+    )
+    s.route(
+      'POST',
+      '/api/schedules/:name/:action',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
+        const { name, action } = ctx.params
+        if (!['pause', 'resume', 'stop'].includes(action))
+          throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
+        return this.scheduler.act(name, action as any)
+      }),
+    )
+    s.route(
+      'POST',
+      '/api/triggers/:name',
+      this.wrap(async (ctx) => {
+        const who = this.mutator(ctx)
+        const text = await this.rawBody(ctx)
+        let input: unknown = null
+        if (text.trim()) {
+          try {
+            input = JSON.parse(text)
+          } catch (err) {
+            throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`, 'BAD_BODY')
+          }
+        }
+        const key = ctx.req.headers['idempotency-key']
+        if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
+          throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
+        const r = await this.scheduler.trigger(
+          ctx.params.name,
+          input,
+          key as string | undefined,
+          who.admin ? undefined : who.tenant,
+        )
+        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+        return undefined
+      }),
+    )
     s.route('GET', '/metrics', (ctx) => {
       const text = jobsMetrics(q)
-      ctx.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' })
+      ctx.res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'cache-control': 'no-store',
+      })
       ctx.res.end(text)
       return undefined
     })
@@ -264,8 +322,15 @@ export class JobsFeature implements HubFeature {
   private list(ctx: Ctx): unknown {
     const who = this.reader(ctx)
     const p = ctx.url.searchParams
-    const statuses = p.get('status') ? p.get('status')!.split(',').map((x) => x.trim().toUpperCase()) : undefined
-    for (const st of statuses ?? []) if (!STATUSES.has(st)) throw new HttpError(400, `query "status": "${st}" is not one of ${[...STATUSES].join(', ')}`, 'BAD_QUERY')
+    const statuses = p.get('status')
+      ? p
+          .get('status')!
+          .split(',')
+          .map((x) => x.trim().toUpperCase())
+      : undefined
+    for (const st of statuses ?? [])
+      if (!STATUSES.has(st))
+        throw new HttpError(400, `query "status": "${st}" is not one of ${[...STATUSES].join(', ')}`, 'BAD_QUERY')
     const type = p.get('type') ?? undefined
     let tenant = p.get('tenant') ?? undefined
     if (!who.admin) {
@@ -273,7 +338,8 @@ export class JobsFeature implements HubFeature {
       tenant = who.tenant
     }
     const limit = p.get('limit') === null ? 100 : Number(p.get('limit'))
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'query "limit" must be an integer 1..1000', 'BAD_QUERY')
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new HttpError(400, 'query "limit" must be an integer 1..1000', 'BAD_QUERY')
     const cursor = p.get('cursor') ?? undefined
     const out: unknown[] = []
     let next: string | null = null
@@ -293,7 +359,14 @@ export class JobsFeature implements HubFeature {
 
   private broadcast(ch: JobChange): void {
     if (!this.sockets.size) return
-    const text = JSON.stringify({ type: 'job.changed', id: ch.id, status: ch.status, jobType: ch.type, tenant: ch.tenant, at: ch.at })
+    const text = JSON.stringify({
+      type: 'job.changed',
+      id: ch.id,
+      status: ch.status,
+      jobType: ch.type,
+      tenant: ch.tenant,
+      at: ch.at,
+    })
     for (const ws of this.sockets) {
       const t = (ws as any).tenant
       if (t !== undefined && t !== ch.tenant) continue

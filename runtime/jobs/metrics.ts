@@ -12,20 +12,30 @@ export function jobsMetrics(q: JobQueue): string {
     const k = `queue="${esc(e.queue)}",priority="${e.priority}"`
     depth.set(k, (depth.get(k) ?? 0) + 1)
   }
-  out.push('# HELP aether_jobs_queue_depth Jobs ready to run, by queue and priority.', '# TYPE aether_jobs_queue_depth gauge')
+  out.push(
+    '# HELP aether_jobs_queue_depth Jobs ready to run, by queue and priority.',
+    '# TYPE aether_jobs_queue_depth gauge',
+  )
   if (!depth.size) out.push('aether_jobs_queue_depth{queue="default",priority="5"} 0')
   for (const [k, v] of depth) out.push(`aether_jobs_queue_depth{${k}} ${v}`)
   out.push('# HELP aether_jobs Jobs by status (FAILED = dead letters).', '# TYPE aether_jobs gauge')
   for (const [s, n] of Object.entries(q.countByStatus())) out.push(`aether_jobs{status="${s}"} ${n}`)
   const h = q.stepLatency
-  out.push('# HELP aether_jobs_step_duration_ms Step attempt duration in ms.', '# TYPE aether_jobs_step_duration_ms histogram')
+  out.push(
+    '# HELP aether_jobs_step_duration_ms Step attempt duration in ms.',
+    '# TYPE aether_jobs_step_duration_ms histogram',
+  )
   let acc = 0
   h.buckets.forEach((b, i) => {
     acc += h.counts[i]
     out.push(`aether_jobs_step_duration_ms_bucket{le="${b}"} ${acc}`)
   })
   acc += h.counts[h.buckets.length]
-  out.push(`aether_jobs_step_duration_ms_bucket{le="+Inf"} ${acc}`, `aether_jobs_step_duration_ms_sum ${h.sum}`, `aether_jobs_step_duration_ms_count ${h.count}`)
+  out.push(
+    `aether_jobs_step_duration_ms_bucket{le="+Inf"} ${acc}`,
+    `aether_jobs_step_duration_ms_sum ${h.sum}`,
+    `aether_jobs_step_duration_ms_count ${h.count}`,
+  )
   const counters: Array<[string, string, number]> = [
     ['aether_jobs_submitted_total', 'Jobs submitted since start.', q.stats.submitted],
     ['aether_jobs_completed_total', 'Jobs completed since start.', q.stats.completed],

@@ -82,10 +82,21 @@ export class NatsJobBridge implements JobWorker {
     const link = await WorkQueueLink.connect(opts.url, 'aether-hub-jobs')
     const stream = opts.stream ?? 'AETHER_JOBS'
     const ackWait = opts.ackWaitMs ?? queue.visibilityMs
-    await link.ensure({ stream, subject: subjectOf(stream), consumer: CONSUMER, ackWaitMs: ackWait, maxDeliver: opts.maxDeliver ?? 5, maxAckPending: opts.maxInFlight ?? 10_000, duplicateWindowMs: 120_000 })
+    await link.ensure({
+      stream,
+      subject: subjectOf(stream),
+      consumer: CONSUMER,
+      ackWaitMs: ackWait,
+      maxDeliver: opts.maxDeliver ?? 5,
+      maxAckPending: opts.maxInFlight ?? 10_000,
+      duplicateWindowMs: 120_000,
+    })
     const b = new NatsJobBridge(queue, link, stream, opts)
     link.subscribe(RESULT_SUBJECT, (msg) => b.onResult(msg))
-    link.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`, (msg) => void b.onMaxDeliveries(msg.data))
+    link.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${CONSUMER}`,
+      (msg) => void b.onMaxDeliveries(msg.data),
+    )
     await link.flush()
     // JetStream holds the real leases (ack wait); the queue's lease on the bridge is kept alive.
     b.timer = setInterval(() => queue.heartbeat(b.id), Math.max(50, queue.visibilityMs / 3))
@@ -130,7 +141,9 @@ export class NatsJobBridge implements JobWorker {
       rs = Array.isArray(body?.results) ? body.results : [body]
       for (const r of rs) if (typeof r?.id !== 'string' || typeof r.ok !== 'boolean') throw new Error('not a result')
     } catch {
-      msg.respond(jc.encode({ ok: false, error: 'a result is {id, ok, output?, error?} (or {results: [...]} of them)' }))
+      msg.respond(
+        jc.encode({ ok: false, error: 'a result is {id, ok, output?, error?} (or {results: [...]} of them)' }),
+      )
       return
     }
     let stale = 0
@@ -145,7 +158,10 @@ export class NatsJobBridge implements JobWorker {
       this.pending.delete(r.id)
       this.stats.results++
       if (r.ok) p.resolve(r.output ?? null)
-      else p.reject(Object.assign(new Error(r.error?.message ?? 'step failed'), r.error?.code ? { code: r.error.code } : {}))
+      else
+        p.reject(
+          Object.assign(new Error(r.error?.message ?? 'step failed'), r.error?.code ? { code: r.error.code } : {}),
+        )
     }
     // Answered at once: waiting for the results' commit would wait for the journal to go idle
     // under load. Safe: should the hub die before the commit, recovery re-issues the step with
@@ -226,7 +242,10 @@ export class NatsJobWorker {
         }
       } catch (err) {
         // e.g. the hub has not created the stream yet: say so now and then, not 4 times a second
-        if (failures++ % 40 === 0) this.opts.log?.(`stream ${stream} consumer ${CONSUMER}: ${(err as Error).message}; retrying (is a hub running with AETHER_JOBS_NATS?)`)
+        if (failures++ % 40 === 0)
+          this.opts.log?.(
+            `stream ${stream} consumer ${CONSUMER}: ${(err as Error).message}; retrying (is a hub running with AETHER_JOBS_NATS?)`,
+          )
       }
       if (!this.stopped) await sleep(250)
     }
@@ -250,14 +269,31 @@ export class NatsJobWorker {
     try {
       const t = w.task
       const fn = this.steps.get(t.type)?.steps.get(t.step)
-      if (!fn) throw Object.assign(new Error(`this worker has no job type "${t.type}" step "${t.step}"`), { code: 'UNKNOWN_STEP' })
+      if (!fn)
+        throw Object.assign(new Error(`this worker has no job type "${t.type}" step "${t.step}"`), {
+          code: 'UNKNOWN_STEP',
+        })
       const ac = new AbortController()
-      const output = await fn({ key: t.idempotencyKey, jobId: t.jobId, step: t.step, attempt: t.attempt, input: t.input, results: t.results, tenant: t.tenant, signal: ac.signal })
+      const output = await fn({
+        key: t.idempotencyKey,
+        jobId: t.jobId,
+        step: t.step,
+        attempt: t.attempt,
+        input: t.input,
+        results: t.results,
+        tenant: t.tenant,
+        signal: ac.signal,
+      })
       result = { id: w.id, ok: true, output: output === undefined ? null : output, worker: this.id }
       this.stats.ok++
     } catch (err) {
       const e = err as any
-      result = { id: w.id, ok: false, error: { message: String(e?.message ?? e), ...(e?.code ? { code: String(e.code) } : {}) }, worker: this.id }
+      result = {
+        id: w.id,
+        ok: false,
+        error: { message: String(e?.message ?? e), ...(e?.code ? { code: String(e.code) } : {}) },
+        worker: this.id,
+      }
       this.stats.failed++
     }
     try {
@@ -298,13 +334,16 @@ export class NatsJobWorker {
   /** One heartbeat for all messages in flight (in-progress acks), not a timer per message. */
   private armBeat(ackWaitMs: number): void {
     if (this.beat) return
-    this.beat = setInterval(() => {
-      for (const m of this.inFlight) m.working()
-      if (!this.inFlight.size) {
-        clearInterval(this.beat)
-        this.beat = undefined
-      }
-    }, Math.max(50, ackWaitMs / 3))
+    this.beat = setInterval(
+      () => {
+        for (const m of this.inFlight) m.working()
+        if (!this.inFlight.size) {
+          clearInterval(this.beat)
+          this.beat = undefined
+        }
+      },
+      Math.max(50, ackWaitMs / 3),
+    )
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,8 @@ const bad = (field: string, what: string) => new JobError('BAD_BODY', `field "${
 export function parsePriority(v: unknown, field = 'priority'): number {
   if (typeof v === 'string') {
     const n = (Priority as Record<string, number>)[v.toUpperCase()]
-    if (n === undefined) throw bad(field, `must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY} or one of URGENT, HIGH, NORMAL, LOW`)
+    if (n === undefined)
+      throw bad(field, `must be an integer ${MIN_PRIORITY}..${MAX_PRIORITY} or one of URGENT, HIGH, NORMAL, LOW`)
     return n
   }
   if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_PRIORITY || v > MAX_PRIORITY) {
@@ -26,10 +27,14 @@ export function parsePriority(v: unknown, field = 'priority'): number {
 /** Checks a `POST /api/jobs` body; `types` are the registered job type names. */
 export function parseSubmit(body: unknown, types: Set<string>): SubmitRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new JobError('BAD_BODY', 'the body must be a JSON object {type, input?, priority?, tenant?, key?, runAt?, maxAttempts?, queue?}')
+    throw new JobError(
+      'BAD_BODY',
+      'the body must be a JSON object {type, input?, priority?, tenant?, key?, runAt?, maxAttempts?, queue?}',
+    )
   }
   const b = body as Record<string, unknown>
-  for (const k of Object.keys(b)) if (!FIELDS.has(k)) throw bad(k, `is unknown; the fields are ${[...FIELDS].join(', ')}`)
+  for (const k of Object.keys(b))
+    if (!FIELDS.has(k)) throw bad(k, `is unknown; the fields are ${[...FIELDS].join(', ')}`)
   if (typeof b.type !== 'string' || !b.type) throw bad('type', 'must be the name of a job type')
   if (!types.has(b.type)) throw bad('type', `names no job type; known: ${[...types].join(', ')}`)
   const req: SubmitRequest = { type: b.type }
@@ -45,7 +50,8 @@ export function parseSubmit(body: unknown, types: Set<string>): SubmitRequest {
   }
   if (b.priority !== undefined) req.priority = parsePriority(b.priority)
   if (b.tenant !== undefined) {
-    if (typeof b.tenant !== 'string' || !TENANT_RE.test(b.tenant)) throw bad('tenant', 'must match [A-Za-z0-9_.-]{1,64}')
+    if (typeof b.tenant !== 'string' || !TENANT_RE.test(b.tenant))
+      throw bad('tenant', 'must match [A-Za-z0-9_.-]{1,64}')
     req.tenant = b.tenant
   }
   if (b.queue !== undefined) {
@@ -53,18 +59,27 @@ export function parseSubmit(body: unknown, types: Set<string>): SubmitRequest {
     req.queue = b.queue
   }
   if (b.key !== undefined) {
-    if (typeof b.key !== 'string' || b.key.length < 1 || b.key.length > 200) throw bad('key', 'must be a string of 1..200 characters')
+    if (typeof b.key !== 'string' || b.key.length < 1 || b.key.length > 200)
+      throw bad('key', 'must be a string of 1..200 characters')
     req.key = b.key
   }
   if (b.runAt !== undefined) {
     let t: number
-    if (typeof b.runAt === 'number' && Number.isFinite(b.runAt) && b.runAt >= 0 && b.runAt < 8.64e15) t = Math.floor(b.runAt)
-    else if (typeof b.runAt === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(b.runAt) && Number.isFinite(Date.parse(b.runAt))) t = Date.parse(b.runAt)
+    if (typeof b.runAt === 'number' && Number.isFinite(b.runAt) && b.runAt >= 0 && b.runAt < 8.64e15)
+      t = Math.floor(b.runAt)
+    else if (typeof b.runAt === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(b.runAt) && Number.isFinite(Date.parse(b.runAt)))
+      t = Date.parse(b.runAt)
     else throw bad('runAt', 'must be a time: ms since the epoch or an ISO 8601 string')
     req.runAt = t
   }
   if (b.maxAttempts !== undefined) {
-    if (typeof b.maxAttempts !== 'number' || !Number.isInteger(b.maxAttempts) || b.maxAttempts < 1 || b.maxAttempts > 100) throw bad('maxAttempts', 'must be an integer 1..100')
+    if (
+      typeof b.maxAttempts !== 'number' ||
+      !Number.isInteger(b.maxAttempts) ||
+      b.maxAttempts < 1 ||
+      b.maxAttempts > 100
+    )
+      throw bad('maxAttempts', 'must be an integer 1..100')
     req.maxAttempts = b.maxAttempts
   }
   return req

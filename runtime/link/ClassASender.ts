@@ -32,7 +32,15 @@ interface Flight {
 }
 
 export class ClassASender {
-  readonly counters = { framesSent: 0, recordsSent: 0, acks: 0, retransmits: 0, badAcks: 0, gapsReported: 0, duplicatesReported: 0 }
+  readonly counters = {
+    framesSent: 0,
+    recordsSent: 0,
+    acks: 0,
+    retransmits: 0,
+    badAcks: 0,
+    gapsReported: 0,
+    duplicatesReported: 0,
+  }
   readonly rejected: Record<string, number> = {}
   private flights = new Map<string, Flight>()
   private timer: ReturnType<typeof setInterval>
@@ -91,7 +99,8 @@ export class ClassASender {
         }
         if (!jsons.length) break
         if (f.sentUpTo === s.acked) f.lastProgressAt = Date.now()
-        if (!this.link.publish(subjects.rootStream(this.hubId), encodeBatchOfJson(jsons), subjects.hubAck(this.hubId))) return
+        if (!this.link.publish(subjects.rootStream(this.hubId), encodeBatchOfJson(jsons), subjects.hubAck(this.hubId)))
+          return
         const last = from + jsons.length - 1
         if (this.sentAt.size < 10_000) this.sentAt.set(`${s.streamId}:${last}`, performance.now())
         f.sentUpTo = last
@@ -116,7 +125,13 @@ export class ClassASender {
         continue
       }
       if (a.subject !== 'stream.ack' || (rootId && a.from !== rootId)) {
-        this.count(new ProtocolError('WRONG_SENDER', `an ack must be a stream.ack from the root${rootId ? ` "${rootId}"` : ''}`, 'from'))
+        this.count(
+          new ProtocolError(
+            'WRONG_SENDER',
+            `an ack must be a stream.ack from the root${rootId ? ` "${rootId}"` : ''}`,
+            'from',
+          ),
+        )
         continue
       }
       const p = a.payload as { streamId: string; upTo: number; gaps: number; duplicates: number }
@@ -186,7 +201,14 @@ export class ClassASender {
     const out: Record<string, any> = {}
     for (const s of this.outbox.streams.values()) {
       const f = this.flights.get(s.streamId)
-      out[s.streamId] = { next: s.next, acked: s.acked, persisted: s.persisted, inFlight: f ? Math.max(0, f.sentUpTo - s.acked) : 0, pending: s.next - 1 - s.acked, inMemory: s.records.size }
+      out[s.streamId] = {
+        next: s.next,
+        acked: s.acked,
+        persisted: s.persisted,
+        inFlight: f ? Math.max(0, f.sentUpTo - s.acked) : 0,
+        pending: s.next - 1 - s.acked,
+        inMemory: s.records.size,
+      }
     }
     return out
   }

@@ -26,7 +26,11 @@ export class GroupWriter {
   /** Set after a failed write; later writes fail fast (the caller's state is suspect). */
   failed?: Error
 
-  constructor(readonly db: Db, readonly sync: boolean, readonly maxBytes = 1 << 20) {}
+  constructor(
+    readonly db: Db,
+    readonly sync: boolean,
+    readonly maxBytes = 1 << 20,
+  ) {}
 
   write(ops: KvOp[]): Promise<void> {
     if (this.failed) return Promise.reject(this.failed)
@@ -54,7 +58,8 @@ export class GroupWriter {
     // Take whole writes, in order, up to about maxBytes (at least one).
     let n = 0
     let bytes = 0
-    while (n < this.queue.length && (n === 0 || bytes + this.queue[n].bytes <= this.maxBytes)) bytes += this.queue[n++].bytes
+    while (n < this.queue.length && (n === 0 || bytes + this.queue[n].bytes <= this.maxBytes))
+      bytes += this.queue[n++].bytes
     const taken = this.queue.splice(0, n)
     const batch: KvOp[] = []
     const index = new Map<string, number>()

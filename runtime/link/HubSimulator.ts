@@ -39,7 +39,11 @@ export class HubSimulator {
   heartbeats = { sent: 0, answered: 0 }
   private timers: Array<ReturnType<typeof setInterval>> = []
 
-  private constructor(readonly store: LevelStore, readonly writer: GroupWriter, readonly stream: string) {}
+  private constructor(
+    readonly store: LevelStore,
+    readonly writer: GroupWriter,
+    readonly stream: string,
+  ) {}
 
   static async start(o: SimOptions): Promise<HubSimulator> {
     const store = await LevelStore.open(o.dir)
@@ -53,14 +57,20 @@ export class HubSimulator {
       const id = `${o.prefix ?? 'sim'}-${i}`
       const outbox = await Outbox.open(store.db, sim.writer, id)
       const h: SimHub = { id, outbox, sender: undefined as unknown as ClassASender, waiting: [] }
-      h.sender = new ClassASender(id, outbox, sim.links[i % sim.links.length], (e) => {
-        if (e.type !== 'stream.acked') return
-        const now = performance.now()
-        while (h.waiting.length && h.waiting[0][0] <= e.upTo) {
-          const [, t0] = h.waiting.shift()!
-          if (sim.latencies.length < 2_000_000) sim.latencies.push(now - t0)
-        }
-      }, { window: o.window, batch: o.batch })
+      h.sender = new ClassASender(
+        id,
+        outbox,
+        sim.links[i % sim.links.length],
+        (e) => {
+          if (e.type !== 'stream.acked') return
+          const now = performance.now()
+          while (h.waiting.length && h.waiting[0][0] <= e.upTo) {
+            const [, t0] = h.waiting.shift()!
+            if (sim.latencies.length < 2_000_000) sim.latencies.push(now - t0)
+          }
+        },
+        { window: o.window, batch: o.batch },
+      )
       sim.hubs.push(h)
     }
     if (o.heartbeatMs) {
@@ -72,7 +82,16 @@ export class HubSimulator {
           const h = sim.hubs[k++ % sim.hubs.length]
           const link = sim.links[sim.hubs.indexOf(h) % sim.links.length]
           sim.heartbeats.sent++
-          link.request(subjects.rootLink(h.id), encodeFrame(envelope('link.heartbeat', h.id, { seq: sim.heartbeats.sent, uptimeMs: 0, degraded: false })), 5000).then(() => sim.heartbeats.answered++, () => {})
+          link
+            .request(
+              subjects.rootLink(h.id),
+              encodeFrame(envelope('link.heartbeat', h.id, { seq: sim.heartbeats.sent, uptimeMs: 0, degraded: false })),
+              5000,
+            )
+            .then(
+              () => sim.heartbeats.answered++,
+              () => {},
+            )
         }
       }, o.heartbeatMs / 10)
       t.unref?.()
@@ -94,7 +113,12 @@ export class HubSimulator {
    * Every hub appends `perTick` records every `tickMs` for `durationMs`; the hubs are spread over
    * the tick in 10 groups (real hubs are not synchronised). Appends never wait for each other.
    */
-  async steady(durationMs: number, tickMs: number, perTick: number, payload: (hub: number, k: number) => unknown): Promise<number> {
+  async steady(
+    durationMs: number,
+    tickMs: number,
+    perTick: number,
+    payload: (hub: number, k: number) => unknown,
+  ): Promise<number> {
     let appended = 0
     const end = Date.now() + durationMs
     let k = 0

@@ -43,7 +43,12 @@ export class Outbox {
   /** Called when records were read back from disk into memory (send them). */
   onRefill?: (streamId: string) => void
 
-  private constructor(readonly db: Db, readonly writer: GroupWriter, readonly hubId: string, readonly memoryCap: number) {}
+  private constructor(
+    readonly db: Db,
+    readonly writer: GroupWriter,
+    readonly hubId: string,
+    readonly memoryCap: number,
+  ) {}
 
   /** Loads every stream of `hubId` from the store. */
   static async open(db: Db, writer: GroupWriter, hubId: string, memoryCap = defaultMemoryCap()): Promise<Outbox> {
@@ -52,7 +57,16 @@ export class Outbox {
     for await (const [key, value] of db.iterator({ gte: mp, lt: mp.slice(0, -1) + '"' })) {
       const streamId = key.slice(mp.length)
       const acked = Number(JSON.parse(value).acked) || 0
-      o.streams.set(streamId, { streamId, next: acked + 1, acked, persisted: acked, records: new Map(), memHigh: acked, loading: false, segments: [] })
+      o.streams.set(streamId, {
+        streamId,
+        next: acked + 1,
+        acked,
+        persisted: acked,
+        records: new Map(),
+        memHigh: acked,
+        loading: false,
+        segments: [],
+      })
     }
     const op = `L!o!${hubId}!`
     for await (const [key, value] of db.iterator({ gte: op, lt: op.slice(0, -1) + '"' })) {
@@ -98,7 +112,12 @@ export class Outbox {
     const t36 = now.toString(36)
     for (let i = 0; i < payloads.length; i++) {
       const cursor = s.next++
-      const env: Envelope = envelope('stream.record', this.hubId, payloads[i], { streamId, cursor, ts: now, id: `${this.hubId}.${streamId}.${cursor}.${t36}` })
+      const env: Envelope = envelope('stream.record', this.hubId, payloads[i], {
+        streamId,
+        cursor,
+        ts: now,
+        id: `${this.hubId}.${streamId}.${cursor}.${t36}`,
+      })
       const json = JSON.stringify(env)
       if (s.memHigh === cursor - 1 && s.records.size < this.memoryCap) {
         s.records.set(cursor, json)
@@ -108,7 +127,9 @@ export class Outbox {
     }
     const to = s.next - 1
     s.segments.push({ from, to })
-    await this.writer.write([{ type: 'put', key: `L!o!${this.hubId}!${streamId}!${hex12(from)}`, value: `[${jsons.join(',')}]` }])
+    await this.writer.write([
+      { type: 'put', key: `L!o!${this.hubId}!${streamId}!${hex12(from)}`, value: `[${jsons.join(',')}]` },
+    ])
     if (to > s.persisted) s.persisted = to
     if (s.memHigh < s.persisted && s.records.size < this.memoryCap) void this.refill(s)
     return { from, to }

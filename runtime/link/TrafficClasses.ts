@@ -91,7 +91,17 @@ export class TrafficClasses {
     readonly classes: readonly TrafficClass[] = TRAFFIC_CLASSES,
   ) {
     for (const c of TRAFFIC_CLASSES) {
-      this.counters[c] = { budget: budgets[c] ?? DEFAULT_BUDGETS[c], received: 0, processed: 0, dropped: 0, deferred: 0, rejected: 0, cachedAnswers: 0, queued: 0, maxQueued: 0 }
+      this.counters[c] = {
+        budget: budgets[c] ?? DEFAULT_BUDGETS[c],
+        received: 0,
+        processed: 0,
+        dropped: 0,
+        deferred: 0,
+        rejected: 0,
+        cachedAnswers: 0,
+        queued: 0,
+        maxQueued: 0,
+      }
       this.queues[c] = new Queue()
     }
   }
@@ -114,7 +124,11 @@ export class TrafficClasses {
         k.dropped++
       } else if (q.length >= k.budget * 8) {
         k.dropped++
-        this.replyError(m, new ProtocolError('BAD_FIELD', `the ${c} queue is over its budget; retry later`), 'OVERLOADED')
+        this.replyError(
+          m,
+          new ProtocolError('BAD_FIELD', `the ${c} queue is over its budget; retry later`),
+          'OVERLOADED',
+        )
         return
       } else k.deferred++
     }
@@ -152,8 +166,14 @@ export class TrafficClasses {
       envs = decodeFrame(m.data, MAX_TRAFFIC_FRAME_BYTES)
       envs.forEach((e, i) => {
         const p = envs.length > 1 ? `[${i}].` : ''
-        if (e.subject !== TRAFFIC_SUBJECT[c]) throw new ProtocolError('UNKNOWN_SUBJECT', `field "${p}subject" must be ${TRAFFIC_SUBJECT[c]} on the ${c} class`, `${p}subject`)
-        if (e.to !== undefined && e.to !== this.hubId) throw new ProtocolError('BAD_FIELD', `field "${p}to" must be "${this.hubId}"`, `${p}to`)
+        if (e.subject !== TRAFFIC_SUBJECT[c])
+          throw new ProtocolError(
+            'UNKNOWN_SUBJECT',
+            `field "${p}subject" must be ${TRAFFIC_SUBJECT[c]} on the ${c} class`,
+            `${p}subject`,
+          )
+        if (e.to !== undefined && e.to !== this.hubId)
+          throw new ProtocolError('BAD_FIELD', `field "${p}to" must be "${this.hubId}"`, `${p}to`)
       })
     } catch (err) {
       k.rejected++
@@ -177,7 +197,14 @@ export class TrafficClasses {
           ok = false
           detail = { error: (err as Error).message }
         }
-        const frame = encodeFrame(envelope('control.result', this.hubId, { op: opOf(e), ok, at: Date.now(), detail: detail ?? null }, { to: e.from, key: e.key }))
+        const frame = encodeFrame(
+          envelope(
+            'control.result',
+            this.hubId,
+            { op: opOf(e), ok, at: Date.now(), detail: detail ?? null },
+            { to: e.from, key: e.key },
+          ),
+        )
         this.answers.set(ck, { at: Date.now(), frame })
         if (this.answers.size > 10_000) this.answers.delete(this.answers.keys().next().value!)
         if (m.reply) this.linkOf(c).publish(m.reply, frame)
@@ -203,7 +230,12 @@ export class TrafficClasses {
     if (m.reply) {
       const subjectOf = m.subject.split('.').slice(3).join('.') as TrafficClass
       const link = this.linkOf(TRAFFIC_CLASSES.includes(subjectOf) ? subjectOf : 'route.frame')
-      link.publish(m.reply, encodeFrame(envelope('error', this.hubId, { code: c, message: err.message, ...(err.field ? { field: err.field } : {}) })))
+      link.publish(
+        m.reply,
+        encodeFrame(
+          envelope('error', this.hubId, { code: c, message: err.message, ...(err.field ? { field: err.field } : {}) }),
+        ),
+      )
     }
   }
 

@@ -28,7 +28,7 @@ export function handleData(st: DataState, e: Envelope, c: TrafficClass): unknown
     }
     case 'route.frame': {
       const r = st.routes.get(p.routeId)
-      if (r) (r.frames++, (r.lastSeq = p.seq))
+      if (r) r.frames++, (r.lastSeq = p.seq)
       return null
     }
     case 'integration':

@@ -26,7 +26,14 @@ const port = parentPort!
 const link = new NatsLink({ url: init.url, name: `aether-hub-${init.hubId}-data` })
 link.connected().catch(() => {})
 const st = dataState()
-const traffic = new TrafficClasses(init.hubId, { control: link, data: link }, (e, c) => handleData(st, e, c), init.budgets, 60_000, DATA_CLASSES)
+const traffic = new TrafficClasses(
+  init.hubId,
+  { control: link, data: link },
+  (e, c) => handleData(st, e, c),
+  init.budgets,
+  60_000,
+  DATA_CLASSES,
+)
 traffic.start()
 
 const stats = () => ({
@@ -50,7 +57,11 @@ link.onStatus((s, prev) => {
 })
 let announced = false
 link.onStatus((s) => {
-  if (s === 'connected') link.flush().then(() => (announced = true), () => {})
+  if (s === 'connected')
+    link.flush().then(
+      () => (announced = true),
+      () => {},
+    )
 })
 const timer = setInterval(() => port.postMessage(stats()), init.statsMs ?? 200)
 port.postMessage({ type: 'status', status: link.status, prev: 'connecting', lastError: null })

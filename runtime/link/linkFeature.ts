@@ -61,7 +61,9 @@ const envNum = (name: string, dflt: number): number => {
 }
 
 /** Options with the environment's settings filled in. */
-export function linkOptions(o: LinkOptions = {}): Required<Omit<LinkOptions, 'nats' | 'hubId' | 'budgets'>> & LinkOptions {
+export function linkOptions(
+  o: LinkOptions = {},
+): Required<Omit<LinkOptions, 'nats' | 'hubId' | 'budgets'>> & LinkOptions {
   return {
     ...o,
     hubId: o.hubId ?? process.env.AETHER_HUB_ID,
@@ -81,7 +83,10 @@ export function parseBudgets(text: string | undefined): Partial<Record<TrafficCl
   for (const part of text.split(',')) {
     const [c, v] = part.split(':')
     const n = Number(v)
-    if (!TRAFFIC_CLASSES.includes(c as TrafficClass) || !Number.isInteger(n) || n < 1) throw new Error(`AETHER_TRAFFIC_BUDGETS: "${part}" must be <class>:<positive integer>, classes: ${TRAFFIC_CLASSES.join(', ')}`)
+    if (!TRAFFIC_CLASSES.includes(c as TrafficClass) || !Number.isInteger(n) || n < 1)
+      throw new Error(
+        `AETHER_TRAFFIC_BUDGETS: "${part}" must be <class>:<positive integer>, classes: ${TRAFFIC_CLASSES.join(', ')}`,
+      )
     out[c as TrafficClass] = n
   }
   return out
@@ -112,7 +117,8 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
     async install(hub: Hub) {
       const db = hub.store.db
       const hubId = o.hubId ?? (await storedHubId(db))
-      if (!NODE_ID.test(hubId)) throw new Error(`the hub id "${hubId}" must match ${NODE_ID.source} (set AETHER_HUB_ID)`)
+      if (!NODE_ID.test(hubId))
+        throw new Error(`the hub id "${hubId}" must match ${NODE_ID.source} (set AETHER_HUB_ID)`)
       const model = reliabilityOf(hub)
       model.node = hubId
       writer = new GroupWriter(db, o.sync)
@@ -121,7 +127,15 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       const sys = hub.system
 
       // Heartbeat bookkeeping: send times (the period under load) and round trips.
-      const hb = { seq: 0, sent: 0, acked: 0, missed: 0, lastSentAt: 0, intervals: [] as number[], rtts: [] as number[] }
+      const hb = {
+        seq: 0,
+        sent: 0,
+        acked: 0,
+        missed: 0,
+        lastSentAt: 0,
+        intervals: [] as number[],
+        rtts: [] as number[],
+      }
       const authorityHistory: AuthorityChange[] = []
       let rootId: string | null = null
       let registration: unknown = null
@@ -146,15 +160,28 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           hb.lastSentAt = now
           if (!control || control.status !== 'connected') {
             hb.missed++
-            sendBack({ type: 'link.heartbeat.missed', at: now, reason: control ? `NATS ${control.status}` : 'no NATS configured' })
+            sendBack({
+              type: 'link.heartbeat.missed',
+              at: now,
+              reason: control ? `NATS ${control.status}` : 'no NATS configured',
+            })
             return
           }
           const seq = ++hb.seq
           hb.sent++
           const streams: Record<string, { next: number; acked: number }> = {}
           let n = 0
-          for (const s of outbox.streams.values()) if (n++ < 1024) streams[s.streamId] = { next: s.next, acked: s.acked }
-          const frame = encodeFrame(envelope('link.heartbeat', hubId, { seq, uptimeMs: now - startedAt, degraded: model.report().status !== 'ready', status: linkState(), streams }))
+          for (const s of outbox.streams.values())
+            if (n++ < 1024) streams[s.streamId] = { next: s.next, acked: s.acked }
+          const frame = encodeFrame(
+            envelope('link.heartbeat', hubId, {
+              seq,
+              uptimeMs: now - startedAt,
+              degraded: model.report().status !== 'ready',
+              status: linkState(),
+              streams,
+            }),
+          )
           const t0 = performance.now()
           control.request(subjects.rootLink(hubId), frame, Math.max(input.heartbeatMs * 2, 500)).then(
             (data) => {
@@ -186,9 +213,15 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       sys.register('classAStream', classAStream)
       const linkMachine = hubLink.provide({ actors: { heartbeats } })
       if (sys.hosted('link')) await sys.stop('link')
-      await sys.spawn('link', linkMachine, { durable: false, input: { hubId, heartbeatMs: o.heartbeatMs, agingMs: o.agingMs, staleMs: o.staleMs } })
+      await sys.spawn('link', linkMachine, {
+        durable: false,
+        input: { hubId, heartbeatMs: o.heartbeatMs, agingMs: o.agingMs, staleMs: o.staleMs },
+      })
       const linkActor = () => sys.hosted('link')?.actor
-      const snap = () => linkActor()?.getSnapshot() as { value: { connection: string; authority: ControlAuthority }; context: any } | undefined
+      const snap = () =>
+        linkActor()?.getSnapshot() as
+          | { value: { connection: string; authority: ControlAuthority }; context: any }
+          | undefined
       const authority = (): ControlAuthority => snap()?.value.authority ?? 'missing'
       const linkState = (): string => snap()?.value.connection ?? 'connecting'
       let lastAuthority: ControlAuthority = 'missing'
@@ -199,10 +232,21 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         if (a === lastAuthority) return
         authorityHistory.push({ at: Date.now(), from: lastAuthority, to: a })
         // The root learns the hub's own view of its authority, in order, even across outages.
-        if (a === 'stale' || (a === 'fresh' && lastAuthority !== 'aging')) reportLifecycle?.({ event: 'link.authority', from: lastAuthority, to: a, at: Date.now() })
+        if (a === 'stale' || (a === 'fresh' && lastAuthority !== 'aging'))
+          reportLifecycle?.({ event: 'link.authority', from: lastAuthority, to: a, at: Date.now() })
         if (authorityHistory.length > 100) authorityHistory.shift()
-        if (a === 'stale') model.incident(IncidentClass.controlAuthority, 'root-link', `no answer from the root for ${o.staleMs} ms: control authority stale`)
-        else if (a === 'fresh' && (lastAuthority === 'stale' || lastAuthority === 'aging')) model.incident(IncidentClass.controlAuthority, 'root-link', `control authority fresh again (was ${lastAuthority})`)
+        if (a === 'stale')
+          model.incident(
+            IncidentClass.controlAuthority,
+            'root-link',
+            `no answer from the root for ${o.staleMs} ms: control authority stale`,
+          )
+        else if (a === 'fresh' && (lastAuthority === 'stale' || lastAuthority === 'aging'))
+          model.incident(
+            IncidentClass.controlAuthority,
+            'root-link',
+            `control authority fresh again (was ${lastAuthority})`,
+          )
         lastAuthority = a
         model.changed()
       })
@@ -211,7 +255,10 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       const ensureStreamActor = async (id: string) => {
         if (sys.hosted(streamPath(id))) return
         const s = outbox.stream(id)
-        await sys.spawn(streamPath(id), 'classAStream', { durable: false, input: { streamId: id, appended: s.persisted, acked: s.acked, linkUp: control?.status === 'connected' } })
+        await sys.spawn(streamPath(id), 'classAStream', {
+          durable: false,
+          input: { streamId: id, appended: s.persisted, acked: s.acked, linkUp: control?.status === 'connected' },
+        })
       }
       for (const id of outbox.streams.keys()) await ensureStreamActor(id)
       const tell = (id: string, ev: any) => {
@@ -219,7 +266,19 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       }
 
       if (links && control) {
-        sender = new ClassASender(hubId, outbox, control, (e) => tell(e.streamId, e.type === 'stream.acked' ? { type: 'stream.acked', upTo: e.upTo } : { type: 'stream.retransmit', from: e.upTo }), { retransmitMs: o.retransmitMs, rootId: () => rootId })
+        sender = new ClassASender(
+          hubId,
+          outbox,
+          control,
+          (e) =>
+            tell(
+              e.streamId,
+              e.type === 'stream.acked'
+                ? { type: 'stream.acked', upTo: e.upTo }
+                : { type: 'stream.retransmit', from: e.upTo },
+            ),
+          { retransmitMs: o.retransmitMs, rootId: () => rootId },
+        )
         const onStatus = (name: string, link: { lastError?: string }) => (s: string, prev: string) => {
           if (name === 'control') {
             if (s === 'connected') sys.send('link', { type: 'link.connected' })
@@ -227,15 +286,28 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             for (const id of outbox.streams.keys()) tell(id, { type: s === 'connected' ? 'link.up' : 'link.down' })
             if (s === 'connected') void register()
           }
-          if (s === 'reconnecting' && prev === 'connected') model.incident(IncidentClass.transport, `nats-${name}`, `NATS ${name} connection lost (${link.lastError ?? 'disconnected'}); reconnecting`)
-          if (s === 'connected' && prev === 'reconnecting') model.incident(IncidentClass.transport, `nats-${name}`, `NATS ${name} connection back`)
+          if (s === 'reconnecting' && prev === 'connected')
+            model.incident(
+              IncidentClass.transport,
+              `nats-${name}`,
+              `NATS ${name} connection lost (${link.lastError ?? 'disconnected'}); reconnecting`,
+            )
+          if (s === 'connected' && prev === 'reconnecting')
+            model.incident(IncidentClass.transport, `nats-${name}`, `NATS ${name} connection back`)
           model.changed()
         }
         links.control.onStatus(onStatus('control', links.control))
         links.data.onStatus(onStatus('data', links.data))
         if (links.control.status === 'connected') sys.send('link', { type: 'link.connected' })
 
-        traffic = new TrafficClasses(hubId, { control: links.control, data: links.control }, (e, c) => handleTraffic(e, c), o.budgets, 60_000, ['control'])
+        traffic = new TrafficClasses(
+          hubId,
+          { control: links.control, data: links.control },
+          (e, c) => handleTraffic(e, c),
+          o.budgets,
+          60_000,
+          ['control'],
+        )
         traffic.start()
 
         // Class B: announce ourselves once per start; retries reuse the key, so the root
@@ -248,7 +320,11 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           try {
             for (let i = 0; i < 20 && !registration && control.status === 'connected'; i++) {
               try {
-                const data = await control.request(subjects.rootCommand(hubId), encodeFrame(envelope('hub.register', hubId, { hubId, version: '0.1.0', startedAt }, { key })), 2000)
+                const data = await control.request(
+                  subjects.rootCommand(hubId),
+                  encodeFrame(envelope('hub.register', hubId, { hubId, version: '0.1.0', startedAt }, { key })),
+                  2000,
+                )
                 const a = decodeEnvelope(data)
                 if (a.subject === 'hub.register.result') registration = a.payload
               } catch {
@@ -274,19 +350,44 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         }
         return null
       }
-      const zero: TrafficCounters = { budget: 0, received: 0, processed: 0, dropped: 0, deferred: 0, rejected: 0, cachedAnswers: 0, queued: 0, maxQueued: 0 }
-      const countersOf = (c: TrafficClass): TrafficCounters => (c === 'control' ? traffic!.counters.control : (links!.data.counters[c] ?? { ...zero, budget: traffic!.counters[c].budget }))
+      const zero: TrafficCounters = {
+        budget: 0,
+        received: 0,
+        processed: 0,
+        dropped: 0,
+        deferred: 0,
+        rejected: 0,
+        cachedAnswers: 0,
+        queued: 0,
+        maxQueued: 0,
+      }
+      const countersOf = (c: TrafficClass): TrafficCounters =>
+        c === 'control'
+          ? traffic!.counters.control
+          : (links!.data.counters[c] ?? { ...zero, budget: traffic!.counters[c].budget })
 
       // The reliability model's part for the link.
       const stats = (xs: number[]) => {
         if (!xs.length) return null
         const s = [...xs].sort((a, b) => a - b)
-        return { n: s.length, p50: Math.round(s[s.length >> 1]), p99: Math.round(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]), max: Math.round(s[s.length - 1]) }
+        return {
+          n: s.length,
+          p50: Math.round(s[s.length >> 1]),
+          p99: Math.round(s[Math.min(s.length - 1, Math.floor(s.length * 0.99))]),
+          max: Math.round(s[s.length - 1]),
+        }
       }
       model.add('root-link', {
         node(): ReadinessNode {
           const a = authority()
-          const st = sender?.status() ?? Object.fromEntries([...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked, pending: s.next - 1 - s.acked }]))
+          const st =
+            sender?.status() ??
+            Object.fromEntries(
+              [...outbox.streams.values()].map((s) => [
+                s.streamId,
+                { next: s.next, acked: s.acked, pending: s.next - 1 - s.acked },
+              ]),
+            )
           const streamNodes: ReadinessNode[] = Object.entries(st).map(([id, v]: [string, any]) => {
             const state = String((sys.hosted(streamPath(id))?.actor?.getSnapshot() as any)?.value ?? 'unknown')
             // Standalone (no NATS configured) is the embedded default, not a fault.
@@ -295,7 +396,11 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               id: `stream:${id}`,
               label: `class A ${id}`,
               status: state === 'stalled' || held ? 'degraded' : 'ready',
-              ...(held ? { reason: `${v.pending} records held in the outbox until the link returns` } : state === 'stalled' ? { reason: 'no ack progress' } : {}),
+              ...(held
+                ? { reason: `${v.pending} records held in the outbox until the link returns` }
+                : state === 'stalled'
+                  ? { reason: 'no ack progress' }
+                  : {}),
               detail: { state, ...v },
             }
           })
@@ -313,14 +418,31 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             id: 'transport',
             label: 'NATS transport',
             status: links.control.status === 'connected' && links.data.status === 'connected' ? 'ready' : 'degraded',
-            ...(links.control.status !== 'connected' ? { reason: `NATS ${links.control.status} at ${o.nats}${links.control.lastError ? `: ${links.control.lastError}` : ''}` } : links.data.status !== 'connected' ? { reason: `data connection ${links.data.status}` } : {}),
-            detail: { control: links.control.status, data: links.data.status, reconnects: links.control.counters.reconnects + links.data.reconnects.n },
+            ...(links.control.status !== 'connected'
+              ? {
+                  reason: `NATS ${links.control.status} at ${o.nats}${links.control.lastError ? `: ${links.control.lastError}` : ''}`,
+                }
+              : links.data.status !== 'connected'
+                ? { reason: `data connection ${links.data.status}` }
+                : {}),
+            detail: {
+              control: links.control.status,
+              data: links.data.status,
+              reconnects: links.control.counters.reconnects + links.data.reconnects.n,
+            },
           }
           const auth: ReadinessNode = {
             id: 'authority',
             label: 'control authority',
             status: a === 'fresh' || a === 'aging' ? 'ready' : 'degraded',
-            ...(a !== 'fresh' ? { reason: a === 'missing' ? 'no answer from the root yet' : `last answer from the root ${rootAge()} ms ago (${a})` } : {}),
+            ...(a !== 'fresh'
+              ? {
+                  reason:
+                    a === 'missing'
+                      ? 'no answer from the root yet'
+                      : `last answer from the root ${rootAge()} ms ago (${a})`,
+                }
+              : {}),
             detail: { authority: a, rootId, lastAckAgoMs: rootAge() },
           }
           const overs = [...(traffic?.overBudget() ?? []), ...links.data.overBudget]
@@ -331,10 +453,29 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             ...(overs.length ? { reason: `over budget: ${overs.join(', ')}` } : {}),
             children: TRAFFIC_CLASSES.map((c) => {
               const k = countersOf(c)
-              return { id: `traffic:${c}`, label: c, status: k.queued >= k.budget ? 'degraded' : 'ready', detail: { received: k.received, processed: k.processed, dropped: k.dropped, deferred: k.deferred, rejected: k.rejected, queued: k.queued, budget: k.budget } } as ReadinessNode
+              return {
+                id: `traffic:${c}`,
+                label: c,
+                status: k.queued >= k.budget ? 'degraded' : 'ready',
+                detail: {
+                  received: k.received,
+                  processed: k.processed,
+                  dropped: k.dropped,
+                  deferred: k.deferred,
+                  rejected: k.rejected,
+                  queued: k.queued,
+                  budget: k.budget,
+                },
+              } as ReadinessNode
             }),
           }
-          const streamsNode: ReadinessNode = { id: 'streams', label: 'class A streams', status: streamNodes.some((n) => n.status !== 'ready') ? 'degraded' : 'ready', detail: { pending: outbox.pending() }, children: streamNodes }
+          const streamsNode: ReadinessNode = {
+            id: 'streams',
+            label: 'class A streams',
+            status: streamNodes.some((n) => n.status !== 'ready') ? 'degraded' : 'ready',
+            detail: { pending: outbox.pending() },
+            children: streamNodes,
+          }
           const children = [transport, auth, streamsNode, trafficNode]
           const bad = children.filter((c) => c.status !== 'ready')
           return {
@@ -351,10 +492,28 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const up = control?.status === 'connected'
           return [
             { capability: 'local sessions', allowed: true },
-            { capability: 'class A reports', allowed: true, ...(up ? {} : { why: 'queued in the outbox until the link returns' }) },
-            { capability: 'root control commands', allowed: a === 'fresh' || a === 'aging', ...(a === 'fresh' || a === 'aging' ? {} : { why: `control authority ${a}` }) },
-            { capability: 'updates needing root authority', allowed: a === 'fresh', ...(a === 'fresh' ? {} : { why: `control authority ${a}` }) },
-            { capability: 'route relay via root', allowed: !!(links && links.data.status === 'connected'), ...(links?.data.status === 'connected' ? {} : { why: links ? `NATS ${links.data.status}` : 'no NATS configured' }) },
+            {
+              capability: 'class A reports',
+              allowed: true,
+              ...(up ? {} : { why: 'queued in the outbox until the link returns' }),
+            },
+            {
+              capability: 'root control commands',
+              allowed: a === 'fresh' || a === 'aging',
+              ...(a === 'fresh' || a === 'aging' ? {} : { why: `control authority ${a}` }),
+            },
+            {
+              capability: 'updates needing root authority',
+              allowed: a === 'fresh',
+              ...(a === 'fresh' ? {} : { why: `control authority ${a}` }),
+            },
+            {
+              capability: 'route relay via root',
+              allowed: !!(links && links.data.status === 'connected'),
+              ...(links?.data.status === 'connected'
+                ? {}
+                : { why: links ? `NATS ${links.data.status}` : 'no NATS configured' }),
+            },
           ]
         },
         churn(): Record<string, number[]> {
@@ -369,12 +528,30 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               authority: authority(),
               authorityHistory,
               thresholds: { heartbeatMs: o.heartbeatMs, agingMs: o.agingMs, staleMs: o.staleMs },
-              heartbeat: { ...hb, intervals: undefined, rtts: undefined, period: stats(hb.intervals), rtt: stats(hb.rtts) },
+              heartbeat: {
+                ...hb,
+                intervals: undefined,
+                rtts: undefined,
+                period: stats(hb.intervals),
+                rtt: stats(hb.rtts),
+              },
               registration,
               rootId,
             },
-            classA: sender ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() } : { streams: Object.fromEntries([...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked }])) },
-            traffic: traffic && links ? { classes: Object.fromEntries(TRAFFIC_CLASSES.map((c) => [c, countersOf(c)])), rejectedByCode: mergeCounts(traffic.rejectedByCode, links.data.rejectedByCode) } : null,
+            classA: sender
+              ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() }
+              : {
+                  streams: Object.fromEntries(
+                    [...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked }]),
+                  ),
+                },
+            traffic:
+              traffic && links
+                ? {
+                    classes: Object.fromEntries(TRAFFIC_CLASSES.map((c) => [c, countersOf(c)])),
+                    rejectedByCode: mergeCounts(traffic.rejectedByCode, links.data.rejectedByCode),
+                  }
+                : null,
           }
         },
       })
@@ -387,15 +564,36 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       hub.server.route('POST', '/api/streams/:stream', async (ctx) => {
         hub.server.requireToken(ctx)
         const id = ctx.params.stream
-        if (!NODE_ID.test(id)) throw new HttpError(400, `stream id "${id.slice(0, 40)}" must match ${NODE_ID.source}`, 'BAD_STREAM')
+        if (!NODE_ID.test(id))
+          throw new HttpError(400, `stream id "${id.slice(0, 40)}" must match ${NODE_ID.source}`, 'BAD_STREAM')
         const body = (await hub.server.body(ctx)) as any
-        const payloads = body && typeof body === 'object' && Array.isArray(body.payloads) ? body.payloads : body && typeof body === 'object' && 'payload' in body ? [body.payload] : null
-        if (!payloads || payloads.length === 0 || payloads.length > 1000) throw new HttpError(400, 'the body must be {"payload": ...} or {"payloads": [...]} with 1 to 1000 records', 'BAD_BODY')
+        const payloads =
+          body && typeof body === 'object' && Array.isArray(body.payloads)
+            ? body.payloads
+            : body && typeof body === 'object' && 'payload' in body
+              ? [body.payload]
+              : null
+        if (!payloads || payloads.length === 0 || payloads.length > 1000)
+          throw new HttpError(
+            400,
+            'the body must be {"payload": ...} or {"payloads": [...]} with 1 to 1000 records',
+            'BAD_BODY',
+          )
         const r = await append(id, payloads)
         ctx.res.statusCode = 201
         return { streamId: id, ...r }
       })
-      hub.server.route('GET', '/api/streams', () => ({ hubId, streams: sender?.status() ?? Object.fromEntries([...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked, pending: s.next - 1 - s.acked }])) }))
+      hub.server.route('GET', '/api/streams', () => ({
+        hubId,
+        streams:
+          sender?.status() ??
+          Object.fromEntries(
+            [...outbox.streams.values()].map((s) => [
+              s.streamId,
+              { next: s.next, acked: s.acked, pending: s.next - 1 - s.acked },
+            ]),
+          ),
+      }))
 
       const append = async (id: string, payloads: unknown[]) => {
         const fresh = !outbox.streams.has(id)

@@ -12,7 +12,23 @@
  * work-queue stream with one durable consumer, publishes deduplicated by message id, pulled work
  * items with ack / in-progress / terminate, and the stream reads of the max-deliveries advisory.
  */
-import { AckPolicy, connect, createInbox, headers, Events, DebugEvents, nanos, StorageType, RetentionPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type NatsConnection, type Subscription } from 'nats'
+import {
+  AckPolicy,
+  connect,
+  createInbox,
+  headers,
+  Events,
+  DebugEvents,
+  nanos,
+  StorageType,
+  RetentionPolicy,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+  type Subscription,
+} from 'nats'
 
 export type LinkStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed'
 
@@ -46,7 +62,13 @@ export class NatsLink {
   lastError?: string
   private nc?: NatsConnection
   private listeners = new Set<(s: LinkStatus, previous: LinkStatus) => void>()
-  private subs: Array<{ subject: string; cb: (m: NatsMessage) => void; queue?: string; sub?: Subscription; closed: boolean }> = []
+  private subs: Array<{
+    subject: string
+    cb: (m: NatsMessage) => void
+    queue?: string
+    sub?: Subscription
+    closed: boolean
+  }> = []
   private closing = false
   private ready: Promise<void>
 
@@ -213,12 +235,20 @@ export class NatsLink {
   }
 
   /** JetStream, for the benchmark baseline: a file-backed stream and pipelined publishes. */
-  async jetStream(streamName: string, subject: string): Promise<{ publish(data: Uint8Array): Promise<number>; remove(): Promise<void> }> {
+  async jetStream(
+    streamName: string,
+    subject: string,
+  ): Promise<{ publish(data: Uint8Array): Promise<number>; remove(): Promise<void> }> {
     const nc = this.nc
     if (!nc) throw new Error('not connected')
     const jsm = await nc.jetstreamManager()
     await jsm.streams.delete(streamName).catch(() => false)
-    await jsm.streams.add({ name: streamName, subjects: [subject], storage: StorageType.File, retention: RetentionPolicy.Limits })
+    await jsm.streams.add({
+      name: streamName,
+      subjects: [subject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+    })
     const js = nc.jetstream()
     return {
       publish: async (data) => (await js.publish(subject, data)).seq,
@@ -291,7 +321,10 @@ class PulledItem implements WorkItem {
 
 /** A JetStream publish that the server did not acknowledge (no stream, an error, or no answer in time). */
 export class PublishError extends Error {
-  constructor(readonly code: 'NO_STREAM' | 'JETSTREAM' | 'TIMEOUT' | 'BAD_ACK', message: string) {
+  constructor(
+    readonly code: 'NO_STREAM' | 'JETSTREAM' | 'TIMEOUT' | 'BAD_ACK',
+    message: string,
+  ) {
     super(message)
     this.name = 'PublishError'
   }
@@ -308,7 +341,10 @@ const ackText = new TextDecoder()
  */
 class AckInbox {
   private n = 0
-  private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void; deadline: number; subject: string }>()
+  private readonly waiting = new Map<
+    string,
+    { resolve: () => void; reject: (e: Error) => void; deadline: number; subject: string }
+  >()
   private sweeper?: ReturnType<typeof setInterval>
   private readonly prefix = createInbox()
   constructor(private readonly nc: NatsConnection) {
@@ -331,13 +367,21 @@ class AckInbox {
     })
   }
 
-  private onAck(replySubject: string, data: Uint8Array, h: { hasError?: boolean; code?: number; description?: string } | undefined): void {
+  private onAck(
+    replySubject: string,
+    data: Uint8Array,
+    h: { hasError?: boolean; code?: number; description?: string } | undefined,
+  ): void {
     const token = replySubject.slice(this.prefix.length + 1)
     const w = this.waiting.get(token)
     if (!w) return // timed out before
     this.waiting.delete(token)
     if (h?.hasError) {
-      return w.reject(h.code === 503 ? new PublishError('NO_STREAM', `no JetStream stream takes subject "${w.subject}"`) : new PublishError('JETSTREAM', `JetStream answered ${h.code} ${h.description ?? ''}`.trim()))
+      return w.reject(
+        h.code === 503
+          ? new PublishError('NO_STREAM', `no JetStream stream takes subject "${w.subject}"`)
+          : new PublishError('JETSTREAM', `JetStream answered ${h.code} ${h.description ?? ''}`.trim()),
+      )
     }
     let ack: any
     try {
@@ -345,8 +389,15 @@ class AckInbox {
     } catch {
       return w.reject(new PublishError('BAD_ACK', `not a JetStream PubAck: ${ackText.decode(data).slice(0, 80)}`))
     }
-    if (ack?.error) w.reject(new PublishError('JETSTREAM', `JetStream refused the publish on "${w.subject}": ${ack.error.description ?? 'error'} (${ack.error.code ?? '?'})`))
-    else if (typeof ack?.seq !== 'number') w.reject(new PublishError('BAD_ACK', `not a JetStream PubAck: ${JSON.stringify(ack).slice(0, 80)}`))
+    if (ack?.error)
+      w.reject(
+        new PublishError(
+          'JETSTREAM',
+          `JetStream refused the publish on "${w.subject}": ${ack.error.description ?? 'error'} (${ack.error.code ?? '?'})`,
+        ),
+      )
+    else if (typeof ack?.seq !== 'number')
+      w.reject(new PublishError('BAD_ACK', `not a JetStream PubAck: ${JSON.stringify(ack).slice(0, 80)}`))
     else w.resolve()
   }
 
@@ -356,7 +407,12 @@ class AckInbox {
     for (const [token, w] of this.waiting) {
       if (w.deadline > now) break
       this.waiting.delete(token)
-      w.reject(new PublishError('TIMEOUT', `no PubAck for a publish on "${w.subject}" within its timeout (NATS down or JetStream slow)`))
+      w.reject(
+        new PublishError(
+          'TIMEOUT',
+          `no PubAck for a publish on "${w.subject}" within its timeout (NATS down or JetStream slow)`,
+        ),
+      )
     }
     if (!this.waiting.size) {
       clearInterval(this.sweeper)
@@ -367,7 +423,8 @@ class AckInbox {
   close(): void {
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = undefined
-    for (const w of this.waiting.values()) w.reject(new PublishError('TIMEOUT', 'the connection closed before the PubAck'))
+    for (const w of this.waiting.values())
+      w.reject(new PublishError('TIMEOUT', 'the connection closed before the PubAck'))
     this.waiting.clear()
   }
 }
@@ -386,7 +443,15 @@ export class WorkQueueLink {
   static async connect(url: string, name: string): Promise<WorkQueueLink> {
     // noAsyncTraces: nats.js otherwise builds an Error (a stack trace) for every request, every
     // JetStream publish included (about 8% of a hub's CPU in the jobs' NATS mode). Timeouts still reject.
-    const nc = await connect({ servers: url, name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, noAsyncTraces: true })
+    const nc = await connect({
+      servers: url,
+      name,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      noAsyncTraces: true,
+    })
     return new WorkQueueLink(nc)
   }
 
@@ -400,12 +465,28 @@ export class WorkQueueLink {
     try {
       await jsm.streams.info(spec.stream)
     } catch {
-      await jsm.streams.add({ name: spec.stream, subjects: [spec.subject], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(spec.duplicateWindowMs) })
+      await jsm.streams.add({
+        name: spec.stream,
+        subjects: [spec.subject],
+        retention: RetentionPolicy.Workqueue,
+        storage: StorageType.File,
+        duplicate_window: nanos(spec.duplicateWindowMs),
+      })
     }
-    const cfg = { durable_name: spec.consumer, ack_policy: AckPolicy.Explicit, ack_wait: nanos(spec.ackWaitMs), max_deliver: spec.maxDeliver, max_ack_pending: spec.maxAckPending }
+    const cfg = {
+      durable_name: spec.consumer,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(spec.ackWaitMs),
+      max_deliver: spec.maxDeliver,
+      max_ack_pending: spec.maxAckPending,
+    }
     try {
       await jsm.consumers.info(spec.stream, spec.consumer)
-      await jsm.consumers.update(spec.stream, spec.consumer, { ack_wait: cfg.ack_wait, max_deliver: spec.maxDeliver, max_ack_pending: spec.maxAckPending })
+      await jsm.consumers.update(spec.stream, spec.consumer, {
+        ack_wait: cfg.ack_wait,
+        max_deliver: spec.maxDeliver,
+        max_ack_pending: spec.maxAckPending,
+      })
     } catch {
       await jsm.consumers.add(spec.stream, cfg)
     }
@@ -418,7 +499,11 @@ export class WorkQueueLink {
 
   /** A plain subscription; errors of the subscription are dropped (nats.js reports them per message). */
   subscribe(subject: string, cb: (m: RequestMessage) => void): void {
-    this.nc.subscribe(subject, { callback: (err, msg) => { if (!err) cb(msg) } })
+    this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (!err) cb(msg)
+      },
+    })
   }
 
   flush(): Promise<void> {
@@ -444,7 +529,11 @@ export class WorkQueueLink {
   }
 
   /** Pulls work items, at most `maxMessages` buffered; `stop()` ends the iteration. */
-  async consume(stream: string, consumer: string, maxMessages: number): Promise<AsyncIterable<WorkItem> & { stop(): void }> {
+  async consume(
+    stream: string,
+    consumer: string,
+    maxMessages: number,
+  ): Promise<AsyncIterable<WorkItem> & { stop(): void }> {
     const c = await this.js.consumers.get(stream, consumer)
     const messages: ConsumerMessages = await c.consume({ max_messages: maxMessages })
     return {

@@ -35,7 +35,10 @@ export class Reliability {
 
   private incidentSources: Array<() => ReliabilityIncident[]> = []
 
-  constructor(public node: string, readonly role: 'hub' | 'root') {}
+  constructor(
+    public node: string,
+    readonly role: 'hub' | 'root',
+  ) {}
 
   /** Incidents kept elsewhere (e.g. the root service's hub-liveness incidents) join the report. */
   addIncidents(fn: () => ReliabilityIncident[]): void {
@@ -77,9 +80,25 @@ export class Reliability {
     const tree = branch(this.node, `${this.role} ${this.node}`, nodes)
     const incidents = [...this.incidents, ...this.incidentSources.flatMap((f) => f())].sort((a, b) => a.at - b.at)
     const channels = Object.entries(churn).map(([ch, times]) =>
-      channelStability(ch, incidents.filter((i) => i.subject === ch || i.subject.startsWith(ch + ':')).map((i) => i.at), times, now),
+      channelStability(
+        ch,
+        incidents.filter((i) => i.subject === ch || i.subject.startsWith(ch + ':')).map((i) => i.at),
+        times,
+        now,
+      ),
     )
-    return { ...extra, node: this.node, role: this.role, at: now, status: tree.status, degraded: tree.status === 'degraded' || tree.status === 'down', tree, matrix, incidents: incidents.slice(-100), channels }
+    return {
+      ...extra,
+      node: this.node,
+      role: this.role,
+      at: now,
+      status: tree.status,
+      degraded: tree.status === 'degraded' || tree.status === 'down',
+      tree,
+      matrix,
+      incidents: incidents.slice(-100),
+      channels,
+    }
   }
 }
 
@@ -113,14 +132,22 @@ export function reliabilityFeature(opts: { role?: 'hub' | 'root'; mirrorMs?: num
             id: 'actors',
             label: 'actors',
             status: failed.length ? 'degraded' : 'ready',
-            ...(failed.length ? { reason: `${failed.length} failed: ${failed.slice(0, 3).map((a) => a.path).join(', ')}` } : {}),
+            ...(failed.length
+              ? {
+                  reason: `${failed.length} failed: ${failed
+                    .slice(0, 3)
+                    .map((a) => a.path)
+                    .join(', ')}`,
+                }
+              : {}),
             detail: { running: list.length, failed: failed.length, incidents: hub.system.incidents.length },
           }
         },
       })
       hub.server.route('GET', '/api/reliability', () => model.report())
       hub.system.register('reliabilityView', reliabilityView)
-      if (!hub.system.hosted('reliability')) await hub.system.spawn('reliability', 'reliabilityView', { durable: false })
+      if (!hub.system.hosted('reliability'))
+        await hub.system.spawn('reliability', 'reliabilityView', { durable: false })
       let last = ''
       const mirror = () => {
         const r = model.report()

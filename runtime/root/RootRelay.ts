@@ -23,7 +23,15 @@
 import type { Hub } from '../Hub.ts'
 import type { NatsLink, NatsMessage } from '../nats/NatsTransport.ts'
 import { ChannelFrameError, decodeChannelFrame, MAX_CHANNEL_FRAME } from '../../protocol/channelFrame.ts'
-import { decodeRelayMessage, decodeSyncFrame, encodeRelayMessage, encodeSyncFrame, MEMBER_ID, RelayMessageError, type RelayMessage } from '../../protocol/relayFrame.ts'
+import {
+  decodeRelayMessage,
+  decodeSyncFrame,
+  encodeRelayMessage,
+  encodeSyncFrame,
+  MEMBER_ID,
+  RelayMessageError,
+  type RelayMessage,
+} from '../../protocol/relayFrame.ts'
 import { hubOfSubject, NODE_ID, subjects } from '../../protocol/subjects.ts'
 
 export interface RootRelayOptions {
@@ -104,7 +112,8 @@ export class RootRelay {
           close: (code, reason, tellHub = true) => {
             if (this.conns.get(conn.id) !== conn) return
             this.conns.delete(conn.id)
-            if (announced && tellHub) this.toHub(conn, { v: 1, t: 'close', m: member, c: conn.id, r: reason.slice(0, 200) }, true)
+            if (announced && tellHub)
+              this.toHub(conn, { v: 1, t: 'close', m: member, c: conn.id, r: reason.slice(0, 200) }, true)
             ws.close(code, reason.slice(0, 120))
           },
         }
@@ -116,7 +125,15 @@ export class RootRelay {
           try {
             if (isBinary) {
               const f = decodeSyncFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
-              m = { v: 1, t: 'sync', m: member, c: conn.id, a: f.a, w: f.w, y: Buffer.from(f.y.buffer, f.y.byteOffset, f.y.byteLength).toString('base64') }
+              m = {
+                v: 1,
+                t: 'sync',
+                m: member,
+                c: conn.id,
+                a: f.a,
+                w: f.w,
+                y: Buffer.from(f.y.buffer, f.y.byteOffset, f.y.byteLength).toString('base64'),
+              }
             } else {
               const text = data.toString('utf8')
               decodeChannelFrame(text)
@@ -198,7 +215,11 @@ export class RootRelay {
     if (!conn) {
       this.counters.unknownConnection++
       // the hub still thinks the member is here: tell it the connection is gone
-      if (m.t === 'frame' || m.t === 'sync') this.link.publish(subjects.hubRelay(from!), encodeRelayMessage({ v: 1, t: 'close', m: m.m, c: m.c, r: 'no such connection at the root' }))
+      if (m.t === 'frame' || m.t === 'sync')
+        this.link.publish(
+          subjects.hubRelay(from!),
+          encodeRelayMessage({ v: 1, t: 'close', m: m.m, c: m.c, r: 'no such connection at the root' }),
+        )
       return
     }
     if (conn.hub !== from || conn.member !== m.m) {

@@ -84,7 +84,19 @@ export interface HubView {
 export class RootService {
   readonly inboxes = new Map<string, Inbox>()
   readonly hubs = new Map<string, HubView>()
-  readonly counters = { frames: 0, records: 0, applied: 0, duplicates: 0, stale: 0, gaps: 0, idDuplicates: 0, rejected: 0, heartbeats: 0, commands: 0, cachedAnswers: 0 }
+  readonly counters = {
+    frames: 0,
+    records: 0,
+    applied: 0,
+    duplicates: 0,
+    stale: 0,
+    gaps: 0,
+    idDuplicates: 0,
+    rejected: 0,
+    heartbeats: 0,
+    commands: 0,
+    cachedAnswers: 0,
+  }
   readonly rejectedByCode: Record<string, number> = {}
   readonly incidents: ReliabilityIncident[] = []
   readonly writer: GroupWriter
@@ -94,7 +106,10 @@ export class RootService {
   private registrations = new Map<string, { registeredAt: number; registrations: number }>()
   readonly ackLatency: number[] = []
 
-  constructor(readonly db: Db, readonly opts: RootOptions) {
+  constructor(
+    readonly db: Db,
+    readonly opts: RootOptions,
+  ) {
     this.writer = new GroupWriter(db, opts.sync ?? true)
   }
 
@@ -115,14 +130,16 @@ export class RootService {
       }
       for (let i = Math.min(ids.length, w) - 1; i >= 0; i--) ib.recent.set(ids[i][0], ids[i][1])
       const pp = `R!p!${ib.hub}!${ib.stream}!`
-      for await (const [key] of this.db.iterator({ gte: pp, lt: pp.slice(0, -1) + '"', reverse: true, limit: 1 })) ib.provN = parseInt(key.slice(pp.length), 16) + 1
+      for await (const [key] of this.db.iterator({ gte: pp, lt: pp.slice(0, -1) + '"', reverse: true, limit: 1 }))
+        ib.provN = parseInt(key.slice(pp.length), 16) + 1
     }
     const now = Date.now()
     for await (const [key, value] of this.db.iterator({ gte: 'R!k!', lt: 'R!k"' })) {
       const v = JSON.parse(value)
       if (now - v.at < this.ttl) this.cache.set(key.slice(4), v)
     }
-    for await (const [key, value] of this.db.iterator({ gte: 'R!h!', lt: 'R!h"' })) this.registrations.set(key.slice(4), JSON.parse(value))
+    for await (const [key, value] of this.db.iterator({ gte: 'R!h!', lt: 'R!h"' }))
+      this.registrations.set(key.slice(4), JSON.parse(value))
     this.timer = setInterval(() => this.tick(), 100)
     this.timer.unref?.()
     if (link) this.attach(link)
@@ -139,7 +156,8 @@ export class RootService {
   }
 
   private reject(err: unknown, m: NatsMessage, link: NatsLink): void {
-    const e = err instanceof ProtocolError ? err : new ProtocolError('BAD_FIELD', String((err as Error)?.message ?? err))
+    const e =
+      err instanceof ProtocolError ? err : new ProtocolError('BAD_FIELD', String((err as Error)?.message ?? err))
     this.counters.rejected++
     this.rejectedByCode[e.code] = (this.rejectedByCode[e.code] ?? 0) + 1
     if (m.reply) link.publish(m.reply, encodeFrame(envelope('error', this.opts.rootId, e.toJSON())))
@@ -153,8 +171,18 @@ export class RootService {
     const allowed = Array.isArray(subject) ? subject : [subject]
     envs.forEach((e, i) => {
       const p = envs.length > 1 ? `[${i}].` : ''
-      if (!allowed.includes(e.subject)) throw new ProtocolError('UNKNOWN_SUBJECT', `field "${p}subject" must be ${allowed.join(' or ')} on ${m.subject}`, `${p}subject`)
-      if (e.from !== hub) throw new ProtocolError('WRONG_SENDER', `field "${p}from" must be "${hub}", the hub of subject ${m.subject}`, `${p}from`)
+      if (!allowed.includes(e.subject))
+        throw new ProtocolError(
+          'UNKNOWN_SUBJECT',
+          `field "${p}subject" must be ${allowed.join(' or ')} on ${m.subject}`,
+          `${p}subject`,
+        )
+      if (e.from !== hub)
+        throw new ProtocolError(
+          'WRONG_SENDER',
+          `field "${p}from" must be "${hub}", the hub of subject ${m.subject}`,
+          `${p}from`,
+        )
     })
     return { hub, envs }
   }
@@ -201,17 +229,29 @@ export class RootService {
         this.counters.applied++
         continue
       }
-      if (result === 'duplicate') (t.duplicates++, ib.duplicates++, this.counters.duplicates++)
-      else if (result === 'stale') (t.stale++, ib.stale++, this.counters.stale++)
-      else if (result === 'gap') (t.gaps++, ib.gaps++, this.counters.gaps++)
-      else (t.duplicates++, ib.idDuplicates++, this.counters.idDuplicates++)
-      ops.push({ type: 'put', key: `R!p!${hub}!${ib.stream}!${hex12(ib.provN++)}`, value: JSON.stringify({ id: e.id, cursor, receivedAt, result }) })
+      if (result === 'duplicate') t.duplicates++, ib.duplicates++, this.counters.duplicates++
+      else if (result === 'stale') t.stale++, ib.stale++, this.counters.stale++
+      else if (result === 'gap') t.gaps++, ib.gaps++, this.counters.gaps++
+      else t.duplicates++, ib.idDuplicates++, this.counters.idDuplicates++
+      ops.push({
+        type: 'put',
+        key: `R!p!${hub}!${ib.stream}!${hex12(ib.provN++)}`,
+        value: JSON.stringify({ id: e.id, cursor, receivedAt, result }),
+      })
     }
-    for (const [ib, seg] of segments) ops.push({ type: 'put', key: `R!a!${hub}!${ib.stream}!${hex12(seg.from)}`, value: `[${seg.records.join(',')}]` })
+    for (const [ib, seg] of segments)
+      ops.push({ type: 'put', key: `R!a!${hub}!${ib.stream}!${hex12(seg.from)}`, value: `[${seg.records.join(',')}]` })
     const acks: Envelope[] = []
     for (const [ib, t] of touched) {
       ops.push({ type: 'put', key: `R!c!${hub}!${ib.stream}`, value: JSON.stringify(stateOf(ib)) })
-      acks.push(envelope('stream.ack', this.opts.rootId, { streamId: ib.stream, upTo: ib.cursor, ...t }, { to: hub, ts: receivedAt }))
+      acks.push(
+        envelope(
+          'stream.ack',
+          this.opts.rootId,
+          { streamId: ib.stream, upTo: ib.cursor, ...t },
+          { to: hub, ts: receivedAt },
+        ),
+      )
     }
     this.writer.write(ops).then(
       () => {
@@ -226,7 +266,19 @@ export class RootService {
     const k = `${hub}/${stream}`
     let ib = this.inboxes.get(k)
     if (!ib) {
-      ib = { hub, stream, cursor: 0, applied: 0, duplicates: 0, stale: 0, gaps: 0, idDuplicates: 0, lastReceivedAt: 0, recent: new Map(), provN: 0 }
+      ib = {
+        hub,
+        stream,
+        cursor: 0,
+        applied: 0,
+        duplicates: 0,
+        stale: 0,
+        gaps: 0,
+        idDuplicates: 0,
+        lastReceivedAt: 0,
+        recent: new Map(),
+        provN: 0,
+      }
       this.inboxes.set(k, ib)
     }
     return ib
@@ -240,7 +292,12 @@ export class RootService {
     } catch (err) {
       return this.reject(err, m, link)
     }
-    const p = envs[0].payload as { seq: number; degraded: boolean; status?: string; streams?: Record<string, { next: number; acked: number }> }
+    const p = envs[0].payload as {
+      seq: number
+      degraded: boolean
+      status?: string
+      streams?: Record<string, { next: number; acked: number }>
+    }
     const now = Date.now()
     this.counters.heartbeats++
     let h = this.hubs.get(hub)
@@ -250,7 +307,8 @@ export class RootService {
     } else {
       h.intervals.push(now - h.lastHeartbeatAt)
       if (h.intervals.length > 120) h.intervals.shift()
-      if (h.authority !== 'fresh') this.incident('control authority', `hub:${hub}`, `heartbeats from ${hub} resumed (was ${h.authority})`)
+      if (h.authority !== 'fresh')
+        this.incident('control authority', `hub:${hub}`, `heartbeats from ${hub} resumed (was ${h.authority})`)
     }
     h.lastHeartbeatAt = now
     h.heartbeats++
@@ -258,7 +316,18 @@ export class RootService {
     h.status = p.status
     h.streams = p.streams
     h.authority = 'fresh'
-    if (m.reply) link.publish(m.reply, encodeFrame(envelope('link.heartbeat.ack', this.opts.rootId, { seq: p.seq, rootId: this.opts.rootId, rootTime: now }, { to: hub })))
+    if (m.reply)
+      link.publish(
+        m.reply,
+        encodeFrame(
+          envelope(
+            'link.heartbeat.ack',
+            this.opts.rootId,
+            { seq: p.seq, rootId: this.opts.rootId, rootTime: now },
+            { to: hub },
+          ),
+        ),
+      )
   }
 
   onCommand(m: NatsMessage, link: NatsLink): void {
@@ -266,7 +335,8 @@ export class RootService {
     try {
       ;({ hub, envs } = this.decode(m, 'hub.register'))
       if (envs.length !== 1) throw new ProtocolError('BAD_FIELD', 'a command is one envelope, not a batch', '[]')
-      if ((envs[0].payload as any).hubId !== hub) throw new ProtocolError('WRONG_SENDER', `field "payload.hubId" must be "${hub}"`, 'payload.hubId')
+      if ((envs[0].payload as any).hubId !== hub)
+        throw new ProtocolError('WRONG_SENDER', `field "payload.hubId" must be "${hub}"`, 'payload.hubId')
     } catch (err) {
       return this.reject(err, m, link)
     }
@@ -276,7 +346,13 @@ export class RootService {
     const now = Date.now()
     const hit = this.cache.get(ck)
     const reply = (answer: any, cached: boolean) => {
-      if (m.reply) link.publish(m.reply, encodeFrame(envelope('hub.register.result', this.opts.rootId, { ...answer, cached }, { to: hub, key: e.key })))
+      if (m.reply)
+        link.publish(
+          m.reply,
+          encodeFrame(
+            envelope('hub.register.result', this.opts.rootId, { ...answer, cached }, { to: hub, key: e.key }),
+          ),
+        )
     }
     if (hit && now - hit.at < this.ttl) {
       this.counters.cachedAnswers++
@@ -292,7 +368,10 @@ export class RootService {
         { type: 'put', key: `R!k!${ck}`, value: JSON.stringify({ at: now, answer }) },
         { type: 'put', key: `R!h!${hub}`, value: JSON.stringify(reg) },
       ])
-      .then(() => reply(answer, false), () => {})
+      .then(
+        () => reply(answer, false),
+        () => {},
+      )
   }
 
   private tick(): void {
@@ -303,7 +382,8 @@ export class RootService {
       const silent = now - h.lastHeartbeatAt
       const a = silent >= stale ? 'stale' : silent >= aging ? 'aging' : 'fresh'
       if (a !== h.authority) {
-        if (a === 'stale') this.incident('control authority', `hub:${h.hub}`, `no heartbeat from ${h.hub} for ${silent} ms: stale`)
+        if (a === 'stale')
+          this.incident('control authority', `hub:${h.hub}`, `no heartbeat from ${h.hub} for ${silent} ms: stale`)
         h.authority = a
       }
     }
@@ -316,12 +396,20 @@ export class RootService {
   }
 
   /** Applied records of one stream in cursor order, `after` exclusive. */
-  async applied(hub: string, stream: string, after = 0, limit = 1000): Promise<Array<{ id: string; cursor: number; ts: number; receivedAt: number; result: 'applied'; payload: unknown }>> {
+  async applied(
+    hub: string,
+    stream: string,
+    after = 0,
+    limit = 1000,
+  ): Promise<
+    Array<{ id: string; cursor: number; ts: number; receivedAt: number; result: 'applied'; payload: unknown }>
+  > {
     await this.writer.flush()
     const p = `R!a!${hub}!${stream}!`
     // Start at the segment holding cursor after+1 (its key is the segment's first cursor).
     let start = p
-    for await (const [key] of this.db.iterator({ gte: p, lte: p + hex12(after + 1), reverse: true, limit: 1 })) start = key
+    for await (const [key] of this.db.iterator({ gte: p, lte: p + hex12(after + 1), reverse: true, limit: 1 }))
+      start = key
     const out = []
     for await (const [, value] of this.db.iterator({ gte: start, lt: p.slice(0, -1) + '"' })) {
       for (const r of JSON.parse(value)) {
@@ -334,10 +422,15 @@ export class RootService {
   }
 
   /** Refused records (duplicates, stale, gaps) of one stream in receive order. */
-  async refused(hub: string, stream: string, limit = 1000): Promise<Array<{ id: string; cursor: number; receivedAt: number; result: string }>> {
+  async refused(
+    hub: string,
+    stream: string,
+    limit = 1000,
+  ): Promise<Array<{ id: string; cursor: number; receivedAt: number; result: string }>> {
     const p = `R!p!${hub}!${stream}!`
     const out = []
-    for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', limit, reverse: true })) out.push(JSON.parse(value))
+    for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', limit, reverse: true }))
+      out.push(JSON.parse(value))
     return out.reverse()
   }
 

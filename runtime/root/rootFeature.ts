@@ -34,7 +34,13 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       if (!NODE_ID.test(o.rootId)) throw new Error(`the root id "${o.rootId}" must match ${NODE_ID.source}`)
       const model = reliabilityOf(hub, 'root')
       model.node = o.rootId
-      service = new RootService(hub.store.db, { rootId: o.rootId, agingMs: o.agingMs, staleMs: o.staleMs, cacheTtlMs: o.cacheTtlMs, sync: o.sync })
+      service = new RootService(hub.store.db, {
+        rootId: o.rootId,
+        agingMs: o.agingMs,
+        staleMs: o.staleMs,
+        cacheTtlMs: o.cacheTtlMs,
+        sync: o.sync,
+      })
       link = new NatsLink({ url: o.nats, name: `aether-root-${o.rootId}` })
       link.connected().catch(() => {})
       const svc = service
@@ -44,16 +50,25 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       relay.install()
       const rel = relay
       l.onStatus((s, prev) => {
-        if (s === 'reconnecting' && prev === 'connected') model.incident(IncidentClass.transport, 'nats', `NATS connection lost (${l.lastError ?? 'disconnected'}); reconnecting`)
-        if (s === 'connected' && prev === 'reconnecting') model.incident(IncidentClass.transport, 'nats', 'NATS connection back')
+        if (s === 'reconnecting' && prev === 'connected')
+          model.incident(
+            IncidentClass.transport,
+            'nats',
+            `NATS connection lost (${l.lastError ?? 'disconnected'}); reconnecting`,
+          )
+        if (s === 'connected' && prev === 'reconnecting')
+          model.incident(IncidentClass.transport, 'nats', 'NATS connection back')
       })
 
-      hub.server.route('GET', '/api/streams', () => ({ streams: [...svc.inboxes.values()].map((ib) => svc.stateOf(ib.hub, ib.stream)) }))
+      hub.server.route('GET', '/api/streams', () => ({
+        streams: [...svc.inboxes.values()].map((ib) => svc.stateOf(ib.hub, ib.stream)),
+      }))
       hub.server.route('GET', '/api/streams/:hub/:stream', async (ctx) => {
         const { hub: h, stream } = ctx.params
         const after = Number(ctx.url.searchParams.get('after') ?? 0)
         const limit = Number(ctx.url.searchParams.get('limit') ?? 1000)
-        if (!Number.isInteger(after) || after < 0 || !Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, '"after" must be an integer >= 0 and "limit" 1..10000', 'BAD_QUERY')
+        if (!Number.isInteger(after) || after < 0 || !Number.isInteger(limit) || limit < 1 || limit > 10_000)
+          throw new HttpError(400, '"after" must be an integer >= 0 and "limit" 1..10000', 'BAD_QUERY')
         const state = svc.stateOf(h, stream)
         if (!state) throw new HttpError(404, `no stream "${stream}" from hub "${h}"`, 'UNKNOWN_STREAM')
         const messages = await svc.applied(h, stream, after, limit)
@@ -61,7 +76,15 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
           hub: h,
           stream,
           state,
-          messages: messages.map((m) => ({ cursor: m.cursor, id: m.id, ts: m.ts, receivedAt: m.receivedAt, result: m.result, ack: 'acked after persist', payload: m.payload })),
+          messages: messages.map((m) => ({
+            cursor: m.cursor,
+            id: m.id,
+            ts: m.ts,
+            receivedAt: m.receivedAt,
+            result: m.result,
+            ack: 'acked after persist',
+            payload: m.payload,
+          })),
           next: messages.length === limit ? messages[messages.length - 1].cursor : null,
           refused: ctx.url.searchParams.get('refused') === '0' ? undefined : await svc.refused(h, stream, 1000),
         }
@@ -71,7 +94,12 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       const stats = (xs: number[]) => {
         if (!xs.length) return null
         const s = [...xs].sort((a, b) => a - b)
-        return { n: s.length, p50: s[s.length >> 1], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], max: s[s.length - 1] }
+        return {
+          n: s.length,
+          p50: s[s.length >> 1],
+          p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))],
+          max: s[s.length - 1],
+        }
       }
       model.add('root', {
         node(): ReadinessNode {
@@ -79,7 +107,9 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
             id: 'transport',
             label: 'NATS transport',
             status: l.status === 'connected' ? 'ready' : 'down',
-            ...(l.status === 'connected' ? {} : { reason: `NATS ${l.status} at ${o.nats}${l.lastError ? `: ${l.lastError}` : ''}` }),
+            ...(l.status === 'connected'
+              ? {}
+              : { reason: `NATS ${l.status} at ${o.nats}${l.lastError ? `: ${l.lastError}` : ''}` }),
             detail: { status: l.status, reconnects: l.counters.reconnects },
           }
           const storage: ReadinessNode = {
@@ -95,24 +125,53 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
             id: 'hubs',
             label: 'hubs',
             status: hubs.some((h) => h.authority === 'stale') ? 'degraded' : 'ready',
-            ...(hubs.some((h) => h.authority === 'stale') ? { reason: `${hubs.filter((h) => h.authority === 'stale').length} hubs silent (stale)` } : {}),
-            detail: { known: hubs.length, fresh: hubs.filter((h) => h.authority === 'fresh').length, aging: hubs.filter((h) => h.authority === 'aging').length, stale: hubs.filter((h) => h.authority === 'stale').length },
+            ...(hubs.some((h) => h.authority === 'stale')
+              ? { reason: `${hubs.filter((h) => h.authority === 'stale').length} hubs silent (stale)` }
+              : {}),
+            detail: {
+              known: hubs.length,
+              fresh: hubs.filter((h) => h.authority === 'fresh').length,
+              aging: hubs.filter((h) => h.authority === 'aging').length,
+              stale: hubs.filter((h) => h.authority === 'stale').length,
+            },
             children: shown.map((h) => ({
               id: `hub:${h.hub}`,
               label: h.hub,
               status: h.authority === 'stale' ? 'degraded' : 'ready',
               ...(h.authority === 'stale' ? { reason: `no heartbeat for ${Date.now() - h.lastHeartbeatAt} ms` } : {}),
-              detail: { authority: h.authority, degraded: h.degraded, lastHeartbeatAgoMs: Date.now() - h.lastHeartbeatAt },
+              detail: {
+                authority: h.authority,
+                degraded: h.degraded,
+                lastHeartbeatAgoMs: Date.now() - h.lastHeartbeatAt,
+              },
             })),
           }
-          return { id: 'control-plane', label: 'control plane', status: transport.status === 'down' || storage.status === 'down' ? 'down' : hubsNode.status, ...(transport.reason || storage.reason ? { reason: [transport.reason, storage.reason].filter(Boolean).join('; ') } : {}), children: [transport, storage, hubsNode] }
+          return {
+            id: 'control-plane',
+            label: 'control plane',
+            status: transport.status === 'down' || storage.status === 'down' ? 'down' : hubsNode.status,
+            ...(transport.reason || storage.reason
+              ? { reason: [transport.reason, storage.reason].filter(Boolean).join('; ') }
+              : {}),
+            children: [transport, storage, hubsNode],
+          }
         },
         matrix(): DegradedCapability[] {
           const up = l.status === 'connected'
           const st = !svc.writer.failed
           return [
-            { capability: 'accept class A records', allowed: up && st, ...(up && st ? {} : { why: up ? 'storage failed' : `NATS ${l.status}: hubs keep records in their outboxes` }) },
-            { capability: 'answer class B commands', allowed: up && st, ...(up && st ? {} : { why: up ? 'storage failed' : `NATS ${l.status}` }) },
+            {
+              capability: 'accept class A records',
+              allowed: up && st,
+              ...(up && st
+                ? {}
+                : { why: up ? 'storage failed' : `NATS ${l.status}: hubs keep records in their outboxes` }),
+            },
+            {
+              capability: 'answer class B commands',
+              allowed: up && st,
+              ...(up && st ? {} : { why: up ? 'storage failed' : `NATS ${l.status}` }),
+            },
             { capability: 'provenance queries', allowed: true },
           ]
         },
@@ -121,9 +180,25 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         },
         extra() {
           const hubs: Record<string, unknown> = {}
-          for (const h of [...svc.hubs.values()].slice(0, 2000)) hubs[h.hub] = { authority: h.authority, heartbeats: h.heartbeats, lastHeartbeatAgoMs: Date.now() - h.lastHeartbeatAt, period: stats(h.intervals), degraded: h.degraded }
+          for (const h of [...svc.hubs.values()].slice(0, 2000))
+            hubs[h.hub] = {
+              authority: h.authority,
+              heartbeats: h.heartbeats,
+              lastHeartbeatAgoMs: Date.now() - h.lastHeartbeatAt,
+              period: stats(h.intervals),
+              degraded: h.degraded,
+            }
           const mem = process.memoryUsage()
-          return { relay: { ...rel.counters, open: rel.conns.size, refusedBy: rel.refusedBy }, root: { ...svc.counters, rejectedByCode: svc.rejectedByCode, ackLatencyMs: stats(svc.ackLatency.slice(-5000)), memory: { rss: mem.rss, heapUsed: mem.heapUsed } }, hubs }
+          return {
+            relay: { ...rel.counters, open: rel.conns.size, refusedBy: rel.refusedBy },
+            root: {
+              ...svc.counters,
+              rejectedByCode: svc.rejectedByCode,
+              ackLatencyMs: stats(svc.ackLatency.slice(-5000)),
+              memory: { rss: mem.rss, heapUsed: mem.heapUsed },
+            },
+            hubs,
+          }
         },
       })
       model.addIncidents(() => svc.incidents)

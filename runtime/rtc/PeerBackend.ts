@@ -61,5 +61,7 @@ export interface PeerBackend {
 
 /** A local media source (camera, microphone, screen). */
 export interface MediaTrackSource {
-  acquire(kind: 'microphone' | 'camera' | 'screen'): Promise<{ track: unknown; stop(): void; onEnded(fn: () => void): void }>
+  acquire(
+    kind: 'microphone' | 'camera' | 'screen',
+  ): Promise<{ track: unknown; stop(): void; onEnded(fn: () => void): void }>
 }

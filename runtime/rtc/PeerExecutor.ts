@@ -11,7 +11,13 @@
  */
 import type { PeerCommand } from '../../machines/peerSession.ts'
 import type { SubflowCommand } from '../../machines/mediaSubflow.ts'
-import { MEDIA_SLOTS, sameShape, type MediaShape, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import {
+  MEDIA_SLOTS,
+  sameShape,
+  type MediaShape,
+  type MediaSlot,
+  type SignalingMessage,
+} from '../../protocol/signaling.ts'
 import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend, PeerHandle } from './PeerBackend.ts'
 
 export interface ExecutorHost {
@@ -92,7 +98,16 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
 export class PeerExecutor {
   handle?: PeerHandle
   readonly subflows = new Map<string, Subflow>()
-  readonly stats: ExecutorStats = { closes: { events: 0, sync: 0 }, opens: { events: 0, sync: 0 }, pingsAnswered: 0, framesDropped: 0, badFrames: 0, opErrors: 0, delivered: 0, prepared: { taken: 0, unused: 0 } }
+  readonly stats: ExecutorStats = {
+    closes: { events: 0, sync: 0 },
+    opens: { events: 0, sync: 0 },
+    pingsAnswered: 0,
+    framesDropped: 0,
+    badFrames: 0,
+    opErrors: 0,
+    delivered: 0,
+    prepared: { taken: 0, unused: 0 },
+  }
   private chain: Promise<void> = Promise.resolve()
   private tracks = new Map<MediaSlot, { track: unknown; stop(): void }>()
   private loopOn = new Set<MediaSlot>()
@@ -103,7 +118,12 @@ export class PeerExecutor {
   private held?: { type: string; [k: string]: unknown }[]
   private prepared?: Prepared
 
-  constructor(readonly path: string, readonly backend: PeerBackend, readonly host: ExecutorHost, readonly opts: ExecutorOptions) {}
+  constructor(
+    readonly path: string,
+    readonly backend: PeerBackend,
+    readonly host: ExecutorHost,
+    readonly opts: ExecutorOptions,
+  ) {}
 
   /** The session's link as its machine last announced it (`notify` up/down). */
   linkUp = false
@@ -164,14 +184,29 @@ export class PeerExecutor {
    * them. A command that does not match does its own work (a new offer is allowed in
    * have-local-offer; an answer that was not asked for is never made, see RtcNode.receive).
    */
-  prepare(peerSessionId: string, first?: { offer: MediaShape } | { answer: { negotiationId: string; sdp: string; shape: MediaShape } }): void {
+  prepare(
+    peerSessionId: string,
+    first?: { offer: MediaShape } | { answer: { negotiationId: string; sdp: string; shape: MediaShape } },
+  ): void {
     if (this.handle || this.closed) return
     const h = (this.handle = this.createPeer(peerSessionId))
     if (!first) return
     this.held = []
-    const p: Prepared = 'offer' in first ? { kind: 'offer', peerSessionId, shape: first.offer } : { kind: 'answer', peerSessionId, shape: first.answer.shape, negotiationId: first.answer.negotiationId, remoteSdp: first.answer.sdp }
+    const p: Prepared =
+      'offer' in first
+        ? { kind: 'offer', peerSessionId, shape: first.offer }
+        : {
+            kind: 'answer',
+            peerSessionId,
+            shape: first.answer.shape,
+            negotiationId: first.answer.negotiationId,
+            remoteSdp: first.answer.sdp,
+          }
     this.prepared = p
-    const work = p.kind === 'offer' ? h.createOffer({ iceRestart: false, shape: p.shape }) : h.applyOffer(p.remoteSdp!, { rollback: false, shape: p.shape })
+    const work =
+      p.kind === 'offer'
+        ? h.createOffer({ iceRestart: false, shape: p.shape })
+        : h.applyOffer(p.remoteSdp!, { rollback: false, shape: p.shape })
     const made = work.then(
       (sdp) => void (p.sdp = sdp),
       (err) => void (p.error = String((err as Error)?.message ?? err)),
@@ -179,12 +214,15 @@ export class PeerExecutor {
     this.run('prepare', () => made)
   }
 
-
   /**
    * Makes the local description an `offer` or `applyOffer` command asks for (the one prepared
    * while the spawn was journaled, when it matches, else a new one) and tells the machine.
    */
-  private describe(c: Extract<PeerCommand, { op: 'offer' | 'applyOffer' }>, type: 'rtc.local.offer' | 'rtc.local.answer', make: (h: PeerHandle) => Promise<string>): void {
+  private describe(
+    c: Extract<PeerCommand, { op: 'offer' | 'applyOffer' }>,
+    type: 'rtc.local.offer' | 'rtc.local.answer',
+    make: (h: PeerHandle) => Promise<string>,
+  ): void {
     return this.run(c.op, async () => {
       const h = this.current(c.peerSessionId)
       if (!h) return
@@ -195,7 +233,13 @@ export class PeerExecutor {
         const sdp = p?.sdp ?? (await make(h))
         this.toPeer({ type, peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, sdp })
       } catch (err) {
-        this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: c.op, message: String((err as Error)?.message ?? err) })
+        this.toPeer({
+          type: 'rtc.local.error',
+          peerSessionId: c.peerSessionId,
+          negotiationId: c.negotiationId,
+          op: c.op,
+          message: String((err as Error)?.message ?? err),
+        })
       } finally {
         this.release()
       }
@@ -206,7 +250,10 @@ export class PeerExecutor {
     if (!p) return undefined
     this.prepared = undefined
     const same = p.peerSessionId === c.peerSessionId && sameShape(p.shape, c.shape)
-    const ok = c.op === 'offer' ? same && p.kind === 'offer' && !c.iceRestart : same && p.kind === 'answer' && !c.rollback && p.negotiationId === c.negotiationId && p.remoteSdp === c.sdp
+    const ok =
+      c.op === 'offer'
+        ? same && p.kind === 'offer' && !c.iceRestart
+        : same && p.kind === 'answer' && !c.rollback && p.negotiationId === c.negotiationId && p.remoteSdp === c.sdp
     this.stats.prepared[ok ? 'taken' : 'unused']++
     return ok ? p : undefined
   }
@@ -255,7 +302,9 @@ export class PeerExecutor {
       case 'offer':
         return this.describe(c, 'rtc.local.offer', (h) => h.createOffer({ iceRestart: c.iceRestart, shape: c.shape }))
       case 'applyOffer':
-        return this.describe(c, 'rtc.local.answer', (h) => h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape }))
+        return this.describe(c, 'rtc.local.answer', (h) =>
+          h.applyOffer(c.sdp, { rollback: c.rollback, shape: c.shape }),
+        )
       case 'applyAnswer':
         return this.run('applyAnswer', async () => {
           const h = this.current(c.peerSessionId)
@@ -264,7 +313,13 @@ export class PeerExecutor {
             await h.applyAnswer(c.sdp)
             this.toPeer({ type: 'rtc.local.applied', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId })
           } catch (err) {
-            this.toPeer({ type: 'rtc.local.error', peerSessionId: c.peerSessionId, negotiationId: c.negotiationId, op: 'applyAnswer', message: String((err as Error)?.message ?? err) })
+            this.toPeer({
+              type: 'rtc.local.error',
+              peerSessionId: c.peerSessionId,
+              negotiationId: c.negotiationId,
+              op: 'applyAnswer',
+              message: String((err as Error)?.message ?? err),
+            })
           }
         })
       case 'rollback':
@@ -291,10 +346,12 @@ export class PeerExecutor {
       case 'notify':
         this.linkUp = c.what === 'up'
         for (const fn of this.linkListeners) fn(this.linkUp)
-        for (const s of this.subflows.values()) this.host.dispatch(s.path, c.what === 'up' ? { type: 'peer.up', rebuilt: c.rebuilt } : { type: 'peer.down' })
+        for (const s of this.subflows.values())
+          this.host.dispatch(s.path, c.what === 'up' ? { type: 'peer.up', rebuilt: c.rebuilt } : { type: 'peer.down' })
         return
       case 'notifyShape':
-        for (const s of this.subflows.values()) if (s.slot && s.kind !== 'loopback') this.host.dispatch(s.path, { type: 'media.shape', shape: c.shape })
+        for (const s of this.subflows.values())
+          if (s.slot && s.kind !== 'loopback') this.host.dispatch(s.path, { type: 'media.shape', shape: c.shape })
         return
     }
   }
@@ -336,7 +393,8 @@ export class PeerExecutor {
         },
         dataChannel: (ch) => this.onRemoteChannel(ch),
         iceState: (state) => {
-          if (this.handle === h && ICE_REPORTED.has(state)) this.toPeer({ type: 'rtc.local.iceState', peerSessionId, state })
+          if (this.handle === h && ICE_REPORTED.has(state))
+            this.toPeer({ type: 'rtc.local.iceState', peerSessionId, state })
         },
       },
       { ownsTransceivers: this.opts.ownsTransceivers },
@@ -384,14 +442,16 @@ export class PeerExecutor {
           const slot = c.slot ?? 'camera'
           const tryIt = (left: number) => {
             if (this.handle?.remoteTrack(slot)) return send({ type: 'media.acquired' })
-            if (left <= 0) return send({ type: 'media.acquire.failed', message: `no remote ${slot} track to loop back` })
+            if (left <= 0)
+              return send({ type: 'media.acquire.failed', message: `no remote ${slot} track to loop back` })
             setTimeout(() => tryIt(left - 1), 50)
           }
           return tryIt(60)
         }
         if (c.kind === 'file') return
         const media = this.opts.media
-        if (!media || !c.slot) return void send({ type: 'media.acquire.failed', message: 'no media source on this node' })
+        if (!media || !c.slot)
+          return void send({ type: 'media.acquire.failed', message: 'no media source on this node' })
         const slot = c.slot
         media.acquire(c.kind).then(
           (t) => {
@@ -472,8 +532,10 @@ export class PeerExecutor {
       if (f.t === 'offset' && Number.isSafeInteger(f.offset)) {
         this.host.dispatch(path, { type: 'file.open', offset: f.offset })
         void this.pump(u, ch, f.offset)
-      } else if (f.t === 'ack' && Number.isSafeInteger(f.offset)) this.host.dispatch(path, { type: 'file.progress', offset: f.offset })
-      else if (f.t === 'done' && typeof f.sha256 === 'string') this.host.dispatch(path, { type: 'file.done', sha256: f.sha256, ok: f.sha256 === u.sha256 })
+      } else if (f.t === 'ack' && Number.isSafeInteger(f.offset))
+        this.host.dispatch(path, { type: 'file.progress', offset: f.offset })
+      else if (f.t === 'done' && typeof f.sha256 === 'string')
+        this.host.dispatch(path, { type: 'file.done', sha256: f.sha256, ok: f.sha256 === u.sha256 })
     }
   }
 

@@ -14,7 +14,14 @@ import { hostedActorOf, type ActorSystem } from '../../actors/index.ts'
 import { mediaSubflow, type MediaSubflowInput } from '../../machines/mediaSubflow.ts'
 import { peerSession, type PeerSessionInput } from '../../machines/peerSession.ts'
 import { rtcMember } from '../../machines/rtcMember.ts'
-import { decodeSignalFrame, encodeSignalFrame, SignalingError, uniformShape, type MediaSlot, type SignalingMessage } from '../../protocol/signaling.ts'
+import {
+  decodeSignalFrame,
+  encodeSignalFrame,
+  SignalingError,
+  uniformShape,
+  type MediaSlot,
+  type SignalingMessage,
+} from '../../protocol/signaling.ts'
 import type { MediaTrackSource, PeerBackend } from './PeerBackend.ts'
 import { PeerExecutor } from './PeerExecutor.ts'
 
@@ -50,10 +57,11 @@ const nodesOf = new WeakMap<object, Set<RtcNode>>()
 /** The executor of the session at `path` in the actor system `system`. */
 function findExecutor(system: object | undefined, path: string): PeerExecutor | undefined {
   const nodes = system ? nodesOf.get(system) : undefined
-  if (nodes) for (const n of nodes) {
-    const e = n.executors.get(path)
-    if (e) return e
-  }
+  if (nodes)
+    for (const n of nodes) {
+      const e = n.executors.get(path)
+      if (e) return e
+    }
   return undefined
 }
 
@@ -96,7 +104,10 @@ export class RtcNode {
   private opening = new Map<string, Promise<string>>()
   private upWaiters = new Map<string, (() => void)[]>()
 
-  constructor(readonly system: ActorSystem, readonly opts: RtcNodeOptions) {
+  constructor(
+    readonly system: ActorSystem,
+    readonly opts: RtcNodeOptions,
+  ) {
     this.names = opts.names ?? { peerSession: 'peerSession', mediaSubflow: 'mediaSubflow', rtcMember: 'rtcMember' }
     const m = providedMachines()
     const nodes = nodesOf.get(system) ?? new Set()
@@ -120,7 +131,11 @@ export class RtcNode {
   }
 
   /** Opens (spawns) the peer session with `remoteNodeId`. The member calls it; the hub on a first offer. */
-  openSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
+  openSession(
+    remoteNodeId: string,
+    peerSessionId: string,
+    firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>,
+  ): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const existing = this.opening.get(path)
     if (existing) return existing
@@ -129,16 +144,26 @@ export class RtcNode {
     return p
   }
 
-  private async spawnSession(remoteNodeId: string, peerSessionId: string, firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>): Promise<string> {
+  private async spawnSession(
+    remoteNodeId: string,
+    peerSessionId: string,
+    firstOffer?: Extract<SignalingMessage, { type: 'rtc.offer' }>,
+  ): Promise<string> {
     const path = this.peerPath(remoteNodeId)
     const sys = this.system
     const durable = this.opts.durable ?? true
-    const exec = new PeerExecutor(path, this.opts.backend, { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) }, {
-      ownsTransceivers: this.opts.polite,
-      media: this.opts.media,
-      uploadRate: this.opts.uploadRate,
-      onUpload: (uploadId, size) => void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
-    })
+    const exec = new PeerExecutor(
+      path,
+      this.opts.backend,
+      { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) },
+      {
+        ownsTransceivers: this.opts.polite,
+        media: this.opts.media,
+        uploadRate: this.opts.uploadRate,
+        onUpload: (uploadId, size) =>
+          void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
+      },
+    )
     this.executors.set(path, exec)
     exec.onLink((up) => {
       const w = up ? this.upWaiters.get(path) : undefined
@@ -149,13 +174,28 @@ export class RtcNode {
     if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
     // The peer and the session's first description are made while the spawn is being journaled.
     if (durable) {
-      const answer = firstOffer && { negotiationId: firstOffer.negotiationId, sdp: firstOffer.sdp, shape: firstOffer.mediaShape }
-      exec.prepare(peerSessionId, this.opts.polite ? { offer: uniformShape('inactive') } : answer ? { answer } : undefined)
+      const answer = firstOffer && {
+        negotiationId: firstOffer.negotiationId,
+        sdp: firstOffer.sdp,
+        shape: firstOffer.mediaShape,
+      }
+      exec.prepare(
+        peerSessionId,
+        this.opts.polite ? { offer: uniformShape('inactive') } : answer ? { answer } : undefined,
+      )
     }
     // The parent is listed the moment its spawn starts, so both journal writes go out together
     // (one group commit) instead of one after the other.
-    const parent = sys.hosted(remoteNodeId) ? undefined : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
-    const input: PeerSessionInput = { ...this.opts.timings, nodeId: this.nodeId, remoteNodeId, polite: this.opts.polite, peerSessionId }
+    const parent = sys.hosted(remoteNodeId)
+      ? undefined
+      : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
+    const input: PeerSessionInput = {
+      ...this.opts.timings,
+      nodeId: this.nodeId,
+      remoteNodeId,
+      polite: this.opts.polite,
+      peerSessionId,
+    }
     await Promise.all([parent, sys.spawn(path, this.names.peerSession, { input, durable })])
     return path
   }
@@ -181,9 +221,14 @@ export class RtcNode {
     const exec = this.executors.get(peer)
     if (!exec) throw new Error(`no peer session with ${remoteNodeId}`)
     if (this.system.hosted(path)) return path
-    const slot: MediaSlot | null = input.slot ?? (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null)
+    const slot: MediaSlot | null =
+      input.slot ??
+      (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null)
     exec.addSubflow(path, input.kind, slot)
-    await this.system.spawn(path, this.names.mediaSubflow, { input: { deadlineMs: this.opts.subflowDeadlineMs, ...input }, durable: this.opts.durable ?? true })
+    await this.system.spawn(path, this.names.mediaSubflow, {
+      input: { deadlineMs: this.opts.subflowDeadlineMs, ...input },
+      durable: this.opts.durable ?? true,
+    })
     return path
   }
 
@@ -197,7 +242,8 @@ export class RtcNode {
    * message `{control: 'subflow', name: 'loopback', op: 'start'|'stop', slot?}` on `events`.
    */
   private async onControl(remoteNodeId: string, data: any): Promise<void> {
-    if (!data || data.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop')) return
+    if (!data || data.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop'))
+      return
     const slot: MediaSlot = data.slot === 'microphone' || data.slot === 'screen' ? data.slot : 'camera'
     const path = await this.addSubflow(remoteNodeId, `loopback-${slot}`, { kind: 'loopback', slot })
     this.dispatch(path, { type: data.op === 'start' ? 'media.start' : 'media.stop' })
@@ -232,14 +278,32 @@ export class RtcNode {
     const r = decodeSignalFrame(frame)
     if (!r.ok) return this.reject(r.error)
     const m = r.value
-    if (m.targetNodeId !== this.nodeId) return this.reject(new SignalingError('BAD_FIELD', 'targetNodeId', `"targetNodeId" is ${m.targetNodeId}, this node is ${this.nodeId}`))
-    if (!NODE_RE.test(m.fromNodeId)) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', '"fromNodeId" must be a node id [A-Za-z0-9_.:-]{1,64}'))
-    if (from !== undefined && from !== m.fromNodeId) return this.reject(new SignalingError('BAD_FIELD', 'fromNodeId', `"fromNodeId" is ${m.fromNodeId} but the socket belongs to ${from}`))
+    if (m.targetNodeId !== this.nodeId)
+      return this.reject(
+        new SignalingError(
+          'BAD_FIELD',
+          'targetNodeId',
+          `"targetNodeId" is ${m.targetNodeId}, this node is ${this.nodeId}`,
+        ),
+      )
+    if (!NODE_RE.test(m.fromNodeId))
+      return this.reject(
+        new SignalingError('BAD_FIELD', 'fromNodeId', '"fromNodeId" must be a node id [A-Za-z0-9_.:-]{1,64}'),
+      )
+    if (from !== undefined && from !== m.fromNodeId)
+      return this.reject(
+        new SignalingError(
+          'BAD_FIELD',
+          'fromNodeId',
+          `"fromNodeId" is ${m.fromNodeId} but the socket belongs to ${from}`,
+        ),
+      )
     const path = this.peerPath(m.fromNodeId)
     let opening: Promise<string> | undefined
     if (!this.system.hosted(path) && !this.opening.has(path)) {
       // Only a member's first offer opens a session on the hub; anything else for no session is stale.
-      if (this.opts.polite || m.type !== 'rtc.offer') return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
+      if (this.opts.polite || m.type !== 'rtc.offer')
+        return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
       // A fresh session always takes the offer that spawned it (its signaling is stable, the
       // offer is of its own session and of the remote it serves): the answer is made while
       // both are journaled.

@@ -95,51 +95,72 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           received: f.received.get(path.slice(0, path.indexOf('/')))?.length ?? 0,
         })),
       }))
-      srv.ws('/ws', (ws, req, url) => {
-        if (!srv.hasToken(req, url)) {
-          ws.close(4401, 'this socket needs the hub token (?token=)')
-          return
-        }
-        let nodeId: string | undefined
-        ws.on('message', (data) => {
-          const text = String(data)
-          if (!nodeId) {
-            let hello: any
-            try {
-              hello = JSON.parse(text)
-            } catch {
-              hello = undefined
-            }
-            if (hello?.v !== 1 || hello.kind !== 'hello' || typeof hello.nodeId !== 'string' || !NODE_RE.test(hello.nodeId) || hello.nodeId === 'hub') {
-              ws.send(JSON.stringify({ v: 1, kind: 'error', error: { code: 'BAD_HELLO', field: 'nodeId', message: 'the first frame must be {"v":1,"kind":"hello","nodeId":"<id [A-Za-z0-9_.:-]{1,64}>"}' } }))
-              return
-            }
-            nodeId = hello.nodeId as string
-            sockets.get(nodeId)?.close(4000, 'replaced by a newer socket of the same member')
-            sockets.set(nodeId, ws)
-            if (!f.received.has(nodeId)) {
-              f.received.set(nodeId, [])
-            }
-            if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.connected' })
+      srv.ws(
+        '/ws',
+        (ws, req, url) => {
+          if (!srv.hasToken(req, url)) {
+            ws.close(4401, 'this socket needs the hub token (?token=)')
             return
           }
-          const from = nodeId
-          void node.receive(text, from).then((err) => {
-            if (err && ws.readyState === ws.OPEN) ws.send(JSON.stringify({ v: 1, kind: 'error', error: err.toJSON() }))
-            const e = node.executor(from)
-            if (e && !(e as any).__counted) {
-              ;(e as any).__counted = true
-              e.onMessage((d) => f.received.get(from)?.push(d))
+          let nodeId: string | undefined
+          ws.on('message', (data) => {
+            const text = String(data)
+            if (!nodeId) {
+              let hello: any
+              try {
+                hello = JSON.parse(text)
+              } catch {
+                hello = undefined
+              }
+              if (
+                hello?.v !== 1 ||
+                hello.kind !== 'hello' ||
+                typeof hello.nodeId !== 'string' ||
+                !NODE_RE.test(hello.nodeId) ||
+                hello.nodeId === 'hub'
+              ) {
+                ws.send(
+                  JSON.stringify({
+                    v: 1,
+                    kind: 'error',
+                    error: {
+                      code: 'BAD_HELLO',
+                      field: 'nodeId',
+                      message: 'the first frame must be {"v":1,"kind":"hello","nodeId":"<id [A-Za-z0-9_.:-]{1,64}>"}',
+                    },
+                  }),
+                )
+                return
+              }
+              nodeId = hello.nodeId as string
+              sockets.get(nodeId)?.close(4000, 'replaced by a newer socket of the same member')
+              sockets.set(nodeId, ws)
+              if (!f.received.has(nodeId)) {
+                f.received.set(nodeId, [])
+              }
+              if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.connected' })
+              return
+            }
+            const from = nodeId
+            void node.receive(text, from).then((err) => {
+              if (err && ws.readyState === ws.OPEN)
+                ws.send(JSON.stringify({ v: 1, kind: 'error', error: err.toJSON() }))
+              const e = node.executor(from)
+              if (e && !(e as any).__counted) {
+                ;(e as any).__counted = true
+                e.onMessage((d) => f.received.get(from)?.push(d))
+              }
+            })
+          })
+          ws.on('close', () => {
+            if (nodeId && sockets.get(nodeId) === ws) {
+              sockets.delete(nodeId)
+              if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.disconnected' })
             }
           })
-        })
-        ws.on('close', () => {
-          if (nodeId && sockets.get(nodeId) === ws) {
-            sockets.delete(nodeId)
-            if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.disconnected' })
-          }
-        })
-      }, { maxPayload: 256 * 1024 })
+        },
+        { maxPayload: 256 * 1024 },
+      )
     },
     close() {
       for (const ws of sockets.values()) ws.close(1001, 'hub shutting down')
@@ -153,4 +174,3 @@ function linkOf(v: any): string {
   const l = v?.active?.link
   return typeof l === 'string' ? l : l ? `recovering.${l.recovering}` : String(v)
 }
-

@@ -17,7 +17,15 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
 import { fixWeriftSctp } from './weriftSctpFix.ts'
-import { CHANNELS, type ChannelHandle, type ChannelLabel, type MediaTrackSource, type PeerBackend, type PeerCallbacks, type PeerHandle } from './PeerBackend.ts'
+import {
+  CHANNELS,
+  type ChannelHandle,
+  type ChannelLabel,
+  type MediaTrackSource,
+  type PeerBackend,
+  type PeerCallbacks,
+  type PeerHandle,
+} from './PeerBackend.ts'
 
 export interface WeriftOptions {
   /** Rewrites (or drops, returning null) each local candidate before it is signaled. Tests use it to route through relays. */
@@ -111,8 +119,13 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         iceAdditionalHostAddresses: ['127.0.0.1'],
         iceInterfaceAddresses: { udp4: '127.0.0.1' },
         iceUseIpv6: false,
-        iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => addr[0] === '127.0.0.1' || !!opts.filterPair,
-        iceFilterCandidatePair: (pair: any) => filter({ host: pair.localCandidate.host, port: pair.localCandidate.port }, { host: pair.remoteCandidate.host, port: pair.remoteCandidate.port }),
+        iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) =>
+          addr[0] === '127.0.0.1' || !!opts.filterPair,
+        iceFilterCandidatePair: (pair: any) =>
+          filter(
+            { host: pair.localCandidate.host, port: pair.localCandidate.port },
+            { host: pair.remoteCandidate.host, port: pair.remoteCandidate.port },
+          ),
       } as any)
       // werift treats a new remote ufrag as "renomination" (reset the pair, keep the old
       // generation, gather nothing) whenever the remote description has an inactive m-section,
@@ -152,7 +165,11 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       pc.onIceCandidate.subscribe((c: any) => {
         if (closed || !c || describing > 0) return
         const j = c.toJSON ? c.toJSON() : c
-        let init: IceCandidateInit | null = { candidate: j.candidate, sdpMid: j.sdpMid ?? null, sdpMLineIndex: j.sdpMLineIndex ?? null }
+        let init: IceCandidateInit | null = {
+          candidate: j.candidate,
+          sdpMid: j.sdpMid ?? null,
+          sdpMLineIndex: j.sdpMLineIndex ?? null,
+        }
         if (!/ 127\.0\.0\.1 /.test(init.candidate)) return
         if (opts.rewriteCandidate) init = opts.rewriteCandidate(init, peerSessionId)
         if (init) cb.candidate(init)
@@ -164,7 +181,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         return i >= 0 && i < MEDIA_SLOTS.length ? MEDIA_SLOTS[i] : undefined
       }
       pc.onTrack.subscribe((track: any) => {
-        const tr = pc.getTransceivers().find((t: any) => t.receiver.track === track || t.receiver.tracks?.includes?.(track))
+        const tr = pc
+          .getTransceivers()
+          .find((t: any) => t.receiver.track === track || t.receiver.tracks?.includes?.(track))
         const slot = tr ? slotOf(tr) : undefined
         if (!slot || closed) return
         remoteTracks.set(slot, track)
@@ -184,7 +203,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       const applyDirections = (shape: MediaShape) => {
         if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.get(s).setDirection(shape[s])
-        else for (const t of pc.getTransceivers()) if (t.kind === 'audio' || t.kind === 'video') t.setDirection('sendrecv')
+        else
+          for (const t of pc.getTransceivers()) if (t.kind === 'audio' || t.kind === 'video') t.setDirection('sendrecv')
       }
       // The ICE-restart fix (see the file header): werift's RTCPeerConnection.connect() returns
       // early for a transport whose DTLS is already connected, so after an ICE restart nobody
@@ -197,7 +217,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         for (const d of (pc as any).dtlsTransports ?? []) {
           const ice = d.iceTransport
           const conn = ice?.connection
-          if (!conn || conn.nominated || d.state !== 'connected' || !conn.remoteUsername || kicking.has(ice) || closed) continue
+          if (!conn || conn.nominated || d.state !== 'connected' || !conn.remoteUsername || kicking.has(ice) || closed)
+            continue
           if (stats) stats.iceKicks++
           kicking.add(ice)
           void Promise.resolve(ice.start()).then(
@@ -253,7 +274,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           try {
             await pc.setRemoteDescription({ type: 'offer', sdp })
           } catch (err) {
-            if (pc.signalingState === 'have-remote-offer') await pc.setRemoteDescription({ type: 'rollback' } as any).catch(() => {})
+            if (pc.signalingState === 'have-remote-offer')
+              await pc.setRemoteDescription({ type: 'rollback' } as any).catch(() => {})
             throw err
           }
           applyDirections(shape)
@@ -302,7 +324,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           if (track === remoteTracks.get(slot)) requestKeyframes(tr, track)
           void Promise.resolve(tr.sender.replaceTrack(track)).then(
             () => {
-              if (replaceGen.get(slot) !== gen && !closed) return tr.sender.replaceTrack((latest.get(slot) as any) ?? null)
+              if (replaceGen.get(slot) !== gen && !closed)
+                return tr.sender.replaceTrack((latest.get(slot) as any) ?? null)
             },
             () => {},
           )
@@ -343,7 +366,9 @@ function wrapChannel(dc: any): ChannelHandle {
     if (s === 'open') h.onopen?.()
     else if (s === 'closed') h.onclose?.()
   })
-  dc.onMessage.subscribe((m: string | Buffer) => h.onmessage?.(typeof m === 'string' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)))
+  dc.onMessage.subscribe((m: string | Buffer) =>
+    h.onmessage?.(typeof m === 'string' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)),
+  )
   if (dc.readyState === 'open') queueMicrotask(() => h.onopen?.())
   return h
 }
@@ -366,7 +391,13 @@ export function syntheticMediaSource(fps = 20): MediaTrackSource & { live: numbe
       let ts = 0
       let endedFn: (() => void) | undefined
       const timer = setInterval(() => {
-        const header = new RtpHeader({ payloadType: kind === 'microphone' ? 111 : 96, sequenceNumber: seq++ & 0xffff, timestamp: (ts += 4500) >>> 0, ssrc: 1234, marker: true } as any)
+        const header = new RtpHeader({
+          payloadType: kind === 'microphone' ? 111 : 96,
+          sequenceNumber: seq++ & 0xffff,
+          timestamp: (ts += 4500) >>> 0,
+          ssrc: 1234,
+          marker: true,
+        } as any)
         track.writeRtp(new RtpPacket(header, Buffer.alloc(64, 1)))
       }, 1000 / fps)
       timer.unref?.()
@@ -410,7 +441,9 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
  * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{ ms: number; close(): void }> {
+export async function openBareWeriftPair(
+  opts: { candidates?: 'trickle' | 'sdp' } = {},
+): Promise<{ ms: number; close(): void }> {
   const inSdp = opts.candidates === 'sdp'
   const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
@@ -421,7 +454,8 @@ export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' 
     iceInterfaceAddresses: { udp4: '127.0.0.1' },
     iceUseIpv6: false,
     iceFilterStunResponse: (_m: unknown, addr: readonly [string, number]) => addr[0] === '127.0.0.1',
-    iceFilterCandidatePair: (pair: any) => pair.localCandidate.host === '127.0.0.1' && pair.remoteCandidate.host === '127.0.0.1',
+    iceFilterCandidatePair: (pair: any) =>
+      pair.localCandidate.host === '127.0.0.1' && pair.remoteCandidate.host === '127.0.0.1',
   }
   const a = new RTCPeerConnection(cfg)
   const b = new RTCPeerConnection(cfg)
@@ -437,11 +471,15 @@ export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' 
       fixWeriftSctp((pc as any).sctpTransport?.sctp)
     }
   })
-  if (!inSdp) for (const [x, y] of [[a, b], [b, a]] as const) {
-    x.onIceCandidate.subscribe((c: any) => {
-      if (c && / 127\.0\.0\.1 /.test(c.candidate)) void y.addIceCandidate(c.toJSON()).catch(() => {})
-    })
-  }
+  if (!inSdp)
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      x.onIceCandidate.subscribe((c: any) => {
+        if (c && / 127\.0\.0\.1 /.test(c.candidate)) void y.addIceCandidate(c.toJSON()).catch(() => {})
+      })
+    }
   for (const s of ['audio', 'video', 'video'] as const) a.addTransceiver(s, { direction: 'inactive' })
   // the same werift setting as the adapter's peers (see noDefaultStun)
   noDefaultStun(a)

@@ -68,7 +68,8 @@ export function* popMessages(this: InboundStreamLike): Generator<[number, number
     if (chunk.flags & LAST_FRAG) {
       const userData = Buffer.concat(this.reassembly.slice(startPos, pos + 1).map((c) => c.userData))
       this.reassembly = [...this.reassembly.slice(0, startPos), ...this.reassembly.slice(pos + 1)]
-      if (ordered && chunk.streamSeqNum === this.streamSequenceNumber) this.streamSequenceNumber = uint16Add(this.streamSequenceNumber, 1)
+      if (ordered && chunk.streamSeqNum === this.streamSequenceNumber)
+        this.streamSequenceNumber = uint16Add(this.streamSequenceNumber, 1)
       pos = startPos
       // the next message starts afresh: its own first fragment, its own TSN run
       startPos = undefined

@@ -32,7 +32,14 @@ export class Proxy {
   pausedAt: number | null = null
   /** Set while no runtime can come back without an operator: requests fail fast with this reason. */
   downReason: string | null = null
-  readonly counters: ProxyCounters = { forwarded: 0, failed: 0, queuedPeak: 0, refusedNoRuntime: 0, wsTunnels: 0, wsClosedForCutover: 0 }
+  readonly counters: ProxyCounters = {
+    forwarded: 0,
+    failed: 0,
+    queuedPeak: 0,
+    refusedNoRuntime: 0,
+    wsTunnels: 0,
+    wsClosedForCutover: 0,
+  }
   /** Called on every pause/resume (status push). */
   onChange: () => void = () => {}
 
@@ -135,7 +142,10 @@ export class Proxy {
   async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!(await this.ready())) {
       this.counters.refusedNoRuntime++
-      return void send(res, 503, { error: 'NO_RUNTIME', message: `no hub runtime is serving right now${this.downReason ? ` (${this.downReason})` : ''}; see GET /api/supervisor/status` })
+      return void send(res, 503, {
+        error: 'NO_RUNTIME',
+        message: `no hub runtime is serving right now${this.downReason ? ` (${this.downReason})` : ''}; see GET /api/supervisor/status`,
+      })
     }
     this.inflight++
     let finished = false
@@ -153,7 +163,14 @@ export class Proxy {
     // the runtime that replaces it (the crash pauses the proxy until then).
     const idempotent = req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS'
     const attempt = (n: number) => {
-      const preq = request({ host: '127.0.0.1', port: this.port!, method: req.method, path: req.url, headers, agent: this.agent })
+      const preq = request({
+        host: '127.0.0.1',
+        port: this.port!,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent: this.agent,
+      })
       preq.on('response', (pres) => {
         const out: Record<string, any> = {}
         for (const [k, v] of Object.entries(pres.headers)) if (!HOP.has(k)) out[k] = v
@@ -176,7 +193,8 @@ export class Proxy {
         }
         this.counters.failed++
         finish()
-        if (!res.headersSent) send(res, 502, { error: 'RUNTIME_UNREACHABLE', message: `the active runtime did not answer: ${err.message}` })
+        if (!res.headersSent)
+          send(res, 502, { error: 'RUNTIME_UNREACHABLE', message: `the active runtime did not answer: ${err.message}` })
         else res.destroy()
       })
       if (n === 0) req.pipe(preq)
@@ -191,7 +209,13 @@ export class Proxy {
       this.counters.refusedNoRuntime++
       return void client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
     }
-    const preq = request({ host: '127.0.0.1', port: this.port!, method: req.method, path: req.url, headers: { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '' } })
+    const preq = request({
+      host: '127.0.0.1',
+      port: this.port!,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '' },
+    })
     preq.on('upgrade', (pres, backend, bhead) => {
       let text = `HTTP/1.1 ${pres.statusCode} ${pres.statusMessage}\r\n`
       for (let i = 0; i < pres.rawHeaders.length; i += 2) text += `${pres.rawHeaders[i]}: ${pres.rawHeaders[i + 1]}\r\n`
@@ -242,6 +266,9 @@ export class Proxy {
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  })
   res.end(text)
 }

@@ -38,7 +38,18 @@ export class RuntimeManager {
   activeState: ActiveState = 'down'
   lastError?: string
   lastGapMs?: number
-  lastCutover?: { mode: SwitchMode; gapMs: number; drainMs: number; stopOldMs: number; startMs: number; lockWaitMs?: number; hubStartMs?: number; passiveCloseMs?: number; tries?: number; oldCloseMs?: number }
+  lastCutover?: {
+    mode: SwitchMode
+    gapMs: number
+    drainMs: number
+    stopOldMs: number
+    startMs: number
+    lockWaitMs?: number
+    hubStartMs?: number
+    passiveCloseMs?: number
+    tries?: number
+    oldCloseMs?: number
+  }
   private chain: Promise<unknown> = Promise.resolve()
   private pidFile: string
   /** Callbacks the supervisor sets. */
@@ -70,7 +81,16 @@ export class RuntimeManager {
 
   private spawn(slot: Slot, mode: RuntimeMode, port: number, data: string): RuntimeProcess {
     const manifest = verifySlot(this.slotDir(slot))
-    const rt = new RuntimeProcess({ slot, slotDir: this.slotDir(slot), manifest, mode, port, data, token: this.opts.token, marker: this.opts.slotsDir })
+    const rt = new RuntimeProcess({
+      slot,
+      slotDir: this.slotDir(slot),
+      manifest,
+      mode,
+      port,
+      data,
+      token: this.opts.token,
+      marker: this.opts.slotsDir,
+    })
     if (!rt.pid) throw new RuntimeError('SPAWN', `could not start a runtime from slot ${slot}`)
     this.record()
     rt.onMessage((m) => {
@@ -92,7 +112,9 @@ export class RuntimeManager {
   }
 
   private record(): void {
-    const list = [this.active, this.candidate, ...this.extra].filter((r): r is RuntimeProcess => !!r && r.alive).map((r) => ({ pid: r.pid, runtimeInstanceId: r.runtimeInstanceId, slot: r.slot }))
+    const list = [this.active, this.candidate, ...this.extra]
+      .filter((r): r is RuntimeProcess => !!r && r.alive)
+      .map((r) => ({ pid: r.pid, runtimeInstanceId: r.runtimeInstanceId, slot: r.slot }))
     writeFileSync(this.pidFile, JSON.stringify(list))
   }
   /** Runtimes between spawn and assignment (validation) still count for the pid file. */
@@ -130,7 +152,10 @@ export class RuntimeManager {
     rt.wasReady = true
     const h = await health(rt.port, Math.max(500, this.opts.healthDeadlineMs / 2))
     if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== role) {
-      throw new RuntimeError('UNHEALTHY', `${what}: /api/health on port ${rt.port} answered ${JSON.stringify(h)}, expected role ${role} and runtime ${rt.runtimeInstanceId}`)
+      throw new RuntimeError(
+        'UNHEALTHY',
+        `${what}: /api/health on port ${rt.port} answered ${JSON.stringify(h)}, expected role ${role} and runtime ${rt.runtimeInstanceId}`,
+      )
     }
   }
 
@@ -154,7 +179,9 @@ export class RuntimeManager {
     this.onChange()
     if (a?.alive) await a.stop()
     this.active = undefined
-    const port = (await portFree(this.opts.ports[slot])) ? this.opts.ports[slot] : this.opts.ports[slot === 'A' ? 'B' : 'A']
+    const port = (await portFree(this.opts.ports[slot]))
+      ? this.opts.ports[slot]
+      : this.opts.ports[slot === 'A' ? 'B' : 'A']
     const rt = this.spawn(slot, 'serve', port, this.hubData)
     this.active = rt
     this.record()
@@ -186,7 +213,11 @@ export class RuntimeManager {
       verifySlot(this.slotDir(slot))
       const scratch = join(this.opts.dataDir, 'validate')
       rmSync(scratch, { recursive: true, force: true })
-      if (!(await portFree(this.opts.ports[slot]))) throw new RuntimeError('UNHEALTHY', `slot ${slot}'s reserved port ${this.opts.ports[slot]} is taken; validation needs it`)
+      if (!(await portFree(this.opts.ports[slot])))
+        throw new RuntimeError(
+          'UNHEALTHY',
+          `slot ${slot}'s reserved port ${this.opts.ports[slot]} is taken; validation needs it`,
+        )
       const rt = this.spawn(slot, 'validate', this.opts.ports[slot], scratch)
       this.extra.add(rt)
       this.candidate = rt
@@ -195,8 +226,16 @@ export class RuntimeManager {
       try {
         await this.ready(rt, 'candidate', `validating slot ${slot}`)
         // A candidate must be passive: a change sent to it is refused.
-        const r = await fetch(`http://127.0.0.1:${rt.port}/api/actors`, { method: 'POST', headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json' }, body: '{"path":"probe","machine":"counter"}' })
-        if (r.status !== 503) throw new RuntimeError('UNHEALTHY', `validating slot ${slot}: the candidate accepted a change (HTTP ${r.status}) instead of refusing it`)
+        const r = await fetch(`http://127.0.0.1:${rt.port}/api/actors`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/json' },
+          body: '{"path":"probe","machine":"counter"}',
+        })
+        if (r.status !== 503)
+          throw new RuntimeError(
+            'UNHEALTHY',
+            `validating slot ${slot}: the candidate accepted a change (HTTP ${r.status}) instead of refusing it`,
+          )
         return { runtimeInstanceId: rt.runtimeInstanceId }
       } finally {
         await rt.stop()
@@ -211,7 +250,8 @@ export class RuntimeManager {
   /** warm_switch when the target's reserved port is free and memory headroom suffices. */
   async admit(target: Slot): Promise<Omit<AdmitOutput, 'at'>> {
     const port = this.opts.ports[target]
-    if (!(await portFree(port))) return { mode: 'stop_and_switch', reason: `reserved port ${port} of slot ${target} is taken` }
+    if (!(await portFree(port)))
+      return { mode: 'stop_and_switch', reason: `reserved port ${port} of slot ${target} is taken` }
     const rssMb = this.active?.pid ? rssOf(this.active.pid) / 1024 / 1024 : 0
     const need = Math.max(rssMb, 1)
     const free = freemem() / 1024 / 1024
@@ -219,9 +259,15 @@ export class RuntimeManager {
     const headroom = Math.min(free, budgetLeft) - need
     const fmt = (n: number) => `${Math.round(n)} MB`
     if (headroom < this.opts.minHeadroomMb) {
-      return { mode: 'stop_and_switch', reason: `memory headroom ${fmt(headroom)} < ${fmt(this.opts.minHeadroomMb)} (budget ${fmt(this.opts.memoryBudgetMb)}, free ${fmt(free)}, active uses ${fmt(rssMb)}, a candidate needs about ${fmt(need)})` }
+      return {
+        mode: 'stop_and_switch',
+        reason: `memory headroom ${fmt(headroom)} < ${fmt(this.opts.minHeadroomMb)} (budget ${fmt(this.opts.memoryBudgetMb)}, free ${fmt(free)}, active uses ${fmt(rssMb)}, a candidate needs about ${fmt(need)})`,
+      }
     }
-    return { mode: 'warm_switch', reason: `port ${port} free and memory headroom ${fmt(headroom)} >= ${fmt(this.opts.minHeadroomMb)} (a candidate needs about ${fmt(need)})` }
+    return {
+      mode: 'warm_switch',
+      reason: `port ${port} free and memory headroom ${fmt(headroom)} >= ${fmt(this.opts.minHeadroomMb)} (a candidate needs about ${fmt(need)})`,
+    }
   }
 
   /** Starts the passive candidate and watches it for the settle time. */
@@ -235,7 +281,10 @@ export class RuntimeManager {
       try {
         await this.ready(rt, 'candidate', `prewarming slot ${target}`)
         if (this.opts.prewarmSettleMs > 0) {
-          const died = await Promise.race([rt.exited.then(() => true), sleep(this.opts.prewarmSettleMs).then(() => false)])
+          const died = await Promise.race([
+            rt.exited.then(() => true),
+            sleep(this.opts.prewarmSettleMs).then(() => false),
+          ])
           if (died) throw new RuntimeError('EXITED', `the candidate died while prewarming: ${rt.describeExit()}`)
         }
         return { runtimeInstanceId: rt.runtimeInstanceId }
@@ -253,8 +302,14 @@ export class RuntimeManager {
     return this.serialize(async () => {
       const proxy = this.opts.proxy
       const old = this.active
-      if (mode === 'warm_switch' && !(this.candidate?.alive && this.candidate.slot === target && this.candidate.spec.mode === 'prewarm')) {
-        throw new RuntimeError('EXITED', `no prewarmed candidate of slot ${target} is running${this.candidate ? `: ${this.candidate.describeExit()}` : ''}`)
+      if (
+        mode === 'warm_switch' &&
+        !(this.candidate?.alive && this.candidate.slot === target && this.candidate.spec.mode === 'prewarm')
+      ) {
+        throw new RuntimeError(
+          'EXITED',
+          `no prewarmed candidate of slot ${target} is running${this.candidate ? `: ${this.candidate.describeExit()}` : ''}`,
+        )
       }
       proxy.pause()
       const t0 = performance.now()
@@ -284,8 +339,19 @@ export class RuntimeManager {
       this.record()
       // The runtime says ready only once its hub listens: resume on that message and check its
       // health right after (verifying still waits for it to mark itself good).
-      const releasedMs = old?.alive ? old.waitFor((m) => m?.type === 'released', 10_000, 'release').then((m) => m.closeMs as number, () => null) : Promise.resolve(null)
-      const ready = await rt.waitFor((m) => m?.type === 'ready' && m.role === 'active', this.opts.healthDeadlineMs, `cutover to slot ${target}`)
+      const releasedMs = old?.alive
+        ? old
+            .waitFor((m) => m?.type === 'released', 10_000, 'release')
+            .then(
+              (m) => m.closeMs as number,
+              () => null,
+            )
+        : Promise.resolve(null)
+      const ready = await rt.waitFor(
+        (m) => m?.type === 'ready' && m.role === 'active',
+        this.opts.healthDeadlineMs,
+        `cutover to slot ${target}`,
+      )
       rt.role = 'active'
       rt.wasReady = true
       this.activeState = 'up'

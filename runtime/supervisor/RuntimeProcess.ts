@@ -14,7 +14,10 @@ export type RuntimeRoleName = 'active' | 'candidate'
 
 /** A runtime did not do what it should in time, or exited. */
 export class RuntimeError extends Error {
-  constructor(readonly code: 'EXITED' | 'DEADLINE' | 'SPAWN' | 'UNHEALTHY', message: string) {
+  constructor(
+    readonly code: 'EXITED' | 'DEADLINE' | 'SPAWN' | 'UNHEALTHY',
+    message: string,
+  ) {
     super(message)
     this.name = 'RuntimeError'
   }
@@ -144,7 +147,16 @@ export class RuntimeProcess {
   waitFor(pred: (m: any) => boolean, deadlineMs: number, what: string): Promise<any> {
     return new Promise((resolve, reject) => {
       if (!this.alive) return reject(new RuntimeError('EXITED', `${what}: ${this.describeExit()}`))
-      const timer = setTimeout(() => finish(new RuntimeError('DEADLINE', `${what}: runtime ${this.runtimeInstanceId} (slot ${this.slot}) did not answer within ${deadlineMs} ms${this.tail(2) ? `; its output: ${this.tail(2)}` : ''}`)), deadlineMs)
+      const timer = setTimeout(
+        () =>
+          finish(
+            new RuntimeError(
+              'DEADLINE',
+              `${what}: runtime ${this.runtimeInstanceId} (slot ${this.slot}) did not answer within ${deadlineMs} ms${this.tail(2) ? `; its output: ${this.tail(2)}` : ''}`,
+            ),
+          ),
+        deadlineMs,
+      )
       const off = this.onMessage((m) => {
         if (pred(m)) finish(undefined, m)
       })

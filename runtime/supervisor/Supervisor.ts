@@ -47,7 +47,15 @@ export interface SupervisorOptions {
   onRootRestart?: () => void
 }
 
-export type Phase = 'serving' | 'applying' | 'restarting' | 'rolling_back' | 'root_promotion_pending' | 'root_restarting' | 'failed' | 'offline'
+export type Phase =
+  | 'serving'
+  | 'applying'
+  | 'restarting'
+  | 'rolling_back'
+  | 'root_promotion_pending'
+  | 'root_restarting'
+  | 'failed'
+  | 'offline'
 
 const APPLYING = new Set(['gate', 'preparing', 'validating', 'admission', 'prewarm', 'cutover', 'verifying'])
 
@@ -102,7 +110,11 @@ export class Supervisor {
         return false
       }
     })
-    if (valid.length === 0) throw new SlotError('NO_MANIFEST', `neither ${join(slots, 'A')} nor ${join(slots, 'B')} holds a valid hub version (manifest.json with version, buildId, entry, checksum)`)
+    if (valid.length === 0)
+      throw new SlotError(
+        'NO_MANIFEST',
+        `neither ${join(slots, 'A')} nor ${join(slots, 'B')} holds a valid hub version (manifest.json with version, buildId, entry, checksum)`,
+      )
     const server = new HubServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, token })
     const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
@@ -112,11 +124,19 @@ export class Supervisor {
     let ready!: (s: Supervisor) => void
     const supReady = new Promise<Supervisor>((r) => (ready = r))
     const machine = Supervisor.provide(supReady)
-    const system = await ActorSystem.open({ store, machines: { updateTransition: machine }, fsync: 'always', hostId: 'supervisor' })
+    const system = await ActorSystem.open({
+      store,
+      machines: { updateTransition: machine },
+      fsync: 'always',
+      hostId: 'supervisor',
+    })
     sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
     if (!system.hosted(UPDATE_ACTOR)) {
-      await system.spawn(UPDATE_ACTOR, 'updateTransition', { durable: true, input: { serving: valid[0], settings: opts.settings } })
+      await system.spawn(UPDATE_ACTOR, 'updateTransition', {
+        durable: true,
+        input: { serving: valid[0], settings: opts.settings },
+      })
     }
     sup.wire()
     const { url } = await server.listen()
@@ -128,7 +148,9 @@ export class Supervisor {
     // Start the one runtime the machine names (a rollback in progress starts it itself).
     const s = sup.snapshot()
     if (s.value !== 'rollingBack') {
-      await manager.ensureActive(s.context.serving).catch((err) => console.error(`aether supervisor: could not start slot ${s.context.serving}: ${err.message}`))
+      await manager
+        .ensureActive(s.context.serving)
+        .catch((err) => console.error(`aether supervisor: could not start slot ${s.context.serving}: ${err.message}`))
     }
     sup.checkGood()
     return sup
@@ -166,9 +188,18 @@ export class Supervisor {
           const r = await sup.manager.validate(i.slot)
           return { at: Date.now(), ...r }
         }) as any,
-        admit: step(async (sup, i: { target: Slot }) => ({ at: Date.now(), ...(await sup.manager.admit(i.target)) })) as any,
-        prewarm: step(async (sup, i: { target: Slot }) => ({ at: Date.now(), ...(await sup.manager.prewarm(i.target)) })) as any,
-        cutover: step(async (sup, i: { from: Slot; target: Slot; mode: any }) => ({ ...(await sup.manager.cutover(i.from, i.target, i.mode)), at: Date.now() })) as any,
+        admit: step(async (sup, i: { target: Slot }) => ({
+          at: Date.now(),
+          ...(await sup.manager.admit(i.target)),
+        })) as any,
+        prewarm: step(async (sup, i: { target: Slot }) => ({
+          at: Date.now(),
+          ...(await sup.manager.prewarm(i.target)),
+        })) as any,
+        cutover: step(async (sup, i: { from: Slot; target: Slot; mode: any }) => ({
+          ...(await sup.manager.cutover(i.from, i.target, i.mode)),
+          at: Date.now(),
+        })) as any,
         rollback: step(async (sup, i: { to: Slot }) => {
           await sup.manager.rollback(i.to)
           return { at: Date.now() }
@@ -205,7 +236,14 @@ export class Supervisor {
       if (this.closed || rt.stopping) return
       const s = this.snapshot()
       if ((rt === manager.active || rt.role === 'active') && rt.wasReady) {
-        system.send(UPDATE_ACTOR, { type: 'runtime.exited', runtimeInstanceId: rt.runtimeInstanceId, slot: rt.slot, role: rt.role, code: rt.exitCode ?? null, at: Date.now() })
+        system.send(UPDATE_ACTOR, {
+          type: 'runtime.exited',
+          runtimeInstanceId: rt.runtimeInstanceId,
+          slot: rt.slot,
+          role: rt.role,
+          code: rt.exitCode ?? null,
+          at: Date.now(),
+        })
         // Outside a transition the supervisor restarts the active runtime itself, with backoff.
         if (!APPLYING.has(s.value) && s.value !== 'rollingBack') void this.restartActive()
       }
@@ -217,8 +255,12 @@ export class Supervisor {
     s.route('GET', '/api/supervisor/log', async (ctx) => {
       // The transition's journal as an aether.log/1 file, for `aether replay --verify`.
       await system.flush()
-      ctx.res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': 'attachment; filename="supervisor.update.aether.log"' })
-      for await (const chunk of exportLog(system.store!, UPDATE_ACTOR, { snapshots: 'all', machine: updateTransition })) ctx.res.write(chunk)
+      ctx.res.writeHead(200, {
+        'content-type': 'application/x-ndjson; charset=utf-8',
+        'content-disposition': 'attachment; filename="supervisor.update.aether.log"',
+      })
+      for await (const chunk of exportLog(system.store!, UPDATE_ACTOR, { snapshots: 'all', machine: updateTransition }))
+        ctx.res.write(chunk)
       ctx.res.end()
       return undefined
     })
@@ -257,7 +299,9 @@ export class Supervisor {
     await new Promise((r) => setTimeout(r, 100 * 2 ** (this.restartTimes.length - 1)))
     if (this.closed) return
     const s = this.snapshot()
-    await this.manager.ensureActive(s.value === 'rollingBack' ? s.context.attempt.from : s.context.serving).catch(() => {})
+    await this.manager
+      .ensureActive(s.value === 'rollingBack' ? s.context.attempt.from : s.context.serving)
+      .catch(() => {})
   }
 
   /** The new runtime marked itself good: tell the machine once it is verifying. */
@@ -268,7 +312,13 @@ export class Supervisor {
     if (s.value !== 'verifying' || s.context.attempt?.target !== a.slot) return
     this.goodSent.add(a.runtimeInstanceId)
     const send = () => {
-      if (!this.closed && this.snapshot().value === 'verifying') this.system.send(UPDATE_ACTOR, { type: 'runtime.good', runtimeInstanceId: a.runtimeInstanceId, slot: a.slot, at: Date.now() })
+      if (!this.closed && this.snapshot().value === 'verifying')
+        this.system.send(UPDATE_ACTOR, {
+          type: 'runtime.good',
+          runtimeInstanceId: a.runtimeInstanceId,
+          slot: a.slot,
+          at: Date.now(),
+        })
     }
     this.stepDelayMs ? setTimeout(send, this.stepDelayMs) : send()
   }
@@ -279,8 +329,10 @@ export class Supervisor {
     this.requireToken(ctx)
     const b = await this.body(ctx)
     const allowed = new Set(['source', 'version', 'force', 'kind'])
-    for (const k of Object.keys(b)) if (!allowed.has(k)) this.bad(`unknown field "${k}"; an update is {source, force?, kind?}`)
-    if (typeof b.source !== 'string' || !b.source.trim() || b.source.length > 4096) this.bad('field "source" must be the path of a version folder (with manifest.json)')
+    for (const k of Object.keys(b))
+      if (!allowed.has(k)) this.bad(`unknown field "${k}"; an update is {source, force?, kind?}`)
+    if (typeof b.source !== 'string' || !b.source.trim() || b.source.length > 4096)
+      this.bad('field "source" must be the path of a version folder (with manifest.json)')
     if (b.force !== undefined && typeof b.force !== 'boolean') this.bad('field "force" must be a boolean')
     if (b.kind !== undefined && b.kind !== 'hub' && b.kind !== 'root') this.bad('field "kind" must be "hub" or "root"')
     let manifest
@@ -289,12 +341,24 @@ export class Supervisor {
     } catch (err) {
       this.bad(`the source is not an installable version: ${(err as Error).message}`)
     }
-    if (typeof b.version === 'string' && b.version !== manifest!.version) this.bad(`field "version" says ${b.version} but the source's manifest says ${manifest!.version}`)
-    const event = { type: 'update.request' as const, kind: (b.kind ?? 'hub') as 'hub' | 'root', source: resolvePath(b.source), version: manifest!.version, force: b.force === true, at: Date.now() }
+    if (typeof b.version === 'string' && b.version !== manifest!.version)
+      this.bad(`field "version" says ${b.version} but the source's manifest says ${manifest!.version}`)
+    const event = {
+      type: 'update.request' as const,
+      kind: (b.kind ?? 'hub') as 'hub' | 'root',
+      source: resolvePath(b.source),
+      version: manifest!.version,
+      force: b.force === true,
+      at: Date.now(),
+    }
     const s = this.snapshot()
     if (!s.can(event)) {
       this.refusals.notAllowed++
-      throw new HttpError(409, `an update is already ${s.value === 'idle' ? 'starting' : `in ${s.value}`} and a follow-up is already queued; cancel or wait`, 'QUEUE_FULL')
+      throw new HttpError(
+        409,
+        `an update is already ${s.value === 'idle' ? 'starting' : `in ${s.value}`} and a follow-up is already queued; cancel or wait`,
+        'QUEUE_FULL',
+      )
     }
     const queued = s.value !== 'idle' && s.value !== 'failed'
     await this.system.sendCommitted(UPDATE_ACTOR, event)
@@ -308,19 +372,37 @@ export class Supervisor {
     const action = b.action
     if (typeof action !== 'string' || !(action in operatorActions)) {
       this.refusals.unknownAction++
-      throw new HttpError(400, `unknown action ${JSON.stringify(action)}; the operator actions are ${Object.keys(operatorActions).join(', ')}`, 'UNKNOWN_ACTION')
+      throw new HttpError(
+        400,
+        `unknown action ${JSON.stringify(action)}; the operator actions are ${Object.keys(operatorActions).join(', ')}`,
+        'UNKNOWN_ACTION',
+      )
     }
-    for (const k of Object.keys(b)) if (!['action', 'reason', 'ms'].includes(k)) this.bad(`unknown field "${k}"; an action is {action, reason?, ms?}`)
-    if ((action === 'cancel' || action === 'defer') && (typeof b.reason !== 'string' || !b.reason.trim() || b.reason.length > 500)) this.bad(`${action} needs a "reason" (a non-empty string of at most 500 characters)`)
-    if (b.ms !== undefined && (action !== 'defer' || !Number.isInteger(b.ms) || b.ms < 0 || b.ms > 7 * 24 * 3600_000)) this.bad('"ms" is only for defer: an integer of milliseconds, at most a week')
+    for (const k of Object.keys(b))
+      if (!['action', 'reason', 'ms'].includes(k)) this.bad(`unknown field "${k}"; an action is {action, reason?, ms?}`)
+    if (
+      (action === 'cancel' || action === 'defer') &&
+      (typeof b.reason !== 'string' || !b.reason.trim() || b.reason.length > 500)
+    )
+      this.bad(`${action} needs a "reason" (a non-empty string of at most 500 characters)`)
+    if (b.ms !== undefined && (action !== 'defer' || !Number.isInteger(b.ms) || b.ms < 0 || b.ms > 7 * 24 * 3600_000))
+      this.bad('"ms" is only for defer: an integer of milliseconds, at most a week')
     const at = Date.now()
     const event =
-      action === 'cancel' ? { type: 'update.cancel' as const, reason: b.reason, at } : action === 'defer' ? { type: 'update.defer' as const, reason: b.reason, at, ...(b.ms !== undefined ? { ms: b.ms } : {}) } : { type: 'update.promote' as const, at }
+      action === 'cancel'
+        ? { type: 'update.cancel' as const, reason: b.reason, at }
+        : action === 'defer'
+          ? { type: 'update.defer' as const, reason: b.reason, at, ...(b.ms !== undefined ? { ms: b.ms } : {}) }
+          : { type: 'update.promote' as const, at }
     const s = this.snapshot()
     if (!s.can(event)) {
       this.refusals.notAllowed++
       const states = operatorActions[action as keyof typeof operatorActions]
-      throw new HttpError(409, `${action} is allowed only in ${states.join(', ')}; the transition is in ${s.value}`, 'NOT_ALLOWED')
+      throw new HttpError(
+        409,
+        `${action} is allowed only in ${states.join(', ')}; the transition is in ${s.value}`,
+        'NOT_ALLOWED',
+      )
     }
     await this.system.sendCommitted(UPDATE_ACTOR, event as any)
     return { ok: true, action, state: this.snapshot().value }
@@ -371,23 +453,72 @@ export class Supervisor {
     const s = this.snapshot()
     const c = s.context
     const rt = (r: any) =>
-      r && { runtimeInstanceId: r.runtimeInstanceId, role: r.role, slot: r.slot, mode: r.spec.mode, pid: r.pid, port: r.port, alive: r.alive, good: r.good, version: r.spec.manifest.version, buildId: r.spec.manifest.buildId }
+      r && {
+        runtimeInstanceId: r.runtimeInstanceId,
+        role: r.role,
+        slot: r.slot,
+        mode: r.spec.mode,
+        pid: r.pid,
+        port: r.port,
+        alive: r.alive,
+        good: r.good,
+        version: r.spec.manifest.version,
+        buildId: r.spec.manifest.buildId,
+      }
     const slot = (x: Slot) => {
       const m = readManifest(this.manager.slotDir(x))
-      return { port: this.manager.opts.ports[x], version: m?.version ?? null, buildId: m?.buildId ?? null, checksum: m?.checksum ?? null, serving: c.serving === x }
+      return {
+        port: this.manager.opts.ports[x],
+        version: m?.version ?? null,
+        buildId: m?.buildId ?? null,
+        checksum: m?.checksum ?? null,
+        serving: c.serving === x,
+      }
     }
     return {
       phase: this.phase(),
       supervisor: { pid: process.pid, version: this.version, url: this.url, uptimeMs: Date.now() - this.startedAt },
-      transition: { state: s.value, seq: this.system.hosted(UPDATE_ACTOR)!.appliedSeq, attempt: c.attempt, queued: c.queued, lastFinishedAt: c.lastFinishedAt, settings: c.settings, history: c.history.slice(-3).map((a: any) => ({ id: a.id, version: a.version, outcome: a.outcome, reason: a.reason, mode: a.mode, gapMs: a.gapMs })) },
+      transition: {
+        state: s.value,
+        seq: this.system.hosted(UPDATE_ACTOR)!.appliedSeq,
+        attempt: c.attempt,
+        queued: c.queued,
+        lastFinishedAt: c.lastFinishedAt,
+        settings: c.settings,
+        history: c.history
+          .slice(-3)
+          .map((a: any) => ({
+            id: a.id,
+            version: a.version,
+            outcome: a.outcome,
+            reason: a.reason,
+            mode: a.mode,
+            gapMs: a.gapMs,
+          })),
+      },
       serving: c.serving,
       active: rt(this.manager.active) ?? null,
       candidate: rt(this.manager.candidate) ?? null,
-      runtime: { state: this.manager.activeState, lastError: this.manager.lastError ?? null, lastGapMs: this.manager.lastGapMs ?? null, lastCutover: this.manager.lastCutover ?? null },
+      runtime: {
+        state: this.manager.activeState,
+        lastError: this.manager.lastError ?? null,
+        lastGapMs: this.manager.lastGapMs ?? null,
+        lastCutover: this.manager.lastCutover ?? null,
+      },
       slots: { A: slot('A'), B: slot('B') },
-      proxy: { target: this.proxy.target, paused: this.proxy.paused, down: this.proxy.downReason, queued: this.proxy.queued, inFlight: this.proxy.inFlight, openWsTunnels: this.proxy.openTunnels, ...this.proxy.counters },
+      proxy: {
+        target: this.proxy.target,
+        paused: this.proxy.paused,
+        down: this.proxy.downReason,
+        queued: this.proxy.queued,
+        inFlight: this.proxy.inFlight,
+        openWsTunnels: this.proxy.openTunnels,
+        ...this.proxy.counters,
+      },
       refusals: this.refusals,
-      operatorActions: Object.fromEntries(Object.entries(operatorActions).map(([k, states]) => [k, (states as readonly string[]).includes(s.value)])),
+      operatorActions: Object.fromEntries(
+        Object.entries(operatorActions).map(([k, states]) => [k, (states as readonly string[]).includes(s.value)]),
+      ),
     }
   }
 

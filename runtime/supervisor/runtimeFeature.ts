@@ -31,8 +31,18 @@ export function runtimeFeature(): HubFeature {
       hub.server.route('GET', '/api/media/live', () => {
         const subflows = new Set(liveMedia)
         for (const a of hub.system.list()) {
-          const top = typeof a.value === 'string' ? a.value : a.value && typeof a.value === 'object' ? Object.keys(a.value)[0] : undefined
-          if (a.machine === 'mediaSubflow' && a.status === 'active' && (top === 'live' || top === 'degraded' || top === 'recovering')) subflows.add(a.path)
+          const top =
+            typeof a.value === 'string'
+              ? a.value
+              : a.value && typeof a.value === 'object'
+                ? Object.keys(a.value)[0]
+                : undefined
+          if (
+            a.machine === 'mediaSubflow' &&
+            a.status === 'active' &&
+            (top === 'live' || top === 'degraded' || top === 'recovering')
+          )
+            subflows.add(a.path)
         }
         return { live: subflows.size, subflows: [...subflows] }
       })
@@ -40,7 +50,14 @@ export function runtimeFeature(): HubFeature {
       hub.server.ws('/api/runtime/ws', (ws) => {
         ws.send(JSON.stringify({ type: 'runtime.hello', ...runtimeIdentity(hub) }))
         ws.on('message', (data, binary) => {
-          if (!binary) ws.send(JSON.stringify({ type: 'runtime.echo', runtimeInstanceId: hub.runtimeInstanceId, data: String(data).slice(0, 4096) }))
+          if (!binary)
+            ws.send(
+              JSON.stringify({
+                type: 'runtime.echo',
+                runtimeInstanceId: hub.runtimeInstanceId,
+                data: String(data).slice(0, 4096),
+              }),
+            )
         })
       })
     },

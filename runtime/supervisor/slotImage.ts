@@ -21,7 +21,10 @@ export interface SlotManifest {
 
 /** A slot that cannot be used, with a stable code. */
 export class SlotError extends Error {
-  constructor(readonly code: 'NO_MANIFEST' | 'BAD_MANIFEST' | 'NO_ENTRY' | 'CHECKSUM_MISMATCH' | 'NO_SOURCE', message: string) {
+  constructor(
+    readonly code: 'NO_MANIFEST' | 'BAD_MANIFEST' | 'NO_ENTRY' | 'CHECKSUM_MISMATCH' | 'NO_SOURCE',
+    message: string,
+  ) {
     super(message)
     this.name = 'SlotError'
   }
@@ -40,7 +43,9 @@ function files(dir: string, out: string[] = [], root = dir): string[] {
 /** sha256 of every file but the manifest, in sorted path order. */
 export function checksumDir(dir: string): string {
   const h = createHash('sha256')
-  for (const f of files(dir).filter((f) => f !== 'manifest.json').sort()) {
+  for (const f of files(dir)
+    .filter((f) => f !== 'manifest.json')
+    .sort()) {
     h.update(f + '\0')
     h.update(readFileSync(join(dir, f)))
     h.update('\0')
@@ -58,14 +63,22 @@ export function verifySlot(dir: string): SlotManifest {
   } catch (err) {
     throw new SlotError('BAD_MANIFEST', `${mf} is not JSON: ${(err as Error).message}`)
   }
-  if (!m || typeof m !== 'object' || m.format !== SLOT_FORMAT) throw new SlotError('BAD_MANIFEST', `${mf}: "format" must be "${SLOT_FORMAT}"`)
+  if (!m || typeof m !== 'object' || m.format !== SLOT_FORMAT)
+    throw new SlotError('BAD_MANIFEST', `${mf}: "format" must be "${SLOT_FORMAT}"`)
   for (const k of ['version', 'buildId', 'entry', 'checksum'] as const) {
-    if (typeof m[k] !== 'string' || !m[k]) throw new SlotError('BAD_MANIFEST', `${mf}: field "${k}" must be a non-empty string`)
+    if (typeof m[k] !== 'string' || !m[k])
+      throw new SlotError('BAD_MANIFEST', `${mf}: field "${k}" must be a non-empty string`)
   }
-  if (m.entry.includes('..') || m.entry.startsWith('/')) throw new SlotError('BAD_MANIFEST', `${mf}: "entry" must be a path inside the slot`)
-  if (!existsSync(join(dir, m.entry))) throw new SlotError('NO_ENTRY', `${dir}: the entry ${m.entry} named by the manifest is missing`)
+  if (m.entry.includes('..') || m.entry.startsWith('/'))
+    throw new SlotError('BAD_MANIFEST', `${mf}: "entry" must be a path inside the slot`)
+  if (!existsSync(join(dir, m.entry)))
+    throw new SlotError('NO_ENTRY', `${dir}: the entry ${m.entry} named by the manifest is missing`)
   const sum = checksumDir(dir)
-  if (sum !== m.checksum) throw new SlotError('CHECKSUM_MISMATCH', `${dir}: checksum ${sum.slice(0, 19)}… does not match the manifest's ${String(m.checksum).slice(0, 19)}…`)
+  if (sum !== m.checksum)
+    throw new SlotError(
+      'CHECKSUM_MISMATCH',
+      `${dir}: checksum ${sum.slice(0, 19)}… does not match the manifest's ${String(m.checksum).slice(0, 19)}…`,
+    )
   return m as SlotManifest
 }
 

@@ -52,7 +52,16 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
 
   const startHub = async (role: RuntimeRole, data: string) => {
     hub = await Hub.start(
-      { port, data, token: env.AETHER_TOKEN, role, runtimeInstanceId, version: env.AETHER_VERSION, slot: env.AETHER_SLOT, hostId: `hub-${env.AETHER_SLOT ?? ''}` },
+      {
+        port,
+        data,
+        token: env.AETHER_TOKEN,
+        role,
+        runtimeInstanceId,
+        version: env.AETHER_VERSION,
+        slot: env.AETHER_SLOT,
+        hostId: `hub-${env.AETHER_SLOT ?? ''}`,
+      },
       hubFeatures({ nats: env.NATS_URL }),
     )
   }
@@ -61,7 +70,8 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
     // Self-check through the real HTTP stack before vouching for this version.
     const r = await fetch(`${hub!.url}/api/health`)
     const h = (await r.json()) as any
-    if (r.ok && h.ok && h.role === 'active' && h.runtimeInstanceId === runtimeInstanceId) send({ type: 'good', runtimeInstanceId })
+    if (r.ok && h.ok && h.role === 'active' && h.runtimeInstanceId === runtimeInstanceId)
+      send({ type: 'good', runtimeInstanceId })
   }
   const end = async (code = 0) => {
     if (ending) return
@@ -111,7 +121,18 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
           lockedUntil = Date.now()
         }
       }
-      send({ type: 'ready', role: 'active', port, runtimeInstanceId, timing: { passiveCloseMs: closeMs, lockWaitMs: lockedUntil - started, hubStartMs: Date.now() - lockedUntil, tries } })
+      send({
+        type: 'ready',
+        role: 'active',
+        port,
+        runtimeInstanceId,
+        timing: {
+          passiveCloseMs: closeMs,
+          lockWaitMs: lockedUntil - started,
+          hubStartMs: Date.now() - lockedUntil,
+          tries,
+        },
+      })
       await markGood()
     } catch (err) {
       send({ type: 'failed', message: (err as Error).message })
@@ -131,17 +152,35 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
     // Warm the code paths the cutover will take (LevelDB's binding, recovery, the HTTP stack) on
     // a scratch folder, so that promotion costs only opening the real data.
     const scratch = `${env.AETHER_DATA}.prewarm-${runtimeInstanceId}`
-    const warm = await Hub.start({ port: 0, data: scratch, token: 'prewarm', role: 'candidate', runtimeInstanceId }, hubFeatures({}))
+    const warm = await Hub.start(
+      { port: 0, data: scratch, token: 'prewarm', role: 'candidate', runtimeInstanceId },
+      hubFeatures({}),
+    )
     await (await fetch(`${warm.url}/api/health`)).text()
     await warm.close()
     rmSync(scratch, { recursive: true, force: true })
     passive = createServer((req, res) => {
       const health = req.method === 'GET' && req.url?.split('?')[0] === '/api/health'
       const body = health
-        ? { ok: true, role: 'candidate', passive: true, runtimeInstanceId, version: env.AETHER_VERSION ?? null, slot: env.AETHER_SLOT ?? null }
-        : { error: 'CANDIDATE_PASSIVE', message: `runtime ${runtimeInstanceId} is a prewarmed candidate: it takes no traffic and refuses commands until cutover`, role: 'candidate', runtimeInstanceId }
+        ? {
+            ok: true,
+            role: 'candidate',
+            passive: true,
+            runtimeInstanceId,
+            version: env.AETHER_VERSION ?? null,
+            slot: env.AETHER_SLOT ?? null,
+          }
+        : {
+            error: 'CANDIDATE_PASSIVE',
+            message: `runtime ${runtimeInstanceId} is a prewarmed candidate: it takes no traffic and refuses commands until cutover`,
+            role: 'candidate',
+            runtimeInstanceId,
+          }
       const text = JSON.stringify(body)
-      res.writeHead(health ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+      res.writeHead(health ? 200 : 503, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+      })
       res.end(text)
     })
     await new Promise<void>((resolve, reject) => {

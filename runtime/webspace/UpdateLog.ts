@@ -40,7 +40,10 @@ export class UpdateLog {
   private cache = new Map<string, SpaceMeta>()
 
   /** `db` is the hub's LevelDB (opened by runtime/LevelStore.ts); `sync` flushes each write to disk. */
-  constructor(db: AbstractLevel<any, any, any>, readonly sync = false) {
+  constructor(
+    db: AbstractLevel<any, any, any>,
+    readonly sync = false,
+  ) {
     this.data = db.sublevel<string, Uint8Array>('yws', { keyEncoding: 'utf8', valueEncoding: 'view' })
     this.metas = db.sublevel<string, SpaceMeta>('ywsm', { keyEncoding: 'utf8', valueEncoding: 'json' })
   }
@@ -59,7 +62,8 @@ export class UpdateLog {
     const meta = await this.meta(name)
     const compacted: Uint8Array | null = (await this.data.get(`${name}!c`)) ?? null
     const updates: Uint8Array[] = []
-    for await (const [, v] of this.data.iterator({ gt: `${name}!u!${hex(meta.through)}`, lt: `${name}!u"` })) updates.push(v)
+    for await (const [, v] of this.data.iterator({ gt: `${name}!u!${hex(meta.through)}`, lt: `${name}!u"` }))
+      updates.push(v)
     return { meta: { ...meta }, compacted, updates }
   }
 
@@ -82,7 +86,8 @@ export class UpdateLog {
     const meta = await this.meta(name)
     const ops: any[] = [{ type: 'put', key: `${name}!c`, value: state }]
     // the covered updates are deleted in the same batch: a crash leaves old or new, never half
-    for await (const k of this.data.keys({ gt: `${name}!u!`, lte: `${name}!u!${hex(through)}` })) ops.push({ type: 'del', key: k })
+    for await (const k of this.data.keys({ gt: `${name}!u!`, lte: `${name}!u!${hex(through)}` }))
+      ops.push({ type: 'del', key: k })
     const next = { ...(this.cache.get(name) ?? meta), through }
     ops.push({ type: 'put', sublevel: this.metas, key: name, value: next })
     this.cache.set(name, next)

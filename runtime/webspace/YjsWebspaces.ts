@@ -28,7 +28,15 @@ import { readFile, rename, writeFile, mkdir } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { UpdateLog } from './UpdateLog.ts'
 
-export const MessageType = { sync: 0, awareness: 1, auth: 2, queryAwareness: 3, hello: 100, ack: 101, error: 102 } as const
+export const MessageType = {
+  sync: 0,
+  awareness: 1,
+  auth: 2,
+  queryAwareness: 3,
+  hello: 100,
+  ack: 101,
+  error: 102,
+} as const
 const SyncStep = { step1: 0, step2: 1, update: 2 } as const
 
 /** Webspace names: used in URLs, id paths and storage keys. */
@@ -36,7 +44,11 @@ export const WEBSPACE_NAME_RE = /^[A-Za-z0-9_.-]{1,100}$/
 
 /** A refused frame: the code is stable and counted. */
 export class WebspaceInputError extends Error {
-  constructor(readonly code: 'MALFORMED_FRAME' | 'UPDATE_TOO_LARGE' | 'UNKNOWN_MESSAGE' | 'BAD_AWARENESS' | 'QUEUE_FULL', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: 'MALFORMED_FRAME' | 'UPDATE_TOO_LARGE' | 'UNKNOWN_MESSAGE' | 'BAD_AWARENESS' | 'QUEUE_FULL',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options)
     this.name = 'WebspaceInputError'
   }
@@ -88,13 +100,23 @@ class Space {
 }
 
 export class YjsWebspaces {
-  readonly counters = { updates: 0, updateBytes: 0, persisted: 0, writes: 0, compactions: 0, refused: {} as Record<string, number> }
+  readonly counters = {
+    updates: 0,
+    updateBytes: 0,
+    persisted: 0,
+    writes: 0,
+    compactions: 0,
+    refused: {} as Record<string, number>,
+  }
   private spaces = new Map<string, Space>()
   private maxUpdateBytes: number
   private compactEvery: number
   private maxQueued: number
 
-  constructor(readonly log: UpdateLog, opts: YjsWebspacesOptions = {}) {
+  constructor(
+    readonly log: UpdateLog,
+    opts: YjsWebspacesOptions = {},
+  ) {
     this.maxUpdateBytes = opts.maxUpdateBytes ?? 1 << 20
     this.compactEvery = opts.compactEvery ?? 1000
     this.maxQueued = opts.maxQueued ?? 256
@@ -132,7 +154,9 @@ export class YjsWebspaces {
     s.awareness = new awarenessProtocol.Awareness(doc)
     s.awareness.setLocalState(null)
     doc.on('update', (update: Uint8Array, origin: unknown) => this.onDocUpdate(s, update, origin))
-    s.awareness.on('update', ({ added, updated, removed }: any, origin: unknown) => this.onAwareness(s, added, updated, removed, origin))
+    s.awareness.on('update', ({ added, updated, removed }: any, origin: unknown) =>
+      this.onAwareness(s, added, updated, removed, origin),
+    )
     return { bytes, updates: stored.updates.length, epoch: stored.meta.epoch }
   }
 
@@ -217,7 +241,15 @@ export class YjsWebspaces {
       receive: (data) => {
         if (!s.peers.has(p)) return
         if (p.queue) {
-          if (p.queue.length >= this.maxQueued) return this.refuse(s, p, new WebspaceInputError('QUEUE_FULL', `more than ${this.maxQueued} messages before the webspace was ready`))
+          if (p.queue.length >= this.maxQueued)
+            return this.refuse(
+              s,
+              p,
+              new WebspaceInputError(
+                'QUEUE_FULL',
+                `more than ${this.maxQueued} messages before the webspace was ready`,
+              ),
+            )
           p.queue.push(data)
           return
         }
@@ -225,7 +257,8 @@ export class YjsWebspaces {
       },
       closed: () => {
         if (!s.peers.delete(p)) return
-        if (s.awareness && p.awarenessIds.size) awarenessProtocol.removeAwarenessStates(s.awareness, [...p.awarenessIds], null)
+        if (s.awareness && p.awarenessIds.size)
+          awarenessProtocol.removeAwarenessStates(s.awareness, [...p.awarenessIds], null)
       },
     }
   }
@@ -248,7 +281,8 @@ export class YjsWebspaces {
       }
       const first = (type as any)._start?.content
       if ((type as any)._map?.size) out[key] = doc.getMap(key).toJSON()
-      else if (first instanceof Y.ContentString || first instanceof Y.ContentFormat || first instanceof Y.ContentEmbed) out[key] = doc.getText(key).toString()
+      else if (first instanceof Y.ContentString || first instanceof Y.ContentFormat || first instanceof Y.ContentEmbed)
+        out[key] = doc.getText(key).toString()
       else if (first) out[key] = doc.getArray(key).toJSON()
       else out[key] = null
     }
@@ -257,12 +291,18 @@ export class YjsWebspaces {
 
   status(name: string): { serving: boolean; peers: number; epoch: number; pending: number; sinceCompact: number } {
     const s = this.spaces.get(name)
-    return { serving: s?.serving ?? false, peers: s?.peers.size ?? 0, epoch: s?.epoch ?? 0, pending: s?.pending.length ?? 0, sinceCompact: s?.sinceCompact ?? 0 }
+    return {
+      serving: s?.serving ?? false,
+      peers: s?.peers.size ?? 0,
+      epoch: s?.epoch ?? 0,
+      pending: s?.pending.length ?? 0,
+      sinceCompact: s?.sinceCompact ?? 0,
+    }
   }
 
   /** Resolves once every update received so far is written. */
   async flush(name?: string): Promise<void> {
-    const spaces = name ? [this.spaces.get(name)].filter(Boolean) as Space[] : [...this.spaces.values()]
+    const spaces = name ? ([this.spaces.get(name)].filter(Boolean) as Space[]) : [...this.spaces.values()]
     await Promise.all(spaces.map((s) => this.settle(s)))
   }
 
@@ -292,14 +332,25 @@ export class YjsWebspaces {
 
   private greet(s: Space, p: Peer): void {
     const doc = s.doc!
-    if (p.aether) p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.hello), encoding.writeVarUint(e, s.epoch))))
-    p.peer.send(encode((e) => {
-      encoding.writeVarUint(e, MessageType.sync)
-      encoding.writeVarUint(e, SyncStep.step1)
-      encoding.writeVarUint8Array(e, Y.encodeStateVector(doc))
-    }))
+    if (p.aether)
+      p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.hello), encoding.writeVarUint(e, s.epoch))))
+    p.peer.send(
+      encode((e) => {
+        encoding.writeVarUint(e, MessageType.sync)
+        encoding.writeVarUint(e, SyncStep.step1)
+        encoding.writeVarUint8Array(e, Y.encodeStateVector(doc))
+      }),
+    )
     const states = s.awareness!.getStates()
-    if (states.size) p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.awareness), encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, [...states.keys()])))))
+    if (states.size)
+      p.peer.send(
+        encode(
+          (e) => (
+            encoding.writeVarUint(e, MessageType.awareness),
+            encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, [...states.keys()]))
+          ),
+        ),
+      )
     const queue = p.queue
     p.queue = null
     for (const m of queue ?? []) {
@@ -311,8 +362,18 @@ export class YjsWebspaces {
   private refuse(s: Space, p: Peer, err: WebspaceInputError): void {
     this.counters.refused[err.code] = (this.counters.refused[err.code] ?? 0) + 1
     s.peers.delete(p)
-    if (s.awareness && p.awarenessIds.size) awarenessProtocol.removeAwarenessStates(s.awareness, [...p.awarenessIds], null)
-    if (p.aether) p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.error), encoding.writeVarString(e, err.code), encoding.writeVarString(e, err.message))))
+    if (s.awareness && p.awarenessIds.size)
+      awarenessProtocol.removeAwarenessStates(s.awareness, [...p.awarenessIds], null)
+    if (p.aether)
+      p.peer.send(
+        encode(
+          (e) => (
+            encoding.writeVarUint(e, MessageType.error),
+            encoding.writeVarString(e, err.code),
+            encoding.writeVarString(e, err.message)
+          ),
+        ),
+      )
     p.peer.close(err.code === 'UPDATE_TOO_LARGE' ? 1009 : err.code === 'QUEUE_FULL' ? 1013 : 1007, err.code)
   }
 
@@ -321,23 +382,36 @@ export class YjsWebspaces {
     try {
       msg = parseFrame(data, this.maxUpdateBytes)
     } catch (err) {
-      const e = err instanceof WebspaceInputError ? err : new WebspaceInputError('MALFORMED_FRAME', `the frame does not parse: ${(err as Error).message}`, { cause: err })
+      const e =
+        err instanceof WebspaceInputError
+          ? err
+          : new WebspaceInputError('MALFORMED_FRAME', `the frame does not parse: ${(err as Error).message}`, {
+              cause: err,
+            })
       return this.refuse(s, p, e)
     }
     const doc = s.doc!
     switch (msg.kind) {
       case 'step1':
-        p.peer.send(encode((e) => {
-          encoding.writeVarUint(e, MessageType.sync)
-          encoding.writeVarUint(e, SyncStep.step2)
-          encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(doc, msg.stateVector))
-        }))
+        p.peer.send(
+          encode((e) => {
+            encoding.writeVarUint(e, MessageType.sync)
+            encoding.writeVarUint(e, SyncStep.step2)
+            encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(doc, msg.stateVector))
+          }),
+        )
         return
       case 'update': {
         try {
           Y.applyUpdate(doc, msg.update, p)
         } catch (err) {
-          return this.refuse(s, p, new WebspaceInputError('MALFORMED_FRAME', `the update cannot be applied: ${(err as Error).message}`, { cause: err }))
+          return this.refuse(
+            s,
+            p,
+            new WebspaceInputError('MALFORMED_FRAME', `the update cannot be applied: ${(err as Error).message}`, {
+              cause: err,
+            }),
+          )
         }
         this.counters.updates++
         this.counters.updateBytes += msg.update.byteLength
@@ -350,12 +424,26 @@ export class YjsWebspaces {
         try {
           awarenessProtocol.applyAwarenessUpdate(s.awareness!, msg.update, p)
         } catch (err) {
-          return this.refuse(s, p, new WebspaceInputError('BAD_AWARENESS', `the awareness update cannot be applied: ${(err as Error).message}`))
+          return this.refuse(
+            s,
+            p,
+            new WebspaceInputError(
+              'BAD_AWARENESS',
+              `the awareness update cannot be applied: ${(err as Error).message}`,
+            ),
+          )
         }
         return
       case 'queryAwareness': {
         const states = s.awareness!.getStates()
-        p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.awareness), encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, [...states.keys()])))))
+        p.peer.send(
+          encode(
+            (e) => (
+              encoding.writeVarUint(e, MessageType.awareness),
+              encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, [...states.keys()]))
+            ),
+          ),
+        )
         return
       }
       case 'ignored':
@@ -383,7 +471,12 @@ export class YjsWebspaces {
       for (const id of removed) from.awarenessIds.delete(id)
     }
     if (!s.serving || !s.awareness) return
-    const frame = encode((e) => (encoding.writeVarUint(e, MessageType.awareness), encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, changed))))
+    const frame = encode(
+      (e) => (
+        encoding.writeVarUint(e, MessageType.awareness),
+        encoding.writeVarUint8Array(e, awarenessProtocol.encodeAwarenessUpdate(s.awareness!, changed))
+      ),
+    )
     for (const p of s.peers) if (!p.queue) p.peer.send(frame)
   }
 
@@ -422,7 +515,9 @@ export class YjsWebspaces {
     }
     const last = new Map<Peer, number>()
     for (const b of batch) if ('ack' in b) last.set(b.ack, b.n)
-    for (const [p, n] of last) if (p.aether && s.peers.has(p)) p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.ack), encoding.writeVarUint(e, n))))
+    for (const [p, n] of last)
+      if (p.aether && s.peers.has(p))
+        p.peer.send(encode((e) => (encoding.writeVarUint(e, MessageType.ack), encoding.writeVarUint(e, n))))
   }
 }
 
@@ -438,7 +533,8 @@ type Parsed =
  * byte, updates must decode as Yjs updates, awareness updates as awareness entries.
  */
 export function parseFrame(data: Uint8Array, maxUpdateBytes: number): Parsed {
-  if (!(data instanceof Uint8Array) || data.byteLength === 0) throw new WebspaceInputError('MALFORMED_FRAME', 'an empty frame')
+  if (!(data instanceof Uint8Array) || data.byteLength === 0)
+    throw new WebspaceInputError('MALFORMED_FRAME', 'an empty frame')
   const d = decoding.createDecoder(data)
   const type = decoding.readVarUint(d)
   let out: Parsed
@@ -450,7 +546,11 @@ export function parseFrame(data: Uint8Array, maxUpdateBytes: number): Parsed {
       out = { kind: 'step1', stateVector }
     } else if (step === SyncStep.step2 || step === SyncStep.update) {
       const len = decoding.peekVarUint(d)
-      if (len > maxUpdateBytes) throw new WebspaceInputError('UPDATE_TOO_LARGE', `an update of ${len} bytes is larger than the limit of ${maxUpdateBytes}`)
+      if (len > maxUpdateBytes)
+        throw new WebspaceInputError(
+          'UPDATE_TOO_LARGE',
+          `an update of ${len} bytes is larger than the limit of ${maxUpdateBytes}`,
+        )
       const update = decoding.readVarUint8Array(d)
       Y.decodeUpdate(update)
       out = { kind: 'update', update }
@@ -464,7 +564,8 @@ export function parseFrame(data: Uint8Array, maxUpdateBytes: number): Parsed {
       decoding.readVarUint(a)
       JSON.parse(decoding.readVarString(a))
     }
-    if (decoding.hasContent(a)) throw new WebspaceInputError('BAD_AWARENESS', 'trailing bytes after the awareness entries')
+    if (decoding.hasContent(a))
+      throw new WebspaceInputError('BAD_AWARENESS', 'trailing bytes after the awareness entries')
     out = { kind: 'awareness', update }
   } else if (type === MessageType.queryAwareness) {
     out = { kind: 'queryAwareness' }

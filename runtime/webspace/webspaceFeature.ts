@@ -87,11 +87,20 @@ export class WebspaceFeature implements HubFeature {
   }
 
   /** Sends an operator action and waits until the webspace is `synced` again. */
-  async act(name: string, event: WebspaceEvent, timeoutMs = this.opts.actionTimeoutMs ?? 30_000): Promise<{ settled: boolean; value: unknown; context: any }> {
+  async act(
+    name: string,
+    event: WebspaceEvent,
+    timeoutMs = this.opts.actionTimeoutMs ?? 30_000,
+  ): Promise<{ settled: boolean; value: unknown; context: any }> {
     const path = webspacePath(name)
     const before = this.state(name)
     if (!before) throw new HttpError(404, `no webspace "${name}"`, 'UNKNOWN_WEBSPACE')
-    if (!accepts(before.value, event.type)) throw new HttpError(409, `webspace "${name}" is ${JSON.stringify(before.value)}; ${event.type} is not possible now`, 'WEBSPACE_BUSY')
+    if (!accepts(before.value, event.type))
+      throw new HttpError(
+        409,
+        `webspace "${name}" is ${JSON.stringify(before.value)}; ${event.type} is not possible now`,
+        'WEBSPACE_BUSY',
+      )
     await this.hub.system.sendCommitted(path, event, 'operator')
     const end = Date.now() + timeoutMs
     for (;;) {
@@ -148,13 +157,21 @@ export class WebspaceFeature implements HubFeature {
         .map((a) => {
           const name = a.path.slice('webspace:'.length)
           const st = this.state(name)!
-          return { name, path: a.path, ...this.host.status(name), value: st.value, status: st.status, epoch: st.context?.epoch }
+          return {
+            name,
+            path: a.path,
+            ...this.host.status(name),
+            value: st.value,
+            status: st.status,
+            epoch: st.context?.epoch,
+          }
         }),
     }))
     s.route('POST', '/api/webspaces', async (ctx) => {
       s.requireToken(ctx)
       const b = await s.body(ctx)
-      if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new HttpError(400, 'the body must be a JSON object {name, policy?}', 'BAD_BODY')
+      if (typeof b !== 'object' || b === null || Array.isArray(b))
+        throw new HttpError(400, 'the body must be a JSON object {name, policy?}', 'BAD_BODY')
       const name = (b as any).name
       checkName(name)
       const policy = (b as any).policy
@@ -185,11 +202,14 @@ export class WebspaceFeature implements HubFeature {
     if (action === 'backup' || action === 'restore') {
       const body = await optionalBody(ctx, s)
       const file = body.file
-      if (file !== undefined && (typeof file !== 'string' || !file)) throw new HttpError(400, 'field "file" must be a non-empty string path', 'BAD_BODY')
+      if (file !== undefined && (typeof file !== 'string' || !file))
+        throw new HttpError(400, 'field "file" must be a non-empty string path', 'BAD_BODY')
       if (action === 'restore') {
-        if (typeof file !== 'string') throw new HttpError(400, 'restore needs {"file": PATH} (a backup written by backup)', 'BAD_BODY')
+        if (typeof file !== 'string')
+          throw new HttpError(400, 'restore needs {"file": PATH} (a backup written by backup)', 'BAD_BODY')
         const full = isAbsolute(file) ? file : resolve(this.opts.backupDir ?? join(this.hub.dataDir, 'backups'), file)
-        if (!existsSync(full) || !statSync(full).isFile()) throw new HttpError(400, `no file at ${full}`, 'NO_SUCH_FILE')
+        if (!existsSync(full) || !statSync(full).isFile())
+          throw new HttpError(400, `no file at ${full}`, 'NO_SUCH_FILE')
         event = webspaceEvents.restore(full)
       } else {
         event = webspaceEvents.backup(typeof file === 'string' ? resolve(file) : undefined)
@@ -200,7 +220,16 @@ export class WebspaceFeature implements HubFeature {
     const r = await this.act(name, event)
     if (!r.settled) ctx.res.statusCode = 202
     const c = r.context
-    return { name, action, settled: r.settled, value: r.value, epoch: c?.epoch, lastBackup: c?.lastBackup, lastRestore: c?.lastRestore, lastError: c?.lastError }
+    return {
+      name,
+      action,
+      settled: r.settled,
+      value: r.value,
+      epoch: c?.epoch,
+      lastBackup: c?.lastBackup,
+      lastRestore: c?.lastRestore,
+      lastError: c?.lastError,
+    }
   }
 }
 
@@ -216,14 +245,18 @@ function accepts(v: unknown, type: WebspaceEvent['type']): boolean {
 }
 
 function checkName(name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !WEBSPACE_NAME_RE.test(name)) throw new HttpError(400, 'a webspace name is 1-100 of A-Z a-z 0-9 _ . -', 'BAD_NAME')
+  if (typeof name !== 'string' || !WEBSPACE_NAME_RE.test(name))
+    throw new HttpError(400, 'a webspace name is 1-100 of A-Z a-z 0-9 _ . -', 'BAD_NAME')
 }
 
 function checkPolicy(p: unknown): void {
-  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new HttpError(400, 'field "policy" must be an object', 'BAD_BODY')
+  if (typeof p !== 'object' || p === null || Array.isArray(p))
+    throw new HttpError(400, 'field "policy" must be an object', 'BAD_BODY')
   for (const [k, v] of Object.entries(p)) {
-    if (!['firstSyncTimeoutMs', 'backoffMs', 'maxBackoffMs'].includes(k)) throw new HttpError(400, `unknown policy field "${k}"`, 'BAD_BODY')
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > 3_600_000) throw new HttpError(400, `policy.${k} must be a number of ms between 1 and 3600000`, 'BAD_BODY')
+    if (!['firstSyncTimeoutMs', 'backoffMs', 'maxBackoffMs'].includes(k))
+      throw new HttpError(400, `unknown policy field "${k}"`, 'BAD_BODY')
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > 3_600_000)
+      throw new HttpError(400, `policy.${k} must be a number of ms between 1 and 3600000`, 'BAD_BODY')
   }
 }
 
@@ -231,6 +264,7 @@ async function optionalBody(ctx: Ctx, s: Hub['server']): Promise<Record<string, 
   const len = Number(ctx.req.headers['content-length'] ?? 0)
   if (!len && !ctx.req.headers['transfer-encoding']) return {}
   const b = await s.body(ctx)
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new HttpError(400, 'the body must be a JSON object', 'BAD_BODY')
+  if (typeof b !== 'object' || b === null || Array.isArray(b))
+    throw new HttpError(400, 'the body must be a JSON object', 'BAD_BODY')
   return b as Record<string, unknown>
 }

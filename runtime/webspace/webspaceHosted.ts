@@ -62,7 +62,9 @@ export const webspaceHosted = webspace.provide({
       const file = input.file ?? `${b.backupDir}/${input.name}/${input.name}.${stamp}.ydoc`
       return b.host.backup(input.name, file)
     }),
-    restore: fromPromise(async ({ input, self }) => (await binding(self._parent)).host.restore(input.name, input.file, input.epoch)),
+    restore: fromPromise(async ({ input, self }) =>
+      (await binding(self._parent)).host.restore(input.name, input.file, input.epoch),
+    ),
     reset: fromPromise(async ({ input, self }) => (await binding(self._parent)).host.reset(input.name, input.epoch)),
   },
   actions: {

@@ -19,7 +19,10 @@ basics('spawn, send, list, get and stop memory actors under id paths', async () 
   sys.send('hub-1/c', { type: 'inc', by: 5 })
   assert.is(sys.get('hub-1/c')!.getSnapshot().context.count, 6)
   const list = sys.list()
-  assert.equal(list.map((a) => a.path), ['hub-1', 'hub-1/c'])
+  assert.equal(
+    list.map((a) => a.path),
+    ['hub-1', 'hub-1/c'],
+  )
   assert.is(list[1].parent, 'hub-1')
   assert.is(list[1].status, 'active')
   await sys.stop('hub-1')
@@ -102,8 +105,13 @@ basics('child actors can talk to their parent through XState (sendParent) and it
   const dir = tmpDir()
   const { system } = await openSystem(dir, { machines })
   const parentMachine = (await import('xstate')).setup({}).createMachine({
-    id: 'parent', context: { pongs: 0 }, invoke: { id: 'kid', src: chatty },
-    on: { poke: { actions: (await import('xstate')).sendTo('kid', { type: 'ping' }) }, pong: { actions: (await import('xstate')).assign({ pongs: ({ context }: any) => context.pongs + 1 }) } },
+    id: 'parent',
+    context: { pongs: 0 },
+    invoke: { id: 'kid', src: chatty },
+    on: {
+      poke: { actions: (await import('xstate')).sendTo('kid', { type: 'ping' }) },
+      pong: { actions: (await import('xstate')).assign({ pongs: ({ context }: any) => context.pongs + 1 }) },
+    },
   } as any)
   system.register('parent', parentMachine)
   await system.spawn('p', 'parent', { durable: true })
@@ -255,11 +263,24 @@ timers('a pending delay survives a crash and fires after recovery', async () => 
   let { system, store } = await openSystem(dir, { machines, clock })
   await system.spawn('d', 'door', { durable: true })
   await system.sendCommitted('d', { type: 'open' })
-  assert.equal(system.hosted('d')!.pendingTimers().map((t) => t.due), [10_100])
+  assert.equal(
+    system
+      .hosted('d')!
+      .pendingTimers()
+      .map((t) => t.due),
+    [10_100],
+  )
   await crash(system, store)
   ;({ system, store } = await openSystem(dir, { machines, clock }))
   assert.is(system.get('d')!.getSnapshot().value, 'open')
-  assert.equal(system.hosted('d')!.pendingTimers().map((t) => t.due), [10_100], 're-armed with its original due time')
+  assert.equal(
+    system
+      .hosted('d')!
+      .pendingTimers()
+      .map((t) => t.due),
+    [10_100],
+    're-armed with its original due time',
+  )
   clock.increment(100)
   await system.flush()
   assert.is(system.get('d')!.getSnapshot().value, 'closed')
@@ -320,7 +341,13 @@ timers('a fire journaled after its instance was re-armed is stale and skipped, l
   const rs = new ReplayState(door, 'd').init(meta.input, meta.createdAt)
   for await (const r of store.events('d')) rs.apply(r)
   assert.equal(rs.snapshot.value, 'open')
-  assert.equal([...rs.timers.values()].map((t) => t.due), system.hosted('d')!.pendingTimers().map((t) => t.due))
+  assert.equal(
+    [...rs.timers.values()].map((t) => t.due),
+    system
+      .hosted('d')!
+      .pendingTimers()
+      .map((t) => t.due),
+  )
   await system.close()
 })
 
@@ -407,10 +434,21 @@ effects('an effect keeps its idempotency key when it is re-run after a crash', a
 effects('an effect that rejects with an Error is journaled and delivered as plain data, so replay agrees', async () => {
   const { setup, assign, fromPromise } = await import('xstate')
   const failing = setup({
-    actors: { boom: fromPromise(async () => { throw Object.assign(new Error('disk on fire'), { code: 'EFIRE' }) }) },
+    actors: {
+      boom: fromPromise(async () => {
+        throw Object.assign(new Error('disk on fire'), { code: 'EFIRE' })
+      }),
+    },
   }).createMachine({
-    id: 'failing', context: { err: null as unknown }, initial: 'run',
-    states: { run: { invoke: { src: 'boom', onError: { target: 'failed', actions: assign({ err: ({ event }) => event.error }) } } }, failed: {} },
+    id: 'failing',
+    context: { err: null as unknown },
+    initial: 'run',
+    states: {
+      run: {
+        invoke: { src: 'boom', onError: { target: 'failed', actions: assign({ err: ({ event }) => event.error }) } },
+      },
+      failed: {},
+    },
   })
   const dir = tmpDir()
   const { system, store } = await openSystem(dir, { machines: { failing } })

@@ -45,19 +45,33 @@ const worker = setup({
       entry: [{ type: 'work', params: { k: 7 } }, 'note'],
       exit: { type: 'quit', params: { k: 7 } },
       after: { 100: { target: 'idle', actions: 'note' } },
-      on: { 'work.done': { target: 'idle', actions: [assign({ out: ({ event }) => event.output }), 'note'] }, stop: 'done' },
+      on: {
+        'work.done': { target: 'idle', actions: [assign({ out: ({ event }) => event.output }), 'note'] },
+        stop: 'done',
+      },
     },
     done: { type: 'final' },
   },
 })
 const pureWorker = hostPure(worker, { effects: ['work'], cancels: ['quit'] })
 
-const events = [{ type: 'go' }, { type: 'work.done', output: 1 }, { type: 'shout' }, { type: 'go' }, { type: 'work.done', output: { a: 2 } }, { type: 'go' }, { type: 'stop' }]
+const events = [
+  { type: 'go' },
+  { type: 'work.done', output: 1 },
+  { type: 'shout' },
+  { type: 'go' },
+  { type: 'work.done', output: { a: 2 } },
+  { type: 'go' },
+  { type: 'stop' },
+]
 
 const t = suite('PureActor - pure hosting')
 
 t('hostPure refuses a machine that invokes', () => {
-  const m = setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { invoke: { id: 'job', src: 'p' } } } })
+  const m = setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({
+    initial: 'a',
+    states: { a: { invoke: { id: 'job', src: 'p' } } },
+  })
   assert.throws(() => hostPure(m), /cannot be hosted pure: state .* invokes "job"/)
 })
 
@@ -95,11 +109,18 @@ t('after a crash the effect of the active state runs again, with the resume even
   await system.spawn('w', 'worker', { durable: true })
   started.length = 0
   await system.sendCommitted('w', { type: 'go' })
-  assert.equal(started.map(({ k, event, n }) => ({ k, event, n })), [{ k: 7, event: 'go', n: 1 }])
+  assert.equal(
+    started.map(({ k, event, n }) => ({ k, event, n })),
+    [{ k: 7, event: 'go', n: 1 }],
+  )
   await crash(system, store)
   clock.increment(40)
   ;({ system, store } = await openSystem(dir, { clock, machines: { worker: pureWorker } }))
-  assert.equal(started.slice(1).map(({ k, event, n }) => ({ k, event, n })), [{ k: 7, event: RESUME_EVENT.type, n: 1 }], 're-run once, same context')
+  assert.equal(
+    started.slice(1).map(({ k, event, n }) => ({ k, event, n })),
+    [{ k: 7, event: RESUME_EVENT.type, n: 1 }],
+    're-run once, same context',
+  )
   const a = system.hosted('w')!
   assert.is(started[1].self, a.actor, 'the effect answers the new live actor')
   clock.increment(59)
@@ -143,16 +164,27 @@ t('an action that throws restarts the actor from its journal without that event;
   await system.sendCommitted('w', { type: 'work.done', output: 5 })
   system.send('w', { type: 'boom' })
   await system.flush()
-  assert.ok(system.incidents.some((i) => /boom in an action/.test(i.message)), 'incident')
+  assert.ok(
+    system.incidents.some((i) => /boom in an action/.test(i.message)),
+    'incident',
+  )
   clock.increment(5)
   await until(() => system.hosted('w')!.status === 'active', 2000, 'restart')
   assert.equal(system.get('w')!.getSnapshot().context.out, 5, 'state before the bad event')
 
-  const spawner = hostPure(setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({ initial: 'a', states: { a: { on: { go: { actions: spawnChild('p', { id: 'kid' }) } } } } }))
+  const spawner = hostPure(
+    setup({ actors: { p: fromPromise(async () => 1) } }).createMachine({
+      initial: 'a',
+      states: { a: { on: { go: { actions: spawnChild('p', { id: 'kid' }) } } } },
+    }),
+  )
   system.register('spawner', spawner)
   await system.spawn('s', 'spawner')
   system.send('s', { type: 'go' })
-  assert.ok(system.incidents.some((i) => i.path === 's' && /hosted pure and cannot spawn children/.test(i.message)), JSON.stringify(system.incidents.at(-1)))
+  assert.ok(
+    system.incidents.some((i) => i.path === 's' && /hosted pure and cannot spawn children/.test(i.message)),
+    JSON.stringify(system.incidents.at(-1)),
+  )
   await system.close()
 })
 
@@ -172,22 +204,40 @@ prop('random event sequences give the same value, context and status in both hos
   // the steps record what was asked (by the actor that asked, with the context it saw) and answer
   // nothing: the property's events answer for them
   const calls = new Map<unknown, unknown[]>()
-  const log = (type: string) => ({ self, context }: any, params: unknown) => {
-    if (!calls.has(self)) calls.set(self, [])
-    calls.get(self)!.push([type, params, context])
-  }
+  const log =
+    (type: string) =>
+    ({ self, context }: any, params: unknown) => {
+      if (!calls.has(self)) calls.set(self, [])
+      calls.get(self)!.push([type, params, context])
+    }
   const impl = { runStep: log('runStep'), cancelStep: log('cancelStep'), notify: log('notify') }
   const asXState = createJobMachine(spec).provide({ actions: impl })
   // pure with the transition memo (the default) and without it: XState computes every step
-  const asPure = hostPure(createJobMachine(spec).provide({ actions: impl }), { effects: ['runStep'], cancels: ['cancelStep'] })
-  const asPureNoMemo = hostPure(createJobMachine(spec).provide({ actions: impl }), { effects: ['runStep'], cancels: ['cancelStep'], memo: false })
+  const asPure = hostPure(createJobMachine(spec).provide({ actions: impl }), {
+    effects: ['runStep'],
+    cancels: ['cancelStep'],
+  })
+  const asPureNoMemo = hostPure(createJobMachine(spec).provide({ actions: impl }), {
+    effects: ['runStep'],
+    cancels: ['cancelStep'],
+    memo: false,
+  })
   assert.ok(memoStats(asPure).memoized)
   assert.not.ok(memoStats(asPureNoMemo).memoized)
   const event = fc.oneof(
     fc.constant({ type: 'job.start', worker: 'w1' }),
-    fc.constantFrom({ type: 'job.pause' }, { type: 'job.resume' }, { type: 'job.stop' }, { type: 'job.retry' }, { type: 'job.lease.expired' }),
+    fc.constantFrom(
+      { type: 'job.pause' },
+      { type: 'job.resume' },
+      { type: 'job.stop' },
+      { type: 'job.retry' },
+      { type: 'job.lease.expired' },
+    ),
     fc.record({ type: fc.constantFrom('xstate.done.actor.a', 'xstate.done.actor.b'), output: fc.integer() }),
-    fc.record({ type: fc.constantFrom('xstate.error.actor.a', 'xstate.error.actor.b'), error: fc.record({ message: fc.constantFrom('x', 'y') }) }),
+    fc.record({
+      type: fc.constantFrom('xstate.error.actor.a', 'xstate.error.actor.b'),
+      error: fc.record({ message: fc.constantFrom('x', 'y') }),
+    }),
     fc.record({ advance: fc.integer({ min: 1, max: 700 }) }),
   )
   let runs = 0
@@ -249,7 +299,18 @@ prop('random event sequences give the same value, context and status in both hos
   const stats = memoStats(asPure)
   assert.ok(stats.hits > stats.misses, `memo hits ${stats.hits}, misses ${stats.misses}`)
   // the sequences reach every kind of state, backoff waits and both steps included
-  for (const s of ['pending', 'paused', 'completed', 'failed', 'stopped', '{"running":"a"}', '{"running":"a$wait"}', '{"running":"b"}', '{"running":"b$wait"}']) assert.ok(seen.has(s), `never reached ${s}: ${[...seen].join(', ')}`)
+  for (const s of [
+    'pending',
+    'paused',
+    'completed',
+    'failed',
+    'stopped',
+    '{"running":"a"}',
+    '{"running":"a$wait"}',
+    '{"running":"b"}',
+    '{"running":"b$wait"}',
+  ])
+    assert.ok(seen.has(s), `never reached ${s}: ${[...seen].join(', ')}`)
 })
 
 prop.run()

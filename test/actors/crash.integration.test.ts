@@ -65,7 +65,8 @@ function runChild(dir: string, childSeed: number, killAfterReadyMs: number | nul
     }, 60_000)
     child.on('exit', (code, signal) => {
       clearTimeout(guard)
-      if (killAfterReadyMs !== null && signal !== 'SIGKILL') return reject(new Error(`child exited early (${code}): ${err}`))
+      if (killAfterReadyMs !== null && signal !== 'SIGKILL')
+        return reject(new Error(`child exited early (${code}): ${err}`))
       if (killAfterReadyMs === null && code !== 0) return reject(new Error(`child failed (${code}): ${err}`))
       resolve(run)
     })
@@ -141,7 +142,9 @@ crash(`${KILLS} kills: recovered state = pure replay, 0 committed events lost, t
       // Everything that fell due well before the clean stop has fired.
       for (const t of rs.timers.values()) if (t.due < rs.at - 200) overdue++
     }
-    console.log(`  kills ${KILLS}, committed sends ${committed.length}, states checked ${checkedStates}, lost ${lost}, duplicate timer fires ${duplicateFires}, overdue timers ${overdue}`)
+    console.log(
+      `  kills ${KILLS}, committed sends ${committed.length}, states checked ${checkedStates}, lost ${lost}, duplicate timer fires ${duplicateFires}, overdue timers ${overdue}`,
+    )
     assert.ok(committed.length > KILLS * 5, 'the children did real work between kills')
     assert.ok(checkedStates >= KILLS * ACTORS, 'every restart was checked')
     assert.is(lost, 0, 'committed events lost')

@@ -39,8 +39,14 @@ replay('a log exported with stored snapshots replays and verifies', async () => 
   const text = await recordedLog()
   const { header, lines } = parseLog(text)
   assert.is(header.format, 'aether.log/1')
-  assert.ok(lines.some((l) => 'snapshot' in l), 'has snapshot lines')
-  assert.ok(lines.some((l) => 'timer' in l && l.timer), 'has timer fires')
+  assert.ok(
+    lines.some((l) => 'snapshot' in l),
+    'has snapshot lines',
+  )
+  assert.ok(
+    lines.some((l) => 'timer' in l && l.timer),
+    'has timer fires',
+  )
   const r = new LogReplayer(trafficLight, { verify: true })
   r.start(header)
   lines.forEach((l, i) => r.line(l, i + 2))
@@ -109,11 +115,26 @@ const cases: Array<[string, string, number, RegExp]> = [
   ['bad JSON', `${header}\n{"seq":1,"at":1,"event":{"type":"inc"}}\n{"seq":2,`, 3, /not valid JSON/],
   ['missing event type', `${header}\n{"seq":1,"at":1,"event":{}}`, 2, /"type"/],
   ['missing seq', `${header}\n{"at":1,"event":{"type":"inc"}}`, 2, /"seq"/],
-  ['seq going backwards', `${header}\n{"seq":2,"at":1,"event":{"type":"inc"}}\n{"seq":1,"at":1,"event":{"type":"inc"}}`, 3, /backwards/],
+  [
+    'seq going backwards',
+    `${header}\n{"seq":2,"at":1,"event":{"type":"inc"}}\n{"seq":1,"at":1,"event":{"type":"inc"}}`,
+    3,
+    /backwards/,
+  ],
   ['unknown format', `{"format":"aether.log/9","actor":"c","machine":"m","at":1}`, 1, /unknown format/],
   ['no header', `{"seq":1,"at":1,"event":{"type":"inc"}}`, 1, /format/],
-  ['snapshot seq mismatch', `${header}\n{"seq":1,"at":1,"event":{"type":"inc"}}\n{"seq":5,"at":1,"snapshot":{"value":"open"}}`, 3, /snapshot seq/],
-  ['both event and snapshot', `${header}\n{"seq":1,"at":1,"event":{"type":"inc"},"snapshot":{"value":1}}`, 2, /exactly one/],
+  [
+    'snapshot seq mismatch',
+    `${header}\n{"seq":1,"at":1,"event":{"type":"inc"}}\n{"seq":5,"at":1,"snapshot":{"value":"open"}}`,
+    3,
+    /snapshot seq/,
+  ],
+  [
+    'both event and snapshot',
+    `${header}\n{"seq":1,"at":1,"event":{"type":"inc"},"snapshot":{"value":1}}`,
+    2,
+    /exactly one/,
+  ],
 ]
 for (const [name, text, line, re] of cases) {
   malformed(name, async () => {
@@ -144,8 +165,28 @@ fuzz('parseLog throws only LogFormatError, for any text', () => {
 
 const jsonish = fc.jsonValue({ maxDepth: 3 })
 const lineArb = fc.oneof(
-  fc.record({ seq: fc.oneof(fc.nat(20), fc.integer(), fc.double(), fc.string()), at: fc.oneof(fc.nat(), fc.string()), event: fc.oneof(fc.record({ type: fc.constantFrom('inc', 'reset', 'lock', 'unlock', '', 'xstate.init') }), jsonish) }, { requiredKeys: [] }),
-  fc.record({ seq: fc.nat(20), at: fc.nat(), snapshot: fc.oneof(fc.record({ value: fc.constantFrom('open', 'locked'), context: fc.record({ count: fc.integer() }) }), jsonish) }, { requiredKeys: [] }),
+  fc.record(
+    {
+      seq: fc.oneof(fc.nat(20), fc.integer(), fc.double(), fc.string()),
+      at: fc.oneof(fc.nat(), fc.string()),
+      event: fc.oneof(
+        fc.record({ type: fc.constantFrom('inc', 'reset', 'lock', 'unlock', '', 'xstate.init') }),
+        jsonish,
+      ),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record(
+    {
+      seq: fc.nat(20),
+      at: fc.nat(),
+      snapshot: fc.oneof(
+        fc.record({ value: fc.constantFrom('open', 'locked'), context: fc.record({ count: fc.integer() }) }),
+        jsonish,
+      ),
+    },
+    { requiredKeys: [] },
+  ),
   jsonish,
 )
 
@@ -170,8 +211,14 @@ fuzz('replayFile on mutated logs: no crash, always exit 0, 1 or 2, and 2 carries
 
 fuzz('LogReader and parseLogHeader reject non-objects with LogFormatError', () => {
   for (const t of ['null', '[]', '1', '"x"', 'true']) {
-    assert.throws(() => parseLogHeader(t), (e: unknown) => e instanceof LogFormatError)
-    assert.throws(() => new LogReader().line(t, 2), (e: unknown) => e instanceof LogFormatError)
+    assert.throws(
+      () => parseLogHeader(t),
+      (e: unknown) => e instanceof LogFormatError,
+    )
+    assert.throws(
+      () => new LogReader().line(t, 2),
+      (e: unknown) => e instanceof LogFormatError,
+    )
   }
 })
 

@@ -18,7 +18,11 @@ const t = suite('transitionMemo - replaying what XState computed')
 // params, an eventless transition and a final state.
 const seen: Array<[string, unknown, number, string]> = []
 const counter = setup({
-  types: { context: {} as { n: number; limit: number; trail: string[] }, input: {} as { limit: number }, events: {} as any },
+  types: {
+    context: {} as { n: number; limit: number; trail: string[] },
+    input: {} as { limit: number },
+    events: {} as any,
+  },
   guards: {
     below: ({ context, event }) => context.n + (event.by ?? 1) <= context.limit,
     atLimit: ({ context }) => context.n >= context.limit,
@@ -40,7 +44,10 @@ const counter = setup({
       always: { guard: 'atLimit', target: 'full', actions: { type: 'mark', params: { tag: 'always' } } },
       on: {
         inc: [
-          { guard: 'below', actions: ['add', { type: 'mark', params: { tag: 'inc' } }, { type: 'report', params: { what: 'inc' } }] },
+          {
+            guard: 'below',
+            actions: ['add', { type: 'mark', params: { tag: 'inc' } }, { type: 'report', params: { what: 'inc' } }],
+          },
           { target: 'refused', actions: { type: 'mark', params: { tag: 'refused' } } },
         ],
       },
@@ -52,51 +59,89 @@ const counter = setup({
 
 t('a machine that reads data only through named guards and assigns is memoized; the others say why not', () => {
   assert.is(memoBlocker(counter), undefined)
-  assert.is(memoBlocker(createJobMachine({ name: 'x', steps: [{ name: 'a', timeoutMs: 10 }, { name: 'b' }] })), undefined)
+  assert.is(
+    memoBlocker(createJobMachine({ name: 'x', steps: [{ name: 'a', timeoutMs: 10 }, { name: 'b' }] })),
+    undefined,
+  )
   const blocked = (config: any, impl: any = {}) => memoBlocker(setup(impl).createMachine(config))
-  assert.match(blocked({ initial: 'a', states: { a: { on: { go: { guard: () => true, target: 'a' } } } } })!, /inline guard/)
-  assert.match(blocked({ initial: 'a', states: { a: { on: { go: { actions: assign({ x: 1 }) } } } } })!, /inline xstate.assign/)
+  assert.match(
+    blocked({ initial: 'a', states: { a: { on: { go: { guard: () => true, target: 'a' } } } } })!,
+    /inline guard/,
+  )
+  assert.match(
+    blocked({ initial: 'a', states: { a: { on: { go: { actions: assign({ x: 1 }) } } } } })!,
+    /inline xstate.assign/,
+  )
   assert.match(blocked({ type: 'parallel', states: { a: {}, b: {} } })!, /is parallel/)
-  assert.match(blocked({ initial: 'a', states: { a: { on: { go: { guard: { type: 'g', params: () => ({}) } } } } } }, { guards: { g: () => true } })!, /params computed from context/)
-  assert.match(blocked({ initial: 'a', states: { a: { on: { go: { guard: and(['g', 'g']) } } } } }, { guards: { g: () => true } })!, /inline guard/)
-  assert.match(blocked({ initial: 'a', states: { a: { on: { go: { guard: 'both' } } } } }, { guards: { g: () => true, both: and(['g', 'g']) } })!, /"both" is not a plain named guard/)
-  assert.match(blocked({ initial: 'a', states: { a: { entry: 'q' } } }, { actions: { q: enqueueActions(() => {}) } })!, /enqueueActions/)
+  assert.match(
+    blocked(
+      { initial: 'a', states: { a: { on: { go: { guard: { type: 'g', params: () => ({}) } } } } } },
+      { guards: { g: () => true } },
+    )!,
+    /params computed from context/,
+  )
+  assert.match(
+    blocked(
+      { initial: 'a', states: { a: { on: { go: { guard: and(['g', 'g']) } } } } },
+      { guards: { g: () => true } },
+    )!,
+    /inline guard/,
+  )
+  assert.match(
+    blocked(
+      { initial: 'a', states: { a: { on: { go: { guard: 'both' } } } } },
+      { guards: { g: () => true, both: and(['g', 'g']) } },
+    )!,
+    /"both" is not a plain named guard/,
+  )
+  assert.match(
+    blocked({ initial: 'a', states: { a: { entry: 'q' } } }, { actions: { q: enqueueActions(() => {}) } })!,
+    /enqueueActions/,
+  )
   assert.ok(memoStats(hostPure(counter)).memoized)
   assert.not.ok(memoStats(hostPure(counter, { effects: [], memo: false })).memoized)
   assert.not.ok(memoStats(hostPure(setup({}).createMachine({ type: 'parallel', states: { a: {}, b: {} } }))).memoized)
 })
 
-t('random events: memoized, unmemoized and XState-hosted actors agree on state, context and actions (fast-check)', async () => {
-  const memo = hostPure(counter)
-  const plain = hostPure(counter, { effects: [], memo: false })
-  const event = fc.oneof(fc.record({ type: fc.constant('inc'), by: fc.integer({ min: 0, max: 3 }) }), fc.constant({ type: 'inc' }), fc.constant({ type: 'retry' }), fc.constant({ type: 'nope' }))
-  await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 0, max: 6 }), fc.array(event, { maxLength: 25 }), async (limit, events) => {
-      const sys = new ActorSystem({ clock: new SimulatedClock(0), machines: { m: memo, p: plain, x: counter } })
-      const logs: Record<string, unknown[]> = {}
-      for (const path of ['m', 'p', 'x']) {
-        seen.length = 0
-        await sys.spawn(path, path, { input: { limit } })
-        for (const e of events) if (sys.hosted(path)!.status === 'active') sys.send(path, e)
-        logs[path] = [...seen]
-      }
-      const snap = (path: string) => {
-        const s = sys.get(path)!.getSnapshot()
-        return { value: s.value, context: s.context, status: s.status }
-      }
-      assert.equal(snap('m'), snap('x'))
-      assert.equal(snap('p'), snap('x'))
-      assert.equal(logs.m, logs.x)
-      assert.equal(logs.p, logs.x)
-      await sys.close()
-    }),
-    { numRuns: 300, seed: 5 },
-  )
-  const s = memoStats(memo)
-  // every (state, event type, guard results) path is computed by XState once, then replayed
-  assert.ok(s.misses < 20, `misses ${s.misses}`)
-  assert.ok(s.hits > 1000, `hits ${s.hits}`)
-})
+t(
+  'random events: memoized, unmemoized and XState-hosted actors agree on state, context and actions (fast-check)',
+  async () => {
+    const memo = hostPure(counter)
+    const plain = hostPure(counter, { effects: [], memo: false })
+    const event = fc.oneof(
+      fc.record({ type: fc.constant('inc'), by: fc.integer({ min: 0, max: 3 }) }),
+      fc.constant({ type: 'inc' }),
+      fc.constant({ type: 'retry' }),
+      fc.constant({ type: 'nope' }),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 6 }), fc.array(event, { maxLength: 25 }), async (limit, events) => {
+        const sys = new ActorSystem({ clock: new SimulatedClock(0), machines: { m: memo, p: plain, x: counter } })
+        const logs: Record<string, unknown[]> = {}
+        for (const path of ['m', 'p', 'x']) {
+          seen.length = 0
+          await sys.spawn(path, path, { input: { limit } })
+          for (const e of events) if (sys.hosted(path)!.status === 'active') sys.send(path, e)
+          logs[path] = [...seen]
+        }
+        const snap = (path: string) => {
+          const s = sys.get(path)!.getSnapshot()
+          return { value: s.value, context: s.context, status: s.status }
+        }
+        assert.equal(snap('m'), snap('x'))
+        assert.equal(snap('p'), snap('x'))
+        assert.equal(logs.m, logs.x)
+        assert.equal(logs.p, logs.x)
+        await sys.close()
+      }),
+      { numRuns: 300, seed: 5 },
+    )
+    const s = memoStats(memo)
+    // every (state, event type, guard results) path is computed by XState once, then replayed
+    assert.ok(s.misses < 20, `misses ${s.misses}`)
+    assert.ok(s.hits > 1000, `hits ${s.hits}`)
+  },
+)
 
 t('a guard giving another result falls back to XState, which records that path too', async () => {
   const m = hostPure(counter)
@@ -136,13 +181,19 @@ t('event types the machine does not know are recorded up to a bound per state (t
 
 t('macrosteps with delayed events are XState computed each time, and their timers still fire', async () => {
   const m = hostPure(
-    setup({ types: { context: {} as { k: number } }, actions: { bump: assign({ k: ({ context }) => context.k + 1 }) } }).createMachine({
+    setup({
+      types: { context: {} as { k: number } },
+      actions: { bump: assign({ k: ({ context }) => context.k + 1 }) },
+    }).createMachine({
       id: 'timed',
       context: { k: 0 },
       initial: 'idle',
       states: {
         idle: { on: { go: { target: 'waiting', actions: 'bump' } } },
-        waiting: { after: { 100: { target: 'idle', actions: 'bump' } }, on: { go: { target: 'waiting', reenter: true, actions: 'bump' } } },
+        waiting: {
+          after: { 100: { target: 'idle', actions: 'bump' } },
+          on: { go: { target: 'waiting', reenter: true, actions: 'bump' } },
+        },
       },
     }),
   )
@@ -165,7 +216,11 @@ t('macrosteps with delayed events are XState computed each time, and their timer
 
 t('an action that synchronously drives another actor of the same machine does not mix the recordings', async () => {
   const peers = setup({
-    types: { context: {} as { peer: string | null; got: number }, input: {} as { peer: string | null }, events: {} as any },
+    types: {
+      context: {} as { peer: string | null; got: number },
+      input: {} as { peer: string | null },
+      events: {} as any,
+    },
     guards: { hasPeer: ({ context }) => context.peer !== null },
     actions: {
       got: assign({ got: ({ context }) => context.got + 1 }),
@@ -178,7 +233,10 @@ t('an action that synchronously drives another actor of the same machine does no
   })
   const m = hostPure(peers)
   const sysRef = new ActorSystem({ clock: new SimulatedClock(0), machines: { m, x: peers } })
-  for (const [kind, a, b] of [['m', 'm1', 'm2'], ['x', 'x1', 'x2']]) {
+  for (const [kind, a, b] of [
+    ['m', 'm1', 'm2'],
+    ['x', 'x1', 'x2'],
+  ]) {
     await sysRef.spawn(b, kind, { input: { peer: null } })
     await sysRef.spawn(a, kind, { input: { peer: b } })
     for (let i = 0; i < 3; i++) sysRef.send(a, { type: 'ping' })
@@ -195,65 +253,72 @@ t.run()
 // ---------------------------------------------------------------------------------------------
 const durable = suite('transitionMemo - jobs on LevelDB: the journal replays under XState alone')
 
-durable('memoized jobs with retries replay to the live states with an unmemoized machine, and recover after a crash', async () => {
-  const fails = new Map<string, number>()
-  // step "a" fails the first attempt of every third job (a retry after backoff), "b" echoes
-  const flaky = defineJobType('flaky', [
-    {
-      name: 'a',
-      run: async ({ jobId, input, attempt }) => {
-        if (input.i % 3 === 0 && attempt === 1) {
-          fails.set(jobId, (fails.get(jobId) ?? 0) + 1)
-          throw new Error('first attempt fails')
-        }
-        return attempt
+durable(
+  'memoized jobs with retries replay to the live states with an unmemoized machine, and recover after a crash',
+  async () => {
+    const fails = new Map<string, number>()
+    // step "a" fails the first attempt of every third job (a retry after backoff), "b" echoes
+    const flaky = defineJobType('flaky', [
+      {
+        name: 'a',
+        run: async ({ jobId, input, attempt }) => {
+          if (input.i % 3 === 0 && attempt === 1) {
+            fails.set(jobId, (fails.get(jobId) ?? 0) + 1)
+            throw new Error('first attempt fails')
+          }
+          return attempt
+        },
+        retry: { maxAttempts: 3, baseMs: 5, factor: 1, maxMs: 5, jitter: 0 },
       },
-      retry: { maxAttempts: 3, baseMs: 5, factor: 1, maxMs: 5, jitter: 0 },
-    },
-    { name: 'b', run: async ({ results }) => ({ from: results.a }) },
-  ])
-  assert.ok(memoStats(flaky.machine).memoized)
-  const dir = tmpDir()
-  const N = 60
-  let { system, store } = await openSystem(dir, { fsync: 'batch', machines: { [flaky.machineName]: flaky.machine } })
-  let queue = new JobQueue(system, { seed: 3 })
-  queue.addType(flaky)
-  queue.start()
-  new LocalWorker(queue)
-  const ids: string[] = []
-  for (let i = 0; i < N; i++) ids.push((await queue.submit({ type: 'flaky', input: { i } })).id)
-  await until(() => ids.every((id) => queue.view(id)?.status === 'COMPLETED'), 10_000, 'all jobs completed')
-  assert.is(fails.size, 20)
-  assert.ok(memoStats(flaky.machine).hits > 2 * N, `memo hits ${memoStats(flaky.machine).hits}`)
-  const live = new Map(ids.map((id) => [id, system.get(id)!.getSnapshot()]))
-  // XState alone (no memo, no host) replays each journal to the state the memo produced
-  const plain = createJobMachine({ name: 'flaky', steps: [{ name: 'a', retry: { maxAttempts: 3, baseMs: 5, factor: 1, maxMs: 5, jitter: 0 } }, { name: 'b' }] })
-  for (const id of ids) {
-    let text = ''
-    for await (const chunk of exportLog(store, id)) text += chunk
-    const { header, lines } = parseLog(text)
-    const r = new LogReplayer(plain, { verify: true })
-    r.start(header)
-    lines.forEach((l, k) => r.line(l, k + 2))
-    const res = r.result()
-    assert.ok(res.ok, `${id}: ${JSON.stringify(res.divergence)}`)
-    assert.equal(res.warnings, [], 'the memoized machine has the plain machine\'s hash')
-    assert.equal(res.final.value, live.get(id)!.value, `${id} value`)
-    assert.equal(res.final.context, JSON.parse(JSON.stringify(live.get(id)!.context)), `${id} context`)
-  }
-  // a crash and a restart: the recovered jobs hold the same states, and a new job still runs
-  queue.close()
-  await crash(system, store)
-  ;({ system, store } = await openSystem(dir, { fsync: 'batch', machines: { [flaky.machineName]: flaky.machine } }))
-  queue = new JobQueue(system, { seed: 3 })
-  queue.addType(flaky)
-  queue.start()
-  new LocalWorker(queue)
-  for (const id of ids) assert.equal(system.get(id)!.getSnapshot().context, live.get(id)!.context, `${id} after recovery`)
-  const { id } = await queue.submit({ type: 'flaky', input: { i: 'after' } })
-  await until(() => queue.view(id)?.status === 'COMPLETED', 5000, 'the job after recovery')
-  queue.close()
-  await system.close()
-})
+      { name: 'b', run: async ({ results }) => ({ from: results.a }) },
+    ])
+    assert.ok(memoStats(flaky.machine).memoized)
+    const dir = tmpDir()
+    const N = 60
+    let { system, store } = await openSystem(dir, { fsync: 'batch', machines: { [flaky.machineName]: flaky.machine } })
+    let queue = new JobQueue(system, { seed: 3 })
+    queue.addType(flaky)
+    queue.start()
+    new LocalWorker(queue)
+    const ids: string[] = []
+    for (let i = 0; i < N; i++) ids.push((await queue.submit({ type: 'flaky', input: { i } })).id)
+    await until(() => ids.every((id) => queue.view(id)?.status === 'COMPLETED'), 10_000, 'all jobs completed')
+    assert.is(fails.size, 20)
+    assert.ok(memoStats(flaky.machine).hits > 2 * N, `memo hits ${memoStats(flaky.machine).hits}`)
+    const live = new Map(ids.map((id) => [id, system.get(id)!.getSnapshot()]))
+    // XState alone (no memo, no host) replays each journal to the state the memo produced
+    const plain = createJobMachine({
+      name: 'flaky',
+      steps: [{ name: 'a', retry: { maxAttempts: 3, baseMs: 5, factor: 1, maxMs: 5, jitter: 0 } }, { name: 'b' }],
+    })
+    for (const id of ids) {
+      let text = ''
+      for await (const chunk of exportLog(store, id)) text += chunk
+      const { header, lines } = parseLog(text)
+      const r = new LogReplayer(plain, { verify: true })
+      r.start(header)
+      lines.forEach((l, k) => r.line(l, k + 2))
+      const res = r.result()
+      assert.ok(res.ok, `${id}: ${JSON.stringify(res.divergence)}`)
+      assert.equal(res.warnings, [], "the memoized machine has the plain machine's hash")
+      assert.equal(res.final.value, live.get(id)!.value, `${id} value`)
+      assert.equal(res.final.context, JSON.parse(JSON.stringify(live.get(id)!.context)), `${id} context`)
+    }
+    // a crash and a restart: the recovered jobs hold the same states, and a new job still runs
+    queue.close()
+    await crash(system, store)
+    ;({ system, store } = await openSystem(dir, { fsync: 'batch', machines: { [flaky.machineName]: flaky.machine } }))
+    queue = new JobQueue(system, { seed: 3 })
+    queue.addType(flaky)
+    queue.start()
+    new LocalWorker(queue)
+    for (const id of ids)
+      assert.equal(system.get(id)!.getSnapshot().context, live.get(id)!.context, `${id} after recovery`)
+    const { id } = await queue.submit({ type: 'flaky', input: { i: 'after' } })
+    await until(() => queue.view(id)?.status === 'COMPLETED', 5000, 'the job after recovery')
+    queue.close()
+    await system.close()
+  },
+)
 
 durable.run()

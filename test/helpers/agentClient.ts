@@ -56,7 +56,15 @@ export class AgentClient {
       }
     }
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no "${type}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.map((f) => f.type))}`)), timeoutMs)
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no "${type}" frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.map((f) => f.type))}`,
+            ),
+          ),
+        timeoutMs,
+      )
       this.waiters.push({
         pred: (f) => f.type === type && pred(f),
         resolve: (f) => {

@@ -22,10 +22,22 @@ export function benchHarness(primaryUrl: string, backupUrl: string): Record<stri
       backup: { kind: 'anthropic', baseUrl: backupUrl, apiKeyEnv: 'AETHER_TEST_BACKUP_KEY', maxTokens: 256 },
     },
     roles: {
-      chat: [{ provider: 'primary', model: 'local-chat' }, { provider: 'backup', model: 'claude-chat' }],
-      vision: [{ provider: 'flaky-500', model: 'fail-vision' }, { provider: 'backup', model: 'claude-vision' }],
-      planner: [{ provider: 'flaky-429', model: 'rate-planner' }, { provider: 'backup', model: 'claude-planner' }],
-      browser: [{ provider: 'flaky-hang', model: 'hang-browser', timeoutMs: 200 }, { provider: 'primary', model: 'local-browser' }],
+      chat: [
+        { provider: 'primary', model: 'local-chat' },
+        { provider: 'backup', model: 'claude-chat' },
+      ],
+      vision: [
+        { provider: 'flaky-500', model: 'fail-vision' },
+        { provider: 'backup', model: 'claude-vision' },
+      ],
+      planner: [
+        { provider: 'flaky-429', model: 'rate-planner' },
+        { provider: 'backup', model: 'claude-planner' },
+      ],
+      browser: [
+        { provider: 'flaky-hang', model: 'hang-browser', timeoutMs: 200 },
+        { provider: 'primary', model: 'local-browser' },
+      ],
     },
     breaker: { threshold: 3, cooldownMs: 60_000 },
     timeoutMs: 5_000,

@@ -77,14 +77,32 @@ export function bundle(entry: string): string {
   const dir = join(root, 'test/.artifacts')
   mkdirSync(dir, { recursive: true })
   const out = join(dir, basename(entry).replace(/\.ts$/, '.mjs'))
-  buildSync({ entryPoints: [join(root, entry)], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: out, target: 'node20', logLevel: 'error' })
+  buildSync({
+    entryPoints: [join(root, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    outfile: out,
+    target: 'node20',
+    logLevel: 'error',
+  })
   return out
 }
 
 /** Starts `node FILE ARGS` (through tsx for .ts) and resolves with the first stdout line starting with `READY `. */
-export function startChild(file: string, args: string[], env: Record<string, string>, readyPrefix = 'READY '): Promise<{ child: ChildProcess; ready: string; out: string[] }> {
+export function startChild(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  readyPrefix = 'READY ',
+): Promise<{ child: ChildProcess; ready: string; out: string[] }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), file, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), file, ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     const out: string[] = []
     let buf = ''
     let done = false
@@ -132,7 +150,9 @@ export async function freePort(): Promise<number> {
 
 /** Our own nats-server with JetStream on `port`, storing in `dir`; resolves once it accepts connections. */
 export async function startNats(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('/usr/sbin/nats-server', ['-js', '-sd', dir, '-p', String(port), '-a', '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn('/usr/sbin/nats-server', ['-js', '-sd', dir, '-p', String(port), '-a', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let log = ''
   child.stderr!.on('data', (d) => (log += d))
   const net = await import('node:net')

@@ -82,10 +82,21 @@ export class FakeProvider extends EventEmitter {
     const url = new URL(req.url ?? '/', 'http://x')
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
-    const given = req.headers['x-api-key'] ?? (req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : undefined)
-    const api = url.pathname === '/v1/chat/completions' ? 'openai' : url.pathname === '/v1/messages' ? 'anthropic' : url.pathname === '/v1/models' ? 'models' : null
-    if (!api || (api === 'models' ? req.method !== 'GET' : req.method !== 'POST')) return json(res, 404, { error: { message: `no route ${req.method} ${url.pathname}` } })
-    if (this.opts.key && given !== this.opts.key) return json(res, 401, { error: { message: `Incorrect API key provided: ${String(given)}` } })
+    const given =
+      req.headers['x-api-key'] ??
+      (req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : undefined)
+    const api =
+      url.pathname === '/v1/chat/completions'
+        ? 'openai'
+        : url.pathname === '/v1/messages'
+          ? 'anthropic'
+          : url.pathname === '/v1/models'
+            ? 'models'
+            : null
+    if (!api || (api === 'models' ? req.method !== 'GET' : req.method !== 'POST'))
+      return json(res, 404, { error: { message: `no route ${req.method} ${url.pathname}` } })
+    if (this.opts.key && given !== this.opts.key)
+      return json(res, 401, { error: { message: `Incorrect API key provided: ${String(given)}` } })
     let body: any = {}
     if (api !== 'models') {
       try {
@@ -97,8 +108,18 @@ export class FakeProvider extends EventEmitter {
     const model = api === 'models' ? (url.searchParams.get('model') ?? '') : String(body.model ?? '')
     const messages: any[] = Array.isArray(body.messages) ? body.messages : []
     const last = [...messages].reverse().find((m) => m.role === 'user')
-    const prompt = typeof last?.content === 'string' ? last.content : Array.isArray(last?.content) ? last.content.filter((p: any) => p.type === 'text').map((p: any) => p.text).join('') : ''
-    const images = Array.isArray(last?.content) ? last.content.filter((p: any) => p.type === 'image_url' || p.type === 'image').length : 0
+    const prompt =
+      typeof last?.content === 'string'
+        ? last.content
+        : Array.isArray(last?.content)
+          ? last.content
+              .filter((p: any) => p.type === 'text')
+              .map((p: any) => p.text)
+              .join('')
+          : ''
+    const images = Array.isArray(last?.content)
+      ? last.content.filter((p: any) => p.type === 'image_url' || p.type === 'image').length
+      : 0
     const requestId = String(req.headers['idempotency-key'] ?? '')
     const info: RequestInfo = { api, model, requestId, prompt, images }
     if (api !== 'models') {
@@ -112,7 +133,19 @@ export class FakeProvider extends EventEmitter {
       return json(res, 200, { object: 'list', data: [{ id: 'fake-model', object: 'model' }] })
     }
     const queued = this.scripts.get(model)
-    let step: Step = queued?.length ? queued.shift()! : model.startsWith('badkey') ? { status: 401, echoKey: true } : model.startsWith('hang') ? { hang: true } : model.startsWith('fail') ? { status: 500, message: 'internal error' } : model.startsWith('rate') ? { status: 429, message: 'rate limit exceeded', retryAfter: 1 } : model.startsWith('slow') ? { delayMs: 300 } : 'ok'
+    let step: Step = queued?.length
+      ? queued.shift()!
+      : model.startsWith('badkey')
+        ? { status: 401, echoKey: true }
+        : model.startsWith('hang')
+          ? { hang: true }
+          : model.startsWith('fail')
+            ? { status: 500, message: 'internal error' }
+            : model.startsWith('rate')
+              ? { status: 429, message: 'rate limit exceeded', retryAfter: 1 }
+              : model.startsWith('slow')
+                ? { delayMs: 300 }
+                : 'ok'
     if (typeof step === 'object' && 'hang' in step) return this.hang(res)
     if (typeof step === 'object' && 'delayMs' in step) {
       const delay = step.delayMs
@@ -130,7 +163,9 @@ export class FakeProvider extends EventEmitter {
       step = 'ok'
     }
     if (typeof step === 'object' && 'status' in step) {
-      const message = step.echoKey ? `Incorrect API key provided: ${String(given)}` : (step.message ?? `status ${step.status}`)
+      const message = step.echoKey
+        ? `Incorrect API key provided: ${String(given)}`
+        : (step.message ?? `status ${step.status}`)
       if (step.retryAfter) res.setHeader('retry-after', String(step.retryAfter))
       return json(res, step.status, { error: { message, type: 'scripted' } })
     }
@@ -140,9 +175,23 @@ export class FakeProvider extends EventEmitter {
       this.emit('answered', info)
     })
     if (api === 'openai') {
-      return json(res, 200, { id: `chatcmpl-${this.total}`, object: 'chat.completion', model, choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage: { prompt_tokens: prompt.length, completion_tokens: text.length } })
+      return json(res, 200, {
+        id: `chatcmpl-${this.total}`,
+        object: 'chat.completion',
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: prompt.length, completion_tokens: text.length },
+      })
     }
-    return json(res, 200, { id: `msg_${this.total}`, type: 'message', role: 'assistant', model, content: [{ type: 'text', text }], stop_reason: 'end_turn', usage: { input_tokens: prompt.length, output_tokens: text.length } })
+    return json(res, 200, {
+      id: `msg_${this.total}`,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [{ type: 'text', text }],
+      stop_reason: 'end_turn',
+      usage: { input_tokens: prompt.length, output_tokens: text.length },
+    })
   }
 
   private hang(res: ServerResponse): void {

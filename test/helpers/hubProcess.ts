@@ -31,7 +31,8 @@ export class HubProcess {
     const h = new HubProcess(child)
     const deadline = Date.now() + timeoutMs
     while (!/aether hub (http:\/\/\S+)/.test(h.output)) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the hub exited before listening:\n${h.output}`)
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the hub exited before listening:\n${h.output}`)
       if (Date.now() > deadline) {
         child.kill('SIGKILL')
         throw new Error(`the hub did not start within ${timeoutMs} ms:\n${h.output}`)
@@ -50,9 +51,17 @@ export class HubProcess {
 }
 
 /** Runs `node bin/aether.mjs ...args` to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/aether.mjs', ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['bin/aether.mjs', ...args], {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))

@@ -17,7 +17,11 @@ export interface TestHub {
   stop(): Promise<void>
 }
 
-export async function startInspectorHub(opts: HubOptions = {}, iopts: InspectorOptions = {}, features: HubFeature[] = []): Promise<TestHub> {
+export async function startInspectorHub(
+  opts: HubOptions = {},
+  iopts: InspectorOptions = {},
+  features: HubFeature[] = [],
+): Promise<TestHub> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-insp-'))
   const inspector = new InspectorServer(iopts)
   const hub = await Hub.start({ data: dir, token: 'test-token', port: 0, ...opts }, [inspector, ...features])

@@ -31,9 +31,15 @@ export async function settleSystem(system: ActorSystem): Promise<void> {
 
 export async function jobRig(types: JobType[] = [], opts: JobQueueOptions & { dir?: string } = {}): Promise<JobRig> {
   const clock = new SimulatedClock(1_000_000)
-  const store = opts.dir ? await LevelStore.open(opts.dir) : new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
+  const store = opts.dir
+    ? await LevelStore.open(opts.dir)
+    : new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
   const all = [...builtinJobTypes, ...types]
-  const system = await ActorSystem.open({ store, clock, machines: Object.fromEntries(all.map((t) => [t.machineName, t.machine])) })
+  const system = await ActorSystem.open({
+    store,
+    clock,
+    machines: Object.fromEntries(all.map((t) => [t.machineName, t.machine])),
+  })
   const queue = new JobQueue(system, { seed: 42, ...opts })
   for (const t of all) queue.addType(t)
   queue.start()

@@ -21,11 +21,19 @@ export class AetherProc {
   child!: ChildProcess
   out = ''
   url = ''
-  constructor(readonly role: 'hub' | 'root', readonly args: string[], readonly env: Record<string, string>) {}
+  constructor(
+    readonly role: 'hub' | 'root',
+    readonly args: string[],
+    readonly env: Record<string, string>,
+  ) {}
 
   async start(): Promise<this> {
     this.out = ''
-    const child = spawn(process.execPath, [bin, this.role, ...this.args], { cwd: root, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [bin, this.role, ...this.args], {
+      cwd: root,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     this.child = child
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${this.role} did not start:\n${this.out}`)), 20_000)
@@ -77,7 +85,11 @@ export class AetherProc {
   }
 
   async post(path: string, body: unknown): Promise<{ status: number; body: any }> {
-    const r = await fetch(this.url + path, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const r = await fetch(this.url + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
     return { status: r.status, body: await r.json().catch(() => null) }
   }
 }
@@ -85,12 +97,39 @@ export class AetherProc {
 /** A root child process on a fixed port (so a restart keeps its URL). */
 export async function startRoot(nats: string, data: string, port?: number): Promise<AetherProc> {
   const p = port ?? (await freePort())
-  return new AetherProc('root', ['--nats', nats, '--data', data, '--port', String(p), '--token', TOKEN, '--authority-aging', FAST_LINK.AETHER_AUTHORITY_AGING_MS, '--authority-stale', FAST_LINK.AETHER_AUTHORITY_STALE_MS], {}).start()
+  return new AetherProc(
+    'root',
+    [
+      '--nats',
+      nats,
+      '--data',
+      data,
+      '--port',
+      String(p),
+      '--token',
+      TOKEN,
+      '--authority-aging',
+      FAST_LINK.AETHER_AUTHORITY_AGING_MS,
+      '--authority-stale',
+      FAST_LINK.AETHER_AUTHORITY_STALE_MS,
+    ],
+    {},
+  ).start()
 }
 
-export async function startHubProc(nats: string, data: string, hubId: string, port?: number, env: Record<string, string> = {}): Promise<AetherProc> {
+export async function startHubProc(
+  nats: string,
+  data: string,
+  hubId: string,
+  port?: number,
+  env: Record<string, string> = {},
+): Promise<AetherProc> {
   const p = port ?? (await freePort())
-  return new AetherProc('hub', ['--nats', nats, '--data', data, '--port', String(p), '--token', TOKEN], { ...FAST_LINK, AETHER_HUB_ID: hubId, ...env }).start()
+  return new AetherProc('hub', ['--nats', nats, '--data', data, '--port', String(p), '--token', TOKEN], {
+    ...FAST_LINK,
+    AETHER_HUB_ID: hubId,
+    ...env,
+  }).start()
 }
 
 /** Polls `fn` until it returns a truthy value; throws with `what` after `ms`. */
@@ -104,16 +143,27 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: n
     } catch (err) {
       lastErr = err
     }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`)
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`)
     await sleep(50)
   }
 }
 
 /** Until the hub's control authority is fresh and both its NATS connections are up. */
 export async function waitLinkReady(hub: AetherProc, ms = 10_000): Promise<void> {
-  await waitFor(async () => {
-    const r = await hub.get('/api/reliability')
-    const transport = r.tree.children.find((c: any) => c.id === 'root-link')?.children?.find((c: any) => c.id === 'transport')
-    return r.link.authority === 'fresh' && transport?.detail.data === 'connected' && transport?.detail.control === 'connected'
-  }, ms, 'a fresh, connected hub link')
+  await waitFor(
+    async () => {
+      const r = await hub.get('/api/reliability')
+      const transport = r.tree.children
+        .find((c: any) => c.id === 'root-link')
+        ?.children?.find((c: any) => c.id === 'transport')
+      return (
+        r.link.authority === 'fresh' &&
+        transport?.detail.data === 'connected' &&
+        transport?.detail.control === 'connected'
+      )
+    },
+    ms,
+    'a fresh, connected hub link',
+  )
 }

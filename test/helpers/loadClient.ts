@@ -20,7 +20,11 @@ export class LoadClient {
   private loops: Promise<void>[] = []
   private agent = new Agent({ keepAlive: true, maxSockets: 64 })
 
-  constructor(readonly url: string, readonly workers = 4, readonly intervalMs = 5) {}
+  constructor(
+    readonly url: string,
+    readonly workers = 4,
+    readonly intervalMs = 5,
+  ) {}
 
   start(): void {
     this.running = true
@@ -72,7 +76,8 @@ export class LoadClient {
   /** Versions in the order the client saw them answer (runs collapsed). */
   versionRuns(): string[] {
     const out: string[] = []
-    for (const s of [...this.samples].sort((a, b) => a.end - b.end)) if (s.version && out.at(-1) !== s.version) out.push(s.version)
+    for (const s of [...this.samples].sort((a, b) => a.end - b.end))
+      if (s.version && out.at(-1) !== s.version) out.push(s.version)
     return out
   }
 

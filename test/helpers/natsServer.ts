@@ -46,13 +46,16 @@ export class NatsServer {
 
   /** (Re)starts the server on the same port and store. */
   async restart(): Promise<void> {
-    const child = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(NATS_BIN, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     child.stdout!.on('data', (d) => (this.log = (this.log + d).slice(-20000)))
     child.stderr!.on('data', (d) => (this.log = (this.log + d).slice(-20000)))
     this.child = child
     const end = Date.now() + 10_000
     while (!(await canConnect(this.port))) {
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`nats-server did not start on ${this.port}:\n${this.log}`)
+      if (Date.now() > end || child.exitCode !== null)
+        throw new Error(`nats-server did not start on ${this.port}:\n${this.log}`)
       await sleep(20)
     }
   }

@@ -50,7 +50,11 @@ export interface Pair {
 
 export async function openPair(o: PairOptions = {}): Promise<Pair> {
   const dirs = [mkdtempSync(join(tmpdir(), 'aether-rtc-m-')), mkdtempSync(join(tmpdir(), 'aether-rtc-h-'))]
-  const memberSystem = await ActorSystem.open({ store: await LevelStore.open(dirs[0]), hostId: 'member', fsync: 'none' })
+  const memberSystem = await ActorSystem.open({
+    store: await LevelStore.open(dirs[0]),
+    hostId: 'member',
+    fsync: 'none',
+  })
   const hubSystem = await ActorSystem.open({ store: await LevelStore.open(dirs[1]), hostId: 'hub', fsync: 'none' })
   const memberId = o.memberId ?? 'member-1'
   const carried: Record<string, number> = {}
@@ -67,7 +71,13 @@ export async function openPair(o: PairOptions = {}): Promise<Pair> {
       await (to === 'hub' ? hub : member).receive(frame)
     })
   }
-  const hub: RtcNode = new RtcNode(hubSystem, { nodeId: 'hub', polite: false, backend: weriftBackend(o.hubWerift), send: deliver, timings: o.timings })
+  const hub: RtcNode = new RtcNode(hubSystem, {
+    nodeId: 'hub',
+    polite: false,
+    backend: weriftBackend(o.hubWerift),
+    send: deliver,
+    timings: o.timings,
+  })
   const member: RtcNode = new RtcNode(memberSystem, {
     nodeId: memberId,
     polite: true,

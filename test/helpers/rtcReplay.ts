@@ -16,18 +16,25 @@ import { LogReader, parseLogHeader } from '../../protocol/log.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const pure: Record<string, any> = { peerSession, mediaSubflow, rtcMember }
-const modules: Record<string, string> = { peerSession: 'machines/peerSession.ts', mediaSubflow: 'machines/mediaSubflow.ts', rtcMember: 'machines/rtcMember.ts' }
+const modules: Record<string, string> = {
+  peerSession: 'machines/peerSession.ts',
+  mediaSubflow: 'machines/mediaSubflow.ts',
+  rtcMember: 'machines/rtcMember.ts',
+}
 
 export async function exportText(system: ActorSystem, path: string): Promise<{ text: string; machine: string }> {
   await system.flush()
   const meta = await system.store!.getMeta(path)
   let text = ''
-  for await (const chunk of exportLog(system.store!, path, { snapshots: 'all', machine: pure[meta!.machine] })) text += chunk
+  for await (const chunk of exportLog(system.store!, path, { snapshots: 'all', machine: pure[meta!.machine] }))
+    text += chunk
   return { text, machine: meta!.machine }
 }
 
 /** Replays every durable actor of `system`; returns per path the result (ok, events). */
-export async function verifyAll(system: ActorSystem): Promise<Record<string, { ok: boolean; events: number; snapshots: number; divergence?: unknown }>> {
+export async function verifyAll(
+  system: ActorSystem,
+): Promise<Record<string, { ok: boolean; events: number; snapshots: number; divergence?: unknown }>> {
   const out: Record<string, { ok: boolean; events: number; snapshots: number; divergence?: unknown }> = {}
   for (const meta of await system.store!.listMeta()) {
     const { text, machine } = await exportText(system, meta.path)
@@ -37,16 +44,37 @@ export async function verifyAll(system: ActorSystem): Promise<Record<string, { o
     const reader = new LogReader()
     for (let i = 1; i < lines.length; i++) if (!r.line(reader.line(lines[i], i + 1), i + 1)) break
     const res = r.result()
-    out[meta.path] = { ok: res.ok, events: res.events, snapshots: res.snapshotsChecked, ...(res.divergence ? { divergence: res.divergence } : {}) }
+    out[meta.path] = {
+      ok: res.ok,
+      events: res.events,
+      snapshots: res.snapshotsChecked,
+      ...(res.divergence ? { divergence: res.divergence } : {}),
+    }
   }
   return out
 }
 
 /** Runs the real CLI on one actor's exported log; returns its exit code and output. */
-export async function cliVerify(system: ActorSystem, path: string): Promise<{ code: number | null; out: string; file: string }> {
+export async function cliVerify(
+  system: ActorSystem,
+  path: string,
+): Promise<{ code: number | null; out: string; file: string }> {
   const { text, machine } = await exportText(system, path)
   const file = join(mkdtempSync(join(tmpdir(), 'aether-rtc-log-')), `${path.replace(/\//g, '_')}.aether.log`)
   writeFileSync(file, text)
-  const r = spawnSync(process.execPath, [join(root, 'bin/aether.mjs'), 'replay', file, '--machine', join(root, modules[machine]), '--export', machine, '--verify'], { encoding: 'utf8', cwd: root })
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(root, 'bin/aether.mjs'),
+      'replay',
+      file,
+      '--machine',
+      join(root, modules[machine]),
+      '--export',
+      machine,
+      '--verify',
+    ],
+    { encoding: 'utf8', cwd: root },
+  )
   return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? ''), file }
 }

@@ -30,13 +30,38 @@ export interface SupervisorHandle {
   stop: () => Promise<void>
 }
 
-export async function startSupervisor(opts: { slots: string; data: string; port: number; slotPorts: [number, number]; args?: string[]; env?: Record<string, string> }): Promise<SupervisorHandle> {
+export async function startSupervisor(opts: {
+  slots: string
+  data: string
+  port: number
+  slotPorts: [number, number]
+  args?: string[]
+  env?: Record<string, string>
+}): Promise<SupervisorHandle> {
   const token = 'test-token'
-  const proc = spawn(process.execPath, ['bin/aether.mjs', 'supervisor', '--slots', opts.slots, '--data', opts.data, '--port', String(opts.port), '--token', token, '--slot-ports', opts.slotPorts.join(','), ...(opts.args ?? [])], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  })
+  const proc = spawn(
+    process.execPath,
+    [
+      'bin/aether.mjs',
+      'supervisor',
+      '--slots',
+      opts.slots,
+      '--data',
+      opts.data,
+      '--port',
+      String(opts.port),
+      '--token',
+      token,
+      '--slot-ports',
+      opts.slotPorts.join(','),
+      ...(opts.args ?? []),
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    },
+  )
   let out = ''
   proc.stdout!.on('data', (d) => (out += d))
   proc.stderr!.on('data', (d) => (out += d))
@@ -49,7 +74,11 @@ export async function startSupervisor(opts: { slots: string; data: string; port:
     output: () => out,
     status: async () => (await fetch(`${url}/api/supervisor/status`)).json(),
     post: async (path, body, tok = token) => {
-      const r = await fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+      const r = await fetch(url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      })
       const text = await r.text()
       let parsed: any = text
       try {
@@ -95,7 +124,8 @@ export async function until<T>(fn: () => Promise<T> | T, ms: number, what: strin
     } catch (err) {
       last = err
     }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    if (Date.now() > end)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
     await sleep(every)
   }
 }

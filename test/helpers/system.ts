@@ -2,7 +2,10 @@
 import { ActorSystem, type ActorSystemOptions } from '../../actors/index.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
 
-export async function openSystem(dir: string, opts: Omit<ActorSystemOptions, 'store'> = {}): Promise<{ system: ActorSystem; store: LevelStore }> {
+export async function openSystem(
+  dir: string,
+  opts: Omit<ActorSystemOptions, 'store'> = {},
+): Promise<{ system: ActorSystem; store: LevelStore }> {
   const store = await LevelStore.open(dir)
   const system = await ActorSystem.open({ ...opts, store })
   return { system, store }

@@ -110,4 +110,3 @@ export class RelayNet {
     for (const r of [...this.relays, ...this.pool]) r.close()
   }
 }
-

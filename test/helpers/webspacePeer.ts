@@ -13,7 +13,12 @@ export interface WsPeer {
 }
 
 /** Connects a client; resolves once its first sync finished. */
-export function connectPeer(url: string, name: string, token: string, client = new WebspaceClient(name)): Promise<WsPeer> {
+export function connectPeer(
+  url: string,
+  name: string,
+  token: string,
+  client = new WebspaceClient(name),
+): Promise<WsPeer> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(webspaceUrl(url, name, token))
     ws.binaryType = 'nodebuffer'

@@ -22,27 +22,61 @@ read('definition - nested and parallel states, transitions labelled with event a
   assert.ok(labels.includes('after 5000ms'))
   assert.ok(labels.includes('emergency'))
   const counterChart = readChart(wire(counter))
-  assert.equal(counterChart.nodes.get('counter.open')!.internal.map((t) => t.label), ['inc', 'reset'], 'targetless transitions are listed in their state')
+  assert.equal(
+    counterChart.nodes.get('counter.open')!.internal.map((t) => t.label),
+    ['inc', 'reset'],
+    'targetless transitions are listed in their state',
+  )
 })
 
 read('definition - active states, accepted events, delay owners, the transition taken', () => {
   const c = readChart(wire(trafficLight))
   const active = activeIds(c, { light: 'green', pedestrian: 'idle' })
-  assert.equal([...active].sort(), ['trafficLight', 'trafficLight.light', 'trafficLight.light.green', 'trafficLight.pedestrian', 'trafficLight.pedestrian.idle'])
-  assert.equal(acceptedEvents(c, active).map((e) => e.type), ['emergency', 'pedestrian.request', 'tick'], 'xstate.after.* is not an operator event')
+  assert.equal([...active].sort(), [
+    'trafficLight',
+    'trafficLight.light',
+    'trafficLight.light.green',
+    'trafficLight.pedestrian',
+    'trafficLight.pedestrian.idle',
+  ])
+  assert.equal(
+    acceptedEvents(c, active).map((e) => e.type),
+    ['emergency', 'pedestrian.request', 'tick'],
+    'xstate.after.* is not an operator event',
+  )
   assert.is(delayOwner(c, 'xstate.after.green.trafficLight.light.green'), 'trafficLight.light.green')
   assert.is(delayOwner(c, 'xstate.after.5000.trafficLight.pedestrian.waiting'), 'trafficLight.pedestrian.waiting')
   assert.is(delayOwner(c, 'tick'), undefined)
   const after = activeIds(c, { light: 'yellow', pedestrian: 'idle' })
   const taken = takenTransitions(c, 'xstate.after.green.trafficLight.light.green', active, after)
-  assert.equal(taken.map((t) => t.source), ['trafficLight.light.green'])
-  assert.is(takenTransitions(c, 'tick', active, activeIds(c, { light: 'green', pedestrian: 'idle' })).length, 0, 'a tick that did not move is not highlighted')
+  assert.equal(
+    taken.map((t) => t.source),
+    ['trafficLight.light.green'],
+  )
+  assert.is(
+    takenTransitions(c, 'tick', active, activeIds(c, { light: 'green', pedestrian: 'idle' })).length,
+    0,
+    'a tick that did not move is not highlighted',
+  )
   const cc = readChart(wire(counter))
   const open = activeIds(cc, 'open')
-  assert.equal(acceptedEvents(cc, open).map((e) => e.type), ['inc', 'lock', 'reset'])
-  assert.equal(acceptedEvents(cc, activeIds(cc, 'locked')).map((e) => e.type), ['unlock'])
-  assert.equal(takenTransitions(cc, 'inc', open, open).map((t) => t.eventType), ['inc'])
-  assert.equal(takenTransitions(cc, 'lock', null, activeIds(cc, 'locked')).map((t) => t.eventType), ['lock'], 'without the previous state, the target decides')
+  assert.equal(
+    acceptedEvents(cc, open).map((e) => e.type),
+    ['inc', 'lock', 'reset'],
+  )
+  assert.equal(
+    acceptedEvents(cc, activeIds(cc, 'locked')).map((e) => e.type),
+    ['unlock'],
+  )
+  assert.equal(
+    takenTransitions(cc, 'inc', open, open).map((t) => t.eventType),
+    ['inc'],
+  )
+  assert.equal(
+    takenTransitions(cc, 'lock', null, activeIds(cc, 'locked')).map((t) => t.eventType),
+    ['lock'],
+    'without the previous state, the target decides',
+  )
 })
 
 read('definition - elkjs lays out every state and transition inside the root', async () => {
@@ -51,9 +85,15 @@ read('definition - elkjs lays out every state and transition inside the root', a
   assert.is(l.nodes.size, c.nodes.size)
   const root = l.nodes.get('trafficLight')!
   for (const n of l.nodes.values()) {
-    assert.ok(n.x >= root.x && n.y >= root.y && n.x + n.w <= root.x + root.w + 0.5 && n.y + n.h <= root.y + root.h + 0.5, `${n.id} inside the root`)
+    assert.ok(
+      n.x >= root.x && n.y >= root.y && n.x + n.w <= root.x + root.w + 0.5 && n.y + n.h <= root.y + root.h + 0.5,
+      `${n.id} inside the root`,
+    )
   }
-  for (const [parent, child] of [['trafficLight.light', 'trafficLight.light.red'], ['trafficLight.pedestrian', 'trafficLight.pedestrian.waiting']]) {
+  for (const [parent, child] of [
+    ['trafficLight.light', 'trafficLight.light.red'],
+    ['trafficLight.pedestrian', 'trafficLight.pedestrian.waiting'],
+  ]) {
     const p = l.nodes.get(parent)!
     const k = l.nodes.get(child)!
     assert.ok(k.x > p.x && k.y > p.y && k.x + k.w < p.x + p.w && k.y + k.h < p.y + p.h, `${child} nested in ${parent}`)

@@ -28,7 +28,11 @@ async function post(path: string, event: object, token?: string) {
 }
 
 async function spawn(path: string, machine: string, durable = true) {
-  const r = await fetch(`${h.url}/api/actors`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` }, body: JSON.stringify({ path, machine, durable }) })
+  const r = await fetch(`${h.url}/api/actors`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` },
+    body: JSON.stringify({ path, machine, durable }),
+  })
   assert.ok(r.ok, await r.text()) // the hub answers 200 (its 201 is overwritten by sendJson)
 }
 
@@ -46,7 +50,9 @@ const contextOf = async (page: Page) => JSON.parse((await page.textContent('[dat
 async function expectContext(page: Page, expected: unknown) {
   const want = JSON.stringify(expected, null, 2)
   try {
-    await page.waitForFunction((w) => document.querySelector('[data-testid="context"]')?.textContent === w, want, { timeout: 2000 })
+    await page.waitForFunction((w) => document.querySelector('[data-testid="context"]')?.textContent === w, want, {
+      timeout: 2000,
+    })
   } catch {
     assert.equal(await contextOf(page), expected)
   }
@@ -60,7 +66,9 @@ live.before(async () => {
   // machine: a tick that lands just after the green timer moves yellow -> red, and the light is
   // yellow again (by timer) only after the pedestrian's 5 s wait has ended (a CI run failed so). Here
   // the light changes only when the test ticks it; its pending timer still shows.
-  h = await startInspectorHub({ machines: { trafficLight: trafficLight.provide({ delays: { green: 600_000, yellow: 600_000, red: 600_000 } }) } })
+  h = await startInspectorHub({
+    machines: { trafficLight: trafficLight.provide({ delays: { green: 600_000, yellow: 600_000, red: 600_000 } }) },
+  })
   browser = await launchChromium()
   await spawn('plant', 'counter')
   await spawn('plant/lamp', 'counter')
@@ -73,7 +81,8 @@ live.after(async () => {
 })
 
 live('inspector - the actor tree shows the actors the test spawned, searchable', async () => {
-  for (const p of ['plant', 'plant/lamp', 'plant/crossing', 'scratch']) await page.waitForSelector(`.tree-row[data-path="${p}"]`)
+  for (const p of ['plant', 'plant/lamp', 'plant/crossing', 'scratch'])
+    await page.waitForSelector(`.tree-row[data-path="${p}"]`)
   assert.match((await page.textContent('.tree-row[data-path="plant/crossing"]'))!, /trafficLight/)
   await page.fill('[data-testid="search"]', 'traffic')
   await page.waitForSelector('.tree-row[data-path="scratch"]', { state: 'detached' })
@@ -173,7 +182,10 @@ live('inspector - pause freezes the live view, resume catches up; events/s is co
   const rate = Number((await page.textContent('[data-testid="rate"]'))!.replace('k', ''))
   assert.ok(rate > 0, `events/s shown (${rate})`)
   await page.click('#pause')
-  await page.waitForFunction((n) => document.querySelector('[data-testid="context"]')?.textContent?.includes(String(n)), before.count + 20)
+  await page.waitForFunction(
+    (n) => document.querySelector('[data-testid="context"]')?.textContent?.includes(String(n)),
+    before.count + 20,
+  )
 })
 
 live.run()
@@ -266,7 +278,10 @@ ops('inspector - an event sent from the UI with the token works after a confirma
   await p.click('[data-testid="confirm"]')
   await p.waitForSelector('[data-testid="toast-ok"]')
   assert.is(h.hub.system.hosted('plant/lamp')!.actor.getSnapshot().context.count, before + 10)
-  await p.waitForFunction((n) => document.querySelector('[data-testid="context"]')?.textContent?.includes(String(n)), before + 10)
+  await p.waitForFunction(
+    (n) => document.querySelector('[data-testid="context"]')?.textContent?.includes(String(n)),
+    before + 10,
+  )
   // only events the current state accepts are offered
   const offered = await p.$$eval('.event-btn', (bs) => bs.map((b) => b.getAttribute('data-event')))
   assert.equal(offered, ['inc', 'lock', 'reset'])
@@ -278,9 +293,21 @@ ops('inspector - without the token it is read-only and a send is refused (401), 
   await p.click('.tree-row[data-path="plant/lamp"]')
   await p.waitForSelector('[data-testid="readonly"]')
   await p.waitForSelector('.event-btn[data-event="lock"]')
-  assert.ok(await p.$eval('.event-btn[data-event="lock"]', (b: HTMLButtonElement) => b.disabled), 'buttons are disabled without a token')
+  assert.ok(
+    await p.$eval('.event-btn[data-event="lock"]', (b: HTMLButtonElement) => b.disabled),
+    'buttons are disabled without a token',
+  )
   const seq = h.hub.system.hosted('plant/lamp')!.appliedSeq
-  const status = await p.evaluate(async () => (await fetch('/api/actors/plant/lamp/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"lock"}' })).status)
+  const status = await p.evaluate(
+    async () =>
+      (
+        await fetch('/api/actors/plant/lamp/events', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"type":"lock"}',
+        })
+      ).status,
+  )
   assert.is(status, 401)
   // a wrong token: the hub refuses it, the page says so, the actor does not move
   await setToken(p, 'not-the-token')

@@ -1,8 +1,30 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { byPriority, byTenant, Coalescer, gate, jobsStateFrom, replyError, type CoalesceTimers, type Reply } from '../../inspector/src/jobsModel.ts'
+import {
+  byPriority,
+  byTenant,
+  Coalescer,
+  gate,
+  jobsStateFrom,
+  replyError,
+  type CoalesceTimers,
+  type Reply,
+} from '../../inspector/src/jobsModel.ts'
 
-const queue = (name: string, extra: Record<string, unknown> = {}) => ({ name, paused: false, depth: 0, delayed: 0, byPriority: {}, byTenant: {}, running: 0, dead: 0, completed: 0, stopped: 0, paused_jobs: 0, ...extra })
+const queue = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  paused: false,
+  depth: 0,
+  delayed: 0,
+  byPriority: {},
+  byTenant: {},
+  running: 0,
+  dead: 0,
+  completed: 0,
+  stopped: 0,
+  paused_jobs: 0,
+  ...extra,
+})
 const okList = (jobs: unknown[], next: string | null = null): Reply => ({ status: 200, body: { jobs, next } })
 
 const state = suite('jobsModel - state from the hub replies')
@@ -15,30 +37,63 @@ state('jobsModel - a 404 on /api/queues means the hub has no jobs feature, whate
 })
 
 state('jobsModel - 401/403 on reads is "needs a token", other failures name the request and the hub message', () => {
-  const denied = jobsStateFrom({ status: 401, body: { error: 'UNAUTHORIZED', message: 'this action needs a token' } }, okList([]), okList([]), 1)
+  const denied = jobsStateFrom(
+    { status: 401, body: { error: 'UNAUTHORIZED', message: 'this action needs a token' } },
+    okList([]),
+    okList([]),
+    1,
+  )
   assert.is(denied.kind, 'denied')
   assert.match((denied as any).message, /401 UNAUTHORIZED: this action needs a token/)
   const down = jobsStateFrom({ status: 0, body: 'Failed to fetch' }, okList([]), okList([]), 1)
   assert.equal(down, { kind: 'error', message: 'GET /api/queues failed: the hub did not answer (Failed to fetch)' })
-  const dead = jobsStateFrom({ status: 200, body: { queues: [] } }, okList([]), { status: 500, body: { error: 'INTERNAL', message: 'internal error; see the hub log' } }, 1)
-  assert.equal(dead, { kind: 'error', message: 'GET /api/jobs (dead letters) failed: 500 INTERNAL: internal error; see the hub log' })
+  const dead = jobsStateFrom(
+    { status: 200, body: { queues: [] } },
+    okList([]),
+    { status: 500, body: { error: 'INTERNAL', message: 'internal error; see the hub log' } },
+    1,
+  )
+  assert.equal(dead, {
+    kind: 'error',
+    message: 'GET /api/jobs (dead letters) failed: 500 INTERNAL: internal error; see the hub log',
+  })
   const alien = jobsStateFrom({ status: 200, body: { hello: 1 } }, okList([]), okList([]), 1)
   assert.is(alien.kind, 'error')
 })
 
 state('jobsModel - ok: the default queue first then by name; lists and "more" from the pages', () => {
-  const s = jobsStateFrom({ status: 200, body: { queues: [queue('zeta'), queue('batch'), queue('default')], workers: [{ id: 'local', capacity: 4, held: 1, alive: true }] } }, okList([{ id: 'j1' }], 'j1'), okList([]), 42)
+  const s = jobsStateFrom(
+    {
+      status: 200,
+      body: {
+        queues: [queue('zeta'), queue('batch'), queue('default')],
+        workers: [{ id: 'local', capacity: 4, held: 1, alive: true }],
+      },
+    },
+    okList([{ id: 'j1' }], 'j1'),
+    okList([]),
+    42,
+  )
   assert.is(s.kind, 'ok')
   if (s.kind !== 'ok') return
-  assert.equal(s.queues.map((q) => q.name), ['default', 'batch', 'zeta'])
+  assert.equal(
+    s.queues.map((q) => q.name),
+    ['default', 'batch', 'zeta'],
+  )
   assert.equal(s.workers, [{ id: 'local', capacity: 4, held: 1, alive: true }])
-  assert.equal(s.running.map((j) => j.id), ['j1'])
+  assert.equal(
+    s.running.map((j) => j.id),
+    ['j1'],
+  )
   assert.equal(s.more, { running: true, dead: false })
   assert.is(s.at, 42)
 })
 
-state('jobsModel - replyError keeps the hub\'s code and message, or says what it got', () => {
-  assert.is(replyError({ status: 409, body: { error: 'BAD_STATE', message: 'cannot retry job "x": it is RUNNING' } }), '409 BAD_STATE: cannot retry job "x": it is RUNNING')
+state("jobsModel - replyError keeps the hub's code and message, or says what it got", () => {
+  assert.is(
+    replyError({ status: 409, body: { error: 'BAD_STATE', message: 'cannot retry job "x": it is RUNNING' } }),
+    '409 BAD_STATE: cannot retry job "x": it is RUNNING',
+  )
   assert.is(replyError({ status: 502, body: 'Bad Gateway' }), '502: Bad Gateway')
   assert.is(replyError({ status: 500, body: null }), '500: no message')
 })
@@ -48,8 +103,16 @@ state.run()
 const counts = suite('jobsModel - breakdowns')
 
 counts('jobsModel - priorities highest first (20 runs first), zeros dropped; tenants by count then name', () => {
-  assert.equal(byPriority({ 2: 1, 20: 3, 9: 2, 5: 0 }), [['20', 3], ['9', 2], ['2', 1]])
-  assert.equal(byTenant({ globex: 1, acme: 2, initech: 2, none: 0 }), [['acme', 2], ['initech', 2], ['globex', 1]])
+  assert.equal(byPriority({ 2: 1, 20: 3, 9: 2, 5: 0 }), [
+    ['20', 3],
+    ['9', 2],
+    ['2', 1],
+  ])
+  assert.equal(byTenant({ globex: 1, acme: 2, initech: 2, none: 0 }), [
+    ['acme', 2],
+    ['initech', 2],
+    ['globex', 1],
+  ])
 })
 
 counts.run()
@@ -68,9 +131,16 @@ gates('jobsModel - a token the hub refused: retry still tries (a tenant token), 
   const r = gate('retry', 't', 'read-only')
   assert.is(r.enabled, true)
   assert.match(r.why, /tenant token/)
-  assert.equal(gate('queue', 't', 'read-only'), { enabled: false, why: 'Pausing a queue needs the hub token; the hub did not accept this one.' })
+  assert.equal(gate('queue', 't', 'read-only'), {
+    enabled: false,
+    why: 'Pausing a queue needs the hub token; the hub did not accept this one.',
+  })
   assert.equal(gate('queue', 't', 'operator'), { enabled: true, why: '' })
-  assert.equal(gate('retry', 't', 'unknown'), { enabled: true, why: '' }, 'while the hub checks the token the buttons work; the hub decides')
+  assert.equal(
+    gate('retry', 't', 'unknown'),
+    { enabled: true, why: '' },
+    'while the hub checks the token the buttons work; the hub decides',
+  )
 })
 
 gates.run()
@@ -125,13 +195,17 @@ co('jobsModel - never two runs at once: a poke during a slow run makes exactly o
   let active = 0
   let most = 0
   const starts: number[] = []
-  const c = new Coalescer(async () => {
-    starts.push(t.now())
-    active++
-    most = Math.max(most, active)
-    if (starts.length === 1) await new Promise<void>((r) => (release = r))
-    active--
-  }, 400, t)
+  const c = new Coalescer(
+    async () => {
+      starts.push(t.now())
+      active++
+      most = Math.max(most, active)
+      if (starts.length === 1) await new Promise<void>((r) => (release = r))
+      active--
+    },
+    400,
+    t,
+  )
   c.poke()
   await t.advance(0)
   c.poke()
@@ -148,10 +222,14 @@ co('jobsModel - never two runs at once: a poke during a slow run makes exactly o
 co('jobsModel - cancel drops the pending run; a failed run does not stop the next', async () => {
   const t = simTimers()
   let n = 0
-  const c = new Coalescer(() => {
-    n++
-    throw new Error('network down')
-  }, 400, t)
+  const c = new Coalescer(
+    () => {
+      n++
+      throw new Error('network down')
+    },
+    400,
+    t,
+  )
   c.poke()
   await t.advance(0)
   c.poke()

@@ -20,15 +20,33 @@ const ART = join(import.meta.dirname, '..', '.artifacts')
 mkdirSync(ART, { recursive: true })
 
 let fail = true
-const flaky = defineJobType('flaky', [{ name: 'call', retry: { maxAttempts: 1 }, run: async () => { if (fail) throw new Error('upstream 503: payments API down'); return 'ok' } }])
+const flaky = defineJobType('flaky', [
+  {
+    name: 'call',
+    retry: { maxAttempts: 1 },
+    run: async () => {
+      if (fail) throw new Error('upstream 503: payments API down')
+      return 'ok'
+    },
+  },
+])
 
 let h: TestHub
 let browser: Browser
 let page: Page
 const ids = { dead: [] as string[], running: [] as string[] }
 
-async function api(method: 'GET' | 'POST', path: string, body?: unknown, token: string | null = h.token): Promise<{ status: number; body: any }> {
-  const r = await fetch(h.url + path, { method, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: body === undefined ? undefined : JSON.stringify(body) })
+async function api(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  token: string | null = h.token,
+): Promise<{ status: number; body: any }> {
+  const r = await fetch(h.url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
   return { status: r.status, body: await r.json() }
 }
 
@@ -91,11 +109,13 @@ async function setToken(p: Page, token: string) {
 
 const deadRow = (id: string) => `[data-testid="jobs-dead"] tr[data-job="${id}"]`
 
-const panel = suite('jobsPanel e2e - the inspector\'s Jobs view')
+const panel = suite("jobsPanel e2e - the inspector's Jobs view")
 
 panel.before(async () => {
   await buildInspector({ quiet: true })
-  h = await startInspectorHub({ token: 'jobs-token', machines: jobMachinesFor([flaky]) }, {}, [jobsFeature({ types: [flaky] })])
+  h = await startInspectorHub({ token: 'jobs-token', machines: jobMachinesFor([flaky]) }, {}, [
+    jobsFeature({ types: [flaky] }),
+  ])
   browser = await launchChromium()
   // two dead letters, two running jobs, a paused queue holding three ready jobs, one delayed job
   ids.dead.push(await submit({ type: 'flaky', input: { order: 1 }, tenant: 'acme' }))
@@ -129,15 +149,25 @@ panel('jobsPanel - the Jobs tab shows the counts GET /api/queues reports, by pri
   const batch = q.find((x) => x.name === 'batch')!
   const def = q.find((x) => x.name === 'default')!
   // the rig itself, so that matching the API means something
-  assert.equal({ paused: batch.paused, depth: batch.depth, byPriority: batch.byPriority, byTenant: batch.byTenant }, { paused: true, depth: 3, byPriority: { 9: 2, 2: 1 }, byTenant: { acme: 2, globex: 1 } })
+  assert.equal(
+    { paused: batch.paused, depth: batch.depth, byPriority: batch.byPriority, byTenant: batch.byTenant },
+    { paused: true, depth: 3, byPriority: { 9: 2, 2: 1 }, byTenant: { acme: 2, globex: 1 } },
+  )
   assert.equal({ running: def.running, dead: def.dead, delayed: def.delayed }, { running: 2, dead: 2, delayed: 1 })
   // priorities are listed highest (first to run) first
-  assert.equal(await page.$$eval('tr[data-queue="batch"] [data-field="byPriority"] .chip', (cs) => cs.map((c) => c.getAttribute('data-priority'))), ['9', '2'])
+  assert.equal(
+    await page.$$eval('tr[data-queue="batch"] [data-field="byPriority"] .chip', (cs) =>
+      cs.map((c) => c.getAttribute('data-priority')),
+    ),
+    ['9', '2'],
+  )
   await page.waitForSelector('[data-testid="jobs-live"].live-open')
 })
 
 panel('jobsPanel - running jobs are listed with type, tenant, priority, attempts and worker', async () => {
-  const rows = await page.$$eval('[data-testid="jobs-running"] tbody tr', (rs) => rs.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)))
+  const rows = await page.$$eval('[data-testid="jobs-running"] tbody tr', (rs) =>
+    rs.map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)),
+  )
   const api2 = (await api('GET', '/api/jobs?status=RUNNING')).body.jobs as any[]
   assert.is(rows.length, 2)
   for (const j of api2) {
@@ -147,29 +177,44 @@ panel('jobsPanel - running jobs are listed with type, tenant, priority, attempts
   }
 })
 
-panel('jobsPanel - a dead letter shows its error and the state it failed in; without a token Retry is disabled and the hub refuses it', async () => {
-  const [id] = ids.dead
-  await page.waitForSelector(deadRow(id))
-  assert.is(await page.textContent(`${deadRow(id)} [data-field="error"]`), 'upstream 503: payments API down')
-  assert.is(await page.textContent(`${deadRow(id)} [data-field="state"]`), 'running.call')
-  assert.is(await page.textContent(`${deadRow(id)} [data-field="attempts"]`), '1')
-  assert.match((await page.textContent(deadRow(id)))!, /acme/)
-  assert.ok(await page.$eval(`${deadRow(id)} [data-testid="retry"]`, (b) => (b as HTMLButtonElement).disabled), 'Retry is disabled without a token')
-  assert.match((await page.getAttribute(`${deadRow(id)} [data-testid="retry"]`, 'title'))!, /no token/)
-  assert.match((await page.textContent('[data-testid="jobs-readonly"]'))!, /Read-only: no token/)
-  assert.ok(await page.$eval('[data-testid="queue-resume"]', (b) => (b as HTMLButtonElement).disabled), 'queue buttons too')
-  // the button is only the page's politeness: the hub itself refuses a retry without a token
-  const status = await page.evaluate(async (jid) => (await fetch(`/api/jobs/${jid}/retry`, { method: 'POST' })).status, id)
-  assert.is(status, 401)
-  assert.is(await jobStatus(id), 'FAILED')
-})
+panel(
+  'jobsPanel - a dead letter shows its error and the state it failed in; without a token Retry is disabled and the hub refuses it',
+  async () => {
+    const [id] = ids.dead
+    await page.waitForSelector(deadRow(id))
+    assert.is(await page.textContent(`${deadRow(id)} [data-field="error"]`), 'upstream 503: payments API down')
+    assert.is(await page.textContent(`${deadRow(id)} [data-field="state"]`), 'running.call')
+    assert.is(await page.textContent(`${deadRow(id)} [data-field="attempts"]`), '1')
+    assert.match((await page.textContent(deadRow(id)))!, /acme/)
+    assert.ok(
+      await page.$eval(`${deadRow(id)} [data-testid="retry"]`, (b) => (b as HTMLButtonElement).disabled),
+      'Retry is disabled without a token',
+    )
+    assert.match((await page.getAttribute(`${deadRow(id)} [data-testid="retry"]`, 'title'))!, /no token/)
+    assert.match((await page.textContent('[data-testid="jobs-readonly"]'))!, /Read-only: no token/)
+    assert.ok(
+      await page.$eval('[data-testid="queue-resume"]', (b) => (b as HTMLButtonElement).disabled),
+      'queue buttons too',
+    )
+    // the button is only the page's politeness: the hub itself refuses a retry without a token
+    const status = await page.evaluate(
+      async (jid) => (await fetch(`/api/jobs/${jid}/retry`, { method: 'POST' })).status,
+      id,
+    )
+    assert.is(status, 401)
+    assert.is(await jobStatus(id), 'FAILED')
+  },
+)
 
-panel('jobsPanel - with a token the hub refuses, Retry shows the hub\'s error and nothing changes', async () => {
+panel("jobsPanel - with a token the hub refuses, Retry shows the hub's error and nothing changes", async () => {
   const [id] = ids.dead
   await setToken(page, 'not-the-token')
   await page.waitForSelector('[data-testid="access"].rejected')
   await page.waitForSelector('[data-testid="jobs-token-note"]')
-  assert.ok(await page.$eval('[data-testid="queue-resume"]', (b) => (b as HTMLButtonElement).disabled), 'pausing a queue needs the hub token')
+  assert.ok(
+    await page.$eval('[data-testid="queue-resume"]', (b) => (b as HTMLButtonElement).disabled),
+    'pausing a queue needs the hub token',
+  )
   await page.click(`${deadRow(id)} [data-testid="retry"]`)
   const err = await page.waitForSelector('[data-testid="jobs-error"]')
   const text = (await err.textContent())!
@@ -179,32 +224,41 @@ panel('jobsPanel - with a token the hub refuses, Retry shows the hub\'s error an
   assert.ok(await page.$(deadRow(id)), 'still a dead letter')
 })
 
-panel('jobsPanel - the view follows /api/jobs/events: a new dead letter appears without a reload, refreshes coalesced', async () => {
-  const seen = () => page.evaluate(() => (window as any).__inspector.jobs.eventsSeen as number)
-  const seen0 = await seen()
-  const before = await page.evaluate(() => (window as any).__inspector.jobs.refreshes as number)
-  const t0 = Date.now()
-  const id = await submit({ type: 'flaky', input: { order: 3 } })
-  ids.dead.push(id)
-  // inside the 5 s fallback poll, with the stream's messages counted: the event stream at work
-  await page.waitForSelector(deadRow(id), { timeout: 3000 })
-  assert.ok((await seen()) > seen0, 'job.changed messages arrived')
-  // a burst of 30 jobs (90 state changes) costs at most one refresh per 400 ms
-  for (let i = 0; i < 30; i++) await submit({ type: 'echo', input: i })
-  await until('the burst to complete', async () => (await apiQueues()).find((q) => q.name === 'default')!.completed >= 30)
-  await page.waitForTimeout(600)
-  const after = await page.evaluate(() => (window as any).__inspector.jobs.refreshes as number)
-  const elapsed = Date.now() - t0
-  assert.ok(after > before, 'the events caused refreshes')
-  assert.ok(after - before <= Math.floor(elapsed / 400) + 2, `${after - before} refreshes in ${elapsed} ms`)
-  await expectQueuesMatchApi(page)
-})
+panel(
+  'jobsPanel - the view follows /api/jobs/events: a new dead letter appears without a reload, refreshes coalesced',
+  async () => {
+    const seen = () => page.evaluate(() => (window as any).__inspector.jobs.eventsSeen as number)
+    const seen0 = await seen()
+    const before = await page.evaluate(() => (window as any).__inspector.jobs.refreshes as number)
+    const t0 = Date.now()
+    const id = await submit({ type: 'flaky', input: { order: 3 } })
+    ids.dead.push(id)
+    // inside the 5 s fallback poll, with the stream's messages counted: the event stream at work
+    await page.waitForSelector(deadRow(id), { timeout: 3000 })
+    assert.ok((await seen()) > seen0, 'job.changed messages arrived')
+    // a burst of 30 jobs (90 state changes) costs at most one refresh per 400 ms
+    for (let i = 0; i < 30; i++) await submit({ type: 'echo', input: i })
+    await until(
+      'the burst to complete',
+      async () => (await apiQueues()).find((q) => q.name === 'default')!.completed >= 30,
+    )
+    await page.waitForTimeout(600)
+    const after = await page.evaluate(() => (window as any).__inspector.jobs.refreshes as number)
+    const elapsed = Date.now() - t0
+    assert.ok(after > before, 'the events caused refreshes')
+    assert.ok(after - before <= Math.floor(elapsed / 400) + 2, `${after - before} refreshes in ${elapsed} ms`)
+    await expectQueuesMatchApi(page)
+  },
+)
 
 panel('jobsPanel - with the hub token: Retry requeues the dead letter, it runs, and leaves the list', async () => {
   const [id, other] = ids.dead
   await setToken(page, h.token)
   await page.waitForSelector('[data-testid="access"].operator')
-  await page.waitForFunction((sel) => !(document.querySelector(sel) as HTMLButtonElement | null)?.disabled, `${deadRow(id)} [data-testid="retry"]`)
+  await page.waitForFunction(
+    (sel) => !(document.querySelector(sel) as HTMLButtonElement | null)?.disabled,
+    `${deadRow(id)} [data-testid="retry"]`,
+  )
   assert.not.ok(await page.$('[data-testid="jobs-readonly"]'))
   assert.not.ok(await page.$('[data-testid="jobs-error"]'), 'the refusal of the old token is gone')
   await expectQueuesMatchApi(page)

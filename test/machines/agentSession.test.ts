@@ -14,11 +14,21 @@ function controlled() {
   const calls: Array<{ key: string; input: RunTaskInput; resolve: (r: TaskResult) => void }> = []
   const machine = agentSession.provide({
     actors: {
-      runTask: effect<TaskResult, RunTaskInput>(({ input, key }) => new Promise((resolve) => calls.push({ key, input, resolve }))),
+      runTask: effect<TaskResult, RunTaskInput>(
+        ({ input, key }) => new Promise((resolve) => calls.push({ key, input, resolve })),
+      ),
     },
   })
   const answer = (i: number, text: string): void =>
-    calls[i].resolve({ ok: true, text, provider: 'p', model: 'm', fallbacks: 0, cached: false, requestId: calls[i].key })
+    calls[i].resolve({
+      ok: true,
+      text,
+      provider: 'p',
+      model: 'm',
+      fallbacks: 0,
+      cached: false,
+      requestId: calls[i].key,
+    })
   return { machine, calls, answer }
 }
 
@@ -53,11 +63,21 @@ tasks('runs tasks one at a time in order; history grows by completed tasks', asy
   c.answer(0, 'ONE')
   await until(() => c.calls.length === 2)
   assert.is(c.calls[1].input.task.taskId, 't2')
-  assert.equal(c.calls[1].input.history.map((h) => h.content), ['one', 'ONE'], 'the second task sees the first turn')
+  assert.equal(
+    c.calls[1].input.history.map((h) => h.content),
+    ['one', 'ONE'],
+    'the second task sees the first turn',
+  )
   c.answer(1, 'TWO')
   await until(() => system.hosted('s')!.actor.getSnapshot().context.outcomes.length === 2)
   const ctx = system.hosted('s')!.actor.getSnapshot().context
-  assert.equal(ctx.outcomes.map((o: any) => [o.n, o.taskId, o.text]), [[1, 't1', 'ONE'], [2, 't2', 'TWO']])
+  assert.equal(
+    ctx.outcomes.map((o: any) => [o.n, o.taskId, o.text]),
+    [
+      [1, 't1', 'ONE'],
+      [2, 't2', 'TWO'],
+    ],
+  )
   assert.is(ctx.history.length, 4)
   assert.not.equal(c.calls[0].key, c.calls[1].key, 'each task has its own request id')
   await system.close()
@@ -75,7 +95,10 @@ tasks('a task id is accepted once; a full queue refuses with an outcome', async 
   await system.flush()
   await tick()
   const ctx = system.hosted('s')!.actor.getSnapshot().context
-  assert.equal(ctx.queue.map((t: any) => t.taskId), ['b'])
+  assert.equal(
+    ctx.queue.map((t: any) => t.taskId),
+    ['b'],
+  )
   assert.is(ctx.refused, 1)
   assert.is(ctx.outcomes[0].error.code, 'QUEUE_FULL')
   c.answer(0, 'A')
@@ -127,10 +150,19 @@ restart('a restart restores the conversation and re-runs the running task with t
   await until(() => c2.calls.length === 1)
   assert.is(c2.calls[0].key, key, 'the re-run effect has the original idempotency key')
   assert.is(c2.calls[0].input.task.taskId, 't2')
-  assert.equal(c2.calls[0].input.history.map((h) => h.content), ['first', 'FIRST'])
+  assert.equal(
+    c2.calls[0].input.history.map((h) => h.content),
+    ['first', 'FIRST'],
+  )
   c2.answer(0, 'SECOND')
   await until(() => system.hosted('s')!.actor.getSnapshot().context.outcomes.length === 2)
-  assert.equal(system.hosted('s')!.actor.getSnapshot().context.history.map((h: any) => h.content), ['first', 'FIRST', 'second', 'SECOND'])
+  assert.equal(
+    system
+      .hosted('s')!
+      .actor.getSnapshot()
+      .context.history.map((h: any) => h.content),
+    ['first', 'FIRST', 'second', 'SECOND'],
+  )
   await system.close()
 })
 

@@ -24,7 +24,10 @@ Stream('idle exactly when everything appended is acked', () => {
 
 Stream('stalled when draining makes no progress; an ack resumes', () => {
   const clock = new SimulatedClock(0)
-  const a = createActor(classAStream, { input: { streamId: 's', stallMs: 1000, linkUp: true }, clock: clock as any }).start()
+  const a = createActor(classAStream, {
+    input: { streamId: 's', stallMs: 1000, linkUp: true },
+    clock: clock as any,
+  }).start()
   a.send({ type: 'stream.appended', upTo: 5 })
   clock.increment(999)
   assert.is(a.getSnapshot().value, 'draining')

@@ -29,7 +29,10 @@ const Missed = suite('schedule - missed-run policy')
 Missed('interval: a late run is followed by the next slot after now (missed ones coalesce)', () => {
   assert.is(nextDue({ every: 1000 }, 5000, 5010), 6000, 'on time: next slot')
   assert.is(nextDue({ every: 1000 }, 5000, 9500), 10_500, 'four slots missed: one catch-up run, next from now')
-  assert.is(nextDue({ cron: '0 * * * *' }, t('2026-11-21T08:00:00Z'), t('2026-11-21T10:30:00Z')), t('2026-11-21T11:00:00Z'))
+  assert.is(
+    nextDue({ cron: '0 * * * *' }, t('2026-11-21T08:00:00Z'), t('2026-11-21T10:30:00Z')),
+    t('2026-11-21T11:00:00Z'),
+  )
 })
 
 Cron.run()

@@ -7,7 +7,10 @@ import { hubLink } from '../../machines/index.ts'
 function start(input = {}) {
   const clock = new SimulatedClock(0)
   const m = hubLink.provide({ actors: { heartbeats: fromCallback(() => () => {}) as any } })
-  const a = createActor(m, { input: { hubId: 'h', agingMs: 300, staleMs: 1000, ...input }, clock: clock as any }).start()
+  const a = createActor(m, {
+    input: { hubId: 'h', agingMs: 300, staleMs: 1000, ...input },
+    clock: clock as any,
+  }).start()
   const ack = () => a.send({ type: 'link.heartbeat.ack', at: clock.now(), rootId: 'r' })
   return { a, clock, ack, v: () => a.getSnapshot().value as { connection: string; authority: string } }
 }

@@ -21,7 +21,9 @@ async function scripted(outcomes: Array<'ok' | 'fail' | 'hang' | 'later'>) {
       }),
     },
   })
-  await system.spawn('i', machine, { input: { name: 'redis', probeTimeoutMs: 100, baseBackoffMs: 50, maxBackoffMs: 200, healthEveryMs: 1000 } })
+  await system.spawn('i', machine, {
+    input: { name: 'redis', probeTimeoutMs: 100, baseBackoffMs: 50, maxBackoffMs: 200, healthEveryMs: 1000 },
+  })
   const status = () => integrationStatus(system.hosted('i')!.actor.getSnapshot().value)
   const ctx = () => system.hosted('i')!.actor.getSnapshot().context
   return { clock, system, status, ctx, probes: () => probes }

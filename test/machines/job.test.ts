@@ -14,7 +14,10 @@ const Spec = suite('job - machine from a step list')
 Spec('priorities, backoff arithmetic and the PRNG are pure', () => {
   assert.equal(Priority, { URGENT: 20, HIGH: 15, NORMAL: 5, LOW: 0 })
   const p = { maxAttempts: 5, baseMs: 100, factor: 2, maxMs: 1000, jitter: 0 }
-  assert.equal([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(p, n, 0.5)), [100, 200, 400, 800, 1000, 1000])
+  assert.equal(
+    [1, 2, 3, 4, 5, 6].map((n) => backoffDelay(p, n, 0.5)),
+    [100, 200, 400, 800, 1000, 1000],
+  )
   assert.is(backoffDelay({ ...p, jitter: 1 }, 1, 0.25), 75)
   assert.equal(nextRandom(42), nextRandom(42))
   const [r] = nextRandom(42)
@@ -32,12 +35,21 @@ const Replay = suite('job - journaled and replays with verify')
 Replay('a job with a retry and a step timeout replays to the same snapshots', async () => {
   let n = 0
   const type = defineJobType('flow', [
-    { name: 'fetch', run: async () => (++n === 1 ? Promise.reject(new Error('flaky')) : { rows: 3 }), retry: { maxAttempts: 3, baseMs: 100, jitter: 0.5 } },
+    {
+      name: 'fetch',
+      run: async () => (++n === 1 ? Promise.reject(new Error('flaky')) : { rows: 3 }),
+      retry: { maxAttempts: 3, baseMs: 100, jitter: 0.5 },
+    },
     { name: 'slow', run: () => new Promise(() => {}), timeoutMs: 500, retry: { maxAttempts: 1 } },
   ])
   const clock = new SimulatedClock(1000)
   const store = new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
-  const system = await ActorSystem.open({ store, clock, snapshotEvery: 1, machines: { [type.machineName]: type.machine } })
+  const system = await ActorSystem.open({
+    store,
+    clock,
+    snapshotEvery: 1,
+    machines: { [type.machineName]: type.machine },
+  })
   const queue = new JobQueue(system, { seed: 3 })
   queue.addType(type)
   queue.start()
@@ -62,9 +74,15 @@ Replay('a job with a retry and a step timeout replays to the same snapshots', as
   assert.ok(r.ok, JSON.stringify(r.divergence))
   assert.ok(r.snapshotsChecked >= 4, `checked ${r.snapshotsChecked}`)
   assert.is(r.final.value, 'failed')
-  const events = lines.slice(1).filter((l: any) => l.event).map((l: any) => l.event.type)
+  const events = lines
+    .slice(1)
+    .filter((l: any) => l.event)
+    .map((l: any) => l.event.type)
   assert.ok(events.includes('xstate.error.actor.fetch') && events.includes('xstate.done.actor.fetch'), events.join(','))
-  assert.ok(events.some((e) => e.startsWith('xstate.after.')), 'backoff and timeout are journaled timer fires')
+  assert.ok(
+    events.some((e) => e.startsWith('xstate.after.')),
+    'backoff and timeout are journaled timer fires',
+  )
   queue.close()
   await system.close()
 })

@@ -7,22 +7,36 @@ import { createActor, SimulatedClock } from 'xstate'
 import { peerSession, coalesce, type PeerCommand, type PeerSessionInput } from '../../machines/peerSession.ts'
 import { uniformShape } from '../../protocol/signaling.ts'
 
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=fingerprint:sha-256 AA\r\n'
-const cand = (port: number) => ({ candidate: `candidate:1 1 udp 2130706431 127.0.0.1 ${port} typ host`, sdpMid: '0', sdpMLineIndex: 0 })
+const SDP =
+  'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=fingerprint:sha-256 AA\r\n'
+const cand = (port: number) => ({
+  candidate: `candidate:1 1 udp 2130706431 127.0.0.1 ${port} typ host`,
+  sdpMid: '0',
+  sdpMLineIndex: 0,
+})
 
 const started: { stop(): void }[] = []
 
 function start(input: Partial<PeerSessionInput> = {}) {
   const cmds: PeerCommand[] = []
-  const actor = createActor(peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }), {
-    input: { nodeId: 'hub', remoteNodeId: 'm1', polite: false, peerSessionId: 'm1.g0', ...input },
-  })
+  const actor = createActor(
+    peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }),
+    {
+      input: { nodeId: 'hub', remoteNodeId: 'm1', polite: false, peerSessionId: 'm1.g0', ...input },
+    },
+  )
   actor.start()
   started.push(actor)
-  return { actor, cmds, ctx: () => actor.getSnapshot().context, sig: () => (actor.getSnapshot().value as any).active.signaling, link: () => {
+  return {
+    actor,
+    cmds,
+    ctx: () => actor.getSnapshot().context,
+    sig: () => (actor.getSnapshot().value as any).active.signaling,
+    link: () => {
       const l = (actor.getSnapshot().value as any).active?.link
       return typeof l === 'string' ? l : `recovering.${l?.recovering}`
-    } }
+    },
+  }
 }
 
 const linkOf = (actor: { getSnapshot(): any }) => {
@@ -30,9 +44,33 @@ const linkOf = (actor: { getSnapshot(): any }) => {
   return typeof l === 'string' ? l : `recovering.${l?.recovering}`
 }
 
-const offer = (negotiationId: string, peerSessionId = 'm1.g0', purpose: any = 'initial') => ({ type: 'rtc.offer' as const, peerSessionId, negotiationId, fromNodeId: 'm1', targetNodeId: 'hub', sdp: SDP, mediaShape: uniformShape('inactive'), purpose })
-const answer = (negotiationId: string, peerSessionId = 'm1.g0', fromNodeId = 'hub', targetNodeId = 'm1') => ({ type: 'rtc.answer' as const, peerSessionId, negotiationId, fromNodeId, targetNodeId, sdp: SDP, mediaShape: uniformShape('inactive') })
-const ice = (negotiationId: string, port: number, peerSessionId = 'm1.g0', fromNodeId = 'm1') => ({ type: 'rtc.ice' as const, peerSessionId, negotiationId, fromNodeId, targetNodeId: 'hub', candidate: cand(port) })
+const offer = (negotiationId: string, peerSessionId = 'm1.g0', purpose: any = 'initial') => ({
+  type: 'rtc.offer' as const,
+  peerSessionId,
+  negotiationId,
+  fromNodeId: 'm1',
+  targetNodeId: 'hub',
+  sdp: SDP,
+  mediaShape: uniformShape('inactive'),
+  purpose,
+})
+const answer = (negotiationId: string, peerSessionId = 'm1.g0', fromNodeId = 'hub', targetNodeId = 'm1') => ({
+  type: 'rtc.answer' as const,
+  peerSessionId,
+  negotiationId,
+  fromNodeId,
+  targetNodeId,
+  sdp: SDP,
+  mediaShape: uniformShape('inactive'),
+})
+const ice = (negotiationId: string, port: number, peerSessionId = 'm1.g0', fromNodeId = 'm1') => ({
+  type: 'rtc.ice' as const,
+  peerSessionId,
+  negotiationId,
+  fromNodeId,
+  targetNodeId: 'hub',
+  candidate: cand(port),
+})
 
 const Neg = suite('peerSession - negotiation')
 
@@ -81,7 +119,10 @@ Neg('peerSession - stale and superseded answers and candidates are ignored and c
   s.actor.send({ ...ice('m1.0.1', 6000, 'm1.g0', 'hub'), targetNodeId: 'm1' })
   assert.is(s.ctx().counters.ignoredSuperseded, 2)
   assert.is(s.ctx().peerSessionId, 'm1.g1')
-  assert.ok(s.cmds.slice(before).every((c) => c.op !== 'applyAnswer' && c.op !== 'addCandidates'), 'nothing of the old session reached the peer')
+  assert.ok(
+    s.cmds.slice(before).every((c) => c.op !== 'applyAnswer' && c.op !== 'addCandidates'),
+    'nothing of the old session reached the peer',
+  )
 })
 
 Neg('peerSession - requests while negotiating coalesce into one pending negotiation', () => {
@@ -114,7 +155,12 @@ Neg('peerSession - glare: the polite side rolls back and answers, the impolite s
 
   const impolite = start()
   impolite.actor.send({ type: 'peer.negotiate', purpose: 'renegotiate' })
-  impolite.actor.send({ type: 'rtc.local.offer', peerSessionId: 'm1.g0', negotiationId: impolite.ctx().neg!.id, sdp: SDP })
+  impolite.actor.send({
+    type: 'rtc.local.offer',
+    peerSessionId: 'm1.g0',
+    negotiationId: impolite.ctx().neg!.id,
+    sdp: SDP,
+  })
   impolite.actor.send(offer('m1.0.2', 'm1.g0', 'shape'))
   assert.is(impolite.sig(), 'haveLocalOffer')
   assert.is(impolite.ctx().counters.glareIgnored, 1)
@@ -123,7 +169,16 @@ Neg('peerSession - glare: the polite side rolls back and answers, the impolite s
 const Health = suite('peerSession - liveness and the ladder')
 
 Health('peerSession - silence climbs ice-restart -> renegotiate -> rebuild, each with its deadline', () => {
-  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, probeMs: 100, silenceProbes: 2, iceRestartMs: 300, renegotiateMs: 300, rebuildMs: 1000 })
+  const s = start({
+    nodeId: 'm1',
+    remoteNodeId: 'hub',
+    polite: true,
+    probeMs: 100,
+    silenceProbes: 2,
+    iceRestartMs: 300,
+    renegotiateMs: 300,
+    rebuildMs: 1000,
+  })
   return new Promise<void>((resolve, reject) => {
     s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
     s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
@@ -138,7 +193,12 @@ Health('peerSession - silence climbs ice-restart -> renegotiate -> rebuild, each
       sub.unsubscribe()
       s.actor.stop()
       try {
-        assert.equal(seen.slice(0, 4), ['open', 'recovering.iceRestart', 'recovering.renegotiate', 'recovering.rebuild'])
+        assert.equal(seen.slice(0, 4), [
+          'open',
+          'recovering.iceRestart',
+          'recovering.renegotiate',
+          'recovering.rebuild',
+        ])
         assert.ok(s.cmds.some((c) => c.op === 'signal' && c.message.type === 'rtc.supersede'))
         assert.ok(s.cmds.some((c) => c.op === 'createPeer' && c.peerSessionId === 'm1.g1'))
         resolve()
@@ -150,7 +210,14 @@ Health('peerSession - silence climbs ice-restart -> renegotiate -> rebuild, each
 })
 
 Health('peerSession - a pong after the rung began recovers and re-sends what was not acknowledged', () => {
-  const s = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, probeMs: 50, silenceProbes: 1, iceRestartMs: 5000 })
+  const s = start({
+    nodeId: 'm1',
+    remoteNodeId: 'hub',
+    polite: true,
+    probeMs: 50,
+    silenceProbes: 1,
+    iceRestartMs: 5000,
+  })
   return new Promise<void>((resolve, reject) => {
     s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
     s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
@@ -164,7 +231,10 @@ Health('peerSession - a pong after the rung began recovers and re-sends what was
         s.actor.send({ type: 'peer.pong', peerSessionId: 'm1.g0', seq: sent })
         assert.is(s.link(), 'open')
         const re = s.cmds.filter((c) => c.op === 'transmit' && c.resend) as Extract<PeerCommand, { op: 'transmit' }>[]
-        assert.equal(re.map((c) => c.data), ['b'])
+        assert.equal(
+          re.map((c) => c.data),
+          ['b'],
+        )
         assert.equal(s.ctx().recoveries[0].recoveredBy, 'ice-restart')
         s.actor.stop()
         resolve()
@@ -175,41 +245,53 @@ Health('peerSession - a pong after the rung began recovers and re-sends what was
   })
 })
 
-Health('peerSession - channels late while ICE has a path: the connect deadline is extended (bounded), not climbed', () => {
-  const clock = new SimulatedClock()
-  const make = () => {
-    const a = createActor(peerSession.provide({ actions: { exec: () => {} } }), {
-      clock,
-      input: { nodeId: 'm1', remoteNodeId: 'hub', polite: true, peerSessionId: 'm1.g0', connectMs: 1000, connectWaits: 3, iceRestartMs: 60_000, probeMs: 60_000 },
-    })
-    a.start()
-    started.push(a)
-    return { a, link: () => linkOf(a), ctx: () => a.getSnapshot().context }
-  }
-  const withPath = make()
-  const noPath = make()
-  const late = make()
-  withPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'connected' })
-  late.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'completed' })
-  // another session's report changes nothing
-  noPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.gX', state: 'connected' })
-  // the simulated clock fires what is due at the new time, not what firing it arms: a step per deadline
-  const deadlines = (n: number) => {
-    for (let i = 0; i < n; i++) clock.increment(1001)
-  }
-  deadlines(2)
-  assert.is(noPath.link(), 'recovering.iceRestart', 'no ICE path: the ladder climbs at the deadline')
-  assert.is(withPath.link(), 'connecting', 'ICE path up: still waiting for the channels')
-  assert.is(withPath.ctx().connectWaited, 2)
-  late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
-  late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
-  assert.is(late.link(), 'open')
-  assert.is(late.ctx().connectWaited, 0, 'reset once open')
-  assert.is(late.ctx().recoveries.length, 0)
-  deadlines(2) // the third extension, then the fourth deadline
-  assert.is(withPath.link(), 'recovering.iceRestart', 'the extensions are bounded')
-  assert.is(withPath.ctx().connectWaited, 3)
-})
+Health(
+  'peerSession - channels late while ICE has a path: the connect deadline is extended (bounded), not climbed',
+  () => {
+    const clock = new SimulatedClock()
+    const make = () => {
+      const a = createActor(peerSession.provide({ actions: { exec: () => {} } }), {
+        clock,
+        input: {
+          nodeId: 'm1',
+          remoteNodeId: 'hub',
+          polite: true,
+          peerSessionId: 'm1.g0',
+          connectMs: 1000,
+          connectWaits: 3,
+          iceRestartMs: 60_000,
+          probeMs: 60_000,
+        },
+      })
+      a.start()
+      started.push(a)
+      return { a, link: () => linkOf(a), ctx: () => a.getSnapshot().context }
+    }
+    const withPath = make()
+    const noPath = make()
+    const late = make()
+    withPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'connected' })
+    late.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.g0', state: 'completed' })
+    // another session's report changes nothing
+    noPath.a.send({ type: 'rtc.local.iceState', peerSessionId: 'm1.gX', state: 'connected' })
+    // the simulated clock fires what is due at the new time, not what firing it arms: a step per deadline
+    const deadlines = (n: number) => {
+      for (let i = 0; i < n; i++) clock.increment(1001)
+    }
+    deadlines(2)
+    assert.is(noPath.link(), 'recovering.iceRestart', 'no ICE path: the ladder climbs at the deadline')
+    assert.is(withPath.link(), 'connecting', 'ICE path up: still waiting for the channels')
+    assert.is(withPath.ctx().connectWaited, 2)
+    late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+    late.a.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+    assert.is(late.link(), 'open')
+    assert.is(late.ctx().connectWaited, 0, 'reset once open')
+    assert.is(late.ctx().recoveries.length, 0)
+    deadlines(2) // the third extension, then the fourth deadline
+    assert.is(withPath.link(), 'recovering.iceRestart', 'the extensions are bounded')
+    assert.is(withPath.ctx().connectWaited, 3)
+  },
+)
 
 // live actors keep their probe timers: stop them all when done
 Neg.after(() => started.forEach((a) => a.stop()))

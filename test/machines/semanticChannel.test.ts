@@ -40,7 +40,8 @@ function pair(paths: PathId[] = ['direct', 'ws']) {
             if (name !== 'a') return
             clock.setTimeout(() => a.send(channelEvents.probeResult(p.path, probeOk[p.path] && alive[p.path])), 10)
           },
-          switched: (_: any, s: { from: PathId | null; to: PathId | null }) => void (name === 'a' && switches.push(`${s.from}->${s.to}`)),
+          switched: (_: any, s: { from: PathId | null; to: PathId | null }) =>
+            void (name === 'a' && switches.push(`${s.from}->${s.to}`)),
         } as any,
       }),
       { input: { member: 'm1', channel: 'command', paths, session: `s-${name}`, policy }, clock },
@@ -132,7 +133,10 @@ paths('with every path down the channel is connecting; commands wait and go out 
   t.clock.increment(1000 + 10)
   assert.is(t.ctx().active, 'ws')
   t.clock.increment(20)
-  assert.equal(t.delivered.b.map((d: any) => d.id), ['c1'])
+  assert.equal(
+    t.delivered.b.map((d: any) => d.id),
+    ['c1'],
+  )
   // three ack timeouts passed while no path existed (counted), the fourth attempt went out on ws
   assert.equal(t.settled, [{ id: 'c1', outcome: 'acked', attempts: 4 }])
 })
@@ -147,7 +151,10 @@ cmds('commands sent while the direct path dies are delivered once each, in order
   for (let i = 11; i <= 20; i++) t.a.send(channelEvents.command(`c${i}`, i))
   t.clock.increment(100)
   const ids = t.delivered.b.map((d: any) => d.id)
-  assert.equal(ids, Array.from({ length: 20 }, (_, i) => `c${i + 1}`))
+  assert.equal(
+    ids,
+    Array.from({ length: 20 }, (_, i) => `c${i + 1}`),
+  )
   assert.is(t.settled.length, 20)
   assert.ok(t.settled.every((s) => s.outcome === 'acked'))
   assert.is(t.ctx().pending.length, 0)
@@ -162,50 +169,75 @@ cmds('a lost ack makes a retransmit; the receiver acks the duplicate and does no
   assert.is(t.b.getSnapshot().context.duplicates, 1)
   // out of order: 3 waits for 2
   t.b.send(channelEvents.receive({ v: 1, ch: 'command', k: 'cmd', id: 'x3', s: 's-z', seq: 3 }, 'ws'))
-  assert.equal(t.delivered.b.map((d: any) => d.id), ['x1'])
+  assert.equal(
+    t.delivered.b.map((d: any) => d.id),
+    ['x1'],
+  )
   t.b.send(channelEvents.receive({ v: 1, ch: 'command', k: 'cmd', id: 'x2', s: 's-z', seq: 2 }, 'ws'))
-  assert.equal(t.delivered.b.map((d: any) => d.id), ['x1', 'x2', 'x3'])
+  assert.equal(
+    t.delivered.b.map((d: any) => d.id),
+    ['x1', 'x2', 'x3'],
+  )
   // a new sender session starts over at seq 1
   t.b.send(channelEvents.receive({ v: 1, ch: 'command', k: 'cmd', id: 'y1', s: 's-new', seq: 1 }, 'ws'))
   assert.equal(t.delivered.b.map((d: any) => d.id).at(-1), 'y1')
 })
 
-cmds('pending lifecycle: a command without any path times out attempt by attempt, then fails with the ones after it', () => {
-  const t = pair(['ws'])
-  t.kill('ws')
-  t.a.send(channelEvents.command('c1'))
-  t.a.send(channelEvents.command('c2'))
-  t.clock.increment(300)
-  assert.is(t.ctx().pending[0].attempts, 2)
-  t.clock.increment(300 * 3)
-  assert.equal(t.settled.map((s) => `${s.id}:${s.outcome}`), ['c1:failed', 'c2:failed'])
-  assert.is(t.ctx().failed, 2)
-})
+cmds(
+  'pending lifecycle: a command without any path times out attempt by attempt, then fails with the ones after it',
+  () => {
+    const t = pair(['ws'])
+    t.kill('ws')
+    t.a.send(channelEvents.command('c1'))
+    t.a.send(channelEvents.command('c2'))
+    t.clock.increment(300)
+    assert.is(t.ctx().pending[0].attempts, 2)
+    t.clock.increment(300 * 3)
+    assert.equal(
+      t.settled.map((s) => `${s.id}:${s.outcome}`),
+      ['c1:failed', 'c2:failed'],
+    )
+    assert.is(t.ctx().failed, 2)
+  },
+)
 
 cmds('property: any schedule of path cuts and heals delivers every command once and in order', () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.constantFrom('kill', 'heal', 'send', 'wait'), fc.constantFrom('direct', 'ws'), fc.integer({ min: 1, max: 400 })), { minLength: 5, maxLength: 60 }), (steps) => {
-      const t = pair()
-      let n = 0
-      for (const [op, p, ms] of steps) {
-        if (op === 'kill') t.kill(p)
-        else if (op === 'heal') t.heal(p)
-        else if (op === 'send') t.a.send(channelEvents.command(`c${++n}`, n))
-        else t.clock.increment(ms)
-      }
-      t.heal('direct')
-      t.heal('ws')
-      t.clock.increment(20_000)
-      const ids = t.delivered.b.map((d: any) => d.id)
-      const acked = t.settled.filter((s) => s.outcome === 'acked').map((s) => s.id)
-      const failed = t.settled.filter((s) => s.outcome === 'failed').map((s) => s.id)
-      // delivered in order, each once; everything delivered is acked or was failed by the sender
-      assert.equal(ids, [...new Set(ids)])
-      assert.equal(ids, [...ids].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))))
-      for (const id of acked) assert.ok(ids.includes(id), `${id} acked but not delivered`)
-      assert.is(acked.length + failed.length, n)
-      return true
-    }),
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom('kill', 'heal', 'send', 'wait'),
+          fc.constantFrom('direct', 'ws'),
+          fc.integer({ min: 1, max: 400 }),
+        ),
+        { minLength: 5, maxLength: 60 },
+      ),
+      (steps) => {
+        const t = pair()
+        let n = 0
+        for (const [op, p, ms] of steps) {
+          if (op === 'kill') t.kill(p)
+          else if (op === 'heal') t.heal(p)
+          else if (op === 'send') t.a.send(channelEvents.command(`c${++n}`, n))
+          else t.clock.increment(ms)
+        }
+        t.heal('direct')
+        t.heal('ws')
+        t.clock.increment(20_000)
+        const ids = t.delivered.b.map((d: any) => d.id)
+        const acked = t.settled.filter((s) => s.outcome === 'acked').map((s) => s.id)
+        const failed = t.settled.filter((s) => s.outcome === 'failed').map((s) => s.id)
+        // delivered in order, each once; everything delivered is acked or was failed by the sender
+        assert.equal(ids, [...new Set(ids)])
+        assert.equal(
+          ids,
+          [...ids].sort((x, y) => Number(x.slice(1)) - Number(y.slice(1))),
+        )
+        for (const id of acked) assert.ok(ids.includes(id), `${id} acked but not delivered`)
+        assert.is(acked.length + failed.length, n)
+        return true
+      },
+    ),
     { numRuns: 150, seed: 42 },
   )
 })

@@ -40,7 +40,13 @@ function harness() {
   return { machine, pending, calls }
 }
 
-const settings = { countdownMs: 1000, minIntervalMs: 10_000, verifyDeadlineMs: 5000, deferMs: 3000, rootDeadlineMs: 8000 }
+const settings = {
+  countdownMs: 1000,
+  minIntervalMs: 10_000,
+  verifyDeadlineMs: 5000,
+  deferMs: 3000,
+  rootDeadlineMs: 8000,
+}
 
 async function open(dir: string, clock: SimulatedClock, h = harness()) {
   const store = await LevelStore.open(dir)
@@ -59,7 +65,12 @@ const snap = (s: ActorSystem) => s.hosted(PATH)!.actor.getSnapshot()
 const value = (s: ActorSystem) => snap(s).value as string
 
 /** Drives one attempt from countdown to verifying; returns after cutover. */
-async function toVerifying(system: ActorSystem, h: ReturnType<typeof harness>, clock: SimulatedClock, mode: 'warm_switch' | 'stop_and_switch' = 'warm_switch') {
+async function toVerifying(
+  system: ActorSystem,
+  h: ReturnType<typeof harness>,
+  clock: SimulatedClock,
+  mode: 'warm_switch' | 'stop_and_switch' = 'warm_switch',
+) {
   clock.increment(settings.countdownMs)
   await tick(system)
   assert.is(value(system), 'gate')
@@ -84,7 +95,14 @@ async function toVerifying(system: ActorSystem, h: ReturnType<typeof harness>, c
   assert.is(value(system), 'verifying')
 }
 
-const req = (clock: SimulatedClock, extra: Record<string, unknown> = {}) => ({ type: 'update.request' as const, kind: 'hub' as const, source: '/v2', version: '2.0.0', at: clock.now(), ...extra })
+const req = (clock: SimulatedClock, extra: Record<string, unknown> = {}) => ({
+  type: 'update.request' as const,
+  kind: 'hub' as const,
+  source: '/v2',
+  version: '2.0.0',
+  at: clock.now(),
+  ...extra,
+})
 
 function tmp() {
   return mkdtempSync(join(tmpdir(), 'aether-ut-'))
@@ -246,33 +264,36 @@ timing('updateTransition - a request after the interval goes straight to countdo
   await system.close()
 })
 
-timing('updateTransition - defer restarts the countdown after its own time; the gate defers for live media', async () => {
-  const clock = new SimulatedClock(1_000_000)
-  const { system, h } = await open(dir, clock)
-  await system.spawn(PATH, 'updateTransition', { durable: true, input: { serving: 'A', settings } })
-  await system.sendCommitted(PATH, req(clock))
-  clock.increment(500)
-  await system.sendCommitted(PATH, { type: 'update.defer', reason: 'maintenance window', ms: 2000, at: clock.now() })
-  assert.is(value(system), 'deferred')
-  assert.is(snap(system).context.attempt.waitReason, 'deferred by operator: maintenance window')
-  clock.increment(1999)
-  await tick(system)
-  assert.is(value(system), 'deferred')
-  clock.increment(1)
-  await tick(system)
-  assert.is(value(system), 'countdown')
-  clock.increment(settings.countdownMs)
-  await tick(system)
-  h.pending.checkGate!.resolve({ at: clock.now(), live: 2 })
-  await tick(system)
-  assert.is(value(system), 'deferred')
-  assert.match(snap(system).context.attempt.waitReason, /live media: 2 media subflows live/)
-  assert.is(snap(system).context.attempt.deferrals.length, 2)
-  clock.increment(settings.deferMs)
-  await tick(system)
-  assert.is(value(system), 'countdown')
-  await system.close()
-})
+timing(
+  'updateTransition - defer restarts the countdown after its own time; the gate defers for live media',
+  async () => {
+    const clock = new SimulatedClock(1_000_000)
+    const { system, h } = await open(dir, clock)
+    await system.spawn(PATH, 'updateTransition', { durable: true, input: { serving: 'A', settings } })
+    await system.sendCommitted(PATH, req(clock))
+    clock.increment(500)
+    await system.sendCommitted(PATH, { type: 'update.defer', reason: 'maintenance window', ms: 2000, at: clock.now() })
+    assert.is(value(system), 'deferred')
+    assert.is(snap(system).context.attempt.waitReason, 'deferred by operator: maintenance window')
+    clock.increment(1999)
+    await tick(system)
+    assert.is(value(system), 'deferred')
+    clock.increment(1)
+    await tick(system)
+    assert.is(value(system), 'countdown')
+    clock.increment(settings.countdownMs)
+    await tick(system)
+    h.pending.checkGate!.resolve({ at: clock.now(), live: 2 })
+    await tick(system)
+    assert.is(value(system), 'deferred')
+    assert.match(snap(system).context.attempt.waitReason, /live media: 2 media subflows live/)
+    assert.is(snap(system).context.attempt.deferrals.length, 2)
+    clock.increment(settings.deferMs)
+    await tick(system)
+    assert.is(value(system), 'countdown')
+    await system.close()
+  },
+)
 
 timing('updateTransition - a forced update passes the live-media gate', async () => {
   const clock = new SimulatedClock(1_000_000)
@@ -312,7 +333,11 @@ actions('updateTransition - cancel, defer and promote are accepted exactly in th
       promote: { type: 'update.promote', at: clock.now() },
     } as const
     for (const [name, allowed] of Object.entries(operatorActions)) {
-      assert.is(s.can(ev[name as keyof typeof ev]), (allowed as readonly string[]).includes(state), `${name} in ${state}`)
+      assert.is(
+        s.can(ev[name as keyof typeof ev]),
+        (allowed as readonly string[]).includes(state),
+        `${name} in ${state}`,
+      )
     }
     // a defer or cancel without a reason is refused everywhere
     assert.not.ok(s.can({ type: 'update.defer', reason: ' ', at: 0 }), `empty defer in ${state}`)
@@ -348,13 +373,33 @@ actions('updateTransition - cancel, defer and promote are accepted exactly in th
   check()
   await system.sendCommitted(PATH, { type: 'update.promote', at: clock.now() })
   check()
-  for (const s of ['idle', 'countdown', 'gate', 'preparing', 'validating', 'admission', 'prewarm', 'cutover', 'verifying', 'rollingBack', 'planned', 'deferred', 'rootPromotionPending', 'rootRestarting']) {
+  for (const s of [
+    'idle',
+    'countdown',
+    'gate',
+    'preparing',
+    'validating',
+    'admission',
+    'prewarm',
+    'cutover',
+    'verifying',
+    'rollingBack',
+    'planned',
+    'deferred',
+    'rootPromotionPending',
+    'rootRestarting',
+  ]) {
     assert.ok(seen.has(s), `visited ${s}`)
   }
   await system.close()
 })
 
-async function toVerifyingChecked(system: ActorSystem, h: ReturnType<typeof harness>, clock: SimulatedClock, check: () => void) {
+async function toVerifyingChecked(
+  system: ActorSystem,
+  h: ReturnType<typeof harness>,
+  clock: SimulatedClock,
+  check: () => void,
+) {
   clock.increment(settings.countdownMs)
   await tick(system)
   check()
@@ -391,7 +436,8 @@ crash.after.each(() => rmSync(dir, { recursive: true, force: true }))
 async function driveTo(state: string, system: ActorSystem, h: ReturnType<typeof harness>, clock: SimulatedClock) {
   await system.sendCommitted(PATH, req(clock))
   if (state === 'countdown') return
-  if (state === 'deferred') return void (await system.sendCommitted(PATH, { type: 'update.defer', reason: 'x', at: clock.now() }))
+  if (state === 'deferred')
+    return void (await system.sendCommitted(PATH, { type: 'update.defer', reason: 'x', at: clock.now() }))
   clock.increment(settings.countdownMs)
   await tick(system)
   if (state === 'gate') return
@@ -459,7 +505,12 @@ for (const [state, expect] of Object.entries(afterBoot)) {
       assert.is(snap(second.system).context.serving, 'A')
     } else if (expect.state === 'verifying') {
       assert.is(snap(second.system).context.serving, 'B')
-      await second.system.sendCommitted(PATH, { type: 'runtime.good', runtimeInstanceId: 'rt-3', slot: 'B', at: clock.now() })
+      await second.system.sendCommitted(PATH, {
+        type: 'runtime.good',
+        runtimeInstanceId: 'rt-3',
+        slot: 'B',
+        at: clock.now(),
+      })
       await tick(second.system)
       assert.is(snap(second.system).context.attempt.outcome, 'committed')
     } else {
@@ -522,7 +573,8 @@ journal('updateTransition - a whole transition exports and replays with --verify
   await tick(system)
   await system.flush()
   let text = ''
-  for await (const chunk of exportLog(system.store!, PATH, { snapshots: 'all', machine: updateTransition })) text += chunk
+  for await (const chunk of exportLog(system.store!, PATH, { snapshots: 'all', machine: updateTransition }))
+    text += chunk
   const file = join(dir, 'update.aether.log')
   writeFileSync(file, text)
   const run = await replayFile(file, updateTransition, { verify: true })

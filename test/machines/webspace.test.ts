@@ -16,7 +16,13 @@ function harness(policy = { firstSyncTimeoutMs: 1000, backoffMs: 100, maxBackoff
     })
   const served: string[] = []
   const m = webspace.provide({
-    actors: { load: deferred('load'), recreateProvider: deferred('recreate'), backup: deferred('backup'), restore: deferred('restore'), reset: deferred('reset') },
+    actors: {
+      load: deferred('load'),
+      recreateProvider: deferred('recreate'),
+      backup: deferred('backup'),
+      restore: deferred('restore'),
+      reset: deferred('reset'),
+    },
     actions: { serve: () => void served.push('serve'), unserve: () => void served.push('unserve') },
   })
   const actor = createActor(m, { input: { name: 'd', policy }, clock }).start()
@@ -28,7 +34,15 @@ function harness(policy = { firstSyncTimeoutMs: 1000, backoffMs: 100, maxBackoff
     ok ? p.resolve(value) : p.reject(value)
     await new Promise((r) => setTimeout(r, 0))
   }
-  return { actor, clock, calls, settle, served, value: () => actor.getSnapshot().value, ctx: () => actor.getSnapshot().context }
+  return {
+    actor,
+    clock,
+    calls,
+    settle,
+    served,
+    value: () => actor.getSnapshot().value,
+    ctx: () => actor.getSnapshot().context,
+  }
 }
 
 const lifecycle = suite('webspace - lifecycle')

@@ -6,9 +6,24 @@ import { decodeClientFrame } from '../../protocol/agent.ts'
 const frames = suite('agent protocol - client frames')
 
 frames('a task frame decodes', () => {
-  const d = decodeClientFrame(JSON.stringify({ type: 'task', taskId: 't-1', role: 'vision', prompt: 'look', images: ['data:image/png;base64,AAAA'] }))
+  const d = decodeClientFrame(
+    JSON.stringify({
+      type: 'task',
+      taskId: 't-1',
+      role: 'vision',
+      prompt: 'look',
+      images: ['data:image/png;base64,AAAA'],
+    }),
+  )
   assert.ok(d.ok)
-  if (d.ok) assert.equal(d.frame, { type: 'task', taskId: 't-1', role: 'vision', prompt: 'look', images: ['data:image/png;base64,AAAA'] })
+  if (d.ok)
+    assert.equal(d.frame, {
+      type: 'task',
+      taskId: 't-1',
+      role: 'vision',
+      prompt: 'look',
+      images: ['data:image/png;base64,AAAA'],
+    })
 })
 
 frames('bad frames name the field', () => {
@@ -28,10 +43,26 @@ frames('bad frames name the field', () => {
 
 frames('fuzz: any input decodes to a frame or a BAD_FRAME error, never a throw', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.record({ type: fc.constantFrom('task', 'ping', 'session.close', 'x'), role: fc.string(), prompt: fc.string(), taskId: fc.string(), images: fc.array(fc.string()) }).map((v) => JSON.stringify(v))), (text) => {
-      const d = decodeClientFrame(text)
-      if (!d.ok) assert.is(d.error.code, 'BAD_FRAME')
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string(),
+        fc.json(),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        fc
+          .record({
+            type: fc.constantFrom('task', 'ping', 'session.close', 'x'),
+            role: fc.string(),
+            prompt: fc.string(),
+            taskId: fc.string(),
+            images: fc.array(fc.string()),
+          })
+          .map((v) => JSON.stringify(v)),
+      ),
+      (text) => {
+        const d = decodeClientFrame(text)
+        if (!d.ok) assert.is(d.error.code, 'BAD_FRAME')
+      },
+    ),
     { numRuns: 2000 },
   )
 })

@@ -75,13 +75,20 @@ Envelope('size limits: frames, batches', () => {
 
 Envelope('fuzz: any bytes or JSON either decode or fail with a ProtocolError', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.json().map((j) => new TextEncoder().encode(j)), fc.anything().map((v) => new TextEncoder().encode(JSON.stringify(v) ?? 'u'))), (data) => {
-      try {
-        decodeFrame(data)
-      } catch (err) {
-        assert.instance(err, ProtocolError)
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }),
+        fc.json().map((j) => new TextEncoder().encode(j)),
+        fc.anything().map((v) => new TextEncoder().encode(JSON.stringify(v) ?? 'u')),
+      ),
+      (data) => {
+        try {
+          decodeFrame(data)
+        } catch (err) {
+          assert.instance(err, ProtocolError)
+        }
+      },
+    ),
     { numRuns: 2000, seed: 1 },
   )
 })
@@ -107,7 +114,14 @@ const Browser = suite('protocol - runs in the browser')
 
 Browser('protocol/index.ts bundles for the browser with nothing of Node', async () => {
   const { build } = await import('esbuild')
-  const r = await build({ entryPoints: [new URL('../../protocol/index.ts', import.meta.url).pathname], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' })
+  const r = await build({
+    entryPoints: [new URL('../../protocol/index.ts', import.meta.url).pathname],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+  })
   assert.is(r.errors.length, 0)
   assert.not.match(r.outputFiles[0].text, /require\(["']node:|from ["']node:/)
 })

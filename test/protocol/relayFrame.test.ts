@@ -2,7 +2,14 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
-import { decodeRelayMessage, decodeSyncFrame, encodeRelayMessage, encodeSyncFrame, MAX_RELAY_SYNC_BYTES, RelayMessageError } from '../../protocol/relayFrame.ts'
+import {
+  decodeRelayMessage,
+  decodeSyncFrame,
+  encodeRelayMessage,
+  encodeSyncFrame,
+  MAX_RELAY_SYNC_BYTES,
+  RelayMessageError,
+} from '../../protocol/relayFrame.ts'
 
 const attachment = fc.stringMatching(/^[A-Za-z0-9_.-]{1,32}$/)
 const webspace = fc.stringMatching(/^[A-Za-z0-9_.-]{1,100}$/)
@@ -14,7 +21,9 @@ test('sync frames round-trip, and as relay messages (base64) too', () => {
       assert.is(f.a, a)
       assert.is(f.w, w)
       assert.equal([...f.y], [...y])
-      const m = decodeRelayMessage(encodeRelayMessage({ v: 1, t: 'sync', m: 'alice', c: 'root-1', a, w, y: Buffer.from(y).toString('base64') }))
+      const m = decodeRelayMessage(
+        encodeRelayMessage({ v: 1, t: 'sync', m: 'alice', c: 'root-1', a, w, y: Buffer.from(y).toString('base64') }),
+      )
       assert.equal(m.t === 'sync' && [...Buffer.from(m.y, 'base64')], [...y])
     }),
     { numRuns: 200, seed: 1 },
@@ -33,15 +42,40 @@ const field = (fn: () => unknown) => {
 
 test('bad sync frames and sync relay messages name the field', () => {
   const enc = (s: string) => new TextEncoder().encode(s)
-  assert.is(field(() => decodeSyncFrame(enc('nospace'))), 'a')
-  assert.is(field(() => decodeSyncFrame(enc(' doc x'))), 'a')
-  assert.is(field(() => decodeSyncFrame(enc('1  x'))), 'w')
-  assert.is(field(() => decodeSyncFrame(enc('1 a/b x'))), 'w')
-  assert.is(field(() => decodeSyncFrame(enc('a!b doc x'))), 'a')
-  assert.is(field(() => decodeSyncFrame(enc('1 doc '))), 'y')
-  assert.is(field(() => decodeSyncFrame(encodeSyncFrame('1', 'doc', new Uint8Array(MAX_RELAY_SYNC_BYTES + 1)))), 'y')
-  assert.is(field(() => decodeSyncFrame(encodeSyncFrame('1', 'doc', new Uint8Array(MAX_RELAY_SYNC_BYTES)))), null)
-  const msg = (o: object) => () => decodeRelayMessage(enc(JSON.stringify({ v: 1, t: 'sync', m: 'alice', c: 'c1', a: '1', w: 'doc', y: 'AAEC', ...o })))
+  assert.is(
+    field(() => decodeSyncFrame(enc('nospace'))),
+    'a',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(enc(' doc x'))),
+    'a',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(enc('1  x'))),
+    'w',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(enc('1 a/b x'))),
+    'w',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(enc('a!b doc x'))),
+    'a',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(enc('1 doc '))),
+    'y',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(encodeSyncFrame('1', 'doc', new Uint8Array(MAX_RELAY_SYNC_BYTES + 1)))),
+    'y',
+  )
+  assert.is(
+    field(() => decodeSyncFrame(encodeSyncFrame('1', 'doc', new Uint8Array(MAX_RELAY_SYNC_BYTES)))),
+    null,
+  )
+  const msg = (o: object) => () =>
+    decodeRelayMessage(enc(JSON.stringify({ v: 1, t: 'sync', m: 'alice', c: 'c1', a: '1', w: 'doc', y: 'AAEC', ...o })))
   assert.is(field(msg({})), null)
   assert.is(field(msg({ a: '' })), 'a')
   assert.is(field(msg({ a: 'x'.repeat(33) })), 'a')

@@ -23,7 +23,11 @@ R('stability comes from incidents and reconnect churn, not from being connected 
   assert.is(churn.level, 'flapping', 'three reconnects, each successful, still count')
   const bad = channelStability('c', [now - 10, now - 20, now - 30], [now - 1, now - 2, now - 3], now)
   assert.is(bad.level, 'unstable')
-  assert.is(channelStability('c', [now - 600_000], [now - 600_000], now).level, 'stable', 'old trouble leaves the window')
+  assert.is(
+    channelStability('c', [now - 600_000], [now - 600_000], now).level,
+    'stable',
+    'old trouble leaves the window',
+  )
 })
 
 R.run()

@@ -9,7 +9,14 @@ import { tmpDir } from '../helpers/tmp.ts'
 const TOKEN = 'test-token-123'
 let hub: Hub
 const api = (path: string, init: RequestInit = {}, token: string | null = TOKEN) =>
-  fetch(hub.url + path, { ...init, headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as any) } })
+  fetch(hub.url + path, {
+    ...init,
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(init.headers as any),
+    },
+  })
 
 const http = suite('Hub - HTTP API')
 http.before(async () => {
@@ -29,9 +36,17 @@ http('binds 127.0.0.1 by default and serves /api/health', async () => {
 })
 
 http('spawn needs the token: 401 without it, and nothing is created', async () => {
-  const res = await api('/api/actors', { method: 'POST', body: JSON.stringify({ path: 'c1', machine: 'counter' }) }, null)
+  const res = await api(
+    '/api/actors',
+    { method: 'POST', body: JSON.stringify({ path: 'c1', machine: 'counter' }) },
+    null,
+  )
   assert.is(res.status, 401)
-  const res2 = await api('/api/actors', { method: 'POST', body: JSON.stringify({ path: 'c1', machine: 'counter' }) }, 'wrong-token-xyz')
+  const res2 = await api(
+    '/api/actors',
+    { method: 'POST', body: JSON.stringify({ path: 'c1', machine: 'counter' }) },
+    'wrong-token-xyz',
+  )
   assert.is(res2.status, 401)
   const list = await (await fetch(hub.url + '/api/actors')).json()
   assert.equal(list.actors, [])
@@ -50,7 +65,10 @@ http('spawn, send and list: GET /api/actors shows id path, machine, state value 
   res = await api('/api/actors/site/c1/events', { method: 'POST', body: JSON.stringify({ type: 'lock' }) })
   const list = (await (await fetch(hub.url + '/api/actors')).json()).actors
   const c1 = list.find((a: any) => a.path === 'site/c1')
-  assert.equal({ machine: c1.machine, value: c1.value, status: c1.status, parent: c1.parent }, { machine: 'counter', value: 'locked', status: 'active', parent: 'site' })
+  assert.equal(
+    { machine: c1.machine, value: c1.value, status: c1.status, parent: c1.parent },
+    { machine: 'counter', value: 'locked', status: 'active', parent: 'site' },
+  )
   const detail = await (await fetch(hub.url + '/api/actors/site/c1')).json()
   assert.equal(detail.context, { count: 3 })
 })
@@ -82,19 +100,32 @@ http('bad input gets a 4xx naming what is wrong, and changes nothing', async () 
     assert.is(res.status, status, `${path} ${body}`)
     assert.match((await res.json()).message, re)
   }
-  const big = await api('/api/actors', { method: 'POST', body: JSON.stringify({ path: 'big', machine: 'counter', input: 'x'.repeat(2 << 20) }) })
+  const big = await api('/api/actors', {
+    method: 'POST',
+    body: JSON.stringify({ path: 'big', machine: 'counter', input: 'x'.repeat(2 << 20) }),
+  })
   assert.is(big.status, 413)
   const list = (await (await fetch(hub.url + '/api/actors')).json()).actors
-  assert.equal(list.map((a: any) => a.path), ['site', 'site/c1'])
+  assert.equal(
+    list.map((a: any) => a.path),
+    ['site', 'site/c1'],
+  )
 })
 
 http('fuzzed POST bodies: only 201/400/401/404/409/413, no crash', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v))), fc.boolean(), async (body, auth) => {
-      const res = await api('/api/actors', { method: 'POST', body }, auth ? TOKEN : null)
-      assert.ok([201, 400, 401, 409, 413].includes(res.status), `${res.status} for ${body}`)
-      await res.arrayBuffer()
-    }),
+    fc.asyncProperty(
+      fc.oneof(
+        fc.string(),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+      ),
+      fc.boolean(),
+      async (body, auth) => {
+        const res = await api('/api/actors', { method: 'POST', body }, auth ? TOKEN : null)
+        assert.ok([201, 400, 401, 409, 413].includes(res.status), `${res.status} for ${body}`)
+        await res.arrayBuffer()
+      },
+    ),
     { numRuns: 150, seed: 3 },
   )
   const health = await fetch(hub.url + '/api/health')
@@ -110,7 +141,9 @@ http('a WebSocket upgrade from a foreign Origin is refused', async () => {
   hub.server.ws('/test-ws', (ws) => ws.send('hi'))
   const port = new URL(hub.url).port
   const foreign = new WebSocket(`ws://127.0.0.1:${port}/test-ws`, { origin: 'http://evil.example' })
-  const status = await new Promise<number>((resolve) => foreign.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)))
+  const status = await new Promise<number>((resolve) =>
+    foreign.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)),
+  )
   assert.is(status, 403)
   const same = new WebSocket(`ws://127.0.0.1:${port}/test-ws`, { origin: `http://127.0.0.1:${port}` })
   const msg = await new Promise<string>((resolve) => same.on('message', (d) => resolve(String(d))))

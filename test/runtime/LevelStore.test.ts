@@ -34,12 +34,17 @@ image('a clean close writes the image; the next start recovers every live actor 
   const keys = await cleanKeys(store)
   assert.equal(keys, ['c!clean', 'c!image!000000'])
   const entries = await store.recoveryState()
-  assert.equal(entries.map((e) => e.meta.path).sort(), Object.keys(counts).sort(), 'the stopped actor is not in the image')
+  assert.equal(
+    entries.map((e) => e.meta.path).sort(),
+    Object.keys(counts).sort(),
+    'the stopped actor is not in the image',
+  )
   assert.ok(entries.every((e) => e.tail.length === 0 && e.snapshot && !e.error))
   await store.close()
 
   const { system, store: s2 } = await openSystem(dir, { machines })
-  for (const [path, count] of Object.entries(counts)) assert.is(system.get(path)!.getSnapshot().context.count, count, path)
+  for (const [path, count] of Object.entries(counts))
+    assert.is(system.get(path)!.getSnapshot().context.count, count, path)
   assert.is(system.list().find((a) => a.path === 'p/c0')!.parent, 'p')
   assert.equal(await cleanKeys(s2), [], 'marker and image are gone once the store is written again')
   system.send('p/c0', { type: 'inc', by: 100 })
@@ -80,8 +85,15 @@ for (const [what, value] of [
     await store.db.put('c!image!000000', value)
     await store.close()
     const { system } = await openSystem(dir, { machines })
-    assert.equal(system.list().map((a) => a.path).sort(), Object.keys(counts).sort())
-    for (const [path, count] of Object.entries(counts)) assert.is(system.get(path)!.getSnapshot().context.count, count, path)
+    assert.equal(
+      system
+        .list()
+        .map((a) => a.path)
+        .sort(),
+      Object.keys(counts).sort(),
+    )
+    for (const [path, count] of Object.entries(counts))
+      assert.is(system.get(path)!.getSnapshot().context.count, count, path)
     assert.ok(system.list().every((a) => a.status === 'active'))
     await system.close()
   })

@@ -21,7 +21,11 @@ help('aether --help lists every command; each command has --help', async () => {
 
 help('npx aether works from the package (the declared bin)', async () => {
   const { spawnSync } = await import('node:child_process')
-  const r = spawnSync('npx', ['--no-install', 'aether', '--help'], { cwd: (await import('../helpers/cli.ts')).root, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync('npx', ['--no-install', 'aether', '--help'], {
+    cwd: (await import('../helpers/cli.ts')).root,
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
   assert.is(r.status, 0, r.stderr)
   assert.match(r.stdout, /usage: aether <command>/)
 })
@@ -50,9 +54,16 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   try {
     assert.match(hub.url, /^http:\/\/127\.0\.0\.1:\d+$/)
     const post = (path: string, body: unknown) =>
-      fetch(hub.url + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      fetch(hub.url + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
     assert.is((await post('/api/actors', { path: 'lab', machine: 'counter' })).status, 201)
-    assert.is((await post('/api/actors', { path: 'lab/tl', machine: 'trafficLight', input: { maxCycles: 2 } })).status, 201)
+    assert.is(
+      (await post('/api/actors', { path: 'lab/tl', machine: 'trafficLight', input: { maxCycles: 2 } })).status,
+      201,
+    )
     for (const type of ['tick', 'tick', 'pedestrian.request', 'emergency', 'resume', 'tick', 'tick', 'tick']) {
       assert.is((await post('/api/actors/lab/tl/events', { type })).status, 200)
     }
@@ -72,12 +83,32 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   const exp = await aether(['log', 'export', 'lab/tl', '--data', data, '--out', log])
   assert.is(exp.code, 0, exp.stderr)
   // The light's own timers may fire while the test runs: count the events the log holds.
-  const events = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.includes('"event"')).length
+  const events = readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l.includes('"event"')).length
   assert.ok(events >= 8)
-  const ok = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify'])
+  const ok = await aether([
+    'replay',
+    log,
+    '--machine',
+    'machines/trafficLight.ts',
+    '--export',
+    'trafficLight',
+    '--verify',
+  ])
   assert.is(ok.code, 0, ok.stderr + ok.stdout)
   assert.match(ok.stdout, new RegExp(`verified ${events} events of lab/tl`))
-  const json = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify', '--json'])
+  const json = await aether([
+    'replay',
+    log,
+    '--machine',
+    'machines/trafficLight.ts',
+    '--export',
+    'trafficLight',
+    '--verify',
+    '--json',
+  ])
   const res = JSON.parse(json.stdout)
   assert.is(res.ok, true)
   assert.is(res.events, events)
@@ -95,7 +126,15 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   rows[i].snapshot.value = { light: 'purple', pedestrian: 'idle' }
   const tampered = join(dir, 'tampered.log')
   writeFileSync(tampered, rows.map((r) => JSON.stringify(r)).join('\n'))
-  const bad = await aether(['replay', tampered, '--machine', 'machines/trafficLight.ts', '--export', 'trafficLight', '--verify'])
+  const bad = await aether([
+    'replay',
+    tampered,
+    '--machine',
+    'machines/trafficLight.ts',
+    '--export',
+    'trafficLight',
+    '--verify',
+  ])
   assert.is(bad.code, 1)
   assert.match(bad.stdout, /DIVERGED at seq 5/)
   assert.match(bad.stdout, /value\.light: expected "purple", replayed "\w+"/)

@@ -25,14 +25,20 @@ interface Rig {
   sched: Scheduler
 }
 
-async function rig(roles: Record<string, Array<{ provider: string; model: string; timeoutMs?: number }>>, breaker = { threshold: 2, cooldownMs: 1000 }): Promise<Rig> {
+async function rig(
+  roles: Record<string, Array<{ provider: string; model: string; timeoutMs?: number }>>,
+  breaker = { threshold: 2, cooldownMs: 1000 },
+): Promise<Rig> {
   const a = await FakeProvider.start({ key: KEY })
   const b = await FakeProvider.start({ key: KEY })
   const order: string[] = []
   a.on('request', (i) => i.api !== 'models' && order.push(`a/${i.model}`))
   b.on('request', (i) => i.api !== 'models' && order.push(`b/${i.model}`))
   const harness = validateHarness({
-    providers: { a: { kind: 'openai', baseUrl: `${a.url}/v1`, apiKeyEnv: 'A_KEY' }, b: { kind: 'anthropic', baseUrl: b.url, apiKeyEnv: 'B_KEY' } },
+    providers: {
+      a: { kind: 'openai', baseUrl: `${a.url}/v1`, apiKeyEnv: 'A_KEY' },
+      b: { kind: 'anthropic', baseUrl: b.url, apiKeyEnv: 'B_KEY' },
+    },
     roles,
     breaker,
     timeoutMs: 2000,
@@ -42,7 +48,13 @@ async function rig(roles: Record<string, Array<{ provider: string; model: string
   const dir = mkdtempSync(join(tmpdir(), 'aether-sched-'))
   const store = await LevelStore.open(dir)
   const logs: string[] = []
-  const sched = await Scheduler.start({ system, harness, secrets: Secrets.fromEnv(harness, { A_KEY: KEY, B_KEY: KEY }), cache: new LevelAnswerCache(store.db), log: (l) => logs.push(l) })
+  const sched = await Scheduler.start({
+    system,
+    harness,
+    secrets: Secrets.fromEnv(harness, { A_KEY: KEY, B_KEY: KEY }),
+    cache: new LevelAnswerCache(store.db),
+    log: (l) => logs.push(l),
+  })
   return { a, b, order, clock, system, store, dir, logs, sched }
 }
 
@@ -59,30 +71,53 @@ const msg = (text: string) => [{ role: 'user' as const, content: `${text}\nReply
 const fallback = suite('scheduler - fallback order')
 
 fallback('error, then 429, then the third choice answers; attempts are in list order', async () => {
-  const r = await rig({ chat: [{ provider: 'a', model: 'fail-1' }, { provider: 'b', model: 'rate-1' }, { provider: 'a', model: 'good' }, { provider: 'b', model: 'never' }] })
+  const r = await rig({
+    chat: [
+      { provider: 'a', model: 'fail-1' },
+      { provider: 'b', model: 'rate-1' },
+      { provider: 'a', model: 'good' },
+      { provider: 'b', model: 'never' },
+    ],
+  })
   const res = await r.sched.run({ requestId: 'req-1', role: 'chat', messages: msg('hi') })
   assert.ok(res.ok)
   assert.is(res.text, 'ANSWER')
   assert.is(res.provider, 'a')
   assert.is(res.model, 'good')
   assert.is(res.fallbacks, 2)
-  assert.equal(res.attempts.map((x) => x.outcome), ['HTTP_ERROR', 'RATE_LIMITED', 'ok'])
+  assert.equal(
+    res.attempts.map((x) => x.outcome),
+    ['HTTP_ERROR', 'RATE_LIMITED', 'ok'],
+  )
   assert.equal(r.order, ['a/fail-1', 'b/rate-1', 'a/good'])
   assert.is(r.logs.length, 2)
   await teardown(r)
 })
 
 fallback('a provider that hangs is abandoned at its timeout and the next answers', async () => {
-  const r = await rig({ planner: [{ provider: 'b', model: 'hang', timeoutMs: 150 }, { provider: 'a', model: 'good' }] })
+  const r = await rig({
+    planner: [
+      { provider: 'b', model: 'hang', timeoutMs: 150 },
+      { provider: 'a', model: 'good' },
+    ],
+  })
   const res = await r.sched.run({ requestId: 'req-2', role: 'planner', messages: msg('plan') })
   assert.ok(res.ok)
-  assert.equal(res.attempts.map((x) => x.outcome), ['TIMEOUT', 'ok'])
+  assert.equal(
+    res.attempts.map((x) => x.outcome),
+    ['TIMEOUT', 'ok'],
+  )
   assert.ok(res.attempts[0].ms >= 140, `timeout after ${res.attempts[0].ms} ms`)
   await teardown(r)
 })
 
 fallback('every choice failing is an outcome, not a throw, and names each failure without the key', async () => {
-  const r = await rig({ chat: [{ provider: 'a', model: 'm401' }, { provider: 'b', model: 'fail-x' }] })
+  const r = await rig({
+    chat: [
+      { provider: 'a', model: 'm401' },
+      { provider: 'b', model: 'fail-x' },
+    ],
+  })
   r.a.script('m401', [{ status: 401, echoKey: true }])
   const res = await r.sched.run({ requestId: 'req-3', role: 'chat', messages: msg('x') })
   assert.not.ok(res.ok)
@@ -97,29 +132,51 @@ fallback('every choice failing is an outcome, not a throw, and names each failur
 
 const breaker = suite('scheduler - circuit breaker')
 
-breaker('after threshold failures the provider is skipped without a call; after the cooldown one trial closes it', async () => {
-  const r = await rig({ chat: [{ provider: 'a', model: 'flaky' }, { provider: 'b', model: 'good' }] }, { threshold: 2, cooldownMs: 1000 })
-  r.a.script('flaky', [{ status: 503 }, { status: 503 }])
-  for (const id of ['t1', 't2']) {
-    const res = await r.sched.run({ requestId: id, role: 'chat', messages: msg(id) })
-    assert.is(res.provider, 'b')
-  }
-  assert.is(r.sched.breakerState('a').value, 'open')
-  const before = r.a.total
-  const t3 = await r.sched.run({ requestId: 't3', role: 'chat', messages: msg('t3') })
-  assert.is(r.a.total, before, 'no call to an open provider')
-  assert.equal(t3.attempts.map((x) => x.outcome), ['skipped', 'ok'])
-  assert.is(t3.fallbacks, 1)
-  r.clock.increment(1000)
-  assert.is(r.sched.breakerState('a').value, 'halfOpen')
-  const t4 = await r.sched.run({ requestId: 't4', role: 'chat', messages: msg('t4') })
-  assert.is(t4.provider, 'a', 'the trial call answered')
-  assert.is(r.sched.breakerState('a').value, 'closed')
-  await teardown(r)
-})
+breaker(
+  'after threshold failures the provider is skipped without a call; after the cooldown one trial closes it',
+  async () => {
+    const r = await rig(
+      {
+        chat: [
+          { provider: 'a', model: 'flaky' },
+          { provider: 'b', model: 'good' },
+        ],
+      },
+      { threshold: 2, cooldownMs: 1000 },
+    )
+    r.a.script('flaky', [{ status: 503 }, { status: 503 }])
+    for (const id of ['t1', 't2']) {
+      const res = await r.sched.run({ requestId: id, role: 'chat', messages: msg(id) })
+      assert.is(res.provider, 'b')
+    }
+    assert.is(r.sched.breakerState('a').value, 'open')
+    const before = r.a.total
+    const t3 = await r.sched.run({ requestId: 't3', role: 'chat', messages: msg('t3') })
+    assert.is(r.a.total, before, 'no call to an open provider')
+    assert.equal(
+      t3.attempts.map((x) => x.outcome),
+      ['skipped', 'ok'],
+    )
+    assert.is(t3.fallbacks, 1)
+    r.clock.increment(1000)
+    assert.is(r.sched.breakerState('a').value, 'halfOpen')
+    const t4 = await r.sched.run({ requestId: 't4', role: 'chat', messages: msg('t4') })
+    assert.is(t4.provider, 'a', 'the trial call answered')
+    assert.is(r.sched.breakerState('a').value, 'closed')
+    await teardown(r)
+  },
+)
 
 breaker('a failed trial re-opens the breaker; concurrent callers do not pile onto a half-open provider', async () => {
-  const r = await rig({ chat: [{ provider: 'a', model: 'slow-flaky' }, { provider: 'b', model: 'good' }] }, { threshold: 1, cooldownMs: 1000 })
+  const r = await rig(
+    {
+      chat: [
+        { provider: 'a', model: 'slow-flaky' },
+        { provider: 'b', model: 'good' },
+      ],
+    },
+    { threshold: 1, cooldownMs: 1000 },
+  )
   r.a.script('slow-flaky', [{ status: 500 }, { delayMs: 100 }])
   await r.sched.run({ requestId: 'u1', role: 'chat', messages: msg('u1') })
   assert.is(r.sched.breakerState('a').value, 'open')
@@ -130,14 +187,20 @@ breaker('a failed trial re-opens the breaker; concurrent callers do not pile ont
     r.sched.run({ requestId: 'u3', role: 'chat', messages: msg('u3') }),
   ])
   assert.is(x.provider, 'a')
-  assert.equal(y.attempts.map((q) => q.outcome), ['skipped', 'ok'])
+  assert.equal(
+    y.attempts.map((q) => q.outcome),
+    ['skipped', 'ok'],
+  )
   assert.is(r.sched.breakerState('a').value, 'closed')
   r.a.script('slow-flaky', [{ status: 500 }])
   await r.sched.run({ requestId: 'u4', role: 'chat', messages: msg('u4') })
   r.clock.increment(1000)
   r.a.script('slow-flaky', [{ status: 500 }])
   const t = await r.sched.run({ requestId: 'u5', role: 'chat', messages: msg('u5') })
-  assert.equal(t.attempts.map((q) => q.outcome), ['HTTP_ERROR', 'ok'])
+  assert.equal(
+    t.attempts.map((q) => q.outcome),
+    ['HTTP_ERROR', 'ok'],
+  )
   assert.is(r.sched.breakerState('a').value, 'open')
   assert.is(r.sched.breakerState('a').opened, 3)
   await teardown(r)
@@ -146,7 +209,12 @@ breaker('a failed trial re-opens the breaker; concurrent callers do not pile ont
 const cache = suite('scheduler - answer cache (Class B)')
 
 cache('a retried request id is answered from LevelDB, not by a second call, also after a reopen', async () => {
-  const r = await rig({ chat: [{ provider: 'a', model: 'fail-first' }, { provider: 'b', model: 'good' }] })
+  const r = await rig({
+    chat: [
+      { provider: 'a', model: 'fail-first' },
+      { provider: 'b', model: 'good' },
+    ],
+  })
   const first = await r.sched.run({ requestId: 'sess/task@7', role: 'chat', messages: msg('x') })
   assert.ok(first.ok)
   assert.not.ok(first.cached)
@@ -158,9 +226,17 @@ cache('a retried request id is answered from LevelDB, not by a second call, also
   // A new process: reopen the store, new scheduler.
   await r.store.close()
   const store2 = await LevelStore.open(r.dir)
-  const harness = validateHarness({ providers: { b: { kind: 'anthropic', baseUrl: r.b.url, apiKeyEnv: 'B_KEY' } }, roles: { chat: [{ provider: 'b', model: 'good' }] } })
+  const harness = validateHarness({
+    providers: { b: { kind: 'anthropic', baseUrl: r.b.url, apiKeyEnv: 'B_KEY' } },
+    roles: { chat: [{ provider: 'b', model: 'good' }] },
+  })
   const sys2 = await ActorSystem.open()
-  const s2 = await Scheduler.start({ system: sys2, harness, secrets: Secrets.fromEnv(harness, { B_KEY: KEY }), cache: new LevelAnswerCache(store2.db) })
+  const s2 = await Scheduler.start({
+    system: sys2,
+    harness,
+    secrets: Secrets.fromEnv(harness, { B_KEY: KEY }),
+    cache: new LevelAnswerCache(store2.db),
+  })
   const third = await s2.run({ requestId: 'sess/task@7', role: 'chat', messages: msg('x') })
   assert.ok(third.cached)
   assert.is(r.b.calls.get('sess/task@7'), 1)

@@ -39,10 +39,26 @@ crash.before(async () => {
       backup: { kind: 'anthropic', baseUrl: backup.url, apiKeyEnv: 'AETHER_TEST_BACKUP_KEY' },
     },
     // The first choice answers 401 quoting the key it got: the redaction must catch it.
-    roles: { chat: [{ provider: 'primary', model: 'badkey-chat' }, { provider: 'backup', model: 'crash-model' }] },
+    roles: {
+      chat: [
+        { provider: 'primary', model: 'badkey-chat' },
+        { provider: 'backup', model: 'crash-model' },
+      ],
+    },
     breaker: { threshold: 100, cooldownMs: 1000 },
   })
-  hubArgs = ['--data', join(dir, 'data'), '--token', 'tok-crash', '--harness', harness, '--nats', `nats://127.0.0.1:${await closedPort()}`, '--redis', `redis://127.0.0.1:${await closedPort()}`]
+  hubArgs = [
+    '--data',
+    join(dir, 'data'),
+    '--token',
+    'tok-crash',
+    '--harness',
+    harness,
+    '--nats',
+    `nats://127.0.0.1:${await closedPort()}`,
+    '--redis',
+    `redis://127.0.0.1:${await closedPort()}`,
+  ]
 })
 
 crash.after(async () => {
@@ -103,33 +119,54 @@ crash('killed while the provider holds the request: resumed, answered once', asy
   await hub2.kill('SIGTERM')
 })
 
-crash('killed after the answer was cached, before the session journaled it: answered from the cache, no second call', async () => {
-  const hub3 = await startHub({ AETHER_FAILPOINTS: 'agent.answer-cached' })
-  const c = AgentClient.connect(hub3.url, 'tok-crash', { session: sessionId, after: 1 })
-  await c.next('session.ready')
-  const answered = new Promise<RequestInfo>((r) => backup.once('answered', r))
-  c.send({ type: 'task', taskId: 'B1', role: 'chat', prompt: 'Second.\nReply with exactly: CRASH-B' })
-  const req = await answered
-  assert.is((await hub3.exited).signal, 'SIGKILL', 'the failpoint killed the hub')
-  await c.waitClosed()
-  const hub4 = await startHub()
-  const { o } = await outcome(hub4.url, sessionId, 'B1')
-  assert.is(o.ok, true)
-  assert.is(o.text, 'CRASH-B')
-  assert.is(o.cached, true, 'answered from the request-id cache')
-  assert.is(o.requestId, req.requestId)
-  assert.is(backup.calls.get(req.requestId), 1, 'one call in all')
-  assert.is(backup.answered.get(req.requestId), 1)
-  const s = await (await fetch(`${hub4.url}/api/agent/sessions/${sessionId}`)).json()
-  assert.equal(s.outcomes.map((x: any) => x.taskId), ['A1', 'B1'], 'nothing lost, nothing twice')
-  assert.equal(s.history.map((h: any) => h.content).filter((_: string, i: number) => i % 2), ['CRASH-A', 'CRASH-B'], 'the conversation survived both crashes')
-  await hub4.kill('SIGTERM')
-  assert.is((await hub4.exited).code, 0)
-})
+crash(
+  'killed after the answer was cached, before the session journaled it: answered from the cache, no second call',
+  async () => {
+    const hub3 = await startHub({ AETHER_FAILPOINTS: 'agent.answer-cached' })
+    const c = AgentClient.connect(hub3.url, 'tok-crash', { session: sessionId, after: 1 })
+    await c.next('session.ready')
+    const answered = new Promise<RequestInfo>((r) => backup.once('answered', r))
+    c.send({ type: 'task', taskId: 'B1', role: 'chat', prompt: 'Second.\nReply with exactly: CRASH-B' })
+    const req = await answered
+    assert.is((await hub3.exited).signal, 'SIGKILL', 'the failpoint killed the hub')
+    await c.waitClosed()
+    const hub4 = await startHub()
+    const { o } = await outcome(hub4.url, sessionId, 'B1')
+    assert.is(o.ok, true)
+    assert.is(o.text, 'CRASH-B')
+    assert.is(o.cached, true, 'answered from the request-id cache')
+    assert.is(o.requestId, req.requestId)
+    assert.is(backup.calls.get(req.requestId), 1, 'one call in all')
+    assert.is(backup.answered.get(req.requestId), 1)
+    const s = await (await fetch(`${hub4.url}/api/agent/sessions/${sessionId}`)).json()
+    assert.equal(
+      s.outcomes.map((x: any) => x.taskId),
+      ['A1', 'B1'],
+      'nothing lost, nothing twice',
+    )
+    assert.equal(
+      s.history.map((h: any) => h.content).filter((_: string, i: number) => i % 2),
+      ['CRASH-A', 'CRASH-B'],
+      'the conversation survived both crashes',
+    )
+    await hub4.kill('SIGTERM')
+    assert.is((await hub4.exited).code, 0)
+  },
+)
 
 crash('the session journal exports and replays with --verify', async () => {
   const log = join(dir, 'session.log')
-  const exp = await runCli(['log', 'export', `agent-session.${sessionId}`, '--data', join(dir, 'data'), '--snapshots', 'all', '--out', log])
+  const exp = await runCli([
+    'log',
+    'export',
+    `agent-session.${sessionId}`,
+    '--data',
+    join(dir, 'data'),
+    '--snapshots',
+    'all',
+    '--out',
+    log,
+  ])
   assert.is(exp.code, 0, exp.stderr)
   const rep = await runCli(['replay', log, '--machine', 'machines/agentSession.ts', '--verify'])
   assert.is(rep.code, 0, rep.stdout + rep.stderr)
@@ -146,7 +183,8 @@ crash('no key in the data folder (raw bytes and decoded entries) or in any captu
   // The scan is not vacuous: the journal holds the redacted 401 that quoted the key.
   const store = await LevelStore.open(join(dir, 'data'))
   let redacted = 0
-  for await (const [, v] of store.db.iterator()) if (String(v).includes('[REDACTED:AETHER_TEST_PRIMARY_KEY]')) redacted++
+  for await (const [, v] of store.db.iterator())
+    if (String(v).includes('[REDACTED:AETHER_TEST_PRIMARY_KEY]')) redacted++
   await store.close()
   assert.ok(redacted > 0)
 })

@@ -11,10 +11,18 @@ import { Secrets } from '../../../runtime/agent/redact.ts'
 const good = () => ({
   providers: {
     local: { kind: 'openai', baseUrl: 'http://127.0.0.1:4000/v1/', apiKeyEnv: 'LOCAL_KEY' },
-    claude: { kind: 'anthropic', baseUrl: 'https://api.anthropic.com', apiKeyEnv: 'ANTHROPIC_API_KEY', timeoutMs: 20000 },
+    claude: {
+      kind: 'anthropic',
+      baseUrl: 'https://api.anthropic.com',
+      apiKeyEnv: 'ANTHROPIC_API_KEY',
+      timeoutMs: 20000,
+    },
   },
   roles: {
-    chat: [{ provider: 'local', model: 'llama' }, { provider: 'claude', model: 'claude-sonnet-4-5' }],
+    chat: [
+      { provider: 'local', model: 'llama' },
+      { provider: 'claude', model: 'claude-sonnet-4-5' },
+    ],
     vision: [{ provider: 'claude', model: 'claude-sonnet-4-5' }],
     planner: [{ provider: 'claude', model: 'claude-sonnet-4-5', timeoutMs: 5000 }],
     browser: [{ provider: 'local', model: 'qwen' }],
@@ -80,10 +88,19 @@ load('files: bad JSON and unreadable files are HarnessErrors naming the file', (
   try {
     const f = join(dir, 'h.json')
     writeFileSync(f, '{"providers": ')
-    assert.throws(() => loadHarness(f), (e: Error) => e instanceof HarnessError && e.message.startsWith(f) && /not valid JSON/.test(e.message))
-    assert.throws(() => loadHarness(join(dir, 'missing.json')), (e: Error) => e instanceof HarnessError && /ENOENT/.test(e.message))
+    assert.throws(
+      () => loadHarness(f),
+      (e: Error) => e instanceof HarnessError && e.message.startsWith(f) && /not valid JSON/.test(e.message),
+    )
+    assert.throws(
+      () => loadHarness(join(dir, 'missing.json')),
+      (e: Error) => e instanceof HarnessError && /ENOENT/.test(e.message),
+    )
     writeFileSync(f, JSON.stringify({ ...good(), roles: { chat: [{ provider: 'x', model: 'm' }] } }))
-    assert.throws(() => loadHarness(f), (e: Error) => e instanceof HarnessError && e.message.startsWith(`${f}: roles.chat[0].provider:`))
+    assert.throws(
+      () => loadHarness(f),
+      (e: Error) => e instanceof HarnessError && e.message.startsWith(`${f}: roles.chat[0].provider:`),
+    )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -91,16 +108,30 @@ load('files: bad JSON and unreadable files are HarnessErrors naming the file', (
 
 load('fuzz: any JSON is a harness or a HarnessError', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.jsonValue(), fc.record({ providers: fc.jsonValue(), roles: fc.jsonValue() }), fc.constant(good()).chain((g) => fc.record({ providers: fc.constant(g.providers), roles: fc.dictionary(fc.string(), fc.jsonValue()) }))), (doc) => {
-      try {
-        validateHarness(doc)
-      } catch (err) {
-        assert.instance(err, HarnessError)
-      }
-    }),
+    fc.property(
+      fc.oneof(
+        fc.jsonValue(),
+        fc.record({ providers: fc.jsonValue(), roles: fc.jsonValue() }),
+        fc
+          .constant(good())
+          .chain((g) =>
+            fc.record({ providers: fc.constant(g.providers), roles: fc.dictionary(fc.string(), fc.jsonValue()) }),
+          ),
+      ),
+      (doc) => {
+        try {
+          validateHarness(doc)
+        } catch (err) {
+          assert.instance(err, HarnessError)
+        }
+      },
+    ),
     { numRuns: 1000 },
   )
-  assert.throws(() => parseHarness('[1,'), (e: Error) => e instanceof HarnessError)
+  assert.throws(
+    () => parseHarness('[1,'),
+    (e: Error) => e instanceof HarnessError,
+  )
 })
 
 const secrets = suite('harness - secrets')

@@ -48,10 +48,20 @@ api('OpenAI-compatible: bearer key, request id, images as content parts', async 
   const seen: RequestInfo[] = []
   oa.on('request', (i) => seen.push(i))
   const p = providers().get('oa')
-  const a = await p.chat({ model: 'gpt-x', requestId: 'req-1', timeoutMs: 2000, messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'see. Reply with exactly: OK-1', images: ['data:image/png;base64,AAAA'] }] })
+  const a = await p.chat({
+    model: 'gpt-x',
+    requestId: 'req-1',
+    timeoutMs: 2000,
+    messages: [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'see. Reply with exactly: OK-1', images: ['data:image/png;base64,AAAA'] },
+    ],
+  })
   assert.is(a.text, 'OK-1')
   assert.is(a.model, 'gpt-x')
-  assert.equal(seen, [{ api: 'openai', model: 'gpt-x', requestId: 'req-1', prompt: 'see. Reply with exactly: OK-1', images: 1 }])
+  assert.equal(seen, [
+    { api: 'openai', model: 'gpt-x', requestId: 'req-1', prompt: 'see. Reply with exactly: OK-1', images: 1 },
+  ])
   await p.probe(AbortSignal.timeout(1000))
   oa.removeAllListeners('request')
 })
@@ -60,9 +70,19 @@ api('Anthropic messages: x-api-key, system apart, image blocks', async () => {
   const seen: RequestInfo[] = []
   an.on('request', (i) => seen.push(i))
   const p = providers().get('an')
-  const a = await p.chat({ model: 'claude-x', requestId: 'req-2', timeoutMs: 2000, messages: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'Reply with exactly: OK-2', images: ['https://example.invalid/a.png'] }] })
+  const a = await p.chat({
+    model: 'claude-x',
+    requestId: 'req-2',
+    timeoutMs: 2000,
+    messages: [
+      { role: 'system', content: 'sys' },
+      { role: 'user', content: 'Reply with exactly: OK-2', images: ['https://example.invalid/a.png'] },
+    ],
+  })
   assert.is(a.text, 'OK-2')
-  assert.equal(seen, [{ api: 'anthropic', model: 'claude-x', requestId: 'req-2', prompt: 'Reply with exactly: OK-2', images: 1 }])
+  assert.equal(seen, [
+    { api: 'anthropic', model: 'claude-x', requestId: 'req-2', prompt: 'Reply with exactly: OK-2', images: 1 },
+  ])
   await p.probe(AbortSignal.timeout(1000))
 })
 
@@ -78,7 +98,8 @@ errors.after(async () => {
 
 errors('429 is RATE_LIMITED, 500 is HTTP_ERROR, a bad body is BAD_RESPONSE', async () => {
   const p = providers().get('oa')
-  const call = (model: string) => p.chat({ model, requestId: 'r', timeoutMs: 2000, messages: [{ role: 'user', content: 'x' }] })
+  const call = (model: string) =>
+    p.chat({ model, requestId: 'r', timeoutMs: 2000, messages: [{ role: 'user', content: 'x' }] })
   const e1 = await rejects(call('rate-a'))
   assert.is(e1.code, 'RATE_LIMITED')
   assert.is(e1.status, 429)
@@ -91,13 +112,17 @@ errors('429 is RATE_LIMITED, 500 is HTTP_ERROR, a bad body is BAD_RESPONSE', asy
 errors('a hanging provider is a TIMEOUT at the deadline; a closed port is NETWORK', async () => {
   const p = providers().get('an')
   const t0 = performance.now()
-  const e = await rejects(p.chat({ model: 'hang', requestId: 'r', timeoutMs: 150, messages: [{ role: 'user', content: 'x' }] }))
+  const e = await rejects(
+    p.chat({ model: 'hang', requestId: 'r', timeoutMs: 150, messages: [{ role: 'user', content: 'x' }] }),
+  )
   const took = performance.now() - t0
   assert.is(e.code, 'TIMEOUT')
   assert.ok(took >= 140 && took < 2000, `took ${took} ms`)
   const port = await closedPort()
   const dead = providers({ dead: { kind: 'openai', baseUrl: `http://127.0.0.1:${port}/v1` } }).get('dead')
-  const e2 = await rejects(dead.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }))
+  const e2 = await rejects(
+    dead.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }),
+  )
   assert.is(e2.code, 'NETWORK')
   assert.match(e2.message, /ECONNREFUSED/)
 })
@@ -105,13 +130,17 @@ errors('a hanging provider is a TIMEOUT at the deadline; a closed port is NETWOR
 errors('an error body that quotes the key is redacted; a missing key variable is KEY_MISSING', async () => {
   oa.script('m', [{ status: 401, echoKey: true }])
   const p = providers().get('oa')
-  const e = await rejects(p.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }))
+  const e = await rejects(
+    p.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }),
+  )
   assert.is(e.code, 'HTTP_ERROR')
   assert.match(e.message, /Incorrect API key provided: \[REDACTED:OA_KEY\]/)
   assert.not.match(e.message, KEY)
   const { h } = providers()
   const none = createProvider('oa', h.providers.oa, Secrets.fromEnv(h, {}))
-  const e2 = await rejects(none.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }))
+  const e2 = await rejects(
+    none.chat({ model: 'm', requestId: 'r', timeoutMs: 1000, messages: [{ role: 'user', content: 'x' }] }),
+  )
   assert.is(e2.code, 'KEY_MISSING')
   assert.match(e2.message, /OA_KEY/)
 })

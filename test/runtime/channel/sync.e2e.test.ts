@@ -19,114 +19,203 @@ const TOKEN = 'e2e-token'
 async function launch(): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--allow-loopback-in-peer-connection'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--allow-loopback-in-peer-connection',
+    ],
   })
 }
 
 const e2e = suite('sync e2e - two Chromium pages, WebRTC and WebSocket')
 
-e2e('direct path cut mid-edit: failover, return to direct after a probe, convergence, commands once and in order', async () => {
-  const features = hubFeatures()
-  const hub = await Hub.start({ data: tmpDir(), token: TOKEN }, features)
-  const webspaces = features.find((f) => f.name === 'webspaces') as WebspaceFeature
-  const channels = features.find((f) => f.name === 'channels') as ChannelFeature
-  const browser = await launch()
-  try {
-    const ctx = await browser.newContext()
-    const open = async (member: string, direct: boolean): Promise<Page> => {
-      const page = await ctx.newPage()
-      page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
-      await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${TOKEN}${direct ? '&direct=1' : ''}`)
-      return page
+e2e(
+  'direct path cut mid-edit: failover, return to direct after a probe, convergence, commands once and in order',
+  async () => {
+    const features = hubFeatures()
+    const hub = await Hub.start({ data: tmpDir(), token: TOKEN }, features)
+    const webspaces = features.find((f) => f.name === 'webspaces') as WebspaceFeature
+    const channels = features.find((f) => f.name === 'channels') as ChannelFeature
+    const browser = await launch()
+    try {
+      const ctx = await browser.newContext()
+      const open = async (member: string, direct: boolean): Promise<Page> => {
+        const page = await ctx.newPage()
+        page.on('pageerror', (e) => console.error(`[page ${member}]`, e.message))
+        await page.goto(`${hub.url}/member/sync?member=${member}&doc=shared&token=${TOKEN}${direct ? '&direct=1' : ''}`)
+        return page
+      }
+      const a = await open('A', true)
+      const b = await open('B', false)
+      const state = (p: Page) =>
+        p.evaluate(() => {
+          const m = (window as any).aetherMember
+          return {
+            active: m.active(),
+            text: m.text(),
+            switches: m.switches as string[],
+            acked: m.acked.length as number,
+            synced: m.client.synced as boolean,
+          }
+        })
+      await until(
+        async () => {
+          const s = await state(a)
+          return (
+            s.active.sync === 'direct' && s.active.command === 'direct' && s.active.attachedTo === 'direct' && s.synced
+          )
+        },
+        10_000,
+        'A on the direct path',
+      ).catch(async (e) => {
+        console.log(JSON.stringify(await state(a)), JSON.stringify(await state(b)))
+        throw e
+      })
+      await until(async () => (await state(b)).synced, 10_000, 'B synced over the WebSocket')
+      assert.is((await state(b)).active.sync, 'ws')
+
+      // both pages edit; A also sends a command every 15 ms
+      await startEditing(a, 'A')
+      await startEditing(b, 'B')
+      await sleep(400)
+      // the cut: the hub drops A's peer connection, while A is on it (on a loaded machine a false
+      // alarm of A's heartbeat can have A re-dialing at this moment: then the hub has no peer to cut)
+      let switchesBeforeCut = 0
+      await until(
+        async () => {
+          const s = await state(a)
+          if (s.active.sync !== 'direct') return false
+          switchesBeforeCut = s.switches.length
+          const cut = await fetch(`${hub.url}/api/direct/A/cut`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TOKEN}` },
+          })
+          return cut.status === 200
+        },
+        8000,
+        'A on the direct path, and the hub cut it',
+      ).catch(async (e) => {
+        console.log('A', JSON.stringify((await state(a)).switches))
+        throw e
+      })
+      // the switch log, not the momentary state: a poll can miss a short stay on ws
+      await until(
+        async () =>
+          (await state(a)).switches.slice(switchesBeforeCut).some((x) => /^sync: (direct|null) -> ws/.test(x)),
+        8000,
+        'A failed over to the WebSocket',
+      ).catch(async (e) => {
+        console.log('A', JSON.stringify((await state(a)).switches))
+        throw e
+      })
+      await sleep(300)
+      // back: both channels returned to direct by a probe (from the switch log: a poll of the
+      // momentary state can miss a stay that a later false alarm ends)
+      const back = (sw: string[], ch: string) =>
+        sw.slice(switchesBeforeCut).some((x) => x.startsWith(`${ch}: ws -> direct`) && x.includes('probe'))
+      await until(
+        async () => {
+          const s = await state(a)
+          return back(s.switches, 'sync') && back(s.switches, 'command')
+        },
+        10_000,
+        'A back on direct after a probe',
+      ).catch(async (e) => {
+        console.log('A', JSON.stringify(await state(a)).slice(0, 4000))
+        throw e
+      })
+      await sleep(300)
+      await stopEditing(a)
+      await stopEditing(b)
+      const edits = async (p: Page) => (await p.evaluate(() => (window as any).edits)) as string[]
+      const all = [...(await edits(a)), ...(await edits(b))]
+      await until(
+        async () => {
+          const [ta, tb] = [(await state(a)).text, (await state(b)).text]
+          return ta === tb && all.every((e) => ta.includes(e))
+        },
+        10_000,
+        'convergence',
+      ).catch(async (e) => {
+        const [sa, sb] = [await state(a), await state(b)]
+        const hubText = String(webspaces.host.view('shared')!.t ?? '')
+        const miss = (t: string) => all.filter((x) => !t.includes(x))
+        const extra = (p: Page) =>
+          p.evaluate(() => {
+            const m = (window as any).aetherMember
+            return {
+              current: m.link.current,
+              attachment: m.link.attachment,
+              synced: m.client.synced,
+              sent: m.client.sent,
+              acked: m.client.acked,
+              direct: m.direct?.syncCounters,
+              buffered: m.direct?.buffered(),
+              length: m.text().length,
+            }
+          })
+        const direct = features.find((f) => f.name === 'direct') as any
+        console.log(
+          'hub',
+          JSON.stringify({
+            length: hubText.length,
+            direct: direct.counters,
+            webspaces: webspaces.host.counters,
+            status: webspaces.host.status('shared'),
+          }),
+        )
+        console.log(
+          'missing in A',
+          miss(sa.text).slice(0, 10),
+          miss(sa.text).length,
+          '\nmissing in B',
+          miss(sb.text).slice(0, 10),
+          miss(sb.text).length,
+          '\nmissing on hub',
+          miss(hubText).slice(0, 10),
+          miss(hubText).length,
+        )
+        console.log('A', JSON.stringify(await extra(a)), sa.switches, '\nB', JSON.stringify(await extra(b)))
+        throw e
+      })
+      const text = (await state(a)).text
+      for (const e of all) assert.is(text.split(e).length - 1, 1, `edit ${e} exactly once`)
+      assert.is(webspaces.host.view('shared')!.t, text, 'the hub holds the same text')
+
+      // commands: every one acked, delivered to the hub once each and in order
+      const sent = (await a.evaluate(() => (window as any).cmds)) as number
+      await until(async () => (await state(a)).acked === sent, 10_000, 'all commands acked')
+      const delivered = channels.delivered('A').map((d: any) => d.payload.n)
+      assert.equal(
+        delivered,
+        Array.from({ length: sent }, (_, i) => i + 1),
+      )
+      const sw = (await state(a)).switches
+      // failover: straight to ws, or (when ws was frozen by a false alarm of its own heartbeat on
+      // this loaded machine) through "no path" until a probe of ws succeeded
+      const away = sw.findIndex((s) => s.startsWith('sync: direct -> ws') || s.startsWith('sync: direct -> null'))
+      assert.ok(away >= 0, sw.join('\n'))
+      assert.ok(
+        sw.slice(away).some((s) => /^sync: (direct|null) -> ws/.test(s)),
+        sw.join('\n'),
+      )
+      assert.ok(
+        sw.some((s) => s.startsWith('sync: ws -> direct') && s.includes('probe')),
+        sw.join('\n'),
+      )
+      console.log(`  ${all.length} edits, ${sent} commands; A's switches:\n    ${sw.join('\n    ')}`)
+      await a.screenshot({ path: '/tmp/aether-sync-e2e-A.png' })
+      await b.screenshot({ path: '/tmp/aether-sync-e2e-B.png' })
+    } finally {
+      await browser.close()
+      await hub.close()
     }
-    const a = await open('A', true)
-    const b = await open('B', false)
-    const state = (p: Page) => p.evaluate(() => {
-      const m = (window as any).aetherMember
-      return { active: m.active(), text: m.text(), switches: m.switches as string[], acked: m.acked.length as number, synced: m.client.synced as boolean }
-    })
-    await until(async () => {
-      const s = await state(a)
-      return s.active.sync === 'direct' && s.active.command === 'direct' && s.active.attachedTo === 'direct' && s.synced
-    }, 10_000, 'A on the direct path').catch(async (e) => { console.log(JSON.stringify(await state(a)), JSON.stringify(await state(b))); throw e })
-    await until(async () => (await state(b)).synced, 10_000, 'B synced over the WebSocket')
-    assert.is((await state(b)).active.sync, 'ws')
-
-    // both pages edit; A also sends a command every 15 ms
-    await startEditing(a, 'A')
-    await startEditing(b, 'B')
-    await sleep(400)
-    // the cut: the hub drops A's peer connection, while A is on it (on a loaded machine a false
-    // alarm of A's heartbeat can have A re-dialing at this moment: then the hub has no peer to cut)
-    let switchesBeforeCut = 0
-    await until(async () => {
-      const s = await state(a)
-      if (s.active.sync !== 'direct') return false
-      switchesBeforeCut = s.switches.length
-      const cut = await fetch(`${hub.url}/api/direct/A/cut`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
-      return cut.status === 200
-    }, 8000, 'A on the direct path, and the hub cut it').catch(async (e) => {
-      console.log('A', JSON.stringify((await state(a)).switches))
-      throw e
-    })
-    // the switch log, not the momentary state: a poll can miss a short stay on ws
-    await until(async () => (await state(a)).switches.slice(switchesBeforeCut).some((x) => /^sync: (direct|null) -> ws/.test(x)), 8000, 'A failed over to the WebSocket').catch(async (e) => {
-      console.log('A', JSON.stringify((await state(a)).switches))
-      throw e
-    })
-    await sleep(300)
-    // back: both channels returned to direct by a probe (from the switch log: a poll of the
-    // momentary state can miss a stay that a later false alarm ends)
-    const back = (sw: string[], ch: string) => sw.slice(switchesBeforeCut).some((x) => x.startsWith(`${ch}: ws -> direct`) && x.includes('probe'))
-    await until(async () => {
-      const s = await state(a)
-      return back(s.switches, 'sync') && back(s.switches, 'command')
-    }, 10_000, 'A back on direct after a probe').catch(async (e) => {
-      console.log('A', JSON.stringify(await state(a)).slice(0, 4000))
-      throw e
-    })
-    await sleep(300)
-    await stopEditing(a)
-    await stopEditing(b)
-    const edits = async (p: Page) => (await p.evaluate(() => (window as any).edits)) as string[]
-    const all = [...(await edits(a)), ...(await edits(b))]
-    await until(async () => {
-      const [ta, tb] = [(await state(a)).text, (await state(b)).text]
-      return ta === tb && all.every((e) => ta.includes(e))
-    }, 10_000, 'convergence').catch(async (e) => {
-      const [sa, sb] = [await state(a), await state(b)]
-      const hubText = String(webspaces.host.view('shared')!.t ?? '')
-      const miss = (t: string) => all.filter((x) => !t.includes(x))
-      const extra = (p: Page) => p.evaluate(() => { const m = (window as any).aetherMember; return { current: m.link.current, attachment: m.link.attachment, synced: m.client.synced, sent: m.client.sent, acked: m.client.acked, direct: m.direct?.syncCounters, buffered: m.direct?.buffered(), length: m.text().length } })
-      const direct = features.find((f) => f.name === 'direct') as any
-      console.log('hub', JSON.stringify({ length: hubText.length, direct: direct.counters, webspaces: webspaces.host.counters, status: webspaces.host.status('shared') }))
-      console.log('missing in A', miss(sa.text).slice(0, 10), miss(sa.text).length, '\nmissing in B', miss(sb.text).slice(0, 10), miss(sb.text).length, '\nmissing on hub', miss(hubText).slice(0, 10), miss(hubText).length)
-      console.log('A', JSON.stringify(await extra(a)), sa.switches, '\nB', JSON.stringify(await extra(b)))
-      throw e
-    })
-    const text = (await state(a)).text
-    for (const e of all) assert.is(text.split(e).length - 1, 1, `edit ${e} exactly once`)
-    assert.is(webspaces.host.view('shared')!.t, text, 'the hub holds the same text')
-
-    // commands: every one acked, delivered to the hub once each and in order
-    const sent = (await a.evaluate(() => (window as any).cmds)) as number
-    await until(async () => (await state(a)).acked === sent, 10_000, 'all commands acked')
-    const delivered = channels.delivered('A').map((d: any) => d.payload.n)
-    assert.equal(delivered, Array.from({ length: sent }, (_, i) => i + 1))
-    const sw = (await state(a)).switches
-    // failover: straight to ws, or (when ws was frozen by a false alarm of its own heartbeat on
-    // this loaded machine) through "no path" until a probe of ws succeeded
-    const away = sw.findIndex((s) => s.startsWith('sync: direct -> ws') || s.startsWith('sync: direct -> null'))
-    assert.ok(away >= 0, sw.join('\n'))
-    assert.ok(sw.slice(away).some((s) => /^sync: (direct|null) -> ws/.test(s)), sw.join('\n'))
-    assert.ok(sw.some((s) => s.startsWith('sync: ws -> direct') && s.includes('probe')), sw.join('\n'))
-    console.log(`  ${all.length} edits, ${sent} commands; A's switches:\n    ${sw.join('\n    ')}`)
-    await a.screenshot({ path: '/tmp/aether-sync-e2e-A.png' })
-    await b.screenshot({ path: '/tmp/aether-sync-e2e-B.png' })
-  } finally {
-    await browser.close()
-    await hub.close()
-  }
-})
+  },
+)
 
 e2e.run()

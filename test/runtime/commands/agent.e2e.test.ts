@@ -44,7 +44,13 @@ bench('the 20-task benchmark passes 20/20 against the local providers, with fall
   }
   assert.is(s.fallbacks, 14)
   const outcomes = s.rows.flatMap((x: any) => x.attempts.map((a: any) => a.outcome))
-  assert.ok(outcomes.includes('RATE_LIMITED') && outcomes.includes('TIMEOUT') && outcomes.includes('HTTP_ERROR') && outcomes.includes('skipped'), 'the breakers opened after 3 failures')
+  assert.ok(
+    outcomes.includes('RATE_LIMITED') &&
+      outcomes.includes('TIMEOUT') &&
+      outcomes.includes('HTTP_ERROR') &&
+      outcomes.includes('skipped'),
+    'the breakers opened after 3 failures',
+  )
   assert.ok(s.latencyMs.p50 > 0)
   assert.not.ok((r.stdout + r.stderr).includes(TEST_KEY))
 })
@@ -59,7 +65,10 @@ bench('the table form reports success, fallbacks and latency', async () => {
 })
 
 bench('a failing provider set fails the run (exit 1) and says which tasks failed', async () => {
-  const r = await runCli(['agent', 'bench', '--harness', file, '--json'], { AETHER_TEST_PRIMARY_KEY: 'wrong-key', AETHER_TEST_BACKUP_KEY: 'wrong-key' })
+  const r = await runCli(['agent', 'bench', '--harness', file, '--json'], {
+    AETHER_TEST_PRIMARY_KEY: 'wrong-key',
+    AETHER_TEST_BACKUP_KEY: 'wrong-key',
+  })
   assert.is(r.code, 1)
   const s = JSON.parse(r.stdout)
   assert.is(s.passed, 0)
@@ -72,10 +81,16 @@ bench('check validates the file and lists missing key variables; a bad file exit
   assert.is(ok.code, 0)
   assert.match(ok.stdout, /valid/)
   assert.match(ok.stdout, /chat\s+primary\/local-chat -> backup\/claude-chat/)
-  const missing = await runCli(['agent', 'check', '--harness', file, '--json'], { AETHER_TEST_PRIMARY_KEY: TEST_KEY, AETHER_TEST_BACKUP_KEY: '' })
+  const missing = await runCli(['agent', 'check', '--harness', file, '--json'], {
+    AETHER_TEST_PRIMARY_KEY: TEST_KEY,
+    AETHER_TEST_BACKUP_KEY: '',
+  })
   assert.is(missing.code, 1)
   assert.equal(JSON.parse(missing.stdout).missingKeys, [{ provider: 'backup', env: 'AETHER_TEST_BACKUP_KEY' }])
-  const bad = writeHarness(join(dir, 'bad.json'), { ...benchHarness(primary.url, backup.url), roles: { chat: [{ provider: 'ghost', model: 'm' }] } })
+  const bad = writeHarness(join(dir, 'bad.json'), {
+    ...benchHarness(primary.url, backup.url),
+    roles: { chat: [{ provider: 'ghost', model: 'm' }] },
+  })
   const r = await runCli(['agent', 'check', '--harness', bad])
   assert.is(r.code, 2)
   assert.match(r.stderr, /roles\.chat\[0\]\.provider: must name a provider defined in "providers"/)

@@ -9,7 +9,9 @@ import { tmpDir, until } from '../../helpers/tmp.ts'
 const TOKEN = 'cli-token'
 const cli = (...args: string[]) =>
   new Promise<{ code: number; out: string; err: string }>((resolve) =>
-    execFile(process.execPath, ['bin/aether.mjs', 'webspace', ...args], (e, out, err) => resolve({ code: e ? (e as any).code : 0, out, err })),
+    execFile(process.execPath, ['bin/aether.mjs', 'webspace', ...args], (e, out, err) =>
+      resolve({ code: e ? (e as any).code : 0, out, err }),
+    ),
   )
 
 const cmd = suite('aether webspace - operator actions over the API')

@@ -4,7 +4,12 @@ import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
-const aether = (...args: string[]) => spawnSync(process.execPath, ['bin/aether.mjs', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NATS_URL: '' } })
+const aether = (...args: string[]) =>
+  spawnSync(process.execPath, ['bin/aether.mjs', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NATS_URL: '' },
+  })
 
 const Cli = suite('worker command - flags')
 Cli('--help lists the flags; usage errors exit 2 and name the flag', () => {

@@ -3,7 +3,15 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { FeedEventRecord } from '../../../actors/Feed.ts'
 import type { FeedEvent } from '../../../protocol/inspection.ts'
-import { decodeFeedFrame, encodeLightEvent, encodePackedFrame, encodeWireEvent, FeedDecoder, LIGHT_WIDTH, MAX_DICT } from '../../../protocol/inspectorFeed.ts'
+import {
+  decodeFeedFrame,
+  encodeLightEvent,
+  encodePackedFrame,
+  encodeWireEvent,
+  FeedDecoder,
+  LIGHT_WIDTH,
+  MAX_DICT,
+} from '../../../protocol/inspectorFeed.ts'
 import { FeedClient } from '../../../runtime/inspector/FeedClient.ts'
 
 /** A socket that keeps every frame and reports each written on the next turn. */
@@ -35,52 +43,92 @@ function decodeAll(frames: (string | Uint8Array)[]): { events: any[]; dropped: n
   return { events, dropped }
 }
 
-const ev = (seq: number, path: string, type: string, value: unknown, o: { actorSeq?: number; source?: string; status?: string; at?: number } = {}): FeedEvent =>
-  new FeedEventRecord(seq, path, o.at ?? 1_795_000_000_000 + seq, 'hub', { type, payload: seq }, o.actorSeq, o.source, { value, context: { n: seq } }, o.status ?? 'active')
+const ev = (
+  seq: number,
+  path: string,
+  type: string,
+  value: unknown,
+  o: { actorSeq?: number; source?: string; status?: string; at?: number } = {},
+): FeedEvent =>
+  new FeedEventRecord(
+    seq,
+    path,
+    o.at ?? 1_795_000_000_000 + seq,
+    'hub',
+    { type, payload: seq },
+    o.actorSeq,
+    o.source,
+    { value, context: { n: seq } },
+    o.status ?? 'active',
+  )
 
 const packing = suite('FeedClient - packed light events')
 
-packing('light events travel packed and decode to exactly their JSON light form, in feed order with the full ones', async () => {
-  const sink = new Sink()
-  const c = new FeedClient(sink)
-  c.focus = new Set(['a'])
-  const sent = [
-    ev(1, 'a', 'inc', 'open', { actorSeq: 1 }),
-    ev(2, 'b', 'inc', 'open', { actorSeq: 7, source: 'someone' }),
-    ev(3, 'b/c', 'go', { light: 'green', walk: 'idle' }),
-    ev(4, 'a', 'inc', 'closed', { actorSeq: 2 }),
-    ev(5, 'b', 'stop', 'done', { actorSeq: 8, status: 'done' }),
-  ]
-  for (const e of sent) c.push(e)
-  await settle(c)
-  assert.ok(sink.frames.some((f) => typeof f !== 'string' && (decodeFeedFrame(f) as any).light.length === 3 * LIGHT_WIDTH), 'three events packed, in a binary frame')
-  const { events } = decodeAll(sink.frames)
-  const expected = sent.map((e) => JSON.parse(e.path === 'a' ? encodeWireEvent(e) : encodeLightEvent(e)))
-  assert.equal(events, expected)
-})
+packing(
+  'light events travel packed and decode to exactly their JSON light form, in feed order with the full ones',
+  async () => {
+    const sink = new Sink()
+    const c = new FeedClient(sink)
+    c.focus = new Set(['a'])
+    const sent = [
+      ev(1, 'a', 'inc', 'open', { actorSeq: 1 }),
+      ev(2, 'b', 'inc', 'open', { actorSeq: 7, source: 'someone' }),
+      ev(3, 'b/c', 'go', { light: 'green', walk: 'idle' }),
+      ev(4, 'a', 'inc', 'closed', { actorSeq: 2 }),
+      ev(5, 'b', 'stop', 'done', { actorSeq: 8, status: 'done' }),
+    ]
+    for (const e of sent) c.push(e)
+    await settle(c)
+    assert.ok(
+      sink.frames.some((f) => typeof f !== 'string' && (decodeFeedFrame(f) as any).light.length === 3 * LIGHT_WIDTH),
+      'three events packed, in a binary frame',
+    )
+    const { events } = decodeAll(sink.frames)
+    const expected = sent.map((e) => JSON.parse(e.path === 'a' ? encodeWireEvent(e) : encodeLightEvent(e)))
+    assert.equal(events, expected)
+  },
+)
 
 packing('any mix of events, focus and frame sizes round-trips (fast-check)', async () => {
   const arbEvent = fc.record({
     path: fc.constantFrom('a', 'b', 'c/d', 'é "quoted"', 'x\\y'),
     type: fc.constantFrom('inc', 'xstate.after.1000.m.s', 'weird"type'),
-    value: fc.oneof(fc.constantFrom('open', 'closed', 'ü'), fc.dictionary(fc.constantFrom('p', 'q'), fc.constantFrom('x', 'y'))),
+    value: fc.oneof(
+      fc.constantFrom('open', 'closed', 'ü'),
+      fc.dictionary(fc.constantFrom('p', 'q'), fc.constantFrom('x', 'y')),
+    ),
     actorSeq: fc.option(fc.nat(1e9), { nil: undefined }),
     source: fc.option(fc.constantFrom('op', 'hub-1/x'), { nil: undefined }),
     status: fc.constantFrom('active', 'done', 'error'),
     dt: fc.integer({ min: 0, max: 5000 }),
   })
   await fc.assert(
-    fc.asyncProperty(fc.array(arbEvent, { maxLength: 60 }), fc.subarray(['a', 'b', 'c/d']), fc.integer({ min: 1, max: 9 }), async (specs, focus, batch) => {
-      const sink = new Sink()
-      const c = new FeedClient(sink, { batch })
-      c.focus = new Set(focus)
-      let at = 1_700_000_000_000
-      const sent = specs.map((s, i) => ev(i + 1, s.path, s.type, s.value, { actorSeq: s.actorSeq, source: s.source, status: s.status, at: (at += s.dt) }))
-      for (const e of sent) c.push(e)
-      await settle(c)
-      const { events } = decodeAll(sink.frames)
-      assert.equal(events, sent.map((e) => JSON.parse(focus.includes(e.path) ? encodeWireEvent(e) : encodeLightEvent(e))))
-    }),
+    fc.asyncProperty(
+      fc.array(arbEvent, { maxLength: 60 }),
+      fc.subarray(['a', 'b', 'c/d']),
+      fc.integer({ min: 1, max: 9 }),
+      async (specs, focus, batch) => {
+        const sink = new Sink()
+        const c = new FeedClient(sink, { batch })
+        c.focus = new Set(focus)
+        let at = 1_700_000_000_000
+        const sent = specs.map((s, i) =>
+          ev(i + 1, s.path, s.type, s.value, {
+            actorSeq: s.actorSeq,
+            source: s.source,
+            status: s.status,
+            at: (at += s.dt),
+          }),
+        )
+        for (const e of sent) c.push(e)
+        await settle(c)
+        const { events } = decodeAll(sink.frames)
+        assert.equal(
+          events,
+          sent.map((e) => JSON.parse(focus.includes(e.path) ? encodeWireEvent(e) : encodeLightEvent(e))),
+        )
+      },
+    ),
     { numRuns: 150, seed: 11 },
   )
 })
@@ -95,7 +143,10 @@ packing('a full queue drops the oldest events of either kind and the next frame 
   await settle(c)
   const { events, dropped } = decodeAll(sink.frames)
   assert.is(dropped, 7)
-  assert.equal(events.map((e) => e.seq), [8, 9, 10, 11, 12])
+  assert.equal(
+    events.map((e) => e.seq),
+    [8, 9, 10, 11, 12],
+  )
   assert.is(c.stats.dropped, 7)
   assert.is(c.stats.sent, 5)
 })
@@ -120,16 +171,22 @@ packing('FeedDecoder refuses a packed frame it cannot read', () => {
   assert.throws(() => d.events({ events: [], light: [1, 0, -1, 0, 0, 0, 0, -1], dict: ['a'] }), /malformed/)
 })
 
-packing('with a custom encode, light events reach it as JSON (nothing is packed where encode cannot see it)', async () => {
-  const sink = new Sink()
-  const seen: string[] = []
-  const c = new FeedClient(sink, { encode: (events) => (seen.push(...events), events) })
-  c.focus = new Set(['a'])
-  const sent = [ev(1, 'a', 'inc', 'open'), ev(2, 'b', 'inc', 'open')]
-  for (const e of sent) c.push(e)
-  await settle(c)
-  assert.equal(seen.map((t) => JSON.parse(t)), [JSON.parse(encodeWireEvent(sent[0])), JSON.parse(encodeLightEvent(sent[1]))])
-})
+packing(
+  'with a custom encode, light events reach it as JSON (nothing is packed where encode cannot see it)',
+  async () => {
+    const sink = new Sink()
+    const seen: string[] = []
+    const c = new FeedClient(sink, { encode: (events) => (seen.push(...events), events) })
+    c.focus = new Set(['a'])
+    const sent = [ev(1, 'a', 'inc', 'open'), ev(2, 'b', 'inc', 'open')]
+    for (const e of sent) c.push(e)
+    await settle(c)
+    assert.equal(
+      seen.map((t) => JSON.parse(t)),
+      [JSON.parse(encodeWireEvent(sent[0])), JSON.parse(encodeLightEvent(sent[1]))],
+    )
+  },
+)
 
 packing('decodeFeedFrame reads a packed frame back, and refuses binary that is not one', () => {
   const light = Int32Array.from([1, 5, -1, 0, 1, 2, 3, -1, 2, 9, 4, 0, 1, 2, 3, 4])

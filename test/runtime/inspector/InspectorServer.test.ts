@@ -17,10 +17,11 @@ class Client {
       // packed light events unpacked, in feed order, as the page does
       if (f.t === 'events') f.events = this.decoder.events(f)
       this.frames.push(f)
-      for (const w of [...this.waiters]) if (w.pred(f)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1)
-        w.resolve(f)
-      }
+      for (const w of [...this.waiters])
+        if (w.pred(f)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1)
+          w.resolve(f)
+        }
     })
     ws.on('close', () => (this.closed = true))
   }
@@ -76,12 +77,18 @@ feed('inspector feed - hello then a snapshot of every actor, then live events in
   assert.is(lamp.durable, true)
   const tl = snap.actors.find((a: any) => a.path === 'tl')
   assert.equal(tl.snapshot.value, { light: 'green', pedestrian: 'idle' })
-  assert.ok(tl.snapshot.timers.some((t: any) => t.event === 'xstate.after.green.trafficLight.light.green'), 'pending delays are in the snapshot')
+  assert.ok(
+    tl.snapshot.timers.some((t: any) => t.event === 'xstate.after.green.trafficLight.light.green'),
+    'pending delays are in the snapshot',
+  )
   await h.hub.system.sendCommitted('lamp', { type: 'inc', by: 2 }, 'test')
   await h.hub.system.sendCommitted('lamp', { type: 'lock' })
   await c.next((f) => f.t === 'events' && f.events.some((e: any) => e.event?.type === 'lock'))
   const evs = c.events().filter((e) => e.path === 'lamp')
-  assert.equal(evs.map((e) => e.event.type), ['inc', 'lock'])
+  assert.equal(
+    evs.map((e) => e.event.type),
+    ['inc', 'lock'],
+  )
   assert.is(evs[0].sourceId, 'test')
   assert.equal(evs[0].snapshot.context, { count: 2 })
   assert.equal(evs[1].snapshot.value, 'locked')
@@ -115,8 +122,14 @@ feed('inspector feed - history of an actor from the journal, page by page, with 
     after = page.next
   }
   assert.is(pages, 3)
-  assert.equal(seen.map((e) => e.seq), Array.from({ length: 25 }, (_, i) => i + 1))
-  assert.equal(seen.map((e) => e.snapshot.context.count), Array.from({ length: 25 }, (_, i) => i + 1))
+  assert.equal(
+    seen.map((e) => e.seq),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  )
+  assert.equal(
+    seen.map((e) => e.snapshot.context.count),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  )
   const mid = await c.ask({ cmd: 'history', path: 'hist', after: 12, limit: 1 })
   assert.equal(mid.start.context, { count: 12 })
   assert.is(mid.entries[0].seq, 13)
@@ -145,14 +158,21 @@ feed('inspector feed - focus: full events for focused actors, light ones (type a
   await c.next((f) => f.t === 'snapshot')
   const ans = await c.ask({ cmd: 'focus', paths: ['lamp'] })
   assert.is(ans.t, 'focus')
-  assert.equal(ans.actors.map((a: any) => a.path), ['lamp'])
+  assert.equal(
+    ans.actors.map((a: any) => a.path),
+    ['lamp'],
+  )
   assert.ok('context' in ans.actors[0].snapshot, 'the focused actor comes with its full state')
   await h.hub.system.sendCommitted('tl', { type: 'pedestrian.request', note: 'x' }, 'someone')
   await h.hub.system.sendCommitted('lamp', { type: 'inc', by: 3 }, 'someone')
   await c.next((f) => f.t === 'events' && f.events.some((e: any) => e.path === 'lamp' && e.event.type === 'inc'))
   const tl = c.events().find((e) => e.path === 'tl' && e.event?.type === 'pedestrian.request')
   assert.equal(tl.event, { type: 'pedestrian.request' }, 'light: the event type only')
-  assert.equal(tl.snapshot, { value: { light: 'green', pedestrian: 'waiting' }, status: 'active' }, 'light: value and status, no context')
+  assert.equal(
+    tl.snapshot,
+    { value: { light: 'green', pedestrian: 'waiting' }, status: 'active' },
+    'light: value and status, no context',
+  )
   assert.is(tl.sourceId, 'someone')
   assert.is(tl.light, true)
   const lamp = c.events().find((e) => e.path === 'lamp' && e.event?.type === 'inc' && e.event.by === 3)
@@ -228,7 +248,18 @@ bad('inspector feed - fuzzed frames always get an answer and change nothing', as
   const frame = fc.oneof(
     fc.string({ maxLength: 200 }),
     fc.json({ maxDepth: 3 }),
-    fc.record({ cmd: fc.constantFrom('history', 'definition', 'machine', 'ping', 'x', ''), path: fc.oneof(fc.string(), fc.constant('lamp'), fc.integer()), after: fc.oneof(fc.integer(), fc.double(), fc.string()), limit: fc.oneof(fc.integer(), fc.constant(null)), name: fc.string() }, { requiredKeys: ['cmd'] }).map((o) => JSON.stringify(o)),
+    fc
+      .record(
+        {
+          cmd: fc.constantFrom('history', 'definition', 'machine', 'ping', 'x', ''),
+          path: fc.oneof(fc.string(), fc.constant('lamp'), fc.integer()),
+          after: fc.oneof(fc.integer(), fc.double(), fc.string()),
+          limit: fc.oneof(fc.integer(), fc.constant(null)),
+          name: fc.string(),
+        },
+        { requiredKeys: ['cmd'] },
+      )
+      .map((o) => JSON.stringify(o)),
   )
   await fc.assert(
     fc.asyncProperty(frame, async (text) => {
@@ -240,7 +271,10 @@ bad('inspector feed - fuzzed frames always get an answer and change nothing', as
       } catch {}
       c.ws.send(sent)
       // every frame gets exactly one answer; frames without a readable id are answered by an error without one
-      const ans = await c.next((f) => (f.id === id || (f.t === 'error' && f.id === undefined && !f.seen)) && !f.seen, 2000)
+      const ans = await c.next(
+        (f) => (f.id === id || (f.t === 'error' && f.id === undefined && !f.seen)) && !f.seen,
+        2000,
+      )
       ans.seen = true
       assert.ok(['error', 'history', 'definition', 'pong'].includes(ans.t))
     }),
@@ -281,33 +315,39 @@ bp.before(async () => {
 })
 bp.after(async () => h.stop())
 
-bp('inspector feed - a client that stops reading loses the oldest events, counted, and memory stays bounded', async () => {
-  const c = await Client.open(`${h.wsUrl}/inspector/feed`)
-  await c.next((f) => f.t === 'snapshot')
-  const sock = (c.ws as any)._socket
-  sock.pause()
-  const total = 60_000
-  let maxQueued = 0
-  for (let i = 0; i < total; i++) {
-    h.hub.system.send('fast', { type: 'inc' })
-    if (i % 1000 === 999) {
-      await new Promise((r) => setImmediate(r))
-      const q = (await (await fetch(`${h.url}/api/inspector`)).json()).queued
-      maxQueued = Math.max(maxQueued, q)
+bp(
+  'inspector feed - a client that stops reading loses the oldest events, counted, and memory stays bounded',
+  async () => {
+    const c = await Client.open(`${h.wsUrl}/inspector/feed`)
+    await c.next((f) => f.t === 'snapshot')
+    const sock = (c.ws as any)._socket
+    sock.pause()
+    const total = 60_000
+    let maxQueued = 0
+    for (let i = 0; i < total; i++) {
+      h.hub.system.send('fast', { type: 'inc' })
+      if (i % 1000 === 999) {
+        await new Promise((r) => setImmediate(r))
+        const q = (await (await fetch(`${h.url}/api/inspector`)).json()).queued
+        maxQueued = Math.max(maxQueued, q)
+      }
     }
-  }
-  assert.ok(maxQueued <= 1000, `queue bounded (max ${maxQueued})`)
-  sock.resume()
-  const last = await c.next((f) => f.t === 'events' && f.events.some((e: any) => e.snapshot?.context?.count === total), 10_000)
-  assert.ok(last)
-  const got = c.events().filter((e) => e.path === 'fast')
-  const dropped = c.frames.filter((f) => f.t === 'events').reduce((n, f) => n + (f.dropped ?? 0), 0)
-  assert.ok(dropped > 0, 'some events were dropped')
-  assert.is(got.length + dropped, total, 'received + dropped = produced')
-  const counts = got.map((e) => e.snapshot.context.count)
-  for (let i = 1; i < counts.length; i++) assert.ok(counts[i] > counts[i - 1], 'order kept')
-  c.close()
-})
+    assert.ok(maxQueued <= 1000, `queue bounded (max ${maxQueued})`)
+    sock.resume()
+    const last = await c.next(
+      (f) => f.t === 'events' && f.events.some((e: any) => e.snapshot?.context?.count === total),
+      10_000,
+    )
+    assert.ok(last)
+    const got = c.events().filter((e) => e.path === 'fast')
+    const dropped = c.frames.filter((f) => f.t === 'events').reduce((n, f) => n + (f.dropped ?? 0), 0)
+    assert.ok(dropped > 0, 'some events were dropped')
+    assert.is(got.length + dropped, total, 'received + dropped = produced')
+    const counts = got.map((e) => e.snapshot.context.count)
+    for (let i = 1; i < counts.length; i++) assert.ok(counts[i] > counts[i - 1], 'order kept')
+    c.close()
+  },
+)
 
 bp.run()
 
@@ -326,7 +366,8 @@ st('inspector stately - plain @statelyai/inspect shapes: actor with definition, 
   await new Promise((r) => setTimeout(r, 50))
   await h.hub.system.sendCommitted('lamp', { type: 'inc' }, 'someone')
   const deadline = Date.now() + 2000
-  while (!got.some((e) => e.type === '@xstate.event') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  while (!got.some((e) => e.type === '@xstate.event') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 10))
   const actor = got.find((e) => e.type === '@xstate.actor')
   assert.is(actor.sessionId, 'lamp')
   assert.is(JSON.parse(actor.definition).id, 'counter')
@@ -334,7 +375,8 @@ st('inspector stately - plain @statelyai/inspect shapes: actor with definition, 
   assert.equal(ev.event, { type: 'inc' })
   assert.is(ev.sourceId, 'someone')
   for (const e of got) {
-    for (const k of ['seq', 'path', 'at', 'actorSeq', 'machine', 'status']) assert.not.ok(k in e, `no Aether field "${k}" in ${e.type}`)
+    for (const k of ['seq', 'path', 'at', 'actorSeq', 'machine', 'status'])
+      assert.not.ok(k in e, `no Aether field "${k}" in ${e.type}`)
     for (const k of ['type', 'rootId', 'sessionId', 'id', 'createdAt', '_version']) assert.ok(k in e, `field ${k}`)
   }
   ws.close()

@@ -17,7 +17,13 @@ Order('higher priority runs first, names map to numbers', async () => {
   const { order, type } = recorder()
   const rig = await jobRig([type])
   await rig.queue.setQueuePaused('default', true)
-  for (const [name, priority] of [['low', 0], ['normal', 5], ['urgent', 20], ['high', 15], ['p7', 7]] as const) {
+  for (const [name, priority] of [
+    ['low', 0],
+    ['normal', 5],
+    ['urgent', 20],
+    ['high', 15],
+    ['p7', 7],
+  ] as const) {
     await rig.queue.submit({ type: 'rec', input: { name }, priority })
   }
   new LocalWorker(rig.queue, { concurrency: 1 })
@@ -33,19 +39,25 @@ Fifo('same priority runs in submission order, across tenants too', async () => {
   const { order, type } = recorder()
   const rig = await jobRig([type])
   await rig.queue.setQueuePaused('default', true)
-  for (let i = 0; i < 12; i++) await rig.queue.submit({ type: 'rec', input: { name: `j${i}` }, priority: 5, tenant: i % 3 ? 'a' : 'b' })
+  for (let i = 0; i < 12; i++)
+    await rig.queue.submit({ type: 'rec', input: { name: `j${i}` }, priority: 5, tenant: i % 3 ? 'a' : 'b' })
   new LocalWorker(rig.queue, { concurrency: 1 })
   await rig.queue.setQueuePaused('default', false)
   for (let i = 0; i < 20; i++) await rig.settle()
-  assert.equal(order, Array.from({ length: 12 }, (_, i) => `j${i}`))
+  assert.equal(
+    order,
+    Array.from({ length: 12 }, (_, i) => `j${i}`),
+  )
   await rig.close()
 })
 
 const Lease = suite('jobQueue - lease expiry redelivers')
-Lease('a dead worker\'s lease runs out and another worker runs the step with the same key', async () => {
+Lease("a dead worker's lease runs out and another worker runs the step with the same key", async () => {
   const keys: string[] = []
   let hang = true
-  const type = defineJobType('hang', [{ name: 'work', run: ({ key }) => (keys.push(key), hang ? new Promise(() => {}) : Promise.resolve('ok')) }])
+  const type = defineJobType('hang', [
+    { name: 'work', run: ({ key }) => (keys.push(key), hang ? new Promise(() => {}) : Promise.resolve('ok')) },
+  ])
   const rig = await jobRig([type], { visibilityMs: 30_000 })
   const w1 = new LocalWorker(rig.queue, { id: 'w1', concurrency: 1 })
   const { id } = await rig.queue.submit({ type: 'hang', input: null })
@@ -129,7 +141,14 @@ Dead('the last failed attempt dead-letters with the error and state; retry reque
   let fail = true
   const type = defineJobType('two', [
     { name: 'first', run: async () => 1 },
-    { name: 'second', retry: { maxAttempts: 2, baseMs: 10, jitter: 0 }, run: async () => { if (fail) throw new Error('carrier down'); return 2 } },
+    {
+      name: 'second',
+      retry: { maxAttempts: 2, baseMs: 10, jitter: 0 },
+      run: async () => {
+        if (fail) throw new Error('carrier down')
+        return 2
+      },
+    },
   ])
   const rig = await jobRig([type])
   new LocalWorker(rig.queue)
@@ -153,7 +172,7 @@ Dead('the last failed attempt dead-letters with the error and state; retry reque
 })
 
 const Idem = suite('jobQueue - idempotent submission')
-Idem('the same key gives the same job; another tenant\'s key is another job', async () => {
+Idem("the same key gives the same job; another tenant's key is another job", async () => {
   const rig = await jobRig()
   new LocalWorker(rig.queue)
   const a = await rig.queue.submit({ type: 'echo', input: 1, key: 'k1' })
@@ -175,11 +194,17 @@ Tenants('a tenant at its limit does not starve another tenant', async () => {
   const running = new Map<string, number>()
   const release: Array<() => void> = []
   let peakA = 0
-  const type = defineJobType('hold', [{ name: 'h', run: ({ tenant }) => new Promise((r) => {
-    running.set(tenant, (running.get(tenant) ?? 0) + 1)
-    peakA = Math.max(peakA, running.get('a') ?? 0)
-    release.push(() => (running.set(tenant, running.get(tenant)! - 1), r(null)))
-  }) }])
+  const type = defineJobType('hold', [
+    {
+      name: 'h',
+      run: ({ tenant }) =>
+        new Promise((r) => {
+          running.set(tenant, (running.get(tenant) ?? 0) + 1)
+          peakA = Math.max(peakA, running.get('a') ?? 0)
+          release.push(() => (running.set(tenant, running.get(tenant)! - 1), r(null)))
+        }),
+    },
+  ])
   const rig = await jobRig([type], { tenants: { a: { concurrency: 2 } } })
   new LocalWorker(rig.queue, { concurrency: 4 })
   const ids = []

@@ -21,7 +21,13 @@ async function open(dir: string, clock: SimulatedClock) {
   const settle = async () => {
     for (let i = 0; i < 4; i++) await settleSystem(system)
   }
-  return { system, queue, scheduler, settle, close: async () => (scheduler.close(), queue.close(), await system.close()) }
+  return {
+    system,
+    queue,
+    scheduler,
+    settle,
+    close: async () => (scheduler.close(), queue.close(), await system.close()),
+  }
 }
 
 const jobsOf = (q: JobQueue) => [...q.jobs.values()].filter((e) => e.key?.startsWith('schedule/')).map((e) => e.key)
@@ -46,7 +52,11 @@ Sched('runs every interval; after downtime one catch-up run, then back on the sc
   h = await open(tmp.dir, clock)
   clock.increment(0) // the simulated clock fires what fell due (the real one does at once)
   await h.settle()
-  assert.equal(jobsOf(h.queue), ['schedule/tick/110000', 'schedule/tick/120000', 'schedule/tick/130000'], 'one catch-up run, keyed by the first missed slot')
+  assert.equal(
+    jobsOf(h.queue),
+    ['schedule/tick/110000', 'schedule/tick/120000', 'schedule/tick/130000'],
+    'one catch-up run, keyed by the first missed slot',
+  )
   assert.is((h.scheduler.view('tick') as any).due, 175_000, 'next slot counted from the catch-up run')
   clock.increment(10_000)
   await h.settle()

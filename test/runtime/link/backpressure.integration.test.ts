@@ -34,7 +34,12 @@ let pingLink: NatsLink
 Flood.before(async () => {
   nats = await NatsServer.start()
   root = await startRoot(nats.url, join(dir, 'root'))
-  hub = await startHubProc(nats.url, join(dir, 'hub'), HUB, undefined, { AETHER_TRAFFIC_BUDGETS: 'route.frame:500', AETHER_LINK_HEARTBEAT_MS: String(PERIOD), AETHER_AUTHORITY_AGING_MS: String(3 * PERIOD), AETHER_AUTHORITY_STALE_MS: String(10 * PERIOD) })
+  hub = await startHubProc(nats.url, join(dir, 'hub'), HUB, undefined, {
+    AETHER_TRAFFIC_BUDGETS: 'route.frame:500',
+    AETHER_LINK_HEARTBEAT_MS: String(PERIOD),
+    AETHER_AUTHORITY_AGING_MS: String(3 * PERIOD),
+    AETHER_AUTHORITY_STALE_MS: String(10 * PERIOD),
+  })
   link = new NatsLink({ url: nats.url, name: 'flooder' })
   await link.connected()
   pingLink = new NatsLink({ url: nats.url, name: 'pinger' })
@@ -64,7 +69,11 @@ Flood('heartbeats keep their period within 2x; drops are counted', async () => {
     while (flooding) {
       const t0 = performance.now()
       try {
-        const data = await pingLink.request(subjects.hubTraffic(HUB, 'control'), encodeFrame(envelope('control.command', 'tester', { op: 'ping' }, { key: `ping-${i++}` })), 2000)
+        const data = await pingLink.request(
+          subjects.hubTraffic(HUB, 'control'),
+          encodeFrame(envelope('control.command', 'tester', { op: 'ping' }, { key: `ping-${i++}` })),
+          2000,
+        )
         assert.is(decodeEnvelope(data).subject, 'control.result')
         rtts.push(performance.now() - t0)
       } catch {
@@ -92,7 +101,9 @@ Flood('heartbeats keep their period within 2x; drops are counted', async () => {
   const hb = r.link.heartbeat
   const rf = r.traffic.classes['route.frame']
   const intervalsDuring = hb.sent - before.sent
-  console.log(`  flood: ${sent} frames in ${FLOOD_MS / 1000} s (${Math.round(sent / (FLOOD_MS / 1000))}/s); route.frame ${JSON.stringify(rf)}; heartbeat period ${JSON.stringify(hb.period)}; ping rtt max ${Math.round(Math.max(...rtts))} ms over ${rtts.length}`)
+  console.log(
+    `  flood: ${sent} frames in ${FLOOD_MS / 1000} s (${Math.round(sent / (FLOOD_MS / 1000))}/s); route.frame ${JSON.stringify(rf)}; heartbeat period ${JSON.stringify(hb.period)}; ping rtt max ${Math.round(Math.max(...rtts))} ms over ${rtts.length}`,
+  )
   assert.ok(intervalsDuring >= (FLOOD_MS / PERIOD) * 0.8, `heartbeats kept going: ${intervalsDuring}`)
   assert.ok(hb.period.max <= 2 * PERIOD, `heartbeat period max ${hb.period.max} ms <= ${2 * PERIOD}`)
   assert.ok(rf.received > 10_000, `frames received ${rf.received}`)
@@ -103,7 +114,9 @@ Flood('heartbeats keep their period within 2x; drops are counted', async () => {
   const hubAtRoot = (await root.get('/api/reliability')).hubs[HUB]
   assert.ok(hubAtRoot.period.max <= 2 * PERIOD, `root saw heartbeat period max ${hubAtRoot.period.max} ms`)
   // The counts are part of the readiness tree too (for the inspector).
-  const trafficNode = r.tree.children.find((c: any) => c.id === 'root-link').children.find((c: any) => c.id === 'traffic')
+  const trafficNode = r.tree.children
+    .find((c: any) => c.id === 'root-link')
+    .children.find((c: any) => c.id === 'traffic')
   assert.is(trafficNode.children.find((c: any) => c.id === 'traffic:route.frame').detail.dropped, rf.dropped)
 })
 

@@ -51,11 +51,15 @@ async function hubReliability(): Promise<any> {
 
 /** Waits until the root applied everything the hub holds, then checks exactly-once order. */
 async function verifyExactlyOnce(): Promise<{ applied: number; dupsIgnored: number }> {
-  await waitFor(async () => {
-    const s = await hub.get('/api/streams')
-    const st = s.streams[STREAM]
-    return st && st.pending === 0 && st.acked === st.next - 1
-  }, 20_000, 'the hub outbox to drain')
+  await waitFor(
+    async () => {
+      const s = await hub.get('/api/streams')
+      const st = s.streams[STREAM]
+      return st && st.pending === 0 && st.acked === st.next - 1
+    },
+    20_000,
+    'the hub outbox to drain',
+  )
   const records: Array<{ cursor: number; payload: { n: number } }> = []
   let after = 0
   for (;;) {
@@ -78,7 +82,8 @@ async function verifyExactlyOnce(): Promise<{ applied: number; dupsIgnored: numb
   assert.is(dup, 0, 'duplicated records')
   assert.is(lost, 0, 'lost confirmed records')
   assert.is(foreign, 0, 'records nobody appended')
-  for (let i = 1; i < records.length; i++) assert.ok(records[i].payload.n > records[i - 1].payload.n, 'records applied in append order')
+  for (let i = 1; i < records.length; i++)
+    assert.ok(records[i].payload.n > records[i - 1].payload.n, 'records applied in append order')
   return { applied: records.length, dupsIgnored: state.duplicates + state.stale }
 }
 
@@ -110,8 +115,14 @@ Faults('kill -9 the nats-server mid-stream and restart it', async () => {
   await waitAuthority(hubAuthority, 'stale', 5000)
   const r = await hubReliability()
   assert.is(r.status, 'degraded')
-  assert.ok(r.incidents.some((i: any) => i.class === 'transport'), 'a transport incident')
-  assert.ok(r.incidents.some((i: any) => i.class === 'control authority' && /stale/.test(i.message)), 'a control authority incident')
+  assert.ok(
+    r.incidents.some((i: any) => i.class === 'transport'),
+    'a transport incident',
+  )
+  assert.ok(
+    r.incidents.some((i: any) => i.class === 'control authority' && /stale/.test(i.message)),
+    'a control authority incident',
+  )
   assert.ok(r.matrix.find((m: any) => m.capability === 'local sessions').allowed)
   await sleep(300)
   const held = (await hubReliability()).classA.streams[STREAM]
@@ -156,7 +167,12 @@ Faults('kill -9 the hub mid-stream', async () => {
   await waitAuthority(hubAuthority, 'fresh', 10_000)
   await verifyExactlyOnce()
   const rr = await root.get('/api/reliability')
-  assert.ok(rr.incidents.some((i: any) => i.class === 'control authority' && i.subject === `hub:${HUB}` && /stale/.test(i.message)), 'root saw the hub go stale')
+  assert.ok(
+    rr.incidents.some(
+      (i: any) => i.class === 'control authority' && i.subject === `hub:${HUB}` && /stale/.test(i.message),
+    ),
+    'root saw the hub go stale',
+  )
   const hist = (await hubReliability()).link.authorityHistory.map((h: any) => `${h.from}>${h.to}`)
   assert.ok(hist.includes('missing>fresh'), `the restarted hub: ${hist.join(',')}`)
 })
@@ -178,13 +194,22 @@ Faults('kill -9 the root mid-stream', async () => {
   assert.ok(hist.lastIndexOf('stale') < hist.lastIndexOf('fresh'))
   assert.ok(hub.alive() && root.alive())
   // The hub's own view of its authority reached the root on its Class A lifecycle stream.
-  await waitFor(async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0, 10_000, 'lifecycle drained')
+  await waitFor(
+    async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0,
+    10_000,
+    'lifecycle drained',
+  )
   const life = (await root.get(`/api/streams/${HUB}/lifecycle?refused=0`)).messages
   life.forEach((m: any, i: number) => assert.is(m.cursor, i + 1))
   const events = life.map((m: any) => (m.payload.event === 'link.authority' ? m.payload.to : m.payload.event))
   assert.is(events.filter((e: string) => e === 'hub.started').length, 2, `two hub starts: ${events.join(',')}`)
-  assert.ok(events.lastIndexOf('stale') > 0 && events.lastIndexOf('fresh') > events.lastIndexOf('stale'), `lifecycle: ${events.join(',')}`)
-  console.log(`  faults: ${confirmed.size} confirmed of ${attempted.size} attempted, ${v.applied} applied once, ${v.dupsIgnored} resent copies ignored`)
+  assert.ok(
+    events.lastIndexOf('stale') > 0 && events.lastIndexOf('fresh') > events.lastIndexOf('stale'),
+    `lifecycle: ${events.join(',')}`,
+  )
+  console.log(
+    `  faults: ${confirmed.size} confirmed of ${attempted.size} attempted, ${v.applied} applied once, ${v.dupsIgnored} resent copies ignored`,
+  )
 })
 
 Faults.run()

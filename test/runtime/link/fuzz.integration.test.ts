@@ -37,7 +37,10 @@ function base(subject: MessageSubject, from: string): Record<string, unknown> {
     'integration.event': { source: 'door', body: { open: true } },
     'telemetry.sample': { name: 'temp', value: 21 },
   }
-  return { ...envelope(subject, from, payloads[subject], { streamId: 'reports', cursor: 1, key: 'k1' }) } as Record<string, unknown>
+  return { ...envelope(subject, from, payloads[subject], { streamId: 'reports', cursor: 1, key: 'k1' }) } as Record<
+    string,
+    unknown
+  >
 }
 
 /** Mutations that make a valid message invalid by the protocol's rules. */
@@ -45,33 +48,65 @@ function broken(subject: MessageSubject, from: string): fc.Arbitrary<Uint8Array>
   const b = base(subject, from)
   const j = (o: unknown) => enc.encode(JSON.stringify(o))
   const notKind = fc.string({ maxLength: 20 }).filter((s) => !['command', 'event', 'state', 'ack'].includes(s))
-  const notInt = fc.oneof(fc.string({ maxLength: 8 }), fc.double({ noInteger: true, noNaN: true }), fc.boolean(), fc.constant(null), fc.integer({ max: 0 }))
+  const notInt = fc.oneof(
+    fc.string({ maxLength: 8 }),
+    fc.double({ noInteger: true, noNaN: true }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.integer({ max: 0 }),
+  )
   const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }))
   return fc.oneof(
     // malformed JSON (or not UTF-8)
     fc.string({ maxLength: 200 }).map((s) => enc.encode('{' + s)),
     fc.uint8Array({ minLength: 1, maxLength: 300 }).map((u) => Uint8Array.from([0xff, ...u])),
     // JSON that is no envelope at all
-    fc.oneof(fc.integer(), fc.string({ maxLength: 30 }), fc.constant(null), fc.constant([]), fc.array(fc.integer(), { minLength: 1, maxLength: 3 })).map(j),
+    fc
+      .oneof(
+        fc.integer(),
+        fc.string({ maxLength: 30 }),
+        fc.constant(null),
+        fc.constant([]),
+        fc.array(fc.integer(), { minLength: 1, maxLength: 3 }),
+      )
+      .map(j),
     // unknown kinds and subjects, wrong versions
     notKind.map((kind) => j({ ...b, kind })),
-    fc.string({ minLength: 1, maxLength: 30 }).filter((s) => s !== subject && s !== 'error').map((s) => j({ ...b, subject: s })),
-    fc.oneof(fc.integer().filter((v) => v !== 1), fc.string()).map((v) => j({ ...b, v })),
+    fc
+      .string({ minLength: 1, maxLength: 30 })
+      .filter((s) => s !== subject && s !== 'error')
+      .map((s) => j({ ...b, subject: s })),
+    fc
+      .oneof(
+        fc.integer().filter((v) => v !== 1),
+        fc.string(),
+      )
+      .map((v) => j({ ...b, v })),
     // wrong types of envelope fields
     fc.constantFrom('id', 'from', 'kind', 'class', 'subject').chain((f) => wrongType.map((v) => j({ ...b, [f]: v }))),
-    fc.oneof(fc.string(), fc.boolean(), fc.double({ noInteger: true, noNaN: true }), fc.integer({ max: -1 })).map((ts) => j({ ...b, ts })),
+    fc
+      .oneof(fc.string(), fc.boolean(), fc.double({ noInteger: true, noNaN: true }), fc.integer({ max: -1 }))
+      .map((ts) => j({ ...b, ts })),
     notInt.map((cursor) => j({ ...b, cursor })),
     // wrong payloads: wrong type, missing, unknown field
-    wrongType.map((payload) => j({ ...b, payload: subject === 'stream.record' || subject === 'integration.event' ? undefined : payload })),
-    fc.string({ minLength: 1, maxLength: 10 }).filter((k) => !(k in b)).map((k) => j({ ...b, [k]: 1 })),
+    wrongType.map((payload) =>
+      j({ ...b, payload: subject === 'stream.record' || subject === 'integration.event' ? undefined : payload }),
+    ),
+    fc
+      .string({ minLength: 1, maxLength: 10 })
+      .filter((k) => !(k in b))
+      .map((k) => j({ ...b, [k]: 1 })),
     // huge: one field of 300-900 KB (frames stay under NATS's 1 MB message limit)
-    fc.tuple(fc.constantFrom('id', 'from', 'streamId', 'key', 'to', 'payload'), fc.integer({ min: 300, max: 900 })).map(([f, kb]) => {
-      const big = 'x'.repeat(kb * 1024)
-      // A Class A record's payload is the application's own JSON: huge is only wrong for the
-      // other subjects' payloads and for the hub's 256 KB traffic frame limit.
-      if (f === 'payload') return j({ ...b, payload: subject === 'stream.record' ? undefined : { ...(b.payload as object), big } })
-      return j({ ...b, [f]: big })
-    }),
+    fc
+      .tuple(fc.constantFrom('id', 'from', 'streamId', 'key', 'to', 'payload'), fc.integer({ min: 300, max: 900 }))
+      .map(([f, kb]) => {
+        const big = 'x'.repeat(kb * 1024)
+        // A Class A record's payload is the application's own JSON: huge is only wrong for the
+        // other subjects' payloads and for the hub's 256 KB traffic frame limit.
+        if (f === 'payload')
+          return j({ ...b, payload: subject === 'stream.record' ? undefined : { ...(b.payload as object), big } })
+        return j({ ...b, [f]: big })
+      }),
   )
 }
 
@@ -124,8 +159,14 @@ Fuzz('root subjects: stream, link, cmd', async () => {
     sent++
   }
   await link.flush()
-  await waitFor(async () => (await rootRejected()) - rejected0 === sent, 15_000, `root to count ${sent} rejections`).catch(async (err) => {
-    throw new Error(`${err.message}; counted ${(await rootRejected()) - rejected0}, publish errors ${link.counters.publishErrors}; ${JSON.stringify((await root.get('/api/reliability')).root)}`)
+  await waitFor(
+    async () => (await rootRejected()) - rejected0 === sent,
+    15_000,
+    `root to count ${sent} rejections`,
+  ).catch(async (err) => {
+    throw new Error(
+      `${err.message}; counted ${(await rootRejected()) - rejected0}, publish errors ${link.counters.publishErrors}; ${JSON.stringify((await root.get('/api/reliability')).root)}`,
+    )
   })
   assert.ok(root.alive(), 'root alive')
   assert.equal(await rootState(), before, 'no inbox or registration changed')
@@ -158,16 +199,27 @@ Fuzz('hub subjects: every traffic class and the Class A ack subject', async () =
     { numRuns: 100, seed: 9 },
   )
   await link.flush()
-  await waitFor(async () => {
-    const r = await hub.get('/api/reliability')
-    return TRAFFIC_CLASSES.every((c) => r.traffic.classes[c].rejected - rel0.traffic.classes[c].rejected === perClass[c]) && sumRejected(r.classA.rejected) - sumRejected(rel0.classA.rejected) === acks
-  }, 15_000, 'the hub to count every rejection')
+  await waitFor(
+    async () => {
+      const r = await hub.get('/api/reliability')
+      return (
+        TRAFFIC_CLASSES.every(
+          (c) => r.traffic.classes[c].rejected - rel0.traffic.classes[c].rejected === perClass[c],
+        ) && sumRejected(r.classA.rejected) - sumRejected(rel0.classA.rejected) === acks
+      )
+    },
+    15_000,
+    'the hub to count every rejection',
+  )
   const r = await hub.get('/api/reliability')
-  for (const c of TRAFFIC_CLASSES) assert.is(r.traffic.classes[c].processed, rel0.traffic.classes[c].processed, `${c}: nothing processed`)
+  for (const c of TRAFFIC_CLASSES)
+    assert.is(r.traffic.classes[c].processed, rel0.traffic.classes[c].processed, `${c}: nothing processed`)
   assert.equal((await hub.get('/api/streams')).streams, streams0, 'Class A streams unchanged')
   assert.ok(hub.alive(), 'hub alive')
   assert.is(r.link.authority, 'fresh')
-  console.log(`  hub: ${sent} bad traffic frames, ${acks} bad acks; rejected by code ${JSON.stringify(r.traffic.rejectedByCode)} / ${JSON.stringify(r.classA.rejected)}`)
+  console.log(
+    `  hub: ${sent} bad traffic frames, ${acks} bad acks; rejected by code ${JSON.stringify(r.traffic.rejectedByCode)} / ${JSON.stringify(r.classA.rejected)}`,
+  )
 })
 
 /**

@@ -33,12 +33,18 @@ Optional.after(async () => {
 Optional('starts with NATS unreachable and says degraded, with the reason', async () => {
   const t0 = Date.now()
   // A tiny in-memory outbox: the backlog must come back from disk, in order, when the link returns.
-  hub = await startHubProc(`nats://127.0.0.1:${natsPort}`, join(dir, 'hub'), HUB, undefined, { AETHER_OUTBOX_MEMORY: '4' })
+  hub = await startHubProc(`nats://127.0.0.1:${natsPort}`, join(dir, 'hub'), HUB, undefined, {
+    AETHER_OUTBOX_MEMORY: '4',
+  })
   assert.ok(Date.now() - t0 < 15_000, 'startup did not wait for NATS')
-  const r = await waitFor(async () => {
-    const x = await hub.get('/api/reliability')
-    return x.link.authority === 'missing' && x.status === 'degraded' ? x : undefined
-  }, 5000, 'a degraded report')
+  const r = await waitFor(
+    async () => {
+      const x = await hub.get('/api/reliability')
+      return x.link.authority === 'missing' && x.status === 'degraded' ? x : undefined
+    },
+    5000,
+    'a degraded report',
+  )
   assert.is(r.degraded, true)
   const link = r.tree.children.find((c: any) => c.id === 'root-link')
   assert.is(link.status, 'degraded')
@@ -57,7 +63,9 @@ Optional('local sessions work; Class A records wait in the outbox', async () => 
   assert.is(put.status, 201)
   assert.equal(put.body, { streamId: 'reports', from: 1, to: 2 })
   for (let i = 0; i < 5; i++) {
-    const more = await hub.post('/api/streams/reports', { payloads: Array.from({ length: 6 }, (_, k) => ({ a: 3 + i * 6 + k })) })
+    const more = await hub.post('/api/streams/reports', {
+      payloads: Array.from({ length: 6 }, (_, k) => ({ a: 3 + i * 6 + k })),
+    })
     assert.is(more.status, 201)
   }
   const bad = await hub.post('/api/streams/bad.id', { payload: 1 })
@@ -87,15 +95,30 @@ Optional('the CLI prints the tree; exit 1 while degraded', async () => {
 Optional('when NATS and the root appear, the outbox drains and the hub is ready', async () => {
   nats = await NatsServer.start(natsPort)
   root = await startRoot(nats.url, join(dir, 'root'))
-  await waitFor(async () => {
-    const r = await hub.get('/api/reliability')
-    return r.status === 'ready' && r.link.authority === 'fresh'
-  }, 15_000, 'a ready hub')
+  await waitFor(
+    async () => {
+      const r = await hub.get('/api/reliability')
+      return r.status === 'ready' && r.link.authority === 'fresh'
+    },
+    15_000,
+    'a ready hub',
+  )
   // Ready means the link is up; the held records are then sent in cursor order.
-  await waitFor(async () => (await hub.get('/api/streams')).streams.reports.pending === 0, 10_000, 'the outbox to drain')
-  await waitFor(async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0, 10_000, 'the lifecycle stream to drain')
+  await waitFor(
+    async () => (await hub.get('/api/streams')).streams.reports.pending === 0,
+    10_000,
+    'the outbox to drain',
+  )
+  await waitFor(
+    async () => (await hub.get('/api/streams')).streams.lifecycle.pending === 0,
+    10_000,
+    'the lifecycle stream to drain',
+  )
   const p = await root.get(`/api/streams/${HUB}/reports`)
-  assert.equal(p.messages.map((m: any) => [m.cursor, m.payload]), Array.from({ length: 32 }, (_, i) => [i + 1, { a: i + 1 }]))
+  assert.equal(
+    p.messages.map((m: any) => [m.cursor, m.payload]),
+    Array.from({ length: 32 }, (_, i) => [i + 1, { a: i + 1 }]),
+  )
   assert.is(p.state.applied, 32)
   const lifecycle = await root.get(`/api/streams/${HUB}/lifecycle`)
   assert.is(lifecycle.messages[0].payload.event, 'hub.started')

@@ -8,10 +8,18 @@ import { tmpDir } from '../../helpers/tmp.ts'
 /** A link that records what the root publishes. */
 function fakeLink() {
   const sent: Array<{ subject: string; envs: Envelope[] }> = []
-  return { sent, publish: (subject: string, data: Uint8Array) => (sent.push({ subject, envs: decodeFrame(data) }), true) } as any
+  return {
+    sent,
+    publish: (subject: string, data: Uint8Array) => (sent.push({ subject, envs: decodeFrame(data) }), true),
+  } as any
 }
-const rec = (hub: string, cursor: number, id = `${hub}.s.${cursor}`) => envelope('stream.record', hub, { c: cursor }, { streamId: 's', cursor, id })
-const frame = (hub: string, envs: Envelope[]) => ({ subject: `aether.root.${hub}.stream`, data: encodeFrame(envs), reply: 'ack' })
+const rec = (hub: string, cursor: number, id = `${hub}.s.${cursor}`) =>
+  envelope('stream.record', hub, { c: cursor }, { streamId: 's', cursor, id })
+const frame = (hub: string, envs: Envelope[]) => ({
+  subject: `aether.root.${hub}.stream`,
+  data: encodeFrame(envs),
+  reply: 'ack',
+})
 const settle = async (svc: RootService) => {
   await svc.writer.flush()
   await new Promise((r) => setImmediate(r))
@@ -40,7 +48,10 @@ Inbox('in order applied; duplicates, stale, gaps and duplicate ids refused and c
   const st = svc.stateOf('h', 's')!
   assert.equal([st.cursor, st.applied, st.duplicates, st.stale, st.gaps, st.idDuplicates], [2, 2, 1, 1, 1, 1])
   const refused = await svc.refused('h', 's')
-  assert.equal(refused.map((r) => r.result), ['duplicate', 'gap', 'duplicate-id', 'stale'])
+  assert.equal(
+    refused.map((r) => r.result),
+    ['duplicate', 'gap', 'duplicate-id', 'stale'],
+  )
   await svc.close()
   await store.close()
 })
@@ -65,7 +76,10 @@ Inbox('state, ids seen and provenance survive a restart', async () => {
   assert.is(st.duplicates, 1, 'a resend after the restart is recognised')
   assert.is(st.idDuplicates, 1, 'ids seen were reloaded')
   const applied = await svc.applied('h', 's', 1, 10)
-  assert.equal(applied.map((r) => r.cursor), [2, 3])
+  assert.equal(
+    applied.map((r) => r.cursor),
+    [2, 3],
+  )
   assert.ok(applied.every((r) => r.result === 'applied' && r.receivedAt > 0))
   await svc.close()
   await store.close()
@@ -93,7 +107,11 @@ ClassB('a retry with the same key gets the cached answer; a new key a new one', 
   const svc = new RootService(store.db, { rootId: 'root', cacheTtlMs: 60_000 })
   await svc.start()
   const link = fakeLink()
-  const cmd = (key: string) => ({ subject: 'aether.root.h.cmd', data: encodeFrame(envelope('hub.register', 'h', { hubId: 'h', version: '1', startedAt: 1 }, { key })), reply: 'r' })
+  const cmd = (key: string) => ({
+    subject: 'aether.root.h.cmd',
+    data: encodeFrame(envelope('hub.register', 'h', { hubId: 'h', version: '1', startedAt: 1 }, { key })),
+    reply: 'r',
+  })
   svc.onCommand(cmd('k1'), link)
   await settle(svc)
   svc.onCommand(cmd('k1'), link)

@@ -31,7 +31,14 @@ Scale.after(async () => {
 
 Scale('every record of every hub applied once, in order', async () => {
   const HUBS = 1000
-  sim = await HubSimulator.start({ nats: nats.url, dir: join(dir, 'hubs'), hubs: HUBS, connections: 4, prefix: 'scale', heartbeatMs: 1000 })
+  sim = await HubSimulator.start({
+    nats: nats.url,
+    dir: join(dir, 'hubs'),
+    hubs: HUBS,
+    connections: 4,
+    prefix: 'scale',
+    heartbeatMs: 1000,
+  })
   const appended = await sim.steady(5000, 500, 2, (h, k) => ({ h, k }))
   assert.ok(await sim.drained(30_000), `drained (pending ${sim.pending()})`)
   const streams = (await root.get('/api/streams')).streams.filter((s: any) => s.hub.startsWith('scale-'))
@@ -48,11 +55,21 @@ Scale('every record of every hub applied once, in order', async () => {
   // One hub's records in full: payloads in the order they were appended.
   const page = await root.get('/api/streams/scale-7/sim?limit=10000&refused=0')
   const ks = page.messages.map((m: any) => m.payload.k)
-  assert.equal(ks, [...ks].sort((a: number, b: number) => a - b))
-  await waitFor(async () => Object.keys((await root.get('/api/reliability')).hubs).filter((h) => h.startsWith('scale-')).length === HUBS, 10_000, 'the root to know every hub')
+  assert.equal(
+    ks,
+    [...ks].sort((a: number, b: number) => a - b),
+  )
+  await waitFor(
+    async () =>
+      Object.keys((await root.get('/api/reliability')).hubs).filter((h) => h.startsWith('scale-')).length === HUBS,
+    10_000,
+    'the root to know every hub',
+  )
   const lat = [...sim.latencies].sort((a, b) => a - b)
   const r = await root.get('/api/reliability')
-  console.log(`  scale: ${appended} records from ${HUBS} hubs in 5 s; ack p50 ${Math.round(lat[lat.length >> 1])} ms, p99 ${Math.round(lat[Math.floor(lat.length * 0.99)])} ms; root rss ${Math.round(r.root.memory.rss / 1048576)} MB`)
+  console.log(
+    `  scale: ${appended} records from ${HUBS} hubs in 5 s; ack p50 ${Math.round(lat[lat.length >> 1])} ms, p99 ${Math.round(lat[Math.floor(lat.length * 0.99)])} ms; root rss ${Math.round(r.root.memory.rss / 1048576)} MB`,
+  )
 })
 
 Scale.run()

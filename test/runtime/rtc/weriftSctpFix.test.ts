@@ -11,9 +11,18 @@ import { fixWeriftSctp, popMessages } from '../../../runtime/rtc/weriftSctpFix.t
 
 const require = createRequire(import.meta.url)
 // werift's CommonJS build of the same class (the package's exports map hides it; the path does not)
-const { InboundStream } = require(require.resolve('werift').replace(/lib\/webrtc\/src\/index\.js$/, 'lib/sctp/src/sctp.js'))
+const { InboundStream } = require(
+  require.resolve('werift').replace(/lib\/webrtc\/src\/index\.js$/, 'lib/sctp/src/sctp.js'),
+)
 
-const chunk = (tsn: number, ssn: number, streamId = 1) => ({ tsn, streamSeqNum: ssn, flags: 3, streamId, protocol: 51, userData: Buffer.from(`m${ssn}`) })
+const chunk = (tsn: number, ssn: number, streamId = 1) => ({
+  tsn,
+  streamSeqNum: ssn,
+  flags: 3,
+  streamId,
+  protocol: 51,
+  userData: Buffer.from(`m${ssn}`),
+})
 
 /** m0 arrives; m1 is lost and retransmitted after m2 and m3; TSNs step by 2 (another channel between). */
 function scenario(stream: any): string[] {
@@ -55,19 +64,27 @@ t('fixWeriftSctp patches the inbound streams of a real werift association', asyn
 
 t('any arrival order of single-chunk messages: all delivered once, in SSN order (property)', () => {
   fc.assert(
-    fc.property(fc.integer({ min: 2, max: 30 }), fc.integer({ min: 0, max: 2 ** 32 - 200 }), fc.array(fc.nat(), { minLength: 30, maxLength: 30 }), (n, base, keys) => {
-      const s = new InboundStream()
-      s.popMessages = popMessages
-      // TSNs with gaps (other streams' chunks between), arriving in a random order
-      const chunks = Array.from({ length: n }, (_, i) => chunk(base + 3 * i, i))
-      const order = chunks.map((c, i) => ({ c, k: keys[i] })).sort((a, b) => a.k - b.k).map((x) => x.c)
-      const got: string[] = []
-      for (const c of order) {
-        s.addChunk(c)
-        for (const m of s.popMessages()) got.push(m[2].toString())
-      }
-      return got.join(',') === chunks.map((c) => `m${c.streamSeqNum}`).join(',') && s.reassembly.length === 0
-    }),
+    fc.property(
+      fc.integer({ min: 2, max: 30 }),
+      fc.integer({ min: 0, max: 2 ** 32 - 200 }),
+      fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+      (n, base, keys) => {
+        const s = new InboundStream()
+        s.popMessages = popMessages
+        // TSNs with gaps (other streams' chunks between), arriving in a random order
+        const chunks = Array.from({ length: n }, (_, i) => chunk(base + 3 * i, i))
+        const order = chunks
+          .map((c, i) => ({ c, k: keys[i] }))
+          .sort((a, b) => a.k - b.k)
+          .map((x) => x.c)
+        const got: string[] = []
+        for (const c of order) {
+          s.addChunk(c)
+          for (const m of s.popMessages()) got.push(m[2].toString())
+        }
+        return got.join(',') === chunks.map((c) => `m${c.streamSeqNum}`).join(',') && s.reassembly.length === 0
+      },
+    ),
     { numRuns: 300, seed: 5 },
   )
 })

@@ -24,10 +24,17 @@ role.after.each(async () => {
 })
 
 const post = (url: string, token: string, body: unknown) =>
-  fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
 
 role('runtimeFeature - a candidate refuses changes until promoted; health reports id and role', async () => {
-  hub = await Hub.start({ data: dir, token: 't', role: 'candidate', runtimeInstanceId: 'rt-test', version: '3.1.0', slot: 'B' }, [runtimeFeature()])
+  hub = await Hub.start(
+    { data: dir, token: 't', role: 'candidate', runtimeInstanceId: 'rt-test', version: '3.1.0', slot: 'B' },
+    [runtimeFeature()],
+  )
   const h = await (await fetch(`${hub.url}/api/health`)).json()
   assert.equal([h.runtimeInstanceId, h.role, h.version, h.slot], ['rt-test', 'candidate', '3.1.0', 'B'])
   const refused = await post(`${hub.url}/api/actors`, 't', { path: 'c1', machine: 'counter' })
@@ -55,11 +62,20 @@ role('runtimeFeature - /api/media/live counts registered live subflows (the cont
 role('runtimeFeature - hosted mediaSubflow actors with media flowing count as live media', async () => {
   const { setup } = await import('xstate')
   // A stand-in with the subflow's state names; the real one needs a peer's executor.
-  const subflow = setup({}).createMachine({ id: 'subflow', initial: 'off', states: { off: { on: { go: 'live' } }, live: { on: { lose: 'degraded', stop: 'stopped' } }, degraded: {}, stopped: {} } })
+  const subflow = setup({}).createMachine({
+    id: 'subflow',
+    initial: 'off',
+    states: {
+      off: { on: { go: 'live' } },
+      live: { on: { lose: 'degraded', stop: 'stopped' } },
+      degraded: {},
+      stopped: {},
+    },
+  })
   hub = await Hub.start({ data: dir, token: 't', machines: { mediaSubflow: subflow } }, [runtimeFeature()])
   await hub.system.spawn('m1', 'mediaSubflow')
   await hub.system.spawn('m2', 'mediaSubflow')
-  const live = async () => (await (await fetch(`${hub!.url}/api/media/live`)).json())
+  const live = async () => await (await fetch(`${hub!.url}/api/media/live`)).json()
   assert.is((await live()).live, 0)
   hub.system.send('m1', { type: 'go' })
   hub.system.send('m2', { type: 'go' })

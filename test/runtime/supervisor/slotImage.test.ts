@@ -30,16 +30,34 @@ const code = (fn: () => unknown) => {
 img('slotImage - a sealed folder verifies; an edit, a missing file or a bad manifest does not', () => {
   assert.is(verifySlot(dir).version, '1.2.3')
   writeFileSync(join(dir, 'lib.js'), 'export const x = 1\n')
-  assert.is(code(() => verifySlot(dir)), 'CHECKSUM_MISMATCH')
+  assert.is(
+    code(() => verifySlot(dir)),
+    'CHECKSUM_MISMATCH',
+  )
   sealSlot(dir, { version: '1.2.3', buildId: 'b1', entry: 'entry.mjs' })
   unlinkSync(join(dir, 'entry.mjs'))
-  assert.is(code(() => verifySlot(dir)), 'NO_ENTRY')
-  writeFileSync(join(dir, 'manifest.json'), '{"format":"aether.slot/1","version":"","buildId":"b","entry":"e","checksum":"x"}')
-  assert.is(code(() => verifySlot(dir)), 'BAD_MANIFEST')
+  assert.is(
+    code(() => verifySlot(dir)),
+    'NO_ENTRY',
+  )
+  writeFileSync(
+    join(dir, 'manifest.json'),
+    '{"format":"aether.slot/1","version":"","buildId":"b","entry":"e","checksum":"x"}',
+  )
+  assert.is(
+    code(() => verifySlot(dir)),
+    'BAD_MANIFEST',
+  )
   writeFileSync(join(dir, 'manifest.json'), 'nope')
-  assert.is(code(() => verifySlot(dir)), 'BAD_MANIFEST')
+  assert.is(
+    code(() => verifySlot(dir)),
+    'BAD_MANIFEST',
+  )
   unlinkSync(join(dir, 'manifest.json'))
-  assert.is(code(() => verifySlot(dir)), 'NO_MANIFEST')
+  assert.is(
+    code(() => verifySlot(dir)),
+    'NO_MANIFEST',
+  )
 })
 
 img('slotImage - install copies, verifies and can run again', () => {
@@ -50,9 +68,15 @@ img('slotImage - install copies, verifies and can run again', () => {
     assert.is(installSlot(dir, slot).buildId, 'b1', 'a second install (after a crash) gives the same slot')
     assert.is(verifySlot(slot).checksum, verifySlot(dir).checksum)
     assert.is(readFileSync(join(slot, 'lib.js'), 'utf8'), 'export {}\n')
-    assert.is(code(() => installSlot(join(slots, 'missing'), slot)), 'NO_SOURCE')
+    assert.is(
+      code(() => installSlot(join(slots, 'missing'), slot)),
+      'NO_SOURCE',
+    )
     writeFileSync(join(dir, 'lib.js'), 'tampered')
-    assert.is(code(() => installSlot(dir, slot)), 'CHECKSUM_MISMATCH')
+    assert.is(
+      code(() => installSlot(dir, slot)),
+      'CHECKSUM_MISMATCH',
+    )
     assert.is(verifySlot(slot).version, '1.2.3', 'a refused install leaves the slot as it was')
   } finally {
     rmSync(slots, { recursive: true, force: true })

@@ -13,7 +13,9 @@ const TOKEN = 'kill-test-token'
 
 function startHub(dir: string, port = 0): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hubChild.ts', dir, TOKEN, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/hubChild.ts', dir, TOKEN, String(port)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     const rl = createInterface({ input: child.stdout! })
     rl.on('line', (l) => l.startsWith('URL ') && resolve({ child, url: l.slice(4) }))
     child.once('exit', (code) => reject(new Error(`hub exited ${code}`)))
@@ -25,7 +27,7 @@ const kill = suite('webspace - kill -9 during editing')
 kill('every acknowledged update survives; nothing is duplicated', async () => {
   const dir = tmpDir()
   let seed = 12345
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32
   for (let round = 0; round < 3; round++) {
     const { child, url } = await startHub(dir)
     const peers: WsPeer[] = []

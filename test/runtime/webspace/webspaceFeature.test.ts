@@ -24,7 +24,10 @@ async function start(dir = tmpDir(), opts: ConstructorParameters<typeof Webspace
 async function api(hub: Hub, method: string, path: string, body?: unknown, token = TOKEN) {
   const res = await fetch(hub.url + path, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   return { status: res.status, body: (await res.json()) as any }
@@ -61,7 +64,8 @@ sync('two clients converge; every update is acked once persisted', async () => {
 sync('needs the token; a bad name is refused', async () => {
   const { hub, ws } = await start()
   try {
-    const closed = (url: string) => new Promise<number>((r) => new WebSocket(url).on('close', (c) => r(c)).on('error', () => {}))
+    const closed = (url: string) =>
+      new Promise<number>((r) => new WebSocket(url).on('close', (c) => r(c)).on('error', () => {}))
     assert.is(await closed(webspaceUrl(hub.url, 'doc1', 'wrong')), 4401)
     assert.is(await closed(webspaceUrl(hub.url, 'bad name!', TOKEN)), 4400)
     assert.is(ws.counters.wsRefused, 2)
@@ -205,12 +209,21 @@ ops('bad operator input is a typed 4xx', async () => {
     await until(async () => (await api(hub, 'GET', '/api/webspaces/d3')).body.value?.synced === 'ready', 5000, 'synced')
     assert.is((await api(hub, 'POST', '/api/webspaces', { name: 'd3' })).body.error, 'WEBSPACE_EXISTS')
     assert.is((await api(hub, 'POST', '/api/webspaces', { name: 'a b' })).body.error, 'BAD_NAME')
-    assert.is((await api(hub, 'POST', '/api/webspaces', { name: 'x', policy: { firstSyncTimeoutMs: -1 } })).body.error, 'BAD_BODY')
+    assert.is(
+      (await api(hub, 'POST', '/api/webspaces', { name: 'x', policy: { firstSyncTimeoutMs: -1 } })).body.error,
+      'BAD_BODY',
+    )
     assert.is((await api(hub, 'POST', '/api/webspaces/d3/restore', {})).body.error, 'BAD_BODY')
-    assert.is((await api(hub, 'POST', '/api/webspaces/d3/restore', { file: '/nonexistent.ydoc' })).body.error, 'NO_SUCH_FILE')
+    assert.is(
+      (await api(hub, 'POST', '/api/webspaces/d3/restore', { file: '/nonexistent.ydoc' })).body.error,
+      'NO_SUCH_FILE',
+    )
     assert.is((await api(hub, 'POST', '/api/webspaces/d3/explode')).status, 404)
     const list = await api(hub, 'GET', '/api/webspaces')
-    assert.equal(list.body.webspaces.map((w: any) => w.name), ['d3'])
+    assert.equal(
+      list.body.webspaces.map((w: any) => w.name),
+      ['d3'],
+    )
   } finally {
     await hub.close()
   }
