@@ -10,7 +10,7 @@
  * await system.flush() // committed
  */
 import type { AnyStateMachine } from 'xstate'
-import type { ActorStatus, FeedEvent, FeedSnapshot } from '../protocol/inspection.ts'
+import type { ActorStatus, FeedEvent } from '../protocol/inspection.ts'
 import { SystemClock, type Clock } from './Clock.ts'
 import {
   Feed,
@@ -22,7 +22,7 @@ import {
 } from './Feed.ts'
 import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
 import { Journal, type FsyncPolicy } from './Journal.ts'
-import type { ActorMeta, Incident, JournalRecord, Store } from './Store.ts'
+import type { ActorMeta, Incident, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
 import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine, unknownParent } from './errors.ts'
 import { machineHash } from './machineHash.ts'

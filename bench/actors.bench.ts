@@ -21,7 +21,11 @@ import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'aether-bench-'))
 const dirs: string[] = []
-process.on('exit', () => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+process.on('exit', () =>
+  dirs.forEach((d) => {
+    rmSync(d, { recursive: true, force: true })
+  }),
+)
 const newDir = () => {
   const d = tmp()
   dirs.push(d)
@@ -56,7 +60,9 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
   const h0 = heap()
   const bare = Array.from({ length: ACTORS }, () => createActor(counter).start())
   const bareBytes = (heap() - h0) / ACTORS
-  bare.forEach((a) => a.stop())
+  bare.forEach((a) => {
+    a.stop()
+  })
   bare.length = 0
   const store = await LevelStore.open(newDir())
   const sys = await ActorSystem.open({ store, machines: { counter } })
@@ -125,7 +131,9 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     for (let i = 0; i < N; i++) actors[i % ACTORS].send(inc)
     const dt = performance.now() - t
     cpu.b.push(N / cpuSeconds(c0))
-    actors.forEach((a) => a.stop())
+    actors.forEach((a) => {
+      a.stop()
+    })
     return N / (dt / 1000)
   }
   const durable = async () => {
@@ -256,7 +264,7 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     for (let i = 0; i < ACTORS * 5; i++) sys.send(`r${i % ACTORS}`, { type: 'inc', by: i % 3 })
     await sys.close() // writes a checkpoint per actor
   }
-  const persisted = Array.from({ length: ACTORS }, (_, i) =>
+  const persisted = Array.from({ length: ACTORS }, (_, _i) =>
     JSON.stringify(counter.getPersistedSnapshot(createActor(counter).start().getSnapshot())),
   )
   const cpu = { a: [] as number[], b: [] as number[] }
@@ -266,7 +274,9 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     const actors = persisted.map((p) => createActor(counter, { snapshot: JSON.parse(p) }).start())
     const dt = performance.now() - t
     cpu.b.push(ACTORS / cpuSeconds(c0))
-    actors.forEach((a) => a.stop())
+    actors.forEach((a) => {
+      a.stop()
+    })
     return ACTORS / (dt / 1000)
   }
   const restore = async () => {

@@ -187,7 +187,7 @@ report({
   rounds: { aether: floors.map(Math.round), baseline: local.bs.map(Math.round) },
 })
 
-let natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
+const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 try {
   const nrounds = quick ? 1 : 2
   const as: number[] = []

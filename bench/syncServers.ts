@@ -45,7 +45,7 @@ if (mode === 'aether') {
     },
     writeState: async () => {},
   })
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ persisted, bound: [...bound] }))
   })

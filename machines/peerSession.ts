@@ -469,7 +469,7 @@ const signaling = {
   on: {
     'neg.reset': {
       target: '.stable',
-      actions: act((c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })),
+      actions: act((_c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })),
     },
   },
   states: {

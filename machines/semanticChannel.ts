@@ -23,7 +23,7 @@
  * Side effects are the placeholder actions `transmit`, `deliver`, `settled`, `probe`, `switched`,
  * bound by runtime/ (or by a test).
  */
-import { assign, enqueueActions, setup } from 'xstate'
+import { enqueueActions, setup } from 'xstate'
 import type { ChannelFrame, ChannelName } from '../protocol/channelFrame.ts'
 
 export type PathId = string

@@ -108,7 +108,7 @@ export class SignalingError extends Error {
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: SignalingError }
 
-const ID_RE = /^[A-Za-z0-9_.:\/-]{1,128}$/
+const ID_RE = /^[A-Za-z0-9_.:/-]{1,128}$/
 const DIRECTIONS: readonly SlotDirection[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive']
 /** Largest SDP accepted (a session with a few m-sections is a few KB). */
 export const MAX_SDP = 64 * 1024

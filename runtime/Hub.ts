@@ -183,7 +183,7 @@ export class Hub {
 
   /** GET /api/actors/<path>[/log|/definition] */
   private async actorRoute(ctx: Ctx): Promise<unknown> {
-    let path = ctx.params.path
+    const path = ctx.params.path
     const sys = this.system
     for (const suffix of ['/log', '/definition', '/history'] as const) {
       if (path.endsWith(suffix) && !sys.hosted(path)) {

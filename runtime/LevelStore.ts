@@ -282,7 +282,7 @@ export class LevelStore implements Store {
     const latest = new Map<string, string>()
     for (const [key, value] of latestRows) latest.set(key.slice(2), value)
     const chunks: string[] = []
-    let chunk: string[] = []
+    const chunk: string[] = []
     let usable = true
     for (const [key, value] of metaRows) {
       // Stopped actors are not recovered; a meta that does not parse makes the image unusable
@@ -303,7 +303,10 @@ export class LevelStore implements Store {
     const batch = this.db.batch()
     // A batch applies in order: an older image's chunks go, the new ones (same keys) land after.
     for (const key of stale) batch.del(key)
-    if (usable) chunks.forEach((c, n) => batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, c))
+    if (usable)
+      chunks.forEach((c, n) => {
+        batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, c)
+      })
     batch.put('c!clean', String(Date.now()))
     await batch.write({ sync: true } as any)
   }

@@ -29,7 +29,7 @@ export interface Command {
   positionals?: Array<{ name: string; help: string; required?: boolean }>
   /** More text for --help, after the flags. */
   details?: string
-  run(args: ParsedArgs): Promise<number | void>
+  run(args: ParsedArgs): Promise<number | undefined>
 }
 
 export interface ParsedArgs {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every test: the type check, then each test/**/*.test.ts file in its own Node process
+// Runs every test: the formatter's check, the linter and the type check, then each test/**/*.test.ts file in its own Node process
 // (uvu suites, loaded through tsx). Fast suites run two at a time; slow ones (names containing
 // `.integration.` or `.e2e.`) run one at a time so that their timing is not disturbed.
 // The last line of the output is always `N passed, N failed`.
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
 const ANSI = /\x1b\[[0-9;]*m/g
 
 function walk(dir, out = []) {
@@ -79,6 +80,21 @@ async function main() {
   let passed = 0,
     failed = 0
   if (filters.length === 0) {
+    // The formatter's check and the linter first: a tree that does not pass them fails fast.
+    for (const [name, args] of [
+      ['format (biome format)', ['format', '.']],
+      ['lint (biome lint)', ['lint', '.']],
+    ]) {
+      const t = Date.now()
+      const r = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), ...args], {
+        cwd: root,
+        encoding: 'utf8',
+      })
+      const ok = r.status === 0
+      console.log(`\n# ${name} ${ok ? 'ok' : 'FAILED (npm run format fixes formatting)'} in ${Date.now() - t} ms`)
+      if (!ok) console.log(r.stdout + r.stderr)
+      ok ? passed++ : failed++
+    }
     const t0 = Date.now()
     const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], {
       encoding: 'utf8',

@@ -238,7 +238,7 @@ export class App {
 
   step(delta: number | 'first' | 'last' | 'live'): void {
     const a = this.current()
-    if (!a || !a.entries.length) return
+    if (!a?.entries.length) return
     if (delta === 'live') this.cursorSeq = undefined
     else if (delta === 'first') this.cursorSeq = a.entries[0].seq
     else if (delta === 'last') this.cursorSeq = a.entries[a.entries.length - 1].seq

@@ -134,17 +134,19 @@ export class StateChartView {
       title.textContent =
         n.id === C.root ? `${n.key}${n.type === 'parallel' ? '  ∥' : ''}` : n.key + (n.type === 'parallel' ? '  ∥' : '')
       n.internal.forEach((t, i) => {
-        const tx = el(
-          'text',
-          {
-            x: n.children.length ? b.x + 12 : b.x + 12,
-            y: b.y + (n.children.length ? 38 : 42) + i * 16,
-            class: 'internal',
-          },
-          g,
-        )
-        tx.textContent = `↻ ${t.label}`
-        this.internalEls.set(t.id, tx)
+        {
+          const tx = el(
+            'text',
+            {
+              x: n.children.length ? b.x + 12 : b.x + 12,
+              y: b.y + (n.children.length ? 38 : 42) + i * 16,
+              class: 'internal',
+            },
+            g,
+          )
+          tx.textContent = `↻ ${t.label}`
+          this.internalEls.set(t.id, tx)
+        }
       })
       this.nodeEls.set(n.id, g)
     }
@@ -188,7 +190,9 @@ export class StateChartView {
       for (const g of gs) {
         if (g.classList.contains('last') === on) continue
         g.classList.toggle('last', on)
-        g.querySelectorAll('path').forEach((p) => p.setAttribute('marker-end', on ? 'url(#arrow-last)' : 'url(#arrow)'))
+        g.querySelectorAll('path').forEach((p) => {
+          p.setAttribute('marker-end', on ? 'url(#arrow-last)' : 'url(#arrow)')
+        })
       }
     }
     for (const [id, t] of this.internalEls)

@@ -171,7 +171,7 @@ export class InspectorModel {
   applyFocus(actors: FeedActorState[]): void {
     for (const s of actors) {
       const a = this.actors.get(s.path)
-      if (!a || a.kind !== 'live') continue
+      if (a?.kind !== 'live') continue
       a.current = s.snapshot
       const last = a.entries[a.entries.length - 1]
       if (last && last.seq === s.actorSeq) last.snapshot = s.snapshot

@@ -39,7 +39,7 @@ export class DirectPath implements ChannelPath {
   } | null = null
   private silence: SilenceWatch
   private beat: any = null
-  private retry: any = null
+  private retry: ReturnType<typeof setTimeout> | null = null
   private delay: number
   private closed = false
   private hb = 0
@@ -89,6 +89,7 @@ export class DirectPath implements ChannelPath {
 
   close(): void {
     this.closed = true
+    if (this.retry) clearTimeout(this.retry)
     this.fail(this.gen, 'closed')
   }
 

@@ -332,7 +332,7 @@ export class WebSocketPath implements ChannelPath {
   }
 
   private heartbeat(): void {
-    if (!this.ws || this.ws.readyState !== 1) return
+    if (this.ws?.readyState !== 1) return
     if (this.silence.tick()) {
       // silent loss: nothing heard for too long. The path is down now, not when a close handshake
       // over a dead network would finish.

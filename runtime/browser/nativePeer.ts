@@ -112,7 +112,7 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
         },
         send(label, text) {
           const dc = channels.get(label)
-          if (!dc || dc.readyState !== 'open') return false
+          if (dc?.readyState !== 'open') return false
           try {
             dc.send(text)
             return true

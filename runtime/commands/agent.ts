@@ -48,7 +48,7 @@ export const agentCommand: Command = {
       )
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     const file = (flags.harness as string | undefined) ?? process.env.AETHER_HARNESS ?? 'harness.json'
-    let harness
+    let harness: ReturnType<typeof loadHarness>
     try {
       harness = loadHarness(file)
     } catch (err) {

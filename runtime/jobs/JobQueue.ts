@@ -13,7 +13,7 @@
  * The index is rebuilt from the actors' states at start; the pause state of a queue is itself a
  * durable actor (`jobqueue-<name>`).
  */
-import { assign, setup } from 'xstate'
+import { setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
 import {
   jobEvents,

@@ -55,7 +55,7 @@ export class ReadyQueue {
     if (!f) level.set(k, (f = new Fifo()))
     // A job that comes back (lease expired, resumed, retried) keeps its place by submission order.
     if (f.items.length > f.head && f.items[f.items.length - 1]?.order > e.order) {
-      const items = f.items.slice(f.head).filter((x) => x && x.queued)
+      const items = f.items.slice(f.head).filter((x) => x?.queued)
       items.push(e)
       items.sort((a, b) => a.order - b.order)
       f.items = items

@@ -72,7 +72,7 @@ export class NatsJobBridge implements JobWorker {
     private queue: JobQueue,
     private link: WorkQueueLink,
     private stream: string,
-    private opts: NatsJobsOptions,
+    opts: NatsJobsOptions,
   ) {
     this.id = `nats:${stream}`
     this.capacity = opts.maxInFlight ?? 10_000
@@ -206,10 +206,8 @@ export class NatsJobWorker {
   readonly stats = { received: 0, ok: 0, failed: 0, redelivered: 0 }
   private link?: WorkQueueLink
   private messages?: { stop(): void }
-  private running = 0
   private stopped = false
   private steps = new Map<string, JobType>()
-  private loop?: Promise<void>
   private inFlight = new Set<WorkItem>()
   private outbox: Array<{ r: ResultMessage; resolve: (sent: boolean) => void }> = []
   private beat?: ReturnType<typeof setInterval>
@@ -224,7 +222,7 @@ export class NatsJobWorker {
 
   async start(): Promise<void> {
     this.link = await WorkQueueLink.connect(this.opts.url, this.id)
-    this.loop = this.run()
+    void this.run()
   }
 
   private async run(): Promise<void> {
@@ -264,7 +262,6 @@ export class NatsJobWorker {
     }
     this.inFlight.add(m)
     this.armBeat(ackWaitMs)
-    this.running++
     let result: ResultMessage
     try {
       const t = w.task
@@ -300,7 +297,6 @@ export class NatsJobWorker {
       if (await this.report(result)) m.ack()
     } finally {
       this.inFlight.delete(m)
-      this.running--
     }
   }
 
@@ -321,10 +317,15 @@ export class NatsJobWorker {
     const data = jc.encode({ results: batch.map((b) => b.r) })
     // report until the hub has them (it may be restarting, or NATS may be); the shared heartbeat keeps the messages leased
     for (let i = 0; ; i++) {
-      if (this.stopped) return batch.forEach((b) => b.resolve(false))
+      if (this.stopped)
+        return batch.forEach((b) => {
+          b.resolve(false)
+        })
       try {
         await this.link!.request(RESULT_SUBJECT, data, 5000)
-        return batch.forEach((b) => b.resolve(true))
+        return batch.forEach((b) => {
+          b.resolve(true)
+        })
       } catch {
         await sleep(Math.min(2000, 100 * 2 ** Math.min(i, 5)))
       }

@@ -111,7 +111,7 @@ export class ClassASender {
   }
 
   private onAck(data: Uint8Array): void {
-    let acks
+    let acks: ReturnType<typeof decodeFrame>
     try {
       acks = decodeFrame(data)
     } catch (err) {

@@ -158,7 +158,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             if (hb.intervals.length > 240) hb.intervals.shift()
           }
           hb.lastSentAt = now
-          if (!control || control.status !== 'connected') {
+          if (control?.status !== 'connected') {
             hb.missed++
             sendBack({
               type: 'link.heartbeat.missed',

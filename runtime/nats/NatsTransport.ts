@@ -93,7 +93,7 @@ export class NatsLink {
     for (const fn of this.listeners) {
       try {
         fn(s, prev)
-      } catch (err) {
+      } catch (_err) {
         this.counters.callbackErrors++
       }
     }

@@ -115,7 +115,7 @@ export class RootService {
 
   /** Loads inboxes, recent ids, cached answers; then subscribes when a link is given. */
   async start(link?: NatsLink): Promise<void> {
-    for await (const [key, value] of this.db.iterator({ gte: 'R!c!', lt: 'R!c"' })) {
+    for await (const [_key, value] of this.db.iterator({ gte: 'R!c!', lt: 'R!c"' })) {
       const st = JSON.parse(value) as InboxState
       this.inboxes.set(`${st.hub}/${st.stream}`, { ...st, recent: new Map(), provN: 0 })
     }

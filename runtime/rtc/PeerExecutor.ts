@@ -364,7 +364,7 @@ export class PeerExecutor {
 
   private frame(peerSessionId: string, f: object): void {
     const h = this.current(peerSessionId)
-    if (!h || !h.send('events', JSON.stringify(f))) this.stats.framesDropped++
+    if (!h?.send('events', JSON.stringify(f))) this.stats.framesDropped++
   }
 
   private createPeer(peerSessionId: string): PeerHandle {

@@ -242,8 +242,7 @@ export class RtcNode {
    * message `{control: 'subflow', name: 'loopback', op: 'start'|'stop', slot?}` on `events`.
    */
   private async onControl(remoteNodeId: string, data: any): Promise<void> {
-    if (!data || data.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop'))
-      return
+    if (data?.control !== 'subflow' || data.name !== 'loopback' || (data.op !== 'start' && data.op !== 'stop')) return
     const slot: MediaSlot = data.slot === 'microphone' || data.slot === 'screen' ? data.slot : 'camera'
     const path = await this.addSubflow(remoteNodeId, `loopback-${slot}`, { kind: 'loopback', slot })
     this.dispatch(path, { type: data.op === 'start' ? 'media.start' : 'media.stop' })
@@ -254,7 +253,7 @@ export class RtcNode {
     try {
       this.system.send(path, event)
     } catch {
-      this.stats.rejected['NO_ACTOR'] = (this.stats.rejected['NO_ACTOR'] ?? 0) + 1
+      this.stats.rejected.NO_ACTOR = (this.stats.rejected.NO_ACTOR ?? 0) + 1
     }
   }
 

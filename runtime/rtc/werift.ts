@@ -301,7 +301,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         },
         send(label, text) {
           const dc = channels.get(label)
-          if (!dc || dc.readyState !== 'open') return false
+          if (dc?.readyState !== 'open') return false
           try {
             dc.send(text)
             return true

@@ -10,7 +10,7 @@ import { createServer } from 'node:net'
 import { freemem } from 'node:os'
 import { join } from 'node:path'
 import type { AdmitOutput, Slot, SwitchMode } from '../../machines/updateTransition.ts'
-import { Proxy } from './Proxy.ts'
+import type { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeError, RuntimeProcess, type RuntimeMode } from './RuntimeProcess.ts'
 import { verifySlot } from './slotImage.ts'
 
@@ -27,7 +27,7 @@ export interface ManagerOptions {
   memoryBudgetMb: number
   /** Free memory that must remain after starting a candidate (MB). */
   minHeadroomMb: number
-  proxy: Proxy
+  proxy: RuntimeProxy
 }
 
 export type ActiveState = 'down' | 'starting' | 'up' | 'switching' | 'restarting' | 'failed'
@@ -168,7 +168,7 @@ export class RuntimeManager {
 
   private async ensureActiveNow(slot: Slot): Promise<RuntimeProcess> {
     const a = this.active
-    if (a && a.alive && !a.stopping && a.slot === slot && a.role === 'active') {
+    if (a?.alive && !a.stopping && a.slot === slot && a.role === 'active') {
       if (this.opts.proxy.paused) this.opts.proxy.resume(a.port)
       this.activeState = 'up'
       this.onChange()

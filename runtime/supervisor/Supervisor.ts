@@ -19,7 +19,7 @@ import { ActorSystem, effect, exportLog } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
 import { HttpError, HubServer, sendJson } from '../http/HubServer.ts'
 import { LevelStore } from '../LevelStore.ts'
-import { Proxy } from './Proxy.ts'
+import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
 
@@ -76,7 +76,7 @@ export class Supervisor {
     readonly opts: SupervisorOptions,
     readonly dataDir: string,
     readonly manager: RuntimeManager,
-    readonly proxy: Proxy,
+    readonly proxy: RuntimeProxy,
     readonly server: HubServer,
     public system: ActorSystem,
     readonly version: string,
@@ -88,7 +88,7 @@ export class Supervisor {
     mkdirSync(dataDir, { recursive: true })
     const token = opts.token ?? randomBytes(18).toString('base64url')
     const ports = await reservePorts(dataDir, opts.slotPorts)
-    const proxy = new Proxy(opts.queueDeadlineMs ?? 30_000)
+    const proxy = new RuntimeProxy(opts.queueDeadlineMs ?? 30_000)
     const manager = new RuntimeManager({
       slotsDir: slots,
       dataDir,
@@ -335,7 +335,7 @@ export class Supervisor {
       this.bad('field "source" must be the path of a version folder (with manifest.json)')
     if (b.force !== undefined && typeof b.force !== 'boolean') this.bad('field "force" must be a boolean')
     if (b.kind !== undefined && b.kind !== 'hub' && b.kind !== 'root') this.bad('field "kind" must be "hub" or "root"')
-    let manifest
+    let manifest: ReturnType<typeof verifySlot>
     try {
       manifest = verifySlot(resolvePath(b.source))
     } catch (err) {
@@ -485,16 +485,14 @@ export class Supervisor {
         queued: c.queued,
         lastFinishedAt: c.lastFinishedAt,
         settings: c.settings,
-        history: c.history
-          .slice(-3)
-          .map((a: any) => ({
-            id: a.id,
-            version: a.version,
-            outcome: a.outcome,
-            reason: a.reason,
-            mode: a.mode,
-            gapMs: a.gapMs,
-          })),
+        history: c.history.slice(-3).map((a: any) => ({
+          id: a.id,
+          version: a.version,
+          outcome: a.outcome,
+          reason: a.reason,
+          mode: a.mode,
+          gapMs: a.gapMs,
+        })),
       },
       serving: c.serving,
       active: rt(this.manager.active) ?? null,

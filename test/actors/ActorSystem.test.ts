@@ -195,7 +195,7 @@ durable('a stopped durable actor is not recovered; its journal stays', async () 
   await system.sendCommitted('c', { type: 'inc' })
   await system.stop('c')
   await system.close()
-  let store
+  let store: Awaited<ReturnType<typeof openSystem>>['store']
   ;({ system, store } = await openSystem(dir, { machines }))
   assert.is(system.get('c'), undefined)
   let n = 0

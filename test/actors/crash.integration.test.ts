@@ -44,7 +44,7 @@ function runChild(dir: string, childSeed: number, killAfterReadyMs: number | nul
     child.stderr.on('data', (d) => (err += d))
     child.stdout.on('data', (d) => {
       buf += d
-      let nl
+      let nl: number
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl)
         buf = buf.slice(nl + 1)

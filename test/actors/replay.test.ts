@@ -49,7 +49,9 @@ replay('a log exported with stored snapshots replays and verifies', async () => 
   )
   const r = new LogReplayer(trafficLight, { verify: true })
   r.start(header)
-  lines.forEach((l, i) => r.line(l, i + 2))
+  lines.forEach((l, i) => {
+    r.line(l, i + 2)
+  })
   const res = r.result()
   assert.ok(res.ok, JSON.stringify(res.divergence))
   assert.ok(res.snapshotsChecked > 5)
@@ -64,7 +66,9 @@ replay('--snapshots all writes a snapshot after every event, and it verifies', a
   assert.is(snaps, events)
   const r = new LogReplayer(trafficLight, { verify: true })
   r.start(header)
-  lines.forEach((l, i) => r.line(l, i + 2))
+  lines.forEach((l, i) => {
+    r.line(l, i + 2)
+  })
   assert.ok(r.result().ok)
 })
 

@@ -297,7 +297,9 @@ durable(
       const { header, lines } = parseLog(text)
       const r = new LogReplayer(plain, { verify: true })
       r.start(header)
-      lines.forEach((l, k) => r.line(l, k + 2))
+      lines.forEach((l, k) => {
+        r.line(l, k + 2)
+      })
       const res = r.result()
       assert.ok(res.ok, `${id}: ${JSON.stringify(res.divergence)}`)
       assert.equal(res.warnings, [], "the memoized machine has the plain machine's hash")

@@ -108,7 +108,7 @@ export function startChild(
     let done = false
     child.stdout!.on('data', (d) => {
       buf += d
-      let i
+      let i: number
       while ((i = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, i)
         buf = buf.slice(i + 1)

@@ -69,7 +69,9 @@ Replay('a job with a retry and a step timeout replays to the same snapshots', as
   const lines = [log.header, ...log.lines]
   const rp = new LogReplayer(type.machine, { verify: true })
   rp.start(log.header)
-  log.lines.forEach((l, i) => rp.line(l, i + 2))
+  log.lines.forEach((l, i) => {
+    rp.line(l, i + 2)
+  })
   const r = rp.result()
   assert.ok(r.ok, JSON.stringify(r.divergence))
   assert.ok(r.snapshotsChecked >= 4, `checked ${r.snapshotsChecked}`)

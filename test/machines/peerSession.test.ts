@@ -294,7 +294,15 @@ Health(
 )
 
 // live actors keep their probe timers: stop them all when done
-Neg.after(() => started.forEach((a) => a.stop()))
-Health.after(() => started.forEach((a) => a.stop()))
+Neg.after(() =>
+  started.forEach((a) => {
+    a.stop()
+  }),
+)
+Health.after(() =>
+  started.forEach((a) => {
+    a.stop()
+  }),
+)
 Neg.run()
 Health.run()

@@ -109,7 +109,7 @@ Backoff('retries wait base*factor^(n-1) minus seeded jitter, on a simulated cloc
   assert.is(runs.length, 1)
   // the expected delays: the job's seed is in its context; each failure draws once
   const ctx = rig.system.hosted(id)!.actor.getSnapshot().context
-  let rng = (rig.system.hosted(id)!.input as any).seed as number
+  const rng = (rig.system.hosted(id)!.input as any).seed as number
   const [r1, s1] = nextRandom(rng)
   const [r2] = nextRandom(s1)
   const d1 = backoffDelay({ ...defaultRetry, ...retry }, 1, r1)

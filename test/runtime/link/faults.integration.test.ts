@@ -11,7 +11,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer, freePort } from '../../helpers/natsServer.ts'
-import { AetherProc, startHubProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
+import { type AetherProc, startHubProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
 
 const HUB = 'hub-fault'
@@ -70,7 +70,9 @@ async function verifyExactlyOnce(): Promise<{ applied: number; dupsIgnored: numb
   }
   const state = (await root.get(`/api/streams/${HUB}/${STREAM}?limit=1&refused=0`)).state
   // Cursor order: 1..N without a gap or a repeat.
-  records.forEach((r, i) => assert.is(r.cursor, i + 1, `cursor at position ${i}`))
+  records.forEach((r, i) => {
+    assert.is(r.cursor, i + 1, `cursor at position ${i}`)
+  })
   assert.is(state.cursor, records.length)
   assert.is(state.applied, records.length, 'applied count equals the records on disk (none applied twice)')
   // Exactly once per record number; order of numbers follows the order they were appended.
@@ -200,7 +202,9 @@ Faults('kill -9 the root mid-stream', async () => {
     'lifecycle drained',
   )
   const life = (await root.get(`/api/streams/${HUB}/lifecycle?refused=0`)).messages
-  life.forEach((m: any, i: number) => assert.is(m.cursor, i + 1))
+  life.forEach((m: any, i: number) => {
+    assert.is(m.cursor, i + 1)
+  })
   const events = life.map((m: any) => (m.payload.event === 'link.authority' ? m.payload.to : m.payload.event))
   assert.is(events.filter((e: string) => e === 'hub.started').length, 2, `two hub starts: ${events.join(',')}`)
   assert.ok(

@@ -8,7 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer, freePort } from '../../helpers/natsServer.ts'
-import { AetherProc, startHubProc, startRoot, waitFor, TOKEN } from '../../helpers/linkProcs.ts'
+import { type AetherProc, startHubProc, startRoot, waitFor, TOKEN } from '../../helpers/linkProcs.ts'
 import { aether } from '../../helpers/cli.ts'
 import { tmpDir } from '../../helpers/tmp.ts'
 

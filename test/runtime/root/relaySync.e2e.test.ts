@@ -67,7 +67,7 @@ const e2e = suite('relay e2e - a Chromium page on the root, one on the hub')
 e2e(
   'A edits through the root relay over NATS while B edits over the hub: convergence with every edit once, commands once and in order',
   async () => {
-    const { hub, root, relayLink, webspaces, channels, open, close } = await startRig()
+    const { root, relayLink, webspaces, channels, open, close } = await startRig()
     try {
       const a = await open('A', `&ws=0&relay=${encodeURIComponent(root.url)}&hub=h1&rtoken=${ROOT_TOKEN}`)
       const b = await open('B', '')
@@ -182,7 +182,7 @@ e2e(
 e2e(
   'A on [ws, relay]: its hub WebSocket goes silent mid-edit, sync moves to the relay, comes back to ws by a probe; every edit once',
   async () => {
-    const { hub, root, relayLink, webspaces, channels, open, close } = await startRig()
+    const { root, relayLink, webspaces, open, close } = await startRig()
     try {
       const a = await open('A', `&relay=${encodeURIComponent(root.url)}&hub=h1&rtoken=${ROOT_TOKEN}`)
       const b = await open('B', '')

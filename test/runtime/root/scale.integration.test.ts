@@ -8,7 +8,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
-import { AetherProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
+import { type AetherProc, startRoot, waitFor } from '../../helpers/linkProcs.ts'
 import { tmpDir } from '../../helpers/tmp.ts'
 import { HubSimulator } from '../../../runtime/link/HubSimulator.ts'
 

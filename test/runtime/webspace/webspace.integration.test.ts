@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { connectPeer, type WsPeer } from '../../helpers/webspacePeer.ts'
-import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
+import { sleep, tmpDir } from '../../helpers/tmp.ts'
 
 const TOKEN = 'kill-test-token'
 

@@ -22,7 +22,7 @@ export interface ProxyCounters {
   wsClosedForCutover: number
 }
 
-export class Proxy {
+export class RuntimeProxy {
   private port: number | null = null
   private waiting: Array<(ok: boolean) => void> = []
   private inflight = 0
