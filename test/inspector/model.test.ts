@@ -5,7 +5,7 @@ import { counter } from '../../machines/counter.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
 import { encodeWireEvent, expandWireEvent } from '../../protocol/inspectorFeed.ts'
 import { LogFormatError } from '../../protocol/log.ts'
-import { diffValues, entriesToLog, formatValue, InspectorModel, lastKnown } from '../../inspector/src/model.ts'
+import { entriesToLog, formatValue, InspectorModel, lastKnown } from '../../inspector/src/model.ts'
 
 const snap = (count: number, value = 'open') => ({ value, context: { count }, status: 'active' })
 const ev = (seq: number, path: string, actorSeq: number, type = 'inc', count = actorSeq): FeedEvent =>
@@ -143,12 +143,8 @@ model('inspector model - light events keep value and type; focus restores the fu
   assert.not.ok(m.hasLightEntries(a), 'the last entry got the full snapshot')
 })
 
-model('inspector model - formatting and diffs', () => {
+model('inspector model - formatting a state value', () => {
   assert.is(formatValue({ light: 'green', pedestrian: { waiting: {} } }), 'light.green, pedestrian.waiting')
-  assert.equal(diffValues({ a: 1, b: { c: 2 } }, { a: 1, b: { c: 3 }, d: 4 }), [
-    { path: 'b.c', before: 2, after: 3 },
-    { path: 'd', before: undefined, after: 4 },
-  ])
 })
 
 model.run()
