@@ -88,10 +88,11 @@ export const replayCommand: Command = {
     json: { type: 'boolean', help: 'print a machine-readable result' },
   },
   details: `
---verify reports the first divergence: a snapshot line that differs from the replayed state (with a
-diff), an event the replayed machine took no transition for where the recorded actor changed, or
-an event the replayed machine throws on. It fails when it has nothing to compare: a log without
-snapshot lines, or without one at its last event (the final state); ${EXPORT_HINT}.
+--verify reports the first divergence: a snapshot line that differs from the replayed state (with
+a diff), an event the replayed machine takes no transition for where the recorded actor changed,
+or an event it throws on. It fails (exit 2) when it has nothing to compare: a log without snapshot
+lines, or without one at its last event (the final state). Logs from \`aether log export ID\` and
+GET /api/actors/ID/log have a snapshot after every event.
 
 exit codes:
   0  replayed (with --verify: every snapshot line and the final state match)

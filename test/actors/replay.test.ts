@@ -1,6 +1,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
+import { assign, setup } from 'xstate'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { exportLog, LogReplayer, SimulatedClock } from '../../actors/index.ts'
@@ -271,6 +272,36 @@ verify('a compacted log replays from its starting checkpoint; a bad one is a div
   assert.is(r2.code, 1)
   assert.equal([r2.result!.divergence!.kind, r2.result!.divergence!.line], ['threw', 2])
   assert.match(r2.result!.divergence!.message, /cannot start from this snapshot/)
+})
+
+verify('events after the actor is done change nothing, live or replayed', async () => {
+  const ending = setup({}).createMachine({
+    id: 'ending',
+    context: { n: 0 },
+    on: { x: { actions: assign({ n: ({ context }) => context.n + 1 }) } },
+    initial: 'a',
+    states: { a: { on: { end: 'b' } }, b: { type: 'final' } },
+  })
+  const { system, store } = await openSystem(tmpDir(), { machines: { ending } })
+  await system.spawn('e', 'ending', { durable: true })
+  await system.sendCommitted('e', { type: 'x' })
+  // sent in one tick: all three are journaled before `end` makes the actor done
+  const sent = ['end', 'x', 'x'].map((type) => system.sendCommitted('e', { type }))
+  await Promise.all(sent)
+  assert.equal(system.get('e')!.getSnapshot().context, { n: 1 }, 'the live actor took no event after done')
+  let text = ''
+  for await (const chunk of exportLog(store, 'e', { machine: ending })) text += chunk
+  await system.close()
+  const { header, lines } = parseLog(text)
+  const last = lines[lines.length - 1]
+  assert.ok('snapshot' in last)
+  assert.equal([last.seq, last.snapshot.status, last.snapshot.context], [4, 'done', { n: 1 }])
+  const r = new LogReplayer(ending, { verify: true })
+  r.start(header)
+  for (const [i, l] of lines.entries()) r.line(l, i + 2)
+  const res = r.result()
+  assert.ok(res.ok, JSON.stringify(res))
+  assert.equal(res.final.context, { n: 1 })
 })
 
 const malformed = suite('replay - malformed logs exit 2 naming the line')
