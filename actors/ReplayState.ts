@@ -87,6 +87,9 @@ export class ReplayState {
     this.seq = rec.seq
     this.at = rec.at
     if (rec.rejected !== undefined) return this.snapshot
+    // A done (or stopped) actor takes no event: the host journals it and skips it, and XState's
+    // transition() would still take root-level handlers on a done snapshot.
+    if (this.snapshot.status !== 'active') return this.snapshot
     if (rec.timer !== undefined) {
       const t = this.timers.get(rec.timer)
       // A stale fire (the instance was cancelled or re-armed after it fired) is not delivered.

@@ -1,6 +1,8 @@
 // protocol/: wire contracts and pure codecs. Imports nothing of ours; runs in Node and the browser.
 export { LOG_FORMAT, isSnapshotLine, LogFormatError, parseLogHeader, LogReader, parseLog, encodeLog } from './log.ts'
 export type { LogHeader, LogEventLine, LogSnapshotLine, LogLine, ParsedLog } from './log.ts'
+export { diffJson, jsonEqual } from './jsonDiff.ts'
+export type { JsonDiff } from './jsonDiff.ts'
 export { InspectionKind, toStatelyEvent } from './inspection.ts'
 export type {
   ActorStatus,

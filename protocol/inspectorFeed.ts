@@ -17,7 +17,9 @@
  *               -1. `decodeFeedFrame` reads either kind; `FeedDecoder` turns an `events` frame
  *               back into WireEvents in feed order (packed and plain merged by seq).
  * - `history`   an answer to `history`: one page of an actor's journal, each entry with the
- *               snapshot after it (computed by pure replay on the hub), and `next` to ask for the
+ *               snapshot after it (computed by pure replay on the hub), `start` the state before
+ *               the first entry and `startSeq` its seq (never below the journal's first: after a
+ *               compacted head, the checkpoint it starts from), and `next` to ask for the
  *               following page (null at the end).
  * - `definition` an answer to `definition` or `machine`: `machine.toJSON()`.
  * - `error`     a frame the hub could not accept: `code`, a message that says what is wrong, and
@@ -275,6 +277,8 @@ export type ServerFrame =
       entries: HistoryEntry[]
       next: number | null
       start: FeedSnapshot | null
+      /** The seq `start` is the state after (0: the actor's initial state). */
+      startSeq?: number
     }
   | { t: 'definition'; id?: string | number; path?: string; machine: string; definition: unknown }
   | { t: 'pong'; id?: string | number; at: number }

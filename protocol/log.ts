@@ -16,9 +16,12 @@
  *   `rejected` marks an event whose processing threw: the host restarted the actor without it, so
  *   replay skips it too.
  * - A snapshot line records the persisted snapshot after the event of the same seq; it is a
- *   checkpoint for verification. A snapshot line before the first event line is the starting
+ *   checkpoint for verification. One snapshot line before the first event line is the starting
  *   point of a log whose earlier events were compacted away (its seq is the last event it covers).
- * - Seqs of event lines increase strictly; a snapshot line has the seq of the latest event line.
+ *   A snapshot line at the last event's seq is the final state: `aether replay --verify` compares
+ *   every snapshot line and needs that one (exports write a snapshot after every event by default).
+ * - Seqs of event lines count up by one from 1, or from the starting snapshot's seq + 1: a missing
+ *   seq is a gap, and the log is malformed there. A snapshot line has the seq of the latest event.
  *
  * Parsing is pure (no I/O) and runs in the browser too.
  */
@@ -103,6 +106,7 @@ export function parseLogHeader(text: string, line = 1): LogHeader {
  */
 export class LogReader {
   private lastEventSeq = -1
+  /** Seq of the last line read; -1 before any (the first event then has seq 1). */
   private lastSeq = -1
   private sawEvent = false
 
@@ -121,6 +125,14 @@ export class LogReader {
       }
       if (v.seq <= this.lastSeq)
         throw new LogFormatError(line, `seq went backwards or repeated (${v.seq} after ${this.lastSeq})`)
+      const expected = this.lastSeq < 0 ? 1 : this.lastSeq + 1
+      if (v.seq !== expected)
+        throw new LogFormatError(
+          line,
+          this.lastSeq < 0
+            ? `the first event has seq ${v.seq}, not 1, and no snapshot line before it to start from (a gap: seq 1 to ${v.seq - 1} are missing)`
+            : `seq ${v.seq} follows seq ${this.lastSeq}: a gap (seq ${expected}${v.seq - 1 > expected ? ` to ${v.seq - 1}` : ''} missing)`,
+        )
       if (v.timer !== undefined && typeof v.timer !== 'string')
         throw new LogFormatError(line, '"timer" must be a string')
       if (v.due !== undefined && !isTime(v.due)) throw new LogFormatError(line, '"due" must be a number')
@@ -132,9 +144,10 @@ export class LogReader {
     }
     if (!isObj(v.snapshot) || !('value' in v.snapshot))
       throw new LogFormatError(line, '"snapshot" must be an object with a "value"')
-    if (this.sawEvent ? v.seq !== this.lastEventSeq : v.seq < this.lastSeq) {
+    if (this.sawEvent && v.seq !== this.lastEventSeq)
       throw new LogFormatError(line, `snapshot seq ${v.seq} does not match the last event seq ${this.lastEventSeq}`)
-    }
+    if (!this.sawEvent && this.lastSeq >= 0)
+      throw new LogFormatError(line, 'a second snapshot line before the first event (a log starts from one checkpoint)')
     this.lastSeq = v.seq
     return v as unknown as LogSnapshotLine
   }

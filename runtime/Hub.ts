@@ -6,7 +6,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { AnyStateMachine } from 'xstate'
-import { ActorSystem, checkPath, exportLog, type FsyncPolicy } from '../actors/index.ts'
+import {
+  ActorSystem,
+  checkPath,
+  exportLog,
+  journalStart,
+  JournalGapError,
+  type FsyncPolicy,
+  type LiveState,
+} from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
 import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
 import { LevelStore } from './LevelStore.ts'
@@ -233,19 +241,29 @@ export class Hub {
     throw new HttpError(404, `nothing at POST /api/actors/${path}: use .../events or .../stop`, 'NOT_FOUND')
   }
 
+  /** GET /api/actors/<path>/log[?snapshots=all|stored]: the actor's journal as an aether.log/1 log. */
   private async sendLog(ctx: Ctx, path: string): Promise<undefined> {
+    const snapshots = ctx.url.searchParams.get('snapshots') ?? 'all'
+    if (snapshots !== 'all' && snapshots !== 'stored')
+      throw new HttpError(400, `"snapshots" must be "all" or "stored", got "${snapshots}"`, 'BAD_QUERY')
     const meta = await this.store.getMeta(path)
     if (!meta) throw new HttpError(404, `no durable actor at "${path}"`, 'UNKNOWN_ACTOR')
+    const machine = this.system.machine(meta.machine)
+    if (snapshots === 'all' && !machine)
+      throw new HttpError(
+        409,
+        `the machine "${meta.machine}" of "${path}" is not registered on this hub, so it cannot compute a snapshot after every event: ask for ?snapshots=stored (the checkpoints only)`,
+        'MACHINE_NEEDED',
+      )
     await this.system.flush()
-    const all = ctx.url.searchParams.get('snapshots') === 'all'
-    const gen = exportLog(this.store, path, {
-      snapshots: all ? 'all' : 'stored',
-      machine: this.system.machine(meta.machine),
-    })
+    const gen = exportLog(this.store, path, { snapshots, machine, live: this.liveState(path) })
+    // The first line is read before the answer's head, so a journal that cannot be read is an error answer.
+    const first = await gen.next().catch(journalError)
     ctx.res.writeHead(200, {
       'content-type': 'application/x-ndjson; charset=utf-8',
       'content-disposition': `attachment; filename="${path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log"`,
     })
+    if (!first.done) ctx.res.write(first.value)
     for await (const chunk of gen) {
       if (!ctx.res.write(chunk)) await new Promise((r) => ctx.res.once('drain', r))
     }
@@ -253,19 +271,43 @@ export class Hub {
     return undefined
   }
 
-  /** GET /api/actors/<path>/history?after=SEQ&limit=N: journal records, page by page. */
+  /** A running durable actor's current state, the end of its exported log (none while it restarts or failed). */
+  private liveState(path: string): LiveState | undefined {
+    const a = this.system.hosted(path)
+    if (!a?.durable || !a.actor || a.appliedSeq === 0 || (a.status !== 'active' && a.status !== 'done')) return
+    try {
+      return { seq: a.appliedSeq, snapshot: a.actor.getPersistedSnapshot() }
+    } catch {
+      return // the export computes it instead
+    }
+  }
+
+  /**
+   * GET /api/actors/<path>/history?after=SEQ&limit=N: journal records, page by page. `base` is the
+   * checkpoint the journal starts from when its head was compacted (`--retain`), else null; the
+   * records start after it.
+   */
   private async history(ctx: Ctx, path: string): Promise<unknown> {
     const after = Number(ctx.url.searchParams.get('after') ?? 0)
     const limit = Math.min(5000, Math.max(1, Number(ctx.url.searchParams.get('limit') ?? 500)))
     if (!Number.isInteger(after) || after < 0 || !Number.isFinite(limit))
       throw new HttpError(400, '"after" and "limit" must be non-negative integers', 'BAD_QUERY')
     await this.system.flush()
+    const start = await journalStart(this.store, path).catch(journalError)
+    if (!start) throw new HttpError(404, `no durable actor at "${path}"`, 'UNKNOWN_ACTOR')
     const records = []
-    for await (const r of this.store.events(path, after)) {
+    for await (const r of this.store.events(path, Math.max(after, start.firstSeq - 1))) {
       records.push(r)
       if (records.length >= limit) break
     }
     const next = records.length === limit ? records[records.length - 1].seq : null
-    return { path, records, next }
+    const base = start.base ? { seq: start.base.seq, at: start.base.at, snapshot: start.base.snapshot } : null
+    return { path, base, records, next }
   }
+}
+
+/** A journal that cannot be read from its start is an error answer that names it, not a bare 500. */
+function journalError(err: unknown): never {
+  if (err instanceof JournalGapError) throw new HttpError(500, err.message, err.code)
+  throw err
 }

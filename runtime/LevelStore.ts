@@ -179,20 +179,22 @@ export class LevelStore implements Store {
 
   async compact(path: string, keepFromSeq: number): Promise<void> {
     // Whole segments whose last record is covered by the kept snapshot go; a segment that
-    // straddles it stays (readers skip its early records).
-    const dead: string[] = []
-    for await (const [key, value] of this.db.iterator({ gte: `e!${path}!`, lte: `e!${path}!${hex(keepFromSeq)}` })) {
-      let lastSeq = Infinity
-      try {
-        const recs = JSON.parse(value)
-        lastSeq = recs[recs.length - 1].seq
-      } catch {
-        // a corrupt segment is left for recovery to report
-      }
-      if (lastSeq <= keepFromSeq) dead.push(key)
-    }
+    // straddles it is rewritten without its covered records, under the key of its first kept
+    // one, so the journal left starts right after the kept snapshot (the rejected markers of the
+    // covered records go too: a covered record left behind would read as accepted).
     const b = this.db.batch()
-    for (const k of dead) b.del(k)
+    for await (const [key, value] of this.db.iterator({ gte: `e!${path}!`, lte: `e!${path}!${hex(keepFromSeq)}` })) {
+      let recs: JournalRecord[]
+      try {
+        recs = JSON.parse(value)
+        if (!Array.isArray(recs) || !recs.every((r) => typeof r?.seq === 'number')) continue
+      } catch {
+        continue // a corrupt segment is left for recovery to report
+      }
+      b.del(key)
+      const kept = recs.filter((r) => r.seq > keepFromSeq)
+      if (kept.length) b.put(`e!${path}!${hex(kept[0].seq)}`, JSON.stringify(kept))
+    }
     await b.write()
     await this.db.clear({ gte: `r!${path}!`, lte: `r!${path}!${hex(keepFromSeq)}` })
     await this.db.clear({ gte: `s!${path}!`, lt: `s!${path}!${hex(keepFromSeq)}` })

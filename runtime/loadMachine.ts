@@ -1,11 +1,15 @@
-/** Loads a machine from any user's ES module (TypeScript too, through tsx), for `aether replay`. */
+/**
+ * Loads a machine from any user's ES module (TypeScript too, through tsx), for `aether replay` and
+ * `aether log export`. Every failure is a UsageError (exit 2) that says what the module exports.
+ */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { AnyStateMachine } from 'xstate'
 import { UsageError } from './args.ts'
 
-export async function loadMachine(modulePath: string, exportName = 'default'): Promise<AnyStateMachine> {
+/** The export `exportName` of `modulePath`; `why` says where the name came from, for the error. */
+export async function loadMachine(modulePath: string, exportName = 'default', why = ''): Promise<AnyStateMachine> {
   const file = resolve(modulePath)
   if (!existsSync(file)) throw new UsageError(`--machine: no such file ${file}`)
   let mod: Record<string, unknown>
@@ -18,7 +22,7 @@ export async function loadMachine(modulePath: string, exportName = 'default'): P
   if (m === undefined) {
     const names = Object.keys(mod).filter((k) => isMachine(mod[k]))
     throw new UsageError(
-      `--machine: ${file} has no export "${exportName}"${names.length ? `; machines it exports: ${names.join(', ')} (use --export NAME)` : ''}`,
+      `--machine: ${file} has no export "${exportName}"${why}${names.length ? `; machines it exports: ${names.join(', ')} (choose one with --export NAME)` : ''}`,
     )
   }
   if (!isMachine(m)) throw new UsageError(`--machine: export "${exportName}" of ${file} is not an XState v5 machine`)

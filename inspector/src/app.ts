@@ -285,7 +285,7 @@ export class App {
       for (;;) {
         const f = await this.conn.request({ cmd: 'history', path: a.path, after, limit: 1000 })
         if (f.t !== 'history') break
-        this.model.applyHistory(a.path, after, f.start, f.entries)
+        this.model.applyHistory(a.path, after, f.start, f.entries, f.startSeq)
         this.invalidate(true)
         if (f.next === null || f.next >= until) break
         after = f.next
@@ -498,7 +498,7 @@ export class App {
       head.replaceChildren(h('div', { class: 'muted' }, 'No actor selected.'))
       return
     }
-    const key = `${a.path}|${a.status}|${a.history}|${a.note}|${a.durable}|${index === undefined}|${a.truncated}|${a.entries[0]?.seq}`
+    const key = `${a.path}|${a.status}|${a.history}|${a.note}|${a.durable}|${index === undefined}|${a.truncated}|${a.entries[0]?.seq}|${a.journalFrom}`
     if (head.dataset.key === key) return
     head.dataset.key = key
     head.replaceChildren(
@@ -517,7 +517,11 @@ export class App {
         a.history === 'loading'
           ? 'Loading history from the journal…'
           : (a.note ??
-              (a.truncated ? `Earlier history is in the journal (showing the last ${a.entries.length} entries).` : '')),
+              (a.truncated
+                ? `Earlier history is in the journal (showing the last ${a.entries.length} entries).`
+                : a.journalFrom
+                  ? `The journal starts at #${a.journalFrom}: earlier events were compacted away (hub --retain).`
+                  : '')),
       ),
       h('div', { class: 'spacer' }),
       ...(a.kind === 'live' && a.durable && a.truncated && a.history === 'loaded' && a.entries[0].seq > 0

@@ -6,7 +6,8 @@
  */
 import { acceptedEvents, activeIds, eventDisplay as delayText, type Chart } from './definition.ts'
 import { clock, h, show } from './dom.ts'
-import { diffValues, formatValue, lastKnown, type ActorView } from './model.ts'
+import { diffJson } from '../../protocol/jsonDiff.ts'
+import { formatValue, lastKnown, type ActorView } from './model.ts'
 
 export class SnapshotView {
   constructor(private root: HTMLElement) {}
@@ -24,7 +25,7 @@ export class SnapshotView {
     const recorded = !entry || !!entry.snapshot || (live && a.kind === 'live')
     const diffs =
       prev && snap
-        ? diffValues({ value: prev.value, context: prev.context }, { value: snap.value, context: snap.context })
+        ? diffJson({ value: prev.value, context: prev.context }, { value: snap.value, context: snap.context }, '', 50)
         : []
     const timers = snap?.timers ?? []
     const at = live ? now : (entry?.at ?? now)

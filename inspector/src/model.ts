@@ -34,6 +34,8 @@ export interface ActorView {
   entries: Entry[]
   /** Entries before the first kept one exist (in the journal) but are not loaded. */
   truncated: boolean
+  /** Seq of the first state the hub's journal holds, when its head was compacted away (`--retain`). */
+  journalFrom?: number
   history: 'none' | 'loading' | 'loaded' | 'unavailable'
   /** Why history is unavailable, or notes about a loaded log. */
   note?: string
@@ -186,14 +188,25 @@ export class InspectorModel {
     return false
   }
 
-  /** A `history` page: merges journal entries (with `start`, the state before them) into the actor. */
-  applyHistory(path: string, after: number, start: FeedSnapshot | null, entries: HistoryEntry[]): void {
+  /**
+   * A `history` page asked for after `after`: merges journal entries (with `start`, the state
+   * before them, at `startSeq`) into the actor. A `startSeq` past `after` is where the journal
+   * begins (its head was compacted): nothing earlier can be loaded.
+   */
+  applyHistory(
+    path: string,
+    after: number,
+    start: FeedSnapshot | null,
+    entries: HistoryEntry[],
+    startSeq = after,
+  ): void {
     const a = this.actors.get(path)
     if (!a) return
     const bySeq = new Map<number, Entry>()
     for (const e of a.entries) bySeq.set(e.seq, e)
-    if (start && !bySeq.has(after)) bySeq.set(after, { seq: after, at: entries[0]?.at ?? a.at, snapshot: start })
-    if (start && after === 0) bySeq.set(0, { seq: 0, at: bySeq.get(0)?.at ?? entries[0]?.at ?? a.at, snapshot: start })
+    if (start && (startSeq === 0 || !bySeq.has(startSeq)))
+      bySeq.set(startSeq, { seq: startSeq, at: bySeq.get(startSeq)?.at ?? entries[0]?.at ?? a.at, snapshot: start })
+    if (startSeq > after) a.journalFrom = startSeq
     for (const h of entries) {
       const e: Entry = { seq: h.seq, at: h.at, event: h.event, snapshot: h.snapshot }
       if (h.source !== undefined) e.source = h.source
@@ -204,7 +217,7 @@ export class InspectorModel {
     }
     a.entries = [...bySeq.values()].sort((x, y) => x.seq - y.seq)
     if (a.entries.length > this.historyCap) a.entries.splice(0, a.entries.length - this.historyCap)
-    a.truncated = a.entries[0].seq > 0
+    a.truncated = a.entries[0].seq > (a.journalFrom ?? 0)
     a.version++
   }
 
@@ -250,7 +263,7 @@ export class InspectorModel {
     a.log = { file, header, events, snapshots: snaps, text }
     const missing = entries.filter((e) => e.event && !e.snapshot).length
     a.note = missing
-      ? `${missing} of ${events} events have no snapshot line: the state shown there is the last recorded one. Logs from "aether log export --snapshots all" or the inspector's download have a state at every step.`
+      ? `${missing} of ${events} events have no snapshot line: the state shown there is the last recorded one. Logs from "aether log export", GET /api/actors/<path>/log or the inspector's download have a state at every step (unless exported with --snapshots stored).`
       : `${events} events, a snapshot at every step.`
     a.version++
     this.treeVersion++
@@ -316,55 +329,36 @@ export function formatValue(v: unknown): string {
   return parts.join(', ')
 }
 
-export interface DiffLine {
-  path: string
-  before: unknown
-  after: unknown
-}
-
-/** The differing leaves of two JSON values (at most `limit`). */
-export function diffValues(before: unknown, after: unknown, path = '', out: DiffLine[] = [], limit = 50): DiffLine[] {
-  if (out.length >= limit || Object.is(before, after)) return out
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
-  if (isObj(before) && isObj(after) && Array.isArray(before) === Array.isArray(after)) {
-    for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
-      const p = Array.isArray(after) ? `${path}[${k}]` : path ? `${path}.${k}` : k
-      if (!(k in before)) out.push({ path: p, before: undefined, after: after[k] })
-      else if (!(k in after)) out.push({ path: p, before: before[k], after: undefined })
-      else diffValues(before[k], after[k], p, out, limit)
-      if (out.length >= limit) break
-    }
-    return out
-  }
-  out.push({ path: path || '(whole)', before, after })
-  return out
-}
-
-/** An `aether.log/1` text of an actor's entries (for actors without a journal on the hub). */
+/**
+ * An `aether.log/1` text of an actor's entries (for actors without a journal on the hub). A log
+ * has no gaps in its seqs and starts from a known state, so it holds the longest run of entries
+ * without a gap (events this page missed make one), from the first entry of that run with a
+ * snapshot: that snapshot is the log's starting checkpoint, every later entry an event line with
+ * its snapshot line.
+ */
 export function entriesToLog(a: ActorView): string {
-  const header = { format: 'aether.log/1', actor: a.path, machine: a.machine, at: a.entries[0]?.at ?? a.at }
+  const list = a.entries
+  let from = -1
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (list[i].snapshot) from = i
+    if (i > 0 && list[i].seq !== list[i - 1].seq + 1) break
+  }
+  const header = { format: 'aether.log/1', actor: a.path, machine: a.machine, at: list[0]?.at ?? a.at }
   let out = JSON.stringify(header) + '\n'
-  let lastEventSeq = -1
-  for (const e of a.entries) {
-    if (e.event && e.seq > lastEventSeq) {
-      out +=
-        JSON.stringify({
-          seq: e.seq,
-          at: e.at,
-          event: e.event,
-          ...(e.source !== undefined ? { source: e.source } : {}),
-        }) + '\n'
-      lastEventSeq = e.seq
-    }
-    if (e.snapshot && (e.event || lastEventSeq < 0)) {
-      out +=
-        JSON.stringify({
-          seq: e.seq,
-          at: e.at,
-          snapshot: { value: e.snapshot.value, context: e.snapshot.context, status: e.snapshot.status },
-        }) + '\n'
-      if (!e.event) lastEventSeq = e.seq
-    }
+  if (from < 0) return out
+  const snapLine = (e: Entry) => {
+    const { value, context, status } = e.snapshot!
+    return JSON.stringify({ seq: e.seq, at: e.at, snapshot: { value, context, status } }) + '\n'
+  }
+  out += snapLine(list[from])
+  for (let i = from + 1; i < list.length; i++) {
+    const e = list[i]
+    if (!e.event) continue
+    // `timer` is left out: without the due time replay would take the fire as stale; as a plain
+    // event it takes the same delayed transition.
+    const line = { seq: e.seq, at: e.at, event: e.event, source: e.source, rejected: e.rejected }
+    out += JSON.stringify(line) + '\n'
+    if (e.snapshot) out += snapLine(e)
   }
   return out
 }

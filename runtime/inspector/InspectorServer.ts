@@ -13,7 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { extname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AnyStateMachine } from 'xstate'
-import { ReplayState } from '../../actors/index.ts'
+import { journalStart, ReplayState } from '../../actors/index.ts'
 import type { HostedActor } from '../../actors/index.ts'
 import type { FeedEvent, FeedSnapshot } from '../../protocol/inspection.ts'
 import { toStatelyEvent } from '../../protocol/inspection.ts'
@@ -273,35 +273,25 @@ export class InspectorServer implements HubFeature {
         cmd.id,
       )
     await sys.flush()
+    // Pages start where the readable journal does (after a compacted head, its checkpoint).
+    const js = await journalStart(store, cmd.path).catch((err) => {
+      throw new FeedFrameError('INTERNAL', (err as Error).message, cmd.id)
+    })
+    const from = Math.max(cmd.after, (js?.firstSeq ?? 1) - 1)
     const rs = new ReplayState(machine, cmd.path)
-    let base = await store.latestSnapshot(cmd.path, cmd.after)
+    const base = await store.latestSnapshot(cmd.path, from)
     if (base) rs.restore(base)
     else rs.init(meta.input, meta.createdAt)
     const entries: HistoryEntry[] = []
     let start: FeedSnapshot | null = null
-    let checkedGap = !!base
+    let startSeq = 0
     for await (const rec of store.events(cmd.path, rs.seq)) {
-      if (!checkedGap) {
-        checkedGap = true
-        if (rec.seq > 1) {
-          // The journal's head was compacted away: start from the oldest checkpoint instead.
-          for await (const s of store.snapshots(cmd.path)) {
-            base = s
-            break
-          }
-          if (!base)
-            throw new FeedFrameError(
-              'INTERNAL',
-              `the journal of "${cmd.path}" starts at seq ${rec.seq} with no checkpoint before it`,
-              cmd.id,
-            )
-          rs.restore(base)
-          if (rec.seq <= rs.seq) continue
-        }
+      if (rec.seq > from && start === null) {
+        start = replaySnapshot(rs)
+        startSeq = rs.seq
       }
-      if (rec.seq > cmd.after && start === null) start = replaySnapshot(rs)
       rs.apply(rec)
-      if (rec.seq <= cmd.after) continue
+      if (rec.seq <= from) continue
       const e: HistoryEntry = { seq: rec.seq, at: rec.at, event: rec.event, snapshot: replaySnapshot(rs) }
       if (rec.source !== undefined) e.source = rec.source
       if (rec.timer !== undefined) e.timer = rec.timer
@@ -309,9 +299,12 @@ export class InspectorServer implements HubFeature {
       entries.push(e)
       if (entries.length >= cmd.limit) break
     }
-    if (start === null) start = replaySnapshot(rs)
+    if (start === null) {
+      start = replaySnapshot(rs)
+      startSeq = rs.seq
+    }
     const next = entries.length === cmd.limit ? entries[entries.length - 1].seq : null
-    return { t: 'history', id: cmd.id, path: cmd.path, machine: meta.machine, entries, next, start }
+    return { t: 'history', id: cmd.id, path: cmd.path, machine: meta.machine, entries, next, start, startSeq }
   }
 
   // ---- @statelyai/inspect ------------------------------------------------------------------------

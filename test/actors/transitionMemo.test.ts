@@ -293,7 +293,8 @@ durable(
     })
     for (const id of ids) {
       let text = ''
-      for await (const chunk of exportLog(store, id)) text += chunk
+      // the stored checkpoints, and the final state as the hosted (memoized) machine computes it
+      for await (const chunk of exportLog(store, id, { snapshots: 'stored', machine: flaky.machine })) text += chunk
       const { header, lines } = parseLog(text)
       const r = new LogReplayer(plain, { verify: true })
       r.start(header)

@@ -235,13 +235,18 @@ logs('inspector - a log file loaded through the file picker scrubs, and the hub 
 })
 
 logs('inspector - a log with checkpoints only says what it can show; a broken one names its line', async () => {
-  const text = await (await fetch(`${h.url}/api/actors/plant/lamp/log`)).text()
+  const text = await (await fetch(`${h.url}/api/actors/plant/lamp/log?snapshots=stored`)).text()
   const file = join(ART, 'lamp-stored.aether.log')
   writeFileSync(file, text)
   await page.setInputFiles('[data-testid="log-file"]', file)
   await page.waitForSelector('.tree-row[data-path="log:lamp-stored.aether.log"].selected')
   assert.match((await page.textContent('#actor-head'))!, /have no snapshot line/)
-  await page.click('[data-testid="next"]')
+  // the log ends with the actor's final state; its first event has no snapshot line
+  await page.$eval('[data-testid="slider"]', (el: HTMLInputElement) => {
+    el.value = '1'
+    el.dispatchEvent(new Event('input'))
+  })
+  await page.waitForFunction(() => document.querySelector('[data-testid="travel-pos"]')?.textContent?.startsWith('#1'))
   assert.match((await page.textContent('#snapshot'))!, /no snapshot at this seq/)
   const bad = join(ART, 'broken.aether.log')
   writeFileSync(bad, text.split('\n').slice(0, 2).join('\n') + '\n{"seq": "x"}\n')

@@ -64,7 +64,7 @@ Replay('a job with a retry and a step timeout replays to the same snapshots', as
   assert.is(v.status, 'FAILED')
   assert.equal(v.error, { message: 'step "slow" timed out after 500 ms', state: 'running.slow', attempts: 1 })
   let text = ''
-  for await (const chunk of exportLog(store, id, {})) text += chunk
+  for await (const chunk of exportLog(store, id, { snapshots: 'stored', machine: type.machine })) text += chunk
   const log = parseLog(text)
   const lines = [log.header, ...log.lines]
   const rp = new LogReplayer(type.machine, { verify: true })

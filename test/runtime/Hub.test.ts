@@ -85,6 +85,27 @@ http('the log of an actor exports as aether.log/1 and the history pages', async 
   assert.is(def.id, 'counter')
 })
 
+http('the log has a snapshot after every event by default; ?snapshots=stored ends with the live state', async () => {
+  const all = parseLog(await (await fetch(hub.url + '/api/actors/site/c1/log')).text())
+  assert.equal(
+    all.lines.map((l) => ('event' in l ? `e${l.seq}` : `s${l.seq}`)),
+    ['e1', 's1', 'e2', 's2'],
+  )
+  // no checkpoint is stored yet (one every 100 events): the last line is the live actor's state
+  const stored = parseLog(await (await fetch(hub.url + '/api/actors/site/c1/log?snapshots=stored')).text())
+  assert.equal(
+    stored.lines.map((l) => ('event' in l ? `e${l.seq}` : `s${l.seq}`)),
+    ['e1', 'e2', 's2'],
+  )
+  const live = hub.system.hosted('site/c1')!.actor.getPersistedSnapshot()
+  assert.equal((stored.lines[2] as any).snapshot, JSON.parse(JSON.stringify(live)))
+  const bad = await fetch(hub.url + '/api/actors/site/c1/log?snapshots=some')
+  assert.is(bad.status, 400)
+  assert.match((await bad.json()).message, /"all" or "stored"/)
+  const rest = await (await fetch(hub.url + '/api/actors/site/c1/history')).json()
+  assert.is(rest.base, null, 'a journal that was never compacted starts at the actor creation')
+})
+
 http('bad input gets a 4xx naming what is wrong, and changes nothing', async () => {
   const cases: Array<[string, string, number, RegExp]> = [
     ['/api/actors', '{not json', 400, /JSON/],

@@ -146,8 +146,10 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   assert.is(mal.code, 2)
   assert.match(mal.stderr, /line 5: seq went backwards/)
 
-  // A module without that export: a usage error that lists what it has.
-  const wrong = await aether(['replay', log, '--machine', 'machines/trafficLight.ts'])
+  // Without --export the machine the header names is used; a missing export lists what there is.
+  const named = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--verify'])
+  assert.is(named.code, 0, named.stderr)
+  const wrong = await aether(['replay', log, '--machine', 'machines/trafficLight.ts', '--export', 'light'])
   assert.is(wrong.code, 2)
   assert.match(wrong.stderr, /machines it exports: trafficLight/)
 })
