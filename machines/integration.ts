@@ -62,7 +62,10 @@ function probing<Ok extends string, Down extends string>(ok: Ok, down: Down) {
         target: context.target,
       }),
       onDone: { target: ok, actions: 'succeeded' },
-      onError: { target: down, actions: 'failed' },
+      onError: {
+        target: down,
+        actions: { type: 'failed', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) },
+      },
     },
     after: { probeTimeout: { target: down, actions: 'timedOut' } },
   } as const
@@ -89,7 +92,7 @@ export const integration = setup({
     succeeded: assign({ attempts: 0, lastError: null }),
     failed: assign({
       attempts: ({ context }) => context.attempts + 1,
-      lastError: ({ event }) => errorText((event as any).error),
+      lastError: (_, failure: { error: unknown }) => errorText(failure.error),
     }),
     timedOut: assign({
       attempts: ({ context }) => context.attempts + 1,
