@@ -13,6 +13,7 @@
  */
 import { assertEvent, assign, fromPromise, setup } from 'xstate'
 import type { TaskOutcome } from '../protocol/agent.ts'
+import { output } from './effectParams.ts'
 
 export interface AgentTask {
   taskId: string
@@ -256,7 +257,7 @@ export const agentSession = setup({
                   task: context.current!,
                   history: context.history,
                 }),
-                onDone: { target: 'idle', actions: { type: 'recordResult', params: ({ event }) => event.output } },
+                onDone: { target: 'idle', actions: { type: 'recordResult', params: output } },
                 onError: { target: 'idle', actions: 'recordCrash' },
               },
             },

@@ -10,6 +10,7 @@
  * A capability is usable only in `ready`.
  */
 import { assign, fromPromise, setup } from 'xstate'
+import { failure } from './effectParams.ts'
 
 export interface IntegrationInput {
   name: string
@@ -64,7 +65,7 @@ function probing<Ok extends string, Down extends string>(ok: Ok, down: Down) {
       onDone: { target: ok, actions: 'succeeded' },
       onError: {
         target: down,
-        actions: { type: 'failed', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) },
+        actions: { type: 'failed', params: failure },
       },
     },
     after: { probeTimeout: { target: down, actions: 'timedOut' } },

@@ -14,6 +14,7 @@
  */
 import { assign, fromPromise, setup } from 'xstate'
 import { cronNext } from './cron.ts'
+import { output } from './effectParams.ts'
 
 export interface ScheduleInput {
   name: string
@@ -88,7 +89,7 @@ export const scheduleMachine = setup({
       invoke: {
         src: 'clock',
         id: 'clock',
-        onDone: { target: 'waiting', actions: { type: 'clockRead', params: ({ event }) => event.output } },
+        onDone: { target: 'waiting', actions: { type: 'clockRead', params: output } },
         onError: 'reading',
       },
     },
@@ -105,7 +106,7 @@ export const scheduleMachine = setup({
           schedule: { name: context.name, job: context.job, every: context.every, cron: context.cron },
           due: context.due,
         }),
-        onDone: { target: 'waiting', actions: { type: 'fired', params: ({ event }) => event.output } },
+        onDone: { target: 'waiting', actions: { type: 'fired', params: output } },
         // The queue refused (e.g. an unknown type): skip this run, keep the schedule.
         onError: { target: 'reading', actions: 'skipRun' },
       },

@@ -24,6 +24,7 @@
  *   outputs, so replay is exact.
  */
 import { assertEvent, assign, fromPromise, setup } from 'xstate'
+import { failure, output } from './effectParams.ts'
 
 export type Slot = 'A' | 'B'
 export type SwitchMode = 'warm_switch' | 'stop_and_switch'
@@ -379,13 +380,11 @@ const machine = setup({
   },
 })
 
-/** An effect's output, as the params of the action or guard that reads it. */
-const output = <O>({ event }: { event: { output: O } }) => event.output
 /** An effect failed: the attempt rolls back (or, for the rollback itself, fails) with the step named. */
 const failedAt = (step: string) =>
   ({
     type: 'failFromError',
-    params: ({ event }: { event: { error: unknown } }) => ({ step, error: event.error }),
+    params: (a: { event: { error: unknown } }) => ({ step, ...failure(a) }),
   }) as const
 const failWith = (reason: string) => ({ type: 'failWith', params: { reason } }) as const
 const finish = (outcome: Outcome) => ({ type: 'finish', params: { outcome } }) as const

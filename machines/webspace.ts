@@ -20,6 +20,7 @@
  * runtime's Yjs adapter directly (group-committed LevelDB writes), the machine owns the lifecycle.
  */
 import { assertEvent, assign, fromPromise, setup } from 'xstate'
+import { failure, output } from './effectParams.ts'
 
 export interface WebspacePolicy {
   /** How long the first sync (loading) may take before the provider is recreated. */
@@ -82,10 +83,6 @@ const notBound = <O, I>(what: string) =>
   fromPromise<O, I>(async () => {
     throw new Error(`webspace: the "${what}" effect is not bound; runtime/ provides it with machine.provide()`)
   })
-
-/** An effect's result or error, as the params of the action that reads it. */
-const output = <O>({ event }: { event: { output: O } }) => event.output
-const failure = ({ event }: { event: { error: unknown } }) => ({ error: event.error })
 
 const machine = setup({
   types: {
