@@ -26,7 +26,8 @@ import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
 import { createActor } from 'xstate'
-import { createJobMachine, stepRunner } from '../machines/job.ts'
+import { createJobMachine } from '../machines/job.ts'
+import { stepRunner } from '../runtime/jobs/stepRunner.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000

@@ -11,8 +11,9 @@
  * the same idempotency key, which the scheduler answers from its cache when the provider already
  * answered. Nothing here waits on optional infrastructure: capabilities are the bridge's business.
  */
-import { assign, fromPromise, setup } from 'xstate'
+import { assertEvent, assign, fromPromise, setup } from 'xstate'
 import type { TaskOutcome } from '../protocol/agent.ts'
+import { output } from './effectParams.ts'
 
 export interface AgentTask {
   taskId: string
@@ -75,18 +76,16 @@ export interface AgentSessionContext {
   closedReason: string | null
 }
 
-export type AgentSessionEvent =
-  | { type: 'session.attach' }
-  | { type: 'session.detach' }
-  | { type: 'session.close'; reason?: string }
-  | { type: 'agent.task'; task: AgentTask }
-
+/** Event creators: what the socket bridge sends. */
 export const sessionEvents = {
-  attach: (): AgentSessionEvent => ({ type: 'session.attach' }),
-  detach: (): AgentSessionEvent => ({ type: 'session.detach' }),
-  close: (reason?: string): AgentSessionEvent => ({ type: 'session.close', reason }),
-  task: (task: AgentTask): AgentSessionEvent => ({ type: 'agent.task', task }),
+  attach: () => ({ type: 'session.attach' }) as const,
+  detach: () => ({ type: 'session.detach' }) as const,
+  close: (reason?: string) => ({ type: 'session.close', reason }) as const,
+  task: (task: AgentTask) => ({ type: 'agent.task', task }) as const,
 }
+
+/** Every event an agent session takes (built by `sessionEvents`). */
+export type AgentSessionEvent = ReturnType<(typeof sessionEvents)[keyof typeof sessionEvents]>
 
 /** Whether the session already knows the task id (queued, running or finished). */
 export function knowsTask(ctx: AgentSessionContext, taskId: string): boolean {
@@ -95,6 +94,12 @@ export function knowsTask(ctx: AgentSessionContext, taskId: string): boolean {
     ctx.queue.some((t) => t.taskId === taskId) ||
     ctx.outcomes.some((o) => o.taskId === taskId)
   )
+}
+
+/** A task the session has not seen yet. */
+function isNewTask(ctx: AgentSessionContext, event: AgentSessionEvent): boolean {
+  assertEvent(event, 'agent.task')
+  return !knowsTask(ctx, event.task.taskId)
 }
 
 function pushOutcome(ctx: AgentSessionContext, o: Omit<TaskOutcome, 'n'>): TaskOutcome[] {
@@ -119,40 +124,40 @@ export const agentSession = setup({
   },
   guards: {
     hasQueued: ({ context }) => context.queue.length > 0,
-    acceptable: ({ context, event }) =>
-      event.type === 'agent.task' && !knowsTask(context, event.task.taskId) && context.queue.length < context.maxQueue,
-    queueFull: ({ context, event }) =>
-      event.type === 'agent.task' && !knowsTask(context, event.task.taskId) && context.queue.length >= context.maxQueue,
+    acceptable: ({ context, event }) => isNewTask(context, event) && context.queue.length < context.maxQueue,
+    queueFull: ({ context, event }) => isNewTask(context, event) && context.queue.length >= context.maxQueue,
   },
   actions: {
     enqueue: assign({
-      queue: ({ context, event }) => (event.type === 'agent.task' ? [...context.queue, event.task] : context.queue),
+      queue: ({ context, event }) => {
+        assertEvent(event, 'agent.task')
+        return [...context.queue, event.task]
+      },
     }),
     refuse: assign({
       refused: ({ context }) => context.refused + 1,
-      outcomes: ({ context, event }) =>
-        event.type === 'agent.task'
-          ? pushOutcome(context, {
-              taskId: event.task.taskId,
-              role: event.task.role,
-              ok: false,
-              fallbacks: 0,
-              cached: false,
-              requestId: '',
-              error: {
-                code: 'QUEUE_FULL',
-                message: `the session already has ${context.maxQueue} queued tasks; wait for results`,
-              },
-            })
-          : context.outcomes,
+      outcomes: ({ context, event }) => {
+        assertEvent(event, 'agent.task')
+        return pushOutcome(context, {
+          taskId: event.task.taskId,
+          role: event.task.role,
+          ok: false,
+          fallbacks: 0,
+          cached: false,
+          requestId: '',
+          error: {
+            code: 'QUEUE_FULL',
+            message: `the session already has ${context.maxQueue} queued tasks; wait for results`,
+          },
+        })
+      },
       nextN: ({ context }) => context.nextN + 1,
     }),
     dequeue: assign({
       current: ({ context }) => context.queue[0] ?? null,
       queue: ({ context }) => context.queue.slice(1),
     }),
-    recordResult: assign(({ context, event }) => {
-      const r = (event as any).output as TaskResult
+    recordResult: assign(({ context }, r: TaskResult) => {
       const task = context.current!
       const outcome: Omit<TaskOutcome, 'n'> = {
         taskId: task.taskId,
@@ -193,6 +198,7 @@ export const agentSession = setup({
       }
       return { outcomes: pushOutcome(context, outcome), nextN: context.nextN + 1, current: null }
     }),
+    // Runs on `session.close` and on the detach timer (which carries no reason).
     markClosed: assign({
       closedReason: ({ event }) =>
         event.type === 'session.close' ? (event.reason ?? 'closed by the client') : 'detached too long',
@@ -251,7 +257,7 @@ export const agentSession = setup({
                   task: context.current!,
                   history: context.history,
                 }),
-                onDone: { target: 'idle', actions: 'recordResult' },
+                onDone: { target: 'idle', actions: { type: 'recordResult', params: output } },
                 onError: { target: 'idle', actions: 'recordCrash' },
               },
             },

@@ -8,7 +8,7 @@
  * (the first `breaker.trial` takes it, `trialInFlight` is then true): its success closes the
  * breaker, its failure opens it again for another cooldown. Callers decide with `canCall`.
  */
-import { assign, setup } from 'xstate'
+import { assertEvent, assign, setup } from 'xstate'
 
 export interface CircuitBreakerInput {
   provider: string
@@ -29,18 +29,16 @@ export interface CircuitBreakerContext {
   lastError: string | null
 }
 
-export type CircuitBreakerEvent =
-  | { type: 'breaker.success' }
-  | { type: 'breaker.failure'; reason?: string }
-  | { type: 'breaker.trial' }
-  | { type: 'breaker.reset' }
-
+/** Event creators: what the scheduler reports and asks. */
 export const breakerEvents = {
-  success: (): CircuitBreakerEvent => ({ type: 'breaker.success' }),
-  failure: (reason?: string): CircuitBreakerEvent => ({ type: 'breaker.failure', reason }),
-  trial: (): CircuitBreakerEvent => ({ type: 'breaker.trial' }),
-  reset: (): CircuitBreakerEvent => ({ type: 'breaker.reset' }),
+  success: () => ({ type: 'breaker.success' }) as const,
+  failure: (reason?: string) => ({ type: 'breaker.failure', reason }) as const,
+  trial: () => ({ type: 'breaker.trial' }) as const,
+  reset: () => ({ type: 'breaker.reset' }) as const,
 }
+
+/** Every event a breaker takes (built by `breakerEvents`). */
+export type CircuitBreakerEvent = ReturnType<(typeof breakerEvents)[keyof typeof breakerEvents]>
 
 export const circuitBreaker = setup({
   types: {
@@ -58,8 +56,12 @@ export const circuitBreaker = setup({
   actions: {
     countFailure: assign({
       failures: ({ context }) => context.failures + 1,
-      lastError: ({ event }) => (event.type === 'breaker.failure' ? (event.reason ?? 'failure') : null),
+      lastError: ({ event }) => {
+        assertEvent(event, 'breaker.failure')
+        return event.reason ?? 'failure'
+      },
     }),
+    takeTrial: assign({ trialInFlight: true }),
     markOpened: assign({ opened: ({ context }) => context.opened + 1, trialInFlight: false }),
     clearFailures: assign({ failures: 0, trialInFlight: false }),
   },
@@ -91,7 +93,7 @@ export const circuitBreaker = setup({
     },
     halfOpen: {
       on: {
-        'breaker.trial': { guard: 'trialFree', actions: assign({ trialInFlight: true }) },
+        'breaker.trial': { guard: 'trialFree', actions: 'takeTrial' },
         'breaker.success': { target: 'closed', actions: 'clearFailures' },
         'breaker.failure': { target: 'open', actions: ['countFailure', 'markOpened'] },
       },

@@ -10,7 +10,7 @@
  * and are sent again, in cursor order, after the link returns); `stalled` when draining makes no
  * progress for `stallMs` (an operator should look). Cursors only move forward.
  */
-import { assign, setup } from 'xstate'
+import { assertEvent, assign, setup } from 'xstate'
 
 export interface ClassAStreamInput {
   streamId: string
@@ -48,10 +48,14 @@ export const classAStream = setup({
     linkUp: ({ context }) => context.linkUp,
   },
   actions: {
-    appended: assign(({ context, event }) => ({
-      appended: Math.max(context.appended, (event as { upTo: number }).upTo),
-    })),
-    acked: assign(({ context, event }) => ({ acked: Math.max(context.acked, (event as { upTo: number }).upTo) })),
+    appended: assign(({ context, event }) => {
+      assertEvent(event, 'stream.appended')
+      return { appended: Math.max(context.appended, event.upTo) }
+    }),
+    acked: assign(({ context, event }) => {
+      assertEvent(event, 'stream.acked')
+      return { acked: Math.max(context.acked, event.upTo) }
+    }),
     up: assign({ linkUp: true }),
     down: assign({ linkUp: false }),
     retransmit: assign(({ context }) => ({ retransmits: context.retransmits + 1 })),

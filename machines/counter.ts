@@ -2,12 +2,21 @@
  * counter: the smallest useful machine, for benchmarks and examples. `inc` adds `by` (default 1),
  * `reset` clears; `lock`/`unlock` toggle whether `inc` is accepted (a guard shows in the chart).
  */
-import { assign, setup } from 'xstate'
+import { assertEvent, assign, setup } from 'xstate'
 
 export const counter = setup({
   types: {
     context: {} as { count: number },
     events: {} as { type: 'inc'; by?: number } | { type: 'reset' } | { type: 'lock' } | { type: 'unlock' },
+  },
+  actions: {
+    inc: assign({
+      count: ({ context, event }) => {
+        assertEvent(event, 'inc')
+        return context.count + (typeof event.by === 'number' ? event.by : 1)
+      },
+    }),
+    reset: assign({ count: 0 }),
   },
 }).createMachine({
   id: 'counter',
@@ -16,12 +25,8 @@ export const counter = setup({
   states: {
     open: {
       on: {
-        inc: {
-          actions: assign({
-            count: ({ context, event }) => context.count + (typeof event.by === 'number' ? event.by : 1),
-          }),
-        },
-        reset: { actions: assign({ count: 0 }) },
+        inc: { actions: 'inc' },
+        reset: { actions: 'reset' },
         lock: 'locked',
       },
     },

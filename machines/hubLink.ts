@@ -13,7 +13,7 @@
  * turns `aging` after `agingMs` and `stale` after `staleMs`. Thresholds come from the input.
  * Control authority is only ever renewed by an answer from the root, never by the transport alone.
  */
-import { assign, fromCallback, setup } from 'xstate'
+import { assertEvent, assign, fromCallback, setup } from 'xstate'
 
 export interface HubLinkInput {
   hubId: string
@@ -63,8 +63,8 @@ export const hubLink = setup({
   },
   actions: {
     recordAck: assign(({ context, event }) => {
-      const e = event as Extract<HubLinkEvent, { type: 'link.heartbeat.ack' }>
-      return { lastAckAt: e.at, rootId: e.rootId, missedInRow: 0, acks: context.acks + 1 }
+      assertEvent(event, 'link.heartbeat.ack')
+      return { lastAckAt: event.at, rootId: event.rootId, missedInRow: 0, acks: context.acks + 1 }
     }),
     recordMissed: assign(({ context }) => ({ missedInRow: context.missedInRow + 1, missed: context.missed + 1 })),
     countReconnect: assign(({ context }) => ({ reconnects: context.reconnects + 1, missedInRow: 0 })),

@@ -1,4 +1,6 @@
 export { trafficLight } from './trafficLight.ts'
+export { execAction } from './execAction.ts'
+export type { ExecStep } from './execAction.ts'
 export { counter } from './counter.ts'
 export { webspace, webspaceEvents, defaultWebspacePolicy } from './webspace.ts'
 export type { WebspaceContext, WebspaceEvent, WebspaceInput, WebspacePolicy } from './webspace.ts'
@@ -30,6 +32,7 @@ export { agentSession } from './agentSession.ts'
 export { circuitBreaker } from './circuitBreaker.ts'
 export { integration } from './integration.ts'
 export { updateTransition } from './updateTransition.ts'
+export type { Deferral } from './updateTransition.ts'
 export {
   createJobMachine,
   Priority,
@@ -50,6 +53,8 @@ export type {
   StepSpec,
   RetryPolicy,
   StepRunInput,
+  StepParams,
+  StepResultEvent,
   JobError,
 } from './job.ts'
 export { scheduleMachine, nextDue } from './schedule.ts'

@@ -10,6 +10,7 @@
  * A capability is usable only in `ready`.
  */
 import { assign, fromPromise, setup } from 'xstate'
+import { failure } from './effectParams.ts'
 
 export interface IntegrationInput {
   name: string
@@ -62,7 +63,10 @@ function probing<Ok extends string, Down extends string>(ok: Ok, down: Down) {
         target: context.target,
       }),
       onDone: { target: ok, actions: 'succeeded' },
-      onError: { target: down, actions: 'failed' },
+      onError: {
+        target: down,
+        actions: { type: 'failed', params: failure },
+      },
     },
     after: { probeTimeout: { target: down, actions: 'timedOut' } },
   } as const
@@ -89,7 +93,7 @@ export const integration = setup({
     succeeded: assign({ attempts: 0, lastError: null }),
     failed: assign({
       attempts: ({ context }) => context.attempts + 1,
-      lastError: ({ event }) => errorText((event as any).error),
+      lastError: (_, failure: { error: unknown }) => errorText(failure.error),
     }),
     timedOut: assign({
       attempts: ({ context }) => context.attempts + 1,

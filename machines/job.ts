@@ -12,7 +12,7 @@
  * - Each step is an effect with the idempotency key `<jobId>/<stepName>`, the same on every
  *   attempt and after a crash, so a step's effect happens once where its target honours the key.
  *   The effect is started by the entry action `runStep` and cancelled by the exit action
- *   `cancelStep` (see `stepRunner`) rather than invoked as a child actor: its result arrives as the
+ *   `cancelStep` (runtime/jobs/stepRunner.ts) rather than invoked as a child actor: its result arrives as the
  *   same `xstate.done.actor.<step>` / `xstate.error.actor.<step>` events, and the machine costs no
  *   XState actor per attempt, so the host can run it pure (actors/PureActor.ts re-runs `runStep`
  *   for the active step after a restore, as XState restarts an invoked child).
@@ -21,9 +21,12 @@
  * - A finished step is never run again: resuming (after pause, lease expiry or a crash) continues
  *   at the first unfinished step.
  *
- * Pure: `runStep` is a placeholder; runtime/jobs binds it with `.provide({ actions: stepRunner(run) })`.
+ * Pure: `runStep`, `cancelStep` and `notify` are placeholders; runtime/jobs binds them with
+ * `.provide({ actions: { ...stepRunner(run), notify } })` and hosts the machine pure
+ * (`hostPure(m, { effects: ['runStep'], cancels: ['cancelStep'] })`). Every guard and assign is
+ * named and takes static params, so the host's transition memo applies (actors/transitionMemo.ts).
  */
-import { assign, setup, type AnyStateMachine } from 'xstate'
+import { assertEvent, assign, setup, type AnyStateMachine } from 'xstate'
 
 /** Priority names (0..20, higher runs first). */
 export const Priority = { URGENT: 20, HIGH: 15, NORMAL: 5, LOW: 0 } as const
@@ -116,15 +119,7 @@ export interface JobContext {
   lastError?: string | null
 }
 
-export type JobEvent =
-  | { type: 'job.start'; worker: string }
-  | { type: 'job.lease.expired' }
-  | { type: 'job.pause' }
-  | { type: 'job.resume' }
-  | { type: 'job.stop'; reason?: string }
-  | { type: 'job.retry' }
-
-/** Event creators. */
+/** Event creators: what the queue and operators send. */
 export const jobEvents = {
   start: (worker: string) => ({ type: 'job.start', worker }) as const,
   leaseExpired: () => ({ type: 'job.lease.expired' }) as const,
@@ -133,6 +128,14 @@ export const jobEvents = {
   stop: (reason?: string) => ({ type: 'job.stop', ...(reason ? { reason } : {}) }) as const,
   retry: () => ({ type: 'job.retry' }) as const,
 }
+
+/** A step's result as the step runner sends it back: the events an invoked child named after the step would send. */
+export type StepResultEvent =
+  | { type: `xstate.done.actor.${string}`; output: unknown }
+  | { type: `xstate.error.actor.${string}`; error: unknown }
+
+/** Every event a job takes: the creators' events and its steps' results. */
+export type JobEvent = ReturnType<(typeof jobEvents)[keyof typeof jobEvents]> | StepResultEvent
 
 /** What the step runner receives. */
 export interface StepRunInput {
@@ -183,105 +186,22 @@ export function stepTask(context: JobContext, p: StepParams): StepRunInput {
   }
 }
 
-/** Errors cross the journal as plain JSON: an Error instance would serialize to `{}`. */
-export function plainStepError(err: unknown): { message: string; code?: string } {
-  const e = err as any
-  const message = typeof e?.message === 'string' ? e.message : typeof err === 'string' ? err : 'step failed'
-  return e?.code ? { message, code: String(e.code) } : { message }
-}
-
-/**
- * One step attempt's cancellation. `aborted` is a plain flag; the AbortSignal is made only when
- * something asks for it (most steps never do, and an AbortController per attempt is measurable).
- */
-export class StepAttempt {
-  aborted = false
-  private ac: AbortController | undefined = undefined
-  private fns: Array<() => void> | undefined = undefined
-  /** Calls `fn` when the attempt is cancelled (at once if it is already). */
-  onAbort(fn: () => void): void {
-    if (this.aborted) fn()
-    else (this.fns ??= []).push(fn)
-  }
-  get signal(): AbortSignal {
-    if (!this.ac) {
-      this.ac = new AbortController()
-      if (this.aborted) this.ac.abort()
-    }
-    return this.ac.signal
-  }
-  abort(): void {
-    if (this.aborted) return
-    this.aborted = true
-    this.ac?.abort()
-    const fns = this.fns
-    this.fns = undefined
-    if (fns) for (const f of fns) f()
-  }
-}
-
-/** The attempt in flight per job actor (`self`): one step runs at a time. */
-const inFlight = new WeakMap<object, StepAttempt>()
-
-/**
- * The `runStep` and `cancelStep` action implementations for a step runner: `run` starts one
- * attempt; its result goes back to the job as `xstate.done.actor.<step>` (or
- * `xstate.error.actor.<step>` with a plain error) through `self.send`, unless the step was
- * cancelled meanwhile (paused, stopped, timed out, lease lost): `run` gets the attempt, whose
- * `signal` aborts then.
- *
- * @example
- * createJobMachine(spec).provide({ actions: stepRunner(async (task) => steps[task.step](task.input)) })
- */
-export function stepRunner(run: (task: StepRunInput, attempt: StepAttempt, self: any) => Promise<unknown>) {
-  return {
-    runStep: ({ context, self }: { context: JobContext; self: any }, p: StepParams) => {
-      const ac = new StepAttempt()
-      inFlight.get(self)?.abort()
-      inFlight.set(self, ac)
-      let out: Promise<unknown>
-      try {
-        out = run(stepTask(context, p), ac, self)
-      } catch (err) {
-        out = Promise.reject(err)
-      }
-      const settle = (event: { type: string; output?: unknown; error?: unknown }) => {
-        if (ac.aborted) return
-        if (inFlight.get(self) === ac) inFlight.delete(self)
-        self.send(event)
-      }
-      out.then(
-        (output) => settle({ type: `xstate.done.actor.${p.name}`, output: output === undefined ? null : output }),
-        (err) => settle({ type: `xstate.error.actor.${p.name}`, error: plainStepError(err) }),
-      )
-    },
-    cancelStep: ({ self }: { self: any }, _p: StepParams) => {
-      const ac = inFlight.get(self)
-      if (!ac) return
-      inFlight.delete(self)
-      ac.abort()
-    },
-  }
-}
-
 /** Status name of a job machine state value. */
 export function jobStatusOf(value: unknown): JobStatus {
   const top = typeof value === 'string' ? value : Object.keys(value as object)[0]
   return (top?.toUpperCase() ?? 'PENDING') as JobStatus
 }
 
-const errorMessage = (e: unknown): string =>
-  e instanceof Error
-    ? e.message
-    : typeof e === 'string'
-      ? e
-      : (e as any)?.message
-        ? String((e as any).message)
-        : (JSON.stringify(e) ?? 'error')
+const errorMessage = (e: unknown): string => {
+  if (e instanceof Error) return e.message
+  if (typeof e === 'string') return e
+  if (typeof e === 'object' && e !== null && 'message' in e && e.message) return String(e.message)
+  return JSON.stringify(e) ?? 'error'
+}
 
 /**
  * Builds the machine of a job type from its ordered steps. Each step gets a state
- * `running.<step>` that invokes `runStep` (id = the step name) and, when it has a timeout, a
+ * `running.<step>` that runs `runStep` (id = the step name) and, when it has a timeout, a
  * durable timer; between attempts it waits in `running.<step>$wait`.
  *
  * @example
@@ -299,52 +219,9 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
   const policies: RetryPolicy[] = spec.steps.map((s) => ({ ...defaultRetry, ...s.retry }))
   const last = spec.steps.length - 1
   const maxOf = (ctx: JobContext) => ctx.maxAttempts ?? policies[ctx.step].maxAttempts
+  const stepName = (ctx: JobContext) => spec.steps[ctx.step].name
 
-  /** Transitions into the current (first unfinished) step: XState targets are static, so one guarded branch per step. */
-  const toStep = (action: string): any[] =>
-    spec.steps.map((s, i) => ({
-      guard: { type: 'atStep', params: { i } },
-      target: `running.${s.name}`,
-      actions: action,
-    }))
-
-  // Cleared fields are set to null, never undefined: a persisted snapshot (JSON) drops undefined
-  // keys, and replay must compare equal to it.
-  const stepStates: Record<string, any> = {}
-  spec.steps.forEach((s, i) => {
-    const onFailure = [
-      { guard: 'canRetry', target: `${s.name}$wait`, actions: 'recordFailure' },
-      { target: '#job.failed', actions: ['recordFailure', 'deadLetter'] },
-    ]
-    // The step is an effect started by the entry action `runStep` (params: the step's index) and
-    // cancelled by the exit action `cancelStep`; its result comes back as the events an invoked
-    // child would send, `xstate.done.actor.<step>` / `xstate.error.actor.<step>`, so the journal
-    // reads the same. Being an action, not an invoked actor, it costs no XState actor per attempt,
-    // and the machine can be hosted pure (actors/PureActor.ts), which re-runs `runStep` for the
-    // active step after a restore.
-    stepStates[s.name] = {
-      // Attempts are counted by the transitions that enter a step (one assign less than an entry action).
-      entry: { type: 'runStep', params: { step: i, name: s.name } },
-      exit: { type: 'cancelStep', params: { step: i, name: s.name } },
-      on: {
-        [`xstate.done.actor.${s.name}`]:
-          i === last
-            ? { target: '#job.completed', actions: 'recordResult' }
-            : { target: spec.steps[i + 1].name, actions: 'recordResult' },
-        [`xstate.error.actor.${s.name}`]: onFailure,
-      },
-      ...(s.timeoutMs
-        ? {
-            after: {
-              [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: [{ type: 'timedOut' }, ...[t.actions].flat()] })),
-            },
-          }
-        : {}),
-    }
-    stepStates[`${s.name}$wait`] = { after: { backoff: { target: s.name, actions: 'countAttempt' } } }
-  })
-
-  return setup({
+  const job = setup({
     types: {
       context: {} as JobContext,
       input: {} as JobInput,
@@ -352,7 +229,6 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
     },
     guards: {
       canRetry: ({ context }) => context.attempt < maxOf(context),
-      leaseRetry: ({ context }) => context.attempt < maxOf(context),
       atStep: ({ context }, params: { i: number }) => context.step === params.i,
       leasedAtSubmit: ({ context }) => context.leaseAtSubmit != null,
     },
@@ -360,10 +236,11 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       backoff: ({ context }) => context.retryDelay,
     },
     actions: {
-      /** Starts step `params.step` (see `stepRunner`); a placeholder that fails until provided. */
+      /** Starts step `params.step` (runtime/jobs/stepRunner.ts); a placeholder that fails until provided. */
       runStep: (_: unknown, _params: StepParams) => {
         throw new Error('runStep is not provided: bind it with machine.provide({ actions: stepRunner(run) })')
       },
+      /** Cancels the attempt of step `params.step` in flight; a no-op placeholder here. */
       cancelStep: (_: unknown, _params: StepParams) => {},
       /** Tells the runtime (the queue's index) about a status change; a no-op placeholder here. */
       notify: (_: unknown, _params: { status: JobStatus }) => {},
@@ -372,8 +249,9 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
         attempts: ({ context }) => context.attempts + 1,
       }),
       recordResult: assign(({ context, event }) => {
-        const name = spec.steps[context.step].name
-        const output = (event as any).output
+        const name = stepName(context)
+        assertEvent(event, `xstate.done.actor.${name}`)
+        const output = event.output
         const next = context.step + 1
         const results = { ...context.results, [name]: output }
         // the last step: the lease ends here (one assign less on the hot path than a separate dropLease);
@@ -383,35 +261,34 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
           : { results, step: next, attempt: 1, attempts: context.attempts + 1, output, lastError: null }
       }),
       timedOut: assign(({ context }) => ({
-        lastError: `step "${spec.steps[context.step].name}" timed out after ${spec.steps[context.step].timeoutMs} ms`,
+        lastError: `step "${stepName(context)}" timed out after ${spec.steps[context.step].timeoutMs} ms`,
       })),
+      // Runs on the step's error event and on its timeout (a timer event, which carries no error:
+      // `timedOut` has set the message then).
       recordFailure: assign(({ context, event }) => {
-        const e = (event as any).error
+        const e = 'error' in event ? event.error : undefined
         const message = e !== undefined ? errorMessage(e) : (context.lastError ?? 'step failed')
         const [r, rng] = nextRandom(context.rng)
         return { lastError: message, rng, retryDelay: backoffDelay(policies[context.step], context.attempt, r) }
       }),
+      // `recordFailure` or `leaseLost` has set `lastError` in the same transition.
       deadLetter: assign(({ context }) => ({
         error: {
           message: context.lastError ?? 'failed',
-          state: `running.${spec.steps[context.step].name}`,
+          state: `running.${stepName(context)}`,
           attempts: context.attempt,
         },
       })),
       leaseLost: assign(({ context }) => ({ lastError: `lease of worker "${context.worker}" expired`, worker: null })),
-      deadLetterLease: assign(({ context }) => ({
-        error: {
-          message: context.lastError ?? 'lease expired',
-          state: `running.${spec.steps[context.step].name}`,
-          attempts: context.attempt,
-        },
-      })),
-      takeLease: assign(({ context, event }) => ({
-        worker: (event as any).worker,
-        deliveries: context.deliveries + 1,
-        attempt: context.attempt + 1,
-        attempts: context.attempts + 1,
-      })),
+      takeLease: assign(({ context, event }) => {
+        assertEvent(event, 'job.start')
+        return {
+          worker: event.worker,
+          deliveries: context.deliveries + 1,
+          attempt: context.attempt + 1,
+          attempts: context.attempts + 1,
+        }
+      }),
       dropLease: assign({ worker: null }),
       clearSubmitLease: assign(({ context }) => ({
         worker: context.leaseAtSubmit,
@@ -422,7 +299,50 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
       })),
       clearError: assign({ error: null, lastError: null, attempt: 0 }),
     },
-  }).createMachine({
+  })
+  type StateConfig = Parameters<typeof job.createStateConfig>[0]
+
+  /** Transitions into the current (first unfinished) step: XState targets are static, so one guarded branch per step. */
+  const toStep = (action: 'takeLease') =>
+    spec.steps.map((s, i) => ({
+      guard: { type: 'atStep', params: { i } } as const,
+      target: `running.${s.name}`,
+      actions: action,
+    }))
+
+  // Cleared fields are set to null, never undefined: a persisted snapshot (JSON) drops undefined
+  // keys, and replay must compare equal to it.
+  const stepStates: Record<string, StateConfig> = {}
+  spec.steps.forEach((s, i) => {
+    const onFailure = [
+      { guard: 'canRetry', target: `${s.name}$wait`, actions: 'recordFailure' },
+      { target: '#job.failed', actions: ['recordFailure', 'deadLetter'] },
+    ] as const
+    // The step is an effect started by the entry action `runStep` (params: the step's index) and
+    // cancelled by the exit action `cancelStep`; its result comes back as the events an invoked
+    // child would send, `xstate.done.actor.<step>` / `xstate.error.actor.<step>`, so the journal
+    // reads the same. Being an action, not an invoked actor, it costs no XState actor per attempt,
+    // and the machine can be hosted pure (actors/PureActor.ts), which re-runs `runStep` for the
+    // active step after a restore.
+    stepStates[s.name] = job.createStateConfig({
+      // Attempts are counted by the transitions that enter a step (one assign less than an entry action).
+      entry: { type: 'runStep', params: { step: i, name: s.name } },
+      exit: { type: 'cancelStep', params: { step: i, name: s.name } },
+      on: {
+        [`xstate.done.actor.${s.name}` as const]: {
+          target: i === last ? '#job.completed' : spec.steps[i + 1].name,
+          actions: 'recordResult',
+        },
+        [`xstate.error.actor.${s.name}` as const]: onFailure,
+      },
+      ...(s.timeoutMs
+        ? { after: { [s.timeoutMs]: onFailure.map((t) => ({ ...t, actions: ['timedOut', ...[t.actions].flat()] })) } }
+        : {}),
+    })
+    stepStates[`${s.name}$wait`] = { after: { backoff: { target: s.name, actions: 'countAttempt' } } }
+  })
+
+  return job.createMachine({
     id: 'job',
     context: ({ input }) => ({
       id: input.id,
@@ -464,8 +384,8 @@ export function createJobMachine(spec: JobTypeSpec): AnyStateMachine {
         states: stepStates,
         on: {
           'job.lease.expired': [
-            { guard: 'leaseRetry', target: 'pending', actions: 'leaseLost' },
-            { target: 'failed', actions: ['leaseLost', 'deadLetterLease'] },
+            { guard: 'canRetry', target: 'pending', actions: 'leaseLost' },
+            { target: 'failed', actions: ['leaseLost', 'deadLetter'] },
           ],
           'job.pause': { target: 'paused', actions: 'dropLease' },
           'job.stop': { target: 'stopped', actions: 'dropLease' },

@@ -18,7 +18,8 @@
  *   acknowledged; it completes only when the receiver's checksum matches.
  * - Each waiting state has a deadline; a missed one degrades (counted), it never wedges.
  */
-import { assign, setup } from 'xstate'
+import { assertEvent, assign, setup } from 'xstate'
+import { execAction, type ExecStep } from './execAction.ts'
 import type { MediaShape, MediaSlot, SlotDirection } from '../protocol/signaling.ts'
 
 export type SubflowKind = 'microphone' | 'camera' | 'screen' | 'loopback' | 'file'
@@ -77,37 +78,14 @@ export type MediaSubflowEvent =
   | { type: 'file.channel.closed' }
 
 type Ctx = MediaSubflowContext
+type Ev = MediaSubflowEvent
 
-const isSlotKind = (c: Ctx) => c.kind === 'microphone' || c.kind === 'camera' || c.kind === 'screen'
-const want = (c: Ctx, e: any, d: SlotDirection) => e.type === 'media.shape' && c.slot !== null && e.shape[c.slot] === d
-
-const base = setup({
-  types: {
-    context: {} as MediaSubflowContext,
-    events: {} as MediaSubflowEvent,
-    input: {} as MediaSubflowInput,
-  },
-  actions: {
-    /** Runs commands against the peer's transceivers, tracks and channels. Bound by runtime/. */
-    exec: (_: unknown, _params: { cmds: SubflowCommand[] }) => {},
-  },
-  guards: {
-    slotKind: ({ context }) => isSlotKind(context),
-    loopback: ({ context }) => context.kind === 'loopback',
-    file: ({ context }) => context.kind === 'file',
-    receiver: ({ context }) => context.kind === 'file' && context.role === 'receive',
-    peerUp: ({ context }) => context.peerUp,
-    published: ({ context, event }) => want(context, event, 'sendrecv'),
-    unpublished: ({ context, event }) => want(context, event, 'inactive'),
-    trackEnded: ({ context }) => context.trackEnded,
-  },
-  delays: { deadline: ({ context }) => context.deadlineMs },
-})
-
-const exec = (fn: (c: Ctx, e: any) => SubflowCommand[]) => ({
-  type: 'exec' as const,
-  params: ({ context, event }: { context: Ctx; event: any }) => ({ cmds: fn(context, event) }),
-})
+const isSlotKind = (c: { kind: SubflowKind }) => c.kind === 'microphone' || c.kind === 'camera' || c.kind === 'screen'
+/** The negotiated shape gives this subflow's slot direction `d`. */
+const shapeIs = (c: Ctx, e: Ev, d: SlotDirection) => {
+  assertEvent(e, 'media.shape')
+  return c.slot !== null && e.shape[c.slot] === d
+}
 
 /** What publishing looks like for this kind. */
 const publish = (c: Ctx): SubflowCommand[] => {
@@ -121,23 +99,124 @@ const publish = (c: Ctx): SubflowCommand[] => {
   return []
 }
 
-const count = (k: keyof Ctx['counters']) =>
-  base.assign({ counters: ({ context }: { context: Ctx }) => ({ ...context.counters, [k]: context.counters[k] + 1 }) })
-const deadlineMissed = base.assign({
-  counters: ({ context }: { context: Ctx }) => ({
-    ...context.counters,
-    deadlines: context.counters.deadlines + 1,
-    degraded: context.counters.degraded + 1,
-  }),
+const step = <P extends Record<string, unknown> | undefined = undefined>(
+  fn: (c: Ctx, e: Ev, p: P) => ExecStep<Ctx, Ev, SubflowCommand>,
+) => execAction<Ctx, Ev, SubflowCommand, P>(fn)
+
+const machine = setup({
+  types: {
+    context: {} as MediaSubflowContext,
+    events: {} as MediaSubflowEvent,
+    input: {} as MediaSubflowInput,
+  },
+  actions: {
+    /** Runs commands against the peer's transceivers, tracks and channels. Bound by runtime/. */
+    exec: (_: unknown, _params: { cmds: SubflowCommand[] }) => {},
+    /** Gets the source: a track from the device, or (files) the upload channel at the acked offset. */
+    acquire: step((c) => ({ cmds: c.kind === 'file' ? publish(c) : [{ op: 'acquire', kind: c.kind, slot: c.slot }] })),
+    /** The track is there: clear the ended mark and, with `publish`, put it on the slot. */
+    trackAcquired: step((c, _e, p: { publish: boolean }) => ({
+      ctx: { trackEnded: false },
+      ...(p.publish ? { cmds: publish(c) } : {}),
+    })),
+    /** After a loss: a track that ended is acquired again, anything else is published again. */
+    republish: step((c) => ({
+      cmds:
+        c.trackEnded && c.kind !== 'file' && c.kind !== 'loopback'
+          ? [{ op: 'acquire', kind: c.kind, slot: c.slot }]
+          : publish(c),
+    })),
+    detachTrack: step((c) => ({ cmds: [{ op: 'detach', slot: c.slot! }] })),
+    attachTrack: step((c) => ({ cmds: [{ op: 'attach', slot: c.slot! }] })),
+    /** Takes the slot off the negotiated shape and releases the device; `detach` first when a track is on it. */
+    unpublish: step((c, _e, p: { detach: boolean }) => ({
+      cmds: [
+        ...(p.detach ? [{ op: 'detach' as const, slot: c.slot! }] : []),
+        { op: 'shape', slot: c.slot!, direction: 'inactive' },
+        { op: 'release', slot: c.slot! },
+      ],
+    })),
+    stopLoop: step((c) => ({ cmds: [{ op: 'loop', slot: c.slot!, on: false }] })),
+    closeFile: step((c) => ({ cmds: c.uploadId ? [{ op: 'fileClose', uploadId: c.uploadId }] : [] })),
+    count: assign({
+      counters: ({ context }, p: { counter: keyof Ctx['counters'] }) => ({
+        ...context.counters,
+        [p.counter]: context.counters[p.counter] + 1,
+      }),
+    }),
+    deadlineMissed: assign({
+      counters: ({ context }) => ({
+        ...context.counters,
+        deadlines: context.counters.deadlines + 1,
+        degraded: context.counters.degraded + 1,
+      }),
+    }),
+    notePeer: assign((_, p: { up: boolean }) => ({ peerUp: p.up })),
+    noteTrackEnded: assign({ trackEnded: true }),
+    noteProgress: assign({
+      acked: ({ context, event }) => {
+        assertEvent(event, 'file.progress')
+        return Math.max(context.acked, Math.min(event.offset, context.size || event.offset))
+      },
+    }),
+    /** The receiver opened the upload at `offset`: resume from there (never past what it acked). */
+    resumeUpload: assign({
+      acked: ({ context, event }) => {
+        assertEvent(event, 'file.open')
+        return Math.min(context.acked, event.offset)
+      },
+    }),
+    noteChecksum: assign({
+      sha256: ({ event }) => {
+        assertEvent(event, 'file.done')
+        return event.sha256
+      },
+    }),
+    checksumMismatch: assign({
+      error: ({ event }) => {
+        assertEvent(event, 'file.done')
+        return `checksum mismatch (receiver has ${event.sha256})`
+      },
+      acked: 0,
+    }),
+    acquireFailed: assign({
+      error: ({ event }) => {
+        assertEvent(event, 'media.acquire.failed')
+        return event.message
+      },
+    }),
+    acquireTimedOut: assign({ error: 'acquiring timed out' }),
+  },
+  guards: {
+    slotKind: ({ context }) => isSlotKind(context),
+    loopback: ({ context }) => context.kind === 'loopback',
+    receiver: ({ context }) => context.kind === 'file' && context.role === 'receive',
+    sender: ({ context }) => context.role === 'send',
+    peerUp: ({ context }) => context.peerUp,
+    peerDown: ({ context }) => !context.peerUp,
+    published: ({ context, event }) => shapeIs(context, event, 'sendrecv'),
+    unpublished: ({ context, event }) => shapeIs(context, event, 'inactive'),
+    /** The peer is back and the track had ended: acquire it again. */
+    mustReacquire: ({ context }) => context.peerUp && context.trackEnded,
+    /** Loopback needs no negotiation: re-looping is all there is to it. */
+    loopIntact: ({ context }) => context.kind === 'loopback' && !context.trackEnded,
+    checksumOk: ({ event }) => {
+      assertEvent(event, 'file.done')
+      return event.ok
+    },
+  },
+  delays: { deadline: ({ context }) => context.deadlineMs },
 })
 
-export const mediaSubflow = base.createMachine({
+const count = (counter: keyof Ctx['counters']) => ({ type: 'count', params: { counter } }) as const
+const stops = count('stops')
+const peerDown = { target: 'degraded', actions: { type: 'notePeer', params: { up: false } } } as const
+
+export const mediaSubflow = machine.createMachine({
   id: 'mediaSubflow',
   context: ({ input }) => ({
     kind: input.kind,
-    slot:
-      input.slot ??
-      (input.kind === 'microphone' || input.kind === 'camera' || input.kind === 'screen' ? input.kind : null),
+    slot: input.slot ?? (isSlotKind(input) ? (input.kind as MediaSlot) : null),
     role: input.role ?? 'send',
     uploadId: input.uploadId ?? null,
     size: input.size ?? 0,
@@ -151,13 +230,9 @@ export const mediaSubflow = base.createMachine({
   }),
   initial: 'off',
   on: {
-    'peer.up': { actions: assign({ peerUp: true }) },
-    'peer.down': { actions: assign({ peerUp: false }) },
-    'file.progress': {
-      actions: assign({
-        acked: ({ context, event }) => Math.max(context.acked, Math.min(event.offset, context.size || event.offset)),
-      }),
-    },
+    'peer.up': { actions: { type: 'notePeer', params: { up: true } } },
+    'peer.down': { actions: { type: 'notePeer', params: { up: false } } },
+    'file.progress': { actions: 'noteProgress' },
   },
   states: {
     off: {
@@ -165,159 +240,78 @@ export const mediaSubflow = base.createMachine({
       on: { 'media.start': { target: 'acquiring', actions: count('starts') } },
     },
     acquiring: {
-      entry: exec((c) => (c.kind === 'file' ? publish(c) : [{ op: 'acquire', kind: c.kind, slot: c.slot }])),
-      after: { deadline: { target: 'off', actions: [deadlineMissed, assign({ error: 'acquiring timed out' })] } },
+      entry: 'acquire',
+      after: { deadline: { target: 'off', actions: ['deadlineMissed', 'acquireTimedOut'] } },
       on: {
         'media.acquired': [
-          { guard: ({ context }) => !context.peerUp, target: 'degraded', actions: assign({ trackEnded: false }) },
-          { guard: 'slotKind', target: 'negotiating', actions: [assign({ trackEnded: false }), exec(publish)] },
-          { target: 'live', actions: [assign({ trackEnded: false }), exec(publish)] },
+          { guard: 'peerDown', target: 'degraded', actions: { type: 'trackAcquired', params: { publish: false } } },
+          { guard: 'slotKind', target: 'negotiating', actions: { type: 'trackAcquired', params: { publish: true } } },
+          { target: 'live', actions: { type: 'trackAcquired', params: { publish: true } } },
         ],
-        'file.open': {
-          target: 'live',
-          actions: assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) }),
-        },
-        'media.acquire.failed': { target: 'off', actions: assign({ error: ({ event }) => event.message }) },
-        'media.stop': { target: 'stopped', actions: count('stops') },
-        'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
+        'file.open': { target: 'live', actions: 'resumeUpload' },
+        'media.acquire.failed': { target: 'off', actions: 'acquireFailed' },
+        'media.stop': { target: 'stopped', actions: stops },
+        'peer.down': peerDown,
       },
     },
     negotiating: {
-      after: { deadline: { target: 'degraded', actions: deadlineMissed } },
+      after: { deadline: { target: 'degraded', actions: 'deadlineMissed' } },
       on: {
         'media.shape': { guard: 'published', target: 'live' },
-        'media.stop': {
-          target: 'stopping',
-          actions: [
-            count('stops'),
-            exec((c) => [
-              { op: 'detach', slot: c.slot! },
-              { op: 'shape', slot: c.slot!, direction: 'inactive' },
-              { op: 'release', slot: c.slot! },
-            ]),
-          ],
-        },
-        'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
+        'media.stop': { target: 'stopping', actions: [stops, { type: 'unpublish', params: { detach: true } }] },
+        'peer.down': peerDown,
       },
     },
     live: {
       on: {
-        'media.pause': { guard: 'slotKind', target: 'paused', actions: exec((c) => [{ op: 'detach', slot: c.slot! }]) },
+        'media.pause': { guard: 'slotKind', target: 'paused', actions: 'detachTrack' },
         'media.stop': [
-          {
-            guard: 'slotKind',
-            target: 'stopping',
-            actions: [
-              count('stops'),
-              exec((c) => [
-                { op: 'detach', slot: c.slot! },
-                { op: 'shape', slot: c.slot!, direction: 'inactive' },
-                { op: 'release', slot: c.slot! },
-              ]),
-            ],
-          },
-          {
-            guard: 'loopback',
-            target: 'stopped',
-            actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])],
-          },
-          {
-            target: 'stopped',
-            actions: [count('stops'), exec((c) => (c.uploadId ? [{ op: 'fileClose', uploadId: c.uploadId }] : []))],
-          },
+          { guard: 'slotKind', target: 'stopping', actions: [stops, { type: 'unpublish', params: { detach: true } }] },
+          { guard: 'loopback', target: 'stopped', actions: [stops, 'stopLoop'] },
+          { target: 'stopped', actions: [stops, 'closeFile'] },
         ],
-        'media.track.ended': { target: 'degraded', actions: assign({ trackEnded: true }) },
-        'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
-        'file.channel.closed': { guard: ({ context }) => context.role === 'send', target: 'degraded' },
+        'media.track.ended': { target: 'degraded', actions: 'noteTrackEnded' },
+        'peer.down': peerDown,
+        'file.channel.closed': { guard: 'sender', target: 'degraded' },
         'file.done': [
-          {
-            guard: ({ event }) => event.ok,
-            target: 'complete',
-            actions: assign({ sha256: ({ event }) => event.sha256 }),
-          },
-          {
-            target: 'off',
-            actions: assign({ error: ({ event }) => `checksum mismatch (receiver has ${event.sha256})`, acked: 0 }),
-          },
+          { guard: 'checksumOk', target: 'complete', actions: 'noteChecksum' },
+          { target: 'off', actions: 'checksumMismatch' },
         ],
       },
     },
     paused: {
       on: {
-        'media.resume': { target: 'live', actions: [count('resumes'), exec((c) => [{ op: 'attach', slot: c.slot! }])] },
-        'media.stop': {
-          target: 'stopping',
-          actions: [
-            count('stops'),
-            exec((c) => [
-              { op: 'shape', slot: c.slot!, direction: 'inactive' },
-              { op: 'release', slot: c.slot! },
-            ]),
-          ],
-        },
+        'media.resume': { target: 'live', actions: [count('resumes'), 'attachTrack'] },
+        'media.stop': { target: 'stopping', actions: [stops, { type: 'unpublish', params: { detach: false } }] },
       },
     },
     degraded: {
       entry: count('degraded'),
-      always: [{ guard: ({ context }) => context.peerUp && context.trackEnded, target: 'recovering' }],
+      always: [{ guard: 'mustReacquire', target: 'recovering' }],
       on: {
-        'peer.up': { target: 'recovering', actions: assign({ peerUp: true }) },
+        'peer.up': { target: 'recovering', actions: { type: 'notePeer', params: { up: true } } },
         'media.stop': [
-          {
-            guard: 'slotKind',
-            target: 'stopped',
-            actions: [
-              count('stops'),
-              exec((c) => [
-                { op: 'detach', slot: c.slot! },
-                { op: 'shape', slot: c.slot!, direction: 'inactive' },
-                { op: 'release', slot: c.slot! },
-              ]),
-            ],
-          },
-          {
-            guard: 'loopback',
-            target: 'stopped',
-            actions: [count('stops'), exec((c) => [{ op: 'loop', slot: c.slot!, on: false }])],
-          },
-          { target: 'stopped', actions: count('stops') },
+          { guard: 'slotKind', target: 'stopped', actions: [stops, { type: 'unpublish', params: { detach: true } }] },
+          { guard: 'loopback', target: 'stopped', actions: [stops, 'stopLoop'] },
+          { target: 'stopped', actions: stops },
         ],
-        'file.done': {
-          guard: ({ event }) => event.ok,
-          target: 'complete',
-          actions: assign({ sha256: ({ event }) => event.sha256 }),
-        },
+        'file.done': { guard: 'checksumOk', target: 'complete', actions: 'noteChecksum' },
       },
     },
     recovering: {
-      entry: exec((c) =>
-        c.trackEnded && c.kind !== 'file' && c.kind !== 'loopback'
-          ? [{ op: 'acquire', kind: c.kind, slot: c.slot }]
-          : publish(c),
-      ),
-      after: { deadline: { target: 'degraded', actions: deadlineMissed } },
+      entry: 'republish',
+      after: { deadline: { target: 'degraded', actions: 'deadlineMissed' } },
       on: {
-        'media.acquired': { actions: [assign({ trackEnded: false }), exec(publish)] },
+        'media.acquired': { actions: { type: 'trackAcquired', params: { publish: true } } },
         'media.shape': { guard: 'published', target: 'live', actions: count('recovered') },
-        'file.open': {
-          target: 'live',
-          actions: [
-            count('recovered'),
-            assign({ acked: ({ context, event }) => Math.min(context.acked, event.offset) }),
-          ],
-        },
-        'peer.down': { target: 'degraded', actions: assign({ peerUp: false }) },
-        'media.stop': { target: 'stopped', actions: count('stops') },
+        'file.open': { target: 'live', actions: [count('recovered'), 'resumeUpload'] },
+        'peer.down': peerDown,
+        'media.stop': { target: 'stopped', actions: stops },
       },
-      // Loopback needs no negotiation: re-looping is all there is to it.
-      always: {
-        guard: ({ context }) => context.kind === 'loopback' && !context.trackEnded,
-        target: 'live',
-        actions: count('recovered'),
-      },
+      always: { guard: 'loopIntact', target: 'live', actions: count('recovered') },
     },
     stopping: {
-      after: { deadline: { target: 'stopped', actions: deadlineMissed } },
+      after: { deadline: { target: 'stopped', actions: 'deadlineMissed' } },
       on: {
         'media.shape': { guard: 'unpublished', target: 'stopped' },
         'media.start': { target: 'acquiring', actions: count('starts') },

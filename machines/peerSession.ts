@@ -37,7 +37,8 @@
  *   changes never close them. Reliable messages carry a sequence; those not acknowledged when a
  *   recovery ends are sent again after the last acknowledged one (the receiver drops duplicates).
  */
-import { setup } from 'xstate'
+import { assertEvent, setup } from 'xstate'
+import { execAction, type ExecStep } from './execAction.ts'
 import {
   sameShape,
   uniformShape,
@@ -45,6 +46,7 @@ import {
   type MediaShape,
   type MediaSlot,
   type OfferPurpose,
+  type RtcOffer,
   type SignalingMessage,
   type SlotDirection,
 } from '../protocol/signaling.ts'
@@ -205,12 +207,7 @@ export function coalesce(a: OfferPurpose | null, b: OfferPurpose): OfferPurpose 
 
 type Ctx = PeerSessionContext
 type Ev = PeerSessionEvent
-type G = { context: Ctx; event: any }
-interface Step {
-  ctx?: Partial<Ctx>
-  cmds?: PeerCommand[]
-  raise?: Ev[]
-}
+type Step = ExecStep<Ctx, Ev, PeerCommand>
 
 const pushDone = (done: string[], id: string): string[] => [...done.filter((d) => d !== id), id].slice(-KEEP_DONE)
 
@@ -396,7 +393,7 @@ function enterRung(ctx: Ctx, rung: Rung): Step {
   }
   if (rung !== 'rebuild') return { ctx: { ...base, pending: coalesce(ctx.pending, rung) } }
   const generation = ctx.generation + 1
-  const next = `${ctx.oldSessionIds.length ? ctx.peerSessionId.replace(/\.g\d+$/, '') : ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
+  const next = `${ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
   const reason = `${ctx.recoveryReason ?? 'recovery'}; climbed ${[...ctx.climbed, rung].join(' -> ')}`
   const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, {
     newPeerSessionId: next,
@@ -415,24 +412,326 @@ function enterRung(ctx: Ctx, rung: Rung): Step {
   }
 }
 
-const base = setup({
+/** The event belongs to the current session. */
+const ours = (ctx: Ctx, ev: { peerSessionId: string }) => ev.peerSessionId === ctx.peerSessionId
+/** The event answers the negotiation in flight. */
+const forNeg = (ctx: Ctx, ev: { peerSessionId: string; negotiationId: string }) =>
+  !!ctx.neg && ours(ctx, ev) && ev.negotiationId === ctx.neg.id
+/** A remote offer of this session that is not one we already finished. */
+const offerFromRemote = (ctx: Ctx, ev: RtcOffer) =>
+  ours(ctx, ev) && ev.fromNodeId === ctx.remoteNodeId && !ctx.done.includes(ev.negotiationId)
+const silent = (ctx: Ctx) => ctx.probe.sent - ctx.probe.acked > ctx.t.silenceProbes
+
+/** Executor events that carry the session id and the negotiation they answer. */
+const LOCAL_NEGOTIATION: Array<'rtc.local.offer' | 'rtc.local.answer' | 'rtc.local.applied' | 'rtc.local.error'> = [
+  'rtc.local.offer',
+  'rtc.local.answer',
+  'rtc.local.applied',
+  'rtc.local.error',
+]
+
+const step = <P extends Record<string, unknown> | undefined = undefined>(fn: (c: Ctx, e: Ev, p: P) => Step) =>
+  execAction<Ctx, Ev, PeerCommand, P>(fn)
+
+const machine = setup({
   types: {
     context: {} as PeerSessionContext,
     events: {} as PeerSessionEvent,
     input: {} as PeerSessionInput,
   },
+  guards: {
+    hasPending: ({ context }) => context.pending !== null,
+    hasDeferredOffer: ({ context }) => context.deferred !== null,
+    isLeader: ({ context }) => context.polite,
+    channelsOpen: ({ context }) => context.channels.events && context.channels.sync,
+    silent: ({ context }) => silent(context),
+    leaderSilent: ({ context }) => context.polite && silent(context),
+    canRebuild: ({ context }) => context.rebuilds < context.t.maxRebuilds,
+    /** A pong to a ping sent after the rung began, with the events channel open: the path works. */
+    pathProven: ({ context }) => context.probe.acked > context.probe.rungStart && context.channels.events,
+    /** ICE has a path but the channels are not open yet: DTLS/SCTP are slow, wait a little longer. */
+    iceHasPath: ({ context }) =>
+      (context.ice === 'connected' || context.ice === 'completed') && context.connectWaited < context.t.connectWaits,
+    ours: ({ context, event }) => {
+      assertEvent(event, ['rtc.local.iceState', 'rtc.local.candidate', 'rtc.channel.open', 'rtc.channel.close'])
+      return ours(context, event)
+    },
+    oursAndLeader: ({ context, event }) => {
+      assertEvent(event, 'rtc.channel.close')
+      return context.polite && ours(context, event)
+    },
+    /** A close counts once per channel and session (werift may report it twice). */
+    closesOpenChannel: ({ context, event }) => {
+      assertEvent(event, 'rtc.channel.close')
+      return ours(context, event) && context.channels[event.label] === true
+    },
+    forNegotiation: ({ context, event }) => {
+      assertEvent(event, LOCAL_NEGOTIATION)
+      return forNeg(context, event)
+    },
+    answerToOurOffer: ({ context, event }) => {
+      assertEvent(event, 'rtc.answer')
+      return forNeg(context, event) && event.fromNodeId === context.remoteNodeId
+    },
+    offerFromRemote: ({ context, event }) => {
+      assertEvent(event, 'rtc.offer')
+      return offerFromRemote(context, event)
+    },
+    /** Glare on the polite side: it rolls its own offer back and answers the remote one. */
+    yieldToRemoteOffer: ({ context, event }) => {
+      assertEvent(event, 'rtc.offer')
+      return context.polite && offerFromRemote(context, event)
+    },
+    supersededByRemote: ({ context, event }) => {
+      assertEvent(event, 'rtc.supersede')
+      return (
+        !context.polite &&
+        ours(context, event) &&
+        event.fromNodeId === context.remoteNodeId &&
+        !context.oldSessionIds.includes(event.newPeerSessionId) &&
+        event.newPeerSessionId !== context.peerSessionId
+      )
+    },
+    candidateForRemoteDescription: ({ context, event }) => {
+      assertEvent(event, 'rtc.ice')
+      return (
+        ours(context, event) &&
+        event.fromNodeId === context.remoteNodeId &&
+        event.negotiationId === context.remoteDescId
+      )
+    },
+    /** Its description has not been applied yet (the offer may still be on its way). */
+    earlyCandidate: ({ context, event }) => {
+      assertEvent(event, 'rtc.ice')
+      return (
+        ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId)
+      )
+    },
+    freshPong: ({ context, event }) => {
+      assertEvent(event, 'peer.pong')
+      return ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent
+    },
+  },
   actions: {
     /** Runs commands against the peer connection, the signaling link and the subflows. Bound by runtime/. */
     exec: (_: unknown, _params: { cmds: PeerCommand[] }) => {},
-  },
-  guards: {
-    hasPending: ({ context }) => context.pending !== null,
-    isPolite: ({ context }) => context.polite,
-    isLeader: ({ context }) => context.polite,
-    channelsOpen: ({ context }) => context.channels.events && context.channels.sync,
-    silent: ({ context }) => context.probe.sent - context.probe.acked > context.t.silenceProbes,
-    answeredSinceRung: ({ context }) => context.probe.acked > context.probe.rungStart,
-    canRebuild: ({ context }) => context.rebuilds < context.t.maxRebuilds,
+
+    // The peer and its session
+    openPeer: step((c) => ({ cmds: [{ op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'start' }] })),
+    closePeer: step((c) => ({ cmds: [{ op: 'close', peerSessionId: c.peerSessionId }] })),
+    requestRebuild: step((c, e) => {
+      assertEvent(e, 'peer.rebuild')
+      return {
+        ctx: { recoveryReason: `requested: ${e.reason}`, climbed: [], rebuilds: 0, failure: null },
+        cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+      }
+    }),
+    followSupersede: step((c, e) => {
+      assertEvent(e, 'rtc.supersede')
+      return {
+        ctx: {
+          ...newSession(c, e.newPeerSessionId),
+          recoveryReason: c.recoveryReason ?? `superseded by the member: ${e.reason}`,
+          pending: null,
+        },
+        cmds: [
+          { op: 'close', peerSessionId: c.peerSessionId },
+          { op: 'createPeer', peerSessionId: e.newPeerSessionId, reason: e.reason },
+          { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false },
+        ],
+        raise: [{ type: 'neg.reset', pending: null }],
+      }
+    }),
+    /** What no state took is ignored and counted. */
+    ignoreSignal: step((c, e) => {
+      assertEvent(e, ['rtc.offer', 'rtc.answer', 'rtc.ice', 'rtc.supersede'])
+      return ignore(c, e.peerSessionId, e.negotiationId)
+    }),
+    noteIceState: step((_c, e) => {
+      assertEvent(e, 'rtc.local.iceState')
+      return { ctx: { ice: e.state } }
+    }),
+    applyCandidate: step((c, e) => {
+      assertEvent(e, 'rtc.ice')
+      return {
+        ctx: { counters: { ...c.counters, candidatesApplied: c.counters.candidatesApplied + 1 } },
+        cmds: [{ op: 'addCandidates', peerSessionId: c.peerSessionId, candidates: [e.candidate] }],
+      }
+    }),
+    queueCandidate: step((c, e) => {
+      assertEvent(e, 'rtc.ice')
+      const q = [...c.queued, { negotiationId: e.negotiationId, candidate: e.candidate }]
+      const over = Math.max(0, q.length - MAX_QUEUED)
+      return {
+        ctx: {
+          queued: q.slice(over),
+          counters: {
+            ...c.counters,
+            candidatesQueued: c.counters.candidatesQueued + 1,
+            candidatesDropped: c.counters.candidatesDropped + over,
+          },
+        },
+      }
+    }),
+    sendCandidate: step((c, e) => {
+      assertEvent(e, 'rtc.local.candidate')
+      const negotiationId = c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`
+      return { cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', negotiationId, { candidate: e.candidate }) }] }
+    }),
+    countRejectedInput: step((c) => ({
+      ctx: { counters: { ...c.counters, rejectedInput: c.counters.rejectedInput + 1 } },
+    })),
+
+    // Media shape and negotiation requests
+    wantShape: step((c, e) => {
+      assertEvent(e, 'peer.shape')
+      const desiredShape = { ...c.desiredShape, [e.slot]: e.direction }
+      if (sameShape(desiredShape, c.negotiatedShape) && !c.neg)
+        return { ctx: { desiredShape }, cmds: [{ op: 'notifyShape', shape: c.negotiatedShape }] }
+      return {
+        ctx: {
+          desiredShape,
+          pending: sameShape(desiredShape, c.negotiatedShape) ? c.pending : coalesce(c.pending, 'shape'),
+        },
+      }
+    }),
+    requestNegotiation: step((c, e) => {
+      assertEvent(e, 'peer.negotiate')
+      return { ctx: { pending: coalesce(c.pending, e.purpose ?? 'renegotiate') } }
+    }),
+
+    // Reliable messages over `events`
+    sendMessage: step((c, e) => {
+      assertEvent(e, 'peer.send')
+      const seq = c.outSeq + 1
+      return {
+        ctx: { outSeq: seq, unacked: [...c.unacked, { seq, data: e.data }] },
+        cmds: [{ op: 'transmit', peerSessionId: c.peerSessionId, seq, data: e.data, resend: false }],
+      }
+    }),
+    dropAcked: step((c, e) => {
+      assertEvent(e, 'peer.ack')
+      return { ctx: { unacked: c.unacked.filter((m) => m.seq > e.seq) } }
+    }),
+    receiveMessage: step((c, e) => {
+      assertEvent(e, 'peer.msg')
+      const counters = { ...c.counters }
+      if (e.seq <= c.inSeq) {
+        counters.duplicates++
+        return { ctx: { counters }, cmds: [{ op: 'ack', peerSessionId: c.peerSessionId, seq: c.inSeq }] }
+      }
+      if (e.seq > c.inSeq + 1) {
+        counters.gaps++
+        return { ctx: { counters } }
+      }
+      counters.delivered++
+      return {
+        ctx: { inSeq: e.seq, counters },
+        cmds: [
+          { op: 'deliver', seq: e.seq, data: e.data },
+          { op: 'ack', peerSessionId: c.peerSessionId, seq: e.seq },
+        ],
+      }
+    }),
+
+    // Signaling
+    resetNegotiation: step((_c, e) => {
+      assertEvent(e, 'neg.reset')
+      return { ctx: { neg: null, deferred: null, pending: e.pending } }
+    }),
+    startOffer: step(startOffer),
+    sendOffer: step((c, e) => {
+      assertEvent(e, 'rtc.local.offer')
+      const n = c.neg!
+      return {
+        cmds: [
+          {
+            op: 'signal',
+            message: msg(c, 'rtc.offer', e.negotiationId, { sdp: e.sdp, mediaShape: n.shape, purpose: n.purpose }),
+          },
+        ],
+      }
+    }),
+    acceptOffer: step((c, e, p: { rollback: boolean }) => {
+      assertEvent(e, 'rtc.offer')
+      return acceptOffer(c, e, p.rollback)
+    }),
+    /** The remote finished our negotiation and already offered its own: not glare, just next. */
+    deferOffer: step((_c, e) => {
+      assertEvent(e, 'rtc.offer')
+      return { ctx: { deferred: e } }
+    }),
+    answerDeferredOffer: step((c) => {
+      const r = acceptOffer(c, c.deferred!, false)
+      return { ...r, ctx: { ...r.ctx, deferred: null } }
+    }),
+    countGlareIgnored: step((c) => ({
+      ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } },
+    })),
+    applyAnswer: step((c, e) => {
+      assertEvent(e, 'rtc.answer')
+      return {
+        cmds: [{ op: 'applyAnswer', peerSessionId: c.peerSessionId, negotiationId: e.negotiationId, sdp: e.sdp }],
+      }
+    }),
+    answerApplied: step((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)),
+    sendAnswer: step((c, e) => {
+      assertEvent(e, 'rtc.local.answer')
+      const n = c.neg!
+      const s = descriptionApplied(c, n.id, n.shape)
+      return {
+        ctx: s.ctx,
+        cmds: [
+          { op: 'signal', message: msg(c, 'rtc.answer', e.negotiationId, { sdp: e.sdp, mediaShape: n.shape }) },
+          ...(s.cmds ?? []),
+        ],
+      }
+    }),
+    abandonNegotiation: step((c, _e, p: { kind: 'timeout' | 'error'; retry: boolean }) => abandon(c, p.kind, p.retry)),
+
+    // Liveness probe
+    sendPing: step((c) => ({
+      ctx: { probe: { ...c.probe, sent: c.probe.sent + 1 } },
+      cmds: c.channels.events ? [{ op: 'ping', peerSessionId: c.peerSessionId, seq: c.probe.sent + 1 }] : [],
+      raise: [{ type: 'probe.tick' }],
+    })),
+    notePong: step((c, e) => {
+      assertEvent(e, 'peer.pong')
+      return { ctx: { probe: { ...c.probe, acked: e.seq } }, raise: [{ type: 'probe.answered' }] }
+    }),
+
+    // The link and its recovery ladder
+    linkOpened: step((c) => ({
+      ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } },
+      cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }],
+    })),
+    waitForChannels: step((c) => ({ ctx: { connectWaited: c.connectWaited + 1 } })),
+    pathLost: step((c, _e, p: { reason: string }) => ({
+      ctx: { recoveryReason: p.reason, climbed: [] },
+      cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
+    })),
+    enterRung: step((c, _e, p: { rung: Rung }) => enterRung(c, p.rung)),
+    pathRecovered: step((c) => recovered(c, c.rung ?? 'follow')),
+    startFollowing: step((c) => ({ ctx: { rung: null, probe: { ...c.probe, rungStart: c.probe.sent } } })),
+    rebuildsExhausted: step((c) => ({
+      ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` },
+    })),
+    followTimedOut: step(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })),
+
+    // Data channels
+    channelOpened: step((c, e) => {
+      assertEvent(e, 'rtc.channel.open')
+      return { ctx: { channels: { ...c.channels, [e.label]: true } } }
+    }),
+    channelClosed: step((c, e) => {
+      assertEvent(e, 'rtc.channel.close')
+      return {
+        ctx: {
+          channels: { ...c.channels, [e.label]: false },
+          counters: { ...c.counters, channelCloses: c.counters.channelCloses + 1 },
+        },
+      }
+    }),
   },
   delays: {
     probe: ({ context }) => context.t.probeMs,
@@ -445,297 +744,143 @@ const base = setup({
   },
 })
 
-/** Builds an action from a pure step function: its context update, commands and raised events. */
-const act = (fn: (ctx: Ctx, ev: any) => Step) =>
-  base.enqueueActions(({ context, event, enqueue }) => {
-    const r = fn(context, event)
-    if (r.ctx) enqueue.assign(r.ctx)
-    if (r.cmds?.length) enqueue({ type: 'exec', params: { cmds: r.cmds } })
-    for (const e of r.raise ?? []) enqueue.raise(e)
-  })
+const abandonOn = (kind: 'timeout' | 'error', retry: boolean) =>
+  ({ type: 'abandonNegotiation', params: { kind, retry } }) as const
+const lost = (reason: string) => ({ type: 'pathLost', params: { reason } }) as const
 
-const ours = (ctx: Ctx, ev: { peerSessionId: string }) => ev.peerSessionId === ctx.peerSessionId
-const forNeg = ({ context, event }: { context: Ctx; event: any }) =>
-  !!context.neg && ours(context, event) && event.negotiationId === context.neg.id
+/** A remote offer while ours is out: the polite side yields, the impolite side counts and ignores it. */
+const glare = [
+  { guard: 'yieldToRemoteOffer', target: 'answering', actions: { type: 'acceptOffer', params: { rollback: true } } },
+  { guard: 'offerFromRemote', actions: 'countGlareIgnored' },
+] as const
 
-const offerFromRemote = ({ context, event }: { context: Ctx; event: any }) =>
-  event.type === 'rtc.offer' &&
-  ours(context, event) &&
-  event.fromNodeId === context.remoteNodeId &&
-  !context.done.includes(event.negotiationId)
-
-const signaling = {
+const signaling = machine.createStateConfig({
   initial: 'stable',
-  on: {
-    'neg.reset': {
-      target: '.stable',
-      actions: act((_c, e) => ({ ctx: { neg: null, deferred: null, pending: e.pending } })),
-    },
-  },
+  on: { 'neg.reset': { target: '.stable', actions: 'resetNegotiation' } },
   states: {
     stable: {
       always: [
-        {
-          guard: ({ context }: G) => context.deferred !== null,
-          target: 'answering',
-          actions: act((c) => {
-            const r = acceptOffer(c, c.deferred!, false)
-            return { ...r, ctx: { ...r.ctx, deferred: null } }
-          }),
-        },
+        { guard: 'hasDeferredOffer', target: 'answering', actions: 'answerDeferredOffer' },
         { guard: 'hasPending', target: 'makingOffer' },
       ],
       on: {
-        'rtc.offer': { guard: offerFromRemote, target: 'answering', actions: act((c, e) => acceptOffer(c, e, false)) },
+        'rtc.offer': {
+          guard: 'offerFromRemote',
+          target: 'answering',
+          actions: { type: 'acceptOffer', params: { rollback: false } },
+        },
       },
     },
     makingOffer: {
-      entry: act(startOffer),
-      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      entry: 'startOffer',
+      after: { negotiation: { target: 'stable', actions: abandonOn('timeout', true) } },
       on: {
-        'rtc.local.offer': {
-          guard: forNeg,
-          target: 'haveLocalOffer',
-          actions: act((c, e) => ({
-            cmds: [
-              {
-                op: 'signal',
-                message: msg(c, 'rtc.offer', e.negotiationId, {
-                  sdp: e.sdp,
-                  mediaShape: c.neg!.shape,
-                  purpose: c.neg!.purpose,
-                }),
-              },
-            ],
-          })),
-        },
-        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
-        'rtc.offer': [
-          {
-            guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }),
-            target: 'answering',
-            actions: act((c, e) => acceptOffer(c, e, true)),
-          },
-          {
-            guard: offerFromRemote,
-            actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })),
-          },
-        ],
+        'rtc.local.offer': { guard: 'forNegotiation', target: 'haveLocalOffer', actions: 'sendOffer' },
+        'rtc.local.error': { guard: 'forNegotiation', target: 'stable', actions: abandonOn('error', false) },
+        'rtc.offer': glare,
       },
     },
     haveLocalOffer: {
-      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      after: { negotiation: { target: 'stable', actions: abandonOn('timeout', true) } },
       on: {
-        'rtc.answer': {
-          guard: ({ context, event }: G) => forNeg({ context, event }) && event.fromNodeId === context.remoteNodeId,
-          target: 'applyingAnswer',
-          actions: act((c, e) => ({
-            cmds: [{ op: 'applyAnswer', peerSessionId: c.peerSessionId, negotiationId: e.negotiationId, sdp: e.sdp }],
-          })),
-        },
-        'rtc.offer': [
-          {
-            guard: ({ context, event }: G) => context.polite && offerFromRemote({ context, event }),
-            target: 'answering',
-            actions: act((c, e) => acceptOffer(c, e, true)),
-          },
-          {
-            guard: offerFromRemote,
-            actions: act((c) => ({ ctx: { counters: { ...c.counters, glareIgnored: c.counters.glareIgnored + 1 } } })),
-          },
-        ],
+        'rtc.answer': { guard: 'answerToOurOffer', target: 'applyingAnswer', actions: 'applyAnswer' },
+        'rtc.offer': glare,
       },
     },
     applyingAnswer: {
-      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', true)) } },
+      after: { negotiation: { target: 'stable', actions: abandonOn('timeout', true) } },
       on: {
-        // The remote finished our negotiation and already offered its own: not glare, just next.
-        'rtc.offer': { guard: offerFromRemote, actions: act((_c, e) => ({ ctx: { deferred: e } })) },
-        'rtc.local.applied': {
-          guard: forNeg,
-          target: 'stable',
-          actions: act((c) => descriptionApplied(c, c.neg!.id, c.neg!.shape)),
-        },
-        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', true)) },
+        'rtc.offer': { guard: 'offerFromRemote', actions: 'deferOffer' },
+        'rtc.local.applied': { guard: 'forNegotiation', target: 'stable', actions: 'answerApplied' },
+        'rtc.local.error': { guard: 'forNegotiation', target: 'stable', actions: abandonOn('error', true) },
       },
     },
     answering: {
-      after: { negotiation: { target: 'stable', actions: act((c) => abandon(c, 'timeout', false)) } },
+      after: { negotiation: { target: 'stable', actions: abandonOn('timeout', false) } },
       on: {
-        'rtc.local.answer': {
-          guard: forNeg,
-          target: 'stable',
-          actions: act((c, e) => {
-            const s = descriptionApplied(c, c.neg!.id, c.neg!.shape)
-            return {
-              ctx: s.ctx,
-              cmds: [
-                {
-                  op: 'signal',
-                  message: msg(c, 'rtc.answer', e.negotiationId, { sdp: e.sdp, mediaShape: c.neg!.shape }),
-                },
-                ...(s.cmds ?? []),
-              ],
-            }
-          }),
-        },
-        'rtc.local.error': { guard: forNeg, target: 'stable', actions: act((c) => abandon(c, 'error', false)) },
+        'rtc.local.answer': { guard: 'forNegotiation', target: 'stable', actions: 'sendAnswer' },
+        'rtc.local.error': { guard: 'forNegotiation', target: 'stable', actions: abandonOn('error', false) },
       },
     },
   },
-} as const
+})
 
-const probe = {
+const probe = machine.createStateConfig({
   initial: 'ticking',
   states: {
-    ticking: {
-      after: {
-        probe: {
-          target: 'ticking',
-          reenter: true,
-          actions: act((c) => ({
-            ctx: { probe: { ...c.probe, sent: c.probe.sent + 1 } },
-            cmds: c.channels.events ? [{ op: 'ping', peerSessionId: c.peerSessionId, seq: c.probe.sent + 1 }] : [],
-            raise: [{ type: 'probe.tick' }],
-          })),
-        },
-      },
-    },
+    ticking: { after: { probe: { target: 'ticking', reenter: true, actions: 'sendPing' } } },
   },
-  on: {
-    'peer.pong': {
-      guard: ({ context, event }: G) =>
-        ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent,
-      actions: act((c, e) => ({ ctx: { probe: { ...c.probe, acked: e.seq } }, raise: [{ type: 'probe.answered' }] })),
-    },
-  },
-} as const
+  on: { 'peer.pong': { guard: 'freshPong', actions: 'notePong' } },
+})
 
-const lost = (reason: string) =>
-  act((c) => ({
-    ctx: { recoveryReason: reason, climbed: [] },
-    cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
-  }))
-
-const link = {
+const link = machine.createStateConfig({
   initial: 'connecting',
   states: {
     connecting: {
       always: { guard: 'channelsOpen', target: 'open' },
       after: {
         connect: [
-          {
-            guard: ({ context }: G) =>
-              (context.ice === 'connected' || context.ice === 'completed') &&
-              context.connectWaited < context.t.connectWaits,
-            target: 'connecting',
-            reenter: true,
-            actions: act((c) => ({ ctx: { connectWaited: c.connectWaited + 1 } })),
-          },
+          { guard: 'iceHasPath', target: 'connecting', reenter: true, actions: 'waitForChannels' },
           { guard: 'isLeader', target: 'recovering.iceRestart', actions: lost('channels did not open in time') },
           { target: 'recovering.following', actions: lost('channels did not open in time') },
         ],
       },
     },
     open: {
-      entry: act((c) => ({
-        ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } },
-        cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }],
-      })),
+      entry: 'linkOpened',
       on: {
         'probe.tick': [
-          {
-            guard: ({ context }: G) =>
-              context.polite && context.probe.sent - context.probe.acked > context.t.silenceProbes,
-            target: 'recovering.iceRestart',
-            actions: lost('probe silent'),
-          },
+          { guard: 'leaderSilent', target: 'recovering.iceRestart', actions: lost('probe silent') },
           { guard: 'silent', target: 'recovering.following', actions: lost('probe silent') },
         ],
         'rtc.channel.close': [
-          {
-            guard: ({ context, event }: G) => context.polite && ours(context, event),
-            target: 'recovering.rebuild',
-            actions: lost('data channel closed'),
-          },
-          {
-            guard: ({ context, event }: G) => ours(context, event),
-            target: 'recovering.following',
-            actions: lost('data channel closed'),
-          },
+          { guard: 'oursAndLeader', target: 'recovering.rebuild', actions: lost('data channel closed') },
+          { guard: 'ours', target: 'recovering.following', actions: lost('data channel closed') },
         ],
       },
     },
     recovering: {
       initial: 'iceRestart',
-      on: {
-        'probe.answered': {
-          guard: ({ context }: G) => context.probe.acked > context.probe.rungStart && context.channels.events,
-          target: 'open',
-          actions: act((c) => recovered(c, c.rung ?? 'follow')),
-        },
-      },
+      on: { 'probe.answered': { guard: 'pathProven', target: 'open', actions: 'pathRecovered' } },
       states: {
         iceRestart: {
-          entry: act((c) => enterRung(c, 'ice-restart')),
+          entry: { type: 'enterRung', params: { rung: 'ice-restart' } },
           after: { iceRestart: 'renegotiate' },
         },
         renegotiate: {
-          entry: act((c) => enterRung(c, 'renegotiate')),
+          entry: { type: 'enterRung', params: { rung: 'renegotiate' } },
           after: { renegotiate: 'rebuild' },
         },
         rebuild: {
-          entry: act((c) => enterRung(c, 'rebuild')),
+          entry: { type: 'enterRung', params: { rung: 'rebuild' } },
           after: {
             rebuild: [
               { guard: 'canRebuild', target: 'rebuild', reenter: true },
-              {
-                target: '#peerSession.active.link.failed',
-                actions: act((c) => ({ ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` } })),
-              },
+              { target: '#peerSession.active.link.failed', actions: 'rebuildsExhausted' },
             ],
           },
         },
         following: {
-          entry: act((c) => ({ ctx: { rung: null, probe: { ...c.probe, rungStart: c.probe.sent } } })),
-          after: {
-            follow: {
-              target: '#peerSession.active.link.failed',
-              actions: act(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })),
-            },
-          },
+          entry: 'startFollowing',
+          after: { follow: { target: '#peerSession.active.link.failed', actions: 'followTimedOut' } },
         },
       },
     },
     /** Given up; the leader leaves it with `peer.rebuild`, the follower with a superseding session. */
     failed: {},
   },
-} as const
+})
 
-const channels = {
+const channels = machine.createStateConfig({
   initial: 'tracking',
   states: { tracking: {} },
   on: {
-    'rtc.channel.open': {
-      guard: ({ context, event }: { context: Ctx; event: any }) => ours(context, event),
-      actions: act((c, e) => ({ ctx: { channels: { ...c.channels, [e.label]: true } } })),
-    },
-    'rtc.channel.close': {
-      guard: ({ context, event }: { context: Ctx; event: any }) => ours(context, event) && c0(context, event),
-      actions: act((c, e) => ({
-        ctx: {
-          channels: { ...c.channels, [e.label]: false },
-          counters: { ...c.counters, channelCloses: c.counters.channelCloses + 1 },
-        },
-      })),
-    },
+    'rtc.channel.open': { guard: 'ours', actions: 'channelOpened' },
+    'rtc.channel.close': { guard: 'closesOpenChannel', actions: 'channelClosed' },
   },
-} as const
+})
 
-/** A close counts once per channel and session (werift may report it twice). */
-const c0 = (c: Ctx, e: any) => c.channels[e.label as 'events' | 'sync'] === true
-
-export const peerSession = base.createMachine({
+export const peerSession = machine.createMachine({
   id: 'peerSession',
   context: ({ input }) => ({
     nodeId: input.nodeId,
@@ -803,155 +948,34 @@ export const peerSession = base.createMachine({
   states: {
     active: {
       type: 'parallel',
-      entry: act((c) => ({ cmds: [{ op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'start' }] })),
+      entry: 'openPeer',
       on: {
         'peer.close': { target: 'closed' },
-        'peer.rebuild': {
-          guard: 'isLeader',
-          target: '.link.recovering.rebuild',
-          actions: act((c, e) => ({
-            ctx: { recoveryReason: `requested: ${e.reason}`, climbed: [], rebuilds: 0, failure: null },
-            cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
-          })),
-        },
+        'peer.rebuild': { guard: 'isLeader', target: '.link.recovering.rebuild', actions: 'requestRebuild' },
         'rtc.supersede': [
-          {
-            guard: ({ context, event }: G) =>
-              !context.polite &&
-              ours(context, event) &&
-              event.fromNodeId === context.remoteNodeId &&
-              !context.oldSessionIds.includes(event.newPeerSessionId) &&
-              event.newPeerSessionId !== context.peerSessionId,
-            target: '.link.recovering.following',
-            actions: act((c, e) => ({
-              ctx: {
-                ...newSession(c, e.newPeerSessionId),
-                recoveryReason: c.recoveryReason ?? `superseded by the member: ${e.reason}`,
-                pending: null,
-              },
-              cmds: [
-                { op: 'close', peerSessionId: c.peerSessionId },
-                { op: 'createPeer', peerSessionId: e.newPeerSessionId, reason: e.reason },
-                { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false },
-              ],
-              raise: [{ type: 'neg.reset', pending: null }],
-            })),
-          },
-          { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+          { guard: 'supersededByRemote', target: '.link.recovering.following', actions: 'followSupersede' },
+          { actions: 'ignoreSignal' },
         ],
         // Fallbacks: whatever no state took is ignored and counted.
-        'rtc.offer': { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
-        'rtc.answer': { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+        'rtc.offer': { actions: 'ignoreSignal' },
+        'rtc.answer': { actions: 'ignoreSignal' },
         'rtc.ice': [
-          {
-            guard: ({ context, event }: G) =>
-              ours(context, event) &&
-              event.fromNodeId === context.remoteNodeId &&
-              event.negotiationId === context.remoteDescId,
-            actions: act((c, e) => ({
-              ctx: { counters: { ...c.counters, candidatesApplied: c.counters.candidatesApplied + 1 } },
-              cmds: [{ op: 'addCandidates', peerSessionId: c.peerSessionId, candidates: [e.candidate] }],
-            })),
-          },
-          {
-            // Early: its description has not been applied yet (the offer may still be on its way).
-            guard: ({ context, event }: G) =>
-              ours(context, event) &&
-              event.fromNodeId === context.remoteNodeId &&
-              !context.done.includes(event.negotiationId),
-            actions: act((c, e) => {
-              const q = [...c.queued, { negotiationId: e.negotiationId, candidate: e.candidate }]
-              const over = Math.max(0, q.length - MAX_QUEUED)
-              return {
-                ctx: {
-                  queued: q.slice(over),
-                  counters: {
-                    ...c.counters,
-                    candidatesQueued: c.counters.candidatesQueued + 1,
-                    candidatesDropped: c.counters.candidatesDropped + over,
-                  },
-                },
-              }
-            }),
-          },
-          { actions: act((c, e) => ignore(c, e.peerSessionId, e.negotiationId)) },
+          { guard: 'candidateForRemoteDescription', actions: 'applyCandidate' },
+          { guard: 'earlyCandidate', actions: 'queueCandidate' },
+          { actions: 'ignoreSignal' },
         ],
-        'rtc.local.iceState': {
-          guard: ({ context, event }: G) => ours(context, event),
-          actions: act((_c, e) => ({ ctx: { ice: e.state } })),
-        },
-        'rtc.local.candidate': {
-          guard: ({ context, event }: G) => ours(context, event),
-          actions: act((c, e) => ({
-            cmds: [
-              {
-                op: 'signal',
-                message: msg(c, 'rtc.ice', c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`, {
-                  candidate: e.candidate,
-                }),
-              },
-            ],
-          })),
-        },
-        'peer.shape': {
-          actions: act((c, e) => {
-            const desiredShape = { ...c.desiredShape, [e.slot]: e.direction }
-            if (sameShape(desiredShape, c.negotiatedShape) && !c.neg)
-              return { ctx: { desiredShape }, cmds: [{ op: 'notifyShape', shape: c.negotiatedShape }] }
-            return {
-              ctx: {
-                desiredShape,
-                pending: sameShape(desiredShape, c.negotiatedShape) ? c.pending : coalesce(c.pending, 'shape'),
-              },
-            }
-          }),
-        },
-        'peer.negotiate': {
-          actions: act((c, e) => ({ ctx: { pending: coalesce(c.pending, e.purpose ?? 'renegotiate') } })),
-        },
-        'peer.send': {
-          actions: act((c, e) => {
-            const seq = c.outSeq + 1
-            return {
-              ctx: { outSeq: seq, unacked: [...c.unacked, { seq, data: e.data }] },
-              cmds: [{ op: 'transmit', peerSessionId: c.peerSessionId, seq, data: e.data, resend: false }],
-            }
-          }),
-        },
-        'peer.ack': {
-          actions: act((c, e) => ({ ctx: { unacked: c.unacked.filter((m) => m.seq > e.seq) } })),
-        },
-        'peer.msg': {
-          actions: act((c, e) => {
-            const counters = { ...c.counters }
-            if (e.seq <= c.inSeq) {
-              counters.duplicates++
-              return { ctx: { counters }, cmds: [{ op: 'ack', peerSessionId: c.peerSessionId, seq: c.inSeq }] }
-            }
-            if (e.seq > c.inSeq + 1) {
-              counters.gaps++
-              return { ctx: { counters } }
-            }
-            counters.delivered++
-            return {
-              ctx: { inSeq: e.seq, counters },
-              cmds: [
-                { op: 'deliver', seq: e.seq, data: e.data },
-                { op: 'ack', peerSessionId: c.peerSessionId, seq: e.seq },
-              ],
-            }
-          }),
-        },
-        'peer.input.rejected': {
-          actions: act((c) => ({ ctx: { counters: { ...c.counters, rejectedInput: c.counters.rejectedInput + 1 } } })),
-        },
+        'rtc.local.iceState': { guard: 'ours', actions: 'noteIceState' },
+        'rtc.local.candidate': { guard: 'ours', actions: 'sendCandidate' },
+        'peer.shape': { actions: 'wantShape' },
+        'peer.negotiate': { actions: 'requestNegotiation' },
+        'peer.send': { actions: 'sendMessage' },
+        'peer.ack': { actions: 'dropAcked' },
+        'peer.msg': { actions: 'receiveMessage' },
+        'peer.input.rejected': { actions: 'countRejectedInput' },
       },
       states: { channels, signaling, link, probe },
     },
-    closed: {
-      type: 'final',
-      entry: act((c) => ({ cmds: [{ op: 'close', peerSessionId: c.peerSessionId }] })),
-    },
+    closed: { type: 'final', entry: 'closePeer' },
   },
 })
 

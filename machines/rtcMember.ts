@@ -14,6 +14,10 @@ export const rtcMember = setup({
     events: {} as { type: 'member.connected' } | { type: 'member.disconnected' },
     input: {} as { nodeId: string },
   },
+  actions: {
+    countConnect: assign({ connects: ({ context }) => context.connects + 1 }),
+    countDisconnect: assign({ disconnects: ({ context }) => context.disconnects + 1 }),
+  },
 }).createMachine({
   id: 'rtcMember',
   context: ({ input }) => ({ nodeId: input.nodeId, connects: 0, disconnects: 0 }),
@@ -21,19 +25,13 @@ export const rtcMember = setup({
   states: {
     connected: {
       on: {
-        'member.disconnected': {
-          target: 'disconnected',
-          actions: assign({ disconnects: ({ context }) => context.disconnects + 1 }),
-        },
-        'member.connected': { actions: assign({ connects: ({ context }) => context.connects + 1 }) },
+        'member.disconnected': { target: 'disconnected', actions: 'countDisconnect' },
+        'member.connected': { actions: 'countConnect' },
       },
     },
     disconnected: {
       on: {
-        'member.connected': {
-          target: 'connected',
-          actions: assign({ connects: ({ context }) => context.connects + 1 }),
-        },
+        'member.connected': { target: 'connected', actions: 'countConnect' },
       },
     },
   },

@@ -14,6 +14,7 @@
  */
 import { assign, fromPromise, setup } from 'xstate'
 import { cronNext } from './cron.ts'
+import { output } from './effectParams.ts'
 
 export interface ScheduleInput {
   name: string
@@ -58,6 +59,26 @@ export const scheduleMachine = setup({
   delays: {
     untilDue: ({ context }) => Math.max(0, context.due - context.now),
   },
+  actions: {
+    /** The clock was read: keep the due time of a schedule that had one, else compute the first. */
+    clockRead: assign(({ context }, { at }: { at: number }) => ({
+      now: at,
+      due:
+        context.due && context.due > 0
+          ? context.due
+          : context.cron
+            ? cronNext(context.cron, at)
+            : at + Math.max(1, context.every ?? 60_000),
+    })),
+    fired: assign(({ context }, o: { at: number; id: string }) => ({
+      now: o.at,
+      due: nextDue(context, context.due, o.at),
+      runs: context.runs + 1,
+      lastJob: o.id,
+    })),
+    skipRun: assign(({ context }) => ({ due: nextDue(context, context.due, context.due) })),
+    clearDue: assign({ due: 0 }),
+  },
 }).createMachine({
   id: 'schedule',
   context: ({ input }) => ({ ...input, now: 0, due: 0, runs: 0 }),
@@ -68,21 +89,7 @@ export const scheduleMachine = setup({
       invoke: {
         src: 'clock',
         id: 'clock',
-        onDone: {
-          target: 'waiting',
-          actions: assign(({ context, event }) => {
-            const at = event.output.at
-            return {
-              now: at,
-              due:
-                context.due && context.due > 0
-                  ? context.due
-                  : context.cron
-                    ? cronNext(context.cron, at)
-                    : at + Math.max(1, context.every ?? 60_000),
-            }
-          }),
-        },
+        onDone: { target: 'waiting', actions: { type: 'clockRead', params: output } },
         onError: 'reading',
       },
     },
@@ -99,24 +106,13 @@ export const scheduleMachine = setup({
           schedule: { name: context.name, job: context.job, every: context.every, cron: context.cron },
           due: context.due,
         }),
-        onDone: {
-          target: 'waiting',
-          actions: assign(({ context, event }) => ({
-            now: event.output.at,
-            due: nextDue(context, context.due, event.output.at),
-            runs: context.runs + 1,
-            lastJob: event.output.id,
-          })),
-        },
+        onDone: { target: 'waiting', actions: { type: 'fired', params: output } },
         // The queue refused (e.g. an unknown type): skip this run, keep the schedule.
-        onError: {
-          target: 'reading',
-          actions: assign(({ context }) => ({ due: nextDue(context, context.due, context.due) })),
-        },
+        onError: { target: 'reading', actions: 'skipRun' },
       },
     },
     paused: {
-      on: { 'schedule.resume': { target: 'reading', actions: assign({ due: 0 }) } },
+      on: { 'schedule.resume': { target: 'reading', actions: 'clearDue' } },
     },
     stopped: { type: 'final' },
   },

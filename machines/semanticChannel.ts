@@ -23,7 +23,7 @@
  * Side effects are the placeholder actions `transmit`, `deliver`, `settled`, `probe`, `switched`,
  * bound by runtime/ (or by a test).
  */
-import { enqueueActions, setup } from 'xstate'
+import { assertEvent, enqueueActions, setup } from 'xstate'
 import type { ChannelFrame, ChannelName } from '../protocol/channelFrame.ts'
 
 export type PathId = string
@@ -101,34 +101,28 @@ export interface ChannelContext {
   subscriptions: string[]
 }
 
-export type ChannelEvent =
-  | { type: 'channel.path.up'; path: PathId }
-  | { type: 'channel.path.down'; path: PathId; reason?: string }
-  | { type: 'channel.probe.result'; path: PathId; ok: boolean }
-  | { type: 'channel.command'; id: string; payload?: unknown }
-  | { type: 'channel.publish'; id: string; payload?: unknown }
-  | { type: 'channel.subscribe'; topic: string }
-  | { type: 'channel.unsubscribe'; topic: string }
-  | { type: 'channel.receive'; frame: ChannelFrame; path?: PathId }
-  | { type: 'channel.ackTimeout'; id: string }
-  | { type: 'channel.probe.due' }
-
 /** What `deliver` hands the application. */
 export type Delivery =
   | { kind: 'command'; id: string; payload: unknown }
   | { kind: 'event'; id: string; payload: unknown }
   | { kind: 'subscribe' | 'unsubscribe'; topic: string }
 
+/** Event creators: what path adapters, the application and the other end's frames send. */
 export const channelEvents = {
-  up: (path: PathId): ChannelEvent => ({ type: 'channel.path.up', path }),
-  down: (path: PathId, reason?: string): ChannelEvent => ({ type: 'channel.path.down', path, reason }),
-  probeResult: (path: PathId, ok: boolean): ChannelEvent => ({ type: 'channel.probe.result', path, ok }),
-  command: (id: string, payload?: unknown): ChannelEvent => ({ type: 'channel.command', id, payload }),
-  publish: (id: string, payload?: unknown): ChannelEvent => ({ type: 'channel.publish', id, payload }),
-  subscribe: (topic: string): ChannelEvent => ({ type: 'channel.subscribe', topic }),
-  unsubscribe: (topic: string): ChannelEvent => ({ type: 'channel.unsubscribe', topic }),
-  receive: (frame: ChannelFrame, path?: PathId): ChannelEvent => ({ type: 'channel.receive', frame, path }),
+  up: (path: PathId) => ({ type: 'channel.path.up', path }) as const,
+  down: (path: PathId, reason?: string) => ({ type: 'channel.path.down', path, reason }) as const,
+  probeResult: (path: PathId, ok: boolean) => ({ type: 'channel.probe.result', path, ok }) as const,
+  command: (id: string, payload?: unknown) => ({ type: 'channel.command', id, payload }) as const,
+  publish: (id: string, payload?: unknown) => ({ type: 'channel.publish', id, payload }) as const,
+  subscribe: (topic: string) => ({ type: 'channel.subscribe', topic }) as const,
+  unsubscribe: (topic: string) => ({ type: 'channel.unsubscribe', topic }) as const,
+  receive: (frame: ChannelFrame, path?: PathId) => ({ type: 'channel.receive', frame, path }) as const,
 }
+
+/** Every event a channel takes: the creators' events and its own ack timers (raised with a delay). */
+export type ChannelEvent =
+  | ReturnType<(typeof channelEvents)[keyof typeof channelEvents]>
+  | { type: 'channel.ackTimeout'; id: string }
 
 /** The best eligible path: first in order that is up and not frozen. */
 export function bestPath(c: Pick<ChannelContext, 'paths' | 'up' | 'frozen'>): PathId | null {
@@ -153,7 +147,19 @@ export function probeTarget(c: Pick<ChannelContext, 'paths' | 'frozen' | 'active
 
 const ackTimer = (id: string) => `ack:${id}`
 
-type Enqueue = any
+/** The channel's effects, bound by runtime/ (or a test) with `.provide()`. */
+type Effect =
+  | { type: 'transmit'; params: { path: PathId; frame: ChannelFrame } }
+  | { type: 'deliver'; params: Delivery }
+  | { type: 'settled'; params: { id: string; outcome: 'acked' | 'failed'; attempts: number } }
+  | { type: 'switched'; params: { from: PathId | null; to: PathId | null; reason: string } }
+
+/** The part of `enqueueActions`' `enqueue` the shared helpers below use. */
+interface Enqueue {
+  (action: Effect): void
+  raise(event: ChannelEvent, options: { id: string; delay: number }): void
+  cancel(id: string): void
+}
 
 /** Re-selects the active path; on a change, replays subscriptions and resends pending commands. */
 function reselect(enqueue: Enqueue, c: ChannelContext, reason: string): void {
@@ -188,6 +194,11 @@ function armAckTimer(enqueue: Enqueue, c: ChannelContext, id: string): void {
   enqueue.raise({ type: 'channel.ackTimeout', id }, { id: ackTimer(id), delay: c.policy.ackTimeoutMs })
 }
 
+/** Sends `frame` on the active path, if there is one (events and subscriptions are not queued). */
+function onActive(enqueue: Enqueue, c: ChannelContext, frame: ChannelFrame): void {
+  if (c.active) enqueue({ type: 'transmit', params: { path: c.active, frame } })
+}
+
 const clone = (c: ChannelContext): ChannelContext => ({
   ...c,
   up: { ...c.up },
@@ -210,9 +221,182 @@ export const semanticChannel = setup({
     settled: (_: unknown, _params: { id: string; outcome: 'acked' | 'failed'; attempts: number }) => {},
     probe: (_: unknown, _params: { path: PathId; id: string }) => {},
     switched: (_: unknown, _params: { from: PathId | null; to: PathId | null; reason: string }) => {},
+
+    pathUp: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.path.up')
+      const c = clone(context)
+      c.up[event.path] = true
+      reselect(enqueue, c, `${event.path} up`)
+      enqueue.assign(c)
+    }),
+    pathDown: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.path.down')
+      if (!context.paths.includes(event.path)) return
+      const c = clone(context)
+      c.up[event.path] = false
+      c.frozen[event.path] = true
+      if (c.probing === event.path) c.probing = null
+      reselect(enqueue, c, `${event.path} down${event.reason ? `: ${event.reason}` : ''}`)
+      enqueue.assign(c)
+    }),
+    startProbe: enqueueActions(({ context, enqueue }) => {
+      const path = probeTarget(context)
+      enqueue.assign({ probing: path })
+      if (path)
+        enqueue({
+          type: 'probe',
+          params: {
+            path,
+            id: `probe-${context.member}-${context.channel}-${context.failovers}-${context.probeFailures}`,
+          },
+        })
+    }),
+    probeResult: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.probe.result')
+      if (context.probing !== event.path) return
+      const c = clone(context)
+      c.probing = null
+      if (event.ok) {
+        c.frozen[event.path] = false
+        c.up[event.path] = true
+        c.probeFailures = 0
+        reselect(enqueue, c, `probe of ${event.path} succeeded`)
+      } else {
+        c.probeFailures++
+      }
+      enqueue.assign(c)
+    }),
+    queueCommand: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.command')
+      if (context.pending.some((p) => p.id === event.id)) return
+      const c = clone(context)
+      const cmd: PendingCommand = {
+        id: event.id,
+        seq: c.nextSeq++,
+        payload: event.payload,
+        state: 'queued',
+        attempts: 1,
+        path: null,
+      }
+      c.pending.push(cmd)
+      send(enqueue, c, cmd)
+      armAckTimer(enqueue, c, cmd.id)
+      enqueue.assign(c)
+    }),
+    ackTimedOut: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.ackTimeout')
+      const i = context.pending.findIndex((p) => p.id === event.id)
+      if (i < 0) return
+      const c = clone(context)
+      const cmd = c.pending[i]
+      if (cmd.attempts >= c.policy.maxAttempts) {
+        // order is the channel's promise: the commands after a failed one fail with it
+        for (const f of c.pending.splice(i)) {
+          c.failed++
+          enqueue.cancel(ackTimer(f.id))
+          enqueue({ type: 'settled', params: { id: f.id, outcome: 'failed', attempts: f.attempts } })
+        }
+      } else {
+        cmd.attempts++
+        cmd.state = 'timedOut'
+        send(enqueue, c, cmd)
+        armAckTimer(enqueue, c, cmd.id)
+      }
+      enqueue.assign(c)
+    }),
+    /** Events are not retransmitted: at most once per id, on the active path. */
+    publishEvent: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.publish')
+      onActive(enqueue, context, { v: 1, ch: context.channel, k: 'evt', id: event.id, p: event.payload })
+    }),
+    /** Adds or removes a topic and tells the other end on the active path (a new path gets them all). */
+    subscription: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, ['channel.subscribe', 'channel.unsubscribe'])
+      const on = event.type === 'channel.subscribe'
+      if (context.subscriptions.includes(event.topic) === on) return
+      enqueue.assign({
+        subscriptions: on
+          ? [...context.subscriptions, event.topic]
+          : context.subscriptions.filter((t) => t !== event.topic),
+      })
+      onActive(enqueue, context, { v: 1, ch: context.channel, k: on ? 'sub' : 'unsub', topic: event.topic })
+    }),
+    receiveFrame: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'channel.receive')
+      const f = event.frame
+      const reply = (frame: ChannelFrame) => {
+        const path = event.path && context.up[event.path] !== false ? event.path : context.active
+        if (path) enqueue({ type: 'transmit', params: { path, frame } })
+      }
+      switch (f.k) {
+        case 'ack': {
+          const i = context.pending.findIndex((p) => p.id === f.id)
+          if (i < 0) return
+          const cmd = context.pending[i]
+          enqueue.cancel(ackTimer(f.id))
+          enqueue({ type: 'settled', params: { id: f.id, outcome: 'acked', attempts: cmd.attempts } })
+          enqueue.assign({ pending: context.pending.filter((_, j) => j !== i), acked: context.acked + 1 })
+          return
+        }
+        case 'cmd': {
+          const c = clone(context)
+          if (c.peerSession !== f.s) {
+            c.peerSession = f.s
+            c.recvSeq = 0
+            c.buffered = []
+          }
+          if (f.seq <= c.recvSeq || c.buffered.some((b) => b.seq === f.seq)) {
+            c.duplicates++
+            if (f.seq <= c.recvSeq) reply({ v: 1, ch: c.channel, k: 'ack', id: f.id })
+            enqueue.assign(c)
+            return
+          }
+          if (f.seq !== c.recvSeq + 1) {
+            if (c.buffered.length < c.policy.maxBuffered) c.buffered.push({ id: f.id, seq: f.seq, p: f.p })
+            enqueue.assign(c)
+            return
+          }
+          let next: { id: string; seq: number; p: unknown } | undefined = { id: f.id, seq: f.seq, p: f.p }
+          while (next) {
+            enqueue({ type: 'deliver', params: { kind: 'command', id: next.id, payload: next.p } })
+            reply({ v: 1, ch: c.channel, k: 'ack', id: next.id })
+            c.recvSeq = next.seq
+            const k = c.buffered.findIndex((b) => b.seq === c.recvSeq + 1)
+            next = k >= 0 ? c.buffered.splice(k, 1)[0] : undefined
+          }
+          enqueue.assign(c)
+          return
+        }
+        case 'evt': {
+          if (context.seen.includes(f.id)) {
+            enqueue.assign({ duplicates: context.duplicates + 1 })
+            return
+          }
+          const seen = [...context.seen, f.id]
+          if (seen.length > context.policy.dedupeWindow) seen.splice(0, seen.length - context.policy.dedupeWindow)
+          enqueue.assign({ seen })
+          enqueue({ type: 'deliver', params: { kind: 'event', id: f.id, payload: f.p } })
+          return
+        }
+        case 'sub':
+        case 'unsub':
+          enqueue({ type: 'deliver', params: { kind: f.k === 'sub' ? 'subscribe' : 'unsubscribe', topic: f.topic } })
+          return
+        case 'probe':
+          reply({ v: 1, ch: context.channel, k: 'pong', id: f.id })
+          return
+        case 'pong':
+          return
+      }
+    }),
   },
   guards: {
+    hasActive: ({ context }) => context.active !== null,
+    noActive: ({ context }) => context.active === null,
     hasProbeTarget: ({ context }) => probeTarget(context) !== null,
+    noProbeTarget: ({ context }) => probeTarget(context) === null,
+    /** The probe could not start, or its path no longer needs it (it came back, or the ranking changed). */
+    probeMoot: ({ context }) => context.probing === null || probeTarget(context) === null,
   },
   delays: {
     probeDelay: ({ context }) =>
@@ -252,8 +436,8 @@ export const semanticChannel = setup({
     link: {
       initial: 'connecting',
       states: {
-        connecting: { always: { guard: ({ context }) => context.active !== null, target: 'active' } },
-        active: { always: { guard: ({ context }) => context.active === null, target: 'connecting' } },
+        connecting: { always: { guard: 'hasActive', target: 'active' } },
+        active: { always: { guard: 'noActive', target: 'connecting' } },
       },
     },
     // Probes of a frozen path ranked above the active one: first after the freeze window, then
@@ -263,207 +447,26 @@ export const semanticChannel = setup({
       states: {
         idle: { always: { guard: 'hasProbeTarget', target: 'waiting' } },
         waiting: {
-          always: { guard: ({ context }) => probeTarget(context) === null, target: 'idle' },
+          always: { guard: 'noProbeTarget', target: 'idle' },
           after: { probeDelay: 'probing' },
         },
         probing: {
-          entry: enqueueActions(({ context, enqueue }) => {
-            const path = probeTarget(context)
-            enqueue.assign({ probing: path })
-            if (path)
-              enqueue({
-                type: 'probe',
-                params: {
-                  path,
-                  id: `probe-${context.member}-${context.channel}-${context.failovers}-${context.probeFailures}`,
-                },
-              })
-          }),
-          always: { guard: ({ context }) => context.probing === null || probeTarget(context) === null, target: 'idle' },
+          entry: 'startProbe',
+          always: { guard: 'probeMoot', target: 'idle' },
         },
       },
     },
   },
   on: {
-    'channel.path.up': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const c = clone(context)
-        c.up[event.path] = true
-        reselect(enqueue, c, `${event.path} up`)
-        enqueue.assign(c)
-      }),
-    },
-    'channel.path.down': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (!context.paths.includes(event.path)) return
-        const c = clone(context)
-        c.up[event.path] = false
-        c.frozen[event.path] = true
-        if (c.probing === event.path) c.probing = null
-        reselect(enqueue, c, `${event.path} down${event.reason ? `: ${event.reason}` : ''}`)
-        enqueue.assign(c)
-      }),
-    },
-    'channel.probe.result': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (context.probing !== event.path) return
-        const c = clone(context)
-        c.probing = null
-        if (event.ok) {
-          c.frozen[event.path] = false
-          c.up[event.path] = true
-          c.probeFailures = 0
-          reselect(enqueue, c, `probe of ${event.path} succeeded`)
-        } else {
-          c.probeFailures++
-        }
-        enqueue.assign(c)
-      }),
-    },
-    'channel.command': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (context.pending.some((p) => p.id === event.id)) return
-        const c = clone(context)
-        const cmd: PendingCommand = {
-          id: event.id,
-          seq: c.nextSeq++,
-          payload: event.payload,
-          state: 'queued',
-          attempts: 1,
-          path: null,
-        }
-        c.pending.push(cmd)
-        send(enqueue, c, cmd)
-        armAckTimer(enqueue, c, cmd.id)
-        enqueue.assign(c)
-      }),
-    },
-    'channel.ackTimeout': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const i = context.pending.findIndex((p) => p.id === event.id)
-        if (i < 0) return
-        const c = clone(context)
-        const cmd = c.pending[i]
-        if (cmd.attempts >= c.policy.maxAttempts) {
-          // order is the channel's promise: the commands after a failed one fail with it
-          for (const f of c.pending.splice(i)) {
-            c.failed++
-            enqueue.cancel(ackTimer(f.id))
-            enqueue({ type: 'settled', params: { id: f.id, outcome: 'failed', attempts: f.attempts } })
-          }
-        } else {
-          cmd.attempts++
-          cmd.state = 'timedOut'
-          send(enqueue, c, cmd)
-          armAckTimer(enqueue, c, cmd.id)
-        }
-        enqueue.assign(c)
-      }),
-    },
-    'channel.publish': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        // events are not retransmitted: at most once per id, on the active path
-        if (context.active)
-          enqueue({
-            type: 'transmit',
-            params: {
-              path: context.active,
-              frame: { v: 1, ch: context.channel, k: 'evt', id: event.id, p: event.payload },
-            },
-          })
-      }),
-    },
-    'channel.subscribe': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (context.subscriptions.includes(event.topic)) return
-        enqueue.assign({ subscriptions: [...context.subscriptions, event.topic] })
-        if (context.active)
-          enqueue({
-            type: 'transmit',
-            params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'sub', topic: event.topic } },
-          })
-      }),
-    },
-    'channel.unsubscribe': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        if (!context.subscriptions.includes(event.topic)) return
-        enqueue.assign({ subscriptions: context.subscriptions.filter((t) => t !== event.topic) })
-        if (context.active)
-          enqueue({
-            type: 'transmit',
-            params: { path: context.active, frame: { v: 1, ch: context.channel, k: 'unsub', topic: event.topic } },
-          })
-      }),
-    },
-    'channel.receive': {
-      actions: enqueueActions(({ context, event, enqueue }) => {
-        const f = event.frame
-        const reply = (frame: ChannelFrame) => {
-          const path = event.path && context.up[event.path] !== false ? event.path : context.active
-          if (path) enqueue({ type: 'transmit', params: { path, frame } })
-        }
-        switch (f.k) {
-          case 'ack': {
-            const i = context.pending.findIndex((p) => p.id === f.id)
-            if (i < 0) return
-            const cmd = context.pending[i]
-            enqueue.cancel(ackTimer(f.id))
-            enqueue({ type: 'settled', params: { id: f.id, outcome: 'acked', attempts: cmd.attempts } })
-            enqueue.assign({ pending: context.pending.filter((_, j) => j !== i), acked: context.acked + 1 })
-            return
-          }
-          case 'cmd': {
-            const c = clone(context)
-            if (c.peerSession !== f.s) {
-              c.peerSession = f.s
-              c.recvSeq = 0
-              c.buffered = []
-            }
-            if (f.seq <= c.recvSeq || c.buffered.some((b) => b.seq === f.seq)) {
-              c.duplicates++
-              if (f.seq <= c.recvSeq) reply({ v: 1, ch: c.channel, k: 'ack', id: f.id })
-              enqueue.assign(c)
-              return
-            }
-            if (f.seq !== c.recvSeq + 1) {
-              if (c.buffered.length < c.policy.maxBuffered) c.buffered.push({ id: f.id, seq: f.seq, p: f.p })
-              enqueue.assign(c)
-              return
-            }
-            let next: { id: string; seq: number; p: unknown } | undefined = { id: f.id, seq: f.seq, p: f.p }
-            while (next) {
-              enqueue({ type: 'deliver', params: { kind: 'command', id: next.id, payload: next.p } })
-              reply({ v: 1, ch: c.channel, k: 'ack', id: next.id })
-              c.recvSeq = next.seq
-              const k = c.buffered.findIndex((b) => b.seq === c.recvSeq + 1)
-              next = k >= 0 ? c.buffered.splice(k, 1)[0] : undefined
-            }
-            enqueue.assign(c)
-            return
-          }
-          case 'evt': {
-            if (context.seen.includes(f.id)) {
-              enqueue.assign({ duplicates: context.duplicates + 1 })
-              return
-            }
-            const seen = [...context.seen, f.id]
-            if (seen.length > context.policy.dedupeWindow) seen.splice(0, seen.length - context.policy.dedupeWindow)
-            enqueue.assign({ seen })
-            enqueue({ type: 'deliver', params: { kind: 'event', id: f.id, payload: f.p } })
-            return
-          }
-          case 'sub':
-          case 'unsub':
-            enqueue({ type: 'deliver', params: { kind: f.k === 'sub' ? 'subscribe' : 'unsubscribe', topic: f.topic } })
-            return
-          case 'probe':
-            reply({ v: 1, ch: context.channel, k: 'pong', id: f.id })
-            return
-          case 'pong':
-            return
-        }
-      }),
-    },
+    'channel.path.up': { actions: 'pathUp' },
+    'channel.path.down': { actions: 'pathDown' },
+    'channel.probe.result': { actions: 'probeResult' },
+    'channel.command': { actions: 'queueCommand' },
+    'channel.ackTimeout': { actions: 'ackTimedOut' },
+    'channel.publish': { actions: 'publishEvent' },
+    'channel.subscribe': { actions: 'subscription' },
+    'channel.unsubscribe': { actions: 'subscription' },
+    'channel.receive': { actions: 'receiveFrame' },
   },
 })
 

@@ -14,6 +14,7 @@ export const trafficLight = setup({
   guards: {
     limitReached: ({ context }) => context.maxCycles > 0 && context.cycles >= context.maxCycles,
   },
+  actions: { countCycle: assign({ cycles: ({ context }) => context.cycles + 1 }) },
   delays: { green: 3000, yellow: 1000, red: 2000 },
 }).createMachine({
   id: 'trafficLight',
@@ -29,10 +30,10 @@ export const trafficLight = setup({
           after: {
             red: [
               { guard: 'limitReached', target: 'off' },
-              { target: 'green', actions: assign({ cycles: ({ context }) => context.cycles + 1 }) },
+              { target: 'green', actions: 'countCycle' },
             ],
           },
-          on: { tick: { target: 'green', actions: assign({ cycles: ({ context }) => context.cycles + 1 }) } },
+          on: { tick: { target: 'green', actions: 'countCycle' } },
         },
         flashing: { on: { resume: 'red' } },
         off: { type: 'final' },

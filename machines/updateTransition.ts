@@ -23,7 +23,8 @@
  * - Time inside the machine comes only from `at` fields the runtime stamps on events and effect
  *   outputs, so replay is exact.
  */
-import { assign, fromPromise, setup } from 'xstate'
+import { assertEvent, assign, fromPromise, setup } from 'xstate'
+import { failure, output } from './effectParams.ts'
 
 export type Slot = 'A' | 'B'
 export type SwitchMode = 'warm_switch' | 'stop_and_switch'
@@ -65,7 +66,7 @@ export interface Attempt {
   requestedAt: number
   /** Why the transition is waiting (minimum interval, deferral, live media). */
   waitReason?: string
-  deferrals: Array<{ reason: string; at: number; by: 'operator' | 'gate' }>
+  deferrals: Deferral[]
   mode?: SwitchMode
   admissionReason?: string
   buildId?: string
@@ -75,6 +76,14 @@ export interface Attempt {
   outcome?: Outcome
   reason?: string
   finishedAt?: number
+}
+
+/** One wait of an attempt: by an operator (with its own length `ms`, else the default) or by the live-media gate. */
+export interface Deferral {
+  reason: string
+  at: number
+  by: 'operator' | 'gate'
+  ms?: number
 }
 
 export interface UpdateContext {
@@ -155,50 +164,50 @@ export const operatorActions = {
 
 export const other = (s: Slot): Slot => (s === 'A' ? 'B' : 'A')
 
-const notProvided = (name: string) =>
-  fromPromise<any, any>(async () => {
+const notProvided = <O, I>(name: string) =>
+  fromPromise<O, I>(async () => {
     throw new Error(`updateTransition: effect "${name}" is provided by the supervisor (runtime/supervisor)`)
   })
 
-const errText = (e: unknown): string =>
-  typeof e === 'string'
-    ? e
-    : e && typeof (e as any).message === 'string'
-      ? (e as any).message
-      : (JSON.stringify(e) ?? 'unknown error')
+const errText = (e: unknown): string => {
+  if (typeof e === 'string') return e
+  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message
+  return JSON.stringify(e) ?? 'unknown error'
+}
 
 /** Drops undefined fields: a persisted snapshot (JSON) has no undefined, so the live one must not either. */
 function clean<T extends object>(o: T): T {
-  const out: any = {}
+  const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v
-  return out
+  return out as T
 }
 
-export const updateTransition = setup({
+/**
+ * The time an event carries: its own `at` (operator and runtime events), or its output's (effect
+ * results). Timer events carry none. XState does not type effect results and timers as the
+ * machine's events, so this reads any event.
+ */
+function timeOf(event: object): number | undefined {
+  if ('at' in event && typeof event.at === 'number') return event.at
+  const o = 'output' in event ? event.output : undefined
+  return typeof o === 'object' && o !== null && 'at' in o && typeof o.at === 'number' ? o.at : undefined
+}
+
+const machine = setup({
   types: {
     context: {} as UpdateContext,
     events: {} as UpdateEvent,
     input: {} as UpdateInput | undefined,
   },
   actors: {
-    checkGate: notProvided('checkGate') as unknown as ReturnType<typeof fromPromise<GateOutput, { slot: Slot }>>,
-    install: notProvided('install') as unknown as ReturnType<
-      typeof fromPromise<InstallOutput, { source: string; slot: Slot; kind: UpdateKind }>
-    >,
-    validate: notProvided('validate') as unknown as ReturnType<
-      typeof fromPromise<TimedOutput, { slot: Slot; kind: UpdateKind }>
-    >,
-    admit: notProvided('admit') as unknown as ReturnType<typeof fromPromise<AdmitOutput, { from: Slot; target: Slot }>>,
-    prewarm: notProvided('prewarm') as unknown as ReturnType<typeof fromPromise<TimedOutput, { target: Slot }>>,
-    cutover: notProvided('cutover') as unknown as ReturnType<
-      typeof fromPromise<CutoverOutput, { from: Slot; target: Slot; mode: SwitchMode }>
-    >,
-    rollback: notProvided('rollback') as unknown as ReturnType<
-      typeof fromPromise<TimedOutput, { to: Slot; from: Slot | null }>
-    >,
-    restartRoot: notProvided('restartRoot') as unknown as ReturnType<
-      typeof fromPromise<TimedOutput, { version?: string }>
-    >,
+    checkGate: notProvided<GateOutput, { slot: Slot }>('checkGate'),
+    install: notProvided<InstallOutput, { source: string; slot: Slot; kind: UpdateKind }>('install'),
+    validate: notProvided<TimedOutput, { slot: Slot; kind: UpdateKind }>('validate'),
+    admit: notProvided<AdmitOutput, { from: Slot; target: Slot }>('admit'),
+    prewarm: notProvided<TimedOutput, { target: Slot }>('prewarm'),
+    cutover: notProvided<CutoverOutput, { from: Slot; target: Slot; mode: SwitchMode }>('cutover'),
+    rollback: notProvided<TimedOutput, { to: Slot; from: Slot | null }>('rollback'),
+    restartRoot: notProvided<TimedOutput, { version?: string }>('restartRoot'),
   },
   delays: {
     countdown: ({ context }) => context.settings.countdownMs,
@@ -206,7 +215,7 @@ export const updateTransition = setup({
       Math.max(0, (context.lastFinishedAt ?? -Infinity) + context.settings.minIntervalMs - context.now),
     deferral: ({ context }) => {
       const d = context.attempt?.deferrals.at(-1)
-      return d ? Math.max(0, (d as any).ms ?? context.settings.deferMs) : context.settings.deferMs
+      return d ? Math.max(0, d.ms ?? context.settings.deferMs) : context.settings.deferMs
     },
     verifyDeadline: ({ context }) => context.settings.verifyDeadlineMs,
     rootDeadline: ({ context }) => context.settings.rootDeadlineMs,
@@ -216,21 +225,32 @@ export const updateTransition = setup({
       context.lastFinishedAt === null || context.now >= context.lastFinishedAt + context.settings.minIntervalMs,
     canQueue: ({ context }) => context.queued === null,
     hasQueued: ({ context }) => context.queued !== null,
-    hasReason: ({ event }) => typeof (event as any).reason === 'string' && (event as any).reason.trim().length > 0,
+    hasReason: ({ event }) => {
+      assertEvent(event, ['update.cancel', 'update.defer'])
+      return typeof event.reason === 'string' && event.reason.trim().length > 0
+    },
     isRoot: ({ context }) => context.attempt?.kind === 'root',
-    isWarm: ({ context }) => context.attempt?.mode === 'warm_switch',
-    mediaBlocks: ({ context, event }) => (event as any).output.live > 0 && !context.attempt?.force,
-    goodFromTarget: ({ context, event }) => (event as any).slot === context.attempt?.target,
-    targetExited: ({ context, event }) =>
-      (event as any).slot === context.attempt?.target && (event as any).role === 'active',
-    rootCameBack: ({ context, event }) =>
-      !context.attempt?.version || (event as any).version === context.attempt.version,
+    /** The gate found live media and the request was not forced. */
+    mediaBlocks: ({ context }, gate: GateOutput) => gate.live > 0 && !context.attempt?.force,
+    admittedWarm: (_, admitted: AdmitOutput) => admitted.mode === 'warm_switch',
+    goodFromTarget: ({ context, event }) => {
+      assertEvent(event, 'runtime.good')
+      return event.slot === context.attempt?.target
+    },
+    targetExited: ({ context, event }) => {
+      assertEvent(event, 'runtime.exited')
+      return event.slot === context.attempt?.target && event.role === 'active'
+    },
+    rootCameBack: ({ context, event }) => {
+      assertEvent(event, 'supervisor.boot')
+      return !context.attempt?.version || event.version === context.attempt.version
+    },
   },
   actions: {
     stamp: assign({
       now: ({ context, event }) => {
-        const at = (event as any).at ?? (event as any).output?.at
-        return typeof at === 'number' && at > context.now ? at : context.now
+        const at = timeOf(event)
+        return at !== undefined && at > context.now ? at : context.now
       },
     }),
     // Timer events carry no time: a fired timer means its delay has passed since it was armed.
@@ -239,14 +259,15 @@ export const updateTransition = setup({
     }),
     afterDeferral: assign({
       now: ({ context }) => {
-        const d: any = context.attempt?.deferrals.at(-1)
+        const d = context.attempt?.deferrals.at(-1)
         return d
           ? Math.max(context.now, d.at + (typeof d.ms === 'number' ? d.ms : context.settings.deferMs))
           : context.now
       },
     }),
     startAttempt: assign(({ context, event }) => {
-      const r = (event as any).type === 'update.request' ? (event as any as UpdateRequest) : context.queued!
+      const fresh = event.type === 'update.request'
+      const r: UpdateRequest = fresh ? event : context.queued!
       const attempt: Attempt = {
         id: context.attempts + 1,
         kind: r.kind,
@@ -261,19 +282,19 @@ export const updateTransition = setup({
       return {
         attempt: clean(attempt),
         attempts: context.attempts + 1,
-        queued: (event as any).type === 'update.request' ? context.queued : null,
+        queued: fresh ? context.queued : null,
       }
     }),
     queue: assign({
       queued: ({ event }) => {
-        const e = event as any
+        assertEvent(event, 'update.request')
         return clean({
-          kind: e.kind,
-          source: e.source,
-          version: e.version,
-          force: !!e.force,
-          at: e.at,
-        }) as UpdateRequest
+          kind: event.kind,
+          source: event.source,
+          version: event.version,
+          force: !!event.force,
+          at: event.at,
+        })
       },
     }),
     noteIntervalWait: assign({
@@ -285,19 +306,18 @@ export const updateTransition = setup({
     clearWait: assign({ attempt: ({ context }) => clean({ ...context.attempt!, waitReason: undefined }) }),
     operatorDefer: assign({
       attempt: ({ context, event }) => {
-        const e = event as any
-        const d: any = { reason: String(e.reason), at: e.at, by: 'operator' }
-        if (typeof e.ms === 'number') d.ms = e.ms
+        assertEvent(event, 'update.defer')
+        const d: Deferral = { reason: String(event.reason), at: event.at, by: 'operator' }
+        if (typeof event.ms === 'number') d.ms = event.ms
         return {
           ...context.attempt!,
           deferrals: [...context.attempt!.deferrals, d],
-          waitReason: `deferred by operator: ${e.reason}`,
+          waitReason: `deferred by operator: ${event.reason}`,
         }
       },
     }),
     gateDefer: assign({
-      attempt: ({ context, event }) => {
-        const o = (event as any).output as GateOutput
+      attempt: ({ context }, o: GateOutput) => {
         const reason = `live media: ${o.live} media subflow${o.live === 1 ? '' : 's'} live on the active runtime (force the update to override)`
         return {
           ...context.attempt!,
@@ -307,52 +327,42 @@ export const updateTransition = setup({
       },
     }),
     noteInstalled: assign({
-      attempt: ({ context, event }) => {
-        const o = (event as any).output as InstallOutput
-        return { ...context.attempt!, version: o.version, buildId: o.buildId }
-      },
+      attempt: ({ context }, o: InstallOutput) => ({ ...context.attempt!, version: o.version, buildId: o.buildId }),
     }),
     noteAdmission: assign({
-      attempt: ({ context, event }) => {
-        const o = (event as any).output as AdmitOutput
-        return { ...context.attempt!, mode: o.mode, admissionReason: o.reason }
-      },
+      attempt: ({ context }, o: AdmitOutput) => ({ ...context.attempt!, mode: o.mode, admissionReason: o.reason }),
     }),
     noteCandidate: assign({
-      attempt: ({ context, event }) =>
-        clean({
-          ...context.attempt!,
-          candidateId: (event as any).output?.runtimeInstanceId ?? context.attempt!.candidateId,
-        }),
+      attempt: ({ context }, o: TimedOutput) =>
+        clean({ ...context.attempt!, candidateId: o.runtimeInstanceId ?? context.attempt!.candidateId }),
     }),
-    noteCutover: assign(({ context, event }) => {
-      const o = (event as any).output as CutoverOutput
-      return {
-        serving: context.attempt!.target,
-        attempt: { ...context.attempt!, candidateId: o.runtimeInstanceId, cutoverAt: o.at, gapMs: o.gapMs },
-      }
-    }),
+    noteCutover: assign(({ context }, o: CutoverOutput) => ({
+      serving: context.attempt!.target,
+      attempt: { ...context.attempt!, candidateId: o.runtimeInstanceId, cutoverAt: o.at, gapMs: o.gapMs },
+    })),
     noteGood: assign({
-      attempt: ({ context, event }) => ({ ...context.attempt!, candidateId: (event as any).runtimeInstanceId }),
+      attempt: ({ context, event }) => {
+        assertEvent(event, 'runtime.good')
+        return { ...context.attempt!, candidateId: event.runtimeInstanceId }
+      },
     }),
     failWith: assign({
       attempt: ({ context }, params: { reason: string }) => ({ ...context.attempt!, reason: params.reason }),
     }),
     failFromError: assign({
-      attempt: ({ context, event }, params: { step: string }) => ({
+      attempt: ({ context }, params: { step: string; error: unknown }) => ({
         ...context.attempt!,
-        reason: `${params.step} failed: ${errText((event as any).error)}`,
+        reason: `${params.step} failed: ${errText(params.error)}`,
       }),
     }),
     cancelBy: assign({
-      attempt: ({ context, event }) => ({
-        ...context.attempt!,
-        outcome: 'cancelled' as const,
-        reason: `cancelled by operator: ${(event as any).reason}`,
-      }),
+      attempt: ({ context, event }) => {
+        assertEvent(event, 'update.cancel')
+        return { ...context.attempt!, outcome: 'cancelled' as const, reason: `cancelled by operator: ${event.reason}` }
+      },
     }),
     finish: assign(({ context, event }, params: { outcome: Outcome }) => {
-      const at = (event as any).at ?? (event as any).output?.at ?? context.now
+      const at = timeOf(event) ?? context.now
       const a: Attempt = clean({
         ...context.attempt!,
         outcome: context.attempt!.outcome ?? params.outcome,
@@ -368,7 +378,36 @@ export const updateTransition = setup({
     }),
     restoreServing: assign({ serving: ({ context }) => context.attempt!.from }),
   },
-}).createMachine({
+})
+
+/** An effect failed: the attempt rolls back (or, for the rollback itself, fails) with the step named. */
+const failedAt = (step: string) =>
+  ({
+    type: 'failFromError',
+    params: (a: { event: { error: unknown } }) => ({ step, ...failure(a) }),
+  }) as const
+const failWith = (reason: string) => ({ type: 'failWith', params: { reason } }) as const
+const finish = (outcome: Outcome) => ({ type: 'finish', params: { outcome } }) as const
+
+/** Before anything was installed: a cancel (with a reason) ends the attempt. */
+const cancelToIdle = {
+  'update.cancel': { guard: 'hasReason', target: 'idle', actions: ['stamp', 'cancelBy', finish('cancelled')] },
+} as const
+const operatorDefer = { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] } as const
+/**
+ * While the inactive slot is prepared (before the new runtime serves): a cancel, or a restart of
+ * the supervisor, rolls the attempt back.
+ */
+const rollsBackDuring = (during: string) =>
+  ({
+    'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
+    'supervisor.boot': {
+      target: 'rollingBack',
+      actions: ['stamp', failWith(`the supervisor restarted during ${during}`)],
+    },
+  }) as const
+
+export const updateTransition = machine.createMachine({
   id: 'updateTransition',
   context: ({ input }) => ({
     settings: { ...defaultUpdateSettings, ...clean(input?.settings ?? {}) },
@@ -396,58 +435,34 @@ export const updateTransition = setup({
       always: { guard: 'intervalElapsed', target: 'countdown', actions: 'clearWait' },
       entry: 'noteIntervalWait',
       after: { interval: { target: 'countdown', actions: ['afterInterval', 'clearWait'] } },
-      on: {
-        'update.cancel': {
-          guard: 'hasReason',
-          target: 'idle',
-          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
-        },
-        'update.defer': { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] },
-      },
+      on: { ...cancelToIdle, 'update.defer': operatorDefer },
     },
     countdown: {
       after: { countdown: 'gate' },
-      on: {
-        'update.cancel': {
-          guard: 'hasReason',
-          target: 'idle',
-          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
-        },
-        'update.defer': { guard: 'hasReason', target: 'deferred', actions: ['stamp', 'operatorDefer'] },
-        'update.promote': { target: 'gate', actions: 'stamp' },
-      },
+      on: { ...cancelToIdle, 'update.defer': operatorDefer, 'update.promote': { target: 'gate', actions: 'stamp' } },
     },
     // A deferral is a wait of its own length; it ends in planned, so that the minimum interval
     // still holds, and from there in a fresh countdown.
     deferred: {
       after: { deferral: { target: 'planned', actions: ['afterDeferral', 'clearWait'] } },
-      on: {
-        'update.cancel': {
-          guard: 'hasReason',
-          target: 'idle',
-          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
-        },
-        'update.defer': { guard: 'hasReason', target: 'deferred', reenter: true, actions: ['stamp', 'operatorDefer'] },
-      },
+      on: { ...cancelToIdle, 'update.defer': { ...operatorDefer, reenter: true } },
     },
     gate: {
       invoke: {
         src: 'checkGate',
         input: ({ context }) => ({ slot: context.serving }),
         onDone: [
-          { guard: 'mediaBlocks', target: 'deferred', actions: ['stamp', 'gateDefer'] },
+          {
+            guard: { type: 'mediaBlocks', params: output },
+            target: 'deferred',
+            actions: ['stamp', { type: 'gateDefer', params: output }],
+          },
           { target: 'preparing', actions: ['stamp', 'clearWait'] },
         ],
         // An active runtime that cannot answer the gate has no live media we could protect.
         onError: { target: 'preparing', actions: 'clearWait' },
       },
-      on: {
-        'update.cancel': {
-          guard: 'hasReason',
-          target: 'idle',
-          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
-        },
-      },
+      on: cancelToIdle,
     },
     preparing: {
       invoke: {
@@ -457,16 +472,10 @@ export const updateTransition = setup({
           slot: context.attempt!.target,
           kind: context.attempt!.kind,
         }),
-        onDone: { target: 'validating', actions: ['stamp', 'noteInstalled'] },
-        onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'preparing' } } },
+        onDone: { target: 'validating', actions: ['stamp', { type: 'noteInstalled', params: output }] },
+        onError: { target: 'rollingBack', actions: failedAt('preparing') },
       },
-      on: {
-        'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': {
-          target: 'rollingBack',
-          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during preparing' } }],
-        },
-      },
+      on: rollsBackDuring('preparing'),
     },
     validating: {
       invoke: {
@@ -476,15 +485,9 @@ export const updateTransition = setup({
           { guard: 'isRoot', target: 'rootPromotionPending', actions: 'stamp' },
           { target: 'admission', actions: 'stamp' },
         ],
-        onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'validation' } } },
+        onError: { target: 'rollingBack', actions: failedAt('validation') },
       },
-      on: {
-        'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': {
-          target: 'rollingBack',
-          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during validating' } }],
-        },
-      },
+      on: rollsBackDuring('validating'),
     },
     admission: {
       invoke: {
@@ -492,39 +495,24 @@ export const updateTransition = setup({
         input: ({ context }) => ({ from: context.attempt!.from, target: context.attempt!.target }),
         onDone: [
           {
-            guard: ({ event }) => event.output.mode === 'warm_switch',
+            guard: { type: 'admittedWarm', params: output },
             target: 'prewarm',
-            actions: ['stamp', 'noteAdmission'],
+            actions: ['stamp', { type: 'noteAdmission', params: output }],
           },
-          { target: 'cutover', actions: ['stamp', 'noteAdmission'] },
+          { target: 'cutover', actions: ['stamp', { type: 'noteAdmission', params: output }] },
         ],
-        onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'admission' } } },
+        onError: { target: 'rollingBack', actions: failedAt('admission') },
       },
-      on: {
-        'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': {
-          target: 'rollingBack',
-          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during admission' } }],
-        },
-      },
+      on: rollsBackDuring('admission'),
     },
     prewarm: {
       invoke: {
         src: 'prewarm',
         input: ({ context }) => ({ target: context.attempt!.target }),
-        onDone: { target: 'cutover', actions: ['stamp', 'noteCandidate'] },
-        onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'candidate prewarm' } } },
+        onDone: { target: 'cutover', actions: ['stamp', { type: 'noteCandidate', params: output }] },
+        onError: { target: 'rollingBack', actions: failedAt('candidate prewarm') },
       },
-      on: {
-        'update.cancel': { guard: 'hasReason', target: 'rollingBack', actions: ['stamp', 'cancelBy'] },
-        'supervisor.boot': {
-          target: 'rollingBack',
-          actions: [
-            'stamp',
-            { type: 'failWith', params: { reason: 'the supervisor restarted during candidate prewarm' } },
-          ],
-        },
-      },
+      on: rollsBackDuring('candidate prewarm'),
     },
     cutover: {
       invoke: {
@@ -534,24 +522,16 @@ export const updateTransition = setup({
           target: context.attempt!.target,
           mode: context.attempt!.mode ?? 'stop_and_switch',
         }),
-        onDone: { target: 'verifying', actions: ['stamp', 'noteCutover'] },
-        onError: { target: 'rollingBack', actions: { type: 'failFromError', params: { step: 'cutover' } } },
+        onDone: { target: 'verifying', actions: ['stamp', { type: 'noteCutover', params: output }] },
+        onError: { target: 'rollingBack', actions: failedAt('cutover') },
       },
-      on: {
-        'supervisor.boot': {
-          target: 'rollingBack',
-          actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor restarted during cutover' } }],
-        },
-      },
+      on: { 'supervisor.boot': rollsBackDuring('cutover')['supervisor.boot'] },
     },
     verifying: {
       after: {
         verifyDeadline: {
           target: 'rollingBack',
-          actions: {
-            type: 'failWith',
-            params: { reason: 'the new runtime did not mark itself good before the verify deadline' },
-          },
+          actions: failWith('the new runtime did not mark itself good before the verify deadline'),
         },
       },
       on: {
@@ -559,17 +539,14 @@ export const updateTransition = setup({
         'runtime.exited': {
           guard: 'targetExited',
           target: 'rollingBack',
-          actions: [
-            'stamp',
-            { type: 'failWith', params: { reason: 'the new runtime exited before marking itself good' } },
-          ],
+          actions: ['stamp', failWith('the new runtime exited before marking itself good')],
         },
         // After a supervisor restart the target slot is started again and must still mark itself good.
         'supervisor.boot': { actions: 'stamp' },
       },
     },
     committed: {
-      entry: { type: 'finish', params: { outcome: 'committed' } },
+      entry: finish('committed'),
       always: 'idle',
     },
     rollingBack: {
@@ -577,53 +554,37 @@ export const updateTransition = setup({
         src: 'rollback',
         input: ({ context }) => ({ to: context.attempt!.from, from: context.attempt!.target }),
         onDone: { target: 'rolledBack', actions: 'stamp' },
-        onError: { target: 'failed', actions: { type: 'failFromError', params: { step: 'rollback' } } },
+        onError: { target: 'failed', actions: failedAt('rollback') },
       },
       on: { 'supervisor.boot': { target: 'rollingBack', reenter: true, actions: 'stamp' } },
     },
     rolledBack: {
-      entry: ['restoreServing', { type: 'finish', params: { outcome: 'rolled_back' } }],
+      entry: ['restoreServing', finish('rolled_back')],
       always: 'idle',
     },
     // The previous slot could not be started again: an operator must act (a new update request).
     failed: {
       entry: 'restoreServing',
       on: {
-        'update.request': {
-          target: 'planned',
-          actions: ['stamp', { type: 'finish', params: { outcome: 'rolled_back' } }, 'startAttempt'],
-        },
+        'update.request': { target: 'planned', actions: ['stamp', finish('rolled_back'), 'startAttempt'] },
         'supervisor.boot': { target: 'rollingBack', actions: 'stamp' },
       },
     },
     rootPromotionPending: {
-      on: {
-        'update.promote': { target: 'rootRestarting', actions: 'stamp' },
-        'update.cancel': {
-          guard: 'hasReason',
-          target: 'idle',
-          actions: ['stamp', 'cancelBy', { type: 'finish', params: { outcome: 'cancelled' } }],
-        },
-      },
+      on: { 'update.promote': { target: 'rootRestarting', actions: 'stamp' }, ...cancelToIdle },
     },
     rootRestarting: {
       invoke: { src: 'restartRoot', input: ({ context }) => ({ version: context.attempt!.version }) },
       after: {
         rootDeadline: {
           target: 'rollingBack',
-          actions: {
-            type: 'failWith',
-            params: { reason: 'the supervisor did not come back on the new version before the deadline' },
-          },
+          actions: failWith('the supervisor did not come back on the new version before the deadline'),
         },
       },
       on: {
         'supervisor.boot': [
           { guard: 'rootCameBack', target: 'committed', actions: 'stamp' },
-          {
-            target: 'rollingBack',
-            actions: ['stamp', { type: 'failWith', params: { reason: 'the supervisor came back on another version' } }],
-          },
+          { target: 'rollingBack', actions: ['stamp', failWith('the supervisor came back on another version')] },
         ],
       },
     },

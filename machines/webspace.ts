@@ -19,7 +19,8 @@
  * The document's content never passes through this machine: updates are persisted by the
  * runtime's Yjs adapter directly (group-committed LevelDB writes), the machine owns the lifecycle.
  */
-import { assign, fromPromise, setup } from 'xstate'
+import { assertEvent, assign, fromPromise, setup } from 'xstate'
+import { failure, output } from './effectParams.ts'
 
 export interface WebspacePolicy {
   /** How long the first sync (loading) may take before the provider is recreated. */
@@ -54,64 +55,100 @@ export interface WebspaceContext {
   lastAction: string | null
 }
 
-export type WebspaceEvent =
-  | { type: 'webspace.backup'; file?: string }
-  | { type: 'webspace.restore'; file: string }
-  | { type: 'webspace.reset' }
-  | { type: 'webspace.reload' }
-
 export interface LoadOutput {
   bytes: number
   updates: number
   epoch: number
 }
 
-/** Event creators, so callers do not spell the strings. */
+/** Event creators: the operator's actions (API, CLI, inspector). */
 export const webspaceEvents = {
-  backup: (file?: string): WebspaceEvent => (file ? { type: 'webspace.backup', file } : { type: 'webspace.backup' }),
-  restore: (file: string): WebspaceEvent => ({ type: 'webspace.restore', file }),
-  reset: (): WebspaceEvent => ({ type: 'webspace.reset' }),
-  reload: (): WebspaceEvent => ({ type: 'webspace.reload' }),
+  backup: (file?: string) =>
+    (file ? { type: 'webspace.backup', file } : { type: 'webspace.backup' }) as {
+      type: 'webspace.backup'
+      file?: string
+    },
+  restore: (file: string) => ({ type: 'webspace.restore', file }) as const,
+  reset: () => ({ type: 'webspace.reset' }) as const,
+  reload: () => ({ type: 'webspace.reload' }) as const,
 }
+
+/** Every event a webspace takes (built by `webspaceEvents`). */
+export type WebspaceEvent = ReturnType<(typeof webspaceEvents)[keyof typeof webspaceEvents]>
 
 const errorText = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === 'string' ? e : (JSON.stringify(e) ?? 'unknown error')
 
-const notBound = (what: string) =>
-  fromPromise<any, any>(async () => {
+const notBound = <O, I>(what: string) =>
+  fromPromise<O, I>(async () => {
     throw new Error(`webspace: the "${what}" effect is not bound; runtime/ provides it with machine.provide()`)
   })
 
-export const webspace = setup({
+const machine = setup({
   types: {
     context: {} as WebspaceContext,
     events: {} as WebspaceEvent,
     input: {} as WebspaceInput,
   },
   actors: {
-    load: notBound('load') as ReturnType<typeof fromPromise<LoadOutput, { name: string; attempt: number }>>,
-    recreateProvider: notBound('recreateProvider') as ReturnType<
-      typeof fromPromise<void, { name: string; attempt: number }>
-    >,
-    backup: notBound('backup') as ReturnType<
-      typeof fromPromise<{ file: string; bytes: number }, { name: string; file?: string }>
-    >,
-    restore: notBound('restore') as ReturnType<
-      typeof fromPromise<{ file: string; bytes: number; epoch: number }, { name: string; file: string; epoch: number }>
-    >,
-    reset: notBound('reset') as ReturnType<typeof fromPromise<{ epoch: number }, { name: string; epoch: number }>>,
+    load: notBound<LoadOutput, { name: string; attempt: number }>('load'),
+    recreateProvider: notBound<void, { name: string; attempt: number }>('recreateProvider'),
+    backup: notBound<{ file: string; bytes: number }, { name: string; file?: string }>('backup'),
+    restore: notBound<{ file: string; bytes: number; epoch: number }, { name: string; file: string; epoch: number }>(
+      'restore',
+    ),
+    reset: notBound<{ epoch: number }, { name: string; epoch: number }>('reset'),
   },
   actions: {
     // runtime/ binds these: start serving the loaded document to peers / close them
     serve: (_: { context: WebspaceContext }) => {},
     unserve: (_: { context: WebspaceContext }) => {},
+    /** The operator action taken, for the inspector. */
+    noteAction: assign({
+      lastAction: ({ event }) =>
+        event.type === 'webspace.restore' ? `restore ${event.file}` : event.type.slice('webspace.'.length),
+    }),
+    loaded: assign((_, o: LoadOutput) => ({
+      attempts: 0,
+      lastError: null,
+      epoch: o.epoch,
+      loaded: { bytes: o.bytes, updates: o.updates },
+    })),
+    loadFailed: assign(({ context }, p: { error: unknown }) => ({
+      attempts: context.attempts + 1,
+      lastError: `load failed: ${errorText(p.error)}`,
+    })),
+    firstSyncTimedOut: assign(({ context }) => ({
+      attempts: context.attempts + 1,
+      lastError: `first sync did not finish within ${context.policy.firstSyncTimeoutMs} ms`,
+    })),
+    healed: assign({ heals: ({ context }) => context.heals + 1 }),
+    backedUp: assign((_, o: { file: string; bytes: number }) => ({ lastBackup: o, lastError: null })),
+    restored: assign((_, o: { file: string; bytes: number }) => ({
+      lastRestore: { file: o.file, bytes: o.bytes },
+      lastError: null,
+      attempts: 0,
+    })),
+    wasReset: assign({ lastError: null, attempts: 0 }),
+    /** An effect other than load failed: `what` names it in `lastError`. */
+    effectFailed: assign((_, p: { what: string; error: unknown }) => ({
+      lastError: `${p.what} failed: ${errorText(p.error)}`,
+    })),
   },
   delays: {
     firstSyncTimeout: ({ context }) => context.policy.firstSyncTimeoutMs,
     healBackoff: ({ context }) =>
       Math.min(context.policy.maxBackoffMs, context.policy.backoffMs * 2 ** Math.max(0, context.attempts - 1)),
   },
-}).createMachine({
+})
+
+const failedTo = (what: string) =>
+  ({ type: 'effectFailed', params: (a: { event: { error: unknown } }) => ({ what, ...failure(a) }) }) as const
+const restore = { target: '#webspace.restoring', actions: 'noteAction' } as const
+const reset = { target: '#webspace.resetting', actions: 'noteAction' } as const
+const reload = { target: '#webspace.loading', actions: 'noteAction' } as const
+
+export const webspace = machine.createMachine({
   id: 'webspace',
   context: ({ input }) => ({
     name: input.name,
@@ -132,39 +169,11 @@ export const webspace = setup({
         id: 'load',
         src: 'load',
         input: ({ context }) => ({ name: context.name, attempt: context.attempts }),
-        onDone: {
-          target: 'synced',
-          actions: assign(({ event }) => ({
-            attempts: 0,
-            lastError: null,
-            epoch: event.output.epoch,
-            loaded: { bytes: event.output.bytes, updates: event.output.updates },
-          })),
-        },
-        onError: {
-          target: 'healing',
-          actions: assign(({ context, event }) => ({
-            attempts: context.attempts + 1,
-            lastError: `load failed: ${errorText(event.error)}`,
-          })),
-        },
+        onDone: { target: 'synced', actions: { type: 'loaded', params: output } },
+        onError: { target: 'healing', actions: { type: 'loadFailed', params: failure } },
       },
-      after: {
-        firstSyncTimeout: {
-          target: 'healing',
-          actions: assign(({ context }) => ({
-            attempts: context.attempts + 1,
-            lastError: `first sync did not finish within ${context.policy.firstSyncTimeoutMs} ms`,
-          })),
-        },
-      },
-      on: {
-        'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
-        'webspace.restore': {
-          target: 'restoring',
-          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
-        },
-      },
+      after: { firstSyncTimeout: { target: 'healing', actions: 'firstSyncTimedOut' } },
+      on: { 'webspace.reset': reset, 'webspace.restore': restore },
     },
     // The provider that did not deliver is dropped and a new one made; loading starts again after
     // the backoff, so a storage that is slow to come back is not hammered.
@@ -176,25 +185,13 @@ export const webspace = setup({
             id: 'recreateProvider',
             src: 'recreateProvider',
             input: ({ context }) => ({ name: context.name, attempt: context.attempts }),
-            onDone: { target: 'waiting', actions: assign({ heals: ({ context }) => context.heals + 1 }) },
-            onError: {
-              target: 'waiting',
-              actions: assign({
-                lastError: ({ event }) => `recreating the provider failed: ${errorText(event.error)}`,
-              }),
-            },
+            onDone: { target: 'waiting', actions: 'healed' },
+            onError: { target: 'waiting', actions: failedTo('recreating the provider') },
           },
         },
         waiting: { after: { healBackoff: '#webspace.loading' } },
       },
-      on: {
-        'webspace.reload': { target: 'loading', actions: assign({ lastAction: 'reload' }) },
-        'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
-        'webspace.restore': {
-          target: 'restoring',
-          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
-        },
-      },
+      on: { 'webspace.reload': reload, 'webspace.reset': reset, 'webspace.restore': restore },
     },
     // Served to peers in both substates: a backup is a copy taken at one instant and does not
     // disturb the editors.
@@ -204,29 +201,22 @@ export const webspace = setup({
       initial: 'ready',
       states: {
         ready: {
-          on: { 'webspace.backup': { target: 'backingUp', actions: assign({ lastAction: 'backup' }) } },
+          on: { 'webspace.backup': { target: 'backingUp', actions: 'noteAction' } },
         },
         backingUp: {
           invoke: {
             id: 'backup',
             src: 'backup',
-            input: ({ context, event }) => ({ name: context.name, file: (event as any).file }),
-            onDone: { target: 'ready', actions: assign({ lastBackup: ({ event }) => event.output, lastError: null }) },
-            onError: {
-              target: 'ready',
-              actions: assign({ lastError: ({ event }) => `backup failed: ${errorText(event.error)}` }),
+            input: ({ context, event }) => {
+              assertEvent(event, 'webspace.backup') // the only way in
+              return { name: context.name, file: event.file }
             },
+            onDone: { target: 'ready', actions: { type: 'backedUp', params: output } },
+            onError: { target: 'ready', actions: failedTo('backup') },
           },
         },
       },
-      on: {
-        'webspace.restore': {
-          target: 'restoring',
-          actions: assign({ lastAction: ({ event }) => `restore ${event.file}` }),
-        },
-        'webspace.reset': { target: 'resetting', actions: assign({ lastAction: 'reset' }) },
-        'webspace.reload': { target: 'loading', actions: assign({ lastAction: 'reload' }) },
-      },
+      on: { 'webspace.restore': restore, 'webspace.reset': reset, 'webspace.reload': reload },
     },
     // After restore and reset the document is built again from storage (`loading`), so the
     // document clients see is exactly what storage holds.
@@ -234,19 +224,12 @@ export const webspace = setup({
       invoke: {
         id: 'restore',
         src: 'restore',
-        input: ({ context, event }) => ({ name: context.name, file: (event as any).file, epoch: context.epoch + 1 }),
-        onDone: {
-          target: 'loading',
-          actions: assign({
-            lastRestore: ({ event }) => ({ file: event.output.file, bytes: event.output.bytes }),
-            lastError: null,
-            attempts: 0,
-          }),
+        input: ({ context, event }) => {
+          assertEvent(event, 'webspace.restore') // the only way in
+          return { name: context.name, file: event.file, epoch: context.epoch + 1 }
         },
-        onError: {
-          target: 'loading',
-          actions: assign({ lastError: ({ event }) => `restore failed: ${errorText(event.error)}` }),
-        },
+        onDone: { target: 'loading', actions: { type: 'restored', params: output } },
+        onError: { target: 'loading', actions: failedTo('restore') },
       },
     },
     resetting: {
@@ -254,11 +237,8 @@ export const webspace = setup({
         id: 'reset',
         src: 'reset',
         input: ({ context }) => ({ name: context.name, epoch: context.epoch + 1 }),
-        onDone: { target: 'loading', actions: assign({ lastError: null, attempts: 0 }) },
-        onError: {
-          target: 'loading',
-          actions: assign({ lastError: ({ event }) => `reset failed: ${errorText(event.error)}` }),
-        },
+        onDone: { target: 'loading', actions: 'wasReset' },
+        onError: { target: 'loading', actions: failedTo('reset') },
       },
     },
   },

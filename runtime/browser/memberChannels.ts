@@ -13,6 +13,7 @@ import { SystemClock, type Clock } from '../../actors/Clock.ts'
 import {
   channelEvents,
   semanticChannel,
+  type ChannelEvent,
   type ChannelPolicy,
   type Delivery,
   type PathId,
@@ -178,7 +179,7 @@ export class MemberChannels {
     for (const p of this.paths.values()) p.close()
   }
 
-  private broadcast(e: ReturnType<typeof channelEvents.up>): void {
+  private broadcast(e: ChannelEvent): void {
     for (const a of this.actors.values()) a.send(e)
   }
 

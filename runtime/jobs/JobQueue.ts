@@ -23,11 +23,11 @@ import {
   type JobContext,
   type JobInput,
   type JobStatus,
-  type StepAttempt,
   type StepRunInput,
 } from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
+import type { StepAttempt } from './stepRunner.ts'
 
 /** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
 export interface JobWorker {

@@ -4,7 +4,8 @@
  * `kill()` makes it behave like a process that died: no more heartbeats, its steps never answer,
  * so its leases run out and the jobs go to other workers.
  */
-import type { StepAttempt, StepRunInput } from '../../machines/job.ts'
+import type { StepRunInput } from '../../machines/job.ts'
+import type { StepAttempt } from './stepRunner.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 
 /** Step attempts the in-process worker runs at once unless told otherwise (the hub's default too). */

@@ -9,13 +9,12 @@ import type { AnyStateMachine } from 'xstate'
 import { hostedActorOf, hostPure } from '../../actors/index.ts'
 import {
   createJobMachine,
-  stepRunner,
   type JobContext,
   type JobStatus,
   type RetryPolicy,
-  type StepAttempt,
   type StepRunInput,
 } from '../../machines/job.ts'
+import { type StepAttempt, stepRunner } from './stepRunner.ts'
 
 /** What a step function receives. */
 export interface StepContext {

@@ -18,7 +18,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { WorkQueueLink, type RequestMessage, type WorkItem } from '../nats/NatsTransport.ts'
-import type { StepAttempt, StepRunInput } from '../../machines/job.ts'
+import type { StepRunInput } from '../../machines/job.ts'
+import type { StepAttempt } from './stepRunner.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 import type { JobType } from './jobTypes.ts'
 
