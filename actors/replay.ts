@@ -8,6 +8,7 @@ import { isSnapshotLine, type LogHeader, type LogLine } from '../protocol/log.ts
 import { diffJson, jsonEqual, type DiffEntry } from './diff.ts'
 import { machineHash } from './machineHash.ts'
 import { ReplayState } from './ReplayState.ts'
+import { isV4Machine, V4ReplayState, type V4Machine } from './replayV4.ts'
 
 export interface Divergence {
   seq: number
@@ -38,7 +39,7 @@ export interface ReplayOptions {
 }
 
 export class LogReplayer {
-  private rs?: ReplayState
+  private rs?: ReplayState | V4ReplayState
   private header?: LogHeader
   private events = 0
   private rejected = 0
@@ -49,19 +50,22 @@ export class LogReplayer {
   divergence?: Divergence
 
   constructor(
-    private machine: AnyStateMachine,
+    private machine: AnyStateMachine | V4Machine,
     private opts: ReplayOptions = {},
   ) {}
 
   start(header: LogHeader): void {
     this.header = header
-    const hash = machineHash(this.machine)
+    const hash = machineHash(this.machine as AnyStateMachine)
     if (header.machineHash && header.machineHash !== hash) {
       this.warnings.push(
         `machineHash differs: the log was recorded with ${header.machineHash.slice(0, 12)}…, the module's machine is ${hash.slice(0, 12)}… (the machine changed since)`,
       )
     }
-    this.rs = new ReplayState(this.machine, header.actor)
+    // an XState v4 machine (an app watched over @xstate/inspect) replays with v4's own transition
+    this.rs = isV4Machine(this.machine)
+      ? new V4ReplayState(this.machine)
+      : new ReplayState(this.machine as AnyStateMachine, header.actor)
   }
 
   /** Feeds one parsed line; returns false when replay should stop (divergence or `until`). */
