@@ -65,7 +65,7 @@ export class LogReplayer {
     // an XState v4 machine (an app watched over @xstate/inspect) replays with v4's own transition
     this.rs = isV4Machine(this.machine)
       ? new V4ReplayState(this.machine)
-      : new ReplayState(this.machine as AnyStateMachine, header.actor)
+      : new ReplayState(this.machine as AnyStateMachine, header.actor, header.parent !== undefined)
   }
 
   /** Feeds one parsed line; returns false when replay should stop (divergence or `until`). */

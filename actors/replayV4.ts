@@ -17,12 +17,17 @@ export interface V4State {
   changed?: boolean
 }
 
+/** XState v4's State class, as far as replay uses it. */
+interface V4StateClass {
+  from(value: unknown, context: unknown): V4State
+}
+
 /** The part of an XState v4 machine (a root StateNode) replay uses. */
 export interface V4Machine {
   readonly id: string
   readonly initialState: V4State
   transition(state: V4State, event: { type: string; [k: string]: unknown }): V4State
-  resolveState(state: { value: unknown; context: unknown }): V4State
+  resolveState(state: V4State): V4State
   toJSON(): unknown
 }
 
@@ -75,7 +80,10 @@ export class V4ReplayState {
   /** Starts from a recorded state (the app was already running when the hub attached). */
   restore(rec: Pick<SnapshotRecord, 'seq' | 'at' | 'snapshot'>): this {
     const s = rec.snapshot as { value: unknown; context?: unknown }
-    this.snapshot = snapshotOf(this.machine.resolveState({ value: s.value, context: s.context }))
+    // v4's own State.from (the class of the machine's states) fills what a transition reads
+    // besides value and context (the init event, empty history and actions)
+    const State = (this.machine.initialState as unknown as { constructor: V4StateClass }).constructor
+    this.snapshot = snapshotOf(this.machine.resolveState(State.from(s.value, s.context)))
     this.seq = rec.seq
     this.at = rec.at
     return this

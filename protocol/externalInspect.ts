@@ -200,7 +200,8 @@ export function decodeStatelyFrame(data: string | Uint8Array, isBinary = false):
 
 function v4State(v: unknown, field: string): V4State {
   if (!isObj(v) || !('value' in v)) throw bad(`"${field}" must be a v4 State: an object with a "value"`)
-  const s: V4State = { value: v.value, context: v.context ?? null, children: [] }
+  // a machine without context has none (absent, not null): replay compares it only when present
+  const s: V4State = { value: v.value, context: v.context, children: [] }
   // `event` is what the service received; `_event.data` is the same event in SCXML form
   const ev = isObj(v._event) && isObj(v._event.data) ? v._event.data : v.event
   if (ev !== undefined) s.event = eventOf(ev, `${field}.event`, false)

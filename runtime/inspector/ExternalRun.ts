@@ -130,7 +130,7 @@ export class ExternalRun {
         const a = this.declare(f.sessionId, f.name, machine, f.parentId, def?.key, undefined, 'init')
         // the snapshot of an actor event is read when the app sends the frame, not when the actor
         // was created: a first guess shown until its init state arrives, never recorded
-        if (f.snapshot) a.current = snapshotOf(f.snapshot)
+        if (f.snapshot) a.current = shown(snapshotOf(f.snapshot))
         return
       }
       case '@xstate.event': {
@@ -275,7 +275,7 @@ export class ExternalRun {
     const i = a.pending.findIndex((p) => p.key === key)
     if (i < 0) {
       if (!a.started && a.seq === 0) return this.first(a, snap)
-      a.current = snap
+      a.current = shown(snap)
       a.at = this.host.now()
       this.setStatus(a, statusOf(snap.status), event)
       return
@@ -283,7 +283,7 @@ export class ExternalRun {
     for (const p of a.pending.splice(0, i)) if (p.seq > 0) this.unanswered(a, p)
     const p = a.pending.shift()!
     const at = this.host.now()
-    a.current = snap
+    a.current = shown(snap)
     a.at = at
     a.status = statusOf(snap.status)
     this.host.store.putSnapshot(a.path, { seq: p.seq, at, snapshot: lineSnapshot(snap) })
@@ -298,7 +298,7 @@ export class ExternalRun {
   /** The first state the hub knows of an actor whose start it did not see: its log starts there. */
   private first(a: ExternalActor, snap: FeedSnapshot): void {
     a.started = a.seq === 0
-    a.current = snap
+    a.current = shown(snap)
     a.status = statusOf(snap.status)
     a.at = this.host.now()
     if (a.started) {
@@ -365,17 +365,26 @@ function clean(name: string): string {
   return name.replace(SAFE, '_').slice(0, 64) || 'actor'
 }
 
+// A state as reported: `context` is undefined for logic without one (a promise, a v4 machine
+// without context); the log then records none and replay compares none. The feed shows null.
 function snapshotOf(s: Record<string, unknown>): FeedSnapshot {
-  return { value: s.value ?? null, context: s.context ?? null, status: statusOf(s.status) }
+  return { value: s.value ?? null, context: s.context, status: statusOf(s.status) }
 }
 
 function v4Snapshot(s: { value: unknown; context: unknown; done?: boolean }): FeedSnapshot {
-  return { value: s.value ?? null, context: s.context ?? null, status: s.done ? 'done' : 'active' }
+  return { value: s.value ?? null, context: s.context, status: s.done ? 'done' : 'active' }
+}
+
+/** A reported state as the feed shows it. */
+function shown(s: FeedSnapshot): FeedSnapshot {
+  return s.context === undefined ? { ...s, context: null } : s
 }
 
 /** What a snapshot line records: what `aether replay --verify` compares, and the status. */
-function lineSnapshot(s: FeedSnapshot): { value: unknown; context: unknown; status: string } {
-  return { value: s.value, context: s.context, status: s.status }
+function lineSnapshot(s: FeedSnapshot): { value: unknown; context?: unknown; status: string } {
+  return s.context === undefined
+    ? { value: s.value, status: s.status }
+    : { value: s.value, context: s.context, status: s.status }
 }
 
 function base(seq: number, a: ExternalActor, at: number) {

@@ -209,6 +209,7 @@ export class ExternalStore {
     const header: LogHeader = { format: LOG_FORMAT, actor: m.path, machine: m.machine || m.name, at: m.createdAt }
     if (m.machineHash) header.machineHash = m.machineHash
     if (m.input !== undefined) header.input = m.input
+    if (m.parent !== undefined) header.parent = m.parent
     yield JSON.stringify(header) + '\n'
     for await (const l of this.lines(path, 0, m.start === 'snapshot')) yield JSON.stringify(l) + '\n'
   }
