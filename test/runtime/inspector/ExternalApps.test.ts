@@ -122,7 +122,7 @@ ingest('a run is recorded as an aether.log/1 log that replays with --verify', as
   )
   const r = new LogReplayer(counter, { verify: true })
   r.start(header)
-  lines.forEach((l, i) => r.line(l, i + 2))
+  for (const [i, l] of lines.entries()) r.line(l, i + 2)
   const res = r.result()
   assert.ok(res.ok, JSON.stringify(res.divergence))
   assert.is(res.snapshotsChecked, 4)
