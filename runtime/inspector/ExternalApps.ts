@@ -400,8 +400,8 @@ export class ExternalApps {
 
   private actor(path: string): ExternalActor | undefined {
     for (const r of this.runs) {
-      if (!path.startsWith(`${r.prefix}/`)) continue
-      for (const a of r.actors.values()) if (a.path === path) return a
+      const a = r.byPath.get(path)
+      if (a) return a
     }
     return undefined
   }
@@ -423,7 +423,7 @@ export class ExternalApps {
         for await (const l of this.store.lines(meta.path)) if (!('snapshot' in l)) a.seq = l.seq
         a.status = a.current.status === 'done' || a.current.status === 'error' ? a.current.status : 'stopped'
         a.current = { ...a.current, status: a.status }
-        run.actors.set(a.sessionId, a)
+        run.add(a)
       }
       this.runs.push(run)
     }

@@ -100,7 +100,8 @@ const json = (v: unknown) => JSON.stringify(v)
 export class ExternalRun {
   /** By the app's session id (XState's `sessionId`, unique within the app's process). */
   readonly actors = new Map<string, ExternalActor>()
-  private paths = new Set<string>()
+  /** The same actors by id path. */
+  readonly byPath = new Map<string, ExternalActor>()
   live = true
 
   constructor(
@@ -193,6 +194,12 @@ export class ExternalRun {
     }
   }
 
+  /** Adds an actor (a new one, or one read back from the store after a restart). */
+  add(a: ExternalActor): void {
+    this.actors.set(a.sessionId, a)
+    this.byPath.set(a.path, a)
+  }
+
   /** The connection ended: actors still active are stopped (nothing reports on them any more). */
   end(reason: string): void {
     if (!this.live) return
@@ -222,8 +229,7 @@ export class ExternalRun {
     const parent = parentSession === undefined ? undefined : this.actors.get(parentSession)
     const base = `${parent ? parent.path : this.prefix}/${clean(name)}`
     let path = base
-    for (let n = 2; this.paths.has(path); n++) path = `${base}-${n}`
-    this.paths.add(path)
+    for (let n = 2; this.byPath.has(path); n++) path = `${base}-${n}`
     const meta: ExternalMeta = {
       path,
       app: this.record.app,
@@ -238,7 +244,7 @@ export class ExternalRun {
     if (definition) meta.definition = definition
     if (machineHash) meta.machineHash = machineHash
     const a = new ExternalActor(meta, sessionId)
-    this.actors.set(sessionId, a)
+    this.add(a)
     this.host.store.putMeta(meta)
     this.announce(a)
     return a
@@ -347,7 +353,7 @@ export class ExternalRun {
 
   /** The path of `parent`'s child actor named `id`, or `id` itself when the hub does not know it. */
   private childPath(parent: ExternalActor, id: string): string {
-    for (const c of this.actors.values()) if (c.meta.parent === parent.path && c.meta.name === id) return c.path
+    for (const c of this.byPath.values()) if (c.meta.parent === parent.path && c.meta.name === id) return c.path
     return id
   }
 

@@ -130,24 +130,27 @@ export class ExternalStore {
     this.put(`d!${key}`, JSON.stringify(d))
   }
 
-  /** Resolves when everything put so far is written. */
+  /** Resolves when everything put so far is written (every read waits for it: reads see every put). */
   flush(): Promise<void> {
     if (this.pending.length) this.write()
     return this.writing
   }
 
   async meta(path: string): Promise<ExternalMeta | undefined> {
+    await this.flush()
     const v = await this.db.get(`m!${path}`)
     return v === undefined ? undefined : (JSON.parse(v) as ExternalMeta)
   }
 
   async definition(key: string): Promise<StoredDefinition | undefined> {
+    await this.flush()
     const v = await this.db.get(`d!${key}`)
     return v === undefined ? undefined : (JSON.parse(v) as StoredDefinition)
   }
 
   /** Runs, newest first per app, at most `limit` in all. */
   async runs(limit = 1000): Promise<ExternalRunRecord[]> {
+    await this.flush()
     const rows = await this.db.iterator({ gte: 'u!', lt: 'u"' }).all()
     const out = rows.map(([, v]) => JSON.parse(v) as ExternalRunRecord)
     out.sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : b.run - a.run))
@@ -156,6 +159,7 @@ export class ExternalStore {
 
   /** The actors of a run, in path order. */
   async metas(app: string, run: number): Promise<ExternalMeta[]> {
+    await this.flush()
     const p = `m!${app}/${run}/`
     const rows = await this.db.iterator({ gte: p, lt: `${p.slice(0, -1)}0` }).all()
     return rows.map(([, v]) => JSON.parse(v) as ExternalMeta)
@@ -163,6 +167,7 @@ export class ExternalStore {
 
   /** The snapshot line at or before `seq` (the state an actor was in after that event). */
   async snapshotAt(path: string, seq: number): Promise<LogSnapshotLine | undefined> {
+    await this.flush()
     for await (const [, v] of this.db.iterator({
       gte: `s!${path}!`,
       lte: `s!${path}!${hex12(seq)}`,
