@@ -126,7 +126,11 @@ export class ExternalApps {
       }),
     )
     const s = hub.server
-    s.ws('/inspector/ingest', (ws, req, url) => this.ingest(ws, req, url), { maxPayload: MAX_EXTERNAL_FRAME })
+    s.ws('/inspector/ingest', (ws, req, url) => this.ingest(ws, req, url), {
+      maxPayload: MAX_EXTERNAL_FRAME,
+      // a candidate runtime changes nothing until it is promoted (503, as its other mutations)
+      unavailable: () => hub.role === 'candidate',
+    })
     s.route('GET', '/api/external', async () => ({
       counters: this.counters,
       runs: (await this.store.runs()).map((r) => ({
