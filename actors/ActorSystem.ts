@@ -179,6 +179,14 @@ export class ActorSystem implements Host {
     this.feed.publish(e)
   }
 
+  /**
+   * Publishes an inspection event of an actor this system does not host (an app the hub watches),
+   * numbered in this feed's order. `make` runs only while somebody listens.
+   */
+  publishForeign(make: (seq: number) => FeedEvent): void {
+    if (this.feed.active) this.feed.publish(make(++this.feedSeq))
+  }
+
   // ---- actors ----------------------------------------------------------------------------------
 
   /**

@@ -21,8 +21,11 @@ export const anonTimerId = (seq: number, k: number): string => `anon:${seq}:${k}
 /** The idempotency key of an effect spawned while processing the event `seq`. */
 export const effectKeyFor = (path: string, childId: string, seq: number): string => `${path}/${childId}@${seq}`
 
-export function createInertScope(machine: AnyStateMachine, onAction: (a: ExecAction) => void): any {
+export function createInertScope(machine: AnyStateMachine, onAction: (a: ExecAction) => void, child = false): any {
   const self = createActor(machine) as any
+  // A child machine (an external app's invoked actor) may send to its parent; replay executes no
+  // send, but XState resolves the target first, so a child gets an inert parent to resolve to.
+  if (child) self._parent = { id: '(parent)', sessionId: '', send() {}, _send() {} }
   const keyed = new Map<string, unknown>()
   // An inert system never stops children, so a systemId re-registered later in a run must be
   // allowed to replace the old one instead of throwing.
@@ -54,8 +57,10 @@ export class ReplayState {
   constructor(
     readonly machine: AnyStateMachine,
     readonly path: string,
+    /** The replayed actor was a child of another (its log's header names a `parent`). */
+    child = false,
   ) {
-    this.scope = createInertScope(machine, (a) => this.actions.push(a))
+    this.scope = createInertScope(machine, (a) => this.actions.push(a), child)
   }
 
   /** The initial state, as a fresh actor with this input would start. */

@@ -7,8 +7,13 @@ const cache = new WeakMap<AnyStateMachine, string>()
 export function machineHash(machine: AnyStateMachine): string {
   let h = cache.get(machine)
   if (h) return h
-  const bytes = digest(new TextEncoder().encode(JSON.stringify(machine.toJSON())))
-  h = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  h = textHash(JSON.stringify(machine.toJSON()))
   cache.set(machine, h)
   return h
+}
+
+/** sha256 of a text, hex: `machineHash` of a definition received as JSON text (an external app's). */
+export function textHash(text: string): string {
+  const bytes = digest(new TextEncoder().encode(text))
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }

@@ -14,6 +14,7 @@ import { diffJson, jsonEqual } from '../protocol/jsonDiff.ts'
 import { isSnapshotLine, LogFormatError, type LogHeader, type LogLine, type LogSnapshotLine } from '../protocol/log.ts'
 import { machineHash } from './machineHash.ts'
 import { ReplayState } from './ReplayState.ts'
+import { isV4Machine, V4ReplayState, type V4Machine } from './replayV4.ts'
 
 /** One differing leaf between the log's snapshot (`expected`) and the replayed one (`actual`). */
 export interface DiffEntry {
@@ -71,7 +72,7 @@ export interface ReplayOptions {
 }
 
 export class LogReplayer {
-  private rs?: ReplayState
+  private rs?: ReplayState | V4ReplayState
   private header?: LogHeader
   private events = 0
   private rejected = 0
@@ -90,19 +91,22 @@ export class LogReplayer {
   divergence?: Divergence
 
   constructor(
-    private machine: AnyStateMachine,
+    private machine: AnyStateMachine | V4Machine,
     private opts: ReplayOptions = {},
   ) {}
 
   start(header: LogHeader): void {
     this.header = header
-    const hash = machineHash(this.machine)
+    const hash = machineHash(this.machine as AnyStateMachine)
     if (header.machineHash && header.machineHash !== hash) {
       this.warnings.push(
         `machineHash differs: the log was recorded with ${header.machineHash.slice(0, 12)}…, the module's machine is ${hash.slice(0, 12)}… (the machine changed since)`,
       )
     }
-    this.rs = new ReplayState(this.machine, header.actor)
+    // an XState v4 machine (an app watched over @xstate/inspect) replays with v4's own transition
+    this.rs = isV4Machine(this.machine)
+      ? new V4ReplayState(this.machine)
+      : new ReplayState(this.machine as AnyStateMachine, header.actor, header.parent !== undefined)
   }
 
   /**

@@ -44,3 +44,11 @@ export type {
   ChannelStability,
   ReliabilityReport,
 } from './reliability.ts'
+export {
+  decodeStatelyFrame,
+  decodeXStateInspectFrame,
+  ExternalFrameError,
+  ExternalFrameCode,
+  MAX_EXTERNAL_FRAME,
+} from './externalInspect.ts'
+export type { StatelyFrame, XStateInspectFrame, InspectedEvent, V4State } from './externalInspect.ts'

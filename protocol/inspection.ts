@@ -51,6 +51,11 @@ export interface FeedActorEvent extends FeedBase {
   status: ActorStatus
   parentId?: string
   definition?: string
+  /**
+   * The app an external actor runs in (one Aether watches but does not host): also its `rootId`.
+   * Absent for the host's own actors.
+   */
+  node?: string
   snapshot: FeedSnapshot
 }
 

@@ -35,6 +35,12 @@
  * state. A client that never sends `focus` gets everything in full.
  * Events are sent to actors over HTTP (`POST /api/actors/<path>/events`, with the token), not here.
  *
+ * External actors: apps Aether watches but does not host (runtime/inspector/ExternalApps.ts) appear
+ * in the same feed under `<app>/<run>/...` paths. Their `@xstate.actor` events and `snapshot`
+ * states carry `node` (the app's name, their `rootId` in `@statelyai/inspect` terms); they are
+ * read-only (the hub cannot send them events), and `history` and `definition` answer for them from
+ * their recordings.
+ *
  * The decoder is pure and runs in Node and in the browser.
  */
 import type { FeedEvent, FeedSnapshot, ActorStatus } from './inspection.ts'
@@ -55,7 +61,7 @@ export type WireEvent = FeedEvent extends infer E
 export function expandWireEvent(w: WireEvent, hostId: string): FeedEvent {
   return {
     ...w,
-    rootId: hostId,
+    rootId: (w.type === '@xstate.actor' && w.node) || hostId,
     sessionId: w.path,
     id: `${hostId}:${w.seq}`,
     createdAt: String(w.at),
@@ -92,6 +98,7 @@ export function encodeWireEvent(e: FeedEvent): string {
       status: e.status,
       parentId: e.parentId,
       definition: e.definition,
+      node: e.node,
       snapshot: e.snapshot,
     })
   }
@@ -251,6 +258,8 @@ export interface FeedActorState {
   /** Host clock time of the actor's last event. */
   at: number
   snapshot: FeedSnapshot
+  /** The app of an external actor (read-only: no events can be sent to it); absent for hosted ones. */
+  node?: string
 }
 
 /** One journal record with the snapshot it led to. */

@@ -35,6 +35,11 @@ export interface LogHeader {
   machineHash?: string
   input?: unknown
   at: number
+  /**
+   * The id path of the actor's parent, for a child actor recorded on its own (an external app's
+   * invoked machine): it may send to its parent, which replay stands in for (sending nothing).
+   */
+  parent?: string
 }
 
 export interface LogEventLine {
@@ -97,6 +102,8 @@ export function parseLogHeader(text: string, line = 1): LogHeader {
   if (v.machineHash !== undefined && typeof v.machineHash !== 'string')
     throw new LogFormatError(line, 'the header field "machineHash" must be a string')
   if (!isTime(v.at)) throw new LogFormatError(line, 'the header field "at" must be a number (ms since the epoch)')
+  if (v.parent !== undefined && typeof v.parent !== 'string')
+    throw new LogFormatError(line, 'the header field "parent" must be a string (an id path)')
   return v as unknown as LogHeader
 }
 

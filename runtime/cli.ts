@@ -5,6 +5,7 @@
  */
 import { formatHelp, parseArgs, UsageError, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
+import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
 import { rootCommand } from './commands/root.ts'
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   hubCommand,
   replayCommand,
   logCommand,
+  inspectCommand,
   rootCommand,
   reliabilityCommand,
   protocolCommand,

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { AnyStateMachine } from 'xstate'
+import { isV4Machine } from '../actors/index.ts'
 import { UsageError } from './args.ts'
 
 /** The export `exportName` of `modulePath`; `why` says where the name came from, for the error. */
@@ -25,15 +26,17 @@ export async function loadMachine(modulePath: string, exportName = 'default', wh
       `--machine: ${file} has no export "${exportName}"${why}${names.length ? `; machines it exports: ${names.join(', ')} (choose one with --export NAME)` : ''}`,
     )
   }
-  if (!isMachine(m)) throw new UsageError(`--machine: export "${exportName}" of ${file} is not an XState v5 machine`)
+  if (!isMachine(m))
+    throw new UsageError(`--machine: export "${exportName}" of ${file} is not an XState machine (v5, or v4)`)
   return m
 }
 
 function isMachine(v: any): boolean {
   return (
-    !!v &&
-    typeof v.transition === 'function' &&
-    typeof v.getInitialSnapshot === 'function' &&
-    typeof v.toJSON === 'function'
+    (!!v &&
+      typeof v.transition === 'function' &&
+      typeof v.getInitialSnapshot === 'function' &&
+      typeof v.toJSON === 'function') ||
+    isV4Machine(v)
   )
 }

@@ -255,7 +255,7 @@ export class App {
   }
 
   private async loadDefinition(a: ActorView): Promise<void> {
-    const name = a.machine
+    const name = defKey(a)
     if (this.defs.has(name) || this.defState.get(name) === 'loading') return
     this.defState.set(name, 'loading')
     try {
@@ -361,6 +361,14 @@ export class App {
   download(): void {
     const a = this.current()
     if (!a) return
+    if (a.kind === 'live' && a.node) {
+      // the hub's recording of an external actor
+      h('a', {
+        href: `/api/external/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log`,
+        download: `${a.path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log`,
+      }).click()
+      return
+    }
     if (a.kind === 'live' && a.durable) {
       const link = h('a', {
         href: `/api/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log?snapshots=all`,
@@ -454,7 +462,8 @@ export class App {
   }
 
   private chartFor(a: ActorView) {
-    return this.defs.has(a.machine) && this.chart.chart && this.chartKey === a.machine ? this.chart.chart : undefined
+    const key = defKey(a)
+    return this.defs.has(key) && this.chart.chart && this.chartKey === key ? this.chart.chart : undefined
   }
 
   private renderChart(a: ActorView | undefined, index: number | undefined): void {
@@ -463,19 +472,22 @@ export class App {
       this.chartKey = ''
       return
     }
-    const def = this.defs.get(a.machine)
+    const key = defKey(a)
+    const def = this.defs.get(key)
     if (!def) {
-      const missing = this.defState.get(a.machine) === 'missing'
+      const missing = this.defState.get(key) === 'missing'
       const msg = missing
-        ? `The machine “${a.machine}” is not known to this hub: states are shown as text below.`
+        ? a.node
+          ? `The app “${a.node}” sent no machine definition the hub can draw for this actor: states are shown as text below.`
+          : `The machine “${a.machine}” is not known to this hub: states are shown as text below.`
         : 'Loading the machine definition…'
       if (this.chartKey !== `msg:${msg}`) this.chart.clear(msg)
       this.chartKey = `msg:${msg}`
       return
     }
-    if (this.chartKey !== a.machine) {
-      this.chartKey = a.machine
-      void this.chart.setDefinition(a.machine, def as any).then(() => this.invalidate(true))
+    if (this.chartKey !== key) {
+      this.chartKey = key
+      void this.chart.setDefinition(key, def as any).then(() => this.invalidate(true))
       return
     }
     const live = index === undefined
@@ -508,7 +520,12 @@ export class App {
         h('span', { class: `dot s-${a.status}` }),
         h('span', { class: 'path', 'data-testid': 'actor-path' }, a.kind === 'log' ? a.log!.file : a.path),
         h('span', { class: 'chip' }, a.machine),
-        h('span', { class: 'chip' }, a.kind === 'log' ? 'log file' : a.durable ? 'durable' : 'memory'),
+        ...(a.node
+          ? [
+              h('span', { class: 'chip', 'data-testid': 'actor-node' }, `app ${a.node}`),
+              h('span', { class: 'chip readonly-chip' }, 'read-only'),
+            ]
+          : [h('span', { class: 'chip' }, a.kind === 'log' ? 'log file' : a.durable ? 'durable' : 'memory')]),
         h('span', { class: 'chip' }, a.status),
       ),
       h(
@@ -652,6 +669,14 @@ export class App {
     })
     new ResizeObserver(() => this.invalidate(true)).observe($('#timeline'))
   }
+}
+
+/**
+ * The key a machine definition is cached under: the hub's machines by name; an external actor's by
+ * its path (apps name their machines freely, and two runs may send different definitions).
+ */
+function defKey(a: ActorView): string {
+  return a.node ? `${a.node}:${a.path}` : a.machine
 }
 
 // ---- dialogs -----------------------------------------------------------------------------------------

@@ -65,10 +65,13 @@ export function guardName(g: TransitionJSON['guard']): string | undefined {
 
 /** `xstate.after.green.trafficLight.light.green` -> `after green`. */
 export function eventLabel(t: Pick<TransitionJSON, 'eventType' | 'delay'>): string {
-  if (t.eventType.startsWith('xstate.after.')) {
-    const d = t.delay ?? t.eventType.slice(13).split('.')[0]
-    return typeof d === 'number' || /^\d+$/.test(String(d)) ? `after ${d}ms` : `after ${d}`
-  }
+  const after = (d: unknown) => (typeof d === 'number' || /^\d+$/.test(String(d)) ? `after ${d}ms` : `after ${d}`)
+  if (t.eventType.startsWith('xstate.after.')) return after(t.delay ?? t.eventType.slice(13).split('.')[0])
+  // XState v4 names (an external v4 app's definition): xstate.after(500)#id, done.invoke.<id>, ...
+  if (t.eventType.startsWith('xstate.after(')) return after(t.delay ?? t.eventType.slice(13, t.eventType.indexOf(')')))
+  if (t.eventType.startsWith('done.invoke.')) return `done: ${t.eventType.slice(12)}`
+  if (t.eventType.startsWith('error.platform.')) return `error: ${t.eventType.slice(15)}`
+  if (t.eventType.startsWith('done.state.')) return 'done'
   if (t.eventType.startsWith('xstate.done.state.')) return 'done'
   if (t.eventType.startsWith('xstate.done.actor.')) return `done: ${t.eventType.slice(18)}`
   if (t.eventType.startsWith('xstate.error.actor.')) return `error: ${t.eventType.slice(19)}`
@@ -203,6 +206,9 @@ export function takenTransitions(
 
 /** An event type for people: `xstate.after.green.trafficLight.light.green` -> `after green (light.green)`. */
 export function eventDisplay(type: string): string {
+  // XState v4: xstate.after(100)#elevator.arrived
+  const v4 = /^xstate\.after\((\w+)\)#[^.]+\.?(.*)$/.exec(type)
+  if (v4) return `after ${/^\d+$/.test(v4[1]) ? v4[1] + 'ms' : v4[1]}${v4[2] ? ` (${v4[2]})` : ''}`
   if (!type.startsWith('xstate.after.')) return type
   const [delay, ...rest] = type.slice(13).split('.')
   return `after ${/^\d+$/.test(delay) ? delay + 'ms' : delay}${rest.length > 1 ? ` (${rest.slice(1).join('.')})` : ''}`

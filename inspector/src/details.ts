@@ -131,6 +131,15 @@ export class ActionsView {
         h('div', { class: 'muted small' }, 'A loaded log is read-only: scrubbing it changes nothing on the hub.'),
       )
     }
+    if (a.node) {
+      return void this.root.replaceChildren(
+        h(
+          'div',
+          { class: 'readonly', 'data-testid': 'external-readonly' },
+          `Read-only: this actor runs in the app “${a.node}”, which the hub watches but does not host. The hub records what the app reports and sends it nothing.`,
+        ),
+      )
+    }
     const banner = !this.ctx.token
       ? h(
           'div',

@@ -27,6 +27,11 @@ export interface ActorView {
   status: string
   durable: boolean
   parent?: string
+  /**
+   * The app of an external actor (an app the hub watches but does not host): read-only, its
+   * history and log come from the hub's recording of it.
+   */
+  node?: string
   kind: 'live' | 'log'
   current?: FeedSnapshot
   actorSeq: number
@@ -91,6 +96,7 @@ export class InspectorModel {
       a.status = s.status
       a.durable = s.durable
       a.parent = s.parent
+      a.node = s.node
       a.current = s.snapshot
       a.actorSeq = s.actorSeq
       a.at = s.at
@@ -121,6 +127,7 @@ export class InspectorModel {
         const a = this.ensure(e.path, e.machine)
         a.status = e.status
         a.parent = e.parentId
+        a.node = e.node
         a.current = e.snapshot
         if (!known) {
           a.entries = [{ seq: 0, at: e.at, snapshot: e.snapshot }]

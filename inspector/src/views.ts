@@ -40,8 +40,10 @@ export class ActorTree {
     this.filterFor = f
     this.selectedFor = undefined
     this.rows.clear()
+    // the hub's own actors, then each external app's runs, then loaded logs
+    const group = (a: ActorView) => (a.kind === 'log' ? 2 : a.node ? 1 : 0)
     const all = [...model.actors.values()].sort((a, b) =>
-      a.kind !== b.kind ? (a.kind === 'log' ? 1 : -1) : a.path < b.path ? -1 : 1,
+      group(a) !== group(b) ? group(a) - group(b) : a.path < b.path ? -1 : 1,
     )
     const matches = (a: ActorView) =>
       !f || `${a.path} ${a.machine} ${formatValue(a.current?.value)} ${a.status}`.toLowerCase().includes(f)
@@ -58,13 +60,27 @@ export class ActorTree {
     }
     const items: HTMLElement[] = []
     let logsHeader = false
+    let run = ''
     for (const a of all) {
       if (!shown.has(a.path)) continue
       if (a.kind === 'log' && !logsHeader) {
         logsHeader = true
         items.push(h('li', { class: 'tree-section' }, 'Loaded logs'))
       }
-      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - 1
+      // an external app's actors live under <app>/<run>/: one header per run, read-only
+      const runOf = a.node && a.kind === 'live' ? a.path.split('/').slice(0, 2).join('/') : ''
+      if (runOf && runOf !== run) {
+        items.push(
+          h(
+            'li',
+            { class: 'tree-section external', 'data-run': runOf, title: 'an app the hub watches but does not host' },
+            `App ${a.node} · run ${runOf.slice(runOf.indexOf('/') + 1)}`,
+            h('span', { class: 'chip readonly-chip' }, 'read-only'),
+          ),
+        )
+      }
+      run = runOf
+      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - (runOf ? 3 : 1)
       const name = a.kind === 'log' ? a.path.slice(4) : a.path.slice(a.path.lastIndexOf('/') + 1)
       const status = h('span', { class: `dot s-${a.status}`, title: a.status })
       const state = h('span', { class: 'tree-state' }, stateText(a))

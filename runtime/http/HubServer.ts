@@ -14,6 +14,9 @@ import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
 
+/** The WebSocket client, for connections the hub opens itself (to an app's `@xstate/inspect` server). */
+export { WebSocket as WebSocketClient } from 'ws'
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,

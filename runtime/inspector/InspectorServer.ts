@@ -1,7 +1,8 @@
 /**
  * The inspector on a hub: the feed WebSocket (`/inspector/feed`), the plain `@statelyai/inspect`
  * WebSocket (`/inspector/stately`), the built UI (`/inspector`, static files from inspector/dist)
- * and `GET /api/inspector` (counters).
+ * and `GET /api/inspector` (counters). External apps (ExternalApps.ts: apps the hub watches but
+ * does not host) join the same feed; their endpoints are installed with it.
  *
  * What drives it: the actor system's feed (`system.feed.listen`), attached only while a client is
  * connected, so a hub nobody inspects pays nothing. What it promises: every client gets a
@@ -30,6 +31,7 @@ import {
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { FeedClient, type FrameSocket } from './FeedClient.ts'
+import { ExternalApps, type ExternalAppsOptions } from './ExternalApps.ts'
 
 export interface InspectorOptions {
   /** Built UI folder (default inspector/dist of this checkout). */
@@ -38,6 +40,8 @@ export interface InspectorOptions {
   queueLimit?: number
   /** Events per `events` frame at most (default 1,000). */
   batch?: number
+  /** Limits of external apps (ExternalApps.ts). */
+  external?: ExternalAppsOptions
 }
 
 export const DEFAULT_ASSETS = fileURLToPath(new URL('../../inspector/dist', import.meta.url))
@@ -84,12 +88,15 @@ export class InspectorServer implements HubFeature {
   private clients = new Set<FeedClient>()
   private unlisten?: () => void
   private readonly assets: string
+  /** Apps the hub watches but does not host: their actors are in this feed too, read-only. */
+  readonly external: ExternalApps
 
   constructor(private opts: InspectorOptions = {}) {
     this.assets = opts.assets ?? DEFAULT_ASSETS
+    this.external = new ExternalApps(opts.external)
   }
 
-  install(hub: Hub): void {
+  async install(hub: Hub): Promise<void> {
     this.hub = hub
     const s = hub.server
     s.ws(
@@ -110,9 +117,11 @@ export class InspectorServer implements HubFeature {
       if (!m) throw new HttpError(404, `no machine named "${ctx.params.name}" on this hub`, 'UNKNOWN_MACHINE')
       return { machine: ctx.params.name, definition: m.toJSON() }
     })
+    await this.external.install(hub)
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.external.close()
     for (const c of this.clients) c.close()
     this.clients.clear()
     this.unlisten?.()
@@ -210,6 +219,7 @@ export class InspectorServer implements HubFeature {
       if (info.parent) st.parent = info.parent
       out.push(st)
     }
+    for (const st of this.external.states()) out.push(st)
     return out
   }
 
@@ -229,6 +239,7 @@ export class InspectorServer implements HubFeature {
         }
       }
       case 'definition': {
+        if (await this.isExternal(cmd.path)) return this.external.command(cmd)
         const a = sys.hosted(cmd.path)
         const name = a?.machineName ?? (await this.hub.store.getMeta(cmd.path))?.machine
         if (!name) throw new FeedFrameError('UNKNOWN_ACTOR', `no actor at "${cmd.path}"`, cmd.id)
@@ -247,8 +258,14 @@ export class InspectorServer implements HubFeature {
         return { t: 'definition', id: cmd.id, machine: cmd.name, definition: m.toJSON() }
       }
       case 'history':
+        if (await this.isExternal(cmd.path)) return this.external.command(cmd)
         return this.history(cmd)
     }
+  }
+
+  /** An external app's actor: not hosted here and without a journal in the actor store. */
+  private async isExternal(path: string): Promise<boolean> {
+    return !this.hub.system.hosted(path) && !(await this.hub.store.getMeta(path)) && (await this.external.has(path))
   }
 
   /** One page of an actor's journal with the snapshot after each event, by pure replay. */
@@ -316,7 +333,7 @@ export class InspectorServer implements HubFeature {
       limit: this.opts.queueLimit,
       batch: 256,
       // Stately's tools read one inspection event per message, in its plain shape.
-      prepare: (e) => JSON.stringify(statelyShape(e, sys)),
+      prepare: (e) => JSON.stringify(statelyShape(e, sys, this.external)),
       encode: (events) => events,
     })
     for (const st of this.actorStates()) {
@@ -334,7 +351,7 @@ export class InspectorServer implements HubFeature {
           ...base,
           name: st.path,
           parentId: st.parent,
-          definition: a ? JSON.stringify(a.machine.toJSON()) : undefined,
+          definition: a ? JSON.stringify(a.machine.toJSON()) : this.external.definitionText(st.path),
           snapshot: st.snapshot,
         }),
       )
@@ -401,12 +418,13 @@ function replaySnapshot(rs: ReplayState): FeedSnapshot {
   return out
 }
 
-function statelyShape(e: FeedEvent, sys: Hub['system']): Record<string, unknown> {
+function statelyShape(e: FeedEvent, sys: Hub['system'], external: ExternalApps): Record<string, unknown> {
   const out = toStatelyEvent(e)
   // @statelyai/inspect carries the machine definition as a JSON string on actor events.
   if (e.type === '@xstate.actor' && out.definition === undefined) {
     const m = sys.hosted(e.path)?.machine
     if (m) out.definition = JSON.stringify(m.toJSON())
+    else if (e.node) out.definition = external.definitionText(e.path)
   }
   return out
 }
