@@ -122,7 +122,8 @@ export class LogReplayer {
         this.startSeq = this.lastSeq = l.seq
         this.fromCheckpoint = true
         this.recorded = l
-        if (l.snapshot.context === undefined)
+        // (an XState v4 machine may have no context at all; a v5 snapshot always has one)
+        if (l.snapshot.context === undefined && !isV4Machine(this.machine))
           throw new LogFormatError(lineNo, 'the starting snapshot has no "context": replay cannot start from it')
         try {
           // Logs written by hand or by the inspector may hold only value, context and status.
