@@ -4,6 +4,8 @@ import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { reliabilityFeature } from '../reliability/Reliability.ts'
 import { rootFeature } from '../root/rootFeature.ts'
+import { guardProcess, serve } from '../processLifecycle.ts'
+import { allowHostFlag, allowHosts } from '../http/edges.ts'
 import { NODE_ID } from '../../protocol/index.ts'
 
 export const rootCommand: Command = {
@@ -25,6 +27,7 @@ export const rootCommand: Command = {
     },
     port: { type: 'number', arg: 'P', help: 'HTTP port (provenance, reliability)', default: 7080 },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
+    'allow-host': allowHostFlag,
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated)' },
     id: { type: 'string', arg: 'ROOT_ID', help: "this root's node id", default: 'root' },
     'authority-aging': {
@@ -54,6 +57,7 @@ export const rootCommand: Command = {
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
   async run({ flags }) {
+    const guard = guardProcess({ name: 'root' })
     const id = String(flags.id)
     if (!NODE_ID.test(id)) throw new UsageError(`--id must match ${NODE_ID.source}, got "${id}"`)
     const fsync = String(flags.fsync)
@@ -66,6 +70,7 @@ export const rootCommand: Command = {
       {
         port: portFlag(flags.port),
         host: String(flags.host),
+        allowHosts: allowHosts(flags['allow-host']),
         data: String(flags.data),
         token: flags.token as string | undefined,
         hostId: id,
@@ -95,15 +100,6 @@ export const rootCommand: Command = {
     console.log(
       `  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
     )
-    await new Promise<void>((resolve) => {
-      const stop = async (sig: string) => {
-        console.log(`aether root: ${sig}, shutting down`)
-        await hub.close()
-        resolve()
-      }
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-    })
-    return 0
+    return serve({ name: 'root', guard, close: () => hub.close(), system: hub.system })
   },
 }

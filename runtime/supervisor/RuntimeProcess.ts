@@ -35,6 +35,8 @@ export interface SpawnRuntime {
   marker: string
   /** Module URL for `node --import` (tsx), so slot entries may be TypeScript-aware. */
   loader?: string
+  /** More environment for the runtime (e.g. AETHER_ALLOW_HOSTS: the names the supervisor serves). */
+  env?: Record<string, string>
 }
 
 const tsxUrl = (() => {
@@ -81,6 +83,7 @@ export class RuntimeProcess {
         AETHER_BUILD_ID: spec.manifest.buildId,
         AETHER_SLOT: spec.slot,
         AETHER_SUPERVISOR_MARK: spec.marker,
+        ...spec.env,
       },
     })
     const keep = (d: Buffer) => {
