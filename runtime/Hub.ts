@@ -307,6 +307,13 @@ export class Hub {
       ) {
         throw new HttpError(400, 'the body must be an event: a JSON object with a non-empty string "type"', 'BAD_BODY')
       }
+      // XState's own namespace (done/error/init/after events) is not for clients (issue 16, point 2)
+      if ((ev as any).type.startsWith('xstate.'))
+        throw new HttpError(
+          400,
+          `field "type": "${(ev as any).type.slice(0, 80)}" is in XState's reserved namespace xstate.*; send your machine's own events`,
+          'RESERVED_EVENT',
+        )
       const seq = await this.system.sendCommitted(target, ev as any, 'http')
       const a = this.system.hosted(target)!
       return { seq, value: a.actor?.getSnapshot?.().value ?? null, status: a.status }

@@ -70,6 +70,8 @@ export interface WsOptions {
   subpaths?: boolean
   /** Bytes queued to a client that does not read, at most (default 8 MiB); then it is closed with 1008. */
   maxBuffered?: number
+  /** The query a client needs besides `token` (`member=m1`), listed by `routeTable()` for tools and tests. */
+  query?: string
 }
 
 interface Socket {
@@ -105,6 +107,8 @@ export interface SocketInfo {
   path: string
   maxPayload: number
   subpaths: boolean
+  /** The query a client needs besides `token` (empty: none). */
+  query: string
 }
 
 /** A handler's result: a value is sent as JSON (200), `undefined` means the handler answered. */
@@ -163,6 +167,7 @@ export class HubServer {
         path: s.path,
         maxPayload: s.opts.maxPayload ?? 1 << 20,
         subpaths: s.opts.subpaths === true,
+        query: s.opts.query ?? '',
       })),
     }
   }
