@@ -365,7 +365,7 @@ export class InspectorServer implements HubFeature {
           ...base,
           name: st.path,
           parentId: st.parent,
-          definition: a ? JSON.stringify(a.machine.toJSON()) : undefined,
+          definition: a ? definitionJson(a.machine) : undefined,
           snapshot: st.snapshot,
         }),
       )
@@ -432,12 +432,28 @@ function replaySnapshot(rs: ReplayState): FeedSnapshot {
   return out
 }
 
+const definitions = new WeakMap<AnyStateMachine, string>()
+
+/**
+ * A machine's definition as the JSON string @statelyai/inspect carries: made once per machine, not
+ * once per actor and connection (a client that reconnects in a loop would make the hub serialise
+ * every definition each time).
+ */
+function definitionJson(m: AnyStateMachine): string {
+  let text = definitions.get(m)
+  if (text === undefined) {
+    text = JSON.stringify(m.toJSON())
+    definitions.set(m, text)
+  }
+  return text
+}
+
 function statelyShape(e: FeedEvent, sys: Hub['system']): Record<string, unknown> {
   const out = toStatelyEvent(e)
   // @statelyai/inspect carries the machine definition as a JSON string on actor events.
   if (e.type === '@xstate.actor' && out.definition === undefined) {
     const m = sys.hosted(e.path)?.machine
-    if (m) out.definition = JSON.stringify(m.toJSON())
+    if (m) out.definition = definitionJson(m)
   }
   return out
 }
