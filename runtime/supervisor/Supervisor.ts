@@ -259,6 +259,8 @@ export class Supervisor {
     }
     const s = this.server
     s.route('GET', '/api/supervisor/status', () => this.status())
+    // the supervisor's own routes and sockets (GET /api/routes reaches the runtime's)
+    s.route('GET', '/api/supervisor/routes', () => s.routeTable())
     s.route('POST', '/api/supervisor/update', (ctx) => this.updateRoute(ctx.req, ctx))
     s.route('POST', '/api/supervisor/actions', (ctx) => this.actionRoute(ctx))
     s.route('GET', '/api/supervisor/log', async (ctx) => {
