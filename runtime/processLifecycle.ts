@@ -21,6 +21,13 @@
 /** Exit code of a process that ended on an uncaught exception. */
 export const FATAL_EXIT_CODE = 70
 
+/** The exit codes of a long-running command, for its --help. */
+export const SERVE_EXIT_CODES = `
+exit codes: 0 stopped by SIGINT/SIGTERM (after closing), 1 could not start (the reason is printed),
+2 usage error, 70 ended by an uncaught exception (stack in the log; a supervisor restarts it).
+Unhandled promise rejections and errors of a single connection are logged as incidents and the
+process goes on (README: "Errors nobody caught").`
+
 /** What the guard records about an error nobody caught. */
 export interface ProcessIncident {
   at: number
@@ -121,13 +128,7 @@ export class ProcessGuard {
       // the system is closing: the log has it
     }
     // a runtime under a supervisor: tell it why, before the exit it will see
-    if (process.send && process.connected) {
-      try {
-        process.send({ type: 'incident', incident })
-      } catch {
-        // the supervisor is gone
-      }
-    }
+    if (process.send && process.connected) process.send({ type: 'incident', incident }, undefined, {}, () => {})
     if (fatal) void this.end()
   }
 

@@ -2,13 +2,14 @@ import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
-import { guardProcess, serve } from '../processLifecycle.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { allowHostFlag, allowHosts } from '../http/edges.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
   summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
   usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
+  details: SERVE_EXIT_CODES,
   flags: {
     port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
     host: {

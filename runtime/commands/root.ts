@@ -4,7 +4,7 @@ import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { reliabilityFeature } from '../reliability/Reliability.ts'
 import { rootFeature } from '../root/rootFeature.ts'
-import { guardProcess, serve } from '../processLifecycle.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { allowHostFlag, allowHosts } from '../http/edges.ts'
 import { NODE_ID } from '../../protocol/index.ts'
 
@@ -12,6 +12,7 @@ export const rootCommand: Command = {
   name: 'root',
   summary: 'run the root: Class A inboxes and acks, Class B answers, hub heartbeats and provenance over NATS',
   usage: 'aether root [--nats URL] [--data DIR] [--port P] [--id ROOT_ID]',
+  details: SERVE_EXIT_CODES,
   flags: {
     nats: {
       type: 'string',

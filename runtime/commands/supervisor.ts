@@ -1,7 +1,7 @@
 import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
-import { guardProcess, serve } from '../processLifecycle.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { allowHostFlag, allowHosts } from '../http/edges.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
@@ -16,6 +16,7 @@ export const supervisorCommand: Command = {
   name: 'supervisor',
   summary: 'run the hub from slot A or B under an update supervisor (A/B slots, warm cutover, rollback)',
   usage: 'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB]',
+  details: SERVE_EXIT_CODES,
   flags: {
     slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
     port: {

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url'
 import type { Command } from '../args.ts'
 import { UsageError } from '../args.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
-import { guardProcess, serve } from '../processLifecycle.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
@@ -31,6 +31,7 @@ export const workerCommand: Command = {
   name: 'worker',
   summary: "run job steps from a hub's queue over NATS JetStream (start the hub with AETHER_JOBS_NATS=URL)",
   usage: 'aether worker --nats URL [--module FILE] [--concurrency N] [--stream NAME]',
+  details: SERVE_EXIT_CODES,
   flags: {
     nats: { type: 'string', arg: 'URL', help: 'NATS server with JetStream (or NATS_URL)' },
     module: {

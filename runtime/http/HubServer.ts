@@ -28,18 +28,18 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { EdgeCounters, HostPolicy, jsonTooDeep, wsCloseFor } from './edges.ts'
+import {
+  closeReason,
+  decodeSegment,
+  EdgeCounters,
+  HostPolicy,
+  HttpError,
+  jsonTooDeep,
+  toAnswer,
+  wsCloseFor,
+} from './edges.ts'
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code = 'HTTP_ERROR',
-  ) {
-    super(message)
-    this.name = 'HttpError'
-  }
-}
+export { decodeSegment, HttpError } from './edges.ts'
 
 export interface Ctx {
   req: IncomingMessage
@@ -442,19 +442,6 @@ export class HubServer {
   }
 }
 
-/** Decodes one percent-encoded path segment; a broken escape (`%zz`, a cut UTF-8 sequence) is a 400. */
-export function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    throw new HttpError(
-      400,
-      `the path has a malformed percent-escape near "${segment.slice(0, 40)}": encode "%" as %25`,
-      'BAD_PATH',
-    )
-  }
-}
-
 function bearer(req: IncomingMessage, url?: URL): string | undefined {
   const h = req.headers.authorization
   return h?.startsWith('Bearer ') ? h.slice(7) : (url?.searchParams.get('token') ?? undefined)
@@ -463,39 +450,6 @@ function bearer(req: IncomingMessage, url?: URL): string | undefined {
 /** The token a request presents (header, or `?token=`), for features with tokens of their own. */
 export function presentedToken(req: IncomingMessage, url?: URL): string | undefined {
   return bearer(req, url)
-}
-
-const CLOSE_REASONS: Record<string, string> = {
-  too_big: 'message too big',
-  bad_data: 'invalid message data',
-  protocol: 'protocol error',
-  policy: 'policy violation',
-  slow_client: 'the client does not read what it is sent',
-  handler: 'internal error; see the hub log',
-}
-
-function closeReason(reason: string): string {
-  return CLOSE_REASONS[reason] ?? 'closed'
-}
-
-const REFUSALS: Record<string, number> = {
-  BAD_PATH: 400,
-  BAD_EVENT: 400,
-  BAD_INPUT: 400,
-  UNKNOWN_MACHINE: 400,
-  UNKNOWN_PARENT: 400,
-  ACTOR_EXISTS: 409,
-  UNKNOWN_ACTOR: 404,
-  ACTOR_NOT_RUNNING: 409,
-}
-
-/** The answer to what a handler threw: an HttpError or a known refusal as is, anything else a 500. */
-function toAnswer(err: unknown): { status: number; code: string; message: string } {
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message }
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code === 'string' && REFUSALS[code] !== undefined)
-    return { status: REFUSALS[code], code, message: (err as Error).message }
-  return { status: 500, code: 'INTERNAL', message: 'internal error; see the hub log' }
 }
 
 /** Same-origin, listed or absent Origins only: a page from elsewhere must not drive the hub. */

@@ -11,9 +11,70 @@
  *   its own name in `Host` (and a matching `Origin`); only names the hub serves are accepted.
  * - `jsonTooDeep(value, max)`: a body nested deeper than a JSON encoder can write back is refused
  *   at the edge, naming its field, instead of failing later in the journal.
+ * - `decodeSegment`, `toAnswer`: a broken percent-escape is a 400; what a handler threw becomes its
+ *   answer (an HttpError or a known refusal as is, anything else a 500 without details).
  */
 import { isIP } from 'node:net'
 import { UsageError } from '../args.ts'
+
+/** A refusal a handler throws: answered with `status` and `{error: code, message}`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code = 'HTTP_ERROR',
+  ) {
+    super(message)
+    this.name = 'HttpError'
+  }
+}
+
+/** Decodes one percent-encoded path segment; a broken escape (`%zz`, a cut UTF-8 sequence) is a 400. */
+export function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new HttpError(
+      400,
+      `the path has a malformed percent-escape near "${segment.slice(0, 40)}": encode "%" as %25`,
+      'BAD_PATH',
+    )
+  }
+}
+
+const CLOSE_REASONS: Record<string, string> = {
+  too_big: 'message too big',
+  bad_data: 'invalid message data',
+  protocol: 'protocol error',
+  policy: 'policy violation',
+  slow_client: 'the client does not read what it is sent',
+  handler: 'internal error; see the hub log',
+}
+
+/** The close reason sent with a close code (never an error's own message or stack). */
+export function closeReason(reason: string): string {
+  return CLOSE_REASONS[reason] ?? 'closed'
+}
+
+const REFUSALS: Record<string, number> = {
+  BAD_PATH: 400,
+  BAD_EVENT: 400,
+  BAD_INPUT: 400,
+  UNKNOWN_MACHINE: 400,
+  UNKNOWN_PARENT: 400,
+  ACTOR_EXISTS: 409,
+  UNKNOWN_ACTOR: 404,
+  ACTOR_NOT_RUNNING: 409,
+}
+
+/** The answer to what a handler threw: an HttpError or a known refusal as is, anything else a 500. */
+export function toAnswer(err: unknown): { status: number; code: string; message: string } {
+  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message }
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && REFUSALS[code] !== undefined)
+    return { status: REFUSALS[code], code, message: (err as Error).message }
+  return { status: 500, code: 'INTERNAL', message: 'internal error; see the hub log' }
+}
 
 /** Why a WebSocket edge closed a connection (the `reason` label of the counters). */
 export type WsCloseReason = 'too_big' | 'bad_data' | 'protocol' | 'policy' | 'slow_client' | 'handler'

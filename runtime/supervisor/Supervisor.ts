@@ -147,6 +147,7 @@ export class Supervisor {
         input: { serving: valid[0], settings: opts.settings },
       })
     }
+    server.onInternalError = (where, err) => console.error(`[supervisor] internal error on ${where}:`, err)
     sup.wire()
     const { url } = await server.listen()
     sup.url = url

@@ -36,11 +36,9 @@ export interface SlotRuntimeOptions {
 
 const env = process.env
 const send = (m: Record<string, unknown>) => {
-  try {
-    process.send?.(m)
-  } catch {
-    // the supervisor is gone; the disconnect handler ends this process
-  }
+  // the supervisor is gone: the disconnect handler ends this process (the callback takes the error,
+  // which would otherwise be emitted on `process`)
+  if (process.send && process.connected) process.send(m, undefined, {}, () => {})
 }
 
 export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
