@@ -241,9 +241,15 @@ export class RuntimeProxy {
         backend.destroy()
       })
       const drop = () => {
-        this.tunnels.delete(t)
-        client.destroy()
-        backend.destroy()
+        if (!this.tunnels.delete(t)) return
+        // What one side sent last (the runtime's close frame and its code) is already piped to the
+        // other: end it, so it is flushed, rather than destroy it; destroy what lingers after 2 s.
+        client.end()
+        backend.end()
+        setTimeout(() => {
+          client.destroy()
+          backend.destroy()
+        }, 2000).unref()
       }
       backend.on('close', drop)
       client.on('close', drop)

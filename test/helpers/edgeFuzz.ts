@@ -287,33 +287,49 @@ export function encode(m: Msg): Buffer {
   return Buffer.concat(out)
 }
 
-/** Sends one script on a new connection to `url`; tallies the inputs, the close code and any stack trace. */
+/**
+ * Sends one script to `url`; tallies the inputs, the close codes and any stack trace. After each
+ * message a ping: its pong says the server read the message and goes on. When the server closes
+ * instead (a message it refused), the rest of the script goes on a new connection, so every message
+ * counted was read by the server, whatever the timing.
+ */
 export async function runScript(port: number, url: string, script: Script, tally: Tally): Promise<void> {
-  const ws = await RawWs.open(port, url)
-  tally.connections++
-  if (ws.status !== 101) {
-    ws.destroy()
-    return
+  const open = async () => {
+    const ws = await RawWs.open(port, url)
+    tally.connections++
+    if (ws.status !== 101) ws.destroy()
+    return ws
   }
+  const finish = async (ws: RawWs) => {
+    const closed = await Promise.race([ws.closed, sleep(1500).then(() => undefined)])
+    if (!closed) {
+      // a frame header cut short (the last break case) leaves the server waiting for its bytes
+      ws.destroy()
+      await ws.closed
+    }
+    tally.closed(closed?.code ?? 1006)
+    tally.noStack(closed?.reason ?? '', url)
+    for (const t of ws.texts) tally.noStack(t, `${url} frame`)
+  }
+  let ws = await open()
+  if (ws.status !== 101) return
   for (const m of script.messages) {
+    if (ws.closeCode !== undefined || ws.ended) {
+      await finish(ws)
+      ws = await open()
+      if (ws.status !== 101) return
+    }
     await ws.write(encode(m))
     tally.inputs++
     tally.ws++
+    await ws.ping()
   }
-  if (script.end) {
+  if (script.end && ws.closeCode === undefined && !ws.ended) {
     await ws.write(script.end)
     tally.inputs++
     tally.ws++
   } else ws.close(1000)
-  const closed = await Promise.race([ws.closed, sleep(1500).then(() => undefined)])
-  if (!closed) {
-    // a frame header cut short (the last break case) leaves the server waiting for its bytes
-    ws.destroy()
-    await ws.closed
-  }
-  tally.closed(closed?.code ?? 1006)
-  tally.noStack(closed?.reason ?? '', url)
-  for (const t of ws.texts) tally.noStack(t, `${url} frame`)
+  await finish(ws)
 }
 
 /** Sends one frame of `size` bytes; resolves with how the server closed the connection. */

@@ -58,11 +58,15 @@ export class RawWs {
   private buf: Buffer = Buffer.alloc(0)
   private closeFrame?: { code: number; reason: string }
   private endedFlag = false
+  private pongWaiters = new Map<string, () => void>()
+  private pingN = 0
 
   private constructor(readonly socket: Socket) {
     this.closed = new Promise((resolve) => {
       socket.on('close', () => {
         this.endedFlag = true
+        for (const w of this.pongWaiters.values()) w()
+        this.pongWaiters.clear()
         resolve(this.closeFrame ?? { code: 1006, reason: '' })
       })
     })
@@ -85,7 +89,8 @@ export class RawWs {
     opts: { readFrames?: boolean } = {},
   ): Promise<RawWs & RawOpen> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port })
+      // no Nagle: a small frame (a ping) goes out at once, not after the server's delayed ACK
+      const socket = connect({ host: '127.0.0.1', port, noDelay: true })
       const ws = new RawWs(socket) as RawWs & RawOpen
       let head = Buffer.alloc(0)
       const onData = (d: Buffer) => {
@@ -160,6 +165,19 @@ export class RawWs {
     return sent
   }
 
+  /**
+   * A ping; resolves true when its pong comes back (the server has read everything sent before
+   * it), false when the connection ends or closes first.
+   */
+  ping(): Promise<boolean> {
+    if (this.endedFlag || this.closeFrame) return Promise.resolve(false)
+    const id = `rawws-${++this.pingN}`
+    return new Promise((resolve) => {
+      this.pongWaiters.set(id, () => resolve(!this.closeFrame && !this.endedFlag))
+      void this.write(frame(OP.ping, id))
+    })
+  }
+
   /** Our close frame, then the end of our side. */
   close(code = 1000): void {
     const p = Buffer.alloc(2)
@@ -194,7 +212,13 @@ export class RawWs {
       this.buf = b.subarray(off + len)
       this.received += len
       if (op === OP.text) this.texts.push(payload.toString('utf8'))
-      else if (op === OP.close && !this.closeFrame) {
+      else if (op === OP.pong) {
+        const id = payload.toString('latin1')
+        this.pongWaiters.get(id)?.()
+        this.pongWaiters.delete(id)
+      } else if (op === OP.close && !this.closeFrame) {
+        for (const w of this.pongWaiters.values()) w()
+        this.pongWaiters.clear()
         this.closeFrame =
           payload.length >= 2
             ? { code: payload.readUInt16BE(0), reason: payload.subarray(2).toString('utf8') }
