@@ -11,17 +11,22 @@ import {
   checkPath,
   exportLog,
   journalStart,
+  ReplayState,
   JournalGapError,
   type FsyncPolicy,
   type LiveState,
 } from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
+import { allowHosts } from './http/edges.ts'
 import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
+import { ReadAccess } from './http/ReadAccess.ts'
 import { LevelStore } from './LevelStore.ts'
 
 export interface HubOptions {
   host?: string
   port?: number
+  /** Names besides loopback and `host` that requests may carry in `Host` (default AETHER_ALLOW_HOSTS). */
+  allowHosts?: string[]
   /** LevelDB folder (default ./.aether). */
   data?: string
   /** Token for mutations; generated when absent. */
@@ -57,7 +62,10 @@ export class Hub {
   /** Stable for this boot; reported by /api/health and the supervisor. */
   readonly runtimeInstanceId: string
   role: RuntimeRole
+  /** Who may read which actor (tenants' data): features with tenants add their policy. */
+  readonly access: ReadAccess
   private features: HubFeature[] = []
+  private lastEdgeIncident = new Map<string, number>()
 
   private constructor(
     readonly opts: HubOptions,
@@ -70,6 +78,25 @@ export class Hub {
       opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
     const role = opts.role ?? process.env.AETHER_ROLE
     this.role = role === 'candidate' ? 'candidate' : 'active'
+    this.access = new ReadAccess(server)
+    server.onInternalError = (where, err) => this.internalError(where, err)
+  }
+
+  /**
+   * A handler failed on something it did not expect (a 500, a socket closed with 1011): the stack
+   * goes to the log and an incident is recorded, at most one per edge every 10 s, so a client that
+   * repeats the input cannot flood the journal.
+   */
+  private internalError(where: string, err: unknown): void {
+    console.error(`[hub] internal error on ${where}:`, err)
+    const now = Date.now()
+    if (now - (this.lastEdgeIncident.get(where) ?? 0) < 10_000) return
+    this.lastEdgeIncident.set(where, now)
+    try {
+      this.system.incident({ at: now, class: 'edge', message: `internal error on ${where}: ${String(err)}` })
+    } catch {
+      // the system is closing
+    }
   }
 
   setRole(role: RuntimeRole): void {
@@ -95,7 +122,12 @@ export class Hub {
       throw err
     }
     const token = opts.token ?? randomBytes(18).toString('base64url')
-    const server = new HubServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, token })
+    const server = new HubServer({
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      token,
+      allowHosts: opts.allowHosts ?? allowHosts(undefined),
+    })
     const hub = new Hub(opts, system, store, server, dataDir)
     hub.guardCandidate()
     hub.installCore()
@@ -162,7 +194,19 @@ export class Hub {
       journal: sys.journal ? { fsync: sys.journal.fsync, ...sys.journal.stats, pending: sys.journal.pending } : null,
       data: this.dataDir,
     }))
-    s.route('GET', '/api/actors', () => ({ actors: sys.list() }))
+    s.route('GET', '/api/actors', (ctx) => {
+      const r = this.access.reader(ctx.req, ctx.url)
+      return { actors: sys.list().filter((a) => this.access.mayRead(r, a.path)) }
+    })
+    s.route('GET', '/metrics', (ctx) => {
+      ctx.res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'cache-control': 'no-store',
+      })
+      ctx.res.end(s.metricsText())
+      return undefined
+    })
+    s.route('GET', '/api/routes', () => s.routeTable())
     s.route('GET', '/api/machines', () => ({
       machines: Object.keys(builtinMachines)
         .concat(Object.keys(this.opts.machines ?? {}))
@@ -181,6 +225,7 @@ export class Hub {
         throw new HttpError(400, 'field "machine" must be the name of a registered machine', 'BAD_BODY')
       if (b.durable !== undefined && typeof b.durable !== 'boolean')
         throw new HttpError(400, 'field "durable" must be a boolean', 'BAD_BODY')
+      this.checkInput(b.machine, b.input)
       await sys.spawn(b.path, b.machine, { input: b.input, durable: b.durable ?? true })
       ctx.res.statusCode = 201
       return sys.list().find((a) => a.path === b.path)
@@ -189,7 +234,47 @@ export class Hub {
     s.route('POST', '/api/actors/:path*', (ctx) => this.actorPostRoute(ctx))
   }
 
-  /** GET /api/actors/<path>[/log|/definition] */
+  /**
+   * A spawn the machine cannot start with (its context factory throws on this input) is refused
+   * before anything is created: a pure dry run of the initial state, executing no effect.
+   */
+  private checkInput(machine: string, input: unknown): void {
+    const logic = this.system.machine(machine)
+    if (!logic) return // spawn answers UNKNOWN_MACHINE
+    let snap: { status?: string; error?: unknown }
+    try {
+      snap = new ReplayState(logic, 'input-check').init(input, Date.now()).snapshot
+    } catch (err) {
+      snap = { status: 'error', error: err }
+    }
+    if (snap?.status === 'error') {
+      const why = snap.error instanceof Error ? snap.error.message : String(snap.error)
+      throw new HttpError(
+        400,
+        `field "input": machine "${machine}" cannot start with ${input === undefined ? 'no input' : 'this input'} (${why.slice(0, 200)}); send the input it needs`,
+        'BAD_INPUT',
+      )
+    }
+  }
+
+  /**
+   * A tenant's actor is read only with that tenant's token or the hub token: 401 without a token,
+   * 404 (as if it did not exist) with another tenant's.
+   */
+  private checkRead(ctx: Ctx, path: string, stored?: { machine: string; input?: unknown }): void {
+    if (!this.access.active) return
+    const r = this.access.reader(ctx.req, ctx.url)
+    if (this.access.mayRead(r, path, stored)) return
+    if (!r.identified)
+      throw new HttpError(
+        401,
+        `"${path}" holds a tenant's data: send that tenant's token or the hub token ("Authorization: Bearer <token>")`,
+        'UNAUTHORIZED',
+      )
+    throw new HttpError(404, `no actor at "${path}"`, 'UNKNOWN_ACTOR')
+  }
+
+  /** GET /api/actors/<path>[/log|/definition|/history] */
   private async actorRoute(ctx: Ctx): Promise<unknown> {
     const path = ctx.params.path
     const sys = this.system
@@ -197,12 +282,14 @@ export class Hub {
       if (path.endsWith(suffix) && !sys.hosted(path)) {
         const base = path.slice(0, -suffix.length)
         if (suffix === '/log') return this.sendLog(ctx, base)
+        this.checkRead(ctx, base)
         const a = sys.hosted(base)
         if (!a) throw new HttpError(404, `no actor at "${base}"`, 'UNKNOWN_ACTOR')
         if (suffix === '/definition') return a.machine.toJSON()
         return this.history(ctx, base)
       }
     }
+    this.checkRead(ctx, path)
     const a = sys.hosted(path)
     if (!a) throw new HttpError(404, `no actor at "${path}"`, 'UNKNOWN_ACTOR')
     const snap = a.actor?.getSnapshot?.()
@@ -229,6 +316,13 @@ export class Hub {
       ) {
         throw new HttpError(400, 'the body must be an event: a JSON object with a non-empty string "type"', 'BAD_BODY')
       }
+      // XState's own namespace (done/error/init/after events) is not for clients (issue 16, point 2)
+      if ((ev as any).type.startsWith('xstate.'))
+        throw new HttpError(
+          400,
+          `field "type": "${(ev as any).type.slice(0, 80)}" is in XState's reserved namespace xstate.*; send your machine's own events`,
+          'RESERVED_EVENT',
+        )
       const seq = await this.system.sendCommitted(target, ev as any, 'http')
       const a = this.system.hosted(target)!
       return { seq, value: a.actor?.getSnapshot?.().value ?? null, status: a.status }
@@ -247,6 +341,7 @@ export class Hub {
     if (snapshots !== 'all' && snapshots !== 'stored')
       throw new HttpError(400, `"snapshots" must be "all" or "stored", got "${snapshots}"`, 'BAD_QUERY')
     const meta = await this.store.getMeta(path)
+    this.checkRead(ctx, path, meta)
     if (!meta) throw new HttpError(404, `no durable actor at "${path}"`, 'UNKNOWN_ACTOR')
     const machine = this.system.machine(meta.machine)
     if (snapshots === 'all' && !machine)

@@ -135,6 +135,8 @@ export class DirectPath implements ChannelPath {
       sig.send(JSON.stringify({ t: 'offer', sdp: pc.localDescription!.sdp }))
     }
     sig.onclose = () => lost('signaling closed')
+    // close follows; under Node (`ws`) an error without a listener would be thrown out of the process
+    sig.onerror = () => {}
     // the path is up once both channels are: the sync channel must carry the first frames
     const opened = () => {
       if (gen !== this.gen || this.isUp || events.readyState !== 'open' || sync.readyState !== 'open') return

@@ -85,6 +85,9 @@ export class MemberClient {
       }
       this.dispatch(PEER, r.value as unknown as { type: string })
     }
+    // an error is followed by close (which reconnects); under Node (`ws`), an error without a
+    // listener would be thrown out of the process
+    ws.onerror = () => {}
     ws.onclose = () => setTimeout(() => this.connect(), 500)
   }
 

@@ -71,20 +71,23 @@ export class ChannelFeature implements HubFeature {
 
   install(hub: Hub): void {
     this.hub = hub
-    hub.server.ws('/chan', (ws, req, url) => {
-      const member = url.searchParams.get('member') ?? ''
-      const path = url.searchParams.get('path') ?? 'ws'
-      if (!hub.server.hasToken(req, url))
-        return void (this.counters.refused++, ws.close(4401, 'the hub token is required (?token=)'))
-      if (!MEMBER_RE.test(member) || !PATH_RE.test(path))
-        return void (this.counters.refused++, ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -; path: a-z'))
-      const att = this.attachPath(member, path, (text) => ws.readyState === ws.OPEN && ws.send(text))
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (!att.receive(isBinary ? '' : data.toString('utf8'))) ws.close(1007, 'bad channel frame')
-      })
-      ws.on('close', () => att.closed())
-      ws.on('error', () => {})
-    })
+    hub.server.ws(
+      '/chan',
+      (ws, req, url) => {
+        const member = url.searchParams.get('member') ?? ''
+        const path = url.searchParams.get('path') ?? 'ws'
+        if (!hub.server.hasToken(req, url))
+          return void (this.counters.refused++, ws.close(4401, 'the hub token is required (?token=)'))
+        if (!MEMBER_RE.test(member) || !PATH_RE.test(path))
+          return void (this.counters.refused++, ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -; path: a-z'))
+        const att = this.attachPath(member, path, (text) => ws.readyState === ws.OPEN && ws.send(text))
+        ws.on('message', (data: Buffer, isBinary: boolean) => {
+          if (!att.receive(isBinary ? '' : data.toString('utf8'))) ws.close(1007, 'bad channel frame')
+        })
+        ws.on('close', () => att.closed())
+      },
+      { query: 'member=m1&path=ws' },
+    )
     hub.server.route('GET', '/api/members', () => ({
       members: [...this.members.values()].map((m) => ({
         id: m.id,

@@ -47,36 +47,47 @@ export class DirectLinkFeature implements HubFeature {
   }
 
   install(hub: Hub): void {
-    hub.server.ws('/direct', (ws, req, url) => {
-      const member = url.searchParams.get('member') ?? ''
-      if (!hub.server.hasToken(req, url)) return void ws.close(4401, 'the hub token is required (?token=)')
-      if (!MEMBER_RE.test(member)) return void ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -')
-      this.peers.get(member)?.close()
-      this.counters.peers++
-      const signal = (m: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(m))
-      const link = this.bridgePeer(member, signal)
-      this.peers.set(member, link)
-      ws.on('message', async (data: Buffer) => {
-        let m: any
-        try {
-          m = JSON.parse(data.toString('utf8'))
-          if (m?.t === 'offer' && typeof m.sdp === 'string')
-            signal({ t: 'answer', sdp: await link.peer.applyOffer(m.sdp, { rollback: false, shape: NO_MEDIA }) })
-          else if (m?.t === 'candidate' && typeof m.c?.candidate === 'string') {
-            // offline the hub cannot resolve a browser's mDNS (.local) candidates; the browser's
-            // checks reach werift anyway and become peer-reflexive candidates
-            if (/ 127\.0\.0\.1 /.test(m.c.candidate)) await link.peer.addCandidate(m.c)
-          } else throw new Error('unknown signal')
-        } catch {
-          this.counters.badSignals++
+    hub.server.ws(
+      '/direct',
+      (ws, req, url) => {
+        const member = url.searchParams.get('member') ?? ''
+        if (!hub.server.hasToken(req, url)) return void ws.close(4401, 'the hub token is required (?token=)')
+        if (!MEMBER_RE.test(member)) return void ws.close(4400, 'member: 1-64 of A-Z a-z 0-9 _ . -')
+        const signal = (m: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(m))
+        // The peer (DTLS keys, UDP sockets) is made with the first offer, not with the socket: a
+        // client that opens sockets and says nothing costs the hub a socket only.
+        let link: ReturnType<DirectLinkFeature['bridgePeer']> | undefined
+        const open = () => {
+          if (link) return link
+          this.peers.get(member)?.close()
+          this.counters.peers++
+          link = this.bridgePeer(member, signal)
+          this.peers.set(member, link)
+          return link
         }
-      })
-      ws.on('close', () => {
-        if (this.peers.get(member) === link) this.peers.delete(member)
-        link.close()
-      })
-      ws.on('error', () => {})
-    })
+        ws.on('message', async (data: Buffer) => {
+          let m: any
+          try {
+            m = JSON.parse(data.toString('utf8'))
+            if (m?.t === 'offer' && typeof m.sdp === 'string')
+              signal({ t: 'answer', sdp: await open().peer.applyOffer(m.sdp, { rollback: false, shape: NO_MEDIA }) })
+            else if (m?.t === 'candidate' && typeof m.c?.candidate === 'string' && link) {
+              // offline the hub cannot resolve a browser's mDNS (.local) candidates; the browser's
+              // checks reach werift anyway and become peer-reflexive candidates
+              if (/ 127\.0\.0\.1 /.test(m.c.candidate)) await link.peer.addCandidate(m.c)
+            } else throw new Error('unknown signal')
+          } catch {
+            this.counters.badSignals++
+          }
+        })
+        ws.on('close', () => {
+          if (!link) return
+          if (this.peers.get(member) === link) this.peers.delete(member)
+          link.close()
+        })
+      },
+      { query: 'member=m1' },
+    )
     hub.server.route('POST', '/api/direct/:member/cut', (ctx) => {
       hub.server.requireToken(ctx)
       const link = this.peers.get(ctx.params.member)

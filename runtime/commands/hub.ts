@@ -2,11 +2,14 @@ import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { allowHostFlag, allowHosts } from '../http/edges.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
   summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
   usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
+  details: SERVE_EXIT_CODES,
   flags: {
     port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
     host: {
@@ -15,6 +18,7 @@ export const hubCommand: Command = {
       help: 'address to bind (keep loopback unless you mean it)',
       default: '127.0.0.1',
     },
+    'allow-host': allowHostFlag,
     data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder', default: '.aether' },
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated and printed)' },
     fsync: { type: 'string', arg: 'POLICY', help: 'journal fsync policy: always | batch | none', default: 'batch' },
@@ -34,6 +38,7 @@ export const hubCommand: Command = {
     redis: { type: 'string', arg: 'URL', help: 'Redis server, an optional agent capability (or REDIS_URL)' },
   },
   async run({ flags }) {
+    const guard = guardProcess({ name: 'hub' })
     const fsync = String(flags.fsync)
     if (!['always', 'batch', 'none'].includes(fsync))
       throw new UsageError(`--fsync must be always, batch or none, got "${fsync}"`)
@@ -46,6 +51,7 @@ export const hubCommand: Command = {
       {
         port: portFlag(flags.port),
         host: String(flags.host),
+        allowHosts: allowHosts(flags['allow-host']),
         data: String(flags.data),
         token: flags.token as string | undefined,
         fsync: fsync as any,
@@ -66,15 +72,6 @@ export const hubCommand: Command = {
     console.log(`  actors     ${hub.url}/api/actors`)
     console.log(`  inspector  ${hub.url}/inspector`)
     console.log(`  token      ${hub.token}${generated ? '   (generated; pass --token to choose one)' : ''}`)
-    await new Promise<void>((resolve) => {
-      const stop = async (sig: string) => {
-        console.log(`aether hub: ${sig}, shutting down`)
-        await hub.close()
-        resolve()
-      }
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-    })
-    return 0
+    return serve({ name: 'hub', guard, close: () => hub.close(), system: hub.system })
   },
 }

@@ -4,12 +4,15 @@ import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { reliabilityFeature } from '../reliability/Reliability.ts'
 import { rootFeature } from '../root/rootFeature.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { allowHostFlag, allowHosts } from '../http/edges.ts'
 import { NODE_ID } from '../../protocol/index.ts'
 
 export const rootCommand: Command = {
   name: 'root',
   summary: 'run the root: Class A inboxes and acks, Class B answers, hub heartbeats and provenance over NATS',
   usage: 'aether root [--nats URL] [--data DIR] [--port P] [--id ROOT_ID]',
+  details: SERVE_EXIT_CODES,
   flags: {
     nats: {
       type: 'string',
@@ -25,6 +28,7 @@ export const rootCommand: Command = {
     },
     port: { type: 'number', arg: 'P', help: 'HTTP port (provenance, reliability)', default: 7080 },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
+    'allow-host': allowHostFlag,
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated)' },
     id: { type: 'string', arg: 'ROOT_ID', help: "this root's node id", default: 'root' },
     'authority-aging': {
@@ -54,6 +58,7 @@ export const rootCommand: Command = {
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
   async run({ flags }) {
+    const guard = guardProcess({ name: 'root' })
     const id = String(flags.id)
     if (!NODE_ID.test(id)) throw new UsageError(`--id must match ${NODE_ID.source}, got "${id}"`)
     const fsync = String(flags.fsync)
@@ -66,6 +71,7 @@ export const rootCommand: Command = {
       {
         port: portFlag(flags.port),
         host: String(flags.host),
+        allowHosts: allowHosts(flags['allow-host']),
         data: String(flags.data),
         token: flags.token as string | undefined,
         hostId: id,
@@ -95,15 +101,6 @@ export const rootCommand: Command = {
     console.log(
       `  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
     )
-    await new Promise<void>((resolve) => {
-      const stop = async (sig: string) => {
-        console.log(`aether root: ${sig}, shutting down`)
-        await hub.close()
-        resolve()
-      }
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-    })
-    return 0
+    return serve({ name: 'root', guard, close: () => hub.close(), system: hub.system })
   },
 }

@@ -1,6 +1,8 @@
 import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { allowHostFlag, allowHosts } from '../http/edges.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
@@ -14,6 +16,7 @@ export const supervisorCommand: Command = {
   name: 'supervisor',
   summary: 'run the hub from slot A or B under an update supervisor (A/B slots, warm cutover, rollback)',
   usage: 'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB]',
+  details: SERVE_EXIT_CODES,
   flags: {
     slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
     port: {
@@ -23,6 +26,7 @@ export const supervisorCommand: Command = {
       default: 7070,
     },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
+    'allow-host': allowHostFlag,
     data: {
       type: 'string',
       arg: 'DIR',
@@ -84,6 +88,7 @@ export const supervisorCommand: Command = {
     },
   },
   async run({ flags, positionals }) {
+    const guard = guardProcess({ name: 'supervisor' })
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`)
     if (!flags.slots) throw new UsageError('--slots DIR is required')
     let slotPorts: { A: number; B: number } | undefined
@@ -101,6 +106,7 @@ export const supervisorCommand: Command = {
       slots: String(flags.slots),
       port: portFlag(flags.port),
       host: String(flags.host),
+      allowHosts: allowHosts(flags['allow-host']),
       data: flags.data as string | undefined,
       token: flags.token as string | undefined,
       slotPorts,
@@ -130,15 +136,6 @@ export const supervisorCommand: Command = {
     console.log(
       `  token      ${sup.server.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
     )
-    await new Promise<void>((resolve) => {
-      const stop = async (sig: string) => {
-        console.log(`aether supervisor: ${sig}, shutting down`)
-        await sup.close()
-        resolve()
-      }
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-    })
-    return 0
+    return serve({ name: 'supervisor', guard, close: () => sup.close(), system: sup.system })
   },
 }

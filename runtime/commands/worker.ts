@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import type { Command } from '../args.ts'
 import { UsageError } from '../args.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
+import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
@@ -30,6 +31,7 @@ export const workerCommand: Command = {
   name: 'worker',
   summary: "run job steps from a hub's queue over NATS JetStream (start the hub with AETHER_JOBS_NATS=URL)",
   usage: 'aether worker --nats URL [--module FILE] [--concurrency N] [--stream NAME]',
+  details: SERVE_EXIT_CODES,
   flags: {
     nats: { type: 'string', arg: 'URL', help: 'NATS server with JetStream (or NATS_URL)' },
     module: {
@@ -42,6 +44,7 @@ export const workerCommand: Command = {
     id: { type: 'string', arg: 'ID', help: 'worker name in results and logs (default worker-<pid>)' },
   },
   async run({ flags }) {
+    const guard = guardProcess({ name: 'worker' })
     const url = (flags.nats as string | undefined) ?? process.env.NATS_URL
     if (!url) throw new UsageError('--nats URL is required (or set NATS_URL)')
     const concurrency = Number(flags.concurrency)
@@ -62,15 +65,6 @@ export const workerCommand: Command = {
     console.log(
       `aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`,
     )
-    await new Promise<void>((resolve) => {
-      const stop = async (sig: string) => {
-        console.log(`aether worker: ${sig}, stopping`)
-        await w.close()
-        resolve()
-      }
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
-    })
-    return 0
+    return serve({ name: 'worker', guard, close: () => w.close(), verb: 'stopping' })
   },
 }

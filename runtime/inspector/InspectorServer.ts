@@ -30,6 +30,7 @@ import {
 } from '../../protocol/inspectorFeed.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
+import type { Reader } from '../http/ReadAccess.ts'
 import { FeedClient, type FrameSocket } from './FeedClient.ts'
 import { ExternalApps, type ExternalAppsOptions } from './ExternalApps.ts'
 
@@ -54,6 +55,9 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.map': 'application/json',
 }
+
+/** Whether a client may see the actor at `path` (`stored`: its journal header when not hosted). */
+type Visible = (path: string, stored?: { machine: string; input?: unknown }) => boolean
 
 interface Socket extends FrameSocket {
   on(ev: 'message', fn: (data: Buffer, isBinary: boolean) => void): void
@@ -85,7 +89,8 @@ export class InspectorServer implements HubFeature {
     eventsSent: 0,
     dropped: 0,
   }
-  private clients = new Set<FeedClient>()
+  /** Each client, with the filter of the actors it may see (null: all; see ReadAccess). */
+  private clients = new Map<FeedClient, Visible | null>()
   private unlisten?: () => void
   private readonly assets: string
   /** Apps the hub watches but does not host: their actors are in this feed too, read-only. */
@@ -101,15 +106,19 @@ export class InspectorServer implements HubFeature {
     const s = hub.server
     s.ws(
       '/inspector/feed',
-      (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.server.hasToken(req, url)),
+      (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.access.reader(req, url)),
       { maxPayload: MAX_CLIENT_FRAME * 4 },
     )
-    s.ws('/inspector/stately', (ws) => this.statelyConnection(ws as unknown as Socket), { maxPayload: 4096 })
+    s.ws(
+      '/inspector/stately',
+      (ws, req, url) => this.statelyConnection(ws as unknown as Socket, hub.access.reader(req, url)),
+      { maxPayload: 4096 },
+    )
     s.route('GET', '/inspector', (ctx) => this.asset(ctx.res, 'index.html'))
     s.route('GET', '/inspector/:file', (ctx) => this.asset(ctx.res, ctx.params.file))
     s.route('GET', '/api/inspector', () => {
       let queued = 0
-      for (const c of this.clients) queued += c.length
+      for (const c of this.clients.keys()) queued += c.length
       return { ...this.counters, queued, assets: existsSync(join(this.assets, 'index.html')) }
     })
     s.route('GET', '/api/machines/:name', (ctx) => {
@@ -122,7 +131,7 @@ export class InspectorServer implements HubFeature {
 
   async close(): Promise<void> {
     await this.external.close()
-    for (const c of this.clients) c.close()
+    for (const c of this.clients.keys()) c.close()
     this.clients.clear()
     this.unlisten?.()
     this.unlisten = undefined
@@ -130,13 +139,20 @@ export class InspectorServer implements HubFeature {
 
   // ---- feed --------------------------------------------------------------------------------------
 
-  private attach(c: FeedClient): void {
-    this.clients.add(c)
+  private attach(c: FeedClient, visible: Visible | null): void {
+    this.clients.set(c, visible)
     if (!this.unlisten) {
       this.unlisten = this.hub.system.feed.listen((e) => {
-        for (const cl of this.clients) cl.push(e)
+        for (const [cl, vis] of this.clients) if (vis === null || vis(e.path)) cl.push(e)
       })
     }
+  }
+
+  /** What a reader may see: null for everything (the hub token, or no tenant data on this hub). */
+  private visibleTo(r: Reader): Visible | null {
+    const access = this.hub.access
+    if (r.admin || !access.active) return null
+    return (path, stored) => access.mayRead(r, path, stored)
   }
 
   private detach(c: FeedClient): void {
@@ -150,7 +166,9 @@ export class InspectorServer implements HubFeature {
     }
   }
 
-  private feedConnection(ws: Socket, operator: boolean): void {
+  private feedConnection(ws: Socket, reader: Reader): void {
+    const operator = reader.admin
+    const visible = this.visibleTo(reader)
     this.counters.connections++
     this.counters.clients++
     const c = new FeedClient(ws, { limit: this.opts.queueLimit, batch: this.opts.batch })
@@ -164,8 +182,8 @@ export class InspectorServer implements HubFeature {
       at: sys.clock.now(),
     })
     // The snapshot and the subscription happen in the same tick: no event is missed or repeated.
-    send({ t: 'snapshot', seq: sys.lastFeedSeq, at: sys.clock.now(), actors: this.actorStates() })
-    this.attach(c)
+    send({ t: 'snapshot', seq: sys.lastFeedSeq, at: sys.clock.now(), actors: this.actorStates(visible) })
+    this.attach(c, visible)
     ws.on('message', (data, isBinary) => {
       let cmd: ClientCommand
       try {
@@ -178,7 +196,7 @@ export class InspectorServer implements HubFeature {
         return send({ t: 'error', id: e.id, code: e.code, message: e.message })
       }
       this.counters.commands++
-      this.command(cmd, c).then(send, (err) => {
+      this.command(cmd, c, visible).then(send, (err) => {
         const code =
           err instanceof FeedFrameError ? err.code : err?.code === 'UNKNOWN_ACTOR' ? 'UNKNOWN_ACTOR' : 'INTERNAL'
         if (code === 'INTERNAL') console.error('[inspector] command failed', cmd, err)
@@ -201,12 +219,12 @@ export class InspectorServer implements HubFeature {
     })
   }
 
-  /** The current state of every actor, as the `snapshot` frame carries it. */
-  actorStates(): FeedActorState[] {
+  /** The current state of every actor (that `visible` lets through), as the `snapshot` frame carries it. */
+  actorStates(visible: Visible | null = null): FeedActorState[] {
     const out: FeedActorState[] = []
     for (const info of this.hub.system.list()) {
       const a = this.hub.system.hosted(info.path)
-      if (!a) continue
+      if (!a || (visible && !visible(info.path))) continue
       const st: FeedActorState = {
         path: info.path,
         machine: info.machine,
@@ -223,8 +241,13 @@ export class InspectorServer implements HubFeature {
     return out
   }
 
-  private async command(cmd: ClientCommand, client: FeedClient): Promise<ServerFrame> {
+  private async command(cmd: ClientCommand, client: FeedClient, visible: Visible | null): Promise<ServerFrame> {
     const sys = this.hub.system
+    // another tenant's actor does not exist for this client
+    if ((cmd.cmd === 'definition' || cmd.cmd === 'history') && visible) {
+      const stored = sys.hosted(cmd.path) ? undefined : await this.hub.store.getMeta(cmd.path)
+      if (!visible(cmd.path, stored)) throw new FeedFrameError('UNKNOWN_ACTOR', `no actor at "${cmd.path}"`, cmd.id)
+    }
     switch (cmd.cmd) {
       case 'ping':
         return { t: 'pong', id: cmd.id, at: sys.clock.now() }
@@ -235,7 +258,7 @@ export class InspectorServer implements HubFeature {
           t: 'focus',
           id: cmd.id,
           paths: cmd.paths,
-          actors: this.actorStates().filter((a) => client.focus!.has(a.path)),
+          actors: this.actorStates(visible).filter((a) => client.focus!.has(a.path)),
         }
       }
       case 'definition': {
@@ -326,7 +349,8 @@ export class InspectorServer implements HubFeature {
 
   // ---- @statelyai/inspect ------------------------------------------------------------------------
 
-  private statelyConnection(ws: Socket): void {
+  private statelyConnection(ws: Socket, reader: Reader): void {
+    const visible = this.visibleTo(reader)
     this.counters.statelyClients++
     const sys = this.hub.system
     const c = new FeedClient(ws, {
@@ -336,7 +360,7 @@ export class InspectorServer implements HubFeature {
       prepare: (e) => JSON.stringify(statelyShape(e, sys, this.external)),
       encode: (events) => events,
     })
-    for (const st of this.actorStates()) {
+    for (const st of this.actorStates(visible)) {
       const a = sys.hosted(st.path)
       const base = {
         rootId: sys.hostId,
@@ -351,7 +375,7 @@ export class InspectorServer implements HubFeature {
           ...base,
           name: st.path,
           parentId: st.parent,
-          definition: a ? JSON.stringify(a.machine.toJSON()) : this.external.definitionText(st.path),
+          definition: a ? definitionJson(a.machine) : this.external.definitionText(st.path),
           snapshot: st.snapshot,
         }),
       )
@@ -365,7 +389,7 @@ export class InspectorServer implements HubFeature {
         }),
       )
     }
-    this.attach(c)
+    this.attach(c, visible)
     ws.on('message', () => {
       // Stately's inspector may send its own frames; this socket only speaks, so they are counted and ignored.
       this.counters.badFrames++
@@ -418,12 +442,28 @@ function replaySnapshot(rs: ReplayState): FeedSnapshot {
   return out
 }
 
+const definitions = new WeakMap<AnyStateMachine, string>()
+
+/**
+ * A machine's definition as the JSON string @statelyai/inspect carries: made once per machine, not
+ * once per actor and connection (a client that reconnects in a loop would make the hub serialise
+ * every definition each time).
+ */
+function definitionJson(m: AnyStateMachine): string {
+  let text = definitions.get(m)
+  if (text === undefined) {
+    text = JSON.stringify(m.toJSON())
+    definitions.set(m, text)
+  }
+  return text
+}
+
 function statelyShape(e: FeedEvent, sys: Hub['system'], external: ExternalApps): Record<string, unknown> {
   const out = toStatelyEvent(e)
   // @statelyai/inspect carries the machine definition as a JSON string on actor events.
   if (e.type === '@xstate.actor' && out.definition === undefined) {
     const m = sys.hosted(e.path)?.machine
-    if (m) out.definition = JSON.stringify(m.toJSON())
+    if (m) out.definition = definitionJson(m)
     else if (e.node) out.definition = external.definitionText(e.path)
   }
   return out

@@ -91,6 +91,27 @@ export class JobsFeature implements HubFeature {
     for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
     this.routes()
     this.unlisten = this.queue.listen((ch) => this.broadcast(ch))
+    // With tenants, a job's actor (its input, its log) is that tenant's data on every read route too.
+    if (Object.keys(c.tenants ?? {}).length)
+      hub.access.add({
+        tenantOf: (req, url) => {
+          const w = this.who({ req, url })
+          return w && !w.admin ? w.tenant : undefined
+        },
+        ownerOf: (path, stored) => this.ownerOf(path, stored),
+      })
+  }
+
+  /** The tenant of the job whose actor is at `path` (or under it); jobs without a tenant are 'default'. */
+  private ownerOf(path: string, stored?: { machine: string; input?: unknown }): string | undefined {
+    const slash = path.indexOf('/')
+    const id = slash < 0 ? path : path.slice(0, slash)
+    const e = this.queue.jobs.get(id)
+    if (e) return e.tenant
+    const a = this.hub.system.hosted(id)
+    if (a?.machineName.startsWith('job:')) return (a.actor?.getSnapshot?.().context as any)?.tenant ?? 'default'
+    if (stored?.machine.startsWith('job:')) return (stored.input as any)?.tenant ?? 'default'
+    return undefined
   }
 
   async close(): Promise<void> {
@@ -258,15 +279,8 @@ export class JobsFeature implements HubFeature {
       '/api/triggers/:name',
       this.wrap(async (ctx) => {
         const who = this.mutator(ctx)
-        const text = await this.rawBody(ctx)
-        let input: unknown = null
-        if (text.trim()) {
-          try {
-            input = JSON.parse(text)
-          } catch (err) {
-            throw new HttpError(400, `the body is not valid JSON: ${(err as Error).message}`, 'BAD_BODY')
-          }
-        }
+        const text = await s.text(ctx)
+        const input: unknown = text.trim() ? s.parseJson(text) : null
         const key = ctx.req.headers['idempotency-key']
         if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
           throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
@@ -280,15 +294,7 @@ export class JobsFeature implements HubFeature {
         return undefined
       }),
     )
-    s.route('GET', '/metrics', (ctx) => {
-      const text = jobsMetrics(q)
-      ctx.res.writeHead(200, {
-        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
-        'cache-control': 'no-store',
-      })
-      ctx.res.end(text)
-      return undefined
-    })
+    s.addMetrics(() => jobsMetrics(q))
     s.route('GET', '/jobs', (ctx) => {
       ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
       ctx.res.end(jobsPage())
@@ -306,17 +312,6 @@ export class JobsFeature implements HubFeature {
       ws.on('message', () => {}) // the stream is one-way; frames from the client are ignored
       ws.send(JSON.stringify({ type: 'hello', counts: q.countByStatus() }))
     })
-  }
-
-  private async rawBody(ctx: Ctx): Promise<string> {
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const c of ctx.req) {
-      size += (c as Buffer).length
-      if (size > 1 << 20) throw new HttpError(413, 'the body is larger than 1 MiB', 'TOO_LARGE')
-      chunks.push(c as Buffer)
-    }
-    return Buffer.concat(chunks).toString('utf8')
   }
 
   private list(ctx: Ctx): unknown {

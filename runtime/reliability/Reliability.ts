@@ -19,8 +19,8 @@ import { reliabilityView } from '../../machines/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 
 export interface ReliabilitySource {
-  /** A top-level node of the readiness tree. */
-  node(): ReadinessNode
+  /** A top-level node of the readiness tree (a source of counters only has none). */
+  node?(): ReadinessNode
   matrix?(): DegradedCapability[]
   /** Reconnect times by channel name, for channel stability. */
   churn?(): Record<string, number[]>
@@ -72,7 +72,7 @@ export class Reliability {
     const churn: Record<string, number[]> = {}
     let extra: Record<string, unknown> = {}
     for (const s of this.sources.values()) {
-      nodes.push(s.node())
+      if (s.node) nodes.push(s.node())
       if (s.matrix) matrix.push(...s.matrix())
       if (s.churn) Object.assign(churn, s.churn())
       if (s.extra) extra = { ...extra, ...s.extra() }
@@ -144,6 +144,8 @@ export function reliabilityFeature(opts: { role?: 'hub' | 'root'; mirrorMs?: num
           }
         },
       })
+      // what the edges refused or closed, per endpoint and reason (the same counters as /metrics)
+      model.add('edges', { extra: () => ({ edges: hub.server.edges.list() }) })
       hub.server.route('GET', '/api/reliability', () => model.report())
       hub.system.register('reliabilityView', reliabilityView)
       if (!hub.system.hosted('reliability'))

@@ -160,9 +160,9 @@ export class RootRelay {
             if (announced) this.toHub(conn, { v: 1, t: 'close', m: member, c: conn.id, r: 'member left' }, true)
           }
         })
-        ws.on('error', () => {})
       },
       {
+        query: 'hub=hub-1&member=m1',
         maxPayload: MAX_CHANNEL_FRAME * 4,
         origins: this.opts.origins,
         // no NATS, no relay: refuse before the socket opens (503), so the member's path stays down

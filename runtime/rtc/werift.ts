@@ -42,6 +42,23 @@ export interface WeriftStats {
   sdpPortRewrites: number
   /** ICE connectivity checks the adapter had to start itself (after ICE restarts). */
   iceKicks: number
+  /** `error` events of peers and data channels (each closes what reported it). */
+  errors?: number
+}
+
+/**
+ * werift's peers and channels are EventEmitters underneath: an `error` event with no listener
+ * would be thrown out of the process. Each gets one at creation; the error closes that object only.
+ */
+function onError(target: any, stats: WeriftStats | undefined, close: () => void): void {
+  target.addEventListener?.('error', () => {
+    if (stats) stats.errors = (stats.errors ?? 0) + 1
+    try {
+      close()
+    } catch {
+      // already closed
+    }
+  })
 }
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
@@ -135,6 +152,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       const sdpm = (pc as any).sdpManager
       if (sdpm) Object.defineProperty(sdpm, 'inactiveRemoteMedia', { get: () => undefined, configurable: true })
       let closed = false
+      onError(pc, stats, () => void pc.close().catch(() => {}))
       const slots = new Map<MediaSlot, any>()
       const remoteTracks = new Map<MediaSlot, any>()
       const replaceGen = new Map<MediaSlot, number>()
@@ -145,6 +163,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       const channels = new Map<ChannelLabel, any>()
       for (const [label, id] of Object.entries(CHANNELS) as [ChannelLabel, number][]) {
         const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        onError(dc, stats, () => dc.close())
         channels.set(label, dc)
         dc.stateChanged.subscribe((s: string) => {
           if (closed) return
@@ -194,7 +213,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       })
       pc.onDataChannel.subscribe((dc: any) => {
         if (closed || dc.label === 'events' || dc.label === 'sync') return
-        cb.dataChannel(wrapChannel(dc))
+        cb.dataChannel(wrapChannel(dc, stats))
       })
       const transceiverFor = (slot: MediaSlot): any => {
         if (slots.has(slot)) return slots.get(slot)
@@ -332,7 +351,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         },
         remoteTrack: (slot) => remoteTracks.get(slot),
         openChannel(label) {
-          return wrapChannel(pc.createDataChannel(label, { ordered: true }))
+          return wrapChannel(pc.createDataChannel(label, { ordered: true }), stats)
         },
         close() {
           if (closed) return
@@ -344,7 +363,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
   }
 }
 
-function wrapChannel(dc: any): ChannelHandle {
+function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
+  onError(dc, stats, () => dc.close())
   const h: ChannelHandle = {
     label: dc.label,
     get open() {

@@ -28,6 +28,25 @@ export interface ManagerOptions {
   /** Free memory that must remain after starting a candidate (MB). */
   minHeadroomMb: number
   proxy: RuntimeProxy
+  /** More environment for every runtime. */
+  env?: Record<string, string>
+}
+
+/**
+ * A runtime's failure an operator should see: an error nobody caught in it (sent over IPC by its
+ * process guard, runtime/processLifecycle.ts) or an exit the supervisor did not ask for.
+ */
+export interface RuntimeIncident {
+  at: number
+  runtimeInstanceId: string
+  slot: Slot
+  kind: 'uncaughtException' | 'unhandledRejection' | 'exit'
+  /** Whether the runtime ended because of it. */
+  fatal: boolean
+  message: string
+  stack?: string
+  exitCode?: number | null
+  signal?: string | null
 }
 
 export type ActiveState = 'down' | 'starting' | 'up' | 'switching' | 'restarting' | 'failed'
@@ -50,6 +69,8 @@ export class RuntimeManager {
     tries?: number
     oldCloseMs?: number
   }
+  /** The last 50 runtime incidents, oldest first (in memory: `GET /api/supervisor/status`). */
+  readonly incidents: RuntimeIncident[] = []
   private chain: Promise<unknown> = Promise.resolve()
   private pidFile: string
   /** Callbacks the supervisor sets. */
@@ -90,11 +111,21 @@ export class RuntimeManager {
       data,
       token: this.opts.token,
       marker: this.opts.slotsDir,
+      env: this.opts.env,
     })
     if (!rt.pid) throw new RuntimeError('SPAWN', `could not start a runtime from slot ${slot}`)
     this.record()
     rt.onMessage((m) => {
       if (m?.type === 'good') this.onGood(rt)
+      else if (m?.type === 'incident' && m.incident && typeof m.incident === 'object') {
+        const i = m.incident
+        this.incident(rt, {
+          kind: i.kind === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException',
+          fatal: i.fatal === true,
+          message: String(i.message ?? '').slice(0, 2000),
+          ...(typeof i.stack === 'string' ? { stack: i.stack.slice(0, 8000) } : {}),
+        })
+      }
     })
     void rt.exited.then(() => {
       this.record()
@@ -104,11 +135,24 @@ export class RuntimeManager {
         this.opts.proxy.pause()
         this.activeState = 'restarting'
         this.lastError = rt.describeExit()
+        this.incident(rt, {
+          kind: 'exit',
+          fatal: true,
+          message: this.lastError,
+          exitCode: rt.exitCode ?? null,
+          signal: rt.exitSignal,
+        })
       }
       this.onExit(rt)
       this.onChange()
     })
     return rt
+  }
+
+  private incident(rt: RuntimeProcess, i: Omit<RuntimeIncident, 'at' | 'runtimeInstanceId' | 'slot'>): void {
+    this.incidents.push({ at: Date.now(), runtimeInstanceId: rt.runtimeInstanceId, slot: rt.slot, ...i })
+    if (this.incidents.length > 50) this.incidents.shift()
+    this.onChange()
   }
 
   private record(): void {

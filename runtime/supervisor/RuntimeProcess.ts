@@ -35,6 +35,8 @@ export interface SpawnRuntime {
   marker: string
   /** Module URL for `node --import` (tsx), so slot entries may be TypeScript-aware. */
   loader?: string
+  /** More environment for the runtime (e.g. AETHER_ALLOW_HOSTS: the names the supervisor serves). */
+  env?: Record<string, string>
 }
 
 const tsxUrl = (() => {
@@ -81,6 +83,7 @@ export class RuntimeProcess {
         AETHER_BUILD_ID: spec.manifest.buildId,
         AETHER_SLOT: spec.slot,
         AETHER_SUPERVISOR_MARK: spec.marker,
+        ...spec.env,
       },
     })
     const keep = (d: Buffer) => {
@@ -99,8 +102,11 @@ export class RuntimeProcess {
         this.exitSignal = signal
         resolve()
       })
-      this.child.once('error', (err) => {
-        this.output.push(`spawn error: ${err.message}`)
+      // a listener for the process's whole life: a failed kill emits 'error' too, and without one
+      // it would end the supervisor
+      this.child.on('error', (err) => {
+        this.output.push(`process error: ${err.message}`)
+        if (this.child.pid !== undefined) return // still running: only a kill or a message failed
         if (this.exitCode === undefined) this.exitCode = -1
         resolve()
       })
@@ -140,7 +146,9 @@ export class RuntimeProcess {
   }
 
   send(m: Record<string, unknown>): void {
-    if (this.alive && this.child.connected) this.child.send(m)
+    // the callback takes a send error (the runtime just went away); without it the error would be
+    // emitted on the child process
+    if (this.alive && this.child.connected) this.child.send(m, () => {})
   }
 
   /** Waits for a message matching `pred`; rejects when the process exits or the deadline passes. */

@@ -20,6 +20,8 @@ export interface ProxyCounters {
   refusedNoRuntime: number
   wsTunnels: number
   wsClosedForCutover: number
+  /** Tunnels ended by a socket error on either side (a reset client, a runtime that died). */
+  wsTunnelErrors: number
 }
 
 export class RuntimeProxy {
@@ -39,6 +41,7 @@ export class RuntimeProxy {
     refusedNoRuntime: 0,
     wsTunnels: 0,
     wsClosedForCutover: 0,
+    wsTunnelErrors: 0,
   }
   /** Called on every pause/resume (status push). */
   onChange: () => void = () => {}
@@ -204,7 +207,15 @@ export class RuntimeProxy {
   }
 
   async upgrade(req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
-    client.on('error', () => client.destroy())
+    // Both ends of a tunnel carry an error listener from the start: a reset on one side ends this
+    // tunnel (counted), never the supervisor. Frames are the runtime's to check (its HubServer).
+    let failed = false
+    const fail = () => {
+      if (!failed) this.counters.wsTunnelErrors++
+      failed = true
+      client.destroy()
+    }
+    client.on('error', fail)
     if (!(await this.ready())) {
       this.counters.refusedNoRuntime++
       return void client.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
@@ -225,11 +236,20 @@ export class RuntimeProxy {
       const t = { client, backend }
       this.tunnels.add(t)
       this.counters.wsTunnels++
-      backend.on('error', () => client.destroy())
-      const drop = () => {
-        this.tunnels.delete(t)
-        client.destroy()
+      backend.on('error', () => {
+        fail()
         backend.destroy()
+      })
+      const drop = () => {
+        if (!this.tunnels.delete(t)) return
+        // What one side sent last (the runtime's close frame and its code) is already piped to the
+        // other: end it, so it is flushed, rather than destroy it; destroy what lingers after 2 s.
+        client.end()
+        backend.end()
+        setTimeout(() => {
+          client.destroy()
+          backend.destroy()
+        }, 2000).unref()
       }
       backend.on('close', drop)
       client.on('close', drop)
@@ -241,6 +261,7 @@ export class RuntimeProxy {
       let text = `HTTP/1.1 ${pres.statusCode} ${pres.statusMessage}\r\n`
       for (let i = 0; i < pres.rawHeaders.length; i += 2) text += `${pres.rawHeaders[i]}: ${pres.rawHeaders[i + 1]}\r\n`
       client.write(text + '\r\n')
+      pres.on('error', fail)
       pres.pipe(client)
     })
     preq.on('error', () => client.end('HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'))

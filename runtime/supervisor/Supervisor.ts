@@ -29,6 +29,8 @@ export interface SupervisorOptions {
   slots: string
   port?: number
   host?: string
+  /** Names besides loopback and `host` that clients may use in `Host`; the runtimes accept them too. */
+  allowHosts?: string[]
   data?: string
   token?: string
   /** Reserved ports of the slots' runtimes (default: free ports picked at start). */
@@ -100,6 +102,8 @@ export class Supervisor {
       memoryBudgetMb: opts.memoryBudgetMb ?? 4096,
       minHeadroomMb: opts.minHeadroomMb ?? 64,
       proxy,
+      // requests reach the runtime with the Host the client sent to the supervisor
+      env: { AETHER_ALLOW_HOSTS: [opts.host ?? '127.0.0.1', ...(opts.allowHosts ?? [])].join(',') },
     })
     const reaped = await manager.reapOrphans()
     const valid = (['A', 'B'] as Slot[]).filter((s) => {
@@ -115,7 +119,12 @@ export class Supervisor {
         'NO_MANIFEST',
         `neither ${join(slots, 'A')} nor ${join(slots, 'B')} holds a valid hub version (manifest.json with version, buildId, entry, checksum)`,
       )
-    const server = new HubServer({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0, token })
+    const server = new HubServer({
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      token,
+      allowHosts: opts.allowHosts,
+    })
     const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
     // The system needs the supervisor for its effects and the supervisor needs the system: bind late.
@@ -138,6 +147,7 @@ export class Supervisor {
         input: { serving: valid[0], settings: opts.settings },
       })
     }
+    server.onInternalError = (where, err) => console.error(`[supervisor] internal error on ${where}:`, err)
     sup.wire()
     const { url } = await server.listen()
     sup.url = url
@@ -250,6 +260,8 @@ export class Supervisor {
     }
     const s = this.server
     s.route('GET', '/api/supervisor/status', () => this.status())
+    // the supervisor's own routes and sockets (GET /api/routes reaches the runtime's)
+    s.route('GET', '/api/supervisor/routes', () => s.routeTable())
     s.route('POST', '/api/supervisor/update', (ctx) => this.updateRoute(ctx.req, ctx))
     s.route('POST', '/api/supervisor/actions', (ctx) => this.actionRoute(ctx))
     s.route('GET', '/api/supervisor/log', async (ctx) => {
@@ -514,6 +526,9 @@ export class Supervisor {
         ...this.proxy.counters,
       },
       refusals: this.refusals,
+      // runtimes that died or threw (newest last), and what the supervisor's own edges refused
+      incidents: this.manager.incidents.slice(-20),
+      edges: this.server.edges.list(),
       operatorActions: Object.fromEntries(
         Object.entries(operatorActions).map(([k, states]) => [k, (states as readonly string[]).includes(s.value)]),
       ),

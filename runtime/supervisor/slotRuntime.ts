@@ -25,6 +25,7 @@ import { rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { Hub, type RuntimeRole } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
+import { guardProcess, systemIncident } from '../processLifecycle.ts'
 
 export interface SlotRuntimeOptions {
   /** Whether the runtime marks itself good after it is active (a fixture can say no). */
@@ -35,11 +36,9 @@ export interface SlotRuntimeOptions {
 
 const env = process.env
 const send = (m: Record<string, unknown>) => {
-  try {
-    process.send?.(m)
-  } catch {
-    // the supervisor is gone; the disconnect handler ends this process
-  }
+  // the supervisor is gone: the disconnect handler ends this process (the callback takes the error,
+  // which would otherwise be emitted on `process`)
+  if (process.send && process.connected) process.send(m, undefined, {}, () => {})
 }
 
 export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
@@ -49,6 +48,17 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
   let hub: Hub | undefined
   let passive: Server | undefined
   let ending = false
+  // An error nobody caught is an incident (sent to the supervisor over IPC); a fatal one closes
+  // the hub (its journal flushed) and exits 70, and the supervisor restarts the runtime.
+  const guard = guardProcess({ name: 'slot runtime' })
+  guard.attach({
+    record: (i) => hub?.system.incident(systemIncident(i)),
+    close: async () => {
+      passive?.closeAllConnections()
+      passive?.close()
+      await hub?.close()
+    },
+  })
 
   const startHub = async (role: RuntimeRole, data: string) => {
     hub = await Hub.start(

@@ -15,7 +15,7 @@
 import { existsSync, statSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { Hub, HubFeature } from '../Hub.ts'
-import { HttpError, type Ctx } from '../http/HubServer.ts'
+import { decodeSegment, HttpError, type Ctx } from '../http/HubServer.ts'
 import { webspaceEvents, type WebspaceEvent, type WebspacePolicy } from '../../machines/webspace.ts'
 import { UpdateLog } from './UpdateLog.ts'
 import { WEBSPACE_NAME_RE, YjsWebspaces, type YjsWebspacesOptions } from './YjsWebspaces.ts'
@@ -56,7 +56,10 @@ export class WebspaceFeature implements HubFeature {
     }
     this.routes(hub)
     const maxUpdate = this.opts.maxUpdateBytes ?? 1 << 20
-    hub.server.ws('/yws', (ws, req, url) => this.socket(ws, req, url), { maxPayload: maxUpdate + (64 << 10) })
+    hub.server.ws('/yws', (ws, req, url) => this.socket(ws, req, url), {
+      maxPayload: maxUpdate + (64 << 10),
+      subpaths: true,
+    })
   }
 
   async close(): Promise<void> {
@@ -113,12 +116,13 @@ export class WebspaceFeature implements HubFeature {
 
   private socket(ws: import('ws').WebSocket, req: import('node:http').IncomingMessage, url: URL): void {
     const server = this.hub.server
-    const name = decodeURIComponent(url.pathname.slice('/yws/'.length)) || url.searchParams.get('doc') || ''
     if (!server.hasToken(req, url)) {
       this.counters.wsRefused++
       ws.close(4401, 'the hub token is required (?token=)')
       return
     }
+    // HubServer refuses a path with a broken escape (400) before the upgrade
+    const name = decodeSegment(url.pathname.slice('/yws/'.length)) || url.searchParams.get('doc') || ''
     if (!WEBSPACE_NAME_RE.test(name)) {
       this.counters.wsRefused++
       ws.close(4400, 'bad webspace name: 1-100 of A-Z a-z 0-9 _ . -')

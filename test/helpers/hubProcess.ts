@@ -22,15 +22,22 @@ export class HubProcess {
     return this.child.pid!
   }
 
-  static async start(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<HubProcess> {
-    const child = spawn(process.execPath, ['bin/aether.mjs', 'hub', '--port', '0', ...args], {
+  /** `aether <command> --port 0 ...args` (`hub`, or `root`: any command that prints `aether <command> <url>`). */
+  static async start(
+    args: string[],
+    env: Record<string, string> = {},
+    timeoutMs = 15_000,
+    command = 'hub',
+  ): Promise<HubProcess> {
+    const child = spawn(process.execPath, ['bin/aether.mjs', command, '--port', '0', ...args], {
       cwd: root,
       env: { ...process.env, FORCE_COLOR: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const h = new HubProcess(child)
     const deadline = Date.now() + timeoutMs
-    while (!/aether hub (http:\/\/\S+)/.test(h.output)) {
+    const listening = new RegExp(`aether ${command} (http://\\S+)`)
+    while (!listening.test(h.output)) {
       if (child.exitCode !== null || child.signalCode !== null)
         throw new Error(`the hub exited before listening:\n${h.output}`)
       if (Date.now() > deadline) {
@@ -39,7 +46,7 @@ export class HubProcess {
       }
       await new Promise((r) => setTimeout(r, 20))
     }
-    h.url = /aether hub (http:\/\/\S+)/.exec(h.output)![1]
+    h.url = listening.exec(h.output)![1]
     return h
   }
 

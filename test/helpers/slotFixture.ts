@@ -10,14 +10,25 @@ import { sealSlot, type SlotManifest } from '../../runtime/supervisor/slotImage.
 
 const runtimeUrl = pathToFileURL(new URL('../../runtime/supervisor/slotRuntime.ts', import.meta.url).pathname).href
 
-export type Behaviour = 'good' | 'crash-at-start' | 'never-good' | 'slow-ready'
+export type Behaviour = 'good' | 'crash-at-start' | 'never-good' | 'slow-ready' | 'throws-once'
+
+// 'throws-once': the first runtime that serves throws an uncaught exception from a timer 300 ms
+// after it is up (a marker beside the hub's data says it did); the ones after it serve normally.
+const throwsOnce = `const marker = process.env.AETHER_DATA + '.threw'
+if (process.env.AETHER_MODE === 'serve' && !existsSync(marker)) {
+  writeFileSync(marker, String(process.pid))
+  setTimeout(() => {
+    throw new Error('fixture: an uncaught exception in the runtime')
+  }, 300)
+}
+`
 
 export function buildVersion(dir: string, version: string, behaviour: Behaviour = 'good'): SlotManifest {
   mkdirSync(dir, { recursive: true })
   const body =
     behaviour === 'crash-at-start'
       ? `console.error('broken build ${version}: cannot start')\nprocess.exit(3)\n`
-      : `import { runSlot } from '${runtimeUrl}'\nawait runSlot(${JSON.stringify(behaviour === 'never-good' ? { markGood: false } : behaviour === 'slow-ready' ? { readyDelayMs: 1500 } : {})})\n`
+      : `import { existsSync, writeFileSync } from 'node:fs'\nimport { runSlot } from '${runtimeUrl}'\nawait runSlot(${JSON.stringify(behaviour === 'never-good' ? { markGood: false } : behaviour === 'slow-ready' ? { readyDelayMs: 1500 } : {})})\n${behaviour === 'throws-once' ? throwsOnce : ''}`
   writeFileSync(join(dir, 'entry.mjs'), `// Aether hub slot image ${version} (test fixture, ${behaviour})\n${body}`)
   writeFileSync(join(dir, 'VERSION'), version + '\n')
   return sealSlot(dir, { version, buildId: `build-${version}-${behaviour}`, entry: 'entry.mjs' })
