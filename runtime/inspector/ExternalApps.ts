@@ -128,6 +128,7 @@ export class ExternalApps {
     const s = hub.server
     s.ws('/inspector/ingest', (ws, req, url) => this.ingest(ws, req, url), {
       maxPayload: MAX_EXTERNAL_FRAME,
+      query: 'app=fuzz',
       // a candidate runtime changes nothing until it is promoted (503, as its other mutations)
       unavailable: () => hub.role === 'candidate',
     })
