@@ -82,7 +82,9 @@ t('the same events give the same snapshots as an XState actor (memory and durabl
   const mem = new ActorSystem({ clock, machines: { worker: pureWorker } })
   await system.spawn('w', 'worker', { durable: true })
   await mem.spawn('w', 'worker')
-  const ref = createActor(worker).start()
+  // the reference actor runs on the same simulated clock: its 100 ms `after` must not fire on a
+  // slow run between a send and the comparison (it did, under load: "idle" expected, "working")
+  const ref = createActor(worker, { clock: clock as any }).start()
   assert.instance(system.hosted('w')!.actor, PureActor)
   for (const e of events) {
     ref.send(e)
