@@ -2,27 +2,37 @@
  * One actor as the host runs it: a live XState actor plus what makes it durable.
  *
  * The live actor is XState's own (`createActor`), so machines behave exactly as XState says. The
- * host takes three seams of it:
- * - `_send`, the one door every outside event goes through (sends, child completions, events
- *   from other actors of its system): for a durable actor the event is first appended to the
- *   journal and delivered only once its batch is committed (write-ahead);
- * - the system scheduler (`schedule`, `cancel`, `cancelAll`): delayed events to the actor itself
+ * host takes three doors of it, all through actors/xstateSeams.ts:
+ * - the mailbox door every outside event goes through (sends, child completions, events from
+ *   other actors of its system): for a durable actor the event is first appended to the journal
+ *   and delivered only once its batch is committed (write-ahead);
+ * - the delay service (`schedule`, `cancel`, `cancelAll`): delayed events to the actor itself
  *   become durable timers, due at the arming event's time plus the delay, and their firing is a
  *   journaled event like any other (so XState's loss of timers on restore, statelyai/xstate#5331,
  *   does not apply);
- * - the error observer: an actor that throws is restarted from its journal without the event
- *   that broke it (marked `rejected`, so replay skips it too), with backoff, and marked failed
- *   with an incident after a limit. The process stays up.
+ * - error reporting: an actor that throws is restarted from its journal without the event that
+ *   broke it (marked `rejected`, so replay skips it too), with backoff, and marked failed with an
+ *   incident after a limit. XState never rethrows its error: the process stays up.
  */
-import { createActor, type AnyStateMachine } from 'xstate'
+import type { AnyStateMachine } from 'xstate'
 import type { ActorStatus } from '../protocol/inspection.ts'
 import type { Clock } from './Clock.ts'
 import type { CommitSink, Journal } from './Journal.ts'
 import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
 import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
-import { PureActor, pureSpecOf } from './PureActor.ts'
+import { PureActor, pureSpecOf, RESUME_EVENT, runDeclared, STOP_EVENT } from './PureActor.ts'
 import { actorNotRunning } from './errors.ts'
+import {
+  type ActorHosting,
+  createLiveActor,
+  type DelayService,
+  deliverDirect,
+  HOST,
+  hostingOf,
+  relay,
+  setDelayService,
+} from './xstateSeams.ts'
 
 export interface SupervisionOptions {
   /** Restarts allowed within `windowMs` before the actor is marked failed. */
@@ -65,30 +75,16 @@ function plainError(err: Error): Record<string, unknown> {
   return out
 }
 
-/** The hosted actor of a live XState actor, kept on the actor itself (no per-actor closures). */
-const HOST = Symbol('aether.host')
-
 /** The hosted actor that owns an XState actor ref (walking up to its root). */
 export function hostedActorOf(ref: any): HostedActor | undefined {
-  let r = ref
-  while (r) {
-    const h = r[HOST]
-    if (h) return h
-    r = r._parent
-  }
-  return undefined
+  return hostingOf<HostedActor>(ref)
 }
 
-// The seams are shared functions and small objects with prototype methods rather than closures
-// per actor: a host keeps thousands of actors, and each closure costs memory and start time.
-let protoSend: ((this: any, e: any) => void) | undefined
-
-function hostedSend(this: any, e: any): void {
-  this[HOST].fromInside(e)
-}
-
-/** Replaces the XState system scheduler of one actor. */
-class HostScheduler {
+/**
+ * The delay service of one actor (see the `timers` seam): a small object with prototype methods
+ * rather than closures per actor, since a host keeps thousands of actors.
+ */
+class HostDelays implements DelayService {
   constructor(private h: HostedActor) {}
   schedule(source: any, target: any, event: any, delay: number, id?: string): void {
     this.h.schedule(source, target, event, delay, id)
@@ -101,20 +97,13 @@ class HostScheduler {
   }
 }
 
-/**
- * XState reports a crash to its observers and, when none listens for errors, rethrows it from a
- * timer (which would end the process). One shared listener takes that role for every actor; the
- * host reads the crash from the snapshot (`status: 'error'`) after each start and delivery.
- */
-const crashListener = { error(): void {} }
-
 /** The error of a crashed live actor, or undefined while it runs. */
 function crashOf(actor: any): { err: unknown } | undefined {
-  const s = actor._snapshot
+  const s = actor.getSnapshot()
   return s?.status === 'error' ? { err: s.error } : undefined
 }
 
-export class HostedActor implements CommitSink {
+export class HostedActor implements CommitSink, ActorHosting {
   actor: any
   status: ActorStatus = 'starting'
   /** Next journal seq to assign (durable). */
@@ -167,7 +156,7 @@ export class HostedActor implements CommitSink {
       this.createLive(undefined)
       this.currentSeq = 0
       this.currentAt = this.createdAt
-      this.actor.start()
+      this.startLive(false)
       this.currentSeq = undefined
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
@@ -213,7 +202,7 @@ export class HostedActor implements CommitSink {
       if (effects) for (const [k, v] of effects) (this.effects ??= new Map()).set(k, v)
       else if (snap) for (const k in snap.effects) (this.effects ??= new Map()).set(k, snap.effects[k])
       this.createLive(persisted)
-      this.actor.start()
+      this.startLive(true)
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
       for (const t of timers) this.armTimer(t)
@@ -227,26 +216,39 @@ export class HostedActor implements CommitSink {
 
   private createLive(persisted: any): void {
     const id = this.path.slice(this.path.lastIndexOf('/') + 1)
-    const pure = pureSpecOf(this.machine)
+    const spec = pureSpecOf(this.machine)
     let actor: any
-    if (pure) {
-      actor = new PureActor(this.machine, id, pure, persisted ? { snapshot: persisted } : { input: this.input })
+    if (spec?.pure !== false && spec) {
+      actor = new PureActor(this.machine, id, spec, persisted ? { snapshot: persisted } : { input: this.input })
+      actor[HOST] = this
     } else {
-      actor = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
-      protoSend ??= Object.getPrototypeOf(actor)._send
-      actor.observers.add(crashListener)
+      actor = createLiveActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input, id }, this)
     }
-    actor[HOST] = this
-    actor._send = hostedSend
-    actor.system.scheduler = new HostScheduler(this)
+    setDelayService(actor, new HostDelays(this))
     this.actor = actor
+  }
+
+  /** Starts the live actor; a restored one re-runs its declared effects (a machine marked `pure: false`). */
+  private startLive(restored: boolean): void {
+    const a = this.actor
+    a.start()
+    if (!restored || a instanceof PureActor) return
+    const spec = pureSpecOf(this.machine)
+    const s = a.getSnapshot()
+    if (spec?.effects.length && s.status === 'active')
+      runDeclared(this.machine, s, spec.effects, 'entry', RESUME_EVENT, a, a.system)
   }
 
   /** Applies an event to the live actor, bypassing the journal door. */
   private applyEvent(event: any): void {
     const a = this.actor
     if (a instanceof PureActor) a.process(event)
-    else protoSend!.call(a, event)
+    else deliverDirect(a, event)
+  }
+
+  /** A subscriber or emit listener of the live actor threw (XState would have rethrown it). */
+  subscriberThrew(err: unknown): void {
+    this.incident('actor', `a subscriber of the actor threw: ${(err as Error)?.message ?? String(err)}`)
   }
 
   private settleStatus(): void {
@@ -265,8 +267,17 @@ export class HostedActor implements CommitSink {
     this.timers = undefined
     if (this.plainTimers) for (const h of this.plainTimers.values()) this.host.clock.clearTimeout(h)
     this.plainTimers = undefined
+    const a = this.actor
     try {
-      this.actor?.stop()
+      // A machine marked `pure: false` cancels its effects at a stop as its pure hosting would.
+      const spec = a && !(a instanceof PureActor) ? pureSpecOf(this.machine) : undefined
+      if (spec?.cancels?.length && a.getSnapshot().status === 'active')
+        runDeclared(this.machine, a.getSnapshot(), spec.cancels, 'exit', STOP_EVENT, a, a.system)
+    } catch (err) {
+      this.incident('actor', `a cancel action threw at stop: ${(err as Error)?.message ?? String(err)}`)
+    }
+    try {
+      a?.stop()
     } catch {
       // an actor that is already in error is stopped
     }
@@ -321,9 +332,9 @@ export class HostedActor implements CommitSink {
     this.currentSeq = this.appliedSeq
     this.applyEvent(event)
     this.currentSeq = undefined
-    const st = this.actor._snapshot.status
-    if (st === 'error') return this.onCrash(undefined, this.actor._snapshot.error)
-    if (st === 'done') this.status = 'done'
+    const s = this.actor.getSnapshot()
+    if (s.status === 'error') return this.onCrash(undefined, s.error)
+    if (s.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, event, this.appliedSeq, source)
   }
 
@@ -382,7 +393,7 @@ export class HostedActor implements CommitSink {
     this.lastAt = rec.at
     const crash = crashOf(this.actor)
     if (crash) return this.onCrash(rec, crash.err)
-    if (this.actor._snapshot.status === 'done') this.status = 'done'
+    if (this.actor.getSnapshot().status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
     if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
@@ -413,12 +424,7 @@ export class HostedActor implements CommitSink {
     try {
       snapshot = this.actor.getPersistedSnapshot()
     } catch (err) {
-      this.host.incident({
-        at: this.host.clock.now(),
-        class: 'actor',
-        path: this.path,
-        message: `snapshot failed: ${(err as Error).message}`,
-      })
+      this.incident('actor', `snapshot failed: ${(err as Error).message}`)
       this.lastSnapSeq = this.appliedSeq
       return
     }
@@ -441,12 +447,7 @@ export class HostedActor implements CommitSink {
       if (seqs.length <= keep) return
       await store.compact(this.path, seqs[seqs.length - keep])
     } catch (err) {
-      this.host.incident({
-        at: this.host.clock.now(),
-        class: 'storage',
-        path: this.path,
-        message: `compaction failed: ${(err as Error).message}`,
-      })
+      this.incident('storage', `compaction failed: ${(err as Error).message}`)
     }
   }
 
@@ -477,7 +478,7 @@ export class HostedActor implements CommitSink {
       key,
       this.host.clock.setTimeout(() => {
         plain.delete(key)
-        this.actor.system._relay(source, target, event)
+        relay(this.actor.system, source, target, event)
       }, delay),
     )
   }
@@ -558,13 +559,7 @@ export class HostedActor implements CommitSink {
     const times = (this.restartTimes ??= []).filter((t) => now - t < sup.windowMs)
     times.push(now)
     this.restartTimes = times
-    this.host.incident({
-      at: now,
-      class: 'actor',
-      path: this.path,
-      seq: rec?.seq,
-      message: `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})`,
-    })
+    this.incident('actor', `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})`, rec?.seq)
     if (times.length > sup.maxRestarts) return this.fail(err, 'actor')
     this.status = 'restarting'
     this.error = message
@@ -580,7 +575,7 @@ export class HostedActor implements CommitSink {
       try {
         const { error: _e, ...rest } = lastSnap
         this.createLive(this.machine.getPersistedSnapshot({ ...rest, status: 'active' }))
-        this.actor.start()
+        this.startLive(true)
         this.settleStatus()
         this.host.started(this)
       } catch (err) {
@@ -602,6 +597,13 @@ export class HostedActor implements CommitSink {
     }
   }
 
+  /** Reports an incident about this actor. */
+  private incident(cls: string, message: string, seq?: number): void {
+    const i: Incident = { at: this.host.clock.now(), class: cls, path: this.path, message }
+    if (seq !== undefined) i.seq = seq
+    this.host.incident(i)
+  }
+
   /** Gives up on the actor: it stays listed as failed, with an incident. */
   fail(err: unknown, cls: string): void {
     const message = (err as Error)?.message ?? String(err)
@@ -609,7 +611,7 @@ export class HostedActor implements CommitSink {
     this.status = 'failed'
     this.error = message
     this.backlog = undefined
-    this.host.incident({ at: this.host.clock.now(), class: cls, path: this.path, message: `failed: ${message}` })
+    this.incident(cls, `failed: ${message}`)
     if (this.waiters) {
       for (const w of this.waiters.values()) w.reject(actorNotRunning(this.path, 'failed'))
       this.waiters = undefined
