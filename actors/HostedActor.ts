@@ -22,7 +22,8 @@ import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
 import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
 import { PureActor, pureSpecOf, RESUME_EVENT, runDeclared, STOP_EVENT } from './PureActor.ts'
-import { actorNotRunning } from './errors.ts'
+import { actorNotRunning, EventRejectedError, unjournalable } from './errors.ts'
+import { changedUnjournalable, firstUnjournalable } from './journalable.ts'
 import {
   type ActorHosting,
   createLiveActor,
@@ -75,6 +76,26 @@ function plainError(err: Error): Record<string, unknown> {
   return out
 }
 
+/**
+ * An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
+ * journal and deliver the same plain form, so the live actor and replay see one value.
+ */
+function withPlainError(event: any): any {
+  return event.error instanceof Error && event.type.startsWith('xstate.error.actor.')
+    ? { ...event, error: plainError(event.error) }
+    : event
+}
+
+/** BigInt has no JSON form; an event from inside carries it as its decimal string. */
+const bigintAsString = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v)
+
+/** The message of a step whose result cannot be journaled. */
+const cannotJournal = (bad: { where: string; what: string }): string =>
+  `${bad.where} is ${bad.what}, which JSON cannot hold, so it cannot be journaled`
+
+/** A step whose result cannot be journaled: handled as if the event had thrown. */
+class UnjournalableStep extends Error {}
+
 /** The hosted actor that owns an XState actor ref (walking up to its root). */
 export function hostedActorOf(ref: any): HostedActor | undefined {
   return hostingOf<HostedActor>(ref)
@@ -124,6 +145,8 @@ export class HostedActor implements CommitSink, ActorHosting {
   private backlog?: JournalRecord[]
   private restartTimes?: number[]
   private waiters?: Map<number, { resolve: (seq: number) => void; reject: (e: Error) => void }>
+  /** Events sent to a memory actor while it restarts, delivered once it runs again. */
+  private memoryBacklog?: Array<{ event: any; source: string | undefined }>
   private onStarted?: { resolve: () => void; reject: (e: Error) => void }
 
   constructor(
@@ -160,6 +183,7 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.currentSeq = undefined
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
+      this.checkWholeContext()
       this.settleStatus()
       this.host.started(this)
       this.drainBacklog()
@@ -205,6 +229,7 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.startLive(true)
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
+      this.checkWholeContext()
       for (const t of timers) this.armTimer(t)
       this.settleStatus()
       this.host.started(this)
@@ -237,6 +262,13 @@ export class HostedActor implements CommitSink, ActorHosting {
     const s = a.getSnapshot()
     if (spec?.effects.length && s.status === 'active')
       runDeclared(this.machine, s, spec.effects, 'entry', RESUME_EVENT, a, a.system)
+  }
+
+  /** A durable actor whose context the journal cannot hold does not start (see actors/journalable.ts). */
+  private checkWholeContext(): void {
+    if (!this.durable) return
+    const bad = firstUnjournalable(this.actor.getSnapshot().context, 'context')
+    if (bad) throw new Error(cannotJournal(bad))
   }
 
   /** Applies an event to the live actor, bypassing the journal door. */
@@ -285,7 +317,10 @@ export class HostedActor implements CommitSink, ActorHosting {
 
   // ---- events ----------------------------------------------------------------------------------
 
-  /** An event from outside (system.send). */
+  /**
+   * An event from outside (system.send). A durable actor refuses one JSON cannot carry
+   * (UNJOURNALABLE, naming where); see actors/journalable.ts.
+   */
   send(event: any, source?: string): number {
     if (this.status !== 'active' && this.status !== 'starting' && this.status !== 'restarting') {
       throw actorNotRunning(this.path, this.status)
@@ -294,21 +329,31 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.deliverMemory(event, source)
       return 0
     }
+    event = withPlainError(event)
+    const bad = firstUnjournalable(event, 'event')
+    if (bad) throw unjournalable(this.path, bad.where, bad.what)
     return this.append(event, source, undefined)
   }
 
-  /** Like send, resolving with the event's seq once it is committed and applied. */
+  /**
+   * Like send, resolving with the event's seq once it is committed and applied. It rejects when
+   * the actor does not take the event (EVENT_REJECTED: it threw on it, or the state it led to
+   * cannot be journaled) or fails meanwhile (ACTOR_NOT_RUNNING): every send gets an answer.
+   */
   sendCommitted(event: any, source?: string): Promise<number> {
+    if (!this.durable) {
+      if (this.status !== 'active' && this.status !== 'starting' && this.status !== 'restarting')
+        return Promise.reject(actorNotRunning(this.path, this.status))
+      const crash = this.deliverMemory(event, source)
+      return crash === undefined
+        ? Promise.resolve(0)
+        : Promise.reject(new EventRejectedError(this.path, event.type, undefined, crash))
+    }
     const seq = this.send(event, source)
-    if (!this.durable) return Promise.resolve(seq)
     return new Promise((resolve, reject) => (this.waiters ??= new Map()).set(seq, { resolve, reject }))
   }
 
   private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
-    // An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
-    // journal and deliver the same plain form, so the live actor and replay see one value.
-    if (event.error instanceof Error && event.type.startsWith('xstate.error.actor.'))
-      event = { ...event, error: plainError(event.error) }
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
     if (timer !== undefined) {
@@ -321,21 +366,54 @@ export class HostedActor implements CommitSink, ActorHosting {
 
   /** Events XState routes to this actor from inside its system (child completions, sendParent, ...). */
   fromInside(event: any): void {
-    if (!this.durable) return this.deliverMemory(event, undefined)
+    if (!this.durable) {
+      this.deliverMemory(event, undefined)
+      return
+    }
     if (this.status === 'stopped' || this.status === 'failed') return
-    this.append(event, undefined, undefined)
+    const e = this.asJournaled(event)
+    if (e) this.append(e, undefined, undefined)
   }
 
-  private deliverMemory(event: any, source: string | undefined): void {
+  /**
+   * An event from inside (an effect's result, a delayed event) as the journal holds it: what JSON
+   * makes of it, so the live actor sees what replay will (see actors/journalable.ts). Undefined,
+   * with an incident, when JSON cannot carry it at all (a cycle).
+   */
+  private asJournaled(event: any): any {
+    const e = withPlainError(event)
+    if (!firstUnjournalable(e, 'event')) return e
+    try {
+      return JSON.parse(JSON.stringify(e, bigintAsString))
+    } catch (err) {
+      this.incident(
+        'actor',
+        `event "${e.type}" from inside was dropped: JSON cannot carry it (${(err as Error).message})`,
+      )
+      return undefined
+    }
+  }
+
+  /** Applies an event to a memory actor; the crash message when the actor threw on it. */
+  private deliverMemory(event: any, source: string | undefined): string | undefined {
+    if (this.status === 'restarting' || this.status === 'starting') {
+      ;(this.memoryBacklog ??= []).push({ event, source })
+      return undefined
+    }
+    if (this.status !== 'active') return undefined
     this.appliedSeq++
     this.currentAt = this.lastAt = this.host.clock.now()
     this.currentSeq = this.appliedSeq
     this.applyEvent(event)
     this.currentSeq = undefined
     const s = this.actor.getSnapshot()
-    if (s.status === 'error') return this.onCrash(undefined, s.error)
+    if (s.status === 'error') {
+      this.onCrash(undefined, s.error)
+      return this.error
+    }
     if (s.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, event, this.appliedSeq, source)
+    return undefined
   }
 
   committed(op: StoreOp): void {
@@ -387,13 +465,20 @@ export class HostedActor implements CommitSink, ActorHosting {
     this.currentSeq = rec.seq
     this.currentAt = rec.at
     this.anonK = 0
+    const before = this.actor.getSnapshot()
     this.applyEvent(rec.event)
     this.currentSeq = undefined
     this.appliedSeq = rec.seq
     this.lastAt = rec.at
     const crash = crashOf(this.actor)
     if (crash) return this.onCrash(rec, crash.err)
-    if (this.actor.getSnapshot().status === 'done') this.status = 'done'
+    const after = this.actor.getSnapshot()
+    // a step whose result the journal cannot hold is rejected like a step that threw
+    const bad =
+      changedUnjournalable(before.context, after.context, 'context') ??
+      (after.status === 'done' ? firstUnjournalable(after.output, 'output') : undefined)
+    if (bad) return this.onCrash(rec, new UnjournalableStep(cannotJournal(bad)))
+    if (after.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
     if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
@@ -412,6 +497,9 @@ export class HostedActor implements CommitSink, ActorHosting {
     const b = this.backlog
     this.backlog = undefined
     if (b) for (const rec of b) this.deliver(rec)
+    const m = this.memoryBacklog
+    this.memoryBacklog = undefined
+    if (m) for (const { event, source } of m) this.deliverMemory(event, source)
   }
 
   // ---- snapshots -------------------------------------------------------------------------------
@@ -425,6 +513,13 @@ export class HostedActor implements CommitSink, ActorHosting {
       snapshot = this.actor.getPersistedSnapshot()
     } catch (err) {
       this.incident('actor', `snapshot failed: ${(err as Error).message}`)
+      this.lastSnapSeq = this.appliedSeq
+      return
+    }
+    // Each step's changes were checked; a context changed in place (behind XState's back) was not.
+    const bad = firstUnjournalable(snapshot.context, 'context')
+    if (bad) {
+      this.incident('actor', `snapshot at seq ${this.appliedSeq} not written: ${cannotJournal(bad)}`)
       this.lastSnapSeq = this.appliedSeq
       return
     }
@@ -467,7 +562,8 @@ export class HostedActor implements CommitSink, ActorHosting {
       const seq = this.currentSeq ?? this.appliedSeq
       const tid = id ?? anonTimerId(seq, this.anonK++)
       const at = this.currentSeq !== undefined ? this.currentAt : this.host.clock.now()
-      this.armTimer({ id: tid, event, due: at + delay })
+      const e = this.asJournaled(event)
+      if (e) this.armTimer({ id: tid, event: e, due: at + delay })
       return
     }
     const key = `${source.sessionId}.${id ?? Math.random().toString(36).slice(2)}`
@@ -549,17 +645,29 @@ export class HostedActor implements CommitSink, ActorHosting {
 
   // ---- supervision -----------------------------------------------------------------------------
 
+  /**
+   * The actor threw on an event (or its step cannot be journaled): the event is journaled as
+   * rejected, its sender told (EVENT_REJECTED), and the actor restarted without it after a backoff.
+   */
   private onCrash(rec: JournalRecord | undefined, err: unknown): void {
     const message = (err as Error)?.message ?? String(err)
     const now = this.host.clock.now()
     const snap = this.actor.getSnapshot()
     this.teardown()
-    if (rec) this.host.journal!.append({ type: 'event', path: this.path, record: { ...rec, rejected: message } })
+    if (rec) {
+      this.host.journal!.append({ type: 'event', path: this.path, record: { ...rec, rejected: message } })
+      const w = this.waiters?.get(rec.seq)
+      if (w) {
+        this.waiters!.delete(rec.seq)
+        w.reject(new EventRejectedError(this.path, rec.event.type, rec.seq, message))
+      }
+    }
     const sup = this.host.supervision
     const times = (this.restartTimes ??= []).filter((t) => now - t < sup.windowMs)
     times.push(now)
     this.restartTimes = times
-    this.incident('actor', `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})`, rec?.seq)
+    const what = err instanceof UnjournalableStep ? `rejected event "${rec?.event.type}"` : 'threw'
+    this.incident('actor', `${what}: ${message}; restarting (${times.length} of ${sup.maxRestarts})`, rec?.seq)
     if (times.length > sup.maxRestarts) return this.fail(err, 'actor')
     this.status = 'restarting'
     this.error = message
@@ -578,6 +686,7 @@ export class HostedActor implements CommitSink, ActorHosting {
         this.startLive(true)
         this.settleStatus()
         this.host.started(this)
+        this.drainBacklog()
       } catch (err) {
         this.fail(err, 'actor')
       }
@@ -611,6 +720,7 @@ export class HostedActor implements CommitSink, ActorHosting {
     this.status = 'failed'
     this.error = message
     this.backlog = undefined
+    this.memoryBacklog = undefined
     this.incident(cls, `failed: ${message}`)
     if (this.waiters) {
       for (const w of this.waiters.values()) w.reject(actorNotRunning(this.path, 'failed'))
