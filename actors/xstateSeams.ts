@@ -112,7 +112,8 @@ function guard(actor: any, fn: ((x: any) => void) | undefined): ((x: any) => voi
  *   process) when a root actor has no observer or any observer lacks an `error` listener;
  *   `subscribe` to an actor already stopped in error, without an `error` listener, rethrows the
  *   same way; a `next`, `complete` or `emit` listener that throws is rethrown the same way too.
- *   So every live actor gets a silent `error` observer at creation, and `subscribe` and `on` wrap
+ *   So every live actor gets a silent `error` observer at creation (added to `actor.observers`,
+ *   the Set of observers, present in 5.0.0 and since), and `subscribe` and `on` wrap
  *   what they are given: a missing `error` becomes silent and a listener that throws is reported
  *   to the host (an incident) instead of rethrown. The same rules hold in 5.0.0 and since.
  */
@@ -146,7 +147,9 @@ export function createLiveActor(
 ): any {
   const actor = new (LiveActor as any)(machine, options)
   actor[HOST] = host
-  protoSubscribe.call(actor, silent)
+  // `observers`, the Set `_reportError` reads, directly: `subscribe` would allocate a bound copy
+  // of the listener per actor
+  actor.observers.add(silent)
   return actor
 }
 
