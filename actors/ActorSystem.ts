@@ -24,8 +24,20 @@ import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.t
 import { Journal, type FsyncPolicy } from './Journal.ts'
 import type { ActorMeta, Incident, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
-import { actorExists, badEvent, badPath, noStore, unknownActor, unknownMachine, unknownParent } from './errors.ts'
+import {
+  actorExists,
+  badEvent,
+  badPath,
+  noStore,
+  reservedEvent,
+  unjournalable,
+  unknownActor,
+  unknownMachine,
+  unknownParent,
+} from './errors.ts'
+import { firstUnjournalable } from './journalable.ts'
 import { machineHash } from './machineHash.ts'
+import { isReservedEventType } from './xstateSeams.ts'
 
 export interface ActorSystemOptions {
   /** Storage for durable actors; without it only memory actors can be spawned. */
@@ -69,6 +81,17 @@ const PATH_RE = /^[A-Za-z0-9_.:-]+(\/[A-Za-z0-9_.:-]+)*$/
 export function checkPath(path: unknown): string {
   if (typeof path !== 'string' || path.length > 512 || !PATH_RE.test(path)) throw badPath(String(path))
   return path
+}
+
+/**
+ * Checks an event sent from outside: an object with a string `type`, not in XState's reserved
+ * `xstate.*` namespace (XState and the host produce those: child completions, timers). Throws
+ * BAD_EVENT or RESERVED_EVENT.
+ */
+function checkOutsideEvent(event: { type: string }): void {
+  if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
+    throw badEvent('an event is an object with a string "type"')
+  if (isReservedEventType(event.type)) throw reservedEvent(event.type)
 }
 
 export class ActorSystem implements Host {
@@ -214,6 +237,10 @@ export class ActorSystem implements Host {
     }
     const durable = opts.durable ?? false
     if (durable && !this.store) throw noStore()
+    if (durable && opts.input !== undefined) {
+      const bad = firstUnjournalable(opts.input, 'input')
+      if (bad) throw unjournalable(path, bad.where, bad.what)
+    }
     const createdAt = this.clock.now()
     const a = new HostedActor(this, path, name, logic, durable, opts.input, createdAt, parent)
     this.actors.set(path, a)
@@ -226,22 +253,27 @@ export class ActorSystem implements Host {
     return new ActorRefHandle(this, path)
   }
 
-  /** Sends an event to the actor at `path`; durable actors journal it before it takes effect. */
+  /**
+   * Sends an event to the actor at `path`; durable actors journal it before it takes effect.
+   * Refused (a typed error, nothing changes): an unknown actor, an event in XState's reserved
+   * `xstate.*` namespace, and for a durable actor one JSON cannot carry.
+   */
   send(path: string, event: { type: string; [k: string]: unknown }, source?: string): void {
     const a = this.actors.get(path)
     if (!a) throw unknownActor(path)
-    if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
-      throw badEvent('an event is an object with a string "type"')
+    checkOutsideEvent(event)
     a.send(event, source)
   }
 
-  /** Sends, resolving with the event's journal seq once it is committed (and applied). */
+  /**
+   * Sends, resolving with the event's journal seq once it is committed (and applied). Rejects
+   * as `send` throws, and with EVENT_REJECTED when the actor does not take the event.
+   */
   sendCommitted(path: string, event: { type: string; [k: string]: unknown }, source?: string): Promise<number> {
-    const a = this.actors.get(path)
-    if (!a) return Promise.reject(unknownActor(path))
-    if (typeof event !== 'object' || event === null || typeof event.type !== 'string')
-      return Promise.reject(badEvent('an event is an object with a string "type"'))
     try {
+      const a = this.actors.get(path)
+      if (!a) throw unknownActor(path)
+      checkOutsideEvent(event)
       return a.sendCommitted(event, source)
     } catch (err) {
       return Promise.reject(err)

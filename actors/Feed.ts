@@ -25,7 +25,10 @@ abstract class FeedRecord {
     readonly at: number,
     readonly rootId: string,
   ) {}
+  abstract readonly type: string
   abstract readonly snapshot: FeedSnapshot
+  /** The fields this kind of record adds to the common ones in its JSON shape, in order. */
+  protected abstract readonly jsonFields: readonly string[]
   get sessionId(): string {
     return this.path
   }
@@ -38,8 +41,9 @@ abstract class FeedRecord {
   get _version(): string {
     return '1.0.0'
   }
-  protected base(type: string): Record<string, unknown> {
-    return {
+  /** The plain shape with every field, as JSON.stringify and clients expect it. */
+  toJSON(): Record<string, unknown> {
+    const o: Record<string, unknown> = {
       seq: this.seq,
       path: this.path,
       at: this.at,
@@ -48,10 +52,16 @@ abstract class FeedRecord {
       id: this.id,
       createdAt: this.createdAt,
       _version: '1.0.0',
-      type,
+      type: this.type,
     }
+    for (const k of this.jsonFields) o[k] = (this as any)[k]
+    return o
   }
 }
+
+const EVENT_FIELDS = ['event', 'actorSeq', 'sourceId', 'snapshot'] as const
+const ACTOR_FIELDS = ['name', 'machine', 'status', 'parentId', 'definition', 'snapshot'] as const
+const SNAPSHOT_FIELDS = ['event', 'snapshot'] as const
 
 /** The state an actor's XState snapshot and host status say, as the feed carries it. */
 export function feedSnapshotOf(
@@ -93,13 +103,8 @@ export class FeedEventRecord extends FeedRecord implements FeedEventEvent {
   get value(): unknown {
     return this.xs?.value ?? null
   }
-  toJSON(): Record<string, unknown> {
-    const o = this.base(this.type)
-    o.event = this.event
-    o.actorSeq = this.actorSeq
-    o.sourceId = this.sourceId
-    o.snapshot = this.snapshot
-    return o
+  protected get jsonFields(): readonly string[] {
+    return EVENT_FIELDS
   }
 }
 
@@ -122,15 +127,8 @@ export class FeedActorRecord extends FeedRecord implements FeedActorEvent {
   get name(): string {
     return this.path
   }
-  toJSON(): Record<string, unknown> {
-    const o = this.base(this.type)
-    o.name = this.path
-    o.machine = this.machine
-    o.status = this.status
-    o.parentId = this.parentId
-    if (this.definition !== undefined) o.definition = this.definition
-    o.snapshot = this.snapshot
-    return o
+  protected get jsonFields(): readonly string[] {
+    return ACTOR_FIELDS
   }
 }
 
@@ -147,11 +145,8 @@ export class FeedSnapshotRecord extends FeedRecord implements FeedSnapshotEvent 
   ) {
     super(seq, path, at, rootId)
   }
-  toJSON(): Record<string, unknown> {
-    const o = this.base(this.type)
-    o.event = this.event
-    o.snapshot = this.snapshot
-    return o
+  protected get jsonFields(): readonly string[] {
+    return SNAPSHOT_FIELDS
   }
 }
 

@@ -2,27 +2,38 @@
  * One actor as the host runs it: a live XState actor plus what makes it durable.
  *
  * The live actor is XState's own (`createActor`), so machines behave exactly as XState says. The
- * host takes three seams of it:
- * - `_send`, the one door every outside event goes through (sends, child completions, events
- *   from other actors of its system): for a durable actor the event is first appended to the
- *   journal and delivered only once its batch is committed (write-ahead);
- * - the system scheduler (`schedule`, `cancel`, `cancelAll`): delayed events to the actor itself
+ * host takes three doors of it, all through actors/xstateSeams.ts:
+ * - the mailbox door every outside event goes through (sends, child completions, events from
+ *   other actors of its system): for a durable actor the event is first appended to the journal
+ *   and delivered only once its batch is committed (write-ahead);
+ * - the delay service (`schedule`, `cancel`, `cancelAll`): delayed events to the actor itself
  *   become durable timers, due at the arming event's time plus the delay, and their firing is a
  *   journaled event like any other (so XState's loss of timers on restore, statelyai/xstate#5331,
  *   does not apply);
- * - the error observer: an actor that throws is restarted from its journal without the event
- *   that broke it (marked `rejected`, so replay skips it too), with backoff, and marked failed
- *   with an incident after a limit. The process stays up.
+ * - error reporting: an actor that throws is restarted from its journal without the event that
+ *   broke it (marked `rejected`, so replay skips it too), with backoff, and marked failed with an
+ *   incident after a limit. XState never rethrows its error: the process stays up.
  */
-import { createActor, type AnyStateMachine } from 'xstate'
+import type { AnyStateMachine } from 'xstate'
 import type { ActorStatus } from '../protocol/inspection.ts'
 import type { Clock } from './Clock.ts'
 import type { CommitSink, Journal } from './Journal.ts'
 import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
 import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
-import { PureActor, pureSpecOf } from './PureActor.ts'
-import { actorNotRunning } from './errors.ts'
+import { PureActor, pureSpecOf, RESUME_EVENT, runDeclared, STOP_EVENT } from './PureActor.ts'
+import { actorNotRunning, EventRejectedError, unjournalable } from './errors.ts'
+import { changedUnjournalable, firstUnjournalable } from './journalable.ts'
+import {
+  type ActorHosting,
+  createLiveActor,
+  type DelayService,
+  deliverDirect,
+  HOST,
+  hostingOf,
+  relay,
+  setDelayService,
+} from './xstateSeams.ts'
 
 export interface SupervisionOptions {
   /** Restarts allowed within `windowMs` before the actor is marked failed. */
@@ -65,30 +76,36 @@ function plainError(err: Error): Record<string, unknown> {
   return out
 }
 
-/** The hosted actor of a live XState actor, kept on the actor itself (no per-actor closures). */
-const HOST = Symbol('aether.host')
+/**
+ * An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
+ * journal and deliver the same plain form, so the live actor and replay see one value.
+ */
+function withPlainError(event: any): any {
+  return event.error instanceof Error && event.type.startsWith('xstate.error.actor.')
+    ? { ...event, error: plainError(event.error) }
+    : event
+}
+
+/** BigInt has no JSON form; an event from inside carries it as its decimal string. */
+const bigintAsString = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v)
+
+/** The message of a step whose result cannot be journaled. */
+const cannotJournal = (bad: { where: string; what: string }): string =>
+  `${bad.where} is ${bad.what}, which JSON cannot hold, so it cannot be journaled`
+
+/** A step whose result cannot be journaled: handled as if the event had thrown. */
+class UnjournalableStep extends Error {}
 
 /** The hosted actor that owns an XState actor ref (walking up to its root). */
 export function hostedActorOf(ref: any): HostedActor | undefined {
-  let r = ref
-  while (r) {
-    const h = r[HOST]
-    if (h) return h
-    r = r._parent
-  }
-  return undefined
+  return hostingOf<HostedActor>(ref)
 }
 
-// The seams are shared functions and small objects with prototype methods rather than closures
-// per actor: a host keeps thousands of actors, and each closure costs memory and start time.
-let protoSend: ((this: any, e: any) => void) | undefined
-
-function hostedSend(this: any, e: any): void {
-  this[HOST].fromInside(e)
-}
-
-/** Replaces the XState system scheduler of one actor. */
-class HostScheduler {
+/**
+ * The delay service of one actor (see the `timers` seam): a small object with prototype methods
+ * rather than closures per actor, since a host keeps thousands of actors.
+ */
+class HostDelays implements DelayService {
   constructor(private h: HostedActor) {}
   schedule(source: any, target: any, event: any, delay: number, id?: string): void {
     this.h.schedule(source, target, event, delay, id)
@@ -101,20 +118,13 @@ class HostScheduler {
   }
 }
 
-/**
- * XState reports a crash to its observers and, when none listens for errors, rethrows it from a
- * timer (which would end the process). One shared listener takes that role for every actor; the
- * host reads the crash from the snapshot (`status: 'error'`) after each start and delivery.
- */
-const crashListener = { error(): void {} }
-
 /** The error of a crashed live actor, or undefined while it runs. */
 function crashOf(actor: any): { err: unknown } | undefined {
-  const s = actor._snapshot
+  const s = actor.getSnapshot()
   return s?.status === 'error' ? { err: s.error } : undefined
 }
 
-export class HostedActor implements CommitSink {
+export class HostedActor implements CommitSink, ActorHosting {
   actor: any
   status: ActorStatus = 'starting'
   /** Next journal seq to assign (durable). */
@@ -135,6 +145,8 @@ export class HostedActor implements CommitSink {
   private backlog?: JournalRecord[]
   private restartTimes?: number[]
   private waiters?: Map<number, { resolve: (seq: number) => void; reject: (e: Error) => void }>
+  /** Events sent to a memory actor while it restarts, delivered once it runs again. */
+  private memoryBacklog?: Array<{ event: any; source: string | undefined }>
   private onStarted?: { resolve: () => void; reject: (e: Error) => void }
 
   constructor(
@@ -167,10 +179,11 @@ export class HostedActor implements CommitSink {
       this.createLive(undefined)
       this.currentSeq = 0
       this.currentAt = this.createdAt
-      this.actor.start()
+      this.startLive(false)
       this.currentSeq = undefined
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
+      this.checkWholeContext()
       this.settleStatus()
       this.host.started(this)
       this.drainBacklog()
@@ -213,9 +226,10 @@ export class HostedActor implements CommitSink {
       if (effects) for (const [k, v] of effects) (this.effects ??= new Map()).set(k, v)
       else if (snap) for (const k in snap.effects) (this.effects ??= new Map()).set(k, snap.effects[k])
       this.createLive(persisted)
-      this.actor.start()
+      this.startLive(true)
       const crash = crashOf(this.actor)
       if (crash) throw crash.err
+      this.checkWholeContext()
       for (const t of timers) this.armTimer(t)
       this.settleStatus()
       this.host.started(this)
@@ -227,26 +241,46 @@ export class HostedActor implements CommitSink {
 
   private createLive(persisted: any): void {
     const id = this.path.slice(this.path.lastIndexOf('/') + 1)
-    const pure = pureSpecOf(this.machine)
+    const spec = pureSpecOf(this.machine)
     let actor: any
-    if (pure) {
-      actor = new PureActor(this.machine, id, pure, persisted ? { snapshot: persisted } : { input: this.input })
+    if (spec?.pure !== false && spec) {
+      actor = new PureActor(this.machine, id, spec, persisted ? { snapshot: persisted } : { input: this.input })
+      actor[HOST] = this
     } else {
-      actor = createActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input as any, id })
-      protoSend ??= Object.getPrototypeOf(actor)._send
-      actor.observers.add(crashListener)
+      actor = createLiveActor(this.machine, persisted ? { snapshot: persisted, id } : { input: this.input, id }, this)
     }
-    actor[HOST] = this
-    actor._send = hostedSend
-    actor.system.scheduler = new HostScheduler(this)
+    setDelayService(actor, new HostDelays(this))
     this.actor = actor
+  }
+
+  /** Starts the live actor; a restored one re-runs its declared effects (a machine marked `pure: false`). */
+  private startLive(restored: boolean): void {
+    const a = this.actor
+    a.start()
+    if (!restored || a instanceof PureActor) return
+    const spec = pureSpecOf(this.machine)
+    const s = a.getSnapshot()
+    if (spec?.effects.length && s.status === 'active')
+      runDeclared(this.machine, s, spec.effects, 'entry', RESUME_EVENT, a, a.system)
+  }
+
+  /** A durable actor whose context the journal cannot hold does not start (see actors/journalable.ts). */
+  private checkWholeContext(): void {
+    if (!this.durable) return
+    const bad = firstUnjournalable(this.actor.getSnapshot().context, 'context')
+    if (bad) throw new Error(cannotJournal(bad))
   }
 
   /** Applies an event to the live actor, bypassing the journal door. */
   private applyEvent(event: any): void {
     const a = this.actor
     if (a instanceof PureActor) a.process(event)
-    else protoSend!.call(a, event)
+    else deliverDirect(a, event)
+  }
+
+  /** A subscriber or emit listener of the live actor threw (XState would have rethrown it). */
+  subscriberThrew(err: unknown): void {
+    this.incident('actor', `a subscriber of the actor threw: ${(err as Error)?.message ?? String(err)}`)
   }
 
   private settleStatus(): void {
@@ -265,8 +299,17 @@ export class HostedActor implements CommitSink {
     this.timers = undefined
     if (this.plainTimers) for (const h of this.plainTimers.values()) this.host.clock.clearTimeout(h)
     this.plainTimers = undefined
+    const a = this.actor
     try {
-      this.actor?.stop()
+      // A machine marked `pure: false` cancels its effects at a stop as its pure hosting would.
+      const spec = a && !(a instanceof PureActor) ? pureSpecOf(this.machine) : undefined
+      if (spec?.cancels?.length && a.getSnapshot().status === 'active')
+        runDeclared(this.machine, a.getSnapshot(), spec.cancels, 'exit', STOP_EVENT, a, a.system)
+    } catch (err) {
+      this.incident('actor', `a cancel action threw at stop: ${(err as Error)?.message ?? String(err)}`)
+    }
+    try {
+      a?.stop()
     } catch {
       // an actor that is already in error is stopped
     }
@@ -274,7 +317,10 @@ export class HostedActor implements CommitSink {
 
   // ---- events ----------------------------------------------------------------------------------
 
-  /** An event from outside (system.send). */
+  /**
+   * An event from outside (system.send). A durable actor refuses one JSON cannot carry
+   * (UNJOURNALABLE, naming where); see actors/journalable.ts.
+   */
   send(event: any, source?: string): number {
     if (this.status !== 'active' && this.status !== 'starting' && this.status !== 'restarting') {
       throw actorNotRunning(this.path, this.status)
@@ -283,21 +329,31 @@ export class HostedActor implements CommitSink {
       this.deliverMemory(event, source)
       return 0
     }
+    event = withPlainError(event)
+    const bad = firstUnjournalable(event, 'event')
+    if (bad) throw unjournalable(this.path, bad.where, bad.what)
     return this.append(event, source, undefined)
   }
 
-  /** Like send, resolving with the event's seq once it is committed and applied. */
+  /**
+   * Like send, resolving with the event's seq once it is committed and applied. It rejects when
+   * the actor does not take the event (EVENT_REJECTED: it threw on it, or the state it led to
+   * cannot be journaled) or fails meanwhile (ACTOR_NOT_RUNNING): every send gets an answer.
+   */
   sendCommitted(event: any, source?: string): Promise<number> {
+    if (!this.durable) {
+      if (this.status !== 'active' && this.status !== 'starting' && this.status !== 'restarting')
+        return Promise.reject(actorNotRunning(this.path, this.status))
+      const crash = this.deliverMemory(event, source)
+      return crash === undefined
+        ? Promise.resolve(0)
+        : Promise.reject(new EventRejectedError(this.path, event.type, undefined, crash))
+    }
     const seq = this.send(event, source)
-    if (!this.durable) return Promise.resolve(seq)
     return new Promise((resolve, reject) => (this.waiters ??= new Map()).set(seq, { resolve, reject }))
   }
 
   private append(event: any, source: string | undefined, timer: LiveTimer | undefined): number {
-    // An effect that rejected with an Error would be journaled as `{}` (JSON drops its fields):
-    // journal and deliver the same plain form, so the live actor and replay see one value.
-    if (event.error instanceof Error && event.type.startsWith('xstate.error.actor.'))
-      event = { ...event, error: plainError(event.error) }
     const rec: JournalRecord = { seq: this.nextSeq++, at: this.host.clock.now(), event }
     if (source !== undefined) rec.source = source
     if (timer !== undefined) {
@@ -310,21 +366,54 @@ export class HostedActor implements CommitSink {
 
   /** Events XState routes to this actor from inside its system (child completions, sendParent, ...). */
   fromInside(event: any): void {
-    if (!this.durable) return this.deliverMemory(event, undefined)
+    if (!this.durable) {
+      this.deliverMemory(event, undefined)
+      return
+    }
     if (this.status === 'stopped' || this.status === 'failed') return
-    this.append(event, undefined, undefined)
+    const e = this.asJournaled(event)
+    if (e) this.append(e, undefined, undefined)
   }
 
-  private deliverMemory(event: any, source: string | undefined): void {
+  /**
+   * An event from inside (an effect's result, a delayed event) as the journal holds it: what JSON
+   * makes of it, so the live actor sees what replay will (see actors/journalable.ts). Undefined,
+   * with an incident, when JSON cannot carry it at all (a cycle).
+   */
+  private asJournaled(event: any): any {
+    const e = withPlainError(event)
+    if (!firstUnjournalable(e, 'event')) return e
+    try {
+      return JSON.parse(JSON.stringify(e, bigintAsString))
+    } catch (err) {
+      this.incident(
+        'actor',
+        `event "${e.type}" from inside was dropped: JSON cannot carry it (${(err as Error).message})`,
+      )
+      return undefined
+    }
+  }
+
+  /** Applies an event to a memory actor; the crash message when the actor threw on it. */
+  private deliverMemory(event: any, source: string | undefined): string | undefined {
+    if (this.status === 'restarting' || this.status === 'starting') {
+      ;(this.memoryBacklog ??= []).push({ event, source })
+      return undefined
+    }
+    if (this.status !== 'active') return undefined
     this.appliedSeq++
     this.currentAt = this.lastAt = this.host.clock.now()
     this.currentSeq = this.appliedSeq
     this.applyEvent(event)
     this.currentSeq = undefined
-    const st = this.actor._snapshot.status
-    if (st === 'error') return this.onCrash(undefined, this.actor._snapshot.error)
-    if (st === 'done') this.status = 'done'
+    const s = this.actor.getSnapshot()
+    if (s.status === 'error') {
+      this.onCrash(undefined, s.error)
+      return this.error
+    }
+    if (s.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, event, this.appliedSeq, source)
+    return undefined
   }
 
   committed(op: StoreOp): void {
@@ -376,13 +465,20 @@ export class HostedActor implements CommitSink {
     this.currentSeq = rec.seq
     this.currentAt = rec.at
     this.anonK = 0
+    const before = this.actor.getSnapshot()
     this.applyEvent(rec.event)
     this.currentSeq = undefined
     this.appliedSeq = rec.seq
     this.lastAt = rec.at
     const crash = crashOf(this.actor)
     if (crash) return this.onCrash(rec, crash.err)
-    if (this.actor._snapshot.status === 'done') this.status = 'done'
+    const after = this.actor.getSnapshot()
+    // a step whose result the journal cannot hold is rejected like a step that threw
+    const bad =
+      changedUnjournalable(before.context, after.context, 'context') ??
+      (after.status === 'done' ? firstUnjournalable(after.output, 'output') : undefined)
+    if (bad) return this.onCrash(rec, new UnjournalableStep(cannotJournal(bad)))
+    if (after.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
     if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
@@ -401,6 +497,9 @@ export class HostedActor implements CommitSink {
     const b = this.backlog
     this.backlog = undefined
     if (b) for (const rec of b) this.deliver(rec)
+    const m = this.memoryBacklog
+    this.memoryBacklog = undefined
+    if (m) for (const { event, source } of m) this.deliverMemory(event, source)
   }
 
   // ---- snapshots -------------------------------------------------------------------------------
@@ -413,12 +512,14 @@ export class HostedActor implements CommitSink {
     try {
       snapshot = this.actor.getPersistedSnapshot()
     } catch (err) {
-      this.host.incident({
-        at: this.host.clock.now(),
-        class: 'actor',
-        path: this.path,
-        message: `snapshot failed: ${(err as Error).message}`,
-      })
+      this.incident('actor', `snapshot failed: ${(err as Error).message}`)
+      this.lastSnapSeq = this.appliedSeq
+      return
+    }
+    // Each step's changes were checked; a context changed in place (behind XState's back) was not.
+    const bad = firstUnjournalable(snapshot.context, 'context')
+    if (bad) {
+      this.incident('actor', `snapshot at seq ${this.appliedSeq} not written: ${cannotJournal(bad)}`)
       this.lastSnapSeq = this.appliedSeq
       return
     }
@@ -441,12 +542,7 @@ export class HostedActor implements CommitSink {
       if (seqs.length <= keep) return
       await store.compact(this.path, seqs[seqs.length - keep])
     } catch (err) {
-      this.host.incident({
-        at: this.host.clock.now(),
-        class: 'storage',
-        path: this.path,
-        message: `compaction failed: ${(err as Error).message}`,
-      })
+      this.incident('storage', `compaction failed: ${(err as Error).message}`)
     }
   }
 
@@ -466,7 +562,8 @@ export class HostedActor implements CommitSink {
       const seq = this.currentSeq ?? this.appliedSeq
       const tid = id ?? anonTimerId(seq, this.anonK++)
       const at = this.currentSeq !== undefined ? this.currentAt : this.host.clock.now()
-      this.armTimer({ id: tid, event, due: at + delay })
+      const e = this.asJournaled(event)
+      if (e) this.armTimer({ id: tid, event: e, due: at + delay })
       return
     }
     const key = `${source.sessionId}.${id ?? Math.random().toString(36).slice(2)}`
@@ -477,7 +574,7 @@ export class HostedActor implements CommitSink {
       key,
       this.host.clock.setTimeout(() => {
         plain.delete(key)
-        this.actor.system._relay(source, target, event)
+        relay(this.actor.system, source, target, event)
       }, delay),
     )
   }
@@ -548,23 +645,29 @@ export class HostedActor implements CommitSink {
 
   // ---- supervision -----------------------------------------------------------------------------
 
+  /**
+   * The actor threw on an event (or its step cannot be journaled): the event is journaled as
+   * rejected, its sender told (EVENT_REJECTED), and the actor restarted without it after a backoff.
+   */
   private onCrash(rec: JournalRecord | undefined, err: unknown): void {
     const message = (err as Error)?.message ?? String(err)
     const now = this.host.clock.now()
     const snap = this.actor.getSnapshot()
     this.teardown()
-    if (rec) this.host.journal!.append({ type: 'event', path: this.path, record: { ...rec, rejected: message } })
+    if (rec) {
+      this.host.journal!.append({ type: 'event', path: this.path, record: { ...rec, rejected: message } })
+      const w = this.waiters?.get(rec.seq)
+      if (w) {
+        this.waiters!.delete(rec.seq)
+        w.reject(new EventRejectedError(this.path, rec.event.type, rec.seq, message))
+      }
+    }
     const sup = this.host.supervision
     const times = (this.restartTimes ??= []).filter((t) => now - t < sup.windowMs)
     times.push(now)
     this.restartTimes = times
-    this.host.incident({
-      at: now,
-      class: 'actor',
-      path: this.path,
-      seq: rec?.seq,
-      message: `threw: ${message}; restarting (${times.length} of ${sup.maxRestarts})`,
-    })
+    const what = err instanceof UnjournalableStep ? `rejected event "${rec?.event.type}"` : 'threw'
+    this.incident('actor', `${what}: ${message}; restarting (${times.length} of ${sup.maxRestarts})`, rec?.seq)
     if (times.length > sup.maxRestarts) return this.fail(err, 'actor')
     this.status = 'restarting'
     this.error = message
@@ -580,9 +683,10 @@ export class HostedActor implements CommitSink {
       try {
         const { error: _e, ...rest } = lastSnap
         this.createLive(this.machine.getPersistedSnapshot({ ...rest, status: 'active' }))
-        this.actor.start()
+        this.startLive(true)
         this.settleStatus()
         this.host.started(this)
+        this.drainBacklog()
       } catch (err) {
         this.fail(err, 'actor')
       }
@@ -602,6 +706,13 @@ export class HostedActor implements CommitSink {
     }
   }
 
+  /** Reports an incident about this actor. */
+  private incident(cls: string, message: string, seq?: number): void {
+    const i: Incident = { at: this.host.clock.now(), class: cls, path: this.path, message }
+    if (seq !== undefined) i.seq = seq
+    this.host.incident(i)
+  }
+
   /** Gives up on the actor: it stays listed as failed, with an incident. */
   fail(err: unknown, cls: string): void {
     const message = (err as Error)?.message ?? String(err)
@@ -609,7 +720,8 @@ export class HostedActor implements CommitSink {
     this.status = 'failed'
     this.error = message
     this.backlog = undefined
-    this.host.incident({ at: this.host.clock.now(), class: cls, path: this.path, message: `failed: ${message}` })
+    this.memoryBacklog = undefined
+    this.incident(cls, `failed: ${message}`)
     if (this.waiters) {
       for (const w of this.waiters.values()) w.reject(actorNotRunning(this.path, 'failed'))
       this.waiters = undefined

@@ -20,25 +20,43 @@
  * states when it stops a pure actor, which sees `{ type: 'aether.stop' }` then, and drops what
  * the actor's effects send it afterwards.
  *
- * Everything else is XState's: guards, assign, delayed events (through the host's scheduler, so
- * they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed through `_send`).
+ * Everything else is XState's: guards, assign, delayed events (through the host's delay service,
+ * so they are durable timers), `cancel`, `emit`, `log`, `sendTo` (relayed to the target's door).
+ * What XState's pure functions see of this actor (its scope and system) is in actors/xstateSeams.ts.
  *
  * Memo (actors/transitionMemo.ts, on unless `memo: false`): once XState has computed a macrostep
  * from a configuration for an event type, the host replays it for the next snapshot in that
  * configuration whose guards give the same results: the machine's own guards, assigns and actions,
  * in XState's order, without XState's set and map work. Anything else is XState's again.
+ *
+ * Both are optimizations that rest on XState internals (the seam module), so each can be turned off
+ * per machine: `hostPure(machine, { ..., memo: false })` keeps pure hosting without the memo, and
+ * `pure: false` hosts the machine as a plain XState actor; the host then still re-runs the declared
+ * effect actions after a restore and the cancel actions at a stop, so the machine behaves the same.
  */
 import type { AnyStateMachine } from 'xstate'
 import {
   currentRecording,
   memoOf,
   noteAction,
-  partialOf,
   recordDuring,
   withMemo,
   type TransitionMemo,
   type Trace,
 } from './transitionMemo.ts'
+import {
+  activeNodes,
+  assignedPartial,
+  type ExecutableAction,
+  HOST,
+  HostScope,
+  HostSystem,
+  refusedChildren,
+  setActiveNodes,
+  setDoor,
+  type ActorHosting,
+  type ScopeOwner,
+} from './xstateSeams.ts'
 
 export interface PureSpec {
   /** Action types that start effects: re-run for the active states after a restore. */
@@ -53,6 +71,12 @@ export interface PureSpec {
    * again; default true. Machines the memo cannot serve are hosted without it whatever this says.
    */
   memo?: boolean
+  /**
+   * Host the machine pure (default true). `false` hosts it as a plain XState actor (XState computes
+   * and runs everything; the declared effects are still re-run after a restore and the cancels at a
+   * stop): the switch to use when an XState upgrade breaks a seam pure hosting rests on.
+   */
+  pure?: boolean
 }
 
 const pureMachines = new WeakMap<AnyStateMachine, PureSpec>()
@@ -79,77 +103,68 @@ export function hostPure<M extends AnyStateMachine>(machine: M, spec: PureSpec =
     for (const k in node.states ?? {}) walk(node.states[k])
   }
   walk(machine.root)
-  const hosted = (spec.memo !== false && withMemo(machine)) || machine
-  pureMachines.set(hosted, { effects: [...spec.effects], cancels: [...(spec.cancels ?? [])] })
+  const pure = spec.pure !== false
+  const memo = pure && spec.memo !== false
+  // always a copy (same definition, same hash): the marking belongs to the returned machine, so
+  // one machine may be marked twice, e.g. with and without pure hosting
+  const hosted = (memo && withMemo(machine)) || (machine.provide({}) as M)
+  pureMachines.set(hosted, { effects: [...spec.effects], cancels: [...(spec.cancels ?? [])], memo, pure })
   return hosted
 }
 
+/** How `machine` was marked by `hostPure` (undefined: a plain XState machine). */
 export function pureSpecOf(machine: AnyStateMachine): PureSpec | undefined {
   return pureMachines.get(machine)
 }
 
-let sessions = 0
-
-/** What XState's transition functions call back into (`actorScope`): one per actor, methods on the prototype. */
-class PureScope {
-  readonly id: string
-  readonly system: PureSystem
-  /** An own function, not a method: XState's microstep wraps it and calls the original detached. */
-  readonly actionExecutor: (a: any) => void
-  constructor(readonly self: PureActor) {
-    this.id = self.id
-    this.system = self.system
-    this.actionExecutor = (a) => {
-      const rec = currentRecording()
-      if (rec && rec.memo === self.memo) noteAction(rec, a)
-      const c = self.collecting
-      if (c) c.push(a)
-      else a.exec?.(a.info, a.params)
+/**
+ * Runs the declared actions `types` found in the `entry` (in entry order) or `exit` (in exit order)
+ * lists of the active states of `snapshot`, with `event`: the host's stand-in for XState restarting
+ * invoked children after a restore (`entry`, RESUME_EVENT) and stopping them (`exit`, STOP_EVENT).
+ * `self` is the actor the actions see (a pure one, or a live XState actor when `pure: false`).
+ */
+export function runDeclared(
+  logic: AnyStateMachine,
+  snapshot: any,
+  types: string[],
+  list: 'entry' | 'exit',
+  event: { type: string },
+  self: unknown,
+  system: unknown,
+): void {
+  const impls = (logic as any).implementations.actions
+  const nodes = activeNodes(snapshot)
+  const ordered = list === 'exit' ? [...nodes].reverse() : nodes
+  for (const node of ordered) {
+    for (const def of node[list]) {
+      const type = typeof def === 'string' ? def : def?.type
+      if (!type || !types.includes(type)) continue
+      const fn = impls[type]
+      if (typeof fn !== 'function') continue
+      const params =
+        typeof def === 'object' && 'params' in def
+          ? typeof def.params === 'function'
+            ? def.params({ context: snapshot.context, event })
+            : def.params
+          : undefined
+      fn({ context: snapshot.context, event, self, system }, params)
     }
   }
-  get sessionId(): string {
-    return this.self.sessionId
-  }
-  logger(...args: unknown[]): void {
-    console.log(...args)
-  }
-  defer(fn: () => void): void {
-    const rec = currentRecording()
-    if (rec && rec.memo === this.self.memo) rec.ok = false
-    ;(this.self.deferred ??= []).push(fn)
-  }
-  emit(): void {}
-  stopChild(): void {}
 }
 
-/** The system a pure-hosted actor sees: the host's scheduler (set by the host), relays, and no children. */
-class PureSystem {
-  scheduler: any = undefined
-  constructor(private readonly machineId: string) {}
-  _sendInspectionEvent(): void {}
-  _relay(_source: any, target: any, event: any): void {
-    target._send(event)
-  }
-  _unregister(): void {}
-  get(): undefined {
-    return undefined
-  }
-  // XState books an id for every child it is about to create (invoke, spawnChild): the one place to refuse.
-  _bookId(): string {
-    throw new Error(`machine "${this.machineId}" is hosted pure and cannot spawn children`)
-  }
-}
+let sessions = 0
 
 /** The object a pure-hosted machine sees as `self`; the host drives it through `start` and `process`. */
-export class PureActor {
-  _snapshot: any
+export class PureActor implements ScopeOwner {
+  /** The current snapshot. */
+  private snap: any
   private readonly n = ++sessions
-  readonly _parent = undefined
-  /** The journal door, set by the host; XState actions reach it through `self.send`. Unhosted: applies at once. */
-  _send: (event: any) => void = PureActor.prototype.process
-  readonly system: PureSystem
+  readonly system: HostSystem
+  /** The host running this actor (set by it); its door journals what the actor's actions send. */
+  declare [HOST]: ActorHosting | undefined
   /** @internal */ deferred: Array<() => void> | undefined = undefined
   /** @internal */ collecting: any[] | undefined = undefined
+  /** What XState's transition functions call back into (typed loosely: XState's type wants an Actor). */
   private readonly scope: any
   /** @internal */ readonly memo: TransitionMemo | undefined
   private busy = false
@@ -162,26 +177,49 @@ export class PureActor {
     private readonly spec: PureSpec,
     private from: { input?: unknown; snapshot?: any } | undefined,
   ) {
-    this.system = new PureSystem(logic.id)
+    this.system = new HostSystem(logic.id)
     this.memo = memoOf(logic)
-    this.scope = new PureScope(this)
+    this.scope = new HostScope(this, this.system)
   }
 
   get sessionId(): string {
     return `pure:${this.n}`
   }
 
-  /** What the machine's own actions send: dropped once stopped (as a stopped XState actor's children are). */
+  /**
+   * What the machine's own actions send (and what XState relays to this actor): through the host's
+   * door when hosted, applied at once when not; dropped once stopped (as a stopped XState actor's
+   * children are).
+   */
   send(event: any): void {
-    if (!this.stopped) this._send(event)
+    if (this.stopped) return
+    const h = this[HOST]
+    if (h) h.fromInside(event)
+    else this.process(event)
   }
 
   getSnapshot(): any {
-    return this._snapshot
+    return this.snap
   }
 
   getPersistedSnapshot(): any {
-    return this.logic.getPersistedSnapshot(this._snapshot)
+    return this.logic.getPersistedSnapshot(this.snap)
+  }
+
+  /** @internal The scope's executor: XState hands every resolved action here. */
+  execute(a: ExecutableAction): void {
+    const rec = currentRecording()
+    if (rec && rec.memo === this.memo) noteAction(rec, a)
+    const c = this.collecting
+    if (c) c.push(a)
+    else a.exec?.(a.info, a.params)
+  }
+
+  /** @internal Work XState defers to after the step; a step that defers work is not memoized. */
+  deferWork(fn: () => void): void {
+    const rec = currentRecording()
+    if (rec && rec.memo === this.memo) rec.ok = false
+    ;(this.deferred ??= []).push(fn)
   }
 
   /**
@@ -197,7 +235,7 @@ export class PureActor {
     const collected: any[] = []
     this.collecting = collected
     try {
-      this._snapshot =
+      this.snap =
         from.snapshot !== undefined
           ? this.viaXState(undefined, '', undefined, () => this.logic.restoreSnapshot(from.snapshot, this.scope))
           : this.viaXState(undefined, 'xstate.init', undefined, () =>
@@ -205,15 +243,16 @@ export class PureActor {
             )
     } catch (err) {
       this.collecting = undefined
-      this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
+      this.snap = { status: 'error', error: err, value: undefined, context: undefined }
       return this
     }
     this.collecting = undefined
-    if (this._snapshot.status !== 'active') return this
+    // as XState's start: the actions of an initial macrostep that ends in a final state run too
+    if (this.snap.status !== 'active' && this.snap.status !== 'done') return this
     try {
       for (const a of collected) a.exec?.(a.info, a.params)
       this.runDeferred()
-      if (from.snapshot !== undefined) this.resumeEffects()
+      if (from.snapshot !== undefined && this.snap.status === 'active') this.resumeEffects()
     } catch (err) {
       this.crash(err)
     }
@@ -229,13 +268,13 @@ export class PureActor {
       const ctx = typeof c === 'function' ? { ...c({ spawn: this.refuseSpawn, input, self: this }) } : (c ?? {})
       hit = this.fromMemo(memo, memo.init, ctx, event)
     } catch (err) {
-      this._snapshot = { status: 'error', error: err, value: undefined, context: undefined }
+      this.snap = { status: 'error', error: err, value: undefined, context: undefined }
       return true
     }
     if (!hit) return false
     // as on XState's path (start above): the entry actions run after the snapshot is set
-    this._snapshot = hit.snapshot
-    if (hit.snapshot.status === 'active') {
+    this.snap = hit.snapshot
+    if (hit.snapshot.status === 'active' || hit.snapshot.status === 'done') {
       try {
         this.runCalls(hit.calls, event)
       } catch (err) {
@@ -265,7 +304,7 @@ export class PureActor {
         } else if (op.k === 1) {
           ctx = {
             ...ctx,
-            ...partialOf(
+            ...assignedPartial(
               op.assignment,
               { context: ctx, event, spawn: this.refuseSpawn, self: this, system: this.system },
               op.params,
@@ -296,12 +335,14 @@ export class PureActor {
     if (!memo) return fn()
     const rec = type ? memo.recorder(nodes, type, event) : undefined
     const next = recordDuring(rec, fn)
-    next._nodes = memo.canonical(next._nodes)
+    setActiveNodes(next, memo.canonical(activeNodes(next)))
     if (rec) memo.store(rec, nodes, type, next)
     return next
   }
 
-  private readonly refuseSpawn = (): never => this.system._bookId() as never
+  private readonly refuseSpawn = (): never => {
+    throw refusedChildren(this.logic.id)
+  }
 
   /** Applies one event (queued when it arrives while another is being applied, as XState's mailbox does). */
   process(event: any): void {
@@ -323,30 +364,30 @@ export class PureActor {
   stop(): void {
     this.queue = undefined
     this.deferred = undefined
-    const s = this._snapshot
+    const s = this.snap
     if (this.stopped || !s || s.status !== 'active') return
     this.stopped = true
     if (this.spec.cancels?.length) this.runDeclared(this.spec.cancels, 'exit', STOP_EVENT)
   }
 
   private step(event: any): void {
-    const s = this._snapshot
+    const s = this.snap
     if (s.status !== 'active') return
     const memo = this.memo
     let next: any
     try {
-      const hit = memo && this.fromMemo(memo, memo.traces(s._nodes, event.type), s.context, event)
+      const hit = memo && this.fromMemo(memo, memo.traces(activeNodes(s), event.type), s.context, event)
       if (hit) {
         // as on XState's path: the actions run before the new snapshot is set
         this.runCalls(hit.calls, event)
-        this._snapshot = hit.snapshot
+        this.snap = hit.snapshot
         return
       }
-      next = this.viaXState(s._nodes, event.type, event, () => this.logic.transition(s, event, this.scope))
+      next = this.viaXState(activeNodes(s), event.type, event, () => this.logic.transition(s, event, this.scope))
     } catch (err) {
       return this.crash(err)
     }
-    this._snapshot = next
+    this.snap = next
     try {
       this.runDeferred()
     } catch (err) {
@@ -364,7 +405,7 @@ export class PureActor {
   private crash(err: unknown): void {
     this.deferred = undefined
     this.queue = undefined
-    this._snapshot = { ...this._snapshot, status: 'error', error: err }
+    this.snap = { ...this.snap, status: 'error', error: err }
   }
 
   /** Re-runs the declared effect actions of the active states (entry order) after a restore. */
@@ -373,23 +414,10 @@ export class PureActor {
   }
 
   private runDeclared(types: string[], list: 'entry' | 'exit', event: { type: string }): void {
-    const s = this._snapshot
-    const impls = (this.logic as any).implementations.actions
-    const nodes = list === 'exit' ? [...s._nodes].reverse() : s._nodes
-    for (const node of nodes) {
-      for (const def of node[list]) {
-        const type = typeof def === 'string' ? def : def?.type
-        if (!type || !types.includes(type)) continue
-        const fn = impls[type]
-        if (typeof fn !== 'function') continue
-        const params =
-          typeof def === 'object' && 'params' in def
-            ? typeof def.params === 'function'
-              ? def.params({ context: s.context, event })
-              : def.params
-            : undefined
-        fn({ context: s.context, event, self: this, system: this.system }, params)
-      }
-    }
+    runDeclared(this.logic, this.snap, types, list, event, this, this.system)
   }
 }
+
+// XState's `sendTo` and the host's relay deliver to an actor ref through its door (see setDoor):
+// a pure actor's door is its `send`.
+setDoor(PureActor.prototype, PureActor.prototype.send)

@@ -8,41 +8,23 @@
  * delay) and the idempotency keys of invoked effects (`<path>/<childId>@<seq of the spawn>`).
  * Recovery, `aether replay` and the log exporter all use it, so they agree by construction.
  */
-import { createActor, type AnyStateMachine } from 'xstate'
+import type { AnyStateMachine } from 'xstate'
 import type { JournalRecord, SnapshotRecord, TimerRecord } from './Store.ts'
-
-interface ExecAction {
-  type: string
-  params?: any
-}
+import {
+  cancelledSendId,
+  createInertScope,
+  delayedSelfSend,
+  type ExecutableAction,
+  type InertScope,
+  setScopeSnapshot,
+  settleChildSnapshot,
+  spawnedChildId,
+} from './xstateSeams.ts'
 
 /** The host's id for a timer that the machine did not name. Live scheduling uses the same. */
 export const anonTimerId = (seq: number, k: number): string => `anon:${seq}:${k}`
 /** The idempotency key of an effect spawned while processing the event `seq`. */
 export const effectKeyFor = (path: string, childId: string, seq: number): string => `${path}/${childId}@${seq}`
-
-export function createInertScope(machine: AnyStateMachine, onAction: (a: ExecAction) => void, child = false): any {
-  const self = createActor(machine) as any
-  // A child machine (an external app's invoked actor) may send to its parent; replay executes no
-  // send, but XState resolves the target first, so a child gets an inert parent to resolve to.
-  if (child) self._parent = { id: '(parent)', sessionId: '', send() {}, _send() {} }
-  const keyed = new Map<string, unknown>()
-  // An inert system never stops children, so a systemId re-registered later in a run must be
-  // allowed to replace the old one instead of throwing.
-  self.system._set = (id: string, ref: unknown) => keyed.set(id, ref)
-  self.system.get = (id: string) => keyed.get(id)
-  return {
-    self,
-    defer: () => {},
-    id: '',
-    logger: () => {},
-    sessionId: '',
-    stopChild: () => {},
-    system: self.system,
-    emit: () => {},
-    actionExecutor: onAction,
-  }
-}
 
 export class ReplayState {
   snapshot: any
@@ -51,8 +33,8 @@ export class ReplayState {
   at = 0
   readonly timers = new Map<string, TimerRecord>()
   readonly effects = new Map<string, string>()
-  private actions: ExecAction[] = []
-  private scope: any
+  private actions: ExecutableAction[] = []
+  private scope: InertScope
 
   constructor(
     readonly machine: AnyStateMachine,
@@ -67,7 +49,7 @@ export class ReplayState {
   init(input: unknown, at: number): this {
     this.actions.length = 0
     this.snapshot = this.machine.getInitialSnapshot(this.scope, input)
-    this.scope.self._snapshot = this.snapshot
+    setScopeSnapshot(this.scope, this.snapshot)
     this.seq = 0
     this.at = at
     this.absorb(0, at)
@@ -77,7 +59,7 @@ export class ReplayState {
   /** Starts from a checkpoint. */
   restore(rec: Pick<SnapshotRecord, 'seq' | 'at' | 'snapshot'> & Partial<SnapshotRecord>): this {
     this.snapshot = this.machine.restoreSnapshot(rec.snapshot, this.scope)
-    this.scope.self._snapshot = this.snapshot
+    setScopeSnapshot(this.scope, this.snapshot)
     this.seq = rec.seq
     this.at = rec.at
     this.timers.clear()
@@ -107,7 +89,7 @@ export class ReplayState {
     const before = settles ? this.snapshot.children?.[childId] : undefined
     this.actions.length = 0
     this.snapshot = this.machine.transition(this.snapshot, rec.event, this.scope)
-    this.scope.self._snapshot = this.snapshot
+    setScopeSnapshot(this.scope, this.snapshot)
     // A child whose completion was delivered must not be restarted by a restore. Only that child:
     // the same transition may have invoked a new child under the same id (the next task or step),
     // which is running and must be restarted.
@@ -124,26 +106,30 @@ export class ReplayState {
   private settleChild(id: string, event: any): void {
     const child = this.snapshot.children?.[id]
     if (!child) return
-    const done = event.type.startsWith('xstate.done.')
-    child._snapshot = done
-      ? { ...child._snapshot, status: 'done', output: event.output }
-      : { ...child._snapshot, status: 'error', error: event.error }
+    settleChildSnapshot(
+      child,
+      event.type.startsWith('xstate.done.') ? { output: event.output } : { error: event.error },
+    )
   }
 
   private absorb(seq: number, at: number): void {
     let k = 0
     const self = this.scope.self
     for (const a of this.actions) {
-      const p = a.params
-      if (!p) continue
-      if ((a.type === 'xstate.raise' || (a.type === 'xstate.sendTo' && p.to === self)) && typeof p.delay === 'number') {
-        const id = p.id ?? anonTimerId(seq, k++)
-        this.timers.set(id, { id, event: p.event, due: at + p.delay })
-      } else if (a.type === 'xstate.cancel') {
-        this.timers.delete(p.sendId)
-      } else if (a.type === 'xstate.spawnChild' && p.id) {
-        this.effects.set(p.id, effectKeyFor(this.path, p.id, seq))
+      if (!a.params) continue
+      const delayed = delayedSelfSend(a, self)
+      if (delayed) {
+        const id = delayed.id ?? anonTimerId(seq, k++)
+        this.timers.set(id, { id, event: delayed.event, due: at + delayed.delay })
+        continue
       }
+      const sendId = cancelledSendId(a)
+      if (sendId !== undefined) {
+        this.timers.delete(sendId)
+        continue
+      }
+      const child = spawnedChildId(a)
+      if (child) this.effects.set(child, effectKeyFor(this.path, child, seq))
     }
     this.actions.length = 0
     if (this.snapshot.status !== 'active') this.timers.clear()

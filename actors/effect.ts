@@ -21,7 +21,7 @@ export interface EffectArgs<I> {
 export function effect<O, I = any>(run: (args: EffectArgs<I>) => Promise<O>) {
   return fromPromise<O, I>(({ input, self, signal }) => {
     const explicit = (input as any)?.idempotencyKey
-    const host = hostedActorOf((self as any)._parent)
+    const host = hostedActorOf(self)
     const key = typeof explicit === 'string' ? explicit : host ? host.effectKey(self.id) : self.id
     return run({ input, key, signal })
   })

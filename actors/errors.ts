@@ -32,3 +32,30 @@ export const unknownMachine = (name: string) =>
 export const noStore = () =>
   new ActorError('NO_STORE', 'durable actors need a store: open the ActorSystem with a store (runtime LevelStore)')
 export const badEvent = (why: string) => new ActorError('BAD_EVENT', `invalid event: ${why}`)
+export const reservedEvent = (type: string) =>
+  new ActorError(
+    'RESERVED_EVENT',
+    `event type "${type}" is in XState's reserved namespace "xstate.*": only XState and the host send those; use an event type of your machine`,
+  )
+/** A value JSON cannot carry, found at `where` (`event.by`, `input.items[2]`, `context.count`). */
+export const unjournalable = (path: string, where: string, what: string) =>
+  new ActorError(
+    'UNJOURNALABLE',
+    `${where} of actor "${path}" is ${what}, which JSON cannot hold, so it cannot be journaled; send finite numbers, strings, booleans, null, plain objects and arrays`,
+  )
+
+/** The actor did not take an event: it threw on it, or the state it led to cannot be journaled. */
+export class EventRejectedError extends ActorError {
+  constructor(
+    readonly path: string,
+    readonly type: string,
+    readonly seq: number | undefined,
+    readonly reason: string,
+  ) {
+    super(
+      'EVENT_REJECTED',
+      `actor "${path}" rejected event "${type}"${seq === undefined ? '' : ` (seq ${seq})`}: ${reason}; the actor restarts without it (see GET /api/incidents)`,
+    )
+    this.name = 'EventRejectedError'
+  }
+}

@@ -27,6 +27,7 @@
  * macrostep costs a few guard calls, the assigns and one object clone.
  */
 import { assign, type AnyStateMachine } from 'xstate'
+import { assignedPartial, assignmentOf, builtinType, type ExecutableAction, isGuardCombinator } from './xstateSeams.ts'
 
 /** A guard XState evaluated (k 0), an assign it applied (k 1), a custom action it executed (k 2). */
 type Op =
@@ -84,17 +85,6 @@ function add(rec: Recording, event: any, op: Op): void {
 /** Notes an op XState ran for the machine of `memo`, if that machine is being recorded. */
 function note(memo: TransitionMemo, event: any, op: Op): void {
   if (recording?.memo === memo) add(recording, event, op)
-}
-
-/** What an assign's assignment computes (XState's resolveAssign, without the context merge). */
-export function partialOf(assignment: any, args: any, params: unknown): Record<string, unknown> {
-  if (typeof assignment === 'function') return assignment(args, params)
-  const out: Record<string, unknown> = {}
-  for (const key of Object.keys(assignment)) {
-    const v = assignment[key]
-    out[key] = typeof v === 'function' ? v(args, params) : v
-  }
-  return out
 }
 
 export class TransitionMemo {
@@ -156,8 +146,6 @@ export function memoStats(machine: AnyStateMachine): { hits: number; misses: num
   return { hits: m?.hits ?? 0, misses: m?.misses ?? 0, memoized: !!m }
 }
 
-const isBuiltin = (f: any): boolean => typeof f === 'function' && typeof f.resolve === 'function'
-
 /** Why `machine` cannot be memoized (see the file comment), or undefined when it can. */
 export function memoBlocker(machine: AnyStateMachine): string | undefined {
   const impl = (machine as any).implementations
@@ -168,20 +156,20 @@ export function memoBlocker(machine: AnyStateMachine): string | undefined {
     if (typeof g === 'object' && typeof g.params === 'function')
       return `${where}: guard "${type}" has params computed from context`
     const fn = impl.guards[type]
-    if (typeof fn !== 'function' || 'check' in fn) return `${where}: guard "${type}" is not a plain named guard`
+    if (typeof fn !== 'function' || isGuardCombinator(fn)) return `${where}: guard "${type}" is not a plain named guard`
     return undefined
   }
   const actionWhy = (a: any, where: string): string | undefined => {
     if (typeof a === 'function') {
-      if (isBuiltin(a) && (a.type === 'xstate.assign' || a.type === 'xstate.enqueueActions'))
-        return `${where}: an inline ${a.type}`
+      const t = builtinType(a)
+      if (t === 'xstate.assign' || t === 'xstate.enqueueActions') return `${where}: an inline ${t}`
       return undefined
     }
     const type = typeof a === 'string' ? a : a?.type
     if (typeof a === 'object' && typeof a.params === 'function')
       return `${where}: action "${type}" has params computed from context`
-    const fn = impl.actions[type]
-    if (isBuiltin(fn) && fn.type === 'xstate.enqueueActions') return `${where}: action "${type}" is enqueueActions`
+    if (builtinType(impl.actions[type]) === 'xstate.enqueueActions')
+      return `${where}: action "${type}" is enqueueActions`
     return undefined
   }
   const walk = (node: any): string | undefined => {
@@ -215,7 +203,7 @@ export function withMemo<M extends AnyStateMachine>(machine: M): M | undefined {
   let memo!: TransitionMemo
   const guards: Record<string, unknown> = {}
   for (const [name, g] of Object.entries<any>(impl.guards)) {
-    if (typeof g !== 'function' || 'check' in g) continue
+    if (typeof g !== 'function' || isGuardCombinator(g)) continue
     guards[name] = (args: any, params: unknown) => {
       const r = !!g(args, params)
       note(memo, args.event, { k: 0, fn: g, params, r })
@@ -224,11 +212,11 @@ export function withMemo<M extends AnyStateMachine>(machine: M): M | undefined {
   }
   const actions: Record<string, unknown> = {}
   for (const [name, a] of Object.entries<any>(impl.actions)) {
-    if (!isBuiltin(a) || a.type !== 'xstate.assign') continue
-    const assignment = a.assignment
+    if (builtinType(a) !== 'xstate.assign') continue
+    const assignment = assignmentOf(a)
     actions[name] = assign((args: any, params: unknown) => {
       note(memo, args.event, { k: 1, assignment, params })
-      return partialOf(assignment, args, params) as any
+      return assignedPartial(assignment, args, params) as any
     })
   }
   const wrapped = machine.provide({ guards, actions } as any) as M
@@ -238,7 +226,7 @@ export function withMemo<M extends AnyStateMachine>(machine: M): M | undefined {
 }
 
 /** The executor's part: a custom action XState executed, or a built-in one (which ends the recording). */
-export function noteAction(rec: Recording, a: { type: string; info: any; params: unknown; exec?: any }): void {
+export function noteAction(rec: Recording, a: ExecutableAction): void {
   if (a.type.startsWith('xstate.')) rec.ok = false
   else add(rec, a.info.event, { k: 2, type: a.type, exec: a.exec, params: a.params })
 }

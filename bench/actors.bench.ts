@@ -238,7 +238,7 @@ const cpuRatio = (c: { a: number[]; b: number[] }) => {
     baselineIs: 'xstate transition() helper',
   })
   // For reference: the fastest bare loop, machine.transition with one reused inert scope.
-  const scope = (await import('../actors/ReplayState.ts')).createInertScope(counter, () => {})
+  const scope = (await import('../actors/xstateSeams.ts')).createInertScope(counter, () => {})
   let s2 = counter.getInitialSnapshot(scope)
   const t2 = performance.now()
   for (let i = 0; i < N; i++) s2 = counter.transition(s2, events[i], scope)

@@ -9,6 +9,7 @@ import type { AnyStateMachine } from 'xstate'
 import {
   ActorSystem,
   checkPath,
+  EventRejectedError,
   exportLog,
   journalStart,
   ReplayState,
@@ -54,6 +55,14 @@ export interface HubFeature {
   name: string
   install(hub: Hub): void | Promise<void>
   close?(): void | Promise<void>
+}
+
+/** Refusals of the actor host that are the caller's to fix: 400 (the rest the server maps). */
+const REFUSED = new Set(['RESERVED_EVENT', 'UNJOURNALABLE'])
+
+function actorHttpError(err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code
+  return typeof code === 'string' && REFUSED.has(code) ? new HttpError(400, (err as Error).message, code) : err
 }
 
 export class Hub {
@@ -226,7 +235,11 @@ export class Hub {
       if (b.durable !== undefined && typeof b.durable !== 'boolean')
         throw new HttpError(400, 'field "durable" must be a boolean', 'BAD_BODY')
       this.checkInput(b.machine, b.input)
-      await sys.spawn(b.path, b.machine, { input: b.input, durable: b.durable ?? true })
+      try {
+        await sys.spawn(b.path, b.machine, { input: b.input, durable: b.durable ?? true })
+      } catch (err) {
+        throw actorHttpError(err)
+      }
       ctx.res.statusCode = 201
       return sys.list().find((a) => a.path === b.path)
     })
@@ -316,14 +329,15 @@ export class Hub {
       ) {
         throw new HttpError(400, 'the body must be an event: a JSON object with a non-empty string "type"', 'BAD_BODY')
       }
-      // XState's own namespace (done/error/init/after events) is not for clients (issue 16, point 2)
-      if ((ev as any).type.startsWith('xstate.'))
-        throw new HttpError(
-          400,
-          `field "type": "${(ev as any).type.slice(0, 80)}" is in XState's reserved namespace xstate.*; send your machine's own events`,
-          'RESERVED_EVENT',
-        )
-      const seq = await this.system.sendCommitted(target, ev as any, 'http')
+      let seq: number
+      try {
+        seq = await this.system.sendCommitted(target, ev as any, 'http')
+      } catch (err) {
+        if (!(err instanceof EventRejectedError)) throw actorHttpError(err)
+        // the actor threw on the event, or the state it led to cannot be journaled
+        sendJson(ctx.res, 409, { error: err.code, message: err.message, actor: err.path, seq: err.seq ?? null })
+        return undefined
+      }
       const a = this.system.hosted(target)!
       return { seq, value: a.actor?.getSnapshot?.().value ?? null, status: a.status }
     }

@@ -177,7 +177,23 @@ export class LevelStore implements Store {
     }
   }
 
-  async compact(path: string, keepFromSeq: number): Promise<void> {
+  /** Compactions of an actor run one after another (see compact). */
+  private compacting = new Map<string, Promise<void>>()
+
+  compact(path: string, keepFromSeq: number): Promise<void> {
+    // One at a time per actor: two compactions reading the same straddling segment would each
+    // write their own split of it, and the journal would hold overlapping segments.
+    const prev = this.compacting.get(path) ?? Promise.resolve()
+    const next = prev.then(() => this.compactNow(path, keepFromSeq))
+    const settled = next.catch(() => {})
+    this.compacting.set(path, settled)
+    void settled.then(() => {
+      if (this.compacting.get(path) === settled) this.compacting.delete(path)
+    })
+    return next
+  }
+
+  private async compactNow(path: string, keepFromSeq: number): Promise<void> {
     // Whole segments whose last record is covered by the kept snapshot go; a segment that
     // straddles it is rewritten without its covered records, under the key of its first kept
     // one, so the journal left starts right after the kept snapshot (the rejected markers of the

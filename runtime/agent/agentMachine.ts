@@ -55,7 +55,7 @@ function runtimeFor(system: object, signal: AbortSignal): Promise<AgentRuntime> 
 export const hostedAgentSession = agentSession.provide({
   actors: {
     runTask: fromPromise<TaskResult, RunTaskInput>(async ({ input, self, signal }) => {
-      const host = hostedActorOf((self as any)._parent)
+      const host = hostedActorOf(self)
       if (!host) throw new Error('runTask runs inside a hosted agentSession actor')
       const requestId = host.effectKey(self.id)
       const rt = await runtimeFor(host.host, signal)

@@ -46,16 +46,16 @@ function binding(ref: any): Promise<WebspaceBinding> {
 }
 
 function keyOf(self: any): string {
-  const h = hostedActorOf(self._parent)
+  const h = hostedActorOf(self)
   return h ? h.effectKey(self.id) : self.id
 }
 
 export const webspaceHosted = webspace.provide({
   actors: {
-    load: fromPromise(async ({ input, self }) => (await binding(self._parent)).host.load(input.name)),
-    recreateProvider: fromPromise(async ({ input, self }) => (await binding(self._parent)).host.recreate(input.name)),
+    load: fromPromise(async ({ input, self }) => (await binding(self)).host.load(input.name)),
+    recreateProvider: fromPromise(async ({ input, self }) => (await binding(self)).host.recreate(input.name)),
     backup: fromPromise(async ({ input, self }) => {
-      const b = await binding(self._parent)
+      const b = await binding(self)
       // the file name comes from the effect's idempotency key: a backup re-issued after a crash
       // writes the same file again instead of a second one
       const stamp = keyOf(self).split('@').pop()
@@ -63,9 +63,9 @@ export const webspaceHosted = webspace.provide({
       return b.host.backup(input.name, file)
     }),
     restore: fromPromise(async ({ input, self }) =>
-      (await binding(self._parent)).host.restore(input.name, input.file, input.epoch),
+      (await binding(self)).host.restore(input.name, input.file, input.epoch),
     ),
-    reset: fromPromise(async ({ input, self }) => (await binding(self._parent)).host.reset(input.name, input.epoch)),
+    reset: fromPromise(async ({ input, self }) => (await binding(self)).host.reset(input.name, input.epoch)),
   },
   actions: {
     serve: ({ context, self }: any) => {
