@@ -134,6 +134,8 @@ export class HostedActor implements CommitSink, ActorHosting {
   lastSnapSeq = 0
   lastAt = 0
   error?: string
+  /** The machine hash its meta record holds (durable): the machine's when the actor was created. */
+  machineHash?: string
   children?: Set<HostedActor>
 
   private currentSeq: number | undefined = undefined
@@ -170,6 +172,7 @@ export class HostedActor implements CommitSink, ActorHosting {
         return this.status === 'failed' ? reject(new Error(this.error)) : resolve()
       }
       this.onStarted = { resolve, reject }
+      this.machineHash = meta!.machineHash
       this.host.journal!.append({ type: 'meta', meta: meta! }, this)
     })
   }
@@ -201,6 +204,7 @@ export class HostedActor implements CommitSink, ActorHosting {
    * through pure transitions, then a live actor from the result, with its timers re-armed.
    */
   recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
+    this.machineHash = meta.machineHash
     try {
       let persisted: any
       let timers: Iterable<TimerRecord> = snap?.timers ?? []
@@ -232,6 +236,8 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.checkWholeContext()
       for (const t of timers) this.armTimer(t)
       this.settleStatus()
+      // finished before its checkpoint was written (a crash in between): write it now
+      if (this.status === 'done') this.writeSnapshot()
       this.host.started(this)
       this.drainBacklog()
     } catch (err) {
@@ -286,6 +292,19 @@ export class HostedActor implements CommitSink, ActorHosting {
   private settleStatus(): void {
     const s = this.actor.getSnapshot().status
     this.status = s === 'done' ? 'done' : s === 'error' ? 'error' : 'active'
+  }
+
+  /** Its meta record, as the store holds it (durable actors). */
+  meta(): ActorMeta {
+    const meta: ActorMeta = {
+      path: this.path,
+      machine: this.machineName,
+      machineHash: this.machineHash ?? '',
+      createdAt: this.createdAt,
+      status: 'live',
+    }
+    if (this.input !== undefined) meta.input = this.input
+    return meta
   }
 
   /** Stops the live actor and its timers. The journal is kept. */
@@ -370,7 +389,9 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.deliverMemory(event, undefined)
       return
     }
-    if (this.status === 'stopped' || this.status === 'failed') return
+    // A finished actor takes no event (deliver would skip it): nothing is journaled after its
+    // final checkpoint, which recovery takes as its whole state.
+    if (this.status === 'stopped' || this.status === 'failed' || this.status === 'done') return
     const e = this.asJournaled(event)
     if (e) this.append(e, undefined, undefined)
   }
@@ -480,7 +501,9 @@ export class HostedActor implements CommitSink, ActorHosting {
     if (bad) return this.onCrash(rec, new UnjournalableStep(cannotJournal(bad)))
     if (after.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
-    if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
+    // A finished actor is checkpointed at once: its state is final, so recovery reads that
+    // checkpoint and never its journal (see Store.recoveryState).
+    if (this.status === 'done' || rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
   }
 

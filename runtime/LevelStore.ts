@@ -16,12 +16,20 @@
  *                         snapshot]` of every live actor (in chunks), so a start after a clean close
  *                         reads one small range and parses one string per chunk
  *   i!<at hex12>!<n>      incident (JSON)
+ *   a!<path>              an archived actor's record (JSON ArchiveRecord): its m! and l! are gone,
+ *                         its journal (e!, r!, s!) stays; written with the two below in one batch
+ *   t!<finishedAt hex12>!<path>   the archive by finish time (empty value)
+ *   n!<name>              the path of the archived actor with that name (a job's tenant and key)
+ *
+ * Recovery reads the m! and l! ranges (and journal tails), so what is archived costs it nothing.
  */
 import { Level } from 'level'
 import type { AbstractLevel } from 'abstract-level'
 import {
   JournalCorruptError,
   type ActorMeta,
+  type ArchivePage,
+  type ArchiveRecord,
   type Incident,
   type JournalRecord,
   type RecoveryEntry,
@@ -103,6 +111,16 @@ export class LevelStore implements Store {
         case 'incident':
           batch.put(`i!${hex(op.incident.at)}!${(this.incidentN++).toString(36)}`, JSON.stringify(op.incident))
           break
+        case 'archive': {
+          const r = op.record
+          const path = r.meta.path
+          batch.put(`a!${path}`, JSON.stringify(r))
+          batch.put(`t!${hex(r.finishedAt)}!${path}`, '')
+          if (r.name !== undefined) batch.put(`n!${r.name}`, path)
+          batch.del(`m!${path}`)
+          batch.del(`l!${path}`)
+          break
+        }
       }
     }
     if (segments) for (const [path, recs] of segments) batch.put(`e!${path}!${hex(recs[0].seq)}`, JSON.stringify(recs))
@@ -119,7 +137,31 @@ export class LevelStore implements Store {
 
   async getMeta(path: string): Promise<ActorMeta | undefined> {
     const v = await this.db.get(`m!${path}`)
-    return v === undefined ? undefined : decode(path, `m!${path}`, v)
+    if (v !== undefined) return decode(path, `m!${path}`, v)
+    const a = await this.archived(path)
+    return a && { ...a.meta, status: 'archived' }
+  }
+
+  async archived(path: string): Promise<ArchiveRecord | undefined> {
+    const v = await this.db.get(`a!${path}`)
+    return v === undefined ? undefined : decode(path, `a!${path}`, v)
+  }
+
+  archivedByName(name: string): Promise<string | undefined> {
+    return this.db.get(`n!${name}`)
+  }
+
+  async archivedPage(limit: number, after?: string): Promise<ArchivePage> {
+    // The cursor is the last t! key of the page before (finish time and path): unique and stable.
+    const keys = await this.db.keys({ gte: 't!', lt: after ?? 't"', reverse: true, limit: limit + 1 }).all()
+    const page = keys.slice(0, limit)
+    const paths = page.map((k) => k.slice(k.indexOf('!', 2) + 1))
+    const values = paths.length ? await this.db.getMany(paths.map((p) => `a!${p}`)) : []
+    const records: ArchiveRecord[] = []
+    values.forEach((v, i) => {
+      if (v !== undefined) records.push(decode(paths[i], `a!${paths[i]}`, v))
+    })
+    return { records, next: keys.length > limit ? page[page.length - 1] : null }
   }
 
   async latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined> {
@@ -254,7 +296,9 @@ export class LevelStore implements Store {
         const raw = latest.get(meta.path)
         const snapshot = raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw)
         const tail: JournalRecord[] = []
-        if (!clean) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
+        // A finished actor's state is final: what its journal holds after it changes nothing
+        // (the host checkpoints an actor when it finishes), so its journal is not read.
+        if (!clean && !isFinal(snapshot)) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
         return { meta, snapshot, tail }
       } catch (error) {
         return { meta, tail: [], error }
@@ -367,6 +411,11 @@ function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
     }
   }
   return chunks ? out : undefined
+}
+
+/** A checkpoint of an actor in its final state (XState's `done`). */
+function isFinal(s: SnapshotRecord | undefined): boolean {
+  return s?.snapshot?.status === 'done'
 }
 
 function decode<T = any>(path: string, key: string, value: string): T {

@@ -81,6 +81,13 @@ export interface Lease {
 /** A job as submitted: the job machine's input without what the queue assigns (id, PRNG seed). */
 export type SubmitRequest = Omit<JobInput, 'id' | 'seed'>
 
+/** A submission's answer: the job (durable by then) and whether this call created it. */
+export interface SubmitResult {
+  id: string
+  status: JobStatus
+  created: boolean
+}
+
 export interface JobChange {
   id: string
   status: JobStatus
@@ -129,6 +136,8 @@ export class JobQueue implements JobHost {
     count: 0,
   }
   private byKey = new Map<string, string>()
+  /** Keyed submissions being written, by (tenant, key): a retry waits for the first (see submit). */
+  private writing = new Map<string, Promise<SubmitResult>>()
   private ready = new ReadyQueue()
   private delayed: JobEntry[] = []
   private delayTimer: unknown
@@ -200,8 +209,12 @@ export class JobQueue implements JobHost {
 
   // ---- submission ------------------------------------------------------------------------------
 
-  /** Submits a job; the same (tenant, key) returns the existing job with `created: false`. */
-  async submit(req: SubmitRequest): Promise<{ id: string; status: JobStatus; created: boolean }> {
+  /**
+   * Submits a job; the same (tenant, key) returns the existing job with `created: false`.
+   * Resolves once the job is durable (its actor journaled), and so does a retry of a key whose
+   * first submission is still being written: an id is never answered before its job is on disk.
+   */
+  async submit(req: SubmitRequest): Promise<SubmitResult> {
     const type = this.types.get(req.type)
     if (!type)
       throw new JobError(
@@ -209,11 +222,30 @@ export class JobQueue implements JobHost {
         `field "type": no job type "${req.type}"; known: ${[...this.types.keys()].join(', ')}`,
       )
     const tenant = req.tenant ?? 'default'
-    const kk = req.key !== undefined ? `${tenant}\u0000${req.key}` : undefined
-    if (kk !== undefined) {
-      const existing = this.byKey.get(kk)
-      if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
+    if (req.key === undefined) return this.create(req, type, tenant, undefined)
+    const kk = `${tenant}\u0000${req.key}`
+    const writing = this.writing.get(kk)
+    if (writing) {
+      // The first submission of this key is being written: its answer once durable. If its write
+      // failed there is no job to name, and this retry is the submission.
+      const first = await writing.then(
+        (r) => r,
+        () => undefined,
+      )
+      return first ? { id: first.id, status: this.jobs.get(first.id)?.status ?? first.status, created: false } : this.submit(req)
     }
+    const existing = this.byKey.get(kk)
+    if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
+    // Set before the first await, so a retry arriving meanwhile finds it; gone once settled (its
+    // awaiters run after that, so a retry after a failed write starts a submission of its own).
+    const p: Promise<SubmitResult> = this.create(req, type, tenant, kk).finally(() => {
+      if (this.writing.get(kk) === p) this.writing.delete(kk)
+    })
+    this.writing.set(kk, p)
+    return p
+  }
+
+  private async create(req: SubmitRequest, type: JobType, tenant: string, kk: string | undefined): Promise<SubmitResult> {
     const now = this.clock.now()
     let id: string
     do id = `job-${now.toString(36).padStart(9, '0')}-${(this.idN++).toString(36).padStart(5, '0')}`
@@ -251,7 +283,6 @@ export class JobQueue implements JobHost {
     }
     if (req.key !== undefined) e.key = req.key
     this.jobs.set(id, e)
-    if (kk !== undefined) this.byKey.set(kk, id)
     this.stats.submitted++
     // Nothing waits ahead of it and a slot is free: lease it with the submission (one journal write less).
     if (
@@ -272,9 +303,9 @@ export class JobQueue implements JobHost {
     } catch (err) {
       if (e.leasedAtSubmit) this.release(e)
       this.jobs.delete(id)
-      if (kk !== undefined) this.byKey.delete(kk)
       throw err
     }
+    if (kk !== undefined) this.byKey.set(kk, id)
     return { id, status: e.status, created: true }
   }
 
