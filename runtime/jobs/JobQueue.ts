@@ -10,6 +10,8 @@
  *   the queue, counted as a failed attempt) and the job is leased again.
  * - Tenants: a per-tenant concurrency limit, so one tenant's backlog cannot starve another's.
  * - Idempotent submission: the same (tenant, key) gives the same job.
+ * - Retention: finished jobs are archived past an age and a count (runtime/jobs/Retirement.ts);
+ *   an archived job is still found by id (`find`) and by key.
  * The index is rebuilt from the actors' states at start; the pause state of a queue is itself a
  * durable actor (`jobqueue-<name>`).
  */
@@ -27,6 +29,7 @@ import {
 } from '../../machines/job.ts'
 import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
+import { archivedView, type RetentionOptions, Retirement, type RetiringQueue } from './Retirement.ts'
 import type { StepAttempt } from './stepRunner.ts'
 
 /** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
@@ -52,6 +55,8 @@ export interface JobQueueOptions {
   /** Seed of the source of the jobs' jitter seeds (default: from the time). */
   seed?: number
   clock?: Clock
+  /** When finished jobs are archived (see Retirement.ts); `false` keeps every job live. */
+  retention?: RetentionOptions | false
 }
 
 /** One row of the index. */
@@ -70,6 +75,8 @@ export interface JobEntry {
   worker?: string
   /** Leased with the submission: its first PENDING (before the machine starts it) is not a return to the queue. */
   leasedAtSubmit?: boolean
+  /** When it became COMPLETED or STOPPED (retention's clock). */
+  finishedAt?: number
 }
 
 export interface Lease {
@@ -121,12 +128,14 @@ export class JobError extends Error {
   }
 }
 
-export class JobQueue implements JobHost {
+export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   readonly types = new Map<string, JobType>()
   readonly jobs = new Map<string, JobEntry>()
   readonly leases = new Map<string, Lease>()
   readonly visibilityMs: number
   readonly clock: Clock
+  /** Archives finished jobs past retention; absent with `retention: false`. */
+  readonly retirement?: Retirement<JobEntry>
   readonly stats = { submitted: 0, completed: 0, failed: 0, leaseExpired: 0, deliveries: 0 }
   /** Step latency histogram (ms buckets), for /metrics. */
   readonly stepLatency = {
@@ -136,6 +145,8 @@ export class JobQueue implements JobHost {
     count: 0,
   }
   private byKey = new Map<string, string>()
+  /** Whether the store may hold archived jobs (found at start; true once one is archived). */
+  private hasArchive: boolean | Promise<boolean> = false
   /** Keyed submissions being written, by (tenant, key): a retry waits for the first (see submit). */
   private writing = new Map<string, Promise<SubmitResult>>()
   private ready = new ReadyQueue()
@@ -162,6 +173,7 @@ export class JobQueue implements JobHost {
     this.visibilityMs = opts.visibilityMs ?? 30_000
     this.clock = opts.clock ?? system.clock
     this.rng = (opts.seed ?? Date.now()) | 0
+    if (opts.retention !== false) this.retirement = new Retirement(this, opts.retention)
     if (!system.machine('jobQueue')) system.register('jobQueue', jobQueueMachine)
   }
 
@@ -185,18 +197,27 @@ export class JobQueue implements JobHost {
       if (!snap) continue
       const ctx = snap.context as JobContext
       const e = this.entryFrom(ctx)
+      if (a!.status === 'done') e.finishedAt = a!.lastAt
       if (e.order >= this.order) this.order = e.order + 1
       this.jobs.set(e.id, e)
       if (e.key !== undefined) this.byKey.set(`${e.tenant}\u0000${e.key}`, e.id)
       this.apply(e, a!.status === 'failed' ? 'FAILED' : jobStatusOf(snap.value))
     }
+    const store = this.system.store
+    if (store)
+      this.hasArchive = store.archivedPage(1).then(
+        (p) => (this.hasArchive = this.hasArchive === true || p.records.length > 0),
+        () => (this.hasArchive = true),
+      )
     attachJobHost(this.system, this)
     this.armSweep()
+    this.retirement?.start()
     this.pump()
   }
 
   close(): void {
     this.closed = true
+    this.retirement?.close()
     detachJobHost(this.system)
     if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer)
     if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
@@ -238,14 +259,31 @@ export class JobQueue implements JobHost {
     if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
     // Set before the first await, so a retry arriving meanwhile finds it; gone once settled (its
     // awaiters run after that, so a retry after a failed write starts a submission of its own).
-    const p: Promise<SubmitResult> = this.create(req, type, tenant, kk).finally(() => {
+    const p: Promise<SubmitResult> = this.createKeyed(req, type, tenant, kk).finally(() => {
       if (this.writing.get(kk) === p) this.writing.delete(kk)
     })
     this.writing.set(kk, p)
     return p
   }
 
-  private async create(req: SubmitRequest, type: JobType, tenant: string, kk: string | undefined): Promise<SubmitResult> {
+  /** A keyed submission: the archived job of that key if there is one, else a new job. */
+  private async createKeyed(req: SubmitRequest, type: JobType, tenant: string, kk: string): Promise<SubmitResult> {
+    // (with retention off too: jobs archived by an earlier run keep their keys). A store without
+    // an archive is not asked: most keyed submissions are new jobs.
+    const archived = (await this.hasArchive) ? await this.system.store!.archivedByName(kk) : undefined
+    if (archived) {
+      const r = await this.system.store!.archived(archived)
+      return { id: archived, status: ((r?.summary as any)?.status ?? 'COMPLETED') as JobStatus, created: false }
+    }
+    return this.create(req, type, tenant, kk)
+  }
+
+  private async create(
+    req: SubmitRequest,
+    type: JobType,
+    tenant: string,
+    kk: string | undefined,
+  ): Promise<SubmitResult> {
     const now = this.clock.now()
     let id: string
     do id = `job-${now.toString(36).padStart(9, '0')}-${(this.idN++).toString(36).padStart(5, '0')}`
@@ -315,7 +353,16 @@ export class JobQueue implements JobHost {
   async act(id: string, action: 'pause' | 'resume' | 'stop' | 'retry'): Promise<JobStatus> {
     const e = this.jobs.get(id)
     const a = this.system.hosted(id)
-    if (!e || !a) throw new JobError('UNKNOWN_JOB', `no job "${id}"`, 404)
+    if (!e || !a) {
+      const r = await this.system.store?.archived(id)
+      if (r?.meta.machine.startsWith('job:'))
+        throw new JobError(
+          'BAD_STATE',
+          `cannot ${action} job "${id}": it is ${(r.summary as any)?.status} and archived (finished jobs take no action)`,
+          409,
+        )
+      throw new JobError('UNKNOWN_JOB', `no job "${id}"`, 404)
+    }
     const allowed: Record<string, JobStatus[]> = {
       pause: ['PENDING', 'RUNNING'],
       resume: ['PAUSED'],
@@ -349,9 +396,19 @@ export class JobQueue implements JobHost {
     return this.paused.has(name)
   }
 
-  /** The job's public view (`GET /api/jobs/:id`). */
-  view(id: string): Record<string, unknown> | undefined {
+  /**
+   * A live job's index row; none for a job whose submission is not yet journaled (it may never
+   * exist) or that is archived (see `find`).
+   */
+  entry(id: string): JobEntry | undefined {
     const e = this.jobs.get(id)
+    const a = e && this.system.hosted(id)
+    return a && a.status !== 'starting' ? e : undefined
+  }
+
+  /** A live job's public view (`GET /api/jobs/:id`); see `find` for archived jobs too. */
+  view(id: string): Record<string, unknown> | undefined {
+    const e = this.entry(id)
     const a = this.system.hosted(id)
     if (!e || !a) return undefined
     const ctx = a.actor?.getSnapshot()?.context as JobContext | undefined
@@ -369,6 +426,7 @@ export class JobQueue implements JobHost {
     if (e.key !== undefined) out.key = e.key
     if (e.runAt) out.runAt = e.runAt
     if (ctx?.submittedAt) out.submittedAt = ctx.submittedAt
+    if (e.finishedAt !== undefined) out.finishedAt = e.finishedAt
     if (e.status === 'COMPLETED') out.output = ctx?.output ?? null
     if (ctx?.error) out.error = ctx.error
     else if (ctx?.lastError) out.lastError = ctx.lastError
@@ -376,6 +434,34 @@ export class JobQueue implements JobHost {
     if (a.status === 'failed')
       out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
     return out
+  }
+
+  /**
+   * The job's public view, live or archived (then with `archived: true`); undefined when there is
+   * no such job. A job is archived only once its archive record is committed, so one of the two
+   * always answers for it.
+   */
+  async find(id: string): Promise<Record<string, unknown> | undefined> {
+    const live = this.view(id)
+    if (live) return live
+    const r = await this.system.store?.archived(id)
+    return r?.meta.machine.startsWith('job:') ? archivedView(r) : undefined
+  }
+
+  // ---- retention (RetiringQueue) ---------------------------------------------------------------
+
+  archiveOf(e: JobEntry): { summary: unknown; name?: string } {
+    const { input: _input, ...summary } = this.view(e.id) ?? { id: e.id, type: e.type, status: e.status }
+    return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }
+  }
+
+  forget(e: JobEntry): void {
+    this.hasArchive = true
+    this.jobs.delete(e.id)
+    if (e.key !== undefined) {
+      const kk = `${e.tenant}\u0000${e.key}`
+      if (this.byKey.get(kk) === e.id) this.byKey.delete(kk)
+    }
   }
 
   /** Queue depth by priority and tenant, running, dead (`GET /api/queues`). */
@@ -650,6 +736,10 @@ export class JobQueue implements JobHost {
       if (this.leases.has(e.id)) this.release(e)
       if (status === 'COMPLETED') this.stats.completed++
       else if (status === 'FAILED') this.stats.failed++
+      if ((status === 'COMPLETED' || status === 'STOPPED') && was !== status) {
+        e.finishedAt ??= this.clock.now()
+        this.retirement?.add(e)
+      }
       this.pump()
     }
     if (this.listeners.size && (was !== status || status === 'PENDING')) {

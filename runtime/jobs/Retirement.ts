@@ -1,0 +1,185 @@
+/**
+ * Retirement of finished jobs, so that what a hub loads at start does not grow with the jobs it
+ * has run. A job that finished (COMPLETED or STOPPED: its actor is done) stays live, listed and
+ * counted, until it is older than `maxAgeMs` or more than `maxCount` finished jobs are live; then
+ * it is archived (`ActorSystem.archive`): one journal op writes its archive record (the job's view,
+ * indexed by finish time and by its tenant and key) and takes its actor out of the live set.
+ * Recovery reads nothing of an archived job; `GET /api/jobs/<id>`, its log and its history still
+ * answer for it (marked archived), and a resubmission of its key still answers its id.
+ *
+ * Dead letters (FAILED) are not retired: they wait for an operator (retry, or stop, after which
+ * the job is STOPPED and retires like any finished job).
+ *
+ * Crash safety: the op is one atomic batch; the job leaves the queue's index only once it is
+ * committed, so at every point a job is live or archived, never both and never neither.
+ */
+import type { ActorSystem, ArchiveRecord, Clock } from '../../actors/index.ts'
+import type { JobInput } from '../../machines/job.ts'
+
+export interface RetentionOptions {
+  /** A finished job is archived this long after it finished (default 1 hour). */
+  maxAgeMs?: number
+  /** At most this many finished jobs stay live; the oldest beyond it are archived (default 1000). */
+  maxCount?: number
+  /** How often the age check runs (default 10 s); the count is checked whenever a job finishes. */
+  everyMs?: number
+  /** Jobs archived per round, in one journal batch (default 512). */
+  batch?: number
+}
+
+export const DEFAULT_RETENTION: Required<RetentionOptions> = {
+  maxAgeMs: 3_600_000,
+  maxCount: 1000,
+  everyMs: 10_000,
+  batch: 512,
+}
+
+/** A finished job as retirement sees it (a row of the queue's index). */
+export interface FinishedJob {
+  id: string
+  finishedAt?: number
+}
+
+/** What retirement needs from the queue. */
+export interface RetiringQueue<E extends FinishedJob> {
+  readonly system: ActorSystem
+  readonly clock: Clock
+  /** The archive record's content for the job: its view without the input, and its lookup name. */
+  archiveOf(e: E): { summary: unknown; name?: string }
+  /** The job is archived: drop it from the index. */
+  forget(e: E): void
+}
+
+/** The public view of an archived job, as `GET /api/jobs/<id>` answers it. */
+export function archivedView(r: ArchiveRecord): Record<string, unknown> {
+  const input = (r.meta.input as JobInput | undefined)?.input ?? null
+  return { ...(r.summary as Record<string, unknown>), input, archived: true, archivedAt: r.archivedAt }
+}
+
+export class Retirement<E extends FinishedJob> {
+  readonly opts: Required<RetentionOptions>
+  /** Jobs archived since start. */
+  archived = 0
+  /** Live finished jobs, oldest finish first, from `head`. */
+  private finished: E[] = []
+  private head = 0
+  private running?: Promise<void>
+  private kicked = false
+  private timer: unknown
+  private closed = false
+
+  constructor(
+    private q: RetiringQueue<E>,
+    opts: RetentionOptions = {},
+  ) {
+    this.opts = { ...DEFAULT_RETENTION, ...opts }
+    for (const k of ['maxAgeMs', 'maxCount', 'everyMs', 'batch'] as const) {
+      const v = this.opts[k]
+      if (!(typeof v === 'number' && v >= (k === 'everyMs' || k === 'batch' ? 1 : 0)))
+        throw new RangeError(`retention.${k} must be a number >= ${k === 'everyMs' || k === 'batch' ? 1 : 0}, got ${v}`)
+    }
+  }
+
+  /** Live finished jobs. */
+  get live(): number {
+    return this.finished.length - this.head
+  }
+
+  /** A job finished (its `finishedAt` set). */
+  add(e: E): void {
+    this.finished.push(e)
+    if (this.live > this.opts.maxCount) this.kick()
+  }
+
+  /** Orders the jobs recovered at start by finish time and starts the age check. */
+  start(): void {
+    this.finished.sort((a, b) => a.finishedAt! - b.finishedAt!)
+    this.arm()
+    this.kick()
+  }
+
+  close(): void {
+    this.closed = true
+    if (this.timer !== undefined) this.q.clock.clearTimeout(this.timer)
+  }
+
+  /** Archives every job past retention, a batch per journal write; resolves when none is left. */
+  run(): Promise<void> {
+    if (this.running) return this.running
+    const p = this.rounds().finally(() => {
+      if (this.running === p) this.running = undefined
+    })
+    this.running = p
+    return p
+  }
+
+  private async rounds(): Promise<void> {
+    for (;;) {
+      const due = this.take()
+      if (!due.length || this.closed) return
+      // Appended in one tick, the round shares one group commit.
+      const done = await Promise.all(due.map((e) => this.archive(e)))
+      if (done.includes(false)) return // the store refused: the next age check tries again
+    }
+  }
+
+  /** Runs once the current tick is over (a job finishing is still inside its transition). */
+  private kick(): void {
+    if (this.kicked || this.closed) return
+    this.kicked = true
+    queueMicrotask(() => {
+      this.kicked = false
+      if (!this.closed) void this.run()
+    })
+  }
+
+  private arm(): void {
+    if (this.closed) return
+    this.timer = this.q.clock.setTimeout(() => {
+      this.timer = undefined
+      void this.run()
+      this.arm()
+    }, this.opts.everyMs)
+  }
+
+  /** The next batch past retention: beyond the count, or finished before the age cutoff. */
+  private take(): E[] {
+    const { maxAgeMs, maxCount, batch } = this.opts
+    const cutoff = this.q.clock.now() - maxAgeMs
+    const out: E[] = []
+    while (out.length < batch && this.head < this.finished.length) {
+      const e = this.finished[this.head]
+      if (this.live <= maxCount && e.finishedAt! > cutoff) break
+      this.finished[this.head++] = undefined as unknown as E
+      out.push(e)
+    }
+    if (this.head > 1024 && this.head * 2 > this.finished.length) {
+      this.finished = this.finished.slice(this.head)
+      this.head = 0
+    }
+    return out
+  }
+
+  /** Archives one job; false when the write failed (it stays live). */
+  private async archive(e: E): Promise<boolean> {
+    const a = this.q.system.hosted(e.id)
+    if (a?.status !== 'done') return true // not a finished actor (failed, or gone): nothing to archive
+    const { summary, name } = this.q.archiveOf(e)
+    try {
+      await this.q.system.archive(e.id, { finishedAt: e.finishedAt!, summary, name })
+    } catch (err) {
+      // It stays live (the op did not commit); the next round tries again.
+      this.finished.push(e)
+      this.q.system.incident({
+        at: this.q.clock.now(),
+        class: 'storage',
+        path: e.id,
+        message: `archiving finished job failed: ${(err as Error).message}`,
+      })
+      return false
+    }
+    this.archived++
+    this.q.forget(e)
+    return true
+  }
+}
