@@ -155,7 +155,7 @@ README_TEST('every command runs and succeeds against a hub on a free port', asyn
         }
         await until(
           async () => {
-            const text = await page!.evaluate(() => document.body.innerText)
+            const text = await page!.evaluate(() => document.body.textContent ?? '')
             return actors.every((a) => text.includes(a.path.split('/').pop()!))
           },
           20_000,

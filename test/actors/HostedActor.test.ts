@@ -227,9 +227,10 @@ gaps(
     const file = join(dir, 'c.log')
     writeFileSync(file, text)
     const run = await replayFile(file, counter, { verify: true })
-    assert.is(run.result.divergence, undefined)
-    assert.is(run.result.unverified, undefined)
-    assert.equal((run.result.final.context as any).count, 1101)
+    assert.is(run.code, 0, JSON.stringify(run.error))
+    assert.is(run.result!.divergence, undefined)
+    assert.is(run.result!.unverified, undefined)
+    assert.equal((run.result!.final.context as any).count, 1101)
 
     await crash(system, store)
     ;({ system, store } = await openSystem(dir, { clock, machines: { counter } }))
