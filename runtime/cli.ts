@@ -17,6 +17,7 @@ import { supervisorCommand } from './commands/supervisor.ts'
 import { workerCommand } from './commands/worker.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
+import { migrateCommand } from './commands/migrate.ts'
 
 export const commands: Command[] = [
   hubCommand,
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   slotCommand,
   workerCommand,
   webspaceCommand,
+  migrateCommand,
 ]
 
 function mainHelp(): string {
