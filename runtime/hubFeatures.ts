@@ -8,7 +8,8 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
-import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import { type JobsConfig, jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
@@ -23,6 +24,18 @@ export interface HubFeatureOptions {
   redis?: string
   /** Job types of an app (`aether hub --app`), besides the built-in ones. */
   jobTypes?: JobType[]
+  /** Finished jobs' retention settings (`--jobs-retain-age`, `--jobs-retain-count`), over the environment's. */
+  jobsRetain?: { age?: string; count?: string }
+}
+
+/** The jobs configuration from the environment, with the retention flags over it. */
+function jobsConfig(retain: { age?: string; count?: string } = {}): JobsConfig {
+  const config = jobsConfigFromEnv()
+  const retention = retentionWith(config.retention, retain.age, retain.count, {
+    age: '--jobs-retain-age',
+    count: '--jobs-retain-count',
+  })
+  return retention === undefined ? config : { ...config, retention }
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
@@ -32,9 +45,10 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
-    // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with AETHER_JOBS_NATS=URL
+    // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency, retention),
+    // AETHER_JOBS_RETAIN_AGE / _COUNT; steps over NATS with AETHER_JOBS_NATS=URL
     jobsFeature({
-      ...jobsConfigFromEnv(),
+      ...jobsConfig(opts.jobsRetain),
       ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}),
       ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
     }),

@@ -4,6 +4,7 @@ import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { allowHostFlag, allowHosts } from '../http/edges.ts'
+import { retentionWith } from '../jobs/Retirement.ts'
 import { appMachines, findAppConfig, loadApp } from '../app.ts'
 import { resolve } from 'node:path'
 import { existsSync } from 'node:fs'
@@ -57,6 +58,16 @@ export const hubCommand: Command = {
       help: 'agent role harness file (or AETHER_HARNESS); see `aether agent --help`',
     },
     redis: { type: 'string', arg: 'URL', help: 'Redis server, an optional agent capability (or REDIS_URL)' },
+    'jobs-retain-age': {
+      type: 'string',
+      arg: 'AGE',
+      help: 'finished jobs are archived this long after they finish: ms, or 30s, 15m, 1h, 7d, or never (or AETHER_JOBS_RETAIN_AGE; default 1h)',
+    },
+    'jobs-retain-count': {
+      type: 'string',
+      arg: 'N|all',
+      help: 'at most N finished jobs stay live, the oldest beyond are archived (or AETHER_JOBS_RETAIN_COUNT; default 1000)',
+    },
   },
   async run({ flags }) {
     const guard = guardProcess({ name: 'hub' })
@@ -68,6 +79,18 @@ export const hubCommand: Command = {
     if (!(retain >= 1)) throw new UsageError(`--retain must be a number >= 1 or "all", got "${retainRaw}"`)
     const every = Number(flags['snapshot-every'])
     if (!Number.isInteger(every) || every < 1) throw new UsageError('--snapshot-every must be an integer >= 1')
+    const jobsRetain = {
+      age: flags['jobs-retain-age'] as string | undefined,
+      count: flags['jobs-retain-count'] as string | undefined,
+    }
+    try {
+      retentionWith(undefined, jobsRetain.age, jobsRetain.count, {
+        age: '--jobs-retain-age',
+        count: '--jobs-retain-count',
+      })
+    } catch (err) {
+      throw new UsageError((err as Error).message)
+    }
     const migration = String(flags.migration)
     if (migration !== 'accept' && migration !== 'refuse')
       throw new UsageError(`--migration must be accept or refuse, got "${migration}"`)
@@ -106,6 +129,7 @@ export const hubCommand: Command = {
           harness: flags.harness as string | undefined,
           redis: flags.redis as string | undefined,
           jobTypes: app?.jobTypes,
+          jobsRetain,
         }),
         ...(app?.features ?? []),
         migrationFeature(report),

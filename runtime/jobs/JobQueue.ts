@@ -253,7 +253,9 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
         (r) => r,
         () => undefined,
       )
-      return first ? { id: first.id, status: this.jobs.get(first.id)?.status ?? first.status, created: false } : this.submit(req)
+      return first
+        ? { id: first.id, status: this.jobs.get(first.id)?.status ?? first.status, created: false }
+        : this.submit(req)
     }
     const existing = this.byKey.get(kk)
     if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }

@@ -34,6 +34,46 @@ export const DEFAULT_RETENTION: Required<RetentionOptions> = {
   batch: 512,
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * An age setting: milliseconds, a number with a unit (`90s`, `15m`, `1h`, `7d`), or `never`.
+ * Throws a RangeError naming `what` (the flag or variable) otherwise.
+ */
+export function parseAge(text: string, what: string): number {
+  if (text.trim() === 'never') return Infinity
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
+  if (!m)
+    throw new RangeError(
+      `${what} must be milliseconds, a number with s, m, h or d (e.g. 1h), or "never"; got "${text}"`,
+    )
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms'])
+}
+
+/** A count setting: a whole number >= 0, or `all` (no limit). Throws a RangeError naming `what`. */
+export function parseCount(text: string, what: string): number {
+  if (text.trim() === 'all') return Infinity
+  if (!/^\s*\d+\s*$/.test(text)) throw new RangeError(`${what} must be a whole number >= 0 or "all"; got "${text}"`)
+  return Number(text)
+}
+
+/**
+ * Retention with `age` and `count` settings (from flags or the environment; undefined: not set)
+ * over `base` (the jobs configuration file's). `names` are the settings' names, for errors.
+ */
+export function retentionWith(
+  base: RetentionOptions | false | undefined,
+  age: string | undefined,
+  count: string | undefined,
+  names: { age: string; count: string },
+): RetentionOptions | false | undefined {
+  if (age === undefined && count === undefined) return base
+  const out: RetentionOptions = { ...(base || {}) }
+  if (age !== undefined) out.maxAgeMs = parseAge(age, names.age)
+  if (count !== undefined) out.maxCount = parseCount(count, names.count)
+  return out
+}
+
 /** A finished job as retirement sees it (a row of the queue's index). */
 export interface FinishedJob {
   id: string
@@ -63,6 +103,7 @@ export class Retirement<E extends FinishedJob> {
   /** Live finished jobs, oldest finish first, from `head`. */
   private finished: E[] = []
   private head = 0
+  /** The rounds in progress, while they wait for their writes. */
   private running?: Promise<void>
   private kicked = false
   private timer: unknown
@@ -106,20 +147,27 @@ export class Retirement<E extends FinishedJob> {
   /** Archives every job past retention, a batch per journal write; resolves when none is left. */
   run(): Promise<void> {
     if (this.running) return this.running
-    const p = this.rounds().finally(() => {
-      if (this.running === p) this.running = undefined
-    })
-    this.running = p
+    const p = this.rounds()
+    // rounds() clears `running` itself when it ends (at once when nothing is due)
+    if (this.busy) this.running = p
     return p
   }
 
+  private busy = false
+
   private async rounds(): Promise<void> {
-    for (;;) {
-      const due = this.take()
-      if (!due.length || this.closed) return
-      // Appended in one tick, the round shares one group commit.
-      const done = await Promise.all(due.map((e) => this.archive(e)))
-      if (done.includes(false)) return // the store refused: the next age check tries again
+    this.busy = true
+    try {
+      for (;;) {
+        const due = this.take()
+        if (!due.length || this.closed) return
+        // Appended in one tick, the round shares one group commit.
+        const done = await Promise.all(due.map((e) => this.archive(e)))
+        if (done.includes(false)) return // the store refused: the next age check tries again
+      }
+    } finally {
+      this.busy = false
+      this.running = undefined
     }
   }
 

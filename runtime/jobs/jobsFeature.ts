@@ -21,7 +21,7 @@ import { builtinJobTypes, type JobType } from './jobTypes.ts'
 import { jobsMetrics } from './metrics.ts'
 import { jobsOpenApi } from './openapi.ts'
 import { jobsPage } from './page.ts'
-import { archivedView } from './Retirement.ts'
+import { archivedView, retentionWith } from './Retirement.ts'
 import { parsePriority, parseSubmit, TENANT_RE } from './validate.ts'
 import type { JobStatus } from '../../machines/job.ts'
 import type { ScheduleInput } from '../../machines/schedule.ts'
@@ -40,15 +40,25 @@ export interface JobsConfig extends JobQueueOptions {
   natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
 }
 
-/** Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set. */
+/**
+ * Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set, then `AETHER_JOBS_RETAIN_AGE` and
+ * `AETHER_JOBS_RETAIN_COUNT` (retention of finished jobs, over the file's `retention`).
+ */
 export function jobsConfigFromEnv(env = process.env): JobsConfig {
   const file = env.AETHER_JOBS_CONFIG
-  if (!file) return {}
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new Error(`AETHER_JOBS_CONFIG=${file}: ${(err as Error).message}`)
+  let config: JobsConfig = {}
+  if (file) {
+    try {
+      config = JSON.parse(readFileSync(file, 'utf8'))
+    } catch (err) {
+      throw new Error(`AETHER_JOBS_CONFIG=${file}: ${(err as Error).message}`)
+    }
   }
+  const retention = retentionWith(config.retention, env.AETHER_JOBS_RETAIN_AGE, env.AETHER_JOBS_RETAIN_COUNT, {
+    age: 'AETHER_JOBS_RETAIN_AGE',
+    count: 'AETHER_JOBS_RETAIN_COUNT',
+  })
+  return retention === undefined ? config : { ...config, retention }
 }
 
 type Who = { admin: true; tenant?: undefined } | { admin: false; tenant: string }

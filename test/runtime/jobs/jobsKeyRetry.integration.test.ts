@@ -59,7 +59,10 @@ Retry(
         const ids = new Set<string>()
         for (const a of [await first, await retry]) {
           if (!a) continue
-          assert.ok(a.status === 201 || a.status === 200, `round ${round}: answered ${a.status} ${JSON.stringify(a.body)}`)
+          assert.ok(
+            a.status === 201 || a.status === 200,
+            `round ${round}: answered ${a.status} ${JSON.stringify(a.body)}`,
+          )
           ids.add(a.body.id)
         }
         for (const a of await Promise.all(burst)) if (a?.status === 201) others.add(a.body.id)
