@@ -115,7 +115,11 @@ const child = (() => {
 })()
 
 /** Starts the hub process on `dir`, waits for `until`, kills it with SIGKILL. */
-function hubRun(dir: string, args: string[] = [], until = 'READY'): Promise<{ wallMs: number; startMs: number; actors: number }> {
+function hubRun(
+  dir: string,
+  args: string[] = [],
+  until = 'READY',
+): Promise<{ wallMs: number; startMs: number; actors: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
     const p = spawn(process.execPath, [child, dir, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -10,6 +10,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { bundle, killHard, prng, sleep, startChild } from '../../helpers/crash.ts'
 import { tempDir } from '../../helpers/jobs.ts'
+import { HubProcess, runCli } from '../../helpers/hubProcess.ts'
 
 const TOKEN = 'crash-token'
 const FIXTURE = bundle('test/fixtures/jobsCrashHub.ts')
@@ -121,3 +122,43 @@ Retire(`${KILLS} kills while finished jobs are archived: every answered job foun
 })
 
 Retire.run()
+
+const Cli = suite('jobs - retention settings of aether hub')
+
+Cli(
+  '--jobs-retain-count keeps that many finished jobs live; bad values are usage errors naming the setting',
+  async () => {
+    const dir = tempDir('aether-retain-cli-')
+    const hub = await HubProcess.start([
+      '--data',
+      dir.dir,
+      '--token',
+      TOKEN,
+      '--jobs-retain-count',
+      '2',
+      '--jobs-retain-age',
+      'never',
+    ])
+    try {
+      const ids: string[] = []
+      for (let i = 0; i < 5; i++) ids.push(json(await api(hub.url, 'POST', '/api/jobs', { type: 'echo', input: i })).id)
+      for (let i = 0; i < 100 && (await all(hub.url, 'archived=true')).length < 3; i++) await sleep(50)
+      assert.equal((await all(hub.url, 'status=COMPLETED')).map((j) => j.id).sort(), ids.slice(3).sort())
+      assert.equal(
+        (await all(hub.url, 'archived=true')).map((j) => j.id),
+        ids.slice(0, 3).reverse(),
+      )
+    } finally {
+      await hub.kill()
+    }
+    const bad = await runCli(['hub', '--data', dir.dir, '--port', '0', '--jobs-retain-age', 'soon'])
+    assert.is(bad.code, 2)
+    assert.match(bad.stderr, /--jobs-retain-age must be milliseconds, a number with s, m, h or d/)
+    const env = await runCli(['hub', '--data', dir.dir, '--port', '0'], { AETHER_JOBS_RETAIN_COUNT: 'many' })
+    assert.is.not(env.code, 0)
+    assert.match(env.stderr, /AETHER_JOBS_RETAIN_COUNT must be a whole number >= 0 or "all"; got "many"/)
+    dir.remove()
+  },
+)
+
+Cli.run()
