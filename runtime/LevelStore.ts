@@ -86,6 +86,7 @@ export class LevelStore implements Store {
     // A chained batch: several times faster than an array batch, which clones every op.
     const batch = this.db.batch()
     let segments: Map<string, JournalRecord[]> | undefined
+    const archived = archivedIn(ops)
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]
       switch (op.type) {
@@ -107,8 +108,12 @@ export class LevelStore implements Store {
           break
         }
         case 'snapshot': {
+          // archived in this same batch: its archive record supersedes the checkpoint
+          if (archived?.has(op.path)) break
           const v = JSON.stringify(op.record)
-          batch.put(`s!${op.path}!${hex(op.record.seq)}`, v)
+          // A final checkpoint is kept as the latest only: recovery reads it, and replay computes
+          // the same state from the journal (it would be one more copy of every finished actor).
+          if (!isFinal(op.record)) batch.put(`s!${op.path}!${hex(op.record.seq)}`, v)
           batch.put(`l!${op.path}`, v)
           break
         }
@@ -418,6 +423,16 @@ function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
     }
   }
   return chunks ? out : undefined
+}
+
+/** The paths archived by `ops` (undefined when none is). */
+function archivedIn(ops: StoreOp[]): Set<string> | undefined {
+  let out: Set<string> | undefined
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    if (op.type === 'archive') (out ??= new Set()).add(op.record.meta.path)
+  }
+  return out
 }
 
 /** A checkpoint of an actor in its final state (XState's `done`). */

@@ -453,7 +453,19 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   // ---- retention (RetiringQueue) ---------------------------------------------------------------
 
   archiveOf(e: JobEntry): { summary: unknown; name?: string } {
-    const { input: _input, ...summary } = this.view(e.id) ?? { id: e.id, type: e.type, status: e.status }
+    // What the job's input (in the archive's meta) does not say: archivedView joins the two.
+    const {
+      id: _id,
+      type: _type,
+      priority: _priority,
+      tenant: _tenant,
+      queue: _queue,
+      key: _key,
+      runAt: _runAt,
+      submittedAt: _submittedAt,
+      input: _input,
+      ...summary
+    } = this.view(e.id) ?? { status: e.status }
     return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }
   }
 

@@ -14,7 +14,7 @@
  * committed, so at every point a job is live or archived, never both and never neither.
  */
 import type { ActorSystem, ArchiveRecord, Clock } from '../../actors/index.ts'
-import type { JobInput } from '../../machines/job.ts'
+import { type JobInput, Priority } from '../../machines/job.ts'
 
 export interface RetentionOptions {
   /** A finished job is archived this long after it finished (default 1 hour). */
@@ -23,7 +23,7 @@ export interface RetentionOptions {
   maxCount?: number
   /** How often the age check runs (default 10 s); the count is checked whenever a job finishes. */
   everyMs?: number
-  /** Jobs archived per round, in one journal batch (default 512). */
+  /** Jobs being archived at once, at most (default 512); ops appended in one tick share a group commit. */
   batch?: number
 }
 
@@ -92,8 +92,23 @@ export interface RetiringQueue<E extends FinishedJob> {
 
 /** The public view of an archived job, as `GET /api/jobs/<id>` answers it. */
 export function archivedView(r: ArchiveRecord): Record<string, unknown> {
-  const input = (r.meta.input as JobInput | undefined)?.input ?? null
-  return { ...(r.summary as Record<string, unknown>), input, archived: true, archivedAt: r.archivedAt }
+  const job = (r.meta.input ?? {}) as Partial<JobInput>
+  const { status, attempts, deliveries, ...rest } = r.summary as Record<string, unknown>
+  const out: Record<string, unknown> = {
+    id: job.id ?? r.meta.path,
+    type: job.type ?? r.meta.machine.replace(/^job:/, ''),
+    status,
+    priority: job.priority ?? Priority.NORMAL,
+    tenant: job.tenant ?? 'default',
+    queue: job.queue ?? 'default',
+    attempts,
+    deliveries,
+    input: job.input ?? null,
+  }
+  if (job.key !== undefined) out.key = job.key
+  if (job.runAt) out.runAt = job.runAt
+  if (job.submittedAt) out.submittedAt = job.submittedAt
+  return { ...out, ...rest, archived: true, archivedAt: r.archivedAt }
 }
 
 export class Retirement<E extends FinishedJob> {
@@ -103,8 +118,6 @@ export class Retirement<E extends FinishedJob> {
   /** Live finished jobs, oldest finish first, from `head`. */
   private finished: E[] = []
   private head = 0
-  /** The rounds in progress, while they wait for their writes. */
-  private running?: Promise<void>
   private kicked = false
   private timer: unknown
   private closed = false
@@ -144,31 +157,43 @@ export class Retirement<E extends FinishedJob> {
     if (this.timer !== undefined) this.q.clock.clearTimeout(this.timer)
   }
 
-  /** Archives every job past retention, a batch per journal write; resolves when none is left. */
-  run(): Promise<void> {
-    if (this.running) return this.running
-    const p = this.rounds()
-    // rounds() clears `running` itself when it ends (at once when nothing is due)
-    if (this.busy) this.running = p
-    return p
+  /**
+   * Archives every job past retention; resolves when none is left (or a write failed: the next
+   * age check tries again).
+   */
+  async run(): Promise<void> {
+    for (;;) {
+      this.round()
+      if (!this.rounds.size || this.failed) return
+      await Promise.all([...this.rounds])
+    }
   }
 
-  private busy = false
+  /** Rounds whose archive ops are being written. */
+  private rounds = new Set<Promise<void>>()
+  /** Jobs in those rounds. */
+  private inflight = 0
+  /** The last round had a failed write. */
+  private failed = false
 
-  private async rounds(): Promise<void> {
-    this.busy = true
-    try {
-      for (;;) {
-        const due = this.take()
-        if (!due.length || this.closed) return
-        // Appended in one tick, the round shares one group commit.
-        const done = await Promise.all(due.map((e) => this.archive(e)))
-        if (done.includes(false)) return // the store refused: the next age check tries again
-      }
-    } finally {
-      this.busy = false
-      this.running = undefined
-    }
+  /**
+   * Starts archiving what is due now, up to `batch` jobs in flight. Not waiting for the rounds
+   * before it: a job that finished is archived in the same group commit as its final checkpoint,
+   * which the store then skips (the record supersedes it); when one ends, the next starts.
+   */
+  private round(): void {
+    if (this.closed || this.inflight >= this.opts.batch) return
+    const due = this.take(this.opts.batch - this.inflight)
+    if (!due.length) return
+    this.failed = false
+    this.inflight += due.length
+    const p: Promise<void> = Promise.all(due.map((e) => this.archive(e))).then((done) => {
+      this.inflight -= due.length
+      this.rounds.delete(p)
+      if (done.includes(false)) this.failed = true
+      else this.round()
+    })
+    this.rounds.add(p)
   }
 
   /** Runs once the current tick is over (a job finishing is still inside its transition). */
@@ -177,7 +202,7 @@ export class Retirement<E extends FinishedJob> {
     this.kicked = true
     queueMicrotask(() => {
       this.kicked = false
-      if (!this.closed) void this.run()
+      this.round()
     })
   }
 
@@ -185,17 +210,18 @@ export class Retirement<E extends FinishedJob> {
     if (this.closed) return
     this.timer = this.q.clock.setTimeout(() => {
       this.timer = undefined
-      void this.run()
+      this.failed = false
+      this.round()
       this.arm()
     }, this.opts.everyMs)
   }
 
-  /** The next batch past retention: beyond the count, or finished before the age cutoff. */
-  private take(): E[] {
-    const { maxAgeMs, maxCount, batch } = this.opts
+  /** Up to `max` jobs past retention: beyond the count, or finished before the age cutoff. */
+  private take(max: number): E[] {
+    const { maxAgeMs, maxCount } = this.opts
     const cutoff = this.q.clock.now() - maxAgeMs
     const out: E[] = []
-    while (out.length < batch && this.head < this.finished.length) {
+    while (out.length < max && this.head < this.finished.length) {
       const e = this.finished[this.head]
       if (this.live <= maxCount && e.finishedAt! > cutoff) break
       this.finished[this.head++] = undefined as unknown as E

@@ -48,14 +48,21 @@ Count('past the count the oldest finished jobs are archived; found by id and by 
   const store = new LevelStore(memoryDb() as any)
   const { system, queue } = await rig(store, clock, { maxCount: 2, maxAgeMs: Infinity })
   const ids: string[] = []
+  const before = new Map<string, unknown>()
   for (let i = 0; i < 5; i++) {
     ids.push((await queue.submit({ type: 'echo', input: { i }, key: `k${i}` })).id)
     await settleSystem(system)
+    before.set(ids[i], queue.view(ids[i]))
     clock.increment(10)
   }
   await queue.retirement!.run()
   await settleSystem(system)
   assert.equal([...queue.jobs.keys()].sort(), ids.slice(3).sort(), 'the two newest stay live')
+  for (const id of ids.slice(0, 3)) {
+    const { archived, archivedAt, ...rest } = (await queue.find(id))!
+    assert.equal(rest, before.get(id), 'an archived job reads as it did live')
+    assert.equal([archived, typeof archivedAt], [true, 'number'])
+  }
   for (const [i, id] of ids.entries()) {
     const v = (await queue.find(id))!
     assert.is(v.id, id)
