@@ -134,8 +134,8 @@ export class HostedActor implements CommitSink, ActorHosting {
   lastSnapSeq = 0
   lastAt = 0
   error?: string
-  /** The machine hash its meta record holds (durable): the machine's when the actor was created. */
-  machineHash?: string
+  /** Its meta record as stored (durable): what an archive of it keeps. */
+  private stored?: ActorMeta
   children?: Set<HostedActor>
 
   private currentSeq: number | undefined = undefined
@@ -172,7 +172,7 @@ export class HostedActor implements CommitSink, ActorHosting {
         return this.status === 'failed' ? reject(new Error(this.error)) : resolve()
       }
       this.onStarted = { resolve, reject }
-      this.machineHash = meta!.machineHash
+      this.stored = meta
       this.host.journal!.append({ type: 'meta', meta: meta! }, this)
     })
   }
@@ -204,7 +204,7 @@ export class HostedActor implements CommitSink, ActorHosting {
    * through pure transitions, then a live actor from the result, with its timers re-armed.
    */
   recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
-    this.machineHash = meta.machineHash
+    this.stored = meta
     try {
       let persisted: any
       let timers: Iterable<TimerRecord> = snap?.timers ?? []
@@ -296,10 +296,11 @@ export class HostedActor implements CommitSink, ActorHosting {
 
   /** Its meta record, as the store holds it (durable actors). */
   meta(): ActorMeta {
+    if (this.stored) return { ...this.stored, status: 'live' }
     const meta: ActorMeta = {
       path: this.path,
       machine: this.machineName,
-      machineHash: this.machineHash ?? '',
+      machineHash: '',
       createdAt: this.createdAt,
       status: 'live',
     }

@@ -80,6 +80,13 @@ Count('past the count the oldest finished jobs are archived; found by id and by 
   // the log of an archived job is its whole journal
   const meta = (await store.getMeta(ids[0]))!
   assert.is(meta.status, 'archived')
+  const liveMeta = (await store.getMeta(ids[4]))!
+  assert.equal(
+    [meta.machine, meta.machineHash, meta.codeHash],
+    [liveMeta.machine, liveMeta.machineHash, liveMeta.codeHash],
+    'the archive keeps the meta as it was stored',
+  )
+  assert.is(meta.machineHash.length, 64)
   const events = []
   for await (const r of store.events(ids[0])) events.push(r.event.type)
   assert.equal(events, ['xstate.done.actor.echo'])
