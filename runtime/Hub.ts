@@ -18,7 +18,7 @@ import {
   type LiveState,
 } from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
-import { allowHosts } from './http/edges.ts'
+import { setting } from './config.ts'
 import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
 import { ReadAccess } from './http/ReadAccess.ts'
 import { LevelStore } from './LevelStore.ts'
@@ -71,6 +71,9 @@ export class Hub {
   /** Stable for this boot; reported by /api/health and the supervisor. */
   readonly runtimeInstanceId: string
   role: RuntimeRole
+  /** The slot's version and name under a supervisor (null otherwise). */
+  readonly version: string | null
+  readonly slot: string | null
   /** Who may read which actor (tenants' data): features with tenants add their policy. */
   readonly access: ReadAccess
   private features: HubFeature[] = []
@@ -83,10 +86,10 @@ export class Hub {
     readonly server: HubServer,
     readonly dataDir: string,
   ) {
-    this.runtimeInstanceId =
-      opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
-    const role = opts.role ?? process.env.AETHER_ROLE
-    this.role = role === 'candidate' ? 'candidate' : 'active'
+    this.runtimeInstanceId = opts.runtimeInstanceId ?? setting('runtime-id') ?? `rt-${randomBytes(6).toString('hex')}`
+    this.role = opts.role ?? setting('role')
+    this.version = opts.version ?? setting('version') ?? null
+    this.slot = opts.slot ?? setting('slot') ?? null
     this.access = new ReadAccess(server)
     server.onInternalError = (where, err) => this.internalError(where, err)
   }
@@ -135,7 +138,7 @@ export class Hub {
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       token,
-      allowHosts: opts.allowHosts ?? allowHosts(undefined),
+      allowHosts: opts.allowHosts ?? setting('allow-host'),
     })
     const hub = new Hub(opts, system, store, server, dataDir)
     hub.guardCandidate()
@@ -195,8 +198,8 @@ export class Hub {
       ok: true,
       runtimeInstanceId: this.runtimeInstanceId,
       role: this.role,
-      version: this.opts.version ?? process.env.AETHER_VERSION ?? null,
-      slot: this.opts.slot ?? process.env.AETHER_SLOT ?? null,
+      version: this.version,
+      slot: this.slot,
       uptimeMs: Date.now() - this.startedAt,
       actors: sys.list().length,
       incidents: sys.incidents.length,

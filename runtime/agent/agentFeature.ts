@@ -26,6 +26,7 @@ import { decodeClientFrame, SESSION_ID_RE, type TaskOutcome } from '../../protoc
 import type { FeedEvent } from '../../protocol/inspection.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
+import { environment, setting } from '../config.ts'
 import { bindAgentRuntime, hostedAgentSession, unbindAgentRuntime } from './agentMachine.ts'
 import { LevelAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import { loadHarness, type Harness } from './harness.ts'
@@ -44,11 +45,11 @@ import { Secrets } from './redact.ts'
 import { Scheduler } from './Scheduler.ts'
 
 export interface AgentFeatureOptions {
-  /** Harness file path or a validated harness; default AETHER_HARNESS; none: tasks fail with NO_HARNESS. */
+  /** Harness file path or a validated harness; default the `harness` setting; none: tasks fail with NO_HARNESS. */
   harness?: string | Harness
   nats?: string
   redis?: string
-  /** Where keys are read from (default process.env). */
+  /** Where keys and settings are read from (default: the process's environment). */
   env?: Record<string, string | undefined>
   timing?: IntegrationTiming
   detachTtlMs?: number
@@ -104,10 +105,10 @@ export class AgentService {
 
   static async install(hub: Hub, opts: AgentFeatureOptions): Promise<AgentService> {
     const system = hub.system
-    const env = opts.env ?? process.env
+    const env = opts.env ?? environment()
     const log = opts.log ?? ((line: string) => console.error(line))
     system.register('agentSession', hostedAgentSession)
-    const harnessSrc = opts.harness ?? env.AETHER_HARNESS
+    const harnessSrc = opts.harness ?? setting('harness', undefined, env)
     const harness = typeof harnessSrc === 'string' ? loadHarness(harnessSrc) : harnessSrc
     const secrets = harness ? Secrets.fromEnv(harness, env) : new Secrets()
     for (const m of secrets.missing)
@@ -119,8 +120,8 @@ export class AgentService {
 
     // Integrations start in the background: spawning an actor does not wait for its probe.
     const specs: IntegrationSpec[] = []
-    const nats = opts.nats ?? env.NATS_URL
-    const redis = opts.redis ?? env.REDIS_URL
+    const nats = opts.nats ?? setting('nats', undefined, env)
+    const redis = opts.redis ?? setting('redis', undefined, env)
     if (nats) specs.push(natsIntegration(nats))
     else svc.off.push('nats')
     if (redis) specs.push(redisIntegration(redis))

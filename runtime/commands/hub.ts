@@ -1,70 +1,46 @@
 import type { Command } from '../args.ts'
-import { portFlag, UsageError } from '../args.ts'
+import { Config, settingFlags } from '../config.ts'
 import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { allowHostFlag, allowHosts } from '../http/edges.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
   summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
-  usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
-  details: SERVE_EXIT_CODES,
+  usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T] [--print-config]',
+  details: `${SERVE_EXIT_CODES}
+Each flag falls back to its environment variable [in brackets], then to its default; docs/config.md
+lists every setting, including those read from the environment only.`,
   flags: {
-    port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
-    host: {
-      type: 'string',
-      arg: 'ADDR',
-      help: 'address to bind (keep loopback unless you mean it)',
-      default: '127.0.0.1',
+    ...settingFlags('hub'),
+    'print-config': {
+      type: 'boolean',
+      help: 'print the resolved settings and where each came from (flag, env, default), then exit',
     },
-    'allow-host': allowHostFlag,
-    data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder', default: '.aether' },
-    token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated and printed)' },
-    fsync: { type: 'string', arg: 'POLICY', help: 'journal fsync policy: always | batch | none', default: 'batch' },
-    'snapshot-every': { type: 'number', arg: 'N', help: 'write a snapshot every N events per actor', default: 100 },
-    retain: {
-      type: 'string',
-      arg: 'N|all',
-      help: 'snapshots kept per actor; older journal entries are compacted',
-      default: 'all',
-    },
-    nats: { type: 'string', arg: 'URL', help: 'NATS server for the link to root (or NATS_URL); optional' },
-    harness: {
-      type: 'string',
-      arg: 'FILE',
-      help: 'agent role harness file (or AETHER_HARNESS); see `aether agent --help`',
-    },
-    redis: { type: 'string', arg: 'URL', help: 'Redis server, an optional agent capability (or REDIS_URL)' },
   },
   async run({ flags }) {
+    // Every setting is checked before anything starts: a bad one is a usage error (exit 2).
+    const config = Config.load(flags, undefined, 'hub')
+    if (flags['print-config']) {
+      console.log(config.format())
+      return 0
+    }
     const guard = guardProcess({ name: 'hub' })
-    const fsync = String(flags.fsync)
-    if (!['always', 'batch', 'none'].includes(fsync))
-      throw new UsageError(`--fsync must be always, batch or none, got "${fsync}"`)
-    const retainRaw = String(flags.retain)
-    const retain = retainRaw === 'all' ? Infinity : Number(retainRaw)
-    if (!(retain >= 1)) throw new UsageError(`--retain must be a number >= 1 or "all", got "${retainRaw}"`)
-    const every = Number(flags['snapshot-every'])
-    if (!Number.isInteger(every) || every < 1) throw new UsageError('--snapshot-every must be an integer >= 1')
+    const fsync = config.get('fsync')
     const hub = await Hub.start(
       {
-        port: portFlag(flags.port),
-        host: String(flags.host),
-        allowHosts: allowHosts(flags['allow-host']),
-        data: String(flags.data),
-        token: flags.token as string | undefined,
-        fsync: fsync as any,
-        snapshotEvery: every,
-        retain,
+        port: config.get('port'),
+        host: config.get('host'),
+        allowHosts: config.get('allow-host'),
+        data: config.get('data'),
+        token: config.get('token'),
+        fsync,
+        snapshotEvery: config.get('snapshot-every'),
+        retain: config.get('retain'),
       },
-      hubFeatures({
-        nats: (flags.nats as string | undefined) ?? process.env.NATS_URL,
-        harness: flags.harness as string | undefined,
-        redis: flags.redis as string | undefined,
-      }),
+      hubFeatures({ nats: config.get('nats'), harness: config.get('harness'), redis: config.get('redis') }),
     )
-    const generated = flags.token === undefined
+    const generated = config.get('token') === undefined
     console.log(`aether hub ${hub.url}`)
     console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
     console.log(`  actors     ${hub.system.list().length} recovered`)

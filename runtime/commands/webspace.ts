@@ -4,6 +4,7 @@
  * (the hub holds the data folder's lock). Actions that change state need the token.
  */
 import { UsageError, type Command } from '../args.ts'
+import { setting } from '../config.ts'
 
 const SUBS = ['list', 'show', 'create', 'backup', 'restore', 'reset', 'reload'] as const
 
@@ -35,7 +36,7 @@ export const webspaceCommand: Command = {
     if (sub === 'restore' && !flags.file) throw new UsageError('restore needs --file FILE (a backup)')
     if (flags.file !== undefined && sub !== 'backup' && sub !== 'restore')
       throw new UsageError('--file is for backup and restore')
-    const token = (flags.token as string | undefined) ?? process.env.AETHER_TOKEN
+    const token = setting('token', flags.token)
     const base = String(flags.url)
     const enc = name ? encodeURIComponent(name) : ''
     let method = 'GET'

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Command } from '../args.ts'
 import { UsageError } from '../args.ts'
+import { setting } from '../config.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 
@@ -45,7 +46,7 @@ export const workerCommand: Command = {
   },
   async run({ flags }) {
     const guard = guardProcess({ name: 'worker' })
-    const url = (flags.nats as string | undefined) ?? process.env.NATS_URL
+    const url = setting('nats', flags.nats)
     if (!url) throw new UsageError('--nats URL is required (or set NATS_URL)')
     const concurrency = Number(flags.concurrency)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)

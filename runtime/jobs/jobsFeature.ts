@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
 import type { Hub, HubFeature } from '../Hub.ts'
+import { setting } from '../config.ts'
 import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
 import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
 import { DEFAULT_LOCAL_CONCURRENCY, LocalWorker } from './LocalWorker.ts'
@@ -39,9 +40,8 @@ export interface JobsConfig extends JobQueueOptions {
   natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
 }
 
-/** Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set. */
-export function jobsConfigFromEnv(env = process.env): JobsConfig {
-  const file = env.AETHER_JOBS_CONFIG
+/** Reads the `jobs-config` setting's file (AETHER_JOBS_CONFIG: a JSON file of JobsConfig), if set. */
+export function jobsConfigFromFile(file = setting('jobs-config')): JobsConfig {
   if (!file) return {}
   try {
     return JSON.parse(readFileSync(file, 'utf8'))

@@ -16,6 +16,7 @@
  * only and are read back, in cursor order, as acks make room (`onRefill` then tells the sender).
  */
 import { envelope, type Envelope } from '../../protocol/index.ts'
+import { setting } from '../config.ts'
 import { hex12, type Db, type GroupWriter, type KvOp } from './GroupWriter.ts'
 
 export interface StreamOutbox {
@@ -189,8 +190,7 @@ export class Outbox {
   }
 }
 
-/** Records per stream held in memory (AETHER_OUTBOX_MEMORY, default 100,000). */
+/** Records per stream held in memory (the `outbox-memory` setting, default 100,000). */
 export function defaultMemoryCap(): number {
-  const n = Number(process.env.AETHER_OUTBOX_MEMORY)
-  return Number.isInteger(n) && n > 0 ? n : 100_000
+  return setting('outbox-memory')
 }

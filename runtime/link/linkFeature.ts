@@ -35,6 +35,7 @@ import {
 import { classAStream, hubLink, type ControlAuthority, type HubLinkEvent } from '../../machines/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
+import { setting } from '../config.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
@@ -54,42 +55,20 @@ export interface LinkOptions {
   budgets?: Partial<Record<TrafficClass, number>>
 }
 
-const envNum = (name: string, dflt: number): number => {
-  const v = process.env[name]
-  const n = v === undefined ? NaN : Number(v)
-  return Number.isFinite(n) && n > 0 ? n : dflt
-}
-
-/** Options with the environment's settings filled in. */
+/** Options with the settings (runtime/config.ts) filled in. */
 export function linkOptions(
   o: LinkOptions = {},
 ): Required<Omit<LinkOptions, 'nats' | 'hubId' | 'budgets'>> & LinkOptions {
   return {
     ...o,
-    hubId: o.hubId ?? process.env.AETHER_HUB_ID,
-    heartbeatMs: o.heartbeatMs ?? envNum('AETHER_LINK_HEARTBEAT_MS', 1000),
-    agingMs: o.agingMs ?? envNum('AETHER_AUTHORITY_AGING_MS', 3000),
-    staleMs: o.staleMs ?? envNum('AETHER_AUTHORITY_STALE_MS', 10000),
-    retransmitMs: o.retransmitMs ?? envNum('AETHER_RETRANSMIT_MS', 2000),
-    sync: o.sync ?? process.env.AETHER_CLASSA_SYNC !== '0',
-    budgets: o.budgets ?? parseBudgets(process.env.AETHER_TRAFFIC_BUDGETS),
+    hubId: o.hubId ?? setting('hub-id'),
+    heartbeatMs: o.heartbeatMs ?? setting('link-heartbeat-ms'),
+    agingMs: o.agingMs ?? setting('authority-aging-ms'),
+    staleMs: o.staleMs ?? setting('authority-stale-ms'),
+    retransmitMs: o.retransmitMs ?? setting('retransmit-ms'),
+    sync: o.sync ?? setting('classa-sync'),
+    budgets: o.budgets ?? setting('traffic-budgets'),
   }
-}
-
-/** `route.frame:2000,telemetry:500` -> budgets; unknown classes or bad numbers are an error. */
-export function parseBudgets(text: string | undefined): Partial<Record<TrafficClass, number>> | undefined {
-  if (!text) return undefined
-  const out: Partial<Record<TrafficClass, number>> = {}
-  for (const part of text.split(',')) {
-    const [c, v] = part.split(':')
-    const n = Number(v)
-    if (!TRAFFIC_CLASSES.includes(c as TrafficClass) || !Number.isInteger(n) || n < 1)
-      throw new Error(
-        `AETHER_TRAFFIC_BUDGETS: "${part}" must be <class>:<positive integer>, classes: ${TRAFFIC_CLASSES.join(', ')}`,
-      )
-    out[c as TrafficClass] = n
-  }
-  return out
 }
 
 interface AuthorityChange {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Slot } from '../../machines/updateTransition.ts'
+import { environment } from '../config.ts'
 import type { SlotManifest } from './slotImage.ts'
 
 export type RuntimeMode = 'serve' | 'validate' | 'prewarm'
@@ -72,7 +73,7 @@ export class RuntimeProcess {
       cwd: spec.slotDir,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
-        ...process.env,
+        ...environment(),
         AETHER_MODE: spec.mode,
         AETHER_ROLE: this.role,
         AETHER_RUNTIME_ID: this.runtimeInstanceId,

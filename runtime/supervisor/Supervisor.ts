@@ -19,6 +19,7 @@ import { ActorSystem, effect, exportLog } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
 import { HttpError, HubServer, sendJson } from '../http/HubServer.ts'
 import { LevelStore } from '../LevelStore.ts'
+import { setting } from '../config.ts'
 import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
@@ -71,7 +72,7 @@ export class Supervisor {
   private restartTimes: number[] = []
   private closed = false
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
-  readonly stepDelayMs = Number(process.env.AETHER_SUPERVISOR_STEP_DELAY_MS ?? 0) || 0
+  readonly stepDelayMs = setting('supervisor-step-delay-ms')
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
 
   private constructor(
@@ -125,7 +126,7 @@ export class Supervisor {
       token,
       allowHosts: opts.allowHosts,
     })
-    const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
+    const version = opts.version ?? setting('supervisor-version') ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
     // The system needs the supervisor for its effects and the supervisor needs the system: bind late.
     // Effects that recovery restarts run before the supervisor exists: they wait for it and its boot.
