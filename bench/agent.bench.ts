@@ -169,7 +169,7 @@ report({
 // the hub) against the same call made directly with fetch, alternating.
 const store = await LevelStore.open(tmp())
 const system = await ActorSystem.open()
-const sched = await Scheduler.start({ system, harness, secrets, cache: new LevelAnswerCache(store.db) })
+const sched = await Scheduler.start({ system, harness, secrets, cache: new LevelAnswerCache(store) })
 let n = 0
 const body = (id: string) => ({
   method: 'POST',

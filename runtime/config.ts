@@ -8,7 +8,7 @@
  * A bad value (a port that is not a number, an unknown enum member) is a `UsageError` that names
  * the setting and where the value came from (`--port`, `AETHER_PORT`), so `aether` exits 2.
  * `aether hub --print-config` prints the resolved settings of a hub and where each came from;
- * docs/config.md is generated from this table (`node scripts/config-doc.mjs`) and a test keeps
+ * docs/config.md is generated from this table (`node scripts/docs.mjs`) and a test keeps
  * the two equal.
  *
  * @example
@@ -523,7 +523,7 @@ export function configDoc(): string {
   const lines = [
     '# Configuration',
     '',
-    '<!-- Generated from runtime/config.ts by `node scripts/config-doc.mjs`; test/runtime/config.test.ts checks it. -->',
+    '<!-- Generated from runtime/config.ts by `node scripts/docs.mjs`; test/runtime/config.test.ts checks it. -->',
     '',
     'Every setting is read from its flag, else its environment variable, else its default (an empty',
     'variable counts as unset). A bad value is a usage error that names the setting (exit 2).',

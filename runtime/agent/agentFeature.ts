@@ -114,7 +114,7 @@ export class AgentService {
     for (const m of secrets.missing)
       log(`[agent] provider ${m.provider}: environment variable ${m.env} is not set; its calls will fail over`)
     const redactedLog = (line: string) => log(secrets.redact(line))
-    const cache = opts.cache ?? new LevelAnswerCache(hub.store.db)
+    const cache = opts.cache ?? new LevelAnswerCache(hub.store)
     const scheduler = harness ? await Scheduler.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
     const svc = new AgentService(hub, system, harness, secrets, scheduler, opts, redactedLog)
 

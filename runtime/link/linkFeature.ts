@@ -36,6 +36,7 @@ import { classAStream, hubLink, type ControlAuthority, type HubLinkEvent } from 
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { setting } from '../config.ts'
+import { linkKeys } from '../keyLayout.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
@@ -94,14 +95,13 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
   return {
     name: 'link',
     async install(hub: Hub) {
-      const db = hub.store.db
-      const hubId = o.hubId ?? (await storedHubId(db))
+      writer = new GroupWriter(hub.store, o.sync)
+      const hubId = o.hubId ?? (await storedHubId(writer))
       if (!NODE_ID.test(hubId))
         throw new Error(`the hub id "${hubId}" must match ${NODE_ID.source} (set AETHER_HUB_ID)`)
       const model = reliabilityOf(hub)
       model.node = hubId
-      writer = new GroupWriter(db, o.sync)
-      const outbox = await Outbox.open(db, writer, hubId)
+      const outbox = await Outbox.open(writer, hubId)
       const startedAt = Date.now()
       const sys = hub.system
 
@@ -607,10 +607,11 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
   return out
 }
 
-async function storedHubId(db: Hub['store']['db']): Promise<string> {
-  const v = await db.get('L!hubId')
+/** The hub id kept in the store, generated at the first start (written with fsync). */
+async function storedHubId(writer: GroupWriter): Promise<string> {
+  const v = await writer.db.get(linkKeys.hubId)
   if (v) return v
   const id = `hub-${randomBytes(4).toString('hex')}`
-  await db.put('L!hubId', id, { sync: true } as any)
+  await writer.db.put(linkKeys.hubId, id, { sync: true } as any)
   return id
 }

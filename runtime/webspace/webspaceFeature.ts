@@ -45,7 +45,7 @@ export class WebspaceFeature implements HubFeature {
   async install(hub: Hub): Promise<void> {
     this.hub = hub
     const sync = hub.system.journal?.fsync === 'always'
-    this.host = new YjsWebspaces(new UpdateLog(hub.store.db as any, sync), this.opts)
+    this.host = new YjsWebspaces(new UpdateLog(hub.store, sync), this.opts)
     bindWebspaces(hub.system, { host: this.host, backupDir: this.opts.backupDir ?? join(hub.dataDir, 'backups') })
     // After a restart an actor recovered in `synced` has no document in memory: rebuild it from
     // LevelDB with a journaled reload (actors recovered mid-effect re-run their effect instead).

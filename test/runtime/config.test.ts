@@ -103,7 +103,7 @@ table('names, flags and variables are unique; every default parses back to itsel
   assert.equal(Object.keys(settingFlags('hub')).sort(), [...flags].sort())
 })
 
-table('docs/config.md is the table (regenerate: node scripts/config-doc.mjs)', () => {
+table('docs/config.md is the table (regenerate: node scripts/docs.mjs)', () => {
   const doc = readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8')
   assert.fixture(doc, configDoc())
   for (const name of Object.keys(SETTINGS)) assert.match(doc, `| ${name} |`)

@@ -52,7 +52,7 @@ async function rig(
     system,
     harness,
     secrets: Secrets.fromEnv(harness, { A_KEY: KEY, B_KEY: KEY }),
-    cache: new LevelAnswerCache(store.db),
+    cache: new LevelAnswerCache(store),
     log: (l) => logs.push(l),
   })
   return { a, b, order, clock, system, store, dir, logs, sched }
@@ -235,7 +235,7 @@ cache('a retried request id is answered from LevelDB, not by a second call, also
     system: sys2,
     harness,
     secrets: Secrets.fromEnv(harness, { B_KEY: KEY }),
-    cache: new LevelAnswerCache(store2.db),
+    cache: new LevelAnswerCache(store2),
   })
   const third = await s2.run({ requestId: 'sess/task@7', role: 'chat', messages: msg('x') })
   assert.ok(third.cached)
