@@ -1,6 +1,6 @@
 /**
  * The hub's agent feature: WebSocket agent sessions at `/ws/agent` (protocol/agent.ts), each a
- * durable `agentSession` actor (`agent-session.<id>`), routed through the role scheduler to model
+ * durable `agentSession` actor (`agent-session.<id>`), routed through the role router to model
  * providers; optional integrations (NATS, Redis, the providers themselves) run as background
  * actors whose state is reported, never awaited: a handshake costs one journal commit (new
  * session) or none (resume), whatever the infrastructure is doing.
@@ -42,7 +42,7 @@ import {
 } from './integrations.ts'
 import type { ChatMessage } from './providers.ts'
 import { Secrets } from './redact.ts'
-import { Scheduler } from './Scheduler.ts'
+import { RoleRouter } from './RoleRouter.ts'
 
 export interface AgentFeatureOptions {
   /** Harness file path or a validated harness; default the `harness` setting; none: tasks fail with NO_HARNESS. */
@@ -98,7 +98,7 @@ export class AgentService {
     readonly system: ActorSystem,
     readonly harness: Harness | undefined,
     readonly secrets: Secrets,
-    readonly scheduler: Scheduler | undefined,
+    readonly router: RoleRouter | undefined,
     private opts: AgentFeatureOptions,
     private log: (line: string) => void,
   ) {}
@@ -115,8 +115,8 @@ export class AgentService {
       log(`[agent] provider ${m.provider}: environment variable ${m.env} is not set; its calls will fail over`)
     const redactedLog = (line: string) => log(secrets.redact(line))
     const cache = opts.cache ?? new LevelAnswerCache(hub.store)
-    const scheduler = harness ? await Scheduler.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
-    const svc = new AgentService(hub, system, harness, secrets, scheduler, opts, redactedLog)
+    const router = harness ? await RoleRouter.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
+    const svc = new AgentService(hub, system, harness, secrets, router, opts, redactedLog)
 
     // Integrations start in the background: spawning an actor does not wait for its probe.
     const specs: IntegrationSpec[] = []
@@ -126,8 +126,8 @@ export class AgentService {
     else svc.off.push('nats')
     if (redis) specs.push(redisIntegration(redis))
     else svc.off.push('redis')
-    if (scheduler)
-      for (const [name, p] of scheduler.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
+    if (router)
+      for (const [name, p] of router.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
     svc.configured = await startIntegrations(system, specs, opts.timing)
     svc.lastCaps = JSON.stringify(svc.capabilities())
 
@@ -181,7 +181,7 @@ export class AgentService {
 
   private async runTask(input: RunTaskInput, requestId: string, signal: AbortSignal): Promise<TaskResult> {
     this.stats.tasks++
-    if (!this.scheduler) {
+    if (!this.router) {
       return {
         ok: false,
         fallbacks: 0,
@@ -198,9 +198,9 @@ export class AgentService {
     if (input.task.images?.length) user.images = input.task.images
     messages.push(user)
     try {
-      return this.secrets.redactJson(await this.scheduler.run({ requestId, role: input.task.role, messages, signal }))
+      return this.secrets.redactJson(await this.router.run({ requestId, role: input.task.role, messages, signal }))
     } catch (err) {
-      // The scheduler resolves provider failures; anything else is a bug, reported without secrets.
+      // The router resolves provider failures; anything else is a bug, reported without secrets.
       const message = this.secrets.redact((err as Error)?.message ?? String(err))
       this.log(`[agent] task ${requestId} failed: ${message}`)
       return { ok: false, fallbacks: 0, cached: false, requestId, error: { code: 'INTERNAL', message } }
@@ -449,8 +449,8 @@ export class AgentService {
             roles: this.harness.roles,
           }
         : null,
-      breakers: this.scheduler
-        ? Object.fromEntries([...this.scheduler.providers.keys()].map((n) => [n, this.scheduler!.breakerState(n)]))
+      breakers: this.router
+        ? Object.fromEntries([...this.router.providers.keys()].map((n) => [n, this.router!.breakerState(n)]))
         : {},
       sessions: this.system
         .list()
@@ -461,7 +461,7 @@ export class AgentService {
           value: a.value,
           attached: this.conns.has(a.path.slice(SESSION_PREFIX.length)),
         })),
-      stats: { ...this.stats, scheduler: this.scheduler?.stats ?? null },
+      stats: { ...this.stats, router: this.router?.stats ?? null },
     }))
     s.route('GET', '/api/agent/sessions/:id', (ctx) => {
       const id = ctx.params.id

@@ -10,7 +10,7 @@ import { MemoryAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import type { Harness } from './harness.ts'
 import type { ChatMessage } from './providers.ts'
 import type { Secrets } from './redact.ts'
-import { Scheduler, type Attempt } from './Scheduler.ts'
+import { RoleRouter, type Attempt } from './RoleRouter.ts'
 
 export interface BenchTask {
   id: string
@@ -88,11 +88,11 @@ export interface BenchOptions {
   runId?: string
 }
 
-/** Runs the benchmark tasks one after another through a fresh scheduler. */
+/** Runs the benchmark tasks one after another through a fresh role router. */
 export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
   const system = await ActorSystem.open({ hostId: 'agent-bench' })
   try {
-    const scheduler = await Scheduler.start({
+    const router = await RoleRouter.start({
       system,
       harness: opts.harness,
       secrets: opts.secrets,
@@ -105,7 +105,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
       const user: ChatMessage = { role: 'user', content: task.prompt }
       if (task.images) user.images = task.images
       const t0 = performance.now()
-      const r = await scheduler.run({ requestId: `${runId}/${task.id}`, role: task.role, messages: [user] })
+      const r = await router.run({ requestId: `${runId}/${task.id}`, role: task.role, messages: [user] })
       const latencyMs = Math.round((performance.now() - t0) * 100) / 100
       const ok = r.ok && (r.text ?? '').toLowerCase().includes(task.expect.toLowerCase())
       const row: BenchRow = {

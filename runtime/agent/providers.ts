@@ -3,7 +3,7 @@
  * (`POST {baseUrl}/chat/completions`: OpenAI, LiteLLM, vLLM, llama.cpp, Ollama's /v1) and
  * Anthropic's messages API (`POST {baseUrl}/v1/messages`). Each call carries its request id as
  * `Idempotency-Key` and `X-Request-Id`, so a provider or proxy that deduplicates can; errors are
- * `ProviderError`s with a stable code the scheduler uses to fall back, and their messages are
+ * `ProviderError`s with a stable code the role router uses to fall back, and their messages are
  * redacted before they leave this file.
  */
 import type { ProviderSpec } from './harness.ts'
@@ -39,7 +39,7 @@ export type ProviderErrorCode =
   | 'KEY_MISSING'
   | 'ABORTED'
 
-/** A provider call failed; `code` says how (the scheduler falls back on every code but ABORTED). */
+/** A provider call failed; `code` says how (the role router falls back on every code but ABORTED). */
 export class ProviderError extends Error {
   constructor(
     readonly code: ProviderErrorCode,

@@ -5,7 +5,7 @@ import { loadHarness } from '../agent/harness.ts'
 import { Secrets } from '../agent/redact.ts'
 
 const HELP_TAIL = `
-The harness file (JSON) maps roles to an ordered list of {provider, model}; the scheduler falls
+The harness file (JSON) maps roles to an ordered list of {provider, model}; the role router falls
 back along the list on error, timeout or 429, and skips providers whose circuit breaker is open:
   {
     "providers": {
