@@ -57,6 +57,9 @@ export interface HubFeature {
   close?(): void | Promise<void>
 }
 
+/** Methods a candidate runtime still answers. */
+const READ_ONLY = new Set(['GET', 'HEAD', 'OPTIONS'])
+
 /** Refusals of the actor host that are the caller's to fix: 400 (the rest the server maps). */
 const REFUSED = new Set(['RESERVED_EVENT', 'UNJOURNALABLE'])
 
@@ -172,22 +175,23 @@ export class Hub {
     await this.system.close()
   }
 
-  /** A candidate runtime is passive: every request that could change state is refused until promotion. */
+  /**
+   * A candidate runtime is passive: every request that could change state is refused (503) until
+   * promotion, by a middleware in front of every route.
+   */
   private guardCandidate(): void {
-    const srv = this.server.server
-    const inner = srv.listeners('request') as Array<(req: any, res: any) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req, res) => {
-      if (this.role === 'candidate' && !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET')) {
-        this.server.counters.requests++
-        return sendJson(res, 503, {
+    this.server.use({
+      name: 'candidate',
+      request: (req, res) => {
+        if (this.role !== 'candidate' || READ_ONLY.has(req.method ?? 'GET')) return false
+        sendJson(res, 503, {
           error: 'CANDIDATE_PASSIVE',
           message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`,
           role: this.role,
           runtimeInstanceId: this.runtimeInstanceId,
         })
-      }
-      for (const l of inner) l.call(srv, req, res)
+        return true
+      },
     })
   }
 

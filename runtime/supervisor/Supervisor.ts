@@ -9,11 +9,10 @@
  * `supervisor.boot` (the machine resolves a stale attempt), then start the one slot it names.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve as resolvePath, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import { ActorSystem, effect, exportLog } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
@@ -283,18 +282,18 @@ export class Supervisor {
       ws.send(JSON.stringify({ type: 'supervisor.status', status: this.status() }))
     })
     // Only /api/supervisor/* is the supervisor's; everything else goes to the active runtime.
-    const srv = s.server
-    const own = srv.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (isOwn(req.url)) for (const l of own) l.call(srv, req, res)
-      else void proxy.http(req, res)
-    })
-    const ownUp = srv.listeners('upgrade') as Array<(req: IncomingMessage, sock: Duplex, head: Buffer) => void>
-    srv.removeAllListeners('upgrade')
-    srv.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => {
-      if (isOwn(req.url)) for (const l of ownUp) l.call(srv, req, sock, head)
-      else void proxy.upgrade(req, sock, head)
+    s.use({
+      name: 'proxy',
+      request: (req, res) => {
+        if (isOwn(req.url)) return false
+        void proxy.http(req, res)
+        return true
+      },
+      upgrade: (req, sock, head) => {
+        if (isOwn(req.url)) return false
+        void proxy.upgrade(req, sock, head)
+        return true
+      },
     })
   }
 
