@@ -13,30 +13,18 @@ import {
   type PeerBackend,
   type PeerCallbacks,
   type PeerHandle,
+  type RawChannel,
+  channelHandle,
+  negotiatedChannels,
+  rollbackLocalOffer,
 } from '../rtc/PeerBackend.ts'
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
 
 function wrap(dc: RTCDataChannel): ChannelHandle {
   dc.binaryType = 'arraybuffer'
-  const h: ChannelHandle = {
-    label: dc.label,
-    get open() {
-      return dc.readyState === 'open'
-    },
-    bufferedAmount: () => dc.bufferedAmount,
-    send(data) {
-      if (dc.readyState !== 'open') return false
-      try {
-        if (typeof data === 'string') dc.send(data)
-        else dc.send(data as Uint8Array<ArrayBuffer>)
-        return true
-      } catch {
-        return false
-      }
-    },
-    close: () => dc.close(),
-  }
+  const raw = dc as unknown as RawChannel<string | Uint8Array>
+  const h = channelHandle(raw, (data) => data)
   dc.onopen = () => h.onopen?.()
   dc.onclose = () => h.onclose?.()
   dc.onmessage = (e) => h.onmessage?.(typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer))
@@ -94,7 +82,7 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
           return pc.localDescription!.sdp
         },
         async applyOffer(sdp, { rollback, shape }) {
-          if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+          if (rollback) await rollbackLocalOffer(pc)
           await pc.setRemoteDescription({ type: 'offer', sdp })
           applyDirections(shape)
           const answer = await pc.createAnswer()
@@ -104,23 +92,11 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
         },
-        async rollback() {
-          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
-        },
+        rollback: () => rollbackLocalOffer(pc),
         async addCandidate(c) {
           await pc.addIceCandidate(c as RTCIceCandidateInit).catch(() => {})
         },
-        send(label, text) {
-          const dc = channels.get(label)
-          if (dc?.readyState !== 'open') return false
-          try {
-            dc.send(text)
-            return true
-          } catch {
-            return false
-          }
-        },
-        channelOpen: (label) => channels.get(label)?.readyState === 'open',
+        ...negotiatedChannels(channels),
         async replaceTrack(slot, track) {
           const tr = slots.get(slot) ?? pc.getTransceivers()[MEDIA_SLOTS.indexOf(slot)]
           if (tr) await tr.sender.replaceTrack((track as MediaStreamTrack | null) ?? null)

@@ -43,7 +43,7 @@ import { ClassASender } from './ClassASender.ts'
 import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
 import { DataPlane } from './DataPlane.ts'
-import { TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
+import { emptyCounters, TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
 
 export interface LinkOptions {
   nats?: string
@@ -329,21 +329,10 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         }
         return null
       }
-      const zero: TrafficCounters = {
-        budget: 0,
-        received: 0,
-        processed: 0,
-        dropped: 0,
-        deferred: 0,
-        rejected: 0,
-        cachedAnswers: 0,
-        queued: 0,
-        maxQueued: 0,
-      }
       const countersOf = (c: TrafficClass): TrafficCounters =>
         c === 'control'
           ? traffic!.counters.control
-          : (links!.data.counters[c] ?? { ...zero, budget: traffic!.counters[c].budget })
+          : (links!.data.counters[c] ?? emptyCounters(traffic!.counters[c].budget))
 
       // The reliability model's part for the link.
       const stats = (xs: number[]) => {

@@ -25,6 +25,9 @@ import {
   type PeerBackend,
   type PeerCallbacks,
   type PeerHandle,
+  channelHandle,
+  negotiatedChannels,
+  rollbackLocalOffer,
 } from './PeerBackend.ts'
 
 export interface WeriftOptions {
@@ -289,7 +292,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           return describe(offer)
         },
         async applyOffer(sdp, { rollback, shape }) {
-          if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+          if (rollback) await rollbackLocalOffer(pc)
           try {
             await pc.setRemoteDescription({ type: 'offer', sdp })
           } catch (err) {
@@ -307,9 +310,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           await pc.setRemoteDescription({ type: 'answer', sdp })
           kickIce()
         },
-        async rollback() {
-          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
-        },
+        rollback: () => rollbackLocalOffer(pc),
         async addCandidate(c) {
           try {
             await pc.addIceCandidate(c as any)
@@ -318,17 +319,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
             if (stats) stats.candidateErrors++
           }
         },
-        send(label, text) {
-          const dc = channels.get(label)
-          if (dc?.readyState !== 'open') return false
-          try {
-            dc.send(text)
-            return true
-          } catch {
-            return false
-          }
-        },
-        channelOpen: (label) => channels.get(label)?.readyState === 'open',
+        ...negotiatedChannels(channels),
         async replaceTrack(slot, track) {
           // werift's replaceTrack on a sender that has sent before waits for the next RTP packet
           // of the new track, forever if none comes (a looped-back track whose source stopped).
@@ -365,23 +356,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
 
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
-  const h: ChannelHandle = {
-    label: dc.label,
-    get open() {
-      return dc.readyState === 'open'
-    },
-    bufferedAmount: () => dc.bufferedAmount,
-    send(data) {
-      if (dc.readyState !== 'open') return false
-      try {
-        dc.send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
-        return true
-      } catch {
-        return false
-      }
-    },
-    close: () => dc.close(),
-  }
+  const h = channelHandle<string | Buffer>(dc, (data) =>
+    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  )
   dc.stateChanged.subscribe((s: string) => {
     if (s === 'open') h.onopen?.()
     else if (s === 'closed') h.onclose?.()
