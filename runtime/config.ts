@@ -16,6 +16,7 @@
  */
 import { TRAFFIC_CLASSES, type TrafficClass } from '../protocol/index.ts'
 import { UsageError, type FlagSpec } from './args.ts'
+import { code, generatedPage } from './generatedDoc.ts'
 import { hostname } from './http/edges.ts'
 
 /** The process environment as settings see it. */
@@ -115,6 +116,17 @@ function budgets(raw: string): Partial<Record<TrafficClass, number>> {
 }
 
 const def = <T>(s: Setting<T>): Setting<T> => s
+
+/** A text the supervisor puts in a slot runtime's environment (RuntimeProcess.ts); unset otherwise. */
+const fromSupervisor = (env: string, doc: string): Setting<string | undefined> =>
+  def({
+    env,
+    default: undefined,
+    type: 'string',
+    doc: `${doc} (set by the supervisor)`,
+    readers: ['hub', 'slot runtime'],
+    parse: optionalText,
+  })
 
 /** The settings, by name. A name is the hub flag where there is one. */
 export const SETTINGS = {
@@ -317,14 +329,7 @@ export const SETTINGS = {
     readers: ['hub'],
     parse: list,
   }),
-  'runtime-id': def({
-    env: 'AETHER_RUNTIME_ID',
-    default: undefined as string | undefined,
-    type: 'string',
-    doc: "this runtime's instance id (set by the supervisor; default: generated per boot)",
-    readers: ['hub', 'slot runtime'],
-    parse: optionalText,
-  }),
+  'runtime-id': fromSupervisor('AETHER_RUNTIME_ID', "this runtime's instance id; default: generated per boot"),
   role: def({
     env: 'AETHER_ROLE',
     default: 'active' as 'active' | 'candidate',
@@ -333,14 +338,7 @@ export const SETTINGS = {
     readers: ['hub'],
     parse: oneOf('active', 'candidate'),
   }),
-  version: def({
-    env: 'AETHER_VERSION',
-    default: undefined as string | undefined,
-    type: 'string',
-    doc: "the slot's version, reported by /api/health (set by the supervisor from the manifest)",
-    readers: ['hub', 'slot runtime'],
-    parse: optionalText,
-  }),
+  version: fromSupervisor('AETHER_VERSION', "the slot's version from its manifest, reported by /api/health"),
   slot: def({
     env: 'AETHER_SLOT',
     default: undefined as 'A' | 'B' | undefined,
@@ -519,25 +517,27 @@ export function settingFlag(name: SettingName): FlagSpec {
 
 /** docs/config.md: the table as Markdown (generated; a test checks the file matches). */
 export function configDoc(): string {
-  const cell = (v: string) => v.replaceAll('|', '\\|')
-  const lines = [
-    '# Configuration',
-    '',
-    '<!-- Generated from runtime/config.ts by `node scripts/docs.mjs`; test/runtime/config.test.ts checks it. -->',
-    '',
-    'Every setting is read from its flag, else its environment variable, else its default (an empty',
-    'variable counts as unset). A bad value is a usage error that names the setting (exit 2).',
-    '`aether hub --print-config` prints the settings of a hub as they resolve, with where each came',
-    'from (flag, env or default), and exits 0.',
-    '',
-    '| setting | flag | environment | default | type | read by | what it does |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-  ]
-  for (const [name, s] of Object.entries(SETTINGS) as Array<[string, Setting<unknown>]>) {
-    const dflt = showValue({ ...s, secret: false }, s.default)
-    lines.push(
-      `| ${name} | ${s.flag ? `\`--${s.flag}\`` : ''} | ${s.env ? `\`${s.env}\`` : ''} | ${dflt === '-' ? '' : `\`${dflt}\``} | ${cell(s.type)} | ${s.readers.join(', ')} | ${cell(s.doc)} |`,
-    )
-  }
-  return `${lines.join('\n')}\n`
+  return generatedPage({
+    title: 'Configuration',
+    source: 'runtime/config.ts',
+    test: 'test/runtime/config.test.ts',
+    text: `
+Every setting is read from its flag, else its environment variable, else its default (an empty
+variable counts as unset). A bad value is a usage error that names the setting (exit 2).
+\`aether hub --print-config\` prints the settings of a hub as they resolve, with where each came
+from (flag, env or default), and exits 0.`,
+    head: ['setting', 'flag', 'environment', 'default', 'type', 'read by', 'what it does'],
+    rows: (Object.entries(SETTINGS) as Array<[string, Setting<unknown>]>).map(([name, s]) => {
+      const dflt = showValue({ ...s, secret: false }, s.default)
+      return [
+        name,
+        code(s.flag && `--${s.flag}`),
+        code(s.env),
+        code(dflt === '-' ? '' : dflt),
+        s.type,
+        s.readers.join(', '),
+        s.doc,
+      ]
+    }),
+  })
 }

@@ -16,6 +16,7 @@
  * it, a job is a durable actor (`job-<id>`), so both live in the actor spaces.
  */
 import type { AbstractSublevel } from 'abstract-level'
+import { code, generatedPage } from './generatedDoc.ts'
 import type { LevelStore } from './LevelStore.ts'
 
 /** One key space: a prefix of the hub's database, or a sublevel (`!name!`), or a prefix inside one. */
@@ -302,25 +303,27 @@ export const externalKeys = {
 
 /** docs/storage.md: the layout as Markdown (generated; a test checks the file matches). */
 export function keyLayoutDoc(): string {
-  const cell = (v: string) => v.replaceAll('|', '\\|')
-  const lines = [
-    '# Storage: the key layout of a hub',
-    '',
-    '<!-- Generated from runtime/keyLayout.ts by `node scripts/docs.mjs`; test/runtime/keyLayout.test.ts checks it. -->',
-    '',
-    'A hub keeps everything in one LevelDB (its `--data` folder). Each kind of data has its own key',
-    'space: a key prefix, or a sublevel (its keys sit under `!name!`). `!` ends every prefix and',
-    'sorts below every character a path, id or name may hold, so the keys of a prefix form one range;',
-    'no prefix is the start of another at the same level, so no range overlaps another. Numbers in',
-    'keys are fixed-width hex. A supervisor keeps its own actor spaces in `<data>/supervisor`.',
-    '',
-    'Timers and jobs have no space of their own: a timer is a journal record of its actor, a job is',
-    'a durable actor (`job-<id>`).',
-    '',
-    '| space | prefix | inside | key | value | owner |',
-    '| --- | --- | --- | --- | --- | --- |',
-  ]
-  for (const [name, s] of Object.entries(KEY_SPACES) as Array<[string, KeySpace]>)
-    lines.push(`| ${name} | \`${s.prefix}\` | ${s.parent ?? ''} | \`${cell(s.key)}\` | ${cell(s.value)} | ${s.owner} |`)
-  return `${lines.join('\n')}\n`
+  return generatedPage({
+    title: 'Storage: the key layout of a hub',
+    source: 'runtime/keyLayout.ts',
+    test: 'test/runtime/keyLayout.test.ts',
+    text: `
+A hub keeps everything in one LevelDB (its \`--data\` folder). Each kind of data has its own key
+space: a key prefix, or a sublevel (its keys sit under \`!name!\`). \`!\` ends every prefix and
+sorts below every character a path, id or name may hold, so the keys of a prefix form one range;
+no prefix is the start of another at the same level, so no range overlaps another. Numbers in
+keys are fixed-width hex. A supervisor keeps its own actor spaces in \`<data>/supervisor\`.
+
+Timers and jobs have no space of their own: a timer is a journal record of its actor, a job is
+a durable actor (\`job-<id>\`).`,
+    head: ['space', 'prefix', 'inside', 'key', 'value', 'owner'],
+    rows: (Object.entries(KEY_SPACES) as Array<[string, KeySpace]>).map(([name, s]) => [
+      name,
+      code(s.prefix),
+      s.parent ?? '',
+      code(s.key),
+      s.value,
+      s.owner,
+    ]),
+  })
 }

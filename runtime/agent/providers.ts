@@ -90,6 +90,26 @@ abstract class HttpProvider implements ModelProvider {
     return k
   }
 
+  /** What a chat answered: its text (redacted), the model that answered and the tokens counted. */
+  protected answer(
+    req: ChatRequest,
+    j: any,
+    text: string,
+    inputTokens: number | undefined,
+    outputTokens: number | undefined,
+  ): ChatAnswer {
+    return {
+      text: this.secrets.redact(text),
+      model: typeof j.model === 'string' ? j.model : req.model,
+      usage: { inputTokens, outputTokens },
+    }
+  }
+
+  /** A health probe: GET the provider's list of models at `path` with `headers`. */
+  protected async probeModels(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+    await this.request(`${this.spec.baseUrl}${path}`, { headers }, this.spec.timeoutMs ?? 5_000, signal)
+  }
+
   /** fetch with a deadline; maps every failure to a ProviderError with a redacted message. */
   protected async request(url: string, init: RequestInit, timeoutMs: number, outer?: AbortSignal): Promise<any> {
     const deadline = AbortSignal.timeout(timeoutMs)
@@ -201,21 +221,12 @@ export class OpenAICompatibleProvider extends HttpProvider {
           : undefined
     if (typeof text !== 'string')
       throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no choices[0].message.content')
-    return {
-      text: this.secrets.redact(text),
-      model: typeof j.model === 'string' ? j.model : req.model,
-      usage: { inputTokens: j?.usage?.prompt_tokens, outputTokens: j?.usage?.completion_tokens },
-    }
+    return this.answer(req, j, text, j?.usage?.prompt_tokens, j?.usage?.completion_tokens)
   }
 
   async probe(signal: AbortSignal): Promise<void> {
     const key = this.key()
-    await this.request(
-      `${this.spec.baseUrl}/models`,
-      { headers: key ? { authorization: `Bearer ${key}` } : {} },
-      this.spec.timeoutMs ?? 5_000,
-      signal,
-    )
+    await this.probeModels('/models', key ? { authorization: `Bearer ${key}` } : {}, signal)
   }
 }
 
@@ -261,21 +272,11 @@ export class AnthropicProvider extends HttpProvider {
       .filter((b: any) => b?.type === 'text' && typeof b.text === 'string')
       .map((b: any) => b.text)
       .join('')
-    return {
-      text: this.secrets.redact(text),
-      model: typeof j.model === 'string' ? j.model : req.model,
-      usage: { inputTokens: j?.usage?.input_tokens, outputTokens: j?.usage?.output_tokens },
-    }
+    return this.answer(req, j, text, j?.usage?.input_tokens, j?.usage?.output_tokens)
   }
 
   async probe(signal: AbortSignal): Promise<void> {
-    const key = this.key()
-    await this.request(
-      `${this.spec.baseUrl}/v1/models`,
-      { headers: this.headers(key) },
-      this.spec.timeoutMs ?? 5_000,
-      signal,
-    )
+    await this.probeModels('/v1/models', this.headers(this.key()), signal)
   }
 }
 

@@ -5,19 +5,9 @@
  * `sync` channels. Browser only (no imports beyond types and protocol/).
  */
 import { MEDIA_SLOTS, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
-import {
-  CHANNELS,
-  type ChannelHandle,
-  type ChannelLabel,
-  type MediaTrackSource,
-  type PeerBackend,
-  type PeerCallbacks,
-  type PeerHandle,
-  type RawChannel,
-  channelHandle,
-  negotiatedChannels,
-  rollbackLocalOffer,
-} from '../rtc/PeerBackend.ts'
+import { CHANNELS, channelHandle, negotiatedChannels, offerMethods, rollbackLocalOffer } from '../rtc/PeerBackend.ts'
+import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend } from '../rtc/PeerBackend.ts'
+import type { PeerCallbacks, PeerHandle, RawChannel, RawPeer } from '../rtc/PeerBackend.ts'
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
 
@@ -72,27 +62,21 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
       const applyDirections = (shape: MediaShape) => {
         if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.get(s)!.direction = shape[s]
       }
+      const describe = async (d: unknown) => {
+        await pc.setLocalDescription(d as RTCSessionDescriptionInit)
+        return pc.localDescription!.sdp
+      }
       return {
-        peerSessionId,
-        signalingState: () => pc.signalingState,
-        async createOffer({ iceRestart, shape }) {
-          applyDirections(shape)
-          const offer = await pc.createOffer({ iceRestart })
-          await pc.setLocalDescription(offer)
-          return pc.localDescription!.sdp
-        },
+        ...offerMethods(peerSessionId, pc as unknown as RawPeer, applyDirections, describe),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
           await pc.setRemoteDescription({ type: 'offer', sdp })
           applyDirections(shape)
-          const answer = await pc.createAnswer()
-          await pc.setLocalDescription(answer)
-          return pc.localDescription!.sdp
+          return describe(await pc.createAnswer())
         },
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
         },
-        rollback: () => rollbackLocalOffer(pc),
         async addCandidate(c) {
           await pc.addIceCandidate(c as RTCIceCandidateInit).catch(() => {})
         },

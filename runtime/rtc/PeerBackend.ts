@@ -106,12 +106,38 @@ export function negotiatedChannels(
   }
 }
 
-/** Drops a local offer not yet answered (perfect negotiation's polite side gives way). */
-export async function rollbackLocalOffer(pc: {
-  signalingState: string
+/** The part of an RTCPeerConnection, werift's or the browser's, that the shared helpers use. */
+export interface RawPeer {
+  readonly signalingState: string
+  createOffer(opts: { iceRestart: boolean }): Promise<any>
   setLocalDescription(d: { type: 'rollback' }): Promise<unknown>
-}): Promise<void> {
+}
+
+/** Drops a local offer not yet answered (perfect negotiation's polite side gives way). */
+export async function rollbackLocalOffer(pc: Pick<RawPeer, 'signalingState' | 'setLocalDescription'>): Promise<void> {
   if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+}
+
+/**
+ * The offering side of a `PeerHandle`, alike for both adapters: its id and signaling state, an
+ * offer made after the transceivers' directions are set, and rollback. `describe` sets a local
+ * description and returns the SDP to signal (werift's is edited first; the browser's goes as set).
+ */
+export function offerMethods(
+  peerSessionId: string,
+  pc: RawPeer,
+  applyDirections: (shape: MediaShape) => void,
+  describe: (description: unknown) => Promise<string>,
+): Pick<PeerHandle, 'peerSessionId' | 'signalingState' | 'createOffer' | 'rollback'> {
+  return {
+    peerSessionId,
+    signalingState: () => pc.signalingState,
+    async createOffer({ iceRestart, shape }) {
+      applyDirections(shape)
+      return describe(await pc.createOffer({ iceRestart }))
+    },
+    rollback: () => rollbackLocalOffer(pc),
+  }
 }
 
 /** A local media source (camera, microphone, screen). */

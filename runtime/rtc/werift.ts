@@ -17,17 +17,14 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
 import { fixWeriftSctp } from './weriftSctpFix.ts'
-import {
-  CHANNELS,
-  type ChannelHandle,
-  type ChannelLabel,
-  type MediaTrackSource,
-  type PeerBackend,
-  type PeerCallbacks,
-  type PeerHandle,
-  channelHandle,
-  negotiatedChannels,
-  rollbackLocalOffer,
+import { CHANNELS, channelHandle, negotiatedChannels, offerMethods, rollbackLocalOffer } from './PeerBackend.ts'
+import type {
+  ChannelHandle,
+  ChannelLabel,
+  MediaTrackSource,
+  PeerBackend,
+  PeerCallbacks,
+  PeerHandle,
 } from './PeerBackend.ts'
 
 export interface WeriftOptions {
@@ -284,13 +281,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         return inSdp ? describeCandidates(sdp, rewrite) : stripCandidates(sdp)
       }
       return {
-        peerSessionId,
-        signalingState: () => pc.signalingState,
-        async createOffer({ iceRestart, shape }) {
-          applyDirections(shape)
-          const offer = await pc.createOffer({ iceRestart })
-          return describe(offer)
-        },
+        ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
           try {
@@ -310,7 +301,6 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           await pc.setRemoteDescription({ type: 'answer', sdp })
           kickIce()
         },
-        rollback: () => rollbackLocalOffer(pc),
         async addCandidate(c) {
           try {
             await pc.addIceCandidate(c as any)
