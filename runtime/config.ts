@@ -31,14 +31,15 @@ export function environment(): Env {
 export type Source = 'flag' | 'env' | 'default'
 
 /** The commands that read settings; `aether hub --print-config` prints those of `hub`. */
-export type Reader = 'hub' | 'root' | 'worker' | 'supervisor' | 'slot runtime' | 'agent' | 'webspace'
+export const READERS = ['hub', 'root', 'worker', 'supervisor', 'slot runtime', 'agent', 'webspace'] as const
+export type Reader = (typeof READERS)[number]
 
-/** One row of the table. `parse` turns a flag's or variable's text into the value or throws `Bad`. */
+/** One setting: the row of the table it came from, with its name's flag and its doc. */
 export interface Setting<T> {
-  /** The `aether hub` flag (`--port`), for settings a hub takes on its command line. */
+  /** The `aether hub` flag, named like the setting, for settings a hub takes on its command line. */
   flag?: string
   /** The environment variable. */
-  env?: string
+  env: string
   default: T
   /** The type as docs show it (`port`, `always|batch|none`, `list`). */
   type: string
@@ -55,55 +56,56 @@ export interface Setting<T> {
 /** Why a text is not a valid value (the caller adds which setting). */
 class Bad extends Error {}
 
-const text = (raw: string): string => raw
-const optionalText = (raw: string): string | undefined => raw
-function port(raw: string): number {
+/** Turns a flag's or variable's text into a value, or throws `Bad`; `type` is what docs call it. */
+type Parser<T> = ((raw: string) => T) & { type: string }
+const parser = <T>(type: string, parse: (raw: string) => T): Parser<T> => Object.assign(parse, { type })
+
+const text = (type: string) => parser(type, (raw) => raw)
+const integer = (min: number) =>
+  parser(`integer >= ${min}`, (raw) => {
+    const n = Number(raw)
+    if (raw.trim() === '' || !Number.isInteger(n) || n < min) throw new Bad(`must be an integer >= ${min}`)
+    return n
+  })
+const positiveInt = integer(1)
+const nonNegativeInt = integer(0)
+const port = parser('port', (raw) => {
   const n = Number(raw)
   if (raw.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new Bad('must be a port number (0-65535)')
   return n
-}
-const positiveInt = (raw: string): number => {
-  const n = Number(raw)
-  if (raw.trim() === '' || !Number.isInteger(n) || n < 1) throw new Bad('must be an integer >= 1')
-  return n
-}
-const nonNegativeInt = (raw: string): number => {
-  const n = Number(raw)
-  if (raw.trim() === '' || !Number.isInteger(n) || n < 0) throw new Bad('must be an integer >= 0')
-  return n
-}
-function oneOf<const V extends string>(...values: V[]): (raw: string) => V {
-  return (raw) => {
+})
+function oneOf<const V extends string>(...values: V[]): Parser<V> {
+  return parser(values.join('|'), (raw) => {
     if (!(values as string[]).includes(raw)) throw new Bad(`must be one of ${values.join(', ')}`)
     return raw as V
-  }
+  })
 }
-const list = (raw: string): string[] =>
+const list = parser('list', (raw) =>
   raw
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
-function hostNames(raw: string): string[] {
+    .filter(Boolean),
+)
+const hostNames = parser('list', (raw) => {
   const names = list(raw)
   for (const n of names)
     if (hostname(n) === undefined)
       throw new Bad(`has "${n}", which is not a host name (letters, digits, dots and dashes, or an IP address)`)
   return names
-}
-function retain(raw: string): number {
+})
+const retain = parser('N|all', (raw) => {
   if (raw === 'all') return Number.POSITIVE_INFINITY
   const n = Number(raw)
   if (raw.trim() === '' || !(n >= 1)) throw new Bad('must be a number >= 1 or "all"')
   return n
-}
-function onOff(raw: string): boolean {
+})
+const onOff = parser('boolean', (raw) => {
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true
   if (['0', 'false', 'off', 'no'].includes(raw)) return false
   throw new Bad('must be 1 or 0 (true/false, on/off)')
-}
-
+})
 /** `route.frame:2000,telemetry:500` -> a budget per traffic class. */
-function budgets(raw: string): Partial<Record<TrafficClass, number>> {
+const budgets = parser('class:N,...', (raw) => {
   const out: Partial<Record<TrafficClass, number>> = {}
   for (const part of list(raw)) {
     const [c, v] = part.split(':')
@@ -113,281 +115,125 @@ function budgets(raw: string): Partial<Record<TrafficClass, number>> {
     out[c as TrafficClass] = n
   }
   return out
+})
+
+/** A row as the table states it; its doc is in DOCS, under the same name. */
+interface Row<T> {
+  arg: string | null
+  env: string
+  default: T
+  parse: Parser<T>
+  readers: readonly Reader[]
+  secret: boolean
 }
 
-const def = <T>(s: Setting<T>): Setting<T> => s
+/**
+ * A row: the hub flag's value name (the flag is `--<setting>`; null: no flag), the environment
+ * variable, the default (undefined: none), the parser, who reads it (comma-separated), and
+ * whether its value is a secret.
+ */
+function row<T, D extends T | undefined>(
+  arg: string | null,
+  env: string,
+  dflt: D,
+  parse: Parser<T>,
+  readers: string,
+  secret?: 'secret',
+): Row<T | D> {
+  const who = readers.split(', ') as Reader[]
+  for (const r of who) if (!READERS.includes(r)) throw new Error(`config: unknown reader "${r}" of ${env}`)
+  return { arg, env, default: dflt, parse, readers: who, secret: secret === 'secret' }
+}
 
-/** A text the supervisor puts in a slot runtime's environment (RuntimeProcess.ts); unset otherwise. */
-const fromSupervisor = (env: string, doc: string): Setting<string | undefined> =>
-  def({
-    env,
-    default: undefined,
-    type: 'string',
-    doc: `${doc} (set by the supervisor)`,
-    readers: ['hub', 'slot runtime'],
-    parse: optionalText,
-  })
+// setting: row(flag value name | null, environment variable, default, parser, read by[, 'secret'])
+const ROWS = {
+  port: row('P', 'AETHER_PORT', 7070, port, 'hub, slot runtime'),
+  host: row('ADDR', 'AETHER_HOST', '127.0.0.1', text('address'), 'hub'),
+  'allow-host': row('NAMES', 'AETHER_ALLOW_HOSTS', [], hostNames, 'hub, root, supervisor'),
+  data: row('DIR', 'AETHER_DATA', '.aether', text('path'), 'hub, slot runtime'),
+  token: row('T', 'AETHER_TOKEN', undefined, text('string'), 'hub, slot runtime, webspace', 'secret'),
+  fsync: row('POLICY', 'AETHER_FSYNC', 'batch', oneOf('always', 'batch', 'none'), 'hub'),
+  'snapshot-every': row('N', 'AETHER_SNAPSHOT_EVERY', 100, positiveInt, 'hub'),
+  retain: row('N|all', 'AETHER_RETAIN', Number.POSITIVE_INFINITY, retain, 'hub'),
+  nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker'),
+  harness: row('FILE', 'AETHER_HARNESS', undefined, text('path'), 'hub, agent'),
+  redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
+  'hub-id': row(null, 'AETHER_HUB_ID', undefined, text('node id'), 'hub'),
+  'link-heartbeat-ms': row(null, 'AETHER_LINK_HEARTBEAT_MS', 1000, positiveInt, 'hub'),
+  'authority-aging-ms': row(null, 'AETHER_AUTHORITY_AGING_MS', 3000, positiveInt, 'hub, root'),
+  'authority-stale-ms': row(null, 'AETHER_AUTHORITY_STALE_MS', 10_000, positiveInt, 'hub, root'),
+  'retransmit-ms': row(null, 'AETHER_RETRANSMIT_MS', 2000, positiveInt, 'hub'),
+  'classa-sync': row(null, 'AETHER_CLASSA_SYNC', true, onOff, 'hub'),
+  'traffic-budgets': row(null, 'AETHER_TRAFFIC_BUDGETS', undefined, budgets, 'hub'),
+  'outbox-memory': row(null, 'AETHER_OUTBOX_MEMORY', 100_000, positiveInt, 'hub'),
+  'jobs-config': row(null, 'AETHER_JOBS_CONFIG', undefined, text('path'), 'hub'),
+  'jobs-nats': row(null, 'AETHER_JOBS_NATS', undefined, text('url'), 'hub'),
+  failpoints: row(null, 'AETHER_FAILPOINTS', [], list, 'hub'),
+  'runtime-id': row(null, 'AETHER_RUNTIME_ID', undefined, text('string'), 'hub, slot runtime'),
+  role: row(null, 'AETHER_ROLE', 'active', oneOf('active', 'candidate'), 'hub'),
+  version: row(null, 'AETHER_VERSION', undefined, text('string'), 'hub, slot runtime'),
+  slot: row(null, 'AETHER_SLOT', undefined, oneOf('A', 'B'), 'hub, slot runtime'),
+  mode: row(null, 'AETHER_MODE', 'serve', oneOf('serve', 'validate', 'prewarm'), 'slot runtime'),
+  'promote-deadline-ms': row(null, 'AETHER_PROMOTE_DEADLINE_MS', 15_000, positiveInt, 'slot runtime'),
+  'relay-origins': row(null, 'AETHER_RELAY_ORIGINS', [], list, 'root'),
+  'supervisor-version': row(null, 'AETHER_SUPERVISOR_VERSION', undefined, text('string'), 'supervisor'),
+  'supervisor-step-delay-ms': row(null, 'AETHER_SUPERVISOR_STEP_DELAY_MS', 0, nonNegativeInt, 'supervisor'),
+}
 
-/** The settings, by name. A name is the hub flag where there is one. */
-export const SETTINGS = {
-  port: def({
-    flag: 'port',
-    env: 'AETHER_PORT',
-    default: 7070,
-    type: 'port',
-    arg: 'P',
-    doc: 'HTTP port (0: any free port). A slot runtime gets its reserved port here.',
-    readers: ['hub', 'slot runtime'],
-    parse: port,
-  }),
-  host: def({
-    flag: 'host',
-    env: 'AETHER_HOST',
-    default: '127.0.0.1',
-    type: 'address',
-    arg: 'ADDR',
-    doc: 'address to bind (keep loopback unless you mean it)',
-    readers: ['hub'],
-    parse: text,
-  }),
-  'allow-host': def({
-    flag: 'allow-host',
-    env: 'AETHER_ALLOW_HOSTS',
-    default: [] as string[],
-    type: 'list',
-    arg: 'NAMES',
-    doc: 'comma-separated names clients may reach this server by, besides loopback and --host; other Host headers get 403 (DNS rebinding)',
-    readers: ['hub', 'root', 'supervisor'],
-    parse: hostNames,
-  }),
-  data: def({
-    flag: 'data',
-    env: 'AETHER_DATA',
-    default: '.aether',
-    type: 'path',
-    arg: 'DIR',
-    doc: 'LevelDB data folder',
-    readers: ['hub', 'slot runtime'],
-    parse: text,
-  }),
-  token: def({
-    flag: 'token',
-    env: 'AETHER_TOKEN',
-    default: undefined as string | undefined,
-    type: 'string',
-    arg: 'T',
-    doc: 'token for actions that change state (default: generated and printed)',
-    readers: ['hub', 'slot runtime', 'webspace'],
-    secret: true,
-    parse: optionalText,
-  }),
-  fsync: def({
-    flag: 'fsync',
-    env: 'AETHER_FSYNC',
-    default: 'batch' as 'always' | 'batch' | 'none',
-    type: 'always|batch|none',
-    arg: 'POLICY',
-    doc: 'journal fsync policy',
-    readers: ['hub'],
-    parse: oneOf('always', 'batch', 'none'),
-  }),
-  'snapshot-every': def({
-    flag: 'snapshot-every',
-    env: 'AETHER_SNAPSHOT_EVERY',
-    default: 100,
-    type: 'integer >= 1',
-    arg: 'N',
-    doc: 'write a snapshot every N events per actor',
-    readers: ['hub'],
-    parse: positiveInt,
-  }),
-  retain: def({
-    flag: 'retain',
-    env: 'AETHER_RETAIN',
-    default: Number.POSITIVE_INFINITY,
-    type: 'N|all',
-    arg: 'N|all',
-    doc: 'snapshots kept per actor; older journal entries are compacted',
-    readers: ['hub'],
-    parse: retain,
-  }),
-  nats: def({
-    flag: 'nats',
-    env: 'NATS_URL',
-    default: undefined as string | undefined,
-    type: 'url',
-    arg: 'URL',
-    doc: 'NATS server for the link to root (a hub runs without one); `aether root` and `aether worker` connect to it',
-    readers: ['hub', 'slot runtime', 'root', 'worker'],
-    parse: optionalText,
-  }),
-  harness: def({
-    flag: 'harness',
-    env: 'AETHER_HARNESS',
-    default: undefined as string | undefined,
-    type: 'path',
-    arg: 'FILE',
-    doc: 'agent role harness file; see `aether agent --help` (`aether agent` defaults to ./harness.json)',
-    readers: ['hub', 'agent'],
-    parse: optionalText,
-  }),
-  redis: def({
-    flag: 'redis',
-    env: 'REDIS_URL',
-    default: undefined as string | undefined,
-    type: 'url',
-    arg: 'URL',
-    doc: 'Redis server, an optional agent capability',
-    readers: ['hub'],
-    parse: optionalText,
-  }),
-  'hub-id': def({
-    env: 'AETHER_HUB_ID',
-    default: undefined as string | undefined,
-    type: 'node id',
-    doc: "the hub's id toward root (default: generated once and kept in the data folder)",
-    readers: ['hub'],
-    parse: optionalText,
-  }),
-  'link-heartbeat-ms': def({
-    env: 'AETHER_LINK_HEARTBEAT_MS',
-    default: 1000,
-    type: 'integer >= 1',
-    doc: 'period of the lifecycle heartbeats to root',
-    readers: ['hub'],
-    parse: positiveInt,
-  }),
-  'authority-aging-ms': def({
-    env: 'AETHER_AUTHORITY_AGING_MS',
-    default: 3000,
-    type: 'integer >= 1',
-    doc: 'heartbeat silence after which control authority is aging (hub) or a hub is aging (root --authority-aging)',
-    readers: ['hub', 'root'],
-    parse: positiveInt,
-  }),
-  'authority-stale-ms': def({
-    env: 'AETHER_AUTHORITY_STALE_MS',
-    default: 10000,
-    type: 'integer >= 1',
-    doc: 'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
-    readers: ['hub', 'root'],
-    parse: positiveInt,
-  }),
-  'retransmit-ms': def({
-    env: 'AETHER_RETRANSMIT_MS',
-    default: 2000,
-    type: 'integer >= 1',
-    doc: 'Class A records not acked within this are sent again',
-    readers: ['hub'],
-    parse: positiveInt,
-  }),
-  'classa-sync': def({
-    env: 'AETHER_CLASSA_SYNC',
-    default: true,
-    type: 'boolean',
-    doc: 'fsync each group commit of the Class A outbox (0: do not)',
-    readers: ['hub'],
-    parse: onOff,
-  }),
-  'traffic-budgets': def({
-    env: 'AETHER_TRAFFIC_BUDGETS',
-    default: undefined as Partial<Record<TrafficClass, number>> | undefined,
-    type: 'class:N,...',
-    doc: 'budgets per traffic class on the link to root, e.g. `route.frame:2000,telemetry:500`',
-    readers: ['hub'],
-    parse: budgets,
-  }),
-  'outbox-memory': def({
-    env: 'AETHER_OUTBOX_MEMORY',
-    default: 100_000,
-    type: 'integer >= 1',
-    doc: 'Class A records per stream held in memory; the rest wait on disk',
-    readers: ['hub'],
-    parse: positiveInt,
-  }),
-  'jobs-config': def({
-    env: 'AETHER_JOBS_CONFIG',
-    default: undefined as string | undefined,
-    type: 'path',
-    doc: 'JSON file of the jobs feature: tenants, triggers, schedules, visibilityMs, concurrency',
-    readers: ['hub'],
-    parse: optionalText,
-  }),
-  'jobs-nats': def({
-    env: 'AETHER_JOBS_NATS',
-    default: undefined as string | undefined,
-    type: 'url',
-    doc: 'run job steps on `aether worker` processes over NATS JetStream at this URL',
-    readers: ['hub'],
-    parse: optionalText,
-  }),
-  failpoints: def({
-    env: 'AETHER_FAILPOINTS',
-    default: [] as string[],
-    type: 'list',
-    doc: 'crash tests only: the process kills itself (SIGKILL) when it reaches one of these named points',
-    readers: ['hub'],
-    parse: list,
-  }),
-  'runtime-id': fromSupervisor('AETHER_RUNTIME_ID', "this runtime's instance id; default: generated per boot"),
-  role: def({
-    env: 'AETHER_ROLE',
-    default: 'active' as 'active' | 'candidate',
-    type: 'active|candidate',
-    doc: 'a candidate refuses every change until it is promoted (set by the supervisor)',
-    readers: ['hub'],
-    parse: oneOf('active', 'candidate'),
-  }),
-  version: fromSupervisor('AETHER_VERSION', "the slot's version from its manifest, reported by /api/health"),
-  slot: def({
-    env: 'AETHER_SLOT',
-    default: undefined as 'A' | 'B' | undefined,
-    type: 'A|B',
-    doc: 'the slot this runtime runs from (set by the supervisor)',
-    readers: ['hub', 'slot runtime'],
-    parse: oneOf('A', 'B'),
-  }),
-  mode: def({
-    env: 'AETHER_MODE',
-    default: 'serve' as 'serve' | 'validate' | 'prewarm',
-    type: 'serve|validate|prewarm',
-    doc: 'how a slot runtime starts (set by the supervisor; see runtime/supervisor/slotRuntime.ts)',
-    readers: ['slot runtime'],
-    parse: oneOf('serve', 'validate', 'prewarm'),
-  }),
-  'promote-deadline-ms': def({
-    env: 'AETHER_PROMOTE_DEADLINE_MS',
-    default: 15_000,
-    type: 'integer >= 1',
-    doc: 'how long a promoted slot runtime keeps trying to open the data the old runtime is releasing',
-    readers: ['slot runtime'],
-    parse: positiveInt,
-  }),
-  'relay-origins': def({
-    env: 'AETHER_RELAY_ORIGINS',
-    default: [] as string[],
-    type: 'list',
-    doc: "page origins allowed to attach browsers to the root's /relay (root --relay-origin)",
-    readers: ['root'],
-    parse: list,
-  }),
-  'supervisor-version': def({
-    env: 'AETHER_SUPERVISOR_VERSION',
-    default: undefined as string | undefined,
-    type: 'string',
-    doc: "the supervisor's own version (default: package.json's)",
-    readers: ['supervisor'],
-    parse: optionalText,
-  }),
-  'supervisor-step-delay-ms': def({
-    env: 'AETHER_SUPERVISOR_STEP_DELAY_MS',
-    default: 0,
-    type: 'integer >= 0',
-    doc: 'tests only: a pause before each update step, to crash the supervisor inside one',
-    readers: ['supervisor'],
-    parse: nonNegativeInt,
-  }),
-} as const
+/** What each setting does (docs/config.md, `--help`); the type checker keeps it beside ROWS. */
+const DOCS: Record<keyof typeof ROWS, string> = {
+  port: 'HTTP port (0: any free port). A slot runtime gets its reserved port here.',
+  host: 'address to bind (keep loopback unless you mean it)',
+  'allow-host':
+    'comma-separated names clients may reach this server by, besides loopback and --host; other Host headers get 403 (DNS rebinding)',
+  data: 'LevelDB data folder',
+  token: 'token for actions that change state (default: generated and printed)',
+  fsync: 'journal fsync policy',
+  'snapshot-every': 'write a snapshot every N events per actor',
+  retain: 'snapshots kept per actor; older journal entries are compacted',
+  nats: 'NATS server for the link to root (a hub runs without one); `aether root` and `aether worker` connect to it',
+  harness: 'agent role harness file; see `aether agent --help` (`aether agent` defaults to ./harness.json)',
+  redis: 'Redis server, an optional agent capability',
+  'hub-id': "the hub's id toward root (default: generated once and kept in the data folder)",
+  'link-heartbeat-ms': 'period of the lifecycle heartbeats to root',
+  'authority-aging-ms':
+    'heartbeat silence after which control authority is aging (hub) or a hub is aging (root --authority-aging)',
+  'authority-stale-ms':
+    'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
+  'retransmit-ms': 'Class A records not acked within this are sent again',
+  'classa-sync': 'fsync each group commit of the Class A outbox (0: do not)',
+  'traffic-budgets': 'budgets per traffic class on the link to root, e.g. `route.frame:2000,telemetry:500`',
+  'outbox-memory': 'Class A records per stream held in memory; the rest wait on disk',
+  'jobs-config': 'JSON file of the jobs feature: tenants, triggers, schedules, visibilityMs, concurrency',
+  'jobs-nats': 'run job steps on `aether worker` processes over NATS JetStream at this URL',
+  failpoints: 'crash tests only: the process kills itself (SIGKILL) when it reaches one of these named points',
+  'runtime-id': "this runtime's instance id; default: generated per boot (set by the supervisor)",
+  role: 'a candidate refuses every change until it is promoted (set by the supervisor)',
+  version: "the slot's version from its manifest, reported by /api/health (set by the supervisor)",
+  slot: 'the slot this runtime runs from (set by the supervisor)',
+  mode: 'how a slot runtime starts (set by the supervisor; see runtime/supervisor/slotRuntime.ts)',
+  'promote-deadline-ms': 'how long a promoted slot runtime keeps trying to open the data the old runtime is releasing',
+  'relay-origins': "page origins allowed to attach browsers to the root's /relay (root --relay-origin)",
+  'supervisor-version': "the supervisor's own version (default: package.json's)",
+  'supervisor-step-delay-ms': 'tests only: a pause before each update step, to crash the supervisor inside one',
+}
+
+/** The settings, by name: each row with its flag and doc. */
+export const SETTINGS = Object.fromEntries(
+  Object.entries(ROWS).map(([name, r]: [string, Row<unknown>]) => [
+    name,
+    {
+      ...(r.arg === null ? {} : { flag: name, arg: r.arg }),
+      env: r.env,
+      default: r.default,
+      type: r.parse.type,
+      doc: DOCS[name as keyof typeof ROWS],
+      readers: r.readers,
+      ...(r.secret ? { secret: true } : {}),
+      parse: r.parse,
+    } satisfies Setting<unknown>,
+  ]),
+) as unknown as { [K in keyof typeof ROWS]: Setting<(typeof ROWS)[K] extends Row<infer T> ? T : never> }
 
 export type SettingName = keyof typeof SETTINGS
 /** The value type of each setting. */
