@@ -10,11 +10,15 @@ import { requestServer, serverFlag, serverUrl } from './remote.ts'
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: "watch an XState v4 app's @xstate/inspect server in a hub's inspector (recorded, replayable)",
-  usage: 'aether inspect URL --token T [--hub URL] [--app NAME] [--json]',
   positionals: [{ name: 'URL', help: "the app's WebSocket, e.g. ws://127.0.0.1:8888", required: true }],
   flags: {
     hub: serverFlag('the hub that attaches and records'),
-    token: { type: 'string', arg: 'T', help: 'the hub token (attaching records, so it needs the token)' },
+    token: {
+      type: 'string',
+      arg: 'T',
+      help: 'the hub token (attaching records, so it needs the token)',
+      required: true,
+    },
     app: { type: 'string', arg: 'NAME', help: "the app's name in the inspector (default xstate-<port>)" },
     json: { type: 'boolean', help: "print the hub's answer as JSON" },
   },
@@ -37,7 +41,6 @@ exit codes:
     if (!url) throw new UsageError("missing URL (the app's WebSocket, e.g. ws://127.0.0.1:8888)")
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     if (!/^wss?:\/\//.test(url)) throw new UsageError(`URL must be a WebSocket URL (ws:// or wss://), got "${url}"`)
-    if (!flags.token) throw new UsageError('--token T is required: attaching records, so the hub asks for its token')
     const hub = serverUrl(flags.hub, 'hub')
     const res = await requestServer(hub, '/api/external/attach', 'hub', {
       method: 'POST',
