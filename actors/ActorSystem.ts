@@ -36,7 +36,7 @@ import {
   unknownParent,
 } from './errors.ts'
 import { firstUnjournalable } from './journalable.ts'
-import { machineHash } from './machineHash.ts'
+import { codeHash, machineHash } from './machineHash.ts'
 import { isReservedEventType } from './xstateSeams.ts'
 
 export interface ActorSystemOptions {
@@ -246,7 +246,15 @@ export class ActorSystem implements Host {
     this.actors.set(path, a)
     if (parent) (parent.children ??= new Set()).add(a)
     const meta: ActorMeta | undefined = durable
-      ? { path, machine: name, machineHash: machineHash(logic), input: opts.input, createdAt, status: 'live' }
+      ? {
+          path,
+          machine: name,
+          machineHash: machineHash(logic),
+          codeHash: codeHash(logic),
+          input: opts.input,
+          createdAt,
+          status: 'live',
+        }
       : undefined
     // A spawn that fails leaves the actor listed as failed, with an incident.
     await a.spawn(meta)

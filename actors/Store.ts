@@ -10,6 +10,8 @@ export interface ActorMeta {
   /** Registry name of the machine. */
   machine: string
   machineHash: string
+  /** `codeHash` of the machine when the actor was created (absent in stores written before it). */
+  codeHash?: string
   input?: unknown
   createdAt: number
   /** `stopped` actors are not recovered at start; their journals stay for export. */

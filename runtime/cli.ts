@@ -17,6 +17,7 @@ import { supervisorCommand } from './commands/supervisor.ts'
 import { workerCommand } from './commands/worker.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
+import { migrateCommand } from './commands/migrate.ts'
 
 export const commands: Command[] = [
   hubCommand,
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   slotCommand,
   workerCommand,
   webspaceCommand,
+  migrateCommand,
 ]
 
 function mainHelp(): string {
@@ -61,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(
-        `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`,
+        err.showUsage
+          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`
+          : `aether ${cmd.name}: ${err.message}`,
       )
       return 2
     }

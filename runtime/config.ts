@@ -147,6 +147,8 @@ function row<T, D extends T | undefined>(
 
 // setting: row(flag value name | null, environment variable, default, parser, read by[, 'secret'])
 const ROWS = {
+  app: row('FILE', 'AETHER_APP', undefined, text('path'), 'hub'),
+  migration: row('accept|refuse', 'AETHER_MIGRATION', 'refuse', oneOf('accept', 'refuse'), 'hub'),
   port: row('P', 'AETHER_PORT', 7070, port, 'hub, slot runtime'),
   host: row('ADDR', 'AETHER_HOST', '127.0.0.1', text('address'), 'hub'),
   'allow-host': row('NAMES', 'AETHER_ALLOW_HOSTS', [], hostNames, 'hub, root, supervisor'),
@@ -182,6 +184,9 @@ const ROWS = {
 
 /** What each setting does (docs/config.md, `--help`); the type checker keeps it beside ROWS. */
 const DOCS: Record<keyof typeof ROWS, string> = {
+  app: 'your app module (TypeScript or JavaScript) exporting defineApp({ machines, jobTypes, features }); default: aether.config.ts|mts|js|mjs in the working directory, if there is one',
+  migration:
+    "when the app's machines changed and stored actors replay differently, are stranded in removed states or have timers there: refuse to start (print the report, exit 1) or accept and start",
   port: 'HTTP port (0: any free port). A slot runtime gets its reserved port here.',
   host: 'address to bind (keep loopback unless you mean it)',
   'allow-host':

@@ -9,6 +9,7 @@ import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 import { jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
+import type { JobType } from './jobs/jobTypes.ts'
 import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
@@ -21,6 +22,8 @@ export interface HubFeatureOptions {
   /** Agent feature: harness file and Redis URL (else their settings, runtime/config.ts). */
   harness?: string
   redis?: string
+  /** Job types of an app (`aether hub --app`), besides the built-in ones. */
+  jobTypes?: JobType[]
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
@@ -32,7 +35,11 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
     // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with jobs-nats
-    jobsFeature({ ...jobsConfigFromFile(), ...(jobsNats ? { nats: jobsNats } : {}) }),
+    jobsFeature({
+      ...jobsConfigFromFile(),
+      ...(jobsNats ? { nats: jobsNats } : {}),
+      ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
+    }),
     runtimeFeature(),
     inspectorFeature(),
     rtcFeature(),

@@ -1,13 +1,23 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Command } from '../args.ts'
+import { appMachines, findAppConfig, loadApp } from '../app.ts'
 import { Config, settingFlags } from '../config.ts'
 import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
+import {
+  checkDataFolder,
+  formatMigration,
+  type MigrationReport,
+  migrationBlocks,
+  migrationFeature,
+} from '../migration.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
   summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
-  usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T] [--print-config]',
+  usage: 'aether hub [--app FILE] [--port P] [--host 127.0.0.1] [--data DIR] [--token T] [--print-config]',
   details: `${SERVE_EXIT_CODES}
 Each flag falls back to its environment variable [in brackets], then to its default; docs/config.md
 lists every setting, including those read from the environment only.`,
@@ -27,22 +37,56 @@ lists every setting, including those read from the environment only.`,
     }
     const guard = guardProcess({ name: 'hub' })
     const fsync = config.get('fsync')
+    const data = config.get('data')
+    const appFile = config.get('app') ?? findAppConfig()
+    const app = appFile ? await loadApp(appFile) : undefined
+    // Before recovery: stored actors of the app's changed machines, replayed through the new code.
+    let report: MigrationReport | null = null
+    if (app && Object.keys(app.machines).length && existsSync(resolve(data))) {
+      report = await checkDataFolder(resolve(data), app.machines)
+      if (report.checked) console.log(formatMigration(report))
+      if (migrationBlocks(report)) {
+        if (config.get('migration') === 'refuse') {
+          console.error(
+            'aether hub: refusing to start: stored actors do not fit the changed machines (above); start with --migration accept to run them anyway, or restore the previous code',
+          )
+          return 1
+        }
+        console.log('  --migration accept: starting anyway')
+      }
+    }
     const hub = await Hub.start(
       {
         port: config.get('port'),
         host: config.get('host'),
         allowHosts: config.get('allow-host'),
-        data: config.get('data'),
+        data,
         token: config.get('token'),
         fsync,
         snapshotEvery: config.get('snapshot-every'),
         retain: config.get('retain'),
+        ...(app ? { machines: appMachines(app) } : {}),
       },
-      hubFeatures({ nats: config.get('nats'), harness: config.get('harness'), redis: config.get('redis') }),
+      [
+        ...hubFeatures({
+          nats: config.get('nats'),
+          harness: config.get('harness'),
+          redis: config.get('redis'),
+          jobTypes: app?.jobTypes,
+        }),
+        ...(app?.features ?? []),
+        migrationFeature(report),
+      ],
     )
     const generated = config.get('token') === undefined
     console.log(`aether hub ${hub.url}`)
     console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
+    if (app) {
+      const names = [...Object.keys(app.machines), ...app.jobTypes.map((t) => t.machineName)]
+      console.log(
+        `  app        ${resolve(appFile!)}${app.name ? ` (${app.name})` : ''}: ${names.join(', ') || 'no machines'}`,
+      )
+    }
     console.log(`  actors     ${hub.system.list().length} recovered`)
     console.log(`  health     ${hub.url}/api/health`)
     console.log(`  actors     ${hub.url}/api/actors`)

@@ -129,6 +129,8 @@ export class JobQueue implements JobHost {
     count: 0,
   }
   private byKey = new Map<string, string>()
+  /** Submissions with a key whose job is still being journaled, by tenant and key. */
+  private submitting = new Map<string, Promise<{ id: string; status: JobStatus; created: boolean }>>()
   private ready = new ReadyQueue()
   private delayed: JobEntry[] = []
   private delayTimer: unknown
@@ -211,6 +213,20 @@ export class JobQueue implements JobHost {
     const tenant = req.tenant ?? 'default'
     const kk = req.key !== undefined ? `${tenant}\u0000${req.key}` : undefined
     if (kk !== undefined) {
+      // A key is answered only once the job it names is journaled: a retry that arrives while the
+      // first submission is being written waits for it; if that write fails, the retry submits.
+      const first = this.submitting.get(kk)
+      if (first) {
+        const done = await first.then(
+          (r) => r,
+          () => undefined,
+        )
+        if (!done) {
+          if (this.submitting.get(kk) === first) this.submitting.delete(kk)
+          return this.submit(req)
+        }
+        return { id: done.id, status: this.jobs.get(done.id)?.status ?? done.status, created: false }
+      }
       const existing = this.byKey.get(kk)
       if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
     }
@@ -267,15 +283,22 @@ export class JobQueue implements JobHost {
         input.lease = r.w.id
       }
     }
+    const written = this.system.spawn(id, type.machineName, { input, durable: true }).then(
+      () => ({ id, status: e.status, created: true }),
+      (err) => {
+        if (e.leasedAtSubmit) this.release(e)
+        this.jobs.delete(id)
+        if (kk !== undefined) this.byKey.delete(kk)
+        throw err
+      },
+    )
+    if (kk === undefined) return written
+    this.submitting.set(kk, written)
     try {
-      await this.system.spawn(id, type.machineName, { input, durable: true })
-    } catch (err) {
-      if (e.leasedAtSubmit) this.release(e)
-      this.jobs.delete(id)
-      if (kk !== undefined) this.byKey.delete(kk)
-      throw err
+      return await written
+    } finally {
+      if (this.submitting.get(kk) === written) this.submitting.delete(kk)
     }
-    return { id, status: e.status, created: true }
   }
 
   // ---- operator actions ------------------------------------------------------------------------

@@ -189,6 +189,61 @@ Idem("the same key gives the same job; another tenant's key is another job", asy
   await rig.close()
 })
 
+Idem(
+  'a retry that arrives while the first submission is being written is answered only after it is journaled',
+  async () => {
+    const rig = await jobRig()
+    const write = rig.store.write.bind(rig.store)
+    const written = new Set<string>()
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    rig.store.write = async (ops, sync) => {
+      await gate
+      await write(ops, sync)
+      for (const op of ops) if (op.type === 'meta') written.add(op.meta.path)
+    }
+    const order: string[] = []
+    const first = rig.queue.submit({ type: 'echo', input: 1, key: 'k' }).then((r) => (order.push('first'), r))
+    const retry = rig.queue.submit({ type: 'echo', input: 1, key: 'k' }).then((r) => {
+      order.push('retry')
+      assert.ok(written.has(r.id), 'the job the retry names is journaled when the retry is answered')
+      return r
+    })
+    await new Promise((r) => setTimeout(r, 20))
+    assert.equal(order, [], 'nothing is answered before the write')
+    release()
+    const [a, b] = await Promise.all([first, retry])
+    assert.is(b.id, a.id)
+    assert.ok(a.created)
+    assert.not.ok(b.created)
+    await rig.close()
+  },
+)
+
+Idem('when the first write fails, the retry creates the job itself and names one that exists', async () => {
+  const rig = await jobRig()
+  const write = rig.store.write.bind(rig.store)
+  let failed = false
+  rig.store.write = async (ops, sync) => {
+    if (!failed && ops.some((op) => op.type === 'meta' && op.meta.machine === 'job:echo')) {
+      failed = true
+      await new Promise((r) => setTimeout(r, 10))
+      throw new Error('EIO: i/o error')
+    }
+    return write(ops, sync)
+  }
+  const first = rig.queue.submit({ type: 'echo', input: 1, key: 'k' })
+  const retry = rig.queue.submit({ type: 'echo', input: 1, key: 'k' })
+  const [a, b] = await Promise.allSettled([first, retry])
+  assert.is(a.status, 'rejected')
+  assert.is(b.status, 'fulfilled')
+  const id = (b as PromiseFulfilledResult<{ id: string; created: boolean }>).value.id
+  assert.ok((b as PromiseFulfilledResult<{ id: string; created: boolean }>).value.created)
+  assert.ok(await rig.store.getMeta(id), 'the job the retry names is stored')
+  assert.is(rig.queue.jobs.size, 1)
+  await rig.close()
+})
+
 const Tenants = suite('jobQueue - tenant concurrency')
 Tenants('a tenant at its limit does not starve another tenant', async () => {
   const running = new Map<string, number>()
