@@ -31,7 +31,7 @@ export function environment(): Env {
 export type Source = 'flag' | 'env' | 'default'
 
 /** The commands that read settings; `aether hub --print-config` prints those of `hub`. */
-export const READERS = ['hub', 'root', 'worker', 'supervisor', 'slot runtime', 'agent', 'webspace'] as const
+export const READERS = ['hub', 'root', 'worker', 'supervisor', 'slot runtime', 'agent', 'webspace', 'migrate'] as const
 export type Reader = (typeof READERS)[number]
 
 /** One setting: the row of the table it came from, with its name's flag and its doc. */
@@ -147,7 +147,7 @@ function row<T, D extends T | undefined>(
 
 // setting: row(flag value name | null, environment variable, default, parser, read by[, 'secret'])
 const ROWS = {
-  app: row('FILE', 'AETHER_APP', undefined, text('path'), 'hub'),
+  app: row('FILE', 'AETHER_APP', undefined, text('path'), 'hub, migrate'),
   migration: row('accept|refuse', 'AETHER_MIGRATION', 'refuse', oneOf('accept', 'refuse'), 'hub'),
   port: row('P', 'AETHER_PORT', 7070, port, 'hub, slot runtime'),
   host: row('ADDR', 'AETHER_HOST', '127.0.0.1', text('address'), 'hub'),
