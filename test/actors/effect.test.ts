@@ -1,20 +1,14 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { assign, createActor, setup } from 'xstate'
-import {
-  ActorSystem,
-  deliveryKey,
-  effect,
-  effectKeyOf,
-  effectSeqOf,
-  requestKey,
-  scheduleRunKey,
-  stepKey,
-} from '../../actors/index.ts'
+import { ActorSystem } from '../../actors/index.ts'
+import * as key from '../../actors/effect.ts'
 
-const keys = suite('effect - the one source of idempotency keys')
+const { deliveryKey, effect, effectKeyOf, effectSeqOf, requestKey, scheduleRunKey, stepKey } = key
 
-keys('the key formats', () => {
+const keysSuite = suite('effect - the one source of idempotency keys')
+
+keysSuite('the key formats', () => {
   assert.is(stepKey('job-1', 'ship'), 'job-1/ship')
   assert.is(scheduleRunKey('tick', 110_000), 'schedule/tick/110000')
   assert.is(deliveryKey('job-1/ship', 2, 'b00t'), 'job-1/ship#2#b00t')
@@ -45,7 +39,7 @@ const keyed = (run: ReturnType<typeof effect<string>>) =>
     },
   })
 
-keys(
+keysSuite(
   'effect(): the host key of a hosted actor, an explicit input.idempotencyKey, the child id outside a host',
   async () => {
     const m = keyed(effect<string>(async ({ key }) => key))
@@ -67,4 +61,4 @@ keys(
   },
 )
 
-keys.run()
+keysSuite.run()
