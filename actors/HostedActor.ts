@@ -438,6 +438,13 @@ export class HostedActor implements CommitSink, ActorHosting {
         this.waiters!.delete(op.record.seq)
         w.reject(err)
       }
+      // The seq is spent (later events may be queued behind it already), so the journal would have
+      // a gap there that a log cannot carry. Fill it with a marker that recovery and replay skip,
+      // like a rejected event; when the marker cannot be written either, the storage is gone.
+      if (op.record.rejected === undefined) {
+        const marker: JournalRecord = { ...op.record, rejected: `journal write failed: ${err.message}` }
+        this.host.journal!.append({ type: 'event', path: this.path, record: marker, unwritten: true }, this)
+      } else this.fail(err, 'storage')
     } else if (op.type === 'meta') {
       this.fail(err, 'storage')
       const s = this.onStarted

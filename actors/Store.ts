@@ -47,7 +47,12 @@ export interface Incident {
 
 export type StoreOp =
   | { type: 'meta'; meta: ActorMeta }
-  | { type: 'event'; path: string; record: JournalRecord }
+  /**
+   * An event. With `rejected` set it marks an event already journaled as rejected, unless `unwritten`
+   * says its own write failed: then the store writes the event and its marker together, so the seq
+   * it spent is no gap.
+   */
+  | { type: 'event'; path: string; record: JournalRecord; unwritten?: true }
   | { type: 'snapshot'; path: string; record: SnapshotRecord }
   | { type: 'incident'; incident: Incident }
 

@@ -82,13 +82,20 @@ export class LevelStore implements Store {
       const op = ops[i]
       switch (op.type) {
         case 'event': {
-          if (op.record.rejected !== undefined) {
-            batch.put(`r!${op.path}!${hex(op.record.seq)}`, op.record.rejected)
+          const rec = op.record
+          if (rec.rejected !== undefined) {
+            batch.put(`r!${op.path}!${hex(rec.seq)}`, rec.rejected)
+            if (op.unwritten) {
+              // the event whose own write failed, in a segment of its own: later seqs may be on disk
+              // already, and a segment's records must follow its key's seq
+              const { rejected: _, ...event } = rec
+              batch.put(`e!${op.path}!${hex(rec.seq)}`, JSON.stringify([event]))
+            }
             break
           }
           const seg = (segments ??= new Map()).get(op.path)
-          if (seg) seg.push(op.record)
-          else segments.set(op.path, [op.record])
+          if (seg) seg.push(rec)
+          else segments.set(op.path, [rec])
           break
         }
         case 'snapshot': {

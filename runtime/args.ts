@@ -5,6 +5,8 @@
 
 export class UsageError extends Error {
   readonly code = 'USAGE'
+  /** Whether the CLI prints the command's usage after the message (not when a file is at fault). */
+  showUsage = true
   constructor(message: string) {
     super(message)
     this.name = 'UsageError'

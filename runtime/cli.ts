@@ -61,7 +61,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(
-        `aether ${cmd.name}: ${err.message}\n\nusage: ${cmd.usage}\nRun \`aether ${cmd.name} --help\` for details.`,
+        err.showUsage
+          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${cmd.usage}\nRun \`aether ${cmd.name} --help\` for details.`
+          : `aether ${cmd.name}: ${err.message}`,
       )
       return 2
     }

@@ -9,6 +9,7 @@ import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import type { JobType } from './jobs/jobTypes.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
@@ -20,6 +21,8 @@ export interface HubFeatureOptions {
   /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
   harness?: string
   redis?: string
+  /** Job types of an app (`aether hub --app`), besides the built-in ones. */
+  jobTypes?: JobType[]
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
@@ -33,6 +36,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     jobsFeature({
       ...jobsConfigFromEnv(),
       ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}),
+      ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
     }),
     runtimeFeature(),
     inspectorFeature(),

@@ -3,7 +3,7 @@
  * runtime): it serves until SIGINT or SIGTERM, then closes what it opened, and a process-level
  * guard turns what nobody caught into an incident instead of a silent exit.
  *
- * What the guard decides (README, "Errors nobody caught"):
+ * What the guard decides (docs/http-api.md, "Errors nobody caught"):
  * - An unhandled promise rejection is contained: the promise's own work is lost, but no synchronous
  *   code was cut off half-way, so the process goes on. It is logged with its stack and recorded as
  *   an incident (class `process`) in the actor system, when there is one (`GET /api/incidents`).
@@ -26,7 +26,7 @@ export const SERVE_EXIT_CODES = `
 exit codes: 0 stopped by SIGINT/SIGTERM (after closing), 1 could not start (the reason is printed),
 2 usage error, 70 ended by an uncaught exception (stack in the log; a supervisor restarts it).
 Unhandled promise rejections and errors of a single connection are logged as incidents and the
-process goes on (README: "Errors nobody caught").`
+process goes on (docs/http-api.md: "Errors nobody caught").`
 
 /** What the guard records about an error nobody caught. */
 export interface ProcessIncident {

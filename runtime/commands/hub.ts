@@ -4,13 +4,20 @@ import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { allowHostFlag, allowHosts } from '../http/edges.ts'
+import { appMachines, findAppConfig, loadApp } from '../app.ts'
+import { resolve } from 'node:path'
 
 export const hubCommand: Command = {
   name: 'hub',
   summary: 'run the edge hub: actors on LevelDB, the HTTP/WebSocket API and the inspector',
-  usage: 'aether hub [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
+  usage: 'aether hub [--app FILE] [--port P] [--host 127.0.0.1] [--data DIR] [--token T]',
   details: SERVE_EXIT_CODES,
   flags: {
+    app: {
+      type: 'string',
+      arg: 'FILE',
+      help: 'your app module (TypeScript or JavaScript) exporting defineApp({ machines, jobTypes, features }); default: aether.config.ts|mts|js|mjs in the working directory, if there is one',
+    },
     port: { type: 'number', arg: 'P', help: 'HTTP port', default: 7070 },
     host: {
       type: 'string',
@@ -47,6 +54,8 @@ export const hubCommand: Command = {
     if (!(retain >= 1)) throw new UsageError(`--retain must be a number >= 1 or "all", got "${retainRaw}"`)
     const every = Number(flags['snapshot-every'])
     if (!Number.isInteger(every) || every < 1) throw new UsageError('--snapshot-every must be an integer >= 1')
+    const appFile = (flags.app as string | undefined) ?? findAppConfig()
+    const app = appFile ? await loadApp(appFile) : undefined
     const hub = await Hub.start(
       {
         port: portFlag(flags.port),
@@ -57,16 +66,27 @@ export const hubCommand: Command = {
         fsync: fsync as any,
         snapshotEvery: every,
         retain,
+        ...(app ? { machines: appMachines(app) } : {}),
       },
-      hubFeatures({
-        nats: (flags.nats as string | undefined) ?? process.env.NATS_URL,
-        harness: flags.harness as string | undefined,
-        redis: flags.redis as string | undefined,
-      }),
+      [
+        ...hubFeatures({
+          nats: (flags.nats as string | undefined) ?? process.env.NATS_URL,
+          harness: flags.harness as string | undefined,
+          redis: flags.redis as string | undefined,
+          jobTypes: app?.jobTypes,
+        }),
+        ...(app?.features ?? []),
+      ],
     )
     const generated = flags.token === undefined
     console.log(`aether hub ${hub.url}`)
     console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
+    if (app) {
+      const names = [...Object.keys(app.machines), ...app.jobTypes.map((t) => t.machineName)]
+      console.log(
+        `  app        ${resolve(appFile!)}${app.name ? ` (${app.name})` : ''}: ${names.join(', ') || 'no machines'}`,
+      )
+    }
     console.log(`  actors     ${hub.system.list().length} recovered`)
     console.log(`  health     ${hub.url}/api/health`)
     console.log(`  actors     ${hub.url}/api/actors`)

@@ -5,12 +5,13 @@ import { UsageError, type Command } from '../args.ts'
 import { builtinMachines } from '../builtinMachines.ts'
 import { LevelStore } from '../LevelStore.ts'
 import { loadMachine } from '../loadMachine.ts'
+import { appMachine } from '../app.ts'
 
 export const logCommand: Command = {
   name: 'log',
   summary: "export an actor's journal as an aether.log/1 log (aether log export ID)",
   usage:
-    'aether log export ID [--data DIR | --url URL] [--snapshots all|stored] [--out FILE] [--machine MODULE [--export NAME]]',
+    'aether log export ID [--data DIR | --url URL] [--snapshots all|stored] [--out FILE] [--machine MODULE [--export NAME] | --app FILE]',
   positionals: [
     { name: 'export', help: 'the subcommand', required: true },
     { name: 'ID', help: "the actor's id path", required: true },
@@ -31,6 +32,7 @@ export const logCommand: Command = {
       help: 'with --data: module exporting the machine, when it is not one of the built-in machines',
     },
     export: { type: 'string', arg: 'NAME', help: "the export of --machine to use (default: the actor's machine name)" },
+    app: { type: 'string', arg: 'FILE', help: "with --data: an app module (defineApp) that has the actor's machine" },
   },
   details: `
 Snapshot lines after stored checkpoints, and the last one of a running hub's export, are what the
@@ -54,6 +56,8 @@ actor, a data folder in use by a running hub (use --url), or a machine that is n
     if (flags.url && flags.machine)
       throw new UsageError('--machine applies to --data: a running hub computes snapshots with its own machines')
     if (flags.export !== undefined && !flags.machine) throw new UsageError('--export needs --machine MODULE')
+    if (flags.app && (flags.machine || flags.url))
+      throw new UsageError('--app applies to --data, instead of --machine (a running hub has its app already)')
     // Opened at the first line, so a failed export leaves no empty file behind.
     let out: NodeJS.WritableStream | undefined
     const write = (s: string) => {
@@ -87,9 +91,10 @@ actor, a data folder in use by a running hub (use --url), or a machine that is n
             String(flags.export ?? meta.machine),
             flags.export === undefined ? ` (the machine of ${id})` : '',
           )
+        if (flags.app && meta) machine = await appMachine(String(flags.app), meta.machine, id)
         if (meta && snapshots === 'all' && !machine)
           throw new UsageError(
-            `a snapshot after every event needs the machine "${meta.machine}", which is not built in: pass --machine MODULE, or --snapshots stored for the checkpoints only`,
+            `a snapshot after every event needs the machine "${meta.machine}", which is not built in: pass --machine MODULE or --app FILE, or --snapshots stored for the checkpoints only`,
           )
         for await (const chunk of exportLog(store, id, { snapshots, machine })) await write(chunk)
       } finally {

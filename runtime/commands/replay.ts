@@ -5,6 +5,7 @@ import { LogFormatError, LogReader, parseLogHeader, type LogHeader } from '../..
 import { UsageError, type Command } from '../args.ts'
 import { Progress, readLines } from '../lines.ts'
 import { loadMachine } from '../loadMachine.ts'
+import { appMachine } from '../app.ts'
 
 /** The outcome of a replay and its exit code. */
 export interface ReplayRun {
@@ -71,10 +72,15 @@ const EXPORT_HINT =
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay a log through a machine with pure transitions; --verify compares it with the recorded states',
-  usage: 'aether replay LOG --machine MODULE [--export NAME] [--verify] [--until SEQ] [--json]',
+  usage: 'aether replay LOG (--machine MODULE [--export NAME] | --app FILE) [--verify] [--until SEQ] [--json]',
   positionals: [{ name: 'LOG', help: 'one aether.log/1 file', required: true }],
   flags: {
     machine: { type: 'string', arg: 'MODULE', help: 'ES module (.js/.mjs/.ts) that exports the machine' },
+    app: {
+      type: 'string',
+      arg: 'FILE',
+      help: "instead of --machine: an app module (defineApp); the machine is the one the log's header names",
+    },
     export: {
       type: 'string',
       arg: 'NAME',
@@ -109,7 +115,9 @@ exit codes:
     if (!existsSync(file)) throw new UsageError(`no such log file ${file}`)
     if (statSync(file).isDirectory())
       throw new UsageError(`${file} is a folder; LOG is one log file (replaying a folder of logs is not supported yet)`)
-    if (!flags.machine) throw new UsageError('--machine MODULE is required')
+    if (flags.machine && flags.app) throw new UsageError('give --machine MODULE or --app FILE, not both')
+    if (!flags.machine && !flags.app) throw new UsageError('--machine MODULE (or --app FILE) is required')
+    if (flags.app && flags.export !== undefined) throw new UsageError('--export goes with --machine, not --app')
     if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0))
       throw new UsageError('--until must be a non-negative integer')
     const json = !!flags.json
@@ -125,8 +133,9 @@ exit codes:
       if (err instanceof LogFormatError) return malformed({ line: err.line, reason: err.reason })
       throw err
     }
-    const machine =
-      flags.export !== undefined
+    const machine = flags.app
+      ? await appMachine(String(flags.app), header.machine, header.actor)
+      : flags.export !== undefined
         ? await loadMachine(String(flags.machine), String(flags.export))
         : await loadMachine(
             String(flags.machine),

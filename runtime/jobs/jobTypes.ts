@@ -69,6 +69,12 @@ const notifyAction = ({ context, self }: { context: JobContext; self: any }, par
  */
 export function defineJobType(name: string, steps: StepDef[]): JobType {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`job type name "${name}" must match [A-Za-z0-9_.-]+`)
+  if (!Array.isArray(steps) || steps.length === 0)
+    throw new Error(`job type "${name}" has no steps: give it at least one { name, run }`)
+  for (const [i, s] of steps.entries()) {
+    if (!s || typeof s.name !== 'string' || typeof s.run !== 'function')
+      throw new Error(`job type "${name}": step ${i} needs a name and a run function`)
+  }
   const machine = hostPure(
     createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
       actions: { ...(stepActions() as any), notify: notifyAction as any },

@@ -3,9 +3,13 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { MemoryLevel } from 'memory-level'
 import { assign, setup } from 'xstate'
-import { ActorSystem, hostPure, SimulatedClock } from '../../actors/index.ts'
+import { ActorSystem, exportLog, hostPure, SimulatedClock } from '../../actors/index.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
 import { faulty } from '../fixtures/faulty.ts'
+import { counter } from '../../machines/counter.ts'
+import { replayFile } from '../../runtime/commands/replay.ts'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { crash, openSystem } from '../helpers/system.ts'
 import { tmpDir, until } from '../helpers/tmp.ts'
 
@@ -177,3 +181,85 @@ journal(
 )
 
 journal.run()
+
+const gaps = suite('HostedActor - a failed journal write leaves no gap')
+
+gaps(
+  'the sender is told, later events go on, the seq is filled with a skipped marker; export, replay and recovery agree',
+  async () => {
+    const clock = new SimulatedClock(1000)
+    const dir = tmpDir()
+    let { system, store } = await openSystem(dir, { clock, machines: { counter } })
+    await system.spawn('c', 'counter', { durable: true })
+    await system.hosted('c')!.sendCommitted({ type: 'inc', by: 1 })
+    // the next batch that holds the event with seq 2 fails once, as a full disk would
+    const write = store.write.bind(store)
+    let failures = 0
+    store.write = async (ops, sync) => {
+      if (failures === 0 && ops.some((op) => op.type === 'event' && op.record.seq === 2 && !op.record.rejected)) {
+        failures++
+        throw new Error('ENOSPC: no space left on device')
+      }
+      return write(ops, sync)
+    }
+    const a = system.hosted('c')!
+    const second = a.sendCommitted({ type: 'inc', by: 10 })
+    second.catch(() => {}) // settled below
+    await new Promise((r) => setTimeout(r, 5)) // its batch is being written now
+    const third = a.sendCommitted({ type: 'inc', by: 100 })
+    const [secondDone, thirdDone] = await Promise.allSettled([second, third])
+    assert.is(secondDone.status, 'rejected')
+    assert.match(String((secondDone as PromiseRejectedResult).reason), /ENOSPC/)
+    // a flush that spans the failed batch reports it; the next one has nothing failed to report
+    await system.flush().catch((err) => assert.match(String(err), /ENOSPC/))
+    await system.flush()
+    assert.is(failures, 1)
+    const fourth = await a.sendCommitted({ type: 'inc', by: 1000 })
+    assert.equal(thirdDone, { status: 'fulfilled', value: 3 })
+    assert.is(fourth, 4)
+    assert.is(a.actor.getSnapshot().context.count, 1101)
+    const seqs: number[] = []
+    for await (const rec of store.events('c')) seqs.push(rec.seq)
+    assert.equal(seqs, [1, 2, 3, 4], 'no gap in the journal')
+
+    let text = ''
+    for await (const chunk of exportLog(store, 'c', { machine: counter })) text += chunk
+    const file = join(dir, 'c.log')
+    writeFileSync(file, text)
+    const run = await replayFile(file, counter, { verify: true })
+    assert.is(run.code, 0, JSON.stringify(run.error))
+    assert.is(run.result!.divergence, undefined)
+    assert.is(run.result!.unverified, undefined)
+    assert.equal((run.result!.final.context as any).count, 1101)
+
+    await crash(system, store)
+    ;({ system, store } = await openSystem(dir, { clock, machines: { counter } }))
+    assert.equal(system.hosted('c')!.actor.getSnapshot().context.count, 1101, 'recovery skips the marker too')
+    await system.close()
+  },
+)
+
+gaps('LevelStore: a filled seq written in one batch with later events reads back in seq order', async () => {
+  const store = await LevelStore.open(tmpDir())
+  const ev = (seq: number) => ({ type: 'event' as const, path: 'p', record: { seq, at: seq, event: { type: 'e' } } })
+  await store.write([ev(1)], true)
+  await store.write([ev(3), ev(4)], true) // seq 2's write failed meanwhile
+  const fill = {
+    ...ev(2),
+    record: { ...ev(2).record, rejected: 'journal write failed: ENOSPC' },
+    unwritten: true as const,
+  }
+  await store.write([fill, ev(5)], true)
+  const read: Array<[number, string | undefined]> = []
+  for await (const r of store.events('p')) read.push([r.seq, r.rejected])
+  assert.equal(read, [
+    [1, undefined],
+    [2, 'journal write failed: ENOSPC'],
+    [3, undefined],
+    [4, undefined],
+    [5, undefined],
+  ])
+  await store.close()
+})
+
+gaps.run()

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -28,9 +29,10 @@ export class HubProcess {
     env: Record<string, string> = {},
     timeoutMs = 15_000,
     command = 'hub',
+    cwd = root,
   ): Promise<HubProcess> {
-    const child = spawn(process.execPath, ['bin/aether.mjs', command, '--port', '0', ...args], {
-      cwd: root,
+    const child = spawn(process.execPath, [join(root, 'bin/aether.mjs'), command, '--port', '0', ...args], {
+      cwd,
       env: { ...process.env, FORCE_COLOR: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -1,11 +1,13 @@
 /**
- * Services bound before recovery, on a real hub: `aether hub` (a child process, LevelDB) with a job
- * step mid-attempt, a webspace with updates and an agent session whose task the provider holds is
- * killed with SIGKILL and started again on its data folder. The restarted hub installs its features
+ * Services bound before recovery, on a real hub: `aether hub --app` (a child process, LevelDB) with
+ * a job step mid-attempt, a webspace with updates, an agent session whose task the provider holds
+ * and an app's actor whose effect waits on a service of the app's own feature is killed with
+ * SIGKILL and started again on its data folder. The restarted hub installs its features
  * (which provide their services) before it recovers its actors, so every effect that recovery
  * restarts finds its service on the first lookup: the registry's counters (`GET /api/services`,
  * `/metrics`) show lookups of each service and 0 misses; the job completes without a failed
- * attempt, the webspace has its content, the agent session is back with its task answered once.
+ * attempt, the webspace has its content, the agent session is back with its task answered once,
+ * the app's effect is answered.
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -37,15 +39,25 @@ recovery.after(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function startHub(): Promise<HubProcess> {
+async function startHub(extraEnv: Record<string, string> = {}): Promise<HubProcess> {
   const harness = writeHarness(join(dir, 'harness.json'), {
     providers: { p: { kind: 'openai', baseUrl: `${provider.url}/v1`, apiKeyEnv: 'AETHER_TEST_PRIMARY_KEY' } },
     roles: { chat: [{ provider: 'p', model: 'held-model' }] },
     breaker: { threshold: 100, cooldownMs: 1000 },
   })
   // no NATS, no Redis: the embedded default
-  const env = { ...benchEnv, NATS_URL: '', REDIS_URL: '', AETHER_JOBS_NATS: '', AETHER_HARNESS: '' }
-  const h = await HubProcess.start(['--data', join(dir, 'data'), '--token', TOKEN, '--harness', harness], env)
+  const env = { ...benchEnv, NATS_URL: '', REDIS_URL: '', AETHER_JOBS_NATS: '', AETHER_HARNESS: '', ...extraEnv }
+  const args = [
+    '--data',
+    join(dir, 'data'),
+    '--token',
+    TOKEN,
+    '--harness',
+    harness,
+    '--app',
+    'test/fixtures/bellApp.ts',
+  ]
+  const h = await HubProcess.start(args, env, 20_000)
   hubs.push(h)
   return h
 }
@@ -83,9 +95,9 @@ function nextRequest(model: string): Promise<RequestInfo> {
 }
 
 recovery(
-  'a job step, a webspace and an agent task in flight: each effect finds its service on the first try',
+  'a job step, a webspace, an agent task and an app effect in flight: each finds its service on the first try',
   async () => {
-    const hub1 = await startHub()
+    const hub1 = await startHub({ BELL_HOLD: '1' }) // the app's bell never answers in this process
     // a job whose only step is mid-attempt when the hub dies
     const job = await api(hub1.url, 'POST', '/api/jobs', { type: 'sleep', input: { ms: 1500 } })
     await until('the job to run', async () =>
@@ -104,6 +116,9 @@ recovery(
     c.send({ type: 'task', taskId: 'T1', role: 'chat', prompt: 'Reply with exactly: BACK' })
     await c.next('task.accepted')
     const req = await arrived
+    // an app's actor whose effect is in flight
+    await api(hub1.url, 'POST', '/api/actors', { path: 'door', machine: 'doorbell' })
+    await api(hub1.url, 'POST', '/api/actors/door/events', { type: 'press' })
     const before = await api(hub1.url, 'GET', `/api/jobs/${job.id}`)
     assert.is(before.status, 'RUNNING', 'the step is still mid-attempt at the kill')
 
@@ -138,9 +153,15 @@ recovery(
     assert.is(o.requestId, req.requestId, 'the restarted task kept its idempotency key')
     assert.is(provider.answered.get(req.requestId), 1, 'answered once')
 
+    const door = await until('the app effect to be answered', async () => {
+      const d = await api(hub2.url, 'GET', '/api/actors/door')
+      return d.value === 'rung' ? d : undefined
+    })
+    assert.is(door.context.answer, 'rang door/0.doorbell.ringing@1', 'restarted with the key of the press (seq 1)')
+
     const services = await api(hub2.url, 'GET', '/api/services')
     assert.is(services.misses, 0, `no effect missed its service: ${JSON.stringify(services)}`)
-    for (const name of ['jobs.host', 'webspace.host', 'agent.runtime'])
+    for (const name of ['jobs.host', 'webspace.host', 'agent.runtime', 'app.bell'])
       assert.ok(services.services[name]?.lookups > 0, `${name} was looked up: ${JSON.stringify(services.services)}`)
     const metrics = await (await fetch(`${hub2.url}/metrics`)).text()
     assert.match(metrics, /aether_service_misses_total\{service="jobs.host"\} 0\n/)
