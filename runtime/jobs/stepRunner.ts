@@ -74,7 +74,8 @@ export function stepRunner(run: RunStep) {
       inFlight.set(self, ac)
       let out: Promise<unknown>
       try {
-        const task: StepTask = { idempotencyKey: stepKey(context.id, p.name), ...stepTask(context, p) }
+        const task = stepTask(context, p) as StepTask
+        task.idempotencyKey = stepKey(context.id, p.name)
         out = run(task, ac, self)
       } catch (err) {
         out = Promise.reject(err)
