@@ -31,6 +31,11 @@ export const unknownMachine = (name: string) =>
   new ActorError('UNKNOWN_MACHINE', `no machine registered as "${name}"; pass it in ActorSystem options "machines"`)
 export const noStore = () =>
   new ActorError('NO_STORE', 'durable actors need a store: open the ActorSystem with a store (runtime LevelStore)')
+export const notRecovered = (path: string) =>
+  new ActorError(
+    'NOT_RECOVERED',
+    `cannot spawn the durable actor "${path}" before the system recovers its store (the path may be taken there); call system.recover() first`,
+  )
 export const badEvent = (why: string) => new ActorError('BAD_EVENT', `invalid event: ${why}`)
 export const reservedEvent = (type: string) =>
   new ActorError(

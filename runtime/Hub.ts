@@ -1,6 +1,6 @@
 /**
  * `aether hub`: the edge node. One process: the actor system on LevelDB, the HTTP and WebSocket
- * server, and the features that plug into both (`hub.use(feature)`).
+ * server, and the features that plug into both (`Hub.start(opts, features)`).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
@@ -50,10 +50,16 @@ export interface HubOptions {
 
 export type RuntimeRole = 'active' | 'candidate'
 
-/** A feature plugs routes, sockets and machines into a hub; `close` runs at shutdown. */
+/**
+ * A feature plugs routes, sockets, machines and services into a hub. `install` runs before the
+ * actor system recovers: register machines, provide services (`hub.system.services`), add routes;
+ * durable spawns are refused there. `start` runs after recovery: work on the recovered actors,
+ * spawn what is missing. `close` runs at shutdown.
+ */
 export interface HubFeature {
   name: string
   install(hub: Hub): void | Promise<void>
+  start?(hub: Hub): void | Promise<void>
   close?(): void | Promise<void>
 }
 
@@ -118,24 +124,24 @@ export class Hub {
     this.role = role
   }
 
+  /**
+   * Starts a hub, in this order: open the store and the actor system (nothing recovered yet),
+   * install every feature (each registers its machines and provides its services), recover the
+   * durable actors (their restarted effects find their services on the first lookup), start every
+   * feature (work on the recovered actors), then listen.
+   */
   static async start(opts: HubOptions = {}, features: HubFeature[] = []): Promise<Hub> {
     const dataDir = resolve(opts.data ?? '.aether')
     mkdirSync(dataDir, { recursive: true })
     const store = await LevelStore.open(dataDir)
-    let system: ActorSystem
-    try {
-      system = await ActorSystem.open({
-        store,
-        machines: { ...builtinMachines, ...opts.machines },
-        fsync: opts.fsync ?? 'batch',
-        snapshotEvery: opts.snapshotEvery,
-        retain: opts.retain,
-        hostId: opts.hostId ?? 'hub',
-      })
-    } catch (err) {
-      await store.close()
-      throw err
-    }
+    const system = new ActorSystem({
+      store,
+      machines: { ...builtinMachines, ...opts.machines },
+      fsync: opts.fsync ?? 'batch',
+      snapshotEvery: opts.snapshotEvery,
+      retain: opts.retain,
+      hostId: opts.hostId ?? 'hub',
+    })
     const token = opts.token ?? randomBytes(18).toString('base64url')
     const server = new HubServer({
       host: opts.host ?? '127.0.0.1',
@@ -148,6 +154,8 @@ export class Hub {
     hub.installCore()
     try {
       for (const f of features) await hub.use(f)
+      await system.recover()
+      for (const f of hub.features) await f.start?.(hub)
       const { url } = await server.listen()
       hub.url = url
     } catch (err) {
@@ -164,7 +172,8 @@ export class Hub {
     return this.server.token
   }
 
-  async use(f: HubFeature): Promise<void> {
+  /** Installs a feature (before recovery: see `start`). */
+  private async use(f: HubFeature): Promise<void> {
     await f.install(this)
     this.features.push(f)
   }
@@ -229,6 +238,8 @@ export class Hub {
         .filter((v, i, a) => a.indexOf(v) === i),
     }))
     s.route('GET', '/api/incidents', () => ({ incidents: sys.incidents }))
+    s.route('GET', '/api/services', () => sys.services.stats())
+    s.addMetrics(() => sys.services.prometheus())
     s.route('POST', '/api/actors', async (ctx) => {
       s.requireToken(ctx)
       const body = await s.body(ctx)

@@ -27,7 +27,7 @@ import type { FeedEvent } from '../../protocol/inspection.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { environment, setting } from '../config.ts'
-import { bindAgentRuntime, hostedAgentSession, unbindAgentRuntime } from './agentMachine.ts'
+import { agentRuntime, hostedAgentSession } from './agentMachine.ts'
 import { LevelAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import { loadHarness, type Harness } from './harness.ts'
 import {
@@ -76,6 +76,9 @@ export function agentFeature(opts: AgentFeatureOptions = {}): HubFeature & { age
     name: 'agent',
     async install(hub: Hub) {
       f.agent = await AgentService.install(hub, opts)
+    },
+    async start() {
+      await f.agent?.start()
     },
     async close() {
       await f.agent?.close()
@@ -131,17 +134,23 @@ export class AgentService {
     svc.configured = await startIntegrations(system, specs, opts.timing)
     svc.lastCaps = JSON.stringify(svc.capabilities())
 
-    bindAgentRuntime(system, { runTask: (input, requestId, signal) => svc.runTask(input, requestId, signal) })
-    // Sessions recovered from the journal have no socket any more; ended ones are put away.
+    system.services.provide(agentRuntime, {
+      runTask: (input, requestId, signal) => svc.runTask(input, requestId, signal),
+    })
+    svc.routes()
+    hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
+    return svc
+  }
+
+  /** After recovery: sessions recovered from the journal have no socket any more; ended ones are put away. */
+  async start(): Promise<void> {
+    const system = this.system
     for (const a of system.list()) {
       if (!a.path.startsWith(SESSION_PREFIX)) continue
       if (a.status === 'done') await system.stop(a.path)
       else if (a.status === 'active' && (a.value as any)?.live?.connection === 'attached')
         system.send(a.path, sessionEvents.detach(), 'agent')
     }
-    svc.routes()
-    hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
-    return svc
   }
 
   capabilities() {
@@ -172,7 +181,6 @@ export class AgentService {
   async close(): Promise<void> {
     this.unlisten?.()
     this.unlisten = null
-    unbindAgentRuntime(this.system)
     for (const c of this.conns.values()) c.ws.close(1001, 'hub shutting down')
     this.conns.clear()
   }

@@ -17,7 +17,7 @@ import { setting } from '../config.ts'
 import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
 import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
 import { DEFAULT_LOCAL_CONCURRENCY, LocalWorker } from './LocalWorker.ts'
-import { Scheduler, type TriggerConfig } from './Scheduler.ts'
+import { Schedules, type TriggerConfig } from './Schedules.ts'
 import { builtinJobTypes, type JobType } from './jobTypes.ts'
 import { jobsMetrics } from './metrics.ts'
 import { jobsOpenApi } from './openapi.ts'
@@ -63,7 +63,7 @@ function same(a: string, b: string): boolean {
 export class JobsFeature implements HubFeature {
   readonly name = 'jobs'
   queue!: JobQueue
-  scheduler!: Scheduler
+  schedules!: Schedules
   worker?: LocalWorker
   private hub!: Hub
   private bridge?: { close(): Promise<void> }
@@ -72,23 +72,21 @@ export class JobsFeature implements HubFeature {
 
   constructor(readonly config: JobsConfig = {}) {}
 
+  /** Before recovery: the queue and the schedules (the `jobs.host` and `jobs.schedules` services), the workers, the routes. */
   async install(hub: Hub): Promise<void> {
     this.hub = hub
     const sys = hub.system
     const c = this.config
     this.queue = new JobQueue(sys, c)
     for (const t of [...builtinJobTypes, ...(c.types ?? [])]) this.queue.addType(t)
-    this.scheduler = new Scheduler(sys, this.queue)
-    for (const [name, t] of Object.entries(c.triggers ?? {})) this.scheduler.triggers.set(name, t)
-    this.queue.start()
-    this.scheduler.start()
+    this.schedules = new Schedules(sys, this.queue)
+    for (const [name, t] of Object.entries(c.triggers ?? {})) this.schedules.triggers.set(name, t)
     if (c.nats) {
       const { NatsJobBridge } = await import('./natsJobs.ts')
       this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
     } else if ((c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY) > 0) {
       this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency })
     }
-    for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
     this.routes()
     this.unlisten = this.queue.listen((ch) => this.broadcast(ch))
     // With tenants, a job's actor (its input, its log) is that tenant's data on every read route too.
@@ -100,6 +98,13 @@ export class JobsFeature implements HubFeature {
         },
         ownerOf: (path, stored) => this.ownerOf(path, stored),
       })
+  }
+
+  /** After recovery: index the recovered jobs, start leasing, add the configured schedules not there yet. */
+  async start(): Promise<void> {
+    this.queue.start()
+    for (const s of this.config.schedules ?? [])
+      if (!this.hub.system.hosted(`schedule-${s.name}`)) await this.schedules.add(s)
   }
 
   /** The tenant of the job whose actor is at `path` (or under it); jobs without a tenant are 'default'. */
@@ -118,7 +123,6 @@ export class JobsFeature implements HubFeature {
     this.unlisten?.()
     this.worker?.close()
     await this.bridge?.close()
-    this.scheduler?.close()
     this.queue?.close()
   }
 
@@ -226,12 +230,12 @@ export class JobsFeature implements HubFeature {
       await q.setQueuePaused(name, action === 'pause')
       return { name, paused: q.isPaused(name) }
     })
-    this.route('GET', '/api/schedules', (ctx) => (this.reader(ctx), { schedules: this.scheduler.list() }))
+    this.route('GET', '/api/schedules', (ctx) => (this.reader(ctx), { schedules: this.schedules.list() }))
     this.route('POST', '/api/schedules', async (ctx) => {
       this.admin(ctx, 'adding a schedule')
       const body = (await s.body(ctx)) as any
       if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
-      sendJson(ctx.res, 201, await this.scheduler.add(body ?? {}))
+      sendJson(ctx.res, 201, await this.schedules.add(body ?? {}))
       return undefined
     })
     this.route('POST', '/api/schedules/:name/:action', async (ctx) => {
@@ -239,7 +243,7 @@ export class JobsFeature implements HubFeature {
       const { name, action } = ctx.params
       if (!['pause', 'resume', 'stop'].includes(action))
         throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
-      return this.scheduler.act(name, action as any)
+      return this.schedules.act(name, action as any)
     })
     this.route('POST', '/api/triggers/:name', async (ctx) => {
       const who = this.mutator(ctx)
@@ -248,7 +252,7 @@ export class JobsFeature implements HubFeature {
       const key = ctx.req.headers['idempotency-key']
       if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
         throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
-      const r = await this.scheduler.trigger(
+      const r = await this.schedules.trigger(
         ctx.params.name,
         input,
         key as string | undefined,

@@ -32,6 +32,7 @@ import {
   type ReadinessNode,
   type TrafficClass,
 } from '../../protocol/index.ts'
+import { defineService, requestKey } from '../../actors/index.ts'
 import { classAStream, hubLink, type ControlAuthority, type HubLinkEvent } from '../../machines/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
@@ -78,11 +79,12 @@ interface AuthorityChange {
   to: ControlAuthority
 }
 
-const rootLinks = new WeakMap<Hub, { hubId: string; control?: NatsLink }>()
+/** The hub's id and its control NATS connection (none without `--nats`), once the link feature is installed. */
+export const rootLink = defineService<{ hubId: string; control?: NatsLink }>('link.root')
 
-/** The hub's id and its control NATS connection, once the link feature is installed (else undefined). */
+/** The hub's root link, or undefined when the link feature is not installed. */
 export function rootLinkOf(hub: Hub): { hubId: string; control?: NatsLink } | undefined {
-  return rootLinks.get(hub)
+  return hub.system.services.find(rootLink)
 }
 
 export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
@@ -127,7 +129,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         links.control.connected().catch(() => {})
       }
       const control = links?.control
-      rootLinks.set(hub, { hubId, control })
+      hub.system.services.provide(rootLink, { hubId, control })
 
       const heartbeats = fromCallback<HubLinkEvent, { hubId: string; heartbeatMs: number }>(({ sendBack, input }) => {
         const beat = () => {
@@ -291,7 +293,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
 
         // Class B: announce ourselves once per start; retries reuse the key, so the root
         // answers them from its cache instead of counting a second registration.
-        const key = `register-${hubId}-${startedAt}`
+        const key = requestKey('register', hubId, startedAt)
         let registering = false
         const register = async () => {
           if (registering || registration) return
