@@ -18,7 +18,7 @@ import {
   type LiveState,
 } from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
-import { allowHosts } from './http/edges.ts'
+import { setting } from './config.ts'
 import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
 import { ReadAccess } from './http/ReadAccess.ts'
 import { LevelStore } from './LevelStore.ts'
@@ -63,6 +63,9 @@ export interface HubFeature {
   close?(): void | Promise<void>
 }
 
+/** Methods a candidate runtime still answers. */
+const READ_ONLY = new Set(['GET', 'HEAD', 'OPTIONS'])
+
 /** Refusals of the actor host that are the caller's to fix: 400 (the rest the server maps). */
 const REFUSED = new Set(['RESERVED_EVENT', 'UNJOURNALABLE'])
 
@@ -77,6 +80,9 @@ export class Hub {
   /** Stable for this boot; reported by /api/health and the supervisor. */
   readonly runtimeInstanceId: string
   role: RuntimeRole
+  /** The slot's version and name under a supervisor (null otherwise). */
+  readonly version: string | null
+  readonly slot: string | null
   /** Who may read which actor (tenants' data): features with tenants add their policy. */
   readonly access: ReadAccess
   private features: HubFeature[] = []
@@ -89,10 +95,10 @@ export class Hub {
     readonly server: HubServer,
     readonly dataDir: string,
   ) {
-    this.runtimeInstanceId =
-      opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
-    const role = opts.role ?? process.env.AETHER_ROLE
-    this.role = role === 'candidate' ? 'candidate' : 'active'
+    this.runtimeInstanceId = opts.runtimeInstanceId ?? setting('runtime-id') ?? `rt-${randomBytes(6).toString('hex')}`
+    this.role = opts.role ?? setting('role')
+    this.version = opts.version ?? setting('version') ?? null
+    this.slot = opts.slot ?? setting('slot') ?? null
     this.access = new ReadAccess(server)
     server.onInternalError = (where, err) => this.internalError(where, err)
   }
@@ -141,7 +147,7 @@ export class Hub {
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       token,
-      allowHosts: opts.allowHosts ?? allowHosts(undefined),
+      allowHosts: opts.allowHosts ?? setting('allow-host'),
     })
     const hub = new Hub(opts, system, store, server, dataDir)
     hub.guardCandidate()
@@ -178,22 +184,23 @@ export class Hub {
     await this.system.close()
   }
 
-  /** A candidate runtime is passive: every request that could change state is refused until promotion. */
+  /**
+   * A candidate runtime is passive: every request that could change state is refused (503) until
+   * promotion, by a middleware in front of every route.
+   */
   private guardCandidate(): void {
-    const srv = this.server.server
-    const inner = srv.listeners('request') as Array<(req: any, res: any) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req, res) => {
-      if (this.role === 'candidate' && !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET')) {
-        this.server.counters.requests++
-        return sendJson(res, 503, {
+    this.server.use({
+      name: 'candidate',
+      request: (req, res) => {
+        if (this.role !== 'candidate' || READ_ONLY.has(req.method ?? 'GET')) return false
+        sendJson(res, 503, {
           error: 'CANDIDATE_PASSIVE',
           message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`,
           role: this.role,
           runtimeInstanceId: this.runtimeInstanceId,
         })
-      }
-      for (const l of inner) l.call(srv, req, res)
+        return true
+      },
     })
   }
 
@@ -204,8 +211,8 @@ export class Hub {
       ok: true,
       runtimeInstanceId: this.runtimeInstanceId,
       role: this.role,
-      version: this.opts.version ?? process.env.AETHER_VERSION ?? null,
-      slot: this.opts.slot ?? process.env.AETHER_SLOT ?? null,
+      version: this.version,
+      slot: this.slot,
       uptimeMs: Date.now() - this.startedAt,
       actors: sys.list().length,
       incidents: sys.incidents.length,

@@ -8,8 +8,9 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
-import { jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import { jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import type { JobType } from './jobs/jobTypes.ts'
+import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
@@ -18,7 +19,7 @@ import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
-  /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
+  /** Agent feature: harness file and Redis URL (else their settings, runtime/config.ts). */
   harness?: string
   redis?: string
   /** Job types of an app (`aether hub --app`), besides the built-in ones. */
@@ -28,14 +29,15 @@ export interface HubFeatureOptions {
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
+  const jobsNats = setting('jobs-nats')
   return [
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
-    // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with AETHER_JOBS_NATS=URL
+    // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with jobs-nats
     jobsFeature({
-      ...jobsConfigFromEnv(),
-      ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}),
+      ...jobsConfigFromFile(),
+      ...(jobsNats ? { nats: jobsNats } : {}),
       ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
     }),
     runtimeFeature(),

@@ -4,7 +4,7 @@
  * most once per animation frame. Loaded log files become read-only actors scrubbed the same way.
  * Two views share the header (and its token): the actors, and the jobs panel (`?view=jobs`).
  */
-import { FeedConnection, type ConnState } from './feedClient.ts'
+import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'

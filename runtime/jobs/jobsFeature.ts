@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
 import type { Hub, HubFeature } from '../Hub.ts'
+import { setting } from '../config.ts'
 import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
 import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
 import { DEFAULT_LOCAL_CONCURRENCY, LocalWorker } from './LocalWorker.ts'
@@ -39,9 +40,8 @@ export interface JobsConfig extends JobQueueOptions {
   natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
 }
 
-/** Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set. */
-export function jobsConfigFromEnv(env = process.env): JobsConfig {
-  const file = env.AETHER_JOBS_CONFIG
+/** Reads the `jobs-config` setting's file (AETHER_JOBS_CONFIG: a JSON file of JobsConfig), if set. */
+export function jobsConfigFromFile(file = setting('jobs-config')): JobsConfig {
   if (!file) return {}
   try {
     return JSON.parse(readFileSync(file, 'utf8'))
@@ -151,6 +151,11 @@ export class JobsFeature implements HubFeature {
     return w
   }
 
+  /** An action only the hub token may take: 401 without a token, 403 with a tenant's. */
+  private admin(ctx: Ctx, what: string): void {
+    if (!this.mutator(ctx).admin) throw new HttpError(403, `${what} needs the hub token`, 'FORBIDDEN')
+  }
+
   private reader(ctx: Ctx): Who {
     const w = this.who(ctx)
     if (w) return w
@@ -165,15 +170,16 @@ export class JobsFeature implements HubFeature {
     return e
   }
 
-  private wrap(fn: (ctx: Ctx) => Promise<unknown> | unknown) {
-    return async (ctx: Ctx) => {
+  /** A route of the jobs API: a JobError its handler throws is answered as the HTTP error it names. */
+  private route(method: string, path: string, fn: (ctx: Ctx) => Promise<unknown> | unknown): void {
+    this.hub.server.route(method, path, async (ctx) => {
       try {
         return await fn(ctx)
       } catch (err) {
         if (err instanceof JobError) throw new HttpError(err.status, err.message, err.code)
         throw err
       }
-    }
+    })
   }
 
   // ---- routes ----------------------------------------------------------------------------------
@@ -182,122 +188,79 @@ export class JobsFeature implements HubFeature {
     const s = this.hub.server
     const q = this.queue
     s.route('GET', '/api/openapi.json', () => jobsOpenApi([...q.types.keys()]))
-    s.route(
-      'POST',
-      '/api/jobs',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const body = await s.body(ctx)
-        const req = parseSubmit(body, new Set(q.types.keys()))
-        if (!who.admin) {
-          if (req.tenant !== undefined && req.tenant !== who.tenant)
-            throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
-          req.tenant = who.tenant
-        }
-        const r = await q.submit(req)
-        // HubServer answers a returned value with 200; a created job is 201, so answer here
-        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-        return undefined
-      }),
-    )
-    s.route(
-      'GET',
-      '/api/jobs',
-      this.wrap((ctx) => this.list(ctx)),
-    )
-    s.route(
-      'GET',
-      '/api/jobs/:id',
-      this.wrap((ctx) => {
-        const who = this.reader(ctx)
-        this.visible(who, ctx.params.id)
-        return q.view(ctx.params.id)
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/jobs/:id/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const action = ctx.params.action
-        if (!['pause', 'resume', 'stop', 'retry'].includes(action))
-          throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
-        this.visible(who, ctx.params.id)
-        const status = await q.act(ctx.params.id, action as any)
-        return { id: ctx.params.id, status }
-      }),
-    )
-    s.route(
-      'GET',
-      '/api/queues',
-      this.wrap((ctx) => {
-        const who = this.reader(ctx)
-        return q.summary(who.admin ? undefined : who.tenant)
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/queues/:name/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'pausing a queue needs the hub token', 'FORBIDDEN')
-        const { name, action } = ctx.params
-        if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
-        if (action !== 'pause' && action !== 'resume')
-          throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
-        await q.setQueuePaused(name, action === 'pause')
-        return { name, paused: q.isPaused(name) }
-      }),
-    )
-    s.route(
-      'GET',
-      '/api/schedules',
-      this.wrap((ctx) => (this.reader(ctx), { schedules: this.schedules.list() })),
-    )
-    s.route(
-      'POST',
-      '/api/schedules',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-        const body = (await s.body(ctx)) as any
-        if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
-        sendJson(ctx.res, 201, await this.schedules.add(body ?? {}))
-        return undefined
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/schedules/:name/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-        const { name, action } = ctx.params
-        if (!['pause', 'resume', 'stop'].includes(action))
-          throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
-        return this.schedules.act(name, action as any)
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/triggers/:name',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const text = await s.text(ctx)
-        const input: unknown = text.trim() ? s.parseJson(text) : null
-        const key = ctx.req.headers['idempotency-key']
-        if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
-          throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
-        const r = await this.schedules.trigger(
-          ctx.params.name,
-          input,
-          key as string | undefined,
-          who.admin ? undefined : who.tenant,
-        )
-        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-        return undefined
-      }),
-    )
+    this.route('POST', '/api/jobs', async (ctx) => {
+      const who = this.mutator(ctx)
+      const body = await s.body(ctx)
+      const req = parseSubmit(body, new Set(q.types.keys()))
+      if (!who.admin) {
+        if (req.tenant !== undefined && req.tenant !== who.tenant)
+          throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
+        req.tenant = who.tenant
+      }
+      const r = await q.submit(req)
+      // HubServer answers a returned value with 200; a created job is 201, so answer here
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    })
+    this.route('GET', '/api/jobs', (ctx) => this.list(ctx))
+    this.route('GET', '/api/jobs/:id', (ctx) => {
+      const who = this.reader(ctx)
+      this.visible(who, ctx.params.id)
+      return q.view(ctx.params.id)
+    })
+    this.route('POST', '/api/jobs/:id/:action', async (ctx) => {
+      const who = this.mutator(ctx)
+      const action = ctx.params.action
+      if (!['pause', 'resume', 'stop', 'retry'].includes(action))
+        throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
+      this.visible(who, ctx.params.id)
+      const status = await q.act(ctx.params.id, action as any)
+      return { id: ctx.params.id, status }
+    })
+    this.route('GET', '/api/queues', (ctx) => {
+      const who = this.reader(ctx)
+      return q.summary(who.admin ? undefined : who.tenant)
+    })
+    this.route('POST', '/api/queues/:name/:action', async (ctx) => {
+      this.admin(ctx, 'pausing a queue')
+      const { name, action } = ctx.params
+      if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
+      if (action !== 'pause' && action !== 'resume')
+        throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
+      await q.setQueuePaused(name, action === 'pause')
+      return { name, paused: q.isPaused(name) }
+    })
+    this.route('GET', '/api/schedules', (ctx) => (this.reader(ctx), { schedules: this.schedules.list() }))
+    this.route('POST', '/api/schedules', async (ctx) => {
+      this.admin(ctx, 'adding a schedule')
+      const body = (await s.body(ctx)) as any
+      if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
+      sendJson(ctx.res, 201, await this.schedules.add(body ?? {}))
+      return undefined
+    })
+    this.route('POST', '/api/schedules/:name/:action', async (ctx) => {
+      this.admin(ctx, 'acting on a schedule')
+      const { name, action } = ctx.params
+      if (!['pause', 'resume', 'stop'].includes(action))
+        throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
+      return this.schedules.act(name, action as any)
+    })
+    this.route('POST', '/api/triggers/:name', async (ctx) => {
+      const who = this.mutator(ctx)
+      const text = await s.text(ctx)
+      const input: unknown = text.trim() ? s.parseJson(text) : null
+      const key = ctx.req.headers['idempotency-key']
+      if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
+        throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
+      const r = await this.schedules.trigger(
+        ctx.params.name,
+        input,
+        key as string | undefined,
+        who.admin ? undefined : who.tenant,
+      )
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    })
     s.addMetrics(() => jobsMetrics(q))
     s.route('GET', '/jobs', (ctx) => {
       ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })

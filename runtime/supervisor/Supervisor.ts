@@ -10,16 +10,16 @@
  * `supervisor.boot` (the machine resolves a stale attempt), then start the one slot it names.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve as resolvePath, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import { ActorSystem, defineService, effect, exportLog, serviceOf } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
 import { HttpError, HubServer, sendJson } from '../http/HubServer.ts'
 import { LevelStore } from '../LevelStore.ts'
+import { setting } from '../config.ts'
 import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
@@ -75,7 +75,7 @@ export class Supervisor {
   private restartTimes: number[] = []
   private closed = false
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
-  readonly stepDelayMs = Number(process.env.AETHER_SUPERVISOR_STEP_DELAY_MS ?? 0) || 0
+  readonly stepDelayMs = setting('supervisor-step-delay-ms')
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
   /** Resolves once `supervisor.boot` is journaled: effects restarted by recovery act only after it. */
   readonly booted: Promise<void>
@@ -135,7 +135,7 @@ export class Supervisor {
       token,
       allowHosts: opts.allowHosts,
     })
-    const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
+    const version = opts.version ?? setting('supervisor-version') ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
     const system = new ActorSystem({
       store,
@@ -289,18 +289,18 @@ export class Supervisor {
       ws.send(JSON.stringify({ type: 'supervisor.status', status: this.status() }))
     })
     // Only /api/supervisor/* is the supervisor's; everything else goes to the active runtime.
-    const srv = s.server
-    const own = srv.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (isOwn(req.url)) for (const l of own) l.call(srv, req, res)
-      else void proxy.http(req, res)
-    })
-    const ownUp = srv.listeners('upgrade') as Array<(req: IncomingMessage, sock: Duplex, head: Buffer) => void>
-    srv.removeAllListeners('upgrade')
-    srv.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => {
-      if (isOwn(req.url)) for (const l of ownUp) l.call(srv, req, sock, head)
-      else void proxy.upgrade(req, sock, head)
+    s.use({
+      name: 'proxy',
+      request: (req, res) => {
+        if (isOwn(req.url)) return false
+        void proxy.http(req, res)
+        return true
+      },
+      upgrade: (req, sock, head) => {
+        if (isOwn(req.url)) return false
+        void proxy.upgrade(req, sock, head)
+        return true
+      },
     })
   }
 

@@ -46,7 +46,7 @@ export class WebspaceFeature implements HubFeature {
   async install(hub: Hub): Promise<void> {
     this.hub = hub
     const sync = hub.system.journal?.fsync === 'always'
-    this.host = new YjsWebspaces(new UpdateLog(hub.store.db as any, sync), this.opts)
+    this.host = new YjsWebspaces(new UpdateLog(hub.store, sync), this.opts)
     hub.system.services.provide(webspaceHost, {
       host: this.host,
       backupDir: this.opts.backupDir ?? join(hub.dataDir, 'backups'),
