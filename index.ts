@@ -12,6 +12,16 @@ export { defineJobType } from './runtime/jobs/jobTypes.ts'
 export type { JobType, StepDef, StepContext, StepFn } from './runtime/jobs/jobTypes.ts'
 export { Hub } from './runtime/Hub.ts'
 export type { HubFeature, HubOptions } from './runtime/Hub.ts'
-export { ActorSystem, effect, exportLog, LogReplayer, SimulatedClock, SystemClock } from './actors/index.ts'
-export type { ActorSystemOptions, ReplayResult, Divergence, Clock } from './actors/index.ts'
+export {
+  ActorSystem,
+  defineService,
+  effect,
+  exportLog,
+  LogReplayer,
+  serviceOf,
+  ServiceMissingError,
+  SimulatedClock,
+  SystemClock,
+} from './actors/index.ts'
+export type { ActorSystemOptions, ReplayResult, Divergence, Clock, ServiceKey } from './actors/index.ts'
 export { parseLog, encodeLog, LOG_FORMAT } from './protocol/log.ts'

@@ -1,10 +1,19 @@
 /**
  * The actor host: spawns XState v5 machines as actors under stable id paths, delivers events,
- * stops and lists them, supervises them, recovers durable ones from their journal at start, and
- * fans every inspection event out to subscribers.
+ * stops and lists them, supervises them, recovers durable ones from their journal, and fans every
+ * inspection event out to subscribers. It owns the services its actors' effects use
+ * (actors/Services.ts).
+ *
+ * Starting is two steps so that services come before recovery: `new ActorSystem(opts)` opens the
+ * system (nothing recovered yet; durable spawns are refused until recovery), the owners provide
+ * their services (and register their machines), then `recover()` brings the durable actors back and
+ * restarts their effects, which find their services at once. `ActorSystem.open` does both at once
+ * for a system whose effects need no service.
  *
  * @example
- * const system = await ActorSystem.open({ store, machines: { toggle } })
+ * const system = new ActorSystem({ store, machines: { toggle } })
+ * system.services.provide(doorbell, bell) // what the recovered effects will need
+ * await system.recover()
  * await system.spawn('hub-1/door', 'toggle', { durable: true })
  * system.send('hub-1/door', { type: 'toggle' })
  * await system.flush() // committed
@@ -30,6 +39,7 @@ import {
   badPath,
   noStore,
   notFinished,
+  notRecovered,
   reservedEvent,
   unjournalable,
   unknownActor,
@@ -38,6 +48,7 @@ import {
 } from './errors.ts'
 import { firstUnjournalable } from './journalable.ts'
 import { codeHash, machineHash } from './machineHash.ts'
+import { Services } from './Services.ts'
 import { isReservedEventType } from './xstateSeams.ts'
 
 export interface ActorSystemOptions {
@@ -105,6 +116,8 @@ export class ActorSystem implements Host {
   readonly supervision: SupervisionOptions
   readonly feed = new Feed()
   readonly incidents: Incident[] = []
+  /** What the effects of this system's actors use, by typed key (see actors/Services.ts). */
+  readonly services = new Services()
   /** The seq of the last feed event published (a snapshot taken now is at this point of the feed). */
   get lastFeedSeq(): number {
     return this.feedSeq
@@ -115,6 +128,8 @@ export class ActorSystem implements Host {
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
+  private recovery: Promise<void> | undefined = undefined
+  private recoveredAll = false
   private background = new Set<Promise<unknown>>()
 
   constructor(opts: ActorSystemOptions = {}) {
@@ -133,11 +148,20 @@ export class ActorSystem implements Host {
     for (const [name, m] of Object.entries(opts.machines ?? {})) this.register(name, m)
   }
 
-  /** Creates a system and recovers every live durable actor of its store. */
+  /**
+   * Creates a system and recovers every live durable actor of its store at once: for systems
+   * whose effects need no service. Otherwise `new ActorSystem(opts)`, provide the services, then
+   * `recover()`.
+   */
   static async open(opts: ActorSystemOptions = {}): Promise<ActorSystem> {
     const system = new ActorSystem(opts)
     await system.recover()
     return system
+  }
+
+  /** Whether `recover()` has run (a system without a store has nothing to recover). */
+  get recovered(): boolean {
+    return this.recovery !== undefined
   }
 
   /** Registers a machine under a name, for spawning by name and for recovery. */
@@ -238,6 +262,8 @@ export class ActorSystem implements Host {
     }
     const durable = opts.durable ?? false
     if (durable && !this.store) throw noStore()
+    // before recovery the path may still be taken by an actor of the store
+    if (durable && !this.recovery) throw notRecovered(path)
     if (durable && opts.input !== undefined) {
       const bad = firstUnjournalable(opts.input, 'input')
       if (bad) throw unjournalable(path, bad.where, bad.what)
@@ -398,16 +424,27 @@ export class ActorSystem implements Host {
       const clean = [...this.actors.values()].every(
         (a) => !a.durable || (a.status !== 'failed' && a.nextSeq - 1 === a.lastSnapSeq),
       )
-      if (clean && this.journal!.stats.errors === 0) await this.store.markClean(true)
+      // A store this system never read completely (no recovery, or a failed one) keeps its flag.
+      if (clean && this.journal!.stats.errors === 0 && this.recoveredAll) await this.store.markClean(true)
       await this.store.close()
     }
   }
 
   // ---- recovery --------------------------------------------------------------------------------
 
-  private async recover(): Promise<void> {
+  /**
+   * Brings back every live durable actor of the store, parents first, each in the state its journal
+   * gives, with its timers re-armed and its pending effects restarted (with their original keys).
+   * Call it once the services are provided; later calls return the first one's promise.
+   */
+  recover(): Promise<void> {
+    return (this.recovery ??= this.recoverActors())
+  }
+
+  private async recoverActors(): Promise<void> {
     const store = this.store
     if (!store) return
+    if (this.closed) throw new Error('the actor system is closed')
     const entries = await store.recoveryState()
     // From here on new events may land: the journal no longer ends at every actor's snapshot.
     await store.markClean(false)
@@ -439,6 +476,7 @@ export class ActorSystem implements Host {
       else if (!logic) a.fail(unknownMachine(meta.machine), 'actor')
       else a.recoverFrom(snapshot, tail, meta)
     }
+    this.recoveredAll = true
   }
 }
 

@@ -18,7 +18,9 @@ import type { AnyStateMachine } from 'xstate'
 import type { ActorStatus } from '../protocol/inspection.ts'
 import type { Clock } from './Clock.ts'
 import type { CommitSink, Journal } from './Journal.ts'
-import { anonTimerId, effectKeyFor, ReplayState } from './ReplayState.ts'
+import { effectKeyFor } from './effect.ts'
+import { anonTimerId, ReplayState } from './ReplayState.ts'
+import type { Services } from './Services.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
 import type { TimerEntry, TimerQueue } from './TimerQueue.ts'
 import { PureActor, pureSpecOf, RESUME_EVENT, runDeclared, STOP_EVENT } from './PureActor.ts'
@@ -47,6 +49,8 @@ export interface SupervisionOptions {
 /** What a hosted actor needs from its system. */
 export interface Host {
   clock: Clock
+  /** What the actors' effects use (actors/Services.ts). */
+  services: Services
   journal?: Journal
   store?: Store
   timers: TimerQueue

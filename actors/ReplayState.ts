@@ -9,6 +9,7 @@
  * Recovery, `aether replay` and the log exporter all use it, so they agree by construction.
  */
 import type { AnyStateMachine } from 'xstate'
+import { effectKeyFor } from './effect.ts'
 import type { JournalRecord, SnapshotRecord, TimerRecord } from './Store.ts'
 import {
   cancelledSendId,
@@ -23,8 +24,6 @@ import {
 
 /** The host's id for a timer that the machine did not name. Live scheduling uses the same. */
 export const anonTimerId = (seq: number, k: number): string => `anon:${seq}:${k}`
-/** The idempotency key of an effect spawned while processing the event `seq`. */
-export const effectKeyFor = (path: string, childId: string, seq: number): string => `${path}/${childId}@${seq}`
 
 export class ReplayState {
   snapshot: any

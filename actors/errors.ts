@@ -36,6 +36,11 @@ export const notFinished = (path: string, status: string) =>
     'NOT_FINISHED',
     `actor "${path}" is ${status}: only a durable actor in its final state (done) can be archived`,
   )
+export const notRecovered = (path: string) =>
+  new ActorError(
+    'NOT_RECOVERED',
+    `cannot spawn the durable actor "${path}" before the system recovers its store (the path may be taken there); call system.recover() first`,
+  )
 export const badEvent = (why: string) => new ActorError('BAD_EVENT', `invalid event: ${why}`)
 export const reservedEvent = (type: string) =>
   new ActorError(

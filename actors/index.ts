@@ -34,7 +34,17 @@ export { exportLog, machineNeeded } from './exportLog.ts'
 export type { ExportOptions, LiveState } from './exportLog.ts'
 export { journalStart, JournalGapError } from './journalStart.ts'
 export type { JournalStart } from './journalStart.ts'
-export { effect } from './effect.ts'
+export {
+  deliveryKey,
+  effect,
+  effectKeyOf,
+  effectSeqOf,
+  requestKey,
+  scheduleRunKey,
+  stepKey,
+} from './effect.ts'
+export { defineService, serviceOf, Services, ServiceMissingError } from './Services.ts'
+export type { ServiceKey, ServiceStats } from './Services.ts'
 export type { EffectArgs } from './effect.ts'
 export { codeHash, machineHash, textHash } from './machineHash.ts'
 export { ActorError, EventRejectedError } from './errors.ts'

@@ -10,7 +10,7 @@
  * - resume handshake: `?session=ID` on an existing session; baseline: the bare endpoint.
  * - 20-task benchmark: success count (goal 20 of 20) and fallbacks, against the local provider
  *   servers with scripted 500s, 429s and hangs.
- * - one task through the scheduler (breaker check, LevelDB answer cache with a synced put) versus
+ * - one task through the role router (breaker check, LevelDB answer cache with a synced put) versus
  *   the same call by a direct fetch: the harness's overhead per call.
  * - a retried request id answered from the cache versus a paid call.
  */
@@ -22,7 +22,7 @@ import { ActorSystem } from '../actors/index.ts'
 import { Hub } from '../runtime/Hub.ts'
 import { LevelStore } from '../runtime/LevelStore.ts'
 import { LevelAnswerCache } from '../runtime/agent/AnswerCache.ts'
-import { Scheduler } from '../runtime/agent/Scheduler.ts'
+import { RoleRouter } from '../runtime/agent/RoleRouter.ts'
 import { agentFeature } from '../runtime/agent/agentFeature.ts'
 import { runBench } from '../runtime/agent/benchTasks.ts'
 import { validateHarness } from '../runtime/agent/harness.ts'
@@ -165,11 +165,11 @@ report({
   tasksWithFallback: summary.tasksWithFallback,
 })
 
-// Per-call latency: the scheduler (breaker check, answer cache in LevelDB with a synced put, as in
+// Per-call latency: the role router (breaker check, answer cache in LevelDB with a synced put, as in
 // the hub) against the same call made directly with fetch, alternating.
 const store = await LevelStore.open(tmp())
 const system = await ActorSystem.open()
-const sched = await Scheduler.start({ system, harness, secrets, cache: new LevelAnswerCache(store.db) })
+const sched = await RoleRouter.start({ system, harness, secrets, cache: new LevelAnswerCache(store) })
 let n = 0
 const body = (id: string) => ({
   method: 'POST',
@@ -194,7 +194,7 @@ const lat = await paired(
   () => timed(async () => (await fetch(`${healthy.url}/v1/chat/completions`, body(`direct-${n++}`))).json()),
 )
 report({
-  figure: 'one task through the scheduler vs direct fetch',
+  figure: 'one task through the role router vs direct fetch',
   aether: lat.a,
   baseline: lat.b,
   ratio: lat.a / lat.b,

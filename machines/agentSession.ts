@@ -1,14 +1,14 @@
 /**
  * agentSession: one per agent WebSocket session (`/ws/agent`), hosted as a durable actor so a hub
  * restart restores the conversation. Driven by the socket bridge (`session.attach`,
- * `session.detach`, `agent.task`, `session.close`), by its `runTask` effect (the role scheduler,
+ * `session.detach`, `agent.task`, `session.close`), by its `runTask` effect (the role router,
  * provided by runtime/) and by the detach time-to-live (a durable timer).
  *
  * Promises: tasks run one at a time in arrival order; a task id is accepted once (a client that
  * resends a task after a reconnect gets the same outcome, never a second run); each outcome is
  * kept, numbered, in `outcomes` so a resumed client can ask for what it missed; the conversation
  * (`history`) grows only by completed tasks. A restart while a task runs re-runs its effect with
- * the same idempotency key, which the scheduler answers from its cache when the provider already
+ * the same idempotency key, which the role router answers from its cache when the provider already
  * answered. Nothing here waits on optional infrastructure: capabilities are the bridge's business.
  */
 import { assertEvent, assign, fromPromise, setup } from 'xstate'
@@ -114,7 +114,7 @@ export const agentSession = setup({
     input: {} as AgentSessionInput,
   },
   actors: {
-    // Placeholder: runtime/agent/agentFeature.ts provides the role scheduler as an effect.
+    // Placeholder: runtime/agent/agentFeature.ts provides the role router as an effect.
     runTask: fromPromise<TaskResult, RunTaskInput>(async () => {
       throw new Error('no runTask provided')
     }),

@@ -1,5 +1,5 @@
 /**
- * circuitBreaker: one per model provider. Driven by the scheduler, which reports each call's
+ * circuitBreaker: one per model provider. Driven by the role router (runtime/agent/RoleRouter.ts), which reports each call's
  * outcome (`breaker.success`, `breaker.failure`) and asks for a trial call while half-open
  * (`breaker.trial`); the cooldown is a delayed transition on the host clock.
  *
@@ -29,7 +29,7 @@ export interface CircuitBreakerContext {
   lastError: string | null
 }
 
-/** Event creators: what the scheduler reports and asks. */
+/** Event creators: what the role router reports and asks. */
 export const breakerEvents = {
   success: () => ({ type: 'breaker.success' }) as const,
   failure: (reason?: string) => ({ type: 'breaker.failure', reason }) as const,

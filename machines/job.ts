@@ -9,8 +9,9 @@
  * Promises:
  * - PENDING -> RUNNING -> (PAUSED) -> COMPLETED | FAILED | STOPPED; FAILED is the dead letter
  *   (with the last error and the state it failed in) and leaves it only by `job.retry`.
- * - Each step is an effect with the idempotency key `<jobId>/<stepName>`, the same on every
- *   attempt and after a crash, so a step's effect happens once where its target honours the key.
+ * - Each step is an effect with one idempotency key per step (`<jobId>/<stepName>`, made by the
+ *   runtime's step runner with actors/effect.ts), the same on every attempt and after a crash, so a
+ *   step's effect happens once where its target honours the key.
  *   The effect is started by the entry action `runStep` and cancelled by the exit action
  *   `cancelStep` (runtime/jobs/stepRunner.ts) rather than invoked as a child actor: its result arrives as the
  *   same `xstate.done.actor.<step>` / `xstate.error.actor.<step>` events, and the machine costs no
@@ -137,9 +138,8 @@ export type StepResultEvent =
 /** Every event a job takes: the creators' events and its steps' results. */
 export type JobEvent = ReturnType<(typeof jobEvents)[keyof typeof jobEvents]> | StepResultEvent
 
-/** What the step runner receives. */
+/** What the step runner receives (it adds the step's idempotency key). */
 export interface StepRunInput {
-  idempotencyKey: string
   jobId: string
   type: string
   step: string
@@ -174,7 +174,6 @@ export interface StepParams {
 /** What a step attempt is given, from the job's context. */
 export function stepTask(context: JobContext, p: StepParams): StepRunInput {
   return {
-    idempotencyKey: `${context.id}/${p.name}`,
     jobId: context.id,
     type: context.type,
     step: p.name,

@@ -1,11 +1,12 @@
 /**
  * schedule: one cron or interval schedule that creates jobs. Hosted as a durable actor
- * (`schedule-<name>`) by runtime/jobs/Scheduler.ts.
+ * (`schedule-<name>`) by runtime/jobs/Schedules.ts.
  *
  * Driven by: its `clock` effect (the time, journaled, so replay computes the same due times), its
- * durable timer (the next due time) and its `fire` effect (submits the job with the idempotency
- * key `schedule/<name>/<due>`, so a run is created once even if the effect is re-issued after a
- * crash), and `schedule.pause | schedule.resume | schedule.stop`.
+ * durable timer (the next due time) and its `fire` effect (submits the job with one idempotency
+ * key per schedule and due time, made by the runtime with actors/effect.ts, so a run is created
+ * once even if the effect is re-issued after a crash), and `schedule.pause | schedule.resume |
+ * schedule.stop`.
  *
  * Missed runs: when the process was down across one or more due times, the durable timer fires
  * at once on recovery and creates ONE catch-up run (keyed by the first missed due time); the
@@ -50,11 +51,9 @@ export const scheduleMachine = setup({
     clock: fromPromise<{ at: number }>(async () => {
       throw new Error('clock is not provided')
     }),
-    fire: fromPromise<{ at: number; id: string }, { idempotencyKey: string; schedule: ScheduleInput; due: number }>(
-      async () => {
-        throw new Error('fire is not provided')
-      },
-    ),
+    fire: fromPromise<{ at: number; id: string }, { schedule: ScheduleInput; due: number }>(async () => {
+      throw new Error('fire is not provided')
+    }),
   },
   delays: {
     untilDue: ({ context }) => Math.max(0, context.due - context.now),
@@ -102,7 +101,6 @@ export const scheduleMachine = setup({
         src: 'fire',
         id: 'fire',
         input: ({ context }) => ({
-          idempotencyKey: `schedule/${context.name}/${context.due}`,
           schedule: { name: context.name, job: context.job, every: context.every, cron: context.cron },
           due: context.due,
         }),

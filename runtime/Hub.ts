@@ -1,6 +1,6 @@
 /**
  * `aether hub`: the edge node. One process: the actor system on LevelDB, the HTTP and WebSocket
- * server, and the features that plug into both (`hub.use(feature)`).
+ * server, and the features that plug into both (`Hub.start(opts, features)`).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
@@ -18,7 +18,7 @@ import {
   type LiveState,
 } from '../actors/index.ts'
 import { builtinMachines } from './builtinMachines.ts'
-import { allowHosts } from './http/edges.ts'
+import { setting } from './config.ts'
 import { HttpError, HubServer, sendJson, type Ctx } from './http/HubServer.ts'
 import { ReadAccess } from './http/ReadAccess.ts'
 import { LevelStore } from './LevelStore.ts'
@@ -50,12 +50,21 @@ export interface HubOptions {
 
 export type RuntimeRole = 'active' | 'candidate'
 
-/** A feature plugs routes, sockets and machines into a hub; `close` runs at shutdown. */
+/**
+ * A feature plugs routes, sockets, machines and services into a hub. `install` runs before the
+ * actor system recovers: register machines, provide services (`hub.system.services`), add routes;
+ * durable spawns are refused there. `start` runs after recovery: work on the recovered actors,
+ * spawn what is missing. `close` runs at shutdown.
+ */
 export interface HubFeature {
   name: string
   install(hub: Hub): void | Promise<void>
+  start?(hub: Hub): void | Promise<void>
   close?(): void | Promise<void>
 }
+
+/** Methods a candidate runtime still answers. */
+const READ_ONLY = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** Refusals of the actor host that are the caller's to fix: 400 (the rest the server maps). */
 const REFUSED = new Set(['RESERVED_EVENT', 'UNJOURNALABLE'])
@@ -71,6 +80,9 @@ export class Hub {
   /** Stable for this boot; reported by /api/health and the supervisor. */
   readonly runtimeInstanceId: string
   role: RuntimeRole
+  /** The slot's version and name under a supervisor (null otherwise). */
+  readonly version: string | null
+  readonly slot: string | null
   /** Who may read which actor (tenants' data): features with tenants add their policy. */
   readonly access: ReadAccess
   private features: HubFeature[] = []
@@ -83,10 +95,10 @@ export class Hub {
     readonly server: HubServer,
     readonly dataDir: string,
   ) {
-    this.runtimeInstanceId =
-      opts.runtimeInstanceId ?? process.env.AETHER_RUNTIME_ID ?? `rt-${randomBytes(6).toString('hex')}`
-    const role = opts.role ?? process.env.AETHER_ROLE
-    this.role = role === 'candidate' ? 'candidate' : 'active'
+    this.runtimeInstanceId = opts.runtimeInstanceId ?? setting('runtime-id') ?? `rt-${randomBytes(6).toString('hex')}`
+    this.role = opts.role ?? setting('role')
+    this.version = opts.version ?? setting('version') ?? null
+    this.slot = opts.slot ?? setting('slot') ?? null
     this.access = new ReadAccess(server)
     server.onInternalError = (where, err) => this.internalError(where, err)
   }
@@ -112,36 +124,38 @@ export class Hub {
     this.role = role
   }
 
+  /**
+   * Starts a hub, in this order: open the store and the actor system (nothing recovered yet),
+   * install every feature (each registers its machines and provides its services), recover the
+   * durable actors (their restarted effects find their services on the first lookup), start every
+   * feature (work on the recovered actors), then listen.
+   */
   static async start(opts: HubOptions = {}, features: HubFeature[] = []): Promise<Hub> {
     const dataDir = resolve(opts.data ?? '.aether')
     mkdirSync(dataDir, { recursive: true })
     const store = await LevelStore.open(dataDir)
-    let system: ActorSystem
-    try {
-      system = await ActorSystem.open({
-        store,
-        machines: { ...builtinMachines, ...opts.machines },
-        fsync: opts.fsync ?? 'batch',
-        snapshotEvery: opts.snapshotEvery,
-        retain: opts.retain,
-        hostId: opts.hostId ?? 'hub',
-      })
-    } catch (err) {
-      await store.close()
-      throw err
-    }
+    const system = new ActorSystem({
+      store,
+      machines: { ...builtinMachines, ...opts.machines },
+      fsync: opts.fsync ?? 'batch',
+      snapshotEvery: opts.snapshotEvery,
+      retain: opts.retain,
+      hostId: opts.hostId ?? 'hub',
+    })
     const token = opts.token ?? randomBytes(18).toString('base64url')
     const server = new HubServer({
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
       token,
-      allowHosts: opts.allowHosts ?? allowHosts(undefined),
+      allowHosts: opts.allowHosts ?? setting('allow-host'),
     })
     const hub = new Hub(opts, system, store, server, dataDir)
     hub.guardCandidate()
     hub.installCore()
     try {
       for (const f of features) await hub.use(f)
+      await system.recover()
+      for (const f of hub.features) await f.start?.(hub)
       const { url } = await server.listen()
       hub.url = url
     } catch (err) {
@@ -158,7 +172,8 @@ export class Hub {
     return this.server.token
   }
 
-  async use(f: HubFeature): Promise<void> {
+  /** Installs a feature (before recovery: see `start`). */
+  private async use(f: HubFeature): Promise<void> {
     await f.install(this)
     this.features.push(f)
   }
@@ -169,22 +184,23 @@ export class Hub {
     await this.system.close()
   }
 
-  /** A candidate runtime is passive: every request that could change state is refused until promotion. */
+  /**
+   * A candidate runtime is passive: every request that could change state is refused (503) until
+   * promotion, by a middleware in front of every route.
+   */
   private guardCandidate(): void {
-    const srv = this.server.server
-    const inner = srv.listeners('request') as Array<(req: any, res: any) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req, res) => {
-      if (this.role === 'candidate' && !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? 'GET')) {
-        this.server.counters.requests++
-        return sendJson(res, 503, {
+    this.server.use({
+      name: 'candidate',
+      request: (req, res) => {
+        if (this.role !== 'candidate' || READ_ONLY.has(req.method ?? 'GET')) return false
+        sendJson(res, 503, {
           error: 'CANDIDATE_PASSIVE',
           message: `runtime ${this.runtimeInstanceId} is a candidate and refuses changes until it is promoted; send them to the active runtime`,
           role: this.role,
           runtimeInstanceId: this.runtimeInstanceId,
         })
-      }
-      for (const l of inner) l.call(srv, req, res)
+        return true
+      },
     })
   }
 
@@ -195,8 +211,8 @@ export class Hub {
       ok: true,
       runtimeInstanceId: this.runtimeInstanceId,
       role: this.role,
-      version: this.opts.version ?? process.env.AETHER_VERSION ?? null,
-      slot: this.opts.slot ?? process.env.AETHER_SLOT ?? null,
+      version: this.version,
+      slot: this.slot,
       uptimeMs: Date.now() - this.startedAt,
       actors: sys.list().length,
       incidents: sys.incidents.length,
@@ -222,6 +238,8 @@ export class Hub {
         .filter((v, i, a) => a.indexOf(v) === i),
     }))
     s.route('GET', '/api/incidents', () => ({ incidents: sys.incidents }))
+    s.route('GET', '/api/services', () => sys.services.stats())
+    s.addMetrics(() => sys.services.prometheus())
     s.route('POST', '/api/actors', async (ctx) => {
       s.requireToken(ctx)
       const body = await s.body(ctx)

@@ -1,8 +1,8 @@
 /**
  * The LevelDB store adapter (the only file that imports `level`): the actor host's `Store`.
  *
- * Key layout (strings; `!` sorts below every character an id path may hold, so a path's keys
- * form one contiguous range):
+ * The actor host's key spaces (runtime/keyLayout.ts names them and builds the keys; `!` sorts
+ * below every character an id path may hold, so a path's keys form one contiguous range):
  *   m!<path>              actor meta (JSON)
  *   e!<path>!<seq hex12>  a journal segment: the JSON array of one actor's records of one group
  *                         commit, keyed by its first seq (one entry per actor per batch, not per
@@ -37,10 +37,9 @@ import {
   type Store,
   type StoreOp,
 } from '../actors/Store.ts'
+import { actorKeys, KEY_SPACES, range } from './keyLayout.ts'
 
 type DB = AbstractLevel<any, string, string>
-
-const hex = (n: number) => n.toString(16).padStart(12, '0')
 
 /** The data folder is held by another process (LevelDB allows one). */
 export class DataDirLockedError extends Error {
@@ -93,12 +92,12 @@ export class LevelStore implements Store {
         case 'event': {
           const rec = op.record
           if (rec.rejected !== undefined) {
-            batch.put(`r!${op.path}!${hex(rec.seq)}`, rec.rejected)
+            batch.put(actorKeys.rejected(op.path, rec.seq), rec.rejected)
             if (op.unwritten) {
               // the event whose own write failed, in a segment of its own: later seqs may be on disk
               // already, and a segment's records must follow its key's seq
               const { rejected: _, ...event } = rec
-              batch.put(`e!${op.path}!${hex(rec.seq)}`, JSON.stringify([event]))
+              batch.put(actorKeys.segment(op.path, rec.seq), JSON.stringify([event]))
             }
             break
           }
@@ -113,99 +112,105 @@ export class LevelStore implements Store {
           const v = JSON.stringify(op.record)
           // A final checkpoint is kept as the latest only: recovery reads it, and replay computes
           // the same state from the journal (it would be one more copy of every finished actor).
-          if (!isFinal(op.record)) batch.put(`s!${op.path}!${hex(op.record.seq)}`, v)
-          batch.put(`l!${op.path}`, v)
+          if (!isFinal(op.record)) batch.put(actorKeys.snapshot(op.path, op.record.seq), v)
+          batch.put(actorKeys.latest(op.path), v)
           break
         }
         case 'meta':
-          batch.put(`m!${op.meta.path}`, JSON.stringify(op.meta))
+          batch.put(actorKeys.meta(op.meta.path), JSON.stringify(op.meta))
           break
         case 'incident':
-          batch.put(`i!${hex(op.incident.at)}!${(this.incidentN++).toString(36)}`, JSON.stringify(op.incident))
+          batch.put(actorKeys.incident(op.incident.at, this.incidentN++), JSON.stringify(op.incident))
           break
         case 'archive': {
           const r = op.record
           const path = r.meta.path
-          batch.put(`a!${path}`, JSON.stringify(r))
-          batch.put(`t!${hex(r.finishedAt)}!${path}`, '')
-          if (r.name !== undefined) batch.put(`n!${r.name}`, path)
-          batch.del(`m!${path}`)
-          batch.del(`l!${path}`)
+          batch.put(actorKeys.archive(path), JSON.stringify(r))
+          batch.put(actorKeys.finished(r.finishedAt, path), '')
+          if (r.name !== undefined) batch.put(actorKeys.archiveName(r.name), path)
+          batch.del(actorKeys.meta(path))
+          batch.del(actorKeys.latest(path))
           break
         }
       }
     }
-    if (segments) for (const [path, recs] of segments) batch.put(`e!${path}!${hex(recs[0].seq)}`, JSON.stringify(recs))
+    if (segments)
+      for (const [path, recs] of segments) batch.put(actorKeys.segment(path, recs[0].seq), JSON.stringify(recs))
     return batch.write({ sync } as any)
   }
 
   async listMeta(): Promise<ActorMeta[]> {
     const out: ActorMeta[] = []
-    for await (const [key, value] of this.db.iterator({ gte: 'm!', lt: 'm"' })) {
+    for await (const [key, value] of this.db.iterator(range(KEY_SPACES.meta.prefix))) {
       out.push(decode(key.slice(2), key, value))
     }
     return out
   }
 
   async getMeta(path: string): Promise<ActorMeta | undefined> {
-    const v = await this.db.get(`m!${path}`)
-    if (v !== undefined) return decode(path, `m!${path}`, v)
+    const key = actorKeys.meta(path)
+    const v = await this.db.get(key)
+    if (v !== undefined) return decode(path, key, v)
     const a = await this.archived(path)
     return a && { ...a.meta, status: 'archived' }
   }
 
   async archived(path: string): Promise<ArchiveRecord | undefined> {
-    const v = await this.db.get(`a!${path}`)
-    return v === undefined ? undefined : decode(path, `a!${path}`, v)
+    const key = actorKeys.archive(path)
+    const v = await this.db.get(key)
+    return v === undefined ? undefined : decode(path, key, v)
   }
 
   archivedByName(name: string): Promise<string | undefined> {
-    return this.db.get(`n!${name}`)
+    return this.db.get(actorKeys.archiveName(name))
   }
 
   async archivedPage(limit: number, after?: string): Promise<ArchivePage> {
     // The cursor is the last t! key of the page before (finish time and path): unique and stable.
-    const keys = await this.db.keys({ gte: 't!', lt: after ?? 't"', reverse: true, limit: limit + 1 }).all()
+    const all = range(actorKeys.finishes)
+    const keys = await this.db.keys({ gte: all.gte, lt: after ?? all.lt, reverse: true, limit: limit + 1 }).all()
     const page = keys.slice(0, limit)
-    const paths = page.map((k) => k.slice(k.indexOf('!', 2) + 1))
-    const values = paths.length ? await this.db.getMany(paths.map((p) => `a!${p}`)) : []
+    const paths = page.map((k) => k.slice(k.indexOf('!', actorKeys.finishes.length) + 1))
+    const values = paths.length ? await this.db.getMany(paths.map((p) => actorKeys.archive(p))) : []
     const records: ArchiveRecord[] = []
     values.forEach((v, i) => {
-      if (v !== undefined) records.push(decode(paths[i], `a!${paths[i]}`, v))
+      if (v !== undefined) records.push(decode(paths[i], actorKeys.archive(paths[i]), v))
     })
     return { records, next: keys.length > limit ? page[page.length - 1] : null }
   }
 
   async latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined> {
-    const range =
+    const within =
       maxSeq === undefined
-        ? { gte: `s!${path}!`, lt: `s!${path}"` }
-        : { gte: `s!${path}!`, lte: `s!${path}!${hex(maxSeq)}` }
-    for await (const [key, value] of this.db.iterator({ ...range, reverse: true, limit: 1 }))
+        ? range(actorKeys.snapshots(path))
+        : { gte: actorKeys.snapshots(path), lte: actorKeys.snapshot(path, maxSeq) }
+    for await (const [key, value] of this.db.iterator({ ...within, reverse: true, limit: 1 }))
       return decode(path, key, value)
     return undefined
   }
 
   async *snapshots(path: string): AsyncIterable<SnapshotRecord> {
-    for await (const [key, value] of this.db.iterator({ gte: `s!${path}!`, lt: `s!${path}"` }))
-      yield decode(path, key, value)
+    for await (const [key, value] of this.db.iterator(range(actorKeys.snapshots(path)))) yield decode(path, key, value)
   }
 
   async *events(path: string, afterSeq = 0, untilSeq?: number): AsyncIterable<JournalRecord> {
     const rejected = new Map<number, string>()
-    for await (const [key, value] of this.db.iterator({ gt: `r!${path}!${hex(afterSeq)}`, lt: `r!${path}"` })) {
+    for await (const [key, value] of this.db.iterator({
+      gt: actorKeys.rejected(path, afterSeq),
+      lt: range(actorKeys.rejectedAll(path)).lt,
+    })) {
       rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
     }
     // The segment holding afterSeq + 1 may start before it.
-    let start = `e!${path}!`
+    let start = actorKeys.segments(path)
     for await (const key of this.db.keys({
-      gte: `e!${path}!`,
-      lte: `e!${path}!${hex(afterSeq + 1)}`,
+      gte: actorKeys.segments(path),
+      lte: actorKeys.segment(path, afterSeq + 1),
       reverse: true,
       limit: 1,
     }))
       start = key
-    const it = this.db.iterator({ gte: start, lt: `e!${path}"` })
+    const it = this.db.iterator({ gte: start, lt: range(actorKeys.segments(path)).lt })
     let last = -1
     try {
       for (;;) {
@@ -253,7 +258,10 @@ export class LevelStore implements Store {
     // one, so the journal left starts right after the kept snapshot (the rejected markers of the
     // covered records go too: a covered record left behind would read as accepted).
     const b = this.db.batch()
-    for await (const [key, value] of this.db.iterator({ gte: `e!${path}!`, lte: `e!${path}!${hex(keepFromSeq)}` })) {
+    for await (const [key, value] of this.db.iterator({
+      gte: actorKeys.segments(path),
+      lte: actorKeys.segment(path, keepFromSeq),
+    })) {
       let recs: JournalRecord[]
       try {
         recs = JSON.parse(value)
@@ -263,21 +271,21 @@ export class LevelStore implements Store {
       }
       b.del(key)
       const kept = recs.filter((r) => r.seq > keepFromSeq)
-      if (kept.length) b.put(`e!${path}!${hex(kept[0].seq)}`, JSON.stringify(kept))
+      if (kept.length) b.put(actorKeys.segment(path, kept[0].seq), JSON.stringify(kept))
     }
     await b.write()
-    await this.db.clear({ gte: `r!${path}!`, lte: `r!${path}!${hex(keepFromSeq)}` })
-    await this.db.clear({ gte: `s!${path}!`, lt: `s!${path}!${hex(keepFromSeq)}` })
+    await this.db.clear({ gte: actorKeys.rejectedAll(path), lte: actorKeys.rejected(path, keepFromSeq) })
+    await this.db.clear({ gte: actorKeys.snapshots(path), lt: actorKeys.snapshot(path, keepFromSeq) })
   }
 
   async recoveryState(): Promise<RecoveryEntry[]> {
-    const cleanRows = await this.db.iterator({ gte: 'c!', lt: 'c"' }).all()
+    const cleanRows = await this.db.iterator(range(KEY_SPACES.clean.prefix)).all()
     this.cleanKeys = cleanRows.map((r) => r[0])
-    if (cleanRows.some((r) => r[0] === 'c!clean')) {
+    if (cleanRows.some((r) => r[0] === actorKeys.clean)) {
       const fromImage = readImage(cleanRows)
       if (fromImage) return fromImage
     }
-    return this.readAll(cleanRows.some((r) => r[0] === 'c!clean'))
+    return this.readAll(cleanRows.some((r) => r[0] === actorKeys.clean))
   }
 
   /** Recovery from the per-actor records: metas, latest snapshots and (unless clean) journal tails. */
@@ -286,8 +294,8 @@ export class LevelStore implements Store {
     const out: RecoveryEntry[] = []
     // iterator().all() reads in large native batches (a for-await per entry is many times slower).
     const [metaRows, latestRows] = await Promise.all([
-      this.db.iterator({ gte: 'm!', lt: 'm"' }).all(),
-      this.db.iterator({ gte: 'l!', lt: 'l"' }).all(),
+      this.db.iterator(range(KEY_SPACES.meta.prefix)).all(),
+      this.db.iterator(range(KEY_SPACES.latest.prefix)).all(),
     ])
     for (const [key, value] of metaRows) {
       try {
@@ -306,7 +314,8 @@ export class LevelStore implements Store {
     const load = async (meta: ActorMeta): Promise<RecoveryEntry> => {
       try {
         const raw = latest.get(meta.path)
-        const snapshot = raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw)
+        const snapshot =
+          raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, actorKeys.latest(meta.path), raw)
         const tail: JournalRecord[] = []
         // A finished actor's state is final: what its journal holds after it changes nothing
         // (the host checkpoints an actor when it finishes), so its journal is not read.
@@ -323,7 +332,8 @@ export class LevelStore implements Store {
           const raw = latest.get(meta.path)
           out.push({
             meta,
-            snapshot: raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, `l!${meta.path}`, raw),
+            snapshot:
+              raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, actorKeys.latest(meta.path), raw),
             tail: [],
           })
         } catch (error) {
@@ -341,7 +351,7 @@ export class LevelStore implements Store {
     if (!clean) {
       // No fsync needed: any later journal write is synced after this one, in order, and until
       // one happens the store is still clean.
-      const keys = this.cleanKeys ?? (await this.db.keys({ gte: 'c!', lt: 'c"' }).all())
+      const keys = this.cleanKeys ?? (await this.db.keys(range(KEY_SPACES.clean.prefix)).all())
       this.cleanKeys = []
       if (keys.length) await this.db.batch(keys.map((key) => ({ type: 'del' as const, key })))
       return
@@ -349,9 +359,9 @@ export class LevelStore implements Store {
     // The image is built from the stored records themselves (raw strings, nothing parsed), so it
     // says exactly what a full read would; marker and image land in one synced batch.
     const [metaRows, latestRows, stale] = await Promise.all([
-      this.db.iterator({ gte: 'm!', lt: 'm"' }).all(),
-      this.db.iterator({ gte: 'l!', lt: 'l"' }).all(),
-      this.db.keys({ gte: 'c!', lt: 'c"' }).all(),
+      this.db.iterator(range(KEY_SPACES.meta.prefix)).all(),
+      this.db.iterator(range(KEY_SPACES.latest.prefix)).all(),
+      this.db.keys(range(KEY_SPACES.clean.prefix)).all(),
     ])
     const latest = new Map<string, string>()
     for (const [key, value] of latestRows) latest.set(key.slice(2), value)
@@ -379,15 +389,15 @@ export class LevelStore implements Store {
     for (const key of stale) batch.del(key)
     if (usable)
       chunks.forEach((c, n) => {
-        batch.put(`c!image!${n.toString(16).padStart(6, '0')}`, c)
+        batch.put(actorKeys.image(n), c)
       })
-    batch.put('c!clean', String(Date.now()))
+    batch.put(actorKeys.clean, String(Date.now()))
     await batch.write({ sync: true } as any)
   }
 
   async incidents(): Promise<Incident[]> {
     const out: Incident[] = []
-    for await (const [key, value] of this.db.iterator({ gte: 'i!', lt: 'i"' }))
+    for await (const [key, value] of this.db.iterator(range(KEY_SPACES.incidents.prefix)))
       out.push(decode('(incidents)', key, value))
     return out
   }
@@ -405,7 +415,7 @@ function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
   const out: RecoveryEntry[] = []
   let chunks = 0
   for (const [key, value] of rows) {
-    if (!key.startsWith('c!image!')) continue
+    if (!key.startsWith(KEY_SPACES.cleanImage.prefix)) continue
     if (parseInt(key.slice(8), 16) !== chunks++) return undefined
     let entries: unknown
     try {

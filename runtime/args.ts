@@ -20,12 +20,15 @@ export interface FlagSpec {
   default?: string | number | boolean
   /** Value name for --help (`--port P`). */
   arg?: string
+  /** The command cannot run without it: a usage error names it when it is missing. */
+  required?: boolean
 }
 
 export interface Command {
   name: string
   summary: string
-  usage: string
+  /** The usage line; by default it is built from the positionals and flags (`usageOf`). */
+  usage?: string
   flags: Record<string, FlagSpec>
   /** Positional arguments for --help. */
   positionals?: Array<{ name: string; help: string; required?: boolean }>
@@ -71,11 +74,25 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): Parse
       flags[name] = n
     } else flags[name] = raw
   }
+  for (const [k, s] of Object.entries(spec))
+    if (s.required && flags[k] === undefined) throw new UsageError(`--${k} ${s.arg ?? s.type} is required`)
   return { flags, positionals }
 }
 
+/** A command's usage line: its own, or `aether NAME POSITIONALS --required ARG [--optional ARG] ...`. */
+export function usageOf(c: Command): string {
+  if (c.usage) return c.usage
+  const parts = [`aether ${c.name}`]
+  for (const p of c.positionals ?? []) parts.push(p.required ? p.name : `[${p.name}]`)
+  for (const [k, s] of Object.entries(c.flags)) {
+    const f = `--${k}${s.type === 'boolean' ? '' : ` ${s.arg ?? s.type.toUpperCase()}`}`
+    parts.push(s.required ? f : `[${f}]`)
+  }
+  return parts.join(' ')
+}
+
 export function formatHelp(c: Command): string {
-  const lines = [`aether ${c.name}: ${c.summary}`, '', `usage: ${c.usage}`]
+  const lines = [`aether ${c.name}: ${c.summary}`, '', `usage: ${usageOf(c)}`]
   if (c.positionals?.length) {
     lines.push('', 'arguments:')
     for (const p of c.positionals) lines.push(`  ${p.name.padEnd(22)} ${p.help}${p.required ? '' : ' (optional)'}`)
@@ -85,7 +102,7 @@ export function formatHelp(c: Command): string {
   for (const [k, s] of entries) {
     const left = `--${k}${s.type === 'boolean' ? '' : ' ' + (s.arg ?? s.type.toUpperCase())}`
     lines.push(
-      `  ${left.padEnd(22)} ${s.help}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`,
+      `  ${left.padEnd(22)} ${s.help}${s.required ? ' (required)' : ''}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`,
     )
   }
   lines.push(`  ${'--help'.padEnd(22)} show this help`)

@@ -3,7 +3,7 @@
  * `aether <command> --help` is always complete. Exit codes: 0 ok, 1 the command's own failure
  * (e.g. a replay divergence), 2 usage or input errors.
  */
-import { formatHelp, parseArgs, UsageError, type Command } from './args.ts'
+import { formatHelp, parseArgs, UsageError, usageOf, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
 import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
@@ -64,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError) {
       console.error(
         err.showUsage
-          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${cmd.usage}\nRun \`aether ${cmd.name} --help\` for details.`
+          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`
           : `aether ${cmd.name}: ${err.message}`,
       )
       return 2

@@ -8,9 +8,10 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
-import { type JobsConfig, jobsConfigFromEnv, jobsFeature } from './jobs/jobsFeature.ts'
+import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
+import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
@@ -19,37 +20,40 @@ import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
-  /** Agent feature: harness file (else AETHER_HARNESS) and Redis URL (else REDIS_URL). */
+  /** Agent feature: harness file and Redis URL (else their settings, runtime/config.ts). */
   harness?: string
   redis?: string
   /** Job types of an app (`aether hub --app`), besides the built-in ones. */
   jobTypes?: JobType[]
-  /** Finished jobs' retention settings (`--jobs-retain-age`, `--jobs-retain-count`), over the environment's. */
-  jobsRetain?: { age?: string; count?: string }
+  /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
+  jobsRetainAge?: number
+  jobsRetainCount?: number
 }
 
-/** The jobs configuration from the environment, with the retention flags over it. */
-function jobsConfig(retain: { age?: string; count?: string } = {}): JobsConfig {
-  const config = jobsConfigFromEnv()
-  const retention = retentionWith(config.retention, retain.age, retain.count, {
-    age: '--jobs-retain-age',
-    count: '--jobs-retain-count',
-  })
+/** The jobs-config file, with the retention settings over its `retention`. */
+function jobsConfig(opts: HubFeatureOptions): JobsConfig {
+  const config = jobsConfigFromFile()
+  const retention = retentionWith(
+    config.retention,
+    opts.jobsRetainAge ?? setting('jobs-retain-age'),
+    opts.jobsRetainCount ?? setting('jobs-retain-count'),
+  )
   return retention === undefined ? config : { ...config, retention }
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
+  const jobsNats = setting('jobs-nats')
   return [
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
-    // jobs: AETHER_JOBS_CONFIG (JSON: tenants, triggers, schedules, visibilityMs, concurrency, retention),
-    // AETHER_JOBS_RETAIN_AGE / _COUNT; steps over NATS with AETHER_JOBS_NATS=URL
+    // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency, retention),
+    // jobs-retain-age / -count over its retention; steps over NATS with jobs-nats
     jobsFeature({
-      ...jobsConfig(opts.jobsRetain),
-      ...(process.env.AETHER_JOBS_NATS ? { nats: process.env.AETHER_JOBS_NATS } : {}),
+      ...jobsConfig(opts),
+      ...(jobsNats ? { nats: jobsNats } : {}),
       ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
     }),
     runtimeFeature(),

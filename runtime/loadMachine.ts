@@ -9,16 +9,26 @@ import type { AnyStateMachine } from 'xstate'
 import { isV4Machine } from '../actors/index.ts'
 import { UsageError } from './args.ts'
 
+/**
+ * Imports a user's module named by the flag `--<flag>` (a path, relative to the working folder).
+ * A missing file or a module that fails to load is a UsageError naming the flag and the file.
+ */
+export async function importUserModule(
+  modulePath: string,
+  flag: string,
+): Promise<{ file: string; mod: Record<string, unknown> }> {
+  const file = resolve(modulePath)
+  if (!existsSync(file)) throw new UsageError(`--${flag}: no such file ${file}`)
+  try {
+    return { file, mod: await import(pathToFileURL(file).href) }
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot load ${file}: ${(err as Error).message}`)
+  }
+}
+
 /** The export `exportName` of `modulePath`; `why` says where the name came from, for the error. */
 export async function loadMachine(modulePath: string, exportName = 'default', why = ''): Promise<AnyStateMachine> {
-  const file = resolve(modulePath)
-  if (!existsSync(file)) throw new UsageError(`--machine: no such file ${file}`)
-  let mod: Record<string, unknown>
-  try {
-    mod = await import(pathToFileURL(file).href)
-  } catch (err) {
-    throw new UsageError(`--machine: cannot load ${file}: ${(err as Error).message}`)
-  }
+  const { file, mod } = await importUserModule(modulePath, 'machine')
   const m = mod[exportName] as any
   if (m === undefined) {
     const names = Object.keys(mod).filter((k) => isMachine(mod[k]))

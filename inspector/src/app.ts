@@ -4,7 +4,7 @@
  * most once per animation frame. Loaded log files become read-only actors scrubbed the same way.
  * Two views share the header (and its token): the actors, and the jobs panel (`?view=jobs`).
  */
-import { FeedConnection, type ConnState } from './feedClient.ts'
+import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
@@ -103,6 +103,33 @@ export class App {
     const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''))
     if (hash) this.selected = hash
     if (params.get('view') === 'jobs') this.showView('jobs')
+    void this.showMigration()
+  }
+
+  /**
+   * The migration report the hub started with (`GET /api/migration`, see docs/apps.md): a chip in the
+   * header when stored actors were checked against changed machine code, the actors in its title.
+   */
+  private async showMigration(): Promise<void> {
+    let r: any
+    try {
+      const res = await fetch('/api/migration')
+      if (!res.ok) return
+      r = await res.json()
+    } catch {
+      return
+    }
+    if (!r?.checked) return
+    const el = $('#migration')
+    const bad = r.diverged.length + r.stranded.length + r.timers.length
+    el.textContent = `migration: ${r.checked} checked, ${r.identical.length} identical${bad ? `, ${r.diverged.length} diverged, ${r.stranded.length} stranded, ${r.timers.length} timers` : ''}`
+    el.classList.toggle('warn', bad > 0)
+    el.title = [
+      ...r.diverged.map((a: any) => `${a.path}: diverges at seq ${a.seq} (${a.message})`),
+      ...r.stranded.map((a: any) => `${a.path}: in state "${a.state}", gone from the new code`),
+      ...r.timers.map((a: any) => `${a.path}: timer pending in "${a.state}", gone from the new code`),
+    ].join('\n')
+    el.hidden = false
   }
 
   // ---- views ---------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
  * of paying for a second call. Stored in the hub's LevelDB (a sublevel, apart from the journal),
  * written with sync before the answer is handed back.
  */
-import type { AbstractLevel } from 'abstract-level'
+import { openSublevel, type Sublevel } from '../keyLayout.ts'
+import type { LevelStore } from '../LevelStore.ts'
 
 export interface CachedAnswer {
   text: string
@@ -20,17 +21,17 @@ export interface AnswerCache {
   put(requestId: string, answer: CachedAnswer): Promise<void>
 }
 
-/** The LevelDB cache, in a sublevel of the hub's database (`db` is `hub.store.db`). */
+/** The LevelDB cache, in the `agent-answers` sublevel of the hub's database (runtime/keyLayout.ts). */
 export class LevelAnswerCache implements AnswerCache {
-  private sub: any
-  constructor(db: AbstractLevel<any, string, string>) {
-    this.sub = (db as any).sublevel('agent-answers', { keyEncoding: 'utf8', valueEncoding: 'json' })
+  private sub: Sublevel<CachedAnswer>
+  constructor(store: LevelStore) {
+    this.sub = openSublevel(store, 'agent-answers')
   }
   async get(requestId: string): Promise<CachedAnswer | undefined> {
     return (await this.sub.get(requestId)) ?? undefined
   }
   async put(requestId: string, answer: CachedAnswer): Promise<void> {
-    await this.sub.put(requestId, answer, { sync: true })
+    await this.sub.put(requestId, answer, { sync: true } as object)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The hub's agent feature: WebSocket agent sessions at `/ws/agent` (protocol/agent.ts), each a
- * durable `agentSession` actor (`agent-session.<id>`), routed through the role scheduler to model
+ * durable `agentSession` actor (`agent-session.<id>`), routed through the role router to model
  * providers; optional integrations (NATS, Redis, the providers themselves) run as background
  * actors whose state is reported, never awaited: a handshake costs one journal commit (new
  * session) or none (resume), whatever the infrastructure is doing.
@@ -26,7 +26,8 @@ import { decodeClientFrame, SESSION_ID_RE, type TaskOutcome } from '../../protoc
 import type { FeedEvent } from '../../protocol/inspection.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
-import { bindAgentRuntime, hostedAgentSession, unbindAgentRuntime } from './agentMachine.ts'
+import { environment, setting } from '../config.ts'
+import { agentRuntime, hostedAgentSession } from './agentMachine.ts'
 import { LevelAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import { loadHarness, type Harness } from './harness.ts'
 import {
@@ -41,14 +42,14 @@ import {
 } from './integrations.ts'
 import type { ChatMessage } from './providers.ts'
 import { Secrets } from './redact.ts'
-import { Scheduler } from './Scheduler.ts'
+import { RoleRouter } from './RoleRouter.ts'
 
 export interface AgentFeatureOptions {
-  /** Harness file path or a validated harness; default AETHER_HARNESS; none: tasks fail with NO_HARNESS. */
+  /** Harness file path or a validated harness; default the `harness` setting; none: tasks fail with NO_HARNESS. */
   harness?: string | Harness
   nats?: string
   redis?: string
-  /** Where keys are read from (default process.env). */
+  /** Where keys and settings are read from (default: the process's environment). */
   env?: Record<string, string | undefined>
   timing?: IntegrationTiming
   detachTtlMs?: number
@@ -76,6 +77,9 @@ export function agentFeature(opts: AgentFeatureOptions = {}): HubFeature & { age
     async install(hub: Hub) {
       f.agent = await AgentService.install(hub, opts)
     },
+    async start() {
+      await f.agent?.start()
+    },
     async close() {
       await f.agent?.close()
     },
@@ -97,50 +101,56 @@ export class AgentService {
     readonly system: ActorSystem,
     readonly harness: Harness | undefined,
     readonly secrets: Secrets,
-    readonly scheduler: Scheduler | undefined,
+    readonly router: RoleRouter | undefined,
     private opts: AgentFeatureOptions,
     private log: (line: string) => void,
   ) {}
 
   static async install(hub: Hub, opts: AgentFeatureOptions): Promise<AgentService> {
     const system = hub.system
-    const env = opts.env ?? process.env
+    const env = opts.env ?? environment()
     const log = opts.log ?? ((line: string) => console.error(line))
     system.register('agentSession', hostedAgentSession)
-    const harnessSrc = opts.harness ?? env.AETHER_HARNESS
+    const harnessSrc = opts.harness ?? setting('harness', undefined, env)
     const harness = typeof harnessSrc === 'string' ? loadHarness(harnessSrc) : harnessSrc
     const secrets = harness ? Secrets.fromEnv(harness, env) : new Secrets()
     for (const m of secrets.missing)
       log(`[agent] provider ${m.provider}: environment variable ${m.env} is not set; its calls will fail over`)
     const redactedLog = (line: string) => log(secrets.redact(line))
-    const cache = opts.cache ?? new LevelAnswerCache(hub.store.db)
-    const scheduler = harness ? await Scheduler.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
-    const svc = new AgentService(hub, system, harness, secrets, scheduler, opts, redactedLog)
+    const cache = opts.cache ?? new LevelAnswerCache(hub.store)
+    const router = harness ? await RoleRouter.start({ system, harness, secrets, cache, log: redactedLog }) : undefined
+    const svc = new AgentService(hub, system, harness, secrets, router, opts, redactedLog)
 
     // Integrations start in the background: spawning an actor does not wait for its probe.
     const specs: IntegrationSpec[] = []
-    const nats = opts.nats ?? env.NATS_URL
-    const redis = opts.redis ?? env.REDIS_URL
+    const nats = opts.nats ?? setting('nats', undefined, env)
+    const redis = opts.redis ?? setting('redis', undefined, env)
     if (nats) specs.push(natsIntegration(nats))
     else svc.off.push('nats')
     if (redis) specs.push(redisIntegration(redis))
     else svc.off.push('redis')
-    if (scheduler)
-      for (const [name, p] of scheduler.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
+    if (router)
+      for (const [name, p] of router.providers) specs.push(providerIntegration(p, harness!.providers[name].baseUrl))
     svc.configured = await startIntegrations(system, specs, opts.timing)
     svc.lastCaps = JSON.stringify(svc.capabilities())
 
-    bindAgentRuntime(system, { runTask: (input, requestId, signal) => svc.runTask(input, requestId, signal) })
-    // Sessions recovered from the journal have no socket any more; ended ones are put away.
+    system.services.provide(agentRuntime, {
+      runTask: (input, requestId, signal) => svc.runTask(input, requestId, signal),
+    })
+    svc.routes()
+    hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
+    return svc
+  }
+
+  /** After recovery: sessions recovered from the journal have no socket any more; ended ones are put away. */
+  async start(): Promise<void> {
+    const system = this.system
     for (const a of system.list()) {
       if (!a.path.startsWith(SESSION_PREFIX)) continue
       if (a.status === 'done') await system.stop(a.path)
       else if (a.status === 'active' && (a.value as any)?.live?.connection === 'attached')
         system.send(a.path, sessionEvents.detach(), 'agent')
     }
-    svc.routes()
-    hub.server.ws('/ws/agent', (ws, req, url) => void svc.connect(ws, req, url))
-    return svc
   }
 
   capabilities() {
@@ -171,7 +181,6 @@ export class AgentService {
   async close(): Promise<void> {
     this.unlisten?.()
     this.unlisten = null
-    unbindAgentRuntime(this.system)
     for (const c of this.conns.values()) c.ws.close(1001, 'hub shutting down')
     this.conns.clear()
   }
@@ -180,7 +189,7 @@ export class AgentService {
 
   private async runTask(input: RunTaskInput, requestId: string, signal: AbortSignal): Promise<TaskResult> {
     this.stats.tasks++
-    if (!this.scheduler) {
+    if (!this.router) {
       return {
         ok: false,
         fallbacks: 0,
@@ -197,9 +206,9 @@ export class AgentService {
     if (input.task.images?.length) user.images = input.task.images
     messages.push(user)
     try {
-      return this.secrets.redactJson(await this.scheduler.run({ requestId, role: input.task.role, messages, signal }))
+      return this.secrets.redactJson(await this.router.run({ requestId, role: input.task.role, messages, signal }))
     } catch (err) {
-      // The scheduler resolves provider failures; anything else is a bug, reported without secrets.
+      // The router resolves provider failures; anything else is a bug, reported without secrets.
       const message = this.secrets.redact((err as Error)?.message ?? String(err))
       this.log(`[agent] task ${requestId} failed: ${message}`)
       return { ok: false, fallbacks: 0, cached: false, requestId, error: { code: 'INTERNAL', message } }
@@ -448,8 +457,8 @@ export class AgentService {
             roles: this.harness.roles,
           }
         : null,
-      breakers: this.scheduler
-        ? Object.fromEntries([...this.scheduler.providers.keys()].map((n) => [n, this.scheduler!.breakerState(n)]))
+      breakers: this.router
+        ? Object.fromEntries([...this.router.providers.keys()].map((n) => [n, this.router!.breakerState(n)]))
         : {},
       sessions: this.system
         .list()
@@ -460,7 +469,7 @@ export class AgentService {
           value: a.value,
           attached: this.conns.has(a.path.slice(SESSION_PREFIX.length)),
         })),
-      stats: { ...this.stats, scheduler: this.scheduler?.stats ?? null },
+      stats: { ...this.stats, router: this.router?.stats ?? null },
     }))
     s.route('GET', '/api/agent/sessions/:id', (ctx) => {
       const id = ctx.params.id

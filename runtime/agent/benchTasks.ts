@@ -10,7 +10,8 @@ import { MemoryAnswerCache, type AnswerCache } from './AnswerCache.ts'
 import type { Harness } from './harness.ts'
 import type { ChatMessage } from './providers.ts'
 import type { Secrets } from './redact.ts'
-import { Scheduler, type Attempt } from './Scheduler.ts'
+import { RoleRouter, type Attempt } from './RoleRouter.ts'
+import benchTaskSpecs from './benchTasks.json' with { type: 'json' }
 
 export interface BenchTask {
   id: string
@@ -25,36 +26,23 @@ export interface BenchTask {
 const RED_PIXEL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='
 
-const t = (id: string, role: string, ask: string, expect: string, images?: string[]): BenchTask => ({
+/** A task as benchTasks.json states it: what to ask, the token to answer, whether it shows the pixel. */
+interface TaskSpec {
+  id: string
+  role: string
+  ask: string
+  expect: string
+  image?: 'red-pixel'
+}
+
+/** The tasks, from benchTasks.json (data, so that twenty rows of one shape are not code). */
+export const BENCH_TASKS: BenchTask[] = (benchTaskSpecs as TaskSpec[]).map(({ id, role, ask, expect, image }) => ({
   id,
   role,
   prompt: `${ask}\nReply with exactly: ${expect}`,
   expect,
-  ...(images ? { images } : {}),
-})
-
-export const BENCH_TASKS: BenchTask[] = [
-  t('chat-01', 'chat', 'Greet the operator of this hub.', 'HELLO-OPERATOR'),
-  t('chat-02', 'chat', 'Confirm that you can read this message.', 'CHAT-READ-OK'),
-  t('chat-03', 'chat', 'What is 17 plus 25? Give the number as a word code.', 'FORTY-TWO'),
-  t('chat-04', 'chat', 'Summarize: the camera went offline and came back.', 'CAMERA-RECOVERED'),
-  t('chat-05', 'chat', 'Translate "good morning" to French, as a code.', 'BONJOUR'),
-  t('chat-06', 'chat', 'Acknowledge the end of the shift.', 'SHIFT-ENDED'),
-  t('vision-01', 'vision', 'What color is the single pixel in this image?', 'RED', [RED_PIXEL]),
-  t('vision-02', 'vision', 'How many pixels does this image have?', 'ONE-PIXEL', [RED_PIXEL]),
-  t('vision-03', 'vision', 'Is this image a photograph or a generated test image?', 'TEST-IMAGE', [RED_PIXEL]),
-  t('vision-04', 'vision', 'Label this image for the inventory.', 'IMG-RED-1X1', [RED_PIXEL]),
-  t('planner-01', 'planner', 'Plan an update of the hub in three steps.', 'PLAN-UPDATE-3'),
-  t('planner-02', 'planner', 'Plan how to recover a camera that stopped sending video.', 'PLAN-CAMERA'),
-  t('planner-03', 'planner', 'Break "back up the data folder" into steps.', 'PLAN-BACKUP'),
-  t('planner-04', 'planner', 'Choose which of two workers should take a long job.', 'PLAN-WORKER-B'),
-  t('planner-05', 'planner', 'Plan a rollback if the update fails verification.', 'PLAN-ROLLBACK'),
-  t('browser-01', 'browser', 'Open the hub health page and report whether it is ok.', 'HEALTH-OK'),
-  t('browser-02', 'browser', 'Find the settings link on the inspector page.', 'SETTINGS-LINK'),
-  t('browser-03', 'browser', 'Read the title of the member page.', 'MEMBER-TITLE'),
-  t('browser-04', 'browser', 'Click the defer button and report the result.', 'DEFER-CLICKED'),
-  t('browser-05', 'browser', 'Scroll to the bottom of the jobs list.', 'JOBS-BOTTOM'),
-]
+  ...(image ? { images: [RED_PIXEL] } : {}),
+}))
 
 export interface BenchRow {
   id: string
@@ -88,11 +76,11 @@ export interface BenchOptions {
   runId?: string
 }
 
-/** Runs the benchmark tasks one after another through a fresh scheduler. */
+/** Runs the benchmark tasks one after another through a fresh role router. */
 export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
   const system = await ActorSystem.open({ hostId: 'agent-bench' })
   try {
-    const scheduler = await Scheduler.start({
+    const router = await RoleRouter.start({
       system,
       harness: opts.harness,
       secrets: opts.secrets,
@@ -105,7 +93,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchSummary> {
       const user: ChatMessage = { role: 'user', content: task.prompt }
       if (task.images) user.images = task.images
       const t0 = performance.now()
-      const r = await scheduler.run({ requestId: `${runId}/${task.id}`, role: task.role, messages: [user] })
+      const r = await router.run({ requestId: `${runId}/${task.id}`, role: task.role, messages: [user] })
       const latencyMs = Math.round((performance.now() - t0) * 100) / 100
       const ok = r.ok && (r.text ?? '').toLowerCase().includes(task.expect.toLowerCase())
       const row: BenchRow = {

@@ -3,7 +3,7 @@
  * (`POST {baseUrl}/chat/completions`: OpenAI, LiteLLM, vLLM, llama.cpp, Ollama's /v1) and
  * Anthropic's messages API (`POST {baseUrl}/v1/messages`). Each call carries its request id as
  * `Idempotency-Key` and `X-Request-Id`, so a provider or proxy that deduplicates can; errors are
- * `ProviderError`s with a stable code the scheduler uses to fall back, and their messages are
+ * `ProviderError`s with a stable code the role router uses to fall back, and their messages are
  * redacted before they leave this file.
  */
 import type { ProviderSpec } from './harness.ts'
@@ -39,7 +39,7 @@ export type ProviderErrorCode =
   | 'KEY_MISSING'
   | 'ABORTED'
 
-/** A provider call failed; `code` says how (the scheduler falls back on every code but ABORTED). */
+/** A provider call failed; `code` says how (the role router falls back on every code but ABORTED). */
 export class ProviderError extends Error {
   constructor(
     readonly code: ProviderErrorCode,
@@ -88,6 +88,26 @@ abstract class HttpProvider implements ModelProvider {
         `the environment variable ${this.spec.apiKeyEnv} (named in providers.${this.name}.apiKeyEnv) is not set`,
       )
     return k
+  }
+
+  /** What a chat answered: its text (redacted), the model that answered and the tokens counted. */
+  protected answer(
+    req: ChatRequest,
+    j: any,
+    text: string,
+    inputTokens: number | undefined,
+    outputTokens: number | undefined,
+  ): ChatAnswer {
+    return {
+      text: this.secrets.redact(text),
+      model: typeof j.model === 'string' ? j.model : req.model,
+      usage: { inputTokens, outputTokens },
+    }
+  }
+
+  /** A health probe: GET the provider's list of models at `path` with `headers`. */
+  protected async probeModels(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+    await this.request(`${this.spec.baseUrl}${path}`, { headers }, this.spec.timeoutMs ?? 5_000, signal)
   }
 
   /** fetch with a deadline; maps every failure to a ProviderError with a redacted message. */
@@ -201,21 +221,12 @@ export class OpenAICompatibleProvider extends HttpProvider {
           : undefined
     if (typeof text !== 'string')
       throw new ProviderError('BAD_RESPONSE', this.name, 'the answer has no choices[0].message.content')
-    return {
-      text: this.secrets.redact(text),
-      model: typeof j.model === 'string' ? j.model : req.model,
-      usage: { inputTokens: j?.usage?.prompt_tokens, outputTokens: j?.usage?.completion_tokens },
-    }
+    return this.answer(req, j, text, j?.usage?.prompt_tokens, j?.usage?.completion_tokens)
   }
 
   async probe(signal: AbortSignal): Promise<void> {
     const key = this.key()
-    await this.request(
-      `${this.spec.baseUrl}/models`,
-      { headers: key ? { authorization: `Bearer ${key}` } : {} },
-      this.spec.timeoutMs ?? 5_000,
-      signal,
-    )
+    await this.probeModels('/models', key ? { authorization: `Bearer ${key}` } : {}, signal)
   }
 }
 
@@ -261,21 +272,11 @@ export class AnthropicProvider extends HttpProvider {
       .filter((b: any) => b?.type === 'text' && typeof b.text === 'string')
       .map((b: any) => b.text)
       .join('')
-    return {
-      text: this.secrets.redact(text),
-      model: typeof j.model === 'string' ? j.model : req.model,
-      usage: { inputTokens: j?.usage?.input_tokens, outputTokens: j?.usage?.output_tokens },
-    }
+    return this.answer(req, j, text, j?.usage?.input_tokens, j?.usage?.output_tokens)
   }
 
   async probe(signal: AbortSignal): Promise<void> {
-    const key = this.key()
-    await this.request(
-      `${this.spec.baseUrl}/v1/models`,
-      { headers: this.headers(key) },
-      this.spec.timeoutMs ?? 5_000,
-      signal,
-    )
+    await this.probeModels('/v1/models', this.headers(this.key()), signal)
   }
 }
 

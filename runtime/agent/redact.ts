@@ -3,6 +3,7 @@
  * every string that leaves the agent runtime (errors, logs, journaled outcomes, cached answers).
  * A provider's error body may quote the key it was given (some do); redaction catches that too.
  */
+import { environment, type Env } from '../config.ts'
 import type { Harness } from './harness.ts'
 
 export class Secrets {
@@ -11,8 +12,8 @@ export class Secrets {
   /** Providers whose key variable is named but not set. */
   readonly missing: Array<{ provider: string; env: string }> = []
 
-  /** Reads the keys of `harness` from `env` (default: process.env). */
-  static fromEnv(harness: Harness, env: Record<string, string | undefined> = process.env): Secrets {
+  /** Reads the keys of `harness` from `env` (default: the process's environment). */
+  static fromEnv(harness: Harness, env: Env = environment()): Secrets {
     const s = new Secrets()
     for (const [name, p] of Object.entries(harness.providers)) {
       if (!p.apiKeyEnv) continue

@@ -11,6 +11,7 @@
 import { encodeChannelFrame } from '../../protocol/channelFrame.ts'
 import type { ChannelPath } from './memberChannels.ts'
 import type { SyncTransport } from './webspaceLink.ts'
+import { Redial } from './redial.ts'
 import { SilenceWatch } from './silence.ts'
 
 export interface DirectPathOptions {
@@ -39,8 +40,7 @@ export class DirectPath implements ChannelPath {
   } | null = null
   private silence: SilenceWatch
   private beat: any = null
-  private retry: ReturnType<typeof setTimeout> | null = null
-  private delay: number
+  private readonly redial: Redial
   private closed = false
   private hb = 0
   private gen = 0
@@ -49,7 +49,7 @@ export class DirectPath implements ChannelPath {
   readonly syncCounters = { sent: 0, dropped: 0 }
 
   constructor(readonly opts: DirectPathOptions) {
-    this.delay = opts.reconnectMs ?? 200
+    this.redial = new Redial(() => this.dial(), opts.reconnectMs ?? 200, opts.maxReconnectMs ?? 2000)
     this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     const self = this
     this.sync = {
@@ -89,7 +89,7 @@ export class DirectPath implements ChannelPath {
 
   close(): void {
     this.closed = true
-    if (this.retry) clearTimeout(this.retry)
+    this.redial.cancel()
     this.fail(this.gen, 'closed')
   }
 
@@ -141,7 +141,7 @@ export class DirectPath implements ChannelPath {
     const opened = () => {
       if (gen !== this.gen || this.isUp || events.readyState !== 'open' || sync.readyState !== 'open') return
       this.isUp = true
-      this.delay = this.opts.reconnectMs ?? 200
+      this.redial.connected()
       this.silence.reset()
       this.beat = setInterval(() => this.heartbeat(gen), this.opts.heartbeatMs ?? 250)
       this.h?.up()
@@ -185,9 +185,7 @@ export class DirectPath implements ChannelPath {
       this.h?.down(reason)
       this.syncHandlers?.down()
     }
-    if (this.closed) return
-    this.retry = setTimeout(() => this.dial(), this.delay)
-    this.delay = Math.min(this.opts.maxReconnectMs ?? 2000, this.delay * 2)
+    if (!this.closed) this.redial.later()
   }
 
   private heartbeat(gen: number): void {

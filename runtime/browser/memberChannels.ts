@@ -24,6 +24,7 @@ import {
   type ChannelFrame,
   type ChannelName,
 } from '../../protocol/channelFrame.ts'
+import { Redial } from './redial.ts'
 import { SilenceWatch } from './silence.ts'
 
 /** What a transport must offer to carry channel frames. */
@@ -232,8 +233,7 @@ export class WebSocketPath implements ChannelPath {
   private h: Parameters<ChannelPath['connect']>[0] | null = null
   private silence: SilenceWatch
   private beat: any = null
-  private retry: any = null
-  private delay: number
+  private readonly redial: Redial
   private closed = false
   private hb = 0
   /** For tests: while true, frames in both directions are dropped as by a dead network. */
@@ -243,7 +243,7 @@ export class WebSocketPath implements ChannelPath {
 
   constructor(readonly opts: WebSocketPathOptions) {
     this.id = opts.id ?? 'ws'
-    this.delay = opts.reconnectMs ?? 100
+    this.redial = new Redial(() => this.dial(), opts.reconnectMs ?? 100, opts.maxReconnectMs ?? 2000)
     this.silence = new SilenceWatch(opts.heartbeatMs ?? 250, opts.deadAfterMs ?? 1000)
     this.dial()
   }
@@ -280,7 +280,7 @@ export class WebSocketPath implements ChannelPath {
   close(): void {
     this.closed = true
     clearInterval(this.beat)
-    clearTimeout(this.retry)
+    this.redial.cancel()
     this.ws?.close()
   }
 
@@ -298,7 +298,7 @@ export class WebSocketPath implements ChannelPath {
     ws.onopen = () => {
       if (this.ws !== ws) return
       wasOpen = true
-      this.delay = this.opts.reconnectMs ?? 100
+      this.redial.connected()
       this.silence.reset()
       this.h?.up()
       this.binary?.up()
@@ -327,9 +327,7 @@ export class WebSocketPath implements ChannelPath {
       this.h?.down(reason)
       this.binary?.down()
     }
-    if (this.closed) return
-    this.retry = setTimeout(() => this.dial(), this.delay)
-    this.delay = Math.min(this.opts.maxReconnectMs ?? 2000, this.delay * 2)
+    if (!this.closed) this.redial.later()
   }
 
   private heartbeat(): void {

@@ -5,38 +5,16 @@
  * `sync` channels. Browser only (no imports beyond types and protocol/).
  */
 import { MEDIA_SLOTS, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
-import {
-  CHANNELS,
-  type ChannelHandle,
-  type ChannelLabel,
-  type MediaTrackSource,
-  type PeerBackend,
-  type PeerCallbacks,
-  type PeerHandle,
-} from '../rtc/PeerBackend.ts'
+import { CHANNELS, channelHandle, negotiatedChannels, offerMethods, rollbackLocalOffer } from '../rtc/PeerBackend.ts'
+import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend } from '../rtc/PeerBackend.ts'
+import type { PeerCallbacks, PeerHandle, RawChannel, RawPeer } from '../rtc/PeerBackend.ts'
 
 const SLOT_KIND: Record<MediaSlot, 'audio' | 'video'> = { microphone: 'audio', camera: 'video', screen: 'video' }
 
 function wrap(dc: RTCDataChannel): ChannelHandle {
   dc.binaryType = 'arraybuffer'
-  const h: ChannelHandle = {
-    label: dc.label,
-    get open() {
-      return dc.readyState === 'open'
-    },
-    bufferedAmount: () => dc.bufferedAmount,
-    send(data) {
-      if (dc.readyState !== 'open') return false
-      try {
-        if (typeof data === 'string') dc.send(data)
-        else dc.send(data as Uint8Array<ArrayBuffer>)
-        return true
-      } catch {
-        return false
-      }
-    },
-    close: () => dc.close(),
-  }
+  const raw = dc as unknown as RawChannel<string | Uint8Array>
+  const h = channelHandle(raw, (data) => data)
   dc.onopen = () => h.onopen?.()
   dc.onclose = () => h.onclose?.()
   dc.onmessage = (e) => h.onmessage?.(typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer))
@@ -84,43 +62,25 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
       const applyDirections = (shape: MediaShape) => {
         if (ownsTransceivers) for (const s of MEDIA_SLOTS) slots.get(s)!.direction = shape[s]
       }
+      const describe = async (d: unknown) => {
+        await pc.setLocalDescription(d as RTCSessionDescriptionInit)
+        return pc.localDescription!.sdp
+      }
       return {
-        peerSessionId,
-        signalingState: () => pc.signalingState,
-        async createOffer({ iceRestart, shape }) {
-          applyDirections(shape)
-          const offer = await pc.createOffer({ iceRestart })
-          await pc.setLocalDescription(offer)
-          return pc.localDescription!.sdp
-        },
+        ...offerMethods(peerSessionId, pc as unknown as RawPeer, applyDirections, describe),
         async applyOffer(sdp, { rollback, shape }) {
-          if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+          if (rollback) await rollbackLocalOffer(pc)
           await pc.setRemoteDescription({ type: 'offer', sdp })
           applyDirections(shape)
-          const answer = await pc.createAnswer()
-          await pc.setLocalDescription(answer)
-          return pc.localDescription!.sdp
+          return describe(await pc.createAnswer())
         },
         async applyAnswer(sdp) {
           await pc.setRemoteDescription({ type: 'answer', sdp })
         },
-        async rollback() {
-          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
-        },
         async addCandidate(c) {
           await pc.addIceCandidate(c as RTCIceCandidateInit).catch(() => {})
         },
-        send(label, text) {
-          const dc = channels.get(label)
-          if (dc?.readyState !== 'open') return false
-          try {
-            dc.send(text)
-            return true
-          } catch {
-            return false
-          }
-        },
-        channelOpen: (label) => channels.get(label)?.readyState === 'open',
+        ...negotiatedChannels(channels),
         async replaceTrack(slot, track) {
           const tr = slots.get(slot) ?? pc.getTransceivers()[MEDIA_SLOTS.indexOf(slot)]
           if (tr) await tr.sender.replaceTrack((track as MediaStreamTrack | null) ?? null)

@@ -20,21 +20,14 @@ import { weriftBackend } from '../rtc/werift.ts'
 import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
 import { WEBSPACE_NAME_RE } from '../webspace/YjsWebspaces.ts'
 import type { ChannelFeature } from './channelFeature.ts'
+import { zeroCounters } from '../counters.ts'
 
 const MEMBER_RE = /^[A-Za-z0-9_.-]{1,64}$/
 const NO_MEDIA = { microphone: 'inactive', camera: 'inactive', screen: 'inactive' } as any
 
 export class DirectLinkFeature implements HubFeature {
   readonly name = 'direct'
-  readonly counters = {
-    peers: 0,
-    badSignals: 0,
-    badSyncFrames: 0,
-    candidates: 0,
-    syncFrames: 0,
-    syncSessions: 0,
-    syncSendFailed: 0,
-  }
+  readonly counters = zeroCounters('peers badSignals badSyncFrames candidates syncFrames syncSessions syncSendFailed')
   private peers = new Map<string, { peer: PeerHandle; close(): void }>()
   private backend: PeerBackend
 

@@ -32,24 +32,16 @@ import {
 import { subjects } from '../../protocol/subjects.ts'
 import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
 import type { ChannelFeature } from './channelFeature.ts'
+import { zeroCounters } from '../counters.ts'
 
 type SyncSession = ReturnType<WebspaceFeature['host']['connect']>
 
 export class RelayLinkFeature implements HubFeature {
   readonly name = 'relay-link'
-  readonly counters = {
-    opened: 0,
-    closed: 0,
-    framesIn: 0,
-    framesOut: 0,
-    badMessages: 0,
-    badFrames: 0,
-    publishFailed: 0,
-    syncIn: 0,
-    syncOut: 0,
-    syncSessions: 0,
-    syncRefused: 0,
-  }
+  readonly counters = zeroCounters(
+    'opened closed framesIn framesOut badMessages badFrames publishFailed syncIn',
+    'syncOut syncSessions syncRefused',
+  )
   readonly refusedBy: Record<string, number> = {}
   private conns = new Map<
     string,

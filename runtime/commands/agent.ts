@@ -1,10 +1,11 @@
 import { UsageError, type Command } from '../args.ts'
+import { setting } from '../config.ts'
 import { BENCH_TASKS, formatBench, runBench } from '../agent/benchTasks.ts'
 import { loadHarness } from '../agent/harness.ts'
 import { Secrets } from '../agent/redact.ts'
 
 const HELP_TAIL = `
-The harness file (JSON) maps roles to an ordered list of {provider, model}; the scheduler falls
+The harness file (JSON) maps roles to an ordered list of {provider, model}; the role router falls
 back along the list on error, timeout or 429, and skips providers whose circuit breaker is open:
   {
     "providers": {
@@ -47,7 +48,7 @@ export const agentCommand: Command = {
         sub ? `unknown subcommand "${sub}" (bench or check)` : 'missing subcommand: aether agent bench|check',
       )
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
-    const file = (flags.harness as string | undefined) ?? process.env.AETHER_HARNESS ?? 'harness.json'
+    const file = setting('harness', flags.harness) ?? 'harness.json'
     let harness: ReturnType<typeof loadHarness>
     try {
       harness = loadHarness(file)

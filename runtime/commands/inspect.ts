@@ -5,15 +5,20 @@
  * command returns once it is open.
  */
 import { UsageError, type Command } from '../args.ts'
+import { requestServer, serverFlag, serverUrl } from './remote.ts'
 
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: "watch an XState v4 app's @xstate/inspect server in a hub's inspector (recorded, replayable)",
-  usage: 'aether inspect URL --token T [--hub URL] [--app NAME] [--json]',
   positionals: [{ name: 'URL', help: "the app's WebSocket, e.g. ws://127.0.0.1:8888", required: true }],
   flags: {
-    hub: { type: 'string', arg: 'URL', help: 'the hub that attaches and records', default: 'http://127.0.0.1:7070' },
-    token: { type: 'string', arg: 'T', help: 'the hub token (attaching records, so it needs the token)' },
+    hub: serverFlag('the hub that attaches and records'),
+    token: {
+      type: 'string',
+      arg: 'T',
+      help: 'the hub token (attaching records, so it needs the token)',
+      required: true,
+    },
     app: { type: 'string', arg: 'NAME', help: "the app's name in the inspector (default xstate-<port>)" },
     json: { type: 'boolean', help: "print the hub's answer as JSON" },
   },
@@ -36,26 +41,12 @@ exit codes:
     if (!url) throw new UsageError("missing URL (the app's WebSocket, e.g. ws://127.0.0.1:8888)")
     if (extra) throw new UsageError(`unexpected argument "${extra}"`)
     if (!/^wss?:\/\//.test(url)) throw new UsageError(`URL must be a WebSocket URL (ws:// or wss://), got "${url}"`)
-    if (!flags.token) throw new UsageError('--token T is required: attaching records, so the hub asks for its token')
-    let hub: URL
-    try {
-      hub = new URL(String(flags.hub))
-    } catch {
-      throw new UsageError(`--hub must be a URL such as http://127.0.0.1:7070, got "${flags.hub}"`)
-    }
-    let res: Response
-    try {
-      res = await fetch(new URL('/api/external/attach', hub), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${flags.token}` },
-        body: JSON.stringify(flags.app === undefined ? { url } : { url, app: flags.app }),
-      })
-    } catch (err) {
-      console.error(
-        `aether inspect: cannot reach the hub at ${hub.origin}: ${(err as Error).message}. Is it running (aether hub) and is --hub right?`,
-      )
-      return 1
-    }
+    const hub = serverUrl(flags.hub, 'hub')
+    const res = await requestServer(hub, '/api/external/attach', 'hub', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${flags.token}` },
+      body: JSON.stringify(flags.app === undefined ? { url } : { url, app: flags.app }),
+    })
     const body = (await res.json().catch(() => null)) as Record<string, unknown> | null
     if (!res.ok) {
       console.error(

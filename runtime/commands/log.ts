@@ -6,6 +6,7 @@ import { builtinMachines } from '../builtinMachines.ts'
 import { LevelStore } from '../LevelStore.ts'
 import { loadMachine } from '../loadMachine.ts'
 import { appMachine } from '../app.ts'
+import { requestServer, serverFlag, serverUrl } from './remote.ts'
 
 export const logCommand: Command = {
   name: 'log',
@@ -18,7 +19,7 @@ export const logCommand: Command = {
   ],
   flags: {
     data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder of a stopped hub', default: '.aether' },
-    url: { type: 'string', arg: 'URL', help: 'export through a running hub instead (its data folder is locked)' },
+    url: serverFlag('export through a running hub instead (its data folder is locked)', null),
     snapshots: {
       type: 'string',
       arg: 'all|stored',
@@ -65,9 +66,9 @@ actor, a data folder in use by a running hub (use --url), or a machine that is n
       return out.write(s) ? undefined : new Promise<void>((r) => out!.once('drain', () => r()))
     }
     if (flags.url) {
-      const u = new URL(`/api/actors/${id.split('/').map(encodeURIComponent).join('/')}/log`, String(flags.url))
-      u.searchParams.set('snapshots', snapshots)
-      const res = await fetch(u)
+      const path = `/api/actors/${id.split('/').map(encodeURIComponent).join('/')}/log?snapshots=${snapshots}`
+      const server = serverUrl(flags.url, 'url')
+      const res = await requestServer(server, path, 'url')
       if (!res.ok) {
         const body = await res.text()
         let answer: { error?: string; message?: string } = {}
@@ -75,7 +76,7 @@ actor, a data folder in use by a running hub (use --url), or a machine that is n
           answer = JSON.parse(body)
         } catch {}
         if (answer.error === 'MACHINE_NEEDED') throw new UsageError(`the hub says: ${answer.message}`)
-        throw Object.assign(new Error(`${res.status} from ${u}: ${body}`), {
+        throw Object.assign(new Error(`${res.status} from ${new URL(path, server)}: ${body}`), {
           code: res.status === 404 ? 'UNKNOWN_ACTOR' : answer.error,
         })
       }

@@ -3,16 +3,16 @@ import { resolve } from 'node:path'
 import type { Command } from '../args.ts'
 import { UsageError } from '../args.ts'
 import { findAppConfig, loadApp } from '../app.ts'
+import { setting, settingFlag } from '../config.ts'
 import { checkDataFolder, formatMigration, migrationBlocks } from '../migration.ts'
 
 export const migrateCommand: Command = {
   name: 'migrate',
   summary: "check what changed machine code does to stored actors: replay their journals through the app's new code",
-  usage: 'aether migrate check [--app FILE] [--data DIR] [--json]',
   positionals: [{ name: 'check', help: 'the subcommand', required: true }],
   flags: {
-    app: { type: 'string', arg: 'FILE', help: 'the app module (default: aether.config.* in the working directory)' },
     data: { type: 'string', arg: 'DIR', help: 'LevelDB data folder of a stopped hub', default: '.aether' },
+    app: settingFlag('app'),
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   details: `
@@ -28,7 +28,7 @@ missing data folder, a data folder in use by a running hub).`,
   async run({ flags, positionals }) {
     if (positionals[0] !== 'check' || positionals.length !== 1)
       throw new UsageError(`unknown migrate subcommand "${positionals.join(' ')}"; try: aether migrate check`)
-    const file = (flags.app as string | undefined) ?? findAppConfig()
+    const file = setting('app', flags.app) ?? findAppConfig()
     if (!file) throw new UsageError('--app FILE is required (no aether.config.* in the working directory)')
     const data = resolve(String(flags.data))
     if (!existsSync(data)) throw new UsageError(`no data folder ${data}`)

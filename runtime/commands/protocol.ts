@@ -6,7 +6,6 @@ import { protocolJsonSchema } from '../../protocol/index.ts'
 export const protocolCommand: Command = {
   name: 'protocol',
   summary: 'protocol tools: `aether protocol schema` prints the JSON Schema of every message',
-  usage: 'aether protocol schema [--out FILE]',
   positionals: [
     { name: 'schema', help: 'print the JSON Schema (draft 2020-12) of the envelope and every message', required: true },
   ],

@@ -1,5 +1,5 @@
 import type { Command } from '../args.ts'
-import { UsageError } from '../args.ts'
+import { requestServer, serverFlag, serverUrl } from './remote.ts'
 import { formatTree, type ReliabilityReport } from '../../protocol/index.ts'
 
 export const reliabilityCommand: Command = {
@@ -7,25 +7,12 @@ export const reliabilityCommand: Command = {
   summary: "print a hub's or root's readiness tree, degraded matrix, incidents and channel stability",
   usage: 'aether reliability [--url U] [--json]',
   flags: {
-    url: { type: 'string', arg: 'U', help: 'the hub or root to ask', default: 'http://127.0.0.1:7070' },
+    url: serverFlag('the hub or root to ask'),
     json: { type: 'boolean', help: 'print the report as JSON' },
   },
   async run({ flags }) {
-    let base: URL
-    try {
-      base = new URL(String(flags.url))
-    } catch {
-      throw new UsageError(`--url must be a URL such as http://127.0.0.1:7070, got "${flags.url}"`)
-    }
-    let res: Response
-    try {
-      res = await fetch(new URL('/api/reliability', base))
-    } catch (err) {
-      console.error(
-        `aether reliability: cannot reach ${base.origin}: ${(err as Error).message}. Is the hub running (aether hub) and is --url right?`,
-      )
-      return 1
-    }
+    const base = serverUrl(flags.url, 'url')
+    const res = await requestServer(base, '/api/reliability', 'url')
     if (!res.ok) {
       console.error(
         `aether reliability: ${base.origin}/api/reliability answered ${res.status}: ${(await res.text()).slice(0, 200)}`,

@@ -5,7 +5,7 @@ import { Hub } from '../Hub.ts'
 import { reliabilityFeature } from '../reliability/Reliability.ts'
 import { rootFeature } from '../root/rootFeature.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { allowHostFlag, allowHosts } from '../http/edges.ts'
+import { setting, settingFlag } from '../config.ts'
 import { NODE_ID } from '../../protocol/index.ts'
 
 export const rootCommand: Command = {
@@ -17,8 +17,7 @@ export const rootCommand: Command = {
     nats: {
       type: 'string',
       arg: 'URL',
-      help: 'NATS server (or NATS_URL)',
-      default: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      help: 'NATS server (default NATS_URL, else nats://127.0.0.1:4222)',
     },
     data: {
       type: 'string',
@@ -28,20 +27,18 @@ export const rootCommand: Command = {
     },
     port: { type: 'number', arg: 'P', help: 'HTTP port (provenance, reliability)', default: 7080 },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
-    'allow-host': allowHostFlag,
+    'allow-host': settingFlag('allow-host'),
     token: { type: 'string', arg: 'T', help: 'token for actions that change state (default: generated)' },
     id: { type: 'string', arg: 'ROOT_ID', help: "this root's node id", default: 'root' },
     'authority-aging': {
       type: 'number',
       arg: 'MS',
-      help: 'heartbeat silence after which a hub is aging',
-      default: Number(process.env.AETHER_AUTHORITY_AGING_MS ?? 3000),
+      help: 'heartbeat silence after which a hub is aging (default AETHER_AUTHORITY_AGING_MS, else 3000)',
     },
     'authority-stale': {
       type: 'number',
       arg: 'MS',
-      help: 'heartbeat silence after which a hub is stale',
-      default: Number(process.env.AETHER_AUTHORITY_STALE_MS ?? 10000),
+      help: 'heartbeat silence after which a hub is stale (default AETHER_AUTHORITY_STALE_MS, else 10000)',
     },
     'cache-ttl': {
       type: 'number',
@@ -52,8 +49,7 @@ export const rootCommand: Command = {
     'relay-origin': {
       type: 'string',
       arg: 'ORIGINS',
-      help: "comma-separated page origins (e.g. the hub's http://host:7070) allowed to attach browsers to /relay",
-      default: process.env.AETHER_RELAY_ORIGINS ?? '',
+      help: "comma-separated page origins (e.g. the hub's http://host:7070) allowed to attach browsers to /relay (default AETHER_RELAY_ORIGINS)",
     },
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
@@ -63,15 +59,16 @@ export const rootCommand: Command = {
     if (!NODE_ID.test(id)) throw new UsageError(`--id must match ${NODE_ID.source}, got "${id}"`)
     const fsync = String(flags.fsync)
     if (fsync !== 'always' && fsync !== 'none') throw new UsageError(`--fsync must be always or none, got "${fsync}"`)
-    const aging = Number(flags['authority-aging'])
-    const stale = Number(flags['authority-stale'])
+    const nats = setting('nats', flags.nats) ?? 'nats://127.0.0.1:4222'
+    const aging = setting('authority-aging-ms', flags['authority-aging'])
+    const stale = setting('authority-stale-ms', flags['authority-stale'])
     if (!(aging > 0) || !(stale > aging))
       throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
     const hub = await Hub.start(
       {
         port: portFlag(flags.port),
         host: String(flags.host),
-        allowHosts: allowHosts(flags['allow-host']),
+        allowHosts: setting('allow-host', flags['allow-host']),
         data: String(flags.data),
         token: flags.token as string | undefined,
         hostId: id,
@@ -79,21 +76,18 @@ export const rootCommand: Command = {
       [
         reliabilityFeature({ role: 'root' }),
         rootFeature({
-          nats: String(flags.nats),
+          nats,
           rootId: id,
           agingMs: aging,
           staleMs: stale,
           cacheTtlMs: Number(flags['cache-ttl']),
           sync: fsync === 'always',
-          relayOrigins: String(flags['relay-origin'])
-            .split(',')
-            .map((x) => x.trim())
-            .filter(Boolean),
+          relayOrigins: setting('relay-origins', flags['relay-origin']),
         }),
       ],
     )
     console.log(`aether root ${hub.url}  (id ${id} on ${hostname()})`)
-    console.log(`  nats         ${flags.nats}`)
+    console.log(`  nats         ${nats}`)
     console.log(`  data         ${hub.dataDir}`)
     console.log(`  reliability  ${hub.url}/api/reliability`)
     console.log(`  relay        ${hub.url.replace(/^http/, 'ws')}/relay?hub=<hub>&member=<id>&token=<token>`)

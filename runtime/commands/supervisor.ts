@@ -2,7 +2,7 @@ import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { allowHostFlag, allowHosts } from '../http/edges.ts'
+import { setting, settingFlag } from '../config.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
@@ -26,7 +26,7 @@ export const supervisorCommand: Command = {
       default: 7070,
     },
     host: { type: 'string', arg: 'ADDR', help: 'address to bind', default: '127.0.0.1' },
-    'allow-host': allowHostFlag,
+    'allow-host': settingFlag('allow-host'),
     data: {
       type: 'string',
       arg: 'DIR',
@@ -106,7 +106,7 @@ export const supervisorCommand: Command = {
       slots: String(flags.slots),
       port: portFlag(flags.port),
       host: String(flags.host),
-      allowHosts: allowHosts(flags['allow-host']),
+      allowHosts: setting('allow-host', flags['allow-host']),
       data: flags.data as string | undefined,
       token: flags.token as string | undefined,
       slotPorts,

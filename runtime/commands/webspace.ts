@@ -4,6 +4,8 @@
  * (the hub holds the data folder's lock). Actions that change state need the token.
  */
 import { UsageError, type Command } from '../args.ts'
+import { setting } from '../config.ts'
+import { requestServer, serverFlag, serverUrl } from './remote.ts'
 
 const SUBS = ['list', 'show', 'create', 'backup', 'restore', 'reset', 'reload'] as const
 
@@ -16,7 +18,7 @@ export const webspaceCommand: Command = {
     { name: 'NAME', help: 'the webspace (all but list)' },
   ],
   flags: {
-    url: { type: 'string', arg: 'URL', help: 'the running hub', default: 'http://127.0.0.1:7070' },
+    url: serverFlag('the running hub'),
     token: { type: 'string', arg: 'T', help: 'the hub token (or AETHER_TOKEN)' },
     file: {
       type: 'string',
@@ -35,8 +37,8 @@ export const webspaceCommand: Command = {
     if (sub === 'restore' && !flags.file) throw new UsageError('restore needs --file FILE (a backup)')
     if (flags.file !== undefined && sub !== 'backup' && sub !== 'restore')
       throw new UsageError('--file is for backup and restore')
-    const token = (flags.token as string | undefined) ?? process.env.AETHER_TOKEN
-    const base = String(flags.url)
+    const token = setting('token', flags.token)
+    const base = serverUrl(flags.url, 'url')
     const enc = name ? encodeURIComponent(name) : ''
     let method = 'GET'
     let path = '/api/webspaces'
@@ -49,19 +51,14 @@ export const webspaceCommand: Command = {
       if (flags.file) body = { file: String(flags.file) }
     }
     if (method === 'POST' && !token) throw new UsageError(`${sub} changes state: pass --token T or set AETHER_TOKEN`)
-    let res: Response
-    try {
-      res = await fetch(new URL(path, base), {
-        method,
-        headers: {
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body ? JSON.stringify(body) : undefined,
-      })
-    } catch (err) {
-      throw new Error(`cannot reach the hub at ${base}: ${(err as Error).message}. Is it running? (--url)`)
-    }
+    const res = await requestServer(base, path, 'url', {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body ? JSON.stringify(body) : undefined,
+    })
     const out = (await res.json().catch(() => ({}))) as any
     if (!res.ok) {
       console.error(`aether webspace ${sub}: ${res.status} ${out.error ?? ''}: ${out.message ?? ''}`)

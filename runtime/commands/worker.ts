@@ -1,21 +1,13 @@
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import type { Command } from '../args.ts'
 import { UsageError } from '../args.ts'
+import { setting } from '../config.ts'
+import { importUserModule } from '../loadMachine.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
-  const file = resolve(modulePath)
-  if (!existsSync(file)) throw new UsageError(`--module: no such file ${file}`)
-  let mod: Record<string, any>
-  try {
-    mod = await import(pathToFileURL(file).href)
-  } catch (err) {
-    throw new UsageError(`--module: cannot load ${file}: ${(err as Error).message}`)
-  }
+  const { file, mod } = (await importUserModule(modulePath, 'module')) as { file: string; mod: Record<string, any> }
   const isType = (v: any): v is JobType => !!v && typeof v.name === 'string' && v.steps instanceof Map && !!v.machine
   const list = Array.isArray(mod.jobTypes)
     ? mod.jobTypes
@@ -45,7 +37,7 @@ export const workerCommand: Command = {
   },
   async run({ flags }) {
     const guard = guardProcess({ name: 'worker' })
-    const url = (flags.nats as string | undefined) ?? process.env.NATS_URL
+    const url = setting('nats', flags.nats)
     if (!url) throw new UsageError('--nats URL is required (or set NATS_URL)')
     const concurrency = Number(flags.concurrency)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000)

@@ -22,6 +22,10 @@
  *   reliability report; answers and close reasons never carry a stack trace.
  * `routeTable()` (served at `GET /api/routes` by the hub) lists every route and socket, so tests
  * and tools can reach all of them.
+ *
+ * `use(middleware)` puts a step in front of all of that: it sees each request and upgrade first
+ * and may answer it (a candidate runtime refusing changes, the supervisor forwarding what is not
+ * its own), so nothing rewires the server's listeners.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -43,6 +47,18 @@ import {
 export { WebSocket as WebSocketClient } from 'ws'
 
 export { decodeSegment, HttpError } from './edges.ts'
+
+/**
+ * A step in front of the router. Each returns true when it answered (the request or upgrade is
+ * then its own: nothing else runs), false to pass it on. They run in the order they were added,
+ * before the Host check, for every request the server receives (each is counted in `requests`).
+ */
+export interface Middleware {
+  /** For logs and errors. */
+  name: string
+  request?(req: IncomingMessage, res: ServerResponse): boolean
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): boolean
+}
 
 export interface Ctx {
   req: IncomingMessage
@@ -129,6 +145,7 @@ export class HubServer {
   onInternalError: (where: string, err: unknown) => void = (where, err) =>
     console.error(`[hub] internal error on ${where}:`, err)
   private routes: Route[] = []
+  private middlewares: Middleware[] = []
   private sockets = new Map<string, Socket>()
   private metricSources: Array<() => string> = []
   private maxBody: number
@@ -143,6 +160,11 @@ export class HubServer {
     this.server = createServer((req, res) => void this.handle(req, res))
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head))
     this.server.on('clientError', (err, socket) => this.clientError(err, socket))
+  }
+
+  /** Adds a middleware after those added before (see `Middleware`). */
+  use(middleware: Middleware): void {
+    this.middlewares.push(middleware)
   }
 
   route(method: string, pattern: string, handler: Handler): void {
@@ -321,6 +343,7 @@ export class HubServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.counters.requests++
+    for (const m of this.middlewares) if (m.request?.(req, res)) return
     let url: URL
     let endpoint = `${req.method} (no route)`
     try {
@@ -364,6 +387,7 @@ export class HubServer {
     // Node's HTTP server drops its own error listener when it hands an upgrade over: without one,
     // a client that resets during the handshake would take the process down.
     socket.on('error', () => socket.destroy())
+    for (const m of this.middlewares) if (m.upgrade?.(req, socket, head)) return
     let entry: Socket | undefined
     const refuse = (status: number, text: string, reason: string) => {
       this.counters.wsRefused++

@@ -15,7 +15,6 @@
  *   answer (an HttpError or a known refusal as is, anything else a 500 without details).
  */
 import { isIP } from 'node:net'
-import { UsageError } from '../args.ts'
 
 /** A refusal a handler throws: answered with `status` and `{error: code, message}`. */
 export class HttpError extends Error {
@@ -164,30 +163,6 @@ export class EdgeCounters {
 
 /** The names of the loopback interface, which every hub answers to. */
 export const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '::1'] as const
-
-/** The `--allow-host` flag of the commands that serve HTTP (hub, root, supervisor). */
-export const allowHostFlag = {
-  type: 'string',
-  arg: 'NAMES',
-  help: 'comma-separated names clients may reach this server by, besides loopback and --host (or AETHER_ALLOW_HOSTS); other Host headers get 403 (DNS rebinding)',
-} as const
-
-/**
- * The names of `--allow-host` (else `AETHER_ALLOW_HOSTS`), comma-separated. A value that is not a
- * host name is a usage error that names it.
- */
-export function allowHosts(flag: unknown, env: NodeJS.ProcessEnv = process.env): string[] {
-  const from = typeof flag === 'string' ? '--allow-host' : 'AETHER_ALLOW_HOSTS'
-  const raw = typeof flag === 'string' ? flag : (env.AETHER_ALLOW_HOSTS ?? '')
-  const names = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-  for (const n of names)
-    if (hostname(n) === undefined)
-      throw new UsageError(`${from}: "${n}" is not a host name (letters, digits, dots and dashes, or an IP address)`)
-  return names
-}
 
 /**
  * The names a server answers to: the loopback names, the address it binds (unless a wildcard) and

@@ -36,6 +36,7 @@ import {
 import type { LogSnapshotLine } from '../../protocol/log.ts'
 import type { Ctx } from '../http/HubServer.ts'
 import { HttpError, WebSocketClient } from '../http/HubServer.ts'
+import { openSublevel } from '../keyLayout.ts'
 import type { Hub } from '../Hub.ts'
 import { v4DefinitionJSON, v5DefinitionJSON } from './externalDefinition.ts'
 import { ExternalActor, ExternalRun, type RunHost } from './ExternalRun.ts'
@@ -117,7 +118,7 @@ export class ExternalApps {
 
   async install(hub: Hub): Promise<void> {
     this.hub = hub
-    const db = (hub.store.db as any).sublevel('ext', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const db = openSublevel(hub.store, 'ext')
     this.store = new ExternalStore(db, (err) =>
       hub.system.incident({
         at: hub.system.clock.now(),

@@ -3,7 +3,8 @@
  * under their own sublevel `ext`, so they survive a hub restart and never mix with the actor
  * host's keys (recovery does not read them: an external actor is never hosted).
  *
- * Key layout inside the sublevel (`!` sorts below every character an id path or app name holds):
+ * Key layout inside the sublevel (runtime/keyLayout.ts builds the keys; `!` sorts below every
+ * character an id path or app name holds):
  *   n!<app>                 the app's last run number (decimal text)
  *   u!<app>!<run hex6>      a run: ExternalRunRecord (JSON)
  *   m!<path>                an external actor: ExternalMeta (JSON)
@@ -15,6 +16,7 @@
  * process (LevelDB has written its log), not a power loss. The exported log (`exportLog`) is an
  * `aether.log/1` text that `aether replay --verify` checks like a hosted actor's.
  */
+import { externalKeys as keys, range } from '../keyLayout.ts'
 import { LOG_FORMAT, type LogEventLine, type LogHeader, type LogSnapshotLine } from '../../protocol/log.ts'
 
 /** The part of an abstract-level database this store uses (the hub's LevelDB sublevel). */
@@ -76,8 +78,6 @@ export interface StoredDefinition {
   json: unknown
 }
 
-const hex12 = (n: number) => n.toString(16).padStart(12, '0')
-const hex6 = (n: number) => n.toString(16).padStart(6, '0')
 const seqOf = (key: string) => parseInt(key.slice(key.lastIndexOf('!') + 1), 16)
 
 export class ExternalStore {
@@ -96,10 +96,10 @@ export class ExternalStore {
   async nextRun(app: string): Promise<number> {
     // Run numbers are handed out one at a time: two connections of one app never share one.
     const next = this.writing.then(async () => {
-      const last = Number((await this.db.get(`n!${app}`)) ?? 0)
+      const last = Number((await this.db.get(keys.lastRun(app))) ?? 0)
       const n = (Number.isSafeInteger(last) ? last : 0) + 1
       const b = this.db.batch()
-      b.put(`n!${app}`, String(n))
+      b.put(keys.lastRun(app), String(n))
       await b.write()
       return n
     })
@@ -111,23 +111,23 @@ export class ExternalStore {
   }
 
   putRun(r: ExternalRunRecord): void {
-    this.put(`u!${r.app}!${hex6(r.run)}`, JSON.stringify(r))
+    this.put(keys.run(r.app, r.run), JSON.stringify(r))
   }
 
   putMeta(m: ExternalMeta): void {
-    this.put(`m!${m.path}`, JSON.stringify(m))
+    this.put(keys.meta(m.path), JSON.stringify(m))
   }
 
   putEvent(path: string, line: LogEventLine): void {
-    this.put(`e!${path}!${hex12(line.seq)}`, JSON.stringify(line))
+    this.put(keys.event(path, line.seq), JSON.stringify(line))
   }
 
   putSnapshot(path: string, line: LogSnapshotLine): void {
-    this.put(`s!${path}!${hex12(line.seq)}`, JSON.stringify(line))
+    this.put(keys.snapshot(path, line.seq), JSON.stringify(line))
   }
 
   putDefinition(key: string, d: StoredDefinition): void {
-    this.put(`d!${key}`, JSON.stringify(d))
+    this.put(keys.definition(key), JSON.stringify(d))
   }
 
   /** Resolves when everything put so far is written (every read waits for it: reads see every put). */
@@ -138,20 +138,20 @@ export class ExternalStore {
 
   async meta(path: string): Promise<ExternalMeta | undefined> {
     await this.flush()
-    const v = await this.db.get(`m!${path}`)
+    const v = await this.db.get(keys.meta(path))
     return v === undefined ? undefined : (JSON.parse(v) as ExternalMeta)
   }
 
   async definition(key: string): Promise<StoredDefinition | undefined> {
     await this.flush()
-    const v = await this.db.get(`d!${key}`)
+    const v = await this.db.get(keys.definition(key))
     return v === undefined ? undefined : (JSON.parse(v) as StoredDefinition)
   }
 
   /** Runs, newest first per app, at most `limit` in all. */
   async runs(limit = 1000): Promise<ExternalRunRecord[]> {
     await this.flush()
-    const rows = await this.db.iterator({ gte: 'u!', lt: 'u"' }).all()
+    const rows = await this.db.iterator(range(keys.runs)).all()
     const out = rows.map(([, v]) => JSON.parse(v) as ExternalRunRecord)
     out.sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : b.run - a.run))
     return out.slice(0, limit)
@@ -160,7 +160,8 @@ export class ExternalStore {
   /** The actors of a run, in path order. */
   async metas(app: string, run: number): Promise<ExternalMeta[]> {
     await this.flush()
-    const p = `m!${app}/${run}/`
+    const p = keys.metasOfRun(app, run)
+    // '0' follows '/': the range of the paths under `app/run/`
     const rows = await this.db.iterator({ gte: p, lt: `${p.slice(0, -1)}0` }).all()
     return rows.map(([, v]) => JSON.parse(v) as ExternalMeta)
   }
@@ -169,8 +170,8 @@ export class ExternalStore {
   async snapshotAt(path: string, seq: number): Promise<LogSnapshotLine | undefined> {
     await this.flush()
     for await (const [, v] of this.db.iterator({
-      gte: `s!${path}!`,
-      lte: `s!${path}!${hex12(seq)}`,
+      gte: keys.snapshots(path),
+      lte: keys.snapshot(path, seq),
       reverse: true,
       limit: 1,
     }))
@@ -184,8 +185,11 @@ export class ExternalStore {
    */
   async *lines(path: string, afterSeq = 0, withStart = false): AsyncGenerator<LogEventLine | LogSnapshotLine> {
     await this.flush()
-    const snaps = this.db.iterator({ gte: `s!${path}!${hex12(withStart ? 0 : afterSeq + 1)}`, lt: `s!${path}"` })
-    const events = this.db.iterator({ gt: `e!${path}!${hex12(afterSeq)}`, lt: `e!${path}"` })
+    const snaps = this.db.iterator({
+      gte: keys.snapshot(path, withStart ? 0 : afterSeq + 1),
+      lt: range(keys.snapshots(path)).lt,
+    })
+    const events = this.db.iterator({ gt: keys.event(path, afterSeq), lt: range(keys.events(path)).lt })
     const si = snaps[Symbol.asyncIterator]()
     try {
       let s = await si.next()

@@ -31,7 +31,7 @@ import {
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import type { Reader } from '../http/ReadAccess.ts'
-import { FeedClient, type FrameSocket } from './FeedClient.ts'
+import { FeedQueue, type FrameSocket } from './FeedQueue.ts'
 import { ExternalApps, type ExternalAppsOptions } from './ExternalApps.ts'
 
 export interface InspectorOptions {
@@ -90,7 +90,7 @@ export class InspectorServer implements HubFeature {
     dropped: 0,
   }
   /** Each client, with the filter of the actors it may see (null: all; see ReadAccess). */
-  private clients = new Map<FeedClient, Visible | null>()
+  private clients = new Map<FeedQueue, Visible | null>()
   private unlisten?: () => void
   private readonly assets: string
   /** Apps the hub watches but does not host: their actors are in this feed too, read-only. */
@@ -139,7 +139,7 @@ export class InspectorServer implements HubFeature {
 
   // ---- feed --------------------------------------------------------------------------------------
 
-  private attach(c: FeedClient, visible: Visible | null): void {
+  private attach(c: FeedQueue, visible: Visible | null): void {
     this.clients.set(c, visible)
     if (!this.unlisten) {
       this.unlisten = this.hub.system.feed.listen((e) => {
@@ -155,7 +155,7 @@ export class InspectorServer implements HubFeature {
     return (path, stored) => access.mayRead(r, path, stored)
   }
 
-  private detach(c: FeedClient): void {
+  private detach(c: FeedQueue): void {
     c.close()
     this.counters.eventsSent += c.stats.sent
     this.counters.dropped += c.stats.dropped
@@ -171,7 +171,7 @@ export class InspectorServer implements HubFeature {
     const visible = this.visibleTo(reader)
     this.counters.connections++
     this.counters.clients++
-    const c = new FeedClient(ws, { limit: this.opts.queueLimit, batch: this.opts.batch })
+    const c = new FeedQueue(ws, { limit: this.opts.queueLimit, batch: this.opts.batch })
     const send = (f: ServerFrame) => c.sendNow(JSON.stringify(f))
     const sys = this.hub.system
     send({
@@ -241,7 +241,7 @@ export class InspectorServer implements HubFeature {
     return out
   }
 
-  private async command(cmd: ClientCommand, client: FeedClient, visible: Visible | null): Promise<ServerFrame> {
+  private async command(cmd: ClientCommand, client: FeedQueue, visible: Visible | null): Promise<ServerFrame> {
     const sys = this.hub.system
     // another tenant's actor does not exist for this client
     if ((cmd.cmd === 'definition' || cmd.cmd === 'history') && visible) {
@@ -353,7 +353,7 @@ export class InspectorServer implements HubFeature {
     const visible = this.visibleTo(reader)
     this.counters.statelyClients++
     const sys = this.hub.system
-    const c = new FeedClient(ws, {
+    const c = new FeedQueue(ws, {
       limit: this.opts.queueLimit,
       batch: 256,
       // Stately's tools read one inspection event per message, in its plain shape.

@@ -12,8 +12,11 @@
  * - Idempotent submission: the same (tenant, key) gives the same job.
  * - Retention: finished jobs are archived past an age and a count (runtime/jobs/Retirement.ts);
  *   an archived job is still found by id (`find`) and by key.
- * The index is rebuilt from the actors' states at start; the pause state of a queue is itself a
- * durable actor (`jobqueue-<name>`).
+ * The queue is the `jobs.host` service of its actor system from construction: make it before the
+ * system recovers, so recovered job actors reach it at once (a step attempt that recovery restarts
+ * is leased then, its job indexed on the spot). `start()`, after recovery, indexes the rest from the
+ * actors' states and starts leasing. The pause state of a queue is itself a durable actor
+ * (`jobqueue-<name>`).
  */
 import { setup } from 'xstate'
 import type { ActorSystem, Clock } from '../../actors/index.ts'
@@ -25,12 +28,11 @@ import {
   type JobContext,
   type JobInput,
   type JobStatus,
-  type StepRunInput,
 } from '../../machines/job.ts'
-import { attachJobHost, detachJobHost, type JobHost, type JobType } from './jobTypes.ts'
+import { type JobHost, jobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
 import { archivedView, type RetentionOptions, Retirement, type RetiringQueue } from './Retirement.ts'
-import type { StepAttempt } from './stepRunner.ts'
+import type { StepAttempt, StepTask } from './stepRunner.ts'
 
 /** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
 export interface JobWorker {
@@ -38,7 +40,7 @@ export interface JobWorker {
   /** Leases it may hold at once. */
   readonly capacity: number
   /** Runs one step attempt of a job leased to it (`attempt.signal` aborts when the step is cancelled). */
-  execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown>
+  execute(task: StepTask, attempt: StepAttempt): Promise<unknown>
 }
 
 export interface TenantConfig {
@@ -175,6 +177,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     this.rng = (opts.seed ?? Date.now()) | 0
     if (opts.retention !== false) this.retirement = new Retirement(this, opts.retention)
     if (!system.machine('jobQueue')) system.register('jobQueue', jobQueueMachine)
+    system.services.provide(jobHost, this)
   }
 
   /** Registers job types (their machines must also be registered before the system recovers). */
@@ -183,7 +186,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     if (!this.system.machine(t.machineName)) this.system.register(t.machineName, t.machine)
   }
 
-  /** Rebuilds the index from the recovered actors and starts leasing. */
+  /** After the system recovered: indexes the recovered jobs and starts leasing. */
   start(): void {
     for (const info of this.system.list()) {
       if (info.machine === 'jobQueue') {
@@ -195,12 +198,8 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
       const a = this.system.hosted(info.path)
       const snap = a?.actor?.getSnapshot()
       if (!snap) continue
-      const ctx = snap.context as JobContext
-      const e = this.entryFrom(ctx)
-      if (a!.status === 'done') e.finishedAt = a!.lastAt
-      if (e.order >= this.order) this.order = e.order + 1
-      this.jobs.set(e.id, e)
-      if (e.key !== undefined) this.byKey.set(`${e.tenant}\u0000${e.key}`, e.id)
+      const e = this.jobs.get(info.path) ?? this.index(snap.context as JobContext)
+      if (a!.status === 'done') e.finishedAt ??= a!.lastAt
       this.apply(e, a!.status === 'failed' ? 'FAILED' : jobStatusOf(snap.value))
     }
     const store = this.system.store
@@ -209,16 +208,25 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
         (p) => (this.hasArchive = this.hasArchive === true || p.records.length > 0),
         () => (this.hasArchive = true),
       )
-    attachJobHost(this.system, this)
     this.armSweep()
     this.retirement?.start()
     this.pump()
   }
 
+  /** Adds a job actor's entry to the index. */
+  private index(ctx: JobContext): JobEntry {
+    const e = this.entryFrom(ctx)
+    if (e.order >= this.order) this.order = e.order + 1
+    this.jobs.set(e.id, e)
+    if (e.key !== undefined) this.byKey.set(`${e.tenant}\u0000${e.key}`, e.id)
+    return e
+  }
+
   close(): void {
+    // still the jobs.host service: effects of the closing system find a closed queue (whose
+    // attempts never settle), not a missing service whose error the journal would record
     this.closed = true
     this.retirement?.close()
-    detachJobHost(this.system)
     if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer)
     if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
   }
@@ -558,7 +566,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     if (l) l.until = this.clock.now() + this.visibilityMs
   }
 
-  dispatch(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
+  dispatch(task: StepTask, attempt: StepAttempt): Promise<unknown> {
     let l = this.leases.get(task.jobId)
     if (!l) {
       // A job that was running when the process stopped: its recovered effect needs a worker,
@@ -574,7 +582,10 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
           })
         })
       }
-      l = this.lease(this.jobs.get(task.jobId)!, r.w.id)
+      // during recovery (before start) the job may not be indexed yet
+      const e = this.jobs.get(task.jobId) ?? this.indexHosted(task.jobId)
+      if (!e) return Promise.reject(new Error(`no job "${task.jobId}" in this queue's system`))
+      l = this.lease(e, r.w.id)
     }
     const r = this.workers.get(l.worker)
     if (!r) return Promise.reject(new Error(`worker "${l.worker}" is gone`))
@@ -726,12 +737,13 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   // ---- the actors' side ------------------------------------------------------------------------
 
   notify(status: JobStatus, ctx: JobContext, path: string): void {
-    let e = this.jobs.get(path)
-    if (!e) {
-      e = this.entryFrom(ctx)
-      this.jobs.set(e.id, e)
-    }
-    this.apply(e, status)
+    this.apply(this.jobs.get(path) ?? this.index(ctx), status)
+  }
+
+  /** Indexes the job actor at `path` from its current context (undefined if there is none). */
+  private indexHosted(path: string): JobEntry | undefined {
+    const ctx = this.system.hosted(path)?.actor?.getSnapshot()?.context as JobContext | undefined
+    return ctx ? this.index(ctx) : undefined
   }
 
   private apply(e: JobEntry, status: JobStatus): void {

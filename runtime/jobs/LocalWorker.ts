@@ -4,8 +4,7 @@
  * `kill()` makes it behave like a process that died: no more heartbeats, its steps never answer,
  * so its leases run out and the jobs go to other workers.
  */
-import type { StepRunInput } from '../../machines/job.ts'
-import type { StepAttempt } from './stepRunner.ts'
+import type { StepAttempt, StepTask } from './stepRunner.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 
 /** Step attempts the in-process worker runs at once unless told otherwise (the hub's default too). */
@@ -40,7 +39,7 @@ export class LocalWorker implements JobWorker {
     this.timer = this.queue.clock.setTimeout(() => this.beat(), Math.max(10, this.queue.visibilityMs / 3))
   }
 
-  async execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
+  async execute(task: StepTask, attempt: StepAttempt): Promise<unknown> {
     if (this.dead) return new Promise(() => {})
     const type = this.queue.types.get(task.type)
     const fn = type?.steps.get(task.step)

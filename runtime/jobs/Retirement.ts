@@ -34,43 +34,19 @@ export const DEFAULT_RETENTION: Required<RetentionOptions> = {
   batch: 512,
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
-
 /**
- * An age setting: milliseconds, a number with a unit (`90s`, `15m`, `1h`, `7d`), or `never`.
- * Throws a RangeError naming `what` (the flag or variable) otherwise.
- */
-export function parseAge(text: string, what: string): number {
-  if (text.trim() === 'never') return Infinity
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text)
-  if (!m)
-    throw new RangeError(
-      `${what} must be milliseconds, a number with s, m, h or d (e.g. 1h), or "never"; got "${text}"`,
-    )
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms'])
-}
-
-/** A count setting: a whole number >= 0, or `all` (no limit). Throws a RangeError naming `what`. */
-export function parseCount(text: string, what: string): number {
-  if (text.trim() === 'all') return Infinity
-  if (!/^\s*\d+\s*$/.test(text)) throw new RangeError(`${what} must be a whole number >= 0 or "all"; got "${text}"`)
-  return Number(text)
-}
-
-/**
- * Retention with `age` and `count` settings (from flags or the environment; undefined: not set)
- * over `base` (the jobs configuration file's). `names` are the settings' names, for errors.
+ * Retention with the `jobs-retain-age` and `jobs-retain-count` settings (undefined: not set) over
+ * `base` (the jobs configuration file's): a setting wins over the file.
  */
 export function retentionWith(
   base: RetentionOptions | false | undefined,
-  age: string | undefined,
-  count: string | undefined,
-  names: { age: string; count: string },
+  maxAgeMs: number | undefined,
+  maxCount: number | undefined,
 ): RetentionOptions | false | undefined {
-  if (age === undefined && count === undefined) return base
+  if (maxAgeMs === undefined && maxCount === undefined) return base
   const out: RetentionOptions = { ...(base || {}) }
-  if (age !== undefined) out.maxAgeMs = parseAge(age, names.age)
-  if (count !== undefined) out.maxCount = parseCount(count, names.count)
+  if (maxAgeMs !== undefined) out.maxAgeMs = maxAgeMs
+  if (maxCount !== undefined) out.maxCount = maxCount
   return out
 }
 
@@ -119,6 +95,8 @@ export class Retirement<E extends FinishedJob> {
   private finished: E[] = []
   private head = 0
   private kicked = false
+  /** Jobs that finish while the system recovers are archived once the queue has started. */
+  private started = false
   private timer: unknown
   private closed = false
 
@@ -147,6 +125,7 @@ export class Retirement<E extends FinishedJob> {
 
   /** Orders the jobs recovered at start by finish time and starts the age check. */
   start(): void {
+    this.started = true
     this.finished.sort((a, b) => a.finishedAt! - b.finishedAt!)
     this.arm()
     this.kick()
@@ -182,7 +161,7 @@ export class Retirement<E extends FinishedJob> {
    * which the store then skips (the record supersedes it); when one ends, the next starts.
    */
   private round(): void {
-    if (this.closed || this.inflight >= this.opts.batch) return
+    if (this.closed || !this.started || this.inflight >= this.opts.batch) return
     const due = this.take(this.opts.batch - this.inflight)
     if (!due.length) return
     this.failed = false
@@ -198,7 +177,7 @@ export class Retirement<E extends FinishedJob> {
 
   /** Runs once the current tick is over (a job finishing is still inside its transition). */
   private kick(): void {
-    if (this.kicked || this.closed) return
+    if (this.kicked || this.closed || !this.started) return
     this.kicked = true
     queueMicrotask(() => {
       this.kicked = false

@@ -1,20 +1,15 @@
 /**
  * Job types: a job type is a machine (machines/job.ts); `defineJobType` builds the common case, an
- * ordered list of named async steps each with its own retry policy and timeout, into one, and binds
- * its step runner and status notifications to the job queue of the actor system that hosts it.
+ * ordered list of named async steps each with its own retry policy and timeout, into one. Its
+ * step runner and status notifications go to the `jobs.host` service (the JobQueue) of the actor
+ * system that hosts the job, which the queue provides before the system recovers.
  *
  * Built-ins: `echo` (output = input) and `sleep` (waits `input.ms`).
  */
 import type { AnyStateMachine } from 'xstate'
-import { hostedActorOf, hostPure } from '../../actors/index.ts'
-import {
-  createJobMachine,
-  type JobContext,
-  type JobStatus,
-  type RetryPolicy,
-  type StepRunInput,
-} from '../../machines/job.ts'
-import { type StepAttempt, stepRunner } from './stepRunner.ts'
+import { defineService, hostedActorOf, hostPure, serviceOf } from '../../actors/index.ts'
+import { createJobMachine, type JobContext, type JobStatus, type RetryPolicy } from '../../machines/job.ts'
+import { type StepAttempt, stepRunner, type StepTask } from './stepRunner.ts'
 
 /** What a step function receives. */
 export interface StepContext {
@@ -49,47 +44,18 @@ export interface JobType {
 
 /** What the runtime side of the job machine talks to (the JobQueue of its actor system). */
 export interface JobHost {
-  dispatch(task: StepRunInput, attempt: StepAttempt): Promise<unknown>
+  dispatch(task: StepTask, attempt: StepAttempt): Promise<unknown>
   notify(status: JobStatus, context: JobContext, path: string): void
 }
 
-const hosts = new WeakMap<object, JobHost>()
-const waiting = new WeakMap<object, Array<(h: JobHost) => void>>()
+/** The job queue of an actor system, for its job actors' effects. */
+export const jobHost = defineService<JobHost>('jobs.host')
 
-/** Binds the job machines hosted by `system` to `host` (the queue). Effects restarted by recovery before this wait for it. */
-export function attachJobHost(system: object, host: JobHost): void {
-  hosts.set(system, host)
-  const w = waiting.get(system)
-  waiting.delete(system)
-  for (const f of w ?? []) f(host)
-}
-
-export function detachJobHost(system: object): void {
-  hosts.delete(system)
-}
-
-function hostOf(ref: any): { host?: JobHost; system?: object; path?: string } {
-  const h = hostedActorOf(ref)
-  if (!h) return {}
-  return { host: hosts.get(h.host), system: h.host, path: h.path }
-}
-
-/** Starts a step attempt on the queue of the system hosting the job; recovered jobs wait for the queue to attach. */
-const stepActions = stepRunner((task, attempt, self) => {
-  const { host, system } = hostOf(self)
-  if (host) return host.dispatch(task, attempt)
-  if (!system)
-    return Promise.reject(
-      new Error('this job machine runs outside a job queue: host it in an ActorSystem with a JobQueue'),
-    )
-  return new Promise<JobHost>((resolve) =>
-    (waiting.get(system) ?? waiting.set(system, []).get(system)!).push(resolve),
-  ).then((h) => h.dispatch(task, attempt))
-})
+/** The step runner of a job type: each attempt goes to the queue of the system hosting the job. */
+const stepActions = () => stepRunner((task, attempt, self) => serviceOf(self, jobHost).dispatch(task, attempt))
 
 const notifyAction = ({ context, self }: { context: JobContext; self: any }, params: { status: JobStatus }) => {
-  const { host, path } = hostOf(self)
-  host?.notify(params.status, context, path!)
+  serviceOf(self, jobHost).notify(params.status, context, hostedActorOf(self)!.path)
 }
 
 /**
@@ -111,7 +77,7 @@ export function defineJobType(name: string, steps: StepDef[]): JobType {
   }
   const machine = hostPure(
     createJobMachine({ name, steps: steps.map(({ name, retry, timeoutMs }) => ({ name, retry, timeoutMs })) }).provide({
-      actions: { ...(stepActions as any), notify: notifyAction as any },
+      actions: { ...(stepActions() as any), notify: notifyAction as any },
     }),
     { effects: ['runStep'], cancels: ['cancelStep'] },
   )

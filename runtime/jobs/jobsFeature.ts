@@ -13,15 +13,16 @@
 import { readFileSync } from 'node:fs'
 import { timingSafeEqual } from 'node:crypto'
 import type { Hub, HubFeature } from '../Hub.ts'
+import { setting } from '../config.ts'
 import { HttpError, sendJson, type Ctx, type WsHandler } from '../http/HubServer.ts'
 import { JobError, JobQueue, type JobChange, type JobQueueOptions, type TenantConfig } from './JobQueue.ts'
 import { DEFAULT_LOCAL_CONCURRENCY, LocalWorker } from './LocalWorker.ts'
-import { Scheduler, type TriggerConfig } from './Scheduler.ts'
+import { Schedules, type TriggerConfig } from './Schedules.ts'
 import { builtinJobTypes, type JobType } from './jobTypes.ts'
 import { jobsMetrics } from './metrics.ts'
 import { jobsOpenApi } from './openapi.ts'
 import { jobsPage } from './page.ts'
-import { archivedView, retentionWith } from './Retirement.ts'
+import { archivedView } from './Retirement.ts'
 import { parsePriority, parseSubmit, TENANT_RE } from './validate.ts'
 import type { JobStatus } from '../../machines/job.ts'
 import type { ScheduleInput } from '../../machines/schedule.ts'
@@ -40,25 +41,14 @@ export interface JobsConfig extends JobQueueOptions {
   natsOptions?: { stream?: string; maxDeliver?: number; ackWaitMs?: number; maxInFlight?: number }
 }
 
-/**
- * Reads `AETHER_JOBS_CONFIG` (a JSON file of JobsConfig) if set, then `AETHER_JOBS_RETAIN_AGE` and
- * `AETHER_JOBS_RETAIN_COUNT` (retention of finished jobs, over the file's `retention`).
- */
-export function jobsConfigFromEnv(env = process.env): JobsConfig {
-  const file = env.AETHER_JOBS_CONFIG
-  let config: JobsConfig = {}
-  if (file) {
-    try {
-      config = JSON.parse(readFileSync(file, 'utf8'))
-    } catch (err) {
-      throw new Error(`AETHER_JOBS_CONFIG=${file}: ${(err as Error).message}`)
-    }
+/** Reads the `jobs-config` setting's file (AETHER_JOBS_CONFIG: a JSON file of JobsConfig), if set. */
+export function jobsConfigFromFile(file = setting('jobs-config')): JobsConfig {
+  if (!file) return {}
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new Error(`AETHER_JOBS_CONFIG=${file}: ${(err as Error).message}`)
   }
-  const retention = retentionWith(config.retention, env.AETHER_JOBS_RETAIN_AGE, env.AETHER_JOBS_RETAIN_COUNT, {
-    age: 'AETHER_JOBS_RETAIN_AGE',
-    count: 'AETHER_JOBS_RETAIN_COUNT',
-  })
-  return retention === undefined ? config : { ...config, retention }
 }
 
 type Who = { admin: true; tenant?: undefined } | { admin: false; tenant: string }
@@ -74,7 +64,7 @@ function same(a: string, b: string): boolean {
 export class JobsFeature implements HubFeature {
   readonly name = 'jobs'
   queue!: JobQueue
-  scheduler!: Scheduler
+  schedules!: Schedules
   worker?: LocalWorker
   private hub!: Hub
   private bridge?: { close(): Promise<void> }
@@ -83,23 +73,21 @@ export class JobsFeature implements HubFeature {
 
   constructor(readonly config: JobsConfig = {}) {}
 
+  /** Before recovery: the queue and the schedules (the `jobs.host` and `jobs.schedules` services), the workers, the routes. */
   async install(hub: Hub): Promise<void> {
     this.hub = hub
     const sys = hub.system
     const c = this.config
     this.queue = new JobQueue(sys, c)
     for (const t of [...builtinJobTypes, ...(c.types ?? [])]) this.queue.addType(t)
-    this.scheduler = new Scheduler(sys, this.queue)
-    for (const [name, t] of Object.entries(c.triggers ?? {})) this.scheduler.triggers.set(name, t)
-    this.queue.start()
-    this.scheduler.start()
+    this.schedules = new Schedules(sys, this.queue)
+    for (const [name, t] of Object.entries(c.triggers ?? {})) this.schedules.triggers.set(name, t)
     if (c.nats) {
       const { NatsJobBridge } = await import('./natsJobs.ts')
       this.bridge = await NatsJobBridge.start(this.queue, { ...c.natsOptions, url: c.nats })
     } else if ((c.concurrency ?? DEFAULT_LOCAL_CONCURRENCY) > 0) {
       this.worker = new LocalWorker(this.queue, { concurrency: c.concurrency })
     }
-    for (const s of c.schedules ?? []) if (!sys.hosted(`schedule-${s.name}`)) await this.scheduler.add(s)
     this.routes()
     this.unlisten = this.queue.listen((ch) => this.broadcast(ch))
     // With tenants, a job's actor (its input, its log) is that tenant's data on every read route too.
@@ -111,6 +99,13 @@ export class JobsFeature implements HubFeature {
         },
         ownerOf: (path, stored) => this.ownerOf(path, stored),
       })
+  }
+
+  /** After recovery: index the recovered jobs, start leasing, add the configured schedules not there yet. */
+  async start(): Promise<void> {
+    this.queue.start()
+    for (const s of this.config.schedules ?? [])
+      if (!this.hub.system.hosted(`schedule-${s.name}`)) await this.schedules.add(s)
   }
 
   /** The tenant of the job whose actor is at `path` (or under it); jobs without a tenant are 'default'. */
@@ -129,7 +124,6 @@ export class JobsFeature implements HubFeature {
     this.unlisten?.()
     this.worker?.close()
     await this.bridge?.close()
-    this.scheduler?.close()
     this.queue?.close()
   }
 
@@ -158,6 +152,11 @@ export class JobsFeature implements HubFeature {
     return w
   }
 
+  /** An action only the hub token may take: 401 without a token, 403 with a tenant's. */
+  private admin(ctx: Ctx, what: string): void {
+    if (!this.mutator(ctx).admin) throw new HttpError(403, `${what} needs the hub token`, 'FORBIDDEN')
+  }
+
   private reader(ctx: Ctx): Who {
     const w = this.who(ctx)
     if (w) return w
@@ -172,15 +171,16 @@ export class JobsFeature implements HubFeature {
     return v
   }
 
-  private wrap(fn: (ctx: Ctx) => Promise<unknown> | unknown) {
-    return async (ctx: Ctx) => {
+  /** A route of the jobs API: a JobError its handler throws is answered as the HTTP error it names. */
+  private route(method: string, path: string, fn: (ctx: Ctx) => Promise<unknown> | unknown): void {
+    this.hub.server.route(method, path, async (ctx) => {
       try {
         return await fn(ctx)
       } catch (err) {
         if (err instanceof JobError) throw new HttpError(err.status, err.message, err.code)
         throw err
       }
-    }
+    })
   }
 
   // ---- routes ----------------------------------------------------------------------------------
@@ -189,118 +189,77 @@ export class JobsFeature implements HubFeature {
     const s = this.hub.server
     const q = this.queue
     s.route('GET', '/api/openapi.json', () => jobsOpenApi([...q.types.keys()]))
-    s.route(
-      'POST',
-      '/api/jobs',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const body = await s.body(ctx)
-        const req = parseSubmit(body, new Set(q.types.keys()))
-        if (!who.admin) {
-          if (req.tenant !== undefined && req.tenant !== who.tenant)
-            throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
-          req.tenant = who.tenant
-        }
-        const r = await q.submit(req)
-        // HubServer answers a returned value with 200; a created job is 201, so answer here
-        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-        return undefined
-      }),
+    this.route('POST', '/api/jobs', async (ctx) => {
+      const who = this.mutator(ctx)
+      const body = await s.body(ctx)
+      const req = parseSubmit(body, new Set(q.types.keys()))
+      if (!who.admin) {
+        if (req.tenant !== undefined && req.tenant !== who.tenant)
+          throw new JobError('BAD_BODY', `field "tenant": this token submits for tenant "${who.tenant}" only`)
+        req.tenant = who.tenant
+      }
+      const r = await q.submit(req)
+      // HubServer answers a returned value with 200; a created job is 201, so answer here
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    })
+    this.route('GET', '/api/jobs', (ctx) =>
+      ctx.url.searchParams.get('archived') === 'true' ? this.listArchived(ctx) : this.list(ctx),
     )
-    s.route(
-      'GET',
-      '/api/jobs',
-      this.wrap((ctx) => (ctx.url.searchParams.get('archived') === 'true' ? this.listArchived(ctx) : this.list(ctx))),
-    )
-    s.route(
-      'GET',
-      '/api/jobs/:id',
-      this.wrap((ctx) => this.visible(this.reader(ctx), ctx.params.id)),
-    )
-    s.route(
-      'POST',
-      '/api/jobs/:id/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const action = ctx.params.action
-        if (!['pause', 'resume', 'stop', 'retry'].includes(action))
-          throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
-        await this.visible(who, ctx.params.id)
-        const status = await q.act(ctx.params.id, action as any)
-        return { id: ctx.params.id, status }
-      }),
-    )
-    s.route(
-      'GET',
-      '/api/queues',
-      this.wrap((ctx) => {
-        const who = this.reader(ctx)
-        return q.summary(who.admin ? undefined : who.tenant)
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/queues/:name/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'pausing a queue needs the hub token', 'FORBIDDEN')
-        const { name, action } = ctx.params
-        if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
-        if (action !== 'pause' && action !== 'resume')
-          throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
-        await q.setQueuePaused(name, action === 'pause')
-        return { name, paused: q.isPaused(name) }
-      }),
-    )
-    s.route(
-      'GET',
-      '/api/schedules',
-      this.wrap((ctx) => (this.reader(ctx), { schedules: this.scheduler.list() })),
-    )
-    s.route(
-      'POST',
-      '/api/schedules',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-        const body = (await s.body(ctx)) as any
-        if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
-        sendJson(ctx.res, 201, await this.scheduler.add(body ?? {}))
-        return undefined
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/schedules/:name/:action',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        if (!who.admin) throw new HttpError(403, 'schedules need the hub token', 'FORBIDDEN')
-        const { name, action } = ctx.params
-        if (!['pause', 'resume', 'stop'].includes(action))
-          throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
-        return this.scheduler.act(name, action as any)
-      }),
-    )
-    s.route(
-      'POST',
-      '/api/triggers/:name',
-      this.wrap(async (ctx) => {
-        const who = this.mutator(ctx)
-        const text = await s.text(ctx)
-        const input: unknown = text.trim() ? s.parseJson(text) : null
-        const key = ctx.req.headers['idempotency-key']
-        if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
-          throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
-        const r = await this.scheduler.trigger(
-          ctx.params.name,
-          input,
-          key as string | undefined,
-          who.admin ? undefined : who.tenant,
-        )
-        sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
-        return undefined
-      }),
-    )
+    this.route('GET', '/api/jobs/:id', (ctx) => this.visible(this.reader(ctx), ctx.params.id))
+    this.route('POST', '/api/jobs/:id/:action', async (ctx) => {
+      const who = this.mutator(ctx)
+      const action = ctx.params.action
+      if (!['pause', 'resume', 'stop', 'retry'].includes(action))
+        throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
+      await this.visible(who, ctx.params.id)
+      const status = await q.act(ctx.params.id, action as any)
+      return { id: ctx.params.id, status }
+    })
+    this.route('GET', '/api/queues', (ctx) => {
+      const who = this.reader(ctx)
+      return q.summary(who.admin ? undefined : who.tenant)
+    })
+    this.route('POST', '/api/queues/:name/:action', async (ctx) => {
+      this.admin(ctx, 'pausing a queue')
+      const { name, action } = ctx.params
+      if (!TENANT_RE.test(name)) throw new HttpError(400, 'queue name must match [A-Za-z0-9_.-]{1,64}', 'BAD_QUERY')
+      if (action !== 'pause' && action !== 'resume')
+        throw new HttpError(404, 'use .../pause or .../resume', 'NOT_FOUND')
+      await q.setQueuePaused(name, action === 'pause')
+      return { name, paused: q.isPaused(name) }
+    })
+    this.route('GET', '/api/schedules', (ctx) => (this.reader(ctx), { schedules: this.schedules.list() }))
+    this.route('POST', '/api/schedules', async (ctx) => {
+      this.admin(ctx, 'adding a schedule')
+      const body = (await s.body(ctx)) as any
+      if (body?.job?.priority !== undefined) body.job.priority = parsePriority(body.job.priority, 'job.priority')
+      sendJson(ctx.res, 201, await this.schedules.add(body ?? {}))
+      return undefined
+    })
+    this.route('POST', '/api/schedules/:name/:action', async (ctx) => {
+      this.admin(ctx, 'acting on a schedule')
+      const { name, action } = ctx.params
+      if (!['pause', 'resume', 'stop'].includes(action))
+        throw new HttpError(404, 'use .../pause, .../resume or .../stop', 'NOT_FOUND')
+      return this.schedules.act(name, action as any)
+    })
+    this.route('POST', '/api/triggers/:name', async (ctx) => {
+      const who = this.mutator(ctx)
+      const text = await s.text(ctx)
+      const input: unknown = text.trim() ? s.parseJson(text) : null
+      const key = ctx.req.headers['idempotency-key']
+      if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200))
+        throw new HttpError(400, 'header Idempotency-Key must be 1..200 characters', 'BAD_BODY')
+      const r = await this.schedules.trigger(
+        ctx.params.name,
+        input,
+        key as string | undefined,
+        who.admin ? undefined : who.tenant,
+      )
+      sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
+      return undefined
+    })
     s.addMetrics(() => jobsMetrics(q))
     s.route('GET', '/jobs', (ctx) => {
       ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })

@@ -1,7 +1,7 @@
 /** The jobs feature's machines by registry name, for the hub's recovery (runtime/builtinMachines.ts). */
 import type { AnyStateMachine } from 'xstate'
 import { jobQueueMachine } from './JobQueue.ts'
-import { boundScheduleMachine } from './Scheduler.ts'
+import { boundScheduleMachine } from './Schedules.ts'
 import { builtinJobTypes, type JobType } from './jobTypes.ts'
 
 /** Registry entries for job types (`job:<name>`), so their actors are recovered at start. */

@@ -13,13 +13,13 @@
  * - max deliveries: after `maxDeliver` deliveries without an ack, JetStream gives up and publishes
  *   an advisory; the hub fails that attempt ("max deliveries"), so the job's retry policy applies
  *   and ends in the dead letter.
- * - message ids `<jobId>/<step>#<attempt>#<hub boot>` let JetStream drop duplicate publishes (a
- *   retried publish after a lost ack) within its window.
+ * - message ids (`deliveryKey`, actors/effect.ts: `<jobId>/<step>#<attempt>#<hub boot>`) let
+ *   JetStream drop duplicate publishes (a retried publish after a lost ack) within its window.
  */
 import { randomBytes } from 'node:crypto'
+import { deliveryKey } from '../../actors/effect.ts'
 import { WorkQueueLink, type RequestMessage, type WorkItem } from '../nats/NatsTransport.ts'
-import type { StepRunInput } from '../../machines/job.ts'
-import type { StepAttempt } from './stepRunner.ts'
+import type { StepAttempt, StepTask } from './stepRunner.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 import type { JobType } from './jobTypes.ts'
 
@@ -35,7 +35,7 @@ export interface NatsJobsOptions {
 
 interface WorkMessage {
   id: string
-  task: StepRunInput
+  task: StepTask
 }
 
 interface ResultMessage {
@@ -106,8 +106,8 @@ export class NatsJobBridge implements JobWorker {
     return b
   }
 
-  execute(task: StepRunInput, attempt: StepAttempt): Promise<unknown> {
-    const id = `${task.idempotencyKey}#${task.attempt}#${this.boot}`
+  execute(task: StepTask, attempt: StepAttempt): Promise<unknown> {
+    const id = deliveryKey(task.idempotencyKey, task.attempt, this.boot)
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
       attempt.onAbort(() => {
@@ -119,7 +119,7 @@ export class NatsJobBridge implements JobWorker {
     })
   }
 
-  private async publish(id: string, task: StepRunInput): Promise<void> {
+  private async publish(id: string, task: StepTask): Promise<void> {
     const data = jc.encode({ id, task } satisfies WorkMessage)
     for (let i = 0; !this.closed && this.pending.has(id); i++) {
       try {

@@ -22,6 +22,16 @@ const action = (name: string, what: string) => ({
   },
 })
 
+/** `POST /api/queues/{name}/<action>` (admin only): what it does and what it answers. */
+const queueAction = (what: string, answer: string) => ({
+  post: {
+    summary: what,
+    security: [{ bearer: [] }],
+    parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+    responses: { 200: { description: answer }, 401: e401 },
+  },
+})
+
 export function jobsOpenApi(types: string[]): Record<string, unknown> {
   return {
     openapi: '3.1.0',
@@ -206,22 +216,8 @@ export function jobsOpenApi(types: string[]): Record<string, unknown> {
           responses: { 200: { description: 'queues' }, 401: e401 },
         },
       },
-      '/api/queues/{name}/pause': {
-        post: {
-          summary: 'stop leasing jobs of this queue',
-          security: [{ bearer: [] }],
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { 200: { description: 'paused' }, 401: e401 },
-        },
-      },
-      '/api/queues/{name}/resume': {
-        post: {
-          summary: 'lease jobs of this queue again',
-          security: [{ bearer: [] }],
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
-          responses: { 200: { description: 'resumed' }, 401: e401 },
-        },
-      },
+      '/api/queues/{name}/pause': queueAction('stop leasing jobs of this queue', 'paused'),
+      '/api/queues/{name}/resume': queueAction('lease jobs of this queue again', 'resumed'),
       '/api/schedules': {
         get: { summary: 'schedules', responses: { 200: { description: 'schedules' } } },
         post: {

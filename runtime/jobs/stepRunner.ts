@@ -6,7 +6,14 @@
  * lost lease, a restore) aborts the attempt in flight, whose late result is then dropped.
  */
 import type { AnyActorRef } from 'xstate'
+import { stepKey } from '../../actors/effect.ts'
 import { type JobContext, type StepParams, type StepRunInput, stepTask } from '../../machines/job.ts'
+
+/** One step attempt as workers get it: the job's part and the step's idempotency key. */
+export interface StepTask extends StepRunInput {
+  /** `stepKey(jobId, step)` (actors/effect.ts): the same on every attempt and after a crash. */
+  idempotencyKey: string
+}
 
 /** Errors cross the journal as plain JSON: an Error instance would serialize to `{}`. */
 export function plainStepError(err: unknown): { message: string; code?: string } {
@@ -46,21 +53,20 @@ export class StepAttempt {
 }
 
 /** Runs one attempt of a step; `self` is the job actor that asked (to find its host). */
-export type RunStep = (task: StepRunInput, attempt: StepAttempt, self: AnyActorRef) => Promise<unknown>
-
-/** The attempt in flight per job actor (`self`): one step runs at a time. */
-const inFlight = new WeakMap<object, StepAttempt>()
+export type RunStep = (task: StepTask, attempt: StepAttempt, self: AnyActorRef) => Promise<unknown>
 
 /**
  * The `runStep` and `cancelStep` action implementations for a step runner: `run` starts one
  * attempt; its result goes back to the job through `self.send`, unless the step was cancelled
  * meanwhile (paused, stopped, timed out, lease lost): `run` gets the attempt, whose `signal`
- * aborts then.
+ * aborts then. Each runner keeps the attempt in flight of each job actor it runs (a job runs one
+ * step at a time), keyed by the actor, so runners of different machines or systems share nothing.
  *
  * @example
  * createJobMachine(spec).provide({ actions: stepRunner(async (task) => steps[task.step](task.input)) })
  */
 export function stepRunner(run: RunStep) {
+  const inFlight = new WeakMap<AnyActorRef, StepAttempt>()
   return {
     runStep: ({ context, self }: { context: JobContext; self: AnyActorRef }, p: StepParams) => {
       const ac = new StepAttempt()
@@ -68,7 +74,9 @@ export function stepRunner(run: RunStep) {
       inFlight.set(self, ac)
       let out: Promise<unknown>
       try {
-        out = run(stepTask(context, p), ac, self)
+        const task = stepTask(context, p) as StepTask
+        task.idempotencyKey = stepKey(context.id, p.name)
+        out = run(task, ac, self)
       } catch (err) {
         out = Promise.reject(err)
       }

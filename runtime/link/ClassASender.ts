@@ -10,6 +10,7 @@
 import { decodeFrame, encodeBatchOfJson, ProtocolError, subjects } from '../../protocol/index.ts'
 import type { NatsLink } from '../nats/NatsTransport.ts'
 import type { Outbox, StreamOutbox } from './Outbox.ts'
+import { zeroCounters } from '../counters.ts'
 
 export interface SenderOptions {
   window?: number
@@ -32,15 +33,7 @@ interface Flight {
 }
 
 export class ClassASender {
-  readonly counters = {
-    framesSent: 0,
-    recordsSent: 0,
-    acks: 0,
-    retransmits: 0,
-    badAcks: 0,
-    gapsReported: 0,
-    duplicatesReported: 0,
-  }
+  readonly counters = zeroCounters('framesSent recordsSent acks retransmits badAcks gapsReported duplicatesReported')
   readonly rejected: Record<string, number> = {}
   private flights = new Map<string, Flight>()
   private timer: ReturnType<typeof setInterval>

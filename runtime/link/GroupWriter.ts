@@ -31,11 +31,15 @@ export class GroupWriter {
   readonly stats = { batches: 0, entries: 0, maxBatch: 0, failures: 0 }
   private readonly commits: GroupCommit<Pending>
 
+  /** The database of `store`, whose keys the caller builds with runtime/keyLayout.ts. */
+  readonly db: Db
+
   constructor(
-    readonly db: Db,
+    store: LevelStore,
     readonly sync: boolean,
     readonly maxBytes = 1 << 20,
   ) {
+    this.db = store.db
     this.commits = new GroupCommit<Pending>({
       write: (taken, sync) => this.writeBatch(taken, sync),
       fsync: sync ? 'batch' : 'none',
@@ -83,6 +87,3 @@ export class GroupWriter {
     if (batch.length > this.stats.maxBatch) this.stats.maxBatch = batch.length
   }
 }
-
-/** Cursor keys sort in cursor order. */
-export const hex12 = (n: number): string => n.toString(16).padStart(12, '0')

@@ -47,7 +47,7 @@ export class HubSimulator {
 
   static async start(o: SimOptions): Promise<HubSimulator> {
     const store = await LevelStore.open(o.dir)
-    const sim = new HubSimulator(store, new GroupWriter(store.db, o.sync ?? true), 'sim')
+    const sim = new HubSimulator(store, new GroupWriter(store, o.sync ?? true), 'sim')
     for (let i = 0; i < (o.connections ?? 4); i++) {
       const l = new NatsLink({ url: o.nats, name: `aether-sim-${i}` })
       await l.connected()
@@ -55,7 +55,7 @@ export class HubSimulator {
     }
     for (let i = 0; i < o.hubs; i++) {
       const id = `${o.prefix ?? 'sim'}-${i}`
-      const outbox = await Outbox.open(store.db, sim.writer, id)
+      const outbox = await Outbox.open(sim.writer, id)
       const h: SimHub = { id, outbox, sender: undefined as unknown as ClassASender, waiting: [] }
       h.sender = new ClassASender(
         id,

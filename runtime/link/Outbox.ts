@@ -2,7 +2,7 @@
  * The hub's Class A outbox in LevelDB: every record gets the next cursor of its stream and is
  * persisted before it may be sent; it stays until the root acks its cursor, across restarts.
  *
- * Keys (in the hub's store, beside the actor journal):
+ * Keys (in the hub's store, beside the actor journal; built by runtime/keyLayout.ts):
  *   L!o!<hub>!<stream>!<first cursor hex12>   a segment: the JSON array of the envelopes of one
  *                                             append call (cursors first..first+n-1)
  *   L!m!<hub>!<stream>                        {"acked": N}: the highest cursor the root acked
@@ -16,7 +16,9 @@
  * only and are read back, in cursor order, as acks make room (`onRefill` then tells the sender).
  */
 import { envelope, type Envelope } from '../../protocol/index.ts'
-import { hex12, type Db, type GroupWriter, type KvOp } from './GroupWriter.ts'
+import { setting } from '../config.ts'
+import { linkKeys, range } from '../keyLayout.ts'
+import type { Db, GroupWriter, KvOp } from './GroupWriter.ts'
 
 export interface StreamOutbox {
   streamId: string
@@ -51,10 +53,11 @@ export class Outbox {
   ) {}
 
   /** Loads every stream of `hubId` from the store. */
-  static async open(db: Db, writer: GroupWriter, hubId: string, memoryCap = defaultMemoryCap()): Promise<Outbox> {
+  static async open(writer: GroupWriter, hubId: string, memoryCap = defaultMemoryCap()): Promise<Outbox> {
+    const db = writer.db
     const o = new Outbox(db, writer, hubId, Math.max(1, memoryCap))
-    const mp = `L!m!${hubId}!`
-    for await (const [key, value] of db.iterator({ gte: mp, lt: mp.slice(0, -1) + '"' })) {
+    const mp = linkKeys.ackedOf(hubId)
+    for await (const [key, value] of db.iterator(range(mp))) {
       const streamId = key.slice(mp.length)
       const acked = Number(JSON.parse(value).acked) || 0
       o.streams.set(streamId, {
@@ -68,8 +71,8 @@ export class Outbox {
         segments: [],
       })
     }
-    const op = `L!o!${hubId}!`
-    for await (const [key, value] of db.iterator({ gte: op, lt: op.slice(0, -1) + '"' })) {
+    const op = linkKeys.segmentsOf(hubId)
+    for await (const [key, value] of db.iterator(range(op))) {
       const rest = key.slice(op.length)
       const bang = rest.lastIndexOf('!')
       const streamId = rest.slice(0, bang)
@@ -128,7 +131,7 @@ export class Outbox {
     const to = s.next - 1
     s.segments.push({ from, to })
     await this.writer.write([
-      { type: 'put', key: `L!o!${this.hubId}!${streamId}!${hex12(from)}`, value: `[${jsons.join(',')}]` },
+      { type: 'put', key: linkKeys.segment(this.hubId, streamId, from), value: `[${jsons.join(',')}]` },
     ])
     if (to > s.persisted) s.persisted = to
     if (s.memHigh < s.persisted && s.records.size < this.memoryCap) void this.refill(s)
@@ -143,14 +146,14 @@ export class Outbox {
     for (let c = s.acked + 1; c <= upTo; c++) s.records.delete(c)
     let k = 0
     while (k < s.segments.length && s.segments[k].to <= upTo) {
-      ops.push({ type: 'del', key: `L!o!${this.hubId}!${streamId}!${hex12(s.segments[k].from)}` })
+      ops.push({ type: 'del', key: linkKeys.segment(this.hubId, streamId, s.segments[k].from) })
       k++
     }
     if (k) s.segments.splice(0, k)
     s.acked = upTo
     if (s.memHigh < upTo) s.memHigh = upTo
     if (s.memHigh < s.persisted && s.records.size <= this.memoryCap / 2) void this.refill(s)
-    ops.push({ type: 'put', key: `L!m!${this.hubId}!${streamId}`, value: JSON.stringify({ acked: upTo }) })
+    ops.push({ type: 'put', key: linkKeys.acked(this.hubId, streamId), value: JSON.stringify({ acked: upTo }) })
     // Losing this write only means resending records the root will ignore as duplicates.
     ;(this.ackWriter ?? this.writer).write(ops).catch(() => {})
     return true
@@ -164,8 +167,11 @@ export class Outbox {
     try {
       const seg = s.segments.find((g) => g.to > s.memHigh)
       if (!seg) return
-      const p = `L!o!${this.hubId}!${s.streamId}!`
-      for await (const [, value] of this.db.iterator({ gte: p + hex12(seg.from), lt: p.slice(0, -1) + '"' })) {
+      const p = linkKeys.segments(this.hubId, s.streamId)
+      for await (const [, value] of this.db.iterator({
+        gte: linkKeys.segment(this.hubId, s.streamId, seg.from),
+        lt: range(p).lt,
+      })) {
         for (const env of JSON.parse(value) as Envelope[]) {
           const cursor = env.cursor!
           if (cursor <= s.memHigh) continue
@@ -189,8 +195,7 @@ export class Outbox {
   }
 }
 
-/** Records per stream held in memory (AETHER_OUTBOX_MEMORY, default 100,000). */
+/** Records per stream held in memory (the `outbox-memory` setting, default 100,000). */
 export function defaultMemoryCap(): number {
-  const n = Number(process.env.AETHER_OUTBOX_MEMORY)
-  return Number.isInteger(n) && n > 0 ? n : 100_000
+  return setting('outbox-memory')
 }

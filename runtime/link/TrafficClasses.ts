@@ -36,6 +36,21 @@ export interface TrafficCounters {
   maxQueued: number
 }
 
+/** A class's counters before any message: its budget, and nothing counted. */
+export function emptyCounters(budget: number): TrafficCounters {
+  return {
+    budget,
+    received: 0,
+    processed: 0,
+    dropped: 0,
+    deferred: 0,
+    rejected: 0,
+    cachedAnswers: 0,
+    queued: 0,
+    maxQueued: 0,
+  }
+}
+
 export const DEFAULT_BUDGETS: Record<TrafficClass, number> = {
   control: 1000,
   'route.control': 1000,
@@ -91,17 +106,7 @@ export class TrafficClasses {
     readonly classes: readonly TrafficClass[] = TRAFFIC_CLASSES,
   ) {
     for (const c of TRAFFIC_CLASSES) {
-      this.counters[c] = {
-        budget: budgets[c] ?? DEFAULT_BUDGETS[c],
-        received: 0,
-        processed: 0,
-        dropped: 0,
-        deferred: 0,
-        rejected: 0,
-        cachedAnswers: 0,
-        queued: 0,
-        maxQueued: 0,
-      }
+      this.counters[c] = emptyCounters(budgets[c] ?? DEFAULT_BUDGETS[c])
       this.queues[c] = new Queue()
     }
   }

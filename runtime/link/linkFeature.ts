@@ -32,16 +32,19 @@ import {
   type ReadinessNode,
   type TrafficClass,
 } from '../../protocol/index.ts'
+import { defineService, requestKey } from '../../actors/index.ts'
 import { classAStream, hubLink, type ControlAuthority, type HubLinkEvent } from '../../machines/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
+import { setting } from '../config.ts'
+import { linkKeys } from '../keyLayout.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
 import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
 import { DataPlane } from './DataPlane.ts'
-import { TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
+import { emptyCounters, TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
 
 export interface LinkOptions {
   nats?: string
@@ -54,42 +57,20 @@ export interface LinkOptions {
   budgets?: Partial<Record<TrafficClass, number>>
 }
 
-const envNum = (name: string, dflt: number): number => {
-  const v = process.env[name]
-  const n = v === undefined ? NaN : Number(v)
-  return Number.isFinite(n) && n > 0 ? n : dflt
-}
-
-/** Options with the environment's settings filled in. */
+/** Options with the settings (runtime/config.ts) filled in. */
 export function linkOptions(
   o: LinkOptions = {},
 ): Required<Omit<LinkOptions, 'nats' | 'hubId' | 'budgets'>> & LinkOptions {
   return {
     ...o,
-    hubId: o.hubId ?? process.env.AETHER_HUB_ID,
-    heartbeatMs: o.heartbeatMs ?? envNum('AETHER_LINK_HEARTBEAT_MS', 1000),
-    agingMs: o.agingMs ?? envNum('AETHER_AUTHORITY_AGING_MS', 3000),
-    staleMs: o.staleMs ?? envNum('AETHER_AUTHORITY_STALE_MS', 10000),
-    retransmitMs: o.retransmitMs ?? envNum('AETHER_RETRANSMIT_MS', 2000),
-    sync: o.sync ?? process.env.AETHER_CLASSA_SYNC !== '0',
-    budgets: o.budgets ?? parseBudgets(process.env.AETHER_TRAFFIC_BUDGETS),
+    hubId: o.hubId ?? setting('hub-id'),
+    heartbeatMs: o.heartbeatMs ?? setting('link-heartbeat-ms'),
+    agingMs: o.agingMs ?? setting('authority-aging-ms'),
+    staleMs: o.staleMs ?? setting('authority-stale-ms'),
+    retransmitMs: o.retransmitMs ?? setting('retransmit-ms'),
+    sync: o.sync ?? setting('classa-sync'),
+    budgets: o.budgets ?? setting('traffic-budgets'),
   }
-}
-
-/** `route.frame:2000,telemetry:500` -> budgets; unknown classes or bad numbers are an error. */
-export function parseBudgets(text: string | undefined): Partial<Record<TrafficClass, number>> | undefined {
-  if (!text) return undefined
-  const out: Partial<Record<TrafficClass, number>> = {}
-  for (const part of text.split(',')) {
-    const [c, v] = part.split(':')
-    const n = Number(v)
-    if (!TRAFFIC_CLASSES.includes(c as TrafficClass) || !Number.isInteger(n) || n < 1)
-      throw new Error(
-        `AETHER_TRAFFIC_BUDGETS: "${part}" must be <class>:<positive integer>, classes: ${TRAFFIC_CLASSES.join(', ')}`,
-      )
-    out[c as TrafficClass] = n
-  }
-  return out
 }
 
 interface AuthorityChange {
@@ -98,11 +79,12 @@ interface AuthorityChange {
   to: ControlAuthority
 }
 
-const rootLinks = new WeakMap<Hub, { hubId: string; control?: NatsLink }>()
+/** The hub's id and its control NATS connection (none without `--nats`), once the link feature is installed. */
+export const rootLink = defineService<{ hubId: string; control?: NatsLink }>('link.root')
 
-/** The hub's id and its control NATS connection, once the link feature is installed (else undefined). */
+/** The hub's root link, or undefined when the link feature is not installed. */
 export function rootLinkOf(hub: Hub): { hubId: string; control?: NatsLink } | undefined {
-  return rootLinks.get(hub)
+  return hub.system.services.find(rootLink)
 }
 
 export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
@@ -115,14 +97,13 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
   return {
     name: 'link',
     async install(hub: Hub) {
-      const db = hub.store.db
-      const hubId = o.hubId ?? (await storedHubId(db))
+      writer = new GroupWriter(hub.store, o.sync)
+      const hubId = o.hubId ?? (await storedHubId(writer))
       if (!NODE_ID.test(hubId))
         throw new Error(`the hub id "${hubId}" must match ${NODE_ID.source} (set AETHER_HUB_ID)`)
       const model = reliabilityOf(hub)
       model.node = hubId
-      writer = new GroupWriter(db, o.sync)
-      const outbox = await Outbox.open(db, writer, hubId)
+      const outbox = await Outbox.open(writer, hubId)
       const startedAt = Date.now()
       const sys = hub.system
 
@@ -148,7 +129,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         links.control.connected().catch(() => {})
       }
       const control = links?.control
-      rootLinks.set(hub, { hubId, control })
+      hub.system.services.provide(rootLink, { hubId, control })
 
       const heartbeats = fromCallback<HubLinkEvent, { hubId: string; heartbeatMs: number }>(({ sendBack, input }) => {
         const beat = () => {
@@ -312,7 +293,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
 
         // Class B: announce ourselves once per start; retries reuse the key, so the root
         // answers them from its cache instead of counting a second registration.
-        const key = `register-${hubId}-${startedAt}`
+        const key = requestKey('register', hubId, startedAt)
         let registering = false
         const register = async () => {
           if (registering || registration) return
@@ -350,21 +331,10 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         }
         return null
       }
-      const zero: TrafficCounters = {
-        budget: 0,
-        received: 0,
-        processed: 0,
-        dropped: 0,
-        deferred: 0,
-        rejected: 0,
-        cachedAnswers: 0,
-        queued: 0,
-        maxQueued: 0,
-      }
       const countersOf = (c: TrafficClass): TrafficCounters =>
         c === 'control'
           ? traffic!.counters.control
-          : (links!.data.counters[c] ?? { ...zero, budget: traffic!.counters[c].budget })
+          : (links!.data.counters[c] ?? emptyCounters(traffic!.counters[c].budget))
 
       // The reliability model's part for the link.
       const stats = (xs: number[]) => {
@@ -628,10 +598,11 @@ function mergeCounts(a: Record<string, number>, b: Record<string, number>): Reco
   return out
 }
 
-async function storedHubId(db: Hub['store']['db']): Promise<string> {
-  const v = await db.get('L!hubId')
+/** The hub id kept in the store, generated at the first start (written with fsync). */
+async function storedHubId(writer: GroupWriter): Promise<string> {
+  const v = await writer.db.get(linkKeys.hubId)
   if (v) return v
   const id = `hub-${randomBytes(4).toString('hex')}`
-  await db.put('L!hubId', id, { sync: true } as any)
+  await writer.db.put(linkKeys.hubId, id, { sync: true } as any)
   return id
 }

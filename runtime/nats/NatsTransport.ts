@@ -29,6 +29,7 @@ import {
   type NatsConnection,
   type Subscription,
 } from 'nats'
+import { CodedError } from '../errors.ts'
 
 export type LinkStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed'
 
@@ -320,15 +321,7 @@ class PulledItem implements WorkItem {
 }
 
 /** A JetStream publish that the server did not acknowledge (no stream, an error, or no answer in time). */
-export class PublishError extends Error {
-  constructor(
-    readonly code: 'NO_STREAM' | 'JETSTREAM' | 'TIMEOUT' | 'BAD_ACK',
-    message: string,
-  ) {
-    super(message)
-    this.name = 'PublishError'
-  }
-}
+export class PublishError extends CodedError<'NO_STREAM' | 'JETSTREAM' | 'TIMEOUT' | 'BAD_ACK'> {}
 
 const ackText = new TextDecoder()
 

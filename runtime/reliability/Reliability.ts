@@ -4,7 +4,8 @@
  * `GET /api/reliability` (a `ReliabilityReport`) and mirrored into the `reliability` actor, so
  * the inspection feed carries it too.
  *
- * Features find the node's model with `reliabilityOf(hub)`; the model is created on first use.
+ * Features find the node's model with `reliabilityOf(hub)`: the `reliability` service of the hub's
+ * actor system, created on first use.
  */
 import {
   branch,
@@ -15,6 +16,7 @@ import {
   type ReliabilityIncident,
   type ReliabilityReport,
 } from '../../protocol/index.ts'
+import { defineService } from '../../actors/index.ts'
 import { reliabilityView } from '../../machines/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 
@@ -102,16 +104,15 @@ export class Reliability {
   }
 }
 
-const models = new WeakMap<Hub, Reliability>()
+/** The node's reliability model. */
+export const reliabilityModel = defineService<Reliability>('reliability')
 
-/** The hub's reliability model (created on first use). */
+/** The hub's reliability model (created and provided on first use). */
 export function reliabilityOf(hub: Hub, role: 'hub' | 'root' = 'hub'): Reliability {
-  let r = models.get(hub)
-  if (!r) {
-    r = new Reliability(hub.opts.hostId ?? role, role)
-    models.set(hub, r)
-  }
-  return r
+  const s = hub.system.services
+  return s.has(reliabilityModel)
+    ? s.get(reliabilityModel)
+    : s.provide(reliabilityModel, new Reliability(hub.opts.hostId ?? role, role))
 }
 
 /**

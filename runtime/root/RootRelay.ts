@@ -33,6 +33,7 @@ import {
   type RelayMessage,
 } from '../../protocol/relayFrame.ts'
 import { hubOfSubject, NODE_ID, subjects } from '../../protocol/subjects.ts'
+import { zeroCounters } from '../counters.ts'
 
 export interface RootRelayOptions {
   rootId: string
@@ -50,21 +51,11 @@ interface Conn {
 }
 
 export class RootRelay {
-  readonly counters = {
-    connections: 0,
-    refused: 0,
-    framesToHub: 0,
-    framesToMember: 0,
-    syncToHub: 0,
-    syncToMember: 0,
-    badFrames: 0,
-    badMessages: 0,
-    wrongSender: 0,
-    unknownConnection: 0,
-    closedNatsDown: 0,
-    refusedNatsDown: 0,
-    publishFailed: 0,
-  }
+  readonly counters = zeroCounters(
+    'connections refused framesToHub framesToMember syncToHub syncToMember badFrames',
+    'badMessages wrongSender unknownConnection closedNatsDown refusedNatsDown',
+    'publishFailed',
+  )
   /** Refused inputs by field (`frame:k`, `message:m`, ...). */
   readonly refusedBy: Record<string, number> = {}
   readonly conns = new Map<string, Conn>()

@@ -16,7 +16,7 @@
  * Every frame is validated first; a bad one is counted by error code, answered with an `error`
  * message when it has a reply subject, and changes nothing.
  *
- * Keys (prefix R!):
+ * Keys (prefix R!; built by runtime/keyLayout.ts):
  *   R!c!<hub>!<stream>                 inbox state {cursor, applied, duplicates, stale, gaps, idDuplicates}
  *   R!a!<hub>!<stream>!<cursor hex12>  a segment: the records applied from one frame, cursors
  *                                      from the key's on, each {id, cursor, ts, receivedAt, payload};
@@ -38,7 +38,9 @@ import {
   type ReliabilityIncident,
 } from '../../protocol/index.ts'
 import type { NatsLink, NatsMessage } from '../nats/NatsTransport.ts'
-import { GroupWriter, hex12, type Db, type KvOp } from '../link/GroupWriter.ts'
+import { GroupWriter, type Db, type KvOp } from '../link/GroupWriter.ts'
+import { range, rootKeys } from '../keyLayout.ts'
+import type { LevelStore } from '../LevelStore.ts'
 
 export interface RootOptions {
   rootId: string
@@ -106,40 +108,45 @@ export class RootService {
   private registrations = new Map<string, { registeredAt: number; registrations: number }>()
   readonly ackLatency: number[] = []
 
+  readonly db: Db
+
   constructor(
-    readonly db: Db,
+    store: LevelStore,
     readonly opts: RootOptions,
   ) {
-    this.writer = new GroupWriter(db, opts.sync ?? true)
+    this.writer = new GroupWriter(store, opts.sync ?? true)
+    this.db = this.writer.db
   }
 
   /** Loads inboxes, recent ids, cached answers; then subscribes when a link is given. */
   async start(link?: NatsLink): Promise<void> {
-    for await (const [_key, value] of this.db.iterator({ gte: 'R!c!', lt: 'R!c"' })) {
+    for await (const [_key, value] of this.db.iterator(range(rootKeys.inboxes))) {
       const st = JSON.parse(value) as InboxState
       this.inboxes.set(`${st.hub}/${st.stream}`, { ...st, recent: new Map(), provN: 0 })
     }
     const w = this.opts.idWindow ?? 8192
     for (const ib of this.inboxes.values()) {
-      const p = `R!a!${ib.hub}!${ib.stream}!`
       const ids: Array<[string, number]> = []
-      for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', reverse: true })) {
+      for await (const [, value] of this.db.iterator({
+        ...range(rootKeys.appliedAll(ib.hub, ib.stream)),
+        reverse: true,
+      })) {
         const seg = JSON.parse(value) as Array<{ id: string; cursor: number }>
         for (let i = seg.length - 1; i >= 0; i--) ids.push([seg[i].id, seg[i].cursor])
         if (ids.length >= w) break
       }
       for (let i = Math.min(ids.length, w) - 1; i >= 0; i--) ib.recent.set(ids[i][0], ids[i][1])
-      const pp = `R!p!${ib.hub}!${ib.stream}!`
-      for await (const [key] of this.db.iterator({ gte: pp, lt: pp.slice(0, -1) + '"', reverse: true, limit: 1 }))
+      const pp = rootKeys.provenanceAll(ib.hub, ib.stream)
+      for await (const [key] of this.db.iterator({ ...range(pp), reverse: true, limit: 1 }))
         ib.provN = parseInt(key.slice(pp.length), 16) + 1
     }
     const now = Date.now()
-    for await (const [key, value] of this.db.iterator({ gte: 'R!k!', lt: 'R!k"' })) {
+    for await (const [key, value] of this.db.iterator(range(rootKeys.answers))) {
       const v = JSON.parse(value)
-      if (now - v.at < this.ttl) this.cache.set(key.slice(4), v)
+      if (now - v.at < this.ttl) this.cache.set(key.slice(rootKeys.answers.length), v)
     }
-    for await (const [key, value] of this.db.iterator({ gte: 'R!h!', lt: 'R!h"' }))
-      this.registrations.set(key.slice(4), JSON.parse(value))
+    for await (const [key, value] of this.db.iterator(range(rootKeys.hubs)))
+      this.registrations.set(key.slice(rootKeys.hubs.length), JSON.parse(value))
     this.timer = setInterval(() => this.tick(), 100)
     this.timer.unref?.()
     if (link) this.attach(link)
@@ -235,15 +242,15 @@ export class RootService {
       else t.duplicates++, ib.idDuplicates++, this.counters.idDuplicates++
       ops.push({
         type: 'put',
-        key: `R!p!${hub}!${ib.stream}!${hex12(ib.provN++)}`,
+        key: rootKeys.provenance(hub, ib.stream, ib.provN++),
         value: JSON.stringify({ id: e.id, cursor, receivedAt, result }),
       })
     }
     for (const [ib, seg] of segments)
-      ops.push({ type: 'put', key: `R!a!${hub}!${ib.stream}!${hex12(seg.from)}`, value: `[${seg.records.join(',')}]` })
+      ops.push({ type: 'put', key: rootKeys.applied(hub, ib.stream, seg.from), value: `[${seg.records.join(',')}]` })
     const acks: Envelope[] = []
     for (const [ib, t] of touched) {
-      ops.push({ type: 'put', key: `R!c!${hub}!${ib.stream}`, value: JSON.stringify(stateOf(ib)) })
+      ops.push({ type: 'put', key: rootKeys.inbox(hub, ib.stream), value: JSON.stringify(stateOf(ib)) })
       acks.push(
         envelope(
           'stream.ack',
@@ -365,8 +372,8 @@ export class RootService {
     this.cache.set(ck, { at: now, answer })
     this.writer
       .write([
-        { type: 'put', key: `R!k!${ck}`, value: JSON.stringify({ at: now, answer }) },
-        { type: 'put', key: `R!h!${hub}`, value: JSON.stringify(reg) },
+        { type: 'put', key: rootKeys.answer(ck), value: JSON.stringify({ at: now, answer }) },
+        { type: 'put', key: rootKeys.hub(hub), value: JSON.stringify(reg) },
       ])
       .then(
         () => reply(answer, false),
@@ -405,13 +412,18 @@ export class RootService {
     Array<{ id: string; cursor: number; ts: number; receivedAt: number; result: 'applied'; payload: unknown }>
   > {
     await this.writer.flush()
-    const p = `R!a!${hub}!${stream}!`
+    const p = rootKeys.appliedAll(hub, stream)
     // Start at the segment holding cursor after+1 (its key is the segment's first cursor).
     let start = p
-    for await (const [key] of this.db.iterator({ gte: p, lte: p + hex12(after + 1), reverse: true, limit: 1 }))
+    for await (const [key] of this.db.iterator({
+      gte: p,
+      lte: rootKeys.applied(hub, stream, after + 1),
+      reverse: true,
+      limit: 1,
+    }))
       start = key
     const out = []
-    for await (const [, value] of this.db.iterator({ gte: start, lt: p.slice(0, -1) + '"' })) {
+    for await (const [, value] of this.db.iterator({ gte: start, lt: range(p).lt })) {
       for (const r of JSON.parse(value)) {
         if (r.cursor <= after) continue
         out.push({ ...r, result: 'applied' as const })
@@ -427,9 +439,12 @@ export class RootService {
     stream: string,
     limit = 1000,
   ): Promise<Array<{ id: string; cursor: number; receivedAt: number; result: string }>> {
-    const p = `R!p!${hub}!${stream}!`
     const out = []
-    for await (const [, value] of this.db.iterator({ gte: p, lt: p.slice(0, -1) + '"', limit, reverse: true }))
+    for await (const [, value] of this.db.iterator({
+      ...range(rootKeys.provenanceAll(hub, stream)),
+      limit,
+      reverse: true,
+    }))
       out.push(JSON.parse(value))
     return out.reverse()
   }

@@ -34,7 +34,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       if (!NODE_ID.test(o.rootId)) throw new Error(`the root id "${o.rootId}" must match ${NODE_ID.source}`)
       const model = reliabilityOf(hub, 'root')
       model.node = o.rootId
-      service = new RootService(hub.store.db, {
+      service = new RootService(hub.store, {
         rootId: o.rootId,
         agingMs: o.agingMs,
         staleMs: o.staleMs,

@@ -1,7 +1,8 @@
 /**
  * What the peer-session executor needs from a WebRTC implementation: werift on the hub
  * (runtime/rtc/werift.ts) and the browser's RTCPeerConnection (runtime/browser/nativePeer.ts)
- * both provide it. Types only, so the executor runs in Node and in the browser alike.
+ * both provide it. Types, and the few helpers both adapters share (they use no API but the W3C
+ * one werift mirrors), so the executor runs in Node and in the browser alike.
  */
 import type { IceCandidateInit, MediaShape, MediaSlot } from '../../protocol/signaling.ts'
 
@@ -57,6 +58,86 @@ export interface PeerBackend {
    * member); the other side (the hub) uses those the offers bring and keeps them `sendrecv`.
    */
   createPeer(peerSessionId: string, cb: PeerCallbacks, opts: { ownsTransceivers: boolean }): PeerHandle
+}
+
+/** The part of a data channel, werift's or the browser's, that the shared helpers use. */
+export interface RawChannel<D> {
+  readonly label: string
+  readonly readyState: string
+  readonly bufferedAmount: number
+  send(data: D): void
+  close(): void
+}
+
+/** Sends on a channel that is open: false when it is not, or when the send throws (it is closing). */
+export function sendIfOpen<D>(dc: Pick<RawChannel<D>, 'readyState' | 'send'> | undefined, data: D): boolean {
+  if (dc?.readyState !== 'open') return false
+  try {
+    dc.send(data)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A `ChannelHandle` over a raw channel, without its events (each adapter wires those: the browser
+ * with `on*` properties, werift with subscriptions). `toRaw` turns bytes into what the channel sends.
+ */
+export function channelHandle<D>(dc: RawChannel<D>, toRaw: (data: string | Uint8Array) => D): ChannelHandle {
+  return {
+    label: dc.label,
+    get open() {
+      return dc.readyState === 'open'
+    },
+    bufferedAmount: () => dc.bufferedAmount,
+    send: (data) => sendIfOpen(dc, toRaw(data)),
+    close: () => dc.close(),
+  }
+}
+
+/** The `PeerHandle` methods on the two negotiated channels, alike for both adapters. */
+export function negotiatedChannels(
+  channels: Map<ChannelLabel, Pick<RawChannel<string>, 'readyState' | 'send'>>,
+): Pick<PeerHandle, 'send' | 'channelOpen'> {
+  return {
+    send: (label, text) => sendIfOpen(channels.get(label), text),
+    channelOpen: (label) => channels.get(label)?.readyState === 'open',
+  }
+}
+
+/** The part of an RTCPeerConnection, werift's or the browser's, that the shared helpers use. */
+export interface RawPeer {
+  readonly signalingState: string
+  createOffer(opts: { iceRestart: boolean }): Promise<any>
+  setLocalDescription(d: { type: 'rollback' }): Promise<unknown>
+}
+
+/** Drops a local offer not yet answered (perfect negotiation's polite side gives way). */
+export async function rollbackLocalOffer(pc: Pick<RawPeer, 'signalingState' | 'setLocalDescription'>): Promise<void> {
+  if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+}
+
+/**
+ * The offering side of a `PeerHandle`, alike for both adapters: its id and signaling state, an
+ * offer made after the transceivers' directions are set, and rollback. `describe` sets a local
+ * description and returns the SDP to signal (werift's is edited first; the browser's goes as set).
+ */
+export function offerMethods(
+  peerSessionId: string,
+  pc: RawPeer,
+  applyDirections: (shape: MediaShape) => void,
+  describe: (description: unknown) => Promise<string>,
+): Pick<PeerHandle, 'peerSessionId' | 'signalingState' | 'createOffer' | 'rollback'> {
+  return {
+    peerSessionId,
+    signalingState: () => pc.signalingState,
+    async createOffer({ iceRestart, shape }) {
+      applyDirections(shape)
+      return describe(await pc.createOffer({ iceRestart }))
+    },
+    rollback: () => rollbackLocalOffer(pc),
+  }
 }
 
 /** A local media source (camera, microphone, screen). */

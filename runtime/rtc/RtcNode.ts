@@ -10,7 +10,7 @@
  * SignalingError, is counted, and reaches no actor.
  */
 import type { AnyStateMachine } from 'xstate'
-import { hostedActorOf, type ActorSystem } from '../../actors/index.ts'
+import { type ActorSystem, defineService, hostedActorOf, serviceOf } from '../../actors/index.ts'
 import { mediaSubflow, type MediaSubflowInput } from '../../machines/mediaSubflow.ts'
 import { peerSession, type PeerSessionInput } from '../../machines/peerSession.ts'
 import { rtcMember } from '../../machines/rtcMember.ts'
@@ -51,17 +51,15 @@ export interface RtcNodeStats {
 
 const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 
-/** The RtcNodes of each actor system (two nodes can share one system in tests). */
-const nodesOf = new WeakMap<object, Set<RtcNode>>()
+/** The RtcNodes of an actor system (two nodes can share one system in tests). */
+export const rtcNodes = defineService<Set<RtcNode>>('rtc.nodes')
 
-/** The executor of the session at `path` in the actor system `system`. */
-function findExecutor(system: object | undefined, path: string): PeerExecutor | undefined {
-  const nodes = system ? nodesOf.get(system) : undefined
-  if (nodes)
-    for (const n of nodes) {
-      const e = n.executors.get(path)
-      if (e) return e
-    }
+/** The executor of the session at `path`, among the nodes of the system hosting `self`. */
+function findExecutor(self: unknown, path: string): PeerExecutor | undefined {
+  for (const n of serviceOf(self, rtcNodes)) {
+    const e = n.executors.get(path)
+    if (e) return e
+  }
   return undefined
 }
 
@@ -79,7 +77,7 @@ export function providedMachines(): { peerSession: AnyStateMachine; mediaSubflow
       actions: {
         exec: ({ self }, params) => {
           const h = hostedActorOf(self)
-          if (h) findExecutor(h.host, h.path)?.execPeer(params.cmds)
+          if (h) findExecutor(self, h.path)?.execPeer(params.cmds)
         },
       },
     }) as AnyStateMachine,
@@ -89,7 +87,7 @@ export function providedMachines(): { peerSession: AnyStateMachine; mediaSubflow
           const h = hostedActorOf(self)
           if (!h) return
           const p = h.path
-          findExecutor(h.host, p.slice(0, p.lastIndexOf('/')))?.execSubflow(p, params.cmds)
+          findExecutor(self, p.slice(0, p.lastIndexOf('/')))?.execSubflow(p, params.cmds)
         },
       },
     }) as AnyStateMachine,
@@ -110,9 +108,9 @@ export class RtcNode {
   ) {
     this.names = opts.names ?? { peerSession: 'peerSession', mediaSubflow: 'mediaSubflow', rtcMember: 'rtcMember' }
     const m = providedMachines()
-    const nodes = nodesOf.get(system) ?? new Set()
-    nodes.add(this)
-    nodesOf.set(system, nodes)
+    // the first node of a system provides the service; make nodes before the system recovers
+    const s = system.services
+    ;(s.has(rtcNodes) ? s.get(rtcNodes) : s.provide(rtcNodes, new Set())).add(this)
     system.register(this.names.peerSession, m.peerSession)
     system.register(this.names.mediaSubflow, m.mediaSubflow)
     system.register(this.names.rtcMember, rtcMember)
@@ -324,6 +322,6 @@ export class RtcNode {
   close(): void {
     for (const e of this.executors.values()) e.close()
     this.executors.clear()
-    nodesOf.get(this.system)?.delete(this)
+    this.system.services.get(rtcNodes).delete(this)
   }
 }

@@ -54,6 +54,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
   const f: RtcFeature = {
     name: 'rtc',
     received: new Map(),
+    /** Before recovery: the node (the `rtc.nodes` service), its machines, the routes and `/ws`. */
     install(hub: Hub) {
       const node = new RtcNode(hub.system, {
         nodeId: 'hub',
@@ -66,12 +67,6 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         },
       })
       f.node = node
-      // Sessions recovered from the journal have no peer connection any more (it died with the
-      // process): stop them, so they are kept for export and replay but not run. A member that
-      // comes back opens a new session under a new member id.
-      for (const a of hub.system.list()) {
-        if (a.machine === 'rtcMember' && a.status !== 'stopped') void hub.system.stop(a.path).catch(() => {})
-      }
       const srv = hub.server
       srv.route('GET', '/member', (ctx) => {
         ctx.res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' })
@@ -161,6 +156,16 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         },
         { maxPayload: 256 * 1024 },
       )
+    },
+    /**
+     * After recovery: sessions recovered from the journal have no peer connection any more (it died
+     * with the process): stop them, so they are kept for export and replay but not run. A member that
+     * comes back opens a new session under a new member id.
+     */
+    start(hub: Hub) {
+      for (const a of hub.system.list()) {
+        if (a.machine === 'rtcMember' && a.status !== 'stopped') void hub.system.stop(a.path).catch(() => {})
+      }
     },
     close() {
       for (const ws of sockets.values()) ws.close(1001, 'hub shutting down')

@@ -17,14 +17,14 @@
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
 import { fixWeriftSctp } from './weriftSctpFix.ts'
-import {
-  CHANNELS,
-  type ChannelHandle,
-  type ChannelLabel,
-  type MediaTrackSource,
-  type PeerBackend,
-  type PeerCallbacks,
-  type PeerHandle,
+import { CHANNELS, channelHandle, negotiatedChannels, offerMethods, rollbackLocalOffer } from './PeerBackend.ts'
+import type {
+  ChannelHandle,
+  ChannelLabel,
+  MediaTrackSource,
+  PeerBackend,
+  PeerCallbacks,
+  PeerHandle,
 } from './PeerBackend.ts'
 
 export interface WeriftOptions {
@@ -281,15 +281,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         return inSdp ? describeCandidates(sdp, rewrite) : stripCandidates(sdp)
       }
       return {
-        peerSessionId,
-        signalingState: () => pc.signalingState,
-        async createOffer({ iceRestart, shape }) {
-          applyDirections(shape)
-          const offer = await pc.createOffer({ iceRestart })
-          return describe(offer)
-        },
+        ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
         async applyOffer(sdp, { rollback, shape }) {
-          if (rollback && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
+          if (rollback) await rollbackLocalOffer(pc)
           try {
             await pc.setRemoteDescription({ type: 'offer', sdp })
           } catch (err) {
@@ -307,9 +301,6 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           await pc.setRemoteDescription({ type: 'answer', sdp })
           kickIce()
         },
-        async rollback() {
-          if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' })
-        },
         async addCandidate(c) {
           try {
             await pc.addIceCandidate(c as any)
@@ -318,17 +309,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
             if (stats) stats.candidateErrors++
           }
         },
-        send(label, text) {
-          const dc = channels.get(label)
-          if (dc?.readyState !== 'open') return false
-          try {
-            dc.send(text)
-            return true
-          } catch {
-            return false
-          }
-        },
-        channelOpen: (label) => channels.get(label)?.readyState === 'open',
+        ...negotiatedChannels(channels),
         async replaceTrack(slot, track) {
           // werift's replaceTrack on a sender that has sent before waits for the next RTP packet
           // of the new track, forever if none comes (a looped-back track whose source stopped).
@@ -365,23 +346,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
 
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
-  const h: ChannelHandle = {
-    label: dc.label,
-    get open() {
-      return dc.readyState === 'open'
-    },
-    bufferedAmount: () => dc.bufferedAmount,
-    send(data) {
-      if (dc.readyState !== 'open') return false
-      try {
-        dc.send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength))
-        return true
-      } catch {
-        return false
-      }
-    },
-    close: () => dc.close(),
-  }
+  const h = channelHandle<string | Buffer>(dc, (data) =>
+    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  )
   dc.stateChanged.subscribe((s: string) => {
     if (s === 'open') h.onopen?.()
     else if (s === 'closed') h.onclose?.()

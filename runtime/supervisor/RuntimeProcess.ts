@@ -7,21 +7,15 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Slot } from '../../machines/updateTransition.ts'
+import { environment } from '../config.ts'
+import { CodedError } from '../errors.ts'
 import type { SlotManifest } from './slotImage.ts'
 
 export type RuntimeMode = 'serve' | 'validate' | 'prewarm'
 export type RuntimeRoleName = 'active' | 'candidate'
 
 /** A runtime did not do what it should in time, or exited. */
-export class RuntimeError extends Error {
-  constructor(
-    readonly code: 'EXITED' | 'DEADLINE' | 'SPAWN' | 'UNHEALTHY',
-    message: string,
-  ) {
-    super(message)
-    this.name = 'RuntimeError'
-  }
-}
+export class RuntimeError extends CodedError<'EXITED' | 'DEADLINE' | 'SPAWN' | 'UNHEALTHY'> {}
 
 export interface SpawnRuntime {
   slot: Slot
@@ -72,7 +66,7 @@ export class RuntimeProcess {
       cwd: spec.slotDir,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
-        ...process.env,
+        ...environment(),
         AETHER_MODE: spec.mode,
         AETHER_ROLE: this.role,
         AETHER_RUNTIME_ID: this.runtimeInstanceId,

@@ -5,20 +5,21 @@
  * status (`GET /api/supervisor/status`, pushed on `/api/supervisor/ws`) also while the hub is down.
  *
  * Start order matters for "exactly one runtime active after a crash": reap what a killed
- * supervisor left running, recover the transition (its effects wait for the boot), send
+ * supervisor left running, open the actor system and provide the supervisor (its `supervisor`
+ * service), recover the transition (its effects find the supervisor, then wait for the boot), send
  * `supervisor.boot` (the machine resolves a stale attempt), then start the one slot it names.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve as resolvePath, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
-import { ActorSystem, effect, exportLog } from '../../actors/index.ts'
+import { ActorSystem, defineService, effect, exportLog, serviceOf } from '../../actors/index.ts'
 import { operatorActions, updateTransition, type Slot, type UpdateSettings } from '../../machines/updateTransition.ts'
 import { HttpError, HubServer, sendJson } from '../http/HubServer.ts'
 import { LevelStore } from '../LevelStore.ts'
+import { setting } from '../config.ts'
 import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
@@ -59,6 +60,9 @@ export type Phase =
   | 'failed'
   | 'offline'
 
+/** The supervisor of an actor system, for the update transition's effects. */
+const supervisorService = defineService<Supervisor>('supervisor')
+
 const APPLYING = new Set(['gate', 'preparing', 'validating', 'admission', 'prewarm', 'cutover', 'verifying'])
 
 export class Supervisor {
@@ -71,8 +75,11 @@ export class Supervisor {
   private restartTimes: number[] = []
   private closed = false
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
-  readonly stepDelayMs = Number(process.env.AETHER_SUPERVISOR_STEP_DELAY_MS ?? 0) || 0
+  readonly stepDelayMs = setting('supervisor-step-delay-ms')
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
+  /** Resolves once `supervisor.boot` is journaled: effects restarted by recovery act only after it. */
+  readonly booted: Promise<void>
+  private markBooted!: () => void
 
   private constructor(
     readonly opts: SupervisorOptions,
@@ -82,7 +89,10 @@ export class Supervisor {
     readonly server: HubServer,
     public system: ActorSystem,
     readonly version: string,
-  ) {}
+  ) {
+    this.booted = new Promise((r) => (this.markBooted = r))
+    system.services.provide(supervisorService, this)
+  }
 
   static async start(opts: SupervisorOptions): Promise<Supervisor> {
     const slots = resolvePath(opts.slots)
@@ -125,21 +135,17 @@ export class Supervisor {
       token,
       allowHosts: opts.allowHosts,
     })
-    const version = opts.version ?? process.env.AETHER_SUPERVISOR_VERSION ?? packageVersion()
+    const version = opts.version ?? setting('supervisor-version') ?? packageVersion()
     const store = await LevelStore.open(join(dataDir, 'supervisor'))
-    // The system needs the supervisor for its effects and the supervisor needs the system: bind late.
-    // Effects that recovery restarts run before the supervisor exists: they wait for it and its boot.
-    let sup: Supervisor | undefined
-    let ready!: (s: Supervisor) => void
-    const supReady = new Promise<Supervisor>((r) => (ready = r))
-    const machine = Supervisor.provide(supReady)
-    const system = await ActorSystem.open({
+    const system = new ActorSystem({
       store,
-      machines: { updateTransition: machine },
+      machines: { updateTransition: Supervisor.boundMachine() },
       fsync: 'always',
       hostId: 'supervisor',
     })
-    sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
+    // the `supervisor` service before recovery: the effects recovery restarts find it at once
+    const sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
+    await system.recover()
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
     if (!system.hosted(UPDATE_ACTOR)) {
       await system.spawn(UPDATE_ACTOR, 'updateTransition', {
@@ -152,8 +158,8 @@ export class Supervisor {
     const { url } = await server.listen()
     sup.url = url
     await system.sendCommitted(UPDATE_ACTOR, { type: 'supervisor.boot', version, at: Date.now() })
-    ready(sup)
-    sup.heartbeat = setInterval(() => sup!.push(), 2000)
+    sup.markBooted()
+    sup.heartbeat = setInterval(() => sup.push(), 2000)
     sup.heartbeat.unref()
     // Start the one runtime the machine names (a rollback in progress starts it itself).
     const s = sup.snapshot()
@@ -166,11 +172,12 @@ export class Supervisor {
     return sup
   }
 
-  /** The machine with the supervisor's effects bound. Effects wait for the boot event first. */
-  private static provide(supReady: Promise<Supervisor>) {
+  /** The machine with its effects bound to the `supervisor` service. Effects wait for the boot event first. */
+  private static boundMachine() {
     const step = <I, O>(fn: (sup: Supervisor, input: I) => Promise<O>) =>
-      effect<O, I>(async ({ input, signal }) => {
-        const sup = await supReady
+      effect<O, I>(async ({ input, signal, self }) => {
+        const sup = serviceOf(self, supervisorService)
+        await sup.booted
         if (sup.stepDelayMs) await new Promise((r) => setTimeout(r, sup.stepDelayMs))
         // Restarted by recovery in a state the boot event has left: do nothing.
         if (signal.aborted) return new Promise<O>(() => {})
@@ -282,18 +289,18 @@ export class Supervisor {
       ws.send(JSON.stringify({ type: 'supervisor.status', status: this.status() }))
     })
     // Only /api/supervisor/* is the supervisor's; everything else goes to the active runtime.
-    const srv = s.server
-    const own = srv.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
-    srv.removeAllListeners('request')
-    srv.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (isOwn(req.url)) for (const l of own) l.call(srv, req, res)
-      else void proxy.http(req, res)
-    })
-    const ownUp = srv.listeners('upgrade') as Array<(req: IncomingMessage, sock: Duplex, head: Buffer) => void>
-    srv.removeAllListeners('upgrade')
-    srv.on('upgrade', (req: IncomingMessage, sock: Duplex, head: Buffer) => {
-      if (isOwn(req.url)) for (const l of ownUp) l.call(srv, req, sock, head)
-      else void proxy.upgrade(req, sock, head)
+    s.use({
+      name: 'proxy',
+      request: (req, res) => {
+        if (isOwn(req.url)) return false
+        void proxy.http(req, res)
+        return true
+      },
+      upgrade: (req, sock, head) => {
+        if (isOwn(req.url)) return false
+        void proxy.upgrade(req, sock, head)
+        return true
+      },
     })
   }
 

@@ -16,8 +16,8 @@ export function runtimeIdentity(hub: Hub) {
   return {
     runtimeInstanceId: hub.runtimeInstanceId,
     role: hub.role,
-    version: hub.opts.version ?? process.env.AETHER_VERSION ?? null,
-    slot: hub.opts.slot ?? process.env.AETHER_SLOT ?? null,
+    version: hub.version,
+    slot: hub.slot,
     pid: process.pid,
   }
 }

@@ -26,6 +26,8 @@ import { createServer, type Server } from 'node:http'
 import { Hub, type RuntimeRole } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import { guardProcess, systemIncident } from '../processLifecycle.ts'
+import { UsageError } from '../args.ts'
+import { Config } from '../config.ts'
 
 export interface SlotRuntimeOptions {
   /** Whether the runtime marks itself good after it is active (a fixture can say no). */
@@ -34,7 +36,6 @@ export interface SlotRuntimeOptions {
   readyDelayMs?: number
 }
 
-const env = process.env
 const send = (m: Record<string, unknown>) => {
   // the supervisor is gone: the disconnect handler ends this process (the callback takes the error,
   // which would otherwise be emitted on `process`)
@@ -42,9 +43,20 @@ const send = (m: Record<string, unknown>) => {
 }
 
 export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
-  const mode = env.AETHER_MODE ?? 'serve'
-  const port = Number(env.AETHER_PORT ?? 0)
-  const runtimeInstanceId = env.AETHER_RUNTIME_ID ?? `rt-${process.pid}`
+  let config: Config
+  try {
+    config = Config.load({}, undefined, 'slot runtime')
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    console.error(`aether slot runtime: ${err.message}`)
+    process.exit(2)
+  }
+  const mode = config.get('mode')
+  const port = config.get('port')
+  const data = config.get('data')
+  const version = config.get('version')
+  const slot = config.get('slot')
+  const runtimeInstanceId = config.get('runtime-id') ?? `rt-${process.pid}`
   let hub: Hub | undefined
   let passive: Server | undefined
   let ending = false
@@ -65,14 +77,14 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
       {
         port,
         data,
-        token: env.AETHER_TOKEN,
+        token: config.get('token'),
         role,
         runtimeInstanceId,
-        version: env.AETHER_VERSION,
-        slot: env.AETHER_SLOT,
-        hostId: `hub-${env.AETHER_SLOT ?? ''}`,
+        version,
+        slot,
+        hostId: `hub-${slot ?? ''}`,
       },
-      hubFeatures({ nats: env.NATS_URL }),
+      hubFeatures({ nats: config.get('nats') }),
     )
   }
   const markGood = async () => {
@@ -117,13 +129,13 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
       // and released the data: LevelDB's lock is the hand-over, so keep trying until it is free.
       const started = Date.now()
       const closeMs = started - got
-      const until = started + Number(env.AETHER_PROMOTE_DEADLINE_MS ?? 15_000)
+      const until = started + config.get('promote-deadline-ms')
       let tries = 0
       let lockedUntil = started
       for (;;) {
         try {
           tries++
-          await startHub('active', env.AETHER_DATA!)
+          await startHub('active', data)
           break
         } catch (err) {
           if ((err as any)?.code !== 'DATA_DIR_LOCKED' || Date.now() > until) throw err
@@ -152,16 +164,16 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
 
   if (opts.readyDelayMs) await new Promise((r) => setTimeout(r, opts.readyDelayMs))
   if (mode === 'serve') {
-    await startHub('active', env.AETHER_DATA!)
+    await startHub('active', data)
     send({ type: 'ready', role: 'active', port, runtimeInstanceId })
     await markGood()
   } else if (mode === 'validate') {
-    await startHub('candidate', env.AETHER_DATA!)
+    await startHub('candidate', data)
     send({ type: 'ready', role: 'candidate', port, runtimeInstanceId })
-  } else if (mode === 'prewarm') {
-    // Warm the code paths the cutover will take (LevelDB's binding, recovery, the HTTP stack) on
+  } else {
+    // prewarm: warm the code paths the cutover will take (LevelDB's binding, recovery, the HTTP stack) on
     // a scratch folder, so that promotion costs only opening the real data.
-    const scratch = `${env.AETHER_DATA}.prewarm-${runtimeInstanceId}`
+    const scratch = `${data}.prewarm-${runtimeInstanceId}`
     const warm = await Hub.start(
       { port: 0, data: scratch, token: 'prewarm', role: 'candidate', runtimeInstanceId },
       hubFeatures({}),
@@ -177,8 +189,8 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
             role: 'candidate',
             passive: true,
             runtimeInstanceId,
-            version: env.AETHER_VERSION ?? null,
-            slot: env.AETHER_SLOT ?? null,
+            version: version ?? null,
+            slot: slot ?? null,
           }
         : {
             error: 'CANDIDATE_PASSIVE',
@@ -198,8 +210,5 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
       passive!.listen(port, '127.0.0.1', () => resolve())
     })
     send({ type: 'ready', role: 'candidate', port, runtimeInstanceId })
-  } else {
-    console.error(`aether slot runtime: unknown AETHER_MODE "${mode}"`)
-    process.exit(2)
   }
 }

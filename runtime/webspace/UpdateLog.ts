@@ -14,7 +14,8 @@
  * `through` are applied again on load, which Yjs makes harmless (applying an update twice is a
  * no-op). This file knows bytes only; runtime/webspace/YjsWebspaces.ts knows Yjs.
  */
-import type { AbstractLevel } from 'abstract-level'
+import { openSublevel } from '../keyLayout.ts'
+import type { LevelStore } from '../LevelStore.ts'
 
 export interface SpaceMeta {
   /** Bumped by restore and reset. */
@@ -39,13 +40,13 @@ export class UpdateLog {
   private metas: any
   private cache = new Map<string, SpaceMeta>()
 
-  /** `db` is the hub's LevelDB (opened by runtime/LevelStore.ts); `sync` flushes each write to disk. */
+  /** In the `yws` and `ywsm` sublevels of the hub's store (runtime/keyLayout.ts); `sync` flushes each write to disk. */
   constructor(
-    db: AbstractLevel<any, any, any>,
+    store: LevelStore,
     readonly sync = false,
   ) {
-    this.data = db.sublevel<string, Uint8Array>('yws', { keyEncoding: 'utf8', valueEncoding: 'view' })
-    this.metas = db.sublevel<string, SpaceMeta>('ywsm', { keyEncoding: 'utf8', valueEncoding: 'json' })
+    this.data = openSublevel(store, 'yws')
+    this.metas = openSublevel(store, 'ywsm')
   }
 
   async meta(name: string): Promise<SpaceMeta> {

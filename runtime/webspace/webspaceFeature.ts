@@ -19,7 +19,7 @@ import { decodeSegment, HttpError, type Ctx } from '../http/HubServer.ts'
 import { webspaceEvents, type WebspaceEvent, type WebspacePolicy } from '../../machines/webspace.ts'
 import { UpdateLog } from './UpdateLog.ts'
 import { WEBSPACE_NAME_RE, YjsWebspaces, type YjsWebspacesOptions } from './YjsWebspaces.ts'
-import { bindWebspaces, unbindWebspaces } from './webspaceHosted.ts'
+import { webspaceHost } from './webspaceHosted.ts'
 
 export interface WebspaceFeatureOptions extends YjsWebspacesOptions {
   /** Default policy of new webspaces (first-sync timeout, backoff). */
@@ -42,18 +42,15 @@ export class WebspaceFeature implements HubFeature {
 
   constructor(readonly opts: WebspaceFeatureOptions = {}) {}
 
+  /** Before recovery: the Yjs host (the `webspace.host` service), the routes and `/yws`. */
   async install(hub: Hub): Promise<void> {
     this.hub = hub
     const sync = hub.system.journal?.fsync === 'always'
-    this.host = new YjsWebspaces(new UpdateLog(hub.store.db as any, sync), this.opts)
-    bindWebspaces(hub.system, { host: this.host, backupDir: this.opts.backupDir ?? join(hub.dataDir, 'backups') })
-    // After a restart an actor recovered in `synced` has no document in memory: rebuild it from
-    // LevelDB with a journaled reload (actors recovered mid-effect re-run their effect instead).
-    for (const a of hub.system.list()) {
-      if (a.machine !== 'webspace') continue
-      const v = a.value as any
-      if (v && typeof v === 'object' && 'synced' in v) hub.system.send(a.path, webspaceEvents.reload(), 'hub.recovery')
-    }
+    this.host = new YjsWebspaces(new UpdateLog(hub.store, sync), this.opts)
+    hub.system.services.provide(webspaceHost, {
+      host: this.host,
+      backupDir: this.opts.backupDir ?? join(hub.dataDir, 'backups'),
+    })
     this.routes(hub)
     const maxUpdate = this.opts.maxUpdateBytes ?? 1 << 20
     hub.server.ws('/yws', (ws, req, url) => this.socket(ws, req, url), {
@@ -62,9 +59,20 @@ export class WebspaceFeature implements HubFeature {
     })
   }
 
+  /**
+   * After recovery: an actor recovered in `synced` has no document in memory, so it is rebuilt
+   * from LevelDB with a journaled reload (actors recovered mid-effect re-ran their effect instead).
+   */
+  start(hub: Hub): void {
+    for (const a of hub.system.list()) {
+      if (a.machine !== 'webspace') continue
+      const v = a.value as any
+      if (v && typeof v === 'object' && 'synced' in v) hub.system.send(a.path, webspaceEvents.reload(), 'hub.recovery')
+    }
+  }
+
   async close(): Promise<void> {
     await this.host?.close()
-    unbindWebspaces(this.hub.system)
   }
 
   /** Creates the webspace's actor if it does not exist yet. */

@@ -193,7 +193,7 @@ t('the journal and the link writer are the same mechanism over LevelDB (memory-l
   journal.append({ type: 'incident', incident: { at: 1, class: 'x', message: 'm' } })
   await journal.flush()
   assert.is((await store.incidents()).length, 1)
-  const writer = new GroupWriter(store.db, true, 64)
+  const writer = new GroupWriter(store, true, 64)
   const writes = [
     writer.write([{ type: 'put', key: 'k', value: '1' }]),
     writer.write([{ type: 'put', key: 'k', value: '2' }]),

@@ -35,13 +35,15 @@ export async function jobRig(types: JobType[] = [], opts: JobQueueOptions & { di
     ? await LevelStore.open(opts.dir)
     : new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
   const all = [...builtinJobTypes, ...types]
-  const system = await ActorSystem.open({
+  // the hub's order: the queue (the jobs.host service) before recovery, its start after
+  const system = new ActorSystem({
     store,
     clock,
     machines: Object.fromEntries(all.map((t) => [t.machineName, t.machine])),
   })
   const queue = new JobQueue(system, { seed: 42, ...opts })
   for (const t of all) queue.addType(t)
+  await system.recover()
   queue.start()
   return {
     system,

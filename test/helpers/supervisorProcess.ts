@@ -139,6 +139,9 @@ export function runtimesOf(slotsDir: string): Array<{ pid: number; role: string;
       if (/State:\s+Z/.test(readFileSync(`/proc/${name}/status`, 'utf8'))) continue
       const env = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0')
       if (!env.includes(`AETHER_SUPERVISOR_MARK=${slotsDir}`)) continue
+      // a runtime is a Node process; its children inherit the marker (tsx starts an esbuild
+      // service while its cache is cold), and they are not runtimes
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0')[0] !== process.execPath) continue
       const get = (k: string) => env.find((e) => e.startsWith(k + '='))?.slice(k.length + 1) ?? ''
       out.push({ pid: Number(name), role: get('AETHER_ROLE'), id: get('AETHER_RUNTIME_ID') })
     } catch {

@@ -2,7 +2,8 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import WebSocket from 'ws'
-import { Hub } from '../../runtime/Hub.ts'
+import { defineService } from '../../actors/index.ts'
+import { Hub, type HubFeature } from '../../runtime/Hub.ts'
 import { parseLog } from '../../protocol/log.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 
@@ -188,5 +189,46 @@ restart('actors spawned over HTTP come back after a restart on the same data fol
   await h.close()
 })
 
+const order = suite('Hub - features install before recovery and start after it')
+
+order('install sees nothing recovered and may not spawn durable actors; start sees the recovered ones', async () => {
+  const data = tmpDir()
+  const seen: string[] = []
+  const marker = defineService<string>('test.marker')
+  const feature: HubFeature = {
+    name: 'probe',
+    async install(h) {
+      h.system.services.provide(marker, 'provided at install')
+      const err = await h.system.spawn('probe-x', 'counter', { durable: true }).catch((e) => e)
+      seen.push(`install: recovered=${h.system.recovered} actors=${h.system.list().length} spawn=${err?.code}`)
+    },
+    start(h) {
+      seen.push(`start: recovered=${h.system.recovered} actors=${h.system.list().length}`)
+      seen.push(`start: ${h.system.services.get(marker)}`)
+    },
+  }
+  let h = await Hub.start({ data, token: TOKEN }, [feature])
+  await h.system.spawn('c', 'counter', { durable: true })
+  await h.close()
+  h = await Hub.start({ data, token: TOKEN }, [feature])
+  hub = h
+  assert.equal(seen, [
+    'install: recovered=false actors=0 spawn=NOT_RECOVERED',
+    'start: recovered=true actors=0',
+    'start: provided at install',
+    'install: recovered=false actors=0 spawn=NOT_RECOVERED',
+    'start: recovered=true actors=1',
+    'start: provided at install',
+  ])
+  const services = await (await fetch(h.url + '/api/services')).json()
+  assert.equal(services.services['test.marker'], { provided: true, lookups: 1, misses: 0 })
+  assert.match(
+    await (await fetch(h.url + '/metrics')).text(),
+    /aether_service_lookups_total\{service="test\.marker"\} 1\n/,
+  )
+  await h.close()
+})
+
 http.run()
 restart.run()
+order.run()

@@ -39,7 +39,7 @@ help('unknown commands and flags exit 2 naming them', async () => {
   assert.match(b.stderr, /unknown flag --bogus/)
   const c = await aether(['hub', '--port', 'abc'])
   assert.is(c.code, 2)
-  assert.match(c.stderr, /--port must be a number/)
+  assert.match(c.stderr, /--port must be a port number/)
   const d = await aether(['replay', 'nope.log', '--machine', 'machines/counter.ts'])
   assert.is(d.code, 2)
   assert.match(d.stderr, /no such log file/)

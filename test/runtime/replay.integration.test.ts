@@ -193,7 +193,7 @@ exporting('a machine that is not built in: --snapshots all needs --machine; stor
   assert.is(a.code, 2)
   assert.match(
     a.stderr,
-    /needs the machine "toaster", which is not built in: pass --machine MODULE, or --snapshots stored/,
+    /needs the machine "toaster", which is not built in: pass --machine MODULE or --app FILE, or --snapshots stored/,
   )
   const b = await aether([
     'log',

@@ -121,3 +121,58 @@ test('a client that stops reading is closed (1008) once more than maxBuffered wa
 })
 
 test.run()
+
+const mw = suite('HubServer - middleware')
+
+mw('use(): middlewares see requests and upgrades first, in order; one that answers ends them', async () => {
+  const s = new HubServer({ token: 't' })
+  const seen: string[] = []
+  s.route('GET', '/plain', () => ({ routed: true }))
+  s.ws('/sock', (ws) => ws.send('routed'))
+  s.use({
+    name: 'first',
+    request: (req) => (seen.push(`first ${req.url}`), false),
+    upgrade: (req) => (seen.push(`first up ${req.url}`), false),
+  })
+  s.use({
+    name: 'closed',
+    request: (req, res) => {
+      if (!req.url?.startsWith('/closed')) return false
+      res.writeHead(418).end('no')
+      return true
+    },
+    upgrade: (req, socket) => {
+      if (!req.url?.startsWith('/closed')) return false
+      socket.end('HTTP/1.1 418 Teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+      return true
+    },
+  })
+  const { port: p } = await s.listen()
+  try {
+    const routed = await fetch(`http://127.0.0.1:${p}/plain`)
+    assert.equal(await routed.json(), { routed: true })
+    const answered = await fetch(`http://127.0.0.1:${p}/closed/x`)
+    assert.is(answered.status, 418)
+    assert.is(s.counters.requests, 2, 'a request a middleware answers is counted too')
+
+    const ws = new WebSocket(`ws://127.0.0.1:${p}/sock`)
+    const greeting = await new Promise<string>((resolve, reject) => {
+      ws.once('message', (d) => resolve(String(d)))
+      ws.once('error', reject)
+    })
+    assert.is(greeting, 'routed')
+    ws.close()
+    const refused = await RawWs.open(p, '/closed/sock')
+    assert.is(refused.status, 418)
+    refused.destroy()
+
+    assert.equal(seen, ['first /plain', 'first /closed/x', 'first up /sock', 'first up /closed/sock'])
+    // nothing rewired: the server keeps the one listener of each kind it was built with
+    assert.is(s.server.listenerCount('request'), 1)
+    assert.is(s.server.listenerCount('upgrade'), 1)
+  } finally {
+    await s.close()
+  }
+})
+
+mw.run()

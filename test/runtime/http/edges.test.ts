@@ -1,7 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { UsageError } from '../../../runtime/args.ts'
-import { allowHosts, EdgeCounters, HostPolicy, hostname, jsonTooDeep, wsCloseFor } from '../../../runtime/http/edges.ts'
+import { EdgeCounters, HostPolicy, hostname, jsonTooDeep, wsCloseFor } from '../../../runtime/http/edges.ts'
 
 const ws = suite('edges - WebSocket errors to close codes')
 
@@ -67,19 +66,6 @@ host('hostname() strips the port, brackets and a trailing dot', () => {
   assert.is(hostname('::1'), '::1')
   assert.is(hostname('Hub.Local.:80'), 'hub.local')
   assert.is(hostname('a:b'), undefined)
-})
-
-host('--allow-host takes comma-separated names, else AETHER_ALLOW_HOSTS; a bad one is a usage error naming it', () => {
-  assert.equal(allowHosts('a.example, b.example', {}), ['a.example', 'b.example'])
-  assert.equal(allowHosts(undefined, { AETHER_ALLOW_HOSTS: 'c.example' }), ['c.example'])
-  assert.equal(allowHosts(undefined, {}), [])
-  try {
-    allowHosts('ok.example,bad name', {})
-    assert.unreachable()
-  } catch (err) {
-    assert.instance(err, UsageError)
-    assert.match((err as Error).message, '--allow-host: "bad name" is not a host name')
-  }
 })
 
 const depth = suite('edges - JSON depth')

@@ -13,7 +13,8 @@ import { ActorSystem, SimulatedClock, type StoreOp } from '../../../actors/index
 import { LevelStore } from '../../../runtime/LevelStore.ts'
 import { JobError, JobQueue, type JobQueueOptions } from '../../../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../../../runtime/jobs/LocalWorker.ts'
-import { parseAge, parseCount, type RetentionOptions } from '../../../runtime/jobs/Retirement.ts'
+import { type RetentionOptions, retentionWith } from '../../../runtime/jobs/Retirement.ts'
+import { setting } from '../../../runtime/config.ts'
 import { builtinJobTypes, defineJobType } from '../../../runtime/jobs/jobTypes.ts'
 import { settleSystem } from '../../helpers/jobs.ts'
 
@@ -128,16 +129,24 @@ Count('past the age, on the clock; dead letters stay until an operator acts', as
   await system.close()
 })
 
-Count('settings: ages with units, counts, and errors that name the setting', () => {
-  assert.is(parseAge('1500', 'X'), 1500)
-  assert.is(parseAge('90s', 'X'), 90_000)
-  assert.is(parseAge('1h', 'X'), 3_600_000)
-  assert.is(parseAge('7d', 'X'), 604_800_000)
-  assert.is(parseAge('never', 'X'), Infinity)
-  assert.is(parseCount('0', 'Y'), 0)
-  assert.is(parseCount('all', 'Y'), Infinity)
-  assert.throws(() => parseAge('soon', '--jobs-retain-age'), /--jobs-retain-age must be/)
-  assert.throws(() => parseCount('-1', 'AETHER_JOBS_RETAIN_COUNT'), /AETHER_JOBS_RETAIN_COUNT must be/)
+Count('settings: ages with units, counts, over the file; errors name the flag or variable', () => {
+  const age = (v: string) => setting('jobs-retain-age', v)
+  assert.is(age('1500'), 1500)
+  assert.is(age('90s'), 90_000)
+  assert.is(age('1h'), 3_600_000)
+  assert.is(age('7d'), 604_800_000)
+  assert.is(age('never'), Infinity)
+  assert.is(setting('jobs-retain-count', '0'), 0)
+  assert.is(setting('jobs-retain-count', 'all'), Infinity)
+  assert.is(setting('jobs-retain-age', undefined, { AETHER_JOBS_RETAIN_AGE: '15m' }), 900_000)
+  assert.is(setting('jobs-retain-age', undefined, {}), undefined, 'unset: the file or the built-in default')
+  assert.throws(() => age('soon'), /--jobs-retain-age must be milliseconds/)
+  assert.throws(
+    () => setting('jobs-retain-count', undefined, { AETHER_JOBS_RETAIN_COUNT: '-1' }),
+    /AETHER_JOBS_RETAIN_COUNT \(setting jobs-retain-count\) must be a whole number >= 0 or "all"/,
+  )
+  assert.equal(retentionWith({ maxAgeMs: 5, maxCount: 7 }, undefined, 3), { maxAgeMs: 5, maxCount: 3 })
+  assert.equal(retentionWith(false, undefined, undefined), false)
 })
 
 const Recovery = suite('retirement - recovery reads no finished job')

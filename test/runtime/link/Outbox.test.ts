@@ -10,7 +10,7 @@ const O = suite('Outbox - persisted Class A records, cursors never repeat')
 O('appends get consecutive cursors, persisted before they resolve; acks forget them', async () => {
   const dir = tmpDir()
   let store = await LevelStore.open(dir)
-  let ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h1')
+  let ob = await Outbox.open(new GroupWriter(store, true), 'h1')
   const [a, b] = await Promise.all([ob.append('s', [1, 2, 3]), ob.append('s', [4])])
   assert.equal(a, { from: 1, to: 3 })
   assert.equal(b, { from: 4, to: 4 })
@@ -25,7 +25,7 @@ O('appends get consecutive cursors, persisted before they resolve; acks forget t
 
   // Reopen: records 3 and 4 are still there (3 from a partly acked segment), acked is 2.
   store = await LevelStore.open(dir)
-  ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h1')
+  ob = await Outbox.open(new GroupWriter(store, true), 'h1')
   const r = ob.stream('s')
   assert.is(r.acked, 2)
   assert.equal([...r.records.keys()].sort(), [3, 4])
@@ -36,7 +36,7 @@ O('appends get consecutive cursors, persisted before they resolve; acks forget t
 
   // Everything acked and deleted: the next cursor still continues.
   store = await LevelStore.open(dir)
-  ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h1')
+  ob = await Outbox.open(new GroupWriter(store, true), 'h1')
   assert.is(ob.stream('s').next, 5)
   assert.equal(await ob.append('s', ['x']), { from: 5, to: 5 })
   assert.is(ob.pending(), 1)
@@ -45,12 +45,12 @@ O('appends get consecutive cursors, persisted before they resolve; acks forget t
 
 O('hubs sharing a store keep separate outboxes', async () => {
   const store = await LevelStore.open(tmpDir())
-  const w = new GroupWriter(store.db, false)
-  const a = await Outbox.open(store.db, w, 'a')
-  const b = await Outbox.open(store.db, w, 'b')
+  const w = new GroupWriter(store, false)
+  const a = await Outbox.open(w, 'a')
+  const b = await Outbox.open(w, 'b')
   await a.append('s', [1])
   await b.append('s', [1, 2])
-  const a2 = await Outbox.open(store.db, w, 'a')
+  const a2 = await Outbox.open(w, 'a')
   assert.is(a2.stream('s').next, 2)
   await store.close()
 })
@@ -58,7 +58,7 @@ O('hubs sharing a store keep separate outboxes', async () => {
 O('a long backlog stays on disk and is read back in cursor order as acks make room', async () => {
   const dir = tmpDir()
   let store = await LevelStore.open(dir)
-  let ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h', 3)
+  let ob = await Outbox.open(new GroupWriter(store, true), 'h', 3)
   const refills: string[] = []
   ob.onRefill = (id) => refills.push(id)
   await ob.append('s', [1, 2])
@@ -84,7 +84,7 @@ O('a long backlog stays on disk and is read back in cursor order as acks make ro
   await ob.writer.flush()
   await store.close()
   store = await LevelStore.open(dir)
-  ob = await Outbox.open(store.db, new GroupWriter(store.db, true), 'h', 3)
+  ob = await Outbox.open(new GroupWriter(store, true), 'h', 3)
   const r = ob.stream('s')
   assert.equal([...r.records.keys()], [11, 12, 13], 'after a restart: the oldest 3 again')
   assert.equal([r.next, r.persisted, r.acked], [15, 14, 10])

@@ -29,7 +29,7 @@ const Inbox = suite('RootService - Class A inbox applies each cursor once, in or
 
 Inbox('in order applied; duplicates, stale, gaps and duplicate ids refused and counted', async () => {
   const store = await LevelStore.open(tmpDir())
-  const svc = new RootService(store.db, { rootId: 'root' })
+  const svc = new RootService(store, { rootId: 'root' })
   await svc.start()
   const link = fakeLink()
   svc.onStream(frame('h', [rec('h', 1), rec('h', 2)]), link)
@@ -59,7 +59,7 @@ Inbox('in order applied; duplicates, stale, gaps and duplicate ids refused and c
 Inbox('state, ids seen and provenance survive a restart', async () => {
   const dir = tmpDir()
   let store = await LevelStore.open(dir)
-  let svc = new RootService(store.db, { rootId: 'root' })
+  let svc = new RootService(store, { rootId: 'root' })
   await svc.start()
   const link = fakeLink()
   svc.onStream(frame('h', [rec('h', 1), rec('h', 2), rec('h', 3)]), link)
@@ -67,7 +67,7 @@ Inbox('state, ids seen and provenance survive a restart', async () => {
   await svc.close()
   await store.close()
   store = await LevelStore.open(dir)
-  svc = new RootService(store.db, { rootId: 'root' })
+  svc = new RootService(store, { rootId: 'root' })
   await svc.start()
   svc.onStream(frame('h', [rec('h', 3), rec('h', 4, 'h.s.2')]), link)
   await settle(svc)
@@ -87,7 +87,7 @@ Inbox('state, ids seen and provenance survive a restart', async () => {
 
 Inbox('a frame is refused whole when one envelope is from another hub', async () => {
   const store = await LevelStore.open(tmpDir())
-  const svc = new RootService(store.db, { rootId: 'root' })
+  const svc = new RootService(store, { rootId: 'root' })
   await svc.start()
   const link = fakeLink()
   svc.onStream(frame('h', [rec('h', 1), rec('x', 2)]), link)
@@ -104,7 +104,7 @@ const ClassB = suite('RootService - Class B answers are cached by idempotency ke
 
 ClassB('a retry with the same key gets the cached answer; a new key a new one', async () => {
   const store = await LevelStore.open(tmpDir())
-  const svc = new RootService(store.db, { rootId: 'root', cacheTtlMs: 60_000 })
+  const svc = new RootService(store, { rootId: 'root', cacheTtlMs: 60_000 })
   await svc.start()
   const link = fakeLink()
   const cmd = (key: string) => ({

@@ -42,6 +42,8 @@ role('runtimeFeature - a candidate refuses changes until promoted; health report
   const body = await refused.json()
   assert.is(body.error, 'CANDIDATE_PASSIVE')
   assert.is(hub.system.list().length, 0, 'nothing was spawned')
+  // the guard is a middleware of the hub's server: its listeners are the ones it was built with
+  assert.is(hub.server.server.listenerCount('request'), 1)
   hub.setRole('active')
   const ok = await post(`${hub.url}/api/actors`, 't', { path: 'c1', machine: 'counter' })
   assert.is(ok.status, 201)

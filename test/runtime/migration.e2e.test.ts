@@ -8,6 +8,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import type { Browser } from 'playwright-core'
+import { launchChromium } from '../helpers/browser.ts'
 import { HubProcess, runCli } from '../helpers/hubProcess.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 
@@ -73,12 +75,24 @@ m('migrate check reports; the hub refuses by default naming the actors; --migrat
   assert.match(refused.stderr, /refusing to start: .* --migration accept/)
 
   hub = await HubProcess.start(['--app', file, '--data', data, '--token', 'T', '--migration', 'accept'])
+  let browser: Browser | undefined
   try {
     const shown = (await (await fetch(`${hub.url}/api/migration`)).json()) as any
     assert.is(shown.checked, 2)
     assert.is(shown.stranded[0].path, 'back')
     assert.match(hub.output, /--migration accept: starting anyway/)
+    // the inspector shows it
+    browser = await launchChromium()
+    const page = await browser.newPage()
+    await page.goto(`${hub.url}/inspector`)
+    await page.waitForSelector('[data-testid="migration"]:not([hidden])')
+    assert.match(
+      (await page.textContent('[data-testid="migration"]'))!,
+      /migration: 2 checked, 0 identical, 1 diverged, 1 stranded, 0 timers/,
+    )
+    assert.match((await page.getAttribute('[data-testid="migration"]', 'title'))!, /back: in state "locked"/)
   } finally {
+    await browser?.close()
     await hub.kill('SIGTERM')
   }
 })

@@ -33,7 +33,7 @@ export interface FrameSocket {
   send(data: string | Uint8Array, cb?: (err?: Error) => void): void
 }
 
-export interface FeedClientOptions {
+export interface FeedQueueOptions {
   /** Events queued at most (default 10,000). */
   limit?: number
   /** Events per frame at most (default 1,000). */
@@ -46,7 +46,7 @@ export interface FeedClientOptions {
   encode?: (events: string[], dropped: number) => string[]
 }
 
-export interface FeedClientStats {
+export interface FeedQueueStats {
   queued: number
   sent: number
   dropped: number
@@ -55,7 +55,7 @@ export interface FeedClientStats {
 
 const OPEN = 1
 
-export class FeedClient {
+export class FeedQueue {
   /** Pending events in order: a string is one encoded event, 0 one packed in `light`. */
   private q: (string | 0 | undefined)[] = []
   /** Packed light events, LIGHT_WIDTH integers each, from `lhead` to `ltail`. */
@@ -69,7 +69,7 @@ export class FeedClient {
   private inflight = 0
   private scheduled = false
   private closed = false
-  readonly stats: FeedClientStats = { queued: 0, sent: 0, dropped: 0, frames: 0 }
+  readonly stats: FeedQueueStats = { queued: 0, sent: 0, dropped: 0, frames: 0 }
   private readonly limit: number
   private readonly batch: number
   private readonly maxInflight: number
@@ -86,7 +86,7 @@ export class FeedClient {
 
   constructor(
     private ws: FrameSocket,
-    opts: FeedClientOptions = {},
+    opts: FeedQueueOptions = {},
   ) {
     this.limit = Math.max(1, opts.limit ?? 50_000)
     this.batch = Math.max(1, opts.batch ?? 1000)

@@ -12,7 +12,7 @@ import {
   LIGHT_WIDTH,
   MAX_DICT,
 } from '../../../protocol/inspectorFeed.ts'
-import { FeedClient } from '../../../runtime/inspector/FeedClient.ts'
+import { FeedQueue } from '../../../runtime/inspector/FeedQueue.ts'
 
 /** A socket that keeps every frame and reports each written on the next turn. */
 class Sink {
@@ -24,7 +24,7 @@ class Sink {
   }
 }
 
-const settle = async (c: FeedClient) => {
+const settle = async (c: FeedQueue) => {
   for (let i = 0; i < 1000 && c.length > 0; i++) await new Promise((r) => setImmediate(r))
   await new Promise((r) => setImmediate(r))
 }
@@ -62,13 +62,13 @@ const ev = (
     o.status ?? 'active',
   )
 
-const packing = suite('FeedClient - packed light events')
+const packing = suite('FeedQueue - packed light events')
 
 packing(
   'light events travel packed and decode to exactly their JSON light form, in feed order with the full ones',
   async () => {
     const sink = new Sink()
-    const c = new FeedClient(sink)
+    const c = new FeedQueue(sink)
     c.focus = new Set(['a'])
     const sent = [
       ev(1, 'a', 'inc', 'open', { actorSeq: 1 }),
@@ -109,7 +109,7 @@ packing('any mix of events, focus and frame sizes round-trips (fast-check)', asy
       fc.integer({ min: 1, max: 9 }),
       async (specs, focus, batch) => {
         const sink = new Sink()
-        const c = new FeedClient(sink, { batch })
+        const c = new FeedQueue(sink, { batch })
         c.focus = new Set(focus)
         let at = 1_700_000_000_000
         const sent = specs.map((s, i) =>
@@ -135,7 +135,7 @@ packing('any mix of events, focus and frame sizes round-trips (fast-check)', asy
 
 packing('a full queue drops the oldest events of either kind and the next frame counts them', async () => {
   const sink = new Sink()
-  const c = new FeedClient(sink, { limit: 5 })
+  const c = new FeedQueue(sink, { limit: 5 })
   c.focus = new Set(['a'])
   const sent = Array.from({ length: 12 }, (_, i) => ev(i + 1, i % 3 === 0 ? 'a' : 'b', 'inc', 'open'))
   for (const e of sent) c.push(e)
@@ -153,7 +153,7 @@ packing('a full queue drops the oldest events of either kind and the next frame 
 
 packing('past the dictionary limit light events are sent as JSON and still decode', async () => {
   const sink = new Sink()
-  const c = new FeedClient(sink, { limit: MAX_DICT + 100, batch: 5000 })
+  const c = new FeedQueue(sink, { limit: MAX_DICT + 100, batch: 5000 })
   c.focus = new Set()
   const N = MAX_DICT + 10
   for (let i = 1; i <= N; i++) c.push(ev(i, `p${i}`, 'inc', 'open'))
@@ -176,7 +176,7 @@ packing(
   async () => {
     const sink = new Sink()
     const seen: string[] = []
-    const c = new FeedClient(sink, { encode: (events) => (seen.push(...events), events) })
+    const c = new FeedQueue(sink, { encode: (events) => (seen.push(...events), events) })
     c.focus = new Set(['a'])
     const sent = [ev(1, 'a', 'inc', 'open'), ev(2, 'b', 'inc', 'open')]
     for (const e of sent) c.push(e)

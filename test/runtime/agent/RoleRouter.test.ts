@@ -7,7 +7,7 @@ import { ActorSystem, SimulatedClock } from '../../../actors/index.ts'
 import { LevelAnswerCache } from '../../../runtime/agent/AnswerCache.ts'
 import { validateHarness } from '../../../runtime/agent/harness.ts'
 import { Secrets } from '../../../runtime/agent/redact.ts'
-import { Scheduler } from '../../../runtime/agent/Scheduler.ts'
+import { RoleRouter } from '../../../runtime/agent/RoleRouter.ts'
 import { LevelStore } from '../../../runtime/LevelStore.ts'
 import { FakeProvider } from '../../helpers/fakeProviders.ts'
 
@@ -22,7 +22,7 @@ interface Rig {
   store: LevelStore
   dir: string
   logs: string[]
-  sched: Scheduler
+  sched: RoleRouter
 }
 
 async function rig(
@@ -48,11 +48,11 @@ async function rig(
   const dir = mkdtempSync(join(tmpdir(), 'aether-sched-'))
   const store = await LevelStore.open(dir)
   const logs: string[] = []
-  const sched = await Scheduler.start({
+  const sched = await RoleRouter.start({
     system,
     harness,
     secrets: Secrets.fromEnv(harness, { A_KEY: KEY, B_KEY: KEY }),
-    cache: new LevelAnswerCache(store.db),
+    cache: new LevelAnswerCache(store),
     log: (l) => logs.push(l),
   })
   return { a, b, order, clock, system, store, dir, logs, sched }
@@ -68,7 +68,7 @@ async function teardown(r: Rig) {
 
 const msg = (text: string) => [{ role: 'user' as const, content: `${text}\nReply with exactly: ANSWER` }]
 
-const fallback = suite('scheduler - fallback order')
+const fallback = suite('RoleRouter - fallback order')
 
 fallback('error, then 429, then the third choice answers; attempts are in list order', async () => {
   const r = await rig({
@@ -130,7 +130,7 @@ fallback('every choice failing is an outcome, not a throw, and names each failur
   await teardown(r)
 })
 
-const breaker = suite('scheduler - circuit breaker')
+const breaker = suite('RoleRouter - circuit breaker')
 
 breaker(
   'after threshold failures the provider is skipped without a call; after the cooldown one trial closes it',
@@ -206,7 +206,7 @@ breaker('a failed trial re-opens the breaker; concurrent callers do not pile ont
   await teardown(r)
 })
 
-const cache = suite('scheduler - answer cache (Class B)')
+const cache = suite('RoleRouter - answer cache (Class B)')
 
 cache('a retried request id is answered from LevelDB, not by a second call, also after a reopen', async () => {
   const r = await rig({
@@ -223,7 +223,7 @@ cache('a retried request id is answered from LevelDB, not by a second call, also
   assert.is(again.text, first.text)
   assert.is(again.fallbacks, 1, 'the cached answer remembers its fallbacks')
   assert.is(r.b.calls.get('sess/task@7'), 1)
-  // A new process: reopen the store, new scheduler.
+  // A new process: reopen the store, new router.
   await r.store.close()
   const store2 = await LevelStore.open(r.dir)
   const harness = validateHarness({
@@ -231,11 +231,11 @@ cache('a retried request id is answered from LevelDB, not by a second call, also
     roles: { chat: [{ provider: 'b', model: 'good' }] },
   })
   const sys2 = await ActorSystem.open()
-  const s2 = await Scheduler.start({
+  const s2 = await RoleRouter.start({
     system: sys2,
     harness,
     secrets: Secrets.fromEnv(harness, { B_KEY: KEY }),
-    cache: new LevelAnswerCache(store2.db),
+    cache: new LevelAnswerCache(store2),
   })
   const third = await s2.run({ requestId: 'sess/task@7', role: 'chat', messages: msg('x') })
   assert.ok(third.cached)

@@ -2,50 +2,35 @@
  * Schedules and webhook triggers: the two ways jobs are created other than `POST /api/jobs`.
  *
  * Each schedule is a durable `schedule` actor (machines/schedule.ts; its missed-run policy is
- * stated there: one catch-up run, then back on the schedule). Its effects are bound here: `clock`
- * reads the host clock, `fire` submits the job with the key `schedule/<name>/<due>` (idempotent).
- * Triggers are named job templates; `POST /api/triggers/NAME` submits one with the request body as
- * the job's input (an `Idempotency-Key` header becomes the job's key).
+ * stated there: one catch-up run, then back on the schedule). Its effects are bound here to the
+ * `jobs.schedules` service of the hosting system: `clock` reads the host clock, `fire` submits the
+ * job with the key `scheduleRunKey(name, due)` (actors/effect.ts; idempotent). Triggers are named
+ * job templates; `POST /api/triggers/NAME` submits one with the request body as the job's input
+ * (an `Idempotency-Key` header becomes the job's key).
  */
 import { fromPromise } from 'xstate'
-import { hostedActorOf, type ActorSystem } from '../../actors/index.ts'
+import { type ActorSystem, defineService, scheduleRunKey, serviceOf } from '../../actors/index.ts'
 import { parseCron } from '../../machines/cron.ts'
 import { scheduleMachine, type ScheduleInput } from '../../machines/schedule.ts'
 import { JobError, type JobQueue } from './JobQueue.ts'
 
-const schedulers = new WeakMap<object, Scheduler>()
-const waiting = new WeakMap<object, Array<(s: Scheduler) => void>>()
+/** The schedules of an actor system, for its schedule actors' effects. */
+export const jobSchedules = defineService<Schedules>('jobs.schedules')
 
-function schedulerOf(self: any): Promise<Scheduler> {
-  const h = hostedActorOf(self)
-  if (!h) return Promise.reject(new Error('a schedule runs only hosted in an ActorSystem with a Scheduler'))
-  const s = schedulers.get(h.host)
-  if (s) return Promise.resolve(s)
-  return new Promise((resolve) => (waiting.get(h.host) ?? waiting.set(h.host, []).get(h.host)!).push(resolve))
-}
-
-/** The schedule machine with its effects bound to the Scheduler of the hosting system. */
+/** The schedule machine with its effects bound to the Schedules of the hosting system. */
 export const boundScheduleMachine = scheduleMachine.provide({
   actors: {
-    clock: fromPromise(async ({ self }) => ({ at: (await schedulerOf(self)).queue.clock.now() })),
-    fire: fromPromise(
-      async ({
-        input,
-        self,
-      }: {
-        input: { idempotencyKey: string; schedule: ScheduleInput; due: number }
-        self: any
-      }) => {
-        const s = await schedulerOf(self)
-        try {
-          const r = await s.queue.submit({ ...input.schedule.job, key: input.idempotencyKey })
-          s.stats.fired++
-          return { at: s.queue.clock.now(), id: r.id }
-        } catch (err) {
-          throw { message: (err as Error).message }
-        }
-      },
-    ),
+    clock: fromPromise(async ({ self }) => ({ at: serviceOf(self, jobSchedules).queue.clock.now() })),
+    fire: fromPromise(async ({ input, self }: { input: { schedule: ScheduleInput; due: number }; self: any }) => {
+      const s = serviceOf(self, jobSchedules)
+      try {
+        const r = await s.queue.submit({ ...input.schedule.job, key: scheduleRunKey(input.schedule.name, input.due) })
+        s.stats.fired++
+        return { at: s.queue.clock.now(), id: r.id }
+      } catch (err) {
+        throw { message: (err as Error).message }
+      }
+    }),
   },
 })
 
@@ -58,7 +43,12 @@ export interface TriggerConfig {
 
 export const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/
 
-export class Scheduler {
+/**
+ * The schedules of one job queue (durable `schedule-<name>` actors) and its triggers. It is the
+ * `jobs.schedules` service of its actor system from construction: make it before the system
+ * recovers, so recovered schedules reach it at once.
+ */
+export class Schedules {
   readonly triggers = new Map<string, TriggerConfig>()
   readonly stats = { fired: 0, triggered: 0 }
 
@@ -67,17 +57,7 @@ export class Scheduler {
     readonly queue: JobQueue,
   ) {
     if (!system.machine('schedule')) system.register('schedule', boundScheduleMachine)
-  }
-
-  start(): void {
-    schedulers.set(this.system, this)
-    const w = waiting.get(this.system)
-    waiting.delete(this.system)
-    for (const f of w ?? []) f(this)
-  }
-
-  close(): void {
-    schedulers.delete(this.system)
+    system.services.provide(jobSchedules, this)
   }
 
   /** Validates a schedule definition; throws JobError naming the field. */

@@ -1,5 +1,5 @@
 /**
- * The role scheduler: routes a task to its role's ordered list of {provider, model} and falls back
+ * The role router: routes a task to its role's ordered list of {provider, model} and falls back
  * along it on error, timeout or 429. Each provider has a circuit breaker, hosted as an actor
  * (`agent-breaker.<provider>`, machines/circuitBreaker.ts): an open breaker is skipped without a
  * call. Each task is a Class B request: its id (the session effect's idempotency key) keys the
@@ -36,7 +36,7 @@ export interface RunRequest {
   signal?: AbortSignal
 }
 
-export interface SchedulerOptions {
+export interface RoleRouterOptions {
   system: ActorSystem
   harness: Harness
   secrets: Secrets
@@ -47,20 +47,20 @@ export interface SchedulerOptions {
 
 export const breakerPath = (provider: string) => `agent-breaker.${provider}`
 
-export class Scheduler {
+export class RoleRouter {
   readonly providers = new Map<string, ModelProvider>()
   readonly stats = { tasks: 0, answered: 0, cached: 0, failed: 0, fallbacks: 0, calls: 0 }
   private log: (line: string) => void
 
-  private constructor(private opts: SchedulerOptions) {
+  private constructor(private opts: RoleRouterOptions) {
     this.log = opts.log ?? (() => {})
     for (const [name, spec] of Object.entries(opts.harness.providers))
       this.providers.set(name, createProvider(name, spec, opts.secrets))
   }
 
-  /** Creates the scheduler and spawns a breaker actor per provider. */
-  static async start(opts: SchedulerOptions): Promise<Scheduler> {
-    const s = new Scheduler(opts)
+  /** Creates the router and spawns a breaker actor per provider. */
+  static async start(opts: RoleRouterOptions): Promise<RoleRouter> {
+    const s = new RoleRouter(opts)
     const { threshold, cooldownMs } = opts.harness.breaker
     for (const name of s.providers.keys()) {
       const path = breakerPath(name)
