@@ -102,7 +102,18 @@ real('every key written lands in a leaf space of the layout', async () => {
       { type: 'event', path: 'a/b', record: { seq: 2, at: 1, event: { type: 'go' }, rejected: 'no' }, unwritten: true },
       { type: 'snapshot', path: 'a/b', record: snap },
       { type: 'incident', incident: { at: 1, class: 'actor', message: 'm' } },
+      { type: 'meta', meta: { path: 'a/c', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } },
     ] as any,
+    true,
+  )
+  const archived = { path: 'a/c', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } as const
+  await store.write(
+    [
+      {
+        type: 'archive',
+        record: { meta: archived, finishedAt: 2, archivedAt: 3, seq: 0, summary: {}, name: 't\u0000k' },
+      },
+    ],
     true,
   )
   await store.markClean(true)
