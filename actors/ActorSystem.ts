@@ -31,13 +31,14 @@ import {
 } from './Feed.ts'
 import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
 import { Journal, type FsyncPolicy } from './Journal.ts'
-import type { ActorMeta, Incident, Store } from './Store.ts'
+import type { ActorMeta, ArchiveRecord, Incident, Store } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
 import {
   actorExists,
   badEvent,
   badPath,
   noStore,
+  notFinished,
   notRecovered,
   reservedEvent,
   unjournalable,
@@ -330,6 +331,44 @@ export class ActorSystem implements Host {
         await this.journal!.flush()
       }
     }
+  }
+
+  /**
+   * Retires the finished durable actor at `path` from the live set (see ArchiveRecord): one
+   * journal op writes its archive record and removes its meta, so recovery no longer reads it; its
+   * journal stays readable (`getMeta` answers `archived`). The actor stays hosted until the op is
+   * committed and is gone after, so a reader finds it live or archived, never both, and never
+   * neither. Rejects with NOT_FINISHED unless the actor is done.
+   */
+  archive(path: string, what: { finishedAt: number; summary: unknown; name?: string }): Promise<void> {
+    const a = this.actors.get(path)
+    if (!a) return Promise.reject(unknownActor(path))
+    if (!a.durable || a.status !== 'done' || a.children?.size) return Promise.reject(notFinished(path, a.status))
+    const record: ArchiveRecord = {
+      meta: a.meta(),
+      finishedAt: what.finishedAt,
+      archivedAt: this.clock.now(),
+      seq: a.nextSeq - 1,
+      summary: what.summary,
+    }
+    if (what.name !== undefined) record.name = what.name
+    return new Promise((resolve, reject) => {
+      this.journal!.append(
+        { type: 'archive', record },
+        {
+          committed: () => {
+            if (this.actors.get(path) === a) {
+              this.actors.delete(path)
+              a.parent?.children?.delete(a)
+              a.stop()
+              if (this.feed.active) this.emit('actor', a)
+            }
+            resolve()
+          },
+          failed: (_op, err) => reject(err),
+        },
+      )
+    })
   }
 
   get(path: string): ActorRefHandle | undefined {

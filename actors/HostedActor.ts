@@ -138,6 +138,8 @@ export class HostedActor implements CommitSink, ActorHosting {
   lastSnapSeq = 0
   lastAt = 0
   error?: string
+  /** Its meta record as stored (durable): what an archive of it keeps. */
+  private stored?: ActorMeta
   children?: Set<HostedActor>
 
   private currentSeq: number | undefined = undefined
@@ -174,6 +176,7 @@ export class HostedActor implements CommitSink, ActorHosting {
         return this.status === 'failed' ? reject(new Error(this.error)) : resolve()
       }
       this.onStarted = { resolve, reject }
+      this.stored = meta
       this.host.journal!.append({ type: 'meta', meta: meta! }, this)
     })
   }
@@ -205,6 +208,7 @@ export class HostedActor implements CommitSink, ActorHosting {
    * through pure transitions, then a live actor from the result, with its timers re-armed.
    */
   recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
+    this.stored = meta
     try {
       let persisted: any
       let timers: Iterable<TimerRecord> = snap?.timers ?? []
@@ -236,6 +240,8 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.checkWholeContext()
       for (const t of timers) this.armTimer(t)
       this.settleStatus()
+      // finished before its checkpoint was written (a crash in between): write it now
+      if (this.status === 'done') this.writeSnapshot()
       this.host.started(this)
       this.drainBacklog()
     } catch (err) {
@@ -290,6 +296,20 @@ export class HostedActor implements CommitSink, ActorHosting {
   private settleStatus(): void {
     const s = this.actor.getSnapshot().status
     this.status = s === 'done' ? 'done' : s === 'error' ? 'error' : 'active'
+  }
+
+  /** Its meta record, as the store holds it (durable actors). */
+  meta(): ActorMeta {
+    if (this.stored) return { ...this.stored, status: 'live' }
+    const meta: ActorMeta = {
+      path: this.path,
+      machine: this.machineName,
+      machineHash: '',
+      createdAt: this.createdAt,
+      status: 'live',
+    }
+    if (this.input !== undefined) meta.input = this.input
+    return meta
   }
 
   /** Stops the live actor and its timers. The journal is kept. */
@@ -374,7 +394,9 @@ export class HostedActor implements CommitSink, ActorHosting {
       this.deliverMemory(event, undefined)
       return
     }
-    if (this.status === 'stopped' || this.status === 'failed') return
+    // A finished actor takes no event (deliver would skip it): nothing is journaled after its
+    // final checkpoint, which recovery takes as its whole state.
+    if (this.status === 'stopped' || this.status === 'failed' || this.status === 'done') return
     const e = this.asJournaled(event)
     if (e) this.append(e, undefined, undefined)
   }
@@ -491,7 +513,9 @@ export class HostedActor implements CommitSink, ActorHosting {
     if (bad) return this.onCrash(rec, new UnjournalableStep(cannotJournal(bad)))
     if (after.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
-    if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
+    // A finished actor is checkpointed at once: its state is final, so recovery reads that
+    // checkpoint and never its journal (see Store.recoveryState).
+    if (this.status === 'done' || rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
   }
 

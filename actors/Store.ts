@@ -14,8 +14,37 @@ export interface ActorMeta {
   codeHash?: string
   input?: unknown
   createdAt: number
-  /** `stopped` actors are not recovered at start; their journals stay for export. */
-  status: 'live' | 'stopped'
+  /**
+   * `stopped` actors are not recovered at start; their journals stay for export. `archived` is
+   * what `getMeta` answers for an actor retired by an `archive` op (its meta record is gone from
+   * the live set; see ArchiveRecord).
+   */
+  status: 'live' | 'stopped' | 'archived'
+}
+
+/**
+ * A finished durable actor retired from the live set (an `archive` op): recovery no longer reads
+ * it, its journal stays (log export and history read it as before), and this record answers for
+ * it by path. One op moves it, atomically: the actor is either live or archived, never both.
+ */
+export interface ArchiveRecord {
+  /** The actor's meta as it was created (`status` is `live` here; `getMeta` answers `archived`). */
+  meta: ActorMeta
+  /** When the actor finished: the archive's order (`archivedPage`, newest first). */
+  finishedAt: number
+  archivedAt: number
+  /** Its last journal seq. */
+  seq: number
+  /** What its owner answers for it (a job's public view without its input, which is in `meta`). */
+  summary: unknown
+  /** A name to find it by (`archivedByName`): a job's tenant and idempotency key. */
+  name?: string
+}
+
+/** A page of the archive, newest finish first; `next` continues it. */
+export interface ArchivePage {
+  records: ArchiveRecord[]
+  next: string | null
 }
 
 /** One journaled input of a durable actor: the same shape as a log's event line. */
@@ -57,6 +86,7 @@ export type StoreOp =
   | { type: 'event'; path: string; record: JournalRecord; unwritten?: true }
   | { type: 'snapshot'; path: string; record: SnapshotRecord }
   | { type: 'incident'; incident: Incident }
+  | { type: 'archive'; record: ArchiveRecord }
 
 /** A stored value that cannot be decoded (truncated, not JSON, wrong shape). */
 export class JournalCorruptError extends Error {
@@ -75,7 +105,14 @@ export interface Store {
   /** Writes ops atomically, in order; with `sync` the write is flushed to disk before resolving. */
   write(ops: StoreOp[], sync: boolean): Promise<void>
   listMeta(): Promise<ActorMeta[]>
+  /** The meta of the actor at `path`, live, stopped or archived (then `status: 'archived'`). */
   getMeta(path: string): Promise<ActorMeta | undefined>
+  /** The archive record of the actor at `path`, when it was archived. */
+  archived(path: string): Promise<ArchiveRecord | undefined>
+  /** The path of the archived actor named `name` (ArchiveRecord.name). */
+  archivedByName(name: string): Promise<string | undefined>
+  /** Archive records, newest finish first, `limit` of them after the page cursor `after`. */
+  archivedPage(limit: number, after?: string): Promise<ArchivePage>
   /** The newest snapshot record of `path` (with `seq <= maxSeq`, if given). */
   latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined>
   /** Snapshot records of `path` in seq order. */

@@ -31,6 +31,11 @@ export const unknownMachine = (name: string) =>
   new ActorError('UNKNOWN_MACHINE', `no machine registered as "${name}"; pass it in ActorSystem options "machines"`)
 export const noStore = () =>
   new ActorError('NO_STORE', 'durable actors need a store: open the ActorSystem with a store (runtime LevelStore)')
+export const notFinished = (path: string, status: string) =>
+  new ActorError(
+    'NOT_FINISHED',
+    `actor "${path}" is ${status}: only a durable actor in its final state (done) can be archived`,
+  )
 export const notRecovered = (path: string) =>
   new ActorError(
     'NOT_RECOVERED',

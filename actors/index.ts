@@ -11,7 +11,17 @@ export type { FsyncPolicy, CommitSink } from './Journal.ts'
 export { GroupCommit } from './GroupCommit.ts'
 export type { GroupCommitOptions, CommitSink as GroupCommitSink } from './GroupCommit.ts'
 export { JournalCorruptError } from './Store.ts'
-export type { Store, StoreOp, ActorMeta, JournalRecord, SnapshotRecord, TimerRecord, Incident } from './Store.ts'
+export type {
+  Store,
+  StoreOp,
+  ActorMeta,
+  ArchivePage,
+  ArchiveRecord,
+  JournalRecord,
+  SnapshotRecord,
+  TimerRecord,
+  Incident,
+} from './Store.ts'
 export { Feed } from './Feed.ts'
 export type { FeedSubscription, FeedItem, DroppedMarker } from './Feed.ts'
 export { ReplayState } from './ReplayState.ts'

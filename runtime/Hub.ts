@@ -313,21 +313,42 @@ export class Hub {
       if (path.endsWith(suffix) && !sys.hosted(path)) {
         const base = path.slice(0, -suffix.length)
         if (suffix === '/log') return this.sendLog(ctx, base)
-        this.checkRead(ctx, base)
+        if (suffix === '/history') return this.history(ctx, base)
         const a = sys.hosted(base)
-        if (!a) throw new HttpError(404, `no actor at "${base}"`, 'UNKNOWN_ACTOR')
-        if (suffix === '/definition') return a.machine.toJSON()
-        return this.history(ctx, base)
+        // an archived actor's definition is its machine's, when this hub has it
+        const meta = a ? undefined : await this.store.getMeta(base)
+        this.checkRead(ctx, base, meta)
+        const machine = a?.machine ?? (meta?.status === 'archived' ? sys.machine(meta.machine) : undefined)
+        if (!machine) throw new HttpError(404, `no actor at "${base}"`, 'UNKNOWN_ACTOR')
+        return machine.toJSON()
       }
     }
-    this.checkRead(ctx, path)
     const a = sys.hosted(path)
-    if (!a) throw new HttpError(404, `no actor at "${path}"`, 'UNKNOWN_ACTOR')
+    if (!a) return this.archivedActor(ctx, path)
+    this.checkRead(ctx, path)
     const snap = a.actor?.getSnapshot?.()
     return {
       ...sys.list().find((i) => i.path === path),
       context: snap?.context ?? null,
       timers: a.pendingTimers(),
+    }
+  }
+
+  /** GET /api/actors/<path> of an archived actor (see ActorSystem.archive): its record, no live state. */
+  private async archivedActor(ctx: Ctx, path: string): Promise<unknown> {
+    const r = await this.store.archived(path)
+    this.checkRead(ctx, path, r?.meta)
+    if (!r) throw new HttpError(404, `no actor at "${path}"`, 'UNKNOWN_ACTOR')
+    return {
+      path,
+      machine: r.meta.machine,
+      status: 'archived',
+      archived: true,
+      durable: true,
+      seq: r.seq,
+      finishedAt: r.finishedAt,
+      archivedAt: r.archivedAt,
+      summary: r.summary,
     }
   }
 
@@ -389,6 +410,8 @@ export class Hub {
     ctx.res.writeHead(200, {
       'content-type': 'application/x-ndjson; charset=utf-8',
       'content-disposition': `attachment; filename="${path.replace(/[^A-Za-z0-9_.-]/g, '_')}.aether.log"`,
+      // an archived actor's log is its whole journal, as before it was archived
+      ...(meta.status === 'archived' ? { 'x-aether-archived': 'true' } : {}),
     })
     if (!first.done) ctx.res.write(first.value)
     for await (const chunk of gen) {
@@ -412,7 +435,7 @@ export class Hub {
   /**
    * GET /api/actors/<path>/history?after=SEQ&limit=N: journal records, page by page. `base` is the
    * checkpoint the journal starts from when its head was compacted (`--retain`), else null; the
-   * records start after it.
+   * records start after it. `archived: true` for an archived actor (its journal is kept whole).
    */
   private async history(ctx: Ctx, path: string): Promise<unknown> {
     const after = Number(ctx.url.searchParams.get('after') ?? 0)
@@ -421,6 +444,7 @@ export class Hub {
       throw new HttpError(400, '"after" and "limit" must be non-negative integers', 'BAD_QUERY')
     await this.system.flush()
     const start = await journalStart(this.store, path).catch(journalError)
+    this.checkRead(ctx, path, start?.meta)
     if (!start) throw new HttpError(404, `no durable actor at "${path}"`, 'UNKNOWN_ACTOR')
     const records = []
     for await (const r of this.store.events(path, Math.max(after, start.firstSeq - 1))) {
@@ -429,7 +453,9 @@ export class Hub {
     }
     const next = records.length === limit ? records[records.length - 1].seq : null
     const base = start.base ? { seq: start.base.seq, at: start.base.at, snapshot: start.base.snapshot } : null
-    return { path, base, records, next }
+    return start.meta.status === 'archived'
+      ? { path, archived: true, base, records, next }
+      : { path, base, records, next }
   }
 }
 

@@ -16,12 +16,20 @@
  *                         snapshot]` of every live actor (in chunks), so a start after a clean close
  *                         reads one small range and parses one string per chunk
  *   i!<at hex12>!<n>      incident (JSON)
+ *   a!<path>              an archived actor's record (JSON ArchiveRecord): its m! and l! are gone,
+ *                         its journal (e!, r!, s!) stays; written with the two below in one batch
+ *   t!<finishedAt hex12>!<path>   the archive by finish time (empty value)
+ *   n!<name>              the path of the archived actor with that name (a job's tenant and key)
+ *
+ * Recovery reads the m! and l! ranges (and journal tails), so what is archived costs it nothing.
  */
 import { Level } from 'level'
 import type { AbstractLevel } from 'abstract-level'
 import {
   JournalCorruptError,
   type ActorMeta,
+  type ArchivePage,
+  type ArchiveRecord,
   type Incident,
   type JournalRecord,
   type RecoveryEntry,
@@ -77,6 +85,7 @@ export class LevelStore implements Store {
     // A chained batch: several times faster than an array batch, which clones every op.
     const batch = this.db.batch()
     let segments: Map<string, JournalRecord[]> | undefined
+    const archived = archivedIn(ops)
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]
       switch (op.type) {
@@ -98,8 +107,12 @@ export class LevelStore implements Store {
           break
         }
         case 'snapshot': {
+          // archived in this same batch: its archive record supersedes the checkpoint
+          if (archived?.has(op.path)) break
           const v = JSON.stringify(op.record)
-          batch.put(actorKeys.snapshot(op.path, op.record.seq), v)
+          // A final checkpoint is kept as the latest only: recovery reads it, and replay computes
+          // the same state from the journal (it would be one more copy of every finished actor).
+          if (!isFinal(op.record)) batch.put(actorKeys.snapshot(op.path, op.record.seq), v)
           batch.put(actorKeys.latest(op.path), v)
           break
         }
@@ -109,6 +122,16 @@ export class LevelStore implements Store {
         case 'incident':
           batch.put(actorKeys.incident(op.incident.at, this.incidentN++), JSON.stringify(op.incident))
           break
+        case 'archive': {
+          const r = op.record
+          const path = r.meta.path
+          batch.put(actorKeys.archive(path), JSON.stringify(r))
+          batch.put(actorKeys.finished(r.finishedAt, path), '')
+          if (r.name !== undefined) batch.put(actorKeys.archiveName(r.name), path)
+          batch.del(actorKeys.meta(path))
+          batch.del(actorKeys.latest(path))
+          break
+        }
       }
     }
     if (segments)
@@ -127,7 +150,33 @@ export class LevelStore implements Store {
   async getMeta(path: string): Promise<ActorMeta | undefined> {
     const key = actorKeys.meta(path)
     const v = await this.db.get(key)
+    if (v !== undefined) return decode(path, key, v)
+    const a = await this.archived(path)
+    return a && { ...a.meta, status: 'archived' }
+  }
+
+  async archived(path: string): Promise<ArchiveRecord | undefined> {
+    const key = actorKeys.archive(path)
+    const v = await this.db.get(key)
     return v === undefined ? undefined : decode(path, key, v)
+  }
+
+  archivedByName(name: string): Promise<string | undefined> {
+    return this.db.get(actorKeys.archiveName(name))
+  }
+
+  async archivedPage(limit: number, after?: string): Promise<ArchivePage> {
+    // The cursor is the last t! key of the page before (finish time and path): unique and stable.
+    const all = range(actorKeys.finishes)
+    const keys = await this.db.keys({ gte: all.gte, lt: after ?? all.lt, reverse: true, limit: limit + 1 }).all()
+    const page = keys.slice(0, limit)
+    const paths = page.map((k) => k.slice(k.indexOf('!', actorKeys.finishes.length) + 1))
+    const values = paths.length ? await this.db.getMany(paths.map((p) => actorKeys.archive(p))) : []
+    const records: ArchiveRecord[] = []
+    values.forEach((v, i) => {
+      if (v !== undefined) records.push(decode(paths[i], actorKeys.archive(paths[i]), v))
+    })
+    return { records, next: keys.length > limit ? page[page.length - 1] : null }
   }
 
   async latestSnapshot(path: string, maxSeq?: number): Promise<SnapshotRecord | undefined> {
@@ -268,7 +317,9 @@ export class LevelStore implements Store {
         const snapshot =
           raw === undefined ? undefined : decode<SnapshotRecord>(meta.path, actorKeys.latest(meta.path), raw)
         const tail: JournalRecord[] = []
-        if (!clean) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
+        // A finished actor's state is final: what its journal holds after it changes nothing
+        // (the host checkpoints an actor when it finishes), so its journal is not read.
+        if (!clean && !isFinal(snapshot)) for await (const r of this.events(meta.path, snapshot?.seq ?? 0)) tail.push(r)
         return { meta, snapshot, tail }
       } catch (error) {
         return { meta, tail: [], error }
@@ -382,6 +433,21 @@ function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
     }
   }
   return chunks ? out : undefined
+}
+
+/** The paths archived by `ops` (undefined when none is). */
+function archivedIn(ops: StoreOp[]): Set<string> | undefined {
+  let out: Set<string> | undefined
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]
+    if (op.type === 'archive') (out ??= new Set()).add(op.record.meta.path)
+  }
+  return out
+}
+
+/** A checkpoint of an actor in its final state (XState's `done`). */
+function isFinal(s: SnapshotRecord | undefined): boolean {
+  return s?.snapshot?.status === 'done'
 }
 
 function decode<T = any>(path: string, key: string, value: string): T {

@@ -99,6 +99,19 @@ const retain = parser('N|all', (raw) => {
   if (raw.trim() === '' || !(n >= 1)) throw new Bad('must be a number >= 1 or "all"')
   return n
 })
+const AGE_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+/** Milliseconds, or a number with a unit (`90s`, `15m`, `1h`, `7d`), or `never`. */
+const age = parser('ms|Ns|Nm|Nh|Nd|never', (raw) => {
+  if (raw.trim() === 'never') return Number.POSITIVE_INFINITY
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(raw)
+  if (!m) throw new Bad('must be milliseconds, or a number with s, m, h or d (e.g. 1h), or "never"')
+  return Math.round(Number(m[1]) * AGE_UNITS[m[2] ?? 'ms'])
+})
+const countOrAll = parser('N|all', (raw) => {
+  if (raw.trim() === 'all') return Number.POSITIVE_INFINITY
+  if (!/^\s*\d+\s*$/.test(raw)) throw new Bad('must be a whole number >= 0 or "all"')
+  return Number(raw)
+})
 const onOff = parser('boolean', (raw) => {
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true
   if (['0', 'false', 'off', 'no'].includes(raw)) return false
@@ -170,6 +183,8 @@ const ROWS = {
   'outbox-memory': row(null, 'AETHER_OUTBOX_MEMORY', 100_000, positiveInt, 'hub'),
   'jobs-config': row(null, 'AETHER_JOBS_CONFIG', undefined, text('path'), 'hub'),
   'jobs-nats': row(null, 'AETHER_JOBS_NATS', undefined, text('url'), 'hub'),
+  'jobs-retain-age': row('AGE', 'AETHER_JOBS_RETAIN_AGE', undefined, age, 'hub'),
+  'jobs-retain-count': row('N|all', 'AETHER_JOBS_RETAIN_COUNT', undefined, countOrAll, 'hub'),
   failpoints: row(null, 'AETHER_FAILPOINTS', [], list, 'hub'),
   'runtime-id': row(null, 'AETHER_RUNTIME_ID', undefined, text('string'), 'hub, slot runtime'),
   role: row(null, 'AETHER_ROLE', 'active', oneOf('active', 'candidate'), 'hub'),
@@ -211,6 +226,10 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'outbox-memory': 'Class A records per stream held in memory; the rest wait on disk',
   'jobs-config': 'JSON file of the jobs feature: tenants, triggers, schedules, visibilityMs, concurrency',
   'jobs-nats': 'run job steps on `aether worker` processes over NATS JetStream at this URL',
+  'jobs-retain-age':
+    "finished jobs are archived this long after they finish (over jobs-config's retention.maxAgeMs; built-in default 1h); see docs/jobs.md",
+  'jobs-retain-count':
+    "at most N finished jobs stay live, the oldest beyond are archived (over jobs-config's retention.maxCount; built-in default 1000)",
   failpoints: 'crash tests only: the process kills itself (SIGKILL) when it reaches one of these named points',
   'runtime-id': "this runtime's instance id; default: generated per boot (set by the supervisor)",
   role: 'a candidate refuses every change until it is promoted (set by the supervisor)',

@@ -8,7 +8,8 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
-import { jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
+import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
+import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
 import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
@@ -24,6 +25,20 @@ export interface HubFeatureOptions {
   redis?: string
   /** Job types of an app (`aether hub --app`), besides the built-in ones. */
   jobTypes?: JobType[]
+  /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
+  jobsRetainAge?: number
+  jobsRetainCount?: number
+}
+
+/** The jobs-config file, with the retention settings over its `retention`. */
+function jobsConfig(opts: HubFeatureOptions): JobsConfig {
+  const config = jobsConfigFromFile()
+  const retention = retentionWith(
+    config.retention,
+    opts.jobsRetainAge ?? setting('jobs-retain-age'),
+    opts.jobsRetainCount ?? setting('jobs-retain-count'),
+  )
+  return retention === undefined ? config : { ...config, retention }
 }
 
 export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
@@ -34,9 +49,10 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
-    // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency); steps over NATS with jobs-nats
+    // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency, retention),
+    // jobs-retain-age / -count over its retention; steps over NATS with jobs-nats
     jobsFeature({
-      ...jobsConfigFromFile(),
+      ...jobsConfig(opts),
       ...(jobsNats ? { nats: jobsNats } : {}),
       ...(opts.jobTypes?.length ? { types: opts.jobTypes } : {}),
     }),

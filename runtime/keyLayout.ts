@@ -13,7 +13,8 @@
  * values have their own encoding (binary for Yjs updates, JSON for metadata).
  *
  * Timers and jobs have no space of their own: a timer is a journal record of the actor that set
- * it, a job is a durable actor (`job-<id>`), so both live in the actor spaces.
+ * it, a job is a durable actor (`job-<id>`), so both live in the actor spaces (a finished job
+ * retired past retention in the archive spaces a!, t!, n!).
  */
 import type { AbstractSublevel } from 'abstract-level'
 import { code, generatedPage } from './generatedDoc.ts'
@@ -84,6 +85,25 @@ export const KEY_SPACES = {
     prefix: 'i!',
     key: 'i!<at hex12>!<n base36>',
     value: 'an incident (JSON)',
+    owner: 'runtime/LevelStore.ts',
+  },
+  archive: {
+    prefix: 'a!',
+    key: 'a!<path>',
+    value:
+      'an archived actor (a retired finished job): its ArchiveRecord (JSON); its m! and l! are gone, its journal stays',
+    owner: 'runtime/LevelStore.ts',
+  },
+  archiveByFinish: {
+    prefix: 't!',
+    key: 't!<finishedAt hex12>!<path>',
+    value: 'the archive by finish time (empty)',
+    owner: 'runtime/LevelStore.ts',
+  },
+  archiveByName: {
+    prefix: 'n!',
+    key: 'n!<name>',
+    value: "the path of the archived actor with that name (a job's tenant, NUL, key)",
     owner: 'runtime/LevelStore.ts',
   },
   link: {
@@ -258,6 +278,11 @@ export const actorKeys = {
   clean: 'c!clean',
   image: (n: number) => `c!image!${hex6(n)}`,
   incident: (at: number, n: number) => `i!${hex12(at)}!${n.toString(36)}`,
+  archive: (path: string) => `a!${path}`,
+  finished: (at: number, path: string) => `t!${hex12(at)}!${path}`,
+  /** The prefix of the archive's finish-time index. */
+  finishes: 't!',
+  archiveName: (name: string) => `n!${name}`,
 }
 
 /** Keys of the link's spaces (runtime/link/). */
@@ -315,7 +340,8 @@ no prefix is the start of another at the same level, so no range overlaps anothe
 keys are fixed-width hex. A supervisor keeps its own actor spaces in \`<data>/supervisor\`.
 
 Timers and jobs have no space of their own: a timer is a journal record of its actor, a job is
-a durable actor (\`job-<id>\`).`,
+a durable actor (\`job-<id>\`); a finished job retired past its retention moves from \`m!\` and
+\`l!\` to the archive (\`a!\`, indexed by \`t!\` and \`n!\`), its journal staying where it is.`,
     head: ['space', 'prefix', 'inside', 'key', 'value', 'owner'],
     rows: (Object.entries(KEY_SPACES) as Array<[string, KeySpace]>).map(([name, s]) => [
       name,

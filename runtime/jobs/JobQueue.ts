@@ -10,6 +10,8 @@
  *   the queue, counted as a failed attempt) and the job is leased again.
  * - Tenants: a per-tenant concurrency limit, so one tenant's backlog cannot starve another's.
  * - Idempotent submission: the same (tenant, key) gives the same job.
+ * - Retention: finished jobs are archived past an age and a count (runtime/jobs/Retirement.ts);
+ *   an archived job is still found by id (`find`) and by key.
  * The queue is the `jobs.host` service of its actor system from construction: make it before the
  * system recovers, so recovered job actors reach it at once (a step attempt that recovery restarts
  * is leased then, its job indexed on the spot). `start()`, after recovery, indexes the rest from the
@@ -29,6 +31,7 @@ import {
 } from '../../machines/job.ts'
 import { type JobHost, jobHost, type JobType } from './jobTypes.ts'
 import { ReadyQueue } from './ReadyQueue.ts'
+import { archivedView, type RetentionOptions, Retirement, type RetiringQueue } from './Retirement.ts'
 import type { StepAttempt, StepTask } from './stepRunner.ts'
 
 /** A worker the queue leases jobs to: in-process (LocalWorker) or the NATS bridge. */
@@ -54,6 +57,8 @@ export interface JobQueueOptions {
   /** Seed of the source of the jobs' jitter seeds (default: from the time). */
   seed?: number
   clock?: Clock
+  /** When finished jobs are archived (see Retirement.ts); `false` keeps every job live. */
+  retention?: RetentionOptions | false
 }
 
 /** One row of the index. */
@@ -72,6 +77,8 @@ export interface JobEntry {
   worker?: string
   /** Leased with the submission: its first PENDING (before the machine starts it) is not a return to the queue. */
   leasedAtSubmit?: boolean
+  /** When it became COMPLETED or STOPPED (retention's clock). */
+  finishedAt?: number
 }
 
 export interface Lease {
@@ -82,6 +89,13 @@ export interface Lease {
 
 /** A job as submitted: the job machine's input without what the queue assigns (id, PRNG seed). */
 export type SubmitRequest = Omit<JobInput, 'id' | 'seed'>
+
+/** A submission's answer: the job (durable by then) and whether this call created it. */
+export interface SubmitResult {
+  id: string
+  status: JobStatus
+  created: boolean
+}
 
 export interface JobChange {
   id: string
@@ -116,12 +130,14 @@ export class JobError extends Error {
   }
 }
 
-export class JobQueue implements JobHost {
+export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   readonly types = new Map<string, JobType>()
   readonly jobs = new Map<string, JobEntry>()
   readonly leases = new Map<string, Lease>()
   readonly visibilityMs: number
   readonly clock: Clock
+  /** Archives finished jobs past retention; absent with `retention: false`. */
+  readonly retirement?: Retirement<JobEntry>
   readonly stats = { submitted: 0, completed: 0, failed: 0, leaseExpired: 0, deliveries: 0 }
   /** Step latency histogram (ms buckets), for /metrics. */
   readonly stepLatency = {
@@ -131,8 +147,10 @@ export class JobQueue implements JobHost {
     count: 0,
   }
   private byKey = new Map<string, string>()
-  /** Submissions with a key whose job is still being journaled, by tenant and key. */
-  private submitting = new Map<string, Promise<{ id: string; status: JobStatus; created: boolean }>>()
+  /** Whether the store may hold archived jobs (found at start; true once one is archived). */
+  private hasArchive: boolean | Promise<boolean> = false
+  /** Keyed submissions being written, by (tenant, key): a retry waits for the first (see submit). */
+  private writing = new Map<string, Promise<SubmitResult>>()
   private ready = new ReadyQueue()
   private delayed: JobEntry[] = []
   private delayTimer: unknown
@@ -157,6 +175,7 @@ export class JobQueue implements JobHost {
     this.visibilityMs = opts.visibilityMs ?? 30_000
     this.clock = opts.clock ?? system.clock
     this.rng = (opts.seed ?? Date.now()) | 0
+    if (opts.retention !== false) this.retirement = new Retirement(this, opts.retention)
     if (!system.machine('jobQueue')) system.register('jobQueue', jobQueueMachine)
     system.services.provide(jobHost, this)
   }
@@ -180,9 +199,17 @@ export class JobQueue implements JobHost {
       const snap = a?.actor?.getSnapshot()
       if (!snap) continue
       const e = this.jobs.get(info.path) ?? this.index(snap.context as JobContext)
+      if (a!.status === 'done') e.finishedAt ??= a!.lastAt
       this.apply(e, a!.status === 'failed' ? 'FAILED' : jobStatusOf(snap.value))
     }
+    const store = this.system.store
+    if (store)
+      this.hasArchive = store.archivedPage(1).then(
+        (p) => (this.hasArchive = this.hasArchive === true || p.records.length > 0),
+        () => (this.hasArchive = true),
+      )
     this.armSweep()
+    this.retirement?.start()
     this.pump()
   }
 
@@ -199,6 +226,7 @@ export class JobQueue implements JobHost {
     // still the jobs.host service: effects of the closing system find a closed queue (whose
     // attempts never settle), not a missing service whose error the journal would record
     this.closed = true
+    this.retirement?.close()
     if (this.sweepTimer !== undefined) this.clock.clearTimeout(this.sweepTimer)
     if (this.delayTimer !== undefined) this.clock.clearTimeout(this.delayTimer)
   }
@@ -210,8 +238,12 @@ export class JobQueue implements JobHost {
 
   // ---- submission ------------------------------------------------------------------------------
 
-  /** Submits a job; the same (tenant, key) returns the existing job with `created: false`. */
-  async submit(req: SubmitRequest): Promise<{ id: string; status: JobStatus; created: boolean }> {
+  /**
+   * Submits a job; the same (tenant, key) returns the existing job with `created: false`.
+   * Resolves once the job is durable (its actor journaled), and so does a retry of a key whose
+   * first submission is still being written: an id is never answered before its job is on disk.
+   */
+  async submit(req: SubmitRequest): Promise<SubmitResult> {
     const type = this.types.get(req.type)
     if (!type)
       throw new JobError(
@@ -219,25 +251,49 @@ export class JobQueue implements JobHost {
         `field "type": no job type "${req.type}"; known: ${[...this.types.keys()].join(', ')}`,
       )
     const tenant = req.tenant ?? 'default'
-    const kk = req.key !== undefined ? `${tenant}\u0000${req.key}` : undefined
-    if (kk !== undefined) {
-      // A key is answered only once the job it names is journaled: a retry that arrives while the
-      // first submission is being written waits for it; if that write fails, the retry submits.
-      const first = this.submitting.get(kk)
-      if (first) {
-        const done = await first.then(
-          (r) => r,
-          () => undefined,
-        )
-        if (!done) {
-          if (this.submitting.get(kk) === first) this.submitting.delete(kk)
-          return this.submit(req)
-        }
-        return { id: done.id, status: this.jobs.get(done.id)?.status ?? done.status, created: false }
-      }
-      const existing = this.byKey.get(kk)
-      if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
+    if (req.key === undefined) return this.create(req, type, tenant, undefined)
+    const kk = `${tenant}\u0000${req.key}`
+    const writing = this.writing.get(kk)
+    if (writing) {
+      // The first submission of this key is being written: its answer once durable. If its write
+      // failed there is no job to name, and this retry is the submission.
+      const first = await writing.then(
+        (r) => r,
+        () => undefined,
+      )
+      return first
+        ? { id: first.id, status: this.jobs.get(first.id)?.status ?? first.status, created: false }
+        : this.submit(req)
     }
+    const existing = this.byKey.get(kk)
+    if (existing) return { id: existing, status: this.jobs.get(existing)?.status ?? 'PENDING', created: false }
+    // Set before the first await, so a retry arriving meanwhile finds it; gone once settled (its
+    // awaiters run after that, so a retry after a failed write starts a submission of its own).
+    const p: Promise<SubmitResult> = this.createKeyed(req, type, tenant, kk).finally(() => {
+      if (this.writing.get(kk) === p) this.writing.delete(kk)
+    })
+    this.writing.set(kk, p)
+    return p
+  }
+
+  /** A keyed submission: the archived job of that key if there is one, else a new job. */
+  private async createKeyed(req: SubmitRequest, type: JobType, tenant: string, kk: string): Promise<SubmitResult> {
+    // (with retention off too: jobs archived by an earlier run keep their keys). A store without
+    // an archive is not asked: most keyed submissions are new jobs.
+    const archived = (await this.hasArchive) ? await this.system.store!.archivedByName(kk) : undefined
+    if (archived) {
+      const r = await this.system.store!.archived(archived)
+      return { id: archived, status: ((r?.summary as any)?.status ?? 'COMPLETED') as JobStatus, created: false }
+    }
+    return this.create(req, type, tenant, kk)
+  }
+
+  private async create(
+    req: SubmitRequest,
+    type: JobType,
+    tenant: string,
+    kk: string | undefined,
+  ): Promise<SubmitResult> {
     const now = this.clock.now()
     let id: string
     do id = `job-${now.toString(36).padStart(9, '0')}-${(this.idN++).toString(36).padStart(5, '0')}`
@@ -275,7 +331,6 @@ export class JobQueue implements JobHost {
     }
     if (req.key !== undefined) e.key = req.key
     this.jobs.set(id, e)
-    if (kk !== undefined) this.byKey.set(kk, id)
     this.stats.submitted++
     // Nothing waits ahead of it and a slot is free: lease it with the submission (one journal write less).
     if (
@@ -291,22 +346,15 @@ export class JobQueue implements JobHost {
         input.lease = r.w.id
       }
     }
-    const written = this.system.spawn(id, type.machineName, { input, durable: true }).then(
-      () => ({ id, status: e.status, created: true }),
-      (err) => {
-        if (e.leasedAtSubmit) this.release(e)
-        this.jobs.delete(id)
-        if (kk !== undefined) this.byKey.delete(kk)
-        throw err
-      },
-    )
-    if (kk === undefined) return written
-    this.submitting.set(kk, written)
     try {
-      return await written
-    } finally {
-      if (this.submitting.get(kk) === written) this.submitting.delete(kk)
+      await this.system.spawn(id, type.machineName, { input, durable: true })
+    } catch (err) {
+      if (e.leasedAtSubmit) this.release(e)
+      this.jobs.delete(id)
+      throw err
     }
+    if (kk !== undefined) this.byKey.set(kk, id)
+    return { id, status: e.status, created: true }
   }
 
   // ---- operator actions ------------------------------------------------------------------------
@@ -315,7 +363,16 @@ export class JobQueue implements JobHost {
   async act(id: string, action: 'pause' | 'resume' | 'stop' | 'retry'): Promise<JobStatus> {
     const e = this.jobs.get(id)
     const a = this.system.hosted(id)
-    if (!e || !a) throw new JobError('UNKNOWN_JOB', `no job "${id}"`, 404)
+    if (!e || !a) {
+      const r = await this.system.store?.archived(id)
+      if (r?.meta.machine.startsWith('job:'))
+        throw new JobError(
+          'BAD_STATE',
+          `cannot ${action} job "${id}": it is ${(r.summary as any)?.status} and archived (finished jobs take no action)`,
+          409,
+        )
+      throw new JobError('UNKNOWN_JOB', `no job "${id}"`, 404)
+    }
     const allowed: Record<string, JobStatus[]> = {
       pause: ['PENDING', 'RUNNING'],
       resume: ['PAUSED'],
@@ -349,9 +406,19 @@ export class JobQueue implements JobHost {
     return this.paused.has(name)
   }
 
-  /** The job's public view (`GET /api/jobs/:id`). */
-  view(id: string): Record<string, unknown> | undefined {
+  /**
+   * A live job's index row; none for a job whose submission is not yet journaled (it may never
+   * exist) or that is archived (see `find`).
+   */
+  entry(id: string): JobEntry | undefined {
     const e = this.jobs.get(id)
+    const a = e && this.system.hosted(id)
+    return a && a.status !== 'starting' ? e : undefined
+  }
+
+  /** A live job's public view (`GET /api/jobs/:id`); see `find` for archived jobs too. */
+  view(id: string): Record<string, unknown> | undefined {
+    const e = this.entry(id)
     const a = this.system.hosted(id)
     if (!e || !a) return undefined
     const ctx = a.actor?.getSnapshot()?.context as JobContext | undefined
@@ -369,6 +436,7 @@ export class JobQueue implements JobHost {
     if (e.key !== undefined) out.key = e.key
     if (e.runAt) out.runAt = e.runAt
     if (ctx?.submittedAt) out.submittedAt = ctx.submittedAt
+    if (e.finishedAt !== undefined) out.finishedAt = e.finishedAt
     if (e.status === 'COMPLETED') out.output = ctx?.output ?? null
     if (ctx?.error) out.error = ctx.error
     else if (ctx?.lastError) out.lastError = ctx.lastError
@@ -376,6 +444,46 @@ export class JobQueue implements JobHost {
     if (a.status === 'failed')
       out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
     return out
+  }
+
+  /**
+   * The job's public view, live or archived (then with `archived: true`); undefined when there is
+   * no such job. A job is archived only once its archive record is committed, so one of the two
+   * always answers for it.
+   */
+  async find(id: string): Promise<Record<string, unknown> | undefined> {
+    const live = this.view(id)
+    if (live) return live
+    const r = await this.system.store?.archived(id)
+    return r?.meta.machine.startsWith('job:') ? archivedView(r) : undefined
+  }
+
+  // ---- retention (RetiringQueue) ---------------------------------------------------------------
+
+  archiveOf(e: JobEntry): { summary: unknown; name?: string } {
+    // What the job's input (in the archive's meta) does not say: archivedView joins the two.
+    const {
+      id: _id,
+      type: _type,
+      priority: _priority,
+      tenant: _tenant,
+      queue: _queue,
+      key: _key,
+      runAt: _runAt,
+      submittedAt: _submittedAt,
+      input: _input,
+      ...summary
+    } = this.view(e.id) ?? { status: e.status }
+    return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }
+  }
+
+  forget(e: JobEntry): void {
+    this.hasArchive = true
+    this.jobs.delete(e.id)
+    if (e.key !== undefined) {
+      const kk = `${e.tenant}\u0000${e.key}`
+      if (this.byKey.get(kk) === e.id) this.byKey.delete(kk)
+    }
   }
 
   /** Queue depth by priority and tenant, running, dead (`GET /api/queues`). */
@@ -654,6 +762,10 @@ export class JobQueue implements JobHost {
       if (this.leases.has(e.id)) this.release(e)
       if (status === 'COMPLETED') this.stats.completed++
       else if (status === 'FAILED') this.stats.failed++
+      if ((status === 'COMPLETED' || status === 'STOPPED') && was !== status) {
+        e.finishedAt ??= this.clock.now()
+        this.retirement?.add(e)
+      }
       this.pump()
     }
     if (this.listeners.size && (was !== status || status === 'PENDING')) {

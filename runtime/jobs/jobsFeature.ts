@@ -22,6 +22,7 @@ import { builtinJobTypes, type JobType } from './jobTypes.ts'
 import { jobsMetrics } from './metrics.ts'
 import { jobsOpenApi } from './openapi.ts'
 import { jobsPage } from './page.ts'
+import { archivedView } from './Retirement.ts'
 import { parsePriority, parseSubmit, TENANT_RE } from './validate.ts'
 import type { JobStatus } from '../../machines/job.ts'
 import type { ScheduleInput } from '../../machines/schedule.ts'
@@ -163,11 +164,11 @@ export class JobsFeature implements HubFeature {
     return { admin: true }
   }
 
-  /** The job if `who` may see it, else 404 (another tenant's job does not exist for it). */
-  private visible(who: Who, id: string) {
-    const e = this.queue.jobs.get(id)
-    if (!e || (!who.admin && e.tenant !== who.tenant)) throw new HttpError(404, `no job "${id}"`, 'UNKNOWN_JOB')
-    return e
+  /** The job's view (live or archived) if `who` may see it, else 404 (another tenant's job does not exist for it). */
+  private async visible(who: Who, id: string): Promise<Record<string, unknown>> {
+    const v = await this.queue.find(id)
+    if (!v || (!who.admin && v.tenant !== who.tenant)) throw new HttpError(404, `no job "${id}"`, 'UNKNOWN_JOB')
+    return v
   }
 
   /** A route of the jobs API: a JobError its handler throws is answered as the HTTP error it names. */
@@ -202,18 +203,16 @@ export class JobsFeature implements HubFeature {
       sendJson(ctx.res, r.created ? 201 : 200, { id: r.id, status: r.status })
       return undefined
     })
-    this.route('GET', '/api/jobs', (ctx) => this.list(ctx))
-    this.route('GET', '/api/jobs/:id', (ctx) => {
-      const who = this.reader(ctx)
-      this.visible(who, ctx.params.id)
-      return q.view(ctx.params.id)
-    })
+    this.route('GET', '/api/jobs', (ctx) =>
+      ctx.url.searchParams.get('archived') === 'true' ? this.listArchived(ctx) : this.list(ctx),
+    )
+    this.route('GET', '/api/jobs/:id', (ctx) => this.visible(this.reader(ctx), ctx.params.id))
     this.route('POST', '/api/jobs/:id/:action', async (ctx) => {
       const who = this.mutator(ctx)
       const action = ctx.params.action
       if (!['pause', 'resume', 'stop', 'retry'].includes(action))
         throw new HttpError(404, `no action "${action}": use pause, resume, stop or retry`, 'NOT_FOUND')
-      this.visible(who, ctx.params.id)
+      await this.visible(who, ctx.params.id)
       const status = await q.act(ctx.params.id, action as any)
       return { id: ctx.params.id, status }
     })
@@ -281,7 +280,8 @@ export class JobsFeature implements HubFeature {
     })
   }
 
-  private list(ctx: Ctx): unknown {
+  /** The filters of `GET /api/jobs` (undefined: this reader can see nothing of them). */
+  private filters(ctx: Ctx) {
     const who = this.reader(ctx)
     const p = ctx.url.searchParams
     const statuses = p.get('status')
@@ -295,28 +295,54 @@ export class JobsFeature implements HubFeature {
         throw new HttpError(400, `query "status": "${st}" is not one of ${[...STATUSES].join(', ')}`, 'BAD_QUERY')
     const type = p.get('type') ?? undefined
     let tenant = p.get('tenant') ?? undefined
-    if (!who.admin) {
-      if (tenant !== undefined && tenant !== who.tenant) return { jobs: [], next: null }
-      tenant = who.tenant
-    }
     const limit = p.get('limit') === null ? 100 : Number(p.get('limit'))
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
       throw new HttpError(400, 'query "limit" must be an integer 1..1000', 'BAD_QUERY')
+    if (!who.admin) {
+      if (tenant !== undefined && tenant !== who.tenant) return undefined
+      tenant = who.tenant
+    }
     const cursor = p.get('cursor') ?? undefined
+    const match = (j: { status?: unknown; type?: unknown; tenant?: unknown }) =>
+      (!statuses || statuses.includes(j.status as string)) &&
+      (type === undefined || j.type === type) &&
+      (tenant === undefined || j.tenant === tenant)
+    return { match, limit, cursor }
+  }
+
+  /** GET /api/jobs: live jobs in id order. */
+  private list(ctx: Ctx): unknown {
+    const f = this.filters(ctx)
+    if (!f) return { jobs: [], next: null }
     const out: unknown[] = []
     let next: string | null = null
     for (const e of this.queue.jobs.values()) {
-      if (cursor !== undefined && e.id <= cursor) continue
-      if (statuses && !statuses.includes(e.status)) continue
-      if (type !== undefined && e.type !== type) continue
-      if (tenant !== undefined && e.tenant !== tenant) continue
-      if (out.length === limit) {
+      if (f.cursor !== undefined && e.id <= f.cursor) continue
+      if (!f.match(e) || !this.queue.entry(e.id)) continue
+      if (out.length === f.limit) {
         next = (out[out.length - 1] as any).id
         break
       }
       out.push(this.queue.view(e.id))
     }
     return { jobs: out, next }
+  }
+
+  /**
+   * GET /api/jobs?archived=true: archived jobs, newest finish first. Filters apply to each page of
+   * the archive, so a filtered page may hold fewer than `limit`: follow `next` until it is null.
+   */
+  private async listArchived(ctx: Ctx): Promise<unknown> {
+    const f = this.filters(ctx)
+    if (!f) return { jobs: [], next: null }
+    if (f.cursor !== undefined && !f.cursor.startsWith('t!'))
+      throw new HttpError(400, 'query "cursor": pass the "next" of the previous archived page', 'BAD_QUERY')
+    const page = await this.hub.store.archivedPage(f.limit, f.cursor)
+    const jobs = page.records
+      .filter((r) => r.meta.machine.startsWith('job:'))
+      .map(archivedView)
+      .filter((v) => f.match(v))
+    return { jobs, next: page.next }
   }
 
   private broadcast(ch: JobChange): void {

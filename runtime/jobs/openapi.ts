@@ -121,6 +121,13 @@ export function jobsOpenApi(types: string[]): Record<string, unknown> {
             deliveries: { type: 'integer' },
             input: {},
             output: {},
+            submittedAt: { type: 'integer', description: 'ms since the epoch' },
+            finishedAt: { type: 'integer', description: 'when it became COMPLETED or STOPPED (ms)' },
+            archived: {
+              type: 'boolean',
+              description: 'true for a job retired past retention (read-only; its log and history stay readable)',
+            },
+            archivedAt: { type: 'integer' },
             error: {
               type: 'object',
               properties: { message: { type: 'string' }, state: { type: 'string' }, attempts: { type: 'integer' } },
@@ -147,9 +154,17 @@ export function jobsOpenApi(types: string[]): Record<string, unknown> {
           },
         },
         get: {
-          summary: 'list jobs (oldest first), page by page',
+          summary:
+            'list live jobs (by id), or with archived=true the archived ones (newest finish first), page by page',
           operationId: 'listJobs',
           parameters: [
+            {
+              name: 'archived',
+              in: 'query',
+              schema: { type: 'boolean' },
+              description:
+                'true: list archived jobs; filters apply within each page, so a page may hold fewer than limit: follow next',
+            },
             { name: 'status', in: 'query', schema: { type: 'string' }, description: 'one status or a comma list' },
             { name: 'type', in: 'query', schema: { type: 'string' } },
             { name: 'tenant', in: 'query', schema: { type: 'string' } },
@@ -174,7 +189,7 @@ export function jobsOpenApi(types: string[]): Record<string, unknown> {
       },
       '/api/jobs/{id}': {
         get: {
-          summary: 'one job',
+          summary: 'one job, live or archived (then archived: true)',
           operationId: 'getJob',
           parameters: [idParam],
           responses: { 200: json({ $ref: '#/components/schemas/Job' }, 'the job'), 401: e401, 404: e404 },
