@@ -105,6 +105,24 @@ real('every key written lands in a leaf space of the layout', async () => {
     ] as any,
     true,
   )
+  // a retired actor: its archive record, the finish-time index and its name
+  await store.write(
+    [
+      { type: 'meta', meta: { path: 'done', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } },
+      {
+        type: 'archive',
+        record: {
+          meta: { path: 'done', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' },
+          finishedAt: 2,
+          archivedAt: 3,
+          seq: 0,
+          summary: {},
+          name: 't\u0000k',
+        },
+      },
+    ] as any,
+    true,
+  )
   await store.markClean(true)
   const writer = new GroupWriter(store, true)
   const outbox = await Outbox.open(writer, 'h1')

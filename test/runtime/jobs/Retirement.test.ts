@@ -34,9 +34,11 @@ const memoryDb = () => new MemoryLevel<string, string>({ keyEncoding: 'utf8', va
 
 /** A queue with an in-process worker on `store`; `retention` as the queue takes it. */
 async function rig(store: LevelStore, clock: SimulatedClock, retention: RetentionOptions | false) {
-  const system = await ActorSystem.open({ store, clock, machines: MACHINES })
+  // the hub's order: the queue (the jobs.host service) before recovery, its start after
+  const system = new ActorSystem({ store, clock, machines: MACHINES })
   const queue = new JobQueue(system, { seed: 3, retention } as JobQueueOptions)
   for (const t of TYPES) queue.addType(t)
+  await system.recover()
   queue.start()
   new LocalWorker(queue)
   return { system, queue }
