@@ -65,7 +65,7 @@ function runFile(file) {
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
-    const limit = Number(process.env.AETHER_TEST_FILE_TIMEOUT_MS ?? 600_000)
+    const limit = Number(process.env.AETHER_TEST_FILE_TIMEOUT_MS ?? 300_000)
     const timer = setTimeout(() => {
       out += `\n[test] ${file} exceeded ${limit} ms and was killed\n`
       child.kill('SIGKILL')

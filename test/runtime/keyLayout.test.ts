@@ -102,18 +102,25 @@ real('every key written lands in a leaf space of the layout', async () => {
       { type: 'event', path: 'a/b', record: { seq: 2, at: 1, event: { type: 'go' }, rejected: 'no' }, unwritten: true },
       { type: 'snapshot', path: 'a/b', record: snap },
       { type: 'incident', incident: { at: 1, class: 'actor', message: 'm' } },
-      { type: 'meta', meta: { path: 'a/c', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } },
     ] as any,
     true,
   )
-  const archived = { path: 'a/c', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } as const
+  // a retired actor: its archive record, the finish-time index and its name
   await store.write(
     [
+      { type: 'meta', meta: { path: 'done', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' } },
       {
         type: 'archive',
-        record: { meta: archived, finishedAt: 2, archivedAt: 3, seq: 0, summary: {}, name: 't\u0000k' },
+        record: {
+          meta: { path: 'done', machine: 'm', machineHash: 'x', createdAt: 1, status: 'live' },
+          finishedAt: 2,
+          archivedAt: 3,
+          seq: 0,
+          summary: {},
+          name: 't\u0000k',
+        },
       },
-    ],
+    ] as any,
     true,
   )
   await store.markClean(true)
