@@ -50,13 +50,14 @@ async function template(): Promise<{ text: string; id: string; at: number }> {
   }
   const clock = new SimulatedClock(1_700_000_000_000)
   const store = new Capture(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
-  const system = await ActorSystem.open({
+  const system = new ActorSystem({
     store,
     clock,
     machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
   })
   const queue = new JobQueue(system, { seed: 1, retention: { maxCount: 0 } })
   for (const t of builtinJobTypes) queue.addType(t)
+  await system.recover()
   queue.start()
   new LocalWorker(queue)
   const { id } = await queue.submit({ type: 'echo', key: 'KEY', input: { n: 'INPUT' } })
