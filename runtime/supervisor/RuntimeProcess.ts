@@ -146,9 +146,27 @@ export class RuntimeProcess {
   }
 
   /** Waits for a message matching `pred`; rejects when the process exits or the deadline passes. */
+  /** Resolves once the process's stdout and stderr have ended (or after 500 ms: a grandchild may hold them). */
+  private outputEnded(): Promise<void> {
+    const open = [this.child.stdout, this.child.stderr].filter((s) => s && !s.readableEnded && !s.destroyed)
+    if (!open.length) return Promise.resolve()
+    return new Promise((resolve) => {
+      let left = open.length
+      const t = setTimeout(resolve, 500)
+      for (const s of open)
+        s!.once('close', () => {
+          if (--left === 0) {
+            clearTimeout(t)
+            resolve()
+          }
+        })
+    })
+  }
+
   waitFor(pred: (m: any) => boolean, deadlineMs: number, what: string): Promise<any> {
     return new Promise((resolve, reject) => {
-      if (!this.alive) return reject(new RuntimeError('EXITED', `${what}: ${this.describeExit()}`))
+      const exited = () => new RuntimeError('EXITED', `${what}: ${this.describeExit()}`)
+      if (!this.alive) return void this.outputEnded().then(() => reject(exited()))
       const timer = setTimeout(
         () =>
           finish(
@@ -162,7 +180,8 @@ export class RuntimeProcess {
       const off = this.onMessage((m) => {
         if (pred(m)) finish(undefined, m)
       })
-      const onExit = () => finish(new RuntimeError('EXITED', `${what}: ${this.describeExit()}`))
+      // the reason quotes its last lines, which may still be in the pipes when 'exit' fires
+      const onExit = () => void this.outputEnded().then(() => finish(exited()))
       this.child.once('exit', onExit)
       const finish = (err?: Error, m?: any) => {
         clearTimeout(timer)
