@@ -199,7 +199,11 @@ fail('supervisor - a candidate failing validation is rolled back; the previous s
   assert.ok(phases.includes('applying') && phases.includes('rolling_back'), phases.join(','))
   const a = done.transition.attempt
   assert.is(a.outcome, 'rolled_back')
-  assert.match(a.reason, /^validation failed: .*exited with code 3.*broken build 2\.1\.0-broken: cannot start/, a.reason)
+  assert.match(
+    a.reason,
+    /^validation failed: .*exited with code 3.*broken build 2\.1\.0-broken: cannot start/,
+    a.reason,
+  )
   assert.is(done.serving, 'A')
   assert.is(done.active.runtimeInstanceId, before.active.runtimeInstanceId, 'the same runtime kept serving')
   assert.is(load.failed.length, 0)
