@@ -293,6 +293,8 @@ export interface WorkItem {
   working(): void
   /** Never deliver it again. */
   term(): void
+  /** A header of the message (`traceparent`), if it has it. */
+  header(name: string): string | undefined
 }
 
 /** A request received on a plain subscription; `respond` answers it. */
@@ -317,6 +319,9 @@ class PulledItem implements WorkItem {
   }
   term(): void {
     this.m.term()
+  }
+  header(name: string): string | undefined {
+    return this.m.headers?.get(name) || undefined
   }
 }
 
@@ -344,10 +349,11 @@ class AckInbox {
     nc.subscribe(`${this.prefix}.*`, { callback: (err, msg) => !err && this.onAck(msg.subject, msg.data, msg.headers) })
   }
 
-  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number): Promise<void> {
+  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number, traceparent?: string): Promise<void> {
     const token = (this.n++).toString(36)
     const h = headers()
     h.set('Nats-Msg-Id', msgId)
+    if (traceparent) h.set('traceparent', traceparent)
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(token, { resolve, reject, deadline: Date.now() + timeoutMs, subject })
       this.sweeper ??= setInterval(() => this.sweep(), 100)
@@ -485,9 +491,12 @@ export class WorkQueueLink {
     }
   }
 
-  /** Stores a message on the stream; a repeated `msgId` (within the duplicate window) is stored once. */
-  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number): Promise<void> {
-    return (this.acks ??= new AckInbox(this.nc)).publish(subject, data, msgId, timeoutMs)
+  /**
+   * Stores a message on the stream; a repeated `msgId` (within the duplicate window) is stored once.
+   * `traceparent` (W3C trace context) travels as the header of that name.
+   */
+  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number, traceparent?: string): Promise<void> {
+    return (this.acks ??= new AckInbox(this.nc)).publish(subject, data, msgId, timeoutMs, traceparent)
   }
 
   /** A plain subscription; errors of the subscription are dropped (nats.js reports them per message). */
