@@ -37,6 +37,8 @@ export interface NatsMessage {
   subject: string
   data: Uint8Array
   reply?: string
+  /** The W3C trace context the sender put in the `traceparent` header, if any. */
+  traceparent?: string
 }
 
 export interface NatsLinkOptions {
@@ -167,7 +169,13 @@ export class NatsLink {
           return
         }
         try {
-          s.cb({ subject: msg.subject, data: msg.data, reply: msg.reply || undefined })
+          const traceparent = msg.headers?.get('traceparent')
+          s.cb({
+            subject: msg.subject,
+            data: msg.data,
+            reply: msg.reply || undefined,
+            ...(traceparent ? { traceparent } : {}),
+          })
         } catch {
           this.counters.callbackErrors++
         }
@@ -189,12 +197,20 @@ export class NatsLink {
     }
   }
 
-  /** Publishes (buffered by nats.js while reconnecting); false when not connected yet or closed. */
-  publish(subject: string, data: Uint8Array, reply?: string): boolean {
+  /**
+   * Publishes (buffered by nats.js while reconnecting); false when not connected yet or closed.
+   * `traceparent` (W3C trace context) travels as the header of that name.
+   */
+  publish(subject: string, data: Uint8Array, reply?: string, traceparent?: string): boolean {
     const nc = this.nc
     if (!nc || nc.isClosed()) return false
     try {
-      nc.publish(subject, data, reply ? { reply } : undefined)
+      const opts = reply ? { reply } : undefined
+      if (traceparent) {
+        const h = headers()
+        h.set('traceparent', traceparent)
+        nc.publish(subject, data, { ...opts, headers: h })
+      } else nc.publish(subject, data, opts)
       return true
     } catch {
       this.counters.publishErrors++

@@ -12,6 +12,7 @@ import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { RootService } from './RootService.ts'
 import { RootRelay } from './RootRelay.ts'
+import { tracingService } from '../tracing/service.ts'
 
 export interface RootFeatureOptions {
   nats: string
@@ -40,6 +41,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         staleMs: o.staleMs,
         cacheTtlMs: o.cacheTtlMs,
         sync: o.sync,
+        tracing: hub.system.services.find(tracingService),
       })
       link = new NatsLink({ url: o.nats, name: `aether-root-${o.rootId}` })
       link.connected().catch(() => {})
