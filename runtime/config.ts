@@ -211,10 +211,17 @@ const ROWS = {
   'relay-origins': row(null, 'AETHER_RELAY_ORIGINS', [], list, 'root'),
   'supervisor-version': row(null, 'AETHER_SUPERVISOR_VERSION', undefined, text('string'), 'supervisor'),
   'supervisor-step-delay-ms': row(null, 'AETHER_SUPERVISOR_STEP_DELAY_MS', 0, nonNegativeInt, 'supervisor'),
-  'otel-endpoint': row(null, 'OTEL_EXPORTER_OTLP_ENDPOINT', undefined, text('url'), 'hub, root, worker'),
-  'otel-headers': row(null, 'OTEL_EXPORTER_OTLP_HEADERS', undefined, otlpHeaders, 'hub, root, worker', 'secret'),
-  'otel-service-name': row(null, 'OTEL_SERVICE_NAME', undefined, text('string'), 'hub, root, worker'),
-  'otel-delay-ms': row(null, 'AETHER_OTEL_DELAY_MS', 1000, positiveInt, 'hub, root, worker'),
+  'otel-endpoint': row(null, 'OTEL_EXPORTER_OTLP_ENDPOINT', undefined, text('url'), 'hub, root, worker, supervisor'),
+  'otel-headers': row(
+    null,
+    'OTEL_EXPORTER_OTLP_HEADERS',
+    undefined,
+    otlpHeaders,
+    'hub, root, worker, supervisor',
+    'secret',
+  ),
+  'otel-service-name': row(null, 'OTEL_SERVICE_NAME', undefined, text('string'), 'hub, root, worker, supervisor'),
+  'otel-delay-ms': row(null, 'AETHER_OTEL_DELAY_MS', 1000, positiveInt, 'hub, root, worker, supervisor'),
 }
 
 /** What each setting does (docs/config.md, `--help`); the type checker keeps it beside ROWS. */
@@ -264,7 +271,7 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'otel-endpoint':
     'OTLP/HTTP collector base URL (spans go to <URL>/v1/traces as JSON); unset: tracing is off (docs/tracing.md)',
   'otel-headers': 'headers sent to the collector, `key=value,...` (e.g. its API key)',
-  'otel-service-name': 'service.name of the spans (default aether-hub, aether-root, aether-worker)',
+  'otel-service-name': 'service.name of the spans (default aether-hub, aether-root, aether-worker, aether-supervisor)',
   'otel-delay-ms': 'spans are exported in batches at most this long after they end',
 }
 

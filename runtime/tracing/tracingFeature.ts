@@ -9,12 +9,17 @@
 import type { Hub, HubFeature } from '../Hub.ts'
 import type { Tracing } from './Tracing.ts'
 import { tracingService } from './service.ts'
+import { ActorSpans } from './actorSpans.ts'
 
 export function tracingFeature(tracing: Tracing | undefined): HubFeature {
+  let spans: ActorSpans | undefined
   return {
     name: 'tracing',
     install(hub: Hub) {
-      if (tracing) hub.system.services.provide(tracingService, tracing)
+      if (tracing) {
+        hub.system.services.provide(tracingService, tracing)
+        spans = new ActorSpans(tracing, hub.system)
+      }
       hub.server.route('GET', '/api/traces', (ctx) => {
         const actor = ctx.url.searchParams.get('actor')
         const r = hub.access.active ? hub.access.reader(ctx.req, ctx.url) : undefined
@@ -27,6 +32,7 @@ export function tracingFeature(tracing: Tracing | undefined): HubFeature {
       })
     },
     async close() {
+      spans?.close()
       await tracing?.close()
     },
   }
