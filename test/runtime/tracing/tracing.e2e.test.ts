@@ -12,12 +12,13 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { AgentClient } from '../../helpers/agentClient.ts'
 import { TEST_KEY, writeHarness } from '../../helpers/agentHarness.ts'
+import { launchChromium } from '../../helpers/browser.ts'
 import { bin, root } from '../../helpers/cli.ts'
 import { FakeProvider } from '../../helpers/fakeProviders.ts'
 import { HubProcess } from '../../helpers/hubProcess.ts'
@@ -204,6 +205,22 @@ t('the inspector and the API, read the way the inspector reads them', async () =
   ws.close()
   assert.ok(frames.length > 2, 'the feed answered')
   answers.push(...frames)
+})
+
+t("the inspector page shows the trace of the job's events", async () => {
+  const browser = await launchChromium()
+  try {
+    const page = await browser.newPage()
+    await page.goto(`${hub.url}/inspector?token=${HUB_TOKEN}`)
+    await page.click(`.tree-row[data-path="${jobId}"]`)
+    const shown = await page.waitForSelector('[data-testid="trace-id"]', { timeout: 10_000 })
+    assert.is(await shown.textContent(), traceId)
+    await page.screenshot({ path: join(dir, 'inspector-trace.png') })
+    if (process.env.AETHER_SCREENSHOTS) copyFileSync(join(dir, 'inspector-trace.png'), process.env.AETHER_SCREENSHOTS)
+    answers.push(await page.content())
+  } finally {
+    await browser.close()
+  }
 })
 
 t('no secret in the data folder, the output, the exported spans or any answer', async () => {
