@@ -40,6 +40,16 @@ export interface RtcNodeOptions {
   names?: { peerSession: string; mediaSubflow: string; rtcMember: string }
   durable?: boolean
   subflowDeadlineMs?: number
+  /** Trace context of signaling (runtime/tracing/actorSpans.ts), when tracing is on. */
+  traces?: SignalTraces
+}
+
+/** Trace context for signaling frames: their `trace` field links the two sides' negotiation spans. */
+export interface SignalTraces {
+  /** The `traceparent` to send with `m` from the session at `path` (its negotiation's span), if any. */
+  outgoing(path: string, m: SignalingMessage): string | undefined
+  /** A frame for the session at `path` carried `traceparent`: its negotiation's span is to be its child. */
+  incoming(path: string, m: SignalingMessage, traceparent: string): void
 }
 
 export interface RtcNodeStats {
@@ -47,6 +57,8 @@ export interface RtcNodeStats {
   rejected: Record<string, number>
   lastError?: ReturnType<SignalingError['toJSON']>
   sent: number
+  /** Frames whose `trace` was not a valid traceparent (ignored; the frame was taken). */
+  badTraces: number
 }
 
 const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
@@ -96,7 +108,7 @@ export function providedMachines(): { peerSession: AnyStateMachine; mediaSubflow
 
 export class RtcNode {
   readonly executors = new Map<string, PeerExecutor>()
-  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0 }
+  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0, badTraces: 0 }
   readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
   private frameSeq = 0
   private opening = new Map<string, Promise<string>>()
@@ -257,7 +269,8 @@ export class RtcNode {
 
   private signal(m: SignalingMessage): void {
     this.stats.sent++
-    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now()))
+    const trace = this.opts.traces?.outgoing(this.peerPath(m.targetNodeId), m)
+    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now(), trace))
   }
 
   private reject(e: SignalingError): SignalingError {
@@ -296,6 +309,8 @@ export class RtcNode {
         ),
       )
     const path = this.peerPath(m.fromNodeId)
+    if (r.badTrace) this.stats.badTraces++
+    else if (r.trace) this.opts.traces?.incoming(path, m, r.trace)
     let opening: Promise<string> | undefined
     if (!this.system.hosted(path) && !this.opening.has(path)) {
       // Only a member's first offer opens a session on the hub; anything else for no session is stale.

@@ -12,6 +12,7 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { browserBundle } from '../browser/bundle.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
+import { signalTracesService } from '../tracing/service.ts'
 
 export interface RtcFeatureOptions {
   timings?: RtcNodeOptions['timings']
@@ -61,6 +62,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         polite: false,
         backend: weriftBackend(opts.werift),
         timings: opts.timings,
+        traces: hub.system.services.find(signalTracesService),
         send: (to, frame) => {
           const ws = sockets.get(to)
           if (ws && ws.readyState === ws.OPEN) ws.send(frame)

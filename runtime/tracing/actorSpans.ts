@@ -15,6 +15,7 @@
 import type { Attributes } from '@opentelemetry/api'
 import type { ActorSystem } from '../../actors/ActorSystem.ts'
 import type { FeedEvent } from '../../protocol/inspection.ts'
+import type { SignalTraces } from '../rtc/RtcNode.ts'
 import type { Span, Tracing } from './Tracing.ts'
 
 /** A span a rule wants open: a new `key` ends the slot's previous span and starts this one. */
@@ -59,6 +60,9 @@ export const updateRule: ActorSpanRule = {
   },
 }
 
+/** The key of a negotiation's span: the same on both sides of a peer session. */
+const negotiationKey = (peerSessionId: unknown, negotiationId: string) => `${peerSessionId}:${negotiationId}`
+
 /** `peerSession`: a span per negotiation and per rung of the recovery ladder. */
 export const peerRule: ActorSpanRule = {
   machine: 'peerSession',
@@ -68,7 +72,7 @@ export const peerRule: ActorSpanRule = {
     return {
       negotiation: neg
         ? {
-            key: `${ctx.peerSessionId}:${neg.id}`,
+            key: negotiationKey(ctx.peerSessionId, neg.id),
             name: `negotiation ${neg.purpose}`,
             attributes: { ...session, 'aether.rtc.negotiation': neg.id, 'aether.rtc.origin': neg.origin },
           }
@@ -99,6 +103,8 @@ export class ActorSpans {
   private open = new Map<string, Open>()
   private machines = new Map<string, string | null>()
   private rules = new Map<string, ActorSpanRule>()
+  /** Parents from other processes (`traceparent`) of spans not open yet, by `<path>\n<key>`. */
+  private remote = new Map<string, string>()
   private unlisten: () => void
 
   constructor(
@@ -149,13 +155,35 @@ export class ActorSpans {
     for (const slot of slots) {
       const w = want[slot]
       if (!w || open?.has(slot)) continue
-      const parent = w.parent ? open?.get(w.parent)?.span : undefined
+      const parent = w.parent ? open?.get(w.parent)?.span : this.takeRemote(path, w.key)
       const span = this.tracing.span(w.name, { 'aether.actor': path, ...w.attributes }, parent)
       if (!open) this.open.set(path, (open = new Map()))
       open.set(slot, { key: w.key, span })
       if (!w.parent) this.tracing.link(path, span, w.name)
     }
     if (open && !open.size) this.open.delete(path)
+  }
+
+  /** The span at `path`'s `slot` will be the child of `traceparent` if it opens with `key`. */
+  expectParent(path: string, key: string, traceparent: string): void {
+    const k = `${path}\n${key}`
+    for (const o of this.open.get(path)?.values() ?? []) if (o.key === key) return // open already
+    this.remote.delete(k)
+    this.remote.set(k, traceparent)
+    if (this.remote.size > 1000) this.remote.delete(this.remote.keys().next().value as string)
+  }
+
+  private takeRemote(path: string, key: string): string | undefined {
+    const k = `${path}\n${key}`
+    const tp = this.remote.get(k)
+    if (tp !== undefined) this.remote.delete(k)
+    return tp
+  }
+
+  /** The `traceparent` of the span open at `path`'s `slot` under `key`, if there is one. */
+  traceparentOf(path: string, slot: string, key: string): string | undefined {
+    const o = this.open.get(path)?.get(slot)
+    return o && o.key === key ? this.tracing.traceparent(o.span) : undefined
   }
 
   private endAll(path: string): void {
@@ -169,5 +197,18 @@ export class ActorSpans {
   close(): void {
     this.unlisten()
     for (const path of [...this.open.keys()]) this.endAll(path)
+  }
+}
+
+/**
+ * Signaling's trace context from a system's negotiation spans: a message goes with its
+ * negotiation's `traceparent`, and a negotiation opened by the other side's message is the child
+ * of that side's span, so both sides' spans of one negotiation are one trace.
+ */
+export function signalTraces(spans: ActorSpans): SignalTraces {
+  return {
+    outgoing: (path, m) => spans.traceparentOf(path, 'negotiation', negotiationKey(m.peerSessionId, m.negotiationId)),
+    incoming: (path, m, traceparent) =>
+      spans.expectParent(path, negotiationKey(m.peerSessionId, m.negotiationId), traceparent),
   }
 }

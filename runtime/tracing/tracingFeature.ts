@@ -8,8 +8,8 @@
  */
 import type { Hub, HubFeature } from '../Hub.ts'
 import type { Tracing } from './Tracing.ts'
-import { tracingService } from './service.ts'
-import { ActorSpans } from './actorSpans.ts'
+import { signalTracesService, tracingService } from './service.ts'
+import { ActorSpans, signalTraces } from './actorSpans.ts'
 
 export function tracingFeature(tracing: Tracing | undefined): HubFeature {
   let spans: ActorSpans | undefined
@@ -19,6 +19,7 @@ export function tracingFeature(tracing: Tracing | undefined): HubFeature {
       if (tracing) {
         hub.system.services.provide(tracingService, tracing)
         spans = new ActorSpans(tracing, hub.system)
+        hub.system.services.provide(signalTracesService, signalTraces(spans))
       }
       hub.server.route('GET', '/api/traces', (ctx) => {
         const actor = ctx.url.searchParams.get('actor')
