@@ -69,6 +69,11 @@ const integer = (min: number) =>
     return n
   })
 const positiveInt = integer(1)
+const ratio = parser('0..1', (raw) => {
+  const n = Number(raw)
+  if (raw.trim() === '' || !(n >= 0 && n <= 1)) throw new Bad('must be a number from 0 to 1')
+  return n
+})
 const nonNegativeInt = integer(0)
 const port = parser('port', (raw) => {
   const n = Number(raw)
@@ -222,6 +227,7 @@ const ROWS = {
   ),
   'otel-service-name': row(null, 'OTEL_SERVICE_NAME', undefined, text('string'), 'hub, root, worker, supervisor'),
   'otel-delay-ms': row(null, 'AETHER_OTEL_DELAY_MS', 1000, positiveInt, 'hub, root, worker, supervisor'),
+  'otel-sample': row(null, 'AETHER_OTEL_SAMPLE', 1, ratio, 'hub, root, worker, supervisor'),
 }
 
 /** What each setting does (docs/config.md, `--help`); the type checker keeps it beside ROWS. */
@@ -273,6 +279,8 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'otel-headers': 'headers sent to the collector, `key=value,...` (e.g. its API key)',
   'otel-service-name': 'service.name of the spans (default aether-hub, aether-root, aether-worker, aether-supervisor)',
   'otel-delay-ms': 'spans are exported in batches at most this long after they end',
+  'otel-sample':
+    'share of traces recorded (0..1), decided where a trace starts (a job, a frame, an update); other processes follow that decision',
 }
 
 /** The settings, by name: each row with its flag and doc. */

@@ -99,6 +99,7 @@ export class Tracing {
       serviceName: setting('otel-service-name') ?? opts.service,
       headers: setting('otel-headers'),
       delayMs: setting('otel-delay-ms'),
+      sampleRatio: setting('otel-sample'),
     })
     return new Tracing(p.tracer, p.shutdown)
   }
@@ -145,6 +146,7 @@ export class Tracing {
 
   /** Remembers that `actor`'s work went to `span`'s trace (for the inspector). */
   link(actor: string, span: Span, name: string): void {
+    if (!span.isRecording()) return // not sampled: no trace to look up
     const c = span.spanContext()
     this.index.add(actor, { traceId: c.traceId, spanId: c.spanId, name, at: Date.now() })
   }

@@ -44,7 +44,6 @@ export class JobSpans {
   private onChange(c: JobChange): void {
     if (FINAL.has(c.status) && !this.jobs.has(c.id)) return // finished before we saw it run
     const s = this.jobSpan(c.id, c.type, c.tenant)
-    s.addEvent(c.status)
     if (!FINAL.has(c.status)) return
     this.jobs.delete(c.id)
     s.setAttribute('aether.job.status', c.status)
@@ -56,7 +55,6 @@ export class JobSpans {
     const span = this.tracing.span(
       `step ${task.type}/${task.step}`,
       {
-        'aether.actor': task.jobId,
         'aether.job.id': task.jobId,
         'aether.job.step': task.step,
         'aether.job.attempt': task.attempt,

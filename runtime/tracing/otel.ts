@@ -6,7 +6,12 @@
 import type { Tracer } from '@opentelemetry/api'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from '@opentelemetry/sdk-trace-base'
 
 export interface OtelOptions {
   /** The collector's base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`). */
@@ -16,6 +21,11 @@ export interface OtelOptions {
   headers?: Record<string, string>
   /** Most time between a span's end and its export. */
   delayMs: number
+  /**
+   * Share of traces recorded (0..1, default 1), decided where a trace starts; a span with a parent
+   * from another process follows that process's decision (the `traceparent` flags).
+   */
+  sampleRatio?: number
 }
 
 /** A tracer provider exporting over OTLP/HTTP; `shutdown` exports what is left, then stops. */
@@ -26,6 +36,7 @@ export function otelProvider(o: OtelOptions): { tracer: Tracer; shutdown(): Prom
   })
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': o.serviceName }),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(o.sampleRatio ?? 1) }),
     spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: o.delayMs })],
   })
   return { tracer: provider.getTracer('aether'), shutdown: () => provider.shutdown() }
