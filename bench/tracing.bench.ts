@@ -14,19 +14,13 @@
  * `npm run bench -- tracing [--json] [--quick]`; N = 20 000 (5 000 with --quick).
  */
 import { createServer } from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { ActorSystem } from '../actors/index.ts'
-import { LevelStore } from '../runtime/LevelStore.ts'
-import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
-import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
 import { ActorSpans } from '../runtime/tracing/actorSpans.ts'
 import { JobSpans } from '../runtime/tracing/jobSpans.ts'
 import { otelProvider } from '../runtime/tracing/otel.ts'
 import { Tracing } from '../runtime/tracing/Tracing.ts'
+import { benchQueue, echoJobsRate } from './echoJobs.ts'
 import { paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 5_000 : 20_000
@@ -46,15 +40,7 @@ const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
 /** `sample`: the share of traces recorded (AETHER_OTEL_SAMPLE); undefined: tracing off. */
 async function run(sample: number | undefined): Promise<number> {
   const traced = sample !== undefined
-  const dir = mkdtempSync(join(tmpdir(), 'aether-tracing-bench-'))
-  const store = await LevelStore.open(dir)
-  const system = await ActorSystem.open({
-    store,
-    fsync: 'batch',
-    machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
-  })
-  const queue = new JobQueue(system, { seed: 7 })
-  for (const t of builtinJobTypes) queue.addType(t)
+  const { system, queue, close } = await benchQueue()
   let tracing: Tracing | undefined
   let spans: { close(): void }[] = []
   if (traced) {
@@ -64,25 +50,10 @@ async function run(sample: number | undefined): Promise<number> {
   }
   queue.start()
   new LocalWorker(queue)
-  let done = 0
-  let resolve!: () => void
-  const all = new Promise<void>((r) => (resolve = r))
-  queue.listen((c) => {
-    if (c.status === 'COMPLETED' && ++done === N) resolve()
-  })
-  const t0 = performance.now()
-  for (let i = 0; i < N; i += CHUNK) {
-    const chunk: Promise<unknown>[] = []
-    for (let k = i; k < Math.min(N, i + CHUNK); k++) chunk.push(queue.submit({ type: 'echo', input: { i: k } }))
-    await Promise.all(chunk)
-  }
-  await all
-  const rate = N / ((performance.now() - t0) / 1000)
+  const rate = await echoJobsRate(queue, N, CHUNK)
   for (const s of spans) s.close()
   await tracing?.close()
-  queue.close()
-  await system.close()
-  rmSync(dir, { recursive: true, force: true })
+  await close()
   return rate
 }
 

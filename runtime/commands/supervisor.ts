@@ -3,7 +3,7 @@ import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
-import { Tracing } from '../tracing/Tracing.ts'
+import { thenExport, Tracing } from '../tracing/Tracing.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
@@ -140,14 +140,6 @@ export const supervisorCommand: Command = {
     console.log(
       `  token      ${flags.token === undefined ? `${sup.server.token}   (generated; pass --token to choose one)` : '(set)'}`,
     )
-    return serve({
-      name: 'supervisor',
-      guard,
-      close: async () => {
-        await sup.close()
-        await tracing?.close()
-      },
-      system: sup.system,
-    })
+    return serve({ name: 'supervisor', guard, close: thenExport(() => sup.close(), tracing), system: sup.system })
   },
 }

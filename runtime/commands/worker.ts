@@ -4,7 +4,7 @@ import { setting } from '../config.ts'
 import { importUserModule } from '../loadMachine.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { Tracing } from '../tracing/Tracing.ts'
+import { thenExport, Tracing } from '../tracing/Tracing.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
@@ -61,14 +61,6 @@ export const workerCommand: Command = {
     console.log(
       `aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`,
     )
-    return serve({
-      name: 'worker',
-      guard,
-      close: async () => {
-        await w.close()
-        await tracing?.close()
-      },
-      verb: 'stopping',
-    })
+    return serve({ name: 'worker', guard, close: thenExport(() => w.close(), tracing), verb: 'stopping' })
   },
 }

@@ -157,4 +157,13 @@ export class Tracing {
   }
 }
 
+/** `close`, then the spans still held are exported: what a process runs when it is told to stop. */
+export function thenExport(close: () => Promise<void>, tracing: Tracing | undefined): () => Promise<void> {
+  if (!tracing) return close
+  return async () => {
+    await close()
+    await tracing.close()
+  }
+}
+
 export type { Span }
