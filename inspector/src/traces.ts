@@ -2,7 +2,8 @@
  * Trace links: the OpenTelemetry trace ids of an actor's work, read from the hub's read-only
  * `GET /api/traces?actor=<path>` (runtime/tracing/tracingFeature.ts). The snapshot view shows the
  * trace of the selected event: the last trace of the actor that started by the event's time.
- * A hub without tracing answers `enabled: false`, and the view then never asks again.
+ * A hub without tracing answers `enabled: false` (or has no such route), and the view then never
+ * asks again.
  */
 
 /** One trace an actor's work went to, as the hub lists it. */
@@ -39,7 +40,10 @@ export class TraceLinks {
     if (known && Date.now() - known.fetchedAt < REFRESH_MS) return
     this.inFlight.add(path)
     fetch(`/api/traces?actor=${encodeURIComponent(path)}`, { cache: 'no-store' })
-      .then((r) => (r.ok ? r.json() : undefined))
+      .then((r) => {
+        if (r.status === 404) this.enabled = false // a hub without the tracing feature
+        return r.ok ? r.json() : undefined
+      })
       .then((body: { enabled?: boolean; traces?: TraceRef[] } | undefined) => {
         if (!body) return
         if (body.enabled === false) this.enabled = false
