@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs'
+import type { AnyStateMachine } from 'xstate'
 import type { DiffEntry } from '../../actors/index.ts'
 import { LogFormatError, parseLogHeader, type LogHeader } from '../../protocol/log.ts'
 import { UsageError, type Command, type ParsedArgs } from '../args.ts'
@@ -9,6 +10,7 @@ import { isGlob, logFiles } from '../corpus/logFiles.ts'
 import { machineSource } from '../corpus/machineSource.ts'
 import { formatCorpusLine, formatCorpusSummary, replayCorpus } from '../corpus/replayCorpus.ts'
 import { replayFile } from '../corpus/replayFile.ts'
+import { runFork } from './replayFork.ts'
 
 export { replayFile, type ReplayRun } from '../corpus/replayFile.ts'
 
@@ -36,7 +38,8 @@ export const replayCommand: Command = {
   summary: 'replay a log through a machine with pure transitions; --verify compares it with the recorded states',
   usage:
     'aether replay LOG [--machine MODULE [--export NAME] | --app FILE] [--verify] [--until SEQ] [--json]\n' +
-    '       aether replay DIR|GLOB|LOG... [--machine MODULE [--export NAME] | --app FILE] [--json]',
+    '       aether replay DIR|GLOB|LOG... [--machine MODULE [--export NAME] | --app FILE] [--json]\n' +
+    '       aether replay LOG --fork-at SEQ (--event JSON | --drop | --insert JSON) [--then LOG2] [--json]',
   positionals: [
     {
       name: 'LOG | DIR | GLOB',
@@ -62,6 +65,16 @@ export const replayCommand: Command = {
     },
     until: { type: 'number', arg: 'SEQ', help: 'stop after the event with this seq' },
     json: { type: 'boolean', help: 'print a machine-readable result' },
+    'fork-at': { type: 'number', arg: 'SEQ', help: 'what-if: fork the log at the event with this seq' },
+    event: { type: 'string', arg: 'JSON', help: 'with --fork-at: the event that happens instead' },
+    drop: { type: 'boolean', help: 'with --fork-at: the event does not happen' },
+    insert: { type: 'string', arg: 'JSON', help: 'with --fork-at: an event that happens just before it' },
+    // biome-ignore lint/suspicious/noThenProperty: the flag is --then (flag specs are never awaited)
+    then: {
+      type: 'string',
+      arg: 'LOG2',
+      help: "with --fork-at: the fork continues with LOG2's events after SEQ instead of the log's",
+    },
   },
   details: `
 Each log's header names its machine. It is looked up in --machine MODULE (its export of that
@@ -74,6 +87,13 @@ seq N, MALFORMED at line L, UNVERIFIED, NO MACHINE; "machine hash changed" when 
 from the recorded one), then a summary; --json prints { logs, summary, code, ms }. A progress bar
 shows on a terminal (stderr). Exit codes of a corpus: 0 every log ok; 1 one diverged (or more);
 2 none diverged but one is malformed, unverifiable or has no machine, or a usage error.
+
+--fork-at SEQ forks the log at the event SEQ (--event JSON instead of it, --drop it, --insert JSON
+before it), continues with the rest of the log (or LOG2's events after SEQ) where it still applies
+and prints both paths side by side: each step's action and states, where they rejoin or not. Nothing
+runs: recorded effect results are reused where the fork runs the effect under the same key; effects
+the fork needs that were never recorded are listed as missing. Exit codes of a fork: 0 the paths
+rejoin; 1 they do not; 2 a usage error (a bad --fork-at, --event that is not JSON, a malformed log).
 
 --verify reports the first divergence: a snapshot line that differs from the replayed state (with
 a diff), an event the replayed machine takes no transition for where the recorded actor changed,
@@ -92,8 +112,14 @@ exit codes:
     if (positionals.length > 1 || isGlob(file) || (existsSync(file) && statSync(file).isDirectory()))
       return runCorpus({ flags, positionals })
     if (!existsSync(file)) throw new UsageError(`no such log file ${file}`)
+    const forking = ['fork-at', 'event', 'drop', 'insert', 'then'].filter((f) => flags[f] !== undefined)
+    if (forking.length && flags['fork-at'] === undefined)
+      throw new UsageError(`--${forking[0]} goes with --fork-at SEQ`)
+    if (forking.length && (flags.verify || flags.until !== undefined))
+      throw new UsageError('--fork-at does not take --verify or --until')
     if (flags.machine && flags.app) throw new UsageError('give --machine MODULE or --app FILE, not both')
     if (flags.app && flags.export !== undefined) throw new UsageError('--export goes with --machine, not --app')
+    if (flags['fork-at'] !== undefined) return runFork(file, (name, actor) => pickMachine(flags, name, actor), flags)
     if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0))
       throw new UsageError('--until must be a non-negative integer')
     const json = !!flags.json
@@ -109,22 +135,7 @@ exit codes:
       if (err instanceof LogFormatError) return malformed({ line: err.line, reason: err.reason })
       throw err
     }
-    const builtin = !flags.machine && !flags.app ? (await machineSource({})).find(header.machine) : undefined
-    if (!flags.machine && !flags.app && !builtin)
-      throw new UsageError(
-        `the log's machine "${header.machine}" is not built in: give --machine MODULE (or --app FILE)`,
-      )
-    const machine = builtin
-      ? builtin.machine
-      : flags.app
-        ? await appMachine(String(flags.app), header.machine, header.actor)
-        : flags.export !== undefined
-          ? await loadMachine(String(flags.machine), String(flags.export))
-          : await loadMachine(
-              String(flags.machine),
-              header.machine,
-              ` (the machine the log's header names; the log is of ${header.actor})`,
-            )
+    const machine = await pickMachine(flags, header.machine, header.actor)
     const verify = !!flags.verify
     const started = performance.now()
     const run = await replayFile(file, machine, { verify, until: flags.until as number | undefined })
@@ -187,4 +198,17 @@ async function runCorpus({ flags, positionals }: ParsedArgs): Promise<number> {
   }
   console.log(formatCorpusSummary(r))
   return r.code
+}
+
+/** The machine of one log: --app's, --machine's (the header's name or --export), else a built-in one. */
+async function pickMachine(flags: ParsedArgs['flags'], name: string, actor: string): Promise<AnyStateMachine> {
+  if (flags.app) return appMachine(String(flags.app), name, actor)
+  if (flags.machine)
+    return flags.export !== undefined
+      ? loadMachine(String(flags.machine), String(flags.export))
+      : loadMachine(String(flags.machine), name, ` (the machine the log's header names; the log is of ${actor})`)
+  const builtin = (await machineSource({})).find(name)
+  if (!builtin)
+    throw new UsageError(`the log's machine "${name}" is not built in: give --machine MODULE (or --app FILE)`)
+  return builtin.machine
 }

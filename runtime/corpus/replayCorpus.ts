@@ -161,5 +161,5 @@ export function formatCorpusSummary(r: CorpusResult): string {
   if (s.unverified) parts.push(`${s.unverified} unverified`)
   if (s['no-machine']) parts.push(`${s['no-machine']} without a machine`)
   if (s.hashChanged) parts.push(`${s.hashChanged} with a changed machine hash`)
-  return `${s.total} logs of ${s.machines} machines, ${s.events} events in ${r.ms.toFixed(0)} ms: ${parts.join(', ')}`
+  return `${s.total} log${s.total === 1 ? '' : 's'} of ${s.machines} machine${s.machines === 1 ? '' : 's'}, ${s.events} events in ${r.ms.toFixed(0)} ms: ${parts.join(', ')}`
 }
