@@ -95,6 +95,24 @@ Door('"open" while closing: the fork runs the motor under a key the recording ne
   assert.is(r.rejoinedAt, null)
 })
 
+Door('--then: the fork goes on with the events of another recording', async () => {
+  const log = await doorLog()
+  const then = [
+    { seq: 4, at: 10, event: { type: 'xstate.done.actor.motor', output: { at: 'closed' } } },
+    { seq: 5, at: 11, event: { type: 'open' } },
+  ]
+  const r = forkLog(door, log.header, log.lines, 3, { kind: 'replace', event: { type: 'close' } }, then)
+  assert.equal(
+    r.rows.map((x) => [x.seq, x.action, x.original.value, x.fork.value]),
+    [
+      [3, 'replaced', 'closing', 'closing'],
+      [4, 'same', 'closed', 'closed'],
+      [5, 'same', 'locked', 'opening'],
+    ],
+  )
+  assert.equal(r.effects.missing, [{ key: 'door-1/motor@5', child: 'motor' }])
+})
+
 Door('a seq outside the log is a ForkError naming the range', async () => {
   const log = await doorLog()
   assert.throws(
