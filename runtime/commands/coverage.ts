@@ -10,7 +10,7 @@ import { LogFormatError, parseLog } from '../../protocol/log.ts'
 import { type Command, UsageError } from '../args.ts'
 import { coverageHtml } from '../corpus/coverageHtml.ts'
 import { logFiles } from '../corpus/logFiles.ts'
-import { machineSource } from '../corpus/machineSource.ts'
+import { machineSource, sourceFlags } from '../corpus/machineSource.ts'
 
 export interface CoverageReport {
   machines: (MachineCoverage & { paths?: CoveragePath[]; unreachable?: string[] })[]
@@ -117,15 +117,7 @@ exit codes:
     if (!positionals.length) throw new UsageError('missing LOG (or DIR, GLOB)')
     if (flags.json && flags.html) throw new UsageError('give --json or --html FILE, not both')
     const files = logFiles(positionals)
-    const report = await coverageOf(
-      files,
-      {
-        machine: flags.machine as string | undefined,
-        export: flags.export as string | undefined,
-        app: flags.app as string | undefined,
-      },
-      { paths: flags.paths !== undefined },
-    )
+    const report = await coverageOf(files, sourceFlags(flags), { paths: flags.paths !== undefined })
     for (const s of report.skipped) console.error(`aether coverage: ${s.file}: ${s.reason}`)
     if (flags.paths !== undefined) {
       const all = report.machines.map((m) => ({

@@ -7,7 +7,7 @@ import { readLines } from '../lines.ts'
 import { loadMachine } from '../loadMachine.ts'
 import { appMachine } from '../app.ts'
 import { isGlob, logFiles } from '../corpus/logFiles.ts'
-import { machineSource } from '../corpus/machineSource.ts'
+import { machineSource, sourceFlags } from '../corpus/machineSource.ts'
 import { formatCorpusLine, formatCorpusSummary, replayCorpus } from '../corpus/replayCorpus.ts'
 import { replayFile } from '../corpus/replayFile.ts'
 import { runFork } from './replayFork.ts'
@@ -179,11 +179,7 @@ exit codes:
 async function runCorpus({ flags, positionals }: ParsedArgs): Promise<number> {
   if (flags.until !== undefined) throw new UsageError('--until replays one log; not with DIR, GLOB or several logs')
   const files = logFiles(positionals)
-  const source = await machineSource({
-    machine: flags.machine as string | undefined,
-    export: flags.export as string | undefined,
-    app: flags.app as string | undefined,
-  })
+  const source = await machineSource(sourceFlags(flags))
   const r = await replayCorpus(files, source)
   if (flags.json) {
     console.log(JSON.stringify(r))

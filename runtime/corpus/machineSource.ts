@@ -37,6 +37,12 @@ export interface MachineSourceFlags {
   app?: string
 }
 
+/** The machine-source flags (`--machine`, `--export`, `--app`) of parsed command-line flags. */
+export function sourceFlags(flags: Record<string, unknown>): MachineSourceFlags {
+  const str = (k: string) => (flags[k] === undefined ? undefined : String(flags[k]))
+  return { machine: str('machine'), export: str('export'), app: str('app') }
+}
+
 /** Builds the source from the command's flags; bad modules are UsageErrors (exit 2). */
 export async function machineSource(flags: MachineSourceFlags): Promise<MachineSource> {
   if (flags.machine && flags.app) throw new UsageError('give --machine MODULE or --app FILE, not both')
