@@ -12,7 +12,9 @@
  * - jobs: retries with backoff, a dead letter then a retry, pause/resume, stop, echo and sleep jobs;
  * - supervisor-*: `aether supervisor` child processes with slot images: a warm switch, a
  *   stop_and_switch (low memory budget), a candidate that fails validation (rolled back);
- * - actors: trafficLight and counter on a simulated clock (timers fired, guards both ways).
+ * - webspace: Yjs members, backup/restore/reload/reset; counter and trafficLight over the HTTP API;
+ * - channels: a member's command channel whose direct path is cut or goes silent (failover to ws);
+ * - actors: trafficLight and counter on a simulated clock (timers fired, locks, resets).
  */
 import { readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'

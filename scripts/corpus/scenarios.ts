@@ -20,6 +20,9 @@ import { connectPeer } from '../../test/helpers/webspacePeer.ts'
 import { tmpDir, until as untilAsync } from '../../test/helpers/tmp.ts'
 import { Hub } from '../../runtime/Hub.ts'
 import { WebspaceFeature } from '../../runtime/webspace/webspaceFeature.ts'
+import { ChannelFeature } from '../../runtime/channel/channelFeature.ts'
+import { MemberChannels, WebSocketPath } from '../../runtime/browser/memberChannels.ts'
+import WebSocket from 'ws'
 import { exportAll } from './exportAll.ts'
 
 export interface Scenario {
@@ -384,7 +387,47 @@ const webspaces: Scenario = {
   },
 }
 
+/** Commands over a member's channel while its direct path is cut or goes silent: failover and back. */
+const channels: Scenario = {
+  name: 'channels',
+  async run(dir) {
+    const TOKEN = 'corpus-token'
+    const policy = { freezeMs: 300, probeBackoffMs: 200, maxProbeBackoffMs: 800, ackTimeoutMs: 400, maxAttempts: 50 }
+    for (const mode of ['cut', 'silent'] as const) {
+      const data = tmpDir('aether-corpus-chan-')
+      const hub = await Hub.start({ data, token: TOKEN }, [new ChannelFeature({ durable: true })])
+      const member = `m-${mode}`
+      const path = (id: string) =>
+        new WebSocketPath({ url: hub.url, member, token: TOKEN, id, WebSocket, heartbeatMs: 100, deadAfterMs: 1000 })
+      const direct = path('direct')
+      const ch = new MemberChannels({ member, paths: [direct, path('ws')], policy, channels: ['command'] })
+      try {
+        await untilAsync(() => ch.active('command') === 'direct', 5000, 'direct active')
+        const acks: Promise<void>[] = []
+        for (let i = 1; i <= 40; i++) {
+          acks.push(ch.command('command', { n: i }))
+          if (i === 15) {
+            if (mode === 'cut') direct.cut()
+            else direct.blackhole = true
+          }
+          if (i % 10 === 0) await sleep(5)
+        }
+        await Promise.all(acks)
+        direct.blackhole = false
+        await untilAsync(() => ch.active('command') === 'direct', 5000, 'back to direct')
+        await sleep(100)
+        await exportAll(hub.system, dir)
+      } finally {
+        ch.close()
+        await hub.close()
+        rmSync(data, { recursive: true, force: true })
+      }
+    }
+  },
+}
+
 export const scenarios: Scenario[] = [
+  channels,
   webspaces,
   { name: 'rtc-ice-restart', run: (dir) => pathLoss(dir, true) },
   { name: 'rtc-rebuild', run: (dir) => pathLoss(dir, false) },
