@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { relative } from 'node:path'
+import { isV4Machine } from '../../actors/index.ts'
 import { CoverageRecorder, type CoveragePath, type MachineCoverage, pathsToUncovered } from '../../actors/coverage.ts'
 import { LogFormatError, parseLog } from '../../protocol/log.ts'
 import { type Command, UsageError } from '../args.ts'
@@ -41,6 +42,13 @@ export async function coverageOf(
     const found = source.find(log.header.machine)
     if (!found) {
       skipped.push({ file: rel, reason: `no machine "${log.header.machine}" in ${source.describe()}` })
+      continue
+    }
+    if (isV4Machine(found.machine)) {
+      skipped.push({
+        file: rel,
+        reason: `machine "${log.header.machine}" is an XState v4 machine: coverage reads v5 machines`,
+      })
       continue
     }
     let rec = recorders.get(log.header.machine)

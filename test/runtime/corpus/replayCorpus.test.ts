@@ -72,6 +72,23 @@ Corpus('--json: logs, summary and code; a glob picks a part of the corpus', asyn
   assert.is(r.summary.ok, r.logs.length)
 })
 
+Corpus('one log of a built-in machine needs no --machine', async () => {
+  const log = console.log
+  const out: string[] = []
+  console.log = (...a: unknown[]) => out.push(a.join(' '))
+  let code: number | undefined
+  try {
+    code = await replayCommand.run({
+      flags: { verify: true },
+      positionals: [join(corpus, 'channels/member_m-cut_command.log')],
+    })
+  } finally {
+    console.log = log
+  }
+  assert.is(code, 0, out.join('\n'))
+  assert.match(out[0], /^verified \d+ events of member:m-cut:command \(semanticChannel\)/)
+})
+
 const Bad = suite('replayCorpus - bad logs in a corpus')
 
 Bad('malformed, unknown machine and unverifiable logs each get their line; exit 2 without a divergence', async () => {
