@@ -16,6 +16,7 @@ import { isSnapshotLine, type LogHeader, type LogLine } from '../protocol/log.ts
 import { ReplayState } from './ReplayState.ts'
 import { activeNodes } from './xstateSeams.ts'
 
+/** One transition of the machine (its definition) and how often the logs took it. */
 export interface TransitionCoverage {
   /** `<source id> <event descriptor>#<position>` */
   id: string
@@ -29,11 +30,13 @@ export interface TransitionCoverage {
   guardFalse: number
 }
 
+/** One state node and how often it became active. */
 export interface StateCoverage {
   id: string
   entered: number
 }
 
+/** The coverage of one machine over the logs that name it. */
 export interface MachineCoverage {
   machine: string
   logs: number
@@ -47,6 +50,7 @@ export interface MachineCoverage {
   summary: { states: number; statesCovered: number; transitions: number; transitionsCovered: number }
 }
 
+/** A generated path: events from the initial state whose last one takes `transition`. */
 export interface CoveragePath {
   /** The uncovered transition this path takes last. */
   transition: string

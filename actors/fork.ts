@@ -42,6 +42,7 @@ export class ForkError extends Error {
   }
 }
 
+/** A path's state at one step: what a snapshot line records. */
 export interface ForkState {
   value: unknown
   context: unknown
@@ -59,6 +60,7 @@ export type ForkAction =
   | 'stale-timer' // a timer fire the fork has no pending instance for
   | 'synthesized' // a timer the fork armed, fired at its due time
 
+/** One step of the fork, beside the original at the same seq. */
 export interface ForkRow {
   seq: number
   /** The recorded event at this seq (absent for a synthesized timer or an inserted event). */
@@ -74,6 +76,7 @@ export interface ForkRow {
   diff?: { path: string; original: unknown; fork: unknown }[]
 }
 
+/** Both paths side by side, the verdict, and what the fork did with effects and timers. */
 export interface ForkResult {
   actor: string
   machine: string

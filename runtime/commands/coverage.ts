@@ -82,6 +82,7 @@ export function coverageLine(c: MachineCoverage): string {
   return `${c.machine}: ${c.logs} log${c.logs === 1 ? '' : 's'}, ${c.events} events; states ${s.statesCovered}/${s.states} (${pct(s.statesCovered, s.states)}), transitions ${s.transitionsCovered}/${s.transitions} (${pct(s.transitionsCovered, s.transitions)})`
 }
 
+/** `aether coverage`: see the file's header and its --help. */
 export const coverageCommand: Command = {
   name: 'coverage',
   summary: 'which states and transitions of their machines recorded logs exercised, with counts',

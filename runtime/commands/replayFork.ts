@@ -9,6 +9,7 @@ import { type ForkChange, ForkError, type ForkResult, forkLog } from '../../acto
 import { isSnapshotLine, type LogEventLine, LogFormatError, parseLog } from '../../protocol/log.ts'
 import { UsageError } from '../args.ts'
 
+/** The command-line flags of a fork. */
 export interface ForkFlags {
   'fork-at'?: unknown
   event?: unknown

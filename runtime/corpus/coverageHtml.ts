@@ -17,6 +17,7 @@ function heat(n: number, max: number): string {
 
 const pct = (n: number, d: number) => (d ? Math.round((100 * n) / d) : 0)
 
+/** The report as one HTML page (see the file's header). */
 export function coverageHtml(report: CoverageReport): string {
   const sections = report.machines.map((m) => {
     const s = m.summary

@@ -31,6 +31,7 @@ export interface MachineSource {
   describe(): string
 }
 
+/** The flags a MachineSource is built from. */
 export interface MachineSourceFlags {
   machine?: string
   export?: string

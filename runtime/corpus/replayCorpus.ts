@@ -16,8 +16,10 @@ import { replayFile } from './replayFile.ts'
 import { Progress } from '../lines.ts'
 import type { MachineSource } from './machineSource.ts'
 
+/** The outcome of one log of a corpus (see the file's header). */
 export type CorpusStatus = 'ok' | 'diverged' | 'malformed' | 'unverified' | 'no-machine'
 
+/** One log's line of a corpus run. */
 export interface CorpusLogResult {
   /** The file, relative to the working folder. */
   file: string
@@ -38,6 +40,7 @@ export interface CorpusLogResult {
   diff?: DiffEntry[]
 }
 
+/** A corpus run: every log's result, the summary and the exit code. */
 export interface CorpusResult {
   logs: CorpusLogResult[]
   summary: Record<CorpusStatus, number> & { total: number; events: number; hashChanged: number; machines: number }

@@ -25,6 +25,7 @@ import { MemberChannels, WebSocketPath } from '../../runtime/browser/memberChann
 import WebSocket from 'ws'
 import { exportAll } from './exportAll.ts'
 
+/** A scenario: a name (its folder under test/corpus/) and a run that writes its logs there. */
 export interface Scenario {
   name: string
   run(dir: string): Promise<void>
@@ -426,6 +427,7 @@ const channels: Scenario = {
   },
 }
 
+/** Every scenario, in the order `npm run corpus:refresh` runs them. */
 export const scenarios: Scenario[] = [
   channels,
   webspaces,
