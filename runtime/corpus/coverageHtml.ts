@@ -56,7 +56,7 @@ h1{font-size:20px}h2{font-size:17px;margin:28px 0 6px}
 table{border-collapse:collapse;margin:6px 12px 6px 0;vertical-align:top}
 td,th{border:1px solid #d5d9e0;padding:3px 7px;text-align:left}th{background:#eef1f5}
 td.n{text-align:right;font-variant-numeric:tabular-nums;min-width:42px}
-code{font-size:12px}.f{color:#a33}.p{font-size:12px;color:#445}
+code{font-size:12px;overflow-wrap:anywhere}td{max-width:340px}.f{color:#a33}.p{font-size:12px;color:#445}
 .cols{display:flex;align-items:flex-start;flex-wrap:wrap}
 .bar{display:inline-block;width:160px;height:9px;background:#f8d7da;margin-left:10px;vertical-align:middle}
 .bar span{display:block;height:9px;background:#2e9d5b}

@@ -3,7 +3,7 @@
  * through today's machines with no divergence; a one-character change to a guard of peerSession
  * makes it fail naming the logs and seqs; a corpus's bad inputs get one line each.
  */
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -37,6 +37,12 @@ Corpus('the corpus replays through the current machines: every log ok, at least 
   assert.ok(r.summary.total >= 40, `${r.summary.total} logs`)
   assert.ok(r.summary.machines >= 6, `${r.summary.machines} machines`)
   assert.is(r.summary.hashChanged, 0, 'recorded with the machines of today')
+  // the corpus lives in git: it stays small
+  const bytes = logFiles([corpus]).reduce((n, f) => n + statSync(f).size, 0)
+  assert.ok(
+    bytes < 2 * 1024 * 1024,
+    `test/corpus holds ${(bytes / 1024 / 1024).toFixed(2)} MB of logs (keep it < 2 MB)`,
+  )
 })
 
 Corpus('a one-character change to a guard of peerSession fails the corpus, naming the log and seq', async () => {
