@@ -7,6 +7,7 @@ import type { AnyStateMachine } from 'xstate'
 import { isV4Machine } from '../../actors/index.ts'
 import { type ForkChange, ForkError, type ForkResult, forkLog } from '../../actors/fork.ts'
 import { isSnapshotLine, type LogEventLine, LogFormatError, parseLog } from '../../protocol/log.ts'
+import { jsonEqual } from '../../protocol/jsonDiff.ts'
 import { UsageError } from '../args.ts'
 
 /** The command-line flags of a fork. */
@@ -87,7 +88,18 @@ export async function runFork(
   return r.rejoinedAt === null ? 1 : 0
 }
 
-const brief = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v))
+/** A state value as its leaf paths (`link.recovering.iceRestart probe.ticking`), a shared first segment dropped. */
+function brief(v: unknown): string {
+  const leaves: string[] = []
+  const walk = (x: unknown, at: string) => {
+    if (x && typeof x === 'object') for (const [k, y] of Object.entries(x)) walk(y, at ? `${at}.${k}` : k)
+    else leaves.push(at ? `${at}.${String(x)}` : String(x))
+  }
+  walk(v, '')
+  const first = leaves[0]?.split('.')[0]
+  const shared = leaves.length > 1 && leaves.every((l) => l.startsWith(`${first}.`))
+  return (shared ? leaves.map((l) => l.slice(first.length + 1)) : leaves).join(' ')
+}
 const show = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v))
 const pad = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s.padEnd(n))
 
@@ -100,12 +112,12 @@ export function formatFork(r: ForkResult): string[] {
         ? `${JSON.stringify(r.change.event)} inserted before it`
         : `the event replaced by ${JSON.stringify(r.change.event)}`
   const out = [`fork of ${r.actor} (${r.machine}) at seq ${r.forkAt}: ${what}`]
-  out.push(`${pad('seq', 5)} ${pad('event', 34)} ${pad('action', 12)} ${pad('original', 28)} fork`)
+  out.push(`${pad('seq', 5)} ${pad('event', 34)} ${pad('action', 12)} ${pad('original', 28)} fork (= the same state)`)
   for (const row of r.rows) {
     const ev = row.applied && row.action !== 'replaced' ? row.applied : (row.recorded ?? row.applied)
     const evText = row.action === 'replaced' ? `${row.recorded!.type} -> ${row.applied!.type}` : (ev?.type ?? '')
     out.push(
-      `${pad(String(row.seq), 5)} ${pad(evText, 34)} ${pad(row.action, 12)} ${pad(brief(row.original.value), 28)} ${brief(row.fork.value)}${row.differs ? '  *' : ''}`,
+      `${pad(String(row.seq), 5)} ${pad(evText, 34)} ${pad(row.action, 12)} ${brief(row.original.value).padEnd(28)} ${jsonEqual(row.original.value, row.fork.value) ? '=' : brief(row.fork.value)}${row.differs ? '  *' : ''}`,
     )
     if (row.differs && row.diff)
       for (const d of row.diff.filter((x) => x.path.startsWith('context')).slice(0, 4))
