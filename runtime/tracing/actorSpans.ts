@@ -120,21 +120,30 @@ export class ActorSpans {
     let m = this.machines.get(path)
     if (m === undefined) {
       m = this.system.hosted(path)?.machineName ?? null
-      if (this.machines.size > 100_000) this.machines.clear()
-      this.machines.set(path, m)
+      this.remember(path, m)
     }
     return m === null ? undefined : this.rules.get(m)
+  }
+
+  /** Machine names by path, bounded (a cleared entry is looked up again). */
+  private remember(path: string, machine: string | null): void {
+    if (this.machines.size > 100_000) this.machines.clear()
+    this.machines.set(path, machine)
   }
 
   private onFeed(e: FeedEvent): void {
     const path = (e as { path?: string }).path
     if (!path) return
+    if (e.type === '@xstate.actor') {
+      // an actor record names its machine: a path may be hosted again, by another machine
+      if (GONE.has(e.status)) {
+        this.machines.delete(path)
+        return this.endAll(path)
+      }
+      this.remember(path, e.machine)
+    }
     const rule = this.ruleOf(path)
     if (!rule) return
-    if (e.type === '@xstate.actor' && GONE.has(e.status)) {
-      this.machines.delete(path)
-      return this.endAll(path)
-    }
     const snap = e.snapshot as { value?: unknown; context?: unknown } | undefined
     if (!snap) return
     this.apply(path, rule.slots(snap.value, snap.context))
