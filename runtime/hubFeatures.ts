@@ -30,7 +30,7 @@ export interface HubFeatureOptions {
   /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
   jobsRetainAge?: number
   jobsRetainCount?: number
-  /** The process's tracing (`Tracing.start`), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  /** The process's tracing (`startTracing`, runtime/tracing/service.ts), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracing?: Tracing
 }
 

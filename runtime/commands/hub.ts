@@ -13,7 +13,7 @@ import {
   migrationFeature,
 } from '../migration.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { Tracing } from '../tracing/Tracing.ts'
+import { startTracing } from '../tracing/service.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
@@ -57,7 +57,7 @@ lists every setting, including those read from the environment only.`,
       }
     }
     const token = hubToken(config)
-    const tracing = await Tracing.start({ service: 'aether-hub' })
+    const tracing = await startTracing({ service: 'aether-hub' })
     const hub = await Hub.start(
       {
         port: config.get('port'),

@@ -7,7 +7,7 @@ import { rootFeature } from '../root/rootFeature.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
 import { NODE_ID } from '../../protocol/index.ts'
-import { Tracing } from '../tracing/Tracing.ts'
+import { startTracing } from '../tracing/service.ts'
 import { tracingFeature } from '../tracing/tracingFeature.ts'
 
 export const rootCommand: Command = {
@@ -66,7 +66,7 @@ export const rootCommand: Command = {
     const stale = setting('authority-stale-ms', flags['authority-stale'])
     if (!(aging > 0) || !(stale > aging))
       throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
-    const tracing = await Tracing.start({ service: 'aether-root' })
+    const tracing = await startTracing({ service: 'aether-root' })
     const hub = await Hub.start(
       {
         port: portFlag(flags.port),

@@ -3,7 +3,7 @@ import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
-import { thenExport, Tracing } from '../tracing/Tracing.ts'
+import { startTracing, thenExport } from '../tracing/service.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
@@ -103,7 +103,7 @@ export const supervisorCommand: Command = {
       if (typeof v !== 'number' || !(v >= 0)) throw new UsageError(`--${n} must be a number of MB >= 0`)
       return v
     }
-    const tracing = await Tracing.start({ service: 'aether-supervisor' })
+    const tracing = await startTracing({ service: 'aether-supervisor' })
     const sup = await Supervisor.start({
       tracing,
       slots: String(flags.slots),

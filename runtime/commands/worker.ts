@@ -4,7 +4,7 @@ import { setting } from '../config.ts'
 import { importUserModule } from '../loadMachine.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
-import { thenExport, Tracing } from '../tracing/Tracing.ts'
+import { startTracing, thenExport } from '../tracing/service.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
@@ -46,7 +46,7 @@ export const workerCommand: Command = {
     const types = [...builtinJobTypes, ...(flags.module ? await loadJobTypes(String(flags.module)) : [])]
     const { NatsJobWorker } = await import('../jobs/natsJobs.ts')
     // spans of the steps run here, when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
-    const tracing = await Tracing.start({ service: 'aether-worker' })
+    const tracing = await startTracing({ service: 'aether-worker' })
     const w = new NatsJobWorker({
       tracing,
       url,

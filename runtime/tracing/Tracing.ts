@@ -1,7 +1,8 @@
 /**
  * Tracing: OpenTelemetry spans for what Aether's runtime observes (jobs and their steps, ...),
  * made through `@opentelemetry/api` and exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT`
- * is set (runtime/config.ts). Unset, `Tracing.start` answers undefined and nothing is loaded: every
+ * is set (runtime/config.ts). Unset, `startTracing` (service.ts) answers undefined and neither this
+ * module, `@opentelemetry/api` nor the SDK is loaded: every
  * observer is an `if` on an absent object.
  *
  * Spans come from runtime/ observers and executors (the job queue's status changes, the step
@@ -154,15 +155,6 @@ export class Tracing {
   /** Exports the spans not yet sent, then stops. */
   close(): Promise<void> {
     return this.shutdown().catch(() => {})
-  }
-}
-
-/** `close`, then the spans still held are exported: what a process runs when it is told to stop. */
-export function thenExport(close: () => Promise<void>, tracing: Tracing | undefined): () => Promise<void> {
-  if (!tracing) return close
-  return async () => {
-    await close()
-    await tracing.close()
   }
 }
 

@@ -54,7 +54,7 @@ function startWorker(env: Record<string, string>): Promise<typeof worker> {
   child.stdout!.on('data', (d) => (w.output += d))
   child.stderr!.on('data', (d) => (w.output += d))
   return new Promise((resolve, reject) => {
-    const end = Date.now() + 15_000
+    const end = Date.now() + 60_000 // a loaded machine starts processes slowly
     const poll = setInterval(() => {
       if (w.output.includes('aether worker w1 on')) {
         clearInterval(poll)
@@ -101,6 +101,7 @@ t.before(async () => {
   hub = await HubProcess.start(
     ['--data', join(dir, 'data'), '--token-file', join(dir, 'token'), '--harness', harness],
     { ...otel, AETHER_JOBS_NATS: nats.url, AETHER_TEST_PRIMARY_KEY: TEST_KEY },
+    60_000,
   )
   worker = await startWorker(otel)
 })
