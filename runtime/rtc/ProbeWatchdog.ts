@@ -80,7 +80,7 @@ export class ProbeWatchdog {
 
   private answered(peerSessionId: string): void {
     const w = this.w
-    if (!w || w.mode !== 'prove' || this.decided || w.peerSessionId !== peerSessionId) return
+    if (w?.mode !== 'prove' || this.decided || w.peerSessionId !== peerSessionId) return
     this.decided = true
     this.stats.verdicts.answered++
     this.host.verdict({ type: 'probe.answered', peerSessionId, watch: w.watch })
