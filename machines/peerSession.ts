@@ -27,8 +27,8 @@
  *   (`watch` command: `live` in `open`, `prove` on each rung, `off` when the session failed or
  *   closed, each with a new `watch` number), and the watchdog sends back only its verdicts, once
  *   each: `probe.silent` (silence for `silenceProbes` probes: path loss) and `probe.answered` (a
- *   ping or pong after the watch began: the path works). The leader pings every `probeMs`, the
- *   follower answers and listens. So an idle open session journals nothing, a replay sees the
+ *   ping or pong after the watch began: the path works). The leader pings (every `idleProbeMs`
+ *   while answered, every `probeMs` once late or proving), the follower answers and listens. So an idle open session journals nothing, a replay sees the
  *   verdicts as the inputs they are, and a verdict of an older watch is ignored.
  * - `failed` is final for the ladder: nothing is probed there any more; the leader leaves it only
  *   with `peer.rebuild`, the follower with a superseding session, and `peer.close` (the member is
@@ -99,6 +99,7 @@ export type PeerCommand =
       watch: number
       mode: 'live' | 'prove' | 'off'
       probeMs: number
+      idleProbeMs: number
       silenceProbes: number
     }
   | { op: 'transmit'; peerSessionId: string; seq: number; data: unknown; resend: boolean }
@@ -116,7 +117,15 @@ export interface PeerSessionInput {
   polite: boolean
   /** The first session id (the member picks it; the hub takes it from the first offer). */
   peerSessionId: string
+  /**
+   * The member resumes `peerSessionId` with a new peer connection (its page reloaded within the
+   * hub's grace): a nonce that keeps its negotiation ids apart from the ones before. It offers
+   * with purpose `resume` and starts on the `renegotiate` rung, so the recovery is recorded.
+   */
+  resume?: string
   probeMs?: number
+  /** The probe period while the link is open and answered (probeMs once an answer is late). */
+  idleProbeMs?: number
   silenceProbes?: number
   connectMs?: number
   /** Extensions of the `connect` deadline while ICE has a path and the channels are not open yet. */
@@ -142,6 +151,9 @@ export interface PeerSessionContext {
   remoteNodeId: string
   polite: boolean
   peerSessionId: string
+  /** Prefix of this side's negotiation ids (the node id, with the resume nonce if resumed). */
+  negPrefix: string
+  resume: boolean
   generation: number
   oldSessionIds: string[]
   negSeq: number
@@ -172,7 +184,7 @@ export interface PeerSessionContext {
   failure: string | null
   /** Why the session was closed (`peer.close`), once it is. */
   closedReason: string | null
-  t: Required<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId'>>
+  t: Required<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId' | 'resume'>>
   counters: {
     negotiations: number
     offersMade: number
@@ -217,7 +229,14 @@ export type PeerSessionEvent =
   | { type: 'probe.answered'; peerSessionId: string; watch: number }
   | { type: 'neg.reset'; pending: OfferPurpose | null }
 
-const STRENGTH: Record<OfferPurpose, number> = { initial: 1, shape: 1, renegotiate: 2, 'ice-restart': 3, rebuild: 4 }
+const STRENGTH: Record<OfferPurpose, number> = {
+  initial: 1,
+  shape: 1,
+  renegotiate: 2,
+  'ice-restart': 3,
+  rebuild: 4,
+  resume: 4,
+}
 const KEEP_DONE = 32
 const MAX_QUEUED = 64
 
@@ -269,7 +288,7 @@ function startOffer(ctx: Ctx): Step {
   const purpose = ctx.pending ?? 'shape'
   const negSeq = ctx.negSeq + 1
   const neg: Negotiation = {
-    id: `${ctx.nodeId}.${ctx.generation}.${negSeq}`,
+    id: `${ctx.negPrefix}.${ctx.generation}.${negSeq}`,
     origin: 'local',
     purpose,
     shape: { ...ctx.desiredShape },
@@ -413,7 +432,7 @@ function enterRung(ctx: Ctx, rung: Rung): Step {
   const generation = ctx.generation + 1
   const next = `${ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
   const reason = `${ctx.recoveryReason ?? 'recovery'}; climbed ${[...ctx.climbed, rung].join(' -> ')}`
-  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, {
+  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.negPrefix}.${ctx.generation}.${ctx.negSeq}`, {
     newPeerSessionId: next,
     reason,
   })
@@ -435,8 +454,8 @@ const nextWatch = (ctx: Ctx): Ctx['probe'] => ({ ...ctx.probe, watch: ctx.probe.
 
 /** The watchdog command for the next watch (the caller puts `nextWatch` in the context). */
 function watch(ctx: Ctx, peerSessionId: string, mode: 'live' | 'prove' | 'off'): PeerCommand {
-  const { probeMs, silenceProbes } = ctx.t
-  return { op: 'watch', peerSessionId, watch: ctx.probe.watch + 1, mode, probeMs, silenceProbes }
+  const { probeMs, idleProbeMs, silenceProbes } = ctx.t
+  return { op: 'watch', peerSessionId, watch: ctx.probe.watch + 1, mode, probeMs, idleProbeMs, silenceProbes }
 }
 
 /** The event belongs to the current session. */
@@ -446,7 +465,7 @@ const forNeg = (ctx: Ctx, ev: { peerSessionId: string; negotiationId: string }) 
   !!ctx.neg && ours(ctx, ev) && ev.negotiationId === ctx.neg.id
 /** A remote offer of this session that is not one we already finished. */
 const offerFromRemote = (ctx: Ctx, ev: RtcOffer) =>
-  ours(ctx, ev) && ev.fromNodeId === ctx.remoteNodeId && !ctx.done.includes(ev.negotiationId)
+  ours(ctx, ev) && ev.fromNodeId === ctx.remoteNodeId && !ctx.done.includes(ev.negotiationId) && ev.purpose !== 'resume'
 /** A verdict of the watchdog's current watch over the current session. */
 const verdict = (ctx: Ctx, ev: { peerSessionId: string; watch: number }) =>
   ours(ctx, ev) && ev.watch === ctx.probe.watch
@@ -520,6 +539,18 @@ const machine = setup({
       assertEvent(event, 'rtc.offer')
       return context.polite && offerFromRemote(context, event)
     },
+    /** The member's new peer connection resumes this session (its page reloaded). */
+    resumedByRemote: ({ context, event }) => {
+      assertEvent(event, 'rtc.offer')
+      return (
+        !context.polite &&
+        ours(context, event) &&
+        event.fromNodeId === context.remoteNodeId &&
+        event.purpose === 'resume' &&
+        !context.done.includes(event.negotiationId)
+      )
+    },
+    resuming: ({ context }) => context.resume,
     supersededByRemote: ({ context, event }) => {
       assertEvent(event, 'rtc.supersede')
       return (
@@ -582,6 +613,51 @@ const machine = setup({
         raise: [{ type: 'neg.reset', pending: null }],
       }
     }),
+    /**
+     * The member resumes with a new peer connection: a new peer under the same session id, the
+     * negotiation state of the old one dropped, its offer answered; the recovery is recorded as
+     * the member's `renegotiate` rung, followed.
+     */
+    resumeRemote: step((c, e) => {
+      assertEvent(e, 'rtc.offer')
+      const fresh: Ctx = {
+        ...c,
+        neg: null,
+        pending: null,
+        deferred: null,
+        remoteDescId: null,
+        queued: c.queued.filter((q) => q.negotiationId === e.negotiationId),
+        channels: { events: false, sync: false },
+        ice: null,
+        connectWaited: 0,
+        negotiatedShape: uniformShape('inactive'),
+      }
+      const a = acceptOffer(fresh, e, false)
+      return {
+        ctx: {
+          ...a.ctx,
+          neg: a.ctx!.neg,
+          pending: null,
+          deferred: null,
+          remoteDescId: null,
+          queued: fresh.queued,
+          channels: fresh.channels,
+          ice: null,
+          connectWaited: 0,
+          negotiatedShape: fresh.negotiatedShape,
+          recoveryReason: c.recoveryReason ?? 'the member resumed with a new peer connection',
+          climbed: ['renegotiate'],
+          rung: null,
+          probe: nextWatch(c),
+        },
+        cmds: [
+          { op: 'close', peerSessionId: c.peerSessionId },
+          { op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'the member resumed' },
+          watch(c, c.peerSessionId, 'prove'),
+          ...(a.cmds ?? []),
+        ],
+      }
+    }),
     /** What no state took is ignored and counted. */
     ignoreSignal: step((c, e) => {
       assertEvent(e, ['rtc.offer', 'rtc.answer', 'rtc.ice', 'rtc.supersede'])
@@ -615,7 +691,7 @@ const machine = setup({
     }),
     sendCandidate: step((c, e) => {
       assertEvent(e, 'rtc.local.candidate')
-      const negotiationId = c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`
+      const negotiationId = c.neg?.id ?? c.remoteDescId ?? `${c.negPrefix}.${c.generation}.0`
       return { cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', negotiationId, { candidate: e.candidate }) }] }
     }),
     countRejectedInput: step((c) => ({
@@ -852,7 +928,11 @@ const link = machine.createStateConfig({
   initial: 'connecting',
   states: {
     connecting: {
-      always: { guard: 'channelsOpen', target: 'open' },
+      always: [
+        { guard: 'channelsOpen', target: 'open' },
+        // a resumed member climbs its ladder from the start: the recovery is recorded
+        { guard: 'resuming', target: 'recovering.renegotiate', actions: lost('resumed after a reload') },
+      ],
       after: {
         connect: [
           { guard: 'iceHasPath', target: 'connecting', reenter: true, actions: 'waitForChannels' },
@@ -925,11 +1005,13 @@ export const peerSession = machine.createMachine({
     remoteNodeId: input.remoteNodeId,
     polite: input.polite,
     peerSessionId: input.peerSessionId,
+    negPrefix: input.resume ? `${input.nodeId}:${input.resume}` : input.nodeId,
+    resume: !!input.resume,
     generation: 0,
     oldSessionIds: [],
     negSeq: 0,
     neg: null,
-    pending: input.polite ? 'initial' : null,
+    pending: input.polite ? (input.resume ? 'resume' : 'initial') : null,
     done: [],
     remoteDescId: null,
     queued: [],
@@ -952,6 +1034,7 @@ export const peerSession = machine.createMachine({
     closedReason: null,
     t: {
       probeMs: input.probeMs ?? 250,
+      idleProbeMs: Math.max(input.idleProbeMs ?? 1000, input.probeMs ?? 250),
       silenceProbes: input.silenceProbes ?? 3,
       connectMs: input.connectMs ?? 10_000,
       connectWaits: input.connectWaits ?? 5,
@@ -995,8 +1078,15 @@ export const peerSession = machine.createMachine({
           { guard: 'supersededByRemote', target: '.link.recovering.following', actions: 'followSupersede' },
           { actions: 'ignoreSignal' },
         ],
-        // Fallbacks: whatever no state took is ignored and counted.
-        'rtc.offer': { actions: 'ignoreSignal' },
+        'rtc.offer': [
+          {
+            guard: 'resumedByRemote',
+            target: ['.link.recovering.following', '.signaling.answering'],
+            actions: 'resumeRemote',
+          },
+          // Fallbacks: whatever no state took is ignored and counted.
+          { actions: 'ignoreSignal' },
+        ],
         'rtc.answer': { actions: 'ignoreSignal' },
         'rtc.ice': [
           { guard: 'candidateForRemoteDescription', actions: 'applyCandidate' },

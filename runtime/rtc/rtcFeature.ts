@@ -89,6 +89,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           path,
           peerSessionId: e.handle?.peerSessionId ?? null,
           link: linkOf(hub.system.hosted(path)?.actor?.getSnapshot()?.value),
+          ...sessionEnd(hub, path),
           channels: e.stats,
           subflows: [...e.subflows.keys()],
           received: f.received.get(path.slice(0, path.indexOf('/')))?.length ?? 0,
@@ -141,6 +142,10 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
               return
             }
             const from = nodeId
+            if (text.includes('"goodbye"') && isGoodbye(text)) {
+              if (hub.system.hosted(from)?.status === 'active') node.dispatch(from, { type: 'member.goodbye' })
+              return
+            }
             void node.receive(text, from).then((err) => {
               if (err && ws.readyState === ws.OPEN)
                 ws.send(JSON.stringify({ v: 1, kind: 'error', error: err.toJSON() }))
@@ -182,6 +187,27 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
     },
   }
   return f
+}
+
+/** `{"v":1,"kind":"goodbye"}`: the member leaves for good (its session closes without a grace). */
+function isGoodbye(text: string): boolean {
+  try {
+    const f = JSON.parse(text)
+    return f?.v === 1 && f.kind === 'goodbye'
+  } catch {
+    return false
+  }
+}
+
+/** The member's presence, why the session closed (once it has) and its last recovery (the rung). */
+function sessionEnd(hub: Hub, path: string) {
+  const ctx = hub.system.hosted(path)?.actor?.getSnapshot()?.context
+  const member = hub.system.hosted(path.slice(0, path.indexOf('/')))?.actor?.getSnapshot()
+  return {
+    member: member ? { state: member.value, reason: member.context.reason ?? null } : null,
+    closedReason: ctx?.closedReason ?? null,
+    lastRecovery: ctx?.recoveries?.at(-1) ?? null,
+  }
 }
 
 function linkOf(v: any): string {

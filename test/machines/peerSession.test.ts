@@ -276,6 +276,51 @@ Health('peerSession - an answered probe after the rung began recovers and re-sen
 })
 
 Health(
+  'peerSession - a resumed member offers `resume` from its renegotiate rung; the hub renews its peer, same session',
+  () => {
+    const m = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, peerSessionId: 'm1.abc.g0', resume: 'r2' })
+    assert.is(m.link(), 'recovering.renegotiate')
+    const o = m.cmds.find((c) => c.op === 'offer') as Extract<PeerCommand, { op: 'offer' }>
+    assert.equal([o.purpose, o.peerSessionId, o.negotiationId], ['resume', 'm1.abc.g0', 'm1:r2.0.1'])
+
+    const h = start({ peerSessionId: 'm1.abc.g0', followMs: 60_000 })
+    h.actor.send(offer('m1.0.1', 'm1.abc.g0'))
+    h.actor.send({ type: 'rtc.local.answer', peerSessionId: 'm1.abc.g0', negotiationId: 'm1.0.1', sdp: SDP })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'events' })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'sync' })
+    assert.is(h.link(), 'open')
+    // the page closed: its channels went, the hub follows
+    h.actor.send({ type: 'rtc.channel.close', peerSessionId: 'm1.abc.g0', label: 'events' })
+    assert.is(h.link(), 'recovering.following')
+    // the resume offer (of a new negotiation id prefix) is taken in any signaling state
+    h.cmds.length = 0
+    h.actor.send({ ...offer('m1:r2.0.1', 'm1.abc.g0'), purpose: 'resume' })
+    assert.equal(
+      h.cmds.slice(0, 2).map((c) => c.op),
+      ['close', 'createPeer'],
+    )
+    assert.ok(
+      h.cmds.every((c) => !('peerSessionId' in c) || c.peerSessionId === 'm1.abc.g0'),
+      'the same session',
+    )
+    assert.ok(h.cmds.some((c) => c.op === 'applyOffer' && c.negotiationId === 'm1:r2.0.1'))
+    assert.is(h.sig(), 'answering')
+    h.actor.send({ type: 'rtc.local.answer', peerSessionId: 'm1.abc.g0', negotiationId: 'm1:r2.0.1', sdp: SDP })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'events' })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'sync' })
+    h.actor.send({ type: 'probe.answered', peerSessionId: 'm1.abc.g0', watch: h.ctx().probe.watch })
+    assert.is(h.link(), 'open')
+    const rec = h.ctx().recoveries.at(-1)!
+    assert.equal(
+      [rec.climbed, rec.recoveredBy, rec.fromSession, rec.toSession],
+      [['renegotiate'], 'follow', 'm1.abc.g0', 'm1.abc.g0'],
+    )
+    m.actor.stop()
+    h.actor.stop()
+  },
+)
+
+Health(
   'peerSession - channels late while ICE has a path: the connect deadline is extended (bounded), not climbed',
   () => {
     const clock = new SimulatedClock()

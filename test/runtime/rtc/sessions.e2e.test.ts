@@ -1,7 +1,8 @@
 /**
  * Sessions end (issue 20): Debian Chromium opens the hub's /member page, starts its camera and
  * the hub's loopback, and closes: within the grace plus 5 s the hub's peer session is `closed`,
- * its subflows ended, the member says why, and no actor's journal moves any more.
+ * its subflows ended, the member says why, and no actor's journal moves any more. A page that
+ * reloads within the grace resumes the same session (same `peerSessionId`, its rung recorded).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -99,6 +100,49 @@ Sessions('rtc sessions - a page that closes has its session closed within the gr
   const r = await verifyAll(sys)
   for (const p of ['leaver', 'leaver/peer', 'leaver/peer/loopback-camera'])
     assert.ok(r[p]?.ok, `${p} replays exactly: ${JSON.stringify(r[p])}`)
+})
+
+Sessions('rtc sessions - a page that reloads within the grace resumes the same session', async () => {
+  const sys = hub.system
+  const page = await memberWithCamera('reloader')
+  const hubPeer = () => snap(sys, 'reloader/peer')
+  const id = hubPeer().context.peerSessionId
+  assert.is(await page.evaluate(() => (globalThis as any).aether.state().actors['hub/peer'].context.peerSessionId), id)
+  await page.reload()
+  // the new page resumes: same session, its renegotiate rung recorded on both sides
+  await pageUntil(
+    page,
+    async () => await page.evaluate(() => (globalThis as any).aether?.link() === 'open'),
+    10_000,
+    'the page open again',
+  )
+  await until(
+    () => linkValue(sys, 'reloader/peer') === 'open' && hubPeer().context.recoveries.length > 0,
+    10_000,
+    'the hub resumed',
+  )
+  const ctx = hubPeer().context
+  assert.is(ctx.peerSessionId, id, 'the same peerSessionId')
+  assert.is(ctx.rebuilds, 0)
+  assert.equal(ctx.recoveries.at(-1).climbed, ['renegotiate'])
+  const mine = await page.evaluate(() => (globalThis as any).aether.state().actors['hub/peer'].context)
+  assert.is(mine.peerSessionId, id)
+  assert.equal([mine.recoveries.at(-1).climbed, mine.recoveries.at(-1).recoveredBy], [['renegotiate'], 'renegotiate'])
+  assert.is(snap(sys, 'reloader').value, 'connected')
+  assert.is(snap(sys, 'reloader').context.resumes, 1)
+  const api = await (await fetch(`${hub.url}/api/rtc`)).json()
+  const s = api.sessions.find((x: any) => x.path === 'reloader/peer')
+  assert.equal([s.peerSessionId, s.link, s.lastRecovery.climbed], [id, 'open', ['renegotiate']])
+  // past the grace it is still there, and it carries messages
+  await new Promise((r) => setTimeout(r, GRACE + 500))
+  assert.is(linkValue(sys, 'reloader/peer'), 'open')
+  await page.evaluate(() => (globalThis as any).aether.send({ after: 'reload' }))
+  await until(() => hubPeer().context.inSeq > 0, 5000, 'a message after the reload')
+  // and a camera again
+  await page.evaluate(() => (globalThis as any).aether.startMedia('camera'))
+  const cam = () => page.evaluate(() => (globalThis as any).aether.subflowState('camera'))
+  await pageUntil(page, async () => (await cam()) === 'live', 10_000, 'camera live after the reload')
+  await page.close()
 })
 
 Sessions.run()
