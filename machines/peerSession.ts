@@ -1034,7 +1034,7 @@ export const peerSession = machine.createMachine({
     closedReason: null,
     t: {
       probeMs: input.probeMs ?? 250,
-      idleProbeMs: Math.max(input.idleProbeMs ?? 1000, input.probeMs ?? 250),
+      idleProbeMs: Math.max(input.idleProbeMs ?? 2000, input.probeMs ?? 250),
       silenceProbes: input.silenceProbes ?? 3,
       connectMs: input.connectMs ?? 10_000,
       connectWaits: input.connectWaits ?? 5,

@@ -122,6 +122,8 @@ export class PeerExecutor {
   readonly probe: ProbeWatchdog
   /** Why the session ended (the machine's `end` command), once it has. */
   ended?: string
+  /** When a message last went out or came in on `events` (the probe's idle speed waits for quiet). */
+  private lastTraffic = 0
 
   constructor(
     readonly path: string,
@@ -131,6 +133,7 @@ export class PeerExecutor {
   ) {
     this.probe = new ProbeWatchdog(opts.ownsTransceivers, {
       send: (peerSessionId, f) => !!this.current(peerSessionId)?.send('events', JSON.stringify(f)),
+      busy: (idleMs) => this.tracks.size > 0 || this.loopOn.size > 0 || Date.now() - this.lastTraffic < idleMs,
       verdict: (e) => this.toPeer(e),
     })
   }
@@ -349,6 +352,7 @@ export class PeerExecutor {
       case 'end':
         return this.end(c.reason, c.peerSessionId)
       case 'transmit':
+        this.lastTraffic = Date.now()
         return this.frame(c.peerSessionId, { t: 'msg', seq: c.seq, data: c.data })
       case 'ack':
         return this.frame(c.peerSessionId, { t: 'ack', seq: c.seq })
@@ -452,8 +456,10 @@ export class PeerExecutor {
       this.stats.pingsAnswered++
       this.probe.onPing(peerSessionId, seq)
     } else if (f.t === 'pong') this.probe.onPong(peerSessionId, seq)
-    else if (f.t === 'msg') this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })
-    else if (f.t === 'ack') this.toPeer({ type: 'peer.ack', peerSessionId, seq })
+    else if (f.t === 'msg') {
+      this.lastTraffic = Date.now()
+      this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })
+    } else if (f.t === 'ack') this.toPeer({ type: 'peer.ack', peerSessionId, seq })
     else this.stats.badFrames++
   }
 

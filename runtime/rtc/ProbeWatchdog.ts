@@ -7,10 +7,11 @@
  *
  * The leader (polite side) pings; the follower answers and listens. Two speeds, because each
  * probe costs both sides an encrypted SCTP message (about 0.3 ms of CPU each in werift):
- * - `live` (the link is open): a ping every `idleProbeMs` while answered; once one is late (not
- *   answered within `probeMs`), every `probeMs`. Silence is `silenceProbes` pings in a row
- *   unanswered, so a path lost is told within `idleProbeMs + (silenceProbes + 1) * probeMs`.
- *   The follower: silence is no ping for that long.
+ * - `live` (the link is open): a ping every `probeMs` while the session is busy (media attached,
+ *   or a message sent or received within `idleProbeMs`), else every `idleProbeMs`; once one is
+ *   late (not answered within `probeMs`), every `probeMs`. Silence is `silenceProbes` pings in a
+ *   row unanswered: a busy session's lost path is told within `(silenceProbes + 1) * probeMs`, an
+ *   idle one's within `idleProbeMs` more. The follower: silence is no ping for the longer time.
  * - `prove` (a rung of the ladder, or following): a ping every `probeMs`; a ping or pong received
  *   after the watch began proves the path.
  * Browser-safe (timers only), like the executor that owns it.
@@ -31,6 +32,8 @@ export interface ProbeStats {
 export interface ProbeHost {
   /** Sends a probe frame on the `events` channel of `peerSessionId`; false if it could not. */
   send(peerSessionId: string, frame: { t: 'ping' | 'pong'; seq: number }): boolean
+  /** The session carries media or messages now (probed at probeMs, not idleProbeMs). */
+  busy(idleMs: number): boolean
   /** Delivers a verdict to the session's actor. */
   verdict(e: { type: 'probe.silent' | 'probe.answered'; peerSessionId: string; watch: number }): void
 }
@@ -106,7 +109,11 @@ export class ProbeWatchdog {
     if (!w) return
     const now = Date.now()
     // idle and answered: the next ping waits for idleProbeMs; a late answer or a proof: probeMs
-    const due = w.mode === 'prove' || this.sent > this.acked || now - this.lastPing >= w.idleProbeMs - w.probeMs / 2
+    const due =
+      w.mode === 'prove' ||
+      this.sent > this.acked ||
+      now - this.lastPing >= w.idleProbeMs - w.probeMs / 2 ||
+      this.host.busy(w.idleProbeMs)
     if (this.leader && due) {
       // a ping that could not be sent (channel down) counts as unanswered all the same
       if (w.mode === 'live' && this.sent > this.acked) this.stats.latePings++
