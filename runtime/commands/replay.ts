@@ -6,6 +6,7 @@ import { UsageError, type Command } from '../args.ts'
 import { Progress, readLines } from '../lines.ts'
 import { loadMachine } from '../loadMachine.ts'
 import { appMachine } from '../app.ts'
+import { isBundleFile, replayBundleFile } from './replayBundle.ts'
 
 /** The outcome of a replay and its exit code. */
 export interface ReplayRun {
@@ -72,8 +73,9 @@ const EXPORT_HINT =
 export const replayCommand: Command = {
   name: 'replay',
   summary: 'replay a log through a machine with pure transitions; --verify compares it with the recorded states',
-  usage: 'aether replay LOG (--machine MODULE [--export NAME] | --app FILE) [--verify] [--until SEQ] [--json]',
-  positionals: [{ name: 'LOG', help: 'one aether.log/1 file', required: true }],
+  usage:
+    'aether replay LOG (--machine MODULE [--export NAME] | --app FILE) [--verify] [--until SEQ] [--json]\n       aether replay BUNDLE [--app FILE | --machine MODULE] [--verify] [--json]',
+  positionals: [{ name: 'LOG', help: 'one aether.log/1 file, or an aether.bundle/1 incident bundle', required: true }],
   flags: {
     machine: { type: 'string', arg: 'MODULE', help: 'ES module (.js/.mjs/.ts) that exports the machine' },
     app: {
@@ -100,11 +102,17 @@ or an event it throws on. It fails (exit 2) when it has nothing to compare: a lo
 lines, or without one at its last event (the final state). Logs from \`aether log export ID\` and
 GET /api/actors/ID/log have a snapshot after every event.
 
+A BUNDLE (aether incident export) replays every actor in it, each with the machine its log's
+header names (built in, or from --app / --machine first), and prints one line per actor: ok, or
+FAIL with the actor, its node and the seq where it diverged. --until and --export do not apply.
+
 exit codes:
-  0  replayed (with --verify: every snapshot line and the final state match)
-  1  divergence: its seq, line, event and an expected-vs-replayed diff
-  2  usage error, malformed log (its line and what is wrong, e.g. a gap in seqs), a machine the
-     module does not export, or --verify with nothing to compare`,
+  0  replayed (with --verify: every snapshot line and the final state match; for a bundle, of
+     every actor)
+  1  divergence: its seq, line, event and an expected-vs-replayed diff (for a bundle: any actor
+     failed, each named with its node and seq)
+  2  usage error, malformed log or bundle (its line and what is wrong, e.g. a gap in seqs), a
+     machine the module does not export, or --verify with nothing to compare`,
   async run({ flags, positionals }) {
     const [file, ...extra] = positionals
     if (!file) throw new UsageError('missing LOG')
@@ -116,6 +124,7 @@ exit codes:
     if (statSync(file).isDirectory())
       throw new UsageError(`${file} is a folder; LOG is one log file (replaying a folder of logs is not supported yet)`)
     if (flags.machine && flags.app) throw new UsageError('give --machine MODULE or --app FILE, not both')
+    if (isBundleFile(file)) return replayBundleFile(file, flags)
     if (!flags.machine && !flags.app) throw new UsageError('--machine MODULE (or --app FILE) is required')
     if (flags.app && flags.export !== undefined) throw new UsageError('--export goes with --machine, not --app')
     if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0))

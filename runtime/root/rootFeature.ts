@@ -10,6 +10,7 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
+import { addIncidentNotes } from '../incident/incidentFeature.ts'
 import { RootService } from './RootService.ts'
 import { RootRelay } from './RootRelay.ts'
 
@@ -90,6 +91,15 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         }
       })
       hub.server.route('GET', '/api/hubs', () => ({ hubs: [...svc.hubs.values()] }))
+      // an incident bundle's notes: the Class A records this root applied in the window
+      addIncidentNotes(hub, async (from, to) => {
+        const notes = []
+        for (const ib of svc.inboxes.values())
+          for (const m of await svc.applied(ib.hub, ib.stream, 0, 10_000))
+            if (m.receivedAt >= from && m.receivedAt <= to)
+              notes.push({ at: m.receivedAt, text: `applied ${ib.hub}/${ib.stream} #${m.cursor} (${m.id})` })
+        return notes
+      })
 
       const stats = (xs: number[]) => {
         if (!xs.length) return null
