@@ -277,6 +277,11 @@ export interface IncidentPart {
   notes: BundleNote[]
   /** Actors left out and why (a machine the node does not have, a journal it cannot read). */
   skipped: Array<{ actor: string; reason: string }>
+  /**
+   * Nodes whose actors this node recorded (a browser member's, an external app's), with their
+   * logs; their times are this node's clock (`via` says so).
+   */
+  reached?: Array<{ node: string; role: string; via: string; logs: string[] }>
 }
 
 /** A part as fetched: where from, and the fetcher's clock before and after (for the offset). */
@@ -314,17 +319,26 @@ export function assembleBundle(parts: FetchedPart[], window: { from: number; to:
       rttMs: p.receivedAt - p.sentAt + (ref.receivedAt - ref.sentAt),
     }
   })
-  const logs: Array<{ node: string; header: LogHeader; lines: LogLine[] }> = []
   for (const p of list)
-    for (const text of p.part.logs) {
-      let parsed: { header: LogHeader; lines: LogLine[] }
-      try {
-        parsed = parseLog(text)
-      } catch (err) {
-        throw new Error(`${p.part.node} sent a malformed log: ${(err as Error).message}`)
-      }
-      logs.push({ node: p.part.node, ...parsed })
+    for (const r of p.part.reached ?? []) {
+      if (nodes.some((n) => n.id === r.node)) continue
+      const host = nodes.find((n) => n.id === p.part.node)!
+      nodes.push({ id: r.node, role: r.role, offsetMs: host.offsetMs, offsetVia: r.via })
     }
+  const logs: Array<{ node: string; header: LogHeader; lines: LogLine[] }> = []
+  const add = (node: string, text: string) => {
+    let parsed: { header: LogHeader; lines: LogLine[] }
+    try {
+      parsed = parseLog(text)
+    } catch (err) {
+      throw new Error(`${node} sent a malformed log: ${(err as Error).message}`)
+    }
+    if (!logs.some((l) => l.node === node && l.header.actor === parsed.header.actor)) logs.push({ node, ...parsed })
+  }
+  for (const p of list) {
+    for (const text of p.part.logs) add(p.part.node, text)
+    for (const r of p.part.reached ?? []) for (const text of r.logs) add(r.node, text)
+  }
   const notes = list.flatMap((p) => p.part.notes).slice(0, MAX_NOTES)
   return encodeBundle({ createdAt, window, nodes, ...(notes.length ? { notes } : {}) }, logs)
 }

@@ -19,6 +19,26 @@ import { HttpError } from '../http/HubServer.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { clockOffsetsOf } from './clockOffsets.ts'
 
+/** Logs of actors this node recorded for others (an external app, a browser member), by their node. */
+export type LogSource = (from: number, to: number) => Promise<Array<{ node: string; role: string; text: string }>>
+export const incidentLogs = defineService<LogSource[]>('incident.logs')
+
+/** Adds a source of other nodes' logs (recorded here, on this node's clock) to the incident parts. */
+export function addIncidentLogs(hub: Hub, source: LogSource): void {
+  const s = hub.system.services
+  const list = s.find(incidentLogs) ?? s.provide(incidentLogs, [])
+  list.push(source)
+}
+
+/** Cuts a log text to the window; undefined when no event of it falls in the window. */
+export function cutLog(text: string, from: number, to: number): string | undefined {
+  const cut = windowLog(parseLog(text), from, to)
+  if (!cut) return undefined
+  let out = JSON.stringify(cut.header) + '\n'
+  for (const l of cut.lines) out += JSON.stringify(l) + '\n'
+  return out
+}
+
 /** Sources of notes for a window, added by features (the root's inbox records). */
 export type NoteSource = (from: number, to: number) => Promise<Array<{ at: number; text: string }>>
 export const incidentNotes = defineService<NoteSource[]>('incident.notes')
@@ -68,12 +88,16 @@ export async function incidentPart(hub: Hub, from: number, to: number, mayRead =
       skipped.push({ actor: a.path, reason: (err as Error).message })
       continue
     }
-    const cut = windowLog(parseLog(text), from, to)
-    if (!cut) continue
-    let out = JSON.stringify(cut.header) + '\n'
-    for (const l of cut.lines) out += JSON.stringify(l) + '\n'
-    logs.push(out)
+    const cut = cutLog(text, from, to)
+    if (cut) logs.push(cut)
   }
+  const reached = new Map<string, { node: string; role: string; via: string; logs: string[] }>()
+  for (const src of sys.services.find(incidentLogs) ?? [])
+    for (const l of await src(from, to)) {
+      const r = reached.get(l.node) ?? { node: l.node, role: l.role, via: 'recorded', logs: [] }
+      r.logs.push(l.text)
+      reached.set(l.node, r)
+    }
   const notes: BundleNote[] = []
   const model = reliabilityOf(hub)
   const node = model.node
@@ -88,6 +112,9 @@ export async function incidentPart(hub: Hub, from: number, to: number, mayRead =
     logs,
     notes,
     skipped,
+    ...(reached.size
+      ? { reached: [...reached.values()].map((r) => ({ ...r, via: `recorded by ${model.node}` })) }
+      : {}),
   } satisfies IncidentPart
 }
 
