@@ -517,6 +517,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               },
               registration,
               rootId,
+              rootUrl: setting('root-url') ?? null,
             },
             classA: sender
               ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() }

@@ -47,6 +47,8 @@ e2e.before(async () => {
     incidentFeature(),
     rootFeature({ nats: nats.url, rootId: 'root', sync: false }),
   ])
+  // the hub's inspector links to the root's (AETHER_ROOT_URL, read when the link reports)
+  process.env.AETHER_ROOT_URL = root.url
   hub = await Hub.start({ data: tmpDir(), port: 0, token: TOKEN, fsync: 'none' }, [
     reliabilityFeature(),
     hubLinkFeature({ nats: nats.url, hubId: 'hub-1', heartbeatMs: 200 }),
@@ -65,7 +67,8 @@ e2e.after(async () => {
   await browser?.close()
   await hub?.close()
   await root?.close()
-  await nats?.stop()
+  nats?.stop()
+  delete process.env.AETHER_ROOT_URL
   exitWhenDone()
 })
 
@@ -185,6 +188,25 @@ e2e('bundle e2e - export from hub and root, replay every actor, open on one time
     states.join(' | '),
   )
   await page.screenshot({ path: join(shots, 'incident-bundle-recovery.png') })
+  await page.close()
+})
+
+e2e("root e2e - the hub's inspector links to the root's, which shows its inboxes per hub", async () => {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 800 } })
+  await page.goto(`${hub.url}/inspector?token=${TOKEN}`)
+  const href = await (await page.waitForSelector('[data-testid=root-link]')).getAttribute('href')
+  assert.is(href, `${root.url}/inspector`)
+  await page.goto(href!)
+  await (await page.waitForSelector('[data-path="inboxes"]')).click()
+  await page.waitForFunction(() => /"orders"/.test(document.querySelector('[data-testid=context]')?.textContent ?? ''))
+  const ctx = JSON.parse((await page.textContent('[data-testid=context]')) ?? '{}')
+  const orders = ctx.hubs['hub-1'].streams.orders
+  assert.equal([orders.cursor, orders.applied, orders.duplicates, orders.gaps], [2, 2, 0, 0])
+  assert.ok(orders.lastReceivedAt > 0)
+  assert.is(ctx.hubs['hub-1'].authority, 'fresh')
+  assert.match((await page.textContent('[data-testid=state-value]')) ?? '', /watching/)
+  mkdirSync(shots, { recursive: true })
+  await page.screenshot({ path: join(shots, 'root-inspector.png') })
   await page.close()
 })
 
