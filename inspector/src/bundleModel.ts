@@ -108,6 +108,22 @@ export class BundleTimeline {
     return new BundleTimeline(name, parseBundle(text))
   }
 
+  /**
+   * Only the lanes whose `node actor` key contains one of the comma-separated terms (case
+   * insensitive), their steps and their nodes' notes; all of it for an empty filter.
+   */
+  filter(match: string): BundleTimeline {
+    const terms = match
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean)
+    if (!terms.length) return this
+    const ok = (key: string) => terms.some((t) => key.toLowerCase().includes(t))
+    const logs = this.bundle.logs.filter((l) => ok(`${l.node} ${l.header.actor}`))
+    const notes = (this.bundle.manifest.notes ?? []).filter((n) => ok(`${n.node} (notes)`))
+    return new BundleTimeline(this.name, { manifest: { ...this.bundle.manifest, notes }, logs })
+  }
+
   /** The time range the steps cover on the reference clock (the window when there are none). */
   range(): { from: number; to: number } {
     if (!this.steps.length) return this.window

@@ -20,11 +20,26 @@ const LANE_H = 26
 
 export class BundleView {
   readonly root: HTMLElement
+  /** What is shown: the whole bundle, or the lanes the filter chose. */
   tl?: BundleTimeline
+  /** The whole bundle. */
+  full?: BundleTimeline
   cursor = 0
+  private body: HTMLElement
+  private filterInput: HTMLInputElement
 
   constructor(private host: BundleHost) {
     this.root = h('section', { class: 'bundle-view', id: 'bundle-view', 'data-testid': 'bundle-view', hidden: true })
+    this.body = h('div', { class: 'bundle-body' })
+    this.filterInput = h('input', {
+      type: 'search',
+      class: 'bundle-filter',
+      placeholder: 'Choose lanes: node or actor, comma-separated',
+      'data-testid': 'bundle-filter',
+      autocomplete: 'off',
+      oninput: () => this.choose(this.filterInput.value),
+    }) as HTMLInputElement
+    this.root.append(this.filterInput, this.body)
     document.body.append(this.root)
     const input = h('input', {
       type: 'file',
@@ -70,10 +85,11 @@ export class BundleView {
   /** Opens a bundle from its text; a malformed one shows what is wrong and where. */
   open(name: string, text: string): BundleTimeline | undefined {
     try {
-      this.tl = BundleTimeline.parse(name, text)
+      this.full = this.tl = BundleTimeline.parse(name, text)
+      this.filterInput.value = ''
     } catch (err) {
       this.root.hidden = false
-      this.root.replaceChildren(
+      this.body.replaceChildren(
         h(
           'div',
           { class: 'bundle-head' },
@@ -117,6 +133,14 @@ export class BundleView {
     const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' })), download: name })
     a.click()
     this.open(name, text)
+  }
+
+  /** Shows only the lanes matching `match` (see BundleTimeline.filter), on the same clock. */
+  choose(match: string): void {
+    if (!this.full) return
+    this.tl = this.full.filter(match)
+    this.cursor = this.tl.steps.length - 1
+    this.render()
   }
 
   close(): void {
@@ -234,7 +258,7 @@ export class BundleView {
         ),
       ),
     )
-    this.root.replaceChildren(
+    this.body.replaceChildren(
       h(
         'div',
         { class: 'bundle-head' },

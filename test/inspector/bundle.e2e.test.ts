@@ -173,6 +173,13 @@ e2e('bundle e2e - export from hub and root, replay every actor, open on one time
   )
   mkdirSync(shots, { recursive: true })
   await page.screenshot({ path: join(shots, 'incident-bundle.png') })
+  // chosen actors: the root's notes and the browser's peer session only, on the same clock
+  await page.fill('[data-testid=bundle-filter]', 'root, hub_peer')
+  const chosen = await page.$$eval('[data-testid=bundle-lanes] .lane', (xs) =>
+    xs.map((x) => x.getAttribute('data-lane')),
+  )
+  assert.equal(chosen, ['root (notes)', 'member-e2e member-e2e/1/hub_peer'])
+  await page.fill('[data-testid=bundle-filter]', '')
   // scrub back to the member's ICE restart: the cursor moves there, the lanes show their states then
   const k = await page.evaluate(() => {
     const b = (window as any).__bundles

@@ -229,6 +229,16 @@ asm('BundleTimeline - one ordered timeline on the reference clock, states at any
   assert.equal(at.get('h a')?.context, { count: 2 })
   assert.equal(at.get('r b')?.context, { count: 2 })
   assert.is(tl.statesAt(-1).size, 0)
+  const chosen = tl.filter('R B, notes')
+  assert.equal(
+    chosen.lanes.map((l) => l.key),
+    ['r b', 'r (notes)'],
+  )
+  assert.equal(
+    chosen.steps.map((s) => s.t),
+    [7, 17, 25],
+  )
+  assert.is(tl.filter(' , '), tl)
 })
 
 win.run()
