@@ -203,6 +203,13 @@ e2e("root e2e - the hub's inspector links to the root's, which shows its inboxes
   await page.goto(`${hub.url}/inspector?token=${TOKEN}`)
   const href = await (await page.waitForSelector('[data-testid=root-link]')).getAttribute('href')
   assert.is(href, `${root.url}/inspector`)
+  // "Incident ↓": this node's last 5 minutes as a bundle, opened at once
+  await page.click('[data-testid=export-bundle]')
+  await page.waitForSelector('[data-testid=bundle-lanes] .lane')
+  const exported = await page.$$eval('[data-testid=bundle-nodes] .chip', (xs) =>
+    xs.map((x) => x.getAttribute('data-node')),
+  )
+  assert.equal(exported, ['hub-1', 'member-e2e'])
   await page.goto(href!)
   await (await page.waitForSelector('[data-path="inboxes"]')).click()
   await page.waitForFunction(() => /"orders"/.test(document.querySelector('[data-testid=context]')?.textContent ?? ''))
