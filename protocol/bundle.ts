@@ -284,6 +284,41 @@ export interface IncidentPart {
   reached?: Array<{ node: string; role: string; via: string; logs: string[] }>
 }
 
+/**
+ * Checks a node's answer to `GET /api/incident` (it comes from outside); throws an Error naming
+ * the first field that is wrong. The logs inside are checked when the bundle is assembled.
+ */
+export function checkIncidentPart(v: unknown): IncidentPart {
+  const bad = (why: string) => new Error(`malformed incident part: ${why}`)
+  if (!isObj(v)) throw bad('not a JSON object')
+  if (!isName(v.node)) throw bad('"node" must be a non-empty string')
+  if (!isName(v.role)) throw bad('"role" must be a non-empty string')
+  if (!isTime(v.now)) throw bad('"now" must be a number')
+  if (!Array.isArray(v.offsets)) throw bad('"offsets" must be an array')
+  v.offsets.forEach((o, i) => {
+    if (!isObj(o) || !isName(o.peer) || !isTime(o.offsetMs) || !isTime(o.rttMs) || !isName(o.via))
+      throw bad(`offsets[${i}] must be {peer, offsetMs, rttMs, via, at}`)
+  })
+  if (!Array.isArray(v.logs) || v.logs.some((l) => typeof l !== 'string'))
+    throw bad('"logs" must be an array of log texts')
+  if (!Array.isArray(v.notes)) throw bad('"notes" must be an array')
+  v.notes.forEach((n, i) => {
+    if (!isObj(n) || !isName(n.node) || !isTime(n.at) || typeof n.text !== 'string')
+      throw bad(`notes[${i}] must be {node, at, text}`)
+  })
+  if (!Array.isArray(v.skipped)) throw bad('"skipped" must be an array')
+  if (v.reached !== undefined) {
+    if (!Array.isArray(v.reached)) throw bad('"reached" must be an array')
+    v.reached.forEach((r, i) => {
+      if (!isObj(r) || !isName(r.node) || !isName(r.role) || !isName(r.via))
+        throw bad(`reached[${i}] must be {node, role, via, logs}`)
+      if (!Array.isArray(r.logs) || r.logs.some((l) => typeof l !== 'string'))
+        throw bad(`reached[${i}].logs must be an array of log texts`)
+    })
+  }
+  return v as unknown as IncidentPart
+}
+
 /** A part as fetched: where from, and the fetcher's clock before and after (for the offset). */
 export interface FetchedPart {
   url?: string
@@ -339,6 +374,12 @@ export function assembleBundle(parts: FetchedPart[], window: { from: number; to:
     for (const text of p.part.logs) add(p.part.node, text)
     for (const r of p.part.reached ?? []) for (const text of r.logs) add(r.node, text)
   }
-  const notes = list.flatMap((p) => p.part.notes).slice(0, MAX_NOTES)
-  return encodeBundle({ createdAt, window, nodes, ...(notes.length ? { notes } : {}) }, logs)
+  const known = new Set(nodes.map((n) => n.id))
+  const notes = list
+    .flatMap((p) => p.part.notes)
+    .filter((n) => known.has(n.node))
+    .slice(0, MAX_NOTES)
+  const text = encodeBundle({ createdAt, window, nodes, ...(notes.length ? { notes } : {}) }, logs)
+  parseBundle(text) // what was assembled from the nodes' answers must read back
+  return text
 }

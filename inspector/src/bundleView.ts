@@ -5,7 +5,7 @@
  * the cursor; "Incident ↓" exports the last minutes of the node the page is on as a bundle.
  * Each lane opens in the actor view (its chart and snapshots) as a read-only log.
  */
-import { assembleBundle, type IncidentPart } from '../../protocol/bundle.ts'
+import { assembleBundle, checkIncidentPart, type IncidentPart } from '../../protocol/bundle.ts'
 import { BundleTimeline, type BundleStep } from './bundleModel.ts'
 import { $, clock, h, show } from './dom.ts'
 import { formatValue } from './model.ts'
@@ -88,16 +88,7 @@ export class BundleView {
       this.full = this.tl = BundleTimeline.parse(name, text)
       this.filterInput.value = ''
     } catch (err) {
-      this.root.hidden = false
-      this.body.replaceChildren(
-        h(
-          'div',
-          { class: 'bundle-head' },
-          h('b', {}, `Cannot open ${name}`),
-          h('span', { class: 'err', 'data-testid': 'bundle-error' }, (err as Error).message),
-          this.closeButton(),
-        ),
-      )
+      this.fail(`Cannot open ${name}`, (err as Error).message)
       return undefined
     }
     this.cursor = this.tl.steps.length - 1
@@ -106,12 +97,23 @@ export class BundleView {
     return this.tl
   }
 
+  /** Shows what went wrong instead of a bundle. */
+  fail(title: string, message: string): void {
+    this.root.hidden = false
+    this.body.replaceChildren(
+      h(
+        'div',
+        { class: 'bundle-head' },
+        h('b', {}, title),
+        h('span', { class: 'err', 'data-testid': 'bundle-error' }, message),
+        this.closeButton(),
+      ),
+    )
+  }
+
   async openUrl(url: string): Promise<void> {
     const res = await fetch(url)
-    if (!res.ok) {
-      this.open(url, '')
-      return
-    }
+    if (!res.ok) return this.fail(`Cannot open ${url}`, `${res.status} ${await res.text()}`)
     this.open(url.split('/').pop() || url, await res.text())
   }
 
@@ -123,12 +125,15 @@ export class BundleView {
     const res = await fetch(`/api/incident?from=${from}&to=${to}`, {
       headers: this.host.token ? { authorization: `Bearer ${this.host.token}` } : {},
     })
-    if (!res.ok) {
-      this.open('incident', '')
-      return
+    if (!res.ok) return this.fail('Cannot export', `${res.status} from /api/incident: ${await res.text()}`)
+    let part: IncidentPart
+    let text: string
+    try {
+      part = checkIncidentPart(await res.json())
+      text = assembleBundle([{ url: location.origin, part, sentAt, receivedAt: Date.now() }], { from, to }, to)
+    } catch (err) {
+      return this.fail('Cannot export', (err as Error).message)
     }
-    const part = (await res.json()) as IncidentPart
-    const text = assembleBundle([{ url: location.origin, part, sentAt, receivedAt: Date.now() }], { from, to }, to)
     const name = `incident-${part.node}-${new Date(to).toISOString().replace(/[:.]/g, '-')}.bundle`
     const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' })), download: name })
     a.click()

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { assembleBundle, type FetchedPart, type IncidentPart } from '../../protocol/bundle.ts'
+import { assembleBundle, checkIncidentPart, type FetchedPart, type IncidentPart } from '../../protocol/bundle.ts'
 import { UsageError, type Command } from '../args.ts'
 import { setting } from '../config.ts'
 import { DEFAULT_HUB_URL, requestServer, serverUrl } from './remote.ts'
@@ -75,11 +75,23 @@ exit codes: 0 written; 1 a node could not be reached or answered an error (its U
       })
       const body = await res.text()
       if (!res.ok) throw new Error(`${res.status} from ${server.origin}/api/incident: ${body.slice(0, 500)}`)
-      const part = JSON.parse(body) as IncidentPart
+      let part: IncidentPart
+      try {
+        part = checkIncidentPart(JSON.parse(body))
+      } catch (err) {
+        throw new Error(
+          `${server.origin}/api/incident answered something else than a node's part: ${(err as Error).message}`,
+        )
+      }
       parts.push({ url: server.origin, part, sentAt, receivedAt: Date.now() })
       for (const s of part.skipped) console.error(`warning: ${part.node}: ${s.actor} left out: ${s.reason}`)
     }
-    const text = assembleBundle(parts, { from, to }, Date.now())
+    let text: string
+    try {
+      text = assembleBundle(parts, { from, to }, Date.now())
+    } catch (err) {
+      throw new Error(`cannot make a bundle of the nodes' answers: ${(err as Error).message}`)
+    }
     if (flags.out) writeFileSync(resolve(String(flags.out)), text)
     else process.stdout.write(text)
     const actors = parts.reduce((n, p) => n + p.part.logs.length, 0)

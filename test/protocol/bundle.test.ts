@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert'
 import {
   assembleBundle,
   BundleFormatError,
+  checkIncidentPart,
   encodeBundle,
   parseBundle,
   windowLog,
@@ -197,6 +198,24 @@ asm('assembleBundle - offsets: measured by the reference, measured back, else fr
   assert.equal(
     b.logs.map((l) => `${l.node}:${l.header.actor}`),
     ['hub:a', 'member-1:a'],
+  )
+})
+
+asm("checkIncidentPart - a node's answer is checked field by field", () => {
+  const ok = part('h', 'hub', 1, [])
+  assert.is(checkIncidentPart(ok), ok)
+  const refuse = (v: unknown, re: RegExp) => assert.throws(() => checkIncidentPart(v), re)
+  refuse('x', /not a JSON object/)
+  refuse({ ...ok, node: '' }, /"node"/)
+  refuse({ ...ok, now: 'soon' }, /"now"/)
+  refuse({ ...ok, offsets: [{ peer: 'r' }] }, /offsets\[0\]/)
+  refuse({ ...ok, logs: [1] }, /"logs"/)
+  refuse({ ...ok, notes: [{ node: 'h', at: 1 }] }, /notes\[0\]/)
+  refuse({ ...ok, reached: [{ node: 'm', role: 'x', via: 'y', logs: 'no' }] }, /reached\[0\]\.logs/)
+  // a log that is not a log is refused when assembled, naming the node
+  assert.throws(
+    () => assembleBundle([{ part: part('h', 'hub', 1, ['{}']), sentAt: 0, receivedAt: 0 }], { from: 0, to: 1 }, 1),
+    /h sent a malformed log: line 1/,
   )
 })
 
