@@ -34,12 +34,12 @@ export const incidentCommand: Command = {
   positionals: [{ name: 'export', help: 'the subcommand', required: true }],
   flags: {
     from: { type: 'string', arg: 'T', help: 'window start: ms, ISO date, or now-5m', required: true },
-    to: { type: 'string', arg: 'T', help: 'window end (default now)', default: 'now' },
+    to: { type: 'string', arg: 'T', help: 'window end', default: 'now' },
     url: {
       type: 'string',
       arg: 'URL',
       repeat: true,
-      help: `a node to ask (hub, root, supervisor); the first is the reference clock (default ${DEFAULT_HUB_URL})`,
+      help: `a node to ask (a hub, a root, a supervisor's runtime); the first is the reference clock (default ${DEFAULT_HUB_URL})`,
     },
     token: { type: 'string', arg: 'T', help: "the nodes' token, for tenants' actors (or AETHER_TOKEN)" },
     out: { type: 'string', arg: 'FILE', help: 'write to FILE instead of standard output' },
@@ -50,7 +50,8 @@ the actors) and one aether.log/1 log per actor that received an event in the win
 with a snapshot after every event; docs/replay.md describes the format. Replay it with
 \`aether replay BUNDLE --verify\`; open it in the inspector ("Open bundle").
 
-exit codes: 0 written; 1 a node could not be reached or answered an error (its URL and answer);
+exit codes: 0 written; 1 a node could not be reached, answered an error or a malformed part (its
+URL and what is wrong);
 2 usage error (a bad time, a window whose start is after its end, a bad URL).`,
   async run({ flags, positionals }) {
     const [sub, extra] = positionals
