@@ -1,0 +1,300 @@
+/**
+ * The skills feature of a hub: installed skills loaded before recovery (their machines registered,
+ * their job types on the in-process worker), the scenario switch of each webspace, and the API:
+ *
+ *   GET  /api/skills                          every skill: name, version, provenance, checksum, state
+ *   POST /api/skills {action, dir?, name?, accept?}   plan | install | refresh | remove (token)
+ *   GET  /api/scenario[?webspace=W]           requested, effective and error of W's scenario switch
+ *   POST /api/scenario {scenario, webspace?}  switch (token); answers once it is effective or failed
+ *
+ * See docs/skills.md.
+ */
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setting } from '../config.ts'
+import type { Hub, HubFeature } from '../Hub.ts'
+import { HttpError, sendJson, type Ctx } from '../http/HubServer.ts'
+import { JobQueue } from '../jobs/JobQueue.ts'
+import { jobHost } from '../jobs/jobTypes.ts'
+import { scenarioEvents, type ScenarioContext } from '../../machines/scenarioSwitch.ts'
+import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
+import { WEBSPACE_NAME_RE } from '../webspace/YjsWebspaces.ts'
+import { SKILL_NAME_RE, SkillError, type SkillErrorCode } from './manifest.ts'
+import { scenarioHosted, skillsService } from './scenarioHosted.ts'
+import { type Skill, Skills, type SkillPlan } from './Skills.ts'
+
+export interface SkillsFeatureOptions {
+  /** Folders of skills shipped with the runtime: the slot image's and the package's. */
+  sources?: Array<{ dir: string; provenance: 'slot' | 'builtin' }>
+  /** The webspace a scenario switch without one names (default `desktop`). */
+  defaultWebspace?: string
+  /** How long `POST /api/scenario` waits for the switch to settle before answering 202 (default 30 s). */
+  switchTimeoutMs?: number
+}
+
+/**
+ * Where a hub finds shipped skills: the `skills/` folder of the slot image it runs from (a slot
+ * runtime's working directory, under `aether supervisor`) and the `skills/` folder of the package.
+ */
+export function defaultSkillSources(): Array<{ dir: string; provenance: 'slot' | 'builtin' }> {
+  const out: Array<{ dir: string; provenance: 'slot' | 'builtin' }> = []
+  if (setting('slot')) out.push({ dir: resolve('skills'), provenance: 'slot' })
+  out.push({ dir: fileURLToPath(new URL('../../skills', import.meta.url)), provenance: 'builtin' })
+  return out
+}
+
+export const scenarioPath = (webspace: string) => `scenario:${webspace}`
+
+const STATUS: Record<SkillErrorCode, number> = {
+  BAD_MANIFEST: 400,
+  NO_MANIFEST: 400,
+  CHECKSUM_MISMATCH: 400,
+  LOAD_FAILED: 400,
+  NEEDS_MISMATCH: 400,
+  NAME_TAKEN: 409,
+  UNKNOWN_SKILL: 404,
+  SKILL_IN_USE: 409,
+  NEEDS_SUPERVISOR: 409,
+  MIGRATION_REFUSED: 409,
+  NOT_OWNER: 403,
+}
+
+export class SkillsFeature implements HubFeature {
+  readonly name = 'skills'
+  skills!: Skills
+  hub!: Hub
+  readonly counters = { refused: {} as Record<string, number> }
+  private creating = new Map<string, Promise<void>>()
+
+  constructor(
+    readonly webspaces: WebspaceFeature,
+    readonly opts: SkillsFeatureOptions = {},
+  ) {}
+
+  async install(hub: Hub): Promise<void> {
+    this.hub = hub
+    const sys = hub.system
+    sys.register('scenarioSwitch', scenarioHosted)
+    const queue = () => {
+      const q = sys.services.find(jobHost)
+      return q instanceof JobQueue ? q : undefined
+    }
+    this.skills = new Skills({
+      store: hub.store,
+      dataDir: hub.dataDir,
+      register: (name, m) => sys.register(name, m),
+      unregister: (name) => sys.unregister(name),
+      addJobType: (t) => queue()?.addType(t),
+      removeJobType: (name) => queue()?.types.delete(name),
+      actorsOf: (machine) =>
+        sys
+          .list()
+          .filter((a) => a.machine === machine && a.durable && a.status !== 'stopped')
+          .map((a) => a.path),
+      rehost: (path) => sys.rehost(path),
+      checkpoint: () => sys.checkpoint(),
+      reserved: new Set(['scenarioSwitch', ...Object.keys(hub.opts.machines ?? {})]),
+    })
+    const failed = await this.skills.loadAll(this.opts.sources)
+    for (const f of failed) console.error(`[skills] ${f.name} (${f.provenance}) not loaded: ${f.message}`)
+    sys.services.provide(skillsService, { skills: this.skills, webspaces: this.webspaces })
+    this.routes(hub)
+  }
+
+  /** After recovery: a restored or rebuilt webspace gets its effective scenario written again. */
+  start(hub: Hub): void {
+    this.webspaces.host.onServe.add((name) => {
+      const a = hub.system.hosted(scenarioPath(name))
+      const ctx = a?.actor?.getSnapshot?.().context as ScenarioContext | undefined
+      if (!ctx?.effective || a?.actor?.getSnapshot?.().value !== 'settled') return
+      const shown = this.webspaces.host.entry(name, 'ui', 'current_scenario')
+      if (shown !== ctx.effective.name)
+        hub.system.send(scenarioPath(name), scenarioEvents.reproject(Date.now()), 'hub.webspace')
+    })
+  }
+
+  /** The switch actor of `webspace`, created on first use. */
+  ensureSwitch(webspace: string): Promise<void> {
+    if (this.hub.system.hosted(scenarioPath(webspace))) return Promise.resolve()
+    let p = this.creating.get(webspace)
+    if (!p) {
+      p = this.hub.system
+        .spawn(scenarioPath(webspace), 'scenarioSwitch', { durable: true, input: { webspace } })
+        .then(() => undefined)
+        .finally(() => this.creating.delete(webspace))
+      this.creating.set(webspace, p)
+    }
+    return p
+  }
+
+  /** The switch's state value and context (undefined before its first use). */
+  scenario(webspace: string): { value: unknown; context: ScenarioContext; status: string } | undefined {
+    const a = this.hub.system.hosted(scenarioPath(webspace))
+    const s = a?.actor?.getSnapshot?.()
+    if (!a || !s) return undefined
+    return { value: s.value, context: s.context, status: a.status }
+  }
+
+  /** The names of the scenarios whose switch has `name` effective or requested (a skill in use). */
+  private usedBy(name: string): string | undefined {
+    for (const a of this.hub.system.list()) {
+      if (a.machine !== 'scenarioSwitch') continue
+      const ctx = this.scenario(a.path.slice('scenario:'.length))?.context
+      const e = ctx?.effective
+      if (e && (e.name === name || e.skills.some((s) => s.name === name)))
+        return `the effective scenario ${e.name} of webspace ${ctx.webspace} runs it; switch away first`
+      if (ctx?.requested?.name === name) return `webspace ${ctx.webspace} is switching to it`
+    }
+    return undefined
+  }
+
+  /** A refused skill action: its code and message, and the plan when there is one (counted). */
+  private fail(ctx: Ctx, err: unknown): undefined {
+    if (!(err instanceof SkillError)) throw err
+    this.counters.refused[err.code] = (this.counters.refused[err.code] ?? 0) + 1
+    const plan = err.details && typeof err.details === 'object' && 'class' in err.details ? err.details : undefined
+    sendJson(ctx.res, STATUS[err.code], { error: err.code, message: err.message, ...(plan ? { plan } : {}) })
+    return undefined
+  }
+
+  private routes(hub: Hub): void {
+    const s = hub.server
+    s.route('GET', '/api/skills', () => ({
+      skills: [
+        ...this.skills.list().map(skillInfo),
+        ...this.skills.failures.map((f) => ({ ...f, state: 'failed', error: f.message })),
+      ],
+    }))
+    s.route('POST', '/api/skills', (ctx) => this.skillAction(ctx))
+    s.route('GET', '/api/scenario', (ctx) => {
+      const webspace = ctx.url.searchParams.get('webspace') ?? this.defaultWebspace
+      checkWebspace(webspace)
+      return this.scenarioInfo(webspace)
+    })
+    s.route('POST', '/api/scenario', (ctx) => this.switchScenario(ctx))
+  }
+
+  private get defaultWebspace(): string {
+    return this.opts.defaultWebspace ?? 'desktop'
+  }
+
+  private async skillAction(ctx: Ctx): Promise<unknown> {
+    const s = this.hub.server
+    s.requireToken(ctx)
+    const b = await s.body(ctx)
+    if (typeof b !== 'object' || b === null || Array.isArray(b))
+      throw new HttpError(400, 'the body must be a JSON object {action, dir?, name?, accept?}', 'BAD_BODY')
+    const { action, dir, name, accept } = b as Record<string, unknown>
+    for (const k of Object.keys(b))
+      if (!['action', 'dir', 'name', 'accept'].includes(k))
+        throw new HttpError(400, `unknown field "${k}" (action, dir, name, accept)`, 'BAD_BODY')
+    if (accept !== undefined && typeof accept !== 'boolean')
+      throw new HttpError(400, 'field "accept" must be a boolean', 'BAD_BODY')
+    if (action === 'remove') {
+      if (typeof name !== 'string' || !SKILL_NAME_RE.test(name))
+        throw new HttpError(400, 'field "name" must be the name of an installed skill', 'BAD_BODY')
+      return this.skills.remove(name, (n) => this.usedBy(n)).catch((e) => this.fail(ctx, e))
+    }
+    if (action !== 'plan' && action !== 'install' && action !== 'refresh')
+      throw new HttpError(400, 'field "action" must be plan, install, refresh or remove', 'BAD_BODY')
+    if (typeof dir !== 'string' || !dir || dir.includes('\0'))
+      throw new HttpError(
+        400,
+        'field "dir" must be the path of a skill folder (with skill.json) on the hub',
+        'BAD_BODY',
+      )
+    const folder = resolve(dir)
+    try {
+      if (action === 'plan') return { plan: await this.skills.plan(folder, { accept: accept === true }) }
+      const plan: SkillPlan = await this.skills.apply(folder, { accept: accept === true })
+      if (action === 'refresh' && plan.from === null)
+        return { plan, skill: skillInfo(this.skills.get(plan.skill)!), note: 'it was not installed: installed' }
+      if (plan.class !== 'unchanged') ctx.res.statusCode = plan.from ? 200 : 201
+      return { plan, skill: skillInfo(this.skills.get(plan.skill)!) }
+    } catch (err) {
+      return this.fail(ctx, err)
+    }
+  }
+
+  private scenarioInfo(webspace: string): unknown {
+    const st = this.scenario(webspace)
+    const c = st?.context
+    return {
+      webspace,
+      path: scenarioPath(webspace),
+      state: st?.value ?? null,
+      status: st?.status ?? null,
+      requested: c?.requested ?? null,
+      effective: c?.effective ?? null,
+      error: c?.error ?? null,
+      history: c?.history ?? [],
+      shown: this.webspaces.host.entry(webspace, 'ui', 'current_scenario') ?? null,
+    }
+  }
+
+  private async switchScenario(ctx: Ctx): Promise<unknown> {
+    const s = this.hub.server
+    s.requireToken(ctx)
+    const b = await s.body(ctx)
+    if (typeof b !== 'object' || b === null || Array.isArray(b))
+      throw new HttpError(400, 'the body must be a JSON object {scenario, webspace?}', 'BAD_BODY')
+    const { scenario, webspace = this.defaultWebspace } = b as Record<string, unknown>
+    for (const k of Object.keys(b))
+      if (k !== 'scenario' && k !== 'webspace')
+        throw new HttpError(400, `unknown field "${k}" (scenario, webspace)`, 'BAD_BODY')
+    if (typeof scenario !== 'string' || !SKILL_NAME_RE.test(scenario))
+      throw new HttpError(400, 'field "scenario" must be the name of an installed scenario', 'BAD_BODY')
+    checkWebspace(webspace)
+    await this.ensureSwitch(webspace)
+    const before = this.scenario(webspace)!
+    if (before.value !== 'settled')
+      throw new HttpError(
+        409,
+        `webspace ${webspace} is switching to ${before.context.requested?.name ?? '?'}; wait until it settles`,
+        'SCENARIO_BUSY',
+      )
+    const id = before.context.requests + 1
+    await this.hub.system.sendCommitted(scenarioPath(webspace), scenarioEvents.set(scenario, Date.now()), 'operator')
+    const end = Date.now() + (this.opts.switchTimeoutMs ?? 30_000)
+    for (;;) {
+      const st = this.scenario(webspace)!
+      const done = st.context.history.find((h) => h.id === id)
+      if (done && st.value === 'settled') {
+        if (done.outcome === 'failed') ctx.res.statusCode = 409
+        return {
+          ...(this.scenarioInfo(webspace) as object),
+          outcome: done.outcome,
+          ...(done.message ? { message: done.message } : {}),
+        }
+      }
+      if (Date.now() > end) {
+        ctx.res.statusCode = 202
+        return this.scenarioInfo(webspace)
+      }
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+}
+
+function checkWebspace(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !WEBSPACE_NAME_RE.test(name))
+    throw new HttpError(400, 'field "webspace" must be a webspace name: 1-100 of A-Z a-z 0-9 _ . -', 'BAD_BODY')
+}
+
+/** A skill as `GET /api/skills` lists it. */
+export function skillInfo(s: Skill): Record<string, unknown> {
+  return {
+    name: s.manifest.name,
+    version: s.manifest.version,
+    provenance: s.provenance,
+    checksum: s.checksum,
+    state: 'loaded',
+    kind: s.manifest.scenario ? 'scenario' : 'skill',
+    source: s.source,
+    dir: s.dir,
+    installedAt: s.installedAt,
+    needs: s.manifest.needs,
+    machines: Object.keys(s.machines),
+    ...(s.manifest.scenario ? { scenario: { skills: s.manifest.scenario.skills } } : {}),
+  }
+}
