@@ -47,6 +47,8 @@ export interface ScenarioError {
   scenario: string
   step: 'prepare' | 'commit' | 'reproject'
   message: string
+  /** The error's stable code, when it has one (`CHECKSUM_MISMATCH`, `NOT_OWNER`, ...). */
+  code?: string
   at: number
 }
 
@@ -91,8 +93,15 @@ export const scenarioEvents = {
 
 export type ScenarioEvent = ReturnType<(typeof scenarioEvents)[keyof typeof scenarioEvents]>
 
-const errText = (e: unknown): string =>
-  e instanceof Error ? e.message : typeof e === 'string' ? e : (JSON.stringify(e) ?? 'unknown error')
+/** An effect's error as journaled (a plain object with `message` after a round trip through JSON). */
+const errText = (e: unknown): string => {
+  if (typeof e === 'string') return e
+  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message
+  return JSON.stringify(e) ?? 'unknown error'
+}
+
+const codeOf = (e: unknown): { code?: string } =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? { code: e.code } : {}
 
 const notBound = <O, I>(what: string) =>
   fromPromise<O, I>(async () => {
@@ -140,7 +149,7 @@ const machine = setup({
       return {
         prepared: null,
         requested: null,
-        error: { id: r.id, scenario: r.name, step: p.step, message, at },
+        error: { id: r.id, scenario: r.name, step: p.step, message, ...codeOf(p.error), at },
         history: [...context.history, { id: r.id, scenario: r.name, outcome: 'failed' as const, at, message }].slice(
           -10,
         ),

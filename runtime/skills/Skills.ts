@@ -231,7 +231,8 @@ export class Skills {
     const to = { version: m.version, checksum: sum }
     const from = prev ? { version: prev.manifest.version, checksum: prev.checksum, provenance: prev.provenance } : null
     const none = { added: [], removed: [], changed: [] }
-    if (prev && prev.checksum === sum && m.checksum !== 'dev')
+    // same checksum and an intact copy: nothing to do (a copy changed on disk is copied again)
+    if (prev && prev.checksum === sum && m.checksum !== 'dev' && checksumDir(prev.dir) === sum)
       return {
         plan: { skill: m.name, class: 'unchanged', from, to, path: 'nothing to do: same checksum', machines: none },
       }
