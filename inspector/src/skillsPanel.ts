@@ -33,7 +33,7 @@ export class SkillsPanel {
     this.el.hidden = skills.length === 0 && !scenario?.effective
     this.el.replaceChildren(
       h('div', { class: 'skills-head' }, 'Skills', h('span', { class: 'muted' }, ` ${skills.length}`)),
-      scenarioLine(scenario),
+      scenarioLine(scenario) ?? '',
       h(
         'ul',
         { class: 'skills-list' },
