@@ -175,7 +175,12 @@ export class Skills {
 
   /** What installing or refreshing from `dir` would do; changes nothing the hub runs. */
   plan(dir: string, opts: { accept?: boolean } = {}): Promise<SkillPlan> {
-    return this.serial(async () => (await this.stage(resolve(dir), opts)).plan)
+    return this.serial(async () => {
+      const { plan, next } = await this.stage(resolve(dir), opts)
+      // the staged copy is not kept (an install copies again, to the same content-addressed folder)
+      if (next && next.dir !== this.skills.get(plan.skill)?.dir) rmSync(next.dir, { recursive: true, force: true })
+      return plan
+    })
   }
 
   /** Installs or refreshes the skill in `dir` along its plan; refuses `runtime` and blocking migrations. */
