@@ -131,6 +131,7 @@ export class ActorSystem implements Host {
   readonly hostId: string
   private actors = new Map<string, HostedActor>()
   private machines = new Map<string, AnyStateMachine>()
+  private ensuring = new Map<string, Promise<void>>()
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
@@ -371,6 +372,22 @@ export class ActorSystem implements Host {
     if (!meta) a.fail(unknownActor(path), 'journal')
     else a.recoverFrom(snap, tail, meta)
     if (this.feed.active) this.emit('actor', a)
+  }
+
+  /**
+   * Spawns `machine` at `path` unless an actor is hosted there; concurrent calls for one path share
+   * one spawn (a feature creating its actor on first use from several requests at once).
+   */
+  ensure(path: string, machine: string, opts: SpawnOptions = {}): Promise<void> {
+    if (this.actors.has(path)) return Promise.resolve()
+    let p = this.ensuring.get(path)
+    if (!p) {
+      p = this.spawn(path, machine, opts)
+        .then(() => undefined)
+        .finally(() => this.ensuring.delete(path))
+      this.ensuring.set(path, p)
+    }
+    return p
   }
 
   /** Forgets a registered machine (a removed skill's): no new actor of it can be spawned. */

@@ -20,7 +20,7 @@
  * - time comes only from the `at` the runtime stamps on events and effect outputs, so replay is exact.
  */
 import { assertEvent, assign, fromPromise, setup } from 'xstate'
-import { failure, output } from './effectParams.ts'
+import { errorMessage as errText, failure, output } from './effectParams.ts'
 
 /** What a scenario writes into its webspace: `ui.<key>` and `data.<skill>` entries. */
 export interface Projection {
@@ -93,20 +93,12 @@ export const scenarioEvents = {
 
 export type ScenarioEvent = ReturnType<(typeof scenarioEvents)[keyof typeof scenarioEvents]>
 
-/** An effect's error as journaled (a plain object with `message` after a round trip through JSON). */
-const errText = (e: unknown): string => {
-  if (typeof e === 'string') return e
-  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message
-  return JSON.stringify(e) ?? 'unknown error'
-}
-
 const codeOf = (e: unknown): { code?: string } =>
   typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? { code: e.code } : {}
 
-const notBound = <O, I>(what: string) =>
-  fromPromise<O, I>(async () => {
-    throw new Error(`scenarioSwitch: the "${what}" effect is not bound; runtime/ provides it with machine.provide()`)
-  })
+/** The effects' placeholders: a switch started without its runtime fails loudly. */
+const unbound = <O, I>(what: string) =>
+  fromPromise<O, I>(() => Promise.reject(new Error(`scenarioSwitch: effect "${what}" is provided by runtime/skills`)))
 
 const machine = setup({
   types: {
@@ -115,8 +107,8 @@ const machine = setup({
     input: {} as ScenarioInput,
   },
   actors: {
-    prepare: notBound<PrepareOutput, { webspace: string; name: string }>('prepare'),
-    commit: notBound<CommitOutput, { webspace: string; scenario: ScenarioRef }>('commit'),
+    prepare: unbound<PrepareOutput, { webspace: string; name: string }>('prepare'),
+    commit: unbound<CommitOutput, { webspace: string; scenario: ScenarioRef }>('commit'),
   },
   guards: {
     hasEffective: ({ context }) => context.effective !== null,

@@ -64,7 +64,6 @@ export class SkillsFeature implements HubFeature {
   skills!: Skills
   hub!: Hub
   readonly counters = { refused: {} as Record<string, number> }
-  private creating = new Map<string, Promise<void>>()
 
   constructor(
     readonly webspaces: WebspaceFeature,
@@ -115,16 +114,7 @@ export class SkillsFeature implements HubFeature {
 
   /** The switch actor of `webspace`, created on first use. */
   ensureSwitch(webspace: string): Promise<void> {
-    if (this.hub.system.hosted(scenarioPath(webspace))) return Promise.resolve()
-    let p = this.creating.get(webspace)
-    if (!p) {
-      p = this.hub.system
-        .spawn(scenarioPath(webspace), 'scenarioSwitch', { durable: true, input: { webspace } })
-        .then(() => undefined)
-        .finally(() => this.creating.delete(webspace))
-      this.creating.set(webspace, p)
-    }
-    return p
+    return this.hub.system.ensure(scenarioPath(webspace), 'scenarioSwitch', { durable: true, input: { webspace } })
   }
 
   /** The switch's state value and context (undefined before its first use). */
@@ -178,16 +168,20 @@ export class SkillsFeature implements HubFeature {
     return this.opts.defaultWebspace ?? 'desktop'
   }
 
-  private async skillAction(ctx: Ctx): Promise<unknown> {
+  /** The token, then a JSON object body with only `fields` (400 naming an unknown one). */
+  private async body(ctx: Ctx, fields: string[]): Promise<Record<string, unknown>> {
     const s = this.hub.server
     s.requireToken(ctx)
     const b = await s.body(ctx)
     if (typeof b !== 'object' || b === null || Array.isArray(b))
-      throw new HttpError(400, 'the body must be a JSON object {action, dir?, name?, accept?}', 'BAD_BODY')
-    const { action, dir, name, accept } = b as Record<string, unknown>
+      throw new HttpError(400, `the body must be a JSON object {${fields.join(', ')}}`, 'BAD_BODY')
     for (const k of Object.keys(b))
-      if (!['action', 'dir', 'name', 'accept'].includes(k))
-        throw new HttpError(400, `unknown field "${k}" (action, dir, name, accept)`, 'BAD_BODY')
+      if (!fields.includes(k)) throw new HttpError(400, `unknown field "${k}" (${fields.join(', ')})`, 'BAD_BODY')
+    return b as Record<string, unknown>
+  }
+
+  private async skillAction(ctx: Ctx): Promise<unknown> {
+    const { action, dir, name, accept } = await this.body(ctx, ['action', 'dir', 'name', 'accept'])
     if (accept !== undefined && typeof accept !== 'boolean')
       throw new HttpError(400, 'field "accept" must be a boolean', 'BAD_BODY')
     if (action === 'remove') {
@@ -233,15 +227,7 @@ export class SkillsFeature implements HubFeature {
   }
 
   private async switchScenario(ctx: Ctx): Promise<unknown> {
-    const s = this.hub.server
-    s.requireToken(ctx)
-    const b = await s.body(ctx)
-    if (typeof b !== 'object' || b === null || Array.isArray(b))
-      throw new HttpError(400, 'the body must be a JSON object {scenario, webspace?}', 'BAD_BODY')
-    const { scenario, webspace = this.defaultWebspace } = b as Record<string, unknown>
-    for (const k of Object.keys(b))
-      if (k !== 'scenario' && k !== 'webspace')
-        throw new HttpError(400, `unknown field "${k}" (scenario, webspace)`, 'BAD_BODY')
+    const { scenario, webspace = this.defaultWebspace } = await this.body(ctx, ['scenario', 'webspace'])
     if (typeof scenario !== 'string' || !SKILL_NAME_RE.test(scenario))
       throw new HttpError(400, 'field "scenario" must be the name of an installed scenario', 'BAD_BODY')
     checkWebspace(webspace)

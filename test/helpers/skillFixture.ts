@@ -68,3 +68,15 @@ ${opts.check ?? ''}
 export default defineApp({ machines: { ${machine} } })
 `
 }
+
+/** `(method, path, body?) => {status, body}` against a hub, with its token. */
+export function jsonApi(url: string, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const res = await fetch(url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    return { status: res.status, body: await res.json() }
+  }
+}

@@ -12,19 +12,12 @@ import { Hub } from '../../../runtime/Hub.ts'
 import { SkillsFeature } from '../../../runtime/skills/skillsFeature.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { connectPeer } from '../../helpers/webspacePeer.ts'
-import { machineSkill, writeSkill } from '../../helpers/skillFixture.ts'
+import { machineSkill, writeSkill, jsonApi } from '../../helpers/skillFixture.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'scenario-token'
 
-async function api(hub: Hub, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(hub.url + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  return { status: res.status, body: await res.json() }
-}
+const api = (hub: Hub, method: string, path: string, body?: unknown) => jsonApi(hub.url, TOKEN)(method, path, body)
 
 /** A hub with skill greeter (owns data/greeter) and scenarios kiosk, lobby (both run greeter). */
 async function setup() {

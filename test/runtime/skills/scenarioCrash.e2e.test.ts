@@ -6,19 +6,12 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HubProcess } from '../../helpers/hubProcess.ts'
-import { machineSkill, writeSkill } from '../../helpers/skillFixture.ts'
+import { machineSkill, writeSkill, jsonApi } from '../../helpers/skillFixture.ts'
 import { tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'crash-token'
 
-async function api(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(url + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  return { status: res.status, body: await res.json() }
-}
+const api = (url: string, method: string, path: string, body?: unknown) => jsonApi(url, TOKEN)(method, path, body)
 
 const s = suite('scenario switch - a hub killed between requested and effective')
 

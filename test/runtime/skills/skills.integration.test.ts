@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { Hub } from '../../../runtime/Hub.ts'
 import { SkillsFeature } from '../../../runtime/skills/skillsFeature.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
-import { AETHER_ENTRY, machineSkill, writeSkill } from '../../helpers/skillFixture.ts'
+import { AETHER_ENTRY, machineSkill, writeSkill, jsonApi } from '../../helpers/skillFixture.ts'
 import { tmpDir } from '../../helpers/tmp.ts'
 
 const TOKEN = 'skills-token'
@@ -20,14 +20,7 @@ async function startHub(data: string, sources: Array<{ dir: string; provenance: 
   return Hub.start({ data, token: TOKEN, fsync: 'none' }, [webspaces, new SkillsFeature(webspaces, { sources })])
 }
 
-async function api(hub: Hub, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(hub.url + path, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  return { status: res.status, body: await res.json() }
-}
+const api = (hub: Hub, method: string, path: string, body?: unknown) => jsonApi(hub.url, TOKEN)(method, path, body)
 
 const skill = (hub: Hub, action: string, fields: Record<string, unknown>) =>
   api(hub, 'POST', '/api/skills', { action, ...fields })
