@@ -7,7 +7,7 @@ import { resolve } from 'node:path'
 import { UsageError, type Command } from '../args.ts'
 import { setting } from '../config.ts'
 import { checksumDir } from '../skills/manifest.ts'
-import { requestServer, serverFlag, serverUrl } from './remote.ts'
+import { requestServer, serverFlag, serverUrl, subAction, tokenFlag } from './remote.ts'
 
 const SUBS = ['list', 'plan', 'install', 'refresh', 'remove', 'checksum'] as const
 
@@ -24,15 +24,12 @@ a migration that blocks, a skill in use) or the hub unreachable, 2 usage error o
   ],
   flags: {
     url: serverFlag('the running hub'),
-    token: { type: 'string', arg: 'T', help: 'the hub token (or AETHER_TOKEN)' },
+    token: tokenFlag,
     accept: { type: 'boolean', help: 'refresh even when stored actors diverge under the new machine code' },
     json: { type: 'boolean', help: "print the hub's JSON answer" },
   },
   async run({ flags, positionals }) {
-    const [sub, target, extra] = positionals
-    if (!sub || !(SUBS as readonly string[]).includes(sub))
-      throw new UsageError(sub ? `unknown action "${sub}" (${SUBS.join(', ')})` : `missing ACTION (${SUBS.join(', ')})`)
-    if (extra) throw new UsageError(`unexpected argument "${extra}"`)
+    const [sub, target] = subAction(positionals, SUBS)
     if (sub !== 'list' && !target) throw new UsageError(`${sub} needs the skill ${sub === 'remove' ? 'NAME' : 'DIR'}`)
     if (sub === 'checksum') {
       console.log(checksumDir(resolve(target!)))

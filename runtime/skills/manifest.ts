@@ -29,6 +29,7 @@
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, normalize, relative, sep } from 'node:path'
+import { CodedError } from '../errors.ts'
 
 export interface SkillNeeds {
   machines: string[]
@@ -69,15 +70,15 @@ export type SkillErrorCode =
   | 'NOT_OWNER'
 
 /** A skill that cannot be read, installed or loaded: `code` is stable, `message` says what to do. */
-export class SkillError extends Error {
+export class SkillError extends CodedError<SkillErrorCode> {
   constructor(
-    readonly code: SkillErrorCode,
+    code: SkillErrorCode,
     message: string,
+    /** What the refusal is about (a refused change's plan). */
     readonly details?: unknown,
     options?: { cause?: unknown },
   ) {
-    super(message, options)
-    this.name = 'SkillError'
+    super(code, message, options)
   }
 }
 
