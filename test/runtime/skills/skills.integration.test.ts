@@ -240,6 +240,19 @@ s(
       assert.match(r.body.message, /field "name"/)
       res = await fetch(`${hub.url}/api/skills`)
       assert.equal(((await res.json()) as any).skills, [])
+      // a dev skill pins no checksum: installed with provenance dev, and every install loads it again
+      const dev = writeSkill(src, {
+        name: 'wip',
+        entry: machineSkill('wip'),
+        needs: { machines: ['wip'] },
+        checksum: 'dev',
+      })
+      r = await skill(hub, 'install', { dir: dev })
+      assert.is(r.status, 201, JSON.stringify(r.body))
+      assert.is(r.body.skill.provenance, 'dev')
+      assert.is(r.body.skill.checksum, 'dev')
+      r = await skill(hub, 'install', { dir: dev })
+      assert.is(r.body.plan.class, 'content')
     } finally {
       await hub.close()
     }
