@@ -20,6 +20,7 @@ import { scenarioEvents, type ScenarioContext } from '../../machines/scenarioSwi
 import type { WebspaceFeature } from '../webspace/webspaceFeature.ts'
 import { WEBSPACE_NAME_RE } from '../webspace/YjsWebspaces.ts'
 import { SKILL_NAME_RE, SkillError, type SkillErrorCode } from './manifest.ts'
+import { checkWrites, type Write } from './ownership.ts'
 import { scenarioHosted, skillsService } from './scenarioHosted.ts'
 import { type Skill, Skills, type SkillPlan } from './Skills.ts'
 
@@ -100,9 +101,35 @@ export class SkillsFeature implements HubFeature {
     this.routes(hub)
   }
 
-  /** After recovery: a restored or rebuilt webspace gets its effective scenario written again. */
+  /**
+   * The hub's `registry` subtree of a served webspace: every skill by name with its version,
+   * provenance, checksum and kind; removed skills deleted. Written only where it differs.
+   */
+  async projectRegistry(webspace: string): Promise<void> {
+    const host = this.webspaces.host
+    if (!host.status(webspace).serving) return
+    const want = new Map(this.skills.list().map((s) => [s.manifest.name, registryEntry(s)]))
+    const writes: Write[] = []
+    for (const [key, value] of want)
+      if (JSON.stringify(host.entry(webspace, 'registry', key)) !== JSON.stringify(value))
+        writes.push({ root: 'registry', key, value })
+    for (const key of host.keys(webspace, 'registry'))
+      if (!want.has(key)) writes.push({ root: 'registry', key, value: undefined })
+    if (!writes.length) return
+    checkWrites({ kind: 'hub' }, writes)
+    await host.setEntries(webspace, writes)
+  }
+
+  /** Every served webspace's registry, after a skill changed. */
+  private async projectRegistries(): Promise<void> {
+    for (const a of this.hub.system.list())
+      if (a.machine === 'webspace') await this.projectRegistry(a.path.slice('webspace:'.length))
+  }
+
+  /** After recovery: a restored or rebuilt webspace gets its registry and effective scenario written again. */
   start(hub: Hub): void {
     this.webspaces.host.onServe.add((name) => {
+      this.projectRegistry(name).catch((err) => console.error(`[skills] registry of webspace ${name}:`, err))
       const a = hub.system.hosted(scenarioPath(name))
       const ctx = a?.actor?.getSnapshot?.().context as ScenarioContext | undefined
       if (!ctx?.effective || a?.actor?.getSnapshot?.().value !== 'settled') return
@@ -187,7 +214,10 @@ export class SkillsFeature implements HubFeature {
     if (action === 'remove') {
       if (typeof name !== 'string' || !SKILL_NAME_RE.test(name))
         throw new HttpError(400, 'field "name" must be the name of an installed skill', 'BAD_BODY')
-      return this.skills.remove(name, (n) => this.usedBy(n)).catch((e) => this.fail(ctx, e))
+      return this.skills
+        .remove(name, (n) => this.usedBy(n))
+        .then(async (r) => (await this.projectRegistries(), r))
+        .catch((e) => this.fail(ctx, e))
     }
     if (action !== 'plan' && action !== 'install' && action !== 'refresh')
       throw new HttpError(400, 'field "action" must be plan, install, refresh or remove', 'BAD_BODY')
@@ -201,6 +231,7 @@ export class SkillsFeature implements HubFeature {
     try {
       if (action === 'plan') return { plan: await this.skills.plan(folder, { accept: accept === true }) }
       const plan: SkillPlan = await this.skills.apply(folder, { accept: accept === true })
+      await this.projectRegistries()
       if (action === 'refresh' && plan.from === null)
         return { plan, skill: skillInfo(this.skills.get(plan.skill)!), note: 'it was not installed: installed' }
       if (plan.class !== 'unchanged') ctx.res.statusCode = plan.from ? 200 : 201
@@ -265,6 +296,16 @@ export class SkillsFeature implements HubFeature {
 function checkWebspace(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !WEBSPACE_NAME_RE.test(name))
     throw new HttpError(400, 'field "webspace" must be a webspace name: 1-100 of A-Z a-z 0-9 _ . -', 'BAD_BODY')
+}
+
+/** A skill as a webspace's `registry` shows it. */
+function registryEntry(s: Skill): Record<string, unknown> {
+  return {
+    version: s.manifest.version,
+    provenance: s.provenance,
+    checksum: s.checksum,
+    kind: s.manifest.scenario ? 'scenario' : 'skill',
+  }
 }
 
 /** A skill as `GET /api/skills` lists it. */

@@ -220,18 +220,26 @@ export class YjsWebspaces {
   readonly onServe = new Set<(name: string) => void>()
 
   /**
-   * Sets entries of root maps (`doc.getMap(root).set(key, value)`) in one transaction: one update,
-   * one LevelDB write. Resolves once it is written. Ownership is the caller's to check
-   * (runtime/skills/ownership.ts).
+   * Sets entries of root maps (`doc.getMap(root).set(key, value)`; `undefined` deletes the key) in
+   * one transaction: one update, one LevelDB write. Resolves once it is written. Ownership is the
+   * caller's to check (runtime/skills/ownership.ts).
    */
   async setEntries(name: string, entries: Array<{ root: string; key: string; value: unknown }>): Promise<void> {
     const s = this.spaces.get(name)
     const doc = s?.doc
     if (!s || !doc) throw new Error(`webspace "${name}" is not loaded`)
     doc.transact(() => {
-      for (const e of entries) doc.getMap(e.root).set(e.key, e.value)
+      for (const e of entries)
+        if (e.value === undefined) doc.getMap(e.root).delete(e.key)
+        else doc.getMap(e.root).set(e.key, e.value)
     }, 'aether')
     await this.settle(s)
+  }
+
+  /** The keys of the root map `root` of a loaded webspace (none when absent or not loaded). */
+  keys(name: string, root: string): string[] {
+    const doc = this.doc(name)
+    return doc?.share.has(root) ? [...doc.getMap(root).keys()] : []
   }
 
   /** The value at `root.key` of a loaded webspace, as JSON (undefined when absent or not loaded). */

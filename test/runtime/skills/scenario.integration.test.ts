@@ -71,6 +71,15 @@ s(
       assert.is(r.body.error, null)
       assert.is(webspaces.host.entry('desktop', 'ui', 'current_scenario'), 'kiosk')
       assert.equal(webspaces.host.entry('desktop', 'data', 'greeter'), { greeting: 'hello from kiosk' })
+      // the hub's registry subtree lists the skills with their provenance
+      await until(() => webspaces.host.keys('desktop', 'registry').length === 3, 5000, 'the registry projected')
+      assert.equal(webspaces.host.keys('desktop', 'registry').sort(), ['greeter', 'kiosk', 'lobby'])
+      assert.equal(webspaces.host.entry('desktop', 'registry', 'kiosk'), {
+        version: '1.0.0',
+        provenance: 'workspace',
+        checksum: r.body.effective.checksum,
+        kind: 'scenario',
+      })
 
       // a skill whose installed copy changed on disk: its load fails, kiosk stays effective
       const copy = join(data, 'skills', 'greeter', readdirSync(join(data, 'skills', 'greeter'))[0])
@@ -98,12 +107,15 @@ s(
           scenario: { skills: ['greeter'], data: { other: { wipe: true } } },
         }),
       )
+      assert.ok(webspaces.host.entry('desktop', 'registry', 'greedy'), 'an install updates the registry')
       r = await set(hub, 'greedy')
       assert.is(r.status, 409)
       assert.is(r.body.effective.name, 'kiosk')
       assert.match(r.body.error.message, /scenario greedy may not write data\/other/)
       assert.is(r.body.error.code, 'NOT_OWNER')
       assert.is(webspaces.host.entry('desktop', 'data', 'other'), undefined)
+      assert.is((await api(hub, 'POST', '/api/skills', { action: 'remove', name: 'greedy' })).status, 200)
+      assert.is(webspaces.host.entry('desktop', 'registry', 'greedy'), undefined, 'a removal updates the registry')
 
       r = await set(hub, 'lobby')
       assert.is(r.status, 200, JSON.stringify(r.body))
