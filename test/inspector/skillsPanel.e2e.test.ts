@@ -74,6 +74,10 @@ s('lists skills with provenance and the scenario switch state', async () => {
     ])
     assert.is(await page.textContent('[data-testid="scenario-effective"]'), 'kiosk')
     assert.match((await page.textContent('[data-testid="scenario"]')) ?? '', /last error: lobby: skill greeter/)
+    // the switch itself is an actor: its statechart, lit in settled, with its context
+    await page.click('text=scenario:desktop')
+    await page.waitForSelector('#chart-wrap svg')
+    await page.waitForTimeout(300)
     await page.screenshot({ path: join(ART, 'inspector-skills.png') })
   } finally {
     await browser.close()
