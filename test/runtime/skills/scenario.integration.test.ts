@@ -8,6 +8,9 @@ import { appendFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { LogReplayer } from '../../../actors/index.ts'
+import { scenarioSwitch } from '../../../machines/scenarioSwitch.ts'
+import { LogReader, parseLogHeader } from '../../../protocol/log.ts'
 import { Hub } from '../../../runtime/Hub.ts'
 import { SkillsFeature } from '../../../runtime/skills/skillsFeature.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
@@ -129,6 +132,15 @@ s(
           ['lobby', 'effective'],
         ],
       )
+      // the switch's journal replays exactly through the pure machine (no effect runs)
+      const log = (await (await fetch(`${hub.url}/api/actors/scenario:desktop/log`)).text()).trimEnd().split('\n')
+      const replayer = new LogReplayer(scenarioSwitch, { verify: true })
+      replayer.start(parseLogHeader(log[0], 1))
+      const reader = new LogReader()
+      for (let i = 1; i < log.length; i++) replayer.line(reader.line(log[i], i + 1), i + 1)
+      const replayed = replayer.result()
+      assert.ok(replayed.ok, JSON.stringify(replayed.divergence ?? replayed.unverified))
+      assert.is((replayed.final.context as any).effective.name, 'lobby')
       // a skill the effective scenario runs is not removed under it
       const rm = await api(hub, 'POST', '/api/skills', { action: 'remove', name: 'greeter' })
       assert.is(rm.body.error, 'SKILL_IN_USE')
