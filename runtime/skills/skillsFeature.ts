@@ -89,7 +89,8 @@ export class SkillsFeature implements HubFeature {
       actorsOf: (machine) =>
         sys
           .list()
-          .filter((a) => a.machine === machine && a.durable && a.status !== 'stopped')
+          // finished actors (done) hold no machine state that new code could break
+          .filter((a) => a.machine === machine && a.durable && a.status !== 'stopped' && a.status !== 'done')
           .map((a) => a.path),
       rehost: (path) => sys.rehost(path),
       checkpoint: () => sys.checkpoint(),

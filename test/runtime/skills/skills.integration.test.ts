@@ -8,10 +8,11 @@ import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Hub } from '../../../runtime/Hub.ts'
+import { jobsFeature } from '../../../runtime/jobs/jobsFeature.ts'
 import { SkillsFeature } from '../../../runtime/skills/skillsFeature.ts'
 import { WebspaceFeature } from '../../../runtime/webspace/webspaceFeature.ts'
 import { AETHER_ENTRY, machineSkill, writeSkill, jsonApi } from '../../helpers/skillFixture.ts'
-import { tmpDir } from '../../helpers/tmp.ts'
+import { tmpDir, until } from '../../helpers/tmp.ts'
 
 const TOKEN = 'skills-token'
 
@@ -258,5 +259,44 @@ s(
     }
   },
 )
+
+s('a skill with a job type: its jobs run on the hub, and the type goes with the skill', async () => {
+  const src = tmpDir('aether-skills-src-')
+  const webspaces = new WebspaceFeature()
+  const hub = await Hub.start({ data: tmpDir('aether-skills-data-'), token: TOKEN, fsync: 'none' }, [
+    jobsFeature({}),
+    webspaces,
+    new SkillsFeature(webspaces),
+  ])
+  try {
+    const dir = writeSkill(src, {
+      name: 'shouter',
+      entry: `import { defineApp, defineJobType } from '${AETHER_ENTRY}'
+export default defineApp({
+  jobTypes: [defineJobType('shout', [{ name: 'up', run: async ({ input }) => String(input.text).toUpperCase() }])],
+})
+`,
+      needs: { jobTypes: ['shout'] },
+    })
+    const r = await skill(hub, 'install', { dir })
+    assert.is(r.status, 201, JSON.stringify(r.body))
+    assert.equal(r.body.skill.machines, ['job:shout'])
+    const job = await api(hub, 'POST', '/api/jobs', { type: 'shout', input: { text: 'hi' } })
+    assert.is(job.status, 201, JSON.stringify(job.body))
+    let got: any
+    await until(
+      async () => (got = (await api(hub, 'GET', `/api/jobs/${job.body.id}`)).body).status === 'COMPLETED',
+      10_000,
+      'the job completed',
+    )
+    assert.is(got.output, 'HI')
+    // a finished job does not hold the skill
+    assert.is((await skill(hub, 'remove', { name: 'shouter' })).status, 200)
+    const after = await api(hub, 'POST', '/api/jobs', { type: 'shout', input: { text: 'hi' } })
+    assert.is(after.status, 400)
+  } finally {
+    await hub.close()
+  }
+})
 
 s.run()
