@@ -249,7 +249,7 @@ export class Skills {
     if (next.app?.features.length && (!prev || featureSig(prev) !== featureSig(next))) {
       plan.class = 'runtime'
       plan.path = `runtime code: its features (${next.app.features.map((f) => f.name).join(', ')}) run inside the hub's process and are installed before recovery; a running hub does not replace them`
-      plan.refused = `skill ${m.name}: runtime code changed (features); not done in place: put the skill in the slot image's skills/ folder and roll it out A/B with aether supervisor (aether supervisor update), or install it and restart the hub`
+      plan.refused = `skill ${m.name}: runtime code changed (features); not done in place: put the skill in the next slot image's skills/ folder and roll it out A/B with aether supervisor (POST /api/supervisor/update), which validates the new runtime with it before cutover`
     } else if (!prev) {
       plan.path = `install: register ${describeNames(next)}`
     } else if (machines.added.length + machines.removed.length + machines.changed.length > 0) {

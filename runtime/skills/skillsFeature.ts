@@ -65,6 +65,8 @@ export class SkillsFeature implements HubFeature {
   skills!: Skills
   hub!: Hub
   readonly counters = { refused: {} as Record<string, number> }
+  /** The features of skills loaded at start, installed in order. */
+  private features: HubFeature[] = []
 
   constructor(
     readonly webspaces: WebspaceFeature,
@@ -100,6 +102,7 @@ export class SkillsFeature implements HubFeature {
     for (const f of failed) console.error(`[skills] ${f.name} (${f.provenance}) not loaded: ${f.message}`)
     sys.services.provide(skillsService, { skills: this.skills, webspaces: this.webspaces })
     this.routes(hub)
+    await this.installFeatures(hub)
   }
 
   /**
@@ -127,8 +130,40 @@ export class SkillsFeature implements HubFeature {
       if (a.machine === 'webspace') await this.projectRegistry(a.path.slice('webspace:'.length))
   }
 
-  /** After recovery: a restored or rebuilt webspace gets its registry and effective scenario written again. */
-  start(hub: Hub): void {
+  /**
+   * The features of the skills loaded at start (runtime code: only a start installs them, see
+   * docs/skills.md), each checked against its `needs.routes`: the routes it added must be exactly
+   * those. A feature that fails or adds other routes is an error of the hub's start.
+   */
+  private async installFeatures(hub: Hub): Promise<void> {
+    const routes = () => new Set(hub.server.routeTable().routes.map((r) => `${r.method} ${r.path}`))
+    for (const skill of this.skills.list()) {
+      if (!skill.app?.features.length) continue
+      const before = routes()
+      for (const f of skill.app.features) {
+        await f.install(hub)
+        this.features.push(f)
+      }
+      const added = [...routes()].filter((r) => !before.has(r)).sort()
+      const declared = [...skill.manifest.needs.routes].sort()
+      if (added.join('\n') !== declared.join('\n'))
+        throw new SkillError(
+          'NEEDS_MISMATCH',
+          `skill ${skill.manifest.name}: skill.json field "needs.routes" lists [${declared.join(', ')}] but its features added [${added.join(', ')}]`,
+        )
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const f of [...this.features].reverse()) await f.close?.()
+  }
+
+  /**
+   * After recovery: the skills' features start; a restored or rebuilt webspace gets its registry and
+   * effective scenario written again.
+   */
+  async start(hub: Hub): Promise<void> {
+    for (const f of this.features) await f.start?.(hub)
     this.webspaces.host.onServe.add((name) => {
       this.projectRegistry(name).catch((err) => console.error(`[skills] registry of webspace ${name}:`, err))
       const a = hub.system.hosted(scenarioPath(name))
