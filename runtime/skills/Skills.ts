@@ -137,7 +137,19 @@ export class Skills {
    */
   async loadAll(sources: Array<{ dir: string; provenance: 'slot' | 'builtin' }> = []): Promise<SkillLoadFailure[]> {
     const failed: SkillLoadFailure[] = []
-    for (const r of this.readRecords()) {
+    let records: InstalledRecord[] = []
+    try {
+      records = this.readRecords()
+    } catch (err) {
+      // the hub still starts: the skills are listed as failed until installed again
+      failed.push({
+        name: 'installed.json',
+        provenance: 'workspace',
+        source: this.recordsFile,
+        message: (err as Error).message,
+      })
+    }
+    for (const r of records) {
       try {
         const m = readManifest(r.dir)
         const sum = checksumDir(r.dir)
