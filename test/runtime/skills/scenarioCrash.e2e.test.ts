@@ -56,6 +56,9 @@ s('SIGKILL while the new scenario is being prepared: the restarted hub makes it 
     )
     const mid = (await api(hub.url, 'GET', '/api/scenario')).body
     assert.is(mid.effective.name, 'kiosk', 'kiosk is effective while night is requested')
+    const busy = await api(hub.url, 'POST', '/api/scenario', { scenario: 'kiosk' })
+    assert.is(busy.status, 409)
+    assert.is(busy.body.error, 'SCENARIO_BUSY')
     await hub.kill('SIGKILL')
 
     hub = await HubProcess.start(args)

@@ -41,6 +41,7 @@ s(
         [['router', 'slot', 'loaded']],
       )
       assert.equal((await api('GET', '/api/router')).body, { routed: true })
+      assert.match(hub.output, /skills {5}router 1\.0\.0 \(slot\)/)
       const r = await api('POST', '/api/skills', { action: 'remove', name: 'router' })
       assert.is(r.body.error, 'NEEDS_SUPERVISOR')
     } finally {
