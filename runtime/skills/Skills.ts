@@ -190,7 +190,7 @@ export class Skills {
     return this.serial(async () => {
       const { plan, next } = await this.stage(resolve(dir), opts)
       // the staged copy is not kept (an install copies again, to the same content-addressed folder)
-      if (next && next.dir !== this.skills.get(plan.skill)?.dir) rmSync(next.dir, { recursive: true, force: true })
+      if (next && next.dir !== this.skills.get(plan.skill)?.dir) dropCopy(next.dir)
       return plan
     })
   }
@@ -254,8 +254,15 @@ export class Skills {
         plan: { skill: m.name, class: 'unchanged', from, to, path: 'nothing to do: same checksum', machines: none },
       }
     const dir = this.copy(m, src, sum)
-    const next = await this.load(m, dir, m.checksum === 'dev' ? 'dev' : 'workspace', src, sum, Date.now())
-    this.checkNames(next, prev)
+    let next: Skill
+    try {
+      next = await this.load(m, dir, m.checksum === 'dev' ? 'dev' : 'workspace', src, sum, Date.now())
+      this.checkNames(next, prev)
+    } catch (err) {
+      // a refused skill leaves nothing behind
+      if (dir !== prev?.dir) dropCopy(dir)
+      throw err
+    }
     const machines = diffMachines(prev?.machines ?? {}, next.machines)
     const plan: SkillPlan = { skill: m.name, class: 'install', from, to, path: '', machines }
     if (next.app?.features.length && (!prev || featureSig(prev) !== featureSig(next))) {
@@ -279,7 +286,7 @@ export class Skills {
       plan.class = 'content'
       plan.path = 'content only (no machine or feature changed): refresh in place'
     }
-    if (plan.refused && dir !== prev?.dir) rmSync(dir, { recursive: true, force: true })
+    if (plan.refused && dir !== prev?.dir) dropCopy(dir)
     return { plan, next }
   }
 
@@ -301,8 +308,10 @@ export class Skills {
     const nm = nearestNodeModules(src)
     if (nm) symlinkSync(nm, join(tmp, 'node_modules'), 'dir')
     renameSync(tmp, dir)
-    if (sum !== 'dev' && checksumDir(dir) !== sum)
+    if (sum !== 'dev' && checksumDir(dir) !== sum) {
+      dropCopy(dir)
       throw new SkillError('CHECKSUM_MISMATCH', `skill ${m.name}: ${src} changed while it was copied; install it again`)
+    }
     return dir
   }
 
@@ -465,6 +474,13 @@ function describeNames(s: Skill): string {
   const jobs = (s.app?.jobTypes ?? []).map((t) => t.name)
   if (jobs.length) parts.push(`job types ${jobs.join(', ')}`)
   return parts.join(' and ') || 'content only (no code)'
+}
+
+/** Removes a staged copy, and its skill's folder when nothing else is in it. */
+function dropCopy(dir: string): void {
+  rmSync(dir, { recursive: true, force: true })
+  const parent = dirname(dir)
+  if (existsSync(parent) && readdirSync(parent).length === 0) rmSync(parent, { recursive: true, force: true })
 }
 
 function nearestNodeModules(dir: string): string | undefined {

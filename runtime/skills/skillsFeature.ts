@@ -102,6 +102,7 @@ export class SkillsFeature implements HubFeature {
     for (const f of failed) console.error(`[skills] ${f.name} (${f.provenance}) not loaded: ${f.message}`)
     sys.services.provide(skillsService, { skills: this.skills, webspaces: this.webspaces })
     this.routes(hub)
+    hub.server.addMetrics(() => this.prometheus())
     await this.installFeatures(hub)
   }
 
@@ -199,6 +200,23 @@ export class SkillsFeature implements HubFeature {
       if (ctx?.requested?.name === name) return `webspace ${ctx.webspace} is switching to it`
     }
     return undefined
+  }
+
+  /** `/metrics`: skills by provenance and state, refusals by code. */
+  private prometheus(): string {
+    const by = new Map<string, number>()
+    for (const s of this.skills.list()) by.set(`${s.provenance}|loaded`, (by.get(`${s.provenance}|loaded`) ?? 0) + 1)
+    for (const f of this.skills.failures) by.set(`${f.provenance}|failed`, (by.get(`${f.provenance}|failed`) ?? 0) + 1)
+    let text = '# HELP aether_skills Skills the hub has, by provenance and state.\n# TYPE aether_skills gauge\n'
+    for (const [k, n] of by) {
+      const [provenance, state] = k.split('|')
+      text += `aether_skills{provenance="${provenance}",state="${state}"} ${n}\n`
+    }
+    text +=
+      '# HELP aether_skills_refused_total Skill actions refused, by code.\n# TYPE aether_skills_refused_total counter\n'
+    for (const [code, n] of Object.entries(this.counters.refused))
+      text += `aether_skills_refused_total{code="${code}"} ${n}\n`
+    return text
   }
 
   /** A refused skill action: its code and message, and the plan when there is one (counted). */

@@ -3,7 +3,7 @@
  * update with a changed machine (the migration report shown before it runs), runtime code refused
  * in place, remove; provenance in GET /api/skills; installed skills come back after a restart.
  */
-import { appendFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -241,6 +241,14 @@ s(
       assert.match(r.body.message, /field "name"/)
       res = await fetch(`${hub.url}/api/skills`)
       assert.equal(((await res.json()) as any).skills, [])
+      // counted, and nothing left in the data folder
+      const metrics = await (await fetch(`${hub.url}/metrics`)).text()
+      assert.match(metrics, /aether_skills_refused_total\{code="CHECKSUM_MISMATCH"\} 1/)
+      assert.match(metrics, /aether_skills_refused_total\{code="NEEDS_MISMATCH"\} 1/)
+      assert.equal(
+        readdirSync(join(data, 'skills')).filter((d) => d !== 'installed.json'),
+        [],
+      )
       // a dev skill pins no checksum: installed with provenance dev, and every install loads it again
       const dev = writeSkill(src, {
         name: 'wip',
