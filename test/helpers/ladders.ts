@@ -5,7 +5,9 @@
  * transitions no run took get paths from `pathsToUncovered` (xstate/graph) to drive next.
  */
 import type { AnyStateMachine } from 'xstate'
-import { type ActorSystem, exportLog } from '../../actors/index.ts'
+import { MemoryLevel } from 'memory-level'
+import { ActorSystem, exportLog, SimulatedClock } from '../../actors/index.ts'
+import { LevelStore } from '../../runtime/LevelStore.ts'
 import { CoverageRecorder, pathsToUncovered, type CoveragePath } from '../../actors/coverage.ts'
 import { parseLog } from '../../protocol/log.ts'
 
@@ -39,6 +41,24 @@ export class LadderCoverage {
     this.rec.addLog(log.header, log.lines)
   }
 
+  /**
+   * Counts a live (non-durable) actor from the events the system's inspection feed showed it
+   * deliver, from `listen` until the returned stop function is called.
+   */
+  listen(system: ActorSystem, path: string, input: unknown): () => void {
+    const events: { type: string; [k: string]: unknown }[] = []
+    const off = system.feed.listen((e) => {
+      if (e.type === '@xstate.event' && e.path.endsWith(path)) events.push(e.event)
+    })
+    return () => {
+      off()
+      this.rec.addLog(
+        { format: 'aether.log/1', actor: path, machine: this.name, at: 0, input },
+        events.map((event, i) => ({ seq: i + 1, at: i, event })),
+      )
+    }
+  }
+
   /** The ladder's transitions and whether any run took them. */
   transitions() {
     return this.rec.result().transitions.filter((t) => this.inLadder(t.id))
@@ -63,6 +83,28 @@ export class LadderCoverage {
       this.transitions().filter((t) => !t.taken),
       { input, samples: this.rec.samples },
     )
+  }
+
+  /**
+   * For each ladder transition no executor run took: a path from the graph (`paths`), run through
+   * the hosted actor (an ActorSystem journaling to memory-level, pure transitions, no executor),
+   * its journal counted. Returns the transitions covered this way and those still without a path.
+   */
+  async runPathsHosted(input: unknown): Promise<{ hosted: string[]; unreachable: string[] }> {
+    const before = new Set(this.report().uncovered)
+    const { paths, unreachable } = this.paths(input)
+    const store = new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
+    const system = new ActorSystem({ store, clock: new SimulatedClock(1_000_000) })
+    await system.recover()
+    for (const [i, p] of paths.entries()) {
+      const path = `ladder-path-${i}`
+      await system.spawn(path, this.machine, { durable: true, input })
+      for (const e of p.events) await system.sendCommitted(path, e)
+      await this.addActor(system, path)
+    }
+    await system.close()
+    const now = new Set(this.report().uncovered)
+    return { hosted: [...before].filter((id) => !now.has(id)), unreachable }
   }
 
   /** One line for the test's output: `job:ladder ladder transitions 19/20 (95%); uncovered: ...`. */
