@@ -4,7 +4,7 @@
  * exported and counted with the same CoverageRecorder `aether coverage` uses, and the ladder's
  * transitions no run took get paths from `pathsToUncovered` (xstate/graph) to drive next.
  */
-import type { AnyStateMachine } from 'xstate'
+import type { AnyActorRef, AnyStateMachine } from 'xstate'
 import { MemoryLevel } from 'memory-level'
 import { ActorSystem, exportLog, SimulatedClock } from '../../actors/index.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
@@ -56,6 +56,26 @@ export class LadderCoverage {
         { format: 'aether.log/1', actor: path, machine: this.name, at: 0, input },
         events.map((event, i) => ({ seq: i + 1, at: i, event })),
       )
+    }
+  }
+
+  /**
+   * Counts a plain XState actor (not hosted, e.g. MemberChannels' channels) from the events its
+   * system's inspection shows it receive, starting at its state now (the log opens with its
+   * snapshot), until the returned stop function is called.
+   */
+  listenActor(actor: AnyActorRef, path: string): () => void {
+    const start = actor.getPersistedSnapshot()
+    const events: { type: string; [k: string]: unknown }[] = []
+    const sub = actor.system.inspect((e: any) => {
+      if (e.type === '@xstate.event' && e.actorRef === actor && e.event.type !== 'xstate.init') events.push(e.event)
+    })
+    return () => {
+      sub.unsubscribe()
+      this.rec.addLog({ format: 'aether.log/1', actor: path, machine: this.name, at: 0, input: null }, [
+        { seq: 0, at: 0, snapshot: start as any },
+        ...events.map((event, i) => ({ seq: i + 1, at: i, event })),
+      ])
     }
   }
 
