@@ -19,6 +19,7 @@ import { workerCommand } from './commands/worker.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
 import { migrateCommand } from './commands/migrate.ts'
+import { skillCommand } from './commands/skill.ts'
 
 export const commands: Command[] = [
   hubCommand,
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   workerCommand,
   webspaceCommand,
   migrateCommand,
+  skillCommand,
 ]
 
 function mainHelp(): string {

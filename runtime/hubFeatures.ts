@@ -17,6 +17,7 @@ import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
+import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -65,5 +66,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
     new RelayLinkFeature(channels, webspaces),
+    // skills and scenarios (docs/skills.md): loaded before recovery, after the job queue and webspaces
+    new SkillsFeature(webspaces, { sources: defaultSkillSources() }),
   ]
 }

@@ -9,6 +9,7 @@ import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
 import { JobsPanel } from './jobsPanel.ts'
+import { SkillsPanel } from './skillsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
@@ -104,6 +105,7 @@ export class App {
     if (hash) this.selected = hash
     if (params.get('view') === 'jobs') this.showView('jobs')
     void this.showMigration()
+    new SkillsPanel($('#skills')).start()
   }
 
   /**
