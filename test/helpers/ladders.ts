@@ -46,16 +46,18 @@ export class LadderCoverage {
    * deliver, from `listen` until the returned stop function is called.
    */
   listen(system: ActorSystem, path: string, input: unknown): () => void {
+    // the actor may have taken events before this: the log opens with its state now
+    const start = system.hosted(path)?.actor?.getPersistedSnapshot()
     const events: { type: string; [k: string]: unknown }[] = []
     const off = system.feed.listen((e) => {
-      if (e.type === '@xstate.event' && e.path.endsWith(path)) events.push(e.event)
+      if (e.type === '@xstate.event' && e.path === path) events.push(e.event)
     })
     return () => {
       off()
-      this.rec.addLog(
-        { format: 'aether.log/1', actor: path, machine: this.name, at: 0, input },
-        events.map((event, i) => ({ seq: i + 1, at: i, event })),
-      )
+      this.rec.addLog({ format: 'aether.log/1', actor: path, machine: this.name, at: 0, input }, [
+        ...(start ? [{ seq: 0, at: 0, snapshot: start as any }] : []),
+        ...events.map((event, i) => ({ seq: i + 1, at: i, event })),
+      ])
     }
   }
 

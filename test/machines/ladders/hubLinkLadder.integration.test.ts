@@ -54,10 +54,15 @@ test.before(async () => {
     },
   })
   await root.flush()
+  // listening from before the link actor is spawned: its first events come during Hub.start
+  const listen = {
+    name: 'ladder-listen',
+    install: (h: Hub) => void (stopListening = coverage.listen(h.system, 'link', input)),
+  }
   hub = await Hub.start({ data: tmpDir('ladder-link'), token: 't', port: 0 }, [
+    listen,
     hubLinkFeature({ nats: nats.url, ...input }),
   ])
-  stopListening = coverage.listen(hub.system, 'link', input)
   hub.system.feed.listen((e) => {
     if (e.type !== '@xstate.event' || !e.path.endsWith('link')) return
     const a = (e.snapshot as any)?.value?.authority
