@@ -11,6 +11,8 @@ import { LevelStore } from '../../runtime/LevelStore.ts'
 import { CoverageRecorder, pathsToUncovered, type CoveragePath } from '../../actors/coverage.ts'
 import { parseLog } from '../../protocol/log.ts'
 
+type Sample = { type: string; [k: string]: unknown }
+
 export interface LadderReport {
   machine: string
   total: number
@@ -99,11 +101,13 @@ export class LadderCoverage {
   }
 
   /** Paths from the initial state (`input`) to each ladder transition no run took yet. */
-  paths(input: unknown): { paths: CoveragePath[]; unreachable: string[] } {
+  paths(input: unknown, extra: Sample[] = []): { paths: CoveragePath[]; unreachable: string[] } {
+    const samples = new Map(this.rec.samples)
+    for (const e of extra) samples.set(e.type, e)
     return pathsToUncovered(
       this.machine,
       this.transitions().filter((t) => !t.taken),
-      { input, samples: this.rec.samples },
+      { input, samples },
     )
   }
 
@@ -112,12 +116,14 @@ export class LadderCoverage {
    * the hosted actor (an ActorSystem journaling to memory-level, pure transitions, no executor),
    * its journal counted; a path with a timer or an effect result (`xstate.*` events, which the host
    * refuses from outside) is replayed with pure transitions instead. Returns the transitions each
-   * way covered and those without a path.
+   * way covered and those without a path. `extra`: sample events of the test's fault alphabet, used
+   * instead of the recorded ones of their type (e.g. a cancel with a reason, never recorded).
    */
   async runPathsHosted(
     input: unknown,
+    extra: Sample[] = [],
   ): Promise<{ hosted: string[]; pure: string[]; refused: string[]; unreachable: string[] }> {
-    const { paths, unreachable } = this.paths(input)
+    const { paths, unreachable } = this.paths(input, extra)
     const store = new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
     const system = new ActorSystem({ store, clock: new SimulatedClock(1_000_000) })
     await system.recover()
