@@ -196,9 +196,11 @@ const ROWS = {
   redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
   'hub-id': row(null, 'AETHER_HUB_ID', undefined, text('node id'), 'hub'),
   'link-heartbeat-ms': row(null, 'AETHER_LINK_HEARTBEAT_MS', 1000, positiveInt, 'hub'),
+  'root-url': row(null, 'AETHER_ROOT_URL', undefined, text('url'), 'hub'),
   'authority-aging-ms': row(null, 'AETHER_AUTHORITY_AGING_MS', 3000, positiveInt, 'hub, root'),
   'authority-stale-ms': row(null, 'AETHER_AUTHORITY_STALE_MS', 10_000, positiveInt, 'hub, root'),
   'retransmit-ms': row(null, 'AETHER_RETRANSMIT_MS', 2000, positiveInt, 'hub'),
+  'rtc-grace-ms': row(null, 'AETHER_RTC_GRACE_MS', 30_000, positiveInt, 'hub'),
   'classa-sync': row(null, 'AETHER_CLASSA_SYNC', true, onOff, 'hub'),
   'traffic-budgets': row(null, 'AETHER_TRAFFIC_BUDGETS', undefined, budgets, 'hub'),
   'outbox-memory': row(null, 'AETHER_OUTBOX_MEMORY', 100_000, positiveInt, 'hub'),
@@ -250,11 +252,14 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   redis: 'Redis server, an optional agent capability',
   'hub-id': "the hub's id toward root (default: generated once and kept in the data folder)",
   'link-heartbeat-ms': 'period of the lifecycle heartbeats to root',
+  'root-url': "the root's HTTP URL (e.g. http://127.0.0.1:7080): the hub's inspector links to the root's inspector",
   'authority-aging-ms':
     'heartbeat silence after which control authority is aging (hub) or a hub is aging (root --authority-aging)',
   'authority-stale-ms':
     'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
   'retransmit-ms': 'Class A records not acked within this are sent again',
+  'rtc-grace-ms':
+    'a WebRTC member without its signaling socket this long is gone: its peer session is closed (back sooner, it resumes); docs/rtc.md',
   'classa-sync': 'fsync each group commit of the Class A outbox (0: do not)',
   'traffic-budgets': 'budgets per traffic class on the link to root, e.g. `route.frame:2000,telemetry:500`',
   'outbox-memory': 'Class A records per stream held in memory; the rest wait on disk',

@@ -18,12 +18,15 @@ import {
 } from '../../protocol/signaling.ts'
 import { PeerExecutor } from '../rtc/PeerExecutor.ts'
 import { browserMedia, nativeBackend } from './nativePeer.ts'
+import { InspectStream } from './inspectStream.ts'
 
 export interface MemberOptions {
   nodeId: string
   wsUrl: string
   probeMs?: number
   silenceProbes?: number
+  /** Record the member's peer session at the hub (`/inspector/ingest`, needs the token). */
+  recordUrl?: string
 }
 
 const PEER = 'hub/peer'
@@ -38,6 +41,8 @@ export class MemberClient {
   private ws?: WebSocket
   private frameSeq = 0
   private outbox: string[] = []
+  /** The recorder of the member's own actors at the hub (`?record=1`). */
+  readonly recorder?: InspectStream
 
   constructor(readonly opts: MemberOptions) {
     this.exec = new PeerExecutor(
@@ -47,12 +52,20 @@ export class MemberClient {
       { ownsTransceivers: true, media: browserMedia() },
     )
     this.exec.onMessage((d) => this.received.push(d))
+    if (opts.recordUrl) this.recorder = new InspectStream(opts.recordUrl)
   }
 
-  /** Connects signaling and starts the peer session. */
+  /**
+   * Connects signaling and starts the peer session. A page reloaded in the same tab resumes the
+   * session it had (its id kept in sessionStorage): the hub renews its peer for it, under the same
+   * `peerSessionId`, as long as the reload comes within the hub's grace.
+   */
   start(): void {
     this.connect()
     const rand = Math.random().toString(36).slice(2, 8)
+    const store = (globalThis as { sessionStorage?: Storage }).sessionStorage
+    const key = `aether.peerSession.${this.opts.nodeId}`
+    const saved = store?.getItem(key) ?? undefined
     const peer = createActor(
       peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: any[] }) => this.exec.execPeer(p.cmds) } }),
       {
@@ -60,14 +73,27 @@ export class MemberClient {
           nodeId: this.opts.nodeId,
           remoteNodeId: 'hub',
           polite: true,
-          peerSessionId: `${this.opts.nodeId}.${rand}.g0`,
+          peerSessionId: saved ?? `${this.opts.nodeId}.${rand}.g0`,
+          ...(saved ? { resume: rand } : {}),
           probeMs: this.opts.probeMs,
           silenceProbes: this.opts.silenceProbes,
         },
+        ...(this.recorder ? { inspect: this.recorder.inspectAs(PEER) } : {}),
       },
     )
     this.actors.set(PEER, peer)
+    peer.subscribe((snap) => {
+      if (snap.status === 'done') store?.removeItem(key)
+      else if (store?.getItem(key) !== snap.context.peerSessionId) store?.setItem(key, snap.context.peerSessionId)
+    })
     peer.start()
+  }
+
+  /** Leaves for good: the hub closes this member's session at once (no grace), and so does the page. */
+  leave(): void {
+    const f = JSON.stringify({ v: 1, kind: 'goodbye' })
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(f)
+    this.dispatch(PEER, { type: 'peer.close', reason: 'the member left' })
   }
 
   private connect(): void {
@@ -161,6 +187,7 @@ export class MemberClient {
                 peerSessionId: s.context.peerSessionId,
                 counters: s.context.counters,
                 recoveries: s.context.recoveries,
+                closedReason: s.context.closedReason,
                 inSeq: s.context.inSeq,
                 outSeq: s.context.outSeq,
                 unacked: s.context.unacked.length,
@@ -189,13 +216,21 @@ export class MemberClient {
   }
 }
 
-/** Boots the page: reads `?node=` and `?token=`, wires the buttons, exposes `window.aether`. */
+/** Boots the page: reads `?node=`, `?token=` and `?record=1`, wires the buttons, exposes `window.aether`. */
 export function boot(): MemberClient {
   const q = new URLSearchParams(location.search)
   const nodeId = q.get('node') ?? `member-${Math.random().toString(36).slice(2, 8)}`
   const token = q.get('token') ?? ''
   const proto = location.protocol === 'https:' ? 'wss' : 'ws'
-  const m = new MemberClient({ nodeId, wsUrl: `${proto}://${location.host}/ws?token=${encodeURIComponent(token)}` })
+  const m = new MemberClient({
+    nodeId,
+    wsUrl: `${proto}://${location.host}/ws?token=${encodeURIComponent(token)}`,
+    ...(q.get('record') === '1'
+      ? {
+          recordUrl: `${proto}://${location.host}/inspector/ingest?app=${encodeURIComponent(nodeId)}&token=${encodeURIComponent(token)}`,
+        }
+      : {}),
+  })
   ;(globalThis as any).aether = m
   m.start()
   const $ = (id: string) => document.getElementById(id)
