@@ -8,6 +8,7 @@ import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
+import { mediaRouteFeature } from './rtc/mediaRouteFeature.ts'
 import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
@@ -59,6 +60,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     runtimeFeature(),
     inspectorFeature(),
     rtcFeature(),
+    mediaRouteFeature(),
     webspaces,
     channels,
     new DirectLinkFeature(channels, webspaces),
