@@ -8,7 +8,8 @@
  * which paths), what the hub knows of each target (`route.ability`: reachable over signaling,
  * authorized, healthy; `route.left` when its socket goes), the operator's or consumer's policy
  * (`route.policy`: which path classes are allowed), the consumer's monitoring reports on the
- * current attempt (`route.observed`, tagged with the attempt's `seq`), `route.release`, and its
+ * current attempt (`route.observed`, tagged with the attempt's `seq`), `route.refresh` (the
+ * consumer asked again: a fresh attempt), `route.release`, and its
  * own durable timers (the connect deadline of an attempt, the retry of a better path).
  *
  * Promises:
@@ -127,6 +128,8 @@ export const routeEvents = {
   policy: (direct: boolean, relay: boolean, at: number) => ({ type: 'route.policy', direct, relay, at }) as const,
   observed: (seq: number, status: 'up' | 'failed', at: number, reason?: string) =>
     ({ type: 'route.observed', seq, status, reason: reason ?? null, at }) as const,
+  /** The consumer asked again (it reconnected): a fresh attempt on the best path, nothing suspect. */
+  refresh: (reason: string, at: number) => ({ type: 'route.refresh', reason, at }) as const,
   release: (reason: string, at: number) => ({ type: 'route.release', reason, at }) as const,
 }
 
@@ -393,6 +396,12 @@ const machine = setup({
           ? { ...context.degradation, reason: whyUnavailable(context) }
           : context.degradation,
     }),
+    noteRefresh: assign({
+      cause: ({ event }) => {
+        assertEvent(event, 'route.refresh')
+        return `refreshed: ${event.reason}`
+      },
+    }),
     noteAvailable: assign({ cause: 'a target became available' }),
     /** The retry forgives every suspect path, so the best path is tried again. */
     forgive: assign({ suspect: () => ({}), cause: 'retry: the suspect paths are tried again' }),
@@ -411,6 +420,7 @@ const inventory = {
   'route.left': { actions: ['stamp', 'recordLeft', 'refreshReason'] },
   'route.policy': { actions: ['stamp', 'recordPolicy', 'refreshReason'] },
   'route.observed': { actions: ['stamp', 'countReport'] },
+  'route.refresh': { target: '.selecting', actions: ['stamp', 'noteRefresh'] },
   'route.release': { target: '.released', actions: ['stamp', 'noteReleased', 'execute'] },
 } as const
 

@@ -222,6 +222,9 @@ export class RouteClient {
   }
 }
 
+/** The page saw the current attempt up (the hub announces only its start). */
+const live = (s: any): boolean => s.reports.some((r: any) => r.seq === s.route?.seq && r.status === 'up')
+
 /** Boots the page: `?node=`, `?token=`, `?need=`; exposes `window.aetherRoute`. */
 export function boot(): RouteClient {
   const q = new URLSearchParams(location.search)
@@ -248,7 +251,7 @@ export function boot(): RouteClient {
     if (st)
       st.textContent = [
         `node ${nodeId}, need ${c.opts.need}`,
-        `route #${s.route?.seq ?? '-'}: ${s.route ? `${s.route.path ?? 'unavailable'} ${s.route.target ?? ''} (${s.route.status})` : 'none yet'}`,
+        `route #${s.route?.seq ?? '-'}: ${s.route ? `${s.route.path ?? 'unavailable'} ${s.route.target ?? ''} (${live(s) ? 'live' : s.route.status})` : 'none yet'}`,
         s.route?.reason ? `degraded: ${s.route.reason}` : 'not degraded',
         `frames: ${JSON.stringify(s.counts)}`,
         `reports: ${s.reports.map((r: any) => `#${r.seq} ${r.status}${r.reason ? ` (${r.reason})` : ''}`).join(', ')}`,

@@ -216,13 +216,14 @@ export class RouteHost {
     return false
   }
 
-  /** A consumer's need: its route (a new one, or the open one told again), fed the inventory. */
+  /** A consumer's need: a new route fed the inventory, or a fresh attempt of the open one. */
   private async open(consumer: string, need: string): Promise<void> {
     const needs = this.routes.get(consumer) ?? new Map<string, string>()
     this.routes.set(consumer, needs)
     const open = needs.get(need)
-    const c = open ? this.context(open) : undefined
-    if (c) return this.execute(c)
+    // asked again (a reconnected consumer): a fresh attempt, so a direct session starts anew
+    if (open && this.context(open))
+      return this.dispatch(open, routeEvents.refresh('the consumer asked again', this.now()))
     let path = `route:${consumer}:${need}`
     for (let n = 2; this.system.hosted(path); n++) path = `route:${consumer}:${need}.${n}`
     needs.set(need, path)
