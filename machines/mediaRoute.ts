@@ -413,15 +413,22 @@ const machine = setup({
   },
 })
 
-/** Inventory and policy changes: recorded wherever the route is; each state reacts with `always`. */
+/** Inventory and policy changes: recorded wherever the route is; each state reacts with `always`. Reports are counted. */
 const inventory = {
   'route.capability': { actions: ['stamp', 'recordCapability', 'refreshReason'] },
   'route.ability': { actions: ['stamp', 'recordAbility', 'refreshReason'] },
   'route.left': { actions: ['stamp', 'recordLeft', 'refreshReason'] },
   'route.policy': { actions: ['stamp', 'recordPolicy', 'refreshReason'] },
   'route.observed': { actions: ['stamp', 'countReport'] },
-  'route.refresh': { target: '.selecting', actions: ['stamp', 'noteRefresh'] },
-  'route.release': { target: '.released', actions: ['stamp', 'noteReleased', 'execute'] },
+} as const
+
+/**
+ * A fresh attempt, or the end: taken in every state that has an attempt (written per state, not
+ * at the root, so every edge the inspector draws runs between two states).
+ */
+const leave = {
+  'route.refresh': { target: 'selecting', actions: ['stamp', 'noteRefresh'] },
+  'route.release': { target: 'released', actions: ['stamp', 'noteReleased', 'execute'] },
 } as const
 
 /** An attempt on a path: connecting until the consumer reports it up, then live. */
@@ -429,6 +436,7 @@ const attemptOn = {
   initial: 'connecting',
   always: { guard: 'attemptBroken', target: 'selecting', actions: 'noteBroken' },
   on: {
+    ...leave,
     'route.observed': [
       { guard: 'currentFailed', target: 'selecting', actions: ['stamp', 'countReport', 'noteReportedFailure'] },
       { guard: 'currentUp', target: '.live', actions: ['stamp', 'countReport', 'noteLive'] },
@@ -494,6 +502,7 @@ export const mediaRoute = machine.createMachine({
       always: { guard: 'anyPossible', target: 'selecting', actions: 'noteAvailable' },
       // forgiving the suspects lets `always` try again; the timer is armed again either way
       after: { retry: { target: 'unavailable', reenter: true, actions: ['afterRetry', 'forgive'] } },
+      on: leave,
     },
     released: { type: 'final' },
   },

@@ -21,6 +21,8 @@ import { mediaRoute, type MediaRouteContext } from '../../../machines/mediaRoute
 import { Hub } from '../../../runtime/Hub.ts'
 import { mediaRouteFeature, type RouteHost } from '../../../runtime/rtc/mediaRouteFeature.ts'
 import { rtcFeature } from '../../../runtime/rtc/rtcFeature.ts'
+import { inspectorFeature } from '../../../runtime/inspector/InspectorServer.ts'
+import { buildInspector } from '../../../inspector/build.mjs'
 import { launchChromium } from '../../helpers/browser.ts'
 
 const root = fileURLToPath(new URL('../../..', import.meta.url))
@@ -65,7 +67,8 @@ const ctx = () => route().context as MediaRouteContext
 E2E.before(async () => {
   data = mkdtempSync(join(tmpdir(), 'aether-route-hub-'))
   const feature = mediaRouteFeature({ route: { connectMs: 5000, retryMs: 60_000 } })
-  hub = await Hub.start({ port: 0, data, token: TOKEN, fsync: 'none' }, [rtcFeature(), feature])
+  await buildInspector({ quiet: true })
+  hub = await Hub.start({ port: 0, data, token: TOKEN, fsync: 'none' }, [inspectorFeature(), rtcFeature(), feature])
   host = feature.host!
   browser = await launchChromium(['--allow-loopback-in-peer-connection'])
   page = await browser.newPage({ viewport: { width: 800, height: 420 } })
@@ -134,6 +137,25 @@ E2E('media route - direct from the member, degraded to the hub relay within 1 s,
   await until(() => (host.stats.relayed[ROUTE] ?? 0) >= 5, 5_000, 'frames relayed by the hub')
   await new Promise((r) => setTimeout(r, 200))
   await page.screenshot({ path: join(shots, 'route-relayed.png') })
+  // the route as the inspector draws it
+  const insp = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+  await insp.goto(`${hub.url}/inspector?token=${TOKEN}#${ROUTE}`)
+  await insp.waitForSelector('.conn.open')
+  await insp
+    .waitForFunction(
+      () =>
+        /relayed/.test(document.querySelector('[data-testid="state-value"]')?.textContent ?? '') &&
+        !/Loading the machine definition/.test(document.body.textContent ?? ''),
+      undefined,
+      { timeout: 20_000 },
+    )
+    .catch(async (e) => {
+      await insp.screenshot({ path: join(shots, 'route-inspector-fail.png') })
+      throw e
+    })
+  assert.match((await insp.textContent('[data-testid="chart"]')) ?? '', /relayed/, 'the machine is drawn')
+  await insp.screenshot({ path: join(shots, 'route-inspector.png') })
+  await insp.close()
   console.log(`  degraded to the hub relay ${degradeMs} ms after the cut (${ctx().observed!.failure})`)
 
   // 3. the member leaves: the route fails over to another member, direct
