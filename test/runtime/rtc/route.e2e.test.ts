@@ -40,7 +40,7 @@ let data = ''
 const members = new Map<string, ChildProcess>()
 
 function startMember(nodeId: string): Promise<ChildProcess> {
-  const child = fork(join(root, 'test/helpers/routeMemberChild.ts'), [hub.url, TOKEN, nodeId, 'clock'], {
+  const child = fork(join(root, 'examples/mediaMember.ts'), [hub.url, TOKEN, nodeId, 'clock'], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   })
