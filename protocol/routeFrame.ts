@@ -174,3 +174,13 @@ export function parseRouteSessionId(id: string): { consumer: string; seq: number
   const m = /^(.+):r(\d{1,9})$/.exec(id)
   return m ? { consumer: m[1], seq: Number(m[2]) } : undefined
 }
+
+/** A frame from the hub (route, serve, frame, error or a signaling envelope), parsed; undefined when it is not JSON. */
+export function parseHubFrame(text: string): { kind?: unknown; [k: string]: any } | undefined {
+  try {
+    const f = JSON.parse(text)
+    return typeof f === 'object' && f !== null ? f : undefined
+  } catch {
+    return undefined
+  }
+}

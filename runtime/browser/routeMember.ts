@@ -11,7 +11,7 @@
  */
 import { createActor, type AnyActorRef } from 'xstate'
 import { peerSession } from '../../machines/peerSession.ts'
-import { routeSessionId, type RouteAnnounce } from '../../protocol/routeFrame.ts'
+import { parseHubFrame, routeSessionId, type RouteAnnounce } from '../../protocol/routeFrame.ts'
 import { decodeSignalFrame, encodeSignalFrame, type SignalingMessage } from '../../protocol/signaling.ts'
 import { PeerExecutor } from '../rtc/PeerExecutor.ts'
 import { nativeBackend } from './nativePeer.ts'
@@ -84,12 +84,7 @@ export class RouteClient {
   }
 
   private onFrame(text: string): void {
-    let f: any
-    try {
-      f = JSON.parse(text)
-    } catch {
-      return
-    }
+    const f = parseHubFrame(text)
     if (f?.kind === 'route' && f.need === this.opts.need) return this.follow(f as RouteAnnounce)
     if (f?.kind === 'frame' && f.via === 'hub' && f.need === this.opts.need) return this.received(f.data, 'hub', 'hub')
     if (f?.kind === 'event') {

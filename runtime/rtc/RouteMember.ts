@@ -13,7 +13,7 @@
  */
 import { ActorSystem } from '../../actors/index.ts'
 import { decodeSignalFrame } from '../../protocol/signaling.ts'
-import { routeSessionId, type RoutePathName, type RouteServe } from '../../protocol/routeFrame.ts'
+import { parseHubFrame, routeSessionId, type RoutePathName, type RouteServe } from '../../protocol/routeFrame.ts'
 import { WebSocketClient } from '../http/HubServer.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
@@ -100,12 +100,7 @@ export class RouteMember {
   }
 
   private onFrame(text: string): void {
-    let f: any
-    try {
-      f = JSON.parse(text)
-    } catch {
-      return
-    }
+    const f = parseHubFrame(text)
     if (f?.kind === 'serve') return this.serve(f as RouteServe)
     if (f?.kind === 'event') {
       // signaling of a consumer's direct session: dropped while the direct path is cut

@@ -243,6 +243,30 @@ export class RouteHost {
     }
   }
 
+  /** A `/route` socket (its token checked): its hello names it, then its frames go to `receive`. */
+  attach(ws: WebSocket): void {
+    let nodeId: string | undefined
+    const answer = (e: RouteFrameError | undefined) =>
+      e && ws.readyState === ws.OPEN && ws.send(JSON.stringify({ v: 1, kind: 'error', error: e.toJSON() }))
+    ws.on('message', (data) => {
+      const text = String(data)
+      if (nodeId) return void this.receive(nodeId, text).then(answer, () => this.count('INTERNAL'))
+      const r = decodeRouteFrame(text)
+      if (!r.ok || r.value.kind !== 'hello') {
+        this.count('BAD_HELLO')
+        return answer(r.ok ? new RouteFrameError('BAD_FRAME', 'kind', 'the first frame must be a hello') : r.error)
+      }
+      nodeId = r.value.nodeId
+      this.sockets.get(nodeId)?.close(4000, 'replaced by a newer socket of the same node')
+      this.sockets.set(nodeId, ws)
+    })
+    ws.on('close', () => {
+      if (!nodeId || this.sockets.get(nodeId) !== ws) return
+      this.sockets.delete(nodeId)
+      this.left(nodeId)
+    })
+  }
+
   private refuse(e: RouteFrameError): RouteFrameError {
     this.count(e.code)
     return e
@@ -322,46 +346,8 @@ export function mediaRouteFeature(opts: MediaRouteOptions = {}): HubFeature & { 
       })
       srv.ws(
         '/route',
-        (ws, req, url) => {
-          if (!srv.hasToken(req, url)) {
-            ws.close(4401, 'this socket needs the hub token (?token=)')
-            return
-          }
-          let nodeId: string | undefined
-          const error = (e: RouteFrameError) => ws.send(JSON.stringify({ v: 1, kind: 'error', error: e.toJSON() }))
-          ws.on('message', (data) => {
-            const text = String(data)
-            if (!nodeId) {
-              const r = decodeRouteFrame(text)
-              if (!r.ok || r.value.kind !== 'hello') {
-                host.stats.rejected.BAD_HELLO = (host.stats.rejected.BAD_HELLO ?? 0) + 1
-                return error(
-                  r.ok
-                    ? new RouteFrameError(
-                        'BAD_FRAME',
-                        'kind',
-                        'the first frame must be {"v":1,"kind":"hello","nodeId":ID}',
-                      )
-                    : r.error,
-                )
-              }
-              nodeId = r.value.nodeId
-              host.sockets.get(nodeId)?.close(4000, 'replaced by a newer socket of the same node')
-              host.sockets.set(nodeId, ws)
-              return
-            }
-            void host.receive(nodeId, text).then(
-              (e) => e && ws.readyState === ws.OPEN && error(e),
-              () => (host.stats.rejected.INTERNAL = (host.stats.rejected.INTERNAL ?? 0) + 1),
-            )
-          })
-          ws.on('close', () => {
-            if (nodeId && host.sockets.get(nodeId) === ws) {
-              host.sockets.delete(nodeId)
-              host.left(nodeId)
-            }
-          })
-        },
+        (ws, req, url) =>
+          srv.hasToken(req, url) ? host.attach(ws) : ws.close(4401, 'this socket needs the hub token (?token=)'),
         { maxPayload: MAX_ROUTE_FRAME },
       )
     },

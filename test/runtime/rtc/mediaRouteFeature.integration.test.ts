@@ -115,6 +115,8 @@ T('mediaRoute feature - a need is routed to the advertising member; signaling an
   await until(() => last(page, 'route')?.path === 'direct', 'the direct route announced')
   const r = last(page, 'route')
   assert.is(r.target, 'cam-1')
+  // the member's socket is another one: its serve may come a little later
+  await until(() => last(cam, 'serve')?.seq === r.seq, 'the serve at the member')
   assert.equal(last(cam, 'serve'), {
     v: 1,
     kind: 'serve',
@@ -148,7 +150,7 @@ T('mediaRoute feature - a need is routed to the advertising member; signaling an
   page.send({ v: 1, kind: 'report', need: 'clock', seq: r.seq, status: 'failed', reason: 'probe silent' })
   await until(() => last(page, 'route')?.path === 'relay', 'the relayed route announced')
   assert.match(last(page, 'route').reason, /direct is not possible: probe silent/)
-  assert.is(last(cam, 'serve').path, 'relay')
+  await until(() => last(cam, 'serve')?.path === 'relay', 'the member told to relay')
   cam.send({ v: 1, kind: 'frame', need: 'clock', to: 'page-1', data: { member: 'cam-1', n: 2 } })
   await until(() => !!last(page, 'frame'), 'a relayed frame')
   assert.equal(last(page, 'frame'), {
@@ -197,6 +199,7 @@ T('mediaRoute feature - a need is routed to the advertising member; signaling an
   await until(() => last(again, 'route')?.seq === seq + 1, 'a fresh attempt')
   assert.is(last(again, 'route').target, 'cam-2')
   assert.is(ctx().attempt!.cause, 'refreshed: the consumer asked again')
+  await until(() => last(cam2, 'serve')?.seq === seq + 1, 'the serve of the fresh attempt')
   assert.equal(last(cam2, 'serve'), {
     v: 1,
     kind: 'serve',
