@@ -8,6 +8,7 @@ import { hubCommand } from './commands/hub.ts'
 import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
+import { coverageCommand } from './commands/coverage.ts'
 import { rootCommand } from './commands/root.ts'
 import { reliabilityCommand } from './commands/reliability.ts'
 import { protocolCommand } from './commands/protocol.ts'
@@ -22,6 +23,7 @@ import { migrateCommand } from './commands/migrate.ts'
 export const commands: Command[] = [
   hubCommand,
   replayCommand,
+  coverageCommand,
   logCommand,
   inspectCommand,
   rootCommand,
