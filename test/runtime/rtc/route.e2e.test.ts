@@ -91,7 +91,10 @@ E2E('media route - direct from the member, degraded to the hub relay within 1 s,
     async () => ((await pageState()).counts['cam-1/direct'] ?? 0) >= 10,
     20_000,
     'ten frames from cam-1 on the direct session',
-  )
+  ).catch(async (e) => {
+    console.log('page', JSON.stringify(await pageState()), 'route', JSON.stringify(route().value), ctx().failures)
+    throw e
+  })
   // the page's report travels on its own socket: the hub takes it a moment later
   await until(() => JSON.stringify(route().value) === '{"direct":"live"}', 5_000, 'the route live at the hub')
   assert.is(ctx().attempt!.target, 'cam-1')
