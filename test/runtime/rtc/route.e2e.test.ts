@@ -66,7 +66,7 @@ const ctx = () => route().context as MediaRouteContext
 
 E2E.before(async () => {
   data = mkdtempSync(join(tmpdir(), 'aether-route-hub-'))
-  const feature = mediaRouteFeature({ route: { connectMs: 5000, retryMs: 60_000 } })
+  const feature = mediaRouteFeature({ route: { connectMs: 15_000, retryMs: 60_000 } })
   await buildInspector({ quiet: true })
   hub = await Hub.start({ port: 0, data, token: TOKEN, fsync: 'none' }, [inspectorFeature(), rtcFeature(), feature])
   host = feature.host!
@@ -170,7 +170,12 @@ E2E('media route - direct from the member, degraded to the hub relay within 1 s,
     async () => ((await pageState()).counts['cam-2/direct'] ?? 0) >= 5,
     20_000,
     'frames from cam-2 on a direct session',
-  )
+  ).catch(async (e) => {
+    const c = ctx()
+    console.log('page', JSON.stringify(await pageState()), 'route', JSON.stringify(route().value))
+    console.log('attempt', JSON.stringify(c.attempt), 'failures', JSON.stringify(c.failures), host.stats)
+    throw e
+  })
   await until(() => JSON.stringify(route().value) === '{"direct":"live"}', 5_000, 'the failed-over route live')
   assert.is(ctx().attempt!.target, 'cam-2')
   assert.is(ctx().previous!.target, 'cam-1')
