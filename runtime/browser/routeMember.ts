@@ -142,7 +142,8 @@ export class RouteClient {
     this.direct = d
     exec.onMessage((data) => this.received(data, 'direct', target))
     exec.onLink((up) => {
-      if (!up && this.direct === d && this.route?.seq === seq)
+      // before the first frame the session may still be climbing its ladder: the connect deadline judges
+      if (!up && this.direct === d && this.route?.seq === seq && this.reported.has(`${seq}:up`))
         this.report('failed', 'the direct peer session went down')
     })
     actor.start()
