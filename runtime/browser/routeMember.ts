@@ -2,7 +2,8 @@
  * The consumer side of a media route (the `/member/route` page's app): it asks the hub for a
  * need on `/route`, and executes the route the hub's `mediaRoute` actor announces. Direct: a peer
  * session with the target member (the same peerSession machine and executor as `/member`, the
- * browser polite, signaling through the hub), frames arriving on its `events` channel. Relay:
+ * browser polite, signaling through the hub), frames arriving on a `media:<need>` channel the
+ * member opens on it. Relay:
  * the member's frames arriving through the hub on `/route`. Unavailable: nothing to do.
  *
  * It monitors the attempt and reports to the hub, by the attempt's `seq`: `up` at the first
@@ -14,6 +15,7 @@ import { createActor, type AnyActorRef } from 'xstate'
 import { peerSession } from '../../machines/peerSession.ts'
 import { parseHubFrame, routeSessionId, type RouteAnnounce } from '../../protocol/routeFrame.ts'
 import { decodeSignalFrame, encodeSignalFrame, type SignalingMessage } from '../../protocol/signaling.ts'
+import type { ChannelHandle, PeerBackend } from '../rtc/PeerBackend.ts'
 import { PeerExecutor } from '../rtc/PeerExecutor.ts'
 import { nativeBackend } from './nativePeer.ts'
 
@@ -116,9 +118,23 @@ export class RouteClient {
   private openDirect(seq: number, target: string): void {
     const self = this.sessionId(seq)
     const path = `${target}/peer`
+    // the member opens a `media:<need>` channel for its frames: taken here, before the executor
+    // (which keeps only its own channels), so media is never held behind the reliable `events`
+    const native = nativeBackend({ iceServers: [] })
+    const backend: PeerBackend = {
+      createPeer: (id, cb, o) =>
+        native.createPeer(
+          id,
+          {
+            ...cb,
+            dataChannel: (ch) => (ch.label.startsWith('media:') ? this.mediaChannel(ch, target) : cb.dataChannel(ch)),
+          },
+          o,
+        ),
+    }
     const exec: PeerExecutor = new PeerExecutor(
       path,
-      nativeBackend({ iceServers: [] }),
+      backend,
       {
         dispatch: (_p, e) => queueMicrotask(() => this.direct?.exec === exec && d.actor.send(e as any)),
         signal: (m: SignalingMessage) => this.sendText(encodeSignalFrame(m, `${self}:${++this.frameSeq}`, Date.now())),
@@ -140,13 +156,20 @@ export class RouteClient {
     )
     const d: Direct = { seq, target, exec, actor }
     this.direct = d
-    exec.onMessage((data) => this.received(data, 'direct', target))
     exec.onLink((up) => {
       // before the first frame the session may still be climbing its ladder: the connect deadline judges
       if (!up && this.direct === d && this.route?.seq === seq && this.reported.has(`${seq}:up`))
         this.report('failed', 'the direct peer session went down')
     })
     actor.start()
+  }
+
+  private mediaChannel(ch: ChannelHandle, target: string): void {
+    ch.onmessage = (data) => {
+      if (typeof data !== 'string') return
+      const f = parseHubFrame(data)
+      if (f) this.received(f, 'direct', target)
+    }
   }
 
   private toActor(d: Direct, e: { type: string }): void {

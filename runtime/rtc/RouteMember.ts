@@ -2,8 +2,9 @@
  * A member node that produces media for routes (machines/mediaRoute.ts): a Node process with an
  * RtcNode that advertises the needs it can serve on the hub's `/route` socket and serves each
  * consumer the way the hub's route says (`serve` frames): directly, over a peer session the
- * consumer opens with it (signaling through the hub), or relayed, by sending its frames to the
- * hub. It never chooses a path.
+ * consumer opens with it (signaling through the hub; the frames on a `media:<need>` data channel
+ * of that peer, never held behind the session's reliable `events`), or relayed, by sending its
+ * frames to the hub. It never chooses a path.
  *
  * The producer is synthetic: a data frame per tick, stamped with this member's id, the need, a
  * counter, the time and the path it was sent on, so a consumer can prove where its media came
@@ -15,6 +16,7 @@ import { ActorSystem } from '../../actors/index.ts'
 import { decodeSignalFrame } from '../../protocol/signaling.ts'
 import { parseHubFrame, routeSessionId, type RoutePathName, type RouteServe } from '../../protocol/routeFrame.ts'
 import { WebSocketClient } from '../http/HubServer.ts'
+import type { ChannelHandle, PeerHandle } from './PeerBackend.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
 
@@ -46,6 +48,8 @@ interface Serving {
   seq: number
   path: RoutePathName
   timer: ReturnType<typeof setInterval>
+  /** The direct path's media channel, on the peer it was opened on. */
+  channel?: { peer: PeerHandle; ch: ChannelHandle }
 }
 
 export class RouteMember {
@@ -141,13 +145,15 @@ export class RouteMember {
       this.stats.relay++
       return this.sendText(JSON.stringify({ v: 1, kind: 'frame', need: s.need, to: s.consumer, data: frame }))
     }
-    const remote = routeSessionId(s.consumer, s.seq)
-    if (this.directCut || !this.node.executor(remote)?.linkUp) {
+    const exec = this.node.executor(routeSessionId(s.consumer, s.seq))
+    const h = exec?.linkUp && !this.directCut ? exec.handle : undefined
+    // media goes on a channel of its own, opened once per peer (a rebuilt peer gets a new one)
+    if (h && s.channel?.peer !== h) s.channel = { peer: h, ch: h.openChannel(`media:${s.need}`) }
+    if (!h || !s.channel?.ch.send(JSON.stringify(frame))) {
       this.stats.skipped++
       return
     }
     this.stats.direct++
-    this.node.sendMessage(remote, frame)
   }
 
   /** Closes the peer of a direct session and stops its actors (memory only). */
