@@ -114,8 +114,8 @@ E2E('media route - direct from the member, degraded to the hub relay within 1 s,
   assert.is(shown.attempt.target, 'cam-1')
   assert.is(shown.need.need, 'clock')
   assert.ok(shown.monitoring.signals.length >= 3)
-  await new Promise((r) => setTimeout(r, 200))
-  await page.screenshot({ path: join(shots, 'route-direct.png') })
+  // (no screenshot here: a screenshot is a burst of work in the page right before the cut; the
+  // failed-over route below is direct too, and is shot)
 
   // 2. the member's direct path is cut: the route degrades to the hub relay within 1 s
   const cutAt = Date.now()
