@@ -11,6 +11,7 @@ import { ActionsView, SnapshotView } from './details.ts'
 import { JobsPanel } from './jobsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
+import { periodicMatcher, periodicTypes } from './fold.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 
 /**
@@ -55,6 +56,9 @@ export class App {
   private rateSamples: Array<[number, number]> = []
   private pausedAt = 0
   private chartKey = ''
+  /** Periodic-event tests by definition key (null: the machine declares none). */
+  private periodic = new Map<string, ((type: string) => boolean) | null>()
+  private defsFor = -1
 
   constructor() {
     const params = new URLSearchParams(location.search)
@@ -67,7 +71,12 @@ export class App {
     this.token = sessionStorage.getItem('aether.token') ?? ''
     this.chart = new StateChartView($('#chart-wrap'))
     this.tree = new ActorTree($('#tree'), (p) => this.select(p))
-    this.timeline = new Timeline($('#timeline'), (path, index, actorSeq) => this.pick(path, index, actorSeq))
+    this.timeline = new Timeline(
+      $('#timeline'),
+      (path, index, actorSeq) => this.pick(path, index, actorSeq),
+      () => this.invalidate(true),
+    )
+    this.timeline.periodic = (path) => this.periodicOf(path)
     this.snapshotView = new SnapshotView($('#snapshot'))
     this.actions = new ActionsView($('#actions'), {
       get token() {
@@ -281,6 +290,33 @@ export class App {
     return this.selected ? this.model.actors.get(this.selected) : undefined
   }
 
+  /** The periodic-event test of an actor's machine (fold.ts), once its definition is loaded. */
+  private periodicOf(path: string): ((type: string) => boolean) | undefined {
+    const a = this.model.actors.get(path)
+    if (!a) return undefined
+    const key = defKey(a)
+    let m = this.periodic.get(key)
+    if (m === undefined && this.defs.has(key)) {
+      const types = periodicTypes(this.defs.get(key))
+      m = types.length ? periodicMatcher(types) : null
+      this.periodic.set(key, m)
+    }
+    return m ?? undefined
+  }
+
+  /** The all-actors timeline folds the periodic events of every machine: load each definition once. */
+  private loadAllDefinitions(): void {
+    if (this.defsFor === this.model.treeVersion) return
+    this.defsFor = this.model.treeVersion
+    const seen = new Set<string>()
+    for (const a of this.model.actors.values()) {
+      const key = defKey(a)
+      if (a.kind !== 'live' || seen.has(key)) continue
+      seen.add(key)
+      if (!this.defs.has(key) && !this.defState.has(key)) void this.loadDefinition(a)
+    }
+  }
+
   private async loadDefinition(a: ActorView): Promise<void> {
     const name = defKey(a)
     if (this.defs.has(name) || this.defState.get(name) === 'loading') return
@@ -476,6 +512,7 @@ export class App {
     const a = this.current()
     this.tree.render(this.model, this.selected, ($('#search') as HTMLInputElement).value)
     const index = a ? this.cursorIndex(a) : undefined
+    if (this.timeline.mode === 'all' && this.timeline.hidePeriodic) this.loadAllDefinitions()
     this.timeline.render(this.model, a, index ?? (a ? a.entries.length - 1 : undefined))
     this.renderHead(a, index)
     this.snapshotView.render(a, index, Date.now())
@@ -653,6 +690,10 @@ export class App {
     }
     $('#tl-filter').addEventListener('input', (ev) => {
       this.timeline.filter = (ev.target as HTMLInputElement).value
+      this.invalidate(true)
+    })
+    $('#tl-periodic').addEventListener('change', (ev) => {
+      this.timeline.hidePeriodic = (ev.target as HTMLInputElement).checked
       this.invalidate(true)
     })
     const input = $('#log-file') as HTMLInputElement
