@@ -12,6 +12,7 @@ import { JobsPanel } from './jobsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
 import { periodicMatcher, periodicTypes } from './fold.ts'
+import { SupervisorPane } from './supervisorPane.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 
 /**
@@ -39,12 +40,14 @@ export class App {
   /** The view shown under the header. */
   view: 'actors' | 'jobs' = 'actors'
   readonly jobs: JobsPanel
+  /** Behind a supervisor: its own actors and status beside the runtime's (supervisorPane.ts). */
+  supervisor?: SupervisorPane
   /** Events applied to the views (for the benchmark: what the page rendered). */
   rendered = 0
   frames = 0
   private defs = new Map<string, unknown>()
   private defState = new Map<string, 'loading' | 'missing'>()
-  private tree: ActorTree
+  readonly tree: ActorTree
   private timeline: Timeline
   private snapshotView: SnapshotView
   private actions: ActionsView
@@ -88,6 +91,7 @@ export class App {
       send: (path, event) => this.sendEvent(path, event),
       confirm: (title, body) => confirmDialog(title, body),
       toast,
+      offered: (a, type) => !a.host || !!this.supervisor?.offers(a, type),
     })
     this.jobs = new JobsPanel($('#jobs-view'), {
       get token() {
@@ -113,6 +117,13 @@ export class App {
     if (hash) this.selected = hash
     if (params.get('view') === 'jobs') this.showView('jobs')
     void this.showMigration()
+    void SupervisorPane.detect(this).then((p) => (this.supervisor = p))
+  }
+
+  /** The feed an actor's commands go to (its node's), and its path there. */
+  private feedOf(a: ActorView): { conn: FeedConnection; path: string } {
+    if (a.host && this.supervisor && a.host === 'supervisor') return { conn: this.supervisor.conn, path: a.remotePath! }
+    return { conn: this.conn, path: a.path }
   }
 
   /**
@@ -230,9 +241,10 @@ export class App {
   }
 
   /** Tells the hub which actor this page shows in full; the others' events come light. */
-  private sendFocus(): void {
+  sendFocus(): void {
     const a = this.current()
-    const paths = a && a.kind === 'live' ? [a.path] : []
+    const paths = a && a.kind === 'live' && !a.host ? [a.path] : []
+    this.supervisor?.focus(a)
     this.conn
       .request({ cmd: 'focus', paths })
       .then((f) => {
@@ -324,7 +336,8 @@ export class App {
     try {
       let def: unknown
       if (a.kind === 'live') {
-        const f = await this.conn.request({ cmd: 'definition', path: a.path })
+        const { conn, path } = this.feedOf(a)
+        const f = await conn.request({ cmd: 'definition', path })
         if (f.t === 'definition') def = f.definition
       } else {
         const r = await fetch(`/api/machines/${encodeURIComponent(name)}`)
@@ -346,7 +359,8 @@ export class App {
     let after = from ?? Math.max(0, a.actorSeq - HISTORY_WINDOW)
     try {
       for (;;) {
-        const f = await this.conn.request({ cmd: 'history', path: a.path, after, limit: 1000 })
+        const { conn, path } = this.feedOf(a)
+        const f = await conn.request({ cmd: 'history', path, after, limit: 1000 })
         if (f.t !== 'history') break
         this.model.applyHistory(a.path, after, f.start, f.entries, f.startSeq)
         this.invalidate(true)
@@ -364,6 +378,8 @@ export class App {
   // ---- operator actions ----------------------------------------------------------------------------
 
   async sendEvent(path: string, event: Record<string, unknown>): Promise<{ ok: boolean; status: number; body: any }> {
+    const a = this.model.actors.get(path)
+    if (a?.host && this.supervisor) return this.supervisor.act(event)
     const url = `/api/actors/${path.split('/').map(encodeURIComponent).join('/')}/events`
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (this.token) headers.authorization = `Bearer ${this.token}`
@@ -383,6 +399,7 @@ export class App {
     this.renderAccess()
     this.jobs.tokenChanged()
     this.conn.restart()
+    this.supervisor?.conn.restart()
     this.invalidate(true)
   }
 
@@ -432,6 +449,7 @@ export class App {
       }).click()
       return
     }
+    if (a.kind === 'live' && a.host && this.supervisor) return this.supervisor.download(a)
     if (a.kind === 'live' && a.durable) {
       const link = h('a', {
         href: `/api/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log?snapshots=all`,

@@ -13,6 +13,12 @@ export class ActorTree {
   private builtFor = -1
   private filterFor = ''
   private selectedFor?: string
+  private labelsFor = ''
+  /**
+   * Section headers by node when the page shows more than one (behind a supervisor): `hub` for the
+   * page's own hub (the active runtime), and one per other node (`supervisor`).
+   */
+  labels: Record<string, string> = {}
 
   constructor(
     private list: HTMLElement,
@@ -21,7 +27,11 @@ export class ActorTree {
 
   render(model: InspectorModel, selected: string | undefined, filter: string): void {
     const f = filter.trim().toLowerCase()
-    if (this.builtFor !== model.treeVersion || this.filterFor !== f) this.rebuild(model, f)
+    const labels = JSON.stringify(this.labels)
+    if (this.builtFor !== model.treeVersion || this.filterFor !== f || this.labelsFor !== labels) {
+      this.labelsFor = labels
+      this.rebuild(model, f)
+    }
     for (const [path, r] of this.rows) {
       const a = model.actors.get(path)
       if (!a || a.version === r.version) continue
@@ -41,8 +51,8 @@ export class ActorTree {
     this.filterFor = f
     this.selectedFor = undefined
     this.rows.clear()
-    // the hub's own actors, then each external app's runs, then loaded logs
-    const group = (a: ActorView) => (a.kind === 'log' ? 2 : a.node ? 1 : 0)
+    // other nodes' actors (the supervisor's), the hub's own, each external app's runs, loaded logs
+    const group = (a: ActorView) => (a.kind === 'log' ? 3 : a.node ? 2 : a.host ? 0 : 1)
     const all = [...model.actors.values()].sort((a, b) =>
       group(a) !== group(b) ? group(a) - group(b) : a.path < b.path ? -1 : 1,
     )
@@ -62,8 +72,17 @@ export class ActorTree {
     const items: HTMLElement[] = []
     let logsHeader = false
     let run = ''
+    let section: string | undefined
     for (const a of all) {
       if (!shown.has(a.path)) continue
+      // behind a supervisor: one header per node
+      const node = a.kind === 'live' && !a.node ? (a.host ?? 'hub') : undefined
+      if (node && node !== section && this.labels[node]) {
+        items.push(
+          h('li', { class: 'tree-section node', 'data-node': node, 'data-testid': `node-${node}` }, this.labels[node]),
+        )
+      }
+      if (node) section = node
       if (a.kind === 'log' && !logsHeader) {
         logsHeader = true
         items.push(h('li', { class: 'tree-section' }, 'Loaded logs'))
@@ -81,7 +100,7 @@ export class ActorTree {
         )
       }
       run = runOf
-      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - (runOf ? 3 : 1)
+      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - (runOf ? 3 : a.host ? 2 : 1)
       const name = a.kind === 'log' ? a.path.slice(4) : a.path.slice(a.path.lastIndexOf('/') + 1)
       const status = h('span', { class: `dot s-${a.status}`, title: a.status })
       const state = h('span', { class: 'tree-state' }, stateText(a))
