@@ -4,7 +4,8 @@
  * (labelled by node); an update runs and the chart lights countdown, the switch (cutover) and the
  * commit; the page reconnects to the new runtime by itself, keeps what it had, and shows the new
  * runtime instance and slot. Then a rollback (a version that never marks itself good) the same way.
- * Each update step waits 400 ms (AETHER_SUPERVISOR_STEP_DELAY_MS) so every state can be seen.
+ * A state may last a few milliseconds (a warm cutover): each screenshot is taken at the journal
+ * entry that entered the state (time travel, the same chart), then the page goes back to live.
  * Screenshots in test/.artifacts/inspector-supervisor-*.png.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -39,8 +40,7 @@ E2E.before(async () => {
     data: join(dir, 'data'),
     port: await freePort(),
     slotPorts: [await freePort(), await freePort()],
-    args: ['--countdown-ms', '1500', '--min-interval-ms', '0', '--verify-deadline-ms', '1500'],
-    env: { AETHER_SUPERVISOR_STEP_DELAY_MS: '400' },
+    args: ['--countdown-ms', '10000', '--min-interval-ms', '0', '--verify-deadline-ms', '1500'],
   })
   browser = await launchChromium()
 })
@@ -55,18 +55,32 @@ E2E.after(async () => {
 const chip = (name: string) => page.getAttribute('[data-testid="supervisor-status"]', `data-${name}`)
 const lit = () =>
   page.$$eval('.chart [data-state].active', (gs) => gs.map((g) => g.getAttribute('data-state')!.split('.').pop()))
-/** Waits until the chart lights `state` (the transition's own feed drives it), then screenshots. */
+/** Screenshots the chart lighting `state`, at the journal entry that entered it. */
 async function shot(state: string, name: string) {
+  const seq = await page.waitForFunction(
+    ([p, s]) =>
+      (window as any).__inspector.model.actors.get(p)?.entries.findLast((e: any) => e.snapshot?.value === s)?.seq,
+    [UPDATE, state],
+    { timeout: 60_000 },
+  )
+  await page.evaluate(
+    (q) => {
+      const app = (window as any).__inspector
+      app.cursorSeq = q
+      app.invalidate(true)
+    },
+    await seq.jsonValue(),
+  )
   await page.waitForFunction(
     (s) =>
       [...document.querySelectorAll('.chart [data-state].active')].some(
         (g) => g.getAttribute('data-state') === `updateTransition.${s}`,
       ),
     state,
-    { timeout: 30_000 },
   )
   await page.screenshot({ path: join(ART, `inspector-supervisor-${name}.png`) })
   assert.ok((await lit()).includes(state), `${state} lit: ${await lit()}`)
+  await page.evaluate(() => (window as any).__inspector.step('live'))
 }
 
 async function spawnCounter(path: string) {
@@ -95,12 +109,19 @@ async function runUpdate(source: string, outcome: 'committed' | 'rolled_back', n
   const r = await sup.post('/api/supervisor/update', { source })
   assert.is(r.status, 202, JSON.stringify(r.body))
   await shot('countdown', `${names[0]}-countdown`)
-  // in the countdown the operator is offered cancel, defer and promote (the token is set)
+  // in the countdown (10 s) the operator is offered cancel, defer and promote (the token is set)
   await page.waitForSelector('[data-testid="actions"] [data-event="update.promote"]:not([disabled])')
   const offered = await page.$$eval('[data-testid="actions"] [data-event]', (bs) =>
     bs.map((b) => b.getAttribute('data-event')),
   )
   assert.equal(offered.sort(), ['update.cancel', 'update.defer', 'update.promote'])
+  // the operator ends the countdown early: promote, confirmed, sent with the token
+  await page.click('[data-testid="actions"] [data-event="update.promote"]')
+  await page.click('[data-testid="confirm"]')
+  await page.waitForSelector('[data-testid="toast-ok"]')
+  const s = await sup.status()
+  assert.is.not(s.transition.state, 'countdown', 'promoted out of the countdown')
+  await page.evaluate(() => document.querySelector('#toasts')!.replaceChildren())
   await shot('cutover', `${names[0]}-switch`)
   if (outcome === 'rolled_back') await shot('rollingBack', `${names[0]}-rolling-back`)
   const done = await until(
