@@ -13,6 +13,8 @@ import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } 
 import { ActorTree, Timeline } from './views.ts'
 import { periodicMatcher, periodicTypes } from './fold.ts'
 import { SupervisorPane } from './supervisorPane.ts'
+import { ReliabilityPanel } from './reliabilityPanel.ts'
+import type { SupervisorStatusLike } from './reliabilityModel.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 
 /**
@@ -38,8 +40,9 @@ export class App {
   hostId = ''
   conn: FeedConnection
   /** The view shown under the header. */
-  view: 'actors' | 'jobs' = 'actors'
+  view: View = 'actors'
   readonly jobs: JobsPanel
+  readonly reliability: ReliabilityPanel
   /** Behind a supervisor: its own actors and status beside the runtime's (supervisorPane.ts). */
   supervisor?: SupervisorPane
   /** Events applied to the views (for the benchmark: what the page rendered). */
@@ -103,6 +106,11 @@ export class App {
       openActor: (path) => this.openActor(path),
       toast,
     })
+    this.reliability = new ReliabilityPanel($('#reliability-view'), {
+      actorPaths: () => new Set(this.model.actors.keys()),
+      openActor: (path) => this.openActor(path),
+      supervisorStatus: () => this.supervisor?.status as SupervisorStatusLike | undefined,
+    })
     const app = this
     this.conn = new FeedConnection(
       () =>
@@ -115,7 +123,8 @@ export class App {
     setInterval(() => this.tick(), 250)
     const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''))
     if (hash) this.selected = hash
-    if (params.get('view') === 'jobs') this.showView('jobs')
+    const view = params.get('view')
+    if (view === 'jobs' || view === 'reliability') this.showView(view)
     void this.showMigration()
     void SupervisorPane.detect(this).then((p) => (this.supervisor = p))
   }
@@ -154,23 +163,24 @@ export class App {
 
   // ---- views ---------------------------------------------------------------------------------------
 
-  /** Switches between the actors and the jobs view; the URL keeps it (`?view=jobs`) for a reload or a link. */
-  showView(v: 'actors' | 'jobs'): void {
+  /** Switches between the views; the URL keeps it (`?view=jobs`, `?view=reliability`) for a reload or a link. */
+  showView(v: View): void {
     if (v === this.view) return
     this.view = v
     $('#actors-view').hidden = v !== 'actors'
     $('#jobs-view').hidden = v !== 'jobs'
+    $('#reliability-view').hidden = v !== 'reliability'
     for (const b of document.querySelectorAll<HTMLButtonElement>('#views button'))
       b.classList.toggle('on', b.dataset.view === v)
     const params = new URLSearchParams(location.search)
-    if (v === 'jobs') params.set('view', 'jobs')
+    if (v !== 'actors') params.set('view', v)
     else params.delete('view')
     history.replaceState(null, '', location.pathname + (params.size ? `?${params}` : '') + location.hash)
     if (v === 'jobs') this.jobs.show()
-    else {
-      this.jobs.hide()
-      this.invalidate(true)
-    }
+    else this.jobs.hide()
+    if (v === 'reliability') this.reliability.show()
+    else this.reliability.hide()
+    if (v === 'actors') this.invalidate(true)
   }
 
   /** From the jobs view: show a job's actor (its path is the job id) with its machine and history. */
@@ -207,6 +217,7 @@ export class App {
       this.invalidate()
     } else if (f.t === 'events') {
       this.model.applyEvents(f.events, f.dropped)
+      if (this.reliability.isShown && f.events.some((e) => e.path === 'reliability')) void this.reliability.refresh()
       if (f.dropped) {
         $('#dropped-stat').hidden = false
         $('#dropped').textContent = String(this.model.dropped)
@@ -743,7 +754,7 @@ export class App {
       if (t !== null) this.setToken(t)
     })
     for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) {
-      b.addEventListener('click', () => this.showView(b.dataset.view as 'actors' | 'jobs'))
+      b.addEventListener('click', () => this.showView(b.dataset.view as View))
     }
     window.addEventListener('keydown', (ev) => {
       if ((ev.target as HTMLElement).closest('input, textarea')) return
@@ -756,6 +767,8 @@ export class App {
     new ResizeObserver(() => this.invalidate(true)).observe($('#timeline'))
   }
 }
+
+type View = 'actors' | 'jobs' | 'reliability'
 
 /**
  * The key a machine definition is cached under: the hub's machines by name; an external actor's by

@@ -159,6 +159,7 @@ export class SupervisorPane {
       [HOST]: 'Supervisor',
       hub: rt ? `Runtime ${rt.runtimeInstanceId} · slot ${rt.slot} · v${rt.version}` : 'Runtime (none active)',
     }
+    this.app.reliability.render()
     this.app.invalidate(true)
   }
 }
