@@ -196,6 +196,19 @@ E2E(
     const rolledBack = await runUpdate(join(dir, 'mute'), 'rolled_back', ['rollback', 'rolled-back'])
     assert.is(rolledBack.active.slot, 'B', 'the previous slot serves again')
     assert.is(rolledBack.active.version, '2.0.0')
+
+    // the Reliability view: the supervisor's section (ready, its runtime) beside the runtime's own
+    await page.click('[data-testid="view-reliability"]')
+    await page.waitForSelector('[data-testid="rel-supervisor"][data-status="ready"]')
+    await page.waitForSelector('[data-testid="rel-hub"]')
+    assert.match(
+      (await page.textContent('[data-testid="rel-supervisor"] .rel-row[data-node="runtime"]'))!,
+      rolledBack.active.runtimeInstanceId,
+    )
+    await page.screenshot({ path: join(ART, 'inspector-supervisor-reliability.png') })
+    await page.click('[data-testid="rel-supervisor"] .rel-row[data-node="update"]')
+    await page.waitForSelector('#actors-view:not([hidden])')
+    assert.is(await page.textContent('[data-testid="actor-path"]'), UPDATE)
     await page.close()
   },
 )
