@@ -64,6 +64,8 @@ export interface Host {
   started(a: HostedActor): void
   /** Background work (compaction) that close() must wait for. */
   track(p: Promise<unknown>): void
+  /** The actor finished: its final checkpoint is due (written a little later, see ActorSystem). */
+  finished(a: HostedActor): void
 }
 
 interface LiveTimer extends TimerRecord {
@@ -513,9 +515,10 @@ export class HostedActor implements CommitSink, ActorHosting {
     if (bad) return this.onCrash(rec, new UnjournalableStep(cannotJournal(bad)))
     if (after.status === 'done') this.status = 'done'
     if (this.host.feedActive) this.host.emit('event', this, rec.event, rec.seq, rec.source)
-    // A finished actor is checkpointed at once: its state is final, so recovery reads that
-    // checkpoint and never its journal (see Store.recoveryState).
-    if (this.status === 'done' || rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
+    // A finished actor's final checkpoint is written soon after (ActorSystem.finished), unless it
+    // is archived first: recovery then reads that checkpoint and never its journal.
+    if (this.status === 'done') this.host.finished(this)
+    else if (rec.seq - this.lastSnapSeq >= this.host.snapshotEvery) this.writeSnapshot()
     this.resolveWaiter(rec.seq)
   }
 

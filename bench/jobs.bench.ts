@@ -9,10 +9,14 @@
  *   `aether worker` process over JetStream (the nats-server at 127.0.0.1:4222, a stream of its
  *   own), against the same baseline.
  *
+ * - `jobs.e2e.keep-all` (information): jobs.e2e with retention off (every finished job stays live,
+ *   nothing archived), against the same BullMQ rounds: what retention (docs/jobs.md) costs.
  * - `jobs.xstate-floor` (information): the same job machine under bare XState (one XState `Actor`
  *   per job), no journal and no queue, against the same BullMQ rounds. Aether's host runs job
  *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`, and the
  *   transition memo), so this is a reference point, not a ceiling.
+ *
+ * Each side first runs 2,000 jobs unmeasured (module loading, cold code).
  *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
@@ -35,7 +39,7 @@ const ROUNDS = quick ? 1 : 3
 /** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
 const CHUNK = 1000
 
-async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): Promise<number> {
+async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, retention?: false): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
   const store = await LevelStore.open(dir)
   const system = await ActorSystem.open({
@@ -43,7 +47,7 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string): P
     fsync: 'batch',
     machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
   })
-  const queue = new JobQueue(system, { seed: 7 })
+  const queue = new JobQueue(system, { seed: 7, retention })
   for (const t of builtinJobTypes) queue.addType(t)
   queue.start()
   let bridge: { close(): Promise<void> } | undefined
@@ -158,13 +162,22 @@ async function xstateFloor(n: number): Promise<number> {
   return n / ((performance.now() - t0) / 1000)
 }
 
+// Warm-up, not measured: the first run in a process also loads modules (tsx compiles them on first
+// import) and runs cold code; with --quick (one round) it would be most of what is measured.
+await aetherRun(2000, 'local')
+await bullRun(2000)
+await xstateFloor(2000)
+
 const floors: number[] = []
+const keepAll: number[] = []
 const local = await paired(
   ROUNDS,
   async () => {
     const rate = await aetherRun(N, 'local')
     gc()
     floors.push(await xstateFloor(N))
+    gc()
+    keepAll.push(await aetherRun(N, 'local', undefined, false))
     return rate
   },
   () => bullRun(N),
@@ -186,6 +199,15 @@ report({
   ratio: median(floors) / local.b,
   unit: `jobs/s (${N} echo job machines under bare XState, no journal, no host; baseline: the same BullMQ rounds as jobs.e2e)`,
   rounds: { aether: floors.map(Math.round), baseline: local.bs.map(Math.round) },
+})
+
+report({
+  figure: 'jobs.e2e.keep-all',
+  aether: median(keepAll),
+  baseline: local.b,
+  ratio: median(keepAll) / local.b,
+  unit: `jobs/s (jobs.e2e with retention off: no finished job archived, as before issue 16; baseline: the same BullMQ rounds)`,
+  rounds: { aether: keepAll.map(Math.round), baseline: local.bs.map(Math.round) },
 })
 
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'

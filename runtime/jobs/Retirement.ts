@@ -157,8 +157,8 @@ export class Retirement<E extends FinishedJob> {
 
   /**
    * Starts archiving what is due now, up to `batch` jobs in flight. Not waiting for the rounds
-   * before it: a job that finished is archived in the same group commit as its final checkpoint,
-   * which the store then skips (the record supersedes it); when one ends, the next starts.
+   * before it; when one ends, the next starts. A job archived before its final checkpoint is due
+   * (ActorSystem.finished) is never checkpointed: the archive record supersedes it.
    */
   private round(): void {
     if (this.closed || !this.started || this.inflight >= this.opts.batch) return

@@ -163,6 +163,9 @@ Recovery('after a crash: archived jobs are not loaded, finished live ones not re
   await settleSystem(a.system)
   await a.queue.retirement!.run()
   await settleSystem(a.system)
+  // the live finished jobs' final checkpoints are written a second after they finish
+  clock.increment(1000)
+  await settleSystem(a.system)
   a.queue.close() // the process dies here: no close, no clean marker
   const store = new LevelStore(db as any)
   const read: string[] = []
@@ -175,6 +178,39 @@ Recovery('after a crash: archived jobs are not loaded, finished live ones not re
   b.queue.close()
   await b.system.close()
 })
+
+Recovery(
+  'a crash before the final checkpoints are due: the finished jobs are replayed, then checkpointed',
+  async () => {
+    const db = memoryDb()
+    const clock = new SimulatedClock(1_000_000)
+    const a = await rig(new LevelStore(db as any), clock, { maxCount: 3, maxAgeMs: Infinity })
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push((await a.queue.submit({ type: 'echo', input: i })).id)
+    await settleSystem(a.system)
+    await a.queue.retirement!.run()
+    await settleSystem(a.system)
+    a.queue.close() // dies within the second after the jobs finished
+    const live = ids.slice(-3)
+    const readBack = async (onRead: (path: string) => void) => {
+      const store = new LevelStore(db as any)
+      const events = store.events.bind(store)
+      store.events = (path, after, until) => (onRead(path), events(path, after, until))
+      return rig(store, clock, { maxCount: 3, maxAgeMs: Infinity })
+    }
+    const read: string[] = []
+    const b = await readBack((p) => read.push(p))
+    assert.equal(read.sort(), [...live].sort(), 'the live finished jobs are replayed from their journals')
+    for (const id of ids) assert.is((await b.queue.find(id))?.status, 'COMPLETED')
+    await settleSystem(b.system)
+    b.queue.close() // and dies again
+    const again: string[] = []
+    const c = await readBack((p) => again.push(p))
+    assert.equal(again, [], 'recovery checkpointed them: the next start reads no journal')
+    c.queue.close()
+    await c.system.close()
+  },
+)
 
 /**
  * A store that dies at its `crashAt`-th write: that write lands whole (`lands`) or not at all, and
