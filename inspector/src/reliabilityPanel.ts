@@ -94,7 +94,7 @@ export class ReliabilityPanel {
         'h3',
         {},
         h('span', { class: `rel-status st-${r.status}` }, r.status.toUpperCase()),
-        ` ${kind === 'supervisor' ? 'Supervisor' : kind === 'root' ? 'Root' : 'Hub'} ${r.node}`,
+        kind === 'supervisor' ? ' Supervisor' : ` ${kind === 'root' ? 'Root' : 'Hub'} ${r.node}`,
         h('span', { class: 'muted small' }, ` · ${clock(r.at)}`),
       ),
       h(
