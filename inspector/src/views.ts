@@ -175,6 +175,9 @@ export class Timeline {
   private foldedAt = 0
   private foldedFor = -1
   private refold?: ReturnType<typeof setTimeout>
+  /** The fold rows of the last paint, by mode, key and openness (reused by the next). */
+  private foldEls = new Map<string, { el: HTMLElement; time: HTMLElement; count: HTMLElement }>()
+  private painted = new Map<string, { el: HTMLElement; time: HTMLElement; count: HTMLElement }>()
 
   constructor(
     private scroller: HTMLElement,
@@ -319,6 +322,7 @@ export class Timeline {
 
   private paint(cursor: { path?: string; index?: number }): void {
     this.lastCursor = cursor
+    this.painted = new Map()
     const top = this.scroller.scrollTop
     const height = this.scroller.clientHeight || 400
     const first = Math.max(0, Math.floor(top / ROW) - 4)
@@ -341,6 +345,7 @@ export class Timeline {
         ),
       )
     this.viewport.replaceChildren(...out)
+    this.foldEls = this.painted
   }
 
   private row(r: Row, i: number, cursor: { path?: string; index?: number }): HTMLElement {
@@ -354,14 +359,33 @@ export class Timeline {
       )
     }
     if (r.kind === 'fold') {
-      return h(
+      // A fold row changes with every periodic event: it is updated in place, not made anew, so a
+      // click on it is not lost to a redraw between the press and the release.
+      const key = `${this.mode}|${r.key}|${r.open}`
+      const title = `${r.count} periodic ${r.type} events from ${clock(r.first)} to ${clock(r.last)}: click to ${r.open ? 'fold' : 'unfold'}`
+      const kept = this.foldEls.get(key)
+      if (kept) {
+        kept.el.setAttribute('style', style)
+        kept.el.title = title
+        kept.time.textContent = clock(r.last)
+        kept.count.textContent = foldSummary(r.count, r.rate)
+        this.painted.set(key, kept)
+        return kept.el
+      }
+      const time = h('span', { class: 'tl-time' }, clock(r.last))
+      const count = h(
+        'span',
+        { class: 'tl-source fold-count', 'data-testid': 'fold-count' },
+        foldSummary(r.count, r.rate),
+      )
+      const el = h(
         'div',
         {
           class: `tl-row fold${r.open ? ' open' : ''}`,
           style,
           'data-testid': 'fold-row',
           'data-type': r.type,
-          title: `${r.count} periodic ${r.type} events from ${clock(r.first)} to ${clock(r.last)}: click to ${r.open ? 'fold' : 'unfold'}`,
+          title,
           onclick: () => {
             if (this.open.has(r.key)) this.open.delete(r.key)
             else this.open.add(r.key)
@@ -369,12 +393,14 @@ export class Timeline {
           },
         },
         h('span', { class: 'tl-seq' }, r.open ? '▾' : '▸'),
-        h('span', { class: 'tl-time' }, clock(r.last)),
+        time,
         ...(this.mode === 'all' ? [h('span', { class: 'tl-path' }, r.path)] : []),
         h('span', { class: 'tl-type', title: r.type }, eventDisplay(r.type)),
-        h('span', { class: 'tl-source fold-count', 'data-testid': 'fold-count' }, foldSummary(r.count, r.rate)),
+        count,
         h('span', { class: 'tl-value muted' }, `periodic, since ${clock(r.first)}`),
       )
+      this.painted.set(key, { el, time, count })
+      return el
     }
     if (r.kind === 'entry') {
       const e = r.e

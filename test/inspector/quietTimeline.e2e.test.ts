@@ -89,6 +89,12 @@ E2E('quiet timelines - an idle peer session shows its probe folded, one row per 
   const log = await (await fetch(`${hub.url}/api/actors/member-q/peer/log`)).text()
   assert.ok(log.split(TICK).length - 1 >= 240, 'the download keeps every tick')
 
+  // the all-actors timeline folds too (each machine's declaration loaded for it)
+  await page.click('[data-testid="tab-all"]')
+  await page.waitForSelector(`[data-testid="fold-row"][data-type="peer.pong"] .tl-path`)
+  assert.is(await page.textContent(`[data-testid="fold-row"][data-type="peer.pong"] .tl-path`), PEER)
+  await page.click('.tabs button[data-mode="actor"]')
+
   // a click unfolds one kind; "hide periodic" off shows every event
   await page.click(`[data-testid="fold-row"][data-type="peer.pong"]`)
   await page.waitForSelector('.tl-row.nested')
