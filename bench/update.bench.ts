@@ -74,7 +74,7 @@ async function update(sup: SupervisorHandle, round: number) {
         ? s
         : null
     },
-    60_000,
+    180_000,
     'the update to finish',
     20,
   )
