@@ -131,6 +131,7 @@ export class ActorSystem implements Host {
   readonly hostId: string
   private actors = new Map<string, HostedActor>()
   private machines = new Map<string, AnyStateMachine>()
+  private ensuring = new Map<string, Promise<void>>()
   private names = new Map<AnyStateMachine, string>()
   private feedSeq = 0
   private closed = false
@@ -342,6 +343,58 @@ export class ActorSystem implements Host {
         await this.journal!.flush()
       }
     }
+  }
+
+  /**
+   * Hosts the live durable actor at `path` again with the machine now registered under its
+   * machine's name (new code of that machine, after a migration check): it is stopped and recovered
+   * from its checkpoint and journal tail as after a restart, its timers re-armed and pending effects
+   * restarted with their keys. An actor with children is refused (they would have to move too).
+   */
+  async rehost(path: string): Promise<void> {
+    const old = this.actors.get(path)
+    if (!old) throw unknownActor(path)
+    const logic = this.machines.get(old.machineName)
+    if (!old.durable || !this.store || !logic || old.children?.size)
+      throw new Error(`cannot rehost "${path}": only a durable actor without children, of a registered machine`)
+    await this.flush()
+    old.stop()
+    const meta = await this.store.getMeta(path)
+    const snap = await this.store.latestSnapshot(path)
+    const tail = []
+    for await (const r of this.store.events(path, snap?.seq ?? 0)) tail.push(r)
+    const a = new HostedActor(this, path, old.machineName, logic, true, old.input, old.createdAt, old.parent)
+    this.actors.set(path, a)
+    if (old.parent) {
+      old.parent.children?.delete(old)
+      old.parent.children?.add(a)
+    }
+    if (!meta) a.fail(unknownActor(path), 'journal')
+    else a.recoverFrom(snap, tail, meta)
+    if (this.feed.active) this.emit('actor', a)
+  }
+
+  /**
+   * Spawns `machine` at `path` unless an actor is hosted there; concurrent calls for one path share
+   * one spawn (a feature creating its actor on first use from several requests at once).
+   */
+  ensure(path: string, machine: string, opts: SpawnOptions = {}): Promise<void> {
+    if (this.actors.has(path)) return Promise.resolve()
+    let p = this.ensuring.get(path)
+    if (!p) {
+      p = this.spawn(path, machine, opts)
+        .then(() => undefined)
+        .finally(() => this.ensuring.delete(path))
+      this.ensuring.set(path, p)
+    }
+    return p
+  }
+
+  /** Forgets a registered machine (a removed skill's): no new actor of it can be spawned. */
+  unregister(name: string): void {
+    const m = this.machines.get(name)
+    this.machines.delete(name)
+    if (m && this.names.get(m) === name) this.names.delete(m)
   }
 
   /**

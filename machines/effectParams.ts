@@ -14,3 +14,10 @@ export const output = <O>({ event }: { event: { output: O } }): O => event.outpu
 
 /** The error of the effect whose failure is handled. */
 export const failure = ({ event }: { event: { error: unknown } }): { error: unknown } => ({ error: event.error })
+
+/** An effect's error as text: its `message` (a journaled error is a plain object after JSON), else itself. */
+export function errorMessage(e: unknown): string {
+  if (typeof e === 'string') return e
+  if (typeof e === 'object' && e !== null && 'message' in e && typeof e.message === 'string') return e.message
+  return JSON.stringify(e) ?? 'unknown error'
+}

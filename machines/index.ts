@@ -28,11 +28,15 @@ export { classAStream } from './classAStream.ts'
 export type { ClassAStreamInput, ClassAStreamContext, ClassAStreamEvent } from './classAStream.ts'
 export { reliabilityView } from './reliabilityView.ts'
 export type { ReliabilityViewEvent } from './reliabilityView.ts'
+export { rootInboxes } from './rootInboxes.ts'
+export type { RootInboxesEvent, RootHubView, RootStreamView } from './rootInboxes.ts'
 export { agentSession } from './agentSession.ts'
 export { circuitBreaker } from './circuitBreaker.ts'
 export { integration } from './integration.ts'
 export { updateTransition } from './updateTransition.ts'
 export type { Deferral } from './updateTransition.ts'
+export { scenarioSwitch, scenarioEvents } from './scenarioSwitch.ts'
+export type { ScenarioContext, ScenarioEvent, ScenarioRef, Projection } from './scenarioSwitch.ts'
 export {
   createJobMachine,
   Priority,

@@ -105,30 +105,41 @@ export function findAppConfig(dir = process.cwd()): string | undefined {
  * import: the first line of the cause), no app export, or an export that is not an app.
  */
 export async function loadApp(file: string): Promise<App> {
+  return (await loadAppModule(file)).app
+}
+
+/**
+ * `loadApp`, also giving the module's other exports (a skill's `check`). `label` starts every
+ * error message (`--app`, or `skill greeter`).
+ */
+export async function loadAppModule(
+  file: string,
+  label = '--app',
+): Promise<{ app: App; exports: Record<string, unknown> }> {
   const path = resolve(file)
-  if (!existsSync(path)) throw new AppError(`--app: no such file ${path}`)
+  if (!existsSync(path)) throw new AppError(`${label}: no such file ${path}`)
   const notEsm = esmProblem(path)
-  if (notEsm) throw new AppError(`--app ${path}: ${notEsm}`)
+  if (notEsm) throw new AppError(`${label} ${path}: ${notEsm}`)
   let mod: Record<string, unknown>
   try {
     mod = await import(pathToFileURL(path).href)
   } catch (err) {
-    if (err instanceof AppError) throw new AppError(`--app ${path}: ${err.message}`)
-    throw new AppError(`--app ${path}: cannot load it: ${firstLine(err)}`)
+    if (err instanceof AppError) throw new AppError(`${label} ${path}: ${err.message}`)
+    throw new AppError(`${label} ${path}: cannot load it: ${firstLine(err)}`)
   }
   const exported = mod.default !== undefined ? 'default' : mod.app !== undefined ? 'app' : undefined
   if (!exported) {
     const names = Object.keys(mod)
     throw new AppError(
-      `--app ${path}: no app: export default defineApp({ machines, jobTypes, features })${names.length ? ` (it exports ${names.join(', ')})` : ''}`,
+      `${label} ${path}: no app: export default defineApp({ machines, jobTypes, features })${names.length ? ` (it exports ${names.join(', ')})` : ''}`,
     )
   }
   const app = mod[exported]
   if (!isApp(app))
     throw new AppError(
-      `--app ${path}: export "${exported}" is not an app made with defineApp (${describe(app)}); wrap it: export default defineApp({ machines: { ... } })`,
+      `${label} ${path}: export "${exported}" is not an app made with defineApp (${describe(app)}); wrap it: export default defineApp({ machines: { ... } })`,
     )
-  return app
+  return { app, exports: mod }
 }
 
 /** The machines a hub hosting `app` registers besides its own: the app's, and its job types'. */

@@ -8,6 +8,8 @@ import { hubCommand } from './commands/hub.ts'
 import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
+import { incidentCommand } from './commands/incident.ts'
+import { coverageCommand } from './commands/coverage.ts'
 import { rootCommand } from './commands/root.ts'
 import { reliabilityCommand } from './commands/reliability.ts'
 import { protocolCommand } from './commands/protocol.ts'
@@ -18,11 +20,14 @@ import { workerCommand } from './commands/worker.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
 import { migrateCommand } from './commands/migrate.ts'
+import { skillCommand } from './commands/skill.ts'
 
 export const commands: Command[] = [
   hubCommand,
   replayCommand,
+  coverageCommand,
   logCommand,
+  incidentCommand,
   inspectCommand,
   rootCommand,
   reliabilityCommand,
@@ -33,6 +38,7 @@ export const commands: Command[] = [
   workerCommand,
   webspaceCommand,
   migrateCommand,
+  skillCommand,
 ]
 
 function mainHelp(): string {

@@ -7,6 +7,7 @@ import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
+import { incidentFeature } from './incident/incidentFeature.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
@@ -17,6 +18,7 @@ import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
+import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -58,6 +60,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     }),
     runtimeFeature(),
     inspectorFeature(),
+    incidentFeature(),
     rtcFeature(),
     webspaces,
     channels,
@@ -65,5 +68,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
     new RelayLinkFeature(channels, webspaces),
+    // skills and scenarios (docs/skills.md): loaded before recovery, after the job queue and webspaces
+    new SkillsFeature(webspaces, { sources: defaultSkillSources() }),
   ]
 }

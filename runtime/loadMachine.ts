@@ -41,7 +41,8 @@ export async function loadMachine(modulePath: string, exportName = 'default', wh
   return m
 }
 
-function isMachine(v: any): boolean {
+/** An XState machine (v5, or a v4 one an external app recorded). */
+export function isMachine(v: any): boolean {
   return (
     (!!v &&
       typeof v.transition === 'function' &&

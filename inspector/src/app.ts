@@ -9,6 +9,7 @@ import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
 import { JobsPanel } from './jobsPanel.ts'
+import { SkillsPanel } from './skillsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
 import { periodicMatcher, periodicTypes } from './fold.ts'
@@ -16,6 +17,7 @@ import { SupervisorPane } from './supervisorPane.ts'
 import { ReliabilityPanel } from './reliabilityPanel.ts'
 import type { SupervisorStatusLike } from './reliabilityModel.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
+import { isBundleText } from '../../protocol/bundle.ts'
 
 /**
  * The feed redraws the views at most every FEED_FRAME_MS, or BUSY_FRAME_MS while more than
@@ -65,6 +67,8 @@ export class App {
   /** Periodic-event tests by definition key (null: the machine declares none). */
   private periodic = new Map<string, ((type: string) => boolean) | null>()
   private defsFor = -1
+  /** Opens an incident bundle given to "Open log…" or dropped on the page (bundleView.ts). */
+  onBundle?: (name: string, text: string) => void
 
   constructor() {
     const params = new URLSearchParams(location.search)
@@ -126,6 +130,7 @@ export class App {
     const view = params.get('view')
     if (view === 'jobs' || view === 'reliability') this.showView(view)
     void this.showMigration()
+    new SkillsPanel($('#skills')).start()
     void SupervisorPane.detect(this).then((p) => (this.supervisor = p))
   }
 
@@ -438,6 +443,7 @@ export class App {
   async openLogFile(file: File): Promise<void> {
     try {
       const text = await file.text()
+      if (this.onBundle && isBundleText(text)) return this.onBundle(file.name, text)
       const a = this.model.loadLog(file.name, text)
       toast(`Loaded ${file.name}: ${a.log!.events} events, ${a.log!.snapshots} snapshots (${a.machine}).`, 'ok')
       this.select(a.path)

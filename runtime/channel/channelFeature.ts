@@ -29,6 +29,11 @@ const PATH_RE = /^[a-z]{1,16}$/
 export interface ChannelFeatureOptions {
   /** Commands kept per member and channel for `/delivered` (default 10000). */
   keepDelivered?: number
+  /**
+   * Journal the channel actors (default false: a channel's state is rebuilt by its member's paths
+   * after a restart). The regression corpus records them this way, to export their logs.
+   */
+  durable?: boolean
 }
 
 interface Member {
@@ -175,6 +180,7 @@ export class ChannelFeature implements HubFeature {
     this.queues.set(path, queue)
     try {
       await this.hub.system.spawn(path, this.machine, {
+        durable: this.opts.durable ?? false,
         input: { member: m.id, channel: ch, paths: ['direct', 'ws', 'relay'], session: `hub-${this.hub.startedAt}` },
       })
     } finally {

@@ -13,6 +13,7 @@ import {
   migrationFeature,
 } from '../migration.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { skillsService } from '../skills/scenarioHosted.ts'
 
 export const hubCommand: Command = {
   name: 'hub',
@@ -90,6 +91,11 @@ lists every setting, including those read from the environment only.`,
       )
     }
     console.log(`  actors     ${hub.system.list().length} recovered`)
+    const skills = hub.system.services.find(skillsService)?.skills.list() ?? []
+    if (skills.length)
+      console.log(
+        `  skills     ${skills.map((s) => `${s.manifest.name} ${s.manifest.version} (${s.provenance})`).join(', ')}`,
+      )
     console.log(`  health     ${hub.url}/api/health`)
     console.log(`  actors     ${hub.url}/api/actors`)
     console.log(`  inspector  ${hub.url}/inspector`)

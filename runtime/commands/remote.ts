@@ -40,3 +40,18 @@ export async function requestServer(
     )
   }
 }
+
+/** `--token T`: the hub token, for actions that change state (else AETHER_TOKEN). */
+export const tokenFlag: FlagSpec = { type: 'string', arg: 'T', help: 'the hub token (or AETHER_TOKEN)' }
+
+/**
+ * The ACTION and TARGET positionals of a command with sub-actions (`aether webspace backup NAME`):
+ * a usage error for a missing or unknown action or an extra argument.
+ */
+export function subAction<S extends string>(positionals: string[], subs: readonly S[]): [S, string | undefined] {
+  const [sub, target, extra] = positionals
+  if (!sub || !(subs as readonly string[]).includes(sub))
+    throw new UsageError(sub ? `unknown action "${sub}" (${subs.join(', ')})` : `missing ACTION (${subs.join(', ')})`)
+  if (extra) throw new UsageError(`unexpected argument "${extra}"`)
+  return [sub as S, target]
+}

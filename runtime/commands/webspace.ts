@@ -5,7 +5,7 @@
  */
 import { UsageError, type Command } from '../args.ts'
 import { setting } from '../config.ts'
-import { requestServer, serverFlag, serverUrl } from './remote.ts'
+import { requestServer, serverFlag, serverUrl, subAction, tokenFlag } from './remote.ts'
 
 const SUBS = ['list', 'show', 'create', 'backup', 'restore', 'reset', 'reload'] as const
 
@@ -19,7 +19,7 @@ export const webspaceCommand: Command = {
   ],
   flags: {
     url: serverFlag('the running hub'),
-    token: { type: 'string', arg: 'T', help: 'the hub token (or AETHER_TOKEN)' },
+    token: tokenFlag,
     file: {
       type: 'string',
       arg: 'FILE',
@@ -29,10 +29,7 @@ export const webspaceCommand: Command = {
     json: { type: 'boolean', help: "print the hub's JSON answer" },
   },
   async run({ flags, positionals }) {
-    const [sub, name, extra] = positionals
-    if (!sub || !(SUBS as readonly string[]).includes(sub))
-      throw new UsageError(sub ? `unknown action "${sub}" (${SUBS.join(', ')})` : `missing ACTION (${SUBS.join(', ')})`)
-    if (extra) throw new UsageError(`unexpected argument "${extra}"`)
+    const [sub, name] = subAction(positionals, SUBS)
     if (sub !== 'list' && !name) throw new UsageError(`${sub} needs the webspace NAME`)
     if (sub === 'restore' && !flags.file) throw new UsageError('restore needs --file FILE (a backup)')
     if (flags.file !== undefined && sub !== 'backup' && sub !== 'restore')

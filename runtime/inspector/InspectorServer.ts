@@ -32,6 +32,7 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import type { Reader } from '../http/ReadAccess.ts'
 import { FeedQueue, type FrameSocket } from './FeedQueue.ts'
+import { addIncidentLogs } from '../incident/incidentFeature.ts'
 import { ExternalApps, type ExternalAppsOptions } from './ExternalApps.ts'
 
 export interface InspectorOptions {
@@ -113,7 +114,9 @@ export class InspectorServer implements HubFeature {
 
   async install(hub: Hub): Promise<void> {
     this.attachTo(hub)
-    if (!this.opts.socketsOnly) await this.external.install(hub)
+    if (this.opts.socketsOnly) return
+    await this.external.install(hub)
+    addIncidentLogs(hub, (from, to) => this.external.incidentLogs(from, to))
   }
 
   /** Serves the sockets (and, unless `socketsOnly`, the UI and its API) for `hub`'s actors. */

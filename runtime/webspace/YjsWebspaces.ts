@@ -213,6 +213,41 @@ export class YjsWebspaces {
     if (!s.doc || s.serving) return
     s.serving = true
     for (const p of s.peers) this.greet(s, p)
+    for (const fn of this.onServe) fn(name)
+  }
+
+  /** Called each time a webspace starts being served (after a load, reload, restore or reset). */
+  readonly onServe = new Set<(name: string) => void>()
+
+  /**
+   * Sets entries of root maps (`doc.getMap(root).set(key, value)`; `undefined` deletes the key) in
+   * one transaction: one update, one LevelDB write. Resolves once it is written. Ownership is the
+   * caller's to check (runtime/skills/ownership.ts).
+   */
+  async setEntries(name: string, entries: Array<{ root: string; key: string; value: unknown }>): Promise<void> {
+    const s = this.spaces.get(name)
+    const doc = s?.doc
+    if (!s || !doc) throw new Error(`webspace "${name}" is not loaded`)
+    doc.transact(() => {
+      for (const e of entries)
+        if (e.value === undefined) doc.getMap(e.root).delete(e.key)
+        else doc.getMap(e.root).set(e.key, e.value)
+    }, 'aether')
+    await this.settle(s)
+  }
+
+  /** The keys of the root map `root` of a loaded webspace (none when absent or not loaded). */
+  keys(name: string, root: string): string[] {
+    const doc = this.doc(name)
+    return doc?.share.has(root) ? [...doc.getMap(root).keys()] : []
+  }
+
+  /** The value at `root.key` of a loaded webspace, as JSON (undefined when absent or not loaded). */
+  entry(name: string, root: string, key: string): unknown {
+    const doc = this.doc(name)
+    if (!doc?.share.has(root)) return undefined
+    const v = doc.getMap(root).get(key)
+    return v && typeof v === 'object' && 'toJSON' in v ? (v as { toJSON(): unknown }).toJSON() : v
   }
 
   /**

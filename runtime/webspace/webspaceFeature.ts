@@ -38,7 +38,6 @@ export class WebspaceFeature implements HubFeature {
   host!: YjsWebspaces
   hub!: Hub
   readonly counters = { wsRefused: 0, wsOversized: 0 }
-  private creating = new Map<string, Promise<void>>()
 
   constructor(readonly opts: WebspaceFeatureOptions = {}) {}
 
@@ -77,16 +76,10 @@ export class WebspaceFeature implements HubFeature {
 
   /** Creates the webspace's actor if it does not exist yet. */
   ensure(name: string, policy?: Partial<WebspacePolicy>): Promise<void> {
-    if (this.hub.system.hosted(webspacePath(name))) return Promise.resolve()
-    let p = this.creating.get(name)
-    if (!p) {
-      p = this.hub.system
-        .spawn(webspacePath(name), 'webspace', { durable: true, input: { name, policy: policy ?? this.opts.policy } })
-        .then(() => undefined)
-        .finally(() => this.creating.delete(name))
-      this.creating.set(name, p)
-    }
-    return p
+    return this.hub.system.ensure(webspacePath(name), 'webspace', {
+      durable: true,
+      input: { name, policy: policy ?? this.opts.policy },
+    })
   }
 
   /** The actor's state value and context. */

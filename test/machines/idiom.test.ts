@@ -23,6 +23,7 @@ const all: Record<string, AnyStateMachine> = {
   circuitBreaker: machines.circuitBreaker,
   integration: machines.integration,
   updateTransition: machines.updateTransition,
+  scenarioSwitch: machines.scenarioSwitch,
   schedule: machines.scheduleMachine,
   semanticChannel: machines.semanticChannel,
   job: machines.createJobMachine({
