@@ -1015,8 +1015,6 @@ const channels = machine.createStateConfig({
 
 export const peerSession = machine.createMachine({
   id: 'peerSession',
-  // The liveness probe's tick and its answers: the inspector folds them (docs/inspector.md).
-  meta: { periodic: ['xstate.after.probe.peerSession.active.probe.ticking', 'peer.pong'] },
   context: ({ input }) => ({
     nodeId: input.nodeId,
     remoteNodeId: input.remoteNodeId,

@@ -1,7 +1,6 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { hubLink } from '../../machines/hubLink.ts'
-import { peerSession } from '../../machines/peerSession.ts'
 import { foldRows, foldSummary, periodicMatcher, periodicTypes, type FoldItem } from '../../inspector/src/fold.ts'
 
 const fold = suite('inspector fold')
@@ -83,11 +82,6 @@ fold('inspector fold - an open fold is followed by its members, newest first; it
 })
 
 fold('inspector fold - machines declare their periodic events in meta.periodic', () => {
-  const ps = periodicMatcher(periodicTypes(peerSession.toJSON()))
-  assert.ok(ps(TICK), 'the probe timer of peerSession')
-  assert.ok(ps('peer.pong'))
-  assert.not.ok(ps('peer.msg'))
-  assert.not.ok(ps('rtc.offer'))
   const hl = periodicMatcher(periodicTypes(hubLink.toJSON()))
   assert.ok(hl('link.heartbeat.ack'))
   assert.not.ok(hl('link.connected'))

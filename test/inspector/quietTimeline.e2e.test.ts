@@ -1,110 +1,101 @@
 /**
- * Quiet timelines in Chromium: a browser member's peer session with the hub sits idle while its
- * liveness probe ticks; the inspector shows the probe's ticks and pongs folded, one row per kind
- * with a count and a rate, unfolds one on click, and shows every event with "hide periodic" off.
- * The acceptance speaks of a minute idle at the default probe (250 ms: 240 ticks); the hub's probe
- * here ticks every 25 ms, so the same 240 ticks take 6 s. Screenshot in test/.artifacts/.
+ * Quiet timelines in Chromium: a hub actor whose machine declares a periodic timer in
+ * `meta.periodic` ticks while otherwise idle; the inspector shows its ticks folded into one row
+ * with a count and a rate, in both timeline tabs, unfolds it on click, and shows every tick with
+ * "hide periodic" off; the model and the journal download keep every tick. (A peer session no
+ * longer journals its probe: its watchdog reports verdicts only, so an idle one is quiet by itself.)
+ * The acceptance speaks of a minute idle at a 250 ms period (240 ticks); here the tick is 25 ms, so
+ * the same 240 ticks take 6 s. Screenshots in test/.artifacts/.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
+import { setup } from 'xstate'
 import { buildInspector } from '../../inspector/build.mjs'
-import { Hub } from '../../runtime/Hub.ts'
-import { InspectorServer } from '../../runtime/inspector/InspectorServer.ts'
-import { rtcFeature } from '../../runtime/rtc/rtcFeature.ts'
 import { launchChromium } from '../helpers/browser.ts'
-import { linkValue, snap, until } from '../helpers/rtcPair.ts'
+import { startInspectorHub, type TestHub } from '../helpers/inspectorHub.ts'
 
 const ART = join(import.meta.dirname, '..', '.artifacts')
-const TICK = 'xstate.after.probe.peerSession.active.probe.ticking'
-const PEER = 'member-q/peer'
+const TICK = 'xstate.after.25.ticker.idle'
+const PATH = 'ticker-1'
+
+/** Ticks every 25 ms (declared periodic); `poke` is an ordinary event. */
+const ticker = setup({}).createMachine({
+  id: 'ticker',
+  meta: { periodic: [TICK] },
+  initial: 'idle',
+  states: { idle: { after: { 25: { target: 'idle', reenter: true } }, on: { poke: 'idle' } } },
+})
 
 const E2E = suite('inspector e2e - quiet timelines')
-let hub: Hub
+let h: TestHub
 let browser: Browser
-let dir: string
 
 E2E.before(async () => {
   mkdirSync(ART, { recursive: true })
   await buildInspector({ quiet: true })
-  dir = mkdtempSync(join(tmpdir(), 'aether-quiet-'))
-  hub = await Hub.start({ port: 0, data: dir, token: 'q-token', fsync: 'none' }, [
-    new InspectorServer(),
-    rtcFeature({ timings: { probeMs: 25, silenceProbes: 40 } }),
-  ])
-  browser = await launchChromium(['--allow-loopback-in-peer-connection'])
+  h = await startInspectorHub({ machines: { ticker } as any })
+  browser = await launchChromium()
 })
 
 E2E.after(async () => {
   await browser?.close()
-  await hub?.close()
-  rmSync(dir, { recursive: true, force: true })
+  await h?.stop()
 })
 
-E2E('quiet timelines - an idle peer session shows its probe folded, one row per kind', async () => {
-  const member = await browser.newPage()
-  await member.goto(`${hub.url}/member?token=q-token&node=member-q`)
-  await until(() => linkValue(hub.system, PEER) === 'open', 15_000, 'the peer session open')
-  const sentAtOpen = snap(hub.system, PEER).context.probe.sent
-  await until(() => snap(hub.system, PEER).context.probe.sent >= sentAtOpen + 240, 30_000, '240 probe ticks')
-
+E2E('quiet timelines - an idle actor shows its periodic ticks folded, one row per kind', async () => {
+  const r = await fetch(`${h.url}/api/actors`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${h.token}` },
+    body: JSON.stringify({ path: PATH, machine: 'ticker', durable: true }),
+  })
+  assert.ok(r.ok, await r.text())
+  const seq = () => h.hub.system.list().find((a) => a.path === PATH)?.seq ?? 0
+  for (const end = Date.now() + 30_000; seq() < 240; ) {
+    if (Date.now() > end) throw new Error(`only ${seq()} ticks in 30 s`)
+    await new Promise((res) => setTimeout(res, 50))
+  }
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
   page.on('pageerror', (e) => console.error('[page error]', e.message))
-  await page.goto(`${hub.url}/inspector#/${encodeURIComponent(PEER)}`)
+  await page.goto(`${h.url}/inspector#/${PATH}`)
   await page.waitForSelector('.conn.open')
   assert.ok(await page.isChecked('[data-testid="hide-periodic"]'), '"hide periodic" is on by default')
   await page.waitForSelector(`[data-testid="fold-row"][data-type="${TICK}"]`, { timeout: 10_000 })
-  const folds = () =>
-    page.$$eval('[data-testid="fold-row"]', (rows) =>
-      rows.map((r) => ({
-        type: r.getAttribute('data-type'),
-        count: Number(r.querySelector('[data-testid="fold-count"]')!.textContent!.split('×')[0]),
-        text: r.querySelector('[data-testid="fold-count"]')!.textContent,
-        top: r.getBoundingClientRect().top,
-      })),
-    )
-  // the idle run is the newest: its two folds head the timeline, one per kind
-  const rows = await folds()
-  const head = rows.slice(0, 2).map((r) => r.type)
-  assert.equal(head.sort(), ['peer.pong', TICK].sort(), JSON.stringify(rows))
-  for (const r of rows.slice(0, 2)) {
-    assert.ok(r.count >= 240, `a fold holds the idle minute's ${r.type}: ${r.text}`)
-    assert.match(r.text!, /\/s$/, 'with a rate')
-  }
-  const plain = await page.$$eval('.tl-row:not(.fold)', (els) =>
-    els.map((e) => e.querySelector('.tl-type')?.getAttribute('title')),
+  const rows = await page.$$eval('[data-testid="fold-row"]', (els) =>
+    els.map((e) => ({
+      type: e.getAttribute('data-type'),
+      text: e.querySelector('[data-testid="fold-count"]')!.textContent!,
+    })),
   )
-  assert.not.ok(plain.includes('peer.pong'), 'no pong shown unfolded')
+  assert.is(rows.length, 1, JSON.stringify(rows))
+  assert.ok(Number(rows[0].text.split('×')[0]) >= 240, rows[0].text)
+  assert.match(rows[0].text, /\/s$/, 'with a rate')
+  const plain = await page.$$eval('.tl-row:not(.fold) .tl-type', (els) => els.map((e) => e.getAttribute('title')))
+  assert.not.ok(plain.includes(TICK), 'no tick shown unfolded')
   await page.screenshot({ path: join(ART, 'inspector-quiet-timeline.png') })
-
-  // the model and the journal keep every event
   const kept = await page.evaluate(
     ([p, t]) => (window as any).__inspector.model.actors.get(p).entries.filter((e: any) => e.event?.type === t).length,
-    [PEER, TICK],
+    [PATH, TICK],
   )
   assert.ok(kept >= 240, `the model keeps every tick (${kept})`)
-  const log = await (await fetch(`${hub.url}/api/actors/member-q/peer/log`)).text()
+  const log = await (await fetch(`${h.url}/api/actors/${PATH}/log`)).text()
   assert.ok(log.split(TICK).length - 1 >= 240, 'the download keeps every tick')
 
-  // the all-actors timeline folds too (each machine's declaration loaded for it)
+  // the all-actors timeline folds too
   await page.click('[data-testid="tab-all"]')
-  await page.waitForSelector(`[data-testid="fold-row"][data-type="peer.pong"] .tl-path`)
-  assert.is(await page.textContent(`[data-testid="fold-row"][data-type="peer.pong"] .tl-path`), PEER)
+  await page.waitForSelector(`[data-testid="fold-row"][data-type="${TICK}"] .tl-path`)
   await page.click('.tabs button[data-mode="actor"]')
 
-  // a click unfolds one kind; "hide periodic" off shows every event
-  await page.click(`[data-testid="fold-row"][data-type="peer.pong"]`)
+  // a click unfolds; "hide periodic" off shows every tick
+  await page.click(`[data-testid="fold-row"][data-type="${TICK}"]`)
   await page.waitForSelector('.tl-row.nested')
-  await page.screenshot({ path: join(ART, 'inspector-quiet-timeline-open.png') })
   await page.uncheck('[data-testid="hide-periodic"]')
   await page.waitForFunction(() => !document.querySelector('[data-testid="fold-row"]'))
   const types = await page.$$eval('.tl-row .tl-type', (els) => els.map((e) => e.getAttribute('title')))
-  assert.ok(types.filter((t) => t === 'peer.pong').length > 5, 'every pong has its row')
+  assert.ok(types.filter((t) => t === TICK).length > 5, 'every tick has its row')
   await page.close()
-  await member.close()
 })
 
 E2E.run()
