@@ -10,6 +10,7 @@
 import type { WebSocket } from 'ws'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { browserBundle } from '../browser/bundle.ts'
+import { routesOf } from './mediaRouteFeature.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
 import { setting } from '../config.ts'
@@ -94,6 +95,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           subflows: [...e.subflows.keys()],
           received: f.received.get(path.slice(0, path.indexOf('/')))?.length ?? 0,
         })),
+        routes: routesOf(hub.system),
       }))
       srv.ws(
         '/ws',
