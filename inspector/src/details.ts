@@ -129,6 +129,8 @@ export interface ActionContext {
   send(path: string, event: Record<string, unknown>): Promise<{ ok: boolean; status: number; body: any }>
   confirm(title: string, body: string): Promise<boolean>
   toast(text: string, kind?: 'ok' | 'err'): void
+  /** Whether an event the state accepts is offered to the operator (default: all are). */
+  offered?(a: ActorView, type: string): boolean
 }
 
 export class ActionsView {
@@ -183,7 +185,9 @@ export class ActionsView {
           Boolean,
         ) as HTMLElement[]),
       )
-    const accepted = acceptedEvents(chart, activeIds(chart, value))
+    const accepted = acceptedEvents(chart, activeIds(chart, value)).filter(
+      (ev) => !this.ctx.offered || this.ctx.offered(a, ev.type),
+    )
     const disabled = !this.ctx.token
     const payload = h('textarea', {
       class: 'payload',
@@ -237,7 +241,10 @@ export class ActionsView {
     if (!ok) return
     const r = await this.ctx.send(path, event)
     if (r.ok)
-      this.ctx.toast(`Sent ${type} to ${path}: journaled as #${r.body.seq}, now ${formatValue(r.body.value)}`, 'ok')
+      this.ctx.toast(
+        `Sent ${type} to ${path}: journaled${r.body.seq === undefined ? '' : ` as #${r.body.seq}`}, now ${formatValue(r.body.value)}`,
+        'ok',
+      )
     else
       this.ctx.toast(
         `Refused (${r.status}${r.body?.error ? ` ${r.body.error}` : ''}): ${r.body?.message ?? 'the hub refused the event'}. Nothing changed.`,

@@ -376,6 +376,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             return {
               id: `stream:${id}`,
               label: `class A ${id}`,
+              actor: streamPath(id),
               status: state === 'stalled' || held ? 'degraded' : 'ready',
               ...(held
                 ? { reason: `${v.pending} records held in the outbox until the link returns` }
@@ -389,6 +390,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             return {
               id: 'root-link',
               label: 'root link',
+              actor: 'link',
               status: 'ready',
               reason: 'standalone (no --nats or NATS_URL): Class A records wait in the outbox',
               detail: { authority: a },
@@ -398,6 +400,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const transport: ReadinessNode = {
             id: 'transport',
             label: 'NATS transport',
+            actor: 'link',
             status: links.control.status === 'connected' && links.data.status === 'connected' ? 'ready' : 'degraded',
             ...(links.control.status !== 'connected'
               ? {
@@ -415,6 +418,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const auth: ReadinessNode = {
             id: 'authority',
             label: 'control authority',
+            actor: 'link',
             status: a === 'fresh' || a === 'aging' ? 'ready' : 'degraded',
             ...(a !== 'fresh'
               ? {
@@ -462,6 +466,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           return {
             id: 'root-link',
             label: 'root link',
+            actor: 'link',
             status: bad.length ? 'degraded' : 'ready',
             ...(bad.length ? { reason: bad.map((c) => `${c.label}: ${c.reason ?? c.status}`).join('; ') } : {}),
             detail: { state: linkState(), authority: a },

@@ -25,6 +25,8 @@ import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
 import { ActorSpans, updateRule } from '../tracing/actorSpans.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
+import { serveSupervisorInspector } from './supervisorInspector.ts'
+import type { InspectorServer } from '../inspector/InspectorServer.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
 
@@ -78,6 +80,8 @@ export class Supervisor {
   private goodSent = new Set<string>()
   private restartTimes: number[] = []
   private closed = false
+  /** The inspector's sockets for the supervisor's own actors (supervisorInspector.ts). */
+  private inspector?: InspectorServer
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
   readonly stepDelayMs = setting('supervisor-step-delay-ms')
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
@@ -161,6 +165,7 @@ export class Supervisor {
     }
     server.onInternalError = (where, err) => console.error(`[supervisor] internal error on ${where}:`, err)
     sup.wire()
+    sup.inspector = serveSupervisorInspector(server, system, store)
     const { url } = await server.listen()
     sup.url = url
     await system.sendCommitted(UPDATE_ACTOR, { type: 'supervisor.boot', version, at: Date.now() })
@@ -563,6 +568,7 @@ export class Supervisor {
   async close(opts: { stopRuntime?: boolean } = {}): Promise<void> {
     this.closed = true
     clearInterval(this.heartbeat)
+    await this.inspector?.close()
     await this.proxy.close()
     if (opts.stopRuntime !== false) await this.manager.close()
     await this.server.close()
