@@ -14,7 +14,7 @@ import type { JobType } from './jobs/jobTypes.ts'
 import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
-import { DirectLinkFeature } from './channel/directLinkFeature.ts'
+import { PeerLinkFeature } from './channel/peerLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
@@ -46,6 +46,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
   const jobsNats = setting('jobs-nats')
+  const rtc = rtcFeature()
   return [
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
@@ -59,10 +60,11 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     }),
     runtimeFeature(),
     inspectorFeature(),
-    rtcFeature(),
+    rtc,
     webspaces,
     channels,
-    new DirectLinkFeature(channels, webspaces),
+    // the channels' direct path and webspace sync ride each member's peer session
+    new PeerLinkFeature(rtc, channels, webspaces),
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
     new RelayLinkFeature(channels, webspaces),
