@@ -426,7 +426,9 @@ function recovered(ctx: Ctx, by: RecoveryRecord['recoveredBy']): Step {
 }
 
 function enterRung(ctx: Ctx, rung: Rung): Step {
-  const base: Partial<Ctx> = { rung, climbed: [...ctx.climbed, rung], probe: nextWatch(ctx) }
+  // a resumed member's renegotiate rung re-entered to wait for its channels is one rung climbed
+  const again = rung === 'renegotiate' && ctx.resume && ctx.connectWaited > 0 && ctx.climbed.at(-1) === rung
+  const base: Partial<Ctx> = { rung, climbed: again ? ctx.climbed : [...ctx.climbed, rung], probe: nextWatch(ctx) }
   if (rung !== 'rebuild')
     return { ctx: { ...base, pending: coalesce(ctx.pending, rung) }, cmds: [watch(ctx, ctx.peerSessionId, 'prove')] }
   const generation = ctx.generation + 1
@@ -551,6 +553,12 @@ const machine = setup({
       )
     },
     resuming: ({ context }) => context.resume,
+    resumeConnecting: ({ context }) =>
+      context.resume &&
+      context.recoveries.length === 0 &&
+      context.rebuilds === 0 &&
+      (context.ice === 'connected' || context.ice === 'completed' || context.ice === 'checking') &&
+      context.connectWaited < context.t.connectWaits,
     supersededByRemote: ({ context, event }) => {
       assertEvent(event, 'rtc.supersede')
       return (
@@ -964,7 +972,14 @@ const link = machine.createStateConfig({
         },
         renegotiate: {
           entry: { type: 'enterRung', params: { rung: 'renegotiate' } },
-          after: { renegotiate: 'rebuild' },
+          after: {
+            renegotiate: [
+              // a resumed member's new peer connects from scratch: while ICE has a path and the
+              // channels are not open yet, wait (bounded) as `connecting` does, not rebuild
+              { guard: 'resumeConnecting', target: 'renegotiate', reenter: true, actions: 'waitForChannels' },
+              { target: 'rebuild' },
+            ],
+          },
         },
         rebuild: {
           entry: { type: 'enterRung', params: { rung: 'rebuild' } },

@@ -22,6 +22,8 @@ export interface FlagSpec {
   arg?: string
   /** The command cannot run without it: a usage error names it when it is missing. */
   required?: boolean
+  /** A string flag that may be given several times: its values are joined with commas. */
+  repeat?: boolean
 }
 
 export interface Command {
@@ -45,6 +47,7 @@ export interface ParsedArgs {
 export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): ParsedArgs {
   const flags: ParsedArgs['flags'] = {}
   const positionals: string[] = []
+  const given = new Set<string>()
   for (const [k, s] of Object.entries(spec)) if (s.default !== undefined) flags[k] = s.default
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
@@ -72,7 +75,8 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): Parse
       const n = Number(raw)
       if (!Number.isFinite(n) || raw.trim() === '') throw new UsageError(`--${name} must be a number, got "${raw}"`)
       flags[name] = n
-    } else flags[name] = raw
+    } else flags[name] = s.repeat && given.has(name) ? `${flags[name]},${raw}` : raw
+    given.add(name)
   }
   for (const [k, s] of Object.entries(spec))
     if (s.required && flags[k] === undefined) throw new UsageError(`--${k} ${s.arg ?? s.type} is required`)
@@ -102,7 +106,7 @@ export function formatHelp(c: Command): string {
   for (const [k, s] of entries) {
     const left = `--${k}${s.type === 'boolean' ? '' : ' ' + (s.arg ?? s.type.toUpperCase())}`
     lines.push(
-      `  ${left.padEnd(22)} ${s.help}${s.required ? ' (required)' : ''}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`,
+      `  ${left.padEnd(22)} ${s.help}${s.required ? ' (required)' : ''}${s.repeat ? ' (repeatable)' : ''}${s.default !== undefined && s.type !== 'boolean' ? ` (default ${s.default})` : ''}`,
     )
   }
   lines.push(`  ${'--help'.padEnd(22)} show this help`)

@@ -8,6 +8,7 @@ import { hubCommand } from './commands/hub.ts'
 import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
 import { replayCommand } from './commands/replay.ts'
+import { incidentCommand } from './commands/incident.ts'
 import { coverageCommand } from './commands/coverage.ts'
 import { rootCommand } from './commands/root.ts'
 import { reliabilityCommand } from './commands/reliability.ts'
@@ -26,6 +27,7 @@ export const commands: Command[] = [
   replayCommand,
   coverageCommand,
   logCommand,
+  incidentCommand,
   inspectCommand,
   rootCommand,
   reliabilityCommand,

@@ -175,6 +175,7 @@ const ROWS = {
   redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
   'hub-id': row(null, 'AETHER_HUB_ID', undefined, text('node id'), 'hub'),
   'link-heartbeat-ms': row(null, 'AETHER_LINK_HEARTBEAT_MS', 1000, positiveInt, 'hub'),
+  'root-url': row(null, 'AETHER_ROOT_URL', undefined, text('url'), 'hub'),
   'authority-aging-ms': row(null, 'AETHER_AUTHORITY_AGING_MS', 3000, positiveInt, 'hub, root'),
   'authority-stale-ms': row(null, 'AETHER_AUTHORITY_STALE_MS', 10_000, positiveInt, 'hub, root'),
   'retransmit-ms': row(null, 'AETHER_RETRANSMIT_MS', 2000, positiveInt, 'hub'),
@@ -217,6 +218,7 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   redis: 'Redis server, an optional agent capability',
   'hub-id': "the hub's id toward root (default: generated once and kept in the data folder)",
   'link-heartbeat-ms': 'period of the lifecycle heartbeats to root',
+  'root-url': "the root's HTTP URL (e.g. http://127.0.0.1:7080): the hub's inspector links to the root's inspector",
   'authority-aging-ms':
     'heartbeat silence after which control authority is aging (hub) or a hub is aging (root --authority-aging)',
   'authority-stale-ms':

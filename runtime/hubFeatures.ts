@@ -7,6 +7,7 @@ import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
+import { incidentFeature } from './incident/incidentFeature.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
 import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
@@ -60,6 +61,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     }),
     runtimeFeature(),
     inspectorFeature(),
+    incidentFeature(),
     rtc,
     webspaces,
     channels,

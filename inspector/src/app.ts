@@ -13,6 +13,7 @@ import { SkillsPanel } from './skillsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
+import { isBundleText } from '../../protocol/bundle.ts'
 
 /**
  * The feed redraws the views at most every FEED_FRAME_MS, or BUSY_FRAME_MS while more than
@@ -56,6 +57,8 @@ export class App {
   private rateSamples: Array<[number, number]> = []
   private pausedAt = 0
   private chartKey = ''
+  /** Opens an incident bundle given to "Open log…" or dropped on the page (bundleView.ts). */
+  onBundle?: (name: string, text: string) => void
 
   constructor() {
     const params = new URLSearchParams(location.search)
@@ -376,6 +379,7 @@ export class App {
   async openLogFile(file: File): Promise<void> {
     try {
       const text = await file.text()
+      if (this.onBundle && isBundleText(text)) return this.onBundle(file.name, text)
       const a = this.model.loadLog(file.name, text)
       toast(`Loaded ${file.name}: ${a.log!.events} events, ${a.log!.snapshots} snapshots (${a.machine}).`, 'ok')
       this.select(a.path)

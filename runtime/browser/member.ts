@@ -18,12 +18,15 @@ import {
 } from '../../protocol/signaling.ts'
 import { PeerExecutor } from '../rtc/PeerExecutor.ts'
 import { browserMedia, nativeBackend } from './nativePeer.ts'
+import { InspectStream } from './inspectStream.ts'
 
 export interface MemberOptions {
   nodeId: string
   wsUrl: string
   probeMs?: number
   silenceProbes?: number
+  /** Record the member's peer session at the hub (`/inspector/ingest`, needs the token). */
+  recordUrl?: string
 }
 
 const PEER = 'hub/peer'
@@ -38,6 +41,8 @@ export class MemberClient {
   private ws?: WebSocket
   private frameSeq = 0
   private outbox: string[] = []
+  /** The recorder of the member's own actors at the hub (`?record=1`). */
+  readonly recorder?: InspectStream
 
   constructor(readonly opts: MemberOptions) {
     this.exec = new PeerExecutor(
@@ -47,6 +52,7 @@ export class MemberClient {
       { ownsTransceivers: true, media: browserMedia() },
     )
     this.exec.onMessage((d) => this.received.push(d))
+    if (opts.recordUrl) this.recorder = new InspectStream(opts.recordUrl)
   }
 
   /**
@@ -72,6 +78,7 @@ export class MemberClient {
           probeMs: this.opts.probeMs,
           silenceProbes: this.opts.silenceProbes,
         },
+        ...(this.recorder ? { inspect: this.recorder.inspectAs(PEER) } : {}),
       },
     )
     this.actors.set(PEER, peer)
@@ -209,13 +216,21 @@ export class MemberClient {
   }
 }
 
-/** Boots the page: reads `?node=` and `?token=`, wires the buttons, exposes `window.aether`. */
+/** Boots the page: reads `?node=`, `?token=` and `?record=1`, wires the buttons, exposes `window.aether`. */
 export function boot(): MemberClient {
   const q = new URLSearchParams(location.search)
   const nodeId = q.get('node') ?? `member-${Math.random().toString(36).slice(2, 8)}`
   const token = q.get('token') ?? ''
   const proto = location.protocol === 'https:' ? 'wss' : 'ws'
-  const m = new MemberClient({ nodeId, wsUrl: `${proto}://${location.host}/ws?token=${encodeURIComponent(token)}` })
+  const m = new MemberClient({
+    nodeId,
+    wsUrl: `${proto}://${location.host}/ws?token=${encodeURIComponent(token)}`,
+    ...(q.get('record') === '1'
+      ? {
+          recordUrl: `${proto}://${location.host}/inspector/ingest?app=${encodeURIComponent(nodeId)}&token=${encodeURIComponent(token)}`,
+        }
+      : {}),
+  })
   ;(globalThis as any).aether = m
   m.start()
   const $ = (id: string) => document.getElementById(id)

@@ -11,6 +11,7 @@ import { machineSource, sourceFlags } from '../corpus/machineSource.ts'
 import { formatCorpusLine, formatCorpusSummary, replayCorpus } from '../corpus/replayCorpus.ts'
 import { replayFile } from '../corpus/replayFile.ts'
 import { runFork } from './replayFork.ts'
+import { isBundleFile, replayBundleFile } from './replayBundle.ts'
 
 export { replayFile, type ReplayRun } from '../corpus/replayFile.ts'
 
@@ -39,11 +40,12 @@ export const replayCommand: Command = {
   usage:
     'aether replay LOG [--machine MODULE [--export NAME] | --app FILE] [--verify] [--until SEQ] [--json]\n' +
     '       aether replay DIR|GLOB|LOG... [--machine MODULE [--export NAME] | --app FILE] [--json]\n' +
-    '       aether replay LOG --fork-at SEQ (--event JSON | --drop | --insert JSON) [--then LOG2] [--json]',
+    '       aether replay LOG --fork-at SEQ (--event JSON | --drop | --insert JSON) [--then LOG2] [--json]\n' +
+    '       aether replay BUNDLE [--app FILE | --machine MODULE] [--verify] [--json]',
   positionals: [
     {
       name: 'LOG | DIR | GLOB',
-      help: 'one aether.log/1 file; or a folder (its *.log and *.jsonl files, recursively), a glob, or several logs: a corpus',
+      help: 'one aether.log/1 file, or an aether.bundle/1 incident bundle; or a folder (its *.log and *.jsonl files, recursively), a glob, or several logs: a corpus',
       required: true,
     },
   ],
@@ -101,11 +103,17 @@ or an event it throws on. It fails (exit 2) when it has nothing to compare: a lo
 lines, or without one at its last event (the final state). Logs from \`aether log export ID\` and
 GET /api/actors/ID/log have a snapshot after every event.
 
+A BUNDLE (aether incident export) replays every actor in it, each with the machine its log's
+header names (built in, or from --app / --machine first), and prints one line per actor: ok, or
+FAIL with the actor, its node and the seq where it diverged. --until and --export do not apply.
+
 exit codes:
-  0  replayed (with --verify: every snapshot line and the final state match)
-  1  divergence: its seq, line, event and an expected-vs-replayed diff
-  2  usage error, malformed log (its line and what is wrong, e.g. a gap in seqs), a machine the
-     module does not export, or --verify with nothing to compare`,
+  0  replayed (with --verify: every snapshot line and the final state match; for a bundle, of
+     every actor)
+  1  divergence: its seq, line, event and an expected-vs-replayed diff (for a bundle: any actor
+     failed, each named with its node and seq)
+  2  usage error, malformed log or bundle (its line and what is wrong, e.g. a gap in seqs), a
+     machine the module does not export, or --verify with nothing to compare`,
   async run({ flags, positionals }) {
     const [file] = positionals
     if (!file) throw new UsageError('missing LOG (or DIR, GLOB, several logs)')
@@ -118,6 +126,7 @@ exit codes:
     if (forking.length && (flags.verify || flags.until !== undefined))
       throw new UsageError('--fork-at does not take --verify or --until')
     if (flags.machine && flags.app) throw new UsageError('give --machine MODULE or --app FILE, not both')
+    if (isBundleFile(file)) return replayBundleFile(file, flags)
     if (flags.app && flags.export !== undefined) throw new UsageError('--export goes with --machine, not --app')
     if (flags['fork-at'] !== undefined) return runFork(file, (name, actor) => pickMachine(flags, name, actor), flags)
     if (flags.until !== undefined && !(Number.isInteger(flags.until) && (flags.until as number) >= 0))

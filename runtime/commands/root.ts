@@ -3,6 +3,8 @@ import type { Command } from '../args.ts'
 import { portFlag, UsageError } from '../args.ts'
 import { Hub } from '../Hub.ts'
 import { reliabilityFeature } from '../reliability/Reliability.ts'
+import { incidentFeature } from '../incident/incidentFeature.ts'
+import { inspectorFeature } from '../inspector/InspectorServer.ts'
 import { rootFeature } from '../root/rootFeature.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
@@ -75,6 +77,8 @@ export const rootCommand: Command = {
       },
       [
         reliabilityFeature({ role: 'root' }),
+        inspectorFeature(),
+        incidentFeature(),
         rootFeature({
           nats,
           rootId: id,
@@ -90,6 +94,7 @@ export const rootCommand: Command = {
     console.log(`  nats         ${nats}`)
     console.log(`  data         ${hub.dataDir}`)
     console.log(`  reliability  ${hub.url}/api/reliability`)
+    console.log(`  inspector    ${hub.url}/inspector`)
     console.log(`  relay        ${hub.url.replace(/^http/, 'ws')}/relay?hub=<hub>&member=<id>&token=<token>`)
     console.log(`  provenance   ${hub.url}/api/streams/<hub>/<stream>`)
     console.log(

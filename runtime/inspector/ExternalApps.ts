@@ -37,6 +37,7 @@ import type { LogSnapshotLine } from '../../protocol/log.ts'
 import type { Ctx } from '../http/HubServer.ts'
 import { HttpError, WebSocketClient } from '../http/HubServer.ts'
 import { openSublevel } from '../keyLayout.ts'
+import { cutLog } from '../incident/incidentFeature.ts'
 import type { Hub } from '../Hub.ts'
 import { v4DefinitionJSON, v5DefinitionJSON } from './externalDefinition.ts'
 import { ExternalActor, ExternalRun, type RunHost } from './ExternalRun.ts'
@@ -160,6 +161,25 @@ export class ExternalApps {
       }
     })
     await this.restore()
+  }
+
+  /**
+   * The logs of recorded actors with events in `[from, to]` (the hub's clock), cut to the window,
+   * each with its app as the node it belongs to: an incident bundle's part for the apps (and
+   * browser members) this hub records.
+   */
+  async incidentLogs(from: number, to: number): Promise<Array<{ node: string; role: string; text: string }>> {
+    const out: Array<{ node: string; role: string; text: string }> = []
+    for (const run of await this.store.runs()) {
+      if (run.startedAt > to || (run.endedAt !== undefined && run.endedAt < from)) continue
+      for (const meta of await this.store.metas(run.app, run.run)) {
+        let text = ''
+        for await (const chunk of this.store.exportLog(meta.path)) text += chunk
+        const cut = cutLog(text, from, to)
+        if (cut) out.push({ node: run.app, role: 'external app', text: cut })
+      }
+    }
+    return out
   }
 
   async close(): Promise<void> {

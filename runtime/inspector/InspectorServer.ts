@@ -32,6 +32,7 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import type { Reader } from '../http/ReadAccess.ts'
 import { FeedQueue, type FrameSocket } from './FeedQueue.ts'
+import { addIncidentLogs } from '../incident/incidentFeature.ts'
 import { ExternalApps, type ExternalAppsOptions } from './ExternalApps.ts'
 
 export interface InspectorOptions {
@@ -127,6 +128,7 @@ export class InspectorServer implements HubFeature {
       return { machine: ctx.params.name, definition: m.toJSON() }
     })
     await this.external.install(hub)
+    addIncidentLogs(hub, (from, to) => this.external.incidentLogs(from, to))
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,7 @@ import { HttpError } from '../http/HubServer.ts'
 import { setting } from '../config.ts'
 import { linkKeys } from '../keyLayout.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
+import { clockOffsetsOf } from '../incident/clockOffsets.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
 import { GroupWriter } from './GroupWriter.ts'
@@ -106,6 +107,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       const outbox = await Outbox.open(writer, hubId)
       const startedAt = Date.now()
       const sys = hub.system
+      const offsets = clockOffsetsOf(hub)
 
       // Heartbeat bookkeeping: send times (the period under load) and round trips.
       const hb = {
@@ -164,6 +166,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             }),
           )
           const t0 = performance.now()
+          const sentAt = Date.now()
           control.request(subjects.rootLink(hubId), frame, Math.max(input.heartbeatMs * 2, 500)).then(
             (data) => {
               try {
@@ -173,6 +176,13 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 hb.rtts.push(performance.now() - t0)
                 if (hb.rtts.length > 240) hb.rtts.shift()
                 rootId = (a.payload as { rootId: string }).rootId
+                offsets.measure(
+                  rootId,
+                  'link.heartbeat.ack',
+                  sentAt,
+                  (a.payload as { rootTime: number }).rootTime,
+                  performance.now() - t0,
+                )
                 sendBack({ type: 'link.heartbeat.ack', at: Date.now(), rootId: rootId!, rttMs: performance.now() - t0 })
               } catch (err) {
                 hb.missed++
@@ -507,6 +517,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               },
               registration,
               rootId,
+              rootUrl: setting('root-url') ?? null,
             },
             classA: sender
               ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() }

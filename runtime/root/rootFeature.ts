@@ -10,6 +10,8 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
+import { addIncidentNotes } from '../incident/incidentFeature.ts'
+import { installInboxesView } from './inboxesView.ts'
 import { RootService } from './RootService.ts'
 import { RootRelay } from './RootRelay.ts'
 
@@ -28,6 +30,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
   let link: NatsLink | undefined
   let service: RootService | undefined
   let relay: RootRelay | undefined
+  let stopView: (() => void) | undefined
   return {
     name: 'root',
     async install(hub: Hub) {
@@ -90,6 +93,16 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         }
       })
       hub.server.route('GET', '/api/hubs', () => ({ hubs: [...svc.hubs.values()] }))
+      stopView = await installInboxesView(hub, svc)
+      // an incident bundle's notes: the Class A records this root applied in the window
+      addIncidentNotes(hub, async (from, to) => {
+        const notes = []
+        for (const ib of svc.inboxes.values())
+          for (const m of await svc.applied(ib.hub, ib.stream, 0, 10_000))
+            if (m.receivedAt >= from && m.receivedAt <= to)
+              notes.push({ at: m.receivedAt, text: `applied ${ib.hub}/${ib.stream} #${m.cursor} (${m.id})` })
+        return notes
+      })
 
       const stats = (xs: number[]) => {
         if (!xs.length) return null
@@ -204,6 +217,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       model.addIncidents(() => svc.incidents)
     },
     async close() {
+      stopView?.()
       relay?.close()
       await service?.close()
       await link?.close()

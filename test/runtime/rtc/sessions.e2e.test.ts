@@ -7,11 +7,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Hub } from '../../../runtime/Hub.ts'
 import { rtcFeature } from '../../../runtime/rtc/rtcFeature.ts'
+import { launchChromium } from '../../helpers/browser.ts'
 import { exitWhenDone, linkValue, snap, until } from '../../helpers/rtcPair.ts'
 import { verifyAll } from '../../helpers/rtcReplay.ts'
 
@@ -19,32 +20,20 @@ const GRACE = 2000
 const Sessions = suite('rtc sessions - the end of a member')
 
 let hub: Hub
-let browser: BrowserContext
+let browser: Browser
 let dirs: string[] = []
 
 Sessions.before(async () => {
   const data = mkdtempSync(join(tmpdir(), 'aether-rtc-end-'))
-  const profile = mkdtempSync(join(tmpdir(), 'aether-rtc-end-chromium-'))
-  dirs = [data, profile]
+  dirs = [data]
   hub = await Hub.start({ port: 0, data, token: 'e2e-token', fsync: 'none' }, [
     rtcFeature({ graceMs: GRACE, timings: { probeMs: 250, silenceProbes: 12 } }),
   ])
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-    ],
-  })
+  browser = await launchChromium([
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+    '--allow-loopback-in-peer-connection',
+  ])
 })
 
 Sessions.after(async () => {
