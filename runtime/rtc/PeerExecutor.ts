@@ -470,7 +470,10 @@ export class PeerExecutor {
     if (this.handle !== h) return
     if (label === 'sync') {
       if (typeof data === 'string') this.stats.badFrames++
-      else for (const fn of this.syncListeners) fn(data)
+      else {
+        this.probe.heard()
+        for (const fn of this.syncListeners) fn(data)
+      }
       return
     }
     if (typeof data !== 'string') return void this.stats.badFrames++
@@ -483,6 +486,7 @@ export class PeerExecutor {
     }
     if (isChannelFrame(f)) {
       this.lastTraffic = Date.now()
+      this.probe.heard()
       for (const fn of this.channelListeners) fn(data)
       return
     }

@@ -80,5 +80,5 @@ Carry('events carries channel frames, sync binary frames, both ways; the journal
   }
 })
 
+Carry.after(() => exitWhenDone())
 Carry.run()
-exitWhenDone()
