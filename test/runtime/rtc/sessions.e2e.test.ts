@@ -43,7 +43,7 @@ Sessions.after(async () => {
   exitWhenDone()
 })
 
-async function pageUntil(page: Page, fn: () => Promise<boolean>, ms: number, what: string) {
+async function pageUntil(fn: () => Promise<boolean>, ms: number, what: string) {
   const t0 = Date.now()
   while (!(await fn())) {
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
@@ -59,7 +59,7 @@ async function memberWithCamera(node: string): Promise<Page> {
   await until(() => linkValue(sys, `${node}/peer`) === 'open', 15_000, 'the hub side open')
   await page.evaluate(() => (globalThis as any).aether.startMedia('camera'))
   const cam = () => page.evaluate(() => (globalThis as any).aether.subflowState('camera'))
-  await pageUntil(page, async () => (await cam()) === 'live', 10_000, 'camera live')
+  await pageUntil(async () => (await cam()) === 'live', 10_000, 'camera live')
   await page.evaluate(() => (globalThis as any).aether.loopback(true))
   await until(() => String(snap(sys, `${node}/peer/loopback-camera`)?.value) === 'live', 10_000, 'loopback live')
   return page
@@ -100,7 +100,6 @@ Sessions('rtc sessions - a page that reloads within the grace resumes the same s
   await page.reload()
   // the new page resumes: same session, its renegotiate rung recorded on both sides
   await pageUntil(
-    page,
     async () => await page.evaluate(() => (globalThis as any).aether?.link() === 'open'),
     10_000,
     'the page open again',
@@ -130,7 +129,7 @@ Sessions('rtc sessions - a page that reloads within the grace resumes the same s
   // and a camera again
   await page.evaluate(() => (globalThis as any).aether.startMedia('camera'))
   const cam = () => page.evaluate(() => (globalThis as any).aether.subflowState('camera'))
-  await pageUntil(page, async () => (await cam()) === 'live', 10_000, 'camera live after the reload')
+  await pageUntil(async () => (await cam()) === 'live', 10_000, 'camera live after the reload')
   await page.close()
 })
 
