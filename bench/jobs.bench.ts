@@ -16,22 +16,18 @@
  *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`, and the
  *   transition memo), so this is a reference point, not a ceiling.
  *
- * Each side first runs 2,000 jobs unmeasured (module loading, cold code).
+ * Each side first runs 2,000 jobs unmeasured (module loading, cold code). `cpuPerJobUs` in the JSON of
+ * jobs.e2e and jobs.e2e.keep-all: the process's CPU time per job (all threads, LevelDB's included),
+ * median of the rounds; it moves less with the load of a shared machine than the rates do.
  *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ActorSystem } from '../actors/index.ts'
-import { LevelStore } from '../runtime/LevelStore.ts'
-import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
-import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
 import { createActor } from 'xstate'
 import { createJobMachine } from '../machines/job.ts'
 import { stepRunner } from '../runtime/jobs/stepRunner.ts'
+import { benchQueue, echoJobsRate } from './echoJobs.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
@@ -39,16 +35,11 @@ const ROUNDS = quick ? 1 : 3
 /** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
 const CHUNK = 1000
 
+/** CPU time of this process (all its threads: LevelDB's too) per job of the last aetherRun, in µs. */
+let lastCpuPerJob = 0
+
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, retention?: false): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
-  const store = await LevelStore.open(dir)
-  const system = await ActorSystem.open({
-    store,
-    fsync: 'batch',
-    machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
-  })
-  const queue = new JobQueue(system, { seed: 7, retention })
-  for (const t of builtinJobTypes) queue.addType(t)
+  const { queue, close } = await benchQueue({ retention })
   queue.start()
   let bridge: { close(): Promise<void> } | undefined
   const stream = `BENCH_${process.pid}_${Date.now()}`
@@ -59,27 +50,15 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, re
   }
   let worker: ChildProcess | undefined
   if (mode === 'nats') worker = await startWorker(natsUrl!, stream)
-  let done = 0
-  let resolve!: () => void
-  const all = new Promise<void>((r) => (resolve = r))
-  queue.listen((c) => {
-    if (c.status === 'COMPLETED' && ++done === n) resolve()
-  })
-  const t0 = performance.now()
   // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
-  for (let i = 0; i < n; i += CHUNK) {
-    const chunk: Promise<unknown>[] = []
-    for (let k = i; k < Math.min(n, i + CHUNK); k++) chunk.push(queue.submit({ type: 'echo', input: { i: k } }))
-    await Promise.all(chunk)
-  }
-  await all
-  const rate = n / ((performance.now() - t0) / 1000)
+  const c0 = process.cpuUsage()
+  const rate = await echoJobsRate(queue, n, CHUNK)
+  const cpu = process.cpuUsage(c0)
+  lastCpuPerJob = (cpu.user + cpu.system) / n
   if (worker) await stopChild(worker)
   await bridge?.close()
   if (mode === 'nats') await deleteStream(natsUrl!, stream)
-  queue.close()
-  await system.close()
-  rmSync(dir, { recursive: true, force: true })
+  await close()
   return rate
 }
 
@@ -170,14 +149,18 @@ await xstateFloor(2000)
 
 const floors: number[] = []
 const keepAll: number[] = []
+const cpuDefault: number[] = []
+const cpuKeepAll: number[] = []
 const local = await paired(
   ROUNDS,
   async () => {
     const rate = await aetherRun(N, 'local')
+    cpuDefault.push(lastCpuPerJob)
     gc()
     floors.push(await xstateFloor(N))
     gc()
     keepAll.push(await aetherRun(N, 'local', undefined, false))
+    cpuKeepAll.push(lastCpuPerJob)
     return rate
   },
   () => bullRun(N),
@@ -191,6 +174,7 @@ report({
   goal: '>= 2.0',
   pass: local.a / local.b >= 2.0,
   rounds: { aether: local.as.map(Math.round), baseline: local.bs.map(Math.round) },
+  cpuPerJobUs: Math.round(median(cpuDefault) * 10) / 10,
 })
 report({
   figure: 'jobs.xstate-floor',
@@ -208,6 +192,7 @@ report({
   ratio: median(keepAll) / local.b,
   unit: `jobs/s (jobs.e2e with retention off: no finished job archived, as before issue 16; baseline: the same BullMQ rounds)`,
   rounds: { aether: keepAll.map(Math.round), baseline: local.bs.map(Math.round) },
+  cpuPerJobUs: Math.round(median(cpuKeepAll) * 10) / 10,
 })
 
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'

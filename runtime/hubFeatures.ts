@@ -9,6 +9,7 @@ import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { incidentFeature } from './incident/incidentFeature.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
+import { mediaRouteFeature } from './rtc/mediaRouteFeature.ts'
 import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
@@ -18,6 +19,8 @@ import { ChannelFeature } from './channel/channelFeature.ts'
 import { PeerLinkFeature } from './channel/peerLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
+import { tracingFeature } from './tracing/tracingFeature.ts'
+import type { Tracing } from './tracing/Tracing.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
 
 export interface HubFeatureOptions {
@@ -30,6 +33,8 @@ export interface HubFeatureOptions {
   /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
   jobsRetainAge?: number
   jobsRetainCount?: number
+  /** The process's tracing (`startTracing`, runtime/tracing/service.ts), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing?: Tracing
 }
 
 /** The jobs-config file, with the retention settings over its `retention`. */
@@ -49,6 +54,8 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const jobsNats = setting('jobs-nats')
   const rtc = rtcFeature()
   return [
+    // first: its service is there when the others install; closed last, it exports their last spans
+    tracingFeature(opts.tracing),
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
@@ -63,6 +70,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     inspectorFeature(),
     incidentFeature(),
     rtc,
+    mediaRouteFeature(),
     webspaces,
     channels,
     // the channels' direct path and webspace sync ride each member's peer session

@@ -8,6 +8,7 @@ import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
+import { TraceLinks } from './traces.ts'
 import { JobsPanel } from './jobsPanel.ts'
 import { SkillsPanel } from './skillsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
@@ -72,7 +73,7 @@ export class App {
     this.chart = new StateChartView($('#chart-wrap'))
     this.tree = new ActorTree($('#tree'), (p) => this.select(p))
     this.timeline = new Timeline($('#timeline'), (path, index, actorSeq) => this.pick(path, index, actorSeq))
-    this.snapshotView = new SnapshotView($('#snapshot'))
+    this.snapshotView = new SnapshotView($('#snapshot'), new TraceLinks(() => this.invalidate(true)))
     this.actions = new ActionsView($('#actions'), {
       get token() {
         return app.token

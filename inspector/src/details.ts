@@ -8,9 +8,14 @@ import { acceptedEvents, activeIds, eventDisplay as delayText, type Chart } from
 import { clock, h, show } from './dom.ts'
 import { diffJson } from '../../protocol/jsonDiff.ts'
 import { formatValue, lastKnown, type ActorView } from './model.ts'
+import type { TraceLinks } from './traces.ts'
 
 export class SnapshotView {
-  constructor(private root: HTMLElement) {}
+  /** `traces`: the OpenTelemetry trace of an actor's work, when the hub traces (traces.ts). */
+  constructor(
+    private root: HTMLElement,
+    private traces?: TraceLinks,
+  ) {}
 
   render(a: ActorView | undefined, index: number | undefined, now: number): void {
     if (!a) {
@@ -54,6 +59,7 @@ export class SnapshotView {
             ),
           )
         : null,
+      this.traceRow(a, entry?.at),
       !recorded
         ? h('div', { class: 'warn small' }, 'The log has no snapshot at this seq: showing the last recorded state.')
         : null,
@@ -102,6 +108,18 @@ export class SnapshotView {
         : h('div', { class: 'muted small' }, prev ? 'No change.' : 'This is the first known snapshot.'),
     ]
     this.root.replaceChildren(...(parts.filter(Boolean) as HTMLElement[]))
+  }
+
+  /** The trace of the shown event (its span's name and trace id), for hosted actors of a tracing hub. */
+  private traceRow(a: ActorView, at: number | undefined): HTMLElement | null {
+    const t = a.kind === 'live' && !a.node ? this.traces?.traceAt(a.path, at) : undefined
+    if (!t) return null
+    return h(
+      'div',
+      { class: 'kv' },
+      h('span', { class: 'k' }, 'trace'),
+      h('span', { class: 'v mono', 'data-testid': 'trace-id', title: `${t.name}, span ${t.spanId}` }, t.traceId),
+    )
   }
 }
 

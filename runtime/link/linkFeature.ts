@@ -46,6 +46,7 @@ import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
 import { DataPlane } from './DataPlane.ts'
 import { emptyCounters, TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
+import { tracingService } from '../tracing/service.ts'
 
 export interface LinkOptions {
   nats?: string
@@ -268,7 +269,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 ? { type: 'stream.acked', upTo: e.upTo }
                 : { type: 'stream.retransmit', from: e.upTo },
             ),
-          { retransmitMs: o.retransmitMs, rootId: () => rootId },
+          { retransmitMs: o.retransmitMs, rootId: () => rootId, tracing: sys.services.find(tracingService) },
         )
         const onStatus = (name: string, link: { lastError?: string }) => (s: string, prev: string) => {
           if (name === 'control') {

@@ -10,8 +10,10 @@
 import type { WebSocket } from 'ws'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { browserBundle } from '../browser/bundle.ts'
+import { routesOf } from './mediaRouteFeature.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
+import { signalTracesService } from '../tracing/service.ts'
 import { setting } from '../config.ts'
 
 export interface RtcFeatureOptions {
@@ -64,6 +66,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         polite: false,
         backend: weriftBackend(opts.werift),
         timings: opts.timings,
+        traces: hub.system.services.find(signalTracesService),
         graceMs: opts.graceMs ?? (setting('rtc-grace-ms') as number),
         send: (to, frame) => {
           const ws = sockets.get(to)
@@ -94,6 +97,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           subflows: [...e.subflows.keys()],
           received: f.received.get(path.slice(0, path.indexOf('/')))?.length ?? 0,
         })),
+        routes: routesOf(hub.system),
       }))
       srv.ws(
         '/ws',

@@ -23,11 +23,15 @@ import { setting } from '../config.ts'
 import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
+import { ActorSpans, updateRule } from '../tracing/actorSpans.ts'
+import type { Tracing } from '../tracing/Tracing.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
 
 export interface SupervisorOptions {
   slots: string
+  /** Spans of each update and its phases (docs/tracing.md), when tracing is on. */
+  tracing?: Tracing
   port?: number
   host?: string
   /** Names besides loopback and `host` that clients may use in `Host`; the runtimes accept them too. */
@@ -80,6 +84,7 @@ export class Supervisor {
   /** Resolves once `supervisor.boot` is journaled: effects restarted by recovery act only after it. */
   readonly booted: Promise<void>
   private markBooted!: () => void
+  private spans?: ActorSpans
 
   private constructor(
     readonly opts: SupervisorOptions,
@@ -145,6 +150,7 @@ export class Supervisor {
     })
     // the `supervisor` service before recovery: the effects recovery restarts find it at once
     const sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
+    if (opts.tracing) sup.spans = new ActorSpans(opts.tracing, system, [updateRule])
     await system.recover()
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
     if (!system.hosted(UPDATE_ACTOR)) {
@@ -561,6 +567,7 @@ export class Supervisor {
     if (opts.stopRuntime !== false) await this.manager.close()
     await this.server.close()
     await this.system.close()
+    this.spans?.close()
   }
 }
 
