@@ -16,7 +16,7 @@ import type { JobType } from './jobs/jobTypes.ts'
 import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
-import { DirectLinkFeature } from './channel/directLinkFeature.ts'
+import { PeerLinkFeature } from './channel/peerLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 import { tracingFeature } from './tracing/tracingFeature.ts'
@@ -52,6 +52,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
   const jobsNats = setting('jobs-nats')
+  const rtc = rtcFeature()
   return [
     // first: its service is there when the others install; closed last, it exports their last spans
     tracingFeature(opts.tracing),
@@ -68,11 +69,12 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     runtimeFeature(),
     inspectorFeature(),
     incidentFeature(),
-    rtcFeature(),
+    rtc,
     mediaRouteFeature(),
     webspaces,
     channels,
-    new DirectLinkFeature(channels, webspaces),
+    // the channels' direct path and webspace sync ride each member's peer session
+    new PeerLinkFeature(rtc, channels, webspaces),
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
     new RelayLinkFeature(channels, webspaces),

@@ -139,6 +139,13 @@ export class RtcNode {
   /** Sessions whose closed actors are being stopped before they are opened anew. */
   private reopening = new Set<string>()
   private upWaiters = new Map<string, (() => void)[]>()
+  private executorListeners = new Set<(remoteNodeId: string, exec: PeerExecutor) => void>()
+
+  /** Called with each executor made (a session opened, recovered or renewed), e.g. to bridge its channels. */
+  onExecutor(fn: (remoteNodeId: string, exec: PeerExecutor) => void): () => void {
+    this.executorListeners.add(fn)
+    return () => this.executorListeners.delete(fn)
+  }
 
   constructor(
     readonly system: ActorSystem,
@@ -243,6 +250,7 @@ export class RtcNode {
     )
     this.executors.get(path)?.close()
     this.executors.set(path, exec)
+    for (const fn of this.executorListeners) fn(remoteNodeId, exec)
     exec.onLink((up) => {
       const w = up ? this.upWaiters.get(path) : undefined
       if (!w) return
