@@ -6,6 +6,7 @@
  */
 import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
+import { CoverageView } from './coverageView.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
 import { JobsPanel } from './jobsPanel.ts'
@@ -29,6 +30,7 @@ const HISTORY_WINDOW = 5000
 export class App {
   readonly model = new InspectorModel()
   readonly chart: StateChartView
+  readonly coverage: CoverageView
   selected?: string
   /** The seq shown; undefined = live. */
   cursorSeq?: number
@@ -70,6 +72,10 @@ export class App {
     }
     this.token = sessionStorage.getItem('aether.token') ?? ''
     this.chart = new StateChartView($('#chart-wrap'))
+    this.coverage = new CoverageView(this.chart, $('#chart-wrap'), {
+      token: () => this.token,
+      redraw: () => this.invalidate(true),
+    })
     this.tree = new ActorTree($('#tree'), (p) => this.select(p))
     this.timeline = new Timeline($('#timeline'), (path, index, actorSeq) => this.pick(path, index, actorSeq))
     this.snapshotView = new SnapshotView($('#snapshot'))
@@ -486,6 +492,7 @@ export class App {
     this.renderHead(a, index)
     this.snapshotView.render(a, index, Date.now())
     this.renderChart(a, index)
+    this.coverage.paint(a && this.chartFor(a) ? a.machine : undefined)
     this.actions.render(a, a ? this.chartFor(a) : undefined)
     this.renderTravel(a, index)
     const dl = $('#event-types')
