@@ -77,4 +77,52 @@ e2e('coverage: the toggle paints the counts of the hub journals on the chart, un
   assert.is(await page.$('.cov-none'), null)
 })
 
+e2e('fork from the cursor: both paths on the chart, the fork drawn apart, where they rejoin', async () => {
+  await page.click('.tree-row[data-path="x1"]')
+  await page.click('#first')
+  for (let i = 0; i < 3; i++) await page.click('[data-testid="next"]')
+  await page.waitForFunction(() => document.querySelector('[data-testid="travel-pos"]')?.textContent?.includes('#3'))
+  await page.click('[data-testid="fork-here"]')
+  assert.match((await page.textContent('[data-testid="fork-title"]'))!, /x1 at #3/)
+  // a bad event is the hub's typed refusal, shown as is
+  await page.fill('[data-testid="fork-event"]', '{"kind":1}')
+  await page.click('[data-testid="fork-run"]')
+  await page.waitForSelector('[data-testid="fork-error"]')
+  assert.match((await page.textContent('[data-testid="fork-error"]'))!, /"type"/)
+  // emergency dropped: the light stays red, where the original comes back at #4 (resume -> red)
+  await page.selectOption('[data-testid="fork-kind"]', 'drop')
+  await page.click('[data-testid="fork-run"]')
+  await page.waitForSelector('svg.chart.forked .fork-layer', { state: 'attached' })
+  assert.match((await page.textContent('[data-testid="fork-verdict"]'))!, /rejoins the original at #4 \(light\.red/)
+  const has = (id: string, cls: string) => page.$(`g.state[data-state="trafficLight.light.${id}"].${cls}`)
+  assert.ok(await has('flashing', 'fork-orig'), 'the original path: flashing')
+  assert.ok(await has('red', 'fork-path'), 'the fork stayed red')
+  assert.ok(await has('red', 'fork-rejoin'), 'where they rejoin')
+  assert.is(
+    await page.$('g.state[data-state="trafficLight.pedestrian.idle"].fork-path'),
+    null,
+    'the same in both: unmarked',
+  )
+  const rows = await page.$$eval('.fork-rows tr', (trs) => trs.slice(1).map((tr) => tr.textContent))
+  assert.equal(rows.length, 3)
+  assert.match(rows[0]!, /#3droppedemergency/)
+  const shot = join(ART, 'inspector-fork.png')
+  await page.screenshot({ path: shot })
+  await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'docs', 'img', 'inspector-fork.png') })
+  // a fork that does not rejoin: the emergency replaced by a tick (red -> green, resume ignored)
+  await page.selectOption('[data-testid="fork-kind"]', 'event')
+  await page.fill('[data-testid="fork-event"]', '{"type":"tick"}')
+  await page.click('[data-testid="fork-run"]')
+  await page.waitForFunction(() =>
+    /does not rejoin/.test(document.querySelector('[data-testid="fork-verdict"]')?.textContent ?? ''),
+  )
+  await page.waitForSelector('svg.chart.forked .fork-layer', { state: 'attached' })
+  assert.is(await page.$('.fork-rejoin'), null)
+  assert.ok(await has('green', 'fork-path'))
+  // closing takes the marks away
+  await page.click('.fork-panel >> text=Close')
+  await page.waitForSelector('.fork-layer', { state: 'detached' })
+  assert.is(await page.$('.fork-path'), null)
+})
+
 e2e.run()
