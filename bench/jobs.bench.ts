@@ -16,7 +16,9 @@
  *   machines pure (actors/PureActor.ts: XState's transition functions, no `Actor`, and the
  *   transition memo), so this is a reference point, not a ceiling.
  *
- * Each side first runs 2,000 jobs unmeasured (module loading, cold code).
+ * Each side first runs 2,000 jobs unmeasured (module loading, cold code). `cpuPerJobUs` in the JSON of
+ * jobs.e2e and jobs.e2e.keep-all: the process's CPU time per job (all threads, LevelDB's included),
+ * median of the rounds; it moves less with the load of a shared machine than the rates do.
  *
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
@@ -38,6 +40,9 @@ const N = quick ? 10_000 : 50_000
 const ROUNDS = quick ? 1 : 3
 /** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
 const CHUNK = 1000
+
+/** CPU time of this process (all its threads: LevelDB's too) per job of the last aetherRun, in µs. */
+let lastCpuPerJob = 0
 
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, retention?: false): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
@@ -65,6 +70,7 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, re
   queue.listen((c) => {
     if (c.status === 'COMPLETED' && ++done === n) resolve()
   })
+  const c0 = process.cpuUsage()
   const t0 = performance.now()
   // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
   for (let i = 0; i < n; i += CHUNK) {
@@ -74,6 +80,8 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, re
   }
   await all
   const rate = n / ((performance.now() - t0) / 1000)
+  const cpu = process.cpuUsage(c0)
+  lastCpuPerJob = (cpu.user + cpu.system) / n
   if (worker) await stopChild(worker)
   await bridge?.close()
   if (mode === 'nats') await deleteStream(natsUrl!, stream)
@@ -170,14 +178,18 @@ await xstateFloor(2000)
 
 const floors: number[] = []
 const keepAll: number[] = []
+const cpuDefault: number[] = []
+const cpuKeepAll: number[] = []
 const local = await paired(
   ROUNDS,
   async () => {
     const rate = await aetherRun(N, 'local')
+    cpuDefault.push(lastCpuPerJob)
     gc()
     floors.push(await xstateFloor(N))
     gc()
     keepAll.push(await aetherRun(N, 'local', undefined, false))
+    cpuKeepAll.push(lastCpuPerJob)
     return rate
   },
   () => bullRun(N),
@@ -191,6 +203,7 @@ report({
   goal: '>= 2.0',
   pass: local.a / local.b >= 2.0,
   rounds: { aether: local.as.map(Math.round), baseline: local.bs.map(Math.round) },
+  cpuPerJobUs: Math.round(median(cpuDefault) * 10) / 10,
 })
 report({
   figure: 'jobs.xstate-floor',
@@ -208,6 +221,7 @@ report({
   ratio: median(keepAll) / local.b,
   unit: `jobs/s (jobs.e2e with retention off: no finished job archived, as before issue 16; baseline: the same BullMQ rounds)`,
   rounds: { aether: keepAll.map(Math.round), baseline: local.bs.map(Math.round) },
+  cpuPerJobUs: Math.round(median(cpuKeepAll) * 10) / 10,
 })
 
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'

@@ -7,9 +7,11 @@
  * - rtc.media.toggle  ms per camera start (to live) or stop (to stopped), renegotiation included,
  *                     the peer never rebuilt
  * - rtc.sessions      50 concurrent peer sessions on one hub: time to open them all, CPU and
- *                     memory while they idle (probing), vs 50 bare werift pairs
+ *                     memory while they idle (probing), vs 50 bare werift pairs; the hub's journal
+ *                     growth while idle (events and bytes per session-hour); then 500 sessions
+ *                     (no baseline)
  *
- *   npm run bench -- rtc [--json] [--quick]
+ *   npm run bench -- rtc [--json] [--quick] [--sessions]
  */
 import { openBareWeriftPair } from '../runtime/rtc/werift.ts'
 import { ActorSystem } from '../actors/index.ts'
@@ -17,12 +19,17 @@ import { RtcNode } from '../runtime/rtc/RtcNode.ts'
 import { syntheticMediaSource, weriftBackend } from '../runtime/rtc/werift.ts'
 import { linkValue, openPair, snap, until } from '../test/helpers/rtcPair.ts'
 import { RelayNet } from '../test/helpers/udpRelay.ts'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
+
+/** `--sessions`: only rtc.sessions (50, and 500 unless --quick). */
+const sessionsOnly = process.argv.includes('--sessions')
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // ---- rtc.open ---------------------------------------------------------------------------------
-{
+if (!sessionsOnly) {
   const rounds = quick ? 3 : 7
   const openAether = async () => {
     const p = await openPair()
@@ -73,7 +80,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 }
 
 // ---- rtc.recover ------------------------------------------------------------------------------
-{
+if (!sessionsOnly) {
   const rounds = quick ? 2 : 5
   const times: number[] = []
   const rungs: string[] = []
@@ -126,7 +133,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 }
 
 // ---- rtc.media.toggle -------------------------------------------------------------------------
-{
+if (!sessionsOnly) {
   const cycles = quick ? 10 : 30
   const p = await openPair({ timings: { silenceProbes: 12 } })
   await p.member.openSession('hub', 'member-1.g0')
@@ -169,34 +176,32 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 }
 
 // ---- rtc.sessions -----------------------------------------------------------------------------
-{
-  const N = quick ? 20 : 50
-  const idleMs = 5000
-  const measureIdle = async () => {
+/** Bytes in a folder (the hub's LevelDB: its journal growth while the sessions idle). */
+function folderBytes(dir: string): number {
+  let n = 0
+  for (const f of readdirSync(dir)) n += statSync(join(dir, f)).size
+  return n
+}
+
+/**
+ * N sessions opened at the same instant, then idle for `idleMs`: CPU, RSS, and what the hub's
+ * journal took meanwhile (events and bytes, per session-hour).
+ */
+async function idleSessions(N: number, idleMs: number) {
+  const timings = { silenceProbes: 20 }
+  const measureIdle = async (during?: () => void) => {
     gc()
     await sleep(200)
+    during?.()
     const c0 = process.cpuUsage()
     const t0 = performance.now()
     await sleep(idleMs)
     const c = process.cpuUsage(c0)
-    return ((c.user + c.system) / 1000 / (performance.now() - t0)) * 100
+    const ms = performance.now() - t0
+    return { cpu: ((c.user + c.system) / 1000 / ms) * 100, ms }
   }
-  // baseline: N bare werift pairs
-  gc()
-  const rss0 = process.memoryUsage().rss
-  const tb = performance.now()
-  const bare: { close(): void }[] = await Promise.all(Array.from({ length: N }, () => openBareWeriftPair()))
-  const bareOpenAll = performance.now() - tb
-  const bareCpu = await measureIdle()
-  gc()
-  const bareRss = process.memoryUsage().rss - rss0
-  for (const b of bare) b.close()
-  await sleep(1000)
-  gc()
-
-  // aether: one hub node (durable actors on LevelDB), N member nodes (memory actors)
   const rss1 = process.memoryUsage().rss
-  const p = await openPair({ timings: { silenceProbes: 20 } })
+  const p = await openPair({ timings })
   const members: RtcNode[] = []
   // the hub answers whichever member a frame is for (set before any member offers)
   ;(p.hub.opts as any).send = (to: string, frame: string) => {
@@ -215,42 +220,121 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
         backend: weriftBackend(),
         media: syntheticMediaSource(),
         durable: false,
-        timings: { silenceProbes: 20 },
+        timings,
         send: (_to, frame) => void p.hub.receive(frame),
       }),
     )
   }
-  // every member opens its session at the same instant
+  // up to 50 members open their sessions at the same instant; more open 50 at a time (1000
+  // werift peers gathering at once in one process starve each other past every deadline)
   const t0 = performance.now()
-  for (const m of members) void m.openSession('hub', `${m.nodeId}.g0`)
-  await until(() => members.every(isOpen), 60_000, 'all sessions open').catch(() => {})
+  for (let i = 0; i < N; i += 50) {
+    const batch = members.slice(i, i + 50)
+    for (const m of batch) void m.openSession('hub', `${m.nodeId}.g0`)
+    await until(() => batch.every(isOpen), 60_000, 'all sessions open').catch(() => {})
+  }
   const openAll = performance.now() - t0
   const openCount = members.filter(isOpen).length
-  const cpu = await measureIdle()
+  // what the hub's actors journal while idle: events (seq) and bytes on disk
+  const seqs = () => p.hubSystem.list().reduce((n, a) => n + (p.hubSystem.hosted(a.path)?.nextSeq ?? 1) - 1, 0)
+  await p.hubSystem.flush()
+  let seq0 = 0
+  let bytes0 = 0
+  const idle = await measureIdle(() => {
+    seq0 = seqs()
+    bytes0 = folderBytes(p.dirs[1])
+  })
+  await p.hubSystem.flush()
+  const hours = idle.ms / 3_600_000
+  const events = seqs() - seq0
+  const bytes = Math.max(0, folderBytes(p.dirs[1]) - bytes0)
   gc()
   const rss = process.memoryUsage().rss - rss1
-  const hubHeap = process.memoryUsage().heapUsed
-  report({
-    figure: 'rtc.sessions',
-    aether: cpu,
-    baseline: bareCpu,
-    ratio: cpu / bareCpu,
-    unit: `% of one core while ${N} sessions idle (both sides in this process)`,
-    sessions: N,
-    open: openCount,
-    openAllMs: Math.round(openAll),
-    bareOpenAllMs: Math.round(bareOpenAll),
-    rssMB: Math.round(rss / 1e6),
-    bareRssMB: Math.round(bareRss / 1e6),
-    rssRatio: Math.round((rss / bareRss) * 100) / 100,
-    heapMB: Math.round(hubHeap / 1e6),
-    probeMs: 250,
-  })
+  const probes = [...p.hub.executors.values()].reduce((n, e) => n + e.probe.stats.pingsHeard, 0)
   for (const m of members) {
     m.close()
     await m.system.close()
   }
   await p.close()
+  return {
+    cpu: idle.cpu,
+    open: openCount,
+    openAllMs: Math.round(openAll),
+    rssMB: Math.round(rss / 1e6),
+    journalEventsPerSessionHour: Math.round(events / N / hours),
+    journalBytesPerSessionHour: Math.round(bytes / N / hours),
+    probesAnsweredPerSession: Math.round(probes / N),
+  }
+}
+
+{
+  const N = quick ? 20 : 50
+  const idleMs = 5000
+  // baseline: N bare werift pairs
+  gc()
+  const rss0 = process.memoryUsage().rss
+  const tb = performance.now()
+  const bare: { close(): void }[] = await Promise.all(Array.from({ length: N }, () => openBareWeriftPair()))
+  const bareOpenAll = performance.now() - tb
+  gc()
+  await sleep(200)
+  const c0 = process.cpuUsage()
+  const tc = performance.now()
+  await sleep(idleMs)
+  const cb = process.cpuUsage(c0)
+  const bareCpu = ((cb.user + cb.system) / 1000 / (performance.now() - tc)) * 100
+  gc()
+  const bareRss = process.memoryUsage().rss - rss0
+  for (const b of bare) b.close()
+  await sleep(1000)
+  gc()
+
+  // aether: one hub node (durable actors on LevelDB), N member nodes (memory actors)
+  const a = await idleSessions(N, idleMs)
+  report({
+    figure: 'rtc.sessions',
+    aether: a.cpu,
+    baseline: bareCpu,
+    ratio: a.cpu / bareCpu,
+    unit: `% of one core while ${N} sessions idle (both sides in this process)`,
+    goal: 'ratio <= 3, journal <= 1 KB per session-hour',
+    pass: a.cpu / bareCpu <= 3 && a.journalBytesPerSessionHour <= 1024,
+    sessions: N,
+    open: a.open,
+    openAllMs: a.openAllMs,
+    bareOpenAllMs: Math.round(bareOpenAll),
+    rssMB: a.rssMB,
+    bareRssMB: Math.round(bareRss / 1e6),
+    rssRatio: Math.round((a.rssMB / (bareRss / 1e6)) * 100) / 100,
+    journalEventsPerSessionHour: a.journalEventsPerSessionHour,
+    journalBytesPerSessionHour: a.journalBytesPerSessionHour,
+    probeMs: 250,
+    idleProbeMs: 2000,
+  })
+  if (!quick) {
+    await sleep(1000)
+    gc()
+    // 500 sessions: no bare baseline (1000 bare peers idle cost the same per pair as 100)
+    const M = 500
+    const b = await idleSessions(M, 10_000)
+    report({
+      figure: 'rtc.sessions.500',
+      aether: b.cpu,
+      baseline: null,
+      ratio: null,
+      goal: 'journal <= 1 KB per session-hour',
+      pass: b.journalBytesPerSessionHour <= 1024,
+      unit: `% of one core while ${M} sessions idle (both sides in this process)`,
+      sessions: M,
+      open: b.open,
+      openAllMs: b.openAllMs,
+      rssMB: b.rssMB,
+      journalEventsPerSessionHour: b.journalEventsPerSessionHour,
+      journalBytesPerSessionHour: b.journalBytesPerSessionHour,
+      probeMs: 250,
+      idleProbeMs: 2000,
+    })
+  }
 }
 
 printTable('rtc: peer sessions (werift <-> werift, one process; machine shared with other workers)')

@@ -22,6 +22,16 @@ export type {
   SubflowKind,
 } from './mediaSubflow.ts'
 export { rtcMember } from './rtcMember.ts'
+export { mediaRoute, routeEvents, pickTarget } from './mediaRoute.ts'
+export type {
+  MediaRouteContext,
+  MediaRouteEvent,
+  MediaRouteInput,
+  RouteAttempt,
+  RouteAbility,
+  RouteCapability,
+  RoutePath,
+} from './mediaRoute.ts'
 export { hubLink } from './hubLink.ts'
 export type { HubLinkInput, HubLinkContext, HubLinkEvent, ControlAuthority } from './hubLink.ts'
 export { classAStream } from './classAStream.ts'

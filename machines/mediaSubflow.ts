@@ -17,6 +17,7 @@
  * - A file upload runs on its own data channel and resumes from the last offset the receiver
  *   acknowledged; it completes only when the receiver's checksum matches.
  * - Each waiting state has a deadline; a missed one degrades (counted), it never wedges.
+ * - When its peer session is closed (`peer.closed`, its member is gone) it ends (final `ended`).
  */
 import { assertEvent, assign, setup } from 'xstate'
 import { execAction, type ExecStep } from './execAction.ts'
@@ -72,6 +73,7 @@ export type MediaSubflowEvent =
   | { type: 'media.shape'; shape: MediaShape }
   | { type: 'peer.up'; rebuilt: boolean }
   | { type: 'peer.down' }
+  | { type: 'peer.closed'; reason: string }
   | { type: 'file.open'; offset: number }
   | { type: 'file.progress'; offset: number }
   | { type: 'file.done'; sha256: string; ok: boolean }
@@ -152,6 +154,10 @@ const machine = setup({
       }),
     }),
     notePeer: assign((_, p: { up: boolean }) => ({ peerUp: p.up })),
+    noteEnded: assign(({ event }) => {
+      assertEvent(event, 'peer.closed')
+      return { peerUp: false, error: `peer session closed: ${event.reason}` }
+    }),
     noteTrackEnded: assign({ trackEnded: true }),
     noteProgress: assign({
       acked: ({ context, event }) => {
@@ -233,6 +239,7 @@ export const mediaSubflow = machine.createMachine({
     'peer.up': { actions: { type: 'notePeer', params: { up: true } } },
     'peer.down': { actions: { type: 'notePeer', params: { up: false } } },
     'file.progress': { actions: 'noteProgress' },
+    'peer.closed': { target: '.ended', actions: 'noteEnded' },
   },
   states: {
     off: {
@@ -321,6 +328,8 @@ export const mediaSubflow = machine.createMachine({
       on: { 'media.start': { target: 'acquiring', actions: count('starts') } },
     },
     complete: { type: 'final' },
+    /** The peer session was closed (its member is gone): nothing more to carry. */
+    ended: { type: 'final' },
   },
 })
 

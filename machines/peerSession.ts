@@ -2,9 +2,10 @@
  * peerSession: one long-lived WebRTC peer between a member (browser or Node) and the hub.
  *
  * Driven by: validated signaling messages from the remote (`rtc.offer|answer|ice|supersede`),
- * results of the local executor (`rtc.local.*`, `rtc.channel.*`), probe answers and application
- * messages from the `events` channel (`peer.pong`, `peer.msg`, `peer.ack`), requests of its media
- * subflows (`peer.shape`) and its own durable timers. It never touches a socket: every effect is
+ * results of the local executor (`rtc.local.*`, `rtc.channel.*`), the verdicts of its liveness
+ * watchdog (`probe.silent`, `probe.answered`), application messages from the `events` channel
+ * (`peer.msg`, `peer.ack`), requests of its media subflows (`peer.shape`), the end of the session
+ * (`peer.close`) and its own durable timers. It never touches a socket: every effect is
  * a command to the `exec` action, which runtime/ binds (werift on the hub, RTCPeerConnection in
  * the browser) and whose results come back as events, so a journaled run replays exactly.
  *
@@ -21,8 +22,17 @@
  *   ({type: 'rollback'})`, which works in both browsers and werift, so a werift member can be
  *   polite too) and answers; the impolite hub ignores the colliding offer. Its own request stays
  *   pending and runs after, so nothing is lost and exactly one of the two offers wins.
- * - Health is the liveness probe (ping/pong with sequence numbers over `events`), never the ICE
- *   state: `silenceProbes` unanswered pings in a row is path loss. The ICE state is used for one
+ * - Health is the liveness probe (ping/pong over `events`), never the ICE state. The probe is a
+ *   watchdog outside the machine (the executor's): the machine tells it what to watch for
+ *   (`watch` command: `live` in `open`, `prove` on each rung, `off` when the session failed or
+ *   closed, each with a new `watch` number), and the watchdog sends back only its verdicts, once
+ *   each: `probe.silent` (silence for `silenceProbes` probes: path loss) and `probe.answered` (a
+ *   ping or pong after the watch began: the path works). The leader pings (every `idleProbeMs`
+ *   while answered, every `probeMs` once late or proving), the follower answers and listens. So an idle open session journals nothing, a replay sees the
+ *   verdicts as the inputs they are, and a verdict of an older watch is ignored.
+ * - `failed` is final for the ladder: nothing is probed there any more; the leader leaves it only
+ *   with `peer.rebuild`, the follower with a superseding session, and `peer.close` (the member is
+ *   gone, runtime/ decides when) ends the session for good. The ICE state is used for one
  *   thing only: when the channels are not open by the `connect` deadline but ICE has a path
  *   (connected or completed), DTLS and SCTP are merely slow (a loaded host opening many
  *   sessions at once): the deadline is extended, up to `connectWaits` times, instead of climbing
@@ -83,13 +93,23 @@ export type PeerCommand =
   | { op: 'rollback'; peerSessionId: string; negotiationId: string }
   | { op: 'addCandidates'; peerSessionId: string; candidates: IceCandidateInit[] }
   | { op: 'signal'; message: SignalingMessage }
-  | { op: 'ping'; peerSessionId: string; seq: number }
+  | {
+      op: 'watch'
+      peerSessionId: string
+      watch: number
+      mode: 'live' | 'prove' | 'off'
+      probeMs: number
+      idleProbeMs: number
+      silenceProbes: number
+    }
   | { op: 'transmit'; peerSessionId: string; seq: number; data: unknown; resend: boolean }
   | { op: 'ack'; peerSessionId: string; seq: number }
   | { op: 'deliver'; seq: number; data: unknown }
   | { op: 'notify'; what: 'up' | 'down'; peerSessionId: string; rebuilt: boolean }
   | { op: 'notifyShape'; shape: MediaShape }
   | { op: 'close'; peerSessionId: string }
+  /** The session is over (closed): the peer, the watchdog and the subflows stop for good. */
+  | { op: 'end'; peerSessionId: string; reason: string }
 
 export interface PeerSessionInput {
   nodeId: string
@@ -97,7 +117,15 @@ export interface PeerSessionInput {
   polite: boolean
   /** The first session id (the member picks it; the hub takes it from the first offer). */
   peerSessionId: string
+  /**
+   * The member resumes `peerSessionId` with a new peer connection (its page reloaded within the
+   * hub's grace): a nonce that keeps its negotiation ids apart from the ones before. It offers
+   * with purpose `resume` and starts on the `renegotiate` rung, so the recovery is recorded.
+   */
+  resume?: string
   probeMs?: number
+  /** The probe period while the link is open and answered (probeMs once an answer is late). */
+  idleProbeMs?: number
   silenceProbes?: number
   connectMs?: number
   /** Extensions of the `connect` deadline while ICE has a path and the channels are not open yet. */
@@ -123,6 +151,9 @@ export interface PeerSessionContext {
   remoteNodeId: string
   polite: boolean
   peerSessionId: string
+  /** Prefix of this side's negotiation ids (the node id, with the resume nonce if resumed). */
+  negPrefix: string
+  resume: boolean
   generation: number
   oldSessionIds: string[]
   negSeq: number
@@ -140,7 +171,8 @@ export interface PeerSessionContext {
   ice: string | null
   /** Times the `connect` deadline was extended (reset once open). */
   connectWaited: number
-  probe: { sent: number; acked: number; rungStart: number }
+  /** The watchdog's current watch (verdicts of another are ignored) and the verdicts taken. */
+  probe: { watch: number; silences: number; answers: number }
   outSeq: number
   unacked: { seq: number; data: unknown }[]
   inSeq: number
@@ -150,7 +182,9 @@ export interface PeerSessionContext {
   recoveries: RecoveryRecord[]
   rebuilds: number
   failure: string | null
-  t: Required<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId'>>
+  /** Why the session was closed (`peer.close`), once it is. */
+  closedReason: string | null
+  t: Required<Omit<PeerSessionInput, 'nodeId' | 'remoteNodeId' | 'polite' | 'peerSessionId' | 'resume'>>
   counters: {
     negotiations: number
     offersMade: number
@@ -186,17 +220,23 @@ export type PeerSessionEvent =
   | { type: 'peer.shape'; slot: MediaSlot; direction: SlotDirection }
   | { type: 'peer.negotiate'; purpose?: 'shape' | 'renegotiate' | 'ice-restart' }
   | { type: 'peer.rebuild'; reason: string }
-  | { type: 'peer.pong'; peerSessionId: string; seq: number }
   | { type: 'peer.send'; data: unknown }
   | { type: 'peer.msg'; peerSessionId: string; seq: number; data: unknown }
   | { type: 'peer.ack'; peerSessionId: string; seq: number }
   | { type: 'peer.input.rejected'; code: string; field: string }
-  | { type: 'peer.close' }
-  | { type: 'probe.tick' }
-  | { type: 'probe.answered' }
+  | { type: 'peer.close'; reason?: string }
+  | { type: 'probe.silent'; peerSessionId: string; watch: number }
+  | { type: 'probe.answered'; peerSessionId: string; watch: number }
   | { type: 'neg.reset'; pending: OfferPurpose | null }
 
-const STRENGTH: Record<OfferPurpose, number> = { initial: 1, shape: 1, renegotiate: 2, 'ice-restart': 3, rebuild: 4 }
+const STRENGTH: Record<OfferPurpose, number> = {
+  initial: 1,
+  shape: 1,
+  renegotiate: 2,
+  'ice-restart': 3,
+  rebuild: 4,
+  resume: 4,
+}
 const KEEP_DONE = 32
 const MAX_QUEUED = 64
 
@@ -248,7 +288,7 @@ function startOffer(ctx: Ctx): Step {
   const purpose = ctx.pending ?? 'shape'
   const negSeq = ctx.negSeq + 1
   const neg: Negotiation = {
-    id: `${ctx.nodeId}.${ctx.generation}.${negSeq}`,
+    id: `${ctx.negPrefix}.${ctx.generation}.${negSeq}`,
     origin: 'local',
     purpose,
     shape: { ...ctx.desiredShape },
@@ -386,16 +426,15 @@ function recovered(ctx: Ctx, by: RecoveryRecord['recoveredBy']): Step {
 }
 
 function enterRung(ctx: Ctx, rung: Rung): Step {
-  const base: Partial<Ctx> = {
-    rung,
-    climbed: [...ctx.climbed, rung],
-    probe: { ...ctx.probe, rungStart: ctx.probe.sent },
-  }
-  if (rung !== 'rebuild') return { ctx: { ...base, pending: coalesce(ctx.pending, rung) } }
+  // a resumed member's renegotiate rung re-entered to wait for its channels is one rung climbed
+  const again = rung === 'renegotiate' && ctx.resume && ctx.connectWaited > 0 && ctx.climbed.at(-1) === rung
+  const base: Partial<Ctx> = { rung, climbed: again ? ctx.climbed : [...ctx.climbed, rung], probe: nextWatch(ctx) }
+  if (rung !== 'rebuild')
+    return { ctx: { ...base, pending: coalesce(ctx.pending, rung) }, cmds: [watch(ctx, ctx.peerSessionId, 'prove')] }
   const generation = ctx.generation + 1
   const next = `${ctx.peerSessionId.replace(/\.g\d+$/, '')}.g${generation}`
   const reason = `${ctx.recoveryReason ?? 'recovery'}; climbed ${[...ctx.climbed, rung].join(' -> ')}`
-  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.nodeId}.${ctx.generation}.${ctx.negSeq}`, {
+  const supersede = msg(ctx, 'rtc.supersede', ctx.neg?.id ?? `${ctx.negPrefix}.${ctx.generation}.${ctx.negSeq}`, {
     newPeerSessionId: next,
     reason,
   })
@@ -407,9 +446,18 @@ function enterRung(ctx: Ctx, rung: Rung): Step {
       { op: 'signal', message: supersede },
       { op: 'close', peerSessionId: ctx.peerSessionId },
       { op: 'createPeer', peerSessionId: next, reason },
+      watch(ctx, next, 'prove'),
     ],
     raise: [{ type: 'neg.reset', pending: 'rebuild' }],
   }
+}
+
+const nextWatch = (ctx: Ctx): Ctx['probe'] => ({ ...ctx.probe, watch: ctx.probe.watch + 1 })
+
+/** The watchdog command for the next watch (the caller puts `nextWatch` in the context). */
+function watch(ctx: Ctx, peerSessionId: string, mode: 'live' | 'prove' | 'off'): PeerCommand {
+  const { probeMs, idleProbeMs, silenceProbes } = ctx.t
+  return { op: 'watch', peerSessionId, watch: ctx.probe.watch + 1, mode, probeMs, idleProbeMs, silenceProbes }
 }
 
 /** The event belongs to the current session. */
@@ -419,8 +467,10 @@ const forNeg = (ctx: Ctx, ev: { peerSessionId: string; negotiationId: string }) 
   !!ctx.neg && ours(ctx, ev) && ev.negotiationId === ctx.neg.id
 /** A remote offer of this session that is not one we already finished. */
 const offerFromRemote = (ctx: Ctx, ev: RtcOffer) =>
-  ours(ctx, ev) && ev.fromNodeId === ctx.remoteNodeId && !ctx.done.includes(ev.negotiationId)
-const silent = (ctx: Ctx) => ctx.probe.sent - ctx.probe.acked > ctx.t.silenceProbes
+  ours(ctx, ev) && ev.fromNodeId === ctx.remoteNodeId && !ctx.done.includes(ev.negotiationId) && ev.purpose !== 'resume'
+/** A verdict of the watchdog's current watch over the current session. */
+const verdict = (ctx: Ctx, ev: { peerSessionId: string; watch: number }) =>
+  ours(ctx, ev) && ev.watch === ctx.probe.watch
 
 /** Executor events that carry the session id and the negotiation they answer. */
 const LOCAL_NEGOTIATION: Array<'rtc.local.offer' | 'rtc.local.answer' | 'rtc.local.applied' | 'rtc.local.error'> = [
@@ -444,11 +494,20 @@ const machine = setup({
     hasDeferredOffer: ({ context }) => context.deferred !== null,
     isLeader: ({ context }) => context.polite,
     channelsOpen: ({ context }) => context.channels.events && context.channels.sync,
-    silent: ({ context }) => silent(context),
-    leaderSilent: ({ context }) => context.polite && silent(context),
+    silent: ({ context, event }) => {
+      assertEvent(event, 'probe.silent')
+      return verdict(context, event)
+    },
+    leaderSilent: ({ context, event }) => {
+      assertEvent(event, 'probe.silent')
+      return context.polite && verdict(context, event)
+    },
     canRebuild: ({ context }) => context.rebuilds < context.t.maxRebuilds,
-    /** A pong to a ping sent after the rung began, with the events channel open: the path works. */
-    pathProven: ({ context }) => context.probe.acked > context.probe.rungStart && context.channels.events,
+    /** A probe answered after the rung began, with the events channel open: the path works. */
+    pathProven: ({ context, event }) => {
+      assertEvent(event, 'probe.answered')
+      return verdict(context, event) && context.channels.events
+    },
     /** ICE has a path but the channels are not open yet: DTLS/SCTP are slow, wait a little longer. */
     iceHasPath: ({ context }) =>
       (context.ice === 'connected' || context.ice === 'completed') && context.connectWaited < context.t.connectWaits,
@@ -482,6 +541,24 @@ const machine = setup({
       assertEvent(event, 'rtc.offer')
       return context.polite && offerFromRemote(context, event)
     },
+    /** The member's new peer connection resumes this session (its page reloaded). */
+    resumedByRemote: ({ context, event }) => {
+      assertEvent(event, 'rtc.offer')
+      return (
+        !context.polite &&
+        ours(context, event) &&
+        event.fromNodeId === context.remoteNodeId &&
+        event.purpose === 'resume' &&
+        !context.done.includes(event.negotiationId)
+      )
+    },
+    resuming: ({ context }) => context.resume,
+    resumeConnecting: ({ context }) =>
+      context.resume &&
+      context.recoveries.length === 0 &&
+      context.rebuilds === 0 &&
+      (context.ice === 'connected' || context.ice === 'completed' || context.ice === 'checking') &&
+      context.connectWaited < context.t.connectWaits,
     supersededByRemote: ({ context, event }) => {
       assertEvent(event, 'rtc.supersede')
       return (
@@ -507,10 +584,6 @@ const machine = setup({
         ours(context, event) && event.fromNodeId === context.remoteNodeId && !context.done.includes(event.negotiationId)
       )
     },
-    freshPong: ({ context, event }) => {
-      assertEvent(event, 'peer.pong')
-      return ours(context, event) && event.seq > context.probe.acked && event.seq <= context.probe.sent
-    },
   },
   actions: {
     /** Runs commands against the peer connection, the signaling link and the subflows. Bound by runtime/. */
@@ -518,7 +591,13 @@ const machine = setup({
 
     // The peer and its session
     openPeer: step((c) => ({ cmds: [{ op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'start' }] })),
-    closePeer: step((c) => ({ cmds: [{ op: 'close', peerSessionId: c.peerSessionId }] })),
+    closePeer: step((c, e) => {
+      const reason = e.type === 'peer.close' ? (e.reason ?? 'closed') : 'closed'
+      return {
+        ctx: { closedReason: reason, rung: null },
+        cmds: [{ op: 'end', peerSessionId: c.peerSessionId, reason }],
+      }
+    }),
     requestRebuild: step((c, e) => {
       assertEvent(e, 'peer.rebuild')
       return {
@@ -540,6 +619,51 @@ const machine = setup({
           { op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false },
         ],
         raise: [{ type: 'neg.reset', pending: null }],
+      }
+    }),
+    /**
+     * The member resumes with a new peer connection: a new peer under the same session id, the
+     * negotiation state of the old one dropped, its offer answered; the recovery is recorded as
+     * the member's `renegotiate` rung, followed.
+     */
+    resumeRemote: step((c, e) => {
+      assertEvent(e, 'rtc.offer')
+      const fresh: Ctx = {
+        ...c,
+        neg: null,
+        pending: null,
+        deferred: null,
+        remoteDescId: null,
+        queued: c.queued.filter((q) => q.negotiationId === e.negotiationId),
+        channels: { events: false, sync: false },
+        ice: null,
+        connectWaited: 0,
+        negotiatedShape: uniformShape('inactive'),
+      }
+      const a = acceptOffer(fresh, e, false)
+      return {
+        ctx: {
+          ...a.ctx,
+          neg: a.ctx!.neg,
+          pending: null,
+          deferred: null,
+          remoteDescId: null,
+          queued: fresh.queued,
+          channels: fresh.channels,
+          ice: null,
+          connectWaited: 0,
+          negotiatedShape: fresh.negotiatedShape,
+          recoveryReason: c.recoveryReason ?? 'the member resumed with a new peer connection',
+          climbed: ['renegotiate'],
+          rung: null,
+          probe: nextWatch(c),
+        },
+        cmds: [
+          { op: 'close', peerSessionId: c.peerSessionId },
+          { op: 'createPeer', peerSessionId: c.peerSessionId, reason: 'the member resumed' },
+          watch(c, c.peerSessionId, 'prove'),
+          ...(a.cmds ?? []),
+        ],
       }
     }),
     /** What no state took is ignored and counted. */
@@ -575,7 +699,7 @@ const machine = setup({
     }),
     sendCandidate: step((c, e) => {
       assertEvent(e, 'rtc.local.candidate')
-      const negotiationId = c.neg?.id ?? c.remoteDescId ?? `${c.nodeId}.${c.generation}.0`
+      const negotiationId = c.neg?.id ?? c.remoteDescId ?? `${c.negPrefix}.${c.generation}.0`
       return { cmds: [{ op: 'signal', message: msg(c, 'rtc.ice', negotiationId, { candidate: e.candidate }) }] }
     }),
     countRejectedInput: step((c) => ({
@@ -689,34 +813,38 @@ const machine = setup({
     }),
     abandonNegotiation: step((c, _e, p: { kind: 'timeout' | 'error'; retry: boolean }) => abandon(c, p.kind, p.retry)),
 
-    // Liveness probe
-    sendPing: step((c) => ({
-      ctx: { probe: { ...c.probe, sent: c.probe.sent + 1 } },
-      cmds: c.channels.events ? [{ op: 'ping', peerSessionId: c.peerSessionId, seq: c.probe.sent + 1 }] : [],
-      raise: [{ type: 'probe.tick' }],
-    })),
-    notePong: step((c, e) => {
-      assertEvent(e, 'peer.pong')
-      return { ctx: { probe: { ...c.probe, acked: e.seq } }, raise: [{ type: 'probe.answered' }] }
-    }),
-
     // The link and its recovery ladder
     linkOpened: step((c) => ({
-      ctx: { connectWaited: 0, probe: { ...c.probe, acked: c.probe.sent, rungStart: c.probe.sent } },
-      cmds: [{ op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false }],
+      ctx: { connectWaited: 0, probe: nextWatch(c) },
+      cmds: [
+        { op: 'notify', what: 'up', peerSessionId: c.peerSessionId, rebuilt: false },
+        watch(c, c.peerSessionId, 'live'),
+      ],
     })),
     waitForChannels: step((c) => ({ ctx: { connectWaited: c.connectWaited + 1 } })),
-    pathLost: step((c, _e, p: { reason: string }) => ({
-      ctx: { recoveryReason: p.reason, climbed: [] },
+    pathLost: step((c, e, p: { reason: string }) => ({
+      ctx: {
+        recoveryReason: p.reason,
+        climbed: [],
+        probe: { ...c.probe, silences: c.probe.silences + (e.type === 'probe.silent' ? 1 : 0) },
+      },
       cmds: [{ op: 'notify', what: 'down', peerSessionId: c.peerSessionId, rebuilt: false }],
     })),
     enterRung: step((c, _e, p: { rung: Rung }) => enterRung(c, p.rung)),
-    pathRecovered: step((c) => recovered(c, c.rung ?? 'follow')),
-    startFollowing: step((c) => ({ ctx: { rung: null, probe: { ...c.probe, rungStart: c.probe.sent } } })),
+    pathRecovered: step((c) => {
+      const r = recovered(c, c.rung ?? 'follow')
+      return { ...r, ctx: { ...r.ctx, probe: { ...c.probe, answers: c.probe.answers + 1 } } }
+    }),
+    startFollowing: step((c) => ({
+      ctx: { rung: null, probe: nextWatch(c) },
+      cmds: [watch(c, c.peerSessionId, 'prove')],
+    })),
     rebuildsExhausted: step((c) => ({
       ctx: { failure: `no rung recovered the path after ${c.rebuilds} rebuilds` },
     })),
     followTimedOut: step(() => ({ ctx: { failure: 'the leading side did not recover the session in time' } })),
+    /** Nothing more is probed: the session waits for a rebuild, a superseding session or its close. */
+    stopWatching: step((c) => ({ ctx: { probe: nextWatch(c) }, cmds: [watch(c, c.peerSessionId, 'off')] })),
 
     // Data channels
     channelOpened: step((c, e) => {
@@ -734,7 +862,6 @@ const machine = setup({
     }),
   },
   delays: {
-    probe: ({ context }) => context.t.probeMs,
     connect: ({ context }) => context.t.connectMs,
     negotiation: ({ context }) => context.t.negotiationMs,
     iceRestart: ({ context }) => context.t.iceRestartMs,
@@ -805,19 +932,15 @@ const signaling = machine.createStateConfig({
   },
 })
 
-const probe = machine.createStateConfig({
-  initial: 'ticking',
-  states: {
-    ticking: { after: { probe: { target: 'ticking', reenter: true, actions: 'sendPing' } } },
-  },
-  on: { 'peer.pong': { guard: 'freshPong', actions: 'notePong' } },
-})
-
 const link = machine.createStateConfig({
   initial: 'connecting',
   states: {
     connecting: {
-      always: { guard: 'channelsOpen', target: 'open' },
+      always: [
+        { guard: 'channelsOpen', target: 'open' },
+        // a resumed member climbs its ladder from the start: the recovery is recorded
+        { guard: 'resuming', target: 'recovering.renegotiate', actions: lost('resumed after a reload') },
+      ],
       after: {
         connect: [
           { guard: 'iceHasPath', target: 'connecting', reenter: true, actions: 'waitForChannels' },
@@ -829,7 +952,7 @@ const link = machine.createStateConfig({
     open: {
       entry: 'linkOpened',
       on: {
-        'probe.tick': [
+        'probe.silent': [
           { guard: 'leaderSilent', target: 'recovering.iceRestart', actions: lost('probe silent') },
           { guard: 'silent', target: 'recovering.following', actions: lost('probe silent') },
         ],
@@ -849,7 +972,14 @@ const link = machine.createStateConfig({
         },
         renegotiate: {
           entry: { type: 'enterRung', params: { rung: 'renegotiate' } },
-          after: { renegotiate: 'rebuild' },
+          after: {
+            renegotiate: [
+              // a resumed member's new peer connects from scratch: while ICE has a path and the
+              // channels are not open yet, wait (bounded) as `connecting` does, not rebuild
+              { guard: 'resumeConnecting', target: 'renegotiate', reenter: true, actions: 'waitForChannels' },
+              { target: 'rebuild' },
+            ],
+          },
         },
         rebuild: {
           entry: { type: 'enterRung', params: { rung: 'rebuild' } },
@@ -866,8 +996,11 @@ const link = machine.createStateConfig({
         },
       },
     },
-    /** Given up; the leader leaves it with `peer.rebuild`, the follower with a superseding session. */
-    failed: {},
+    /**
+     * Given up, final for the ladder (nothing is probed here); the leader leaves it with
+     * `peer.rebuild`, the follower with a superseding session; `peer.close` ends it.
+     */
+    failed: { entry: 'stopWatching' },
   },
 })
 
@@ -887,11 +1020,13 @@ export const peerSession = machine.createMachine({
     remoteNodeId: input.remoteNodeId,
     polite: input.polite,
     peerSessionId: input.peerSessionId,
+    negPrefix: input.resume ? `${input.nodeId}:${input.resume}` : input.nodeId,
+    resume: !!input.resume,
     generation: 0,
     oldSessionIds: [],
     negSeq: 0,
     neg: null,
-    pending: input.polite ? 'initial' : null,
+    pending: input.polite ? (input.resume ? 'resume' : 'initial') : null,
     done: [],
     remoteDescId: null,
     queued: [],
@@ -901,7 +1036,7 @@ export const peerSession = machine.createMachine({
     channels: { events: false, sync: false },
     ice: null,
     connectWaited: 0,
-    probe: { sent: 0, acked: 0, rungStart: 0 },
+    probe: { watch: 0, silences: 0, answers: 0 },
     outSeq: 0,
     unacked: [],
     inSeq: 0,
@@ -911,8 +1046,10 @@ export const peerSession = machine.createMachine({
     recoveries: [],
     rebuilds: 0,
     failure: null,
+    closedReason: null,
     t: {
       probeMs: input.probeMs ?? 250,
+      idleProbeMs: Math.max(input.idleProbeMs ?? 2000, input.probeMs ?? 250),
       silenceProbes: input.silenceProbes ?? 3,
       connectMs: input.connectMs ?? 10_000,
       connectWaits: input.connectWaits ?? 5,
@@ -956,8 +1093,15 @@ export const peerSession = machine.createMachine({
           { guard: 'supersededByRemote', target: '.link.recovering.following', actions: 'followSupersede' },
           { actions: 'ignoreSignal' },
         ],
-        // Fallbacks: whatever no state took is ignored and counted.
-        'rtc.offer': { actions: 'ignoreSignal' },
+        'rtc.offer': [
+          {
+            guard: 'resumedByRemote',
+            target: ['.link.recovering.following', '.signaling.answering'],
+            actions: 'resumeRemote',
+          },
+          // Fallbacks: whatever no state took is ignored and counted.
+          { actions: 'ignoreSignal' },
+        ],
         'rtc.answer': { actions: 'ignoreSignal' },
         'rtc.ice': [
           { guard: 'candidateForRemoteDescription', actions: 'applyCandidate' },
@@ -973,7 +1117,7 @@ export const peerSession = machine.createMachine({
         'peer.msg': { actions: 'receiveMessage' },
         'peer.input.rejected': { actions: 'countRejectedInput' },
       },
-      states: { channels, signaling, link, probe },
+      states: { channels, signaling, link },
     },
     closed: { type: 'final', entry: 'closePeer' },
   },

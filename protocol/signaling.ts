@@ -29,8 +29,12 @@ export type MediaSlot = (typeof MEDIA_SLOTS)[number]
 /** What the m-sections of a negotiation look like: one direction per slot. */
 export type MediaShape = Record<MediaSlot, SlotDirection>
 
-/** Why an offer was made: a change of media shape, or one rung of the recovery ladder. */
-export const OFFER_PURPOSES = ['initial', 'shape', 'ice-restart', 'renegotiate', 'rebuild'] as const
+/**
+ * Why an offer was made: a change of media shape, one rung of the recovery ladder, or `resume`:
+ * the member's peer connection is new (its page reloaded) and the session goes on under the same
+ * `peerSessionId` (the other side renews its peer to answer it).
+ */
+export const OFFER_PURPOSES = ['initial', 'shape', 'ice-restart', 'renegotiate', 'rebuild', 'resume'] as const
 export type OfferPurpose = (typeof OFFER_PURPOSES)[number]
 
 /** An ICE candidate as the W3C `RTCIceCandidateInit`. `candidate: ''` is end-of-candidates. */

@@ -5,7 +5,7 @@
 import type { AnyStateMachine } from 'xstate'
 import { counter, trafficLight } from '../machines/index.ts'
 import { hostedAgentSession } from './agent/agentMachine.ts'
-import { mediaSubflow, peerSession, rtcMember } from '../machines/index.ts'
+import { mediaRoute, mediaSubflow, peerSession, rtcMember } from '../machines/index.ts'
 import { jobMachines } from './jobs/machines.ts'
 import { webspaceHosted } from './webspace/webspaceHosted.ts'
 
@@ -17,6 +17,7 @@ export const builtinMachines: Record<string, AnyStateMachine> = {
   peerSession,
   mediaSubflow,
   rtcMember,
+  mediaRoute,
   ...jobMachines,
   webspace: webspaceHosted,
 }

@@ -179,6 +179,7 @@ const ROWS = {
   'authority-aging-ms': row(null, 'AETHER_AUTHORITY_AGING_MS', 3000, positiveInt, 'hub, root'),
   'authority-stale-ms': row(null, 'AETHER_AUTHORITY_STALE_MS', 10_000, positiveInt, 'hub, root'),
   'retransmit-ms': row(null, 'AETHER_RETRANSMIT_MS', 2000, positiveInt, 'hub'),
+  'rtc-grace-ms': row(null, 'AETHER_RTC_GRACE_MS', 30_000, positiveInt, 'hub'),
   'classa-sync': row(null, 'AETHER_CLASSA_SYNC', true, onOff, 'hub'),
   'traffic-budgets': row(null, 'AETHER_TRAFFIC_BUDGETS', undefined, budgets, 'hub'),
   'outbox-memory': row(null, 'AETHER_OUTBOX_MEMORY', 100_000, positiveInt, 'hub'),
@@ -223,6 +224,8 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'authority-stale-ms':
     'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
   'retransmit-ms': 'Class A records not acked within this are sent again',
+  'rtc-grace-ms':
+    'a WebRTC member without its signaling socket this long is gone: its peer session is closed (back sooner, it resumes); docs/rtc.md',
   'classa-sync': 'fsync each group commit of the Class A outbox (0: do not)',
   'traffic-budgets': 'budgets per traffic class on the link to root, e.g. `route.frame:2000,telemetry:500`',
   'outbox-memory': 'Class A records per stream held in memory; the rest wait on disk',

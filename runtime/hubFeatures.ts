@@ -9,6 +9,7 @@ import { runtimeFeature } from './supervisor/runtimeFeature.ts'
 import { inspectorFeature } from './inspector/InspectorServer.ts'
 import { incidentFeature } from './incident/incidentFeature.ts'
 import { rtcFeature } from './rtc/rtcFeature.ts'
+import { mediaRouteFeature } from './rtc/mediaRouteFeature.ts'
 import { type JobsConfig, jobsConfigFromFile, jobsFeature } from './jobs/jobsFeature.ts'
 import { retentionWith } from './jobs/Retirement.ts'
 import type { JobType } from './jobs/jobTypes.ts'
@@ -62,6 +63,7 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     inspectorFeature(),
     incidentFeature(),
     rtcFeature(),
+    mediaRouteFeature(),
     webspaces,
     channels,
     new DirectLinkFeature(channels, webspaces),

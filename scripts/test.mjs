@@ -42,6 +42,9 @@ function ensureChromium() {
 
 // The slow suites that take longest (about a minute each on a 2-core machine), started first.
 const LONGEST = [
+  'bundle.e2e',
+  'route.e2e',
+  'liveMediaGate.integration',
   'Supervisor.crash.integration',
   'Supervisor.integration',
   'jobsNats.integration',

@@ -55,10 +55,17 @@ export class MemberClient {
     if (opts.recordUrl) this.recorder = new InspectStream(opts.recordUrl)
   }
 
-  /** Connects signaling and starts the peer session. */
+  /**
+   * Connects signaling and starts the peer session. A page reloaded in the same tab resumes the
+   * session it had (its id kept in sessionStorage): the hub renews its peer for it, under the same
+   * `peerSessionId`, as long as the reload comes within the hub's grace.
+   */
   start(): void {
     this.connect()
     const rand = Math.random().toString(36).slice(2, 8)
+    const store = (globalThis as { sessionStorage?: Storage }).sessionStorage
+    const key = `aether.peerSession.${this.opts.nodeId}`
+    const saved = store?.getItem(key) ?? undefined
     const peer = createActor(
       peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: any[] }) => this.exec.execPeer(p.cmds) } }),
       {
@@ -66,7 +73,8 @@ export class MemberClient {
           nodeId: this.opts.nodeId,
           remoteNodeId: 'hub',
           polite: true,
-          peerSessionId: `${this.opts.nodeId}.${rand}.g0`,
+          peerSessionId: saved ?? `${this.opts.nodeId}.${rand}.g0`,
+          ...(saved ? { resume: rand } : {}),
           probeMs: this.opts.probeMs,
           silenceProbes: this.opts.silenceProbes,
         },
@@ -74,7 +82,18 @@ export class MemberClient {
       },
     )
     this.actors.set(PEER, peer)
+    peer.subscribe((snap) => {
+      if (snap.status === 'done') store?.removeItem(key)
+      else if (store?.getItem(key) !== snap.context.peerSessionId) store?.setItem(key, snap.context.peerSessionId)
+    })
     peer.start()
+  }
+
+  /** Leaves for good: the hub closes this member's session at once (no grace), and so does the page. */
+  leave(): void {
+    const f = JSON.stringify({ v: 1, kind: 'goodbye' })
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(f)
+    this.dispatch(PEER, { type: 'peer.close', reason: 'the member left' })
   }
 
   private connect(): void {
@@ -168,6 +187,7 @@ export class MemberClient {
                 peerSessionId: s.context.peerSessionId,
                 counters: s.context.counters,
                 recoveries: s.context.recoveries,
+                closedReason: s.context.closedReason,
                 inSeq: s.context.inSeq,
                 outSeq: s.context.outSeq,
                 unacked: s.context.unacked.length,

@@ -19,6 +19,7 @@ import {
   type SignalingMessage,
 } from '../../protocol/signaling.ts'
 import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend, PeerHandle } from './PeerBackend.ts'
+import { ProbeWatchdog } from './ProbeWatchdog.ts'
 
 export interface ExecutorHost {
   /** Delivers an event to the actor at `path` (journaled on the hub). */
@@ -117,13 +118,25 @@ export class PeerExecutor {
   private closed = false
   private held?: { type: string; [k: string]: unknown }[]
   private prepared?: Prepared
+  /** The session's liveness probe (its verdicts go to the machine, its counts stay here). */
+  readonly probe: ProbeWatchdog
+  /** Why the session ended (the machine's `end` command), once it has. */
+  ended?: string
+  /** When a message last went out or came in on `events` (the probe's idle speed waits for quiet). */
+  private lastTraffic = 0
 
   constructor(
     readonly path: string,
     readonly backend: PeerBackend,
     readonly host: ExecutorHost,
     readonly opts: ExecutorOptions,
-  ) {}
+  ) {
+    this.probe = new ProbeWatchdog(opts.ownsTransceivers, {
+      send: (peerSessionId, f) => !!this.current(peerSessionId)?.send('events', JSON.stringify(f)),
+      busy: (idleMs) => this.tracks.size > 0 || this.loopOn.size > 0 || Date.now() - this.lastTraffic < idleMs,
+      verdict: (e) => this.toPeer(e),
+    })
+  }
 
   /** The session's link as its machine last announced it (`notify` up/down). */
   linkUp = false
@@ -166,6 +179,7 @@ export class PeerExecutor {
 
   close(): void {
     this.closed = true
+    this.probe.stop()
     for (const t of this.tracks.values()) t.stop()
     this.tracks.clear()
     this.handle?.close()
@@ -333,9 +347,12 @@ export class PeerExecutor {
         })
       case 'signal':
         return this.host.signal(c.message)
-      case 'ping':
-        return this.frame(c.peerSessionId, { t: 'ping', seq: c.seq })
+      case 'watch':
+        return this.probe.watch(c)
+      case 'end':
+        return this.end(c.reason, c.peerSessionId)
       case 'transmit':
+        this.lastTraffic = Date.now()
         return this.frame(c.peerSessionId, { t: 'msg', seq: c.seq, data: c.data })
       case 'ack':
         return this.frame(c.peerSessionId, { t: 'ack', seq: c.seq })
@@ -354,6 +371,24 @@ export class PeerExecutor {
           if (s.slot && s.kind !== 'loopback') this.host.dispatch(s.path, { type: 'media.shape', shape: c.shape })
         return
     }
+  }
+
+  /** The session is closed for good: stop probing, close the peer and the media, end the subflows. */
+  private end(reason: string, peerSessionId: string): void {
+    this.ended = reason
+    this.probe.stop()
+    this.prepared = undefined
+    this.linkUp = false
+    for (const fn of this.linkListeners) fn(false)
+    for (const s of this.subflows.values()) this.host.dispatch(s.path, { type: 'peer.closed', reason })
+    this.closed = true
+    this.run('end', async () => {
+      for (const t of this.tracks.values()) t.stop()
+      this.tracks.clear()
+      const h = this.current(peerSessionId) ?? this.handle
+      this.handle = undefined
+      h?.close()
+    })
   }
 
   private release(): void {
@@ -418,11 +453,13 @@ export class PeerExecutor {
     }
     const peerSessionId = h.peerSessionId
     if (f.t === 'ping') {
-      // A reflex, not a decision: answered here so the probe costs the journal one event, not two.
-      if (h.send('events', JSON.stringify({ t: 'pong', seq }))) this.stats.pingsAnswered++
-    } else if (f.t === 'pong') this.toPeer({ type: 'peer.pong', peerSessionId, seq })
-    else if (f.t === 'msg') this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })
-    else if (f.t === 'ack') this.toPeer({ type: 'peer.ack', peerSessionId, seq })
+      this.stats.pingsAnswered++
+      this.probe.onPing(peerSessionId, seq)
+    } else if (f.t === 'pong') this.probe.onPong(peerSessionId, seq)
+    else if (f.t === 'msg') {
+      this.lastTraffic = Date.now()
+      this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })
+    } else if (f.t === 'ack') this.toPeer({ type: 'peer.ack', peerSessionId, seq })
     else this.stats.badFrames++
   }
 

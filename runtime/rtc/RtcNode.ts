@@ -40,6 +40,8 @@ export interface RtcNodeOptions {
   names?: { peerSession: string; mediaSubflow: string; rtcMember: string }
   durable?: boolean
   subflowDeadlineMs?: number
+  /** How long a member may be without its signaling socket before its session is closed (rtcMember). */
+  graceMs?: number
 }
 
 export interface RtcNodeStats {
@@ -63,7 +65,7 @@ function findExecutor(self: unknown, path: string): PeerExecutor | undefined {
   return undefined
 }
 
-let provided: { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine } | undefined
+let provided: { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine; rtcMember: AnyStateMachine } | undefined
 
 /**
  * The machines with `exec` bound to the executors, made once per process: each finds its
@@ -71,8 +73,30 @@ let provided: { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine } | 
  * fingerprint, which a durable spawn journals, is computed once per instance and costs
  * milliseconds for peerSession.)
  */
-export function providedMachines(): { peerSession: AnyStateMachine; mediaSubflow: AnyStateMachine } {
+export function providedMachines(): {
+  peerSession: AnyStateMachine
+  mediaSubflow: AnyStateMachine
+  rtcMember: AnyStateMachine
+} {
   return (provided ??= {
+    rtcMember: rtcMember.provide({
+      actions: {
+        // The member is gone: its peer session closes with the member's reason (after this
+        // transition, not inside it).
+        endSession: ({ self, context }) => {
+          const h = hostedActorOf(self)
+          if (!h) return
+          const peer = `${h.path}/peer`
+          queueMicrotask(() => {
+            for (const n of serviceOf(self, rtcNodes)) {
+              if (!n.system.hosted(peer)) continue
+              n.dispatch(peer, { type: 'peer.close', reason: `member ${context.nodeId}: ${context.reason}` })
+              return
+            }
+          })
+        },
+      },
+    }) as AnyStateMachine,
     peerSession: peerSession.provide({
       actions: {
         exec: ({ self }, params) => {
@@ -100,6 +124,8 @@ export class RtcNode {
   readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
   private frameSeq = 0
   private opening = new Map<string, Promise<string>>()
+  /** Sessions whose closed actors are being stopped before they are opened anew. */
+  private reopening = new Set<string>()
   private upWaiters = new Map<string, (() => void)[]>()
 
   constructor(
@@ -113,7 +139,7 @@ export class RtcNode {
     ;(s.has(rtcNodes) ? s.get(rtcNodes) : s.provide(rtcNodes, new Set())).add(this)
     system.register(this.names.peerSession, m.peerSession)
     system.register(this.names.mediaSubflow, m.mediaSubflow)
-    system.register(this.names.rtcMember, rtcMember)
+    system.register(this.names.rtcMember, m.rtcMember)
   }
 
   get nodeId(): string {
@@ -150,26 +176,13 @@ export class RtcNode {
     const path = this.peerPath(remoteNodeId)
     const sys = this.system
     const durable = this.opts.durable ?? true
-    const exec = new PeerExecutor(
-      path,
-      this.opts.backend,
-      { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) },
-      {
-        ownsTransceivers: this.opts.polite,
-        media: this.opts.media,
-        uploadRate: this.opts.uploadRate,
-        onUpload: (uploadId, size) =>
-          void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
-      },
-    )
-    this.executors.set(path, exec)
-    exec.onLink((up) => {
-      const w = up ? this.upWaiters.get(path) : undefined
-      if (!w) return
-      this.upWaiters.delete(path)
-      for (const fn of w) fn()
-    })
-    if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
+    // A member back after its session was closed (gone) starts over: the finished actors are
+    // stopped (kept for export and replay) and the paths taken anew.
+    if (sys.hosted(path)?.status === 'done') {
+      this.reopening.add(path)
+      await sys.stop(remoteNodeId).finally(() => this.reopening.delete(path))
+    }
+    const exec = this.makeExecutor(remoteNodeId)
     // The peer and the session's first description are made while the spawn is being journaled.
     if (durable) {
       const answer = firstOffer && {
@@ -186,7 +199,10 @@ export class RtcNode {
     // (one group commit) instead of one after the other.
     const parent = sys.hosted(remoteNodeId)
       ? undefined
-      : sys.spawn(remoteNodeId, this.names.rtcMember, { input: { nodeId: remoteNodeId }, durable })
+      : sys.spawn(remoteNodeId, this.names.rtcMember, {
+          input: { nodeId: remoteNodeId, ...(this.opts.graceMs ? { graceMs: this.opts.graceMs } : {}) },
+          durable,
+        })
     const input: PeerSessionInput = {
       ...this.opts.timings,
       nodeId: this.nodeId,
@@ -196,6 +212,43 @@ export class RtcNode {
     }
     await Promise.all([parent, sys.spawn(path, this.names.peerSession, { input, durable })])
     return path
+  }
+
+  /** The executor of the session with `remoteNodeId` (made, registered and listened to). */
+  private makeExecutor(remoteNodeId: string): PeerExecutor {
+    const path = this.peerPath(remoteNodeId)
+    const exec = new PeerExecutor(
+      path,
+      this.opts.backend,
+      { dispatch: (p, e) => this.dispatch(p, e), signal: (m) => this.signal(m) },
+      {
+        ownsTransceivers: this.opts.polite,
+        media: this.opts.media,
+        uploadRate: this.opts.uploadRate,
+        onUpload: (uploadId, size) =>
+          void this.addSubflow(remoteNodeId, `file-${uploadId}`, { kind: 'file', role: 'receive', uploadId, size }),
+      },
+    )
+    this.executors.get(path)?.close()
+    this.executors.set(path, exec)
+    exec.onLink((up) => {
+      const w = up ? this.upWaiters.get(path) : undefined
+      if (!w) return
+      this.upWaiters.delete(path)
+      for (const fn of w) fn()
+    })
+    if (!this.opts.polite) exec.onMessage((data) => void this.onControl(remoteNodeId, data))
+    return exec
+  }
+
+  /**
+   * Takes over a session recovered from the journal (its peer died with the process): an executor
+   * without a peer, so the member's ladder can bring it back (its ICE restart and renegotiation
+   * find no peer and time out; its rebuild makes a new one), and its close has somewhere to go.
+   */
+  adopt(remoteNodeId: string): void {
+    const path = this.peerPath(remoteNodeId)
+    if (!this.executors.has(path) && this.system.hosted(path)) this.makeExecutor(remoteNodeId)
   }
 
   /**
@@ -297,7 +350,10 @@ export class RtcNode {
       )
     const path = this.peerPath(m.fromNodeId)
     let opening: Promise<string> | undefined
-    if (!this.system.hosted(path) && !this.opening.has(path)) {
+    // A session that was closed (its member was gone) is opened anew by the member's next offer.
+    const closed = this.system.hosted(path)?.status === 'done' && !this.reopening.has(path)
+    if (closed) this.opening.delete(path)
+    if ((!this.system.hosted(path) || closed) && !this.opening.has(path)) {
       // Only a member's first offer opens a session on the hub; anything else for no session is stale.
       if (this.opts.polite || m.type !== 'rtc.offer')
         return this.reject(new SignalingError('BAD_FIELD', 'peerSessionId', `no peer session with ${m.fromNodeId}`))
@@ -309,7 +365,7 @@ export class RtcNode {
     // A spawn lists its actor at once (status starting) and a starting actor journals what it
     // is sent and applies it once started: the offer goes into the same group commit as the
     // spawn instead of waiting for it.
-    if (this.system.hosted(path)) this.dispatch(path, m as unknown as { type: string })
+    if (this.system.hosted(path) && !this.reopening.has(path)) this.dispatch(path, m as unknown as { type: string })
     else {
       await this.opening.get(path)
       this.dispatch(path, m as unknown as { type: string })

@@ -10,11 +10,15 @@
 import type { WebSocket } from 'ws'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { browserBundle } from '../browser/bundle.ts'
+import { routesOf } from './mediaRouteFeature.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
+import { setting } from '../config.ts'
 
 export interface RtcFeatureOptions {
   timings?: RtcNodeOptions['timings']
+  /** How long a member may be without its signaling socket before its session is closed (default: the `rtc-grace-ms` setting). */
+  graceMs?: number
   werift?: WeriftOptions
 }
 
@@ -61,6 +65,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         polite: false,
         backend: weriftBackend(opts.werift),
         timings: opts.timings,
+        graceMs: opts.graceMs ?? (setting('rtc-grace-ms') as number),
         send: (to, frame) => {
           const ws = sockets.get(to)
           if (ws && ws.readyState === ws.OPEN) ws.send(frame)
@@ -85,10 +90,12 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           path,
           peerSessionId: e.handle?.peerSessionId ?? null,
           link: linkOf(hub.system.hosted(path)?.actor?.getSnapshot()?.value),
+          ...sessionEnd(hub, path),
           channels: e.stats,
           subflows: [...e.subflows.keys()],
           received: f.received.get(path.slice(0, path.indexOf('/')))?.length ?? 0,
         })),
+        routes: routesOf(hub.system),
       }))
       srv.ws(
         '/ws',
@@ -133,10 +140,14 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
               if (!f.received.has(nodeId)) {
                 f.received.set(nodeId, [])
               }
-              if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.connected' })
+              if (hub.system.hosted(nodeId)?.status === 'active') node.dispatch(nodeId, { type: 'member.connected' })
               return
             }
             const from = nodeId
+            if (text.includes('"goodbye"') && isGoodbye(text)) {
+              if (hub.system.hosted(from)?.status === 'active') node.dispatch(from, { type: 'member.goodbye' })
+              return
+            }
             void node.receive(text, from).then((err) => {
               if (err && ws.readyState === ws.OPEN)
                 ws.send(JSON.stringify({ v: 1, kind: 'error', error: err.toJSON() }))
@@ -150,7 +161,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
           ws.on('close', () => {
             if (nodeId && sockets.get(nodeId) === ws) {
               sockets.delete(nodeId)
-              if (hub.system.hosted(nodeId)) node.dispatch(nodeId, { type: 'member.disconnected' })
+              if (hub.system.hosted(nodeId)?.status === 'active') node.dispatch(nodeId, { type: 'member.disconnected' })
             }
           })
         },
@@ -159,12 +170,17 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
     },
     /**
      * After recovery: sessions recovered from the journal have no peer connection any more (it died
-     * with the process): stop them, so they are kept for export and replay but not run. A member that
-     * comes back opens a new session under a new member id.
+     * with the process), and their members no socket: each member is away (its grace starts now;
+     * one already away keeps its own, re-armed by the host) and its session gets an executor
+     * without a peer. A member back within the grace brings its session back with its ladder
+     * (the rebuild makes a new peer); one that does not is gone and its session closed.
      */
     start(hub: Hub) {
       for (const a of hub.system.list()) {
-        if (a.machine === 'rtcMember' && a.status !== 'stopped') void hub.system.stop(a.path).catch(() => {})
+        if (a.machine !== 'rtcMember' || a.status !== 'active') continue
+        f.node?.adopt(a.path)
+        if (a.value === 'connected' && !sockets.has(a.path))
+          f.node?.dispatch(a.path, { type: 'member.disconnected', reason: 'the hub restarted' })
       }
     },
     close() {
@@ -173,6 +189,27 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
     },
   }
   return f
+}
+
+/** `{"v":1,"kind":"goodbye"}`: the member leaves for good (its session closes without a grace). */
+function isGoodbye(text: string): boolean {
+  try {
+    const f = JSON.parse(text)
+    return f?.v === 1 && f.kind === 'goodbye'
+  } catch {
+    return false
+  }
+}
+
+/** The member's presence, why the session closed (once it has) and its last recovery (the rung). */
+function sessionEnd(hub: Hub, path: string) {
+  const ctx = hub.system.hosted(path)?.actor?.getSnapshot()?.context
+  const member = hub.system.hosted(path.slice(0, path.indexOf('/')))?.actor?.getSnapshot()
+  return {
+    member: member ? { state: member.value, reason: member.context.reason ?? null } : null,
+    closedReason: ctx?.closedReason ?? null,
+    lastRecovery: ctx?.recoveries?.at(-1) ?? null,
+  }
 }
 
 function linkOf(v: any): string {

@@ -1,8 +1,9 @@
 /**
  * The hub's side of supervision, as a hub feature:
  * - `GET /api/media/live` -> `{live, subflows}`: the live-media continuity gate asks this before an
- *   update. Media code registers its live subflows with `liveMedia.add(id)` / `liveMedia.delete(id)`
- *   (the peer-session work plugs in here; until then nothing registers and the count is 0).
+ *   update. Live are: the hosted mediaSubflow actors with media flowing, the media slots a hosted
+ *   peerSession has negotiated (a member's camera, microphone or screen, `member-1/peer/camera`)
+ *   while its link is open or recovering, and what media code registers with `liveMedia.add(id)`.
  * - `GET /api/runtime` and the WebSocket `/api/runtime/ws`: who this runtime is (runtimeInstanceId,
  *   role, version, slot). The socket greets with that identity and echoes text frames, so clients
  *   and the supervisor's tests can tell which runtime a proxied connection reached.
@@ -20,6 +21,17 @@ export function runtimeIdentity(hub: Hub) {
     slot: hub.slot,
     pid: process.pid,
   }
+}
+
+/**
+ * The media slots a peer session carries now: those its last negotiation left sending or
+ * receiving, while its link is open or being recovered (not connecting, failed or closed).
+ */
+export function sessionMedia(value: unknown, context: unknown): string[] {
+  const link = (value as { active?: { link?: unknown } } | undefined)?.active?.link
+  if (link !== 'open' && !(link && typeof link === 'object' && 'recovering' in link)) return []
+  const shape = (context as { negotiatedShape?: Record<string, string> } | undefined)?.negotiatedShape ?? {}
+  return Object.keys(shape).filter((slot) => shape[slot] !== 'inactive')
 }
 
 export function runtimeFeature(): HubFeature {
@@ -43,6 +55,9 @@ export function runtimeFeature(): HubFeature {
             (top === 'live' || top === 'degraded' || top === 'recovering')
           )
             subflows.add(a.path)
+          if (a.machine === 'peerSession' && a.status === 'active')
+            for (const slot of sessionMedia(a.value, hub.system.hosted(a.path)?.actor?.getSnapshot()?.context))
+              subflows.add(`${a.path}/${slot}`)
         }
         return { live: subflows.size, subflows: [...subflows] }
       })

@@ -16,6 +16,7 @@ const all: Record<string, AnyStateMachine> = {
   peerSession: machines.peerSession,
   mediaSubflow: machines.mediaSubflow,
   rtcMember: machines.rtcMember,
+  mediaRoute: machines.mediaRoute,
   hubLink: machines.hubLink,
   classAStream: machines.classAStream,
   reliabilityView: machines.reliabilityView,

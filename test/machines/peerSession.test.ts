@@ -168,48 +168,83 @@ Neg('peerSession - glare: the polite side rolls back and answers, the impolite s
 
 const Health = suite('peerSession - liveness and the ladder')
 
-Health('peerSession - silence climbs ice-restart -> renegotiate -> rebuild, each with its deadline', () => {
-  const s = start({
-    nodeId: 'm1',
-    remoteNodeId: 'hub',
-    polite: true,
-    probeMs: 100,
-    silenceProbes: 2,
-    iceRestartMs: 300,
-    renegotiateMs: 300,
-    rebuildMs: 1000,
-  })
-  return new Promise<void>((resolve, reject) => {
-    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
-    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
-    assert.is(s.link(), 'open')
-    const seen: string[] = []
-    const sub = s.actor.subscribe((snap) => {
-      const l = (snap.value as any).active?.link
-      const v = typeof l === 'string' ? l : `recovering.${l.recovering}`
-      if (seen[seen.length - 1] !== v) seen.push(v)
-    })
-    setTimeout(() => {
-      sub.unsubscribe()
-      s.actor.stop()
-      try {
-        assert.equal(seen.slice(0, 4), [
-          'open',
-          'recovering.iceRestart',
-          'recovering.renegotiate',
-          'recovering.rebuild',
-        ])
-        assert.ok(s.cmds.some((c) => c.op === 'signal' && c.message.type === 'rtc.supersede'))
-        assert.ok(s.cmds.some((c) => c.op === 'createPeer' && c.peerSessionId === 'm1.g1'))
-        resolve()
-      } catch (e) {
-        reject(e)
-      }
-    }, 1200)
-  })
+Health('peerSession - a silent verdict climbs ice-restart -> renegotiate -> rebuild, each with its deadline', () => {
+  const clock = new SimulatedClock()
+  const cmds: PeerCommand[] = []
+  const actor = createActor(
+    peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }),
+    {
+      clock,
+      input: {
+        nodeId: 'm1',
+        remoteNodeId: 'hub',
+        polite: true,
+        peerSessionId: 'm1.g0',
+        probeMs: 100,
+        silenceProbes: 2,
+        iceRestartMs: 300,
+        renegotiateMs: 300,
+        rebuildMs: 1000,
+      },
+    },
+  )
+  actor.start()
+  started.push(actor)
+  actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+  actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+  assert.is(linkOf(actor), 'open')
+  const live = cmds.filter((c) => c.op === 'watch').at(-1) as Extract<PeerCommand, { op: 'watch' }>
+  assert.equal(
+    { mode: live.mode, probeMs: live.probeMs, silenceProbes: live.silenceProbes },
+    { mode: 'live', probeMs: 100, silenceProbes: 2 },
+  )
+  // a verdict of an older watch or another session changes nothing
+  actor.send({ type: 'probe.silent', peerSessionId: 'm1.g0', watch: live.watch - 1 })
+  actor.send({ type: 'probe.silent', peerSessionId: 'm1.gX', watch: live.watch })
+  assert.is(linkOf(actor), 'open')
+  actor.send({ type: 'probe.silent', peerSessionId: 'm1.g0', watch: live.watch })
+  assert.is(linkOf(actor), 'recovering.iceRestart')
+  const prove = cmds.filter((c) => c.op === 'watch').at(-1) as Extract<PeerCommand, { op: 'watch' }>
+  assert.is(prove.mode, 'prove')
+  assert.is(prove.watch, live.watch + 1)
+  clock.increment(301)
+  assert.is(linkOf(actor), 'recovering.renegotiate')
+  clock.increment(301)
+  assert.is(linkOf(actor), 'recovering.rebuild')
+  assert.ok(cmds.some((c) => c.op === 'signal' && c.message.type === 'rtc.supersede'))
+  assert.ok(cmds.some((c) => c.op === 'createPeer' && c.peerSessionId === 'm1.g1'))
+  const w = cmds.filter((c) => c.op === 'watch').at(-1) as Extract<PeerCommand, { op: 'watch' }>
+  assert.equal([w.peerSessionId, w.mode], ['m1.g1', 'prove'], 'the new session is watched')
+  actor.stop()
 })
 
-Health('peerSession - a pong after the rung began recovers and re-sends what was not acknowledged', () => {
+Health('peerSession - failed is final for the ladder: nothing is probed, peer.close ends it with a reason', () => {
+  const clock = new SimulatedClock()
+  const cmds: PeerCommand[] = []
+  const actor = createActor(
+    peerSession.provide({ actions: { exec: (_: unknown, p: { cmds: PeerCommand[] }) => void cmds.push(...p.cmds) } }),
+    { clock, input: { nodeId: 'hub', remoteNodeId: 'm1', polite: false, peerSessionId: 'm1.g0', followMs: 500 } },
+  )
+  actor.start()
+  started.push(actor)
+  actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+  actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+  actor.send({ type: 'rtc.channel.close', peerSessionId: 'm1.g0', label: 'events' })
+  assert.is(linkOf(actor), 'recovering.following')
+  clock.increment(501)
+  assert.is(linkOf(actor), 'failed')
+  const w = cmds.filter((c) => c.op === 'watch').at(-1) as Extract<PeerCommand, { op: 'watch' }>
+  assert.is(w.mode, 'off')
+  const n = cmds.length
+  clock.increment(60_000)
+  assert.is(cmds.length, n, 'no timer and no command while failed')
+  actor.send({ type: 'peer.close', reason: 'member gone' })
+  assert.is(actor.getSnapshot().status, 'done')
+  assert.is(actor.getSnapshot().context.closedReason, 'member gone')
+  assert.equal(cmds.at(-1), { op: 'end', peerSessionId: 'm1.g0', reason: 'member gone' })
+})
+
+Health('peerSession - an answered probe after the rung began recovers and re-sends what was not acknowledged', () => {
   const s = start({
     nodeId: 'm1',
     remoteNodeId: 'hub',
@@ -218,32 +253,72 @@ Health('peerSession - a pong after the rung began recovers and re-sends what was
     silenceProbes: 1,
     iceRestartMs: 5000,
   })
-  return new Promise<void>((resolve, reject) => {
-    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
-    s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
-    s.actor.send({ type: 'peer.send', data: 'a' })
-    s.actor.send({ type: 'peer.send', data: 'b' })
-    s.actor.send({ type: 'peer.ack', peerSessionId: 'm1.g0', seq: 1 })
-    setTimeout(() => {
-      try {
-        assert.is(s.link(), 'recovering.iceRestart')
-        const sent = s.ctx().probe.sent
-        s.actor.send({ type: 'peer.pong', peerSessionId: 'm1.g0', seq: sent })
-        assert.is(s.link(), 'open')
-        const re = s.cmds.filter((c) => c.op === 'transmit' && c.resend) as Extract<PeerCommand, { op: 'transmit' }>[]
-        assert.equal(
-          re.map((c) => c.data),
-          ['b'],
-        )
-        assert.equal(s.ctx().recoveries[0].recoveredBy, 'ice-restart')
-        s.actor.stop()
-        resolve()
-      } catch (e) {
-        reject(e)
-      }
-    }, 250)
-  })
+  s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'events' })
+  s.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.g0', label: 'sync' })
+  s.actor.send({ type: 'peer.send', data: 'a' })
+  s.actor.send({ type: 'peer.send', data: 'b' })
+  s.actor.send({ type: 'peer.ack', peerSessionId: 'm1.g0', seq: 1 })
+  s.actor.send({ type: 'probe.silent', peerSessionId: 'm1.g0', watch: s.ctx().probe.watch })
+  assert.is(s.link(), 'recovering.iceRestart')
+  // the answer to the watch that was live before the rung proves nothing
+  s.actor.send({ type: 'probe.answered', peerSessionId: 'm1.g0', watch: s.ctx().probe.watch - 1 })
+  assert.is(s.link(), 'recovering.iceRestart')
+  s.actor.send({ type: 'probe.answered', peerSessionId: 'm1.g0', watch: s.ctx().probe.watch })
+  assert.is(s.link(), 'open')
+  const re = s.cmds.filter((c) => c.op === 'transmit' && c.resend) as Extract<PeerCommand, { op: 'transmit' }>[]
+  assert.equal(
+    re.map((c) => c.data),
+    ['b'],
+  )
+  assert.equal(s.ctx().recoveries[0].recoveredBy, 'ice-restart')
+  assert.equal([s.ctx().probe.silences, s.ctx().probe.answers], [1, 1])
+  s.actor.stop()
 })
+
+Health(
+  'peerSession - a resumed member offers `resume` from its renegotiate rung; the hub renews its peer, same session',
+  () => {
+    const m = start({ nodeId: 'm1', remoteNodeId: 'hub', polite: true, peerSessionId: 'm1.abc.g0', resume: 'r2' })
+    assert.is(m.link(), 'recovering.renegotiate')
+    const o = m.cmds.find((c) => c.op === 'offer') as Extract<PeerCommand, { op: 'offer' }>
+    assert.equal([o.purpose, o.peerSessionId, o.negotiationId], ['resume', 'm1.abc.g0', 'm1:r2.0.1'])
+
+    const h = start({ peerSessionId: 'm1.abc.g0', followMs: 60_000 })
+    h.actor.send(offer('m1.0.1', 'm1.abc.g0'))
+    h.actor.send({ type: 'rtc.local.answer', peerSessionId: 'm1.abc.g0', negotiationId: 'm1.0.1', sdp: SDP })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'events' })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'sync' })
+    assert.is(h.link(), 'open')
+    // the page closed: its channels went, the hub follows
+    h.actor.send({ type: 'rtc.channel.close', peerSessionId: 'm1.abc.g0', label: 'events' })
+    assert.is(h.link(), 'recovering.following')
+    // the resume offer (of a new negotiation id prefix) is taken in any signaling state
+    h.cmds.length = 0
+    h.actor.send({ ...offer('m1:r2.0.1', 'm1.abc.g0'), purpose: 'resume' })
+    assert.equal(
+      h.cmds.slice(0, 2).map((c) => c.op),
+      ['close', 'createPeer'],
+    )
+    assert.ok(
+      h.cmds.every((c) => !('peerSessionId' in c) || c.peerSessionId === 'm1.abc.g0'),
+      'the same session',
+    )
+    assert.ok(h.cmds.some((c) => c.op === 'applyOffer' && c.negotiationId === 'm1:r2.0.1'))
+    assert.is(h.sig(), 'answering')
+    h.actor.send({ type: 'rtc.local.answer', peerSessionId: 'm1.abc.g0', negotiationId: 'm1:r2.0.1', sdp: SDP })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'events' })
+    h.actor.send({ type: 'rtc.channel.open', peerSessionId: 'm1.abc.g0', label: 'sync' })
+    h.actor.send({ type: 'probe.answered', peerSessionId: 'm1.abc.g0', watch: h.ctx().probe.watch })
+    assert.is(h.link(), 'open')
+    const rec = h.ctx().recoveries.at(-1)!
+    assert.equal(
+      [rec.climbed, rec.recoveredBy, rec.fromSession, rec.toSession],
+      [['renegotiate'], 'follow', 'm1.abc.g0', 'm1.abc.g0'],
+    )
+    m.actor.stop()
+    h.actor.stop()
+  },
+)
 
 Health(
   'peerSession - channels late while ICE has a path: the connect deadline is extended (bounded), not climbed',

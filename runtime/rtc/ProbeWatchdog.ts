@@ -1,0 +1,133 @@
+/**
+ * The liveness probe of one peer session, outside its machine: the machine says what to watch
+ * for (`watch` command), this sends pings, answers them, counts, and reports back only its
+ * verdicts, once per watch: `probe.silent` and `probe.answered`. The verdicts are events to the
+ * session's actor (journaled on the hub); the pings, pongs and counts are not, so an idle open
+ * session costs its journal nothing and its replay is still exact (the verdicts are its inputs).
+ *
+ * The leader (polite side) pings; the follower answers and listens. Two speeds, because each
+ * probe costs both sides an encrypted SCTP message (about 0.3 ms of CPU each in werift):
+ * - `live` (the link is open): a ping every `probeMs` while the session is busy (media attached,
+ *   or a message sent or received within `idleProbeMs`), else every `idleProbeMs`; once one is
+ *   late (not answered within `probeMs`), every `probeMs`. Silence is `silenceProbes` pings in a
+ *   row unanswered: a busy session's lost path is told within `(silenceProbes + 1) * probeMs`, an
+ *   idle one's within `idleProbeMs` more. The follower: silence is no ping for the longer time.
+ * - `prove` (a rung of the ladder, or following): a ping every `probeMs`; a ping or pong received
+ *   after the watch began proves the path.
+ * Browser-safe (timers only), like the executor that owns it.
+ */
+import type { PeerCommand } from '../../machines/peerSession.ts'
+
+type Watch = Extract<PeerCommand, { op: 'watch' }>
+
+export interface ProbeStats {
+  pingsSent: number
+  /** Pings sent at probeMs because the one before was late (in `live`). */
+  latePings: number
+  pongsReceived: number
+  pingsHeard: number
+  verdicts: { silent: number; answered: number }
+}
+
+export interface ProbeHost {
+  /** Sends a probe frame on the `events` channel of `peerSessionId`; false if it could not. */
+  send(peerSessionId: string, frame: { t: 'ping' | 'pong'; seq: number }): boolean
+  /** The session carries media or messages now (probed at probeMs, not idleProbeMs). */
+  busy(idleMs: number): boolean
+  /** Delivers a verdict to the session's actor. */
+  verdict(e: { type: 'probe.silent' | 'probe.answered'; peerSessionId: string; watch: number }): void
+}
+
+export class ProbeWatchdog {
+  readonly stats: ProbeStats = {
+    pingsSent: 0,
+    latePings: 0,
+    pongsReceived: 0,
+    pingsHeard: 0,
+    verdicts: { silent: 0, answered: 0 },
+  }
+  private w?: Watch
+  private timer?: ReturnType<typeof setInterval>
+  private sent = 0
+  private acked = 0
+  /** The last ping sent before the current watch began (a pong above it proves the path). */
+  private mark = 0
+  private lastHeard = 0
+  private lastPing = 0
+  private decided = false
+
+  constructor(
+    readonly leader: boolean,
+    readonly host: ProbeHost,
+  ) {}
+
+  /** The machine's `watch` command: a new watch replaces the old one (its verdicts are ignored). */
+  watch(w: Watch): void {
+    this.w = w
+    this.decided = false
+    this.mark = this.sent
+    this.lastHeard = Date.now()
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    if (w.mode === 'off') return
+    this.lastPing = 0
+    this.timer = setInterval(() => this.tick(), w.probeMs)
+    ;(this.timer as { unref?: () => void }).unref?.()
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    this.w = undefined
+  }
+
+  /** A ping from the remote (answered at once: a reflex, not a decision). */
+  onPing(peerSessionId: string, seq: number): void {
+    this.stats.pingsHeard++
+    this.lastHeard = Date.now()
+    this.host.send(peerSessionId, { t: 'pong', seq })
+    if (!this.leader) this.answered(peerSessionId)
+  }
+
+  onPong(peerSessionId: string, seq: number): void {
+    if (seq <= this.acked || seq > this.sent) return
+    this.stats.pongsReceived++
+    this.acked = seq
+    if (seq > this.mark) this.answered(peerSessionId)
+  }
+
+  private answered(peerSessionId: string): void {
+    const w = this.w
+    if (w?.mode !== 'prove' || this.decided || w.peerSessionId !== peerSessionId) return
+    this.decided = true
+    this.stats.verdicts.answered++
+    this.host.verdict({ type: 'probe.answered', peerSessionId, watch: w.watch })
+  }
+
+  private tick(): void {
+    const w = this.w
+    if (!w) return
+    const now = Date.now()
+    // idle and answered: the next ping waits for idleProbeMs; a late answer or a proof: probeMs
+    const due =
+      w.mode === 'prove' ||
+      this.sent > this.acked ||
+      now - this.lastPing >= w.idleProbeMs - w.probeMs / 2 ||
+      this.host.busy(w.idleProbeMs)
+    if (this.leader && due) {
+      // a ping that could not be sent (channel down) counts as unanswered all the same
+      if (w.mode === 'live' && this.sent > this.acked) this.stats.latePings++
+      this.sent++
+      this.lastPing = now
+      if (this.host.send(w.peerSessionId, { t: 'ping', seq: this.sent })) this.stats.pingsSent++
+    }
+    if (w.mode !== 'live' || this.decided) return
+    const silent = this.leader
+      ? this.sent - this.acked > w.silenceProbes
+      : now - this.lastHeard > w.idleProbeMs + (w.silenceProbes + 1) * w.probeMs
+    if (!silent) return
+    this.decided = true
+    this.stats.verdicts.silent++
+    this.host.verdict({ type: 'probe.silent', peerSessionId: w.peerSessionId, watch: w.watch })
+  }
+}
