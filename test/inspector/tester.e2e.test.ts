@@ -1,7 +1,7 @@
 /**
  * The tester's views in the inspector (issue 21), in Chromium: the coverage heatmap on the
  * statechart (GET /api/coverage over the hub's journals) and a fork from the time-travel cursor
- * (GET /api/fork). Screenshots in test/.artifacts/ (copies in docs/img/).
+ * (GET /api/fork). Screenshots in test/.artifacts/ (copies, looked at, in docs/img/: copy them by hand when the views change).
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -70,7 +70,6 @@ e2e('coverage: the toggle paints the counts of the hub journals on the chart, un
   assert.match(legend, /2 of 2 actors, 6 events/, legend)
   const shot = join(ART, 'inspector-coverage.png')
   await page.screenshot({ path: shot })
-  await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'docs', 'img', 'inspector-coverage.png') })
   // off: the chart is as before
   await page.click('[data-testid="coverage-toggle"]')
   await page.waitForSelector('.coverage-layer', { state: 'detached' })
@@ -108,7 +107,6 @@ e2e('fork from the cursor: both paths on the chart, the fork drawn apart, where 
   assert.match(rows[0]!, /#3droppedemergency/)
   const shot = join(ART, 'inspector-fork.png')
   await page.screenshot({ path: shot })
-  await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'docs', 'img', 'inspector-fork.png') })
   // a fork that does not rejoin: the emergency replaced by a tick (red -> green, resume ignored)
   await page.selectOption('[data-testid="fork-kind"]', 'event')
   await page.fill('[data-testid="fork-event"]', '{"type":"tick"}')
