@@ -19,6 +19,8 @@ import { ChannelFeature } from './channel/channelFeature.ts'
 import { DirectLinkFeature } from './channel/directLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
+import { tracingFeature } from './tracing/tracingFeature.ts'
+import type { Tracing } from './tracing/Tracing.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
 
 export interface HubFeatureOptions {
@@ -31,6 +33,8 @@ export interface HubFeatureOptions {
   /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
   jobsRetainAge?: number
   jobsRetainCount?: number
+  /** The process's tracing (`startTracing`, runtime/tracing/service.ts), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing?: Tracing
 }
 
 /** The jobs-config file, with the retention settings over its `retention`. */
@@ -49,6 +53,8 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const channels = new ChannelFeature()
   const jobsNats = setting('jobs-nats')
   return [
+    // first: its service is there when the others install; closed last, it exports their last spans
+    tracingFeature(opts.tracing),
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),

@@ -42,6 +42,16 @@ export interface RtcNodeOptions {
   subflowDeadlineMs?: number
   /** How long a member may be without its signaling socket before its session is closed (rtcMember). */
   graceMs?: number
+  /** Trace context of signaling (runtime/tracing/actorSpans.ts), when tracing is on. */
+  traces?: SignalTraces
+}
+
+/** Trace context for signaling frames: their `trace` field links the two sides' negotiation spans. */
+export interface SignalTraces {
+  /** The `traceparent` to send with `m` from the session at `path` (its negotiation's span), if any. */
+  outgoing(path: string, m: SignalingMessage): string | undefined
+  /** A frame for the session at `path` carried `traceparent`: its negotiation's span is to be its child. */
+  incoming(path: string, m: SignalingMessage, traceparent: string): void
 }
 
 export interface RtcNodeStats {
@@ -49,6 +59,8 @@ export interface RtcNodeStats {
   rejected: Record<string, number>
   lastError?: ReturnType<SignalingError['toJSON']>
   sent: number
+  /** Frames whose `trace` was not a valid traceparent (ignored; the frame was taken). */
+  badTraces: number
 }
 
 const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
@@ -120,7 +132,7 @@ export function providedMachines(): {
 
 export class RtcNode {
   readonly executors = new Map<string, PeerExecutor>()
-  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0 }
+  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0, badTraces: 0 }
   readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
   private frameSeq = 0
   private opening = new Map<string, Promise<string>>()
@@ -310,7 +322,8 @@ export class RtcNode {
 
   private signal(m: SignalingMessage): void {
     this.stats.sent++
-    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now()))
+    const trace = this.opts.traces?.outgoing(this.peerPath(m.targetNodeId), m)
+    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now(), trace))
   }
 
   private reject(e: SignalingError): SignalingError {
@@ -349,6 +362,8 @@ export class RtcNode {
         ),
       )
     const path = this.peerPath(m.fromNodeId)
+    if (r.badTrace) this.stats.badTraces++
+    else if (r.trace) this.opts.traces?.incoming(path, m, r.trace)
     let opening: Promise<string> | undefined
     // A session that was closed (its member was gone) is opened anew by the member's next offer.
     const closed = this.system.hosted(path)?.status === 'done' && !this.reopening.has(path)
