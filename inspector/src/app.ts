@@ -6,6 +6,8 @@
  */
 import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
+import { CoverageView } from './coverageView.ts'
+import { ForkView } from './forkView.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
 import { TraceLinks } from './traces.ts'
@@ -34,6 +36,8 @@ const HISTORY_WINDOW = 5000
 export class App {
   readonly model = new InspectorModel()
   readonly chart: StateChartView
+  readonly coverage: CoverageView
+  readonly fork: ForkView
   selected?: string
   /** The seq shown; undefined = live. */
   cursorSeq?: number
@@ -81,6 +85,19 @@ export class App {
     }
     this.token = sessionStorage.getItem('aether.token') ?? ''
     this.chart = new StateChartView($('#chart-wrap'))
+    this.coverage = new CoverageView(this.chart, $('#chart-wrap'), {
+      token: () => this.token,
+      redraw: () => this.invalidate(true),
+    })
+    this.fork = new ForkView(this.chart, $('#travel'), $('#chart-wrap'), {
+      token: () => this.token,
+      cursor: () => {
+        const a = this.current()
+        const e = a?.entries[a ? (this.cursorIndex(a) ?? a.entries.length - 1) : 0]
+        return a && e ? { path: a.path, seq: e.seq } : undefined
+      },
+      redraw: () => this.invalidate(true),
+    })
     this.tree = new ActorTree($('#tree'), (p) => this.select(p))
     this.timeline = new Timeline(
       $('#timeline'),
@@ -553,6 +570,8 @@ export class App {
     this.renderHead(a, index)
     this.snapshotView.render(a, index, Date.now())
     this.renderChart(a, index)
+    this.coverage.paint(a && this.chartFor(a) ? a.machine : undefined)
+    this.fork.paint(a && this.chartFor(a) ? a.path : undefined)
     this.actions.render(a, a ? this.chartFor(a) : undefined)
     this.renderTravel(a, index)
     const dl = $('#event-types')
