@@ -28,11 +28,28 @@ export class ReliabilityPanel {
   private shown = false
   private poll?: ReturnType<typeof setInterval>
   private inFlight = false
+  /** A pointer is down in the panel: redraws wait for its release, so a click keeps its row. */
+  private pressed = false
+  private deferred = false
 
   constructor(
     private root: HTMLElement,
     private host: ReliabilityHost,
-  ) {}
+  ) {
+    // The panel redraws every second and on every reliability event; a redraw between press and
+    // release would replace the row being clicked and the click would be lost.
+    root.addEventListener('pointerdown', () => (this.pressed = true), true)
+    window.addEventListener(
+      'pointerup',
+      () => {
+        if (!this.pressed) return
+        this.pressed = false
+        // after the click this release makes (a task later), not before it
+        if (this.deferred) setTimeout(() => this.render(), 0)
+      },
+      true,
+    )
+  }
 
   get isShown(): boolean {
     return this.shown
@@ -72,6 +89,8 @@ export class ReliabilityPanel {
 
   render(): void {
     if (!this.shown) return
+    this.deferred = this.pressed
+    if (this.pressed) return
     const sections: HTMLElement[] = []
     const sup = this.host.supervisorStatus()
     if (sup) sections.push(this.section(supervisorReport(sup), '@supervisor/', 'supervisor'))
