@@ -155,6 +155,9 @@ export class RouteClient {
           polite: true,
           peerSessionId: `${self}.${Math.random().toString(36).slice(2, 8)}.g0`,
           probeMs: this.opts.probeMs ?? 100,
+          // the frames go on the `media:` channel, which the probe does not see as traffic: probe at
+          // the busy speed all the time, so that a lost path is told within (silenceProbes + 1) probes
+          idleProbeMs: this.opts.probeMs ?? 100,
           silenceProbes: this.opts.silenceProbes ?? 3,
         },
       },
