@@ -23,17 +23,11 @@
  * `npm run bench -- jobs [--json] [--quick]`; N = 50 000 (10 000 with --quick).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { ActorSystem } from '../actors/index.ts'
-import { LevelStore } from '../runtime/LevelStore.ts'
-import { JobQueue } from '../runtime/jobs/JobQueue.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
-import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
 import { createActor } from 'xstate'
 import { createJobMachine } from '../machines/job.ts'
 import { stepRunner } from '../runtime/jobs/stepRunner.ts'
+import { benchQueue, echoJobsRate } from './echoJobs.ts'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 10_000 : 50_000
@@ -45,15 +39,7 @@ const CHUNK = 1000
 let lastCpuPerJob = 0
 
 async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, retention?: false): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'aether-jobs-bench-'))
-  const store = await LevelStore.open(dir)
-  const system = await ActorSystem.open({
-    store,
-    fsync: 'batch',
-    machines: Object.fromEntries(builtinJobTypes.map((t) => [t.machineName, t.machine])),
-  })
-  const queue = new JobQueue(system, { seed: 7, retention })
-  for (const t of builtinJobTypes) queue.addType(t)
+  const { queue, close } = await benchQueue({ retention })
   queue.start()
   let bridge: { close(): Promise<void> } | undefined
   const stream = `BENCH_${process.pid}_${Date.now()}`
@@ -64,30 +50,15 @@ async function aetherRun(n: number, mode: 'local' | 'nats', natsUrl?: string, re
   }
   let worker: ChildProcess | undefined
   if (mode === 'nats') worker = await startWorker(natsUrl!, stream)
-  let done = 0
-  let resolve!: () => void
-  const all = new Promise<void>((r) => (resolve = r))
-  queue.listen((c) => {
-    if (c.status === 'COMPLETED' && ++done === n) resolve()
-  })
-  const c0 = process.cpuUsage()
-  const t0 = performance.now()
   // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
-  for (let i = 0; i < n; i += CHUNK) {
-    const chunk: Promise<unknown>[] = []
-    for (let k = i; k < Math.min(n, i + CHUNK); k++) chunk.push(queue.submit({ type: 'echo', input: { i: k } }))
-    await Promise.all(chunk)
-  }
-  await all
-  const rate = n / ((performance.now() - t0) / 1000)
+  const c0 = process.cpuUsage()
+  const rate = await echoJobsRate(queue, n, CHUNK)
   const cpu = process.cpuUsage(c0)
   lastCpuPerJob = (cpu.user + cpu.system) / n
   if (worker) await stopChild(worker)
   await bridge?.close()
   if (mode === 'nats') await deleteStream(natsUrl!, stream)
-  queue.close()
-  await system.close()
-  rmSync(dir, { recursive: true, force: true })
+  await close()
   return rate
 }
 

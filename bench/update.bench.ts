@@ -7,11 +7,17 @@
  * - update.gap.warm: median ms the supervisor's proxy held requests during a warm switch (goal
  *   <= 50, with 0 failed requests); baseline = the stop_and_switch gap; ratio = warm / stop.
  * - update.gap.stop: median gap of stop_and_switch; baseline = the warm gap; ratio = stop / warm.
+ * - update.gap.warm.inspected: median warm gap of a third supervisor with the inspector attached
+ *   (Chromium, the page on the supervisor's URL with the token, the transition selected: both
+ *   feeds and the status socket open); baseline = the warm gap without a page; ratio goal <= 1.2.
  * Extra fields: failed requests, the slowest request the client saw, the per-round gaps.
  *
  *   npm run bench -- update [--json] [--quick]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { buildInspector } from '../inspector/build.mjs'
+import { launchChromium } from '../test/helpers/browser.ts'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LoadClient } from '../test/helpers/loadClient.ts'
@@ -38,7 +44,17 @@ async function supervisor(name: string, extra: string[]): Promise<{ sup: Supervi
     data: join(dir, name, 'data'),
     port: await freePort(),
     slotPorts: [await freePort(), await freePort()],
-    args: ['--countdown-ms', '50', '--min-interval-ms', '0', '--prewarm-settle-ms', '100', ...extra],
+    args: [
+      '--countdown-ms',
+      '50',
+      '--min-interval-ms',
+      '0',
+      '--prewarm-settle-ms',
+      '100',
+      '--health-deadline-ms',
+      '60000',
+      ...extra,
+    ],
   })
   await until(async () => (await sup.status()).phase === 'serving', 30_000, `${name} serving`)
   return { sup, slots }
@@ -58,7 +74,7 @@ async function update(sup: SupervisorHandle, round: number) {
         ? s
         : null
     },
-    60_000,
+    180_000,
     'the update to finish',
     20,
   )
@@ -76,26 +92,54 @@ async function update(sup: SupervisorHandle, round: number) {
   }
 }
 
+/** The inspector on a supervisor's URL, watching the transition (docs/supervisor.md). */
+async function attachInspector(sup: SupervisorHandle): Promise<{ browser: Browser; page: Page }> {
+  await buildInspector({ quiet: true })
+  const browser = await launchChromium()
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+  await page.goto(`${sup.url}/inspector?token=${sup.token}#/${encodeURIComponent('@supervisor/supervisor.update')}`)
+  await page.waitForSelector('.conn.open')
+  await page.waitForSelector('.chart [data-state].active', { timeout: 30_000 })
+  return { browser, page }
+}
+
 const warm = await supervisor('warm', [])
 const stop = await supervisor('stop', ['--memory-budget-mb', '1'])
+const inspected = await supervisor('inspected', [])
+const insp = await attachInspector(inspected.sup)
 const w: Awaited<ReturnType<typeof update>>[] = []
 const s: Awaited<ReturnType<typeof update>>[] = []
+const wi: Awaited<ReturnType<typeof update>>[] = []
+let reconnected = 0
 try {
   for (let i = 0; i < rounds; i++) {
     w.push(await update(warm.sup, i))
     s.push(await update(stop.sup, i))
+    wi.push(await update(inspected.sup, i))
+    // the page follows the cutover: its runtime feed reconnects by itself
+    await insp.page.waitForSelector('.conn.open', { timeout: 30_000 })
+    reconnected++
   }
 } finally {
+  await insp.browser.close()
   await warm.sup.stop()
   await stop.sup.stop()
+  await inspected.sup.stop()
   reapRuntimes(warm.slots)
   reapRuntimes(stop.slots)
+  reapRuntimes(inspected.slots)
   rmSync(dir, { recursive: true, force: true })
 }
-if (w.some((x) => x.mode !== 'warm_switch') || s.some((x) => x.mode !== 'stop_and_switch'))
+if (
+  w.some((x) => x.mode !== 'warm_switch') ||
+  wi.some((x) => x.mode !== 'warm_switch') ||
+  s.some((x) => x.mode !== 'stop_and_switch')
+)
   throw new Error(`unexpected modes: ${w.map((x) => x.mode)} / ${s.map((x) => x.mode)}`)
 const gw = median(w.map((x) => x.gap))
 const gs = median(s.map((x) => x.gap))
+const gi = median(wi.map((x) => x.gap))
+const failedI = wi.reduce((n, x) => n + x.failed, 0)
 const failedW = w.reduce((n, x) => n + x.failed, 0)
 const failedS = s.reduce((n, x) => n + x.failed, 0)
 const r1 = (n: number) => Math.round(n * 10) / 10
@@ -126,9 +170,22 @@ report({
   gaps: s.map((x) => r1(x.gap)),
   parts: s.map((x) => x.parts),
 })
+report({
+  figure: 'update.gap.warm.inspected',
+  aether: gi,
+  baseline: gw,
+  ratio: gi / gw,
+  unit: 'ms (warm gap with the inspector attached; baseline without)',
+  goal: 'ratio <= 1.2, 0 failed',
+  pass: gi / gw <= 1.2 && failedI === 0,
+  failed: failedI,
+  reconnected,
+  slowestRequestMs: r1(Math.max(...wi.map((x) => x.slowest))),
+  gaps: wi.map((x) => r1(x.gap)),
+})
 printTable(`update (${rounds} rounds each, alternating)`)
 if (!process.argv.includes('--json')) {
   console.log(
-    `failed requests: warm ${failedW}, stop ${failedS}; warm gaps ${w.map((x) => r1(x.gap)).join(', ')}; stop gaps ${s.map((x) => r1(x.gap)).join(', ')}; load average ${loadavg().map(r1).join(' ')}`,
+    `failed requests: warm ${failedW}, stop ${failedS}, inspected ${failedI}; inspected gaps ${wi.map((x) => r1(x.gap)).join(', ')}; warm gaps ${w.map((x) => r1(x.gap)).join(', ')}; stop gaps ${s.map((x) => r1(x.gap)).join(', ')}; load average ${loadavg().map(r1).join(' ')}`,
   )
 }

@@ -71,6 +71,8 @@ export const hubLink = setup({
   },
 }).createMachine({
   id: 'hubLink',
+  // Lifecycle heartbeats, one per `heartbeatMs`: the inspector folds them (docs/inspector.md).
+  meta: { periodic: ['link.heartbeat.ack', 'link.heartbeat.missed'] },
   type: 'parallel',
   context: ({ input }) => ({
     hubId: input.hubId,

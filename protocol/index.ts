@@ -28,6 +28,8 @@ export {
   envelope,
 } from './envelope.ts'
 export type { Envelope } from './envelope.ts'
+export { encodeTraceParent, decodeTraceParent } from './traceparent.ts'
+export type { TraceParent } from './traceparent.ts'
 export { envelopeSchema, messageSchemas, messageSubjects, protocolJsonSchema } from './messages.ts'
 export type { MessageSubject, MessageSpec } from './messages.ts'
 export { str, lit, int, num, bool, anyJson, arr, dict, obj } from './schema.ts'

@@ -18,6 +18,8 @@ export interface ReadinessNode {
   reason?: string
   /** Small facts shown beside the node (authority, pending counts, ...). */
   detail?: Record<string, unknown>
+  /** The path of the actor behind this node, if one is (the inspector opens it on a click). */
+  actor?: string
   children?: ReadinessNode[]
 }
 

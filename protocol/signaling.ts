@@ -18,6 +18,7 @@
  * general envelope module.) A bad frame yields a `SignalingError` with a stable `code` and the
  * field at fault; it never throws past `decode*`.
  */
+import { decodeTraceParent } from './traceparent.ts'
 
 /** Direction of one media slot, as the W3C `RTCRtpTransceiverDirection`. */
 export type SlotDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive'
@@ -267,10 +268,15 @@ export interface SignalFrame {
   from: string
   to: string
   payload: SignalingMessage
+  /** W3C `traceparent` of the sender's negotiation span (protocol/traceparent.ts), when it traces. */
+  trace?: string
 }
 
-/** Wraps a message for the wire. `id` and `ts` are the caller's (ids and time are injected). */
-export function encodeSignalFrame(msg: SignalingMessage, id: string, ts: number): string {
+/**
+ * Wraps a message for the wire. `id` and `ts` are the caller's (ids and time are injected);
+ * `trace`, a W3C traceparent, goes in the envelope, never in the message the actor journals.
+ */
+export function encodeSignalFrame(msg: SignalingMessage, id: string, ts: number, trace?: string): string {
   const f: SignalFrame = {
     v: 1,
     id,
@@ -282,11 +288,18 @@ export function encodeSignalFrame(msg: SignalingMessage, id: string, ts: number)
     to: msg.targetNodeId,
     payload: msg,
   }
+  if (trace) f.trace = trace
   return JSON.stringify(f)
 }
 
-/** Parses and validates a frame from the wire (text or already-parsed JSON). */
-export function decodeSignalFrame(data: unknown): DecodeResult<SignalingMessage> {
+/**
+ * Parses and validates a frame from the wire (text or already-parsed JSON). A valid `trace`
+ * (W3C traceparent) comes back beside the message; one that does not parse is dropped and
+ * `badTrace` says so (trace context is advice: the frame is still good).
+ */
+export function decodeSignalFrame(
+  data: unknown,
+): DecodeResult<SignalingMessage> & { trace?: string; badTrace?: boolean } {
   let x = data
   if (typeof data === 'string') {
     if (data.length > MAX_FRAME)
@@ -308,7 +321,8 @@ export function decodeSignalFrame(data: unknown): DecodeResult<SignalingMessage>
   if (!r.ok) return r
   if (r.value.type !== x.subject)
     return fail('BAD_FRAME', 'subject', `"subject" (${x.subject}) differs from the payload's type (${r.value.type})`)
-  return r
+  if (x.trace === undefined) return r
+  return decodeTraceParent(x.trace) ? { ...r, trace: x.trace as string } : { ...r, badTrace: true }
 }
 
 /** A media shape with every slot set to `d`. */

@@ -2,6 +2,7 @@
  * `aether hub`: the edge node. One process: the actor system on LevelDB, the HTTP and WebSocket
  * server, and the features that plug into both (`Hub.start(opts, features)`).
  */
+import { installTesterRoutes } from './http/testerRoutes.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
@@ -263,6 +264,7 @@ export class Hub {
     })
     s.route('GET', '/api/actors/:path*', (ctx) => this.actorRoute(ctx))
     s.route('POST', '/api/actors/:path*', (ctx) => this.actorPostRoute(ctx))
+    installTesterRoutes(this)
   }
 
   /**

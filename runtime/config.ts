@@ -14,6 +14,7 @@
  * @example
  * const port = setting('port', flags.port) // flag, else AETHER_PORT, else 7070
  */
+import { readFileSync } from 'node:fs'
 import { TRAFFIC_CLASSES, type TrafficClass } from '../protocol/index.ts'
 import { UsageError, type FlagSpec } from './args.ts'
 import { code, generatedPage } from './generatedDoc.ts'
@@ -68,6 +69,11 @@ const integer = (min: number) =>
     return n
   })
 const positiveInt = integer(1)
+const ratio = parser('0..1', (raw) => {
+  const n = Number(raw)
+  if (raw.trim() === '' || !(n >= 0 && n <= 1)) throw new Bad('must be a number from 0 to 1')
+  return n
+})
 const nonNegativeInt = integer(0)
 const port = parser('port', (raw) => {
   const n = Number(raw)
@@ -116,6 +122,20 @@ const onOff = parser('boolean', (raw) => {
   if (['1', 'true', 'on', 'yes'].includes(raw)) return true
   if (['0', 'false', 'off', 'no'].includes(raw)) return false
   throw new Bad('must be 1 or 0 (true/false, on/off)')
+})
+/** `key=value,key2=value2` (OTLP exporter headers; values may be percent-encoded). */
+const otlpHeaders = parser('key=value,...', (raw) => {
+  const out: Record<string, string> = {}
+  for (const part of list(raw)) {
+    const eq = part.indexOf('=')
+    if (eq < 1) throw new Bad('must be key=value pairs separated by commas')
+    try {
+      out[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim())
+    } catch {
+      throw new Bad('has a value that is not valid percent-encoding')
+    }
+  }
+  return out
 })
 /** `route.frame:2000,telemetry:500` -> a budget per traffic class. */
 const budgets = parser('class:N,...', (raw) => {
@@ -167,6 +187,7 @@ const ROWS = {
   'allow-host': row('NAMES', 'AETHER_ALLOW_HOSTS', [], hostNames, 'hub, root, supervisor'),
   data: row('DIR', 'AETHER_DATA', '.aether', text('path'), 'hub, slot runtime'),
   token: row('T', 'AETHER_TOKEN', undefined, text('string'), 'hub, slot runtime, webspace', 'secret'),
+  'token-file': row('FILE', 'AETHER_TOKEN_FILE', undefined, text('path'), 'hub, slot runtime, webspace'),
   fsync: row('POLICY', 'AETHER_FSYNC', 'batch', oneOf('always', 'batch', 'none'), 'hub'),
   'snapshot-every': row('N', 'AETHER_SNAPSHOT_EVERY', 100, positiveInt, 'hub'),
   retain: row('N|all', 'AETHER_RETAIN', Number.POSITIVE_INFINITY, retain, 'hub'),
@@ -197,6 +218,18 @@ const ROWS = {
   'relay-origins': row(null, 'AETHER_RELAY_ORIGINS', [], list, 'root'),
   'supervisor-version': row(null, 'AETHER_SUPERVISOR_VERSION', undefined, text('string'), 'supervisor'),
   'supervisor-step-delay-ms': row(null, 'AETHER_SUPERVISOR_STEP_DELAY_MS', 0, nonNegativeInt, 'supervisor'),
+  'otel-endpoint': row(null, 'OTEL_EXPORTER_OTLP_ENDPOINT', undefined, text('url'), 'hub, root, worker, supervisor'),
+  'otel-headers': row(
+    null,
+    'OTEL_EXPORTER_OTLP_HEADERS',
+    undefined,
+    otlpHeaders,
+    'hub, root, worker, supervisor',
+    'secret',
+  ),
+  'otel-service-name': row(null, 'OTEL_SERVICE_NAME', undefined, text('string'), 'hub, root, worker, supervisor'),
+  'otel-delay-ms': row(null, 'AETHER_OTEL_DELAY_MS', 1000, positiveInt, 'hub, root, worker, supervisor'),
+  'otel-sample': row(null, 'AETHER_OTEL_SAMPLE', 1, ratio, 'hub, root, worker, supervisor'),
 }
 
 /** What each setting does (docs/config.md, `--help`); the type checker keeps it beside ROWS. */
@@ -210,6 +243,7 @@ const DOCS: Record<keyof typeof ROWS, string> = {
     'comma-separated names clients may reach this server by, besides loopback and --host; other Host headers get 403 (DNS rebinding)',
   data: 'LevelDB data folder',
   token: 'token for actions that change state (default: generated and printed)',
+  'token-file': 'file holding the token (its first line), instead of --token; the token is then never printed',
   fsync: 'journal fsync policy',
   'snapshot-every': 'write a snapshot every N events per actor',
   retain: 'snapshots kept per actor; older journal entries are compacted',
@@ -245,6 +279,13 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'relay-origins': "page origins allowed to attach browsers to the root's /relay (root --relay-origin)",
   'supervisor-version': "the supervisor's own version (default: package.json's)",
   'supervisor-step-delay-ms': 'tests only: a pause before each update step, to crash the supervisor inside one',
+  'otel-endpoint':
+    'OTLP/HTTP collector base URL (spans go to <URL>/v1/traces as JSON); unset: tracing is off (docs/tracing.md)',
+  'otel-headers': 'headers sent to the collector, `key=value,...` (e.g. its API key)',
+  'otel-service-name': 'service.name of the spans (default aether-hub, aether-root, aether-worker, aether-supervisor)',
+  'otel-delay-ms': 'spans are exported in batches at most this long after they end',
+  'otel-sample':
+    'share of traces recorded (0..1), decided where a trace starts (a job, a frame, an update); other processes follow that decision',
 }
 
 /** The settings, by name: each row with its flag and doc. */
@@ -290,7 +331,8 @@ export function resolveSetting<K extends SettingName>(
       return { name, value: s.parse(raw), source }
     } catch (err) {
       if (!(err instanceof Bad)) throw err
-      throw new UsageError(`${label} ${err.message}, got "${raw}"`)
+      // a secret's value is never echoed, not even a bad one
+      throw new UsageError(`${label} ${err.message}, got ${s.secret ? 'a value (not shown: a secret)' : `"${raw}"`}`)
     }
   }
   if (flagValue !== undefined && flagValue !== null)
@@ -415,4 +457,26 @@ from (flag, env or default), and exits 0.`,
       ]
     }),
   })
+}
+
+/**
+ * The hub token: `--token`/`AETHER_TOKEN`, else the first line of the file `--token-file`/
+ * `AETHER_TOKEN_FILE` names (undefined: none given). A UsageError for both at once, or for a
+ * file that cannot be read or is empty; its content is never quoted.
+ */
+export function hubToken(config: { get(name: 'token' | 'token-file'): string | undefined }): string | undefined {
+  const token = config.get('token')
+  const file = config.get('token-file')
+  if (file === undefined) return token
+  if (token !== undefined)
+    throw new UsageError('give the token once: --token (AETHER_TOKEN) or --token-file (AETHER_TOKEN_FILE), not both')
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  const line = text.split(/\r?\n/, 1)[0].trim()
+  if (!line) throw new UsageError(`--token-file ${file}: its first line is empty; put the token there`)
+  return line
 }

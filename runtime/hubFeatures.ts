@@ -16,9 +16,11 @@ import type { JobType } from './jobs/jobTypes.ts'
 import { setting } from './config.ts'
 import { WebspaceFeature } from './webspace/webspaceFeature.ts'
 import { ChannelFeature } from './channel/channelFeature.ts'
-import { DirectLinkFeature } from './channel/directLinkFeature.ts'
+import { PeerLinkFeature } from './channel/peerLinkFeature.ts'
 import { SyncPageFeature } from './channel/syncPageFeature.ts'
 import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
+import { tracingFeature } from './tracing/tracingFeature.ts'
+import type { Tracing } from './tracing/Tracing.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
 
 export interface HubFeatureOptions {
@@ -31,6 +33,8 @@ export interface HubFeatureOptions {
   /** Retention of finished jobs (`--jobs-retain-age` in ms, `--jobs-retain-count`); else their settings. */
   jobsRetainAge?: number
   jobsRetainCount?: number
+  /** The process's tracing (`startTracing`, runtime/tracing/service.ts), when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing?: Tracing
 }
 
 /** The jobs-config file, with the retention settings over its `retention`. */
@@ -48,7 +52,10 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
   const webspaces = new WebspaceFeature()
   const channels = new ChannelFeature()
   const jobsNats = setting('jobs-nats')
+  const rtc = rtcFeature()
   return [
+    // first: its service is there when the others install; closed last, it exports their last spans
+    tracingFeature(opts.tracing),
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats }),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
@@ -62,11 +69,12 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     runtimeFeature(),
     inspectorFeature(),
     incidentFeature(),
-    rtcFeature(),
+    rtc,
     mediaRouteFeature(),
     webspaces,
     channels,
-    new DirectLinkFeature(channels, webspaces),
+    // the channels' direct path and webspace sync ride each member's peer session
+    new PeerLinkFeature(rtc, channels, webspaces),
     new SyncPageFeature(),
     // members attached to the root reach the channels over NATS (needs --nats)
     new RelayLinkFeature(channels, webspaces),

@@ -6,12 +6,19 @@
  */
 import { FeedConnection, type ConnState } from './feedConnection.ts'
 import { StateChartView } from './chart.ts'
+import { CoverageView } from './coverageView.ts'
+import { ForkView } from './forkView.ts'
 import { $, clock, h } from './dom.ts'
 import { ActionsView, SnapshotView } from './details.ts'
+import { TraceLinks } from './traces.ts'
 import { JobsPanel } from './jobsPanel.ts'
 import { SkillsPanel } from './skillsPanel.ts'
 import { entriesToLog, formatValue, InspectorModel, lastKnown, type ActorView } from './model.ts'
 import { ActorTree, Timeline } from './views.ts'
+import { periodicMatcher, periodicTypes } from './fold.ts'
+import { SupervisorPane } from './supervisorPane.ts'
+import { ReliabilityPanel } from './reliabilityPanel.ts'
+import type { SupervisorStatusLike } from './reliabilityModel.ts'
 import type { ServerFrame } from '../../protocol/inspectorFeed.ts'
 import { isBundleText } from '../../protocol/bundle.ts'
 
@@ -29,6 +36,8 @@ const HISTORY_WINDOW = 5000
 export class App {
   readonly model = new InspectorModel()
   readonly chart: StateChartView
+  readonly coverage: CoverageView
+  readonly fork: ForkView
   selected?: string
   /** The seq shown; undefined = live. */
   cursorSeq?: number
@@ -38,14 +47,17 @@ export class App {
   hostId = ''
   conn: FeedConnection
   /** The view shown under the header. */
-  view: 'actors' | 'jobs' = 'actors'
+  view: View = 'actors'
   readonly jobs: JobsPanel
+  readonly reliability: ReliabilityPanel
+  /** Behind a supervisor: its own actors and status beside the runtime's (supervisorPane.ts). */
+  supervisor?: SupervisorPane
   /** Events applied to the views (for the benchmark: what the page rendered). */
   rendered = 0
   frames = 0
   private defs = new Map<string, unknown>()
   private defState = new Map<string, 'loading' | 'missing'>()
-  private tree: ActorTree
+  readonly tree: ActorTree
   private timeline: Timeline
   private snapshotView: SnapshotView
   private actions: ActionsView
@@ -57,6 +69,9 @@ export class App {
   private rateSamples: Array<[number, number]> = []
   private pausedAt = 0
   private chartKey = ''
+  /** Periodic-event tests by definition key (null: the machine declares none). */
+  private periodic = new Map<string, ((type: string) => boolean) | null>()
+  private defsFor = -1
   /** Opens an incident bundle given to "Open log…" or dropped on the page (bundleView.ts). */
   onBundle?: (name: string, text: string) => void
 
@@ -70,9 +85,27 @@ export class App {
     }
     this.token = sessionStorage.getItem('aether.token') ?? ''
     this.chart = new StateChartView($('#chart-wrap'))
+    this.coverage = new CoverageView(this.chart, $('#chart-wrap'), {
+      token: () => this.token,
+      redraw: () => this.invalidate(true),
+    })
+    this.fork = new ForkView(this.chart, $('#travel'), $('#chart-wrap'), {
+      token: () => this.token,
+      cursor: () => {
+        const a = this.current()
+        const e = a?.entries[a ? (this.cursorIndex(a) ?? a.entries.length - 1) : 0]
+        return a && e ? { path: a.path, seq: e.seq } : undefined
+      },
+      redraw: () => this.invalidate(true),
+    })
     this.tree = new ActorTree($('#tree'), (p) => this.select(p))
-    this.timeline = new Timeline($('#timeline'), (path, index, actorSeq) => this.pick(path, index, actorSeq))
-    this.snapshotView = new SnapshotView($('#snapshot'))
+    this.timeline = new Timeline(
+      $('#timeline'),
+      (path, index, actorSeq) => this.pick(path, index, actorSeq),
+      () => this.invalidate(true),
+    )
+    this.timeline.periodic = (path) => this.periodicOf(path)
+    this.snapshotView = new SnapshotView($('#snapshot'), new TraceLinks(() => this.invalidate(true)))
     this.actions = new ActionsView($('#actions'), {
       get token() {
         return app.token
@@ -83,6 +116,7 @@ export class App {
       send: (path, event) => this.sendEvent(path, event),
       confirm: (title, body) => confirmDialog(title, body),
       toast,
+      offered: (a, type) => !a.host || !!this.supervisor?.offers(a, type),
     })
     this.jobs = new JobsPanel($('#jobs-view'), {
       get token() {
@@ -93,6 +127,11 @@ export class App {
       },
       openActor: (path) => this.openActor(path),
       toast,
+    })
+    this.reliability = new ReliabilityPanel($('#reliability-view'), {
+      actorPaths: () => new Set(this.model.actors.keys()),
+      openActor: (path) => this.openActor(path),
+      supervisorStatus: () => this.supervisor?.status as SupervisorStatusLike | undefined,
     })
     const app = this
     this.conn = new FeedConnection(
@@ -106,9 +145,17 @@ export class App {
     setInterval(() => this.tick(), 250)
     const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ''))
     if (hash) this.selected = hash
-    if (params.get('view') === 'jobs') this.showView('jobs')
+    const view = params.get('view')
+    if (view === 'jobs' || view === 'reliability') this.showView(view)
     void this.showMigration()
     new SkillsPanel($('#skills')).start()
+    void SupervisorPane.detect(this).then((p) => (this.supervisor = p))
+  }
+
+  /** The feed an actor's commands go to (its node's), and its path there. */
+  private feedOf(a: ActorView): { conn: FeedConnection; path: string } {
+    if (a.host && this.supervisor && a.host === 'supervisor') return { conn: this.supervisor.conn, path: a.remotePath! }
+    return { conn: this.conn, path: a.path }
   }
 
   /**
@@ -139,23 +186,24 @@ export class App {
 
   // ---- views ---------------------------------------------------------------------------------------
 
-  /** Switches between the actors and the jobs view; the URL keeps it (`?view=jobs`) for a reload or a link. */
-  showView(v: 'actors' | 'jobs'): void {
+  /** Switches between the views; the URL keeps it (`?view=jobs`, `?view=reliability`) for a reload or a link. */
+  showView(v: View): void {
     if (v === this.view) return
     this.view = v
     $('#actors-view').hidden = v !== 'actors'
     $('#jobs-view').hidden = v !== 'jobs'
+    $('#reliability-view').hidden = v !== 'reliability'
     for (const b of document.querySelectorAll<HTMLButtonElement>('#views button'))
       b.classList.toggle('on', b.dataset.view === v)
     const params = new URLSearchParams(location.search)
-    if (v === 'jobs') params.set('view', 'jobs')
+    if (v !== 'actors') params.set('view', v)
     else params.delete('view')
     history.replaceState(null, '', location.pathname + (params.size ? `?${params}` : '') + location.hash)
     if (v === 'jobs') this.jobs.show()
-    else {
-      this.jobs.hide()
-      this.invalidate(true)
-    }
+    else this.jobs.hide()
+    if (v === 'reliability') this.reliability.show()
+    else this.reliability.hide()
+    if (v === 'actors') this.invalidate(true)
   }
 
   /** From the jobs view: show a job's actor (its path is the job id) with its machine and history. */
@@ -192,6 +240,7 @@ export class App {
       this.invalidate()
     } else if (f.t === 'events') {
       this.model.applyEvents(f.events, f.dropped)
+      if (this.reliability.isShown && f.events.some((e) => e.path === 'reliability')) void this.reliability.refresh()
       if (f.dropped) {
         $('#dropped-stat').hidden = false
         $('#dropped').textContent = String(this.model.dropped)
@@ -226,9 +275,10 @@ export class App {
   }
 
   /** Tells the hub which actor this page shows in full; the others' events come light. */
-  private sendFocus(): void {
+  sendFocus(): void {
     const a = this.current()
-    const paths = a && a.kind === 'live' ? [a.path] : []
+    const paths = a && a.kind === 'live' && !a.host ? [a.path] : []
+    this.supervisor?.focus(a)
     this.conn
       .request({ cmd: 'focus', paths })
       .then((f) => {
@@ -286,6 +336,33 @@ export class App {
     return this.selected ? this.model.actors.get(this.selected) : undefined
   }
 
+  /** The periodic-event test of an actor's machine (fold.ts), once its definition is loaded. */
+  private periodicOf(path: string): ((type: string) => boolean) | undefined {
+    const a = this.model.actors.get(path)
+    if (!a) return undefined
+    const key = defKey(a)
+    let m = this.periodic.get(key)
+    if (m === undefined && this.defs.has(key)) {
+      const types = periodicTypes(this.defs.get(key))
+      m = types.length ? periodicMatcher(types) : null
+      this.periodic.set(key, m)
+    }
+    return m ?? undefined
+  }
+
+  /** The all-actors timeline folds the periodic events of every machine: load each definition once. */
+  private loadAllDefinitions(): void {
+    if (this.defsFor === this.model.treeVersion) return
+    this.defsFor = this.model.treeVersion
+    const seen = new Set<string>()
+    for (const a of this.model.actors.values()) {
+      const key = defKey(a)
+      if (a.kind !== 'live' || seen.has(key)) continue
+      seen.add(key)
+      if (!this.defs.has(key) && !this.defState.has(key)) void this.loadDefinition(a)
+    }
+  }
+
   private async loadDefinition(a: ActorView): Promise<void> {
     const name = defKey(a)
     if (this.defs.has(name) || this.defState.get(name) === 'loading') return
@@ -293,7 +370,8 @@ export class App {
     try {
       let def: unknown
       if (a.kind === 'live') {
-        const f = await this.conn.request({ cmd: 'definition', path: a.path })
+        const { conn, path } = this.feedOf(a)
+        const f = await conn.request({ cmd: 'definition', path })
         if (f.t === 'definition') def = f.definition
       } else {
         const r = await fetch(`/api/machines/${encodeURIComponent(name)}`)
@@ -315,7 +393,8 @@ export class App {
     let after = from ?? Math.max(0, a.actorSeq - HISTORY_WINDOW)
     try {
       for (;;) {
-        const f = await this.conn.request({ cmd: 'history', path: a.path, after, limit: 1000 })
+        const { conn, path } = this.feedOf(a)
+        const f = await conn.request({ cmd: 'history', path, after, limit: 1000 })
         if (f.t !== 'history') break
         this.model.applyHistory(a.path, after, f.start, f.entries, f.startSeq)
         this.invalidate(true)
@@ -333,6 +412,8 @@ export class App {
   // ---- operator actions ----------------------------------------------------------------------------
 
   async sendEvent(path: string, event: Record<string, unknown>): Promise<{ ok: boolean; status: number; body: any }> {
+    const a = this.model.actors.get(path)
+    if (a?.host && this.supervisor) return this.supervisor.act(event)
     const url = `/api/actors/${path.split('/').map(encodeURIComponent).join('/')}/events`
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     if (this.token) headers.authorization = `Bearer ${this.token}`
@@ -352,6 +433,7 @@ export class App {
     this.renderAccess()
     this.jobs.tokenChanged()
     this.conn.restart()
+    this.supervisor?.conn.restart()
     this.invalidate(true)
   }
 
@@ -402,6 +484,7 @@ export class App {
       }).click()
       return
     }
+    if (a.kind === 'live' && a.host && this.supervisor) return this.supervisor.download(a)
     if (a.kind === 'live' && a.durable) {
       const link = h('a', {
         href: `/api/actors/${a.path.split('/').map(encodeURIComponent).join('/')}/log?snapshots=all`,
@@ -482,10 +565,13 @@ export class App {
     const a = this.current()
     this.tree.render(this.model, this.selected, ($('#search') as HTMLInputElement).value)
     const index = a ? this.cursorIndex(a) : undefined
+    if (this.timeline.mode === 'all' && this.timeline.hidePeriodic) this.loadAllDefinitions()
     this.timeline.render(this.model, a, index ?? (a ? a.entries.length - 1 : undefined))
     this.renderHead(a, index)
     this.snapshotView.render(a, index, Date.now())
     this.renderChart(a, index)
+    this.coverage.paint(a && this.chartFor(a) ? a.machine : undefined)
+    this.fork.paint(a && this.chartFor(a) ? a.path : undefined)
     this.actions.render(a, a ? this.chartFor(a) : undefined)
     this.renderTravel(a, index)
     const dl = $('#event-types')
@@ -661,6 +747,10 @@ export class App {
       this.timeline.filter = (ev.target as HTMLInputElement).value
       this.invalidate(true)
     })
+    $('#tl-periodic').addEventListener('change', (ev) => {
+      this.timeline.hidePeriodic = (ev.target as HTMLInputElement).checked
+      this.invalidate(true)
+    })
     const input = $('#log-file') as HTMLInputElement
     $('#open-log').addEventListener('click', () => input.click())
     input.addEventListener('change', () => {
@@ -690,7 +780,7 @@ export class App {
       if (t !== null) this.setToken(t)
     })
     for (const b of document.querySelectorAll<HTMLButtonElement>('#views button')) {
-      b.addEventListener('click', () => this.showView(b.dataset.view as 'actors' | 'jobs'))
+      b.addEventListener('click', () => this.showView(b.dataset.view as View))
     }
     window.addEventListener('keydown', (ev) => {
       if ((ev.target as HTMLElement).closest('input, textarea')) return
@@ -703,6 +793,8 @@ export class App {
     new ResizeObserver(() => this.invalidate(true)).observe($('#timeline'))
   }
 }
+
+type View = 'actors' | 'jobs' | 'reliability'
 
 /**
  * The key a machine definition is cached under: the hub's machines by name; an external actor's by

@@ -8,9 +8,14 @@ import { acceptedEvents, activeIds, eventDisplay as delayText, type Chart } from
 import { clock, h, show } from './dom.ts'
 import { diffJson } from '../../protocol/jsonDiff.ts'
 import { formatValue, lastKnown, type ActorView } from './model.ts'
+import type { TraceLinks } from './traces.ts'
 
 export class SnapshotView {
-  constructor(private root: HTMLElement) {}
+  /** `traces`: the OpenTelemetry trace of an actor's work, when the hub traces (traces.ts). */
+  constructor(
+    private root: HTMLElement,
+    private traces?: TraceLinks,
+  ) {}
 
   render(a: ActorView | undefined, index: number | undefined, now: number): void {
     if (!a) {
@@ -54,6 +59,7 @@ export class SnapshotView {
             ),
           )
         : null,
+      this.traceRow(a, entry?.at),
       !recorded
         ? h('div', { class: 'warn small' }, 'The log has no snapshot at this seq: showing the last recorded state.')
         : null,
@@ -103,6 +109,18 @@ export class SnapshotView {
     ]
     this.root.replaceChildren(...(parts.filter(Boolean) as HTMLElement[]))
   }
+
+  /** The trace of the shown event (its span's name and trace id), for hosted actors of a tracing hub. */
+  private traceRow(a: ActorView, at: number | undefined): HTMLElement | null {
+    const t = a.kind === 'live' && !a.node ? this.traces?.traceAt(a.path, at) : undefined
+    if (!t) return null
+    return h(
+      'div',
+      { class: 'kv' },
+      h('span', { class: 'k' }, 'trace'),
+      h('span', { class: 'v mono', 'data-testid': 'trace-id', title: `${t.name}, span ${t.spanId}` }, t.traceId),
+    )
+  }
 }
 
 export interface ActionContext {
@@ -111,6 +129,8 @@ export interface ActionContext {
   send(path: string, event: Record<string, unknown>): Promise<{ ok: boolean; status: number; body: any }>
   confirm(title: string, body: string): Promise<boolean>
   toast(text: string, kind?: 'ok' | 'err'): void
+  /** Whether an event the state accepts is offered to the operator (default: all are). */
+  offered?(a: ActorView, type: string): boolean
 }
 
 export class ActionsView {
@@ -165,7 +185,9 @@ export class ActionsView {
           Boolean,
         ) as HTMLElement[]),
       )
-    const accepted = acceptedEvents(chart, activeIds(chart, value))
+    const accepted = acceptedEvents(chart, activeIds(chart, value)).filter(
+      (ev) => !this.ctx.offered || this.ctx.offered(a, ev.type),
+    )
     const disabled = !this.ctx.token
     const payload = h('textarea', {
       class: 'payload',
@@ -219,7 +241,10 @@ export class ActionsView {
     if (!ok) return
     const r = await this.ctx.send(path, event)
     if (r.ok)
-      this.ctx.toast(`Sent ${type} to ${path}: journaled as #${r.body.seq}, now ${formatValue(r.body.value)}`, 'ok')
+      this.ctx.toast(
+        `Sent ${type} to ${path}: journaled${r.body.seq === undefined ? '' : ` as #${r.body.seq}`}, now ${formatValue(r.body.value)}`,
+        'ok',
+      )
     else
       this.ctx.toast(
         `Refused (${r.status}${r.body?.error ? ` ${r.body.error}` : ''}): ${r.body?.message ?? 'the hub refused the event'}. Nothing changed.`,

@@ -69,7 +69,9 @@ export async function layoutChart(chart: Chart): Promise<Layout> {
   const graphEdges: any[] = []
   chart.edges.forEach((t, i) => {
     t.targets.forEach((target, k) => {
-      if (!chart.nodes.has(target)) return
+      // ELK cannot route an edge from the graph itself (a transition on the machine's root, such
+      // as classAStream's `on`): it is left out of the drawing rather than failing the layout
+      if (!chart.nodes.has(target) || t.source === chart.root || target === chart.root) return
       graphEdges.push({
         id: `e${i}:${k}`,
         sources: [t.source],

@@ -32,6 +32,12 @@ export interface ActorView {
    * history and log come from the hub's recording of it.
    */
   node?: string
+  /**
+   * The node hosting the actor when it is not the hub the page talks to (`supervisor`): its path
+   * in the model is `@<host>/<path>` (hostPath), `remotePath` the path on that node.
+   */
+  host?: string
+  remotePath?: string
   kind: 'live' | 'log'
   current?: FeedSnapshot
   actorSeq: number
@@ -81,6 +87,8 @@ export class InspectorModel {
   readonly historyCap: number
   readonly timelineCap: number
   treeVersion = 0
+  /** The last feed seq of each other node's feed (`host`). */
+  private hostSeq = new Map<string, number>()
 
   constructor(opts: ModelOptions = {}) {
     this.liveCap = opts.liveCap ?? 2000
@@ -88,29 +96,53 @@ export class InspectorModel {
     this.timelineCap = opts.timelineCap ?? 5000
   }
 
-  /** The `snapshot` frame: the state of every actor now. Replaces the live actors. */
-  applySnapshot(actors: FeedActorState[], seq: number): void {
-    for (const [p, a] of this.actors) if (a.kind === 'live') this.actors.delete(p)
+  /**
+   * The `snapshot` frame: the state of every actor now. Replaces the live actors (of `host`, when
+   * the frame came from another node's feed). A feed that reconnects (the hub restarted, or a
+   * supervisor switched runtimes) keeps what the page had of an actor whose journal goes on: its
+   * entries stay, the new state is appended.
+   */
+  applySnapshot(actors: FeedActorState[], seq: number, host?: string): void {
+    const before = new Map<string, ActorView>()
+    for (const [p, a] of this.actors)
+      if (a.kind === 'live' && a.host === host) {
+        before.set(p, a)
+        this.actors.delete(p)
+      }
     for (const s of actors) {
-      const a = this.ensure(s.path, s.machine)
+      const path = host ? hostPath(host, s.path) : s.path
+      const old = before.get(path)
+      const last = old?.entries[old.entries.length - 1]
+      const keep = !!old && old.machine === s.machine && old.durable && s.durable && !!last && last.seq <= s.actorSeq
+      if (keep) this.actors.set(path, old!)
+      const a = this.ensure(path, s.machine)
+      if (host) {
+        a.host = host
+        a.remotePath = s.path
+      }
       a.status = s.status
       a.durable = s.durable
-      a.parent = s.parent
+      a.parent = s.parent && host ? hostPath(host, s.parent) : s.parent
       a.node = s.node
       a.current = s.snapshot
       a.actorSeq = s.actorSeq
       a.at = s.at
-      a.entries = [{ seq: s.actorSeq, at: s.at, snapshot: s.snapshot }]
-      a.truncated = s.actorSeq > 0
+      if (keep && last!.seq < s.actorSeq) a.entries.push({ seq: s.actorSeq, at: s.at, snapshot: s.snapshot })
+      else if (!keep) {
+        a.entries = [{ seq: s.actorSeq, at: s.at, snapshot: s.snapshot }]
+        a.truncated = s.actorSeq > 0
+      }
       a.history = 'none'
       a.version++
     }
-    this.lastFeedSeq = seq
+    if (host) this.hostSeq.set(host, seq)
+    else this.lastFeedSeq = seq
     this.treeVersion++
   }
 
-  /** An `events` frame. */
-  applyEvents(events: Array<FeedEvent | WireEvent>, dropped = 0): void {
+  /** An `events` frame (from `host`'s feed, when not the page's hub). */
+  applyEvents(events: Array<FeedEvent | WireEvent>, dropped = 0, host?: string): void {
+    if (host) return this.applyHostEvents(events, dropped, host)
     if (dropped) {
       this.dropped += dropped
       this.pushRow({ kind: 'dropped', at: events[0]?.at ?? Date.now(), count: dropped })
@@ -277,6 +309,32 @@ export class InspectorModel {
     return a
   }
 
+  /** Another node's events: paths moved under `@<host>/`, feed seqs counted per node. */
+  private applyHostEvents(events: Array<FeedEvent | WireEvent>, dropped: number, host: string): void {
+    const main = this.lastFeedSeq
+    this.lastFeedSeq = this.hostSeq.get(host) ?? 0
+    try {
+      this.applyEvents(
+        events.map((e) => ({
+          ...e,
+          path: hostPath(host, e.path),
+          ...(e.type === '@xstate.actor' && e.parentId ? { parentId: hostPath(host, e.parentId) } : {}),
+        })) as Array<FeedEvent | WireEvent>,
+        dropped,
+      )
+      for (const e of events) {
+        const a = this.actors.get(hostPath(host, e.path))
+        if (a && !a.host) {
+          a.host = host
+          a.remotePath = e.path
+        }
+      }
+    } finally {
+      this.hostSeq.set(host, this.lastFeedSeq)
+      this.lastFeedSeq = main
+    }
+  }
+
   removeActor(path: string): void {
     this.actors.delete(path)
     this.treeVersion++
@@ -310,6 +368,11 @@ export class InspectorModel {
     if (this.timeline.length > this.timelineCap + (this.timelineCap >> 2))
       this.timeline.splice(0, this.timeline.length - this.timelineCap)
   }
+}
+
+/** The model path of `path` on another node: `@supervisor/supervisor.update`. */
+export function hostPath(host: string, path: string): string {
+  return `@${host}/${path}`
 }
 
 /** The snapshot at entry `i`, or the last one recorded before it (logs without every snapshot). */

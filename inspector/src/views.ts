@@ -5,6 +5,7 @@
  */
 import { eventDisplay } from './definition.ts'
 import { clock, h } from './dom.ts'
+import { foldRows, foldSummary, type FoldItem, type FoldRow } from './fold.ts'
 import { formatValue, type ActorView, type Entry, type InspectorModel, type TimelineRow } from './model.ts'
 
 export class ActorTree {
@@ -12,6 +13,12 @@ export class ActorTree {
   private builtFor = -1
   private filterFor = ''
   private selectedFor?: string
+  private labelsFor = ''
+  /**
+   * Section headers by node when the page shows more than one (behind a supervisor): `hub` for the
+   * page's own hub (the active runtime), and one per other node (`supervisor`).
+   */
+  labels: Record<string, string> = {}
 
   constructor(
     private list: HTMLElement,
@@ -20,7 +27,11 @@ export class ActorTree {
 
   render(model: InspectorModel, selected: string | undefined, filter: string): void {
     const f = filter.trim().toLowerCase()
-    if (this.builtFor !== model.treeVersion || this.filterFor !== f) this.rebuild(model, f)
+    const labels = JSON.stringify(this.labels)
+    if (this.builtFor !== model.treeVersion || this.filterFor !== f || this.labelsFor !== labels) {
+      this.labelsFor = labels
+      this.rebuild(model, f)
+    }
     for (const [path, r] of this.rows) {
       const a = model.actors.get(path)
       if (!a || a.version === r.version) continue
@@ -40,8 +51,8 @@ export class ActorTree {
     this.filterFor = f
     this.selectedFor = undefined
     this.rows.clear()
-    // the hub's own actors, then each external app's runs, then loaded logs
-    const group = (a: ActorView) => (a.kind === 'log' ? 2 : a.node ? 1 : 0)
+    // other nodes' actors (the supervisor's), the hub's own, each external app's runs, loaded logs
+    const group = (a: ActorView) => (a.kind === 'log' ? 3 : a.node ? 2 : a.host ? 0 : 1)
     const all = [...model.actors.values()].sort((a, b) =>
       group(a) !== group(b) ? group(a) - group(b) : a.path < b.path ? -1 : 1,
     )
@@ -61,8 +72,17 @@ export class ActorTree {
     const items: HTMLElement[] = []
     let logsHeader = false
     let run = ''
+    let section: string | undefined
     for (const a of all) {
       if (!shown.has(a.path)) continue
+      // behind a supervisor: one header per node
+      const node = a.kind === 'live' && !a.node ? (a.host ?? 'hub') : undefined
+      if (node && node !== section && this.labels[node]) {
+        items.push(
+          h('li', { class: 'tree-section node', 'data-node': node, 'data-testid': `node-${node}` }, this.labels[node]),
+        )
+      }
+      if (node) section = node
       if (a.kind === 'log' && !logsHeader) {
         logsHeader = true
         items.push(h('li', { class: 'tree-section' }, 'Loaded logs'))
@@ -80,7 +100,7 @@ export class ActorTree {
         )
       }
       run = runOf
-      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - (runOf ? 3 : 1)
+      const depth = a.kind === 'log' ? 0 : a.path.split('/').length - (runOf ? 3 : a.host ? 2 : 1)
       const name = a.kind === 'log' ? a.path.slice(4) : a.path.slice(a.path.lastIndexOf('/') + 1)
       const status = h('span', { class: `dot s-${a.status}`, title: a.status })
       const state = h('span', { class: 'tree-state' }, stateText(a))
@@ -123,7 +143,10 @@ function stateText(a: ActorView): string {
 
 const ROW = 24
 
-type Row = { kind: 'entry'; e: Entry; index: number; path: string } | TimelineRow
+type Row =
+  | { kind: 'entry'; e: Entry; index: number; path: string; nested?: true }
+  | (TimelineRow & { nested?: true })
+  | Extract<FoldRow, { kind: 'fold' }>
 
 /**
  * A virtualized, filterable event list; newest first. Unfiltered, row i is read straight from the
@@ -133,6 +156,13 @@ type Row = { kind: 'entry'; e: Entry; index: number; path: string } | TimelineRo
 export class Timeline {
   mode: 'actor' | 'all' = 'actor'
   filter = ''
+  /** Fold periodic events (fold.ts) into one row per kind; on by default. */
+  hidePeriodic = true
+  /** The periodic-event test of an actor's machine, once its definition is known. */
+  periodic: (path: string) => ((type: string) => boolean) | undefined = () => undefined
+  /** Folds the user opened (by key). */
+  readonly open = new Set<string>()
+  private folded: FoldRow[] = []
   private spacer: HTMLElement
   private viewport: HTMLElement
   private lastCursor: { path?: string; index?: number } = {}
@@ -141,10 +171,18 @@ export class Timeline {
   private matches: number[] = []
   private matchKey = ''
   private matchedAt = 0
+  private foldKey = ''
+  private foldedAt = 0
+  private foldedFor = -1
+  private refold?: ReturnType<typeof setTimeout>
+  /** The fold rows of the last paint, by mode, key and openness (reused by the next). */
+  private foldEls = new Map<string, { el: HTMLElement; time: HTMLElement; count: HTMLElement }>()
+  private painted = new Map<string, { el: HTMLElement; time: HTMLElement; count: HTMLElement }>()
 
   constructor(
     private scroller: HTMLElement,
     private onPick: (path: string, index: number | undefined, actorSeq: number | undefined) => void,
+    private onChange: () => void = () => {},
   ) {
     this.spacer = h('div', { class: 'tl-spacer' })
     this.viewport = h('div', { class: 'tl-rows' })
@@ -161,10 +199,10 @@ export class Timeline {
       this.mode === 'actor' ? (es[i].event?.type ?? '(state)') : tl[i].kind === 'event' ? (tl[i] as any).type : ''
     const rowOf = (i: number): Row =>
       this.mode === 'actor' ? { kind: 'entry', e: es[i], index: i, path: actor!.path } : tl[i]
-    if (!f) {
-      this.count = src
-      this.at = (i) => (i < src ? rowOf(src - 1 - i) : undefined)
-    } else {
+    // the shown src indexes, newest first: all of them, or the filter's matches
+    let shown: ((i: number) => number) | undefined
+    let shownCount = src
+    if (f) {
       const key = `${this.mode}|${f}|${actor?.path}`
       const now = performance.now()
       if (key !== this.matchKey || now - this.matchedAt > 300) {
@@ -175,15 +213,116 @@ export class Timeline {
         this.matches = m
       }
       const m = this.matches
-      this.count = m.length
-      this.at = (i) => (i < m.length && m[i] < src ? rowOf(m[i]) : undefined)
+      shownCount = m.length
+      shown = (i) => m[i]
+    }
+    const fold = this.hidePeriodic ? this.foldFor(model, actor) : undefined
+    if (fold) {
+      const key = `${this.mode}|${f}|${actor?.path}|${[...this.open].join(',')}`
+      const now = performance.now()
+      const stale = this.foldedFor !== src
+      if (stale && key === this.foldKey && now - this.foldedAt < 300 && !this.refold) {
+        // a fast feed refolds at most every 300 ms; the last events still get their fold
+        this.refold = setTimeout(() => ((this.refold = undefined), this.onChange()), 300 - (now - this.foldedAt))
+      }
+      if (key !== this.foldKey || (stale && now - this.foldedAt >= 300)) {
+        this.foldKey = key
+        this.foldedAt = now
+        this.foldedFor = src
+        const srcOf = (k: number) => (shown ? shown(shownCount - 1 - k) : k)
+        const items = fold(srcOf, shownCount)
+        this.folded = foldRows(shownCount, (k) => items[k], this.open)
+      }
+      const rows = this.folded
+      this.count = rows.length
+      this.at = (i) => {
+        const r = rows[i]
+        if (!r) return undefined
+        if (r.kind === 'fold') return r
+        const k = r.index
+        const s = shown ? shown(shownCount - 1 - k) : k
+        if (s === undefined || s >= src) return undefined
+        const row = rowOf(s)
+        return r.nested ? { ...row, nested: true } : row
+      }
+    } else if (shown) {
+      this.count = shownCount
+      this.at = (i) => {
+        const s = shown(i)
+        return i < shownCount && s < src ? rowOf(s) : undefined
+      }
+    } else {
+      this.count = src
+      this.at = (i) => (i < src ? rowOf(src - 1 - i) : undefined)
     }
     this.spacer.style.height = `${this.count * ROW}px`
     this.paint({ path: actor?.path, index: cursorIndex })
   }
 
+  /**
+   * What the fold needs, for the mode shown: a function from the shown src indexes to fold items,
+   * or undefined when nothing shown is declared periodic (then rows are read straight, no copy).
+   */
+  private foldFor(
+    model: InspectorModel,
+    actor: ActorView | undefined,
+  ): ((srcOf: (k: number) => number, n: number) => FoldItem[]) | undefined {
+    if (this.mode === 'actor') {
+      const test = actor && this.periodic(actor.path)
+      if (!actor || !test) return undefined
+      const es = actor.entries
+      return (srcOf, n) => {
+        const out: FoldItem[] = new Array(n)
+        for (let k = 0; k < n; k++) {
+          const i = srcOf(k)
+          const e = es[i]
+          const type = e.event?.type ?? ''
+          const periodic =
+            !!type && test(type) && i > 0 && valueKey(e.snapshot?.value) === valueKey(es[i - 1].snapshot?.value)
+          out[k] = { path: actor.path, type, at: e.at, id: e.seq, periodic }
+        }
+        return out
+      }
+    }
+    const tl = model.timeline
+    const tests = new Map<string, ((type: string) => boolean) | undefined>()
+    const testOf = (path: string) => {
+      if (!tests.has(path)) tests.set(path, this.periodic(path))
+      return tests.get(path)
+    }
+    let any = false
+    for (const a of model.actors.values()) if (testOf(a.path)) any = true
+    if (!any) return undefined
+    return (srcOf, n) => {
+      // the value each actor had before a row: its previous row's (the first row of an actor folds)
+      const before = new Map<string, string>()
+      const changed: boolean[] = new Array(tl.length)
+      for (let i = 0; i < tl.length; i++) {
+        const r = tl[i]
+        if (r.kind !== 'event') continue
+        const v = valueKey(r.value)
+        const prev = before.get(r.path)
+        changed[i] = prev !== undefined && prev !== v
+        before.set(r.path, v)
+      }
+      const out: FoldItem[] = new Array(n)
+      for (let k = 0; k < n; k++) {
+        const i = srcOf(k)
+        const r = tl[i]
+        if (r.kind !== 'event') {
+          out[k] = { path: '', type: '', at: r.at, id: -i, periodic: false }
+          continue
+        }
+        const test = testOf(r.path)
+        out[k] = { path: r.path, type: r.type, at: r.at, id: r.feedSeq, periodic: !!test?.(r.type) && !changed[i] }
+      }
+      return out
+    }
+  }
+
   private paint(cursor: { path?: string; index?: number }): void {
     this.lastCursor = cursor
+    this.painted = new Map()
     const top = this.scroller.scrollTop
     const height = this.scroller.clientHeight || 400
     const first = Math.max(0, Math.floor(top / ROW) - 4)
@@ -206,6 +345,7 @@ export class Timeline {
         ),
       )
     this.viewport.replaceChildren(...out)
+    this.foldEls = this.painted
   }
 
   private row(r: Row, i: number, cursor: { path?: string; index?: number }): HTMLElement {
@@ -218,13 +358,57 @@ export class Timeline {
         h('span', {}, `⚠ ${r.count} events dropped (the view fell behind; the journal still has them)`),
       )
     }
+    if (r.kind === 'fold') {
+      // A fold row changes with every periodic event: it is updated in place, not made anew, so a
+      // click on it is not lost to a redraw between the press and the release.
+      const key = `${this.mode}|${r.key}|${r.open}`
+      const title = `${r.count} periodic ${r.type} events from ${clock(r.first)} to ${clock(r.last)}: click to ${r.open ? 'fold' : 'unfold'}`
+      const kept = this.foldEls.get(key)
+      if (kept) {
+        kept.el.setAttribute('style', style)
+        kept.el.title = title
+        kept.time.textContent = clock(r.last)
+        kept.count.textContent = foldSummary(r.count, r.rate)
+        this.painted.set(key, kept)
+        return kept.el
+      }
+      const time = h('span', { class: 'tl-time' }, clock(r.last))
+      const count = h(
+        'span',
+        { class: 'tl-source fold-count', 'data-testid': 'fold-count' },
+        foldSummary(r.count, r.rate),
+      )
+      const el = h(
+        'div',
+        {
+          class: `tl-row fold${r.open ? ' open' : ''}`,
+          style,
+          'data-testid': 'fold-row',
+          'data-type': r.type,
+          title,
+          onclick: () => {
+            if (this.open.has(r.key)) this.open.delete(r.key)
+            else this.open.add(r.key)
+            this.onChange()
+          },
+        },
+        h('span', { class: 'tl-seq' }, r.open ? '▾' : '▸'),
+        time,
+        ...(this.mode === 'all' ? [h('span', { class: 'tl-path' }, r.path)] : []),
+        h('span', { class: 'tl-type', title: r.type }, eventDisplay(r.type)),
+        count,
+        h('span', { class: 'tl-value muted' }, `periodic, since ${clock(r.first)}`),
+      )
+      this.painted.set(key, { el, time, count })
+      return el
+    }
     if (r.kind === 'entry') {
       const e = r.e
       const current = cursor.index === r.index
       return h(
         'div',
         {
-          class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}`,
+          class: `tl-row${current ? ' current' : ''}${e.event ? '' : ' state-only'}${r.nested ? ' nested' : ''}`,
           style,
           onclick: () => this.onPick(r.path, r.index, undefined),
           'data-seq': e.seq,
@@ -253,7 +437,7 @@ export class Timeline {
     return h(
       'div',
       {
-        class: `tl-row${cursor.path === r.path ? ' mine' : ''}`,
+        class: `tl-row${cursor.path === r.path ? ' mine' : ''}${r.nested ? ' nested' : ''}`,
         style,
         onclick: () => this.onPick(r.path, undefined, r.actorSeq),
       },
@@ -268,4 +452,14 @@ export class Timeline {
       h('span', { class: 'tl-value' }, `→ ${formatValue(r.value)}`),
     )
   }
+}
+
+const valueKeys = new WeakMap<object, string>()
+
+/** A state value as a comparable string (cached per value object: snapshots are kept, not copied). */
+function valueKey(v: unknown): string {
+  if (typeof v !== 'object' || v === null) return String(v)
+  let k = valueKeys.get(v)
+  if (k === undefined) valueKeys.set(v, (k = JSON.stringify(v)))
+  return k
 }

@@ -36,7 +36,9 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
         channels.set(label, dc)
         dc.onopen = () => !closed && cb.channelOpen(label)
         dc.onclose = () => !closed && cb.channelClose(label)
-        dc.onmessage = (e) => !closed && typeof e.data === 'string' && cb.message(label, e.data)
+        dc.binaryType = 'arraybuffer'
+        dc.onmessage = (e) =>
+          !closed && cb.message(label, typeof e.data === 'string' ? e.data : new Uint8Array(e.data as ArrayBuffer))
       }
       pc.oniceconnectionstatechange = () => {
         if (!closed) cb.iceState?.(pc.iceConnectionState)
@@ -80,7 +82,7 @@ export function nativeBackend(config: RTCConfiguration = { iceServers: [] }): Pe
         async addCandidate(c) {
           await pc.addIceCandidate(c as RTCIceCandidateInit).catch(() => {})
         },
-        ...negotiatedChannels(channels),
+        ...negotiatedChannels<any>(channels, (data) => data),
         async replaceTrack(slot, track) {
           const tr = slots.get(slot) ?? pc.getTransceivers()[MEDIA_SLOTS.indexOf(slot)]
           if (tr) await tr.sender.replaceTrack((track as MediaStreamTrack | null) ?? null)

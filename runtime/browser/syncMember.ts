@@ -2,13 +2,15 @@
  * The browser bundle of the member's channels and webspaces (`/member/sync.js`), and the small
  * page `/member/sync?member=ID&doc=NAME&token=T[&direct=1][&ws=0][&relay=ROOT_URL&hub=HUB_ID&rtoken=ROOT_TOKEN]`
  * that uses it: it joins the webspace over the `sync` channel (direct WebRTC first when
- * `direct=1`, then the hub WebSocket unless `ws=0`, then the root relay when `relay` names the
+ * `direct=1`: the member's peer session with the hub, its `events` and `sync` data channels, see
+ * peerPath.ts; then the hub WebSocket unless `ws=0`, then the root relay when `relay` names the
  * root: `/relay` there, to hub HUB_ID over NATS; the root must allow this page's origin with
  * `--relay-origin`), shows the text and each channel's active path, and exposes
  * `window.aetherMember` for tests and applications (edit, command, state).
  */
 import { MemberChannels, relayPath, WebSocketPath, type ChannelPath } from './memberChannels.ts'
-import { DirectPath } from './directPath.ts'
+import { MemberClient } from './member.ts'
+import { PeerSessionPath } from './peerPath.ts'
 import { WebspaceClient, Y } from './webspaceClient.ts'
 import { RelaySyncTransport, WebspaceLink, WsSyncTransport, type SyncTransport } from './webspaceLink.ts'
 
@@ -16,7 +18,7 @@ export {
   MemberChannels,
   WebSocketPath,
   relayPath,
-  DirectPath,
+  PeerSessionPath,
   WebspaceClient,
   WebspaceLink,
   WsSyncTransport,
@@ -41,9 +43,15 @@ export interface MemberOptions {
 export function startMember(o: MemberOptions) {
   const paths: ChannelPath[] = []
   const transports: SyncTransport[] = []
-  let direct: DirectPath | null = null
+  let direct: PeerSessionPath | null = null
+  let peer: MemberClient | null = null
   if (o.direct) {
-    direct = new DirectPath({ url: o.url, member: o.member, token: o.token, heartbeatMs: 200, deadAfterMs: 1200 })
+    // the member's peer session (signaling on /ws); its link region is the path's up and down
+    const ws = new URL('/ws', o.url.replace(/^http/, 'ws'))
+    ws.searchParams.set('token', o.token)
+    peer = new MemberClient({ nodeId: o.member, wsUrl: ws.toString() })
+    direct = new PeerSessionPath(peer.exec)
+    peer.start()
     paths.push(direct)
     transports.push(direct.sync)
   }
@@ -86,6 +94,7 @@ export function startMember(o: MemberOptions) {
   const api = {
     channels,
     direct,
+    peer,
     relay,
     client,
     link,

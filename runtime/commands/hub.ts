@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { Command } from '../args.ts'
 import { appMachines, findAppConfig, loadApp } from '../app.ts'
-import { Config, settingFlags } from '../config.ts'
+import { Config, hubToken, settingFlags } from '../config.ts'
 import { Hub } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import {
@@ -13,6 +13,7 @@ import {
   migrationFeature,
 } from '../migration.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { startTracing } from '../tracing/service.ts'
 import { skillsService } from '../skills/scenarioHosted.ts'
 
 export const hubCommand: Command = {
@@ -56,13 +57,15 @@ lists every setting, including those read from the environment only.`,
         console.log('  --migration accept: starting anyway')
       }
     }
+    const token = hubToken(config)
+    const tracing = await startTracing({ service: 'aether-hub' })
     const hub = await Hub.start(
       {
         port: config.get('port'),
         host: config.get('host'),
         allowHosts: config.get('allow-host'),
         data,
-        token: config.get('token'),
+        token,
         fsync,
         snapshotEvery: config.get('snapshot-every'),
         retain: config.get('retain'),
@@ -76,12 +79,13 @@ lists every setting, including those read from the environment only.`,
           jobTypes: app?.jobTypes,
           jobsRetainAge: config.get('jobs-retain-age'),
           jobsRetainCount: config.get('jobs-retain-count'),
+          tracing,
         }),
         ...(app?.features ?? []),
         migrationFeature(report),
       ],
     )
-    const generated = config.get('token') === undefined
+    const generated = token === undefined
     console.log(`aether hub ${hub.url}`)
     console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
     if (app) {
@@ -99,7 +103,10 @@ lists every setting, including those read from the environment only.`,
     console.log(`  health     ${hub.url}/api/health`)
     console.log(`  actors     ${hub.url}/api/actors`)
     console.log(`  inspector  ${hub.url}/inspector`)
-    console.log(`  token      ${hub.token}${generated ? '   (generated; pass --token to choose one)' : ''}`)
+    // a token given (flag, environment, file) is the operator's secret: never printed
+    console.log(
+      `  token      ${generated ? `${hub.token}   (generated; pass --token or --token-file to choose one)` : '(set)'}`,
+    )
     return serve({ name: 'hub', guard, close: () => hub.close(), system: hub.system })
   },
 }

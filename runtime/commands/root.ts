@@ -9,6 +9,8 @@ import { rootFeature } from '../root/rootFeature.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
 import { NODE_ID } from '../../protocol/index.ts'
+import { startTracing } from '../tracing/service.ts'
+import { tracingFeature } from '../tracing/tracingFeature.ts'
 
 export const rootCommand: Command = {
   name: 'root',
@@ -66,6 +68,7 @@ export const rootCommand: Command = {
     const stale = setting('authority-stale-ms', flags['authority-stale'])
     if (!(aging > 0) || !(stale > aging))
       throw new UsageError('--authority-stale must be greater than --authority-aging, both > 0')
+    const tracing = await startTracing({ service: 'aether-root' })
     const hub = await Hub.start(
       {
         port: portFlag(flags.port),
@@ -76,6 +79,7 @@ export const rootCommand: Command = {
         hostId: id,
       },
       [
+        tracingFeature(tracing),
         reliabilityFeature({ role: 'root' }),
         inspectorFeature(),
         incidentFeature(),
@@ -97,8 +101,9 @@ export const rootCommand: Command = {
     console.log(`  inspector    ${hub.url}/inspector`)
     console.log(`  relay        ${hub.url.replace(/^http/, 'ws')}/relay?hub=<hub>&member=<id>&token=<token>`)
     console.log(`  provenance   ${hub.url}/api/streams/<hub>/<stream>`)
+    // a token given is the operator's secret: never printed
     console.log(
-      `  token        ${hub.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
+      `  token        ${flags.token === undefined ? `${hub.token}   (generated; pass --token to choose one)` : '(set)'}`,
     )
     return serve({ name: 'root', guard, close: () => hub.close(), system: hub.system })
   },

@@ -3,6 +3,7 @@ import { portFlag, UsageError } from '../args.ts'
 import { Supervisor } from '../supervisor/Supervisor.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
 import { setting, settingFlag } from '../config.ts'
+import { startTracing, thenExport } from '../tracing/service.ts'
 
 const ms = (flags: Record<string, unknown>, name: string): number | undefined => {
   const v = flags[name]
@@ -102,7 +103,9 @@ export const supervisorCommand: Command = {
       if (typeof v !== 'number' || !(v >= 0)) throw new UsageError(`--${n} must be a number of MB >= 0`)
       return v
     }
+    const tracing = await startTracing({ service: 'aether-supervisor' })
     const sup = await Supervisor.start({
+      tracing,
       slots: String(flags.slots),
       port: portFlag(flags.port),
       host: String(flags.host),
@@ -133,9 +136,10 @@ export const supervisorCommand: Command = {
     console.log(
       `  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`,
     )
+    // a token given is the operator's secret: never printed
     console.log(
-      `  token      ${sup.server.token}${flags.token === undefined ? '   (generated; pass --token to choose one)' : ''}`,
+      `  token      ${flags.token === undefined ? `${sup.server.token}   (generated; pass --token to choose one)` : '(set)'}`,
     )
-    return serve({ name: 'supervisor', guard, close: () => sup.close(), system: sup.system })
+    return serve({ name: 'supervisor', guard, close: thenExport(() => sup.close(), tracing), system: sup.system })
   },
 }

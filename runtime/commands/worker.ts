@@ -4,6 +4,7 @@ import { setting } from '../config.ts'
 import { importUserModule } from '../loadMachine.ts'
 import { builtinJobTypes, type JobType } from '../jobs/jobTypes.ts'
 import { guardProcess, serve, SERVE_EXIT_CODES } from '../processLifecycle.ts'
+import { startTracing, thenExport } from '../tracing/service.ts'
 
 /** Job types exported by a module: `export const jobTypes = [...]`, a default array, or single JobType exports. */
 async function loadJobTypes(modulePath: string): Promise<JobType[]> {
@@ -44,7 +45,10 @@ export const workerCommand: Command = {
       throw new UsageError('--concurrency must be an integer 1..10000')
     const types = [...builtinJobTypes, ...(flags.module ? await loadJobTypes(String(flags.module)) : [])]
     const { NatsJobWorker } = await import('../jobs/natsJobs.ts')
+    // spans of the steps run here, when OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/tracing.md)
+    const tracing = await startTracing({ service: 'aether-worker' })
     const w = new NatsJobWorker({
+      tracing,
       url,
       types,
       concurrency,
@@ -57,6 +61,6 @@ export const workerCommand: Command = {
     console.log(
       `aether worker ${w.id} on ${url} stream ${flags.stream}: ${types.map((t) => t.name).join(', ')} (concurrency ${concurrency})`,
     )
-    return serve({ name: 'worker', guard, close: () => w.close(), verb: 'stopping' })
+    return serve({ name: 'worker', guard, close: thenExport(() => w.close(), tracing), verb: 'stopping' })
   },
 }

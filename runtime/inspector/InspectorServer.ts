@@ -44,7 +44,17 @@ export interface InspectorOptions {
   batch?: number
   /** Limits of external apps (ExternalApps.ts). */
   external?: ExternalAppsOptions
+  /**
+   * Where the sockets are mounted (default `/inspector`: `/inspector/feed`, `/inspector/stately`).
+   * Another node serving its own actors beside a hub's (the supervisor) mounts them elsewhere.
+   */
+  mount?: string
+  /** Only the sockets: no UI, no `/api/inspector` or `/api/machines`, no external apps (default false). */
+  socketsOnly?: boolean
 }
+
+/** What the inspector needs of the node it serves: a hub, or the supervisor (its own actor system). */
+export type InspectorHost = Pick<Hub, 'server' | 'system' | 'store' | 'access'>
 
 export const DEFAULT_ASSETS = fileURLToPath(new URL('../../inspector/dist', import.meta.url))
 
@@ -80,7 +90,7 @@ export interface InspectorCounters {
 
 export class InspectorServer implements HubFeature {
   readonly name = 'inspector'
-  hub!: Hub
+  hub!: InspectorHost
   readonly counters: InspectorCounters = {
     clients: 0,
     statelyClients: 0,
@@ -103,18 +113,26 @@ export class InspectorServer implements HubFeature {
   }
 
   async install(hub: Hub): Promise<void> {
+    this.attachTo(hub)
+    if (this.opts.socketsOnly) return
+    await this.external.install(hub)
+    addIncidentLogs(hub, (from, to) => this.external.incidentLogs(from, to))
+  }
+
+  /** Serves the sockets (and, unless `socketsOnly`, the UI and its API) for `hub`'s actors. */
+  attachTo(hub: InspectorHost): void {
     this.hub = hub
     const s = hub.server
+    const mount = this.opts.mount ?? '/inspector'
+    s.ws(`${mount}/feed`, (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.access.reader(req, url)), {
+      maxPayload: MAX_CLIENT_FRAME * 4,
+    })
     s.ws(
-      '/inspector/feed',
-      (ws, req, url) => this.feedConnection(ws as unknown as Socket, hub.access.reader(req, url)),
-      { maxPayload: MAX_CLIENT_FRAME * 4 },
-    )
-    s.ws(
-      '/inspector/stately',
+      `${mount}/stately`,
       (ws, req, url) => this.statelyConnection(ws as unknown as Socket, hub.access.reader(req, url)),
       { maxPayload: 4096 },
     )
+    if (this.opts.socketsOnly) return
     s.route('GET', '/inspector', (ctx) => this.asset(ctx.res, 'index.html'))
     s.route('GET', '/inspector/:file', (ctx) => this.asset(ctx.res, ctx.params.file))
     s.route('GET', '/api/inspector', () => {
@@ -127,8 +145,6 @@ export class InspectorServer implements HubFeature {
       if (!m) throw new HttpError(404, `no machine named "${ctx.params.name}" on this hub`, 'UNKNOWN_MACHINE')
       return { machine: ctx.params.name, definition: m.toJSON() }
     })
-    await this.external.install(hub)
-    addIncidentLogs(hub, (from, to) => this.external.incidentLogs(from, to))
   }
 
   async close(): Promise<void> {
@@ -290,7 +306,8 @@ export class InspectorServer implements HubFeature {
 
   /** An external app's actor: not hosted here and without a journal in the actor store. */
   private async isExternal(path: string): Promise<boolean> {
-    return !this.hub.system.hosted(path) && !(await this.hub.store.getMeta(path)) && (await this.external.has(path))
+    if (this.opts.socketsOnly || this.hub.system.hosted(path) || (await this.hub.store.getMeta(path))) return false
+    return this.external.has(path)
   }
 
   /** One page of an actor's journal with the snapshot after each event, by pure replay. */
@@ -460,7 +477,7 @@ function definitionJson(m: AnyStateMachine): string {
   return text
 }
 
-function statelyShape(e: FeedEvent, sys: Hub['system'], external: ExternalApps): Record<string, unknown> {
+function statelyShape(e: FeedEvent, sys: InspectorHost['system'], external: ExternalApps): Record<string, unknown> {
   const out = toStatelyEvent(e)
   // @statelyai/inspect carries the machine definition as a JSON string on actor events.
   if (e.type === '@xstate.actor' && out.definition === undefined) {

@@ -159,6 +159,8 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   private workers = new Map<string, { w: JobWorker; held: number; alive: boolean }>()
   private paused = new Set<string>()
   private listeners = new Set<(c: JobChange) => void>()
+  /** Sees each step attempt dispatched (tracing); what it returns is called when the attempt settles. */
+  stepObserver?: (task: StepTask, attempt: StepAttempt) => (error?: unknown) => void
   private order = 0
   private idN = 0
   private rng: number
@@ -590,10 +592,17 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     const r = this.workers.get(l.worker)
     if (!r) return Promise.reject(new Error(`worker "${l.worker}" is gone`))
     const t0 = this.clock.now()
+    const settled = this.stepObserver?.(task, attempt)
     const p = r.w.execute(task, attempt)
     p.then(
-      () => this.observe(this.clock.now() - t0),
-      () => this.observe(this.clock.now() - t0),
+      () => {
+        this.observe(this.clock.now() - t0)
+        settled?.()
+      },
+      (err) => {
+        this.observe(this.clock.now() - t0)
+        settled?.(err)
+      },
     )
     return p
   }

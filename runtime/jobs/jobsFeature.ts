@@ -26,6 +26,8 @@ import { archivedView } from './Retirement.ts'
 import { parsePriority, parseSubmit, TENANT_RE } from './validate.ts'
 import type { JobStatus } from '../../machines/job.ts'
 import type { ScheduleInput } from '../../machines/schedule.ts'
+import { tracingService } from '../tracing/service.ts'
+import { JobSpans } from '../tracing/jobSpans.ts'
 
 export interface JobsConfig extends JobQueueOptions {
   /** Extra job types (their machines must also be in the hub's `machines`, see `jobMachines`). */
@@ -70,6 +72,7 @@ export class JobsFeature implements HubFeature {
   private bridge?: { close(): Promise<void> }
   private sockets = new Set<Parameters<WsHandler>[0]>()
   private unlisten?: () => void
+  private spans?: JobSpans
 
   constructor(readonly config: JobsConfig = {}) {}
 
@@ -90,6 +93,8 @@ export class JobsFeature implements HubFeature {
     }
     this.routes()
     this.unlisten = this.queue.listen((ch) => this.broadcast(ch))
+    const tracing = sys.services.find(tracingService)
+    if (tracing) this.spans = new JobSpans(tracing, this.queue)
     // With tenants, a job's actor (its input, its log) is that tenant's data on every read route too.
     if (Object.keys(c.tenants ?? {}).length)
       hub.access.add({
@@ -122,6 +127,7 @@ export class JobsFeature implements HubFeature {
 
   async close(): Promise<void> {
     this.unlisten?.()
+    this.spans?.close()
     this.worker?.close()
     await this.bridge?.close()
     this.queue?.close()

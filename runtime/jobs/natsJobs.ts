@@ -22,6 +22,7 @@ import { WorkQueueLink, type RequestMessage, type WorkItem } from '../nats/NatsT
 import type { StepAttempt, StepTask } from './stepRunner.ts'
 import type { JobQueue, JobWorker } from './JobQueue.ts'
 import type { JobType } from './jobTypes.ts'
+import type { Tracing } from '../tracing/Tracing.ts'
 
 export interface NatsJobsOptions {
   url: string
@@ -115,15 +116,15 @@ export class NatsJobBridge implements JobWorker {
         this.pending.delete(id)
         reject(new Error('aborted'))
       })
-      void this.publish(id, task)
+      void this.publish(id, task, attempt.traceparent)
     })
   }
 
-  private async publish(id: string, task: StepTask): Promise<void> {
+  private async publish(id: string, task: StepTask, traceparent: string | undefined): Promise<void> {
     const data = jc.encode({ id, task } satisfies WorkMessage)
     for (let i = 0; !this.closed && this.pending.has(id); i++) {
       try {
-        await this.link.publish(subjectOf(this.stream), data, id, 5000)
+        await this.link.publish(subjectOf(this.stream), data, id, 5000, traceparent)
         this.stats.published++
         return
       } catch {
@@ -200,6 +201,8 @@ export interface NatsJobWorkerOptions {
   concurrency?: number
   id?: string
   log?: (line: string) => void
+  /** Spans of the steps this worker runs, children of the hub's (the message's `traceparent`). */
+  tracing?: Tracing
 }
 
 /** The worker side (`aether worker --nats URL`): pulls step attempts and runs them. */
@@ -263,9 +266,22 @@ export class NatsJobWorker {
     }
     this.inFlight.add(m)
     this.armBeat(ackWaitMs)
+    const t = w.task
+    const span = this.opts.tracing?.span(
+      `step ${t.type}/${t.step}`,
+      {
+        'aether.actor': t.jobId,
+        'aether.job.id': t.jobId,
+        'aether.job.step': t.step,
+        'aether.job.attempt': t.attempt,
+        'aether.worker': this.id,
+        'messaging.message.delivery_count': m.deliveries,
+      },
+      m.header('traceparent'),
+      'consumer',
+    )
     let result: ResultMessage
     try {
-      const t = w.task
       const fn = this.steps.get(t.type)?.steps.get(t.step)
       if (!fn)
         throw Object.assign(new Error(`this worker has no job type "${t.type}" step "${t.step}"`), {
@@ -294,6 +310,7 @@ export class NatsJobWorker {
       }
       this.stats.failed++
     }
+    if (span) this.opts.tracing!.end(span, result.ok ? undefined : result.error)
     try {
       if (await this.report(result)) m.ack()
     } finally {

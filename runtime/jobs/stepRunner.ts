@@ -28,6 +28,8 @@ export function plainStepError(err: unknown): { message: string; code?: string }
  */
 export class StepAttempt {
   aborted = false
+  /** The W3C trace context of this attempt's span, when tracing is on (runtime/tracing/jobSpans.ts). */
+  traceparent: string | undefined = undefined
   private ac: AbortController | undefined = undefined
   private fns: Array<() => void> | undefined = undefined
   /** Calls `fn` when the attempt is cancelled (at once if it is already). */

@@ -11,6 +11,7 @@ import { decodeFrame, encodeBatchOfJson, ProtocolError, subjects } from '../../p
 import type { NatsLink } from '../nats/NatsTransport.ts'
 import type { Outbox, StreamOutbox } from './Outbox.ts'
 import { zeroCounters } from '../counters.ts'
+import type { Tracing } from '../tracing/Tracing.ts'
 
 export interface SenderOptions {
   window?: number
@@ -18,6 +19,8 @@ export interface SenderOptions {
   retransmitMs?: number
   /** Root id expected in acks once known (a forged ack from elsewhere is refused). */
   rootId?: () => string | null
+  /** A span per frame sent, its `traceparent` in the frame's headers (the root's apply span is its child). */
+  tracing?: Tracing
 }
 
 export interface SenderEvent {
@@ -92,9 +95,27 @@ export class ClassASender {
         }
         if (!jsons.length) break
         if (f.sentUpTo === s.acked) f.lastProgressAt = Date.now()
-        if (!this.link.publish(subjects.rootStream(this.hubId), encodeBatchOfJson(jsons), subjects.hubAck(this.hubId)))
-          return
         const last = from + jsons.length - 1
+        const tr = this.opts.tracing
+        const span = tr?.span(
+          'classA.send',
+          {
+            'aether.hub': this.hubId,
+            'aether.stream': s.streamId,
+            'aether.cursor.from': from,
+            'aether.cursor.to': last,
+          },
+          undefined,
+          'producer',
+        )
+        const sent = this.link.publish(
+          subjects.rootStream(this.hubId),
+          encodeBatchOfJson(jsons),
+          subjects.hubAck(this.hubId),
+          span && tr!.traceparent(span),
+        )
+        if (span) tr!.end(span, sent ? undefined : { message: 'not connected' })
+        if (!sent) return
         if (this.sentAt.size < 10_000) this.sentAt.set(`${s.streamId}:${last}`, performance.now())
         f.sentUpTo = last
         this.counters.framesSent++

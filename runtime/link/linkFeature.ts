@@ -46,6 +46,7 @@ import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
 import { DataPlane } from './DataPlane.ts'
 import { emptyCounters, TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
+import { tracingService } from '../tracing/service.ts'
 
 export interface LinkOptions {
   nats?: string
@@ -268,7 +269,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 ? { type: 'stream.acked', upTo: e.upTo }
                 : { type: 'stream.retransmit', from: e.upTo },
             ),
-          { retransmitMs: o.retransmitMs, rootId: () => rootId },
+          { retransmitMs: o.retransmitMs, rootId: () => rootId, tracing: sys.services.find(tracingService) },
         )
         const onStatus = (name: string, link: { lastError?: string }) => (s: string, prev: string) => {
           if (name === 'control') {
@@ -375,6 +376,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             return {
               id: `stream:${id}`,
               label: `class A ${id}`,
+              actor: streamPath(id),
               status: state === 'stalled' || held ? 'degraded' : 'ready',
               ...(held
                 ? { reason: `${v.pending} records held in the outbox until the link returns` }
@@ -388,6 +390,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
             return {
               id: 'root-link',
               label: 'root link',
+              actor: 'link',
               status: 'ready',
               reason: 'standalone (no --nats or NATS_URL): Class A records wait in the outbox',
               detail: { authority: a },
@@ -397,6 +400,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const transport: ReadinessNode = {
             id: 'transport',
             label: 'NATS transport',
+            actor: 'link',
             status: links.control.status === 'connected' && links.data.status === 'connected' ? 'ready' : 'degraded',
             ...(links.control.status !== 'connected'
               ? {
@@ -414,6 +418,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           const auth: ReadinessNode = {
             id: 'authority',
             label: 'control authority',
+            actor: 'link',
             status: a === 'fresh' || a === 'aging' ? 'ready' : 'degraded',
             ...(a !== 'fresh'
               ? {
@@ -461,6 +466,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           return {
             id: 'root-link',
             label: 'root link',
+            actor: 'link',
             status: bad.length ? 'degraded' : 'ready',
             ...(bad.length ? { reason: bad.map((c) => `${c.label}: ${c.reason ?? c.status}`).join('; ') } : {}),
             detail: { state: linkState(), authority: a },

@@ -37,6 +37,8 @@ export interface NatsMessage {
   subject: string
   data: Uint8Array
   reply?: string
+  /** The W3C trace context the sender put in the `traceparent` header, if any. */
+  traceparent?: string
 }
 
 export interface NatsLinkOptions {
@@ -167,7 +169,13 @@ export class NatsLink {
           return
         }
         try {
-          s.cb({ subject: msg.subject, data: msg.data, reply: msg.reply || undefined })
+          const traceparent = msg.headers?.get('traceparent')
+          s.cb({
+            subject: msg.subject,
+            data: msg.data,
+            reply: msg.reply || undefined,
+            ...(traceparent ? { traceparent } : {}),
+          })
         } catch {
           this.counters.callbackErrors++
         }
@@ -189,12 +197,20 @@ export class NatsLink {
     }
   }
 
-  /** Publishes (buffered by nats.js while reconnecting); false when not connected yet or closed. */
-  publish(subject: string, data: Uint8Array, reply?: string): boolean {
+  /**
+   * Publishes (buffered by nats.js while reconnecting); false when not connected yet or closed.
+   * `traceparent` (W3C trace context) travels as the header of that name.
+   */
+  publish(subject: string, data: Uint8Array, reply?: string, traceparent?: string): boolean {
     const nc = this.nc
     if (!nc || nc.isClosed()) return false
     try {
-      nc.publish(subject, data, reply ? { reply } : undefined)
+      const opts = reply ? { reply } : undefined
+      if (traceparent) {
+        const h = headers()
+        h.set('traceparent', traceparent)
+        nc.publish(subject, data, { ...opts, headers: h })
+      } else nc.publish(subject, data, opts)
       return true
     } catch {
       this.counters.publishErrors++
@@ -293,6 +309,8 @@ export interface WorkItem {
   working(): void
   /** Never deliver it again. */
   term(): void
+  /** A header of the message (`traceparent`), if it has it. */
+  header(name: string): string | undefined
 }
 
 /** A request received on a plain subscription; `respond` answers it. */
@@ -317,6 +335,9 @@ class PulledItem implements WorkItem {
   }
   term(): void {
     this.m.term()
+  }
+  header(name: string): string | undefined {
+    return this.m.headers?.get(name) || undefined
   }
 }
 
@@ -344,10 +365,11 @@ class AckInbox {
     nc.subscribe(`${this.prefix}.*`, { callback: (err, msg) => !err && this.onAck(msg.subject, msg.data, msg.headers) })
   }
 
-  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number): Promise<void> {
+  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number, traceparent?: string): Promise<void> {
     const token = (this.n++).toString(36)
     const h = headers()
     h.set('Nats-Msg-Id', msgId)
+    if (traceparent) h.set('traceparent', traceparent)
     return new Promise<void>((resolve, reject) => {
       this.waiting.set(token, { resolve, reject, deadline: Date.now() + timeoutMs, subject })
       this.sweeper ??= setInterval(() => this.sweep(), 100)
@@ -485,9 +507,12 @@ export class WorkQueueLink {
     }
   }
 
-  /** Stores a message on the stream; a repeated `msgId` (within the duplicate window) is stored once. */
-  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number): Promise<void> {
-    return (this.acks ??= new AckInbox(this.nc)).publish(subject, data, msgId, timeoutMs)
+  /**
+   * Stores a message on the stream; a repeated `msgId` (within the duplicate window) is stored once.
+   * `traceparent` (W3C trace context) travels as the header of that name.
+   */
+  publish(subject: string, data: Uint8Array, msgId: string, timeoutMs: number, traceparent?: string): Promise<void> {
+    return (this.acks ??= new AckInbox(this.nc)).publish(subject, data, msgId, timeoutMs, traceparent)
   }
 
   /** A plain subscription; errors of the subscription are dropped (nats.js reports them per message). */

@@ -79,7 +79,8 @@ export class Reliability {
       if (s.churn) Object.assign(churn, s.churn())
       if (s.extra) extra = { ...extra, ...s.extra() }
     }
-    const tree = branch(this.node, `${this.role} ${this.node}`, nodes)
+    // the tree's root is the node's report, mirrored into the `reliability` actor
+    const tree = { ...branch(this.node, `${this.role} ${this.node}`, nodes), actor: 'reliability' }
     const incidents = [...this.incidents, ...this.incidentSources.flatMap((f) => f())].sort((a, b) => a.at - b.at)
     const channels = Object.entries(churn).map(([ch, times]) =>
       channelStability(

@@ -41,6 +41,7 @@ import type { NatsLink, NatsMessage } from '../nats/NatsTransport.ts'
 import { GroupWriter, type Db, type KvOp } from '../link/GroupWriter.ts'
 import { range, rootKeys } from '../keyLayout.ts'
 import type { LevelStore } from '../LevelStore.ts'
+import type { Tracing } from '../tracing/Tracing.ts'
 
 export interface RootOptions {
   rootId: string
@@ -52,6 +53,8 @@ export interface RootOptions {
   /** Ids kept in memory per stream for duplicate detection (all are on disk). */
   idWindow?: number
   sync?: boolean
+  /** A span per Class A frame applied, the child of the hub's send span (the frame's `traceparent`). */
+  tracing?: Tracing
 }
 
 export interface InboxState {
@@ -205,6 +208,13 @@ export class RootService {
     if (this.writer.failed) return // storage is broken: never ack what we cannot persist
     this.counters.frames++
     const receivedAt = Date.now()
+    const tr = this.opts.tracing
+    const span = tr?.span(
+      'classA.apply',
+      { 'aether.hub': hub, 'aether.records': envs.length },
+      m.traceparent,
+      'consumer',
+    )
     const ops: KvOp[] = []
     const touched = new Map<Inbox, { applied: number; duplicates: number; stale: number; gaps: number }>()
     const segments = new Map<Inbox, { from: number; records: string[] }>()
@@ -260,12 +270,21 @@ export class RootService {
         ),
       )
     }
+    if (span) {
+      let applied = 0
+      for (const t of touched.values()) applied += t.applied
+      span.setAttribute('aether.applied', applied)
+    }
     this.writer.write(ops).then(
       () => {
         if (this.ackLatency.length < 100_000) this.ackLatency.push(Date.now() - receivedAt)
         if (m.reply) link.publish(m.reply, encodeFrame(acks.length === 1 ? acks[0] : acks))
+        if (span) tr!.end(span)
       },
-      (err) => this.incident('artifact', 'storage', `a Class A write failed, acks stopped: ${(err as Error).message}`),
+      (err) => {
+        if (span) tr!.end(span, err)
+        this.incident('artifact', 'storage', `a Class A write failed, acks stopped: ${(err as Error).message}`)
+      },
     )
   }
 

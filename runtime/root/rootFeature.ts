@@ -14,6 +14,7 @@ import { addIncidentNotes } from '../incident/incidentFeature.ts'
 import { installInboxesView } from './inboxesView.ts'
 import { RootService } from './RootService.ts'
 import { RootRelay } from './RootRelay.ts'
+import { tracingService } from '../tracing/service.ts'
 
 export interface RootFeatureOptions {
   nats: string
@@ -43,6 +44,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         staleMs: o.staleMs,
         cacheTtlMs: o.cacheTtlMs,
         sync: o.sync,
+        tracing: hub.system.services.find(tracingService),
       })
       link = new NatsLink({ url: o.nats, name: `aether-root-${o.rootId}` })
       link.connected().catch(() => {})

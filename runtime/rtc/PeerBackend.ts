@@ -25,7 +25,8 @@ export interface PeerCallbacks {
   candidate(c: IceCandidateInit): void
   channelOpen(label: ChannelLabel): void
   channelClose(label: ChannelLabel): void
-  message(label: ChannelLabel, data: string): void
+  /** A message on `events` (text) or `sync` (binary y-protocols frames, runtime/rtc/peerChannels.ts). */
+  message(label: ChannelLabel, data: string | Uint8Array): void
   /** A remote track arrived on a slot's transceiver. */
   track(slot: MediaSlot, track: unknown): void
   /** The remote opened a channel of its own (file uploads). */
@@ -44,7 +45,7 @@ export interface PeerHandle {
   applyAnswer(sdp: string): Promise<void>
   rollback(): Promise<void>
   addCandidate(c: IceCandidateInit): Promise<void>
-  send(label: ChannelLabel, text: string): boolean
+  send(label: ChannelLabel, data: string | Uint8Array): boolean
   channelOpen(label: ChannelLabel): boolean
   replaceTrack(slot: MediaSlot, track: unknown | null): Promise<void>
   remoteTrack(slot: MediaSlot): unknown | undefined
@@ -97,11 +98,12 @@ export function channelHandle<D>(dc: RawChannel<D>, toRaw: (data: string | Uint8
 }
 
 /** The `PeerHandle` methods on the two negotiated channels, alike for both adapters. */
-export function negotiatedChannels(
-  channels: Map<ChannelLabel, Pick<RawChannel<string>, 'readyState' | 'send'>>,
+export function negotiatedChannels<D>(
+  channels: Map<ChannelLabel, Pick<RawChannel<D>, 'readyState' | 'send'>>,
+  toRaw: (data: string | Uint8Array) => D,
 ): Pick<PeerHandle, 'send' | 'channelOpen'> {
   return {
-    send: (label, text) => sendIfOpen(channels.get(label), text),
+    send: (label, data) => sendIfOpen(channels.get(label), toRaw(data)),
     channelOpen: (label) => channels.get(label)?.readyState === 'open',
   }
 }

@@ -19,6 +19,7 @@ import {
   type SignalingMessage,
 } from '../../protocol/signaling.ts'
 import type { ChannelHandle, ChannelLabel, MediaTrackSource, PeerBackend, PeerHandle } from './PeerBackend.ts'
+import { isChannelFrame } from './peerChannels.ts'
 import { ProbeWatchdog } from './ProbeWatchdog.ts'
 
 export interface ExecutorHost {
@@ -115,6 +116,8 @@ export class PeerExecutor {
   private uploads = new Map<string, Upload>()
   private receiving = new Map<string, Receiving>()
   private listeners = new Set<(data: unknown, seq: number) => void>()
+  private channelListeners = new Set<(text: string) => void>()
+  private syncListeners = new Set<(bytes: Uint8Array) => void>()
   private closed = false
   private held?: { type: string; [k: string]: unknown }[]
   private prepared?: Prepared
@@ -146,6 +149,32 @@ export class PeerExecutor {
   onLink(fn: (up: boolean) => void): () => void {
     this.linkListeners.add(fn)
     return () => this.linkListeners.delete(fn)
+  }
+
+  /**
+   * Channel frames on `events` (runtime/rtc/peerChannels.ts): the member's channels' `direct`
+   * path. Not the machine's (nothing journaled). Sent whenever the channel is open: the hub's
+   * side can hear the member's first frames before its machine has announced the link up.
+   */
+  onChannelFrame(fn: (text: string) => void): () => void {
+    this.channelListeners.add(fn)
+    return () => this.channelListeners.delete(fn)
+  }
+
+  sendChannelFrame(text: string): boolean {
+    if (!this.handle?.send('events', text)) return false
+    this.lastTraffic = Date.now()
+    return true
+  }
+
+  /** Binary `sync` messages (webspace frames with their header, runtime/rtc/peerChannels.ts). */
+  onSync(fn: (bytes: Uint8Array) => void): () => void {
+    this.syncListeners.add(fn)
+    return () => this.syncListeners.delete(fn)
+  }
+
+  sendSync(bytes: Uint8Array): boolean {
+    return !!this.handle?.send('sync', bytes)
   }
 
   /** Application messages delivered (in order, once) on `events`. */
@@ -437,13 +466,28 @@ export class PeerExecutor {
     return h
   }
 
-  private onFrame(h: PeerHandle, label: ChannelLabel, text: string): void {
-    if (label !== 'events' || this.handle !== h) return
+  private onFrame(h: PeerHandle, label: ChannelLabel, data: string | Uint8Array): void {
+    if (this.handle !== h) return
+    if (label === 'sync') {
+      if (typeof data === 'string') this.stats.badFrames++
+      else {
+        this.probe.heard()
+        for (const fn of this.syncListeners) fn(data)
+      }
+      return
+    }
+    if (typeof data !== 'string') return void this.stats.badFrames++
     let f: any
     try {
-      f = JSON.parse(text)
+      f = JSON.parse(data)
     } catch {
       this.stats.badFrames++
+      return
+    }
+    if (isChannelFrame(f)) {
+      this.lastTraffic = Date.now()
+      this.probe.heard()
+      for (const fn of this.channelListeners) fn(data)
       return
     }
     const seq = f?.seq

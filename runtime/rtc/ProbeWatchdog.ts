@@ -89,6 +89,14 @@ export class ProbeWatchdog {
     if (!this.leader) this.answered(peerSessionId)
   }
 
+  /**
+   * Traffic from the remote besides the probe (channel frames on `events`, webspace frames on
+   * `sync`): proof of life too, so a pong queued behind a burst of data is not taken for silence.
+   */
+  heard(): void {
+    this.lastHeard = Date.now()
+  }
+
   onPong(peerSessionId: string, seq: number): void {
     if (seq <= this.acked || seq > this.sent) return
     this.stats.pongsReceived++
@@ -123,7 +131,7 @@ export class ProbeWatchdog {
     }
     if (w.mode !== 'live' || this.decided) return
     const silent = this.leader
-      ? this.sent - this.acked > w.silenceProbes
+      ? this.sent - this.acked > w.silenceProbes && now - this.lastHeard > w.silenceProbes * w.probeMs
       : now - this.lastHeard > w.idleProbeMs + (w.silenceProbes + 1) * w.probeMs
     if (!silent) return
     this.decided = true

@@ -42,6 +42,16 @@ export interface RtcNodeOptions {
   subflowDeadlineMs?: number
   /** How long a member may be without its signaling socket before its session is closed (rtcMember). */
   graceMs?: number
+  /** Trace context of signaling (runtime/tracing/actorSpans.ts), when tracing is on. */
+  traces?: SignalTraces
+}
+
+/** Trace context for signaling frames: their `trace` field links the two sides' negotiation spans. */
+export interface SignalTraces {
+  /** The `traceparent` to send with `m` from the session at `path` (its negotiation's span), if any. */
+  outgoing(path: string, m: SignalingMessage): string | undefined
+  /** A frame for the session at `path` carried `traceparent`: its negotiation's span is to be its child. */
+  incoming(path: string, m: SignalingMessage, traceparent: string): void
 }
 
 export interface RtcNodeStats {
@@ -49,6 +59,8 @@ export interface RtcNodeStats {
   rejected: Record<string, number>
   lastError?: ReturnType<SignalingError['toJSON']>
   sent: number
+  /** Frames whose `trace` was not a valid traceparent (ignored; the frame was taken). */
+  badTraces: number
 }
 
 const NODE_RE = /^[A-Za-z0-9_.:-]{1,64}$/
@@ -120,13 +132,20 @@ export function providedMachines(): {
 
 export class RtcNode {
   readonly executors = new Map<string, PeerExecutor>()
-  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0 }
+  readonly stats: RtcNodeStats = { framesIn: 0, rejected: {}, sent: 0, badTraces: 0 }
   readonly names: { peerSession: string; mediaSubflow: string; rtcMember: string }
   private frameSeq = 0
   private opening = new Map<string, Promise<string>>()
   /** Sessions whose closed actors are being stopped before they are opened anew. */
   private reopening = new Set<string>()
   private upWaiters = new Map<string, (() => void)[]>()
+  private executorListeners = new Set<(remoteNodeId: string, exec: PeerExecutor) => void>()
+
+  /** Called with each executor made (a session opened, recovered or renewed), e.g. to bridge its channels. */
+  onExecutor(fn: (remoteNodeId: string, exec: PeerExecutor) => void): () => void {
+    this.executorListeners.add(fn)
+    return () => this.executorListeners.delete(fn)
+  }
 
   constructor(
     readonly system: ActorSystem,
@@ -231,6 +250,7 @@ export class RtcNode {
     )
     this.executors.get(path)?.close()
     this.executors.set(path, exec)
+    for (const fn of this.executorListeners) fn(remoteNodeId, exec)
     exec.onLink((up) => {
       const w = up ? this.upWaiters.get(path) : undefined
       if (!w) return
@@ -310,7 +330,8 @@ export class RtcNode {
 
   private signal(m: SignalingMessage): void {
     this.stats.sent++
-    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now()))
+    const trace = this.opts.traces?.outgoing(this.peerPath(m.targetNodeId), m)
+    this.opts.send(m.targetNodeId, encodeSignalFrame(m, `${this.nodeId}:${++this.frameSeq}`, Date.now(), trace))
   }
 
   private reject(e: SignalingError): SignalingError {
@@ -349,6 +370,8 @@ export class RtcNode {
         ),
       )
     const path = this.peerPath(m.fromNodeId)
+    if (r.badTrace) this.stats.badTraces++
+    else if (r.trace) this.opts.traces?.incoming(path, m, r.trace)
     let opening: Promise<string> | undefined
     // A session that was closed (its member was gone) is opened anew by the member's next offer.
     const closed = this.system.hosted(path)?.status === 'done' && !this.reopening.has(path)

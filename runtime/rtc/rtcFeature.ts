@@ -13,6 +13,7 @@ import { browserBundle } from '../browser/bundle.ts'
 import { routesOf } from './mediaRouteFeature.ts'
 import { RtcNode, type RtcNodeOptions } from './RtcNode.ts'
 import { weriftBackend, type WeriftOptions } from './werift.ts'
+import { signalTracesService } from '../tracing/service.ts'
 import { setting } from '../config.ts'
 
 export interface RtcFeatureOptions {
@@ -65,6 +66,7 @@ export function rtcFeature(opts: RtcFeatureOptions = {}): RtcFeature {
         polite: false,
         backend: weriftBackend(opts.werift),
         timings: opts.timings,
+        traces: hub.system.services.find(signalTracesService),
         graceMs: opts.graceMs ?? (setting('rtc-grace-ms') as number),
         send: (to, frame) => {
           const ws = sockets.get(to)

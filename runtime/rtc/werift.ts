@@ -171,7 +171,8 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           else if (s === 'closed') cb.channelClose(label)
         })
         dc.onMessage.subscribe((m: string | Buffer) => {
-          if (!closed) cb.message(label, typeof m === 'string' ? m : m.toString('utf8'))
+          if (!closed)
+            cb.message(label, typeof m === 'string' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength))
         })
       }
       // werift's SCTP receiver held messages after a filled gap (weriftSctpFix.ts)
@@ -309,7 +310,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
             if (stats) stats.candidateErrors++
           }
         },
-        ...negotiatedChannels(channels),
+        ...negotiatedChannels<string | Buffer>(channels, toBuffer),
         async replaceTrack(slot, track) {
           // werift's replaceTrack on a sender that has sent before waits for the next RTP packet
           // of the new track, forever if none comes (a looped-back track whose source stopped).
@@ -344,11 +345,14 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
   }
 }
 
+/** What werift's channels send: text as is, bytes as a Buffer over the same memory. */
+function toBuffer(data: string | Uint8Array): string | Buffer {
+  return typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+}
+
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
-  const h = channelHandle<string | Buffer>(dc, (data) =>
-    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-  )
+  const h = channelHandle<string | Buffer>(dc, toBuffer)
   dc.stateChanged.subscribe((s: string) => {
     if (s === 'open') h.onopen?.()
     else if (s === 'closed') h.onclose?.()

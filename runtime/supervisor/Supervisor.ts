@@ -23,11 +23,17 @@ import { setting } from '../config.ts'
 import { RuntimeProxy } from './RuntimeProxy.ts'
 import { RuntimeManager, portFree } from './RuntimeManager.ts'
 import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts'
+import { ActorSpans, updateRule } from '../tracing/actorSpans.ts'
+import type { Tracing } from '../tracing/Tracing.ts'
+import { serveSupervisorInspector } from './supervisorInspector.ts'
+import type { InspectorServer } from '../inspector/InspectorServer.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
 
 export interface SupervisorOptions {
   slots: string
+  /** Spans of each update and its phases (docs/tracing.md), when tracing is on. */
+  tracing?: Tracing
   port?: number
   host?: string
   /** Names besides loopback and `host` that clients may use in `Host`; the runtimes accept them too. */
@@ -74,12 +80,15 @@ export class Supervisor {
   private goodSent = new Set<string>()
   private restartTimes: number[] = []
   private closed = false
+  /** The inspector's sockets for the supervisor's own actors (supervisorInspector.ts). */
+  private inspector?: InspectorServer
   /** Fault tests only (AETHER_SUPERVISOR_STEP_DELAY_MS): every step waits this long, so a test can kill the supervisor in any state. */
   readonly stepDelayMs = setting('supervisor-step-delay-ms')
   readonly refusals = { badBody: 0, unknownAction: 0, notAllowed: 0, unauthorized: 0 }
   /** Resolves once `supervisor.boot` is journaled: effects restarted by recovery act only after it. */
   readonly booted: Promise<void>
   private markBooted!: () => void
+  private spans?: ActorSpans
 
   private constructor(
     readonly opts: SupervisorOptions,
@@ -145,6 +154,7 @@ export class Supervisor {
     })
     // the `supervisor` service before recovery: the effects recovery restarts find it at once
     const sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
+    if (opts.tracing) sup.spans = new ActorSpans(opts.tracing, system, [updateRule])
     await system.recover()
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
     if (!system.hosted(UPDATE_ACTOR)) {
@@ -155,6 +165,7 @@ export class Supervisor {
     }
     server.onInternalError = (where, err) => console.error(`[supervisor] internal error on ${where}:`, err)
     sup.wire()
+    sup.inspector = serveSupervisorInspector(server, system, store)
     const { url } = await server.listen()
     sup.url = url
     await system.sendCommitted(UPDATE_ACTOR, { type: 'supervisor.boot', version, at: Date.now() })
@@ -557,10 +568,12 @@ export class Supervisor {
   async close(opts: { stopRuntime?: boolean } = {}): Promise<void> {
     this.closed = true
     clearInterval(this.heartbeat)
+    await this.inspector?.close()
     await this.proxy.close()
     if (opts.stopRuntime !== false) await this.manager.close()
     await this.server.close()
     await this.system.close()
+    this.spans?.close()
   }
 }
 

@@ -27,7 +27,7 @@ import { Hub, type RuntimeRole } from '../Hub.ts'
 import { hubFeatures } from '../hubFeatures.ts'
 import { guardProcess, systemIncident } from '../processLifecycle.ts'
 import { UsageError } from '../args.ts'
-import { Config } from '../config.ts'
+import { Config, hubToken } from '../config.ts'
 
 export interface SlotRuntimeOptions {
   /** Whether the runtime marks itself good after it is active (a fixture can say no). */
@@ -77,7 +77,7 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
       {
         port,
         data,
-        token: config.get('token'),
+        token: hubToken(config),
         role,
         runtimeInstanceId,
         version,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActorSystem } from '../../actors/index.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
-import { RtcNode, type RtcNodeOptions } from '../../runtime/rtc/RtcNode.ts'
+import { RtcNode, type RtcNodeOptions, type SignalTraces } from '../../runtime/rtc/RtcNode.ts'
 import { syntheticMediaSource, weriftBackend, type WeriftOptions } from '../../runtime/rtc/werift.ts'
 
 /** mulberry32: a small seeded PRNG. */
@@ -32,6 +32,8 @@ export interface PairOptions {
   /** Extra delay per signaling frame: () => ms (seeded). */
   delay?: () => number
   memberId?: string
+  /** Trace context for each side's signaling (tracing tests), made once its system is open. */
+  traces?: (system: ActorSystem, side: 'hub' | 'member') => SignalTraces | undefined
 }
 
 export interface Pair {
@@ -77,6 +79,7 @@ export async function openPair(o: PairOptions = {}): Promise<Pair> {
     backend: weriftBackend(o.hubWerift),
     send: deliver,
     timings: o.timings,
+    traces: o.traces?.(hubSystem, 'hub'),
   })
   const member: RtcNode = new RtcNode(memberSystem, {
     nodeId: memberId,
@@ -86,6 +89,7 @@ export async function openPair(o: PairOptions = {}): Promise<Pair> {
     media: syntheticMediaSource(),
     uploadRate: o.uploadRate,
     timings: o.timings,
+    traces: o.traces?.(memberSystem, 'member'),
   })
   Object.assign(pair, {
     member,

@@ -40,3 +40,29 @@ export async function scanForSecret(dir: string, secret: string): Promise<ScanRe
   }
   return r
 }
+
+/** Where each of `secrets` occurs in the data folder `dir` (files and decoded entries): `<secret #i>: hit`. */
+export async function scanDataForSecrets(dir: string, secrets: string[]): Promise<ScanResult> {
+  const all: ScanResult = { files: 0, bytes: 0, entries: 0, hits: [] }
+  for (const [i, s] of secrets.entries()) {
+    const r = await scanForSecret(dir, s)
+    Object.assign(all, { files: r.files, bytes: r.bytes, entries: r.entries })
+    all.hits.push(...r.hits.map((h) => `secret #${i}: ${h}`))
+  }
+  return all
+}
+
+/**
+ * Where each of `secrets` occurs in captured texts (process output, HTTP responses, exported
+ * spans), named by `sources`' keys; the secret itself is never in the answer (it may be printed).
+ */
+export function scanTexts(sources: Record<string, string | string[]>, secrets: string[]): string[] {
+  const hits: string[] = []
+  for (const [name, v] of Object.entries(sources)) {
+    const texts = Array.isArray(v) ? v : [v]
+    texts.forEach((t, n) => {
+      for (const [i, s] of secrets.entries()) if (t.includes(s)) hits.push(`secret #${i} in ${name}[${n}]`)
+    })
+  }
+  return hits
+}

@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { UsageError } from '../../runtime/args.ts'
-import { Config, configDoc, resolveSetting, setting, SETTINGS, settingFlags } from '../../runtime/config.ts'
+import { Config, configDoc, hubToken, resolveSetting, setting, SETTINGS, settingFlags } from '../../runtime/config.ts'
 
 const usage = (fn: () => unknown, message: string | RegExp) => {
   try {
@@ -109,6 +111,42 @@ table('docs/config.md is the table (regenerate: node scripts/docs.mjs)', () => {
   for (const name of Object.keys(SETTINGS)) assert.ok(doc.includes(`\n| ${name} `), `${name} has a row`)
 })
 
+const secrets = suite('config - secrets from the environment or files')
+
+secrets('the hub token from --token-file / AETHER_TOKEN_FILE: its first line; never both ways at once', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aether-token-'))
+  try {
+    const file = join(dir, 'token')
+    writeFileSync(file, '  s3cret-token \nsecond line\n')
+    assert.is(hubToken(Config.load({}, { AETHER_TOKEN_FILE: file }, 'hub')), 's3cret-token')
+    assert.is(hubToken(Config.load({ 'token-file': file }, {}, 'hub')), 's3cret-token')
+    assert.is(hubToken(Config.load({ token: 'T' }, {}, 'hub')), 'T')
+    assert.is(hubToken(Config.load({}, {}, 'hub')), undefined)
+    usage(() => hubToken(Config.load({ token: 'T' }, { AETHER_TOKEN_FILE: file }, 'hub')), /not both/)
+    usage(() => hubToken(Config.load({ 'token-file': join(dir, 'none') }, {}, 'hub')), /cannot read it \(ENOENT\)/)
+    writeFileSync(file, '\n')
+    usage(() => hubToken(Config.load({ 'token-file': file }, {}, 'hub')), /first line is empty/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+secrets('the collector headers are a secret: parsed, printed as (set), a bad value not quoted', () => {
+  const env = { OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%3D1,tenant=acme' }
+  assert.equal(setting('otel-headers', undefined, env), { 'x-api-key': 'k=1', tenant: 'acme' })
+  assert.match(Config.load({}, env, 'worker').format(), /^otel-headers\s+\(set\)\s+env/m)
+  try {
+    setting('otel-headers', undefined, { OTEL_EXPORTER_OTLP_HEADERS: 'sk-LEAKED-KEY' })
+    assert.unreachable('a bad value is a usage error')
+  } catch (err) {
+    assert.instance(err, UsageError)
+    assert.not.ok((err as Error).message.includes('sk-LEAKED-KEY'), (err as Error).message)
+  }
+  assert.is(setting('otel-sample', undefined, { AETHER_OTEL_SAMPLE: '0.25' }), 0.25)
+  usage(() => setting('otel-sample', undefined, { AETHER_OTEL_SAMPLE: '2' }), /from 0 to 1/)
+})
+
 precedence.run()
 errors.run()
 table.run()
+secrets.run()

@@ -127,7 +127,7 @@ const oversized = timed(suite('hub edges - one 2 MB and one 64 MB frame to each 
 
 oversized('the route table lists the sockets and mutating routes', () => {
   const paths = table.sockets.map((s) => s.path)
-  for (const p of ['/ws', '/ws/agent', '/chan', '/direct', '/yws', '/inspector/feed', '/inspector/stately'])
+  for (const p of ['/ws', '/ws/agent', '/chan', '/yws', '/inspector/feed', '/inspector/stately'])
     assert.ok(paths.includes(p), p)
   assert.ok(table.routes.some((r) => r.method === 'POST' && r.path === '/api/actors/:path*'))
 })
