@@ -7,9 +7,11 @@
  * the member's frames arriving through the hub on `/route`. Unavailable: nothing to do.
  *
  * It monitors the attempt and reports to the hub, by the attempt's `seq`: `up` at the first
- * frame on the route's path, `failed` when the direct session's link goes down or no frame
- * arrived for `staleMs` (direct) or `relayStaleMs` (relay: the degradation path, two sockets and
- * the hub in between, so it is given longer). It never picks a path itself: the hub's route does.
+ * frame on the route's path, `failed` when the direct session's link goes down (its channels
+ * close, or its liveness probe goes silent: the peerSession machine's `link` verdict) or, on the
+ * relay, when no frame arrived for `relayStaleMs`. Gaps in a direct path's frames (`staleMs`) are
+ * only counted: a stalled producer is not a dead path. It never picks a path itself: the hub's
+ * route does.
  */
 import { createActor, type AnyActorRef } from 'xstate'
 import { peerSession } from '../../machines/peerSession.ts'
@@ -24,7 +26,7 @@ export interface RouteClientOptions {
   /** The hub's `/route` socket URL, with the token. */
   wsUrl: string
   need: string
-  /** No frame for this long on a live route is a failure (default 300 ms). */
+  /** No frame for this long on a live direct route is a gap, counted (default 300 ms). */
   staleMs?: number
   /** The same for a relayed route (default 1000 ms). */
   relayStaleMs?: number
@@ -65,6 +67,9 @@ export class RouteClient {
   private reported = new Set<string>()
   private watchdog?: ReturnType<typeof setInterval>
   private frameSeq = 0
+  /** Frame gaps longer than the stale time, per path: monitoring only, never a verdict on a direct path. */
+  readonly gaps: Record<string, number> = {}
+  private gapOpen = false
 
   constructor(readonly opts: RouteClientOptions) {}
 
@@ -150,6 +155,9 @@ export class RouteClient {
           polite: true,
           peerSessionId: `${self}.${Math.random().toString(36).slice(2, 8)}.g0`,
           probeMs: this.opts.probeMs ?? 100,
+          // the frames go on the `media:` channel, which the probe does not see as traffic: probe at
+          // the busy speed all the time, so that a lost path is told within (silenceProbes + 1) probes
+          idleProbeMs: this.opts.probeMs ?? 100,
           silenceProbes: this.opts.silenceProbes ?? 3,
         },
       },
@@ -190,6 +198,7 @@ export class RouteClient {
     // frames of another path than the route's are late ones of the previous attempt
     if ((r.path === 'direct' && via !== 'direct') || (r.path === 'relay' && via !== 'hub')) return
     this.lastFrameAt = performance.now()
+    this.gapOpen = false
     const f: ReceivedFrame = {
       member: data.member,
       n: data.n,
@@ -207,9 +216,12 @@ export class RouteClient {
   }
 
   /**
-   * The watchdog: a route with a path that got no frame for its stale time has failed. A check that
-   * itself ran late means this page was not scheduled (a busy machine): the silence is ours, not
-   * the path's, so the wait starts again.
+   * The watchdog. A direct path is judged by its peer session's link (the session's own channels
+   * and liveness probe, see `openDirect`), never by gaps in frames: under load the member's
+   * producer stalls while its path is alive. A gap on the direct path is only counted
+   * (`gaps`). The relay path (two sockets and the hub) has no link of its own: no frame for
+   * `relayStaleMs` fails it. A check that itself ran late means this page was not scheduled (a
+   * busy machine): the silence is ours, not the path's, so the wait starts again.
    */
   private check(): void {
     const now = performance.now()
@@ -220,7 +232,12 @@ export class RouteClient {
     if (!r?.path || r.status === 'released' || !this.reported.has(`${r.seq}:up`)) return
     if (late) this.lastFrameAt = now
     const stale = r.path === 'relay' ? (this.opts.relayStaleMs ?? 1000) : (this.opts.staleMs ?? 300)
-    if (now - this.lastFrameAt > stale) this.report('failed', `no frame for ${stale} ms on the ${r.path} path`)
+    if (now - this.lastFrameAt <= stale) return
+    if (r.path === 'relay') return this.report('failed', `no frame for ${stale} ms on the relay path`)
+    // counted once per gap: the next frame ends it
+    if (this.gapOpen) return
+    this.gapOpen = true
+    this.gaps[r.path] = (this.gaps[r.path] ?? 0) + 1
   }
 
   /** One report per attempt and status. */
@@ -241,6 +258,7 @@ export class RouteClient {
       route: this.route,
       direct: this.direct ? { seq: this.direct.seq, target: this.direct.target, link: this.direct.exec.linkUp } : null,
       counts: this.counts,
+      gaps: this.gaps,
       last: this.frames.at(-1) ?? null,
       reports: this.reports,
     }
