@@ -63,6 +63,16 @@ E2E('quiet timelines - an idle actor shows its periodic ticks folded, one row pe
   await page.waitForSelector('.conn.open')
   assert.ok(await page.isChecked('[data-testid="hide-periodic"]'), '"hide periodic" is on by default')
   await page.waitForSelector(`[data-testid="fold-row"][data-type="${TICK}"]`, { timeout: 10_000 })
+  // the fold row appears with the first ticks the feed brings; the actor's earlier history (the
+  // journal) arrives after it: wait for the fold to hold it
+  await page.waitForFunction(
+    (t) => {
+      const c = document.querySelector(`[data-testid="fold-row"][data-type="${t}"] [data-testid="fold-count"]`)
+      return Number(c?.textContent?.split('×')[0]) >= 240
+    },
+    TICK,
+    { timeout: 10_000 },
+  )
   const rows = await page.$$eval('[data-testid="fold-row"]', (els) =>
     els.map((e) => ({
       type: e.getAttribute('data-type'),
