@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { initialTransition, transition } from 'xstate'
 import { machineHash } from '../actors/machineHash.ts'
 import { counter } from '../machines/counter.ts'
-import { gc, median, printTable, quick, report } from './lib.ts'
+import { paired, printTable, quick, report } from './lib.ts'
 
 const N = quick ? 200_000 : 1_000_000
 const PER_LOG = 1000
@@ -69,15 +69,7 @@ const corpusRate = () => {
     throw new Error(`corpus replay: ${JSON.stringify(res.summary)}`)
   return N / (res.ms / 1000)
 }
-const as: number[] = []
-const bs: number[] = []
-for (let i = 0; i < (quick ? 1 : 3); i++) {
-  gc()
-  bs.push(singleRate())
-  as.push(corpusRate())
-}
-const a = median(as)
-const b = median(bs)
+const { a, b } = await paired(quick ? 1 : 3, corpusRate, singleRate)
 report({
   figure: 'corpus.replay',
   aether: a,
