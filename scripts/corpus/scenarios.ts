@@ -12,7 +12,7 @@ import { LocalWorker } from '../../runtime/jobs/LocalWorker.ts'
 import { counter, trafficLight } from '../../machines/index.ts'
 import { failures, flaky, ship } from '../../test/corpus/app.ts'
 import { jobRig } from '../../test/helpers/jobs.ts'
-import { linkValue, openPair, prng, snap, until, type Pair } from '../../test/helpers/rtcPair.ts'
+import { fastLadder, linkValue, openPair, prng, snap, until, type Pair } from '../../test/helpers/rtcPair.ts'
 import { buildVersion } from '../../test/helpers/slotFixture.ts'
 import { freePort, reapRuntimes, startSupervisor, type SupervisorHandle } from '../../test/helpers/supervisorProcess.ts'
 import { RelayNet } from '../../test/helpers/udpRelay.ts'
@@ -31,14 +31,7 @@ export interface Scenario {
   run(dir: string): Promise<void>
 }
 
-const timings = {
-  probeMs: 100,
-  silenceProbes: 5,
-  iceRestartMs: 1500,
-  renegotiateMs: 1000,
-  rebuildMs: 4000,
-  followMs: 20_000,
-}
+const timings = fastLadder
 
 async function connected(p: Pair): Promise<void> {
   await p.member.openSession('hub', `${p.memberId}.g0`)

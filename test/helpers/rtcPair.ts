@@ -24,6 +24,19 @@ export function prng(seed: number): () => number {
   }
 }
 
+/**
+ * The recovery ladder at test speed (probe every 100 ms, 5 silent probes, then ICE restart,
+ * renegotiation and rebuild with short deadlines): the recovery tests and the corpus recorder.
+ */
+export const fastLadder = {
+  probeMs: 100,
+  silenceProbes: 5,
+  iceRestartMs: 1500,
+  renegotiateMs: 1000,
+  rebuildMs: 4000,
+  followMs: 20_000,
+}
+
 export interface PairOptions {
   timings?: RtcNodeOptions['timings']
   memberWerift?: WeriftOptions

@@ -5,18 +5,11 @@
  */
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { exitWhenDone, linkValue, openPair, snap, until, type Pair } from '../../helpers/rtcPair.ts'
+import { exitWhenDone, fastLadder, linkValue, openPair, snap, until, type Pair } from '../../helpers/rtcPair.ts'
 import { cliVerify, exportText, verifyAll } from '../../helpers/rtcReplay.ts'
 import { RelayNet } from '../../helpers/udpRelay.ts'
 
-const timings = {
-  probeMs: 100,
-  silenceProbes: 5,
-  iceRestartMs: 1500,
-  renegotiateMs: 1000,
-  rebuildMs: 4000,
-  followMs: 20_000,
-}
+const timings = fastLadder
 
 async function relayedPair(t: typeof timings = timings): Promise<{ p: Pair; net: RelayNet }> {
   const net = await RelayNet.create()
