@@ -15,7 +15,7 @@ import { tracingFeature } from '../tracing/tracingFeature.ts'
 export const rootCommand: Command = {
   name: 'root',
   summary: 'run the root: Class A inboxes and acks, Class B answers, hub heartbeats and provenance over NATS',
-  usage: 'aether root [--nats URL] [--data DIR] [--port P] [--id ROOT_ID]',
+  usage: 'aether root [--nats URL] [--data DIR] [--port P] [--id ROOT_ID] [--fleet [--lease MS]]',
   details: SERVE_EXIT_CODES,
   flags: {
     nats: {
@@ -55,6 +55,16 @@ export const rootCommand: Command = {
       arg: 'ORIGINS',
       help: "comma-separated page origins (e.g. the hub's http://host:7070) allowed to attach browsers to /relay (default AETHER_RELAY_ORIGINS)",
     },
+    fleet: {
+      type: 'boolean',
+      help: 'one of several roots on this NATS server: hubs shared out, Class A inboxes in the JetStream stream AETHER_INBOX (docs/architecture.md, "Roots that scale out")',
+    },
+    lease: {
+      type: 'number',
+      arg: 'MS',
+      help: "with --fleet: a root silent this long is gone and its hubs move (the others' handover time)",
+      default: 1500,
+    },
     fsync: { type: 'string', arg: 'always|none', help: 'fsync each Class A group commit', default: 'always' },
   },
   async run({ flags }) {
@@ -64,6 +74,9 @@ export const rootCommand: Command = {
     const fsync = String(flags.fsync)
     if (fsync !== 'always' && fsync !== 'none') throw new UsageError(`--fsync must be always or none, got "${fsync}"`)
     const nats = setting('nats', flags.nats) ?? 'nats://127.0.0.1:4222'
+    const lease = Number(flags.lease)
+    if (!Number.isInteger(lease) || lease < 200 || lease > 600_000)
+      throw new UsageError(`--lease must be an integer 200..600000 (ms), got "${flags.lease}"`)
     const aging = setting('authority-aging-ms', flags['authority-aging'])
     const stale = setting('authority-stale-ms', flags['authority-stale'])
     if (!(aging > 0) || !(stale > aging))
@@ -91,11 +104,13 @@ export const rootCommand: Command = {
           cacheTtlMs: Number(flags['cache-ttl']),
           sync: fsync === 'always',
           relayOrigins: setting('relay-origins', flags['relay-origin']),
+          fleet: flags.fleet ? { leaseMs: lease } : undefined,
         }),
       ],
     )
     console.log(`aether root ${hub.url}  (id ${id} on ${hostname()})`)
     console.log(`  nats         ${nats}`)
+    if (flags.fleet) console.log(`  fleet        ${hub.url}/api/fleet  (lease ${lease} ms)`)
     console.log(`  data         ${hub.dataDir}`)
     console.log(`  reliability  ${hub.url}/api/reliability`)
     console.log(`  inspector    ${hub.url}/inspector`)

@@ -30,6 +30,8 @@ export interface SimOptions {
   heartbeatMs?: number
   window?: number
   batch?: number
+  /** The senders' go-back-N timer (ClassASender `retransmitMs`). */
+  retransmitMs?: number
 }
 
 export class HubSimulator {
@@ -69,7 +71,7 @@ export class HubSimulator {
             if (sim.latencies.length < 2_000_000) sim.latencies.push(now - t0)
           }
         },
-        { window: o.window, batch: o.batch },
+        { window: o.window, batch: o.batch, retransmitMs: o.retransmitMs },
       )
       sim.hubs.push(h)
     }

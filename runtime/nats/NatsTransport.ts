@@ -567,3 +567,173 @@ export class WorkQueueLink {
     this.acks?.close()
   }
 }
+
+// ---- The root fleet's shared state (runtime/root/RootFleet.ts, RootService fleet mode) --------
+
+/** A fenced append lost: another root appended to the subject since `expected`. */
+export class FenceError extends CodedError<'FENCED'> {}
+
+export interface FleetStoreSpec {
+  /** The stream of applied Class A segments (its subjects: `<subjectPrefix>.>`). */
+  stream: string
+  subjectPrefix: string
+  /** The KV bucket of root memberships. */
+  bucket: string
+  /** Entries older than this are dropped by the server (a member long gone). */
+  bucketTtlMs: number
+}
+
+/** A member entry as the watch saw it. */
+export interface MemberEntry {
+  key: string
+  value: Uint8Array
+  deleted: boolean
+  /** The server's write time (ms). */
+  createdAt: number
+}
+
+/**
+ * One NATS connection for a root of a fleet: the membership KV bucket (put, delete, watch) and
+ * the stream of applied segments, appended with `Nats-Expected-Last-Subject-Sequence` so that
+ * only one root can extend a hub's inbox from a given point (the fence).
+ */
+export class FleetStore {
+  private js: JetStreamClient
+  private jsmP?: Promise<JetStreamManager>
+  private kvP?: Promise<Awaited<ReturnType<JetStreamClient['views']['kv']>>>
+  private watchers: Array<{ stop(): void }> = []
+
+  private constructor(
+    private nc: NatsConnection,
+    readonly spec: FleetStoreSpec,
+  ) {
+    this.js = nc.jetstream()
+  }
+
+  static async connect(url: string, name: string, spec: FleetStoreSpec): Promise<FleetStore> {
+    const nc = await connect({
+      servers: url,
+      name,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      noAsyncTraces: true,
+    })
+    const f = new FleetStore(nc, spec)
+    await f.ensure()
+    return f
+  }
+
+  private jsm(): Promise<JetStreamManager> {
+    return (this.jsmP ??= this.nc.jetstreamManager())
+  }
+
+  private kv() {
+    return (this.kvP ??= this.js.views.kv(this.spec.bucket, { history: 1, ttl: this.spec.bucketTtlMs }))
+  }
+
+  private async ensure(): Promise<void> {
+    const jsm = await this.jsm()
+    try {
+      await jsm.streams.info(this.spec.stream)
+    } catch {
+      await jsm.streams
+        .add({
+          name: this.spec.stream,
+          subjects: [`${this.spec.subjectPrefix}.>`],
+          retention: RetentionPolicy.Limits,
+          storage: StorageType.File,
+        })
+        .catch(async (err) => {
+          // two roots starting together: the other one created it
+          await jsm.streams.info(this.spec.stream).catch(() => Promise.reject(err))
+        })
+    }
+    await this.kv()
+  }
+
+  async putMember(key: string, value: Uint8Array): Promise<void> {
+    await (await this.kv()).put(key, value)
+  }
+
+  async deleteMember(key: string): Promise<void> {
+    await (await this.kv()).delete(key)
+  }
+
+  /** Calls `cb` for every member entry (the current ones first); resolves once those are read. */
+  async watchMembers(cb: (e: MemberEntry) => void): Promise<void> {
+    const kv = await this.kv()
+    let initial!: () => void
+    const ready = new Promise<void>((r) => (initial = r))
+    const it = await kv.watch({ key: '>', initializedFn: () => initial() })
+    this.watchers.push(it)
+    void (async () => {
+      for await (const e of it)
+        cb({ key: e.key, value: e.value, deleted: e.operation !== 'PUT', createdAt: e.created.getTime() })
+    })().catch(() => {})
+    await ready
+  }
+
+  /** The last message on `subject` with its stream sequence, or undefined when there is none. */
+  async last(subject: string): Promise<{ seq: number; data: Uint8Array } | undefined> {
+    return this.get({ last_by_subj: subject })
+  }
+
+  /** The first message on `subject` after stream sequence `after`. */
+  async next(subject: string, after: number): Promise<{ seq: number; data: Uint8Array } | undefined> {
+    return this.get({ seq: after + 1, next_by_subj: subject })
+  }
+
+  private async get(q: { last_by_subj: string } | { seq: number; next_by_subj: string }) {
+    const jsm = await this.jsm()
+    try {
+      const m = await jsm.streams.getMessage(this.spec.stream, q)
+      return { seq: m.seq, data: m.data }
+    } catch (err) {
+      if ((err as { code?: string }).code === '404' || /no message found/i.test(String(err))) return undefined
+      throw err
+    }
+  }
+
+  /**
+   * Appends to `subject` if its last message is still at stream sequence `expected` (0: none yet);
+   * resolves with the new sequence, rejects with a `FenceError` when another root got there first.
+   */
+  async append(subject: string, data: Uint8Array, expected: number, headerValues: Record<string, string> = {}) {
+    const h = headers()
+    for (const [k, v] of Object.entries(headerValues)) h.set(k, v)
+    try {
+      const ack = await this.js.publish(subject, data, {
+        expect: { lastSubjectSequence: expected },
+        headers: h,
+        timeout: 5000,
+      })
+      return ack.seq
+    } catch (err) {
+      if (/wrong last sequence/i.test(String((err as Error).message)))
+        throw new FenceError('FENCED', `${subject} moved past ${expected}: another root appended`, { cause: err })
+      throw err
+    }
+  }
+
+  /** Every message under `filter` in stream order (the fleet checker, the benchmark). */
+  async *readAll(filter: string): AsyncIterable<{ subject: string; seq: number; data: Uint8Array }> {
+    const c = await this.js.consumers.get(this.spec.stream, { filterSubjects: filter })
+    for (;;) {
+      let n = 0
+      let pending = 0
+      for await (const m of await c.fetch({ max_messages: 1000, expires: 1000 })) {
+        n++
+        pending = m.info.pending
+        yield { subject: m.subject, seq: m.seq, data: m.data }
+      }
+      if (n === 0 || pending === 0) return
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) w.stop()
+    await this.nc.drain().catch(() => this.nc.close())
+  }
+}

@@ -42,6 +42,8 @@ import { GroupWriter, type Db, type KvOp } from '../link/GroupWriter.ts'
 import { range, rootKeys } from '../keyLayout.ts'
 import type { LevelStore } from '../LevelStore.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
+import { FenceError, type FleetStore } from '../nats/NatsTransport.ts'
+import type { RootFleet } from './RootFleet.ts'
 
 export interface RootOptions {
   rootId: string
@@ -55,6 +57,29 @@ export interface RootOptions {
   sync?: boolean
   /** A span per Class A frame applied, the child of the hub's send span (the frame's `traceparent`). */
   tracing?: Tracing
+  /**
+   * One of several roots (runtime/root/RootFleet.ts): only the owner of a hub answers it, and each
+   * applied segment is appended to the shared inbox stream, fenced, before it is stored here and acked.
+   */
+  fleet?: { membership: RootFleet; log: FleetStore }
+}
+
+/** The shared inbox stream's subject of one hub's stream (a stream id that is no subject token is hex). */
+export function inboxSubject(prefix: string, hub: string, stream: string): string {
+  return `${prefix}.${hub}.${/^[A-Za-z0-9_-]{1,64}$/.test(stream) ? stream : `~${Buffer.from(stream).toString('hex')}`}`
+}
+
+/** One message of the shared inbox stream: the records one root applied from one batch of frames. */
+export interface SharedSegment {
+  v: 1
+  root: string
+  hub: string
+  stream: string
+  from: number
+  to: number
+  /** Records applied on this stream so far, these included. */
+  applied: number
+  records: Array<{ id: string; cursor: number; ts: number; receivedAt: number; payload: unknown }>
 }
 
 export interface InboxState {
@@ -72,6 +97,15 @@ export interface InboxState {
 interface Inbox extends InboxState {
   recent: Map<string, number>
   provN: number
+  /** Fleet mode: the shared stream's sequence of this inbox's last segment (0: none yet). */
+  seq?: number
+}
+
+interface Pending {
+  envs: Envelope[]
+  reply?: string
+  link: NatsLink
+  receivedAt: number
 }
 
 export interface HubView {
@@ -101,6 +135,13 @@ export class RootService {
     heartbeats: 0,
     commands: 0,
     cachedAnswers: 0,
+    /** Fleet mode: frames, heartbeats and commands for hubs another root owns. */
+    notOwned: 0,
+    /** Fleet mode: appends refused by the fence (another root extended the inbox first). */
+    fenced: 0,
+    /** Fleet mode: inbox states read back from the shared stream. */
+    loads: 0,
+    sharedErrors: 0,
   }
   readonly rejectedByCode: Record<string, number> = {}
   readonly incidents: ReliabilityIncident[] = []
@@ -110,6 +151,8 @@ export class RootService {
   private cache = new Map<string, { at: number; answer: unknown }>()
   private registrations = new Map<string, { registeredAt: number; registrations: number }>()
   readonly ackLatency: number[] = []
+  /** Fleet mode: frames waiting per hub while its previous batch is appended (one at a time per hub). */
+  private queues = new Map<string, { busy: boolean; frames: Pending[] }>()
 
   readonly db: Db
 
@@ -123,10 +166,17 @@ export class RootService {
 
   /** Loads inboxes, recent ids, cached answers; then subscribes when a link is given. */
   async start(link?: NatsLink): Promise<void> {
-    for await (const [_key, value] of this.db.iterator(range(rootKeys.inboxes))) {
-      const st = JSON.parse(value) as InboxState
-      this.inboxes.set(`${st.hub}/${st.stream}`, { ...st, recent: new Map(), provN: 0 })
-    }
+    const fleet = this.opts.fleet
+    // a fleet's inbox states live in the shared stream: read when a hub's first frame comes
+    if (fleet)
+      fleet.membership.onChange(() => {
+        for (const [k, ib] of this.inboxes) if (!fleet.membership.owns(ib.hub)) this.inboxes.delete(k)
+      })
+    else
+      for await (const [_key, value] of this.db.iterator(range(rootKeys.inboxes))) {
+        const st = JSON.parse(value) as InboxState
+        this.inboxes.set(`${st.hub}/${st.stream}`, { ...st, recent: new Map(), provN: 0 })
+      }
     const w = this.opts.idWindow ?? 8192
     for (const ib of this.inboxes.values()) {
       const ids: Array<[string, number]> = []
@@ -160,9 +210,11 @@ export class RootService {
   }
 
   attach(link: NatsLink): void {
-    this.subs.push(link.subscribe(subjects.rootStreamAll, (m) => this.onStream(m, link), { queue: 'aether-root' }))
-    this.subs.push(link.subscribe(subjects.rootLinkAll, (m) => this.onHeartbeat(m, link), { queue: 'aether-root' }))
-    this.subs.push(link.subscribe(subjects.rootCommandAll, (m) => this.onCommand(m, link), { queue: 'aether-root' }))
+    // a fleet's roots each hear every hub and keep their owned ones; one root alone may share a queue group
+    const o = this.opts.fleet ? {} : { queue: 'aether-root' }
+    this.subs.push(link.subscribe(subjects.rootStreamAll, (m) => this.onStream(m, link), o))
+    this.subs.push(link.subscribe(subjects.rootLinkAll, (m) => this.onHeartbeat(m, link), o))
+    this.subs.push(link.subscribe(subjects.rootCommandAll, (m) => this.onCommand(m, link), o))
   }
 
   private reject(err: unknown, m: NatsMessage, link: NatsLink): void {
@@ -199,6 +251,15 @@ export class RootService {
 
   /** Class A: decide each record now (in arrival order), persist, then ack. */
   onStream(m: NatsMessage, link: NatsLink): void {
+    const fleet = this.opts.fleet
+    if (fleet) {
+      // every root of a fleet hears every hub: only the owner goes further (not even decoding)
+      const h = hubOfSubject(m.subject)
+      if (h && !fleet.membership.owns(h)) {
+        this.counters.notOwned++
+        return
+      }
+    }
     let hub: string, envs: Envelope[]
     try {
       ;({ hub, envs } = this.decode(m, 'stream.record'))
@@ -207,6 +268,7 @@ export class RootService {
     }
     if (this.writer.failed) return // storage is broken: never ack what we cannot persist
     this.counters.frames++
+    if (fleet) return this.fleetFrame(hub, envs, m, link)
     const receivedAt = Date.now()
     const tr = this.opts.tracing
     const span = tr?.span(
@@ -215,6 +277,29 @@ export class RootService {
       m.traceparent,
       'consumer',
     )
+    const d = this.decide(hub, envs, receivedAt)
+    for (const [ib, seg] of d.segments)
+      d.ops.push({ type: 'put', key: rootKeys.applied(hub, ib.stream, seg.from), value: `[${seg.records.join(',')}]` })
+    span?.setAttribute('aether.applied', d.applied)
+    this.writer.write(d.ops).then(
+      () => {
+        if (this.ackLatency.length < 100_000) this.ackLatency.push(Date.now() - receivedAt)
+        if (m.reply) link.publish(m.reply, encodeFrame(d.acks.length === 1 ? d.acks[0] : d.acks))
+        if (span) tr!.end(span)
+      },
+      (err) => {
+        if (span) tr!.end(span, err)
+        this.incident('artifact', 'storage', `a Class A write failed, acks stopped: ${(err as Error).message}`)
+      },
+    )
+  }
+
+  /**
+   * Decides each record of a frame in arrival order against the in-memory inboxes (which it
+   * advances): the refused ones' provenance and the inbox states as store ops, the applied ones
+   * as one segment per inbox, and the acks to send once all that is stored.
+   */
+  private decide(hub: string, envs: Envelope[], receivedAt: number) {
     const ops: KvOp[] = []
     const touched = new Map<Inbox, { applied: number; duplicates: number; stale: number; gaps: number }>()
     const segments = new Map<Inbox, { from: number; records: string[] }>()
@@ -256,10 +341,10 @@ export class RootService {
         value: JSON.stringify({ id: e.id, cursor, receivedAt, result }),
       })
     }
-    for (const [ib, seg] of segments)
-      ops.push({ type: 'put', key: rootKeys.applied(hub, ib.stream, seg.from), value: `[${seg.records.join(',')}]` })
     const acks: Envelope[] = []
+    let applied = 0
     for (const [ib, t] of touched) {
+      applied += t.applied
       ops.push({ type: 'put', key: rootKeys.inbox(hub, ib.stream), value: JSON.stringify(stateOf(ib)) })
       acks.push(
         envelope(
@@ -270,22 +355,165 @@ export class RootService {
         ),
       )
     }
-    if (span) {
-      let applied = 0
-      for (const t of touched.values()) applied += t.applied
-      span.setAttribute('aether.applied', applied)
+    return { ops, acks, segments, touched, applied }
+  }
+
+  private fleetFrame(hub: string, envs: Envelope[], m: NatsMessage, link: NatsLink): void {
+    let q = this.queues.get(hub)
+    if (!q) this.queues.set(hub, (q = { busy: false, frames: [] }))
+    q.frames.push({ envs, reply: m.reply, link, receivedAt: Date.now() })
+    if (!q.busy) void this.drainHub(hub, q)
+  }
+
+  /**
+   * Fleet mode, one hub at a time: the frames that came while the previous batch was appended are
+   * decided together, each inbox's applied records appended to the shared stream as one segment
+   * (fenced on the inbox's last sequence), then stored here, then acked. A fenced or failed append
+   * drops the in-memory inbox (read again from the stream on the next frame) and acks nothing: the
+   * hub resends, and whoever owns the hub then decides against the stream's state.
+   */
+  private async drainHub(hub: string, q: { busy: boolean; frames: Pending[] }): Promise<void> {
+    const fleet = this.opts.fleet!
+    q.busy = true
+    try {
+      for (let round = 0; q.frames.length && round < 1000; round++) {
+        const frames = q.frames.splice(0)
+        if (!fleet.membership.owns(hub)) {
+          this.counters.notOwned += frames.length
+          continue
+        }
+        const envs = frames.flatMap((f) => f.envs)
+        try {
+          for (const sid of new Set(envs.map((e) => e.streamId!)))
+            if (this.inboxes.get(`${hub}/${sid}`)?.seq === undefined) await this.load(hub, sid)
+        } catch (err) {
+          this.counters.sharedErrors++
+          this.incident('transport', 'inbox-stream', `reading ${hub}'s inbox state failed: ${(err as Error).message}`)
+          continue
+        }
+        const receivedAt = frames[0].receivedAt
+        const d = this.decide(hub, envs, receivedAt)
+        const lost = new Set<string>()
+        await Promise.all(
+          [...d.segments].map(async ([ib, seg]) => {
+            const body: SharedSegment = {
+              v: 1,
+              root: this.opts.rootId,
+              hub,
+              stream: ib.stream,
+              from: seg.from,
+              to: ib.cursor,
+              applied: ib.applied,
+              records: [],
+            }
+            const json = `${JSON.stringify(body).slice(0, -3)}[${seg.records.join(',')}]}`
+            try {
+              ib.seq = await fleet.log.append(
+                inboxSubject(fleet.log.spec.subjectPrefix, hub, ib.stream),
+                new TextEncoder().encode(json),
+                ib.seq!,
+              )
+              d.ops.push({
+                type: 'put',
+                key: rootKeys.applied(hub, ib.stream, seg.from),
+                value: `[${seg.records.join(',')}]`,
+              })
+            } catch (err) {
+              lost.add(ib.stream)
+              if (err instanceof FenceError) this.counters.fenced++
+              else {
+                this.counters.sharedErrors++
+                this.incident(
+                  'transport',
+                  'inbox-stream',
+                  `appending to ${hub}'s inbox failed: ${(err as Error).message}`,
+                )
+              }
+            }
+          }),
+        )
+        // a gap may mean another root moved the inbox on since we read it: read it again next time
+        for (const [ib, t] of d.touched)
+          if (lost.has(ib.stream) || t.gaps > 0) this.inboxes.delete(`${hub}/${ib.stream}`)
+        await this.writer.write(d.ops).catch(() => lost.add('*'))
+        if (lost.has('*')) continue
+        const acks = d.acks.filter((a) => !lost.has((a.payload as { streamId: string }).streamId))
+        if (!acks.length) continue
+        const frame = encodeFrame(acks.length === 1 ? acks[0] : acks)
+        const now = Date.now()
+        const replied = new Set<string>()
+        for (const f of frames) {
+          if (!f.reply || replied.has(f.reply)) continue
+          replied.add(f.reply)
+          f.link.publish(f.reply, frame)
+          if (this.ackLatency.length < 100_000) this.ackLatency.push(now - f.receivedAt)
+        }
+      }
+    } finally {
+      q.busy = false
     }
-    this.writer.write(ops).then(
-      () => {
-        if (this.ackLatency.length < 100_000) this.ackLatency.push(Date.now() - receivedAt)
-        if (m.reply) link.publish(m.reply, encodeFrame(acks.length === 1 ? acks[0] : acks))
-        if (span) tr!.end(span)
-      },
-      (err) => {
-        if (span) tr!.end(span, err)
-        this.incident('artifact', 'storage', `a Class A write failed, acks stopped: ${(err as Error).message}`)
-      },
-    )
+    if (q.frames.length) void this.drainHub(hub, q)
+  }
+
+  /** Fleet mode: an inbox's state as the shared stream has it (cursor, applied, the last ids). */
+  private async load(hub: string, stream: string): Promise<Inbox> {
+    const fleet = this.opts.fleet!
+    this.counters.loads++
+    const last = await fleet.log.last(inboxSubject(fleet.log.spec.subjectPrefix, hub, stream))
+    const k = `${hub}/${stream}`
+    this.inboxes.delete(k)
+    const ib = this.inbox(hub, stream)
+    ib.seq = 0
+    if (last) {
+      const seg = JSON.parse(new TextDecoder().decode(last.data)) as SharedSegment
+      ib.cursor = seg.to
+      ib.applied = seg.applied
+      for (const r of seg.records) ib.recent.set(r.id, r.cursor)
+      ib.seq = last.seq
+    }
+    // refused records' provenance numbering goes on from what this root wrote before
+    const pp = rootKeys.provenanceAll(hub, stream)
+    for await (const [key] of this.db.iterator({ ...range(pp), reverse: true, limit: 1 }))
+      ib.provN = parseInt(key.slice(pp.length), 16) + 1
+    return ib
+  }
+
+  /** Fleet mode: applied records from the shared stream, each with the root that applied it. */
+  private async sharedApplied(hub: string, stream: string, after: number, limit: number) {
+    const log = this.opts.fleet!.log
+    const subject = inboxSubject(log.spec.subjectPrefix, hub, stream)
+    const out: Array<SharedSegment['records'][number] & { result: 'applied'; root: string }> = []
+    let seq = 0
+    for (let i = 0; i < 100_000 && out.length < limit; i++) {
+      const m = await log.next(subject, seq)
+      if (!m) break
+      seq = m.seq
+      const seg = JSON.parse(new TextDecoder().decode(m.data)) as SharedSegment
+      if (seg.to <= after) continue
+      for (const r of seg.records)
+        if (r.cursor > after && out.length < limit) out.push({ ...r, result: 'applied', root: seg.root })
+    }
+    return out
+  }
+
+  /** An inbox's state: this root's, else (fleet mode) the shared stream's. */
+  async inboxState(hub: string, stream: string): Promise<InboxState | undefined> {
+    const local = this.stateOf(hub, stream)
+    if (local || !this.opts.fleet) return local
+    const last = await this.opts.fleet.log.last(inboxSubject(this.opts.fleet.log.spec.subjectPrefix, hub, stream))
+    if (!last) return undefined
+    const seg = JSON.parse(new TextDecoder().decode(last.data)) as SharedSegment
+    return {
+      hub,
+      stream,
+      cursor: seg.to,
+      applied: seg.applied,
+      duplicates: 0,
+      stale: 0,
+      gaps: 0,
+      idDuplicates: 0,
+      lastReceivedAt: seg.records[seg.records.length - 1]?.receivedAt ?? 0,
+    }
   }
 
   private inbox(hub: string, stream: string): Inbox {
@@ -310,7 +538,16 @@ export class RootService {
     return ib
   }
 
+  /** Fleet mode: true when another root owns the hub of this message (which is then dropped). */
+  private notMine(m: NatsMessage): boolean {
+    const h = this.opts.fleet && hubOfSubject(m.subject)
+    if (!h || this.opts.fleet!.membership.owns(h)) return false
+    this.counters.notOwned++
+    return true
+  }
+
   onHeartbeat(m: NatsMessage, link: NatsLink): void {
+    if (this.notMine(m)) return
     let hub: string, envs: Envelope[]
     try {
       ;({ hub, envs } = this.decode(m, 'link.heartbeat'))
@@ -357,6 +594,7 @@ export class RootService {
   }
 
   onCommand(m: NatsMessage, link: NatsLink): void {
+    if (this.notMine(m)) return
     let hub: string, envs: Envelope[]
     try {
       ;({ hub, envs } = this.decode(m, 'hub.register'))
@@ -428,8 +666,18 @@ export class RootService {
     after = 0,
     limit = 1000,
   ): Promise<
-    Array<{ id: string; cursor: number; ts: number; receivedAt: number; result: 'applied'; payload: unknown }>
+    Array<{
+      id: string
+      cursor: number
+      ts: number
+      receivedAt: number
+      result: 'applied'
+      payload: unknown
+      /** The root that applied it. */
+      root: string
+    }>
   > {
+    if (this.opts.fleet) return this.sharedApplied(hub, stream, after, limit)
     await this.writer.flush()
     const p = rootKeys.appliedAll(hub, stream)
     // Start at the segment holding cursor after+1 (its key is the segment's first cursor).
@@ -445,7 +693,7 @@ export class RootService {
     for await (const [, value] of this.db.iterator({ gte: start, lt: range(p).lt })) {
       for (const r of JSON.parse(value)) {
         if (r.cursor <= after) continue
-        out.push({ ...r, result: 'applied' as const })
+        out.push({ ...r, result: 'applied' as const, root: this.opts.rootId })
         if (out.length >= limit) return out
       }
     }
@@ -474,6 +722,7 @@ export class RootService {
   }
 
   async close(): Promise<void> {
+    await this.opts.fleet?.membership.stop()
     clearInterval(this.timer)
     for (const s of this.subs) s.unsubscribe()
     this.subs = []

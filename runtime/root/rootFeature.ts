@@ -8,7 +8,8 @@
 import { IncidentClass, NODE_ID, type DegradedCapability, type ReadinessNode } from '../../protocol/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
-import { NatsLink } from '../nats/NatsTransport.ts'
+import { FleetStore, NatsLink } from '../nats/NatsTransport.ts'
+import { RootFleet } from './RootFleet.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { addIncidentNotes } from '../incident/incidentFeature.ts'
 import { installInboxesView } from './inboxesView.ts'
@@ -25,20 +26,42 @@ export interface RootFeatureOptions {
   sync?: boolean
   /** Page origins (besides the root's own) allowed to attach to `/relay`. */
   relayOrigins?: string[]
+  /**
+   * Join a fleet of roots on this NATS server (RootFleet.ts): hubs are shared out by rendezvous
+   * hashing over the members, Class A inboxes live in the shared stream. `leaseMs`: a member
+   * silent this long is gone and its hubs move.
+   */
+  fleet?: { leaseMs?: number }
 }
+
+/** Names of the fleet's shared state on the NATS server. */
+export const FLEET_STORE = {
+  stream: 'AETHER_INBOX',
+  subjectPrefix: 'aether.inbox',
+  bucket: 'aether-roots',
+  bucketTtlMs: 24 * 3600_000,
+} as const
 
 export function rootFeature(o: RootFeatureOptions): HubFeature {
   let link: NatsLink | undefined
   let service: RootService | undefined
   let relay: RootRelay | undefined
   let stopView: (() => void) | undefined
+  let log: FleetStore | undefined
   return {
     name: 'root',
     async install(hub: Hub) {
       if (!NODE_ID.test(o.rootId)) throw new Error(`the root id "${o.rootId}" must match ${NODE_ID.source}`)
       const model = reliabilityOf(hub, 'root')
       model.node = o.rootId
+      let fleet: RootFleet | undefined
+      if (o.fleet) {
+        log = await FleetStore.connect(o.nats, `aether-root-${o.rootId}-fleet`, FLEET_STORE)
+        fleet = new RootFleet(log, { rootId: o.rootId, leaseMs: o.fleet.leaseMs, info: { pid: process.pid } })
+        await fleet.start()
+      }
       service = new RootService(hub.store, {
+        fleet: fleet && log && { membership: fleet, log },
         rootId: o.rootId,
         agingMs: o.agingMs,
         staleMs: o.staleMs,
@@ -74,7 +97,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         const limit = Number(ctx.url.searchParams.get('limit') ?? 1000)
         if (!Number.isInteger(after) || after < 0 || !Number.isInteger(limit) || limit < 1 || limit > 10_000)
           throw new HttpError(400, '"after" must be an integer >= 0 and "limit" 1..10000', 'BAD_QUERY')
-        const state = svc.stateOf(h, stream)
+        const state = await svc.inboxState(h, stream)
         if (!state) throw new HttpError(404, `no stream "${stream}" from hub "${h}"`, 'UNKNOWN_STREAM')
         const messages = await svc.applied(h, stream, after, limit)
         return {
@@ -87,6 +110,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
             ts: m.ts,
             receivedAt: m.receivedAt,
             result: m.result,
+            root: m.root,
             ack: 'acked after persist',
             payload: m.payload,
           })),
@@ -95,6 +119,12 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
         }
       })
       hub.server.route('GET', '/api/hubs', () => ({ hubs: [...svc.hubs.values()] }))
+      hub.server.route('GET', '/api/fleet', () => {
+        if (!fleet) throw new HttpError(404, 'this root is not in a fleet (start it with --fleet)', 'NO_FLEET')
+        const owned = new Set<string>()
+        for (const ib of svc.inboxes.values()) if (fleet.owns(ib.hub)) owned.add(ib.hub)
+        return { ...fleet.view(), owned: owned.size }
+      })
       stopView = await installInboxesView(hub, svc)
       // an incident bundle's notes: the Class A records this root applied in the window
       addIncidentNotes(hub, async (from, to) => {
@@ -223,6 +253,7 @@ export function rootFeature(o: RootFeatureOptions): HubFeature {
       relay?.close()
       await service?.close()
       await link?.close()
+      await log?.close()
     },
   }
 }

@@ -95,7 +95,7 @@ export class AetherProc {
 }
 
 /** A root child process on a fixed port (so a restart keeps its URL). */
-export async function startRoot(nats: string, data: string, port?: number): Promise<AetherProc> {
+export async function startRoot(nats: string, data: string, port?: number, extra: string[] = []): Promise<AetherProc> {
   const p = port ?? (await freePort())
   return new AetherProc(
     'root',
@@ -112,6 +112,7 @@ export async function startRoot(nats: string, data: string, port?: number): Prom
       FAST_LINK.AETHER_AUTHORITY_AGING_MS,
       '--authority-stale',
       FAST_LINK.AETHER_AUTHORITY_STALE_MS,
+      ...extra,
     ],
     {},
   ).start()
