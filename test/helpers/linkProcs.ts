@@ -17,6 +17,9 @@ export const FAST_LINK = {
   AETHER_RETRANSMIT_MS: '800',
 }
 
+/** How long a child may take to print its URL (a loaded machine starts `tsx` slowly). */
+export const procTimeouts = { startMs: 20_000 }
+
 export class AetherProc {
   child!: ChildProcess
   out = ''
@@ -36,7 +39,10 @@ export class AetherProc {
     })
     this.child = child
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.role} did not start:\n${this.out}`)), 20_000)
+      const t = setTimeout(
+        () => reject(new Error(`${this.role} did not start in ${procTimeouts.startMs} ms:\n${this.out}`)),
+        procTimeouts.startMs,
+      )
       child.stdout!.on('data', (d) => {
         this.out += d
         const m = new RegExp(`aether ${this.role} (http://\\S+)`).exec(this.out)
