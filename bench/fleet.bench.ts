@@ -97,7 +97,17 @@ async function handover(s: Setup, victim: string): Promise<{ max: number; median
     },
     20_000,
     `${victim}'s hubs acked by another root`,
-  )
+  ).catch(async (err) => {
+    const h = mine.find((_, j) => !moved[j])!
+    const st = h.outbox.stream('sim')
+    console.error(`${h.id} never moved:`, { acked: st.acked, persisted: st.persisted }, h.sender.counters)
+    for (const id of ids.filter((x) => x !== victim)) {
+      const f = await s.roots[id].get('/api/fleet')
+      const r = await s.roots[id].get('/api/reliability')
+      console.error(id, f.members.map((m: any) => m.id), r.root)
+    }
+    throw err
+  })
   stop = true
   await streaming
   moved.sort((a, b) => a - b)

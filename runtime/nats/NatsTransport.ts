@@ -700,13 +700,12 @@ export class FleetStore {
    * Appends to `subject` if its last message is still at stream sequence `expected` (0: none yet);
    * resolves with the new sequence, rejects with a `FenceError` when another root got there first.
    */
-  async append(subject: string, data: Uint8Array, expected: number, headerValues: Record<string, string> = {}) {
-    const h = headers()
-    for (const [k, v] of Object.entries(headerValues)) h.set(k, v)
+  async append(subject: string, data: Uint8Array, expected: number): Promise<number> {
+    if (!Number.isInteger(expected) || expected < 0)
+      throw new FenceError('FENCED', `an append to ${subject} needs the expected last sequence, got ${expected}`)
     try {
       const ack = await this.js.publish(subject, data, {
         expect: { lastSubjectSequence: expected },
-        headers: h,
         timeout: 5000,
       })
       return ack.seq

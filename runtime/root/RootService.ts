@@ -391,6 +391,11 @@ export class RootService {
           this.incident('transport', 'inbox-stream', `reading ${hub}'s inbox state failed: ${(err as Error).message}`)
           continue
         }
+        // a membership change while reading may have dropped an inbox again: never append unfenced
+        if (
+          [...new Set(envs.map((e) => e.streamId!))].some((sid) => this.inboxes.get(`${hub}/${sid}`)?.seq === undefined)
+        )
+          continue
         const receivedAt = frames[0].receivedAt
         const d = this.decide(hub, envs, receivedAt)
         const lost = new Set<string>()
