@@ -83,7 +83,10 @@ export class RootFleet {
         try {
           info = JSON.parse(new TextDecoder().decode(e.value))
         } catch {}
-        this.seen.set(e.key, { at: Math.min(this.now(), e.createdAt), info })
+        // the entries there already: the server's write time (a root dead before we came is not
+        // live); updates: when they reach us, so a put that waited behind our own busy event loop
+        // does not look old
+        this.seen.set(e.key, { at: this.timer ? this.now() : Math.min(this.now(), e.createdAt), info })
       }
       this.recompute()
     })

@@ -383,9 +383,10 @@ export class RootService {
           continue
         }
         const envs = frames.flatMap((f) => f.envs)
+        const fresh = new Set<string>()
         try {
           for (const sid of new Set(envs.map((e) => e.streamId!)))
-            if (this.inboxes.get(`${hub}/${sid}`)?.seq === undefined) await this.load(hub, sid)
+            if (this.inboxes.get(`${hub}/${sid}`)?.seq === undefined) await this.load(hub, sid), fresh.add(sid)
         } catch (err) {
           this.counters.sharedErrors++
           this.incident('transport', 'inbox-stream', `reading ${hub}'s inbox state failed: ${(err as Error).message}`)
@@ -439,7 +440,7 @@ export class RootService {
         )
         // a gap may mean another root moved the inbox on since we read it: read it again next time
         for (const [ib, t] of d.touched)
-          if (lost.has(ib.stream) || t.gaps > 0) this.inboxes.delete(`${hub}/${ib.stream}`)
+          if (lost.has(ib.stream) || (t.gaps > 0 && !fresh.has(ib.stream))) this.inboxes.delete(`${hub}/${ib.stream}`)
         await this.writer.write(d.ops).catch(() => lost.add('*'))
         if (lost.has('*')) continue
         const acks = d.acks.filter((a) => !lost.has((a.payload as { streamId: string }).streamId))
