@@ -92,7 +92,29 @@ Fleet('kill -9 one root mid-stream, a fourth joins: every record applied once, i
     },
     8000,
     "root-b's hubs acked by another root",
-  )
+  ).catch(async (err) => {
+    // what a hub that did not move looks like, and what the living roots think
+    const j = moved.findIndex((t) => !t)
+    const st = ofB[j][0].outbox.stream('sim')
+    console.log(
+      ofB[j][0].id,
+      moved.filter((t) => !t).length,
+      'not moved',
+      st.acked,
+      st.persisted,
+      ofB[j][0].sender.counters,
+    )
+    for (const id of ['root-a', 'root-c']) {
+      const f = await roots[id].get('/api/fleet')
+      console.log(
+        id,
+        f.members.map((m: any) => m.id),
+        f.changes.length,
+        (await roots[id].get('/api/reliability')).root,
+      )
+    }
+    throw err
+  })
   const handover = Math.max(...moved)
   const gone = (await roots['root-a'].get('/api/fleet')).changes.findLast((c: any) => c.left.includes('root-b'))
   const goneAfter = gone.at - killedAt
