@@ -13,6 +13,7 @@
 import { join } from 'node:path'
 import { printTable, quick, report } from './lib.ts'
 import { NatsServer } from '../test/helpers/natsServer.ts'
+import { appendUntilStopped } from '../test/helpers/fleet.ts'
 import { type AetherProc, procTimeouts, startRoot, waitFor } from '../test/helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../test/helpers/tmp.ts'
 import { HubSimulator } from '../runtime/link/HubSimulator.ts'
@@ -113,30 +114,6 @@ async function handover(s: Setup, victim: string): Promise<{ max: number; median
   await appending.done
   moved.sort((a, b) => a - b)
   return { max: moved[moved.length - 1], median: moved[moved.length >> 1], hubs: mine.length }
-}
-
-/** Every hub appends 2 records every 500 ms (1,200 records/s offered) until `stop()`; resolves with the count. */
-function appendUntilStopped(sim: HubSimulator): { done: Promise<number>; stop(): void } {
-  let stop = false
-  const done = (async () => {
-    let n = 0
-    for (let i = 0; i < 240 && !stop; i++) {
-      const t = Date.now()
-      await Promise.all(
-        sim.hubs.map((_, j) =>
-          sim.append(j, [
-            { j, i },
-            { j, i, second: true },
-          ]),
-        ),
-      )
-      n += 2 * sim.hubs.length
-      const wait = 500 - (Date.now() - t)
-      if (wait > 0) await sleep(wait)
-    }
-    return n
-  })()
-  return { done, stop: () => void (stop = true) }
 }
 
 async function main(): Promise<void> {

@@ -9,6 +9,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
+import { appendUntilStopped } from '../../helpers/fleet.ts'
 import { type AetherProc, procTimeouts, startRoot, waitFor } from '../../helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
 import { HubSimulator } from '../../../runtime/link/HubSimulator.ts'
@@ -183,29 +184,5 @@ Fleet('kill -9 one root mid-stream, a fourth joins: every record applied once, i
     `  fleet: ${appended} records from ${HUBS} hubs; root-b gone for root-a after ${goneAfter} ms, its ${ofB.length} hubs moved in ${handover} ms (median ${moved.sort((a, b) => a - b)[moved.length >> 1]} ms); by root ${JSON.stringify(r.byRoot)}; root-b local copies short by ${r.byRoot['root-b'] - local.byRoot['root-b']}`,
   )
 })
-
-/** Every hub appends 2 records every 500 ms (1,200 records/s offered) until `stop()`; resolves with the count. */
-function appendUntilStopped(sim: HubSimulator): { done: Promise<number>; stop(): void } {
-  let stop = false
-  const done = (async () => {
-    let n = 0
-    for (let i = 0; i < 240 && !stop; i++) {
-      const t = Date.now()
-      await Promise.all(
-        sim.hubs.map((_, j) =>
-          sim.append(j, [
-            { j, i },
-            { j, i, second: true },
-          ]),
-        ),
-      )
-      n += 2 * sim.hubs.length
-      const wait = 500 - (Date.now() - t)
-      if (wait > 0) await sleep(wait)
-    }
-    return n
-  })()
-  return { done, stop: () => void (stop = true) }
-}
 
 Fleet.run()
