@@ -3,7 +3,7 @@
  * `aether <command> --help` is always complete. Exit codes: 0 ok, 1 the command's own failure
  * (e.g. a replay divergence), 2 usage or input errors.
  */
-import { formatHelp, parseArgs, UsageError, usageOf, type Command } from './args.ts'
+import { runCommand, type Command } from './args.ts'
 import { hubCommand } from './commands/hub.ts'
 import { inspectCommand } from './commands/inspect.ts'
 import { logCommand } from './commands/log.ts'
@@ -17,6 +17,7 @@ import { agentCommand } from './commands/agent.ts'
 import { slotCommand } from './commands/slot.ts'
 import { supervisorCommand } from './commands/supervisor.ts'
 import { workerCommand } from './commands/worker.ts'
+import { sidecarCommand } from './commands/sidecar.ts'
 
 import { webspaceCommand } from './commands/webspace.ts'
 import { migrateCommand } from './commands/migrate.ts'
@@ -36,6 +37,7 @@ export const commands: Command[] = [
   supervisorCommand,
   slotCommand,
   workerCommand,
+  sidecarCommand,
   webspaceCommand,
   migrateCommand,
   skillCommand,
@@ -59,26 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`aether: unknown command "${name}"\n\n${mainHelp()}`)
     return 2
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(formatHelp(cmd))
-    return 0
-  }
-  try {
-    const args = parseArgs(rest, cmd.flags)
-    return (await cmd.run(args)) ?? 0
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(
-        err.showUsage
-          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`
-          : `aether ${cmd.name}: ${err.message}`,
-      )
-      return 2
-    }
-    const e = err as Error & { code?: string }
-    console.error(`aether ${cmd.name}: ${e.message}`)
-    return e.code === 'DATA_DIR_LOCKED' || e.code === 'UNKNOWN_ACTOR' || e.code === 'LOG_FORMAT' ? 2 : 1
-  }
+  return runCommand(cmd, rest)
 }
 
 main(process.argv.slice(2)).then(
