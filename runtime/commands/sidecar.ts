@@ -44,8 +44,10 @@ restart: 0 restart requested, 1 refused (token, no sidecar) or the hub cannot be
       const go = await new Promise<boolean>((resolve) => {
         process.on('message', (m: { type?: string }) => m?.type === 'serve' && resolve(true))
         process.once('disconnect', () => resolve(false))
+        process.send!({ type: 'standby' }) // listening now: a message sent before would be lost
       })
       if (!go) return 0
+      console.log(`aether sidecar: spare ${process.pid} told to serve`)
     }
     const guard = guardProcess({ name: 'sidecar' })
     const sc = await Sidecar.start({

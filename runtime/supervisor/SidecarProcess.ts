@@ -37,6 +37,8 @@ const SPARE_DELAY_MS = 500
 export class SidecarProcess {
   child?: ChildProcess
   private spare?: ChildProcess
+  /** Spares that said they wait for `serve`. */
+  private standby = new WeakSet<ChildProcess>()
   readonly lives: SidecarLife[] = []
   readonly counters = { starts: 0, deaths: 0, manualRestarts: 0, fromSpare: 0, spareDeaths: 0 }
   /** The last lines the sidecars wrote (they explain a failure). */
@@ -87,6 +89,7 @@ export class SidecarProcess {
     if (this.stopped || alive(this.spare)) return
     const spare = this.spawnChild(true)
     this.spare = spare
+    spare.once('message', () => this.standby.add(spare))
     spare.once('exit', () => {
       if (this.spare !== spare || this.stopped) return
       this.spare = undefined
@@ -103,9 +106,13 @@ export class SidecarProcess {
       child = this.spare!
       this.spare = undefined
       child.removeAllListeners('exit')
-      child.send({ type: 'serve' })
+      // it serves once it says it waits (an IPC message before its listener would be lost)
+      const go = () => child.connected && child.send({ type: 'serve' })
+      if (this.standby.has(child)) go()
+      else child.once('message', go)
+      this.standby.delete(child)
       this.counters.fromSpare++
-      this.later(SPARE_DELAY_MS, () => this.keepSpare())
+      this.keepSpare() // the next spare loads while this one serves
     } else child = this.spawnChild(false)
     this.child = child
     this.counters.starts++
@@ -145,6 +152,8 @@ export class SidecarProcess {
   status(): {
     pid: number | null
     sparePid: number | null
+    /** A spare has loaded and waits: a restart now is a hand-over, not a process start. */
+    spareReady: boolean
     counters: SidecarProcess['counters']
     lives: SidecarLife[]
     output: string
@@ -152,6 +161,7 @@ export class SidecarProcess {
     return {
       pid: this.pid ?? null,
       sparePid: alive(this.spare) ? this.spare!.pid! : null,
+      spareReady: alive(this.spare) && this.standby.has(this.spare!),
       counters: { ...this.counters },
       lives: this.lives.slice(-25),
       output: this.output.slice(-1000),
