@@ -18,6 +18,7 @@ import {
   type SidecarFrame,
   type SidecarHeader,
 } from '../../protocol/sidecarFrame.ts'
+import { LinkStatusSource } from '../link/LinkStatus.ts'
 import type { LinkStatus, NatsMessage, NatsSub, Transport } from '../link/Transport.ts'
 import type { SidecarChannel } from './Sidecar.ts'
 
@@ -45,11 +46,7 @@ interface Pending {
 
 const ATTEMPTS_KEPT = 50
 
-export class SidecarLink implements Transport {
-  status: LinkStatus = 'connecting'
-  lastError?: string
-  readonly counters = { reconnects: 0, disconnects: 0, callbackErrors: 0, publishErrors: 0 }
-  readonly reconnectTimes: number[] = []
+export class SidecarLink extends LinkStatusSource implements Transport {
   /** The last dial attempts, and all of them counted. */
   readonly attempts: DialAttempt[] = []
   readonly attemptCounts = { ok: 0, failed: 0 }
@@ -66,13 +63,13 @@ export class SidecarLink implements Transport {
   private nextId = 1
   private subs = new Map<number, { subject: string; cb: (m: NatsMessage) => void; queue?: string }>()
   private pending = new Map<number, Pending>()
-  private listeners = new Set<(s: LinkStatus, previous: LinkStatus) => void>()
   private ready: Promise<void>
   private resolveReady!: () => void
   private rejectReady!: (e: Error) => void
   private retry?: ReturnType<typeof setTimeout>
 
   constructor(readonly opts: SidecarLinkOptions) {
+    super()
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve
       this.rejectReady = reject
@@ -84,36 +81,20 @@ export class SidecarLink implements Transport {
     return this.ready
   }
 
-  onStatus(fn: (s: LinkStatus, previous: LinkStatus) => void): () => void {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
-  }
-
-  private setStatus(s: LinkStatus): void {
+  /** Counts the reconnect (a `connected` after the first) or the disconnect, then tells the listeners. */
+  private changeStatus(s: LinkStatus): void {
     if (s === this.status) return
-    const prev = this.status
-    this.status = s
     if (s === 'connected') {
-      if (this.everConnected) {
-        this.counters.reconnects++
-        this.reconnectTimes.push(Date.now())
-        if (this.reconnectTimes.length > 100) this.reconnectTimes.shift()
-      }
+      if (this.everConnected) this.countReconnect()
       this.everConnected = true
       this.resolveReady()
-    } else if (prev === 'connected') this.counters.disconnects++
-    for (const fn of this.listeners) {
-      try {
-        fn(s, prev)
-      } catch {
-        this.counters.callbackErrors++
-      }
-    }
+    } else if (this.status === 'connected') this.counters.disconnects++
+    this.setStatus(s)
   }
 
   private recompute(): void {
     if (this.closing) return
-    this.setStatus(
+    this.changeStatus(
       this.welcomed && this.natsStatus === 'connected'
         ? 'connected'
         : this.everConnected
@@ -293,10 +274,6 @@ export class SidecarLink implements Transport {
     this.sock?.destroy()
     this.rejectReady(new Error('the sidecar link was closed before it connected'))
     this.ready.catch(() => {})
-    const prev = this.status
-    if (prev !== 'closed') {
-      this.status = 'closed'
-      for (const fn of this.listeners) fn('closed', prev)
-    }
+    this.setStatus('closed')
   }
 }
