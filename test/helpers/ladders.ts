@@ -100,10 +100,15 @@ export class LadderCoverage {
     }
   }
 
-  /** Paths from the initial state (`input`) to each ladder transition no run took yet. */
+  /**
+   * Paths from the initial state (`input`) to each ladder transition no run took yet. Every
+   * recorded payload of a type is tried (CoverageRecorder.variants); `extra` events are tried
+   * first, before the recorded ones of their type.
+   */
   paths(input: unknown, extra: Sample[] = []): { paths: CoveragePath[]; unreachable: string[] } {
-    const samples = new Map(this.rec.samples)
-    for (const e of extra) samples.set(e.type, e)
+    const samples = new Map<string, Sample[]>()
+    for (const e of extra) samples.set(e.type, [...(samples.get(e.type) ?? []), e])
+    for (const [type, list] of this.rec.variants) samples.set(type, [...(samples.get(type) ?? []), ...list])
     return pathsToUncovered(
       this.machine,
       this.transitions().filter((t) => !t.taken),
@@ -116,12 +121,35 @@ export class LadderCoverage {
    * the hosted actor (an ActorSystem journaling to memory-level, pure transitions, no executor),
    * its journal counted; a path with a timer or an effect result (`xstate.*` events, which the host
    * refuses from outside) is replayed with pure transitions instead. Returns the transitions each
-   * way covered and those without a path. `extra`: sample events of the test's fault alphabet, used
-   * instead of the recorded ones of their type (e.g. a cancel with a reason, never recorded).
+   * way covered and those without a path. `inputs`: the machine's inputs to start from, each tried
+   * in turn for what the ones before left without a path (e.g. a file subflow after a camera one).
+   * `extra`: sample events of the test's fault alphabet, tried before the recorded ones of their
+   * type (e.g. a cancel with a reason, never recorded).
    */
   async runPathsHosted(
-    input: unknown,
+    inputs: unknown[],
     extra: Sample[] = [],
+  ): Promise<{ hosted: string[]; pure: string[]; refused: string[]; unreachable: string[] }> {
+    const hosted: string[] = []
+    const pure: string[] = []
+    const refused: string[] = []
+    let unreachable: string[] = []
+    for (const [k, input] of inputs.entries()) {
+      const r = await this.runPathsFrom(input, extra, `ladder-${k}`)
+      hosted.push(...r.hosted)
+      pure.push(...r.pure)
+      refused.push(...r.refused)
+      unreachable = r.unreachable
+    }
+    // refused on one input and taken from another: not refused
+    const left = new Set(this.report().uncovered)
+    return { hosted, pure, refused: refused.filter((r) => left.has(r.split(' (')[0])), unreachable }
+  }
+
+  private async runPathsFrom(
+    input: unknown,
+    extra: Sample[],
+    prefix: string,
   ): Promise<{ hosted: string[]; pure: string[]; refused: string[]; unreachable: string[] }> {
     const { paths, unreachable } = this.paths(input, extra)
     const store = new LevelStore(new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'utf8' }) as any)
@@ -135,13 +163,13 @@ export class LadderCoverage {
         // a timer or an effect's result: the host refuses them from outside (reserved), so the
         // path is replayed with pure transitions, as `aether coverage` replays logs
         this.rec.addLog(
-          { format: 'aether.log/1', actor: `ladder-path-${i}`, machine: this.name, at: 0, input },
+          { format: 'aether.log/1', actor: `${prefix}-path-${i}`, machine: this.name, at: 0, input },
           p.events.map((event, k) => ({ seq: k + 1, at: k, event })),
         )
         pure.push(p.transition)
         continue
       }
-      const path = `ladder-path-${i}`
+      const path = `${prefix}-path-${i}`
       await system.spawn(path, this.machine, { durable: true, input })
       try {
         for (const e of p.events) await system.sendCommitted(path, e)

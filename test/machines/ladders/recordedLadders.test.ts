@@ -90,7 +90,9 @@ for (const l of ladders) {
     assert.ok(mine.length > 0, `corpus logs of ${l.name}`)
     for (const g of mine) cov.rec.addLog(g.header, g.lines)
     console.log(`recorded executor runs (${mine.length} logs): ${cov.line()}`)
-    const { hosted, pure, refused, unreachable } = await cov.runPathsHosted(mine[0].header.input, l.extra?.(cov))
+    // every distinct input the executors started from (a camera, a loopback, a file subflow)
+    const inputs = [...new Map(mine.map((g) => [JSON.stringify(g.header.input), g.header.input])).values()]
+    const { hosted, pure, refused, unreachable } = await cov.runPathsHosted(inputs, l.extra?.(cov))
     console.log(`+ hosted paths: ${hosted.length}, pure-replayed paths: ${pure.length}: ${cov.line()}`)
     if (refused.length) console.log(`  refused by the host: ${refused.join(', ')}`)
     if (unreachable.length) console.log(`  no path from the graph: ${unreachable.join(', ')}`)
