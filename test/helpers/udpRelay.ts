@@ -118,6 +118,11 @@ export class RelayNet {
     this.blocked.add(peerSessionId)
   }
 
+  /** Sessions blocked so far get relays again for their new candidates. */
+  unblockAll(): void {
+    this.blocked.clear()
+  }
+
   get forwarded(): number {
     return this.relays.reduce((n, r) => n + r.forwarded, 0)
   }
