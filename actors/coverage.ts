@@ -62,6 +62,8 @@ export interface CoveragePath {
 
 /** Distinct payloads kept per event type (CoverageRecorder.variants). */
 const MAX_VARIANTS = 8
+/** Explorations of the graph per `pathsToUncovered` call (one per extra payload, bounded). */
+const MAX_EXPLORATIONS = 64
 
 const guardName = (g: any): string =>
   typeof g === 'string' ? g : typeof g === 'function' ? g.name || 'inline' : (g?.type ?? 'inline')
@@ -160,9 +162,8 @@ export class CoverageRecorder {
   private addVariant(event: { type: string; [k: string]: unknown }): void {
     const list = this.variants.get(event.type) ?? []
     if (list.length >= MAX_VARIANTS) return
-    // payloads told apart without their timestamps, which differ in every run
-    const { at: _at, ...rest } = event
-    const key = JSON.stringify(rest)
+    // payloads told apart without their timestamps (`at`, at any depth), which differ in every run
+    const key = JSON.stringify(event, (k, v) => (k === 'at' ? undefined : v))
     if (this.seenPayloads.has(key)) return
     this.seenPayloads.add(key)
     list.push(event)
@@ -256,7 +257,13 @@ export function pathsToUncovered(
     const s = opts.samples?.get(type)
     return s === undefined ? [{ type }] : Array.isArray(s) ? (s.length ? s : [{ type }]) : [s]
   }
-  const events = [...types].flatMap(sample)
+  // the graph tells states apart by value, so one exploration takes one payload per type: the first
+  // one; then one more exploration per other payload (in place of its type's first), so that a
+  // state reached only with it (a warm admission, a root update) gets its paths too
+  const runs: Sample[][] = [[...types].map((t) => sample(t)[0])]
+  for (const t of types)
+    for (const v of sample(t).slice(1))
+      if (runs.length < MAX_EXPLORATIONS) runs.push([...types].map((u) => (u === t ? v : sample(u)[0])))
   // an event a guard or an action cannot take (a payload it lacks) leads nowhere, instead of
   // ending the whole traversal
   const safe = new Proxy(machine, {
@@ -273,17 +280,21 @@ export function pathsToUncovered(
       return typeof v === 'function' ? v.bind(target) : v
     },
   })
-  let found: { state: any; steps: { event: any }[] }[] = []
-  try {
-    found = getShortestPaths(safe, {
-      events: events as any,
-      input: opts.input as any,
-      serializeState: (s: any) => JSON.stringify(s.value),
-      limit: opts.limit ?? 5000,
-    } as any) as any
-  } catch (err) {
-    // a machine whose actions throw on bare events cannot be explored this way
-    if (process.env.AETHER_DEBUG) console.error(err)
+  const found: { state: any; steps: { event: any }[] }[] = []
+  for (const events of runs) {
+    try {
+      found.push(
+        ...(getShortestPaths(safe, {
+          events: events as any,
+          input: opts.input as any,
+          serializeState: (s: any) => JSON.stringify(s.value),
+          limit: opts.limit ?? 5000,
+        } as any) as any),
+      )
+    } catch (err) {
+      // a machine whose actions throw on bare events cannot be explored this way
+      if (process.env.AETHER_DEBUG) console.error(err)
+    }
   }
   // shortest first
   found.sort((a, b) => a.steps.length - b.steps.length)

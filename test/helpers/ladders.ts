@@ -116,13 +116,12 @@ export class LadderCoverage {
 
   /**
    * Paths from the initial state (`input`) to each ladder transition no run took yet. Every
-   * recorded payload of a type is tried (CoverageRecorder.variants); `extra` events are tried
-   * first, before the recorded ones of their type.
+   * recorded payload of a type is tried (CoverageRecorder.variants), then the `extra` events of
+   * that type.
    */
   paths(input: unknown, extra: Sample[] = []): { paths: CoveragePath[]; unreachable: string[] } {
-    const samples = new Map<string, Sample[]>()
+    const samples = new Map<string, Sample[]>(this.rec.variants)
     for (const e of extra) samples.set(e.type, [...(samples.get(e.type) ?? []), e])
-    for (const [type, list] of this.rec.variants) samples.set(type, [...(samples.get(type) ?? []), ...list])
     return pathsToUncovered(
       this.machine,
       this.transitions().filter((t) => !t.taken),
@@ -137,7 +136,7 @@ export class LadderCoverage {
    * refuses from outside) is replayed with pure transitions instead. Returns the transitions each
    * way covered and those without a path. `inputs`: the machine's inputs to start from, each tried
    * in turn for what the ones before left without a path (e.g. a file subflow after a camera one).
-   * `extra`: sample events of the test's fault alphabet, tried before the recorded ones of their
+   * `extra`: sample events of the test's fault alphabet, tried after the recorded ones of their
    * type (e.g. a cancel with a reason, never recorded).
    */
   async runPathsHosted(
@@ -264,15 +263,21 @@ export function inputsOf(logs: ParsedLog[]): unknown[] {
 }
 
 /**
- * updateTransition's fault events the corpus never recorded, for generated paths: an operator's
- * cancel and defer (with a reason), the candidate exiting while it is verified.
+ * updateTransition's fault events and requests the corpus never recorded, for generated paths: an
+ * operator's cancel and defer (with a reason), the candidate exiting while it is verified, the
+ * live-media gate finding media, a root update and the supervisor coming back on its version.
  */
 export function updateFaults(cov: LadderCoverage): Sample[] {
   const good = cov.rec.samples.get('runtime.good')
+  const request = cov.rec.samples.get('update.request')
+  const gate = cov.rec.samples.get('xstate.done.actor.0.updateTransition.gate')
   return [
     { type: 'update.cancel', reason: 'operator cancels', at: 0 },
     { type: 'update.defer', reason: 'operator defers', ms: 1000, at: 0 },
     ...(good ? [{ ...good, type: 'runtime.exited', role: 'active', code: 137 }] : []),
+    ...(gate ? [{ ...gate, output: { ...(gate.output as object), live: 1 } }] : []),
+    ...(request ? [{ ...request, kind: 'root' }] : []),
+    ...(typeof request?.version === 'string' ? [{ type: 'supervisor.boot', version: request.version, at: 0 }] : []),
   ]
 }
 
