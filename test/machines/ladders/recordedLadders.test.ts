@@ -28,7 +28,7 @@ const ladders: {
   { name: 'mediaSubflow', floor: 73 },
   {
     name: 'updateTransition',
-    floor: 79,
+    floor: 89,
     extra: updateFaults,
   },
 ]
