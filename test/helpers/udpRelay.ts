@@ -25,7 +25,9 @@ class Relay {
   constructor() {
     this.outer = createSocket('udp4')
     this.outer.on('message', (msg, from) => {
-      if (this.dead || (this.stunOnly && !isStun(msg))) return void this.dropped++
+      // a relay still in the pool has no target: a packet to its port is a stray one (a port
+      // number another process's peer used before, whose remote still sends to it)
+      if (this.dead || !this.target || (this.stunOnly && !isStun(msg))) return void this.dropped++
       const key = `${from.address}:${from.port}`
       let s = this.inner.get(key)
       if (!s) {

@@ -34,7 +34,7 @@ proto.createOffer = function (this: any, ...args: unknown[]) {
   return createOffer.apply(this, args)
 }
 
-const timings = { ...fastLadder, connectMs: 600, connectWaits: 2, rebuildMs: 1500, maxRebuilds: 3 }
+const timings = { ...fastLadder, connectMs: 1500, connectWaits: 2, rebuildMs: 1500, maxRebuilds: 3 }
 const M = 'hub/peer' // the member's session (polite, leads recovery)
 const H = 'member-1/peer' // the hub's (impolite, follows)
 const CAM = `${M}/camera`

@@ -41,7 +41,10 @@ const args = [
   '--prewarm-settle-ms',
   '0',
   '--verify-deadline-ms',
-  '2500',
+  '20000',
+  // a runtime starting on this loaded machine (2 cores, several test suites) can take many seconds
+  '--health-deadline-ms',
+  '60000',
 ]
 const start = () =>
   startSupervisor({ slots, data, port, slotPorts, args, env: { AETHER_SUPERVISOR_STEP_DELAY_MS: '400' } })
