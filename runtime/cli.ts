@@ -21,6 +21,7 @@ import { workerCommand } from './commands/worker.ts'
 import { webspaceCommand } from './commands/webspace.ts'
 import { migrateCommand } from './commands/migrate.ts'
 import { skillCommand } from './commands/skill.ts'
+import { rolloutCommand } from './commands/rollout.ts'
 
 export const commands: Command[] = [
   hubCommand,
@@ -39,6 +40,7 @@ export const commands: Command[] = [
   webspaceCommand,
   migrateCommand,
   skillCommand,
+  rolloutCommand,
 ]
 
 function mainHelp(): string {
