@@ -157,7 +157,8 @@ export class MembersFeature implements HubFeature {
   }
 
   private context(path: string): { value: unknown; context: RolloutContext; status: string } | undefined {
-    return this.hub.system.hosted(path)?.actor.getSnapshot() as any
+    // an actor being spawned is listed before its XState actor exists
+    return this.hub.system.hosted(path)?.actor?.getSnapshot() as any
   }
 
   private views(): RolloutView[] {
