@@ -20,7 +20,7 @@ version in their inactive slot, the same way. cancel ID lets the running wave fi
 further wave (--reason is required).
 Exit codes: 0 done (update/rollback: the rollout was accepted and runs on the hub; follow it with
 aether rollout list), 1 refused by the hub (a rollout already runs, it has ended) or the hub
-unreachable, 2 usage error or a request the hub rejects as bad (no such member, bad field).`,
+unreachable, 2 usage error or a request the hub rejects as bad (a bad field, no member matching the selector).`,
   positionals: [
     { name: 'ACTION', help: SUBS.join(' | '), required: true },
     { name: 'TARGET', help: 'the slot image folder (update) or the rollout id (cancel)' },
