@@ -1,29 +1,30 @@
 /**
- * `aether rollout members | list | update SOURCE | rollback | cancel ID`: a running hub's members
+ * `aether rollout members | list | update SOURCE | rollback | cancel ID | cancel-member NAME`: a running hub's members
  * and the rollouts over them (docs/members.md), over its API.
  */
 import { UsageError, type Command } from '../args.ts'
 import { setting } from '../config.ts'
 import { requestServer, serverFlag, serverUrl, subAction, tokenFlag } from './remote.ts'
 
-const SUBS = ['members', 'list', 'update', 'rollback', 'cancel'] as const
+const SUBS = ['members', 'list', 'update', 'rollback', 'cancel', 'cancel-member'] as const
 
 export const rolloutCommand: Command = {
   name: 'rollout',
   summary: "list a hub's members and rollouts; update, roll back or cancel a rollout over its members",
   usage:
-    'aether rollout members|list|update SOURCE|rollback|cancel ID [--members a,b | --prefix P | --on-version V] [--canary N] [--reason R] [--url URL] [--token T]',
+    'aether rollout members|list|update SOURCE|rollback|cancel ID|cancel-member NAME [--members a,b | --prefix P | --on-version V] [--canary N] [--reason R] [--url URL] [--token T]',
   details: `update SOURCE asks the hub to roll the slot image at SOURCE (a path on the members' disks) out to the
 members named by --members, or chosen by --prefix / --on-version (all members when none is given):
 the first --canary members (default 1) first, then the rest. rollback rolls the members back to the
 version in their inactive slot, the same way. cancel ID lets the running wave finish and starts no
-further wave (--reason is required).
+further wave (--reason is required). cancel-member NAME cancels that member's update in progress
+(--reason is required; 1 when the member refuses or does not answer).
 Exit codes: 0 done (update/rollback: the rollout was accepted and runs on the hub; follow it with
 aether rollout list), 1 refused by the hub (a rollout already runs, it has ended) or the hub
 unreachable, 2 usage error or a request the hub rejects as bad (a bad field, no member matching the selector).`,
   positionals: [
     { name: 'ACTION', help: SUBS.join(' | '), required: true },
-    { name: 'TARGET', help: 'the slot image folder (update) or the rollout id (cancel)' },
+    { name: 'TARGET', help: 'the slot image folder (update), the rollout id (cancel) or a member (cancel-member)' },
   ],
   flags: {
     url: serverFlag('the running hub'),
@@ -71,6 +72,12 @@ unreachable, 2 usage error or a request the hub rejects as bad (a bad field, no 
       if (typeof flags.reason !== 'string' || !flags.reason.trim()) throw new UsageError('cancel needs --reason R')
       path = '/api/rollouts/cancel'
       body = { id: target, reason: flags.reason }
+    } else if (sub === 'cancel-member') {
+      if (!target) throw new UsageError('cancel-member needs the member NAME (aether rollout members)')
+      if (typeof flags.reason !== 'string' || !flags.reason.trim())
+        throw new UsageError('cancel-member needs --reason R')
+      path = '/api/members/cancel'
+      body = { member: target, reason: flags.reason }
     } else if (target) throw new UsageError(`unexpected argument "${target}"`)
     const res = await requestServer(base, path, 'url', {
       method: body ? 'POST' : 'GET',
@@ -84,7 +91,7 @@ unreachable, 2 usage error or a request the hub rejects as bad (a bad field, no 
     if (flags.json) console.log(JSON.stringify(out, null, 2))
     if (!res.ok) {
       console.error(`aether rollout ${sub}: ${res.status} ${out.error ?? ''}: ${out.message ?? ''}`)
-      return res.status === 409 || res.status >= 500 ? 1 : 2
+      return res.status === 409 || res.status >= 500 ? 1 : 2 // 504: the member did not answer
     }
     if (flags.json) return 0
     if (sub === 'members') {
@@ -98,7 +105,8 @@ unreachable, 2 usage error or a request the hub rejects as bad (a bad field, no 
     } else if (sub === 'list') {
       if (!out.rollouts.length) console.log('no rollouts')
       for (const r of out.rollouts) printRollout(r)
-    } else printRollout(out)
+    } else if (sub === 'cancel-member') console.log(`${out.member}: cancel accepted (now ${out.state})`)
+    else printRollout(out)
     return 0
   },
 }

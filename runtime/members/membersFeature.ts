@@ -13,7 +13,7 @@
  * and the hub id as the member link's hub. Without NATS it serves an empty list and says why.
  */
 import { randomBytes } from 'node:crypto'
-import { defineService, effect, serviceOf } from '../../actors/index.ts'
+import { defineService, effect, requestKey, serviceOf } from '../../actors/index.ts'
 import { memberRollout, type RolloutContext } from '../../machines/index.ts'
 import type { GateOutput, WaveOutput, WaveReply } from '../../machines/memberRollout.ts'
 import {
@@ -108,6 +108,7 @@ export class MembersFeature implements HubFeature {
     s.route('GET', '/api/rollouts', () => ({ rollouts: this.rollouts().map((r) => this.rolloutInfo(r.path)) }))
     s.route('POST', '/api/rollouts', (ctx) => this.startRollout(ctx))
     s.route('POST', '/api/rollouts/cancel', (ctx) => this.cancelRollout(ctx))
+    s.route('POST', '/api/members/cancel', (ctx) => this.cancelMember(ctx))
     reliabilityOf(hub).add('members', {
       node: () => this.members.node(this.views()),
       extra: () => ({ cohort: this.members.cohort(this.views()) }),
@@ -268,6 +269,29 @@ export class MembersFeature implements HubFeature {
     if (s.status !== 'active') throw new HttpError(409, `rollout ${b.id} has ended (${s.context.outcome})`, 'ENDED')
     await this.hub.system.sendCommitted(path, { type: 'rollout.cancel', reason: b.reason, at: Date.now() })
     return this.rolloutInfo(path)
+  }
+
+  /** Cancels one member's update in progress (outside a rollout's waves, or inside one: it halts). */
+  private async cancelMember(ctx: any): Promise<unknown> {
+    const b = await this.body(ctx, ['member', 'reason'])
+    if (typeof b.member !== 'string' || !NODE_ID.test(b.member))
+      this.bad(`field "member" must be a member name matching ${NODE_ID.source}`)
+    if (typeof b.reason !== 'string' || !b.reason.trim() || b.reason.length > 500)
+      this.bad('field "reason" must be a non-empty string of at most 500 characters')
+    const reply = await this.request(b.member, {
+      v: 1,
+      t: 'request',
+      id: requestKey('cancel', b.member, Date.now()),
+      hub: this.members.hub,
+      member: b.member,
+      action: 'cancel',
+      reason: b.reason,
+    })
+    if (!reply.ok) {
+      const status = reply.code === 'UNREACHABLE' ? 504 : 409
+      throw new HttpError(status, `${b.member}: ${reply.message ?? 'refused'}`, reply.code ?? 'REFUSED')
+    }
+    return { member: b.member, ...reply }
   }
 
   private rolloutInfo(path: string) {
