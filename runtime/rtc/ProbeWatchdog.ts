@@ -14,6 +14,11 @@
  *   idle one's within `idleProbeMs` more. The follower: silence is no ping for the longer time.
  * - `prove` (a rung of the ladder, or following): a ping every `probeMs`; a ping or pong received
  *   after the watch began proves the path.
+ * One timer per watchdog, armed for the next instant something is due (a ping, the next look at a
+ * ping in flight, the earliest moment silence could be told), not a tick every `probeMs`: an idle
+ * open session wakes its leader about twice per `idleProbeMs` and its follower about once per
+ * silence window. The owner calls `poke()` when the session turns busy (a message, media), so the
+ * faster speed starts at once, not at the next idle ping.
  * Browser-safe (timers only), like the executor that owns it.
  */
 import type { PeerCommand } from '../../machines/peerSession.ts'
@@ -47,7 +52,9 @@ export class ProbeWatchdog {
     verdicts: { silent: 0, answered: 0 },
   }
   private w?: Watch
-  private timer?: ReturnType<typeof setInterval>
+  private timer?: ReturnType<typeof setTimeout>
+  /** When the armed timer fires (ms since epoch). */
+  private due = 0
   private sent = 0
   private acked = 0
   /** The last ping sent before the current watch began (a pong above it proves the path). */
@@ -67,18 +74,40 @@ export class ProbeWatchdog {
     this.decided = false
     this.mark = this.sent
     this.lastHeard = Date.now()
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
+    this.disarm()
     if (w.mode === 'off') return
     this.lastPing = 0
-    this.timer = setInterval(() => this.tick(), w.probeMs)
-    ;(this.timer as { unref?: () => void }).unref?.()
+    this.arm(w.probeMs)
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
+    this.disarm()
     this.w = undefined
+  }
+
+  /**
+   * The session turned busy (a message went out or came in, media attached): a leader waiting for
+   * its next idle ping looks again within `probeMs`.
+   */
+  poke(): void {
+    const w = this.w
+    if (!w || w.mode === 'off' || !this.leader || !this.timer) return
+    if (this.due - Date.now() > w.probeMs) this.arm(w.probeMs)
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private arm(ms: number): void {
+    this.disarm()
+    this.due = Date.now() + ms
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.tick()
+    }, ms)
+    ;(this.timer as { unref?: () => void }).unref?.()
   }
 
   /** A ping from the remote (answered at once: a reflex, not a decision). */
@@ -115,7 +144,25 @@ export class ProbeWatchdog {
   private tick(): void {
     const w = this.w
     if (!w) return
+    this.check(w, Date.now())
+    // the next look: a leader in `prove`, with a ping in flight or busy looks every probeMs, an
+    // idle one when its next idle ping is due; a follower (live) when silence could first be
+    // told (in `prove` it only answers pings: no timer)
     const now = Date.now()
+    if (!this.w || this.w !== w || this.timer) return
+    if (this.leader) {
+      const fast = w.mode === 'prove' || this.sent > this.acked || this.host.busy(w.idleProbeMs)
+      this.arm(fast ? w.probeMs : Math.max(w.probeMs, this.lastPing + w.idleProbeMs - now))
+    } else if (w.mode === 'live' && !this.decided)
+      this.arm(Math.max(w.probeMs, this.lastHeard + this.followerSilenceMs(w) + 1 - now))
+  }
+
+  /** A follower tells silence when no ping came for this long. */
+  private followerSilenceMs(w: Watch): number {
+    return w.idleProbeMs + (w.silenceProbes + 1) * w.probeMs
+  }
+
+  private check(w: Watch, now: number): void {
     // idle and answered: the next ping waits for idleProbeMs; a late answer or a proof: probeMs
     const due =
       w.mode === 'prove' ||
@@ -132,7 +179,7 @@ export class ProbeWatchdog {
     if (w.mode !== 'live' || this.decided) return
     const silent = this.leader
       ? this.sent - this.acked > w.silenceProbes && now - this.lastHeard > w.silenceProbes * w.probeMs
-      : now - this.lastHeard > w.idleProbeMs + (w.silenceProbes + 1) * w.probeMs
+      : now - this.lastHeard > this.followerSilenceMs(w)
     if (!silent) return
     this.decided = true
     this.stats.verdicts.silent++

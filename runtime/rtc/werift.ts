@@ -434,7 +434,12 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  */
 export async function openBareWeriftPair(
   opts: { candidates?: 'trickle' | 'sdp' } = {},
-): Promise<{ ms: number; close(): void }> {
+): Promise<{
+  ms: number
+  close(): void
+  peers: [RTCPeerConnection, RTCPeerConnection]
+  channels: [Record<string, any>, Record<string, any>]
+}> {
   const inSdp = opts.candidates === 'sdp'
   const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
@@ -451,10 +456,12 @@ export async function openBareWeriftPair(
   const a = new RTCPeerConnection(cfg)
   const b = new RTCPeerConnection(cfg)
   let open = 0
+  const channels: [Record<string, any>, Record<string, any>] = [{}, {}]
   const done = new Promise<void>((resolve) => {
-    for (const pc of [a, b]) {
+    for (const [i, pc] of [a, b].entries()) {
       for (const [label, id] of Object.entries(CHANNELS)) {
         const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        channels[i][label] = dc
         dc.stateChanged.subscribe((s: string) => {
           if (s === 'open' && ++open === 4) resolve()
         })
@@ -485,6 +492,8 @@ export async function openBareWeriftPair(
   const ms = performance.now() - t0
   return {
     ms,
+    peers: [a, b],
+    channels,
     close() {
       void a.close().catch(() => {})
       void b.close().catch(() => {})
