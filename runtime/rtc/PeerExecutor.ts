@@ -136,6 +136,7 @@ export class PeerExecutor {
   ) {
     this.probe = new ProbeWatchdog(opts.ownsTransceivers, {
       send: (peerSessionId, f) => !!this.current(peerSessionId)?.send('events', JSON.stringify(f)),
+      delivered: (peerSessionId) => !!this.current(peerSessionId)?.delivered?.(),
       busy: (idleMs) => this.tracks.size > 0 || this.loopOn.size > 0 || Date.now() - this.lastTraffic < idleMs,
       verdict: (e) => this.toPeer(e),
     })
@@ -504,7 +505,7 @@ export class PeerExecutor {
     const peerSessionId = h.peerSessionId
     if (f.t === 'ping') {
       this.stats.pingsAnswered++
-      this.probe.onPing(peerSessionId, seq)
+      this.probe.onPing(peerSessionId, seq, f.q === 1)
     } else if (f.t === 'pong') this.probe.onPong(peerSessionId, seq)
     else if (f.t === 'msg') {
       this.traffic()

@@ -27,6 +27,8 @@ type Watch = Extract<PeerCommand, { op: 'watch' }>
 
 export interface ProbeStats {
   pingsSent: number
+  /** Idle pings sent quiet (no pong asked: the transport's acknowledgement answers them). */
+  quietPings: number
   /** Pings sent at probeMs because the one before was late (in `live`). */
   latePings: number
   pongsReceived: number
@@ -36,7 +38,13 @@ export interface ProbeStats {
 
 export interface ProbeHost {
   /** Sends a probe frame on the `events` channel of `peerSessionId`; false if it could not. */
-  send(peerSessionId: string, frame: { t: 'ping' | 'pong'; seq: number }): boolean
+  send(peerSessionId: string, frame: { t: 'ping' | 'pong'; seq: number; q?: 1 }): boolean
+  /**
+   * Everything sent to the remote of `peerSessionId` has been acknowledged by the remote's
+   * transport (werift: its SCTP association's queues are empty). Optional: a host that cannot tell
+   * (the browser) asks a pong for every ping.
+   */
+  delivered?(peerSessionId: string): boolean
   /** The session carries media or messages now (probed at probeMs, not idleProbeMs). */
   busy(idleMs: number): boolean
   /** Delivers a verdict to the session's actor. */
@@ -46,6 +54,7 @@ export interface ProbeHost {
 export class ProbeWatchdog {
   readonly stats: ProbeStats = {
     pingsSent: 0,
+    quietPings: 0,
     latePings: 0,
     pongsReceived: 0,
     pingsHeard: 0,
@@ -62,6 +71,8 @@ export class ProbeWatchdog {
   private lastHeard = 0
   private lastPing = 0
   private decided = false
+  /** The seq of the last ping sent quiet (0: none waiting for its acknowledgement). */
+  private quiet = 0
 
   constructor(
     readonly leader: boolean,
@@ -110,11 +121,14 @@ export class ProbeWatchdog {
     ;(this.timer as { unref?: () => void }).unref?.()
   }
 
-  /** A ping from the remote (answered at once: a reflex, not a decision). */
-  onPing(peerSessionId: string, seq: number): void {
+  /**
+   * A ping from the remote (answered at once: a reflex, not a decision), unless it is `quiet`:
+   * the leader then takes its transport's acknowledgement for the answer.
+   */
+  onPing(peerSessionId: string, seq: number, quiet = false): void {
     this.stats.pingsHeard++
     this.lastHeard = Date.now()
-    this.host.send(peerSessionId, { t: 'pong', seq })
+    if (!quiet) this.host.send(peerSessionId, { t: 'pong', seq })
     if (!this.leader) this.answered(peerSessionId)
   }
 
@@ -163,6 +177,10 @@ export class ProbeWatchdog {
   }
 
   private check(w: Watch, now: number): void {
+    // a quiet ping is answered once the remote's transport has acknowledged all we sent
+    if (this.quiet && this.quiet === this.sent && this.sent > this.acked && this.host.delivered?.(w.peerSessionId))
+      this.acked = this.sent
+    this.quiet = 0
     // idle and answered: the next ping waits for idleProbeMs; a late answer or a proof: probeMs
     const due =
       w.mode === 'prove' ||
@@ -171,10 +189,22 @@ export class ProbeWatchdog {
       this.host.busy(w.idleProbeMs)
     if (this.leader && due) {
       // a ping that could not be sent (channel down) counts as unanswered all the same
-      if (w.mode === 'live' && this.sent > this.acked) this.stats.latePings++
+      const late = this.sent > this.acked
+      if (w.mode === 'live' && late) this.stats.latePings++
+      // an idle live session's ping, the one before answered: quiet if the host can tell its
+      // transport's acknowledgement (half the packets: no pong, and no acknowledgement of it)
+      const quiet = w.mode === 'live' && !late && !!this.host.delivered && !this.host.busy(w.idleProbeMs)
       this.sent++
       this.lastPing = now
-      if (this.host.send(w.peerSessionId, { t: 'ping', seq: this.sent })) this.stats.pingsSent++
+      if (
+        this.host.send(w.peerSessionId, quiet ? { t: 'ping', seq: this.sent, q: 1 } : { t: 'ping', seq: this.sent })
+      ) {
+        this.stats.pingsSent++
+        if (quiet) {
+          this.stats.quietPings++
+          this.quiet = this.sent
+        }
+      }
     }
     if (w.mode !== 'live' || this.decided) return
     const silent = this.leader

@@ -283,6 +283,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       return {
         ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
+        delivered: () => sctpDelivered((pc as any).sctpTransport),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
           try {
@@ -349,6 +350,26 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
 function toBuffer(data: string | Uint8Array): string | Buffer {
   return typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 }
+
+/**
+ * Everything handed to werift's data channels has been acknowledged by the remote's SCTP: nothing
+ * waits in the transport's channel queue, the association's outbound queue, or unacknowledged in
+ * its sent queue, and the association is established (werift 0.24's fields; false if absent).
+ */
+export function sctpDelivered(transport: any): boolean {
+  const sctp = transport?.sctp
+  return (
+    Array.isArray(transport?.dataChannelQueue) &&
+    transport.dataChannelQueue.length === 0 &&
+    sctp?.associationState === SCTP_ESTABLISHED &&
+    Array.isArray(sctp.outboundQueue) &&
+    sctp.outboundQueue.length === 0 &&
+    Array.isArray(sctp.sentQueue) &&
+    sctp.sentQueue.length === 0
+  )
+}
+/** werift's SCTP association state ESTABLISHED. */
+const SCTP_ESTABLISHED = 4
 
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
@@ -432,9 +453,7 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
  * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(
-  opts: { candidates?: 'trickle' | 'sdp' } = {},
-): Promise<{
+export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{
   ms: number
   close(): void
   peers: [RTCPeerConnection, RTCPeerConnection]

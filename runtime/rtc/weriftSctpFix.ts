@@ -108,13 +108,12 @@ interface SctpLike {
  * collected instead of sent.
  */
 function bundlingSendChunk(original: (this: SctpLike, c: ChunkLike) => Promise<void>) {
-  return function sendChunk(this: SctpLike, chunk: ChunkLike): Promise<void> {
+  // async, as werift's: what it throws rejects (werift may call it with no chunk: timer1's retry
+  // after the INIT was answered meanwhile, a rejection werift catches and logs)
+  return async function sendChunk(this: SctpLike, chunk: ChunkLike): Promise<void> {
     const collect = this[COLLECT]
-    if (collect) {
-      collect(chunk)
-      return Promise.resolve()
-    }
-    if (chunk.type !== DATA || !this.sackNeeded || this.isStopped) return original.call(this, chunk)
+    if (collect) return collect(chunk)
+    if (chunk?.type !== DATA || !this.sackNeeded || this.isStopped) return original.call(this, chunk)
     let sack: ChunkLike | undefined
     this[COLLECT] = (c) => {
       sack = c

@@ -89,6 +89,11 @@ t('a DATA packet sent while a SACK is owed carries it (bundled, SACK first)', as
     await new Promise((r) => setTimeout(r, 400))
     assert.equal(sent[0], [3, 0], 'the answer carries the SACK of the ping')
     assert.equal(sent.length, 1, 'no SACK sent alone after the delay')
+    // werift calls sendChunk with no chunk (timer1's retry after the INIT was answered): a
+    // rejection it catches, as werift's own sendChunk gives, never a synchronous throw
+    let rejected = false
+    await sctp.sendChunk(undefined).catch(() => (rejected = true))
+    assert.ok(rejected)
   } finally {
     pair.close()
   }
