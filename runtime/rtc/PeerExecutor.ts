@@ -507,6 +507,7 @@ export class PeerExecutor {
       this.stats.pingsAnswered++
       this.probe.onPing(peerSessionId, seq, f.q === 1)
     } else if (f.t === 'pong') this.probe.onPong(peerSessionId, seq)
+    else if (f.t === 'off') this.probe.onOff()
     else if (f.t === 'msg') {
       this.traffic()
       this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })

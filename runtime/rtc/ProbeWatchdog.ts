@@ -38,7 +38,7 @@ export interface ProbeStats {
 
 export interface ProbeHost {
   /** Sends a probe frame on the `events` channel of `peerSessionId`; false if it could not. */
-  send(peerSessionId: string, frame: { t: 'ping' | 'pong'; seq: number; q?: 1 }): boolean
+  send(peerSessionId: string, frame: { t: 'ping' | 'pong' | 'off'; seq: number; q?: 1 }): boolean
   /**
    * Everything sent to the remote of `peerSessionId` has been acknowledged by the remote's
    * transport (werift: its SCTP association's queues are empty). Optional: a host that cannot tell
@@ -73,6 +73,8 @@ export class ProbeWatchdog {
   private decided = false
   /** The seq of the last ping sent quiet (0: none waiting for its acknowledgement). */
   private quiet = 0
+  /** The remote said its session watches nothing (`off`: it failed): no quiet ping is answered. */
+  private refused = false
 
   constructor(
     readonly leader: boolean,
@@ -84,6 +86,7 @@ export class ProbeWatchdog {
     this.w = w
     this.decided = false
     this.mark = this.sent
+    this.refused = false
     this.lastHeard = Date.now()
     this.disarm()
     if (w.mode === 'off') return
@@ -128,6 +131,10 @@ export class ProbeWatchdog {
   onPing(peerSessionId: string, seq: number, quiet = false): void {
     this.stats.pingsHeard++
     this.lastHeard = Date.now()
+    // A session that failed (watch `off`) answers no ping, and says so: the leader, whose side may
+    // look fine, then climbs its ladder (a rebuild supersedes this session) instead of taking the
+    // transport's acknowledgements, or pongs, for a session that is not there any more.
+    if (this.w?.mode === 'off') return void this.host.send(peerSessionId, { t: 'off', seq })
     if (!quiet) this.host.send(peerSessionId, { t: 'pong', seq })
     if (!this.leader) this.answered(peerSessionId)
   }
@@ -138,6 +145,11 @@ export class ProbeWatchdog {
    */
   heard(): void {
     this.lastHeard = Date.now()
+  }
+
+  /** The remote's session failed (it answered a ping with `off`): its pings' acks prove nothing. */
+  onOff(): void {
+    this.refused = true
   }
 
   onPong(peerSessionId: string, seq: number): void {
@@ -158,7 +170,15 @@ export class ProbeWatchdog {
   private tick(): void {
     const w = this.w
     if (!w) return
-    this.check(w, Date.now())
+    try {
+      this.check(w, Date.now())
+    } finally {
+      // whatever a send or a verdict threw, the watchdog goes on (as an interval would)
+      this.rearm(w)
+    }
+  }
+
+  private rearm(w: Watch): void {
     // the next look: a leader in `prove`, with a ping in flight or busy looks every probeMs, an
     // idle one when its next idle ping is due; a follower (live) when silence could first be
     // told (in `prove` it only answers pings: no timer)
@@ -178,7 +198,13 @@ export class ProbeWatchdog {
 
   private check(w: Watch, now: number): void {
     // a quiet ping is answered once the remote's transport has acknowledged all we sent
-    if (this.quiet && this.quiet === this.sent && this.sent > this.acked && this.host.delivered?.(w.peerSessionId))
+    if (
+      this.quiet &&
+      !this.refused &&
+      this.quiet === this.sent &&
+      this.sent > this.acked &&
+      this.host.delivered?.(w.peerSessionId)
+    )
       this.acked = this.sent
     this.quiet = 0
     // idle and answered: the next ping waits for idleProbeMs; a late answer or a proof: probeMs
@@ -193,7 +219,8 @@ export class ProbeWatchdog {
       if (w.mode === 'live' && late) this.stats.latePings++
       // an idle live session's ping, the one before answered: quiet if the host can tell its
       // transport's acknowledgement (half the packets: no pong, and no acknowledgement of it)
-      const quiet = w.mode === 'live' && !late && !!this.host.delivered && !this.host.busy(w.idleProbeMs)
+      const quiet =
+        w.mode === 'live' && !late && !this.refused && !!this.host.delivered && !this.host.busy(w.idleProbeMs)
       this.sent++
       this.lastPing = now
       if (
