@@ -3,7 +3,7 @@
  * `aether <command> --help` is always complete. Exit codes: 0 ok, 1 the command's own failure
  * (e.g. a replay divergence), 2 usage or input errors.
  */
-import { formatHelp, parseArgs, UsageError, usageOf, type Command } from './args.ts'
+import { runCommand, type Command } from './args.ts'
 
 /**
  * Every command, loaded only when it runs: `aether --help` and each command start without loading
@@ -83,6 +83,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./commands/worker.ts')).workerCommand,
   },
   {
+    name: 'sidecar',
+    summary: "run a hub's transport sidecar (its NATS connections, served on a local socket), or ask a hub about it",
+    load: async () => (await import('./commands/sidecar.ts')).sidecarCommand,
+  },
+  {
     name: 'webspace',
     summary: "list, back up, restore, reset or reload a running hub's Yjs webspaces",
     load: async () => (await import('./commands/webspace.ts')).webspaceCommand,
@@ -118,26 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   const cmd = await entry.load()
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(formatHelp(cmd))
-    return 0
-  }
-  try {
-    const args = parseArgs(rest, cmd.flags)
-    return (await cmd.run(args)) ?? 0
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(
-        err.showUsage
-          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`
-          : `aether ${cmd.name}: ${err.message}`,
-      )
-      return 2
-    }
-    const e = err as Error & { code?: string }
-    console.error(`aether ${cmd.name}: ${e.message}`)
-    return e.code === 'DATA_DIR_LOCKED' || e.code === 'UNKNOWN_ACTOR' || e.code === 'LOG_FORMAT' ? 2 : 1
-  }
+  return runCommand(cmd, rest)
 }
 
 /** The program: bin/aether.mjs calls this with the process's arguments and exits with its code. */

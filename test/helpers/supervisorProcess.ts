@@ -103,7 +103,12 @@ export async function startSupervisor(opts: {
   const until = Date.now() + 30_000
   while (!/aether supervisor http/.test(out)) {
     if (proc.exitCode !== null) throw new Error(`the supervisor exited: ${out}`)
-    if (Date.now() > until) throw new Error(`the supervisor did not start: ${out}`)
+    if (Date.now() > until) {
+      // not left behind: the caller has no handle to stop it with
+      proc.kill('SIGKILL')
+      await exited
+      throw new Error(`the supervisor did not start: ${out}`)
+    }
     await sleep(20)
   }
   return h
