@@ -102,6 +102,11 @@ export const commands: CommandEntry[] = [
     summary: "list, plan, install, refresh or remove a running hub's skills; print a skill folder's checksum",
     load: async () => (await import('./commands/skill.ts')).skillCommand,
   },
+  {
+    name: 'rollout',
+    summary: "list a hub's members and rollouts; update, roll back or cancel a rollout over its members",
+    load: async () => (await import('./commands/rollout.ts')).rolloutCommand,
+  },
 ]
 
 function mainHelp(): string {

@@ -23,6 +23,7 @@ import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 import { tracingFeature } from './tracing/tracingFeature.ts'
 import type { Tracing } from './tracing/Tracing.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
+import { MembersFeature } from './members/membersFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
@@ -61,6 +62,8 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     tracingFeature(opts.tracing),
     reliabilityFeature(),
     hubLinkFeature({ nats: opts.nats, ...(opts.transport ? { transport: opts.transport } : {}) }),
+    // member nodes under their own supervisors, and rollouts over them (docs/members.md): after the link
+    new MembersFeature(),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
     // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency, retention),
     // jobs-retain-age / -count over its retention; steps over NATS with jobs-nats

@@ -325,6 +325,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       return {
         ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
+        delivered: () => sctpDelivered((pc as any).sctpTransport),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
           holdPaths()
@@ -393,6 +394,26 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
 function toBuffer(data: string | Uint8Array): string | Buffer {
   return typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 }
+
+/**
+ * Everything handed to werift's data channels has been acknowledged by the remote's SCTP: nothing
+ * waits in the transport's channel queue, the association's outbound queue, or unacknowledged in
+ * its sent queue, and the association is established (werift 0.24's fields; false if absent).
+ */
+export function sctpDelivered(transport: any): boolean {
+  const sctp = transport?.sctp
+  return (
+    Array.isArray(transport?.dataChannelQueue) &&
+    transport.dataChannelQueue.length === 0 &&
+    sctp?.associationState === SCTP_ESTABLISHED &&
+    Array.isArray(sctp.outboundQueue) &&
+    sctp.outboundQueue.length === 0 &&
+    Array.isArray(sctp.sentQueue) &&
+    sctp.sentQueue.length === 0
+  )
+}
+/** werift's SCTP association state ESTABLISHED. */
+const SCTP_ESTABLISHED = 4
 
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
@@ -476,9 +497,12 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
  * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(
-  opts: { candidates?: 'trickle' | 'sdp' } = {},
-): Promise<{ ms: number; close(): void }> {
+export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{
+  ms: number
+  close(): void
+  peers: [RTCPeerConnection, RTCPeerConnection]
+  channels: [Record<string, any>, Record<string, any>]
+}> {
   const inSdp = opts.candidates === 'sdp'
   const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
@@ -495,10 +519,12 @@ export async function openBareWeriftPair(
   const a = new RTCPeerConnection(cfg)
   const b = new RTCPeerConnection(cfg)
   let open = 0
+  const channels: [Record<string, any>, Record<string, any>] = [{}, {}]
   const done = new Promise<void>((resolve) => {
-    for (const pc of [a, b]) {
+    for (const [i, pc] of [a, b].entries()) {
       for (const [label, id] of Object.entries(CHANNELS)) {
         const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        channels[i][label] = dc
         dc.stateChanged.subscribe((s: string) => {
           if (s === 'open' && ++open === 4) resolve()
         })
@@ -529,6 +555,8 @@ export async function openBareWeriftPair(
   const ms = performance.now() - t0
   return {
     ms,
+    peers: [a, b],
+    channels,
     close() {
       void a.close().catch(() => {})
       void b.close().catch(() => {})

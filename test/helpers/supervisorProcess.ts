@@ -37,6 +37,8 @@ export async function startSupervisor(opts: {
   slotPorts: [number, number]
   args?: string[]
   env?: Record<string, string>
+  /** How long the start may take (default 30 s). */
+  startMs?: number
 }): Promise<SupervisorHandle> {
   const token = 'test-token'
   const proc = spawn(
@@ -100,7 +102,7 @@ export async function startSupervisor(opts: {
       clearTimeout(t)
     },
   }
-  const until = Date.now() + 30_000
+  const until = Date.now() + (opts.startMs ?? 30_000)
   while (!/aether supervisor http/.test(out)) {
     if (proc.exitCode !== null) throw new Error(`the supervisor exited: ${out}`)
     if (Date.now() > until) {
