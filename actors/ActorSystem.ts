@@ -138,8 +138,9 @@ export class ActorSystem implements Host {
   private recovery: Promise<void> | undefined = undefined
   private recoveredAll = false
   private background = new Set<Promise<unknown>>()
-  /** Finished durable actors whose final checkpoint is due (see `finished`). */
-  private finals = new Set<HostedActor>()
+  /** Finished durable actors waiting for their final checkpoint, in finish order, from `finalsHead` (see `finished`). */
+  private finals: { a: HostedActor; due: number }[] = []
+  private finalsHead = 0
   private finalsTimer: unknown = undefined
   private readonly finalCheckpointMs: number
 
@@ -418,7 +419,7 @@ export class ActorSystem implements Host {
     if (what.name !== undefined) record.name = what.name
     return new Promise((resolve, reject) => {
       this.journal!.append(
-        { type: 'archive', record },
+        a.checkpointed ? { type: 'archive', record } : { type: 'archive', record, unchecked: true },
         {
           committed: () => {
             if (this.actors.get(path) === a) {
@@ -462,28 +463,52 @@ export class ActorSystem implements Host {
     return this.journal?.flush() ?? Promise.resolve()
   }
 
-  /** Writes a checkpoint of every durable actor that has events since its last one. */
   /**
    * A durable actor finished. Its final checkpoint (which recovery takes as its whole state) is
-   * written `finalCheckpointMs` later, for every actor finished meanwhile at once: a job retired by
-   * count is usually archived before then, and its archive record makes the checkpoint needless
-   * (one write per finished job instead of two).
+   * written once it has been finished `finalCheckpointMs` (up to an eighth of that later, so that
+   * actors finished close together share a write): a job retired by count is usually archived
+   * before then, and its archive record makes the checkpoint needless (one write per finished job
+   * instead of two). Until then recovery replays its short journal.
    */
   finished(a: HostedActor): void {
-    this.finals.add(a)
-    if (this.finalsTimer !== undefined || this.closed) return
+    if (this.closed) return
+    this.finals.push({ a, due: this.clock.now() + this.finalCheckpointMs })
+    if (this.finalsTimer === undefined) this.armFinals(this.finalCheckpointMs)
+  }
+
+  private armFinals(ms: number): void {
     this.finalsTimer = this.clock.setTimeout(() => {
       this.finalsTimer = undefined
       this.writeFinals()
-    }, this.finalCheckpointMs)
+    }, ms)
   }
 
+  /**
+   * Checkpoints the actors finished at least `finalCheckpointMs` ago that are still hosted (not
+   * archived meanwhile), then waits for the next one's turn.
+   */
   private writeFinals(): void {
-    const due = this.finals
-    this.finals = new Set()
-    for (const a of due) if (this.actors.get(a.path) === a) a.writeSnapshot()
+    const now = this.clock.now()
+    const f = this.finals
+    let h = this.finalsHead
+    while (h < f.length && f[h].due <= now) {
+      const { a } = f[h]
+      f[h++] = undefined as never
+      if (this.actors.get(a.path) === a) a.writeSnapshot()
+    }
+    if (h === f.length) {
+      this.finals = []
+      h = 0
+    } else if (h > 1024 && h * 2 > f.length) {
+      this.finals = f.slice(h)
+      h = 0
+    }
+    this.finalsHead = h
+    if (h < this.finals.length && !this.closed)
+      this.armFinals(Math.max(1, this.finals[h].due - now, this.finalCheckpointMs / 8))
   }
 
+  /** Writes a checkpoint of every durable actor that has events since its last one. */
   async checkpoint(): Promise<void> {
     for (const a of this.actors.values()) if (a.durable && a.appliedSeq > a.lastSnapSeq) a.writeSnapshot()
     await this.flush()
@@ -499,7 +524,8 @@ export class ActorSystem implements Host {
     this.timers.close()
     if (this.finalsTimer !== undefined) this.clock.clearTimeout(this.finalsTimer)
     this.finalsTimer = undefined
-    this.finals.clear()
+    this.finals = []
+    this.finalsHead = 0
     await this.flush()
     await this.checkpoint()
     for (const a of this.actors.values()) a.stop()
