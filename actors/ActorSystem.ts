@@ -30,8 +30,8 @@ import {
   type FeedSubscription,
 } from './Feed.ts'
 import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
-import { Journal, type FsyncPolicy } from './Journal.ts'
-import type { ActorMeta, ArchiveRecord, Incident, Store } from './Store.ts'
+import { Journal, type CommitSink, type FsyncPolicy } from './Journal.ts'
+import type { ActorMeta, ArchiveRecord, Incident, Store, StoreOp } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
 import {
   actorExists,
@@ -73,6 +73,14 @@ export interface ActorSystemOptions {
    * never checkpointed, its archive record supersedes it; close() writes what is due.
    */
   finalCheckpointMs?: number
+}
+
+/** An actor to archive (`ActorSystem.archiveAll`): what its ArchiveRecord holds besides its meta. */
+export interface ArchiveRequest {
+  path: string
+  finishedAt: number
+  summary: unknown
+  name?: string
 }
 
 export interface SpawnOptions {
@@ -405,34 +413,66 @@ export class ActorSystem implements Host {
    * committed and is gone after, so a reader finds it live or archived, never both, and never
    * neither. Rejects with NOT_FINISHED unless the actor is done.
    */
-  archive(path: string, what: { finishedAt: number; summary: unknown; name?: string }): Promise<void> {
-    const a = this.actors.get(path)
-    if (!a) return Promise.reject(unknownActor(path))
-    if (!a.durable || a.status !== 'done' || a.children?.size) return Promise.reject(notFinished(path, a.status))
-    const record: ArchiveRecord = {
-      meta: a.meta(),
-      finishedAt: what.finishedAt,
-      archivedAt: this.clock.now(),
-      seq: a.nextSeq - 1,
-      summary: what.summary,
-    }
-    if (what.name !== undefined) record.name = what.name
-    return new Promise((resolve, reject) => {
-      this.journal!.append(
-        a.checkpointed ? { type: 'archive', record } : { type: 'archive', record, unchecked: true },
-        {
-          committed: () => {
-            if (this.actors.get(path) === a) {
-              this.actors.delete(path)
-              a.parent?.children?.delete(a)
-              a.stop()
-              if (this.feed.active) this.emit('actor', a)
-            }
-            resolve()
-          },
-          failed: (_op, err) => reject(err),
+  async archive(path: string, what: { finishedAt: number; summary: unknown; name?: string }): Promise<void> {
+    const [err] = await this.archiveAll([{ path, ...what }])
+    if (err) throw err
+  }
+
+  /**
+   * `archive` for many actors at once: their ops are appended together (one group commit) and
+   * share one sink. Resolves once every op is committed or failed, with one entry per item:
+   * undefined when it was archived, else why not (UNKNOWN_ACTOR, NOT_FINISHED, the write's error).
+   */
+  archiveAll(items: ArchiveRequest[]): Promise<(Error | undefined)[]> {
+    const out: (Error | undefined)[] = new Array(items.length).fill(undefined)
+    const hosted: HostedActor[] = new Array(items.length)
+    const index = new Map<StoreOp, number>()
+    const archivedAt = this.clock.now()
+    return new Promise((resolve) => {
+      const settle = () => {
+        if (index.size === 0) resolve(out)
+      }
+      const sink: CommitSink = {
+        committed: (op) => {
+          const i = index.get(op)!
+          index.delete(op)
+          const a = hosted[i]
+          if (this.actors.get(a.path) === a) {
+            this.actors.delete(a.path)
+            a.parent?.children?.delete(a)
+            a.stop()
+            if (this.feed.active) this.emit('actor', a)
+          }
+          settle()
         },
-      )
+        failed: (op, err) => {
+          out[index.get(op)!] = err
+          index.delete(op)
+          settle()
+        },
+      }
+      const ops: StoreOp[] = []
+      for (let i = 0; i < items.length; i++) {
+        const { path, finishedAt, summary, name } = items[i]
+        const a = this.actors.get(path)
+        if (!a) {
+          out[i] = unknownActor(path)
+          continue
+        }
+        if (!a.durable || a.status !== 'done' || a.children?.size) {
+          out[i] = notFinished(path, a.status)
+          continue
+        }
+        const record: ArchiveRecord = { meta: a.meta(), finishedAt, archivedAt, seq: a.nextSeq - 1, summary }
+        if (name !== undefined) record.name = name
+        const op: StoreOp = a.checkpointed ? { type: 'archive', record } : { type: 'archive', record, unchecked: true }
+        hosted[i] = a
+        index.set(op, i)
+        ops.push(op)
+      }
+      // appended after the loop: a failed journal answers at once, and the index must be complete
+      for (const op of ops) this.journal!.append(op, sink)
+      settle()
     })
   }
 
