@@ -50,6 +50,8 @@ export interface MachineCoverage {
   summary: { states: number; statesCovered: number; transitions: number; transitionsCovered: number }
 }
 
+type Sample = { type: string; [k: string]: unknown }
+
 /** A generated path: events from the initial state whose last one takes `transition`. */
 export interface CoveragePath {
   /** The uncovered transition this path takes last. */
@@ -57,6 +59,11 @@ export interface CoveragePath {
   /** Events from the initial state; the last takes the transition. */
   events: { type: string; [k: string]: unknown }[]
 }
+
+/** Distinct payloads kept per event type (CoverageRecorder.variants). */
+const MAX_VARIANTS = 8
+/** Explorations of the graph per `pathsToUncovered` call (one per extra payload, bounded). */
+const MAX_EXPLORATIONS = 64
 
 const guardName = (g: any): string =>
   typeof g === 'string' ? g : typeof g === 'function' ? g.name || 'inline' : (g?.type ?? 'inline')
@@ -87,6 +94,12 @@ export class CoverageRecorder {
   private eventless = 0
   /** The first recorded event of each type: payloads for generated paths. */
   readonly samples = new Map<string, { type: string; [k: string]: unknown }>()
+  /**
+   * Every distinct recorded payload of each type (up to `MAX_VARIANTS`, first seen first): a guard
+   * that looks at the payload (a warm admission, a root update) gets a path from one of them.
+   */
+  readonly variants = new Map<string, { type: string; [k: string]: unknown }[]>()
+  private readonly seenPayloads = new Set<string>()
 
   constructor(
     readonly machine: AnyStateMachine,
@@ -133,6 +146,7 @@ export class CoverageRecorder {
       }
       this.events++
       if (!this.samples.has(l.event.type)) this.samples.set(l.event.type, l.event)
+      this.addVariant(l.event)
       const taken = new Set(this.machine.getTransitionData(rs.snapshot, l.event as any))
       if (!taken.size) this.unhandled++
       this.count(active, l.event.type, taken)
@@ -143,6 +157,17 @@ export class CoverageRecorder {
       for (const def of taken) for (const t of def.target ?? []) if (active.has(t) && now.has(t)) this.enter(t)
       active = now
     }
+  }
+
+  private addVariant(event: { type: string; [k: string]: unknown }): void {
+    const list = this.variants.get(event.type) ?? []
+    if (list.length >= MAX_VARIANTS) return
+    // payloads told apart without their timestamps (`at`, at any depth), which differ in every run
+    const key = JSON.stringify(event, (k, v) => (k === 'at' ? undefined : v))
+    if (this.seenPayloads.has(key)) return
+    this.seenPayloads.add(key)
+    list.push(event)
+    this.variants.set(event.type, list)
   }
 
   private enter(node: any): void {
@@ -213,8 +238,11 @@ export function pathsToUncovered(
   opts: {
     input?: unknown
     limit?: number
-    /** Recorded events by type (CoverageRecorder.samples): used instead of bare `{ type }` ones. */
-    samples?: Map<string, { type: string; [k: string]: unknown }>
+    /**
+     * Recorded events by type (CoverageRecorder.samples, or every payload: CoverageRecorder.variants),
+     * used instead of bare `{ type }` ones; with several of a type, each is tried.
+     */
+    samples?: Map<string, Sample | Sample[]>
   } = {},
 ): { paths: CoveragePath[]; unreachable: string[] } {
   if (!uncovered.length) return { paths: [], unreachable: [] }
@@ -225,8 +253,17 @@ export function pathsToUncovered(
       if (!descriptor.includes('*')) types.add(descriptor)
       for (const [i, def] of defs.entries()) byId.set(`${node.id} ${descriptor}#${i}`, def)
     }
-  const sample = (type: string) => opts.samples?.get(type) ?? { type }
-  const events = [...types].map(sample)
+  const sample = (type: string): Sample[] => {
+    const s = opts.samples?.get(type)
+    return s === undefined ? [{ type }] : Array.isArray(s) ? (s.length ? s : [{ type }]) : [s]
+  }
+  // the graph tells states apart by value, so one exploration takes one payload per type: the first
+  // one; then one more exploration per other payload (in place of its type's first), so that a
+  // state reached only with it (a warm admission, a root update) gets its paths too
+  const runs: Sample[][] = [[...types].map((t) => sample(t)[0])]
+  for (const t of types)
+    for (const v of sample(t).slice(1))
+      if (runs.length < MAX_EXPLORATIONS) runs.push([...types].map((u) => (u === t ? v : sample(u)[0])))
   // an event a guard or an action cannot take (a payload it lacks) leads nowhere, instead of
   // ending the whole traversal
   const safe = new Proxy(machine, {
@@ -243,17 +280,21 @@ export function pathsToUncovered(
       return typeof v === 'function' ? v.bind(target) : v
     },
   })
-  let found: { state: any; steps: { event: any }[] }[] = []
-  try {
-    found = getShortestPaths(safe, {
-      events: events as any,
-      input: opts.input as any,
-      serializeState: (s: any) => JSON.stringify(s.value),
-      limit: opts.limit ?? 5000,
-    } as any) as any
-  } catch (err) {
-    // a machine whose actions throw on bare events cannot be explored this way
-    if (process.env.AETHER_DEBUG) console.error(err)
+  const found: { state: any; steps: { event: any }[] }[] = []
+  for (const events of runs) {
+    try {
+      found.push(
+        ...(getShortestPaths(safe, {
+          events: events as any,
+          input: opts.input as any,
+          serializeState: (s: any) => JSON.stringify(s.value),
+          limit: opts.limit ?? 5000,
+        } as any) as any),
+      )
+    } catch (err) {
+      // a machine whose actions throw on bare events cannot be explored this way
+      if (process.env.AETHER_DEBUG) console.error(err)
+    }
   }
   // shortest first
   found.sort((a, b) => a.steps.length - b.steps.length)
@@ -264,25 +305,29 @@ export function pathsToUncovered(
     const type = t.event.includes('*') ? undefined : t.event
     let path: CoveragePath | undefined
     if (def && type) {
-      for (const p of found) {
+      search: for (const p of found) {
         if (p.state.status !== 'active') continue
-        let enabled: any[] = []
-        try {
-          enabled = machine.getTransitionData(p.state, sample(type) as any)
-        } catch {
-          continue
+        for (const last of sample(type)) {
+          let enabled: any[] = []
+          try {
+            enabled = machine.getTransitionData(p.state, last as any)
+          } catch {
+            continue
+          }
+          if (!enabled.includes(def)) continue
+          const candidate = {
+            transition: t.id,
+            events: [...p.steps.map((s) => s.event).filter((e) => e.type !== 'xstate.init'), last],
+          }
+          // kept only when it replays as the recorder replays logs (the graph's exploration and the
+          // host's replay may disagree, e.g. on a state told apart by value only)
+          if (!takes(machine, opts.input, candidate)) continue
+          path = candidate
+          break search
         }
-        if (!enabled.includes(def)) continue
-        path = {
-          transition: t.id,
-          events: [...p.steps.map((s) => s.event).filter((e) => e.type !== 'xstate.init'), sample(type)],
-        }
-        break
       }
     }
-    // kept only when it replays as the recorder replays logs (the graph's exploration and the host's
-    // replay may disagree, e.g. on a state told apart by value only)
-    if (path && takes(machine, opts.input, path)) paths.push(path)
+    if (path) paths.push(path)
     else unreachable.push(t.id)
   }
   return { paths, unreachable }

@@ -5,6 +5,9 @@
  * - classA.nats: Class A records/s from a hub's outbox to the root, persisted (fsync'd group
  *   commits) at both ends and acked, against JetStream publish with 256 in flight to a
  *   file-backed stream on the same server, same record size, same run. Goal: ratio >= 1.0.
+ * - classA.sidecar: the same Class A stream with the hub's connection in `aether sidecar` (a child
+ *   process, over its Unix socket) against the in-process connection, paired rounds in the same
+ *   run. `--sidecar` runs only this figure.
  * - scale.*: one root and 1,000 simulated hubs (one process, 4 connections), each with a Class A
  *   stream and a heartbeat every second, appending steadily for 60 s (10 s with --quick):
  *   msgs/s, p50/p99 append -> ack latency, the root's peak RSS.
@@ -18,6 +21,9 @@ import { fileURLToPath } from 'node:url'
 import { median, paired, printTable, quick, report } from './lib.ts'
 import { HubSimulator } from '../runtime/link/HubSimulator.ts'
 import { NatsLink } from '../runtime/nats/NatsTransport.ts'
+import { SidecarProcess } from '../runtime/supervisor/SidecarProcess.ts'
+import { SidecarLink } from '../runtime/sidecar/SidecarLink.ts'
+import type { Transport } from '../runtime/link/Transport.ts'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const tmp = mkdtempSync(join(tmpdir(), 'aether-bench-protocol-'))
@@ -84,7 +90,7 @@ async function main() {
 
   // One hub with one Class A stream; a fresh outbox store per round.
   let round = 0
-  const classA = async (): Promise<number> => {
+  const classA = async (transport?: () => Transport): Promise<number> => {
     const sim = await HubSimulator.start({
       nats,
       dir: join(tmp, `hub-${round}`),
@@ -93,6 +99,7 @@ async function main() {
       prefix: `bench${round++}`,
       window: 8192,
       batch: 512,
+      ...(transport ? { transport } : {}),
     })
     const t0 = performance.now()
     const chunk = 512
@@ -109,6 +116,34 @@ async function main() {
     const rate = count / ((performance.now() - t0) / 1000)
     await sim.close()
     return rate
+  }
+
+  // The hub's connection in `aether sidecar` (a child process, its socket in the temp folder).
+  const socket = join(tmp, 'sidecar.sock')
+  const sidecar = new SidecarProcess({ nats, socket, token: 'bench', name: 'bench' })
+  const viaSidecar = () => new SidecarLink({ socket, token: 'bench', channel: 'control', name: `bench-${round}` })
+  await classA(viaSidecar) // warm up both paths once (and wait for the sidecar)
+  await classA()
+  const sc = await paired(
+    rounds,
+    () => classA(viaSidecar),
+    () => classA(),
+  )
+  report({
+    figure: 'classA.sidecar',
+    aether: sc.a,
+    baseline: sc.b,
+    ratio: sc.a / sc.b,
+    unit: 'msgs/s (Class A, persisted both ends, acked) through aether sidecar vs the in-process connection',
+    goal: '>= 0.8',
+    pass: sc.a / sc.b >= 0.8,
+    runs: { aether: sc.as.map(Math.round), baseline: sc.bs.map(Math.round) },
+    count,
+  })
+  await sidecar.stop()
+  if (process.argv.includes('--sidecar')) {
+    printTable('protocol: hub -> root over NATS')
+    return
   }
 
   const link = new NatsLink({ url: nats, name: 'bench-js' })
@@ -144,9 +179,8 @@ async function main() {
     return rate
   }
 
-  await classA() // warm up both paths once
-  await jetstream()
-  const r = await paired(rounds, classA, jetstream)
+  await jetstream() // warm up (classA warmed above)
+  const r = await paired(rounds, () => classA(), jetstream)
   report({
     figure: 'classA.nats',
     aether: r.a,

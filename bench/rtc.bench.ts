@@ -11,7 +11,7 @@
  *                     growth while idle (events and bytes per session-hour); then 500 sessions
  *                     (no baseline)
  *
- *   npm run bench -- rtc [--json] [--quick] [--sessions]
+ *   npm run bench -- rtc [--json] [--quick] [--sessions] [--no-500]
  */
 import { openBareWeriftPair } from '../runtime/rtc/werift.ts'
 import { ActorSystem } from '../actors/index.ts'
@@ -19,14 +19,29 @@ import { RtcNode } from '../runtime/rtc/RtcNode.ts'
 import { syntheticMediaSource, weriftBackend } from '../runtime/rtc/werift.ts'
 import { linkValue, openPair, snap, until } from '../test/helpers/rtcPair.ts'
 import { RelayNet } from '../test/helpers/udpRelay.ts'
+import dgram from 'node:dgram'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { gc, median, paired, printTable, quick, report } from './lib.ts'
 
-/** `--sessions`: only rtc.sessions (50, and 500 unless --quick). */
+/** `--sessions`: only rtc.sessions (50, and 500 unless --quick or --no-500). */
 const sessionsOnly = process.argv.includes('--sessions')
+const skip500 = quick || process.argv.includes('--no-500')
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * UDP datagrams this process sends (werift's every packet: ICE, DTLS, SCTP, RTP): the idle
+ * figures' count beside their CPU, which the shared machine's load makes noisy.
+ */
+let datagrams = 0
+{
+  const send = dgram.Socket.prototype.send as (...a: unknown[]) => void
+  dgram.Socket.prototype.send = function (this: dgram.Socket, ...a: unknown[]) {
+    datagrams++
+    return send.apply(this, a)
+  } as typeof dgram.Socket.prototype.send
+}
 
 // ---- rtc.open ---------------------------------------------------------------------------------
 if (!sessionsOnly) {
@@ -193,12 +208,13 @@ async function idleSessions(N: number, idleMs: number) {
     gc()
     await sleep(200)
     during?.()
+    const d0 = datagrams
     const c0 = process.cpuUsage()
     const t0 = performance.now()
     await sleep(idleMs)
     const c = process.cpuUsage(c0)
     const ms = performance.now() - t0
-    return { cpu: ((c.user + c.system) / 1000 / ms) * 100, ms }
+    return { cpu: ((c.user + c.system) / 1000 / ms) * 100, ms, datagrams: datagrams - d0 }
   }
   const rss1 = process.memoryUsage().rss
   const p = await openPair({ timings })
@@ -251,6 +267,10 @@ async function idleSessions(N: number, idleMs: number) {
   gc()
   const rss = process.memoryUsage().rss - rss1
   const probes = [...p.hub.executors.values()].reduce((n, e) => n + e.probe.stats.pingsHeard, 0)
+  const quiet = members.reduce(
+    (n, m) => n + [...m.executors.values()].reduce((k, e) => k + e.probe.stats.quietPings, 0),
+    0,
+  )
   for (const m of members) {
     m.close()
     await m.system.close()
@@ -264,6 +284,8 @@ async function idleSessions(N: number, idleMs: number) {
     journalEventsPerSessionHour: Math.round(events / N / hours),
     journalBytesPerSessionHour: Math.round(bytes / N / hours),
     probesAnsweredPerSession: Math.round(probes / N),
+    quietPingsPerSession: Math.round(quiet / N),
+    datagramsPerSessionSecond: Math.round((idle.datagrams / N / (idle.ms / 1000)) * 100) / 100,
   }
 }
 
@@ -278,10 +300,12 @@ async function idleSessions(N: number, idleMs: number) {
   const bareOpenAll = performance.now() - tb
   gc()
   await sleep(200)
+  const bd0 = datagrams
   const c0 = process.cpuUsage()
   const tc = performance.now()
   await sleep(idleMs)
   const cb = process.cpuUsage(c0)
+  const bareDatagrams = datagrams - bd0
   const bareCpu = ((cb.user + cb.system) / 1000 / (performance.now() - tc)) * 100
   gc()
   const bareRss = process.memoryUsage().rss - rss0
@@ -308,10 +332,13 @@ async function idleSessions(N: number, idleMs: number) {
     rssRatio: Math.round((a.rssMB / (bareRss / 1e6)) * 100) / 100,
     journalEventsPerSessionHour: a.journalEventsPerSessionHour,
     journalBytesPerSessionHour: a.journalBytesPerSessionHour,
+    datagramsPerSessionSecond: a.datagramsPerSessionSecond,
+    bareDatagramsPerPairSecond: Math.round((bareDatagrams / N / (idleMs / 1000)) * 100) / 100,
+    quietPingsPerSession: a.quietPingsPerSession,
     probeMs: 250,
     idleProbeMs: 2000,
   })
-  if (!quick) {
+  if (!skip500) {
     await sleep(1000)
     gc()
     // 500 sessions: no bare baseline (1000 bare peers idle cost the same per pair as 100)

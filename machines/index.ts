@@ -45,6 +45,8 @@ export { circuitBreaker } from './circuitBreaker.ts'
 export { integration } from './integration.ts'
 export { updateTransition } from './updateTransition.ts'
 export type { Deferral } from './updateTransition.ts'
+export { memberRollout } from './memberRollout.ts'
+export type { RolloutContext, RolloutEvent, RolloutInput } from './memberRollout.ts'
 export { scenarioSwitch, scenarioEvents } from './scenarioSwitch.ts'
 export type { ScenarioContext, ScenarioEvent, ScenarioRef, Projection } from './scenarioSwitch.ts'
 export {

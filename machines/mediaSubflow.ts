@@ -15,7 +15,9 @@
  *   (re-attaching its track, which after a rebuild goes onto the new peer's transceivers). A track
  *   that ends (device unplugged) degrades it and it re-acquires, without touching the peer.
  * - A file upload runs on its own data channel and resumes from the last offset the receiver
- *   acknowledged; it completes only when the receiver's checksum matches.
+ *   acknowledged; it completes only when the receiver's checksum matches. A channel closed under a
+ *   live peer is re-opened at once (degraded, then recovering), not left until the peer's next
+ *   recovery.
  * - Each waiting state has a deadline; a missed one degrades (counted), it never wedges.
  * - When its peer session is closed (`peer.closed`, its member is gone) it ends (final `ended`).
  */
@@ -171,6 +173,7 @@ const machine = setup({
         assertEvent(event, 'file.open')
         return Math.min(context.acked, event.offset)
       },
+      trackEnded: false,
     }),
     noteChecksum: assign({
       sha256: ({ event }) => {
@@ -202,7 +205,7 @@ const machine = setup({
     peerDown: ({ context }) => !context.peerUp,
     published: ({ context, event }) => shapeIs(context, event, 'sendrecv'),
     unpublished: ({ context, event }) => shapeIs(context, event, 'inactive'),
-    /** The peer is back and the track had ended: acquire it again. */
+    /** The peer is up and the track (an upload: its channel) had ended: acquire (re-open) it. */
     mustReacquire: ({ context }) => context.peerUp && context.trackEnded,
     /** Loopback needs no negotiation: re-looping is all there is to it. */
     loopIntact: ({ context }) => context.kind === 'loopback' && !context.trackEnded,
@@ -279,7 +282,9 @@ export const mediaSubflow = machine.createMachine({
         ],
         'media.track.ended': { target: 'degraded', actions: 'noteTrackEnded' },
         'peer.down': peerDown,
-        'file.channel.closed': { guard: 'sender', target: 'degraded' },
+        // the upload's channel closed under a live peer: marked like an ended track, so that
+        // `degraded` re-opens it at once (with the peer up no `peer.up` would ever come)
+        'file.channel.closed': { guard: 'sender', target: 'degraded', actions: 'noteTrackEnded' },
         'file.done': [
           { guard: 'checksumOk', target: 'complete', actions: 'noteChecksum' },
           { target: 'off', actions: 'checksumMismatch' },

@@ -54,3 +54,23 @@ export {
   MAX_EXTERNAL_FRAME,
 } from './externalInspect.ts'
 export type { StatelyFrame, XStateInspectFrame, InspectedEvent, V4State } from './externalInspect.ts'
+export {
+  MAX_MEMBER_MESSAGE,
+  MEMBER_ACTIONS,
+  REQUEST_RESULTS,
+  memberMessageSchemas,
+  memberSubjects,
+  encodeMemberMessage,
+  decodeMemberMessage,
+} from './memberLink.ts'
+export type {
+  MemberAction,
+  RequestResult,
+  MemberUpdateState,
+  MemberRequestRecord,
+  MemberSnapshot,
+  MemberAsk,
+  MemberRequest,
+  MemberReply,
+  MemberMessage,
+} from './memberLink.ts'

@@ -121,3 +121,30 @@ export function portFlag(v: unknown, name = 'port'): number {
     throw new UsageError(`--${name} must be a port number (0-65535), got "${v}"`)
   return n
 }
+
+/**
+ * Runs one command with its arguments (after the command's name): `--help`, parsing, and the exit
+ * code of a failure (2 for usage and input errors, else 1).
+ */
+export async function runCommand(cmd: Command, rest: string[]): Promise<number> {
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(formatHelp(cmd))
+    return 0
+  }
+  try {
+    const args = parseArgs(rest, cmd.flags)
+    return (await cmd.run(args)) ?? 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(
+        err.showUsage
+          ? `aether ${cmd.name}: ${err.message}\n\nusage: ${usageOf(cmd)}\nRun \`aether ${cmd.name} --help\` for details.`
+          : `aether ${cmd.name}: ${err.message}`,
+      )
+      return 2
+    }
+    const e = err as Error & { code?: string }
+    console.error(`aether ${cmd.name}: ${e.message}`)
+    return e.code === 'DATA_DIR_LOCKED' || e.code === 'UNKNOWN_ACTOR' || e.code === 'LOG_FORMAT' ? 2 : 1
+  }
+}

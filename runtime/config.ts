@@ -194,6 +194,9 @@ const ROWS = {
   nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker'),
   harness: row('FILE', 'AETHER_HARNESS', undefined, text('path'), 'hub, agent'),
   redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
+  transport: row('in-process|sidecar', 'AETHER_TRANSPORT', 'in-process', oneOf('in-process', 'sidecar'), 'hub'),
+  'sidecar-socket': row(null, 'AETHER_SIDECAR_SOCKET', undefined, text('path'), 'hub'),
+  'sidecar-token': row(null, 'AETHER_SIDECAR_TOKEN', undefined, text('string'), 'hub', 'secret'),
   'hub-id': row(null, 'AETHER_HUB_ID', undefined, text('node id'), 'hub'),
   'link-heartbeat-ms': row(null, 'AETHER_LINK_HEARTBEAT_MS', 1000, positiveInt, 'hub'),
   'root-url': row(null, 'AETHER_ROOT_URL', undefined, text('url'), 'hub'),
@@ -250,6 +253,11 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   nats: 'NATS server for the link to root (a hub runs without one); `aether root` and `aether worker` connect to it',
   harness: 'agent role harness file; see `aether agent --help` (`aether agent` defaults to ./harness.json)',
   redis: 'Redis server, an optional agent capability',
+  transport:
+    "where the hub's NATS connections live: in-process (default, one process) or sidecar (`aether sidecar`, started and restarted by the hub; the outbox stays in the hub)",
+  'sidecar-socket':
+    'the socket of a sidecar run by hand (`aether sidecar --socket PATH`); implies --transport sidecar and the hub starts none',
+  'sidecar-token': 'the token of that sidecar (the one it reads from AETHER_SIDECAR_TOKEN)',
   'hub-id': "the hub's id toward root (default: generated once and kept in the data folder)",
   'link-heartbeat-ms': 'period of the lifecycle heartbeats to root',
   'root-url': "the root's HTTP URL (e.g. http://127.0.0.1:7080): the hub's inspector links to the root's inspector",

@@ -3,6 +3,7 @@
  */
 import type { HubFeature } from './Hub.ts'
 import { hubLinkFeature } from './link/linkFeature.ts'
+import type { TransportKind } from './link/Transport.ts'
 import { reliabilityFeature } from './reliability/Reliability.ts'
 import { agentFeature } from './agent/agentFeature.ts'
 import { runtimeFeature } from './supervisor/runtimeFeature.ts'
@@ -22,9 +23,12 @@ import { RelayLinkFeature } from './channel/relayLinkFeature.ts'
 import { tracingFeature } from './tracing/tracingFeature.ts'
 import type { Tracing } from './tracing/Tracing.ts'
 import { defaultSkillSources, SkillsFeature } from './skills/skillsFeature.ts'
+import { MembersFeature } from './members/membersFeature.ts'
 
 export interface HubFeatureOptions {
   nats?: string
+  /** Where the link's NATS connections live (`--transport`; default in-process). */
+  transport?: TransportKind
   /** Agent feature: harness file and Redis URL (else their settings, runtime/config.ts). */
   harness?: string
   redis?: string
@@ -57,7 +61,9 @@ export function hubFeatures(opts: HubFeatureOptions = {}): HubFeature[] {
     // first: its service is there when the others install; closed last, it exports their last spans
     tracingFeature(opts.tracing),
     reliabilityFeature(),
-    hubLinkFeature({ nats: opts.nats }),
+    hubLinkFeature({ nats: opts.nats, ...(opts.transport ? { transport: opts.transport } : {}) }),
+    // member nodes under their own supervisors, and rollouts over them (docs/members.md): after the link
+    new MembersFeature(),
     agentFeature({ nats: opts.nats, redis: opts.redis, harness: opts.harness }),
     // jobs: the jobs-config file (tenants, triggers, schedules, visibilityMs, concurrency, retention),
     // jobs-retain-age / -count over its retention; steps over NATS with jobs-nats

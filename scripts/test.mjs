@@ -42,6 +42,9 @@ function ensureChromium() {
 
 // The slow suites that take longest (about a minute each on a 2-core machine), started first.
 const LONGEST = [
+  'members.e2e',
+  'updateLadder.integration',
+  'sidecar/kill.integration',
   'bundle.e2e',
   'route.e2e',
   'liveMediaGate.integration',
@@ -94,6 +97,7 @@ function runFile(file) {
 }
 
 async function main() {
+  const started = Date.now()
   let passed = 0,
     failed = 0
   if (filters.length === 0) {
@@ -128,7 +132,9 @@ async function main() {
   if (slow.some((f) => f.includes('.e2e.')) && !ensureChromium()) {
     console.log('[test] e2e suites will fail without Chromium')
   }
+  const timings = []
   const report = (r) => {
+    timings.push({ file: r.file, ms: r.ms })
     console.log(`\n# ${r.file} (${r.ms} ms): ${r.p} passed, ${r.f} failed`)
     if (r.f > 0 || process.env.AETHER_TEST_VERBOSE) console.log(r.out.trimEnd())
     passed += r.p
@@ -142,6 +148,13 @@ async function main() {
     while (queue.length) report(await runFile(queue.shift()))
   })
   await Promise.all(workers)
+  // where the time went: the slowest files, and the run's wall time against its files' sum
+  const sum = timings.reduce((n, t) => n + t.ms, 0)
+  console.log(
+    `\n# ${timings.length} files in ${Math.round((Date.now() - started) / 1000)} s (their sum ${Math.round(sum / 1000)} s); slowest:`,
+  )
+  for (const t of timings.sort((a, b) => b.ms - a.ms).slice(0, 12))
+    console.log(`#   ${String(Math.round(t.ms / 1000)).padStart(4)} s  ${t.file}`)
   console.log(`\n${passed} passed, ${failed} failed`)
   process.exitCode = failed > 0 ? 1 : 0
 }

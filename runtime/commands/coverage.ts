@@ -69,7 +69,7 @@ export async function coverageOf(
       const c = rec.result()
       if (!opts.paths) return c
       const uncovered = c.transitions.filter((t) => t.taken === 0)
-      return { ...c, ...pathsToUncovered(rec.machine, uncovered, { input: inputs.get(name), samples: rec.samples }) }
+      return { ...c, ...pathsToUncovered(rec.machine, uncovered, { input: inputs.get(name), samples: rec.variants }) }
     })
   return { machines, skipped }
 }

@@ -74,6 +74,7 @@ lists every setting, including those read from the environment only.`,
       [
         ...hubFeatures({
           nats: config.get('nats'),
+          transport: config.get('transport'),
           harness: config.get('harness'),
           redis: config.get('redis'),
           jobTypes: app?.jobTypes,

@@ -16,7 +16,8 @@ const ms = (flags: Record<string, unknown>, name: string): number | undefined =>
 export const supervisorCommand: Command = {
   name: 'supervisor',
   summary: 'run the hub from slot A or B under an update supervisor (A/B slots, warm cutover, rollback)',
-  usage: 'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB]',
+  usage:
+    'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB] [--member-of HUB --member NAME --nats URL]',
   details: SERVE_EXIT_CODES,
   flags: {
     slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
@@ -81,6 +82,19 @@ export const supervisorCommand: Command = {
       help: 'memory the runtimes may use together; warm switching needs room for two',
       default: 4096,
     },
+    'member-of': {
+      type: 'string',
+      arg: 'HUB',
+      help: "run a member node: the parent hub's id (its AETHER_HUB_ID); needs --member and --nats (docs/members.md)",
+    },
+    member: { type: 'string', arg: 'NAME', help: "this member's name on the parent hub" },
+    nats: { type: 'string', arg: 'URL', help: 'NATS server of the member link (with --member-of)' },
+    'member-heartbeat-ms': {
+      type: 'number',
+      arg: 'MS',
+      help: 'a member publishes its snapshot at least this often (the hub calls it stale after 3 missed)',
+      default: 1000,
+    },
     'min-headroom-mb': {
       type: 'number',
       arg: 'MB',
@@ -103,6 +117,17 @@ export const supervisorCommand: Command = {
       if (typeof v !== 'number' || !(v >= 0)) throw new UsageError(`--${n} must be a number of MB >= 0`)
       return v
     }
+    const memberFlags = ['member-of', 'member', 'nats'].filter((f) => flags[f] !== undefined)
+    if (memberFlags.length && memberFlags.length < 3)
+      throw new UsageError('a member node needs all of --member-of HUB, --member NAME and --nats URL')
+    const member = memberFlags.length
+      ? {
+          hub: String(flags['member-of']),
+          name: String(flags.member),
+          nats: String(flags.nats),
+          heartbeatMs: ms(flags, 'member-heartbeat-ms'),
+        }
+      : undefined
     const tracing = await startTracing({ service: 'aether-supervisor' })
     const sup = await Supervisor.start({
       tracing,
@@ -124,6 +149,7 @@ export const supervisorCommand: Command = {
       drainMs: ms(flags, 'drain-ms'),
       memoryBudgetMb: mb('memory-budget-mb'),
       minHeadroomMb: mb('min-headroom-mb'),
+      member,
     })
     const st = sup.status()
     console.log(`aether supervisor ${sup.url}`)
@@ -136,6 +162,7 @@ export const supervisorCommand: Command = {
     console.log(
       `  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`,
     )
+    if (member) console.log(`  member     ${member.name} of hub ${member.hub} over ${member.nats}`)
     // a token given is the operator's secret: never printed
     console.log(
       `  token      ${flags.token === undefined ? `${sup.server.token}   (generated; pass --token to choose one)` : '(set)'}`,

@@ -9,20 +9,32 @@
  * A log whose machine none of them has is reported as such (not a crash, not a pass).
  */
 import type { AnyStateMachine } from 'xstate'
-import { classAStream, hubLink, reliabilityView, semanticChannel, updateTransition } from '../../machines/index.ts'
+import {
+  classAStream,
+  hubLink,
+  memberRollout,
+  reliabilityView,
+  semanticChannel,
+  updateTransition,
+} from '../../machines/index.ts'
 import { UsageError } from '../args.ts'
 import { loadApp, appMachines } from '../app.ts'
 import { builtinMachines } from '../builtinMachines.ts'
 import { importUserModule, isMachine } from '../loadMachine.ts'
 
-/** Machines Aether hosts outside the hub's registry (the supervisor's, the link's, the channels'). */
+/** Machines Aether hosts outside the hub's registry (the supervisor's, the link's, the channels', the rollouts'). */
 const hostedElsewhere: Record<string, AnyStateMachine> = {
   updateTransition,
   hubLink,
   classAStream,
   semanticChannel,
   reliabilityView,
+  // the members feature's rollouts (runtime/members/membersFeature.ts)
+  memberRollout,
 }
+
+/** Every machine Aether itself hosts, by name: the hub's registry and those hosted elsewhere. */
+export const knownMachines: Record<string, AnyStateMachine> = { ...hostedElsewhere, ...builtinMachines }
 
 /** Finds a log's machine by the name its header gives; `where` says which source it came from. */
 export interface MachineSource {
@@ -68,7 +80,7 @@ export async function machineSource(flags: MachineSourceFlags): Promise<MachineS
     own = appMachines(app)
     label = `--app ${flags.app}`
   }
-  const builtin = { ...hostedElsewhere, ...builtinMachines }
+  const builtin = knownMachines
   return {
     find(name) {
       if (only) return { machine: only, where: `${label} (--export ${flags.export})` }

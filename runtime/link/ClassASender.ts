@@ -8,7 +8,7 @@
  * always sees cursors in order and ignores the duplicates. Nothing is sent before it is persisted.
  */
 import { decodeFrame, encodeBatchOfJson, ProtocolError, subjects } from '../../protocol/index.ts'
-import type { NatsLink } from '../nats/NatsTransport.ts'
+import type { Transport } from './Transport.ts'
 import type { Outbox, StreamOutbox } from './Outbox.ts'
 import { zeroCounters } from '../counters.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
@@ -52,7 +52,7 @@ export class ClassASender {
   constructor(
     readonly hubId: string,
     readonly outbox: Outbox,
-    readonly link: NatsLink,
+    readonly link: Transport,
     readonly onEvent: (e: SenderEvent) => void = () => {},
     private opts: SenderOptions = {},
   ) {

@@ -20,12 +20,21 @@ export class DataPlane {
   private exited: Promise<void>
   failed?: Error
 
-  constructor(init: { url: string; hubId: string; budgets?: Partial<Record<TrafficClass, number>> }) {
+  constructor(init: {
+    url: string
+    hubId: string
+    budgets?: Partial<Record<TrafficClass, number>>
+    /** Through the transport sidecar's socket instead of a NATS connection of its own. */
+    sidecar?: { socket: string; token?: string }
+  }) {
     this.worker = new Worker(new URL('./dataPlane.worker.mjs', import.meta.url), { workerData: init })
     this.exited = new Promise((r) => this.worker.once('exit', () => r()))
     this.worker.on('message', (m: any) => {
-      if (m.type === 'status') this.setStatus(m.status, m.lastError)
-      else if (m.type === 'stats') {
+      if (m.type === 'status') {
+        // the count with the status, so a reader that sees `connected` sees the reconnect too
+        if (typeof m.reconnects === 'number') this.reconnects.n = m.reconnects
+        this.setStatus(m.status, m.lastError)
+      } else if (m.type === 'stats') {
         this.counters = m.counters
         this.rejectedByCode = m.rejectedByCode
         this.overBudget = m.overBudget

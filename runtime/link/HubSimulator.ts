@@ -8,6 +8,7 @@ import { encodeFrame, envelope, subjects } from '../../protocol/index.ts'
 import { LevelStore } from '../LevelStore.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
 import { ClassASender } from './ClassASender.ts'
+import type { Transport } from './Transport.ts'
 import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
 
@@ -30,12 +31,14 @@ export interface SimOptions {
   heartbeatMs?: number
   window?: number
   batch?: number
+  /** The connection `i` (default: a NatsLink to `nats`; the benchmark passes a SidecarLink). */
+  transport?: (i: number) => Transport
 }
 
 export class HubSimulator {
   readonly hubs: SimHub[] = []
   readonly latencies: number[] = []
-  readonly links: NatsLink[] = []
+  readonly links: Transport[] = []
   heartbeats = { sent: 0, answered: 0 }
   private timers: Array<ReturnType<typeof setInterval>> = []
 
@@ -49,7 +52,7 @@ export class HubSimulator {
     const store = await LevelStore.open(o.dir)
     const sim = new HubSimulator(store, new GroupWriter(store, o.sync ?? true), 'sim')
     for (let i = 0; i < (o.connections ?? 4); i++) {
-      const l = new NatsLink({ url: o.nats, name: `aether-sim-${i}` })
+      const l = o.transport?.(i) ?? new NatsLink({ url: o.nats, name: `aether-sim-${i}` })
       await l.connected()
       sim.links.push(l)
     }

@@ -22,7 +22,8 @@ import {
   type Envelope,
   type TrafficClass,
 } from '../../protocol/index.ts'
-import type { NatsLink, NatsMessage } from '../nats/NatsTransport.ts'
+import type { NatsMessage } from '../nats/NatsTransport.ts'
+import type { Transport } from './Transport.ts'
 
 export interface TrafficCounters {
   budget: number
@@ -98,7 +99,7 @@ export class TrafficClasses {
 
   constructor(
     readonly hubId: string,
-    private links: { control: NatsLink; data: NatsLink },
+    private links: { control: Transport; data: Transport },
     private handler: TrafficHandler,
     budgets: Partial<Record<TrafficClass, number>> = {},
     private answerTtlMs = 60_000,
@@ -225,7 +226,7 @@ export class TrafficClasses {
     }
   }
 
-  private linkOf(c: TrafficClass): NatsLink {
+  private linkOf(c: TrafficClass): Transport {
     return c === 'control' ? this.links.control : this.links.data
   }
 

@@ -4,11 +4,14 @@
  * thread's CPU, not the main thread's, where heartbeats, control and Class A run. Reports its
  * status at once on change and its counters every `statsMs` to the parent.
  *
- * Started by `DataPlane` (runtime/link/DataPlane.ts) through dataPlane.worker.mjs (tsx).
+ * Started by `DataPlane` (runtime/link/DataPlane.ts) through dataPlane.worker.mjs (tsx). With
+ * `sidecar` set, its connection is the transport sidecar's `data` channel (a `SidecarLink`).
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { TRAFFIC_CLASSES, type TrafficClass } from '../../protocol/index.ts'
 import { NatsLink } from '../nats/NatsTransport.ts'
+import { SidecarLink } from '../sidecar/SidecarLink.ts'
+import type { Transport } from './Transport.ts'
 import { dataState, handleData } from './dataHandlers.ts'
 import { TrafficClasses } from './TrafficClasses.ts'
 
@@ -17,13 +20,17 @@ export interface DataPlaneInit {
   hubId: string
   budgets?: Partial<Record<TrafficClass, number>>
   statsMs?: number
+  sidecar?: { socket: string; token?: string }
 }
 
 export const DATA_CLASSES = TRAFFIC_CLASSES.filter((c) => c !== 'control')
 
 const init = workerData as DataPlaneInit
 const port = parentPort!
-const link = new NatsLink({ url: init.url, name: `aether-hub-${init.hubId}-data` })
+const name = `aether-hub-${init.hubId}-data`
+const link: Transport = init.sidecar
+  ? new SidecarLink({ ...init.sidecar, channel: 'data', name })
+  : new NatsLink({ url: init.url, name })
 link.connected().catch(() => {})
 const st = dataState()
 const traffic = new TrafficClasses(
@@ -51,7 +58,14 @@ const stats = () => ({
 // `connected` is reported once the server has our subscriptions (a flush round trip), so a
 // sender that sees the hub's data plane connected can rely on being heard.
 link.onStatus((s, prev) => {
-  const post = () => port.postMessage({ type: 'status', status: link.status, prev, lastError: link.lastError ?? null })
+  const post = () =>
+    port.postMessage({
+      type: 'status',
+      status: link.status,
+      prev,
+      lastError: link.lastError ?? null,
+      reconnects: link.counters.reconnects,
+    })
   if (s === 'connected') link.flush().then(post, post)
   else post()
 })

@@ -38,13 +38,13 @@ import type { Hub, HubFeature } from '../Hub.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { setting } from '../config.ts'
 import { linkKeys } from '../keyLayout.ts'
-import { NatsLink } from '../nats/NatsTransport.ts'
+import { openHubLinks, sidecarRoutes, type HubLinks } from '../sidecar/hubTransport.ts'
+import type { Transport, TransportKind } from './Transport.ts'
 import { clockOffsetsOf } from '../incident/clockOffsets.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { ClassASender } from './ClassASender.ts'
 import { GroupWriter } from './GroupWriter.ts'
 import { Outbox } from './Outbox.ts'
-import { DataPlane } from './DataPlane.ts'
 import { emptyCounters, TrafficClasses, type TrafficCounters } from './TrafficClasses.ts'
 import { tracingService } from '../tracing/service.ts'
 
@@ -57,12 +57,15 @@ export interface LinkOptions {
   retransmitMs?: number
   sync?: boolean
   budgets?: Partial<Record<TrafficClass, number>>
+  /** Where the NATS connections live: this process (default) or the transport sidecar. */
+  transport?: TransportKind
 }
 
 /** Options with the settings (runtime/config.ts) filled in. */
 export function linkOptions(
   o: LinkOptions = {},
 ): Required<Omit<LinkOptions, 'nats' | 'hubId' | 'budgets'>> & LinkOptions {
+  const socket = setting('sidecar-socket')
   return {
     ...o,
     hubId: o.hubId ?? setting('hub-id'),
@@ -72,6 +75,7 @@ export function linkOptions(
     retransmitMs: o.retransmitMs ?? setting('retransmit-ms'),
     sync: o.sync ?? setting('classa-sync'),
     budgets: o.budgets ?? setting('traffic-budgets'),
+    transport: o.transport ?? (socket ? 'sidecar' : setting('transport')),
   }
 }
 
@@ -82,16 +86,16 @@ interface AuthorityChange {
 }
 
 /** The hub's id and its control NATS connection (none without `--nats`), once the link feature is installed. */
-export const rootLink = defineService<{ hubId: string; control?: NatsLink }>('link.root')
+export const rootLink = defineService<{ hubId: string; control?: Transport }>('link.root')
 
 /** The hub's root link, or undefined when the link feature is not installed. */
-export function rootLinkOf(hub: Hub): { hubId: string; control?: NatsLink } | undefined {
+export function rootLinkOf(hub: Hub): { hubId: string; control?: Transport } | undefined {
   return hub.system.services.find(rootLink)
 }
 
 export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
   const o = linkOptions(options)
-  let links: { control: NatsLink; data: DataPlane } | undefined
+  let links: HubLinks | undefined
   let sender: ClassASender | undefined
   let traffic: TrafficClasses | undefined
   let writer: GroupWriter | undefined
@@ -125,11 +129,15 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       let registration: unknown = null
 
       if (o.nats) {
-        links = {
-          control: new NatsLink({ url: o.nats, name: `aether-hub-${hubId}-control` }),
-          data: new DataPlane({ url: o.nats, hubId, budgets: o.budgets }),
-        }
-        links.control.connected().catch(() => {})
+        const socket = setting('sidecar-socket')
+        links = openHubLinks(hub, {
+          kind: o.transport,
+          nats: o.nats,
+          hubId,
+          budgets: o.budgets,
+          ...(socket ? { socket, token: setting('sidecar-token') } : {}),
+        })
+        sidecarRoutes(hub, hubId, links)
       }
       const control = links?.control
       hub.system.services.provide(rootLink, { hubId, control })
@@ -399,7 +407,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
           }
           const transport: ReadinessNode = {
             id: 'transport',
-            label: 'NATS transport',
+            label: links.kind === 'sidecar' ? 'NATS transport (sidecar)' : 'NATS transport',
             actor: 'link',
             status: links.control.status === 'connected' && links.data.status === 'connected' ? 'ready' : 'degraded',
             ...(links.control.status !== 'connected'
@@ -410,6 +418,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 ? { reason: `data connection ${links.data.status}` }
                 : {}),
             detail: {
+              transport: links.kind,
               control: links.control.status,
               data: links.data.status,
               reconnects: links.control.counters.reconnects + links.data.reconnects.n,
@@ -604,7 +613,7 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       sender?.close()
       traffic?.close()
       await writer?.flush().catch(() => {})
-      await Promise.all([links?.control.close(), links?.data.close()])
+      await links?.close()
     },
   }
 }

@@ -31,7 +31,9 @@ import {
 } from 'nats'
 import { CodedError } from '../errors.ts'
 
-export type LinkStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed'
+import { LinkStatusSource, type LinkStatus } from '../link/LinkStatus.ts'
+
+export type { LinkStatus }
 
 export interface NatsMessage {
   subject: string
@@ -57,14 +59,8 @@ export interface NatsSub {
 }
 
 /** One NATS connection that keeps trying to (re)connect. */
-export class NatsLink {
-  status: LinkStatus = 'connecting'
-  readonly counters = { reconnects: 0, disconnects: 0, callbackErrors: 0, publishErrors: 0 }
-  /** Times (ms) of the reconnects, for channel stability. */
-  readonly reconnectTimes: number[] = []
-  lastError?: string
+export class NatsLink extends LinkStatusSource {
   private nc?: NatsConnection
-  private listeners = new Set<(s: LinkStatus, previous: LinkStatus) => void>()
   private subs: Array<{
     subject: string
     cb: (m: NatsMessage) => void
@@ -76,30 +72,13 @@ export class NatsLink {
   private ready: Promise<void>
 
   constructor(readonly opts: NatsLinkOptions) {
+    super()
     this.ready = this.dial()
   }
 
   /** Resolves once connected for the first time (or rejects when closed before). */
   connected(): Promise<void> {
     return this.ready
-  }
-
-  onStatus(fn: (s: LinkStatus, previous: LinkStatus) => void): () => void {
-    this.listeners.add(fn)
-    return () => this.listeners.delete(fn)
-  }
-
-  private setStatus(s: LinkStatus): void {
-    if (s === this.status) return
-    const prev = this.status
-    this.status = s
-    for (const fn of this.listeners) {
-      try {
-        fn(s, prev)
-      } catch (_err) {
-        this.counters.callbackErrors++
-      }
-    }
   }
 
   private async dial(): Promise<void> {
@@ -148,9 +127,7 @@ export class NatsLink {
           this.setStatus('reconnecting')
           break
         case Events.Reconnect:
-          this.counters.reconnects++
-          this.reconnectTimes.push(Date.now())
-          if (this.reconnectTimes.length > 100) this.reconnectTimes.shift()
+          this.countReconnect()
           this.setStatus('connected')
           break
         case Events.Error:

@@ -46,6 +46,11 @@ export interface PeerHandle {
   rollback(): Promise<void>
   addCandidate(c: IceCandidateInit): Promise<void>
   send(label: ChannelLabel, data: string | Uint8Array): boolean
+  /**
+   * Everything sent on the data channels has been acknowledged by the remote's transport (its
+   * SCTP). Optional (werift can tell; a browser cannot): the probe's idle pings go quiet with it.
+   */
+  delivered?(): boolean
   channelOpen(label: ChannelLabel): boolean
   replaceTrack(slot: MediaSlot, track: unknown | null): Promise<void>
   remoteTrack(slot: MediaSlot): unknown | undefined

@@ -136,6 +136,7 @@ export class PeerExecutor {
   ) {
     this.probe = new ProbeWatchdog(opts.ownsTransceivers, {
       send: (peerSessionId, f) => !!this.current(peerSessionId)?.send('events', JSON.stringify(f)),
+      delivered: (peerSessionId) => !!this.current(peerSessionId)?.delivered?.(),
       busy: (idleMs) => this.tracks.size > 0 || this.loopOn.size > 0 || Date.now() - this.lastTraffic < idleMs,
       verdict: (e) => this.toPeer(e),
     })
@@ -144,6 +145,12 @@ export class PeerExecutor {
   /** The session's link as its machine last announced it (`notify` up/down). */
   linkUp = false
   private linkListeners = new Set<(up: boolean) => void>()
+
+  /** A message went out or came in: the probe runs at its busy speed from now on. */
+  private traffic(): void {
+    this.lastTraffic = Date.now()
+    this.probe.poke()
+  }
 
   /** Called each time the session's machine announces its link up or down. */
   onLink(fn: (up: boolean) => void): () => void {
@@ -163,7 +170,7 @@ export class PeerExecutor {
 
   sendChannelFrame(text: string): boolean {
     if (!this.handle?.send('events', text)) return false
-    this.lastTraffic = Date.now()
+    this.traffic()
     return true
   }
 
@@ -381,7 +388,7 @@ export class PeerExecutor {
       case 'end':
         return this.end(c.reason, c.peerSessionId)
       case 'transmit':
-        this.lastTraffic = Date.now()
+        this.traffic()
         return this.frame(c.peerSessionId, { t: 'msg', seq: c.seq, data: c.data })
       case 'ack':
         return this.frame(c.peerSessionId, { t: 'ack', seq: c.seq })
@@ -485,7 +492,7 @@ export class PeerExecutor {
       return
     }
     if (isChannelFrame(f)) {
-      this.lastTraffic = Date.now()
+      this.traffic()
       this.probe.heard()
       for (const fn of this.channelListeners) fn(data)
       return
@@ -498,10 +505,11 @@ export class PeerExecutor {
     const peerSessionId = h.peerSessionId
     if (f.t === 'ping') {
       this.stats.pingsAnswered++
-      this.probe.onPing(peerSessionId, seq)
+      this.probe.onPing(peerSessionId, seq, f.q === 1)
     } else if (f.t === 'pong') this.probe.onPong(peerSessionId, seq)
+    else if (f.t === 'off') this.probe.onOff()
     else if (f.t === 'msg') {
-      this.lastTraffic = Date.now()
+      this.traffic()
       this.toPeer({ type: 'peer.msg', peerSessionId, seq, data: f.data ?? null })
     } else if (f.t === 'ack') this.toPeer({ type: 'peer.ack', peerSessionId, seq })
     else this.stats.badFrames++
@@ -538,6 +546,7 @@ export class PeerExecutor {
           (t) => {
             this.tracks.get(slot)?.stop()
             this.tracks.set(slot, t)
+            this.probe.poke()
             t.onEnded(() => {
               if (this.tracks.get(slot) === t) {
                 this.tracks.delete(slot)
@@ -570,6 +579,7 @@ export class PeerExecutor {
       case 'loop':
         if (c.on) this.loopOn.add(c.slot)
         else this.loopOn.delete(c.slot)
+        this.probe.poke()
         return this.run('loop', async () => {
           if (!this.handle) return
           await this.handle.replaceTrack(c.slot, c.on ? (this.handle.remoteTrack(c.slot) ?? null) : null)

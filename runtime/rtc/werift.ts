@@ -42,6 +42,8 @@ export interface WeriftStats {
   sdpPortRewrites: number
   /** ICE connectivity checks the adapter had to start itself (after ICE restarts). */
   iceKicks: number
+  /** Packets sent on the previous pair while an ICE restart had none selected yet (holdPathAcrossRestart). */
+  heldPackets?: number
   /** `error` events of peers and data channels (each closes what reported it). */
   errors?: number
 }
@@ -122,6 +124,42 @@ export function noDefaultStun(pc: unknown): void {
 }
 
 const loopbackOnly = (a: { host: string }, b: { host: string }) => a.host === '127.0.0.1' && b.host === '127.0.0.1'
+
+/**
+ * werift's ICE restart (`Connection.restart`, and `resetNominatedPair` on a renomination) clears
+ * the selected pair at once, and `send()` drops every packet until the new generation nominates
+ * one. A data-channel message sent in that window (a probe's pong, a channel frame) is then
+ * retransmitted by SCTP only when its timer runs out, at least 1 s in werift (SCTP_RTO_MIN), and
+ * longer after a backoff: the session's recovery rung, which wants an answered probe, waits that
+ * long or climbs (found as a flaky ICE-restart recovery in test/inspector/bundle.e2e). RFC 8445
+ * keeps the previous pair in use until the restarted generation selects one, as browsers do:
+ * this does the same for one werift ICE connection. Idempotent; false if `conn` is not one.
+ */
+export function holdPathAcrossRestart(conn: any, stats?: WeriftStats): boolean {
+  if (!conn || typeof conn.send !== 'function' || typeof conn.restart !== 'function') return false
+  if (conn.__aetherHold) return true
+  conn.__aetherHold = true
+  let held: any
+  for (const m of ['restart', 'resetNominatedPair'] as const) {
+    const original = conn[m].bind(conn)
+    conn[m] = (...args: unknown[]) => {
+      const previous = conn.nominated ?? held
+      const r = original(...args)
+      held = previous
+      return r
+    }
+  }
+  const send = conn.send
+  conn.send = async (data: Buffer) => {
+    if (conn.nominated || !held || conn.state === 'closed' || conn.state === 'failed') {
+      held = conn.nominated ? undefined : held
+      return send(data)
+    }
+    if (stats) stats.heldPackets = (stats.heldPackets ?? 0) + 1
+    await held.protocol.sendData(data, held.remoteAddr)
+  }
+  return true
+}
 
 export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
   const stats = opts.stats
@@ -233,6 +271,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       // once the new generation has what it needs (remote credentials, and after each remote
       // candidate, since the checks end when they run out of pairs).
       const kicking = new Set<any>()
+      const holdPaths = () => {
+        for (const d of (pc as any).dtlsTransports ?? []) holdPathAcrossRestart(d.iceTransport?.connection, stats)
+      }
       const kickIce = () => {
         for (const d of (pc as any).dtlsTransports ?? []) {
           const ice = d.iceTransport
@@ -271,6 +312,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       /** Sets a local description; returns its SDP as signaled. */
       const describe = async (d: any): Promise<string> => {
         noDefaultStun(pc)
+        holdPaths()
         const inSdp = !hasPath()
         if (inSdp) describing++
         try {
@@ -283,8 +325,10 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       }
       return {
         ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
+        delivered: () => sctpDelivered((pc as any).sctpTransport),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
+          holdPaths()
           try {
             await pc.setRemoteDescription({ type: 'offer', sdp })
           } catch (err) {
@@ -299,6 +343,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           return local
         },
         async applyAnswer(sdp) {
+          holdPaths()
           await pc.setRemoteDescription({ type: 'answer', sdp })
           kickIce()
         },
@@ -349,6 +394,26 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
 function toBuffer(data: string | Uint8Array): string | Buffer {
   return typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 }
+
+/**
+ * Everything handed to werift's data channels has been acknowledged by the remote's SCTP: nothing
+ * waits in the transport's channel queue, the association's outbound queue, or unacknowledged in
+ * its sent queue, and the association is established (werift 0.24's fields; false if absent).
+ */
+export function sctpDelivered(transport: any): boolean {
+  const sctp = transport?.sctp
+  return (
+    Array.isArray(transport?.dataChannelQueue) &&
+    transport.dataChannelQueue.length === 0 &&
+    sctp?.associationState === SCTP_ESTABLISHED &&
+    Array.isArray(sctp.outboundQueue) &&
+    sctp.outboundQueue.length === 0 &&
+    Array.isArray(sctp.sentQueue) &&
+    sctp.sentQueue.length === 0
+  )
+}
+/** werift's SCTP association state ESTABLISHED. */
+const SCTP_ESTABLISHED = 4
 
 function wrapChannel(dc: any, stats?: WeriftStats): ChannelHandle {
   onError(dc, stats, () => dc.close())
@@ -432,9 +497,12 @@ export function countRtp(track: unknown, onPacket: () => void): () => void {
  * werift settings (configuration, `noDefaultStun`). `candidates: 'sdp'` passes the candidates in
  * the descriptions instead (as the adapter does) rather than trickled.
  */
-export async function openBareWeriftPair(
-  opts: { candidates?: 'trickle' | 'sdp' } = {},
-): Promise<{ ms: number; close(): void }> {
+export async function openBareWeriftPair(opts: { candidates?: 'trickle' | 'sdp' } = {}): Promise<{
+  ms: number
+  close(): void
+  peers: [RTCPeerConnection, RTCPeerConnection]
+  channels: [Record<string, any>, Record<string, any>]
+}> {
   const inSdp = opts.candidates === 'sdp'
   const describe = (sdp: string) => (inSdp ? describeCandidates(sdp, (c) => c) : stripCandidates(sdp))
   const t0 = performance.now()
@@ -451,10 +519,12 @@ export async function openBareWeriftPair(
   const a = new RTCPeerConnection(cfg)
   const b = new RTCPeerConnection(cfg)
   let open = 0
+  const channels: [Record<string, any>, Record<string, any>] = [{}, {}]
   const done = new Promise<void>((resolve) => {
-    for (const pc of [a, b]) {
+    for (const [i, pc] of [a, b].entries()) {
       for (const [label, id] of Object.entries(CHANNELS)) {
         const dc = pc.createDataChannel(label, { negotiated: true, id, ordered: true })
+        channels[i][label] = dc
         dc.stateChanged.subscribe((s: string) => {
           if (s === 'open' && ++open === 4) resolve()
         })
@@ -485,6 +555,8 @@ export async function openBareWeriftPair(
   const ms = performance.now() - t0
   return {
     ms,
+    peers: [a, b],
+    channels,
     close() {
       void a.close().catch(() => {})
       void b.close().catch(() => {})

@@ -82,10 +82,59 @@ export function* popMessages(this: InboundStreamLike): Generator<[number, number
 }
 
 const FIXED = Symbol.for('aether.weriftSctpFix')
+const COLLECT = Symbol.for('aether.weriftSctpFix.collect')
+/** SCTP chunk type of DATA (RFC 4960 §3.2). */
+const DATA = 0
+
+interface ChunkLike {
+  type: number
+  bytes: Buffer
+}
+
+interface SctpLike {
+  sackNeeded: boolean
+  isStopped: boolean
+  sendSack(): Promise<void>
+  [COLLECT]?: (c: ChunkLike) => void
+}
+
+/**
+ * werift's `SCTP.prototype.sendChunk`, wrapped: a DATA chunk sent while a SACK is owed carries
+ * that SACK in the same packet (RFC 4960 §6.2 bundling; SACK first), instead of a packet for the
+ * SACK alone (werift 0.24 acknowledges every DATA packet at once, right after delivering its
+ * message). A message answered at once (the probe's ping and pong, a message and its ack) then
+ * costs three packets, not four. werift's own `sendSack` builds the chunk and settles the rest
+ * of its state (duplicates, counts); it hands the chunk to `sendChunk` synchronously, where it is
+ * collected instead of sent.
+ */
+function bundlingSendChunk(original: (this: SctpLike, c: ChunkLike) => Promise<void>) {
+  // async, as werift's: what it throws rejects (werift may call it with no chunk: timer1's retry
+  // after the INIT was answered meanwhile, a rejection werift catches and logs)
+  return async function sendChunk(this: SctpLike, chunk: ChunkLike): Promise<void> {
+    const collect = this[COLLECT]
+    if (collect) return collect(chunk)
+    if (chunk?.type !== DATA || !this.sackNeeded || this.isStopped) return original.call(this, chunk)
+    let sack: ChunkLike | undefined
+    this[COLLECT] = (c) => {
+      sack = c
+    }
+    try {
+      void this.sendSack()
+    } finally {
+      this[COLLECT] = undefined
+    }
+    if (!sack) return original.call(this, chunk)
+    // owed no more (werift's sendSack says so only after its await: a SACK scheduled meanwhile,
+    // by the packet whose message this DATA answers, would go out alone all the same)
+    this.sackNeeded = false
+    return original.call(this, { type: DATA, bytes: Buffer.concat([sack.bytes, chunk.bytes]) })
+  }
+}
 
 /**
  * Installs the fix on the prototypes behind a werift `SCTP` instance (`pc.sctpTransport.sctp`):
- * every inbound stream it (or any later association) creates uses the fixed `popMessages`.
+ * every inbound stream it (or any later association) creates uses the fixed `popMessages`, and its
+ * DATA packets carry a SACK that is owed (`bundlingSendChunk`).
  * Idempotent; returns whether the SCTP prototype is (now) fixed.
  */
 export function fixWeriftSctp(sctp: unknown): boolean {
@@ -103,6 +152,8 @@ export function fixWeriftSctp(sctp: unknown): boolean {
     }
     return stream
   }
+  if (typeof proto.sendChunk === 'function' && typeof proto.sendSack === 'function')
+    proto.sendChunk = bundlingSendChunk(proto.sendChunk)
   proto[FIXED] = true
   return true
 }

@@ -26,9 +26,14 @@ import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts
 import { ActorSpans, updateRule } from '../tracing/actorSpans.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
 import { serveSupervisorInspector } from './supervisorInspector.ts'
+import { actorLogs, windowOf } from '../incident/incidentFeature.ts'
+import type { IncidentPart } from '../../protocol/bundle.ts'
 import type { InspectorServer } from '../inspector/InspectorServer.ts'
+import { MemberAgent, type MemberOptions } from './MemberAgent.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
+/** The supervisor's node in incident bundles and the inspector. */
+export const SUPERVISOR_NODE = 'supervisor'
 
 export interface SupervisorOptions {
   slots: string
@@ -54,6 +59,8 @@ export interface SupervisorOptions {
   version?: string
   /** Called for a root restart after the state is flushed (default: exit with code 75 for the process manager). */
   onRootRestart?: () => void
+  /** A member node: publish its snapshot to this parent hub over NATS and take its requests (docs/members.md). */
+  member?: MemberOptions
 }
 
 export type Phase =
@@ -89,6 +96,8 @@ export class Supervisor {
   readonly booted: Promise<void>
   private markBooted!: () => void
   private spans?: ActorSpans
+  /** The member link, when this supervisor runs a member node. */
+  member?: MemberAgent
 
   private constructor(
     readonly opts: SupervisorOptions,
@@ -170,6 +179,7 @@ export class Supervisor {
     sup.url = url
     await system.sendCommitted(UPDATE_ACTOR, { type: 'supervisor.boot', version, at: Date.now() })
     sup.markBooted()
+    if (opts.member) sup.member = MemberAgent.start(sup, opts.member)
     sup.heartbeat = setInterval(() => sup.push(), 2000)
     sup.heartbeat.unref()
     // Start the one runtime the machine names (a rollback in progress starts it itself).
@@ -293,6 +303,22 @@ export class Supervisor {
         ctx.res.write(chunk)
       ctx.res.end()
       return undefined
+    })
+    // The supervisor's part of an incident bundle (its own actors; `/api/incident` through the
+    // proxy is the active runtime's): `aether incident export --url SUPERVISOR` asks both.
+    s.route('GET', '/api/supervisor/incident', async (ctx) => {
+      const { from, to } = windowOf(ctx.url.searchParams)
+      const { logs, skipped } = await actorLogs(system, system.store as LevelStore, from, to)
+      return {
+        node: SUPERVISOR_NODE,
+        role: 'supervisor',
+        now: Date.now(),
+        window: { from, to },
+        offsets: [],
+        logs,
+        notes: [],
+        skipped,
+      } satisfies IncidentPart
     })
     s.ws('/api/supervisor/ws', (ws) => {
       this.sockets.add(ws)
@@ -555,6 +581,7 @@ export class Supervisor {
 
   /** Pushes the status to every supervisor WebSocket (coalesced per tick). */
   push(): void {
+    this.member?.changed()
     if (this.pushQueued || this.sockets.size === 0 || this.closed) return
     this.pushQueued = true
     setImmediate(() => {
@@ -568,6 +595,7 @@ export class Supervisor {
   async close(opts: { stopRuntime?: boolean } = {}): Promise<void> {
     this.closed = true
     clearInterval(this.heartbeat)
+    await this.member?.close()
     await this.inspector?.close()
     await this.proxy.close()
     if (opts.stopRuntime !== false) await this.manager.close()

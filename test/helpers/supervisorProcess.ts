@@ -37,6 +37,8 @@ export async function startSupervisor(opts: {
   slotPorts: [number, number]
   args?: string[]
   env?: Record<string, string>
+  /** How long the start may take (default 30 s). */
+  startMs?: number
 }): Promise<SupervisorHandle> {
   const token = 'test-token'
   const proc = spawn(
@@ -100,10 +102,15 @@ export async function startSupervisor(opts: {
       clearTimeout(t)
     },
   }
-  const until = Date.now() + 30_000
+  const until = Date.now() + (opts.startMs ?? 30_000)
   while (!/aether supervisor http/.test(out)) {
     if (proc.exitCode !== null) throw new Error(`the supervisor exited: ${out}`)
-    if (Date.now() > until) throw new Error(`the supervisor did not start: ${out}`)
+    if (Date.now() > until) {
+      // not left behind: the caller has no handle to stop it with
+      proc.kill('SIGKILL')
+      await exited
+      throw new Error(`the supervisor did not start: ${out}`)
+    }
     await sleep(20)
   }
   return h

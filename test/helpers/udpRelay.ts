@@ -8,8 +8,13 @@
 import { createSocket, type Socket } from 'node:dgram'
 import type { IceCandidateInit } from '../../protocol/signaling.ts'
 
+/** A STUN packet (ICE checks): its first byte is 0-3; DTLS records start at 20-63 (RFC 7983). */
+const isStun = (msg: Buffer) => msg.length > 0 && msg[0] <= 3
+
 class Relay {
   dead = false
+  /** Drops everything but STUN: ICE connects, DTLS (and so every data channel) never does. */
+  stunOnly = false
   forwarded = 0
   dropped = 0
   readonly outer: Socket
@@ -20,13 +25,15 @@ class Relay {
   constructor() {
     this.outer = createSocket('udp4')
     this.outer.on('message', (msg, from) => {
-      if (this.dead) return void this.dropped++
+      // a relay still in the pool has no target: a packet to its port is a stray one (a port
+      // number another process's peer used before, whose remote still sends to it)
+      if (this.dead || !this.target || (this.stunOnly && !isStun(msg))) return void this.dropped++
       const key = `${from.address}:${from.port}`
       let s = this.inner.get(key)
       if (!s) {
         s = createSocket('udp4')
         s.on('message', (back) => {
-          if (this.dead) return void this.dropped++
+          if (this.dead || (this.stunOnly && !isStun(back))) return void this.dropped++
           this.forwarded++
           this.outer.send(back, from.port, from.address)
         })
@@ -57,6 +64,7 @@ export class RelayNet {
   private byKey = new Map<string, Relay>()
   private blocked = new Set<string>()
   private pool: Relay[] = []
+  private stunOnly = false
   /** Candidates that found no relay left in the pool (the test made too few). */
   exhausted = 0
 
@@ -86,6 +94,7 @@ export class RelayNet {
         return null
       }
       r.target = Number(m[1])
+      r.stunOnly = this.stunOnly
       this.byKey.set(key, r)
       this.relays.push(r)
     }
@@ -97,9 +106,23 @@ export class RelayNet {
     for (const r of this.relays) r.dead = true
   }
 
+  /**
+   * With `on`, every relay (those so far and those to come) forwards STUN only: ICE finds a path,
+   * DTLS never completes, the data channels never open. Off again: everything passes.
+   */
+  onlyStun(on: boolean): void {
+    this.stunOnly = on
+    for (const r of this.relays) r.stunOnly = on
+  }
+
   /** New candidates of this session get no relay (it can only come back as a new session). */
   blockSession(peerSessionId: string): void {
     this.blocked.add(peerSessionId)
+  }
+
+  /** Sessions blocked so far get relays again for their new candidates. */
+  unblockAll(): void {
+    this.blocked.clear()
   }
 
   get forwarded(): number {

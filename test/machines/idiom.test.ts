@@ -25,6 +25,7 @@ const all: Record<string, AnyStateMachine> = {
   integration: machines.integration,
   updateTransition: machines.updateTransition,
   scenarioSwitch: machines.scenarioSwitch,
+  memberRollout: machines.memberRollout,
   schedule: machines.scheduleMachine,
   semanticChannel: machines.semanticChannel,
   job: machines.createJobMachine({

@@ -117,7 +117,7 @@ test('invariant: authority becomes fresh only on an answer', () => {
 test('ladder coverage >= 90%: executor runs, then graph paths through the hosted actor', async () => {
   stopListening()
   console.log(`executor: ${coverage.line()}`)
-  const { hosted, unreachable } = await coverage.runPathsHosted(input)
+  const { hosted, unreachable } = await coverage.runPathsHosted([input])
   console.log(`+ hosted paths (${hosted.join(', ') || 'none'}): ${coverage.line()}`)
   assert.equal(unreachable, [])
   assert.ok(coverage.report().pct >= 90, coverage.line())

@@ -9,75 +9,27 @@
  * the host refuses from outside, replayed with pure transitions. The figures (per source) are
  * printed and listed in docs/coverage.md.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { AnyStateMachine } from 'xstate'
-import { mediaSubflow, peerSession, updateTransition } from '../../../machines/index.ts'
-import { parseLog, type ParsedLog } from '../../../protocol/log.ts'
-import { LadderCoverage } from '../../helpers/ladders.ts'
-
-const corpus = new URL('../../corpus/', import.meta.url).pathname
-const logs: ParsedLog[] = []
-for (const d of readdirSync(corpus, { withFileTypes: true }))
-  if (d.isDirectory())
-    for (const f of readdirSync(join(corpus, d.name)))
-      if (f.endsWith('.log')) logs.push(parseLog(readFileSync(join(corpus, d.name, f), 'utf8')))
-
-const source = (id: string) => id.slice(0, id.indexOf(' '))
+import { inputsOf, ladderCoverage, updateFaults, type LadderCoverage } from '../../helpers/ladders.ts'
 
 /**
- * The ladders: the transitions that recover a link or a track, or cut a runtime over (or back).
- * `floor`: the percentage measured when this test was written (issue 21.4's goal of 90% is not met
- * for these three: docs/coverage.md says which transitions stay uncovered and why).
+ * `floor`: the percentage measured when this test was written (issue 21.4's goal of 90% is met for
+ * these three only with the werift and supervisor ladder runs: rtcLadder.integration.test.ts and
+ * updateLadder.integration.test.ts; docs/coverage.md says which transitions stay uncovered and why).
  */
 const ladders: {
-  machine: AnyStateMachine
-  name: string
-  inLadder: (id: string) => boolean
+  name: 'peerSession' | 'mediaSubflow' | 'updateTransition'
   floor: number
   /** Fault events the corpus never recorded, for the generated paths. */
   extra?: (cov: LadderCoverage) => { type: string; [k: string]: unknown }[]
 }[] = [
+  { name: 'peerSession', floor: 70 },
+  { name: 'mediaSubflow', floor: 73 },
   {
-    machine: peerSession,
-    name: 'peerSession',
-    // the link ladder (probe -> ICE restart -> renegotiate -> rebuild -> failed; following), the
-    // probes that drive it, and the cross-cutting rebuild and supersede
-    inLadder: (id) =>
-      /^peerSession\.active\.(link|probe)/.test(source(id)) ||
-      /^peerSession\.active (peer\.rebuild|rtc\.supersede)#/.test(id),
-    floor: 50,
-  },
-  {
-    machine: mediaSubflow,
-    name: 'mediaSubflow',
-    // a track or its peer lost and recovered: degraded, recovering, and the ways in
-    inLadder: (id) =>
-      /^mediaSubflow\.(degraded|recovering) /.test(id) ||
-      / (peer\.down|peer\.up|media\.track\.ended|file\.channel\.closed)#/.test(id) ||
-      /xstate\.after\.deadline\.mediaSubflow\.negotiating/.test(id),
-    floor: 73,
-  },
-  {
-    machine: updateTransition,
     name: 'updateTransition',
-    // from the admission gate to committed / rolled back / failed
-    inLadder: (id) =>
-      /^updateTransition\.(gate|preparing|validating|admission|prewarm|cutover|verifying|rollingBack|failed|rootPromotionPending|rootRestarting) /.test(
-        id,
-      ),
-    floor: 71,
-    // an operator's cancel and defer (with a reason), the candidate exiting while verified
-    extra: (cov) => {
-      const good = cov.rec.samples.get('runtime.good')
-      return [
-        { type: 'update.cancel', reason: 'operator cancels', at: 0 },
-        { type: 'update.defer', reason: 'operator defers', ms: 1000, at: 0 },
-        ...(good ? [{ ...good, type: 'runtime.exited', role: 'active', code: 137 }] : []),
-      ]
-    },
+    floor: 89,
+    extra: updateFaults,
   },
 ]
 
@@ -85,12 +37,12 @@ const test = suite('ladders of peerSession, mediaSubflow, updateTransition: reco
 
 for (const l of ladders) {
   test(`${l.name}: ladder coverage`, async () => {
-    const cov = new LadderCoverage(l.machine, l.name, l.inLadder)
-    const mine = logs.filter((g) => g.header.machine === l.name)
+    const cov = ladderCoverage(l.name)
+    const mine = cov.addCorpus()
     assert.ok(mine.length > 0, `corpus logs of ${l.name}`)
-    for (const g of mine) cov.rec.addLog(g.header, g.lines)
     console.log(`recorded executor runs (${mine.length} logs): ${cov.line()}`)
-    const { hosted, pure, refused, unreachable } = await cov.runPathsHosted(mine[0].header.input, l.extra?.(cov))
+    // every distinct input the executors started from (a camera, a microphone, a screen subflow)
+    const { hosted, pure, refused, unreachable } = await cov.runPathsHosted(inputsOf(mine), l.extra?.(cov))
     console.log(`+ hosted paths: ${hosted.length}, pure-replayed paths: ${pure.length}: ${cov.line()}`)
     if (refused.length) console.log(`  refused by the host: ${refused.join(', ')}`)
     if (unreachable.length) console.log(`  no path from the graph: ${unreachable.join(', ')}`)

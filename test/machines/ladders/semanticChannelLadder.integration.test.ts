@@ -77,13 +77,15 @@ test('ladder coverage >= 90%: both ends under the faults, then graph paths throu
   console.log(
     `executor: ${coverage.line()}; states ${r.summary.statesCovered}/${r.summary.states} (the link and probe ladders are eventless: states count)`,
   )
-  const { hosted, unreachable } = await coverage.runPathsHosted({
-    member: 'm1',
-    channel: 'command',
-    paths: ['direct', 'ws'],
-    session: 's',
-    policy,
-  })
+  const { hosted, unreachable } = await coverage.runPathsHosted([
+    {
+      member: 'm1',
+      channel: 'command',
+      paths: ['direct', 'ws'],
+      session: 's',
+      policy,
+    },
+  ])
   console.log(`+ hosted paths (${hosted.join(', ') || 'none'}): ${coverage.line()}`)
   assert.equal(unreachable, [])
   assert.ok(coverage.report().pct >= 90, coverage.line())

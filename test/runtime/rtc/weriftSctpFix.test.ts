@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert'
 import fc from 'fast-check'
 import { createRequire } from 'node:module'
 import { fixWeriftSctp, popMessages } from '../../../runtime/rtc/weriftSctpFix.ts'
+import { openBareWeriftPair } from '../../../runtime/rtc/werift.ts'
 
 const require = createRequire(import.meta.url)
 // werift's CommonJS build of the same class (the package's exports map hides it; the path does not)
@@ -60,6 +61,42 @@ t('fixWeriftSctp patches the inbound streams of a real werift association', asyn
   assert.ok(fixWeriftSctp(sctp), 'idempotent')
   assert.equal(scenario(sctp.getInboundStream(1)), ['m0', 'm1', 'm2', 'm3'])
   await pc.close()
+})
+
+t('a DATA packet sent while a SACK is owed carries it (bundled, SACK first)', async () => {
+  const pair = await openBareWeriftPair()
+  try {
+    const [, b] = pair.peers
+    const sctp = (b as any).sctpTransport.sctp
+    // the first chunk type of each SCTP packet b sends (common header: 12 bytes)
+    const sent: number[][] = []
+    const send = sctp.transport.send.bind(sctp.transport)
+    sctp.transport.send = (packet: Buffer) => {
+      const types: number[] = []
+      for (let o = 12; o + 4 <= packet.length; ) {
+        types.push(packet[o])
+        o += (packet.readUInt16BE(o + 2) + 3) & ~3
+      }
+      sent.push(types)
+      return send(packet)
+    }
+    const [ca, cb] = [pair.channels[0].events, pair.channels[1].events]
+    const answered = new Promise<void>((resolve) => ca.onMessage.subscribe(() => resolve()))
+    // b answers at once, as the probe's follower does
+    cb.onMessage.subscribe((m: any) => cb.send(`pong ${m}`))
+    ca.send('ping')
+    await answered
+    await new Promise((r) => setTimeout(r, 400))
+    assert.equal(sent[0], [3, 0], 'the answer carries the SACK of the ping')
+    assert.equal(sent.length, 1, 'no SACK sent alone after the delay')
+    // werift calls sendChunk with no chunk (timer1's retry after the INIT was answered): a
+    // rejection it catches, as werift's own sendChunk gives, never a synchronous throw
+    let rejected = false
+    await sctp.sendChunk(undefined).catch(() => (rejected = true))
+    assert.ok(rejected)
+  } finally {
+    pair.close()
+  }
 })
 
 t('any arrival order of single-chunk messages: all delivered once, in SSN order (property)', () => {
