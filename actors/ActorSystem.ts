@@ -30,8 +30,8 @@ import {
   type FeedSubscription,
 } from './Feed.ts'
 import { HostedActor, type Host, type SupervisionOptions } from './HostedActor.ts'
-import { Journal, type FsyncPolicy } from './Journal.ts'
-import type { ActorMeta, ArchiveRecord, Incident, Store } from './Store.ts'
+import { Journal, type CommitSink, type FsyncPolicy } from './Journal.ts'
+import type { ActorMeta, ArchiveRecord, Incident, Store, StoreOp } from './Store.ts'
 import { TimerQueue } from './TimerQueue.ts'
 import {
   actorExists,
@@ -73,6 +73,14 @@ export interface ActorSystemOptions {
    * never checkpointed, its archive record supersedes it; close() writes what is due.
    */
   finalCheckpointMs?: number
+}
+
+/** An actor to archive (`ActorSystem.archiveAll`): what its ArchiveRecord holds besides its meta. */
+export interface ArchiveRequest {
+  path: string
+  finishedAt: number
+  summary: unknown
+  name?: string
 }
 
 export interface SpawnOptions {
@@ -138,8 +146,9 @@ export class ActorSystem implements Host {
   private recovery: Promise<void> | undefined = undefined
   private recoveredAll = false
   private background = new Set<Promise<unknown>>()
-  /** Finished durable actors whose final checkpoint is due (see `finished`). */
-  private finals = new Set<HostedActor>()
+  /** Finished durable actors waiting for their final checkpoint, in finish order, from `finalsHead` (see `finished`). */
+  private finals: { a: HostedActor; due: number }[] = []
+  private finalsHead = 0
   private finalsTimer: unknown = undefined
   private readonly finalCheckpointMs: number
 
@@ -404,34 +413,66 @@ export class ActorSystem implements Host {
    * committed and is gone after, so a reader finds it live or archived, never both, and never
    * neither. Rejects with NOT_FINISHED unless the actor is done.
    */
-  archive(path: string, what: { finishedAt: number; summary: unknown; name?: string }): Promise<void> {
-    const a = this.actors.get(path)
-    if (!a) return Promise.reject(unknownActor(path))
-    if (!a.durable || a.status !== 'done' || a.children?.size) return Promise.reject(notFinished(path, a.status))
-    const record: ArchiveRecord = {
-      meta: a.meta(),
-      finishedAt: what.finishedAt,
-      archivedAt: this.clock.now(),
-      seq: a.nextSeq - 1,
-      summary: what.summary,
-    }
-    if (what.name !== undefined) record.name = what.name
-    return new Promise((resolve, reject) => {
-      this.journal!.append(
-        { type: 'archive', record },
-        {
-          committed: () => {
-            if (this.actors.get(path) === a) {
-              this.actors.delete(path)
-              a.parent?.children?.delete(a)
-              a.stop()
-              if (this.feed.active) this.emit('actor', a)
-            }
-            resolve()
-          },
-          failed: (_op, err) => reject(err),
+  async archive(path: string, what: { finishedAt: number; summary: unknown; name?: string }): Promise<void> {
+    const [err] = await this.archiveAll([{ path, ...what }])
+    if (err) throw err
+  }
+
+  /**
+   * `archive` for many actors at once: their ops are appended together (one group commit) and
+   * share one sink. Resolves once every op is committed or failed, with one entry per item:
+   * undefined when it was archived, else why not (UNKNOWN_ACTOR, NOT_FINISHED, the write's error).
+   */
+  archiveAll(items: ArchiveRequest[]): Promise<(Error | undefined)[]> {
+    const out: (Error | undefined)[] = new Array(items.length).fill(undefined)
+    const hosted: HostedActor[] = new Array(items.length)
+    const index = new Map<StoreOp, number>()
+    const archivedAt = this.clock.now()
+    return new Promise((resolve) => {
+      const settle = () => {
+        if (index.size === 0) resolve(out)
+      }
+      const sink: CommitSink = {
+        committed: (op) => {
+          const i = index.get(op)!
+          index.delete(op)
+          const a = hosted[i]
+          if (this.actors.get(a.path) === a) {
+            this.actors.delete(a.path)
+            a.parent?.children?.delete(a)
+            a.stop()
+            if (this.feed.active) this.emit('actor', a)
+          }
+          settle()
         },
-      )
+        failed: (op, err) => {
+          out[index.get(op)!] = err
+          index.delete(op)
+          settle()
+        },
+      }
+      const ops: StoreOp[] = []
+      for (let i = 0; i < items.length; i++) {
+        const { path, finishedAt, summary, name } = items[i]
+        const a = this.actors.get(path)
+        if (!a) {
+          out[i] = unknownActor(path)
+          continue
+        }
+        if (!a.durable || a.status !== 'done' || a.children?.size) {
+          out[i] = notFinished(path, a.status)
+          continue
+        }
+        const record: ArchiveRecord = { meta: a.meta(), finishedAt, archivedAt, seq: a.nextSeq - 1, summary }
+        if (name !== undefined) record.name = name
+        const op: StoreOp = a.checkpointed ? { type: 'archive', record } : { type: 'archive', record, unchecked: true }
+        hosted[i] = a
+        index.set(op, i)
+        ops.push(op)
+      }
+      // appended after the loop: a failed journal answers at once, and the index must be complete
+      for (const op of ops) this.journal!.append(op, sink)
+      settle()
     })
   }
 
@@ -462,28 +503,52 @@ export class ActorSystem implements Host {
     return this.journal?.flush() ?? Promise.resolve()
   }
 
-  /** Writes a checkpoint of every durable actor that has events since its last one. */
   /**
    * A durable actor finished. Its final checkpoint (which recovery takes as its whole state) is
-   * written `finalCheckpointMs` later, for every actor finished meanwhile at once: a job retired by
-   * count is usually archived before then, and its archive record makes the checkpoint needless
-   * (one write per finished job instead of two).
+   * written once it has been finished `finalCheckpointMs` (up to an eighth of that later, so that
+   * actors finished close together share a write): a job retired by count is usually archived
+   * before then, and its archive record makes the checkpoint needless (one write per finished job
+   * instead of two). Until then recovery replays its short journal.
    */
   finished(a: HostedActor): void {
-    this.finals.add(a)
-    if (this.finalsTimer !== undefined || this.closed) return
+    if (this.closed) return
+    this.finals.push({ a, due: this.clock.now() + this.finalCheckpointMs })
+    if (this.finalsTimer === undefined) this.armFinals(this.finalCheckpointMs)
+  }
+
+  private armFinals(ms: number): void {
     this.finalsTimer = this.clock.setTimeout(() => {
       this.finalsTimer = undefined
       this.writeFinals()
-    }, this.finalCheckpointMs)
+    }, ms)
   }
 
+  /**
+   * Checkpoints the actors finished at least `finalCheckpointMs` ago that are still hosted (not
+   * archived meanwhile), then waits for the next one's turn.
+   */
   private writeFinals(): void {
-    const due = this.finals
-    this.finals = new Set()
-    for (const a of due) if (this.actors.get(a.path) === a) a.writeSnapshot()
+    const now = this.clock.now()
+    const f = this.finals
+    let h = this.finalsHead
+    while (h < f.length && f[h].due <= now) {
+      const { a } = f[h]
+      f[h++] = undefined as never
+      if (this.actors.get(a.path) === a) a.writeSnapshot()
+    }
+    if (h === f.length) {
+      this.finals = []
+      h = 0
+    } else if (h > 1024 && h * 2 > f.length) {
+      this.finals = f.slice(h)
+      h = 0
+    }
+    this.finalsHead = h
+    if (h < this.finals.length && !this.closed)
+      this.armFinals(Math.max(1, this.finals[h].due - now, this.finalCheckpointMs / 8))
   }
 
+  /** Writes a checkpoint of every durable actor that has events since its last one. */
   async checkpoint(): Promise<void> {
     for (const a of this.actors.values()) if (a.durable && a.appliedSeq > a.lastSnapSeq) a.writeSnapshot()
     await this.flush()
@@ -499,7 +564,8 @@ export class ActorSystem implements Host {
     this.timers.close()
     if (this.finalsTimer !== undefined) this.clock.clearTimeout(this.finalsTimer)
     this.finalsTimer = undefined
-    this.finals.clear()
+    this.finals = []
+    this.finalsHead = 0
     await this.flush()
     await this.checkpoint()
     for (const a of this.actors.values()) a.stop()

@@ -138,6 +138,11 @@ export class HostedActor implements CommitSink, ActorHosting {
   /** Seq of the last event applied to the live actor. */
   appliedSeq = 0
   lastSnapSeq = 0
+  /**
+   * A latest-snapshot record may exist in the store for it: it wrote a checkpoint, or it was
+   * recovered (from whatever an earlier run wrote). An archive deletes that record only then.
+   */
+  checkpointed = false
   lastAt = 0
   error?: string
   /** Its meta record as stored (durable): what an archive of it keeps. */
@@ -211,6 +216,7 @@ export class HostedActor implements CommitSink, ActorHosting {
    */
   recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
     this.stored = meta
+    this.checkpointed = true
     try {
       let persisted: any
       let timers: Iterable<TimerRecord> = snap?.timers ?? []
@@ -569,6 +575,7 @@ export class HostedActor implements CommitSink, ActorHosting {
       effects: this.effects ? Object.fromEntries(this.effects) : {},
     }
     this.lastSnapSeq = this.appliedSeq
+    this.checkpointed = true
     this.host.journal!.append({ type: 'snapshot', path: this.path, record: rec }, this)
   }
 

@@ -86,7 +86,8 @@ export type StoreOp =
   | { type: 'event'; path: string; record: JournalRecord; unwritten?: true }
   | { type: 'snapshot'; path: string; record: SnapshotRecord }
   | { type: 'incident'; incident: Incident }
-  | { type: 'archive'; record: ArchiveRecord }
+  /** Archives an actor; `unchecked`: it never wrote a checkpoint, so there is no latest snapshot to delete. */
+  | { type: 'archive'; record: ArchiveRecord; unchecked?: true }
 
 /** A stored value that cannot be decoded (truncated, not JSON, wrong shape). */
 export class JournalCorruptError extends Error {

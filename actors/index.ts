@@ -1,5 +1,5 @@
 export { ActorSystem, ActorRefHandle, checkPath } from './ActorSystem.ts'
-export type { ActorSystemOptions, SpawnOptions, ActorInfo } from './ActorSystem.ts'
+export type { ActorSystemOptions, SpawnOptions, ActorInfo, ArchiveRequest } from './ActorSystem.ts'
 export { HostedActor, hostedActorOf } from './HostedActor.ts'
 export type { SupervisionOptions } from './HostedActor.ts'
 export { PureActor, hostPure, pureSpecOf, RESUME_EVENT, STOP_EVENT } from './PureActor.ts'

@@ -16,7 +16,8 @@
  *                         snapshot]` of every live actor (in chunks), so a start after a clean close
  *                         reads one small range and parses one string per chunk
  *   i!<at hex12>!<n>      incident (JSON)
- *   a!<path>              an archived actor's record (JSON ArchiveRecord): its m! and l! are gone,
+ *   a!<path>              an archived actor's record (JSON ArchiveRecord): its m! and l! are gone
+ *                         (l! deleted only when the actor wrote one),
  *                         its journal (e!, r!, s!) stays; written with the two below in one batch
  *   t!<finishedAt hex12>!<path>   the archive by finish time (empty value)
  *   n!<name>              the path of the archived actor with that name (a job's tenant and key)
@@ -129,7 +130,7 @@ export class LevelStore implements Store {
           batch.put(actorKeys.finished(r.finishedAt, path), '')
           if (r.name !== undefined) batch.put(actorKeys.archiveName(r.name), path)
           batch.del(actorKeys.meta(path))
-          batch.del(actorKeys.latest(path))
+          if (!op.unchecked) batch.del(actorKeys.latest(path))
           break
         }
       }

@@ -13,7 +13,7 @@
  * Crash safety: the op is one atomic batch; the job leaves the queue's index only once it is
  * committed, so at every point a job is live or archived, never both and never neither.
  */
-import type { ActorSystem, ArchiveRecord, Clock } from '../../actors/index.ts'
+import type { ActorSystem, ArchiveRecord, ArchiveRequest, Clock } from '../../actors/index.ts'
 import { type JobInput, Priority } from '../../machines/job.ts'
 
 export interface RetentionOptions {
@@ -166,10 +166,43 @@ export class Retirement<E extends FinishedJob> {
     if (!due.length) return
     this.failed = false
     this.inflight += due.length
-    const p: Promise<void> = Promise.all(due.map((e) => this.archive(e))).then((done) => {
+    // One archive op per finished job, appended together: they share a group commit and a sink.
+    const jobs: E[] = []
+    const items: ArchiveRequest[] = []
+    for (const e of due) {
+      // not a finished actor (failed, or gone): nothing to archive
+      if (this.q.system.hosted(e.id)?.status !== 'done') continue
+      const { summary, name } = this.q.archiveOf(e)
+      jobs.push(e)
+      items.push(
+        name === undefined
+          ? { path: e.id, finishedAt: e.finishedAt!, summary }
+          : { path: e.id, finishedAt: e.finishedAt!, summary, name },
+      )
+    }
+    const p: Promise<void> = this.q.system.archiveAll(items).then((errs) => {
       this.inflight -= due.length
       this.rounds.delete(p)
-      if (done.includes(false)) this.failed = true
+      let failed = false
+      for (let i = 0; i < jobs.length; i++) {
+        const e = jobs[i]
+        const err = errs[i]
+        if (err === undefined) {
+          this.archived++
+          this.q.forget(e)
+          continue
+        }
+        // It stays live (the op did not commit); the next round tries again.
+        failed = true
+        this.finished.push(e)
+        this.q.system.incident({
+          at: this.q.clock.now(),
+          class: 'storage',
+          path: e.id,
+          message: `archiving finished job failed: ${err.message}`,
+        })
+      }
+      if (failed) this.failed = true
       else this.round()
     })
     this.rounds.add(p)
@@ -211,28 +244,5 @@ export class Retirement<E extends FinishedJob> {
       this.head = 0
     }
     return out
-  }
-
-  /** Archives one job; false when the write failed (it stays live). */
-  private async archive(e: E): Promise<boolean> {
-    const a = this.q.system.hosted(e.id)
-    if (a?.status !== 'done') return true // not a finished actor (failed, or gone): nothing to archive
-    const { summary, name } = this.q.archiveOf(e)
-    try {
-      await this.q.system.archive(e.id, { finishedAt: e.finishedAt!, summary, name })
-    } catch (err) {
-      // It stays live (the op did not commit); the next round tries again.
-      this.finished.push(e)
-      this.q.system.incident({
-        at: this.q.clock.now(),
-        class: 'storage',
-        path: e.id,
-        message: `archiving finished job failed: ${(err as Error).message}`,
-      })
-      return false
-    }
-    this.archived++
-    this.q.forget(e)
-    return true
   }
 }

@@ -212,6 +212,64 @@ Recovery(
   },
 )
 
+const Writes = suite('retirement - what a finished job writes')
+
+Writes('final checkpoints are written once a job has been finished a second, one by one', async () => {
+  const db = memoryDb()
+  const clock = new SimulatedClock(1_000_000)
+  const { system, queue } = await rig(new LevelStore(db as any), clock, false)
+  const latest = async (id: string) => (await db.get(`l!${id}`)) !== undefined
+  const x = (await queue.submit({ type: 'echo', input: 'x' })).id
+  await settleSystem(system)
+  clock.increment(600)
+  const y = (await queue.submit({ type: 'echo', input: 'y' })).id
+  await settleSystem(system)
+  assert.equal([await latest(x), await latest(y)], [false, false], 'none within its second')
+  clock.increment(400)
+  await settleSystem(system)
+  assert.equal([await latest(x), await latest(y)], [true, false], 'x a second after it finished, y not yet')
+  clock.increment(600)
+  await settleSystem(system)
+  assert.equal([await latest(x), await latest(y)], [true, true], 'y a second after it finished')
+  queue.close()
+  await system.close()
+})
+
+Writes('an archive deletes the latest checkpoint only of a job that wrote one', async () => {
+  const db = memoryDb()
+  const clock = new SimulatedClock(1_000_000)
+  const store = new LevelStore(db as any)
+  const archives: StoreOp[] = []
+  const write = store.write.bind(store)
+  store.write = (ops, sync) => {
+    for (const op of ops) if (op.type === 'archive') archives.push(op)
+    return write(ops, sync)
+  }
+  const { system, queue } = await rig(store, clock, { maxCount: 1, maxAgeMs: Infinity })
+  const old = (await queue.submit({ type: 'echo', input: 'old' })).id
+  await settleSystem(system)
+  clock.increment(1000) // its final checkpoint
+  await settleSystem(system)
+  assert.ok((await db.get(`l!${old}`)) !== undefined)
+  const quick = (await queue.submit({ type: 'echo', input: 'quick' })).id
+  const last = (await queue.submit({ type: 'echo', input: 'last' })).id
+  await settleSystem(system)
+  await queue.retirement!.run()
+  await settleSystem(system)
+  const byPath = new Map(archives.map((op) => [(op as any).record.meta.path, op]))
+  assert.equal([...byPath.keys()].sort(), [old, quick].sort(), 'past the count: the two oldest')
+  assert.is((byPath.get(old) as any).unchecked, undefined, 'checkpointed: its l! is deleted')
+  assert.is((byPath.get(quick) as any).unchecked, true, 'archived within its second: no l! to delete')
+  for (const id of [old, quick]) {
+    assert.is(await db.get(`l!${id}`), undefined, `${id}: no latest checkpoint left`)
+    assert.is(await db.get(`m!${id}`), undefined, `${id}: no live meta left`)
+    assert.is((await queue.find(id))?.archived, true)
+  }
+  assert.is((await queue.find(last))?.archived, undefined, 'the newest stays live')
+  queue.close()
+  await system.close()
+})
+
 /**
  * A store that dies at its `crashAt`-th write: that write lands whole (`lands`) or not at all, and
  * nothing after it is written (the process is gone). LevelDB batches are atomic, so this is every
@@ -310,4 +368,5 @@ Crash(
 
 Count.run()
 Recovery.run()
+Writes.run()
 Crash.run()
