@@ -53,25 +53,43 @@ Retire(`${KILLS} kills while finished jobs are archived: every answered job foun
   try {
     for (let k = 0; k < KILLS; k++) {
       const burst: Promise<void>[] = []
+      let answeredNow = 0
       for (let i = 0; i < BURST; i++) {
         const key = `r-${n++}`
         burst.push(
           api(cur.ready, 'POST', '/api/jobs', { type: 'echo', key, input: { key } }).then(
             (r) => {
-              if (r.status === 201 || r.status === 200) answered.set(key, json(r).id)
+              if (r.status === 201 || r.status === 200) {
+                answered.set(key, json(r).id)
+                answeredNow++
+              }
             },
             () => {}, // the hub died first: not answered
           ),
         )
       }
-      // kill at a seeded point of the burst: jobs are being submitted, finishing and archived
-      await sleep(Math.floor(rand() * 250))
+      // kill at a seeded point of the burst, counted in answers (a time would be no point at all
+      // on a loaded machine, where the hub may answer nothing within it): jobs are being
+      // submitted, finishing and archived
+      const point = 1 + Math.floor(rand() * (BURST - 1))
+      const deadline = Date.now() + 20_000
+      while (answeredNow < point && Date.now() < deadline) await sleep(2)
       await killHard(cur.child)
       await Promise.all(burst)
       cur = await startChild(FIXTURE, [dir.dir], ENV)
     }
-    await sleep(300) // jobs recovered PENDING run and retire
-    const live = await all(cur.ready, 'status=PENDING,RUNNING,COMPLETED')
+    // jobs recovered PENDING run, and retirement keeps RETAIN_COUNT finished ones: wait for that
+    // state (bounded) rather than a fixed time, which a loaded machine may not give it
+    const settled = Date.now() + 30_000
+    let live = await all(cur.ready, 'status=PENDING,RUNNING,COMPLETED')
+    while (live.some((j) => j.status !== 'COMPLETED') || live.length > Number(ENV.RETAIN_COUNT)) {
+      if (Date.now() > settled)
+        throw new Error(
+          `the hub did not settle in 30 s: ${live.length} live jobs (${live.map((j) => j.status).join(',')})`,
+        )
+      await sleep(100)
+      live = await all(cur.ready, 'status=PENDING,RUNNING,COMPLETED')
+    }
     const archived = await all(cur.ready, 'archived=true')
     const liveIds = new Set(live.map((j) => j.id))
     const archivedIds = archived.map((j) => j.id)
