@@ -8,9 +8,10 @@
  *
  * It monitors the attempt and reports to the hub, by the attempt's `seq`: `up` at the first
  * frame on the route's path, `failed` when the direct session's link goes down (its channels
- * close, or its liveness probe goes silent: the peerSession machine's `link` verdict) or, on the
- * relay, when no frame arrived for `relayStaleMs`. Gaps in a direct path's frames (`staleMs`) are
- * only counted: a stalled producer is not a dead path. It never picks a path itself: the hub's
+ * close, or its liveness probe goes silent: the peerSession machine's `link` verdict). The relay
+ * path's legs are sockets the hub watches (a member whose `/route` socket closes has left, and the
+ * hub's route moves on). Gaps in either path's frames (`staleMs`) are only counted: a stalled
+ * producer is not a dead path. It never picks a path itself: the hub's
  * route does.
  */
 import { createActor, type AnyActorRef } from 'xstate'
@@ -29,7 +30,6 @@ export interface RouteClientOptions {
   /** No frame for this long on a live direct route is a gap, counted (default 300 ms). */
   staleMs?: number
   /** The same for a relayed route (default 1000 ms). */
-  relayStaleMs?: number
   probeMs?: number
   silenceProbes?: number
 }
@@ -219,8 +219,8 @@ export class RouteClient {
    * The watchdog. A direct path is judged by its peer session's link (the session's own channels
    * and liveness probe, see `openDirect`), never by gaps in frames: under load the member's
    * producer stalls while its path is alive. A gap on the direct path is only counted
-   * (`gaps`). The relay path (two sockets and the hub) has no link of its own: no frame for
-   * `relayStaleMs` fails it. A check that itself ran late means this page was not scheduled (a
+   * (`gaps`). So is a gap on the relay path: its legs are sockets, and a member whose socket
+   * closes leaves the route at the hub (`route.left`), which moves on. A check that itself ran late means this page was not scheduled (a
    * busy machine): the silence is ours, not the path's, so the wait starts again.
    */
   private check(): void {
@@ -231,9 +231,7 @@ export class RouteClient {
     // before the first frame the route's own connect deadline judges the attempt
     if (!r?.path || r.status === 'released' || !this.reported.has(`${r.seq}:up`)) return
     if (late) this.lastFrameAt = now
-    const stale = r.path === 'relay' ? (this.opts.relayStaleMs ?? 1000) : (this.opts.staleMs ?? 300)
-    if (now - this.lastFrameAt <= stale) return
-    if (r.path === 'relay') return this.report('failed', `no frame for ${stale} ms on the relay path`)
+    if (now - this.lastFrameAt <= (this.opts.staleMs ?? 300)) return
     // counted once per gap: the next frame ends it
     if (this.gapOpen) return
     this.gapOpen = true
@@ -285,7 +283,6 @@ export function boot(): RouteClient {
     wsUrl: `${proto}://${location.host}/route?token=${token}`,
     need: q.get('need') ?? 'clock',
     staleMs: Number(q.get('staleMs') ?? 300),
-    relayStaleMs: Number(q.get('relayStaleMs') ?? 1000),
   })
   ;(globalThis as any).aetherRoute = c
   c.start()
