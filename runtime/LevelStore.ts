@@ -347,7 +347,7 @@ export class LevelStore implements Store {
     return out
   }
 
-  async markClean(clean: boolean): Promise<void> {
+  async markClean(clean: boolean, opts: { sync?: boolean } = {}): Promise<void> {
     if (!clean) {
       // No fsync needed: any later journal write is synced after this one, in order, and until
       // one happens the store is still clean.
@@ -357,7 +357,9 @@ export class LevelStore implements Store {
       return
     }
     // The image is built from the stored records themselves (raw strings, nothing parsed), so it
-    // says exactly what a full read would; marker and image land in one synced batch.
+    // says exactly what a full read would; marker and image land in one batch (one log record:
+    // all or nothing), synced unless the caller says every write before it already is (see
+    // Store.markClean).
     const [metaRows, latestRows, stale] = await Promise.all([
       this.db.iterator(range(KEY_SPACES.meta.prefix)).all(),
       this.db.iterator(range(KEY_SPACES.latest.prefix)).all(),
@@ -392,7 +394,7 @@ export class LevelStore implements Store {
         batch.put(actorKeys.image(n), c)
       })
     batch.put(actorKeys.clean, String(Date.now()))
-    await batch.write({ sync: true } as any)
+    await batch.write({ sync: opts.sync !== false } as any)
   }
 
   async incidents(): Promise<Incident[]> {

@@ -357,9 +357,9 @@ export class RuntimeManager {
       }
       proxy.pause()
       const t0 = performance.now()
-      // A warm candidate starts reaching for the data now; it gets it when the old runtime,
-      // drained, releases LevelDB's lock (it retries on DATA_DIR_LOCKED).
-      if (mode === 'warm_switch') this.candidate!.send({ type: 'promote' })
+      // A warm candidate gets ready for the data now; it opens it when the old runtime, drained,
+      // has released LevelDB's lock: told by its `released` message (or its exit), relayed here.
+      if (mode === 'warm_switch') this.promote(this.candidate!, old)
       this.activeState = 'switching'
       this.onChange()
       await proxy.drain(this.opts.drainMs)
@@ -413,6 +413,26 @@ export class RuntimeManager {
       }
       return { runtimeInstanceId: rt.runtimeInstanceId, gapMs }
     })
+  }
+
+  /**
+   * Sends `promote` to a prewarmed candidate and relays the old runtime's release of the data to
+   * it (`data-released`, once), so it opens LevelDB when the lock is free instead of polling for it.
+   */
+  private promote(candidate: RuntimeProcess, old: RuntimeProcess | undefined): void {
+    if (!old?.alive) return candidate.send({ type: 'promote', awaitRelease: false })
+    let told = false
+    const tell = () => {
+      off()
+      if (told) return
+      told = true
+      candidate.send({ type: 'data-released' })
+    }
+    const off = old.onMessage((m) => {
+      if (m?.type === 'released') tell()
+    })
+    void old.exited.then(tell)
+    candidate.send({ type: 'promote', awaitRelease: true })
   }
 
   /** Stops any candidate and makes `to` the active runtime again. */
