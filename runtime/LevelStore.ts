@@ -278,7 +278,24 @@ export class LevelStore implements Store {
     await this.db.clear({ gte: actorKeys.snapshots(path), lt: actorKeys.snapshot(path, keepFromSeq) })
   }
 
-  async recoveryState(): Promise<RecoveryEntry[]> {
+  /**
+   * Starts reading what recovery needs now (a hub does it as it opens the store, while its features
+   * install: they write none of the actor key spaces), so that `recoveryState()` finds it read.
+   */
+  prefetchRecovery(): void {
+    if (this.prefetched) return
+    this.prefetched = this.readRecovery()
+    this.prefetched.catch(() => {}) // recoveryState() reports it
+  }
+  private prefetched?: Promise<RecoveryEntry[]>
+
+  recoveryState(): Promise<RecoveryEntry[]> {
+    const p = this.prefetched
+    this.prefetched = undefined
+    return p ?? this.readRecovery()
+  }
+
+  private async readRecovery(): Promise<RecoveryEntry[]> {
     const cleanRows = await this.db.iterator(range(KEY_SPACES.clean.prefix)).all()
     this.cleanKeys = cleanRows.map((r) => r[0])
     if (cleanRows.some((r) => r[0] === actorKeys.clean)) {
