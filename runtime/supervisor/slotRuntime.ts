@@ -74,7 +74,7 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
     },
   })
 
-  const startHub = async (role: RuntimeRole, data: string) => {
+  const startHub = async (role: RuntimeRole, data: string, features = hubFeatures({ nats: config.get('nats') })) => {
     hub = await Hub.start(
       {
         port,
@@ -86,7 +86,7 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
         slot,
         hostId: `hub-${slot ?? ''}`,
       },
-      hubFeatures({ nats: config.get('nats') }),
+      features,
     )
   }
   const markGood = async () => {
@@ -154,13 +154,16 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
       const started = Date.now()
       const closeMs = started - got
       const until = started + config.get('promote-deadline-ms')
+      // Built while the old runtime closes; a start refused by the lock (DATA_DIR_LOCKED comes
+      // before any feature installs) leaves them unused for the next try.
+      const features = hubFeatures({ nats: config.get('nats') })
       if (awaitRelease) await dataFree(config.get('promote-deadline-ms'))
       let tries = 0
       let lockedUntil = Date.now()
       for (;;) {
         try {
           tries++
-          await startHub('active', data)
+          await startHub('active', data, features)
           break
         } catch (err) {
           if ((err as any)?.code !== 'DATA_DIR_LOCKED' || Date.now() > until) throw err
