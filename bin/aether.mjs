@@ -3,4 +3,5 @@
 // and user machine modules (`aether replay --machine ./m.ts`) load as they are.
 import { register } from 'tsx/esm/api'
 register()
-await import('../runtime/cli.ts')
+const { runCli } = await import('../runtime/cli.ts')
+runCli()

@@ -117,24 +117,35 @@ export class BundleView {
     this.open(url.split('/').pop() || url, await res.text())
   }
 
-  /** Asks this node for its part of the last `ms`, makes it a bundle, downloads and opens it. */
+  /**
+   * Asks this node for its part of the last `ms` (and, on a supervisor, the supervisor's own part
+   * too), makes it a bundle, downloads and opens it.
+   */
   async exportHere(ms: number): Promise<void> {
     const to = Date.now()
     const from = to - ms
-    const sentAt = Date.now()
-    const res = await fetch(`/api/incident?from=${from}&to=${to}`, {
-      headers: this.host.token ? { authorization: `Bearer ${this.host.token}` } : {},
-    })
-    if (!res.ok) return this.fail('Cannot export', `${res.status} from /api/incident: ${await res.text()}`)
-    let part: IncidentPart
+    const parts: Array<{ url: string; part: IncidentPart; sentAt: number; receivedAt: number }> = []
+    for (const path of ['/api/incident', '/api/supervisor/incident']) {
+      const sentAt = Date.now()
+      const res = await fetch(`${path}?from=${from}&to=${to}`, {
+        headers: this.host.token ? { authorization: `Bearer ${this.host.token}` } : {},
+      })
+      // only a supervisor has the second part
+      if (path !== '/api/incident' && res.status === 404) continue
+      if (!res.ok) return this.fail('Cannot export', `${res.status} from ${path}: ${await res.text()}`)
+      try {
+        parts.push({ url: location.origin, part: checkIncidentPart(await res.json()), sentAt, receivedAt: Date.now() })
+      } catch (err) {
+        return this.fail('Cannot export', (err as Error).message)
+      }
+    }
     let text: string
     try {
-      part = checkIncidentPart(await res.json())
-      text = assembleBundle([{ url: location.origin, part, sentAt, receivedAt: Date.now() }], { from, to }, to)
+      text = assembleBundle(parts, { from, to }, to)
     } catch (err) {
       return this.fail('Cannot export', (err as Error).message)
     }
-    const name = `incident-${part.node}-${new Date(to).toISOString().replace(/[:.]/g, '-')}.bundle`
+    const name = `incident-${parts[0].part.node}-${new Date(to).toISOString().replace(/[:.]/g, '-')}.bundle`
     const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: 'application/x-ndjson' })), download: name })
     a.click()
     this.open(name, text)

@@ -39,7 +39,7 @@ export const incidentCommand: Command = {
       type: 'string',
       arg: 'URL',
       repeat: true,
-      help: `a node to ask (a hub, a root, a supervisor's runtime); the first is the reference clock (default ${DEFAULT_HUB_URL})`,
+      help: `a node to ask (a hub, a root, a supervisor: its own actors and its active runtime's); the first is the reference clock (default ${DEFAULT_HUB_URL})`,
     },
     token: { type: 'string', arg: 'T', help: "the nodes' token, for tenants' actors (or AETHER_TOKEN)" },
     out: { type: 'string', arg: 'FILE', help: 'write to FILE instead of standard output' },
@@ -47,7 +47,8 @@ export const incidentCommand: Command = {
   details: `
 The bundle holds a manifest (the nodes with their clock offsets to the first node, the window,
 the actors) and one aether.log/1 log per actor that received an event in the window, cut to it,
-with a snapshot after every event; docs/replay.md describes the format. Replay it with
+with a snapshot after every event. A supervisor's URL gives two nodes: its active runtime (a hub)
+and the supervisor itself (node "supervisor": its updateTransition); docs/replay.md describes the format. Replay it with
 \`aether replay BUNDLE --verify\`; open it in the inspector ("Open bundle").
 
 exit codes: 0 written; 1 a node could not be reached, answered an error or a malformed part (its
@@ -69,23 +70,28 @@ URL and what is wrong);
       .map((u) => serverUrl(u, 'url'))
     const token = setting('token', flags.token)
     const parts: FetchedPart[] = []
-    for (const server of urls) {
+    const ask = async (server: URL, path: string, optional: boolean): Promise<void> => {
       const sentAt = Date.now()
-      const res = await requestServer(server, `/api/incident?from=${from}&to=${to}`, 'url', {
+      const res = await requestServer(server, `${path}?from=${from}&to=${to}`, 'url', {
         headers: token ? { authorization: `Bearer ${token}` } : {},
       })
       const body = await res.text()
-      if (!res.ok) throw new Error(`${res.status} from ${server.origin}/api/incident: ${body.slice(0, 500)}`)
+      // a node that is no supervisor has no supervisor part
+      if (optional && res.status === 404) return
+      if (!res.ok) throw new Error(`${res.status} from ${server.origin}${path}: ${body.slice(0, 500)}`)
       let part: IncidentPart
       try {
         part = checkIncidentPart(JSON.parse(body))
       } catch (err) {
-        throw new Error(
-          `${server.origin}/api/incident answered something else than a node's part: ${(err as Error).message}`,
-        )
+        throw new Error(`${server.origin}${path} answered something else than a node's part: ${(err as Error).message}`)
       }
       parts.push({ url: server.origin, part, sentAt, receivedAt: Date.now() })
       for (const s of part.skipped) console.error(`warning: ${part.node}: ${s.actor} left out: ${s.reason}`)
+    }
+    for (const server of urls) {
+      await ask(server, '/api/incident', false)
+      // a supervisor's URL reaches its active runtime's part above, and its own actors here
+      await ask(server, '/api/supervisor/incident', true)
     }
     let text: string
     try {

@@ -9,7 +9,7 @@ import { LogReplayer, type ReplayResult } from '../../actors/index.ts'
 import { BundleFormatError, isBundleText, parseBundle, type BundleLog } from '../../protocol/bundle.ts'
 import { UsageError, type ParsedArgs } from '../args.ts'
 import { appMachine } from '../app.ts'
-import { builtinMachines } from '../builtinMachines.ts'
+import { knownMachines } from '../corpus/machineSource.ts'
 import { loadMachine } from '../loadMachine.ts'
 import { formatDiff } from './replay.ts'
 
@@ -64,17 +64,17 @@ async function machineFor(name: string, actor: string, flags: ParsedArgs['flags'
     try {
       return await appMachine(String(flags.app), name, actor)
     } catch (err) {
-      if (!builtinMachines[name]) throw err
+      if (!knownMachines[name]) throw err
     }
   }
   if (flags.machine) {
     try {
       return await loadMachine(String(flags.machine), name)
     } catch (err) {
-      if (!builtinMachines[name]) throw err
+      if (!knownMachines[name]) throw err
     }
   }
-  const m = builtinMachines[name]
+  const m = knownMachines[name]
   if (!m)
     throw new UsageError(
       `the machine "${name}" of ${actor} is not built in: pass --app FILE or --machine MODULE exporting "${name}"`,

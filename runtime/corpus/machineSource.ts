@@ -24,6 +24,9 @@ const hostedElsewhere: Record<string, AnyStateMachine> = {
   reliabilityView,
 }
 
+/** Every machine Aether itself hosts, by name: the hub's registry and those hosted elsewhere. */
+export const knownMachines: Record<string, AnyStateMachine> = { ...hostedElsewhere, ...builtinMachines }
+
 /** Finds a log's machine by the name its header gives; `where` says which source it came from. */
 export interface MachineSource {
   find(name: string): { machine: AnyStateMachine; where: string } | undefined
@@ -68,7 +71,7 @@ export async function machineSource(flags: MachineSourceFlags): Promise<MachineS
     own = appMachines(app)
     label = `--app ${flags.app}`
   }
-  const builtin = { ...hostedElsewhere, ...builtinMachines }
+  const builtin = knownMachines
   return {
     find(name) {
       if (only) return { machine: only, where: `${label} (--export ${flags.export})` }

@@ -15,7 +15,9 @@ import { exportLog } from '../../actors/index.ts'
 import { defineService } from '../../actors/index.ts'
 import { windowLog, type BundleNote, type IncidentPart } from '../../protocol/bundle.ts'
 import { parseLog } from '../../protocol/log.ts'
+import type { ActorSystem } from '../../actors/index.ts'
 import type { Hub, HubFeature } from '../Hub.ts'
+import type { LevelStore } from '../LevelStore.ts'
 import { HttpError } from '../http/HubServer.ts'
 import { reliabilityOf } from '../reliability/Reliability.ts'
 import { clockOffsetsOf } from './clockOffsets.ts'
@@ -69,9 +71,14 @@ export function windowOf(q: URLSearchParams): { from: number; to: number } {
   return { from, to }
 }
 
-/** This node's part of a bundle for the window. */
-export async function incidentPart(hub: Hub, from: number, to: number, mayRead = (_path: string) => true) {
-  const sys = hub.system
+/** The durable actors of one actor system touched in the window, each as a log cut to it. */
+export async function actorLogs(
+  sys: ActorSystem,
+  store: LevelStore,
+  from: number,
+  to: number,
+  mayRead = (_path: string) => true,
+): Promise<Pick<IncidentPart, 'logs' | 'skipped'>> {
   await sys.flush()
   const logs: string[] = []
   const skipped: IncidentPart['skipped'] = []
@@ -84,11 +91,11 @@ export async function incidentPart(hub: Hub, from: number, to: number, mayRead =
     }
     // journals are in time order: an actor whose last event is before the window is not read
     let lastAt = Number.POSITIVE_INFINITY
-    for await (const e of hub.store.events(a.path, a.seq - 1, a.seq)) lastAt = e.at
+    for await (const e of store.events(a.path, a.seq - 1, a.seq)) lastAt = e.at
     if (lastAt < from) continue
     let text = ''
     try {
-      for await (const chunk of exportLog(hub.store, a.path, { snapshots: 'all', machine })) text += chunk
+      for await (const chunk of exportLog(store, a.path, { snapshots: 'all', machine })) text += chunk
     } catch (err) {
       skipped.push({ actor: a.path, reason: (err as Error).message })
       continue
@@ -96,6 +103,13 @@ export async function incidentPart(hub: Hub, from: number, to: number, mayRead =
     const cut = cutLog(text, from, to)
     if (cut) logs.push(cut)
   }
+  return { logs, skipped }
+}
+
+/** This node's part of a bundle for the window. */
+export async function incidentPart(hub: Hub, from: number, to: number, mayRead = (_path: string) => true) {
+  const sys = hub.system
+  const { logs, skipped } = await actorLogs(sys, hub.store, from, to, mayRead)
   const reached = new Map<string, { node: string; role: string; via: string; logs: string[] }>()
   for (const src of sys.services.find(incidentLogs) ?? [])
     for (const l of await src(from, to)) {

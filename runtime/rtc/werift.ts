@@ -42,6 +42,8 @@ export interface WeriftStats {
   sdpPortRewrites: number
   /** ICE connectivity checks the adapter had to start itself (after ICE restarts). */
   iceKicks: number
+  /** Packets sent on the previous pair while an ICE restart had none selected yet (holdPathAcrossRestart). */
+  heldPackets?: number
   /** `error` events of peers and data channels (each closes what reported it). */
   errors?: number
 }
@@ -122,6 +124,42 @@ export function noDefaultStun(pc: unknown): void {
 }
 
 const loopbackOnly = (a: { host: string }, b: { host: string }) => a.host === '127.0.0.1' && b.host === '127.0.0.1'
+
+/**
+ * werift's ICE restart (`Connection.restart`, and `resetNominatedPair` on a renomination) clears
+ * the selected pair at once, and `send()` drops every packet until the new generation nominates
+ * one. A data-channel message sent in that window (a probe's pong, a channel frame) is then
+ * retransmitted by SCTP only when its timer runs out, at least 1 s in werift (SCTP_RTO_MIN), and
+ * longer after a backoff: the session's recovery rung, which wants an answered probe, waits that
+ * long or climbs (found as a flaky ICE-restart recovery in test/inspector/bundle.e2e). RFC 8445
+ * keeps the previous pair in use until the restarted generation selects one, as browsers do:
+ * this does the same for one werift ICE connection. Idempotent; false if `conn` is not one.
+ */
+export function holdPathAcrossRestart(conn: any, stats?: WeriftStats): boolean {
+  if (!conn || typeof conn.send !== 'function' || typeof conn.restart !== 'function') return false
+  if (conn.__aetherHold) return true
+  conn.__aetherHold = true
+  let held: any
+  for (const m of ['restart', 'resetNominatedPair'] as const) {
+    const original = conn[m].bind(conn)
+    conn[m] = (...args: unknown[]) => {
+      const previous = conn.nominated ?? held
+      const r = original(...args)
+      held = previous
+      return r
+    }
+  }
+  const send = conn.send
+  conn.send = async (data: Buffer) => {
+    if (conn.nominated || !held || conn.state === 'closed' || conn.state === 'failed') {
+      held = conn.nominated ? undefined : held
+      return send(data)
+    }
+    if (stats) stats.heldPackets = (stats.heldPackets ?? 0) + 1
+    await held.protocol.sendData(data, held.remoteAddr)
+  }
+  return true
+}
 
 export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
   const stats = opts.stats
@@ -233,6 +271,9 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       // once the new generation has what it needs (remote credentials, and after each remote
       // candidate, since the checks end when they run out of pairs).
       const kicking = new Set<any>()
+      const holdPaths = () => {
+        for (const d of (pc as any).dtlsTransports ?? []) holdPathAcrossRestart(d.iceTransport?.connection, stats)
+      }
       const kickIce = () => {
         for (const d of (pc as any).dtlsTransports ?? []) {
           const ice = d.iceTransport
@@ -271,6 +312,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       /** Sets a local description; returns its SDP as signaled. */
       const describe = async (d: any): Promise<string> => {
         noDefaultStun(pc)
+        holdPaths()
         const inSdp = !hasPath()
         if (inSdp) describing++
         try {
@@ -285,6 +327,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
         ...offerMethods(peerSessionId, pc as any, applyDirections, describe),
         async applyOffer(sdp, { rollback, shape }) {
           if (rollback) await rollbackLocalOffer(pc)
+          holdPaths()
           try {
             await pc.setRemoteDescription({ type: 'offer', sdp })
           } catch (err) {
@@ -299,6 +342,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           return local
         },
         async applyAnswer(sdp) {
+          holdPaths()
           await pc.setRemoteDescription({ type: 'answer', sdp })
           kickIce()
         },

@@ -26,9 +26,13 @@ import { installSlot, readManifest, SlotError, verifySlot } from './slotImage.ts
 import { ActorSpans, updateRule } from '../tracing/actorSpans.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
 import { serveSupervisorInspector } from './supervisorInspector.ts'
+import { actorLogs, windowOf } from '../incident/incidentFeature.ts'
+import type { IncidentPart } from '../../protocol/bundle.ts'
 import type { InspectorServer } from '../inspector/InspectorServer.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
+/** The supervisor's node in incident bundles and the inspector. */
+export const SUPERVISOR_NODE = 'supervisor'
 
 export interface SupervisorOptions {
   slots: string
@@ -293,6 +297,22 @@ export class Supervisor {
         ctx.res.write(chunk)
       ctx.res.end()
       return undefined
+    })
+    // The supervisor's part of an incident bundle (its own actors; `/api/incident` through the
+    // proxy is the active runtime's): `aether incident export --url SUPERVISOR` asks both.
+    s.route('GET', '/api/supervisor/incident', async (ctx) => {
+      const { from, to } = windowOf(ctx.url.searchParams)
+      const { logs, skipped } = await actorLogs(system, system.store as LevelStore, from, to)
+      return {
+        node: SUPERVISOR_NODE,
+        role: 'supervisor',
+        now: Date.now(),
+        window: { from, to },
+        offsets: [],
+        logs,
+        notes: [],
+        skipped,
+      } satisfies IncidentPart
     })
     s.ws('/api/supervisor/ws', (ws) => {
       this.sockets.add(ws)

@@ -4,7 +4,7 @@
 // candidate SIGKILLed during prewarm, the transition log replaying with `aether replay --verify`,
 // and bad input to the API refused with no state change.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
@@ -440,6 +440,7 @@ api(
 api('supervisor - the transition is journaled and its log replays with aether replay --verify', async () => {
   env.sup = await start(env)
   const sup = env.sup
+  const from = Date.now()
   await sup.post('/api/supervisor/update', { source: join(env.dir, 'v2') })
   const done = await resolved(sup)
   assert.is(done.transition.attempt.outcome, 'committed')
@@ -468,6 +469,32 @@ api('supervisor - the transition is journaled and its log replays with aether re
   assert.is(out.final.value, 'idle')
   assert.is(out.final.context.attempt.outcome, 'committed')
   assert.is(out.final.context.serving, 'B')
+
+  // an incident bundle from the supervisor's URL: its own actors (node "supervisor") beside its
+  // active runtime's, and the whole of it replays
+  const bundle = join(env.dir, 'update.bundle')
+  const ex = spawnSync(
+    process.execPath,
+    ['bin/aether.mjs', 'incident', 'export', '--from', String(from), '--url', sup.url, '--out', bundle],
+    { encoding: 'utf8' },
+  )
+  assert.is(ex.status, 0, ex.stderr)
+  const manifest = JSON.parse(readFileSync(bundle, 'utf8').split('\n')[0])
+  const nodes = manifest.manifest?.nodes ?? manifest.nodes
+  assert.equal(
+    nodes.map((n: { id: string; role: string }) => n.role).sort(),
+    ['hub', 'supervisor'],
+    JSON.stringify(nodes),
+  )
+  const rb = spawnSync(process.execPath, ['bin/aether.mjs', 'replay', bundle, '--verify', '--json'], {
+    encoding: 'utf8',
+  })
+  assert.is(rb.status, 0, rb.stdout + rb.stderr)
+  const replayed = JSON.parse(rb.stdout)
+  assert.ok(
+    replayed.actors.some((a: { node: string; actor: string; ok: boolean }) => a.node === 'supervisor' && a.ok),
+    rb.stdout,
+  )
 })
 
 api.run()
