@@ -100,7 +100,9 @@ export async function startSupervisor(opts: {
       clearTimeout(t)
     },
   }
-  const until = Date.now() + 30_000
+  // The banner comes once the first runtime serves: a cold node + tsx + hub, which took over 30 s
+  // at load average 25 on two cores (the behaviour under test starts after it).
+  const until = Date.now() + 120_000
   while (!/aether supervisor http/.test(out)) {
     if (proc.exitCode !== null) throw new Error(`the supervisor exited: ${out}`)
     if (Date.now() > until) throw new Error(`the supervisor did not start: ${out}`)
