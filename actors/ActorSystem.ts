@@ -579,7 +579,10 @@ export class ActorSystem implements Host {
         (a) => !a.durable || (a.status !== 'failed' && a.nextSeq - 1 === a.lastSnapSeq),
       )
       // A store this system never read completely (no recovery, or a failed one) keeps its flag.
-      if (clean && this.journal!.stats.errors === 0 && this.recoveredAll) await this.store.markClean(true)
+      // Every write before the marker was synced unless the journal's policy is 'none': then the
+      // marker's own fsync is what puts them on disk before it.
+      if (clean && this.journal!.stats.errors === 0 && this.recoveredAll)
+        await this.store.markClean(true, { sync: this.journal!.fsync === 'none' })
       await this.store.close()
     }
   }

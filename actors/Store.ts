@@ -128,8 +128,13 @@ export interface Store {
    * tail. A store closed cleanly (`markClean`) knows every tail is empty and skips reading them.
    */
   recoveryState(): Promise<RecoveryEntry[]>
-  /** Records (true) or clears (false) that every actor's latest snapshot covers its whole journal. */
-  markClean(clean: boolean): Promise<void>
+  /**
+   * Records (true) or clears (false) that every actor's latest snapshot covers its whole journal.
+   * `sync: false` (default true) skips the fsync of the marker when every write before it was
+   * synced: a marker lost to a power cut only costs the next start a full read, and one that
+   * survives says nothing that is not on disk already.
+   */
+  markClean(clean: boolean, opts?: { sync?: boolean }): Promise<void>
   close(): Promise<void>
 }
 

@@ -135,6 +135,8 @@ export class Hub {
     const dataDir = resolve(opts.data ?? '.aether')
     mkdirSync(dataDir, { recursive: true })
     const store = await LevelStore.open(dataDir)
+    // recovery's read overlaps the features' installs (a hub start is on a warm cutover's path)
+    store.prefetchRecovery()
     const system = new ActorSystem({
       store,
       machines: { ...builtinMachines, ...opts.machines },

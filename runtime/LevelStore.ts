@@ -279,7 +279,24 @@ export class LevelStore implements Store {
     await this.db.clear({ gte: actorKeys.snapshots(path), lt: actorKeys.snapshot(path, keepFromSeq) })
   }
 
-  async recoveryState(): Promise<RecoveryEntry[]> {
+  /**
+   * Starts reading what recovery needs now (a hub does it as it opens the store, while its features
+   * install: they write none of the actor key spaces), so that `recoveryState()` finds it read.
+   */
+  prefetchRecovery(): void {
+    if (this.prefetched) return
+    this.prefetched = this.readRecovery()
+    this.prefetched.catch(() => {}) // recoveryState() reports it
+  }
+  private prefetched?: Promise<RecoveryEntry[]>
+
+  recoveryState(): Promise<RecoveryEntry[]> {
+    const p = this.prefetched
+    this.prefetched = undefined
+    return p ?? this.readRecovery()
+  }
+
+  private async readRecovery(): Promise<RecoveryEntry[]> {
     const cleanRows = await this.db.iterator(range(KEY_SPACES.clean.prefix)).all()
     this.cleanKeys = cleanRows.map((r) => r[0])
     if (cleanRows.some((r) => r[0] === actorKeys.clean)) {
@@ -348,7 +365,7 @@ export class LevelStore implements Store {
     return out
   }
 
-  async markClean(clean: boolean): Promise<void> {
+  async markClean(clean: boolean, opts: { sync?: boolean } = {}): Promise<void> {
     if (!clean) {
       // No fsync needed: any later journal write is synced after this one, in order, and until
       // one happens the store is still clean.
@@ -358,7 +375,9 @@ export class LevelStore implements Store {
       return
     }
     // The image is built from the stored records themselves (raw strings, nothing parsed), so it
-    // says exactly what a full read would; marker and image land in one synced batch.
+    // says exactly what a full read would; marker and image land in one batch (one log record:
+    // all or nothing), synced unless the caller says every write before it already is (see
+    // Store.markClean).
     const [metaRows, latestRows, stale] = await Promise.all([
       this.db.iterator(range(KEY_SPACES.meta.prefix)).all(),
       this.db.iterator(range(KEY_SPACES.latest.prefix)).all(),
@@ -393,7 +412,7 @@ export class LevelStore implements Store {
         batch.put(actorKeys.image(n), c)
       })
     batch.put(actorKeys.clean, String(Date.now()))
-    await batch.write({ sync: true } as any)
+    await batch.write({ sync: opts.sync !== false } as any)
   }
 
   async incidents(): Promise<Incident[]> {

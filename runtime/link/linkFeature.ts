@@ -601,9 +601,17 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       }
       ;(hub as any).classA = { append, outbox }
 
-      // The hub reports its own lifecycle on the `lifecycle` stream.
-      await append('lifecycle', [{ event: 'hub.started', at: startedAt, pid: process.pid }])
+      // The hub reports its own lifecycle on the `lifecycle` stream. The start record takes its
+      // cursor now (first) and is written with the next group commit; the start does not wait for
+      // its fsync (a hub start is on the path of a warm cutover), `close` flushes it.
       reportLifecycle = (record) => void append('lifecycle', [record]).catch(() => {})
+      append('lifecycle', [{ event: 'hub.started', at: startedAt, pid: process.pid }]).catch((err) => {
+        try {
+          sys.incident({ at: Date.now(), class: 'storage', message: `the hub.started record: ${String(err)}` })
+        } catch {
+          // the system closed meanwhile
+        }
+      })
       const mirror = setInterval(() => model.changed(), 250)
       mirror.unref?.()
       timers.push(mirror)

@@ -55,6 +55,8 @@ export class RuntimeManager {
   active?: RuntimeProcess
   candidate?: RuntimeProcess
   activeState: ActiveState = 'down'
+  /** True while a warm switch holds requests (from the proxy's pause to its resume). */
+  warmSwitching = false
   lastError?: string
   lastGapMs?: number
   lastCutover?: {
@@ -344,75 +346,113 @@ export class RuntimeManager {
   /** Pauses the proxy, drains, hands over to the target, resumes. Returns the paused time. */
   cutover(from: Slot, target: Slot, mode: SwitchMode): Promise<{ runtimeInstanceId: string; gapMs: number }> {
     return this.serialize(async () => {
-      const proxy = this.opts.proxy
-      const old = this.active
-      if (
-        mode === 'warm_switch' &&
-        !(this.candidate?.alive && this.candidate.slot === target && this.candidate.spec.mode === 'prewarm')
-      ) {
-        throw new RuntimeError(
-          'EXITED',
-          `no prewarmed candidate of slot ${target} is running${this.candidate ? `: ${this.candidate.describeExit()}` : ''}`,
-        )
-      }
-      proxy.pause()
-      const t0 = performance.now()
-      // A warm candidate starts reaching for the data now; it gets it when the old runtime,
-      // drained, releases LevelDB's lock (it retries on DATA_DIR_LOCKED).
-      if (mode === 'warm_switch') this.candidate!.send({ type: 'promote' })
-      this.activeState = 'switching'
-      this.onChange()
-      await proxy.drain(this.opts.drainMs)
-      const t1 = performance.now()
-      let rt: RuntimeProcess
-      if (mode === 'warm_switch') {
-        rt = this.candidate!
-        this.candidate = undefined
-        if (old?.alive) {
-          old.stopping = true
-          old.send({ type: 'release' })
+      try {
+        return await this.cutoverNow(from, target, mode)
+      } finally {
+        // a failed switch ends the hold of status pushes too
+        if (this.warmSwitching) {
+          this.warmSwitching = false
+          this.onChange()
         }
-        if (old?.alive) void old.stop(this.opts.drainMs + 5000)
-      } else {
-        if (old?.alive) await old.stop()
-        const port = (await portFree(this.opts.ports[target])) ? this.opts.ports[target] : this.opts.ports[from]
-        rt = this.spawn(target, 'serve', port, this.hubData)
       }
-      const t2 = performance.now()
-      this.active = rt
-      this.record()
-      // The runtime says ready only once its hub listens: resume on that message and check its
-      // health right after (verifying still waits for it to mark itself good).
-      const releasedMs = old?.alive
-        ? old
-            .waitFor((m) => m?.type === 'released', 10_000, 'release')
-            .then(
-              (m) => m.closeMs as number,
-              () => null,
-            )
-        : Promise.resolve(null)
-      const ready = await rt.waitFor(
-        (m) => m?.type === 'ready' && m.role === 'active',
-        this.opts.healthDeadlineMs,
-        `cutover to slot ${target}`,
-      )
-      rt.role = 'active'
-      rt.wasReady = true
-      this.activeState = 'up'
-      const gapMs = proxy.resume(rt.port)
-      const t3 = performance.now()
-      this.lastGapMs = gapMs
-      this.lastCutover = { mode, gapMs, drainMs: t1 - t0, stopOldMs: t2 - t1, startMs: t3 - t2, ...ready.timing }
-      void releasedMs.then((ms) => {
-        if (this.lastCutover && ms !== null) this.lastCutover.oldCloseMs = ms
-      })
-      this.onChange()
-      const h = await health(rt.port, 2000)
-      if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== 'active') {
-        throw new RuntimeError('UNHEALTHY', `cutover to slot ${target}: /api/health answered ${JSON.stringify(h)}`)
-      }
-      return { runtimeInstanceId: rt.runtimeInstanceId, gapMs }
     })
+  }
+
+  private async cutoverNow(
+    from: Slot,
+    target: Slot,
+    mode: SwitchMode,
+  ): Promise<{ runtimeInstanceId: string; gapMs: number }> {
+    const proxy = this.opts.proxy
+    const old = this.active
+    if (
+      mode === 'warm_switch' &&
+      !(this.candidate?.alive && this.candidate.slot === target && this.candidate.spec.mode === 'prewarm')
+    ) {
+      throw new RuntimeError(
+        'EXITED',
+        `no prewarmed candidate of slot ${target} is running${this.candidate ? `: ${this.candidate.describeExit()}` : ''}`,
+      )
+    }
+    this.warmSwitching = mode === 'warm_switch'
+    proxy.pause()
+    const t0 = performance.now()
+    // A warm candidate gets ready for the data now; it opens it when the old runtime, drained,
+    // has released LevelDB's lock: told by its `released` message (or its exit), relayed here.
+    if (mode === 'warm_switch') this.promote(this.candidate!, old)
+    this.activeState = 'switching'
+    this.onChange()
+    await proxy.drain(this.opts.drainMs)
+    const t1 = performance.now()
+    let rt: RuntimeProcess
+    if (mode === 'warm_switch') {
+      rt = this.candidate!
+      this.candidate = undefined
+      if (old?.alive) {
+        old.stopping = true
+        old.send({ type: 'release' })
+      }
+      if (old?.alive) void old.stop(this.opts.drainMs + 5000)
+    } else {
+      if (old?.alive) await old.stop()
+      const port = (await portFree(this.opts.ports[target])) ? this.opts.ports[target] : this.opts.ports[from]
+      rt = this.spawn(target, 'serve', port, this.hubData)
+    }
+    const t2 = performance.now()
+    this.active = rt
+    this.record()
+    // The runtime says ready only once its hub listens: resume on that message and check its
+    // health right after (verifying still waits for it to mark itself good).
+    const releasedMs = old?.alive
+      ? old
+          .waitFor((m) => m?.type === 'released', 10_000, 'release')
+          .then(
+            (m) => m.closeMs as number,
+            () => null,
+          )
+      : Promise.resolve(null)
+    const ready = await rt.waitFor(
+      (m) => m?.type === 'ready' && m.role === 'active',
+      this.opts.healthDeadlineMs,
+      `cutover to slot ${target}`,
+    )
+    rt.role = 'active'
+    rt.wasReady = true
+    this.activeState = 'up'
+    this.warmSwitching = false
+    const gapMs = proxy.resume(rt.port)
+    const t3 = performance.now()
+    this.lastGapMs = gapMs
+    this.lastCutover = { mode, gapMs, drainMs: t1 - t0, stopOldMs: t2 - t1, startMs: t3 - t2, ...ready.timing }
+    void releasedMs.then((ms) => {
+      if (this.lastCutover && ms !== null) this.lastCutover.oldCloseMs = ms
+    })
+    this.onChange()
+    const h = await health(rt.port, 2000)
+    if (!h || h.runtimeInstanceId !== rt.runtimeInstanceId || h.role !== 'active') {
+      throw new RuntimeError('UNHEALTHY', `cutover to slot ${target}: /api/health answered ${JSON.stringify(h)}`)
+    }
+    return { runtimeInstanceId: rt.runtimeInstanceId, gapMs }
+  }
+
+  /**
+   * Sends `promote` to a prewarmed candidate and relays the old runtime's release of the data to
+   * it (`data-released`, once), so it opens LevelDB when the lock is free instead of polling for it.
+   */
+  private promote(candidate: RuntimeProcess, old: RuntimeProcess | undefined): void {
+    if (!old?.alive) return candidate.send({ type: 'promote', awaitRelease: false })
+    let told = false
+    const tell = () => {
+      off()
+      if (told) return
+      told = true
+      candidate.send({ type: 'data-released' })
+    }
+    const off = old.onMessage((m) => {
+      if (m?.type === 'released') tell()
+    })
+    void old.exited.then(tell)
+    candidate.send({ type: 'promote', awaitRelease: true })
   }
 
   /** Stops any candidate and makes `to` the active runtime again. */

@@ -586,7 +586,9 @@ export class Supervisor {
     this.pushQueued = true
     setImmediate(() => {
       this.pushQueued = false
-      if (this.closed) return
+      // Inside a warm switch's gap (milliseconds) a page would redraw for a state it cannot show
+      // in time, on the cores the switch needs: the status waits for the resume, which pushes.
+      if (this.closed || this.manager.warmSwitching) return
       const text = JSON.stringify({ type: 'supervisor.status', status: this.status() })
       for (const ws of this.sockets) ws.send(text)
     })

@@ -17,7 +17,9 @@
  *   (LevelDB allows one process). On `{type:'promote'}` the listener closes, the hub starts on the
  *   same port as the active runtime and marks itself good: this is what makes a warm cutover short.
  *
- * Messages to the supervisor: ready {role, port}, good, released. From it: promote, release.
+ * Messages to the supervisor: ready {role, port}, good, released. From it: promote {awaitRelease},
+ * data-released (the old runtime let go of the data: a promoted runtime waiting for it opens it
+ * now), release.
  * The runtime exits when told to release, on SIGTERM/SIGINT, and when the supervisor goes away
  * (the IPC channel disconnects), so a killed supervisor leaves no runtime holding the data.
  */
@@ -72,7 +74,7 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
     },
   })
 
-  const startHub = async (role: RuntimeRole, data: string) => {
+  const startHub = async (role: RuntimeRole, data: string, features = hubFeatures({ nats: config.get('nats') })) => {
     hub = await Hub.start(
       {
         port,
@@ -84,7 +86,7 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
         slot,
         hostId: `hub-${slot ?? ''}`,
       },
-      hubFeatures({ nats: config.get('nats') }),
+      features,
     )
   }
   const markGood = async () => {
@@ -111,12 +113,32 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
   process.once('SIGTERM', () => void end(0))
   process.once('SIGINT', () => void end(0))
   process.on('disconnect', () => void end(0))
+  // The supervisor tells a promoted runtime when the old one has let go of the data (its
+  // `released` message, or its exit): the lock is taken on that word instead of by polling.
+  let dataReleased = false
+  let onDataReleased: (() => void) | undefined
   process.on('message', (m: any) => {
     if (m?.type === 'release') void end(0)
-    else if (m?.type === 'promote') void promote()
+    else if (m?.type === 'promote') void promote(m.awaitRelease === true)
+    else if (m?.type === 'data-released') {
+      dataReleased = true
+      onDataReleased?.()
+    }
   })
+  /** Resolves once the supervisor says the data is free, or after `ms`. */
+  const dataFree = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (dataReleased) return resolve()
+      const t = setTimeout(done, ms)
+      function done() {
+        clearTimeout(t)
+        onDataReleased = undefined
+        resolve()
+      }
+      onDataReleased = done
+    })
 
-  const promote = async () => {
+  const promote = async (awaitRelease: boolean) => {
     if (mode !== 'prewarm' || hub) return
     const got = Date.now()
     try {
@@ -126,16 +148,22 @@ export async function runSlot(opts: SlotRuntimeOptions = {}): Promise<void> {
         passive = undefined
       }
       // The supervisor sends promote when it stops forwarding, before the old runtime has drained
-      // and released the data: LevelDB's lock is the hand-over, so keep trying until it is free.
+      // and released the data. A supervisor that relays the release (`awaitRelease`) says when the
+      // lock is free; otherwise (or if the lock is still held then) LevelDB's lock is the
+      // hand-over: keep trying until it is free.
       const started = Date.now()
       const closeMs = started - got
       const until = started + config.get('promote-deadline-ms')
+      // Built while the old runtime closes; a start refused by the lock (DATA_DIR_LOCKED comes
+      // before any feature installs) leaves them unused for the next try.
+      const features = hubFeatures({ nats: config.get('nats') })
+      if (awaitRelease) await dataFree(config.get('promote-deadline-ms'))
       let tries = 0
-      let lockedUntil = started
+      let lockedUntil = Date.now()
       for (;;) {
         try {
           tries++
-          await startHub('active', data)
+          await startHub('active', data, features)
           break
         } catch (err) {
           if ((err as any)?.code !== 'DATA_DIR_LOCKED' || Date.now() > until) throw err

@@ -156,6 +156,9 @@ sw('supervisor - warm switch A -> B: 0 failed requests, sockets handled, gap mea
   assert.match(a.admissionReason, /port \d+ free and memory headroom/)
   assert.ok(states.has('prewarm'))
   assert.ok(typeof a.gapMs === 'number' && a.gapMs >= 0)
+  // the candidate waited for the old runtime's release, relayed by the supervisor: it opened the
+  // data on its first try, without polling LevelDB's lock
+  assert.is(done.runtime.lastCutover.tries, 1, JSON.stringify(done.runtime.lastCutover))
   console.log(
     `    warm switch: gap ${a.gapMs.toFixed(1)} ms (${JSON.stringify(done.runtime.lastCutover)}), ${load.samples.length} requests, 0 failed, slowest ${load.maxLatency().toFixed(1)} ms`,
   )
