@@ -66,7 +66,7 @@ function startWorker(url: string, stream: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'runtime/cli.ts', 'worker', '--nats', url, '--stream', stream, '--concurrency', '512'],
+      ['--import', 'tsx', 'runtime/main.ts', 'worker', '--nats', url, '--stream', stream, '--concurrency', '512'],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
     child.stdout!.on('data', (d) => String(d).includes('aether worker ') && resolve(child))

@@ -3,5 +3,4 @@
 // and user machine modules (`aether replay --machine ./m.ts`) load as they are.
 import { register } from 'tsx/esm/api'
 register()
-const { runCli } = await import('../runtime/cli.ts')
-runCli()
+await import('../runtime/main.ts')

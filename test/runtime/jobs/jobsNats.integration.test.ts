@@ -30,7 +30,7 @@ Nats(`${KILLS} worker kills + 1 nats-server kill (seed ${SEED}): 0 lost, 0 dupli
   const port = await freePort()
   const url = `nats://127.0.0.1:${port}`
   let nats = await startNats(port, natsDir.dir)
-  const cli = bundle('runtime/cli.ts')
+  const cli = bundle('runtime/main.ts')
   const types = bundle('test/fixtures/crashJobTypes.ts')
   const env = { SINK_URL: sink.url }
   const startWorker = (i: number) =>
@@ -156,7 +156,7 @@ Poison(
     const port = await freePort()
     const url = `nats://127.0.0.1:${port}`
     const nats = await startNats(port, natsDir.dir)
-    const cli = bundle('runtime/cli.ts')
+    const cli = bundle('runtime/main.ts')
     const types = bundle('test/fixtures/crashJobTypes.ts')
     let worker: { child: ChildProcess } | undefined
     let hub: Hub | undefined
@@ -222,7 +222,7 @@ HubKill(
     const port = await freePort()
     const url = `nats://127.0.0.1:${port}`
     const nats = await startNats(port, natsDir.dir)
-    const cli = bundle('runtime/cli.ts')
+    const cli = bundle('runtime/main.ts')
     const types = bundle('test/fixtures/crashJobTypes.ts')
     const hubFile = bundle('test/fixtures/jobsCrashHub.ts')
     // The hub keeps at most 16 step messages published: while it is down the workers run out of
