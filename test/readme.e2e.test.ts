@@ -10,7 +10,7 @@
  * `npm test` (the command running this test).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
@@ -55,13 +55,26 @@ class Server {
     child.stderr!.on('data', (d) => (this.output += d))
     this.exited = new Promise((r) => child.once('exit', () => r()))
   }
+  /**
+   * A process of the group still runs. A zombie does not count: it has exited, and only waits for
+   * its parent to reap it (npm ends by the signal before the hub it started, the hub is reparented
+   * to this machine's init, which reaps late; `kill(-pgid, 0)` still succeeds for it).
+   */
   private groupAlive(): boolean {
-    try {
-      process.kill(-this.child.pid!, 0)
-      return true
-    } catch {
-      return false
+    const pgid = this.child.pid!
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      let stat: string
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      } catch {
+        continue // gone meanwhile
+      }
+      // pid (comm) state ppid pgrp ...: the comm may hold spaces and parentheses
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(pgrp) === pgid && state !== 'Z') return true
     }
+    return false
   }
   /**
    * SIGTERM to the process group the test started (npm or npx, and the hub under them), as Ctrl-C
