@@ -6,6 +6,7 @@
  * converge holding every edit; A's commands sent meanwhile reach the hub once each, in order.
  */
 import { suite } from 'uvu'
+import { exitWhenDone } from '../../helpers/rtcPair.ts'
 import * as assert from 'uvu/assert'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { Hub } from '../../../runtime/Hub.ts'
@@ -226,5 +227,9 @@ e2e(
     }
   },
 )
+
+// werift leaves UDP sockets open after a peer closes (a known leftover, see the closing notes): the
+// process ends once the suite is done, passed or failed, instead of waiting for the runner's limit
+e2e.after(() => exitWhenDone())
 
 e2e.run()
