@@ -136,7 +136,9 @@ e2e(
         20_000,
         'A back on direct after a probe',
       ).catch(async (e) => {
-        console.log('A', JSON.stringify(await state(a)).slice(0, 4000))
+        // the switches and paths, not the document's text (which filled the printout before)
+        const st = (await state(a)) as { switches: string[]; active: unknown }
+        console.log('A switches', JSON.stringify(st.switches), 'active', JSON.stringify(st.active))
         throw e
       })
       await sleep(300)
