@@ -2,28 +2,10 @@
 // snapshots ignored, selectors, and the cohort state derived from members and rollouts.
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { MemberSnapshot } from '../../../protocol/index.ts'
 import { Members, type RolloutView } from '../../../runtime/members/Members.ts'
+import { memberSnapshot } from '../../helpers/memberSnapshot.ts'
 
-const snap = (member: string, over: Partial<MemberSnapshot> = {}): MemberSnapshot => ({
-  v: 1,
-  t: 'snapshot',
-  hub: 'h1',
-  member,
-  seq: 1,
-  boot: 'b',
-  at: 0,
-  heartbeatMs: 1000,
-  supervisor: '0.1.0',
-  phase: 'serving',
-  ready: true,
-  slot: 'A',
-  version: '1.0.0',
-  buildId: 'b1',
-  update: { state: 'idle' },
-  requests: [],
-  ...over,
-})
+const snap = memberSnapshot
 
 const running = (over: Partial<RolloutView> = {}): RolloutView => ({
   id: 'r1',

@@ -13,6 +13,7 @@ import {
 } from '../../../protocol/index.ts'
 import { NatsLink } from '../../../runtime/nats/NatsTransport.ts'
 import { HubProcess } from '../../helpers/hubProcess.ts'
+import { memberSnapshot } from '../../helpers/memberSnapshot.ts'
 import { NatsServer } from '../../helpers/natsServer.ts'
 import { until } from '../../helpers/supervisorProcess.ts'
 import { tmpDir } from '../../helpers/tmp.ts'
@@ -26,25 +27,8 @@ const seen: MemberRequest[] = []
 /** A fake member: publishes what it is told, answers requests with `answer`. */
 let answer: (r: MemberRequest) => Partial<MemberReply> = () => ({ ok: true })
 
-const snapshot = (member: string, seq: number, over: Partial<MemberSnapshot> = {}): MemberSnapshot => ({
-  v: 1,
-  t: 'snapshot',
-  hub: 'h2',
-  member,
-  seq,
-  boot: 'b',
-  at: Date.now(),
-  heartbeatMs: 1000,
-  supervisor: '0.1.0',
-  phase: 'serving',
-  ready: true,
-  slot: 'A',
-  version: '1.0.0',
-  buildId: 'b1',
-  update: { state: 'countdown', attempt: 1 },
-  requests: [],
-  ...over,
-})
+const snapshot = (member: string, seq: number, over: Partial<MemberSnapshot> = {}): MemberSnapshot =>
+  memberSnapshot(member, { hub: 'h2', seq, at: Date.now(), update: { state: 'countdown', attempt: 1 }, ...over })
 
 async function api(path: string, body?: unknown) {
   const r = await fetch(hub.url + path, {
