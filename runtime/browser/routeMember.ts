@@ -220,8 +220,9 @@ export class RouteClient {
    * and liveness probe, see `openDirect`), never by gaps in frames: under load the member's
    * producer stalls while its path is alive. A gap on the direct path is only counted
    * (`gaps`). So is a gap on the relay path: its legs are sockets, and a member whose socket
-   * closes leaves the route at the hub (`route.left`), which moves on. A check that itself ran late means this page was not scheduled (a
-   * busy machine): the silence is ours, not the path's, so the wait starts again.
+   * closes leaves the route at the hub (`route.left`), which moves on. A check that itself ran
+   * late means this page was not scheduled (a busy machine): the silence is ours, not the path's,
+   * so the wait starts again.
    */
   private check(): void {
     const now = performance.now()
