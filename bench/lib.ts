@@ -5,6 +5,8 @@
  * Output: a table, or with `--json` one line per figure:
  * `{"figure": NAME, "aether": N, "baseline": N, "ratio": N, "unit": TEXT, ...extra}`.
  */
+import { spawn } from 'node:child_process'
+
 export interface Figure {
   figure: string
   aether: number
@@ -41,6 +43,28 @@ export async function paired(
     as.push(await a())
   }
   return { a: median(as), b: median(bs), as, bs }
+}
+
+/**
+ * Runs `node --expose-gc --import tsx SCRIPT ...args` (from the repository's root) in a process of
+ * its own and resolves with the JSON object of its last stdout line. For a side whose heap must not
+ * tax the other side's rounds.
+ */
+export function isolated(script: string, args: string[]): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, ...args], {
+      cwd: new URL('..', import.meta.url),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.once('error', reject)
+    child.once('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? ''
+      if (code === 0 && last.startsWith('{')) resolve(JSON.parse(last))
+      else reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${last}`))
+    })
+  })
 }
 
 export function gc(): void {
