@@ -3,7 +3,9 @@
  *
  * The actor host's key spaces (runtime/keyLayout.ts names them and builds the keys; `!` sorts
  * below every character an id path may hold, so a path's keys form one contiguous range):
- *   m!<path>              actor meta (JSON)
+ *   m!<path>              actor meta (JSON; formats 1 and 2: runtime/actorRecords.ts)
+ *   h!<id>                a machine version (name and hashes), named by format 2 metas and
+ *                         archive records; f!store  the highest format written
  *   e!<path>!<seq hex12>  a journal segment: the JSON array of one actor's records of one group
  *                         commit, keyed by its first seq (one entry per actor per batch, not per
  *                         event: fewer, larger writes)
@@ -16,7 +18,8 @@
  *                         snapshot]` of every live actor (in chunks), so a start after a clean close
  *                         reads one small range and parses one string per chunk
  *   i!<at hex12>!<n>      incident (JSON)
- *   a!<path>              an archived actor's record (JSON ArchiveRecord): its m! and l! are gone
+ *   a!<path>              an archived actor's record (JSON ArchiveRecord, format 2: without the
+ *                         meta's path, machine and status): its m! and l! are gone
  *                         (l! deleted only when the actor wrote one),
  *                         its journal (e!, r!, s!) stays; written with the two below in one batch
  *   t!<finishedAt hex12>!<path>   the archive by finish time (empty value)
@@ -38,6 +41,7 @@ import {
   type Store,
   type StoreOp,
 } from '../actors/Store.ts'
+import { ActorRecords } from './actorRecords.ts'
 import { actorKeys, KEY_SPACES, range } from './keyLayout.ts'
 
 type DB = AbstractLevel<any, string, string>
@@ -64,7 +68,11 @@ export class LevelStore implements Store {
   private incidentN = 0
   /** Keys of the clean marker and image seen at recovery, deleted when the store is written again. */
   private cleanKeys?: string[]
-  constructor(readonly db: DB) {}
+  /** How metas and archive records are stored (formats 1 and 2). */
+  private records: ActorRecords
+  constructor(readonly db: DB) {
+    this.records = new ActorRecords(db)
+  }
 
   /** Opens (creating if needed) a LevelDB store in `dir`. */
   static async open(dir: string): Promise<LevelStore> {
@@ -87,6 +95,7 @@ export class LevelStore implements Store {
     const batch = this.db.batch()
     let segments: Map<string, JournalRecord[]> | undefined
     const archived = archivedIn(ops)
+    const versions: string[] = []
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]
       switch (op.type) {
@@ -118,7 +127,7 @@ export class LevelStore implements Store {
           break
         }
         case 'meta':
-          batch.put(actorKeys.meta(op.meta.path), JSON.stringify(op.meta))
+          batch.put(actorKeys.meta(op.meta.path), this.records.meta(op.meta, batch, versions))
           break
         case 'incident':
           batch.put(actorKeys.incident(op.incident.at, this.incidentN++), JSON.stringify(op.incident))
@@ -126,7 +135,7 @@ export class LevelStore implements Store {
         case 'archive': {
           const r = op.record
           const path = r.meta.path
-          batch.put(actorKeys.archive(path), JSON.stringify(r))
+          batch.put(actorKeys.archive(path), this.records.archive(r, batch, versions))
           batch.put(actorKeys.finished(r.finishedAt, path), '')
           if (r.name !== undefined) batch.put(actorKeys.archiveName(r.name), path)
           batch.del(actorKeys.meta(path))
@@ -137,29 +146,33 @@ export class LevelStore implements Store {
     }
     if (segments)
       for (const [path, recs] of segments) batch.put(actorKeys.segment(path, recs[0].seq), JSON.stringify(recs))
-    return batch.write({ sync } as any)
+    const done = batch.write({ sync } as any)
+    return versions.length ? done.then(() => this.records.committed(versions)) : done
   }
 
   async listMeta(): Promise<ActorMeta[]> {
+    await this.records.ready()
     const out: ActorMeta[] = []
     for await (const [key, value] of this.db.iterator(range(KEY_SPACES.meta.prefix))) {
-      out.push(decode(key.slice(2), key, value))
+      out.push(this.records.decodeMeta(key.slice(2), key, value))
     }
     return out
   }
 
   async getMeta(path: string): Promise<ActorMeta | undefined> {
+    await this.records.ready()
     const key = actorKeys.meta(path)
     const v = await this.db.get(key)
-    if (v !== undefined) return decode(path, key, v)
+    if (v !== undefined) return this.records.decodeMeta(path, key, v)
     const a = await this.archived(path)
     return a && { ...a.meta, status: 'archived' }
   }
 
   async archived(path: string): Promise<ArchiveRecord | undefined> {
+    await this.records.ready()
     const key = actorKeys.archive(path)
     const v = await this.db.get(key)
-    return v === undefined ? undefined : decode(path, key, v)
+    return v === undefined ? undefined : this.records.decodeArchive(path, key, v)
   }
 
   archivedByName(name: string): Promise<string | undefined> {
@@ -168,6 +181,7 @@ export class LevelStore implements Store {
 
   async archivedPage(limit: number, after?: string): Promise<ArchivePage> {
     // The cursor is the last t! key of the page before (finish time and path): unique and stable.
+    await this.records.ready()
     const all = range(actorKeys.finishes)
     const keys = await this.db.keys({ gte: all.gte, lt: after ?? all.lt, reverse: true, limit: limit + 1 }).all()
     const page = keys.slice(0, limit)
@@ -175,7 +189,7 @@ export class LevelStore implements Store {
     const values = paths.length ? await this.db.getMany(paths.map((p) => actorKeys.archive(p))) : []
     const records: ArchiveRecord[] = []
     values.forEach((v, i) => {
-      if (v !== undefined) records.push(decode(paths[i], actorKeys.archive(paths[i]), v))
+      if (v !== undefined) records.push(this.records.decodeArchive(paths[i], actorKeys.archive(paths[i]), v))
     })
     return { records, next: keys.length > limit ? page[page.length - 1] : null }
   }
@@ -297,10 +311,11 @@ export class LevelStore implements Store {
   }
 
   private async readRecovery(): Promise<RecoveryEntry[]> {
+    await this.records.ready()
     const cleanRows = await this.db.iterator(range(KEY_SPACES.clean.prefix)).all()
     this.cleanKeys = cleanRows.map((r) => r[0])
     if (cleanRows.some((r) => r[0] === actorKeys.clean)) {
-      const fromImage = readImage(cleanRows)
+      const fromImage = readImage(cleanRows, this.records)
       if (fromImage) return fromImage
     }
     return this.readAll(cleanRows.some((r) => r[0] === actorKeys.clean))
@@ -317,7 +332,7 @@ export class LevelStore implements Store {
     ])
     for (const [key, value] of metaRows) {
       try {
-        const meta = decode<ActorMeta>(key.slice(2), key, value)
+        const meta = this.records.decodeMeta(key.slice(2), key, value)
         if (meta.status === 'live') metas.push(meta)
       } catch (error) {
         out.push({
@@ -431,7 +446,7 @@ export class LevelStore implements Store {
  * The entries of a clean close's recovery image, or undefined when it is missing, incomplete or
  * does not decode (then recovery reads the per-actor records, which say the same).
  */
-function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
+function readImage(rows: [string, string][], records: ActorRecords): RecoveryEntry[] | undefined {
   const out: RecoveryEntry[] = []
   let chunks = 0
   for (const [key, value] of rows) {
@@ -445,7 +460,12 @@ function readImage(rows: [string, string][]): RecoveryEntry[] | undefined {
     }
     if (!Array.isArray(entries)) return undefined
     for (const e of entries) {
-      const meta = e?.[0]
+      let meta: ActorMeta
+      try {
+        meta = records.expandMeta(e?.[0]?.path, key, e?.[0])
+      } catch {
+        return undefined
+      }
       const snapshot = e?.[1]
       if (typeof meta?.path !== 'string' || typeof meta.machine !== 'string' || meta.status !== 'live') return undefined
       if (snapshot !== undefined && typeof snapshot?.seq !== 'number') return undefined

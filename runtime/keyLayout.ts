@@ -106,6 +106,19 @@ export const KEY_SPACES = {
     value: "the path of the archived actor with that name (a job's tenant, NUL, key)",
     owner: 'runtime/LevelStore.ts',
   },
+  format: {
+    prefix: 'f!',
+    key: 'f!store',
+    value: 'the highest actor store format written (decimal; runtime/actorRecords.ts); absent: format 1 only',
+    owner: 'runtime/LevelStore.ts',
+  },
+  machineVersions: {
+    prefix: 'h!',
+    key: 'h!<id hex16>',
+    value:
+      'a machine version {machine, machineHash, codeHash}, stored once; format 2 metas and archive records name it by id',
+    owner: 'runtime/LevelStore.ts',
+  },
   link: {
     prefix: 'L!',
     key: 'L!...',
@@ -283,6 +296,8 @@ export const actorKeys = {
   /** The prefix of the archive's finish-time index. */
   finishes: 't!',
   archiveName: (name: string) => `n!${name}`,
+  format: 'f!store',
+  machineVersion: (id: string) => `h!${id}`,
 }
 
 /** Keys of the link's spaces (runtime/link/). */

@@ -463,7 +463,8 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
   // ---- retention (RetiringQueue) ---------------------------------------------------------------
 
   archiveOf(e: JobEntry): { summary: unknown; name?: string } {
-    // What the job's input (in the archive's meta) does not say: archivedView joins the two.
+    // What the job's input (in the archive's meta) and the record's finishedAt do not say:
+    // archivedView joins them.
     const {
       id: _id,
       type: _type,
@@ -474,6 +475,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
       runAt: _runAt,
       submittedAt: _submittedAt,
       input: _input,
+      finishedAt: _finishedAt,
       ...summary
     } = this.view(e.id) ?? { status: e.status }
     return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }

@@ -84,6 +84,8 @@ export function archivedView(r: ArchiveRecord): Record<string, unknown> {
   if (job.key !== undefined) out.key = job.key
   if (job.runAt) out.runAt = job.runAt
   if (job.submittedAt) out.submittedAt = job.submittedAt
+  // (records archived before issue 17 repeat it in the summary, as `rest`)
+  out.finishedAt = r.finishedAt
   return { ...out, ...rest, archived: true, archivedAt: r.archivedAt }
 }
 

@@ -5,6 +5,7 @@
  * points: wherever the process dies, every acknowledged job is found after the restart, live or
  * archived, never both.
  */
+import { readFileSync } from 'node:fs'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import fc from 'fast-check'
@@ -366,7 +367,98 @@ Crash(
   },
 )
 
+const Format = suite('retirement - the store format (runtime/actorRecords.ts)')
+
+// test/fixtures/storeFormat1.json: every key and value of a memory-level store written by the code
+// before format 2 (main at 981d022; retention maxCount 2): jobs 0 (key "first") and 1 archived,
+// 2 live finished with its final checkpoint, 3 live finished without, 4 delayed an hour (PENDING).
+const format1 = JSON.parse(readFileSync(new URL('../../fixtures/storeFormat1.json', import.meta.url), 'utf8')) as [
+  string,
+  string,
+][]
+const [job0, job1, job2, job3, job4] = [
+  'job-00000lfls-00000',
+  'job-00000lh5c-00001',
+  'job-00000liow-00002',
+  'job-00000lk8g-00003',
+  'job-00000lk8g-00004',
+]
+
+Format('a store written in format 1 is recovered, read and archived into, beside format 2 records', async () => {
+  const db = memoryDb()
+  await db.batch(format1.map(([key, value]) => ({ type: 'put' as const, key, value })))
+  const hashes = JSON.parse(format1.find(([k]) => k === `m!${job2}`)![1])
+  const clock = new SimulatedClock(1_006_000)
+  const retention = { maxCount: 2, maxAgeMs: Infinity }
+  const a = await rig(new LevelStore(db as any), clock, retention)
+  assert.equal(
+    [job2, job3].map((id) => a.queue.view(id)?.status),
+    ['COMPLETED', 'COMPLETED'],
+  )
+  assert.is(a.queue.view(job4)?.status, 'PENDING')
+  const first = await a.queue.find(job0)
+  assert.equal([first?.archived, first?.key, first?.output, first?.finishedAt], [true, 'first', { i: 0 }, 1_000_000])
+  assert.is((await a.queue.submit({ type: 'echo', input: { i: 9 }, key: 'first' })).id, job0, 'its key still names it')
+  const meta0 = await a.system.store!.getMeta(job0)
+  assert.equal([meta0?.status, meta0?.machineHash, meta0?.codeHash], ['archived', hashes.machineHash, hashes.codeHash])
+  // job 4 falls due and finishes: three finished live, so job 2 (a format 1 meta) is archived
+  clock.increment(3_600_000)
+  await settleSystem(a.system)
+  await a.queue.retirement!.run()
+  await settleSystem(a.system)
+  const raw = async (key: string) => JSON.parse((await db.get(key))!)
+  assert.ok((await raw(`a!${job2}`)).h, 'archived now: format 2')
+  assert.ok((await raw(`a!${job0}`)).meta, 'archived before: format 1, untouched')
+  assert.ok((await raw(`m!${job4}`)).machineHash, 'live before: format 1, untouched')
+  assert.is(await db.get('f!store'), '2')
+  a.queue.close() // the process dies: no clean close
+
+  const b = await rig(new LevelStore(db as any), clock, retention)
+  const page = await b.system.store!.archivedPage(10)
+  assert.equal(
+    page.records.map((r) => [r.meta.path, r.meta.machineHash, r.meta.codeHash, r.meta.status]),
+    [job2, job1, job0].map((id) => [id, hashes.machineHash, hashes.codeHash, 'live']),
+    'both formats read the same, newest finish first',
+  )
+  for (const [id, i] of [
+    [job0, 0],
+    [job1, 1],
+    [job2, 2],
+    [job3, 3],
+    [job4, 4],
+  ] as const) {
+    const v = await b.queue.find(id)
+    assert.equal([v?.status, v?.output], ['COMPLETED', { i }], id)
+  }
+  assert.equal((await b.queue.find(job2))?.archived, true)
+  const job5 = (await b.queue.submit({ type: 'echo', input: { i: 5 }, runAt: clock.now() + 1000 })).id
+  await settleSystem(b.system)
+  assert.ok((await raw(`m!${job5}`)).h, 'a new meta: format 2')
+  // a clean close writes the recovery image from the stored metas of both formats
+  b.queue.close()
+  await b.system.close()
+  await db.open() // memory-level keeps its data when closed
+  assert.ok((await db.get('c!image!000000')) !== undefined, 'the next start reads the image')
+  const c = await rig(new LevelStore(db as any), clock, retention)
+  assert.equal(
+    [job3, job4, job5].map((id) => c.queue.view(id)?.status),
+    ['COMPLETED', 'COMPLETED', 'PENDING'],
+  )
+  for (const id of [job4, job5]) assert.equal((await c.system.store!.getMeta(id))?.codeHash, hashes.codeHash)
+  c.queue.close()
+  await c.system.close()
+})
+
+Format('a store of a newer format is refused with a code that says what to do', async () => {
+  const db = memoryDb()
+  await db.put('f!store', '3')
+  const err = await rig(new LevelStore(db as any), new SimulatedClock(0), false).catch((e) => e)
+  assert.is(err?.code, 'STORE_FORMAT')
+  assert.match(err.message, /newer Aether/)
+})
+
 Count.run()
 Recovery.run()
+Format.run()
 Writes.run()
 Crash.run()
