@@ -19,6 +19,11 @@ export interface SenderOptions {
   retransmitMs?: number
   /** Root id expected in acks once known (a forged ack from elsewhere is refused). */
   rootId?: () => string | null
+  /**
+   * A stream.ack from another root than `rootId` (refused): in a root fleet, the hub's new owner
+   * after a handover. The link re-heartbeats at once to learn the owner instead of waiting a period.
+   */
+  onForeignAck?: (from: string) => void
   /** A span per frame sent, its `traceparent` in the frame's headers (the root's apply span is its child). */
   tracing?: Tracing
 }
@@ -139,6 +144,7 @@ export class ClassASender {
         continue
       }
       if (a.subject !== 'stream.ack' || (rootId && a.from !== rootId)) {
+        if (a.subject === 'stream.ack') this.opts.onForeignAck?.(a.from)
         this.count(
           new ProtocolError(
             'WRONG_SENDER',
