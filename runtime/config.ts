@@ -191,7 +191,7 @@ const ROWS = {
   fsync: row('POLICY', 'AETHER_FSYNC', 'batch', oneOf('always', 'batch', 'none'), 'hub'),
   'snapshot-every': row('N', 'AETHER_SNAPSHOT_EVERY', 100, positiveInt, 'hub'),
   retain: row('N|all', 'AETHER_RETAIN', Number.POSITIVE_INFINITY, retain, 'hub'),
-  nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker'),
+  nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker, supervisor'),
   harness: row('FILE', 'AETHER_HARNESS', undefined, text('path'), 'hub, agent'),
   redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
   transport: row('in-process|sidecar', 'AETHER_TRANSPORT', 'in-process', oneOf('in-process', 'sidecar'), 'hub'),

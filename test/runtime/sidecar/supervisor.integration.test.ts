@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert'
 import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
 import { type AetherProc, FAST_LINK, startRoot, waitFor } from '../../helpers/linkProcs.ts'
+import { aether } from '../../helpers/cli.ts'
 import { buildVersion } from '../../helpers/slotFixture.ts'
 import { freePort, reapRuntimes, startSupervisor, type SupervisorHandle } from '../../helpers/supervisorProcess.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
@@ -49,7 +50,17 @@ const ready = (what: string, ms = 20_000) =>
   waitFor(
     async () => {
       const [h, s] = await Promise.all([get('/api/sidecar'), get('/api/supervisor/sidecar')])
-      return h.control.ready && h.route.ready && s.pid && h.sidecar?.provenance.pid === s.pid ? { h, s } : undefined
+      if (h.control.ready && h.route.ready && s.pid && h.sidecar?.provenance.pid === s.pid) return { h, s }
+      // not ready yet: the reason, for the timeout's message
+      throw new Error(
+        JSON.stringify({
+          control: [h.control.status, h.control.lastError],
+          route: [h.route.status, h.route.lastError],
+          pid: s.pid,
+          served: h.sidecar?.provenance.pid,
+          output: s.output.slice(-400),
+        }),
+      )
     },
     ms,
     what,
@@ -132,6 +143,13 @@ Owned('kill -9 the sidecar: restarted by the supervisor; a warm update keeps the
   const sc = after.h.sidecar
   assert.is(sc.control.disconnects, before.sidecar.control.disconnects, 'control NATS connection stayed up')
   assert.is(sc.route.disconnects, before.sidecar.route.disconnects, 'data NATS connection stayed up')
+
+  // by hand: `aether sidecar restart` at the supervisor's URL (the hub owns none; the supervisor does)
+  const cli = await aether(['sidecar', 'restart', '--hub', sup.url, '--token', sup.token])
+  assert.is(cli.code, 0, cli.stderr)
+  const manual = await ready('the hub ready after a restart by hand')
+  assert.is.not(manual.s.pid, after.s.pid)
+  assert.is(manual.s.counters.manualRestarts, 1)
   await sleep(300)
   producing = false
   await producer
