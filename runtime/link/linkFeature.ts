@@ -563,7 +563,12 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               rootUrl: setting('root-url') ?? null,
             },
             classA: sender
-              ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() }
+              ? {
+                  ...sender.counters,
+                  rejected: sender.rejected,
+                  resend: sender.resend.status(),
+                  streams: sender.status(),
+                }
               : {
                   streams: Object.fromEntries(
                     [...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked }]),

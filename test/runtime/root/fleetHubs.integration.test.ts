@@ -110,11 +110,13 @@ Hubs('kill -9 the owning root: both hubs move to the other, 0 lost, 0 duplicated
   const expected = new Map<string, number>()
   const links: Record<string, any> = {}
   const refused: Record<string, number> = {}
+  const resend: Record<string, { ms: number; srttMs: number }> = {}
   for (const id of ids) {
     expected.set(`${id}/${STREAM}`, (await hubs[id].get('/api/streams')).streams[STREAM].next - 1)
     const rel = await hubs[id].get('/api/reliability')
     links[id] = rel.link
     refused[id] = rel.classA.rejected.WRONG_SENDER ?? 0
+    resend[id] = rel.classA.resend
     assert.is(links[id].rootId, 'root-b')
     assert.ok(links[id].heartbeat.rootChanges >= 1, `${id} saw its owner change`)
   }
@@ -139,7 +141,7 @@ Hubs('kill -9 the owning root: both hubs move to the other, 0 lost, 0 duplicated
   assert.is(local.byRoot['root-b'], shared.byRoot['root-b'], 'root-b: local = shared')
   assert.ok(local.byRoot['root-a'] <= shared.byRoot['root-a'], 'root-a: local within shared')
   console.log(
-    `  fleet hubs: ${shared.total} records, by root ${JSON.stringify(shared.byRoot)}; handover after kill -9 ${ids.map((id) => `${id} ${moved[id]} ms`).join(', ')}; forced heartbeats ${ids.map((id) => links[id].heartbeat.forced).join(', ')}, acks refused as from another root ${ids.map((id) => refused[id]).join(', ')}`,
+    `  fleet hubs: ${shared.total} records, by root ${JSON.stringify(shared.byRoot)}; handover after kill -9 ${ids.map((id) => `${id} ${moved[id]} ms`).join(', ')}; forced heartbeats ${ids.map((id) => links[id].heartbeat.forced).join(', ')}, acks refused as from another root ${ids.map((id) => refused[id]).join(', ')}; resend timeout ${ids.map((id) => `${resend[id].ms} ms (srtt ${resend[id].srttMs})`).join(', ')}`,
   )
 })
 
