@@ -266,7 +266,7 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'authority-stale-ms':
     'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
   'retransmit-ms':
-    'the longest Class A resend timeout: unacked records are sent again after the measured ack round trip (srtt + 4 rttvar, at least 200 ms), at most this',
+    'Class A records not acked within this are sent again; the timer grows with the measured ack round trip (srtt + 4 rttvar, up to 30 s) when acks are slower',
   'rtc-grace-ms':
     'a WebRTC member without its signaling socket this long is gone: its peer session is closed (back sooner, it resumes); docs/rtc.md',
   'classa-sync': 'fsync each group commit of the Class A outbox (0: do not)',

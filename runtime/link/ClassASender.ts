@@ -6,8 +6,8 @@
  * cumulative (`upTo`). When no ack progress happens for the resend timeout, when the root reports
  * a gap, or when the link comes back, sending restarts at the first unacked cursor, so the root
  * always sees cursors in order and ignores the duplicates. Nothing is sent before it is persisted.
- * The resend timeout follows the measured ack round trip (ResendTimer.ts), between
- * `minRetransmitMs` and `retransmitMs`.
+ * The resend timeout grows with the measured ack round trip (ResendTimer.ts), from `retransmitMs`
+ * up to `maxRetransmitMs`.
  */
 import { decodeFrame, encodeBatchOfJson, ProtocolError, subjects } from '../../protocol/index.ts'
 import type { Transport } from './Transport.ts'
@@ -19,10 +19,10 @@ import { ResendTimer } from './ResendTimer.ts'
 export interface SenderOptions {
   window?: number
   batch?: number
-  /** The longest resend timeout (and the one before any ack was measured). */
+  /** The shortest resend timeout (and the one before any ack was measured). */
   retransmitMs?: number
-  /** The shortest resend timeout, however fast the acks (default 200 ms, at most `retransmitMs`). */
-  minRetransmitMs?: number
+  /** The longest, however slow the acks (default 30 s, at least `retransmitMs`). */
+  maxRetransmitMs?: number
   /** Root id expected in acks once known (a forged ack from elsewhere is refused). */
   rootId?: () => string | null
   /**
@@ -72,11 +72,11 @@ export class ClassASender {
   ) {
     this.window = opts.window ?? 4096
     this.batch = opts.batch ?? 256
-    const max = opts.retransmitMs ?? 2000
-    this.resend = new ResendTimer(Math.min(opts.minRetransmitMs ?? 200, max), max)
+    const min = opts.retransmitMs ?? 2000
+    this.resend = new ResendTimer(min, Math.max(opts.maxRetransmitMs ?? 30_000, min))
     this.sub = link.subscribe(subjects.hubAck(hubId), (m) => this.onAck(m.data))
     outbox.onRefill = (id) => this.pump(id)
-    this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.resend.minMs / 2))
+    this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.resend.minMs / 4))
     this.timer.unref?.()
     this.offStatus = link.onStatus((s) => {
       if (s === 'connected') this.restartAll('reconnect')
@@ -185,14 +185,13 @@ export class ClassASender {
       }
       if (this.outbox.ack(p.streamId, p.upTo)) {
         f.lastProgressAt = Date.now()
-        this.resend.progressed()
         if (f.sentUpTo < s.acked) f.sentUpTo = s.acked
         this.onEvent({ type: 'stream.acked', streamId: p.streamId, upTo: p.upTo })
       } else if (p.gaps > 0) {
         // The root missed an earlier frame: go back now rather than wait for the timer.
         this.counters.gapsReported += p.gaps
         const now = Date.now()
-        if (now - f.lastResetAt > Math.min(500, this.resend.maxMs)) this.restart(s, 'gap')
+        if (now - f.lastResetAt > Math.min(500, this.resend.minMs)) this.restart(s, 'gap')
       }
       this.pump(p.streamId)
     }
@@ -224,17 +223,13 @@ export class ClassASender {
     if (this.link.status !== 'connected') return
     const now = Date.now()
     const timeout = this.resend.ms
-    let timedOut = false
     for (const s of this.outbox.streams.values()) {
       const f = this.flight(s)
       if (f.sentUpTo > s.acked && now - f.lastProgressAt > timeout) {
-        timedOut = true
         this.restart(s, 'timeout')
         this.pump(s.streamId)
       } else if (f.sentUpTo < s.persisted) this.pump(s.streamId)
     }
-    // one doubling per check, however many streams timed out
-    if (timedOut) this.resend.timedOut()
   }
 
   /** Per stream: next cursor, acked, in flight. */

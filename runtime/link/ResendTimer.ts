@@ -2,16 +2,17 @@
  * The Class A resend timeout, adapted to the measured ack round trip (the estimator of RFC 6298):
  * a smoothed round trip `srtt` and its variation `rttvar` from each ack of a frame sent for the
  * first time (a resent frame's ack is ambiguous, Karn's rule); the timeout is `srtt + 4 rttvar`,
- * kept within [minMs, maxMs], and `maxMs` until the first sample. Each timeout doubles it (up to
- * `maxMs`) until an ack makes progress again, so a root that is gone (a fleet handover, an
- * outage) is not sent the whole window every `minMs`.
+ * kept within [minMs, maxMs]. The minimum is the configured resend timer (`retransmitMs`): the
+ * timer only grows, when acks are slower than it (a loaded root, a fleet root appending to its
+ * shared stream before it acks), so that a hub does not send its whole window again while the
+ * first copies are still being decided. No doubling per timeout: a root that is gone costs one
+ * resend per timeout as before, and the link's own signals (a reconnect, a gap answer, a new
+ * owner in a fleet) resend at once.
  */
 export class ResendTimer {
   srtt?: number
   rttvar = 0
   samples = 0
-  /** 1, doubled per timeout without progress. */
-  backoff = 1
 
   constructor(
     readonly minMs: number,
@@ -32,25 +33,16 @@ export class ResendTimer {
 
   /** The timeout now (ms). */
   get ms(): number {
-    const base = this.srtt === undefined ? this.maxMs : this.srtt + 4 * this.rttvar
-    return Math.min(this.maxMs, Math.max(this.minMs, base) * this.backoff)
+    const rto = this.srtt === undefined ? this.minMs : this.srtt + 4 * this.rttvar
+    return Math.min(this.maxMs, Math.max(this.minMs, rto))
   }
 
-  timedOut(): void {
-    if (this.ms < this.maxMs) this.backoff *= 2
-  }
-
-  progressed(): void {
-    this.backoff = 1
-  }
-
-  status(): { ms: number; srttMs: number | null; rttvarMs: number; samples: number; backoff: number } {
+  status(): { ms: number; srttMs: number | null; rttvarMs: number; samples: number } {
     return {
       ms: Math.round(this.ms),
       srttMs: this.srtt === undefined ? null : Math.round(this.srtt * 10) / 10,
       rttvarMs: Math.round(this.rttvar * 10) / 10,
       samples: this.samples,
-      backoff: this.backoff,
     }
   }
 }
