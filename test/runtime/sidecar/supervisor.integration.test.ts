@@ -16,6 +16,7 @@ import { aether } from '../../helpers/cli.ts'
 import { buildVersion } from '../../helpers/slotFixture.ts'
 import { freePort, reapRuntimes, startSupervisor, type SupervisorHandle } from '../../helpers/supervisorProcess.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
+import { checkAtRoot, classAProducer } from '../../helpers/classAStream.ts'
 
 const STREAM = 'reports'
 const Owned = suite('transport sidecar owned by aether supervisor')
@@ -31,19 +32,7 @@ const get = async (path: string): Promise<any> => {
   return r.json()
 }
 
-let n = 0
-const confirmed = new Set<number>()
-const attempted = new Set<number>()
-let producing = false
-async function produce(): Promise<void> {
-  while (producing) {
-    const batch = Array.from({ length: 5 }, () => ++n)
-    for (const k of batch) attempted.add(k)
-    const r = await sup.post(`/api/streams/${STREAM}`, { payloads: batch.map((k) => ({ n: k })) }).catch(() => null)
-    if (r?.status === 201) for (const k of batch) confirmed.add(k)
-    await sleep(20)
-  }
-}
+const producer = classAProducer((path, body) => sup.post(path, body).catch(() => null), STREAM, 20)
 
 /** The hub's sidecar view once control and route are ready through the supervisor's sidecar. */
 const ready = (what: string, ms = 20_000) =>
@@ -67,7 +56,7 @@ const ready = (what: string, ms = 20_000) =>
   )
 
 Owned.after(async () => {
-  producing = false
+  await producer.stop()
   await sup?.stop()
   reapRuntimes(slots)
   await root?.stop()
@@ -92,8 +81,7 @@ Owned('kill -9 the sidecar: restarted by the supervisor; a warm update keeps the
   assert.is(first.h.process, null, 'the hub owns no sidecar process')
   assert.is(first.s.socket, join(dir, 'data', 'sidecar.sock'))
   const hubId = first.h.hubId
-  producing = true
-  const producer = produce()
+  producer.start()
   await sleep(300)
 
   // kill -9: the supervisor restarts it; the hub degrades, then is ready on the new one
@@ -151,26 +139,13 @@ Owned('kill -9 the sidecar: restarted by the supervisor; a warm update keeps the
   assert.is.not(manual.s.pid, after.s.pid)
   assert.is(manual.s.counters.manualRestarts, 1)
   await sleep(300)
-  producing = false
-  await producer
+  await producer.stop()
 
   // exactly once at the root
   await waitFor(async () => (await get('/api/streams')).streams[STREAM]?.pending === 0, 15_000, 'the outbox to drain')
-  const records: Array<{ cursor: number; payload: { n: number } }> = []
-  for (let from = 0; ; ) {
-    const page = await root.get(`/api/streams/${hubId}/${STREAM}?after=${from}&limit=5000&refused=0`)
-    records.push(...page.messages)
-    if (page.next === null) break
-    from = page.next
-  }
-  records.forEach((x, i) => assert.is(x.cursor, i + 1, `cursor at position ${i}`))
-  const seen = new Map<number, number>()
-  for (const x of records) seen.set(x.payload.n, (seen.get(x.payload.n) ?? 0) + 1)
-  assert.is([...seen.values()].filter((c) => c > 1).length, 0, 'duplicated records')
-  assert.is([...confirmed].filter((k) => !seen.has(k)).length, 0, 'lost confirmed records')
-  assert.is([...seen.keys()].filter((k) => !attempted.has(k)).length, 0, 'records nobody appended')
+  const records = await checkAtRoot(root, hubId, STREAM, producer)
   console.log(
-    `  supervisor sidecar: killed -> hub ready again in ${recoveredMs} ms; warm update gap ${done.transition.attempt.gapMs?.toFixed?.(1)} ms, sidecar pid ${after.s.pid} kept; ${records.length} records, ${confirmed.size} confirmed, 0 lost, 0 duplicated`,
+    `  supervisor sidecar: killed -> hub ready again in ${recoveredMs} ms; warm update gap ${done.transition.attempt.gapMs?.toFixed?.(1)} ms, sidecar pid ${after.s.pid} kept; ${records.length} records, ${producer.confirmed.size} confirmed, 0 lost, 0 duplicated`,
   )
 })
 
