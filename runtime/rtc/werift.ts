@@ -14,6 +14,7 @@
  *   handles a new ufrag as "renomination" instead of a restart (no new generation, no new
  *   candidates): the adapter turns that heuristic off. notes/issue-6.md has the details.
  */
+import { lookup as dnsLookup } from 'node:dns/promises'
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift'
 import { MEDIA_SLOTS, type IceCandidateInit, type MediaShape, type MediaSlot } from '../../protocol/signaling.ts'
 import { fixWeriftSctp } from './weriftSctpFix.ts'
@@ -46,6 +47,14 @@ export interface WeriftStats {
   heldPackets?: number
   /** `error` events of peers and data channels (each closes what reported it). */
   errors?: number
+  /** Remote mDNS host candidates (`….local`), added without waiting for their lookup (addCandidate). */
+  mdnsCandidates?: number
+}
+
+/** A host candidate named by an mDNS name (`<uuid>.local`) instead of an address. */
+export function isMdnsCandidate(c: IceCandidateInit): boolean {
+  const address = c.candidate?.split(' ')[4]
+  return !!address && address.includes('.local')
 }
 
 /**
@@ -106,6 +115,43 @@ export function describeCandidates(sdp: string, rewrite: (c: IceCandidateInit) =
     if (r) out.push(`a=${r.candidate}`)
   }
   return out.join('\r\n')
+}
+
+/**
+ * werift resolves a remote mDNS host candidate (`<uuid>.local`, what Chromium signals instead of
+ * its addresses) with its own multicast query and a 10 s timer that nothing cancels: offline it
+ * never answers, and the timer keeps a finished process alive. The peer's ICE agents resolve such
+ * names through the system resolver instead (nss-mdns where installed; offline it fails at once),
+ * within `MDNS_DEADLINE_MS` on a timer that does not hold the process. A name that does not
+ * resolve costs nothing: the path comes from the other candidates or from the remote's checks
+ * (a peer-reflexive candidate). Call it once the agents exist (see noDefaultStun).
+ */
+export function systemMdnsLookup(pc: unknown): void {
+  for (const d of (pc as any).dtlsTransports ?? []) {
+    const conn = d.iceTransport?.connection
+    if (conn && !conn.lookup) conn.lookup = SYSTEM_MDNS
+  }
+}
+
+const MDNS_DEADLINE_MS = 2000
+const SYSTEM_MDNS = {
+  lookup(host: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no address for ${host}`)), MDNS_DEADLINE_MS)
+      timer.unref()
+      dnsLookup(host, { family: 4 }).then(
+        (a) => {
+          clearTimeout(timer)
+          resolve(a.address)
+        },
+        (err) => {
+          clearTimeout(timer)
+          reject(err)
+        },
+      )
+    })
+  },
+  close() {},
 }
 
 /**
@@ -213,6 +259,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
             cb.message(label, typeof m === 'string' ? m : new Uint8Array(m.buffer, m.byteOffset, m.byteLength))
         })
       }
+      systemMdnsLookup(pc)
       // werift's SCTP receiver held messages after a filled gap (weriftSctpFix.ts)
       fixWeriftSctp((pc as any).sctpTransport?.sctp)
       // While no ICE path is up (the first negotiation, an ICE restart), the candidates gathered
@@ -272,6 +319,7 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
       // candidate, since the checks end when they run out of pairs).
       const kicking = new Set<any>()
       const holdPaths = () => {
+        systemMdnsLookup(pc)
         for (const d of (pc as any).dtlsTransports ?? []) holdPathAcrossRestart(d.iceTransport?.connection, stats)
       }
       const kickIce = () => {
@@ -348,12 +396,21 @@ export function weriftBackend(opts: WeriftOptions = {}): PeerBackend {
           kickIce()
         },
         async addCandidate(c) {
-          try {
-            await pc.addIceCandidate(c as any)
-            kickIce()
-          } catch {
-            if (stats) stats.candidateErrors++
+          const added = pc.addIceCandidate(c as any).then(
+            () => void kickIce(),
+            () => void (stats && stats.candidateErrors++),
+          )
+          // werift resolves an mDNS host candidate (`<uuid>.local`, what Chromium signals instead of
+          // its addresses) inside addIceCandidate with no deadline of ours: 10 s, or never on a
+          // machine without multicast. The executor runs a session's operations in order, so
+          // awaiting it held every later one (the answers of a recovery included) that long. Such
+          // a candidate is added in the background; the path comes from the others or from the
+          // remote's checks (a peer-reflexive candidate) meanwhile.
+          if (isMdnsCandidate(c)) {
+            if (stats) stats.mdnsCandidates = (stats.mdnsCandidates ?? 0) + 1
+            return
           }
+          await added
         },
         ...negotiatedChannels<string | Buffer>(channels, toBuffer),
         async replaceTrack(slot, track) {

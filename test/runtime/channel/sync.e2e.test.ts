@@ -17,6 +17,7 @@ import type { RtcFeature } from '../../../runtime/rtc/rtcFeature.ts'
 import { startEditing, stopEditing } from '../../helpers/memberPage.ts'
 import { sleep, tmpDir, until } from '../../helpers/tmp.ts'
 
+const pick = (o: any, keys: string[]) => Object.fromEntries(keys.map((k) => [k, o?.[k]]))
 const TOKEN = 'e2e-token'
 
 async function launch(): Promise<Browser> {
@@ -139,6 +140,48 @@ e2e(
         // the switches and paths, not the document's text (which filled the printout before)
         const st = (await state(a)) as { switches: string[]; active: unknown }
         console.log('A switches', JSON.stringify(st.switches), 'active', JSON.stringify(st.active))
+        // both ends of the session: the member's machine (rung climbed, rebuilds, failure) and the hub's
+        const session = (s: any) =>
+          s && {
+            value: s.value,
+            ...pick(s.context, ['peerSessionId', 'rung', 'climbed', 'rebuilds', 'failure', 'recoveries']),
+          }
+        console.log(
+          'A session',
+          JSON.stringify(
+            await a
+              .evaluate(() => {
+                const m = (window as any).aetherMember.peer
+                const snap = [...m.actors.values()][0]?.getSnapshot()
+                return { value: snap?.value, context: snap?.context, exec: m.exec.stats, log: m.log.slice(-20) }
+              })
+              .then((x: any) => ({ ...session(x), exec: x.exec, log: x.log })),
+          ),
+        )
+        const node = rtc.node!
+        const hubSession = node.system.hosted(node.peerPath('A'))?.actor?.getSnapshot()
+        console.log(
+          'hub session',
+          JSON.stringify(session(hubSession)),
+          'exec',
+          JSON.stringify(node.executor('A')?.stats),
+        )
+        // the hub session's journal, an event a line (type, session, negotiation, purpose)
+        const log = await fetch(`${hub.url}/api/actors/${node.peerPath('A')}/log?snapshots=stored`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        }).then((r) => r.text())
+        for (const line of log.split('\n').filter(Boolean)) {
+          const r = JSON.parse(line)
+          const ev = r.event ?? r
+          console.log(
+            ' ',
+            r.seq ?? '',
+            ev.type,
+            ev.peerSessionId ?? '',
+            ev.negotiationId ?? '',
+            ev.purpose ?? ev.op ?? ev.reason ?? ev.message ?? '',
+          )
+        }
         throw e
       })
       await sleep(300)

@@ -9,7 +9,7 @@
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { ChannelLabel, PeerCallbacks, PeerHandle } from '../../../runtime/rtc/PeerBackend.ts'
-import { weriftBackend, type WeriftStats } from '../../../runtime/rtc/werift.ts'
+import { isMdnsCandidate, weriftBackend, type WeriftStats } from '../../../runtime/rtc/werift.ts'
 import { until } from '../../helpers/tmp.ts'
 
 /** werift's SCTP association class, the one the adapter's peers use (werift's ESM build). */
@@ -85,6 +85,40 @@ t('messages sent while a restarted ICE generation has no pair yet go out on the 
     assert.is(retransmitted, 0, 'no message needed SCTP to retransmit it')
   } finally {
     SCTP.prototype.sendChunk = sendChunk
+    member.peer.close()
+    hub.peer.close()
+  }
+})
+
+t('an mDNS candidate does not hold the operations after it', async () => {
+  // Chromium signals its host candidates by mDNS name; werift looks each up inside
+  // addIceCandidate (10 s, or never offline). The executor awaits a session's operations in
+  // order, so the adapter must not make it wait for that lookup (the sync e2e's recovery stalled)
+  const stats: WeriftStats = { peersCreated: 0, candidateErrors: 0, sdpPortRewrites: 0, iceKicks: 0 }
+  const member: Side = side('s2', () => hub, stats, true)
+  const hub: Side = side('s2', () => member, stats, false)
+  try {
+    // without `a=end-of-candidates`, as Chromium offers (it trickles): werift keeps taking candidates
+    const offer = (await member.peer.createOffer({ iceRestart: false, shape })).replace(/a=end-of-candidates\r\n/g, '')
+    const answer = await hub.peer.applyOffer(offer, { rollback: false, shape })
+    await member.peer.applyAnswer(answer)
+    await until(() => member.open.has('events') && hub.open.has('events'), 10_000, 'channels open')
+    const mdns = {
+      candidate: 'candidate:1 1 udp 2113937151 0b4c3f2e-59d1-4b8e-9a43-1c0e5d7f8a21.local 50000 typ host generation 0',
+      sdpMid: '0',
+      sdpMLineIndex: 0,
+    }
+    assert.ok(isMdnsCandidate(mdns))
+    assert.not.ok(isMdnsCandidate({ candidate: 'candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host' }))
+    let added = false
+    const adding = hub.peer.addCandidate(mdns).then(() => void (added = true))
+    // the lookup takes 10 s or more; the call returns long before, and the session still works
+    await until(() => added, 3000, 'addCandidate returned without waiting for the mDNS lookup')
+    await adding
+    assert.is(stats.mdnsCandidates, 1)
+    member.peer.send('events', 'still here')
+    await until(() => hub.got.includes('still here'), 5000, 'a message after the mDNS candidate')
+  } finally {
     member.peer.close()
     hub.peer.close()
   }
