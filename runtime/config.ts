@@ -191,7 +191,7 @@ const ROWS = {
   fsync: row('POLICY', 'AETHER_FSYNC', 'batch', oneOf('always', 'batch', 'none'), 'hub'),
   'snapshot-every': row('N', 'AETHER_SNAPSHOT_EVERY', 100, positiveInt, 'hub'),
   retain: row('N|all', 'AETHER_RETAIN', Number.POSITIVE_INFINITY, retain, 'hub'),
-  nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker'),
+  nats: row('URL', 'NATS_URL', undefined, text('url'), 'hub, slot runtime, root, worker, supervisor'),
   harness: row('FILE', 'AETHER_HARNESS', undefined, text('path'), 'hub, agent'),
   redis: row('URL', 'REDIS_URL', undefined, text('url'), 'hub'),
   transport: row('in-process|sidecar', 'AETHER_TRANSPORT', 'in-process', oneOf('in-process', 'sidecar'), 'hub'),
@@ -265,7 +265,8 @@ const DOCS: Record<keyof typeof ROWS, string> = {
     'heartbeat silence after which control authority is aging (hub) or a hub is aging (root --authority-aging)',
   'authority-stale-ms':
     'heartbeat silence after which control authority is stale (hub) or a hub is stale (root --authority-stale)',
-  'retransmit-ms': 'Class A records not acked within this are sent again',
+  'retransmit-ms':
+    'Class A records not acked within this are sent again; the timer grows with the measured ack round trip (srtt + 4 rttvar, up to 30 s) when acks are slower',
   'rtc-grace-ms':
     'a WebRTC member without its signaling socket this long is gone: its peer session is closed (back sooner, it resumes); docs/rtc.md',
   'classa-sync': 'fsync each group commit of the Class A outbox (0: do not)',

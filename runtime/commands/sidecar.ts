@@ -14,8 +14,9 @@ export const sidecarCommand: Command = {
        aether sidecar restart [--hub URL] [--token T]`,
   positionals: [{ name: 'ACTION', help: 'status | restart (none: run the sidecar)' }],
   details: `A hub started with --transport sidecar runs and supervises its own sidecar (restarted when it
-dies); run one by hand only for a hub given AETHER_SIDECAR_SOCKET. The socket's token comes from
-AETHER_SIDECAR_TOKEN (the hub sets it for the sidecar it starts).
+dies), unless \`aether supervisor --sidecar\` owns one for its slot runtimes (status and restart
+then reach the supervisor's); run one by hand only for a hub given AETHER_SIDECAR_SOCKET. The
+socket's token comes from AETHER_SIDECAR_TOKEN (the hub sets it for the sidecar it starts).
 
 exit codes: running: 0 stopped by SIGINT/SIGTERM or when the hub that started it went away,
 1 could not start (another sidecar serves the socket, or it cannot listen), 2 usage error.
@@ -76,6 +77,12 @@ async function status(flags: Record<string, unknown>): Promise<number> {
     return 1
   }
   const s = (await res.json()) as any
+  // a hub behind `aether supervisor --sidecar`: the supervisor owns the process
+  if (!s.process) {
+    const own = await requestServer(base, '/api/supervisor/sidecar', 'hub').catch(() => null)
+    const body = own?.ok ? ((await own.json()) as any) : null
+    if (body) s.process = { ...body, owner: 'supervisor' }
+  }
   const ready = !!s.control?.ready && !!s.route?.ready
   if (flags.json) console.log(JSON.stringify(s, null, 2))
   else {
@@ -92,11 +99,15 @@ async function status(flags: Record<string, unknown>): Promise<number> {
 async function restart(flags: Record<string, unknown>): Promise<number> {
   const base = serverUrl(flags.hub, 'hub')
   const token = (flags.token as string | undefined) ?? process.env.AETHER_TOKEN
-  const res = await requestServer(base, '/api/sidecar/restart', 'hub', {
-    method: 'POST',
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-  })
-  const text = await res.text()
+  const post = (path: string) =>
+    requestServer(base, path, 'hub', { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} })
+  let res = await post('/api/sidecar/restart')
+  let text = await res.text()
+  // the hub owns none: behind `aether supervisor --sidecar` the supervisor does
+  if (res.status === 409) {
+    const own = await post('/api/supervisor/sidecar/restart')
+    if (own.status !== 404) [res, text] = [own, await own.text()]
+  }
   if (!res.ok) {
     console.error(`aether sidecar: restart refused (${res.status}): ${text.slice(0, 200)}`)
     return 1

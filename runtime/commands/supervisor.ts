@@ -17,8 +17,15 @@ export const supervisorCommand: Command = {
   name: 'supervisor',
   summary: 'run the hub from slot A or B under an update supervisor (A/B slots, warm cutover, rollback)',
   usage:
-    'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB] [--member-of HUB --member NAME --nats URL]',
-  details: SERVE_EXIT_CODES,
+    'aether supervisor --slots DIR [--port P] [--data DIR] [--token T] [--slot-ports PA,PB] [--sidecar --nats URL] [--member-of HUB --member NAME --nats URL]',
+  details: `With --sidecar the supervisor runs the hubs' transport sidecar (\`aether sidecar\`, connected to
+--nats URL or NATS_URL) as its own supervised child, restarted with backoff when it dies: the slot
+runtimes' hubs use its socket (DATA/sidecar.sock) instead of starting their own, so the NATS
+connections outlive a hub cutover. Its pid and restarts are in /api/supervisor/status and
+/api/supervisor/sidecar; POST /api/supervisor/sidecar/restart (or \`aether sidecar restart --hub
+SUPERVISOR_URL\`) restarts it by hand. Without --sidecar a hub that uses a sidecar owns it.
+
+${SERVE_EXIT_CODES}`,
   flags: {
     slots: { type: 'string', arg: 'DIR', help: 'folder with slots A/ and B/, each a hub version with manifest.json' },
     port: {
@@ -88,7 +95,15 @@ export const supervisorCommand: Command = {
       help: "run a member node: the parent hub's id (its AETHER_HUB_ID); needs --member and --nats (docs/members.md)",
     },
     member: { type: 'string', arg: 'NAME', help: "this member's name on the parent hub" },
-    nats: { type: 'string', arg: 'URL', help: 'NATS server of the member link (with --member-of)' },
+    nats: {
+      type: 'string',
+      arg: 'URL',
+      help: 'NATS server of the member link (with --member-of) and of the sidecar (with --sidecar; default NATS_URL)',
+    },
+    sidecar: {
+      type: 'boolean',
+      help: "own the hubs' transport sidecar: a supervised child the slot runtimes share (it outlives a cutover)",
+    },
     'member-heartbeat-ms': {
       type: 'number',
       arg: 'MS',
@@ -118,9 +133,12 @@ export const supervisorCommand: Command = {
       return v
     }
     const memberFlags = ['member-of', 'member', 'nats'].filter((f) => flags[f] !== undefined)
-    if (memberFlags.length && memberFlags.length < 3)
+    const isMember = flags['member-of'] !== undefined || flags.member !== undefined
+    if ((isMember || !flags.sidecar) && memberFlags.length && memberFlags.length < 3)
       throw new UsageError('a member node needs all of --member-of HUB, --member NAME and --nats URL')
-    const member = memberFlags.length
+    const sidecarNats = flags.sidecar ? ((flags.nats as string | undefined) ?? setting('nats')) : undefined
+    if (flags.sidecar && !sidecarNats) throw new UsageError('--sidecar needs a NATS server: --nats URL or NATS_URL')
+    const member = isMember
       ? {
           hub: String(flags['member-of']),
           name: String(flags.member),
@@ -150,6 +168,7 @@ export const supervisorCommand: Command = {
       memoryBudgetMb: mb('memory-budget-mb'),
       minHeadroomMb: mb('min-headroom-mb'),
       member,
+      ...(sidecarNats ? { sidecar: { nats: sidecarNats } } : {}),
     })
     const st = sup.status()
     console.log(`aether supervisor ${sup.url}`)
@@ -163,6 +182,8 @@ export const supervisorCommand: Command = {
       `  slots      A:${st.slots.A.port} ${st.slots.A.version ?? '-'}   B:${st.slots.B.port} ${st.slots.B.version ?? '-'}`,
     )
     if (member) console.log(`  member     ${member.name} of hub ${member.hub} over ${member.nats}`)
+    if (sup.sidecar)
+      console.log(`  sidecar    ${sup.sidecar.opts.socket} (pid ${sup.sidecar.pid ?? '-'}) to ${sidecarNats}`)
     // a token given is the operator's secret: never printed
     console.log(
       `  token      ${flags.token === undefined ? `${sup.server.token}   (generated; pass --token to choose one)` : '(set)'}`,

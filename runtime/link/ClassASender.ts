@@ -3,22 +3,33 @@
  *
  * Pipelined go-back-N: per stream, up to `window` records are in flight, in frames of up to
  * `batch` records (one NATS message each, replies to `aether.hub.<hub>.ack`). Acks are
- * cumulative (`upTo`). When no ack progress happens for `retransmitMs`, when the root reports a
- * gap, or when the link comes back, sending restarts at the first unacked cursor, so the root
+ * cumulative (`upTo`). When no ack progress happens for the resend timeout, when the root reports
+ * a gap, or when the link comes back, sending restarts at the first unacked cursor, so the root
  * always sees cursors in order and ignores the duplicates. Nothing is sent before it is persisted.
+ * The resend timeout grows with the measured ack round trip (ResendTimer.ts), from `retransmitMs`
+ * up to `maxRetransmitMs`.
  */
 import { decodeFrame, encodeBatchOfJson, ProtocolError, subjects } from '../../protocol/index.ts'
 import type { Transport } from './Transport.ts'
 import type { Outbox, StreamOutbox } from './Outbox.ts'
 import { zeroCounters } from '../counters.ts'
 import type { Tracing } from '../tracing/Tracing.ts'
+import { ResendTimer } from './ResendTimer.ts'
 
 export interface SenderOptions {
   window?: number
   batch?: number
+  /** The shortest resend timeout (and the one before any ack was measured). */
   retransmitMs?: number
+  /** The longest, however slow the acks (default 30 s, at least `retransmitMs`). */
+  maxRetransmitMs?: number
   /** Root id expected in acks once known (a forged ack from elsewhere is refused). */
   rootId?: () => string | null
+  /**
+   * A stream.ack from another root than `rootId` (refused): in a root fleet, the hub's new owner
+   * after a handover. The link re-heartbeats at once to learn the owner instead of waiting a period.
+   */
+  onForeignAck?: (from: string) => void
   /** A span per frame sent, its `traceparent` in the frame's headers (the root's apply span is its child). */
   tracing?: Tracing
 }
@@ -33,6 +44,8 @@ interface Flight {
   sentUpTo: number
   lastProgressAt: number
   lastResetAt: number
+  /** The highest cursor ever sent: a frame ending above it is a first transmission (a round-trip sample). */
+  maxSent: number
 }
 
 export class ClassASender {
@@ -43,7 +56,8 @@ export class ClassASender {
   private sub: { unsubscribe(): void }
   private window: number
   private batch: number
-  private retransmitMs: number
+  /** The resend timeout, adapted to the ack round trip. */
+  readonly resend: ResendTimer
   /** Ack latencies (ms, send -> ack of a frame's last cursor), a bounded sample. */
   readonly latencies: number[] = []
   private sentAt = new Map<string, number>()
@@ -58,10 +72,11 @@ export class ClassASender {
   ) {
     this.window = opts.window ?? 4096
     this.batch = opts.batch ?? 256
-    this.retransmitMs = opts.retransmitMs ?? 2000
+    const min = opts.retransmitMs ?? 2000
+    this.resend = new ResendTimer(min, Math.max(opts.maxRetransmitMs ?? 30_000, min))
     this.sub = link.subscribe(subjects.hubAck(hubId), (m) => this.onAck(m.data))
     outbox.onRefill = (id) => this.pump(id)
-    this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.retransmitMs / 4))
+    this.timer = setInterval(() => this.checkStalls(), Math.max(50, this.resend.minMs / 4))
     this.timer.unref?.()
     this.offStatus = link.onStatus((s) => {
       if (s === 'connected') this.restartAll('reconnect')
@@ -71,7 +86,7 @@ export class ClassASender {
   private flight(s: StreamOutbox): Flight {
     let f = this.flights.get(s.streamId)
     if (!f) {
-      f = { sentUpTo: s.acked, lastProgressAt: Date.now(), lastResetAt: 0 }
+      f = { sentUpTo: s.acked, lastProgressAt: Date.now(), lastResetAt: 0, maxSent: s.acked }
       this.flights.set(s.streamId, f)
     }
     if (f.sentUpTo < s.acked) f.sentUpTo = s.acked
@@ -116,7 +131,10 @@ export class ClassASender {
         )
         if (span) tr!.end(span, sent ? undefined : { message: 'not connected' })
         if (!sent) return
-        if (this.sentAt.size < 10_000) this.sentAt.set(`${s.streamId}:${last}`, performance.now())
+        if (last > f.maxSent) {
+          f.maxSent = last
+          if (this.sentAt.size < 10_000) this.sentAt.set(`${s.streamId}:${last}`, performance.now())
+        }
         f.sentUpTo = last
         this.counters.framesSent++
         this.counters.recordsSent += jsons.length
@@ -139,6 +157,7 @@ export class ClassASender {
         continue
       }
       if (a.subject !== 'stream.ack' || (rootId && a.from !== rootId)) {
+        if (a.subject === 'stream.ack') this.opts.onForeignAck?.(a.from)
         this.count(
           new ProtocolError(
             'WRONG_SENDER',
@@ -160,7 +179,9 @@ export class ClassASender {
       const t0 = this.sentAt.get(`${p.streamId}:${p.upTo}`)
       if (t0 !== undefined) {
         this.sentAt.delete(`${p.streamId}:${p.upTo}`)
-        if (this.latencies.length < 100_000) this.latencies.push(performance.now() - t0)
+        const ms = performance.now() - t0
+        if (this.latencies.length < 100_000) this.latencies.push(ms)
+        this.resend.sample(ms)
       }
       if (this.outbox.ack(p.streamId, p.upTo)) {
         f.lastProgressAt = Date.now()
@@ -170,7 +191,7 @@ export class ClassASender {
         // The root missed an earlier frame: go back now rather than wait for the timer.
         this.counters.gapsReported += p.gaps
         const now = Date.now()
-        if (now - f.lastResetAt > Math.min(500, this.retransmitMs)) this.restart(s, 'gap')
+        if (now - f.lastResetAt > Math.min(500, this.resend.minMs)) this.restart(s, 'gap')
       }
       this.pump(p.streamId)
     }
@@ -201,9 +222,10 @@ export class ClassASender {
   private checkStalls(): void {
     if (this.link.status !== 'connected') return
     const now = Date.now()
+    const timeout = this.resend.ms
     for (const s of this.outbox.streams.values()) {
       const f = this.flight(s)
-      if (f.sentUpTo > s.acked && now - f.lastProgressAt > this.retransmitMs) {
+      if (f.sentUpTo > s.acked && now - f.lastProgressAt > timeout) {
         this.restart(s, 'timeout')
         this.pump(s.streamId)
       } else if (f.sentUpTo < s.persisted) this.pump(s.streamId)

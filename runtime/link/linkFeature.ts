@@ -121,11 +121,17 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         acked: 0,
         missed: 0,
         lastSentAt: 0,
+        /** Heartbeats sent at once on an ack from another root (a fleet handover), and owner changes seen. */
+        forced: 0,
+        rootChanges: 0,
         intervals: [] as number[],
         rtts: [] as number[],
       }
       const authorityHistory: AuthorityChange[] = []
       let rootId: string | null = null
+      /** Sends a heartbeat now (set while the heartbeats run): an ack came from a root that is not `rootId`. */
+      let beatNow: (() => void) | undefined
+      let lastForcedAt = 0
       let registration: unknown = null
 
       if (o.nats) {
@@ -143,9 +149,9 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
       hub.system.services.provide(rootLink, { hubId, control })
 
       const heartbeats = fromCallback<HubLinkEvent, { hubId: string; heartbeatMs: number }>(({ sendBack, input }) => {
-        const beat = () => {
+        const beat = (forced = false) => {
           const now = Date.now()
-          if (hb.lastSentAt) {
+          if (hb.lastSentAt && !forced) {
             hb.intervals.push(now - hb.lastSentAt)
             if (hb.intervals.length > 240) hb.intervals.shift()
           }
@@ -184,7 +190,13 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 hb.acked++
                 hb.rtts.push(performance.now() - t0)
                 if (hb.rtts.length > 240) hb.rtts.shift()
+                const was = rootId
                 rootId = (a.payload as { rootId: string }).rootId
+                if (was && rootId !== was) {
+                  // A new owner (root fleet handover): what the old one left unacked goes to it now.
+                  hb.rootChanges++
+                  sender?.restartAll('root changed')
+                }
                 offsets.measure(
                   rootId,
                   'link.heartbeat.ack',
@@ -206,7 +218,11 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
         }
         const t = setInterval(beat, input.heartbeatMs)
         beat()
-        return () => clearInterval(t)
+        beatNow = () => beat(true)
+        return () => {
+          clearInterval(t)
+          beatNow = undefined
+        }
       })
 
       sys.register('hubLink', hubLink)
@@ -277,7 +293,19 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
                 ? { type: 'stream.acked', upTo: e.upTo }
                 : { type: 'stream.retransmit', from: e.upTo },
             ),
-          { retransmitMs: o.retransmitMs, rootId: () => rootId, tracing: sys.services.find(tracingService) },
+          {
+            retransmitMs: o.retransmitMs,
+            rootId: () => rootId,
+            // at most one forced heartbeat per 100 ms: forged acks cannot turn into a request flood
+            onForeignAck: () => {
+              const now = Date.now()
+              if (now - lastForcedAt < 100) return
+              lastForcedAt = now
+              hb.forced++
+              beatNow?.()
+            },
+            tracing: sys.services.find(tracingService),
+          },
         )
         const onStatus = (name: string, link: { lastError?: string }) => (s: string, prev: string) => {
           if (name === 'control') {
@@ -535,7 +563,12 @@ export function hubLinkFeature(options: LinkOptions = {}): HubFeature {
               rootUrl: setting('root-url') ?? null,
             },
             classA: sender
-              ? { ...sender.counters, rejected: sender.rejected, streams: sender.status() }
+              ? {
+                  ...sender.counters,
+                  rejected: sender.rejected,
+                  resend: sender.resend.status(),
+                  streams: sender.status(),
+                }
               : {
                   streams: Object.fromEntries(
                     [...outbox.streams.values()].map((s) => [s.streamId, { next: s.next, acked: s.acked }]),

@@ -30,6 +30,8 @@ export interface ManagerOptions {
   proxy: RuntimeProxy
   /** More environment for every runtime. */
   env?: Record<string, string>
+  /** What replaces `env` for a candidate in validate mode (it must not take the serving runtime's sidecar). */
+  validateEnv?: Record<string, string>
 }
 
 /**
@@ -113,7 +115,7 @@ export class RuntimeManager {
       data,
       token: this.opts.token,
       marker: this.opts.slotsDir,
-      env: this.opts.env,
+      env: mode === 'validate' ? (this.opts.validateEnv ?? this.opts.env) : this.opts.env,
     })
     if (!rt.pid) throw new RuntimeError('SPAWN', `could not start a runtime from slot ${slot}`)
     this.record()

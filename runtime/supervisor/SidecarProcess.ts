@@ -7,8 +7,10 @@
  * is spawned, after a backoff that grows only while sidecars keep dying young.
  *
  * Each life (pid, when it began serving, how it ended) is kept for the status API. A sidecar
- * ends itself when this process goes (its IPC channel closes), so it never outlives its hub. The
- * token reaches the child in its environment (AETHER_SIDECAR_TOKEN), never in argv.
+ * ends itself when this process goes (its IPC channel closes), so it never outlives its owner: the
+ * hub (`aether hub --transport sidecar`) or `aether supervisor --sidecar`, whose slot runtimes
+ * share it and so keep one NATS connection across a cutover. The token reaches the child in its
+ * environment (AETHER_SIDECAR_TOKEN), never in argv.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +22,8 @@ export interface SidecarProcessOptions {
   name: string
   /** Restart delay after a death: `minMs`, doubled per quick death up to `maxMs`; reset once it stayed up `stableMs`. */
   backoff?: { minMs: number; maxMs: number; stableMs: number }
+  /** Told when a serving sidecar ends (its life, `end` set), before the next one serves. */
+  onExit?: (life: SidecarLife) => void
 }
 
 export interface SidecarLife {
@@ -123,6 +127,7 @@ export class SidecarProcess {
       life.exitedAt = Date.now()
       life.end ??= signal ?? `exit ${code}`
       if (this.stopped) return
+      this.opts.onExit?.(life)
       this.counters.deaths++
       const upMs = life.exitedAt - life.startedAt
       this.delay = upMs >= this.backoff.stableMs ? this.backoff.minMs : Math.min(this.backoff.maxMs, this.delay * 2)

@@ -30,6 +30,7 @@ import { actorLogs, windowOf } from '../incident/incidentFeature.ts'
 import type { IncidentPart } from '../../protocol/bundle.ts'
 import type { InspectorServer } from '../inspector/InspectorServer.ts'
 import { MemberAgent, type MemberOptions } from './MemberAgent.ts'
+import { SidecarProcess } from './SidecarProcess.ts'
 
 export const UPDATE_ACTOR = 'supervisor.update'
 /** The supervisor's node in incident bundles and the inspector. */
@@ -61,6 +62,12 @@ export interface SupervisorOptions {
   onRootRestart?: () => void
   /** A member node: publish its snapshot to this parent hub over NATS and take its requests (docs/members.md). */
   member?: MemberOptions
+  /**
+   * Own the hubs' transport sidecar (`aether sidecar` on this NATS server, a supervised child of
+   * the supervisor): every slot runtime's hub connects to its socket instead of starting its own,
+   * so the sidecar and its NATS connections outlive a cutover (docs/supervisor.md).
+   */
+  sidecar?: { nats: string; backoff?: { minMs: number; maxMs: number; stableMs: number } }
 }
 
 export type Phase =
@@ -98,6 +105,8 @@ export class Supervisor {
   private spans?: ActorSpans
   /** The member link, when this supervisor runs a member node. */
   member?: MemberAgent
+  /** The transport sidecar the supervisor owns (`sidecar` option), shared by the slot runtimes. */
+  sidecar?: SidecarProcess
 
   private constructor(
     readonly opts: SupervisorOptions,
@@ -119,6 +128,23 @@ export class Supervisor {
     const token = opts.token ?? randomBytes(18).toString('base64url')
     const ports = await reservePorts(dataDir, opts.slotPorts)
     const proxy = new RuntimeProxy(opts.queueDeadlineMs ?? 30_000)
+    // requests reach the runtime with the Host the client sent to the supervisor
+    const env: Record<string, string> = {
+      AETHER_ALLOW_HOSTS: [opts.host ?? '127.0.0.1', ...(opts.allowHosts ?? [])].join(','),
+    }
+    let validateEnv: Record<string, string> | undefined
+    const sidecarSocket = join(dataDir, 'sidecar.sock')
+    const sidecarToken = randomBytes(16).toString('hex')
+    if (opts.sidecar) {
+      // A candidate being validated runs on scratch data: it gets a sidecar of its own (its hub
+      // starts one), never the serving hub's, which a second hub would supersede.
+      validateEnv = { ...env, NATS_URL: opts.sidecar.nats, AETHER_TRANSPORT: 'sidecar' }
+      Object.assign(env, {
+        NATS_URL: opts.sidecar.nats,
+        AETHER_SIDECAR_SOCKET: sidecarSocket,
+        AETHER_SIDECAR_TOKEN: sidecarToken,
+      })
+    }
     const manager = new RuntimeManager({
       slotsDir: slots,
       dataDir,
@@ -130,8 +156,8 @@ export class Supervisor {
       memoryBudgetMb: opts.memoryBudgetMb ?? 4096,
       minHeadroomMb: opts.minHeadroomMb ?? 64,
       proxy,
-      // requests reach the runtime with the Host the client sent to the supervisor
-      env: { AETHER_ALLOW_HOSTS: [opts.host ?? '127.0.0.1', ...(opts.allowHosts ?? [])].join(',') },
+      env,
+      validateEnv,
     })
     const reaped = await manager.reapOrphans()
     const valid = (['A', 'B'] as Slot[]).filter((s) => {
@@ -163,6 +189,15 @@ export class Supervisor {
     })
     // the `supervisor` service before recovery: the effects recovery restarts find it at once
     const sup = new Supervisor(opts, dataDir, manager, proxy, server, system, version)
+    if (opts.sidecar)
+      sup.sidecar = new SidecarProcess({
+        nats: opts.sidecar.nats,
+        socket: sidecarSocket,
+        token: sidecarToken,
+        name: 'supervisor',
+        backoff: opts.sidecar.backoff,
+        onExit: () => sup.push(),
+      })
     if (opts.tracing) sup.spans = new ActorSpans(opts.tracing, system, [updateRule])
     await system.recover()
     if (reaped) console.error(`aether supervisor: reaped ${reaped} runtime(s) left by a previous supervisor`)
@@ -320,9 +355,26 @@ export class Supervisor {
         window: { from, to },
         offsets: [],
         logs,
-        notes: [],
+        // the owned sidecar's deaths in the window (the runtimes' incidents are in their own part)
+        notes: (this.sidecar?.lives ?? [])
+          .filter((l) => l.exitedAt !== undefined && l.exitedAt >= from && l.exitedAt <= to)
+          .map((l) => ({
+            node: SUPERVISOR_NODE,
+            at: l.exitedAt!,
+            text: `sidecar pid ${l.pid} ended (${l.end}) after ${l.exitedAt! - l.startedAt} ms; the supervisor starts the next`,
+          })),
         skipped,
       } satisfies IncidentPart
+    })
+    s.route('GET', '/api/supervisor/sidecar', () => this.sidecarStatus())
+    s.route('POST', '/api/supervisor/sidecar/restart', (ctx) => {
+      s.requireToken(ctx)
+      if (!this.sidecar)
+        throw new HttpError(409, 'this supervisor owns no sidecar (start it with --sidecar)', 'NO_SIDECAR')
+      const pid = this.sidecar.pid ?? null
+      this.sidecar.restart()
+      ctx.res.statusCode = 202
+      return { restarting: true, pid }
     })
     s.ws('/api/supervisor/ws', (ws) => {
       this.sockets.add(ws)
@@ -576,11 +628,19 @@ export class Supervisor {
       refusals: this.refusals,
       // runtimes that died or threw (newest last), and what the supervisor's own edges refused
       incidents: this.manager.incidents.slice(-20),
+      sidecar: this.sidecarStatus(),
       edges: this.server.edges.list(),
       operatorActions: Object.fromEntries(
         Object.entries(operatorActions).map(([k, states]) => [k, (states as readonly string[]).includes(s.value)]),
       ),
     }
+  }
+
+  /** The owned sidecar: its socket, pid, restarts and lives (null without the `sidecar` option). */
+  sidecarStatus() {
+    if (!this.sidecar) return null
+    const st = this.sidecar.status()
+    return { socket: this.sidecar.opts.socket, nats: this.sidecar.opts.nats, restarts: st.counters.deaths, ...st }
   }
 
   /** Pushes the status to every supervisor WebSocket (coalesced per tick). */
@@ -605,6 +665,8 @@ export class Supervisor {
     await this.inspector?.close()
     await this.proxy.close()
     if (opts.stopRuntime !== false) await this.manager.close()
+    // after the runtimes: their hubs close their links to it first
+    await this.sidecar?.stop()
     await this.server.close()
     await this.system.close()
     this.spans?.close()

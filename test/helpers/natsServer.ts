@@ -69,13 +69,14 @@ export class NatsServer {
     await gone
   }
 
-  stop(): void {
+  /** SIGSTOP (a partition): the process stays, paused; `cont()` resumes it, `close()` ends it. */
+  pause(): void {
     process.kill(this.child!.pid!, 'SIGSTOP')
   }
 
   /** SIGSTOP, resolving once the kernel shows the process stopped (kill() returns before that). */
   async stopped(): Promise<void> {
-    this.stop()
+    this.pause()
     const end = Date.now() + 5000
     while (readFileSync(`/proc/${this.child!.pid}/stat`, 'utf8').split(') ')[1][0] !== 'T') {
       if (Date.now() > end) throw new Error(`nats-server ${this.child!.pid} did not stop`)

@@ -68,7 +68,7 @@ e2e.after(async () => {
   await browser?.close()
   await hub?.close()
   await root?.close()
-  nats?.stop()
+  await nats?.close()
   delete process.env.AETHER_ROOT_URL
   exitWhenDone()
 })

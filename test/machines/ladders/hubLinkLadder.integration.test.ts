@@ -104,7 +104,7 @@ test('NATS killed: reconnecting, misses; restarted: connected, fresh', async () 
 })
 
 test('NATS paused (SIGSTOP): requests time out, degraded; SIGCONT: back', async () => {
-  nats.stop()
+  nats.pause()
   await waitLink('degraded', null)
   nats.cont()
   await waitLink('connected', 'fresh', 20_000)

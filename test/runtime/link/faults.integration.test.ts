@@ -143,7 +143,7 @@ Faults('kill -9 the nats-server mid-stream and restart it', async () => {
 Faults('SIGSTOP the nats-server (partition) and SIGCONT it', async () => {
   const before = (await hubReliability()).link.authorityHistory.length
   await produceFor(600)
-  nats.stop()
+  nats.pause()
   const during = produceFor(3000)
   await waitAuthority(hubAuthority, 'stale', 6000)
   assert.is((await hubReliability()).status, 'degraded')

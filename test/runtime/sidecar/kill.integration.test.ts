@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { NatsServer } from '../../helpers/natsServer.ts'
 import { type AetherProc, startRoot, TOKEN, waitFor } from '../../helpers/linkProcs.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
+import { checkAtRoot, classAProducer } from '../../helpers/classAStream.ts'
 import { Hub } from '../../../runtime/Hub.ts'
 import { hubLinkFeature } from '../../../runtime/link/linkFeature.ts'
 import { reliabilityFeature } from '../../../runtime/reliability/Reliability.ts'
@@ -47,20 +48,7 @@ const hub = {
     return { status: r.status }
   },
 }
-let n = 0
-const confirmed = new Set<number>()
-const attempted = new Set<number>()
-let producing = false
-
-async function produce(): Promise<void> {
-  while (producing) {
-    const batch = Array.from({ length: 5 }, () => ++n)
-    for (const k of batch) attempted.add(k)
-    const r = await hub.post(`/api/streams/${STREAM}`, { payloads: batch.map((k) => ({ n: k })) })
-    if (r.status === 201) for (const k of batch) confirmed.add(k)
-    await sleep(15)
-  }
-}
+const producer = classAProducer((path, body) => hub.post(path, body), STREAM, 15)
 
 const transportNode = async () =>
   (await hub.get('/api/reliability')).tree.children
@@ -118,7 +106,7 @@ Kill.before(async () => {
 })
 
 Kill.after(async () => {
-  producing = false
+  await producer.stop()
   await hubProcess?.close()
   await root?.stop()
   await nats?.close()
@@ -127,8 +115,7 @@ Kill.after(async () => {
 Kill(`${KILLS} kills: degraded and back each time, 0 lost, 0 duplicated`, async () => {
   let s = await readySidecar(30_000, true) // the first start (worker thread, two sidecar processes) on a loaded box
   assert.is(s.strategy.current, 'sidecar')
-  producing = true
-  const producer = produce()
+  producer.start()
   const times: number[] = []
   for (let i = 0; i < KILLS; i++) {
     await sleep(100) // records in flight when it dies
@@ -151,8 +138,7 @@ Kill(`${KILLS} kills: degraded and back each time, 0 lost, 0 duplicated`, async 
     // the next spare loads (the cost of a process start, not part of the recovery measured above)
     s = await readySidecar(30_000, true)
   }
-  producing = false
-  await producer
+  await producer.stop()
 
   // The status API shows each death and reconnect, and the strategy.
   assert.is(s.process.counters.deaths, KILLS)
@@ -180,23 +166,9 @@ Kill(`${KILLS} kills: degraded and back each time, 0 lost, 0 duplicated`, async 
     15_000,
     'the outbox to drain',
   )
-  const records: Array<{ cursor: number; payload: { n: number } }> = []
-  for (let after = 0; ; ) {
-    const page = await root.get(`/api/streams/${HUB}/${STREAM}?after=${after}&limit=5000&refused=0`)
-    records.push(...page.messages)
-    if (page.next === null) break
-    after = page.next
-  }
-  records.forEach((r, i) => {
-    assert.is(r.cursor, i + 1, `cursor at position ${i}`)
-  })
+  const records = await checkAtRoot(root, HUB, STREAM, producer)
   const state = (await root.get(`/api/streams/${HUB}/${STREAM}?limit=1&refused=0`)).state
   assert.is(state.applied, records.length, 'none applied twice')
-  const seen = new Map<number, number>()
-  for (const r of records) seen.set(r.payload.n, (seen.get(r.payload.n) ?? 0) + 1)
-  assert.is([...seen.values()].filter((c) => c > 1).length, 0, 'duplicated records')
-  assert.is([...confirmed].filter((k) => !seen.has(k)).length, 0, 'lost confirmed records')
-  assert.is([...seen.keys()].filter((k) => !attempted.has(k)).length, 0, 'records nobody appended')
   const sorted = [...times].sort((a, b) => a - b)
   console.log(
     `  ${KILLS} kills: ${records.length} records applied once; kill -> ready again p50 ${sorted[KILLS >> 1]} ms, max ${sorted[KILLS - 1]} ms; ${state.duplicates + state.stale} resent records ignored by the root`,
