@@ -182,6 +182,7 @@ report({
   reconnected,
   slowestRequestMs: r1(Math.max(...wi.map((x) => x.slowest))),
   gaps: wi.map((x) => r1(x.gap)),
+  parts: wi.map((x) => x.parts),
 })
 printTable(`update (${rounds} rounds each, alternating)`)
 if (!process.argv.includes('--json')) {

@@ -83,6 +83,8 @@ export class FeedQueue {
   private at0 = -1
   /** Paths this client shows in full (protocol/inspectorFeed.ts, focus); null: all of them. */
   focus: Set<string> | null = null
+  /** While held, events are queued (bounded as always) but not sent: see `hold`. */
+  private held = false
 
   constructor(
     private ws: FrameSocket,
@@ -200,6 +202,15 @@ export class FeedQueue {
     this.lhead = this.ltail = 0
   }
 
+  /**
+   * Holds the queued events back (`true`) or sends them (`false`): the supervisor holds its feed
+   * during a warm switch's gap, so the page does not redraw on the cores the switch needs.
+   */
+  hold(on: boolean): void {
+    this.held = on
+    if (!on && this.n > 0) this.schedule()
+  }
+
   private schedule(): void {
     if (this.scheduled || this.inflight >= this.maxInflight) return
     this.scheduled = true
@@ -211,7 +222,7 @@ export class FeedQueue {
   }
 
   private flush(): void {
-    while (!this.closed && this.inflight < this.maxInflight && this.n > 0) {
+    while (!this.held && !this.closed && this.inflight < this.maxInflight && this.n > 0) {
       if (this.ws.readyState !== OPEN) return this.close()
       const events: string[] = []
       const q = this.q

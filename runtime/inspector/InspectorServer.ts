@@ -157,7 +157,21 @@ export class InspectorServer implements HubFeature {
 
   // ---- feed --------------------------------------------------------------------------------------
 
+  private held = false
+
+  /**
+   * Holds every client's feed (`true`): events queue up, bounded, and go out on `hold(false)`, in
+   * order, nothing dropped unless a queue overflows. The supervisor holds its feed during a warm
+   * switch's gap (docs/supervisor.md).
+   */
+  hold(on: boolean): void {
+    if (this.held === on) return
+    this.held = on
+    for (const c of this.clients.keys()) c.hold(on)
+  }
+
   private attach(c: FeedQueue, visible: Visible | null): void {
+    if (this.held) c.hold(true)
     this.clients.set(c, visible)
     if (!this.unlisten) {
       this.unlisten = this.hub.system.feed.listen((e) => {

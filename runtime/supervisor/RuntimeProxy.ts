@@ -32,6 +32,8 @@ export class RuntimeProxy {
   private tunnels = new Set<{ client: Duplex; backend: Duplex }>()
   private agent = new Agent({ keepAlive: true, maxSockets: 512 })
   pausedAt: number | null = null
+  /** Tunnels' client ends whose close frame waits for the resume (see `drain`). */
+  private closing: { client: Duplex; frame: Buffer }[] = []
   /** Set while no runtime can come back without an operator: requests fail fast with this reason. */
   downReason: string | null = null
   readonly counters: ProxyCounters = {
@@ -80,6 +82,7 @@ export class RuntimeProxy {
   down(reason: string): void {
     this.port = null
     this.downReason = reason
+    this.endClosing()
     for (const go of this.waiting.splice(0)) go(false)
     this.onChange()
   }
@@ -95,13 +98,19 @@ export class RuntimeProxy {
     const w = this.waiting
     this.waiting = []
     for (const go of w) go(true)
+    const gap = was === null ? 0 : performance.now() - was
+    this.endClosing()
     this.onChange()
-    return was === null ? 0 : performance.now() - was
+    return gap
   }
 
-  /** Waits for forwarded requests to finish (up to `deadlineMs`) and closes tunnels with 1012. */
+  /**
+   * Waits for forwarded requests to finish (up to `deadlineMs`) and closes tunnels with 1012: the
+   * runtime's end at once, the client's close frame when the proxy resumes (or goes down), so that
+   * clients react to the switch (a page redraws, reconnects) after the gap, not on its cores.
+   */
   async drain(deadlineMs: number): Promise<{ drained: boolean; left: number }> {
-    for (const t of [...this.tunnels]) this.closeTunnel(t, 1012)
+    for (const t of [...this.tunnels]) this.closeTunnel(t, 1012, true)
     if (this.inflight === 0) return { drained: true, left: 0 }
     const drained = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), deadlineMs)
@@ -115,6 +124,7 @@ export class RuntimeProxy {
 
   async close(): Promise<void> {
     for (const t of [...this.tunnels]) this.closeTunnel(t, 1001)
+    this.endClosing()
     for (const go of this.waiting.splice(0)) go(false)
     this.agent.destroy()
   }
@@ -268,8 +278,16 @@ export class RuntimeProxy {
     preq.end()
   }
 
-  /** Ends a tunnel with a WebSocket close frame (server to client: unmasked) carrying `code`. */
-  private closeTunnel(t: { client: Duplex; backend: Duplex }, code: number): void {
+  /** Sends the close frames that `drain` held back. */
+  private endClosing(): void {
+    for (const { client, frame } of this.closing.splice(0)) if (!client.destroyed) client.end(frame)
+  }
+
+  /**
+   * Ends a tunnel with a WebSocket close frame (server to client: unmasked) carrying `code`; `later`
+   * keeps the client's end open (nothing is forwarded) until `endClosing`.
+   */
+  private closeTunnel(t: { client: Duplex; backend: Duplex }, code: number, later = false): void {
     this.tunnels.delete(t)
     this.counters.wsClosedForCutover++
     t.backend.unpipe(t.client)
@@ -280,8 +298,9 @@ export class RuntimeProxy {
     frame[1] = 2 + reason.length
     frame.writeUInt16BE(code, 2)
     reason.copy(frame, 4)
-    t.client.end(frame)
     t.backend.destroy()
+    if (later) this.closing.push({ client: t.client, frame })
+    else t.client.end(frame)
   }
 }
 

@@ -296,7 +296,11 @@ export class Supervisor {
 
   private wire(): void {
     const { manager, proxy, system } = this
-    manager.onChange = () => this.push()
+    manager.onChange = () => {
+      // The transition's events wait for the resume too (the page redraws the chart after the gap).
+      this.inspector?.hold(manager.warmSwitching)
+      this.push()
+    }
     proxy.onChange = () => this.push()
     system.feed.listen((e) => {
       if (e.path === UPDATE_ACTOR) {

@@ -199,4 +199,21 @@ packing('decodeFeedFrame reads a packed frame back, and refuses binary that is n
   assert.throws(() => decodeFeedFrame(encodePackedFrame('{"t":"hello"}', light)), /malformed/)
 })
 
+packing('a held queue sends nothing; released, it sends every event in order (the warm switch hold)', async () => {
+  const sink = new Sink()
+  const c = new FeedQueue(sink)
+  c.hold(true)
+  const sent = [ev(1, 'a', 'inc', 'open'), ev(2, 'b', 'go', 'closed'), ev(3, 'a', 'inc', 'done')]
+  for (const e of sent) c.push(e)
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
+  assert.is(sink.frames.length, 0, 'nothing sent while held')
+  assert.is(c.length, 3)
+  c.hold(false)
+  await settle(c)
+  assert.equal(
+    decodeAll(sink.frames).events.map((e) => e.seq),
+    [1, 2, 3],
+  )
+})
+
 packing.run()

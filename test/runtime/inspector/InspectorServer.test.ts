@@ -182,6 +182,28 @@ feed('inspector feed - focus: full events for focused actors, light ones (type a
   c.close()
 })
 
+feed('inspector feed - a held feed sends its events when released, in order (the warm switch hold)', async () => {
+  const c = await Client.open(`${h.wsUrl}/inspector/feed`)
+  await c.next((f) => f.t === 'snapshot')
+  h.inspector.hold(true)
+  await h.hub.system.sendCommitted('lamp', { type: 'inc', by: 1 }, 'held')
+  await h.hub.system.sendCommitted('lamp', { type: 'inc', by: 1 }, 'held')
+  // a command is still answered while the events wait
+  const d = await c.ask({ cmd: 'definition', path: 'lamp' })
+  assert.is(d.t, 'definition')
+  assert.is(c.events().filter((e) => e.sourceId === 'held').length, 0, 'no event while held')
+  h.inspector.hold(false)
+  await c.next((f) => f.t === 'events' && f.events.filter((e: any) => e.sourceId === 'held').length === 2)
+  assert.equal(
+    c
+      .events()
+      .filter((e) => e.sourceId === 'held')
+      .map((e) => e.event.type),
+    ['inc', 'inc'],
+  )
+  c.close()
+})
+
 feed('inspector feed - the feed is detached when the last client leaves', async () => {
   const c = await Client.open(`${h.wsUrl}/inspector/feed`)
   await c.next((f) => f.t === 'snapshot')
