@@ -140,6 +140,18 @@ export async function until<T>(fn: () => Promise<T> | T, ms: number, what: strin
 }
 
 /** Hub runtimes alive on this machine started for `slotsDir` (by the marker in their environment). */
+/** Waits until the supervisor's update attempt has resolved and it serves again; returns that status. */
+export function updateResolved(sup: SupervisorHandle, ms = 60_000): Promise<any> {
+  return until(
+    async () => {
+      const s = await sup.status()
+      return s.transition.state === 'idle' && s.transition.attempt?.outcome && s.phase === 'serving' ? s : null
+    },
+    ms,
+    'the update to resolve',
+  )
+}
+
 export function runtimesOf(slotsDir: string): Array<{ pid: number; role: string; id: string }> {
   const out: Array<{ pid: number; role: string; id: string }> = []
   for (const name of readdirSync('/proc')) {

@@ -17,7 +17,13 @@ import * as assert from 'uvu/assert'
 import { buildInspector } from '../../inspector/build.mjs'
 import { launchChromium } from '../helpers/browser.ts'
 import { buildVersion } from '../helpers/slotFixture.ts'
-import { freePort, reapRuntimes, startSupervisor, until, type SupervisorHandle } from '../helpers/supervisorProcess.ts'
+import {
+  freePort,
+  reapRuntimes,
+  startSupervisor,
+  updateResolved,
+  type SupervisorHandle,
+} from '../helpers/supervisorProcess.ts'
 
 const ART = join(import.meta.dirname, '..', '.artifacts')
 const UPDATE = '@supervisor/supervisor.update'
@@ -124,14 +130,7 @@ async function runUpdate(source: string, outcome: 'committed' | 'rolled_back', n
   await page.evaluate(() => document.querySelector('#toasts')!.replaceChildren())
   await shot('cutover', `${names[0]}-switch`)
   if (outcome === 'rolled_back') await shot('rollingBack', `${names[0]}-rolling-back`)
-  const done = await until(
-    async () => {
-      const s = await sup.status()
-      return s.transition.state === 'idle' && s.transition.attempt?.outcome && s.phase === 'serving' ? s : null
-    },
-    60_000,
-    'the update to resolve',
-  )
+  const done = await updateResolved(sup)
   assert.is(done.transition.attempt.outcome, outcome, done.transition.attempt.reason)
   assert.is.not(done.active.runtimeInstanceId, before.active.runtimeInstanceId, 'a new runtime serves')
   // the page: still connected (to the new runtime), showing its instance and slot, idle lit

@@ -14,7 +14,13 @@ import { NatsServer } from '../../helpers/natsServer.ts'
 import { type AetherProc, FAST_LINK, startRoot, waitFor } from '../../helpers/linkProcs.ts'
 import { aether } from '../../helpers/cli.ts'
 import { buildVersion } from '../../helpers/slotFixture.ts'
-import { freePort, reapRuntimes, startSupervisor, type SupervisorHandle } from '../../helpers/supervisorProcess.ts'
+import {
+  freePort,
+  reapRuntimes,
+  startSupervisor,
+  updateResolved,
+  type SupervisorHandle,
+} from '../../helpers/supervisorProcess.ts'
 import { sleep, tmpDir } from '../../helpers/tmp.ts'
 import { checkAtRoot, classAProducer } from '../../helpers/classAStream.ts'
 
@@ -113,14 +119,7 @@ Owned('kill -9 the sidecar: restarted by the supervisor; a warm update keeps the
   const before = await get('/api/sidecar')
   const r = await sup.post('/api/supervisor/update', { source: join(dir, 'v2') })
   assert.is(r.status, 202, JSON.stringify(r.body))
-  const done = await waitFor(
-    async () => {
-      const s = await sup.status()
-      return s.transition.state === 'idle' && s.transition.attempt?.outcome && s.phase === 'serving' ? s : undefined
-    },
-    60_000,
-    'the update to resolve',
-  )
+  const done = await updateResolved(sup)
   assert.is(done.transition.attempt.outcome, 'committed', done.transition.attempt.reason)
   assert.is(done.transition.attempt.mode, 'warm_switch')
   assert.is(done.active.version, '2.0.0')
