@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `aether` command. TypeScript runs through tsx's loader, so there is no build step to forget
-// and user machine modules (`aether replay --machine ./m.ts`) load as they are.
-import { register } from 'tsx/esm/api'
-register()
-await import('../runtime/main.ts')
+// The `aether` command. It runs the prebuilt runtime (dist/runtime) when it is fresh, otherwise the
+// TypeScript through tsx's loader (runtime/prebuilt.mjs), so an edit needs no build step, and user
+// machine modules (`aether replay --machine ./m.ts`) load as they are either way.
+import { runEntry } from '../runtime/prebuilt.mjs'
+
+await runEntry('main', new URL('../runtime/main.ts', import.meta.url).href)

@@ -23,6 +23,7 @@ import { builtinMachines } from './builtinMachines.ts'
 import type { HubFeature } from './Hub.ts'
 import type { JobType } from './jobs/jobTypes.ts'
 import { jobMachinesFor } from './jobs/machines.ts'
+import { importModule } from './typescript.ts'
 
 export interface AppSpec {
   /** Shown in the hub's start lines and errors (default: the module's file name). */
@@ -122,7 +123,7 @@ export async function loadAppModule(
   if (notEsm) throw new AppError(`${label} ${path}: ${notEsm}`)
   let mod: Record<string, unknown>
   try {
-    mod = await import(pathToFileURL(path).href)
+    mod = await importModule(pathToFileURL(path).href)
   } catch (err) {
     if (err instanceof AppError) throw new AppError(`${label} ${path}: ${err.message}`)
     throw new AppError(`${label} ${path}: cannot load it: ${firstLine(err)}`)

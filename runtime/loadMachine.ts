@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import type { AnyStateMachine } from 'xstate'
 import { isV4Machine } from '../actors/index.ts'
 import { UsageError } from './args.ts'
+import { importModule } from './typescript.ts'
 
 /**
  * Imports a user's module named by the flag `--<flag>` (a path, relative to the working folder).
@@ -20,7 +21,7 @@ export async function importUserModule(
   const file = resolve(modulePath)
   if (!existsSync(file)) throw new UsageError(`--${flag}: no such file ${file}`)
   try {
-    return { file, mod: await import(pathToFileURL(file).href) }
+    return { file, mod: await importModule(pathToFileURL(file).href) }
   } catch (err) {
     throw new UsageError(`--${flag}: cannot load ${file}: ${(err as Error).message}`)
   }

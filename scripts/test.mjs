@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs every test: the formatter's check, the linter and the type check, then each test/**/*.test.ts file in its own Node process
-// (uvu suites, loaded through tsx), three at a time (AETHER_TEST_JOBS): fast suites first, then the slow
+// Runs every test: the formatter's check, the linter and the type check, the prebuilt runtime's build
+// (scripts/build-runtime.mjs), then each test/**/*.test.ts file in its own Node process (uvu suites,
+// loaded through tsx), three at a time (AETHER_TEST_JOBS): fast suites first, then the slow
 // ones (names containing `.integration.` or `.e2e.`), longest first.
 // The last line of the output is always `N passed, N failed`.
 //
@@ -10,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync, existsSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildRuntime } from './build-runtime.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'))
@@ -126,6 +128,15 @@ async function main() {
     console.log(`\n# typecheck (tsc --noEmit) ${ok ? 'ok' : 'FAILED'} in ${Date.now() - t0} ms`)
     if (!ok) console.log(tsc.stdout + tsc.stderr)
     ok ? passed++ : failed++
+  }
+  // the prebuilt runtime, so the hubs, slots and commands the suites start load no TypeScript
+  // (runtime/prebuilt.mjs); without it they run the source through tsx, only slower
+  const tb = Date.now()
+  try {
+    await buildRuntime({ quiet: true })
+    console.log(`\n# build (scripts/build-runtime.mjs) in ${Date.now() - tb} ms`)
+  } catch (err) {
+    console.log(`\n# build (scripts/build-runtime.mjs) failed, the source runs through tsx: ${err.message}`)
   }
   let files = walk(join(root, 'test')).sort()
   if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)))

@@ -87,27 +87,28 @@ lists every setting, including those read from the environment only.`,
       ],
     )
     const generated = token === undefined
-    console.log(`aether hub ${hub.url}`)
-    console.log(`  data       ${hub.dataDir} (fsync ${fsync})`)
+    // one write: a reader that sees the URL line sees the whole banner (tests read it at the URL line)
+    const banner = [`aether hub ${hub.url}`, `  data       ${hub.dataDir} (fsync ${fsync})`]
     if (app) {
       const names = [...Object.keys(app.machines), ...app.jobTypes.map((t) => t.machineName)]
-      console.log(
+      banner.push(
         `  app        ${resolve(appFile!)}${app.name ? ` (${app.name})` : ''}: ${names.join(', ') || 'no machines'}`,
       )
     }
-    console.log(`  actors     ${hub.system.list().length} recovered`)
+    banner.push(`  actors     ${hub.system.list().length} recovered`)
     const skills = hub.system.services.find(skillsService)?.skills.list() ?? []
     if (skills.length)
-      console.log(
+      banner.push(
         `  skills     ${skills.map((s) => `${s.manifest.name} ${s.manifest.version} (${s.provenance})`).join(', ')}`,
       )
-    console.log(`  health     ${hub.url}/api/health`)
-    console.log(`  actors     ${hub.url}/api/actors`)
-    console.log(`  inspector  ${hub.url}/inspector`)
-    // a token given (flag, environment, file) is the operator's secret: never printed
-    console.log(
+    banner.push(
+      `  health     ${hub.url}/api/health`,
+      `  actors     ${hub.url}/api/actors`,
+      `  inspector  ${hub.url}/inspector`,
+      // a token given (flag, environment, file) is the operator's secret: never printed
       `  token      ${generated ? `${hub.token}   (generated; pass --token or --token-file to choose one)` : '(set)'}`,
     )
+    console.log(banner.join('\n'))
     return serve({ name: 'hub', guard, close: () => hub.close(), system: hub.system })
   },
 }

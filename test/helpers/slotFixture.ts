@@ -6,9 +6,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { PREBUILT_DIR, prebuiltIsFresh } from '../../runtime/prebuilt.mjs'
 import { sealSlot, type SlotManifest } from '../../runtime/supervisor/slotImage.ts'
 
-const runtimeUrl = pathToFileURL(new URL('../../runtime/supervisor/slotRuntime.ts', import.meta.url).pathname).href
+// the prebuilt runtime when it is fresh (runtime/prebuilt.mjs): each slot starts without compiling the hub
+const runtimeUrl = prebuiltIsFresh()
+  ? new URL(`../../${PREBUILT_DIR}/slotRuntime.mjs`, import.meta.url).href
+  : pathToFileURL(new URL('../../runtime/supervisor/slotRuntime.ts', import.meta.url).pathname).href
 
 export type Behaviour = 'good' | 'crash-at-start' | 'never-good' | 'slow-ready' | 'throws-once'
 
