@@ -221,6 +221,7 @@ const ROWS = {
   'relay-origins': row(null, 'AETHER_RELAY_ORIGINS', [], list, 'root'),
   'supervisor-version': row(null, 'AETHER_SUPERVISOR_VERSION', undefined, text('string'), 'supervisor'),
   'supervisor-step-delay-ms': row(null, 'AETHER_SUPERVISOR_STEP_DELAY_MS', 0, nonNegativeInt, 'supervisor'),
+  'slot-loader': row(null, 'AETHER_SLOT_LOADER', 'tsx', text('module'), 'supervisor'),
   'otel-endpoint': row(null, 'OTEL_EXPORTER_OTLP_ENDPOINT', undefined, text('url'), 'hub, root, worker, supervisor'),
   'otel-headers': row(
     null,
@@ -288,6 +289,8 @@ const DOCS: Record<keyof typeof ROWS, string> = {
   'relay-origins': "page origins allowed to attach browsers to the root's /relay (root --relay-origin)",
   'supervisor-version': "the supervisor's own version (default: package.json's)",
   'supervisor-step-delay-ms': 'tests only: a pause before each update step, to crash the supervisor inside one',
+  'slot-loader':
+    'module each slot runtime starts with (`node --import`), so its entry may import TypeScript; `none`: plain node (a JavaScript entry starts faster)',
   'otel-endpoint':
     'OTLP/HTTP collector base URL (spans go to <URL>/v1/traces as JSON); unset: tracing is off (docs/tracing.md)',
   'otel-headers': 'headers sent to the collector, `key=value,...` (e.g. its API key)',

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Slot } from '../../machines/updateTransition.ts'
-import { environment } from '../config.ts'
+import { environment, setting } from '../config.ts'
 import { CodedError } from '../errors.ts'
 import type { SlotManifest } from './slotImage.ts'
 
@@ -27,7 +27,7 @@ export interface SpawnRuntime {
   token: string
   /** Marks the process so a restarted supervisor can find and reap it. */
   marker: string
-  /** Module URL for `node --import` (tsx), so slot entries may be TypeScript-aware. */
+  /** Module for `node --import` (default: the slot-loader setting, tsx), so slot entries may be TypeScript-aware; `none`: no loader. */
   loader?: string
   /** More environment for the runtime (e.g. AETHER_ALLOW_HOSTS: the names the supervisor serves). */
   env?: Record<string, string>
@@ -60,7 +60,8 @@ export class RuntimeProcess {
 
   constructor(readonly spec: SpawnRuntime) {
     this.role = spec.mode === 'serve' ? 'active' : 'candidate'
-    const loader = spec.loader ?? tsxUrl
+    const named = spec.loader ?? setting('slot-loader')
+    const loader = named === 'none' ? undefined : named === 'tsx' ? tsxUrl : named
     const args = [...(loader ? ['--import', loader] : []), join(spec.slotDir, spec.manifest.entry)]
     this.child = spawn(process.execPath, args, {
       cwd: spec.slotDir,

@@ -9,10 +9,15 @@ import { pathToFileURL } from 'node:url'
 import { PREBUILT_DIR, prebuiltIsFresh } from '../../runtime/prebuilt.mjs'
 import { sealSlot, type SlotManifest } from '../../runtime/supervisor/slotImage.ts'
 
-// the prebuilt runtime when it is fresh (runtime/prebuilt.mjs): each slot starts without compiling the hub
-const runtimeUrl = prebuiltIsFresh()
+// The prebuilt runtime when it is fresh (runtime/prebuilt.mjs): each slot starts without compiling the
+// hub. Its entry then imports only JavaScript, so the supervisors of this test (in this process or
+// started by it) run slots without the tsx loader (the slot-loader setting), which would otherwise
+// route every module the runtime loads through its hooks.
+const prebuilt = prebuiltIsFresh()
+const runtimeUrl = prebuilt
   ? new URL(`../../${PREBUILT_DIR}/slotRuntime.mjs`, import.meta.url).href
   : pathToFileURL(new URL('../../runtime/supervisor/slotRuntime.ts', import.meta.url).pathname).href
+if (prebuilt) process.env.AETHER_SLOT_LOADER ??= 'none'
 
 export type Behaviour = 'good' | 'crash-at-start' | 'never-good' | 'slow-ready' | 'throws-once'
 
