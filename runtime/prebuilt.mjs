@@ -15,28 +15,30 @@ export const PREBUILT_DIR = 'dist/runtime'
 /** The stamp's file name in PREBUILT_DIR: every source file of the build with its size and mtime. */
 export const STAMP = 'stamp.json'
 
-let fresh
-/** True when dist/runtime exists and none of the files it was built from changed since. */
-export function prebuiltIsFresh() {
-  if (fresh !== undefined) return fresh
-  fresh = false
-  if (process.env.AETHER_PREBUILT === '0') return fresh
+/** True when the stamp in dist/runtime lists every file the build read, unchanged (size, mtime). */
+export function stampMatches() {
   let stamp
   try {
     stamp = JSON.parse(readFileSync(`${root}${PREBUILT_DIR}/${STAMP}`, 'utf8'))
   } catch {
-    return fresh
+    return false
   }
   for (const [file, [size, mtimeMs]] of Object.entries(stamp.inputs)) {
     let s
     try {
       s = statSync(`${root}${file}`)
     } catch {
-      return fresh
+      return false
     }
-    if (s.size !== size || s.mtimeMs !== mtimeMs) return fresh
+    if (s.size !== size || s.mtimeMs !== mtimeMs) return false
   }
-  fresh = true
+  return true
+}
+
+let fresh
+/** True when dist/runtime exists and none of the files it was built from changed since (checked once per process). */
+export function prebuiltIsFresh() {
+  fresh ??= process.env.AETHER_PREBUILT !== '0' && stampMatches()
   return fresh
 }
 

@@ -8,10 +8,10 @@
 // from the chunk's (all outputs are in one folder). AETHER_PREBUILT is defined as true, so code can
 // tell that it runs prebuilt (runtime/typescript.ts registers tsx for a user's TypeScript module).
 import { build } from 'esbuild'
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { PREBUILT_DIR, STAMP } from '../runtime/prebuilt.mjs'
+import { PREBUILT_DIR, STAMP, stampMatches } from '../runtime/prebuilt.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const out = `${root}${PREBUILT_DIR}`
@@ -55,18 +55,31 @@ const ownUrl = {
   },
 }
 
-export async function buildRuntime({ quiet = false } = {}) {
+/**
+ * Builds dist/runtime unless its stamp shows it was built from the files as they are (and from every
+ * source module there is now), so that `npm pack` (prepare) during a test run keeps the build the
+ * running suites use. A build is written beside it and swapped in (the old one is gone for a moment
+ * only, not for the whole build).
+ */
+export async function buildRuntime({ quiet = false, force = false } = {}) {
   const t0 = Date.now()
-  rmSync(out, { recursive: true, force: true })
-  mkdirSync(out, { recursive: true })
+  const modules = ['runtime', 'actors', 'protocol', 'machines'].flatMap((d) => sourceModules(d))
+  if (!force && stampMatches()) {
+    const { inputs } = JSON.parse(readFileSync(`${out}/${STAMP}`, 'utf8'))
+    if (modules.every((m) => m in inputs)) {
+      if (!quiet) console.log(`runtime: ${out} is up to date`)
+      return false
+    }
+  }
+  const next = `${out}.next`
+  rmSync(next, { recursive: true, force: true })
+  mkdirSync(next, { recursive: true })
   const r = await build({
     absWorkingDir: root,
     entryPoints: Object.fromEntries(
       [
         ...Object.entries(ENTRIES),
-        ...['runtime', 'actors', 'protocol', 'machines']
-          .flatMap((d) => sourceModules(d))
-          .map((p) => [`${MODULE_PREFIX}${p.slice(0, -3).replaceAll('/', '.')}`, p]),
+        ...modules.map((p) => [`${MODULE_PREFIX}${p.slice(0, -3).replaceAll('/', '.')}`, p]),
       ].map(([k, v]) => [k, `${root}${v}`]),
     ),
     bundle: true,
@@ -75,7 +88,7 @@ export async function buildRuntime({ quiet = false } = {}) {
     platform: 'node',
     target: 'node20',
     packages: 'external',
-    outdir: out,
+    outdir: next,
     outExtension: { '.js': '.mjs' },
     define: { AETHER_PREBUILT: 'true' },
     metafile: true,
@@ -83,13 +96,22 @@ export async function buildRuntime({ quiet = false } = {}) {
     plugins: [ownUrl],
   })
   const inputs = {}
-  for (const file of [...Object.keys(r.metafile.inputs), 'package.json', 'package-lock.json']) {
+  for (const file of [
+    ...Object.keys(r.metafile.inputs),
+    'package.json',
+    'package-lock.json',
+    'scripts/build-runtime.mjs',
+  ]) {
     if (file.includes('node_modules/')) continue
     const s = statSync(`${root}${file}`)
     inputs[file] = [s.size, s.mtimeMs]
   }
-  writeFileSync(`${out}/${STAMP}`, JSON.stringify({ inputs }))
+  writeFileSync(`${next}/${STAMP}`, JSON.stringify({ inputs }))
+  rmSync(out, { recursive: true, force: true })
+  renameSync(next, out)
   if (!quiet) console.log(`runtime: built ${out} (${Object.keys(inputs).length} files) in ${Date.now() - t0} ms`)
+  return true
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await buildRuntime()
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1])
+  await buildRuntime({ force: process.argv.includes('--force') })

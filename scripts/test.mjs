@@ -133,8 +133,8 @@ async function main() {
   // (runtime/prebuilt.mjs); without it they run the source through tsx, only slower
   const tb = Date.now()
   try {
-    await buildRuntime({ quiet: true })
-    console.log(`\n# build (scripts/build-runtime.mjs) in ${Date.now() - tb} ms`)
+    const built = await buildRuntime({ quiet: true })
+    console.log(`\n# build (scripts/build-runtime.mjs) ${built ? 'built' : 'up to date'} in ${Date.now() - tb} ms`)
   } catch (err) {
     console.log(`\n# build (scripts/build-runtime.mjs) failed, the source runs through tsx: ${err.message}`)
   }
