@@ -59,7 +59,9 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
     const others = d
       .filter(([tid]) => tid !== String(process.pid) && tid > '0')
       .map(([t, v]) => `${+t - process.pid}:${v.toFixed(1)}`)
-    console.error(JSON.stringify({ main: +main.toFixed(1), others: others.join(' ') }))
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const heapPerJob = Math.round(process.memoryUsage().heapUsed / n)
+    console.error(JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob }))
   }
   stop()
   return rate
@@ -104,7 +106,7 @@ async function windowProfile(): Promise<(() => Promise<void>) | undefined> {
  * window's figures go to stderr as `{"main": µs/job, "others": "OFFSET:µs/job ..."}`, each other
  * thread named by its id's offset from the main thread's: on Node 20 the V8 platform workers (GC
  * helpers) are the first four, then libuv's pool (LevelDB's reads and writes), then LevelDB's own
- * compaction thread.
+ * compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job (what stays live).
  */
 function threadCpu(): Map<string, [string, number]> | undefined {
   if (!process.env.AETHER_BENCH_THREADS) return undefined

@@ -64,6 +64,15 @@ export class DataDirLockedError extends Error {
 /** Actors per chunk of the recovery image. */
 const IMAGE_CHUNK = 4096
 
+/**
+ * LevelDB's write buffer (its memtable; LevelDB's own default is 4 MiB). A hub's writes are
+ * short-lived keys in large numbers (a job's meta is deleted when the job is archived), and with
+ * 16 MiB LevelDB flushes and compacts a quarter as often: its compaction thread spent 2 us per job
+ * instead of 5 in the jobs bench (AETHER_BENCH_THREADS, docs/benchmarks.md). Costs up to two
+ * buffers of memory (the one filling and the one being flushed).
+ */
+export const WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+
 export class LevelStore implements Store {
   private incidentN = 0
   /** Keys of the clean marker and image seen at recovery, deleted when the store is written again. */
@@ -76,7 +85,11 @@ export class LevelStore implements Store {
 
   /** Opens (creating if needed) a LevelDB store in `dir`. */
   static async open(dir: string): Promise<LevelStore> {
-    const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const db = new Level<string, string>(dir, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'utf8',
+      writeBufferSize: WRITE_BUFFER_BYTES,
+    })
     try {
       await db.open()
     } catch (err: any) {
