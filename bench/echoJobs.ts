@@ -43,6 +43,7 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
   })
   const profile = await windowProfile()
   const threads0 = threadCpu()
+  const j0 = { ...queue.system.journal?.stats }
   const t0 = performance.now()
   for (let i = 0; i < n; i += chunk) {
     const part: Promise<unknown>[] = []
@@ -61,7 +62,12 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
       .map(([t, v]) => `${+t - process.pid}:${v.toFixed(1)}`)
     ;(globalThis as { gc?: () => void }).gc?.()
     const heapPerJob = Math.round(process.memoryUsage().heapUsed / n)
-    console.error(JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob }))
+    const j = queue.system.journal?.stats
+    const batches = (j?.batches ?? 0) - (j0.batches ?? 0)
+    const opsPerBatch = batches ? +(((j?.ops ?? 0) - (j0.ops ?? 0)) / batches).toFixed(1) : 0
+    console.error(
+      JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob, batches, opsPerBatch }),
+    )
   }
   stop()
   return rate
@@ -106,7 +112,8 @@ async function windowProfile(): Promise<(() => Promise<void>) | undefined> {
  * window's figures go to stderr as `{"main": µs/job, "others": "OFFSET:µs/job ..."}`, each other
  * thread named by its id's offset from the main thread's: on Node 20 the V8 platform workers (GC
  * helpers) are the first four, then libuv's pool (LevelDB's reads and writes), then LevelDB's own
- * compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job (what stays live).
+ * compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job (what stays live);
+ * `batches` and `opsPerBatch`: the journal's group commits in the window and their mean size.
  */
 function threadCpu(): Map<string, [string, number]> | undefined {
   if (!process.env.AETHER_BENCH_THREADS) return undefined
