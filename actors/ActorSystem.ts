@@ -633,6 +633,10 @@ export class ActorSystem implements Host {
       else if (!logic) a.fail(unknownMachine(meta.machine), 'actor')
       else a.recoverFrom(snapshot, tail, meta)
     }
+    // What recovery wrote (the final checkpoint of an actor that finished without one) is on disk
+    // before recovery is done: a process killed right after its start would otherwise replay those
+    // journals again at the next one. A failed write is an incident already (the journal's onError).
+    if (this.journal?.pending) await this.journal.flush().catch(() => {})
     this.recoveredAll = true
   }
 }

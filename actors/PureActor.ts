@@ -51,6 +51,7 @@ import {
   HOST,
   HostScope,
   HostSystem,
+  persistedSnapshot,
   refusedChildren,
   setActiveNodes,
   setDoor,
@@ -203,7 +204,7 @@ export class PureActor implements ScopeOwner {
   }
 
   getPersistedSnapshot(): any {
-    return this.logic.getPersistedSnapshot(this.snap)
+    return persistedSnapshot(this.logic, this.snap)
   }
 
   /** @internal The scope's executor: XState hands every resolved action here. */

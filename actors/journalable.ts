@@ -32,25 +32,45 @@ export const MAX_DEPTH = 256
  * `root`, e.g. `event.by`, `context.items[3]`); undefined when all of it can.
  */
 export function firstUnjournalable(value: unknown, root: string): { where: string; what: string } | undefined {
-  return walk(value, root, 0)
+  const bad = walk(value, 0)
+  return bad && found(root, bad)
 }
 
-function walk(v: unknown, where: string, depth: number): { where: string; what: string } | undefined {
+/** What walk found: what it is, and the steps to it from the walked value, innermost first. */
+interface Bad {
+  what: string
+  steps: (string | number)[]
+}
+
+function found(root: string, bad: Bad): { where: string; what: string } {
+  let where = root
+  for (let i = bad.steps.length - 1; i >= 0; i--) {
+    const s = bad.steps[i]
+    where += typeof s === 'number' ? `[${s}]` : `.${s}`
+  }
+  return { where, what: bad.what }
+}
+
+// No allocation while the value is fine: the path to a bad value is built on the way back.
+function walk(v: unknown, depth: number): Bad | undefined {
   switch (typeof v) {
     case 'string':
     case 'boolean':
       return undefined
     case 'number':
-      return Number.isFinite(v) ? undefined : { where, what: String(v) }
+      return Number.isFinite(v) ? undefined : { what: String(v), steps: [] }
     case 'object': {
       if (v === null) return undefined
-      if (depth >= MAX_DEPTH) return { where, what: `nested deeper than ${MAX_DEPTH} levels (or cyclic)` }
+      if (depth >= MAX_DEPTH) return { what: `nested deeper than ${MAX_DEPTH} levels (or cyclic)`, steps: [] }
       if (Array.isArray(v)) {
         for (let i = 0; i < v.length; i++) {
           const x = v[i]
-          if (x === undefined) return { where: `${where}[${i}]`, what: 'undefined (an array element)' }
-          const bad = walk(x, `${where}[${i}]`, depth + 1)
-          if (bad) return bad
+          if (x === undefined) return { what: 'undefined (an array element)', steps: [i] }
+          const bad = walk(x, depth + 1)
+          if (bad) {
+            bad.steps.push(i)
+            return bad
+          }
         }
         return undefined
       }
@@ -58,13 +78,16 @@ function walk(v: unknown, where: string, depth: number): { where: string; what: 
       if (proto !== Object.prototype && proto !== null) {
         if (isPersistedActorRef(v)) return undefined
         const name = proto?.constructor?.name
-        return { where, what: name ? `a ${name}` : 'an object that is not plain data' }
+        return { what: name ? `a ${name}` : 'an object that is not plain data', steps: [] }
       }
       for (const k in v) {
         const x = (v as Record<string, unknown>)[k]
         if (x === undefined) continue
-        const bad = walk(x, `${where}.${k}`, depth + 1)
-        if (bad) return bad
+        const bad = walk(x, depth + 1)
+        if (bad) {
+          bad.steps.push(k)
+          return bad
+        }
       }
       return undefined
     }
@@ -72,11 +95,11 @@ function walk(v: unknown, where: string, depth: number): { where: string; what: 
       // no value: a record without the field reads the same (arrays and objects handle their own)
       return undefined
     case 'bigint':
-      return { where, what: 'a BigInt' }
+      return { what: 'a BigInt', steps: [] }
     case 'function':
-      return { where, what: 'a function' }
+      return { what: 'a function', steps: [] }
     default:
-      return { where, what: `a ${typeof v}` }
+      return { what: `a ${typeof v}`, steps: [] }
   }
 }
 
@@ -97,14 +120,17 @@ export function changedUnjournalable(
     prev === null ||
     Object.getPrototypeOf(next) !== Object.prototype
   )
-    return walk(next, root, 0)
+    return firstUnjournalable(next, root)
   const p = prev as Record<string, unknown>
   const n = next as Record<string, unknown>
   for (const k in n) {
     const x = n[k]
     if (x === p[k] || x === undefined) continue
-    const bad = walk(x, `${root}.${k}`, 1)
-    if (bad) return bad
+    const bad = walk(x, 1)
+    if (bad) {
+      bad.steps.push(k)
+      return found(root, bad)
+    }
   }
   return undefined
 }

@@ -17,7 +17,7 @@
  * transitionMemo and replay suites.
  *
  * Seams, by name: parent, send, deliver, timers, relay, errors, nodes, scope, inertScope,
- * childSnapshot, builtinActions, assign, actorRefInContext, reservedEvents.
+ * childSnapshot, builtinActions, assign, actorRefInContext, reservedEvents, persist.
  */
 import { Actor, toObserver, type AnyActorScope, type AnyStateMachine } from 'xstate'
 
@@ -40,6 +40,7 @@ export const SEAMS = [
   'assign',
   'actorRefInContext',
   'reservedEvents',
+  'persist',
 ] as const
 export type SeamName = (typeof SEAMS)[number]
 
@@ -443,4 +444,71 @@ export function isPersistedActorRef(value: object): boolean {
  */
 export function isReservedEventType(type: string): boolean {
   return type.startsWith('xstate.')
+}
+
+// ---- persist -------------------------------------------------------------------------------------
+
+/**
+ * Seam `persist`: what `machine.getPersistedSnapshot(snapshot)` returns, built without its object
+ * rest (`const { _nodes, tags, machine, children, context, can, ... , ...jsonValues } = snapshot`,
+ * a slow path in V8 that cost about a microsecond per checkpoint) for the snapshots a pure actor
+ * holds: a machine snapshot (`createMachineSnapshot`'s own fields) without children. XState's
+ * result is `{ status, output, error, value, historyValue, context, children: {} }` in that order,
+ * the history value serialized as `{ [id]: [{ id }] }` (`serializeHistoryValue`) and the context
+ * through `persistContext` (actor refs as `{ xstate$$type: 1, id }`: a context that holds one goes
+ * to XState's own function). Any other snapshot (children, other own fields) goes to XState's own
+ * function too. Present in 5.0.0 and since (5.0.0 has no `error` handling difference here).
+ */
+export function persistedSnapshot(machine: AnyStateMachine, snapshot: any): any {
+  const children = snapshot.children
+  for (const _ in children) return machine.getPersistedSnapshot(snapshot)
+  const context = snapshot.context
+  if (holdsActorRef(context, 0)) return machine.getPersistedSnapshot(snapshot)
+  const hv = snapshot.historyValue
+  const historyValue: Record<string, { id: string }[]> = {}
+  if (typeof hv === 'object' && hv !== null)
+    for (const key in hv) {
+      const v = hv[key]
+      if (Array.isArray(v)) historyValue[key] = v.map((n: { id: string }) => ({ id: n.id }))
+    }
+  return {
+    status: snapshot.status,
+    output: snapshot.output,
+    error: snapshot.error,
+    value: snapshot.value,
+    historyValue,
+    context,
+    children: {},
+  }
+}
+
+/** The own fields of a machine snapshot as XState 5.33's `createMachineSnapshot` makes it (the contract test checks them). */
+export const MACHINE_SNAPSHOT_FIELDS = [
+  'status',
+  'output',
+  'error',
+  'machine',
+  'context',
+  '_nodes',
+  'value',
+  'tags',
+  'children',
+  'historyValue',
+  'matches',
+  'hasTag',
+  'can',
+  'getMeta',
+  'toJSON',
+]
+
+/** Whether `v` holds an actor ref anywhere (what `persistContext` replaces); deep values count as one. */
+function holdsActorRef(v: unknown, depth: number): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  if (depth > 64) return true
+  if ('sessionId' in v && 'send' in v && 'ref' in v) return true
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k]
+    if (typeof x === 'object' && x !== null && holdsActorRef(x, depth + 1)) return true
+  }
+  return false
 }

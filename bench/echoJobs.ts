@@ -1,5 +1,5 @@
 /** The jobs benches' common parts: a queue of the built-in job types on LevelDB, and the measured run. */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActorSystem } from '../actors/index.ts'
@@ -41,6 +41,9 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
   const stop = queue.listen((c) => {
     if (c.status === 'COMPLETED' && ++done === n) resolve()
   })
+  const profile = await windowProfile()
+  const threads0 = threadCpu()
+  const j0 = { ...queue.system.journal?.stats }
   const t0 = performance.now()
   for (let i = 0; i < n; i += chunk) {
     const part: Promise<unknown>[] = []
@@ -49,6 +52,79 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
   }
   await all
   const rate = n / ((performance.now() - t0) / 1000)
+  await profile?.()
+  if (threads0) {
+    const t1 = threadCpu()!
+    const d = [...t1].map(([tid, [, us]]) => [tid, (us - (threads0.get(tid)?.[1] ?? 0)) / n] as const)
+    const main = d.find(([tid]) => tid === String(process.pid))?.[1] ?? 0
+    const others = d
+      .filter(([tid]) => tid !== String(process.pid) && tid > '0')
+      .map(([t, v]) => `${+t - process.pid}:${v.toFixed(1)}`)
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const heapPerJob = Math.round(process.memoryUsage().heapUsed / n)
+    const j = queue.system.journal?.stats
+    const batches = (j?.batches ?? 0) - (j0.batches ?? 0)
+    const opsPerBatch = batches ? +(((j?.ops ?? 0) - (j0.ops ?? 0)) / batches).toFixed(1) : 0
+    console.error(
+      JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob, batches, opsPerBatch }),
+    )
+  }
   stop()
   return rate
+}
+
+/**
+ * With AETHER_BENCH_PROFILE=FILE set, a CPU profile of the measured window only (not start-up or
+ * close), written to FILE (open it in Chrome's DevTools); with AETHER_BENCH_HEAP_PROFILE=FILE, a
+ * sampling heap profile of what the window allocated (collected or not). The function it returns
+ * ends them.
+ */
+async function windowProfile(): Promise<(() => Promise<void>) | undefined> {
+  const file = process.env.AETHER_BENCH_PROFILE
+  const heap = process.env.AETHER_BENCH_HEAP_PROFILE
+  if (!file && !heap) return undefined
+  const { Session } = await import('node:inspector/promises')
+  const { writeFileSync } = await import('node:fs')
+  const s = new Session()
+  s.connect()
+  if (file) {
+    await s.post('Profiler.enable')
+    await s.post('Profiler.start')
+  }
+  if (heap) {
+    await s.post('HeapProfiler.enable')
+    // every allocation sampled (about one per 8 KB), including what GC collected since
+    await s.post('HeapProfiler.startSampling', {
+      samplingInterval: 8192,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as any)
+  }
+  return async () => {
+    if (file) writeFileSync(file, JSON.stringify((await s.post('Profiler.stop')).profile))
+    if (heap) writeFileSync(heap, JSON.stringify((await s.post('HeapProfiler.stopSampling')).profile))
+    s.disconnect()
+  }
+}
+
+/**
+ * With AETHER_BENCH_THREADS=1, this process's CPU per thread (µs), by thread id: [name, µs]. The
+ * window's figures go to stderr as `{"main": µs/job, "others": "OFFSET:µs/job ..."}`, each other
+ * thread named by its id's offset from the main thread's: on Node 20 the V8 platform workers (GC
+ * helpers) are the first four, then libuv's pool (LevelDB's reads and writes), then LevelDB's own
+ * compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job (what stays live);
+ * `batches` and `opsPerBatch`: the journal's group commits in the window and their mean size.
+ */
+function threadCpu(): Map<string, [string, number]> | undefined {
+  if (!process.env.AETHER_BENCH_THREADS) return undefined
+  const out = new Map<string, [string, number]>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.set(tid, [name, ((Number(f[11]) + Number(f[12])) * 1e6) / 100])
+    } catch {}
+  }
+  return out
 }

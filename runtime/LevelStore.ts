@@ -64,6 +64,16 @@ export class DataDirLockedError extends Error {
 /** Actors per chunk of the recovery image. */
 const IMAGE_CHUNK = 4096
 
+/**
+ * LevelDB's write buffer (its memtable; LevelDB's own default is 4 MiB). A hub's writes are
+ * short-lived keys in large numbers (a job's meta is deleted when the job is archived), and with
+ * 16 MiB LevelDB flushes and compacts a quarter as often: its compaction thread spent 2 us per job
+ * instead of 5 in the jobs bench (AETHER_BENCH_THREADS, docs/benchmarks.md). Costs up to two
+ * buffers of memory (the one filling and the one being flushed), and an open after a kill replays
+ * up to that much log: 200 ms against 132 ms with 4 MiB after 14 MB of writes (loaded machine).
+ */
+export const WRITE_BUFFER_BYTES = 16 * 1024 * 1024
+
 export class LevelStore implements Store {
   private incidentN = 0
   /** Keys of the clean marker and image seen at recovery, deleted when the store is written again. */
@@ -76,7 +86,11 @@ export class LevelStore implements Store {
 
   /** Opens (creating if needed) a LevelDB store in `dir`. */
   static async open(dir: string): Promise<LevelStore> {
-    const db = new Level<string, string>(dir, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const db = new Level<string, string>(dir, {
+      keyEncoding: 'utf8',
+      valueEncoding: 'utf8',
+      writeBufferSize: WRITE_BUFFER_BYTES,
+    })
     try {
       await db.open()
     } catch (err: any) {
@@ -209,22 +223,23 @@ export class LevelStore implements Store {
   }
 
   async *events(path: string, afterSeq = 0, untilSeq?: number): AsyncIterable<JournalRecord> {
-    const rejected = new Map<number, string>()
-    for await (const [key, value] of this.db.iterator({
-      gt: actorKeys.rejected(path, afterSeq),
-      lt: range(actorKeys.rejectedAll(path)).lt,
-    })) {
-      rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
-    }
-    // The segment holding afterSeq + 1 may start before it.
+    // The rejected markers are read beside the segments (recovery reads many actors' tails).
+    const markers = this.db
+      .iterator({ gt: actorKeys.rejected(path, afterSeq), lt: range(actorKeys.rejectedAll(path)).lt })
+      .all()
+    markers.catch(() => {}) // awaited below; a failure then is the read's
+    // The segment holding afterSeq + 1 may start before it (none does before seq 1).
     let start = actorKeys.segments(path)
-    for await (const key of this.db.keys({
-      gte: actorKeys.segments(path),
-      lte: actorKeys.segment(path, afterSeq + 1),
-      reverse: true,
-      limit: 1,
-    }))
-      start = key
+    if (afterSeq > 0)
+      for await (const key of this.db.keys({
+        gte: actorKeys.segments(path),
+        lte: actorKeys.segment(path, afterSeq + 1),
+        reverse: true,
+        limit: 1,
+      }))
+        start = key
+    const rejected = new Map<number, string>()
+    for (const [key, value] of await markers) rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
     const it = this.db.iterator({ gte: start, lt: range(actorKeys.segments(path)).lt })
     let last = -1
     try {
@@ -375,8 +390,8 @@ export class LevelStore implements Store {
       }
       return out
     }
-    // Tails are read a few actors at a time: each is its own iterator.
-    for (let i = 0; i < metas.length; i += 64) out.push(...(await Promise.all(metas.slice(i, i + 64).map(load))))
+    // Tails are read some actors at a time: each is its own iterators.
+    for (let i = 0; i < metas.length; i += 256) out.push(...(await Promise.all(metas.slice(i, i + 256).map(load))))
     return out
   }
 

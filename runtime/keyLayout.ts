@@ -353,6 +353,8 @@ space: a key prefix, or a sublevel (its keys sit under \`!name!\`). \`!\` ends e
 sorts below every character a path, id or name may hold, so the keys of a prefix form one range;
 no prefix is the start of another at the same level, so no range overlaps another. Numbers in
 keys are fixed-width hex. A supervisor keeps its own actor spaces in \`<data>/supervisor\`.
+LevelDB runs with a 16 MiB write buffer (\`WRITE_BUFFER_BYTES\` in runtime/LevelStore.ts, four times
+its default: a hub writes many short-lived keys, and it compacts a quarter as often).
 
 Timers and jobs have no space of their own: a timer is a journal record of its actor, a job is
 a durable actor (\`job-<id>\`); a finished job retired past its retention moves from \`m!\` and

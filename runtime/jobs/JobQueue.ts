@@ -439,13 +439,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     if (e.runAt) out.runAt = e.runAt
     if (ctx?.submittedAt) out.submittedAt = ctx.submittedAt
     if (e.finishedAt !== undefined) out.finishedAt = e.finishedAt
-    if (e.status === 'COMPLETED') out.output = ctx?.output ?? null
-    if (ctx?.error) out.error = ctx.error
-    else if (ctx?.lastError) out.lastError = ctx.lastError
-    if (e.worker) out.worker = e.worker
-    if (a.status === 'failed')
-      out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
-    return out
+    return outcome(e, a, ctx, out)
   }
 
   /**
@@ -464,23 +458,13 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
 
   archiveOf(e: JobEntry): { summary: unknown; name?: string } {
     // What the job's input (in the archive's meta) and the record's finishedAt do not say:
-    // archivedView joins them.
-    const {
-      id: _id,
-      type: _type,
-      priority: _priority,
-      tenant: _tenant,
-      queue: _queue,
-      key: _key,
-      runAt: _runAt,
-      submittedAt: _submittedAt,
-      input: _input,
-      finishedAt: _finishedAt,
-      ...summary
-    } = this.view(e.id) ?? { status: e.status }
+    // archivedView joins them. The view's other fields, built without the view (one per job).
+    const a = this.system.hosted(e.id)
+    const ctx = a?.actor?.getSnapshot()?.context as JobContext | undefined
+    const head = { status: e.status, attempts: ctx?.attempts ?? 0, deliveries: ctx?.deliveries ?? 0 }
+    const summary = a ? outcome(e, a, ctx, head) : { status: e.status }
     return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }
   }
-
   forget(e: JobEntry): void {
     this.hasArchive = true
     this.jobs.delete(e.id)
@@ -800,4 +784,20 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     if (ctx.key !== undefined) e.key = ctx.key
     return e
   }
+}
+
+/** A job view's outcome fields (output, error, worker), added to `out`: the live view's and the archive summary's. */
+function outcome(
+  e: JobEntry,
+  a: { status: string; error?: string },
+  ctx: JobContext | undefined,
+  out: Record<string, unknown>,
+): Record<string, unknown> {
+  if (e.status === 'COMPLETED') out.output = ctx?.output ?? null
+  if (ctx?.error) out.error = ctx.error
+  else if (ctx?.lastError) out.lastError = ctx.lastError
+  if (e.worker) out.worker = e.worker
+  if (a.status === 'failed')
+    out.error = { message: `the job's actor failed: ${a.error}`, state: 'actor', attempts: ctx?.attempts ?? 0 }
+  return out
 }

@@ -35,7 +35,9 @@ import {
   isGuardCombinator,
   isPersistedActorRef,
   isReservedEventType,
+  MACHINE_SNAPSHOT_FIELDS,
   parentOf,
+  persistedSnapshot,
   relay,
   type SeamName,
   SEAMS,
@@ -544,6 +546,48 @@ seam('reservedEvents', "XState's own events are all in the xstate.* namespace", 
   }
   for (const type of types) expect(isReservedEventType(type), `XState's event "${type}" is outside xstate.*`)
   expect(!isReservedEventType('inc') && !isReservedEventType('xstatefoo'), 'a user event is taken for a reserved one')
+})
+
+seam('persist', "persistedSnapshot is what XState's getPersistedSnapshot returns, key order included", (expect) => {
+  const child = setup({}).createMachine({ initial: 'x', states: { x: {} } })
+  const machine = setup({ actors: { child } }).createMachine({
+    id: 'p',
+    context: ({ input }: any) => ({ n: 1, items: [1, { a: 'b' }], input, ref: null as any }),
+    initial: 'a',
+    states: {
+      a: { on: { go: 'b', spawn: { actions: assign({ ref: ({ spawn }) => spawn('child', { id: 'c1' }) }) } } },
+      b: {
+        initial: 'b1',
+        states: { b1: { on: { next: 'b2' } }, b2: {}, hist: { type: 'history', history: 'deep' } },
+        on: { out: 'a', back: '.hist', end: 'z' },
+      },
+      z: { type: 'final', output: ({ context }: any) => context.n },
+    },
+  })
+  const actor = createActor(machine, { input: { k: 'v' } }).start()
+  const own = Object.keys(actor.getSnapshot())
+  expect(
+    JSON.stringify(own) === JSON.stringify(MACHINE_SNAPSHOT_FIELDS),
+    `a machine snapshot's own fields changed: ${own}`,
+  )
+  const same = (label: string) => {
+    const s = actor.getSnapshot()
+    const ours = JSON.stringify(persistedSnapshot(machine, s))
+    const theirs = JSON.stringify(machine.getPersistedSnapshot(s))
+    expect(ours === theirs, `${label}: ${ours} !== ${theirs}`)
+  }
+  same('initial')
+  for (const type of ['go', 'next', 'out', 'back', 'end']) {
+    actor.send({ type })
+    same(`after ${type}`)
+  }
+  const withChild = createActor(machine, { input: 1 }).start()
+  withChild.send({ type: 'spawn' })
+  const s = withChild.getSnapshot()
+  expect(
+    JSON.stringify(persistedSnapshot(machine, s)) === JSON.stringify(machine.getPersistedSnapshot(s)),
+    'a snapshot with a child and a ref in context differs',
+  )
 })
 
 t('every seam has a contract test', () => {
