@@ -12,10 +12,13 @@ import { spawn } from 'node:child_process'
 import { ReplayState } from '../../actors/index.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
 import { crashy } from '../fixtures/crashy.ts'
+import { bundle } from '../helpers/crash.ts'
 import { tmpDir } from '../helpers/tmp.ts'
 
 const KILLS = Number(process.env.AETHER_CRASH_KILLS ?? 50)
 const ACTORS = 12
+// the child bundled once (the same source): each of the many restarts then starts without tsx
+const CHILD = bundle('test/helpers/crashChild.ts')
 const SEED = Number(process.env.AETHER_CRASH_SEED ?? 20261121)
 
 let seed = SEED
@@ -35,7 +38,7 @@ interface ChildRun {
 
 function runChild(dir: string, childSeed: number, killAfterReadyMs: number | null, gracefulMs = 0): Promise<ChildRun> {
   return new Promise((resolve, reject) => {
-    const args = ['--import', 'tsx', 'test/helpers/crashChild.ts', dir, String(childSeed), String(ACTORS)]
+    const args = [CHILD, dir, String(childSeed), String(ACTORS)]
     if (gracefulMs) args.push('--graceful', String(gracefulMs))
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     const run: ChildRun = { states: new Map(), committed: [], closed: false }
