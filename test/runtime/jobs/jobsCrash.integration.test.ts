@@ -95,7 +95,13 @@ Crash(
         await sleep(Math.floor(rand() * 300))
         const s = shards[Math.floor(rand() * SHARDS)]
         if (s.restarting) await s.restarting
-        const q = await api(s.cur.ready, 'GET', '/api/queues').catch(() => undefined)
+        // The point is random; one where no step runs (a slow restart on a loaded machine) is
+        // moved on by another random wait, a few times at most, while the shard has work left.
+        let q = await api(s.cur.ready, 'GET', '/api/queues').catch(() => undefined)
+        for (let i = 0; i < 5 && q && q.body.queues[0].running === 0 && q.body.queues[0].depth > 0; i++) {
+          await sleep(Math.floor(rand() * 100))
+          q = await api(s.cur.ready, 'GET', '/api/queues').catch(() => undefined)
+        }
         await killHard(s.cur.child)
         if (q && q.body.queues[0].running > 0) busyKills++
         kills++
