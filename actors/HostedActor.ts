@@ -19,6 +19,7 @@ import type { ActorStatus } from '../protocol/inspection.ts'
 import type { Clock } from './Clock.ts'
 import type { CommitSink, Journal } from './Journal.ts'
 import { effectKeyFor } from './effect.ts'
+import { codeHash, machineHash } from './machineHash.ts'
 import { anonTimerId, ReplayState } from './ReplayState.ts'
 import type { Services } from './Services.ts'
 import type { ActorMeta, Incident, JournalRecord, SnapshotRecord, Store, StoreOp, TimerRecord } from './Store.ts'
@@ -145,7 +146,11 @@ export class HostedActor implements CommitSink, ActorHosting {
   checkpointed = false
   lastAt = 0
   error?: string
-  /** Its meta record as stored (durable): what an archive of it keeps. */
+  /**
+   * Its meta record as stored (durable), kept only when the actor's own fields do not say it (a
+   * recovered actor of another version of its machine, or a meta without hashes): one object less
+   * per live actor otherwise. What an archive of it keeps (`meta()`).
+   */
   private stored?: ActorMeta
   children?: Set<HostedActor>
 
@@ -183,7 +188,7 @@ export class HostedActor implements CommitSink, ActorHosting {
         return this.status === 'failed' ? reject(new Error(this.error)) : resolve()
       }
       this.onStarted = { resolve, reject }
-      this.stored = meta
+      this.keepMeta(meta!)
       this.host.journal!.append({ type: 'meta', meta: meta! }, this)
     })
   }
@@ -215,7 +220,7 @@ export class HostedActor implements CommitSink, ActorHosting {
    * through pure transitions, then a live actor from the result, with its timers re-armed.
    */
   recoverFrom(snap: SnapshotRecord | undefined, tail: JournalRecord[], meta: ActorMeta): void {
-    this.stored = meta
+    this.keepMeta(meta)
     this.checkpointed = true
     try {
       let persisted: any
@@ -312,12 +317,25 @@ export class HostedActor implements CommitSink, ActorHosting {
     const meta: ActorMeta = {
       path: this.path,
       machine: this.machineName,
-      machineHash: '',
+      machineHash: this.durable ? machineHash(this.machine) : '',
       createdAt: this.createdAt,
       status: 'live',
     }
+    if (this.durable) meta.codeHash = codeHash(this.machine)
     if (this.input !== undefined) meta.input = this.input
     return meta
+  }
+
+  /** Keeps `meta` unless `meta()` would build the same from the actor's fields. */
+  private keepMeta(meta: ActorMeta): void {
+    const same =
+      meta.path === this.path &&
+      meta.machine === this.machineName &&
+      meta.createdAt === this.createdAt &&
+      meta.input === this.input &&
+      meta.machineHash === machineHash(this.machine) &&
+      meta.codeHash === codeHash(this.machine)
+    this.stored = same ? undefined : meta
   }
 
   /** Stops the live actor and its timers. The journal is kept. */
