@@ -505,7 +505,7 @@ export const MACHINE_SNAPSHOT_FIELDS = [
 function holdsActorRef(v: unknown, depth: number): boolean {
   if (typeof v !== 'object' || v === null) return false
   if (depth > 64) return true
-  if ('sessionId' in v && 'send' in v && 'ref' in v) return true
+  if (isPersistedActorRef(v)) return true
   for (const k in v) {
     const x = (v as Record<string, unknown>)[k]
     if (typeof x === 'object' && x !== null && holdsActorRef(x, depth + 1)) return true

@@ -42,8 +42,7 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
     if (c.status === 'COMPLETED' && ++done === n) resolve()
   })
   const profile = await windowProfile()
-  const threads0 = threadCpu()
-  const j0 = { ...queue.system.journal?.stats }
+  const threads = threadsReport(queue, n)
   const t0 = performance.now()
   for (let i = 0; i < n; i += chunk) {
     const part: Promise<unknown>[] = []
@@ -53,22 +52,7 @@ export async function echoJobsRate(queue: JobQueue, n: number, chunk: number): P
   await all
   const rate = n / ((performance.now() - t0) / 1000)
   await profile?.()
-  if (threads0) {
-    const t1 = threadCpu()!
-    const d = [...t1].map(([tid, [, us]]) => [tid, (us - (threads0.get(tid)?.[1] ?? 0)) / n] as const)
-    const main = d.find(([tid]) => tid === String(process.pid))?.[1] ?? 0
-    const others = d
-      .filter(([tid]) => tid !== String(process.pid) && tid > '0')
-      .map(([t, v]) => `${+t - process.pid}:${v.toFixed(1)}`)
-    ;(globalThis as { gc?: () => void }).gc?.()
-    const heapPerJob = Math.round(process.memoryUsage().heapUsed / n)
-    const j = queue.system.journal?.stats
-    const batches = (j?.batches ?? 0) - (j0.batches ?? 0)
-    const opsPerBatch = batches ? +(((j?.ops ?? 0) - (j0.ops ?? 0)) / batches).toFixed(1) : 0
-    console.error(
-      JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob, batches, opsPerBatch }),
-    )
-  }
+  threads?.()
   stop()
   return rate
 }
@@ -108,23 +92,47 @@ async function windowProfile(): Promise<(() => Promise<void>) | undefined> {
 }
 
 /**
- * With AETHER_BENCH_THREADS=1, this process's CPU per thread (µs), by thread id: [name, µs]. The
- * window's figures go to stderr as `{"main": µs/job, "others": "OFFSET:µs/job ..."}`, each other
- * thread named by its id's offset from the main thread's: on Node 20 the V8 platform workers (GC
- * helpers) are the first four, then libuv's pool (LevelDB's reads and writes), then LevelDB's own
- * compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job (what stays live);
- * `batches` and `opsPerBatch`: the journal's group commits in the window and their mean size.
+ * With AETHER_BENCH_THREADS=1, a report of the window to stderr (the function returned prints it):
+ * `{"main": µs/job, "others": "OFFSET:µs/job ...", heapPerJob, batches, opsPerBatch}`. Each other
+ * thread is named by its id's offset from the main thread's: on Node 20 the V8 platform workers (GC
+ * and the optimizing compiler) are the first four, then libuv's pool (LevelDB's reads and writes),
+ * then LevelDB's own compaction thread. `heapPerJob`: the heap after a full GC, in bytes per job
+ * (what stays live); `batches` and `opsPerBatch`: the journal's group commits and their mean size.
  */
-function threadCpu(): Map<string, [string, number]> | undefined {
+function threadsReport(queue: JobQueue, n: number): (() => void) | undefined {
   if (!process.env.AETHER_BENCH_THREADS) return undefined
-  const out = new Map<string, [string, number]>()
+  const cpu0 = threadCpu()
+  const j0 = { ...queue.system.journal?.stats }
+  return () => {
+    const others: string[] = []
+    let main = 0
+    for (const [tid, us] of threadCpu()) {
+      const perJob = (us - (cpu0.get(tid) ?? 0)) / n
+      if (tid === process.pid) main = perJob
+      else others.push(`${tid - process.pid}:${perJob.toFixed(1)}`)
+    }
+    ;(globalThis as { gc?: () => void }).gc?.()
+    const heapPerJob = Math.round(process.memoryUsage().heapUsed / n)
+    const j = queue.system.journal?.stats
+    const batches = (j?.batches ?? 0) - (j0.batches ?? 0)
+    const opsPerBatch = batches ? +(((j?.ops ?? 0) - (j0.ops ?? 0)) / batches).toFixed(1) : 0
+    console.error(
+      JSON.stringify({ main: +main.toFixed(1), others: others.join(' '), heapPerJob, batches, opsPerBatch }),
+    )
+  }
+}
+
+/** This process's CPU time so far per thread id, in µs (/proc/self/task/ID/stat: utime + stime, 100 ticks/s). */
+function threadCpu(): Map<number, number> {
+  const out = new Map<number, number>()
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out.set(tid, [name, ((Number(f[11]) + Number(f[12])) * 1e6) / 100])
-    } catch {}
+      out.set(Number(tid), ((Number(f[11]) + Number(f[12])) * 1e6) / 100)
+    } catch {
+      // the thread ended meanwhile
+    }
   }
   return out
 }

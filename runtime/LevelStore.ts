@@ -223,23 +223,22 @@ export class LevelStore implements Store {
   }
 
   async *events(path: string, afterSeq = 0, untilSeq?: number): AsyncIterable<JournalRecord> {
-    // The rejected markers are read beside the segments (recovery reads many actors' tails).
-    const markers = this.db
-      .iterator({ gt: actorKeys.rejected(path, afterSeq), lt: range(actorKeys.rejectedAll(path)).lt })
-      .all()
-    markers.catch(() => {}) // awaited below; a failure then is the read's
-    // The segment holding afterSeq + 1 may start before it (none does before seq 1).
-    let start = actorKeys.segments(path)
-    if (afterSeq > 0)
-      for await (const key of this.db.keys({
-        gte: actorKeys.segments(path),
-        lte: actorKeys.segment(path, afterSeq + 1),
-        reverse: true,
-        limit: 1,
-      }))
-        start = key
     const rejected = new Map<number, string>()
-    for (const [key, value] of await markers) rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
+    for await (const [key, value] of this.db.iterator({
+      gt: actorKeys.rejected(path, afterSeq),
+      lt: range(actorKeys.rejectedAll(path)).lt,
+    })) {
+      rejected.set(parseInt(key.slice(key.lastIndexOf('!') + 1), 16), value)
+    }
+    // The segment holding afterSeq + 1 may start before it.
+    let start = actorKeys.segments(path)
+    for await (const key of this.db.keys({
+      gte: actorKeys.segments(path),
+      lte: actorKeys.segment(path, afterSeq + 1),
+      reverse: true,
+      limit: 1,
+    }))
+      start = key
     const it = this.db.iterator({ gte: start, lt: range(actorKeys.segments(path)).lt })
     let last = -1
     try {
@@ -390,8 +389,8 @@ export class LevelStore implements Store {
       }
       return out
     }
-    // Tails are read some actors at a time: each is its own iterators.
-    for (let i = 0; i < metas.length; i += 256) out.push(...(await Promise.all(metas.slice(i, i + 256).map(load))))
+    // Tails are read a few actors at a time: each is its own iterator.
+    for (let i = 0; i < metas.length; i += 64) out.push(...(await Promise.all(metas.slice(i, i + 64).map(load))))
     return out
   }
 

@@ -465,6 +465,7 @@ export class JobQueue implements JobHost, RetiringQueue<JobEntry> {
     const summary = a ? outcome(e, a, ctx, head) : { status: e.status }
     return e.key === undefined ? { summary } : { summary, name: `${e.tenant}\u0000${e.key}` }
   }
+
   forget(e: JobEntry): void {
     this.hasArchive = true
     this.jobs.delete(e.id)

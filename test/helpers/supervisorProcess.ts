@@ -139,7 +139,6 @@ export async function until<T>(fn: () => Promise<T> | T, ms: number, what: strin
   }
 }
 
-/** Hub runtimes alive on this machine started for `slotsDir` (by the marker in their environment). */
 /** Waits until the supervisor's update attempt has resolved and it serves again; returns that status. */
 export function updateResolved(sup: SupervisorHandle, ms = 60_000): Promise<any> {
   return until(
@@ -152,6 +151,7 @@ export function updateResolved(sup: SupervisorHandle, ms = 60_000): Promise<any>
   )
 }
 
+/** Hub runtimes alive on this machine started for `slotsDir` (by the marker in their environment). */
 export function runtimesOf(slotsDir: string): Array<{ pid: number; role: string; id: string }> {
   const out: Array<{ pid: number; role: string; id: string }> = []
   for (const name of readdirSync('/proc')) {

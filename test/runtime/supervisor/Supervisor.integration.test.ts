@@ -20,6 +20,7 @@ import {
   startSupervisor,
   until,
   type SupervisorHandle,
+  updateResolved,
 } from '../../helpers/supervisorProcess.ts'
 
 interface Env {
@@ -76,16 +77,7 @@ function socket(url: string) {
   return { ws, messages, opened, closed: () => closed }
 }
 
-async function resolved(sup: SupervisorHandle, ms = 40_000) {
-  return until(
-    async () => {
-      const s = await sup.status()
-      return s.transition.state === 'idle' && s.transition.attempt?.outcome && s.phase === 'serving' ? s : null
-    },
-    ms,
-    'the attempt to resolve',
-  )
-}
+const resolved = (sup: SupervisorHandle) => updateResolved(sup, 40_000)
 
 async function updateUnderLoad(e: Env, args: string[]) {
   e.sup = await start(e, args)
