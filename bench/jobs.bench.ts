@@ -7,8 +7,8 @@
  *   concurrency 50 with a no-op processor, from the first add to the last `completed`.
  * - `jobs.e2e.nats` (information, no goal in the issue): the same jobs with their steps run by one
  *   `aether worker` process over JetStream (the nats-server at 127.0.0.1:4222, a stream of its
- *   own), against the same baseline.
- *
+ *   own), against the same baseline; `workerCpuPerJobUs`: the worker process's CPU per job.
+ * - `jobs.e2e.nats.keep-all` (information): jobs.e2e.nats with retention off, as keep-all below.
  * - `jobs.e2e.keep-all` (information): jobs.e2e with retention off (every finished job stays live,
  *   nothing archived), against the same BullMQ rounds: what retention (docs/jobs.md) costs.
  * - `jobs.xstate-floor` (information): the same job machine under bare XState (one XState `Actor`
@@ -84,9 +84,11 @@ report({
 try {
   const nbull: Run[] = []
   const nats: Run[] = []
+  const natsKeepAll: Run[] = []
   for (let i = 0; i < (quick ? 1 : 2); i++) {
     nbull.push(await side('bullmq'))
     nats.push(await side('aether.nats'))
+    natsKeepAll.push(await side('aether.nats.keep-all'))
   }
   const na = median(nats.map((r) => r.rate))
   const nb = median(nbull.map((r) => r.rate))
@@ -99,6 +101,18 @@ try {
     unit: `jobs/s (${N} echo jobs over JetStream, 1 aether worker process; baseline BullMQ concurrency 50)`,
     rounds: { aether: rates(nats), baseline: rates(nbull) },
     cpuPerJobUs: med(nats, 'cpuPerJobUs'),
+    workerCpuPerJobUs: med(nats, 'workerCpuPerJobUs'),
+  })
+  const nk = median(natsKeepAll.map((r) => r.rate))
+  report({
+    figure: 'jobs.e2e.nats.keep-all',
+    aether: nk,
+    baseline: nb,
+    ratio: nk / nb,
+    unit: `jobs/s (jobs.e2e.nats with retention off, as before issue 16; baseline: the same BullMQ rounds)`,
+    rounds: { aether: rates(natsKeepAll), baseline: rates(nbull) },
+    cpuPerJobUs: med(natsKeepAll, 'cpuPerJobUs'),
+    workerCpuPerJobUs: med(natsKeepAll, 'workerCpuPerJobUs'),
   })
 } catch (err) {
   const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'

@@ -1,9 +1,11 @@
 /**
  * One side of one round of bench/jobs.bench.ts, alone in its own process:
  * `node --expose-gc --import tsx bench/jobsSide.ts SIDE N`, SIDE one of `aether`,
- * `aether.keep-all`, `aether.nats`, `bullmq`, `xstate-floor`. It runs 2,000 jobs of its side
- * unmeasured (module loading, cold code), then N measured, and prints one JSON line:
- * `{"rate": jobs/s, "cpuPerJobUs": this process's CPU per job (all threads), ...}`; `bullmq` adds
+ * `aether.keep-all`, `aether.nats`, `aether.nats.keep-all`, `bullmq`, `xstate-floor`. It runs
+ * 2,000 jobs of its side unmeasured (module loading, cold code), then N measured, and prints one
+ * JSON line:
+ * `{"rate": jobs/s, "cpuPerJobUs": this process's CPU per job (all threads), ...}`; `aether.nats` adds
+ * `workerCpuPerJobUs` (its worker process's CPU per job in the window); `bullmq` adds
  * `redisCpuPerJobUs` (the Redis server's CPU per job, from `INFO cpu`; it counts any other client
  * of that Redis too).
  *
@@ -12,6 +14,7 @@
  * one process measure each other.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createActor } from 'xstate'
 import { createJobMachine } from '../machines/job.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
@@ -24,10 +27,14 @@ const CHUNK = 1000
 const WARM_UP = 2000
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 
-/** A side's measured window: jobs/s and this process's CPU time in it (µs, all threads). */
+/**
+ * A side's measured window: jobs/s and this process's CPU time in it (µs, all threads); over NATS,
+ * the worker process's CPU in it too.
+ */
 interface Run {
   rate: number
   cpuUs: number
+  workerCpuUs?: number
 }
 type Side = (n: number) => Promise<Run>
 
@@ -50,13 +57,22 @@ async function aetherRun(n: number, mode: 'local' | 'nats', retention?: false): 
   }
   // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
   const c0 = process.cpuUsage()
+  const w0 = worker && processCpu(worker.pid!)
   const rate = await echoJobsRate(queue, n, CHUNK)
   const cpuUs = cpuSince(c0)
+  const workerCpuUs = worker && processCpu(worker.pid!) - w0!
   if (worker) await stopChild(worker)
   await bridge?.close()
   if (mode === 'nats') await deleteStream(stream)
   await close()
-  return { rate, cpuUs }
+  return workerCpuUs === undefined ? { rate, cpuUs } : { rate, cpuUs, workerCpuUs }
+}
+
+/** A process's CPU time so far (all its threads), in µs: /proc/PID/stat utime + stime, 100 ticks/s. */
+function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100
 }
 
 function startWorker(stream: string): Promise<ChildProcess> {
@@ -154,6 +170,7 @@ const sides: Record<string, Side> = {
   aether: (n) => aetherRun(n, 'local'),
   'aether.keep-all': (n) => aetherRun(n, 'local', false),
   'aether.nats': (n) => aetherRun(n, 'nats'),
+  'aether.nats.keep-all': (n) => aetherRun(n, 'nats', false),
   bullmq: bullRun,
   'xstate-floor': xstateFloor,
 }
@@ -168,8 +185,9 @@ if (!side || !(n > 0)) {
 await side(WARM_UP)
 gc()
 const redis0 = name === 'bullmq' ? await redisCpu() : 0
-const { rate, cpuUs } = await side(n)
+const { rate, cpuUs, workerCpuUs } = await side(n)
 const out: Record<string, number> = { rate, cpuPerJobUs: cpuUs / n }
+if (workerCpuUs !== undefined) out.workerCpuPerJobUs = workerCpuUs / n
 // The Redis window also holds the queue's set-up and obliterate (small against N jobs).
 if (name === 'bullmq') out.redisCpuPerJobUs = (((await redisCpu()) - redis0) * 1e6) / n
 console.log(JSON.stringify(out))
