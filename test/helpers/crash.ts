@@ -120,11 +120,17 @@ export function startChild(
       }
     })
     child.stderr!.on('data', (d) => out.push(String(d)))
+    // A child that prints READY and dies at once can be seen to exit before that line is read:
+    // it failed only if READY is not in what it wrote ('close': all of it read; a grandchild that
+    // keeps the pipes open gets 2 s).
     child.on('exit', (code, sig) => {
-      if (!done) {
+      const fail = () => {
+        if (done) return
         done = true
         reject(new Error(`child ${file} exited (${code ?? sig}) before READY:\n${out.join('\n')}`))
       }
+      child.once('close', fail)
+      setTimeout(fail, 2000).unref()
     })
   })
 }

@@ -178,9 +178,14 @@ Poison(
           await new Promise((r) => worker!.child.once('exit', r))
         }
       })()
+      // what the test saw, for a failure to say
+      const seen = () =>
+        `worker starts ${starts}, bridge ${JSON.stringify((jobs as any).bridge.stats)}${keepFailed ? `, the worker loop failed: ${keepFailed.message}` : ''}`
+      let keepFailed: Error | undefined
+      keep.catch((err) => (keepFailed = err))
       const { id } = await jobs.queue.submit({ type: 'poison' })
       for (let i = 0; jobs.queue.jobs.get(id)!.status !== 'FAILED'; i++) {
-        if (i > 300) assert.unreachable(`not dead-lettered: ${JSON.stringify(jobs.queue.view(id))}`)
+        if (i > 300) assert.unreachable(`not dead-lettered: ${JSON.stringify(jobs.queue.view(id))}; ${seen()}`)
         await sleep(100)
       }
       const v = jobs.queue.view(id) as any
@@ -191,7 +196,8 @@ Poison(
       // other work goes on (submitted now: a job sharing a worker with the poison step dies with it)
       const ok = await jobs.queue.submit({ type: 'echo', input: 'fine' })
       for (let i = 0; jobs.queue.jobs.get(ok.id)!.status !== 'COMPLETED'; i++) {
-        if (i > 100) assert.unreachable('the echo job did not complete')
+        if (i > 100)
+          assert.unreachable(`the echo job did not complete: ${JSON.stringify(jobs.queue.view(ok.id))}; ${seen()}`)
         await sleep(100)
       }
       assert.is(await jobs.queue.act(id, 'retry'), 'PENDING')
