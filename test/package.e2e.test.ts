@@ -5,7 +5,8 @@
  * actor driven over HTTP and seen lit in the inspector in Chromium, its log exported and replayed
  * with `--verify`; a job type whose step retries twice and completes.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,8 +23,13 @@ const work = mkdtempSync(join(tmpdir(), 'aether-package-'))
 const project = join(work, 'my-app')
 const started: number[] = []
 
-function run(cmd: string, args: string[], cwd: string): string {
-  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 })
+const execFileP = promisify(execFile)
+
+// Not execFileSync: a test blocked for seconds cannot see the hub close an idle keep-alive socket,
+// and its next fetch reuses the closed socket ("fetch failed").
+async function run(cmd: string, args: string[], cwd: string): Promise<string> {
+  const { stdout } = await execFileP(cmd, args, { cwd, encoding: 'utf8', timeout: 180_000 })
+  return stdout
 }
 
 /** `npx aether hub ...` in the project folder, in its own process group; resolves with its URL. */
@@ -63,11 +69,11 @@ pkg.after(() => {
 pkg(
   'a TypeScript app: types check, the machine is hosted, lit in the inspector, its log verifies; a job retries twice',
   async () => {
-    const tarball = run('npm', ['pack', '--silent', '--pack-destination', work], repo).trim().split('\n').pop()!
-    run('mkdir', ['-p', project], work)
-    run('npm', ['init', '-y'], project)
-    run('npm', ['pkg', 'set', 'type=module'], project)
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball)], project)
+    const tarball = (await run('npm', ['pack', '--silent', '--pack-destination', work], repo)).trim().split('\n').pop()!
+    await run('mkdir', ['-p', project], work)
+    await run('npm', ['init', '-y'], project)
+    await run('npm', ['pkg', 'set', 'type=module'], project)
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(work, tarball)], project)
     writeFileSync(
       join(project, 'app.ts'),
       `import { defineApp, defineJobType } from 'aether'
@@ -113,7 +119,7 @@ export default defineApp({ machines: { door }, jobTypes: [deliver] })
       }),
     )
     // the package's declarations type the app (the repository's tsc, the project's tsconfig)
-    run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', '.'], project)
+    await run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', '.'], project)
 
     const h = await hub(['--app', 'app.ts', '--data', 'data'])
     const browser = await launchChromium()
@@ -128,8 +134,8 @@ export default defineApp({ machines: { door }, jobTypes: [deliver] })
       assert.not.ok(await page.$('[data-state="door.closed"].active'))
       assert.match((await page.textContent('[data-testid="context"]'))!, /"opened":\s*2/)
 
-      run('npx', ['aether', 'log', 'export', 'front', '--url', h.url, '--out', 'front.log'], project)
-      const verified = run('npx', ['aether', 'replay', 'front.log', '--app', 'app.ts', '--verify'], project)
+      await run('npx', ['aether', 'log', 'export', 'front', '--url', h.url, '--out', 'front.log'], project)
+      const verified = await run('npx', ['aether', 'replay', 'front.log', '--app', 'app.ts', '--verify'], project)
       assert.match(verified, /verified 3 events of front \(door\)/)
 
       const job = await post(`${h.url}/api/jobs`, { type: 'deliver', input: {} })
@@ -141,8 +147,11 @@ export default defineApp({ machines: { door }, jobTypes: [deliver] })
       )
       const done = (await (await fetch(`${h.url}/api/jobs/${job.body.id}`)).json()) as any
       assert.equal(done.output, { delivered: true, attempt: 3 })
-      run('npx', ['aether', 'log', 'export', job.body.id, '--url', h.url, '--out', 'job.log'], project)
-      assert.match(run('npx', ['aether', 'replay', 'job.log', '--app', 'app.ts', '--verify'], project), /verified/)
+      await run('npx', ['aether', 'log', 'export', job.body.id, '--url', h.url, '--out', 'job.log'], project)
+      assert.match(
+        await run('npx', ['aether', 'replay', 'job.log', '--app', 'app.ts', '--verify'], project),
+        /verified/,
+      )
     } finally {
       await browser.close()
       h.stop()
