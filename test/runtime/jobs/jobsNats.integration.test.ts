@@ -162,7 +162,10 @@ Poison(
     let hub: Hub | undefined
     let stop = false
     try {
-      const jobs = jobsFeature({ types: jobTypes, nats: url, visibilityMs: 500, natsOptions: { maxDeliver: 2 } })
+      // The lease (JetStream's ack wait) must be one that a worker just started on a loaded machine
+      // keeps: with 500 ms, CI saw the echo job below dead-lettered by max deliveries (2) while
+      // its worker, cold and starved, ran it (its result came after, stale).
+      const jobs = jobsFeature({ types: jobTypes, nats: url, visibilityMs: 2000, natsOptions: { maxDeliver: 2 } })
       hub = await Hub.start({ data: hubDir.dir, token: 't', machines: jobMachinesFor(jobTypes) }, [jobs])
       // a worker that is restarted whenever it dies
       let starts = 0
