@@ -95,7 +95,9 @@ lists every setting, including those read from the environment only.`,
         `  app        ${resolve(appFile!)}${app.name ? ` (${app.name})` : ''}: ${names.join(', ') || 'no machines'}`,
       )
     }
-    banner.push(`  actors     ${hub.system.list().length} recovered`)
+    // live now: the hub's own actors and what recovery brought back from the data folder (durable)
+    const live = hub.system.list()
+    banner.push(`  actors     ${live.length} live (${live.filter((a) => a.durable).length} durable)`)
     const skills = hub.system.services.find(skillsService)?.skills.list() ?? []
     if (skills.length)
       banner.push(

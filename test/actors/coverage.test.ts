@@ -4,7 +4,7 @@
  * xstate/graph for the transitions the corpus never took, each run as a test: fed to the machine,
  * it takes its transition.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -131,9 +131,15 @@ Paths('the corpus: every generated path for a never-taken transition takes it', 
 })
 
 const Cli = suite('coverage - the command line')
+// the folders its tests write, removed after them
+const temps: string[] = []
+Cli.after(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
+})
 
 Cli('--json and --html on a part of the corpus; a malformed log is one line and exit 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aether-cov-'))
+  temps.push(dir)
   writeFileSync(join(dir, 'bad.log'), '{"format":"aether.log/1","actor":"x","machine":"counter","at":1}\n{"seq":2\n')
   const html = join(dir, 'report.html')
   const r = await aether(['coverage', 'test/corpus/actors', dir, '--html', html])

@@ -3,7 +3,7 @@
  * recorded on a real actor system, and on job logs of the corpus (test/corpus/jobs): a fork that
  * rejoins, one that diverges for good, one that needs an effect result nobody recorded.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
@@ -173,6 +173,11 @@ Job('a third failure: the fork retries and needs a fourth result nobody recorded
 })
 
 const Cli = suite('fork - the command line')
+// the folders its tests write, removed after them
+const temps: string[] = []
+Cli.after(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
+})
 
 Cli('side by side, the verdict, exit 0 when the paths rejoin', async () => {
   const cli = await aether([
@@ -220,6 +225,7 @@ Cli('bad --fork-at, bad JSON, no change or two: a usage error each, naming what 
   }
   // a malformed log
   const dir = mkdtempSync(join(tmpdir(), 'aether-fork-'))
+  temps.push(dir)
   const bad = join(dir, 'bad.log')
   writeFileSync(bad, readFileSync(corpusJob, 'utf8').replace('"seq":3,', '"seq":9,'))
   let message = ''

@@ -4,7 +4,7 @@
  * the logs named, through the real CLI (`aether replay LOG --machine MODULE --verify`).
  */
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -65,7 +65,8 @@ export async function cliVerify(
   path: string,
 ): Promise<{ code: number | null; out: string; file: string }> {
   const { text, machine } = await exportText(system, path)
-  const file = join(mkdtempSync(join(tmpdir(), 'aether-rtc-log-')), `${path.replace(/\//g, '_')}.aether.log`)
+  const dir = mkdtempSync(join(tmpdir(), 'aether-rtc-log-'))
+  const file = join(dir, `${path.replace(/\//g, '_')}.aether.log`)
   writeFileSync(file, text)
   const r = spawnSync(
     process.execPath,
@@ -81,5 +82,8 @@ export async function cliVerify(
     ],
     { encoding: 'utf8', cwd: root },
   )
-  return { code: r.status, out: (r.stdout ?? '') + (r.stderr ?? ''), file }
+  const out = (r.stdout ?? '') + (r.stderr ?? '')
+  // kept when it did not verify, to look at
+  if (r.status === 0) rmSync(dir, { recursive: true, force: true })
+  return { code: r.status, out: r.status === 0 ? out : `${out}\n(the log is kept: ${file})`, file }
 }

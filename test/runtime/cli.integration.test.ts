@@ -53,6 +53,8 @@ flow('run a hub, drive an actor, export its log, replay and verify it', async ()
   const hub = await startHub(['--port', '0', '--data', data, '--token', token, '--snapshot-every', '3'])
   try {
     assert.match(hub.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+    // a new data folder: the hub's own actors only, nothing durable (it said "2 recovered")
+    assert.match(hub.output(), /\n {2}actors {5}\d+ live \(0 durable\)\n/)
     const post = (path: string, body: unknown) =>
       fetch(hub.url + path, {
         method: 'POST',

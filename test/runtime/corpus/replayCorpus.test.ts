@@ -3,7 +3,7 @@
  * through today's machines with no divergence; a one-character change to a guard of peerSession
  * makes it fail naming the logs and seqs; a corpus's bad inputs get one line each.
  */
-import { copyFileSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { suite } from 'uvu'
@@ -96,9 +96,15 @@ Corpus('one log of a built-in machine needs no --machine', async () => {
 })
 
 const Bad = suite('replayCorpus - bad logs in a corpus')
+// the folders its tests write, removed after them
+const temps: string[] = []
+Bad.after(() => {
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
+})
 
 Bad('malformed, unknown machine and unverifiable logs each get their line; exit 2 without a divergence', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'aether-corpus-'))
+  temps.push(dir)
   copyFileSync(join(corpus, 'actors/counter-0.log'), join(dir, 'a-good.log'))
   writeFileSync(
     join(dir, 'b-bad-json.log'),
@@ -124,6 +130,7 @@ Bad('malformed, unknown machine and unverifiable logs each get their line; exit 
 Bad('paths that name nothing are usage errors that say so', async () => {
   assert.throws(() => logFiles([join(corpus, '*.nothing')]), /corpus\/\*\.nothing matches no file/)
   const empty = mkdtempSync(join(tmpdir(), 'aether-corpus-empty-'))
+  temps.push(empty)
   assert.throws(() => logFiles([empty, join(corpus, 'actors/counter-0.log')]), /holds no log/)
   assert.throws(() => logFiles([join(corpus, 'none.log')]), /no such log file or folder/)
   assert.match(
