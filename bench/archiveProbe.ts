@@ -6,21 +6,16 @@
  *
  * `node --expose-gc --import tsx bench/archiveProbe.ts [N]` (N = 20 000).
  */
-import { readFileSync } from 'node:fs'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { benchQueue, echoJobsRate } from './echoJobs.ts'
-import { gc, median } from './lib.ts'
+import { gc, median, procCpuUs } from './lib.ts'
 
 const N = Number(process.argv[2] ?? 20_000)
 const ROUND = 512
 const RUNS = 5
 
-/** The main thread's CPU time so far, in µs (/proc/self/task/PID/stat: utime + stime, 100 ticks/s). */
-function mainCpu(): number {
-  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100
-}
+/** The main thread's CPU time so far, in µs. */
+const mainCpu = () => procCpuUs(`/proc/self/task/${process.pid}/stat`)
 
 const main: number[] = []
 const all: number[] = []

@@ -1,11 +1,12 @@
 /** The jobs benches' common parts: a queue of the built-in job types on LevelDB, and the measured run. */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ActorSystem } from '../actors/index.ts'
 import { LevelStore } from '../runtime/LevelStore.ts'
 import { JobQueue, type JobQueueOptions } from '../runtime/jobs/JobQueue.ts'
 import { builtinJobTypes } from '../runtime/jobs/jobTypes.ts'
+import { procCpuUs } from './lib.ts'
 
 /** A job queue (not started) with the built-in job types, on a fresh LevelDB folder (fsync `batch`). */
 export async function benchQueue(
@@ -122,14 +123,12 @@ function threadsReport(queue: JobQueue, n: number): (() => void) | undefined {
   }
 }
 
-/** This process's CPU time so far per thread id, in µs (/proc/self/task/ID/stat: utime + stime, 100 ticks/s). */
+/** This process's CPU time so far per thread id, in µs. */
 function threadCpu(): Map<number, number> {
   const out = new Map<number, number>()
   for (const tid of readdirSync('/proc/self/task')) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out.set(Number(tid), ((Number(f[11]) + Number(f[12])) * 1e6) / 100)
+      out.set(Number(tid), procCpuUs(`/proc/self/task/${tid}/stat`))
     } catch {
       // the thread ended meanwhile
     }

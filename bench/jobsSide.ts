@@ -14,13 +14,12 @@
  * one process measure each other.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { createActor } from 'xstate'
 import { createJobMachine } from '../machines/job.ts'
 import { LocalWorker } from '../runtime/jobs/LocalWorker.ts'
 import { stepRunner } from '../runtime/jobs/stepRunner.ts'
 import { benchQueue, echoJobsRate } from './echoJobs.ts'
-import { gc } from './lib.ts'
+import { gc, procCpuUs } from './lib.ts'
 
 /** Jobs per enqueue call, awaited one after the other, for both sides (BullMQ: `addBulk`). */
 const CHUNK = 1000
@@ -57,22 +56,15 @@ async function aetherRun(n: number, mode: 'local' | 'nats', retention?: false): 
   }
   // Enqueued as the baseline enqueues: chunks of CHUNK, each awaited (durable) before the next.
   const c0 = process.cpuUsage()
-  const w0 = worker && processCpu(worker.pid!)
+  const w0 = worker && procCpuUs(`/proc/${worker.pid}/stat`)
   const rate = await echoJobsRate(queue, n, CHUNK)
   const cpuUs = cpuSince(c0)
-  const workerCpuUs = worker && processCpu(worker.pid!) - w0!
+  const workerCpuUs = worker && procCpuUs(`/proc/${worker.pid}/stat`) - w0!
   if (worker) await stopChild(worker)
   await bridge?.close()
   if (mode === 'nats') await deleteStream(stream)
   await close()
   return workerCpuUs === undefined ? { rate, cpuUs } : { rate, cpuUs, workerCpuUs }
-}
-
-/** A process's CPU time so far (all its threads), in µs: /proc/PID/stat utime + stime, 100 ticks/s. */
-function processCpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100
 }
 
 function startWorker(stream: string): Promise<ChildProcess> {

@@ -6,6 +6,7 @@
  * `{"figure": NAME, "aether": N, "baseline": N, "ratio": N, "unit": TEXT, ...extra}`.
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 
 export interface Figure {
   figure: string
@@ -65,6 +66,16 @@ export function isolated(script: string, args: string[]): Promise<Record<string,
       else reject(new Error(`${script} ${args.join(' ')} exited ${code}: ${last}`))
     })
   })
+}
+
+/**
+ * CPU time so far (user + system, µs) from a /proc stat file: `/proc/PID/stat` for a process (all
+ * its threads), `/proc/self/task/TID/stat` for one thread. Linux counts 100 ticks a second.
+ */
+export function procCpuUs(statFile: string): number {
+  const stat = readFileSync(statFile, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100
 }
 
 export function gc(): void {
