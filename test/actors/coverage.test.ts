@@ -4,8 +4,7 @@
  * xstate/graph for the transitions the corpus never took, each run as a test: fed to the machine,
  * it takes its transition.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -17,6 +16,7 @@ import { coverageOf } from '../../runtime/commands/coverage.ts'
 import { coverageHtml } from '../../runtime/corpus/coverageHtml.ts'
 import { logFiles } from '../../runtime/corpus/logFiles.ts'
 import { aether, root } from '../helpers/cli.ts'
+import { tmpDir } from '../helpers/tmp.ts'
 
 const header = (machine: string, actor = 'a-1'): LogHeader => ({ format: LOG_FORMAT, actor, machine, at: 0 })
 const events = (...types: string[]): LogLine[] => types.map((type, i) => ({ seq: i + 1, at: i, event: { type } }))
@@ -131,15 +131,9 @@ Paths('the corpus: every generated path for a never-taken transition takes it', 
 })
 
 const Cli = suite('coverage - the command line')
-// the folders its tests write, removed after them
-const temps: string[] = []
-Cli.after(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
-})
 
 Cli('--json and --html on a part of the corpus; a malformed log is one line and exit 2', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aether-cov-'))
-  temps.push(dir)
+  const dir = tmpDir('aether-cov-')
   writeFileSync(join(dir, 'bad.log'), '{"format":"aether.log/1","actor":"x","machine":"counter","at":1}\n{"seq":2\n')
   const html = join(dir, 'report.html')
   const r = await aether(['coverage', 'test/corpus/actors', dir, '--html', html])

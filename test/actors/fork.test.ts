@@ -3,8 +3,7 @@
  * recorded on a real actor system, and on job logs of the corpus (test/corpus/jobs): a fork that
  * rejoins, one that diverges for good, one that needs an effect result nobody recorded.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MemoryLevel } from 'memory-level'
 import { suite } from 'uvu'
@@ -17,6 +16,7 @@ import { appMachine } from '../../runtime/app.ts'
 import { LevelStore } from '../../runtime/LevelStore.ts'
 import { door } from '../fixtures/door.ts'
 import { aether, root } from '../helpers/cli.ts'
+import { tmpDir } from '../helpers/tmp.ts'
 import { replayCommand } from '../../runtime/commands/replay.ts'
 import { UsageError } from '../../runtime/args.ts'
 
@@ -173,11 +173,6 @@ Job('a third failure: the fork retries and needs a fourth result nobody recorded
 })
 
 const Cli = suite('fork - the command line')
-// the folders its tests write, removed after them
-const temps: string[] = []
-Cli.after(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
-})
 
 Cli('side by side, the verdict, exit 0 when the paths rejoin', async () => {
   const cli = await aether([
@@ -224,8 +219,7 @@ Cli('bad --fork-at, bad JSON, no change or two: a usage error each, naming what 
     assert.match(message, re, JSON.stringify(flags))
   }
   // a malformed log
-  const dir = mkdtempSync(join(tmpdir(), 'aether-fork-'))
-  temps.push(dir)
+  const dir = tmpDir('aether-fork-')
   const bad = join(dir, 'bad.log')
   writeFileSync(bad, readFileSync(corpusJob, 'utf8').replace('"seq":3,', '"seq":9,'))
   let message = ''

@@ -3,8 +3,7 @@
  * through today's machines with no divergence; a one-character change to a guard of peerSession
  * makes it fail naming the logs and seqs; a corpus's bad inputs get one line each.
  */
-import { copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -13,6 +12,7 @@ import { machineSource } from '../../../runtime/corpus/machineSource.ts'
 import { replayCorpus } from '../../../runtime/corpus/replayCorpus.ts'
 import { replayCommand } from '../../../runtime/commands/replay.ts'
 import { aether, root } from '../../helpers/cli.ts'
+import { tmpDir } from '../../helpers/tmp.ts'
 
 const corpus = join(root, 'test/corpus')
 const app = join(root, 'test/corpus/app.ts')
@@ -96,15 +96,9 @@ Corpus('one log of a built-in machine needs no --machine', async () => {
 })
 
 const Bad = suite('replayCorpus - bad logs in a corpus')
-// the folders its tests write, removed after them
-const temps: string[] = []
-Bad.after(() => {
-  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true })
-})
 
 Bad('malformed, unknown machine and unverifiable logs each get their line; exit 2 without a divergence', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'aether-corpus-'))
-  temps.push(dir)
+  const dir = tmpDir('aether-corpus-')
   copyFileSync(join(corpus, 'actors/counter-0.log'), join(dir, 'a-good.log'))
   writeFileSync(
     join(dir, 'b-bad-json.log'),
@@ -129,8 +123,7 @@ Bad('malformed, unknown machine and unverifiable logs each get their line; exit 
 
 Bad('paths that name nothing are usage errors that say so', async () => {
   assert.throws(() => logFiles([join(corpus, '*.nothing')]), /corpus\/\*\.nothing matches no file/)
-  const empty = mkdtempSync(join(tmpdir(), 'aether-corpus-empty-'))
-  temps.push(empty)
+  const empty = tmpDir('aether-corpus-empty-')
   assert.throws(() => logFiles([empty, join(corpus, 'actors/counter-0.log')]), /holds no log/)
   assert.throws(() => logFiles([join(corpus, 'none.log')]), /no such log file or folder/)
   assert.match(
